@@ -1,0 +1,16 @@
+// Package all links the standard kemi modules into a binary. Modules is
+// their order: ModInit runs in this order and Destroy in reverse.
+package all
+
+import (
+	// The standard modules register themselves in init().
+	_ "github.com/kemisip/kemi/core/ksr"
+	_ "github.com/kemisip/kemi/core/sl"
+)
+
+// Modules are the standard modules, in order. "core" (the KSR table
+// itself, KSR.pv and KSR.hdr) is always first.
+var Modules = []string{
+	"core",
+	"sl",
+}

@@ -1,0 +1,50 @@
+// Package ksr is kemi's core module ("core"): the functions of the KSR
+// table itself (logging, method and flag tests, destination URI, stateless
+// forwarding, ...), KSR.pv over the core pseudo-variables, and KSR.hdr.
+// KSR.x is built into the Lua binding.
+package ksr
+
+import (
+	"log/slog"
+
+	"github.com/kemisip/kemi/kemi"
+)
+
+func init() {
+	kemi.Register(kemi.ModuleInfo{Name: "core", New: func() kemi.Module { return &Module{} }})
+}
+
+// Levels beyond slog's four, for Kamailio's notice, crit and alert.
+const (
+	LevelNotice = slog.LevelInfo + 2
+	LevelCrit   = slog.LevelError + 4
+	LevelAlert  = slog.LevelError + 8
+)
+
+// Module is the core module of one engine.
+type Module struct {
+	log  *slog.Logger // module errors (bad KSR calls)
+	slog *slog.Logger // what the script logs
+	host kemi.Host
+	pvs  *kemi.PVTable
+}
+
+// ModInit registers the core pseudo-variables.
+func (mod *Module) ModInit(env *kemi.Env) error {
+	mod.log = env.Logger
+	mod.slog = env.ScriptLogger
+	mod.host = env.Host
+	mod.pvs = env.PVs
+	return registerPVs(env.PVs, mod)
+}
+
+// Exports returns KSR.*, KSR.pv.* and KSR.hdr.*.
+func (mod *Module) Exports() []kemi.Export {
+	var out []kemi.Export
+	out = append(out, mod.coreExports()...)
+	out = append(out, mod.pvExports()...)
+	out = append(out, mod.hdrExports()...)
+	return out
+}
+
+var _ kemi.ModIniter = (*Module)(nil)

@@ -1,0 +1,458 @@
+// Package engine is kemi's runtime: it loads modules and the routing script,
+// owns the SIP sockets, runs workers that each own one Lua state, dispatches
+// requests and replies to the script's routes, forwards statelessly, and
+// serves /metrics. An Engine is self-contained: several can live in one
+// process (tests do that).
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/kemisip/kemi/core/all"
+	"github.com/kemisip/kemi/kemi"
+	"github.com/kemisip/kemi/luaext"
+)
+
+// Engine is one running SIP routing engine.
+type Engine struct {
+	cfg     Config
+	log     *slog.Logger
+	slog    *slog.Logger // script-side logger for Lua errors
+	metrics *metrics.Set
+	met     *engineMetrics
+	pvs     *kemi.PVTable
+	svc     *kemi.Services
+	mods    []*modInst
+	exports []kemi.Export
+	script  atomic.Pointer[luaext.Script]
+
+	replyHooks []kemi.ReplyHook
+	reqHooks   []kemi.RequestHook
+
+	tp      *transport
+	jobs    chan job
+	workers []*worker
+	quit    chan struct{}
+	wg      sync.WaitGroup
+	extra   *extraProcs
+	ms      *metricsServer
+
+	dns dnsCache
+
+	started  atomic.Bool
+	stopped  atomic.Bool
+	stopOnce sync.Once
+	stopErr  error
+}
+
+type modInst struct {
+	name   string
+	mod    kemi.Module
+	env    *kemi.Env
+	inited bool
+}
+
+// job is one unit of work for a worker: a received message, or a function
+// a module asked to run on a worker (a reply route for a transaction).
+type job struct {
+	raw    []byte
+	src    netip.AddrPort
+	sock   *kemi.Socket
+	proto  string
+	connID uint64
+	at     time.Time
+	fn     func(w *worker)
+}
+
+// New loads the modules (ModInit in module order) and compiles and checks
+// the script. Nothing is bound and no goroutine is started until Start.
+// On error every module that was initialised is destroyed.
+func New(cfg Config) (*Engine, error) {
+	cfg = cfg.withDefaults()
+	metrics.ExposeMetadata(true)
+	e := &Engine{
+		cfg:     cfg,
+		log:     cfg.Logger.With("module", "core"),
+		slog:    cfg.Logger.With("module", "script"),
+		metrics: metrics.NewSet(),
+		pvs:     kemi.NewPVTable(),
+		svc:     kemi.NewServices(),
+		quit:    make(chan struct{}),
+	}
+	e.jobs = make(chan job, 1024*cfg.Workers)
+	e.met = newEngineMetrics(e.metrics, cfg.Workers, e)
+	e.tp = newTransport(e)
+	e.dns.ttl = 30 * time.Second
+
+	if err := e.initModules(false); err != nil {
+		e.destroyModules()
+		return nil, err
+	}
+	script, err := e.compile()
+	if err != nil {
+		e.destroyModules()
+		return nil, err
+	}
+	// One state now, so a broken script fails before anything is bound.
+	probe, err := e.newState(script, 0)
+	if err != nil {
+		e.destroyModules()
+		return nil, err
+	}
+	probe.Close()
+	e.script.Store(script)
+	return e, nil
+}
+
+// moduleNames returns the enabled modules in order, core first.
+func (e *Engine) moduleNames() []string {
+	names := e.cfg.Modules
+	if names == nil {
+		names = all.Modules
+	}
+	out := []string{"core"}
+	seen := map[string]bool{"core": true}
+	for _, n := range names {
+		if !seen[n] {
+			seen[n] = true
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+func (e *Engine) initModules(dry bool) error {
+	enabled := map[string]bool{}
+	for _, name := range e.moduleNames() {
+		info, ok := kemi.LookupModule(name)
+		if !ok {
+			return fmt.Errorf("engine: unknown module %q (known: %s)", name, strings.Join(kemi.RegisteredModules(), ", "))
+		}
+		enabled[name] = true
+		mi := &modInst{name: name, mod: info.New()}
+		env := kemi.NewEnv(name, e, e.pvs, e.svc, e.metrics, kemi.NewParams(name, e.cfg.ModParams[name]), e.cfg.Logger)
+		env.Workers = e.cfg.Workers
+		env.DryRun = dry
+		for k, v := range e.cfg.Defines {
+			env.Defines[k] = v
+		}
+		mi.env = env
+		e.mods = append(e.mods, mi)
+		if mod, ok := mi.mod.(kemi.ModIniter); ok {
+			if err := mod.ModInit(env); err != nil {
+				mi.inited = true // Destroy must still run
+				return fmt.Errorf("core/%s: mod_init: %w", name, err)
+			}
+		}
+		mi.inited = true
+		if err := env.Params.Check(); err != nil {
+			return fmt.Errorf("engine: config: %w", err)
+		}
+	}
+	for name := range e.cfg.ModParams {
+		if !enabled[name] {
+			if _, known := kemi.LookupModule(name); known {
+				return fmt.Errorf("engine: config has parameters for module %q, which is not enabled", name)
+			}
+			return fmt.Errorf("engine: config has parameters for unknown module %q", name)
+		}
+	}
+	seen := map[string]bool{}
+	for _, mi := range e.mods {
+		for _, ex := range mi.mod.Exports() {
+			if err := ex.Validate(); err != nil {
+				return fmt.Errorf("core/%s: %w", mi.name, err)
+			}
+			key := ex.LuaName()
+			if seen[key] {
+				return fmt.Errorf("core/%s: %s exported twice", mi.name, key)
+			}
+			seen[key] = true
+			e.exports = append(e.exports, ex)
+		}
+		if h, ok := mi.mod.(kemi.ReplyHook); ok {
+			e.replyHooks = append(e.replyHooks, h)
+		}
+		if h, ok := mi.mod.(kemi.RequestHook); ok {
+			e.reqHooks = append(e.reqHooks, h)
+		}
+	}
+	return nil
+}
+
+// destroyModules calls Destroy in reverse order on every module that was
+// (even partly) initialised.
+func (e *Engine) destroyModules() {
+	for i := len(e.mods) - 1; i >= 0; i-- {
+		mi := e.mods[i]
+		if !mi.inited {
+			continue
+		}
+		if d, ok := mi.mod.(kemi.Destroyer); ok {
+			func() {
+				defer func() {
+					if r := recover(); r != nil {
+						e.log.Error("module destroy panicked", "mod", mi.name, "panic", r)
+					}
+				}()
+				d.Destroy()
+			}()
+		}
+	}
+}
+
+func (e *Engine) compile() (*luaext.Script, error) {
+	src := e.cfg.Script
+	name := e.cfg.ScriptPath
+	if src == nil {
+		if name == "" {
+			return nil, errors.New("engine: no routing script given")
+		}
+		var err error
+		src, err = os.ReadFile(name)
+		if err != nil {
+			return nil, fmt.Errorf("engine: script: %w", err)
+		}
+	}
+	if name == "" {
+		name = "routing.lua"
+	}
+	return luaext.Compile(name, src)
+}
+
+// newState builds a Lua state for a worker or process of the given rank and
+// checks that the request route exists.
+func (e *Engine) newState(script *luaext.Script, rank int) (*luaext.State, error) {
+	st, err := luaext.NewState(script, luaext.Options{
+		Exports:     e.exports,
+		Catalog:     catalog{e},
+		Logger:      e.slog,
+		AllowUnsafe: e.cfg.AllowUnsafeLua,
+		Timeout:     e.cfg.RouteTimeout,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("engine: script: %w", err)
+	}
+	if !st.Has(e.cfg.RequestRoute) {
+		st.Close()
+		return nil, fmt.Errorf("engine: script %s: no function %s: every script must define it", script.Name, e.cfg.RequestRoute)
+	}
+	_ = rank
+	return st, nil
+}
+
+// Start binds the listeners, runs ChildInit for every rank, builds one Lua
+// state per worker and starts serving. ctx only bounds the start-up.
+func (e *Engine) Start(ctx context.Context) error {
+	if e.started.Swap(true) {
+		return errors.New("engine: already started")
+	}
+	if err := e.tp.bind(); err != nil {
+		return err
+	}
+	if err := e.childInit(kemi.RankInit); err != nil {
+		return e.abortStart(err)
+	}
+	if err := e.childInit(kemi.RankMain); err != nil {
+		return e.abortStart(err)
+	}
+	e.extra = e.startExtraProcesses()
+	script := e.script.Load()
+	for rank := 1; rank <= e.cfg.Workers; rank++ {
+		if err := ctx.Err(); err != nil {
+			return e.abortStart(err)
+		}
+		if err := e.childInit(rank); err != nil {
+			return e.abortStart(err)
+		}
+		st, err := e.newState(script, rank)
+		if err != nil {
+			return e.abortStart(err)
+		}
+		e.workers = append(e.workers, newWorker(e, rank, st))
+	}
+	for _, w := range e.workers {
+		e.wg.Add(1)
+		go func(w *worker) { defer e.wg.Done(); w.loop() }(w)
+	}
+	if e.cfg.RouteTimeout > 0 {
+		e.wg.Add(1)
+		go func() { defer e.wg.Done(); e.watchdog() }()
+	}
+	e.tp.serve()
+	if e.cfg.MetricsAddr != "" || e.cfg.MetricsListener != nil {
+		ms, err := e.startMetrics(e.cfg.MetricsAddr, e.cfg.MetricsListener)
+		if err != nil {
+			return e.abortStart(err)
+		}
+		e.ms = ms
+	}
+	e.log.Info("kemi engine started", "workers", len(e.workers), "listen", e.listenStrings(), "script", script.Name)
+	return nil
+}
+
+func (e *Engine) abortStart(err error) error {
+	_ = e.Stop(context.Background())
+	return err
+}
+
+func (e *Engine) childInit(rank int) error {
+	for _, mi := range e.mods {
+		if ci, ok := mi.mod.(kemi.ChildIniter); ok {
+			if err := ci.ChildInit(rank); err != nil {
+				return fmt.Errorf("core/%s: child_init(%s): %w", mi.name, kemi.RankName(rank), err)
+			}
+		}
+	}
+	return nil
+}
+
+// Stop stops reading, lets the workers finish what they hold, stops the
+// extra processes, destroys the modules and closes everything. It can be
+// called more than once.
+func (e *Engine) Stop(ctx context.Context) error {
+	e.stopOnce.Do(func() {
+		e.stopped.Store(true)
+		e.tp.close()
+		close(e.quit)
+		done := make(chan struct{})
+		go func() { e.wg.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			e.stopErr = fmt.Errorf("engine: stop: %w", ctx.Err())
+			<-done // workers finish their current route; Lua states cannot be abandoned mid-call
+		}
+		if e.extra != nil {
+			e.extra.stop()
+		}
+		for _, w := range e.workers {
+			w.close()
+		}
+		e.destroyModules()
+		e.ms.stop(ctx)
+		e.log.Info("kemi engine stopped")
+	})
+	return e.stopErr
+}
+
+// dispatch hands a received message to a worker. Messages of one TCP
+// connection always go to the same worker, so they stay in order.
+func (e *Engine) dispatch(j job) {
+	if j.connID != 0 && len(e.workers) > 0 {
+		w := e.workers[j.connID%uint64(len(e.workers))]
+		select {
+		case w.own <- j:
+		case <-e.quit:
+		}
+		return
+	}
+	select {
+	case e.jobs <- j:
+	case <-e.quit:
+	}
+}
+
+// RunOnWorker runs fn on some worker, with its Lua state; modules (tm) use
+// it to run routes for events that did not come from the network.
+func (e *Engine) RunOnWorker(fn func(w *worker)) {
+	e.dispatch(job{fn: fn})
+}
+
+// watchdog stops routes that run past the time limit.
+func (e *Engine) watchdog() {
+	period := e.cfg.RouteTimeout / 4
+	if period < 5*time.Millisecond {
+		period = 5 * time.Millisecond
+	}
+	if period > 100*time.Millisecond {
+		period = 100 * time.Millisecond
+	}
+	t := time.NewTicker(period)
+	defer t.Stop()
+	for {
+		select {
+		case <-e.quit:
+			return
+		case now := <-t.C:
+			for _, w := range e.workers {
+				w.st.Load().Overrun(now)
+			}
+		}
+	}
+}
+
+// Sockets returns the bound SIP sockets (with the real ports when 0 was
+// asked for).
+func (e *Engine) Sockets() []*kemi.Socket {
+	out := make([]*kemi.Socket, 0, len(e.tp.listeners))
+	for _, l := range e.tp.listeners {
+		out = append(out, l.sock)
+	}
+	return out
+}
+
+// Addr returns the address of the first listener of proto ("udp" or
+// "tcp"), or an invalid AddrPort.
+func (e *Engine) Addr(proto string) netip.AddrPort {
+	for _, l := range e.tp.listeners {
+		if l.sock.Proto == proto {
+			return l.sock.Addr
+		}
+	}
+	return netip.AddrPort{}
+}
+
+// MetricsAddr returns the address /metrics is served on, or "".
+func (e *Engine) MetricsAddr() string {
+	if e.ms == nil {
+		return ""
+	}
+	return e.ms.ln.Addr().String()
+}
+
+// Metrics returns the engine's metric set.
+func (e *Engine) Metrics() *metrics.Set { return e.metrics }
+
+// WriteMetrics writes the /metrics page.
+func (e *Engine) WriteMetrics(w interface{ Write([]byte) (int, error) }) { e.writeMetrics(w) }
+
+// Exports returns the functions of the enabled modules.
+func (e *Engine) Exports() []kemi.Export { return e.exports }
+
+// Script returns the compiled script now in use.
+func (e *Engine) Script() *luaext.Script { return e.script.Load() }
+
+func (e *Engine) listenStrings() []string {
+	var out []string
+	for _, s := range e.Sockets() {
+		out = append(out, s.String())
+	}
+	return out
+}
+
+// catalog answers the Lua binding's questions about missing names.
+type catalog struct{ e *Engine }
+
+func (c catalog) Kamailio(module, name string) bool {
+	if name == "" {
+		return kemi.KamailioHasModule(module)
+	}
+	_, ok := kemi.LookupKamailio(module, name)
+	return ok
+}
+
+func (c catalog) Available(module string) bool {
+	_, ok := kemi.LookupModule(module)
+	return ok
+}

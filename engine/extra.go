@@ -1,0 +1,123 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+	"github.com/kemisip/kemi/kemi"
+	"github.com/kemisip/kemi/luaext"
+)
+
+// extraProcs runs the extra processes modules asked for at ModInit, each a
+// supervised goroutine with its own negative rank.
+type extraProcs struct {
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+func (e *Engine) startExtraProcesses() *extraProcs {
+	ctx, cancel := context.WithCancel(context.Background())
+	xp := &extraProcs{cancel: cancel}
+	rank := kemi.RankExtraBase
+	for _, mi := range e.mods {
+		for _, p := range mi.env.Processes() {
+			p, r := p, rank
+			rank--
+			xp.wg.Add(1)
+			go func() {
+				defer xp.wg.Done()
+				e.superviseProcess(ctx, mi.name, p, r)
+			}()
+		}
+	}
+	return xp
+}
+
+func (xp *extraProcs) stop() {
+	xp.cancel()
+	xp.wg.Wait()
+}
+
+// superviseProcess runs p until ctx ends, restarting it with back-off after
+// an error or a panic.
+func (e *Engine) superviseProcess(ctx context.Context, mod string, p kemi.Process, rank int) {
+	log := e.log.With("process", p.Name, "rank", rank, "mod", mod)
+	pc := &kemi.ProcContext{Rank: rank, Proc: kemi.NewProc(rank), Logger: log}
+	var st *luaext.State
+	defer func() {
+		if st != nil {
+			st.Close()
+		}
+	}()
+	pc.Event = func(callback, evname string) error {
+		if st == nil {
+			var err error
+			st, err = luaext.NewState(e.script.Load(), luaext.Options{
+				Exports: e.exports, Catalog: catalog{e}, Logger: e.slog,
+				AllowUnsafe: e.cfg.AllowUnsafeLua, Timeout: e.cfg.RouteTimeout,
+			})
+			if err != nil {
+				return err
+			}
+		}
+		m := FakeMsg(pc.Proc, e)
+		_, err := st.Call(callback, kemi.RouteEvent, m, evname)
+		return err
+	}
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		start := time.Now()
+		err := func() (err error) {
+			defer func() {
+				if r := recover(); r != nil {
+					err = fmt.Errorf("panic: %v\n%s", r, debug.Stack())
+				}
+			}()
+			return p.Run(ctx, pc)
+		}()
+		if ctx.Err() != nil {
+			return
+		}
+		if err == nil {
+			log.Info("extra process ended")
+			return
+		}
+		if time.Since(start) > 10*time.Second {
+			backoff = 100 * time.Millisecond
+		}
+		log.Error("extra process failed; restarting", "err", err, "in", backoff)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		if backoff *= 2; backoff > 5*time.Second {
+			backoff = 5 * time.Second
+		}
+	}
+}
+
+// FakeMsg returns the stand-in message that event routes and timers run
+// with, as Kamailio's faked message: an OPTIONS request from and to
+// 127.0.0.1.
+func FakeMsg(proc *kemi.Proc, host kemi.Host) *kemi.Msg {
+	var ru sip.Uri
+	_ = sip.ParseUri("sip:you@127.0.0.1", &ru)
+	req := sip.NewRequest(sip.OPTIONS, ru)
+	via := &sip.ViaHeader{ProtocolName: "SIP", ProtocolVersion: "2.0", Transport: "UDP", Host: "127.0.0.1", Port: 9, Params: sip.NewParams()}
+	via.Params.Add("branch", "z9hG4bKkemi-fake")
+	req.AppendHeader(via)
+	from := &sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: "kemi", Host: "127.0.0.1"}, Params: sip.NewParams()}
+	from.Params.Add("tag", "fake")
+	req.AppendHeader(from)
+	req.AppendHeader(&sip.ToHeader{Address: sip.Uri{Scheme: "sip", User: "you", Host: "127.0.0.1"}, Params: sip.NewParams()})
+	cid := sip.CallIDHeader("kemi-faked-message")
+	req.AppendHeader(&cid)
+	req.AppendHeader(&sip.CSeqHeader{SeqNo: 1, MethodName: sip.OPTIONS})
+	req.SetBody(nil)
+	return &kemi.Msg{Req: req, Proto: "udp", Proc: proc, Host: host, OrigURI: ru.String(), Received: time.Now(), Faked: true}
+}

@@ -1,0 +1,476 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+	"github.com/kemisip/kemi/kemi"
+)
+
+// The engine is the kemi.Host of its modules.
+var _ kemi.Host = (*Engine)(nil)
+
+var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// LogLevel returns the configured log level.
+func (e *Engine) LogLevel() slog.Level { return e.cfg.LogLevel }
+
+// Resolve turns a SIP URI into a destination (RFC 3263, simplified: the
+// transport parameter or UDP; an IP address as it is; a name with a port by
+// A/AAAA; a name without a port by SRV, then A/AAAA).
+func (e *Engine) Resolve(ctx context.Context, uri string) (kemi.Dest, error) {
+	var u sip.Uri
+	if err := sip.ParseUri(uri, &u); err != nil {
+		return kemi.Dest{}, fmt.Errorf("invalid uri %q: %w", uri, err)
+	}
+	proto := "udp"
+	tparam, hasT := u.UriParams.Get("transport")
+	if hasT {
+		proto = strings.ToLower(tparam)
+	}
+	if strings.EqualFold(u.Scheme, "sips") {
+		proto = "tls"
+	}
+	if proto != "udp" && proto != "tcp" {
+		return kemi.Dest{}, fmt.Errorf("transport %s is not supported (uri %s)", proto, uri)
+	}
+	host := strings.Trim(u.Host, "[]")
+	if host == "" {
+		return kemi.Dest{}, fmt.Errorf("uri %q has no host", uri)
+	}
+	port := u.Port
+	if ip, err := netip.ParseAddr(host); err == nil {
+		if port == 0 {
+			port = 5060
+		}
+		return kemi.Dest{Proto: proto, Addr: netip.AddrPortFrom(ip.Unmap(), uint16(port)), Host: host}, nil
+	}
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	ap, err := e.dns.lookup(ctx, host, port, proto, !hasT && port == 0)
+	if err != nil {
+		return kemi.Dest{}, err
+	}
+	return kemi.Dest{Proto: proto, Addr: ap, Host: host}, nil
+}
+
+// dnsCache remembers resolved names for a short while, so that routes do
+// not wait on DNS for every message.
+type dnsCache struct {
+	ttl time.Duration
+	mu  sync.Mutex
+	m   map[string]dnsEntry
+}
+
+type dnsEntry struct {
+	ap  netip.AddrPort
+	err error
+	exp time.Time
+}
+
+func (c *dnsCache) lookup(ctx context.Context, host string, port int, proto string, srv bool) (netip.AddrPort, error) {
+	key := proto + ":" + host + ":" + strconv.Itoa(port)
+	now := time.Now()
+	c.mu.Lock()
+	if en, ok := c.m[key]; ok && now.Before(en.exp) {
+		c.mu.Unlock()
+		return en.ap, en.err
+	}
+	c.mu.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	ap, err := resolveHost(ctx, host, port, proto, srv)
+	c.mu.Lock()
+	if c.m == nil || len(c.m) > 10000 {
+		c.m = map[string]dnsEntry{}
+	}
+	c.m[key] = dnsEntry{ap: ap, err: err, exp: now.Add(c.ttl)}
+	c.mu.Unlock()
+	return ap, err
+}
+
+func resolveHost(ctx context.Context, host string, port int, proto string, srv bool) (netip.AddrPort, error) {
+	r := net.DefaultResolver
+	if srv {
+		if _, addrs, err := r.LookupSRV(ctx, "sip", proto, host); err == nil && len(addrs) > 0 {
+			host = strings.TrimSuffix(addrs[0].Target, ".")
+			port = int(addrs[0].Port)
+		}
+	}
+	if port == 0 {
+		port = 5060
+	}
+	ips, err := r.LookupNetIP(ctx, "ip", host)
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("resolve %s: %w", host, err)
+	}
+	if len(ips) == 0 {
+		return netip.AddrPort{}, fmt.Errorf("resolve %s: no address", host)
+	}
+	best := ips[0]
+	for _, ip := range ips {
+		if ip.Unmap().Is4() {
+			best = ip
+			break
+		}
+	}
+	return netip.AddrPortFrom(best.Unmap(), uint16(port)), nil
+}
+
+// Forward sends m statelessly; see kemi.Host.
+func (e *Engine) Forward(m *kemi.Msg, uri string) error {
+	if m.Res != nil {
+		return e.forwardReply(m)
+	}
+	if m.Req == nil {
+		return errors.New("no message")
+	}
+	if uri == "" {
+		uri = m.NextHop()
+	}
+	dst, err := e.Resolve(context.Background(), uri)
+	if err != nil {
+		m.SetError(478, "Unresolvable destination")
+		return err
+	}
+	dst.NoConnect, dst.Close = m.ForwardNoConnect, m.ForwardClose
+	if m.SendSock != nil && m.SendSock.Proto == dst.Proto {
+		dst.Sock = m.SendSock
+	}
+	if v := m.Req.Via(); v != nil {
+		// replies to a request that came over TCP find the connection by
+		// received/rport; over UDP rport is honoured when asked for
+		kemi.StampVia(v, m.Src, m.ForceRport || m.Proto != "udp")
+	}
+	via := e.Via(m, &dst, statelessBranch(m.Req))
+	if via == nil {
+		m.SetError(500, "No socket for "+dst.Proto)
+		return fmt.Errorf("no %s socket to send from", dst.Proto)
+	}
+	m.Req.PrependHeader(via)
+	err = e.SendRequest(m, m.Req, dst)
+	m.RemoveHeaderValue(via)
+	if err != nil && !errors.Is(err, kemi.ErrDropped) {
+		m.SetError(500, "Forwarding failed")
+	}
+	return err
+}
+
+// statelessBranch computes the branch of a statelessly forwarded request
+// (RFC 3261 §16.11): the same for retransmissions, and for a CANCEL the
+// same as for the INVITE it cancels.
+func statelessBranch(req *sip.Request) string {
+	h := fnv.New64a()
+	v := req.Via()
+	if b, ok := v.Params.Get("branch"); ok && strings.HasPrefix(b, "z9hG4bK") {
+		h.Write([]byte(b))
+		h.Write([]byte(v.Host))
+		h.Write([]byte(strconv.Itoa(v.Port)))
+	} else {
+		h.Write([]byte(req.CallID().Value()))
+		if t, ok := req.From().Params.Get("tag"); ok {
+			h.Write([]byte(t))
+		}
+		h.Write([]byte(strconv.FormatUint(uint64(req.CSeq().SeqNo), 10)))
+		h.Write([]byte(v.Value()))
+		if req.Method != sip.CANCEL && req.Method != sip.ACK {
+			h.Write([]byte(req.Recipient.String()))
+		}
+	}
+	return "z9hG4bKsl" + strconv.FormatUint(h.Sum64(), 36)
+}
+
+// forwardReply sends a reply on to the address in its second Via, after
+// checking that the top Via is ours and removing it.
+func (e *Engine) forwardReply(m *kemi.Msg) error {
+	res := m.Res
+	top := res.Via()
+	if top == nil {
+		e.met.dropped("malformed").Inc()
+		return errors.New("reply without Via")
+	}
+	if !e.IsMyself(top.Host, top.Port, strings.ToLower(top.Transport)) {
+		e.met.dropped("no_route").Inc()
+		return fmt.Errorf("top Via %s is not ours", top.SentBy())
+	}
+	m.RemoveHeaderValue(top)
+	next := res.Via()
+	if next == nil {
+		e.met.dropped("no_route").Inc()
+		return errors.New("reply has no Via left to route it on")
+	}
+	dst, err := e.viaDest(next)
+	if err != nil {
+		e.met.dropped("no_route").Inc()
+		return err
+	}
+	if err := e.SendReply(res, dst); err != nil {
+		return err
+	}
+	m.Handled = true
+	return nil
+}
+
+// viaDest returns where a reply goes according to a Via (RFC 3261 §18.2.2,
+// RFC 3581): received and rport first, then sent-by.
+func (e *Engine) viaDest(v *sip.ViaHeader) (kemi.Dest, error) {
+	proto := strings.ToLower(v.Transport)
+	host := v.Host
+	if r, ok := v.Params.Get("received"); ok && r != "" {
+		host = r
+	}
+	port := v.Port
+	if rp, ok := v.Params.Get("rport"); ok && rp != "" {
+		if n, err := strconv.Atoi(rp); err == nil {
+			port = n
+		}
+	}
+	if port == 0 {
+		port = 5060
+	}
+	host = strings.Trim(host, "[]")
+	if ip, err := netip.ParseAddr(host); err == nil {
+		return kemi.Dest{Proto: proto, Addr: netip.AddrPortFrom(ip.Unmap(), uint16(port)), Host: host}, nil
+	}
+	ap, err := e.dns.lookup(context.Background(), host, port, proto, false)
+	if err != nil {
+		return kemi.Dest{}, err
+	}
+	return kemi.Dest{Proto: proto, Addr: ap, Host: host}, nil
+}
+
+// ReplyDest returns where replies to the request in m go.
+func (e *Engine) ReplyDest(m *kemi.Msg) (kemi.Dest, error) {
+	if m.Req == nil {
+		return kemi.Dest{}, errors.New("not a request")
+	}
+	if m.Proto != "udp" && m.ConnID != 0 {
+		return kemi.Dest{Proto: m.Proto, Addr: m.Src, ConnID: m.ConnID, Sock: m.Rcv,
+			NoConnect: m.ReplyNoConnect, Close: m.ReplyClose}, nil
+	}
+	v := m.Req.Via()
+	if v == nil {
+		return kemi.Dest{}, errors.New("request without Via")
+	}
+	if !m.Src.IsValid() {
+		d, err := e.viaDest(v)
+		return d, err
+	}
+	port := v.Port
+	if _, rport := v.Params.Get("rport"); rport || m.ForceRport {
+		port = int(m.Src.Port())
+	}
+	if port == 0 {
+		port = 5060
+	}
+	return kemi.Dest{Proto: "udp", Addr: netip.AddrPortFrom(m.Src.Addr(), uint16(port)), Sock: m.Rcv}, nil
+}
+
+// Reply sends res, a reply to the request in m.
+func (e *Engine) Reply(m *kemi.Msg, res *sip.Response) error {
+	dst, err := e.ReplyDest(m)
+	if err != nil {
+		return err
+	}
+	if err := e.SendReply(res, dst); err != nil {
+		return err
+	}
+	m.Handled = true
+	return nil
+}
+
+// Via returns our Via for a request to dst and picks the socket.
+func (e *Engine) Via(m *kemi.Msg, dst *kemi.Dest, branch string) *sip.ViaHeader {
+	sock := dst.Sock
+	var prefer *kemi.Socket
+	if m != nil {
+		if sock == nil && m.SendSock != nil && m.SendSock.Proto == dst.Proto {
+			sock = m.SendSock
+		}
+		prefer = m.Rcv
+	}
+	if sock == nil {
+		sock = e.tp.pickSocket(dst.Proto, dst.Addr.Addr(), prefer)
+	}
+	if sock == nil {
+		return nil
+	}
+	dst.Sock = sock
+	host, port := sock.Host(), sock.Port()
+	if m != nil {
+		if m.AdvHost != "" {
+			host = m.AdvHost
+		}
+		if m.AdvPort != 0 {
+			port = m.AdvPort
+		}
+	}
+	via := &sip.ViaHeader{
+		ProtocolName:    "SIP",
+		ProtocolVersion: "2.0",
+		Transport:       strings.ToUpper(dst.Proto),
+		Host:            host,
+		Port:            port,
+		Params:          sip.NewParams(),
+	}
+	via.Params.Add("branch", branch)
+	if m != nil && m.LocalRport {
+		via.Params.Add("rport", "")
+	}
+	return via
+}
+
+// SendRequest runs the onsend route (when origin is given and the script
+// defines it) and sends req to dst.
+func (e *Engine) SendRequest(origin *kemi.Msg, req *sip.Request, dst kemi.Dest) error {
+	if dst.Sock == nil {
+		dst.Sock = e.tp.pickSocket(dst.Proto, dst.Addr.Addr(), nil)
+	}
+	if origin != nil && origin.Run != nil && e.cfg.OnsendRoute != "none" && origin.Run.Has(e.cfg.OnsendRoute) {
+		om := *origin
+		om.Req = req
+		om.Res = nil
+		om.Drop = false
+		om.Snd = &dst
+		if _, err := origin.Run.Call(e.cfg.OnsendRoute, kemi.RouteOnsend, &om); err != nil {
+			e.slog.Error("error from Lua: "+err.Error(), "route", e.cfg.OnsendRoute)
+		}
+		if om.Drop {
+			e.met.dropped("script_drop").Inc()
+			origin.Handled = true
+			return kemi.ErrDropped
+		}
+	}
+	buf := bufPool.Get().(*bytes.Buffer)
+	buf.Reset()
+	req.StringWrite(buf)
+	err := e.tp.send(&dst, buf.Bytes())
+	bufPool.Put(buf)
+	if err != nil {
+		e.met.sendErrs.Inc()
+		return fmt.Errorf("send to %s: %w", dst, err)
+	}
+	e.met.sentReq.Inc()
+	if origin != nil {
+		origin.Handled = true
+	}
+	return nil
+}
+
+// SendReply sends res to dst.
+func (e *Engine) SendReply(res *sip.Response, dst kemi.Dest) error {
+	if dst.Sock == nil && dst.ConnID == 0 {
+		dst.Sock = e.tp.pickSocket(dst.Proto, dst.Addr.Addr(), nil)
+	}
+	buf := bufPool.Get().(*bytes.Buffer)
+	buf.Reset()
+	res.StringWrite(buf)
+	err := e.tp.send(&dst, buf.Bytes())
+	bufPool.Put(buf)
+	if err != nil {
+		e.met.sendErrs.Inc()
+		return fmt.Errorf("send reply to %s: %w", dst, err)
+	}
+	e.met.sentRpl.Inc()
+	return nil
+}
+
+// IsMyself reports whether host:port over proto is one of our addresses or
+// aliases. Port 0 means the default SIP port; proto "" means any.
+func (e *Engine) IsMyself(host string, port int, proto string) bool {
+	host = strings.ToLower(strings.Trim(host, "[]"))
+	if host == "" {
+		return false
+	}
+	if port == 0 {
+		port = 5060
+		if proto == "tls" {
+			port = 5061
+		}
+	}
+	ip, ipErr := netip.ParseAddr(host)
+	for _, l := range e.tp.listeners {
+		s := l.sock
+		if proto != "" && s.Proto != proto {
+			continue
+		}
+		if port != s.Port() && port != int(s.Addr.Port()) {
+			continue
+		}
+		if strings.EqualFold(host, s.AdvHost) {
+			return true
+		}
+		if ipErr == nil {
+			a := s.Addr.Addr()
+			if a == ip.Unmap() || a.IsUnspecified() && isLocalIP(ip) {
+				return true
+			}
+		}
+	}
+	for _, a := range e.cfg.Aliases {
+		ah, ap, err := net.SplitHostPort(a)
+		if err != nil {
+			ah, ap = a, ""
+		}
+		if !strings.EqualFold(strings.Trim(ah, "[]"), host) {
+			continue
+		}
+		if ap == "" || ap == strconv.Itoa(port) {
+			return true
+		}
+	}
+	return false
+}
+
+func isLocalIP(ip netip.Addr) bool {
+	if ip.IsLoopback() {
+		return true
+	}
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return false
+	}
+	for _, a := range addrs {
+		if p, err := netip.ParsePrefix(a.String()); err == nil && p.Addr().Unmap() == ip.Unmap() {
+			return true
+		}
+	}
+	return false
+}
+
+// FindSocket returns the socket "proto:host:port" or the socket named so.
+func (e *Engine) FindSocket(spec string) *kemi.Socket {
+	for _, l := range e.tp.listeners {
+		s := l.sock
+		if s.Name != "" && s.Name == spec {
+			return s
+		}
+		if strings.EqualFold(s.String(), spec) {
+			return s
+		}
+	}
+	specs, err := ParseListen(spec)
+	if err != nil {
+		return nil
+	}
+	for _, sp := range specs {
+		for _, l := range e.tp.listeners {
+			if l.sock.Proto == sp.Proto && l.sock.Addr == sp.Addr {
+				return l.sock
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,172 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+)
+
+// engineMetrics are the core metrics of one engine. Names follow
+// kemi_<module>_<what>_<unit|total>.
+type engineMetrics struct {
+	set *metrics.Set
+
+	mu       sync.Mutex
+	requests map[string]*metrics.Counter
+	replies  [7]*metrics.Counter
+	drops    map[string]*metrics.Counter
+	sentReq  *metrics.Counter
+	sentRpl  *metrics.Counter
+	sendErrs *metrics.Counter
+	routes   map[string]*routeMetrics
+
+	tcpConns atomic.Int64
+}
+
+type routeMetrics struct {
+	runs     *metrics.Counter
+	errors   *metrics.Counter
+	timeouts *metrics.Counter
+	duration *metrics.PrometheusHistogram
+}
+
+// routeBuckets are the route duration histogram bounds, in seconds: routes
+// take microseconds unless they block.
+var routeBuckets = []float64{0.00001, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.1, 0.5, 1}
+
+// knownMethods are the methods counted by name; others count as "other".
+var knownMethods = map[string]bool{
+	"INVITE": true, "ACK": true, "BYE": true, "CANCEL": true, "REGISTER": true, "OPTIONS": true,
+	"SUBSCRIBE": true, "NOTIFY": true, "PUBLISH": true, "REFER": true, "INFO": true, "MESSAGE": true,
+	"PRACK": true, "UPDATE": true, "KDMQ": true, "GET": true, "POST": true, "PUT": true, "DELETE": true,
+}
+
+func newEngineMetrics(set *metrics.Set, workers int, e *Engine) *engineMetrics {
+	m := &engineMetrics{
+		set:      set,
+		requests: map[string]*metrics.Counter{},
+		drops:    map[string]*metrics.Counter{},
+		routes:   map[string]*routeMetrics{},
+	}
+	for method := range knownMethods {
+		m.requests[method] = set.NewCounter(`kemi_core_requests_received_total{method="` + method + `"}`)
+	}
+	m.requests["other"] = set.NewCounter(`kemi_core_requests_received_total{method="other"}`)
+	for i := 1; i <= 6; i++ {
+		m.replies[i] = set.NewCounter(fmt.Sprintf(`kemi_core_replies_received_total{class="%dxx"}`, i))
+	}
+	for _, r := range []string{"malformed", "oversized", "unknown_method", "script_drop", "no_route", "send_error"} {
+		m.drops[r] = set.NewCounter(`kemi_core_messages_dropped_total{reason="` + r + `"}`)
+	}
+	m.sentReq = set.NewCounter(`kemi_core_messages_sent_total{type="request"}`)
+	m.sentRpl = set.NewCounter(`kemi_core_messages_sent_total{type="reply"}`)
+	m.sendErrs = set.NewCounter(`kemi_core_send_errors_total`)
+	set.NewGauge(`kemi_core_tcp_connections`, func() float64 { return float64(m.tcpConns.Load()) })
+	set.NewGauge(`kemi_engine_workers`, func() float64 { return float64(workers) })
+	set.NewGauge(`kemi_engine_queue_length`, func() float64 { return float64(len(e.jobs)) })
+	return m
+}
+
+func (m *engineMetrics) request(method string) *metrics.Counter {
+	if c, ok := m.requests[method]; ok {
+		return c
+	}
+	return m.requests["other"]
+}
+
+func (m *engineMetrics) reply(code int) *metrics.Counter {
+	c := code / 100
+	if c < 1 || c > 6 {
+		c = 6
+	}
+	return m.replies[c]
+}
+
+func (m *engineMetrics) dropped(reason string) *metrics.Counter {
+	if c, ok := m.drops[reason]; ok {
+		return c
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if c, ok := m.drops[reason]; ok {
+		return c
+	}
+	c := m.set.GetOrCreateCounter(`kemi_core_messages_dropped_total{reason="` + reason + `"}`)
+	m.drops[reason] = c
+	return c
+}
+
+// route returns the metrics of a route function; workers cache the result.
+func (m *engineMetrics) route(name string) *routeMetrics {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if r, ok := m.routes[name]; ok {
+		return r
+	}
+	q := strings.ReplaceAll(name, `"`, ``)
+	r := &routeMetrics{
+		runs:     m.set.GetOrCreateCounter(`kemi_script_route_runs_total{route="` + q + `"}`),
+		errors:   m.set.GetOrCreateCounter(`kemi_script_errors_total{route="` + q + `"}`),
+		timeouts: m.set.GetOrCreateCounter(`kemi_script_timeouts_total{route="` + q + `"}`),
+		duration: m.set.GetOrCreatePrometheusHistogramExt(`kemi_script_route_duration_seconds{route="`+q+`"}`, routeBuckets),
+	}
+	m.routes[name] = r
+	return r
+}
+
+// writeMetrics writes the engine's set and the Go process metrics.
+func (e *Engine) writeMetrics(w io.Writer) {
+	e.metrics.WritePrometheus(w)
+	metrics.WriteProcessMetrics(w)
+}
+
+// metricsServer serves /metrics.
+type metricsServer struct {
+	srv  *http.Server
+	ln   net.Listener
+	done chan struct{}
+}
+
+func (e *Engine) startMetrics(addr string, ln net.Listener) (*metricsServer, error) {
+	if ln == nil {
+		var err error
+		ln, err = net.Listen("tcp", addr)
+		if err != nil {
+			return nil, fmt.Errorf("engine: metrics listener %s: %w", addr, err)
+		}
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/metrics", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+		e.writeMetrics(w)
+	})
+	ms := &metricsServer{
+		srv:  &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second},
+		ln:   ln,
+		done: make(chan struct{}),
+	}
+	go func() {
+		defer close(ms.done)
+		if err := ms.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			e.log.Error("metrics server stopped", "err", err)
+		}
+	}()
+	return ms, nil
+}
+
+func (ms *metricsServer) stop(ctx context.Context) {
+	if ms == nil {
+		return
+	}
+	_ = ms.srv.Shutdown(ctx)
+	<-ms.done
+}

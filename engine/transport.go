@@ -1,0 +1,516 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/kemisip/kemi/kemi"
+)
+
+// listener is one bound SIP socket.
+type listener struct {
+	sock *kemi.Socket
+	udp  *net.UDPConn
+	tcp  *net.TCPListener
+}
+
+// tcpConn is one TCP connection, accepted or opened by us.
+type tcpConn struct {
+	id     uint64
+	c      net.Conn
+	sock   *kemi.Socket // the local listener it belongs to
+	remote netip.AddrPort
+	wmu    sync.Mutex
+	last   atomic.Int64 // unix nanos of the last read or write
+	closed atomic.Bool
+}
+
+// transport owns the sockets and TCP connections of an engine.
+type transport struct {
+	e         *Engine
+	listeners []*listener
+	nextID    atomic.Uint64
+
+	mu     sync.Mutex
+	byID   map[uint64]*tcpConn
+	byAddr map[netip.AddrPort]*tcpConn
+	wg     sync.WaitGroup
+	closed atomic.Bool
+}
+
+func newTransport(e *Engine) *transport {
+	return &transport{e: e, byID: map[uint64]*tcpConn{}, byAddr: map[netip.AddrPort]*tcpConn{}}
+}
+
+// bind opens every listener of the config, or wraps the inherited ones.
+func (t *transport) bind() error {
+	cfg := t.e.cfg
+	if len(cfg.Inherited) > 0 {
+		for _, in := range cfg.Inherited {
+			specs, err := ParseListen(in.Spec)
+			if err != nil {
+				return err
+			}
+			l := &listener{}
+			switch {
+			case in.Packet != nil:
+				uc, ok := in.Packet.(*net.UDPConn)
+				if !ok {
+					return fmt.Errorf("engine: inherited socket %s is not UDP", in.Spec)
+				}
+				l.udp = uc
+				l.sock = socketFor(specs, "udp", uc.LocalAddr())
+			case in.Stream != nil:
+				tl, ok := in.Stream.(*net.TCPListener)
+				if !ok {
+					return fmt.Errorf("engine: inherited socket %s is not TCP", in.Spec)
+				}
+				l.tcp = tl
+				l.sock = socketFor(specs, "tcp", tl.Addr())
+			}
+			if l.sock == nil {
+				return fmt.Errorf("engine: inherited socket %s does not match its spec", in.Spec)
+			}
+			t.listeners = append(t.listeners, l)
+		}
+		return nil
+	}
+	specs, err := ListenSpecs(cfg.Listen)
+	if err != nil {
+		return err
+	}
+	for _, s := range specs {
+		pc, ln, err := BindSpec(s)
+		if err != nil {
+			t.closeListeners()
+			return err
+		}
+		l := &listener{}
+		if pc != nil {
+			l.udp = pc.(*net.UDPConn)
+			l.sock = socketFor([]ListenSpec{s}, "udp", pc.LocalAddr())
+		} else {
+			l.tcp = ln.(*net.TCPListener)
+			l.sock = socketFor([]ListenSpec{s}, "tcp", ln.Addr())
+		}
+		t.listeners = append(t.listeners, l)
+	}
+	return nil
+}
+
+// ListenSpecs parses every listen spec.
+func ListenSpecs(listen []string) ([]ListenSpec, error) {
+	var out []ListenSpec
+	for _, spec := range listen {
+		ss, err := ParseListen(spec)
+		if err != nil {
+			return nil, fmt.Errorf("engine: %w", err)
+		}
+		out = append(out, ss...)
+	}
+	return out, nil
+}
+
+// BindSpec opens the socket of one listen spec.
+func BindSpec(s ListenSpec) (net.PacketConn, net.Listener, error) {
+	network := s.Proto + "4"
+	if s.Addr.Addr().Is6() {
+		network = s.Proto + "6"
+	}
+	var lc net.ListenConfig
+	if s.Proto == "udp" {
+		pc, err := lc.ListenPacket(context.Background(), network, s.Addr.String())
+		if err != nil {
+			return nil, nil, fmt.Errorf("engine: listen %s: %w", s, err)
+		}
+		if uc, ok := pc.(*net.UDPConn); ok {
+			// a larger receive queue rides out bursts (Kamailio raises it too)
+			_ = uc.SetReadBuffer(4 << 20)
+			_ = uc.SetWriteBuffer(4 << 20)
+		}
+		return pc, nil, nil
+	}
+	ln, err := lc.Listen(context.Background(), network, s.Addr.String())
+	if err != nil {
+		return nil, nil, fmt.Errorf("engine: listen %s: %w", s, err)
+	}
+	return nil, ln, nil
+}
+
+func socketFor(specs []ListenSpec, proto string, a net.Addr) *kemi.Socket {
+	ap, err := netip.ParseAddrPort(a.String())
+	if err != nil {
+		return nil
+	}
+	ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	for _, s := range specs {
+		if s.Proto == proto {
+			return &kemi.Socket{Proto: proto, Addr: ap, AdvHost: s.AdvHost, AdvPort: s.AdvPort, Name: s.Name}
+		}
+	}
+	return nil
+}
+
+// serve starts the reader goroutines.
+func (t *transport) serve() {
+	for _, l := range t.listeners {
+		l := l
+		t.wg.Add(1)
+		if l.udp != nil {
+			go func() { defer t.wg.Done(); t.readUDP(l) }()
+		} else {
+			go func() { defer t.wg.Done(); t.acceptTCP(l) }()
+		}
+	}
+}
+
+func (t *transport) readUDP(l *listener) {
+	buf := make([]byte, 65536)
+	max := t.e.cfg.MaxMessageSize
+	for {
+		n, src, err := l.udp.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) || t.closed.Load() {
+				return
+			}
+			t.e.log.Warn("udp read error", "sock", l.sock, "err", err)
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		if n > max {
+			t.e.met.dropped("oversized").Inc()
+			t.e.log.Debug("dropped oversized datagram", "src", src, "bytes", n, "max", max)
+			continue
+		}
+		if isKeepalive(buf[:n]) {
+			continue
+		}
+		data := make([]byte, n)
+		copy(data, buf[:n])
+		t.e.dispatch(job{raw: data, src: netip.AddrPortFrom(src.Addr().Unmap(), src.Port()), sock: l.sock, proto: "udp", at: time.Now()})
+	}
+}
+
+// isKeepalive reports a datagram of only CR, LF, spaces or NULs (RFC 5626
+// keep-alives and NAT pings).
+func isKeepalive(b []byte) bool {
+	for _, c := range b {
+		switch c {
+		case '\r', '\n', ' ', 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+func (t *transport) acceptTCP(l *listener) {
+	for {
+		c, err := l.tcp.AcceptTCP()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) || t.closed.Load() {
+				return
+			}
+			t.e.log.Warn("tcp accept error", "sock", l.sock, "err", err)
+			time.Sleep(20 * time.Millisecond)
+			continue
+		}
+		rap, err := netip.ParseAddrPort(c.RemoteAddr().String())
+		if err != nil {
+			c.Close()
+			continue
+		}
+		tc := t.addConn(c, l.sock, netip.AddrPortFrom(rap.Addr().Unmap(), rap.Port()))
+		t.wg.Add(1)
+		go func() { defer t.wg.Done(); t.readTCP(tc) }()
+	}
+}
+
+func (t *transport) addConn(c net.Conn, sock *kemi.Socket, remote netip.AddrPort) *tcpConn {
+	tc := &tcpConn{id: t.nextID.Add(1), c: c, sock: sock, remote: remote}
+	tc.last.Store(time.Now().UnixNano())
+	t.mu.Lock()
+	t.byID[tc.id] = tc
+	t.byAddr[remote] = tc
+	t.mu.Unlock()
+	t.e.met.tcpConns.Add(1)
+	return tc
+}
+
+func (t *transport) removeConn(tc *tcpConn) {
+	if tc.closed.Swap(true) {
+		return
+	}
+	tc.c.Close()
+	t.mu.Lock()
+	delete(t.byID, tc.id)
+	if t.byAddr[tc.remote] == tc {
+		delete(t.byAddr, tc.remote)
+	}
+	t.mu.Unlock()
+	t.e.met.tcpConns.Add(-1)
+}
+
+// readTCP frames SIP messages out of a TCP stream (RFC 3261 §18.3:
+// Content-Length delimits the body) and dispatches them.
+func (t *transport) readTCP(tc *tcpConn) {
+	defer t.removeConn(tc)
+	max := t.e.cfg.MaxMessageSize
+	idle := t.e.cfg.TCPIdleTimeout
+	var buf []byte
+	chunk := make([]byte, 32768)
+	for {
+		_ = tc.c.SetReadDeadline(time.Now().Add(idle))
+		n, err := tc.c.Read(chunk)
+		if n > 0 {
+			tc.last.Store(time.Now().UnixNano())
+			buf = append(buf, chunk[:n]...)
+			for {
+				msg, rest, perr := frameSIP(buf, max)
+				if perr != nil {
+					t.e.met.dropped(perr.reason).Inc()
+					t.e.log.Debug("closing tcp connection after bad framing", "remote", tc.remote, "err", perr)
+					return
+				}
+				if msg == nil {
+					break
+				}
+				if pong := isKeepalive(msg); pong {
+					// RFC 5626: answer a double-CRLF ping with a single CRLF
+					if bytes.Equal(msg, []byte("\r\n\r\n")) {
+						t.writeTCP(tc, []byte("\r\n"))
+					}
+				} else {
+					t.e.dispatch(job{raw: msg, src: tc.remote, sock: tc.sock, proto: "tcp", connID: tc.id, at: time.Now()})
+				}
+				buf = rest
+			}
+			if len(buf) == 0 {
+				buf = nil // let a large buffer go
+			}
+		}
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() && time.Since(time.Unix(0, tc.last.Load())) < idle && !t.closed.Load() {
+				continue // written to lately: still in use
+			}
+			return
+		}
+	}
+}
+
+type frameError struct {
+	reason string
+	msg    string
+}
+
+func (e *frameError) Error() string { return e.msg }
+
+// frameSIP cuts one message off the front of a stream buffer. It returns
+// nil when more bytes are needed. Leading CRLFs are returned as a keep-alive
+// "message" of their own.
+func frameSIP(buf []byte, max int) (msg, rest []byte, err *frameError) {
+	if len(buf) == 0 {
+		return nil, buf, nil
+	}
+	if buf[0] == '\r' || buf[0] == '\n' {
+		i := 0
+		for i < len(buf) && (buf[i] == '\r' || buf[i] == '\n') {
+			i++
+		}
+		if i == len(buf) && i < 4 {
+			return nil, buf, nil // maybe the start of a double CRLF
+		}
+		return buf[:i], buf[i:], nil
+	}
+	end := bytes.Index(buf, []byte("\r\n\r\n"))
+	if end < 0 {
+		if len(buf) > max {
+			return nil, nil, &frameError{"oversized", "header section larger than the maximum message size"}
+		}
+		return nil, buf, nil
+	}
+	hdr := buf[:end+2]
+	cl, ok := contentLength(hdr)
+	if !ok {
+		cl = 0 // RFC 3261 requires it on streams; treat a missing one as 0
+	}
+	if cl < 0 {
+		return nil, nil, &frameError{"malformed", "bad Content-Length"}
+	}
+	total := end + 4 + cl
+	if total > max {
+		return nil, nil, &frameError{"oversized", "message larger than the maximum message size"}
+	}
+	if len(buf) < total {
+		return nil, buf, nil
+	}
+	msg = make([]byte, total)
+	copy(msg, buf[:total])
+	return msg, buf[total:], nil
+}
+
+// contentLength finds the Content-Length (or "l") header in a header block.
+func contentLength(hdr []byte) (int, bool) {
+	for len(hdr) > 0 {
+		eol := bytes.Index(hdr, []byte("\r\n"))
+		if eol < 0 {
+			eol = len(hdr)
+		}
+		line := hdr[:eol]
+		if eol+2 <= len(hdr) {
+			hdr = hdr[eol+2:]
+		} else {
+			hdr = nil
+		}
+		colon := bytes.IndexByte(line, ':')
+		if colon <= 0 {
+			continue
+		}
+		name := bytes.TrimSpace(line[:colon])
+		if bytes.EqualFold(name, []byte("content-length")) || bytes.EqualFold(name, []byte("l")) {
+			v, err := strconv.Atoi(string(bytes.TrimSpace(line[colon+1:])))
+			if err != nil {
+				return -1, true
+			}
+			return v, true
+		}
+	}
+	return 0, false
+}
+
+// conn returns the TCP connection with that id or to that address.
+func (t *transport) conn(id uint64, addr netip.AddrPort) *tcpConn {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if id != 0 {
+		if c := t.byID[id]; c != nil {
+			return c
+		}
+	}
+	return t.byAddr[addr]
+}
+
+// dial opens a TCP connection to addr from sock's address family.
+func (t *transport) dial(sock *kemi.Socket, addr netip.AddrPort) (*tcpConn, error) {
+	d := net.Dialer{Timeout: 3 * time.Second}
+	c, err := d.Dial("tcp", addr.String())
+	if err != nil {
+		return nil, err
+	}
+	tc := t.addConn(c, sock, addr)
+	t.wg.Add(1)
+	go func() { defer t.wg.Done(); t.readTCP(tc) }()
+	return tc, nil
+}
+
+func (t *transport) writeTCP(tc *tcpConn, b []byte) error {
+	tc.wmu.Lock()
+	defer tc.wmu.Unlock()
+	_ = tc.c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	_, err := tc.c.Write(b)
+	if err != nil {
+		t.removeConn(tc)
+		return err
+	}
+	tc.last.Store(time.Now().UnixNano())
+	return nil
+}
+
+// send transmits b to dst.
+func (t *transport) send(dst *kemi.Dest, b []byte) error {
+	switch dst.Proto {
+	case "udp":
+		l := t.listenerFor(dst.Sock)
+		if l == nil || l.udp == nil {
+			return fmt.Errorf("no udp socket to send from")
+		}
+		_, err := l.udp.WriteToUDPAddrPort(b, dst.Addr)
+		return err
+	case "tcp":
+		tc := t.conn(dst.ConnID, dst.Addr)
+		if tc == nil {
+			if dst.NoConnect {
+				return fmt.Errorf("no tcp connection to %s and connecting is not allowed", dst.Addr)
+			}
+			var err error
+			if tc, err = t.dial(dst.Sock, dst.Addr); err != nil {
+				return err
+			}
+		}
+		err := t.writeTCP(tc, b)
+		if err == nil && dst.Close {
+			t.removeConn(tc)
+		}
+		return err
+	}
+	return fmt.Errorf("transport %q is not supported", dst.Proto)
+}
+
+func (t *transport) listenerFor(s *kemi.Socket) *listener {
+	for _, l := range t.listeners {
+		if l.sock == s {
+			return l
+		}
+	}
+	return nil
+}
+
+// pickSocket chooses the socket to send to addr over proto: prefer, the
+// one given, then any with the same protocol and address family.
+func (t *transport) pickSocket(proto string, addr netip.Addr, prefer *kemi.Socket) *kemi.Socket {
+	if prefer != nil && prefer.Proto == proto && prefer.Addr.Addr().Is4() == addr.Is4() {
+		return prefer
+	}
+	var any *kemi.Socket
+	for _, l := range t.listeners {
+		s := l.sock
+		if s.Proto != proto {
+			continue
+		}
+		if s.Addr.Addr().Is4() == addr.Is4() || s.Addr.Addr().IsUnspecified() && s.Addr.Addr().Is6() {
+			if s.Addr.Addr().IsLoopback() == addr.IsLoopback() {
+				return s
+			}
+			if any == nil {
+				any = s
+			}
+		}
+	}
+	return any
+}
+
+// close stops the readers and closes every socket and connection.
+func (t *transport) close() {
+	t.closed.Store(true)
+	t.closeListeners()
+	t.mu.Lock()
+	conns := make([]*tcpConn, 0, len(t.byID))
+	for _, c := range t.byID {
+		conns = append(conns, c)
+	}
+	t.mu.Unlock()
+	for _, c := range conns {
+		t.removeConn(c)
+	}
+	t.wg.Wait()
+}
+
+func (t *transport) closeListeners() {
+	for _, l := range t.listeners {
+		if l.udp != nil {
+			l.udp.Close()
+		}
+		if l.tcp != nil {
+			l.tcp.Close()
+		}
+	}
+}

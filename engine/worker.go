@@ -1,0 +1,206 @@
+package engine
+
+import (
+	"errors"
+	"sync/atomic"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+	"github.com/kemisip/kemi/kemi"
+	"github.com/kemisip/kemi/luaext"
+)
+
+// worker owns one Lua state and runs routes, one message at a time.
+type worker struct {
+	e      *Engine
+	rank   int
+	st     atomic.Pointer[luaext.State]
+	proc   *kemi.Proc
+	own    chan job
+	parser *sip.Parser
+	routes map[string]*routeMetrics
+
+	// statistics for SIGUSR1
+	routed atomic.Uint64
+	errors atomic.Uint64
+	busyNs atomic.Int64
+}
+
+func newWorker(e *Engine, rank int, st *luaext.State) *worker {
+	w := &worker{
+		e:      e,
+		rank:   rank,
+		proc:   kemi.NewProc(rank),
+		own:    make(chan job, 256),
+		parser: sip.NewParser(),
+		routes: map[string]*routeMetrics{},
+	}
+	w.parser.MaxMessageLength = e.cfg.MaxMessageSize
+	w.st.Store(st)
+	return w
+}
+
+func (w *worker) close() {
+	if st := w.st.Load(); st != nil {
+		st.Close()
+	}
+}
+
+func (w *worker) loop() {
+	e := w.e
+	for {
+		select {
+		case j := <-w.own:
+			w.handle(j)
+		case j := <-e.jobs:
+			w.handle(j)
+		case <-e.quit:
+			return
+		}
+	}
+}
+
+func (w *worker) handle(j job) {
+	start := time.Now()
+	defer func() {
+		w.busyNs.Add(int64(time.Since(start)))
+		if r := recover(); r != nil {
+			// a bug in Go code outside a KSR call: lose this message only
+			w.e.log.Error("panic while handling a message", "panic", r, "rank", w.rank)
+		}
+	}()
+	if j.fn != nil {
+		j.fn(w)
+		return
+	}
+	e := w.e
+	msg, err := w.parser.ParseSIP(j.raw)
+	if err != nil {
+		e.met.dropped("malformed").Inc()
+		e.log.Debug("dropped malformed message", "src", j.src, "proto", j.proto, "err", err)
+		return
+	}
+	if missing := missingHeader(msg); missing != "" {
+		e.met.dropped("malformed").Inc()
+		e.log.Debug("dropped message without "+missing, "src", j.src, "proto", j.proto)
+		return
+	}
+	m := &kemi.Msg{
+		Raw:      j.raw,
+		Proto:    j.proto,
+		Src:      j.src,
+		Rcv:      j.sock,
+		ConnID:   j.connID,
+		Received: j.at,
+		Proc:     w.proc,
+		Host:     e,
+	}
+	switch x := msg.(type) {
+	case *sip.Request:
+		m.Req = x
+		w.handleRequest(m)
+	case *sip.Response:
+		m.Res = x
+		w.handleReply(m)
+	}
+}
+
+// missingHeader names a header every message needs for routing, if absent.
+func missingHeader(msg sip.Message) string {
+	switch {
+	case msg.Via() == nil:
+		return "Via"
+	case msg.From() == nil:
+		return "From"
+	case msg.To() == nil:
+		return "To"
+	case msg.CallID() == nil:
+		return "Call-ID"
+	case msg.CSeq() == nil:
+		return "CSeq"
+	}
+	return ""
+}
+
+func (w *worker) handleRequest(m *kemi.Msg) {
+	e := w.e
+	method := string(m.Req.Method)
+	e.met.request(method).Inc()
+	if !knownMethods[method] && !e.cfg.RouteUnknownMethods {
+		e.met.dropped("unknown_method").Inc()
+		e.log.Debug("dropped request with unknown method", "method", method, "src", m.Src)
+		return
+	}
+	m.OrigURI = m.Req.Recipient.String()
+	w.run(e.cfg.RequestRoute, kemi.RouteRequest, m)
+	for _, h := range e.reqHooks {
+		h.AfterRequestRoute(m)
+	}
+	if !m.Handled {
+		if m.Drop {
+			e.met.dropped("script_drop").Inc()
+		} else {
+			e.met.dropped("no_route").Inc()
+		}
+	}
+}
+
+func (w *worker) handleReply(m *kemi.Msg) {
+	e := w.e
+	e.met.reply(m.Res.StatusCode).Inc()
+	if e.cfg.ReplyRoute != "none" {
+		w.run(e.cfg.ReplyRoute, kemi.RouteReply, m)
+		if m.Drop {
+			e.met.dropped("script_drop").Inc()
+			return
+		}
+	}
+	for _, h := range e.replyHooks {
+		if h.OnReply(m) {
+			return
+		}
+	}
+	if err := e.forwardReply(m); err != nil {
+		e.log.Debug("reply not forwarded", "err", err, "status", m.Res.StatusCode, "src", m.Src)
+	}
+}
+
+// run runs one script function as a top-level route, with metrics and
+// error logging. A missing function is skipped silently (as in Kamailio),
+// except for the request route, which must exist.
+func (w *worker) run(name string, rt kemi.RouteType, m *kemi.Msg, args ...string) kemi.CallResult {
+	st := w.st.Load()
+	if m != nil {
+		m.SFlags = 0
+	}
+	start := time.Now()
+	res, err := st.Call(name, rt, m, args...)
+	if !res.Ran {
+		if rt == kemi.RouteRequest {
+			w.e.log.Error("script has no request route", "func", name)
+		}
+		return res
+	}
+	rm := w.routes[name]
+	if rm == nil {
+		rm = w.e.met.route(name)
+		w.routes[name] = rm
+	}
+	rm.runs.Inc()
+	rm.duration.UpdateDuration(start)
+	w.routed.Add(1)
+	if err != nil {
+		w.errors.Add(1)
+		rm.errors.Inc()
+		var rerr *luaext.RuntimeError
+		if errors.As(err, &rerr) {
+			if rerr.Timeout {
+				rm.timeouts.Inc()
+			}
+			w.e.slog.Error("error from Lua: "+rerr.Msg, "route", name, "rank", w.rank, "traceback", rerr.Traceback)
+		} else {
+			w.e.slog.Error("error from Lua: "+err.Error(), "route", name, "rank", w.rank)
+		}
+	}
+	return res
+}

@@ -1,0 +1,361 @@
+package kemi
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/emiago/sipgo/sip"
+)
+
+// Dest is where a message goes: a resolved address and transport.
+type Dest struct {
+	// Proto is the transport in lower case: "udp", "tcp".
+	Proto string
+	// Addr is the resolved address.
+	Addr netip.AddrPort
+	// Host is the host name it was resolved from, for logs.
+	Host string
+	// Sock is the local socket to send from; nil lets the engine choose.
+	Sock *Socket
+	// ConnID is the TCP connection to use; 0 finds or opens one.
+	ConnID uint64
+	// NoConnect sends only over an existing connection.
+	NoConnect bool
+	// Close closes the connection after sending.
+	Close bool
+}
+
+// String returns "proto:addr".
+func (d Dest) String() string { return d.Proto + ":" + d.Addr.String() }
+
+// Host is what the engine offers modules while routing. All methods are
+// safe for concurrent use.
+type Host interface {
+	// Resolve turns a SIP URI into a destination (RFC 3263: transport
+	// parameter, sips, port, SRV and A lookups).
+	Resolve(ctx context.Context, uri string) (Dest, error)
+	// Forward sends m statelessly: a request to uri (or to $du / the R-URI
+	// when uri is ""), with our Via added; a reply to the address in its
+	// second Via, with our Via removed. The onsend route runs for requests.
+	Forward(m *Msg, uri string) error
+	// Reply sends res, a reply to the request in m, to where replies to m
+	// go (RFC 3261 §18.2.2 and RFC 3581), over m's connection or socket.
+	Reply(m *Msg, res *sip.Response) error
+	// SendRequest sends req to dst as it is, after the onsend route (run
+	// with origin as the routed message when origin is not nil). It
+	// reports ErrDropped if the onsend route dropped it.
+	SendRequest(origin *Msg, req *sip.Request, dst Dest) error
+	// SendReply sends res to dst as it is.
+	SendReply(res *sip.Response, dst Dest) error
+	// ReplyDest returns where replies to the request in m go.
+	ReplyDest(m *Msg) (Dest, error)
+	// Via returns our Via header for a request sent to dst with the given
+	// branch, from the socket that will be used, and sets dst.Sock.
+	Via(m *Msg, dst *Dest, branch string) *sip.ViaHeader
+	// IsMyself reports whether host:port (port 0: any) over proto ("": any)
+	// is one of our addresses or aliases.
+	IsMyself(host string, port int, proto string) bool
+	// Sockets returns the listening sockets.
+	Sockets() []*Socket
+	// FindSocket returns the socket "proto:host:port" (or its name), or nil.
+	FindSocket(spec string) *Socket
+	// LogLevel returns the configured log level.
+	LogLevel() slog.Level
+}
+
+// ErrDropped is reported when the onsend route dropped a message.
+var ErrDropped = fmt.Errorf("dropped by onsend route")
+
+// Process is an extra process a module asks for at ModInit: a goroutine of
+// its own, started at RankMain, supervised (restarted after a panic) and
+// stopped at shutdown.
+type Process struct {
+	// Name identifies the process in logs.
+	Name string
+	// Run does the work until ctx is done. A returned error or a panic is
+	// logged and Run is started again after a back-off.
+	Run func(ctx context.Context, p *ProcContext) error
+}
+
+// ProcContext is given to an extra process.
+type ProcContext struct {
+	// Rank is the process rank (negative).
+	Rank int
+	// Proc is its $var state.
+	Proc *Proc
+	// Event runs a script event callback (such as "ksr_htable_event") with
+	// a Lua state owned by this process, passing evname as its argument.
+	Event func(callback, evname string) error
+	// Logger logs for the process.
+	Logger *slog.Logger
+}
+
+// Env is what a module gets at ModInit: its parameters and the engine's
+// facilities. It belongs to one engine.
+type Env struct {
+	// Module is the module name.
+	Module string
+	// Logger logs as this module.
+	Logger *slog.Logger
+	// ScriptLogger logs on behalf of the script (KSR.info, xlog).
+	ScriptLogger *slog.Logger
+	// Metrics is the engine's metric set; names must follow
+	// kemi_<module>_<what>_<unit|total>.
+	Metrics *metrics.Set
+	// Params are the module's parameters from the config file.
+	Params *Params
+	// Defines are the -D names (kx.ifdef).
+	Defines map[string]string
+	// Workers is the number of workers.
+	Workers int
+	// DryRun is set by kemi check: validate, start nothing.
+	DryRun bool
+	// Host is the engine.
+	Host Host
+	// PVs is the engine's pseudo-variable table.
+	PVs *PVTable
+	// Services lets modules find each other's APIs.
+	Services *Services
+
+	procs *[]Process
+}
+
+// NewEnv returns an environment; the engine and tests use it.
+func NewEnv(module string, host Host, pvs *PVTable, svc *Services, set *metrics.Set, params *Params, log *slog.Logger) *Env {
+	if log == nil {
+		log = slog.Default()
+	}
+	if params == nil {
+		params = NewParams(module, nil)
+	}
+	if set == nil {
+		set = metrics.NewSet()
+	}
+	return &Env{
+		Module:       module,
+		Logger:       log.With("module", module),
+		ScriptLogger: log.With("module", "script"),
+		Metrics:      set,
+		Params:       params,
+		Defines:      map[string]string{},
+		Workers:      1,
+		Host:         host,
+		PVs:          pvs,
+		Services:     svc,
+		procs:        new([]Process),
+	}
+}
+
+// AddProcess asks for an extra process, started at RankMain.
+func (e *Env) AddProcess(p Process) {
+	*e.procs = append(*e.procs, p)
+}
+
+// Processes returns the extra processes asked for.
+func (e *Env) Processes() []Process {
+	return *e.procs
+}
+
+// Services is a typed registry where modules publish APIs for each other
+// (tm publishes its transaction API, sl looks it up). Publish at ModInit,
+// look up from ChildInit on.
+type Services struct {
+	mu sync.RWMutex
+	m  map[string]any
+}
+
+// NewServices returns an empty registry.
+func NewServices() *Services { return &Services{m: make(map[string]any)} }
+
+// Provide publishes v under name; a second Provide of a name fails.
+func (s *Services) Provide(name string, v any) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, dup := s.m[name]; dup {
+		return fmt.Errorf("kemi: service %q provided twice", name)
+	}
+	s.m[name] = v
+	return nil
+}
+
+// Lookup returns what was published under name, or nil.
+func (s *Services) Lookup(name string) any {
+	if s == nil {
+		return nil
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.m[name]
+}
+
+// Params are a module's parameters, as read from the config file. Reads are
+// recorded so that the engine can refuse parameters no module knows.
+type Params struct {
+	module string
+	vals   map[string]any
+	used   map[string]bool
+	errs   []string
+}
+
+// NewParams wraps the values of one config section.
+func NewParams(module string, vals map[string]any) *Params {
+	if vals == nil {
+		vals = map[string]any{}
+	}
+	return &Params{module: module, vals: vals, used: map[string]bool{}}
+}
+
+func (p *Params) get(name string) (any, bool) {
+	p.used[name] = true
+	v, ok := p.vals[name]
+	return v, ok
+}
+
+func (p *Params) bad(name string, v any, want string) {
+	p.errs = append(p.errs, fmt.Sprintf("parameter %s = %v: want %s", name, v, want))
+}
+
+// Str returns a string parameter or def.
+func (p *Params) Str(name, def string) string {
+	v, ok := p.get(name)
+	if !ok {
+		return def
+	}
+	switch x := v.(type) {
+	case string:
+		return x
+	case int64, int, float64, bool:
+		return fmt.Sprint(x)
+	}
+	p.bad(name, v, "a string")
+	return def
+}
+
+// Int returns an integer parameter or def.
+func (p *Params) Int(name string, def int) int {
+	v, ok := p.get(name)
+	if !ok {
+		return def
+	}
+	switch x := v.(type) {
+	case int64:
+		return int(x)
+	case int:
+		return x
+	case float64:
+		if x == float64(int(x)) {
+			return int(x)
+		}
+	case string:
+		if n, err := strconv.Atoi(strings.TrimSpace(x)); err == nil {
+			return n
+		}
+	}
+	p.bad(name, v, "an integer")
+	return def
+}
+
+// Bool returns a boolean parameter or def; 0/1 and "yes"/"no" are accepted.
+func (p *Params) Bool(name string, def bool) bool {
+	v, ok := p.get(name)
+	if !ok {
+		return def
+	}
+	switch x := v.(type) {
+	case bool:
+		return x
+	case int64:
+		return x != 0
+	case int:
+		return x != 0
+	case string:
+		switch strings.ToLower(x) {
+		case "1", "yes", "true", "on":
+			return true
+		case "0", "no", "false", "off":
+			return false
+		}
+	}
+	p.bad(name, v, "a boolean")
+	return def
+}
+
+// Duration returns a duration parameter or def. Integers are taken in
+// unit; strings use Go syntax ("2s", "500ms").
+func (p *Params) Duration(name string, def, unit time.Duration) time.Duration {
+	v, ok := p.get(name)
+	if !ok {
+		return def
+	}
+	switch x := v.(type) {
+	case int64:
+		return time.Duration(x) * unit
+	case int:
+		return time.Duration(x) * unit
+	case string:
+		if d, err := time.ParseDuration(x); err == nil {
+			return d
+		}
+		if n, err := strconv.Atoi(x); err == nil {
+			return time.Duration(n) * unit
+		}
+	}
+	p.bad(name, v, "a duration")
+	return def
+}
+
+// List returns a list-of-strings parameter; a single string is a list of one.
+func (p *Params) List(name string) []string {
+	v, ok := p.get(name)
+	if !ok {
+		return nil
+	}
+	switch x := v.(type) {
+	case string:
+		return []string{x}
+	case []string:
+		return x
+	case []any:
+		out := make([]string, 0, len(x))
+		for _, e := range x {
+			out = append(out, fmt.Sprint(e))
+		}
+		return out
+	}
+	p.bad(name, v, "a list of strings")
+	return nil
+}
+
+// Has reports whether the parameter was given.
+func (p *Params) Has(name string) bool {
+	_, ok := p.vals[name]
+	return ok
+}
+
+// Check returns an error for every parameter that was read with the wrong
+// type or that nobody read.
+func (p *Params) Check() error {
+	errs := append([]string(nil), p.errs...)
+	var unknown []string
+	for k := range p.vals {
+		if !p.used[k] {
+			unknown = append(unknown, k)
+		}
+	}
+	sort.Strings(unknown)
+	for _, k := range unknown {
+		errs = append(errs, "unknown parameter "+k)
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%s: %s", p.module, strings.Join(errs, "; "))
+}

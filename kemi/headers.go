@@ -1,0 +1,304 @@
+package kemi
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/emiago/sipgo/sip"
+)
+
+// compactNames maps the compact header forms of RFC 3261 and its
+// extensions to their full names, in lower case.
+var compactNames = map[string]string{
+	"a": "accept-contact",
+	"b": "referred-by",
+	"c": "content-type",
+	"d": "request-disposition",
+	"e": "content-encoding",
+	"f": "from",
+	"i": "call-id",
+	"j": "reject-contact",
+	"k": "supported",
+	"l": "content-length",
+	"m": "contact",
+	"n": "identity-info",
+	"o": "event",
+	"r": "refer-to",
+	"s": "subject",
+	"t": "to",
+	"u": "allow-events",
+	"v": "via",
+	"x": "session-expires",
+	"y": "identity",
+}
+
+// CanonicalHeader returns the lower-case full name of a header name, so that
+// "v", "VIA" and "Via" compare equal.
+func CanonicalHeader(name string) string {
+	n := strings.ToLower(strings.TrimSpace(name))
+	if full, ok := compactNames[n]; ok {
+		return full
+	}
+	return n
+}
+
+// HeaderNameIs reports whether a header name (as found in a message)
+// denotes the header name given by the script, compact forms included.
+func HeaderNameIs(have, want string) bool {
+	if strings.EqualFold(have, want) {
+		return true
+	}
+	return CanonicalHeader(have) == CanonicalHeader(want)
+}
+
+// headerSet is what sipgo's Request and Response both offer.
+type headerSet interface {
+	Headers() []sip.Header
+	AppendHeader(sip.Header)
+	PrependHeader(...sip.Header)
+	RemoveHeader(string) bool
+	ReplaceHeader(sip.Header)
+}
+
+func (m *Msg) hs() headerSet {
+	if m.Req != nil {
+		return m.Req
+	}
+	if m.Res != nil {
+		return m.Res
+	}
+	return nil
+}
+
+// HeaderList returns every header of the message in order.
+func (m *Msg) HeaderList() []sip.Header {
+	s := m.hs()
+	if s == nil {
+		return nil
+	}
+	return s.Headers()
+}
+
+// HeaderValues returns the bodies of every header called name.
+func (m *Msg) HeaderValues(name string) []string {
+	var out []string
+	for _, h := range m.HeaderList() {
+		if HeaderNameIs(h.Name(), name) {
+			out = append(out, h.Value())
+		}
+	}
+	return out
+}
+
+// HeaderValue returns the body of the first header called name.
+func (m *Msg) HeaderValue(name string) (string, bool) {
+	for _, h := range m.HeaderList() {
+		if HeaderNameIs(h.Name(), name) {
+			return h.Value(), true
+		}
+	}
+	return "", false
+}
+
+// HeaderAt returns the body of the idx-th header called name; a negative
+// idx counts from the end (-1 is the last).
+func (m *Msg) HeaderAt(name string, idx int) (string, bool) {
+	vals := m.HeaderValues(name)
+	if idx < 0 {
+		idx += len(vals)
+	}
+	if idx < 0 || idx >= len(vals) {
+		return "", false
+	}
+	return vals[idx], true
+}
+
+// HasHeader reports whether a header called name is present.
+func (m *Msg) HasHeader(name string) bool {
+	_, ok := m.HeaderValue(name)
+	return ok
+}
+
+// ParseHeaders parses header text such as "X-A: 1\r\nX-B: 2\r\n" into
+// headers. Known headers (Via, Route, Contact...) get their structured
+// form. The text must hold at least one "Name: value" line.
+func ParseHeaders(text string) ([]sip.Header, error) {
+	var out []sip.Header
+	parser := sip.HeadersParser(sip.DefaultHeadersParser())
+	lines := strings.Split(strings.ReplaceAll(text, "\r\n", "\n"), "\n")
+	for i := 0; i < len(lines); i++ {
+		line := lines[i]
+		if strings.TrimSpace(line) == "" {
+			continue
+		}
+		// folded continuation lines belong to the previous header
+		for i+1 < len(lines) && len(lines[i+1]) > 0 && (lines[i+1][0] == ' ' || lines[i+1][0] == '\t') {
+			line += " " + strings.TrimSpace(lines[i+1])
+			i++
+		}
+		colon := strings.IndexByte(line, ':')
+		if colon <= 0 || strings.ContainsAny(strings.TrimSpace(line[:colon]), " \t") {
+			return nil, fmt.Errorf("invalid header line %q", line)
+		}
+		var err error
+		out, err = parser.ParseHeader(out, []byte(line))
+		if err != nil {
+			return nil, fmt.Errorf("invalid header line %q: %w", line, err)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no header in %q", text)
+	}
+	return out, nil
+}
+
+// AppendHeaders adds headers after the last one.
+func (m *Msg) AppendHeaders(hs ...sip.Header) {
+	s := m.hs()
+	for _, h := range hs {
+		s.AppendHeader(h)
+	}
+	m.fixRefs(hs)
+}
+
+// InsertHeaders adds headers before the first one.
+func (m *Msg) InsertHeaders(hs ...sip.Header) {
+	m.hs().PrependHeader(hs...)
+}
+
+// InsertHeadersAt puts headers at position idx of the header list.
+func (m *Msg) InsertHeadersAt(idx int, hs ...sip.Header) {
+	s := m.hs()
+	if idx <= 0 {
+		s.PrependHeader(hs...)
+		return
+	}
+	for i, h := range hs {
+		s.AppendHeader(h)
+		all := s.Headers()
+		at := idx + i
+		if at >= len(all)-1 {
+			continue
+		}
+		copy(all[at+1:], all[at:len(all)-1])
+		all[at] = h
+	}
+	m.fixRefs(hs)
+}
+
+// IndexOfHeader returns the position of the first header called name in the
+// header list, or -1.
+func (m *Msg) IndexOfHeader(name string) int {
+	for i, h := range m.HeaderList() {
+		if HeaderNameIs(h.Name(), name) {
+			return i
+		}
+	}
+	return -1
+}
+
+// fixRefs makes sipgo's shortcut to the top header of each structured kind
+// point at the first such header again after a positional insert.
+func (m *Msg) fixRefs(hs []sip.Header) {
+	m.fixRefsAll()
+}
+
+// RemoveHeaders removes every header called name and returns how many.
+func (m *Msg) RemoveHeaders(name string) int {
+	n := 0
+	for {
+		idx := m.IndexOfHeader(name)
+		if idx < 0 {
+			return n
+		}
+		m.removeAt(idx)
+		n++
+	}
+}
+
+// RemoveHeaderAt removes the idx-th header called name (negative counts
+// from the end) and reports whether there was one.
+func (m *Msg) RemoveHeaderAt(name string, idx int) bool {
+	var pos []int
+	for i, h := range m.HeaderList() {
+		if HeaderNameIs(h.Name(), name) {
+			pos = append(pos, i)
+		}
+	}
+	if idx < 0 {
+		idx += len(pos)
+	}
+	if idx < 0 || idx >= len(pos) {
+		return false
+	}
+	m.removeAt(pos[idx])
+	return true
+}
+
+// RemoveHeaderValue removes the header h itself (compared by identity).
+func (m *Msg) RemoveHeaderValue(h sip.Header) bool {
+	for i, x := range m.HeaderList() {
+		if x == h {
+			m.removeAt(i)
+			return true
+		}
+	}
+	return false
+}
+
+// removeAt removes header number i. sipgo removes the first header with a
+// given name, so the target is moved to the front first; the order of the
+// others is kept.
+func (m *Msg) removeAt(i int) {
+	s := m.hs()
+	all := s.Headers()
+	h := all[i]
+	copy(all[1:i+1], all[:i])
+	all[0] = h
+	s.RemoveHeader(h.Name())
+	m.fixRefsAll()
+}
+
+// fixRefsAll re-points every structured shortcut at the first header of its
+// kind.
+func (m *Msg) fixRefsAll() {
+	s := m.hs()
+	seen := map[string]bool{}
+	for _, x := range s.Headers() {
+		switch x.(type) {
+		case *sip.ViaHeader, *sip.FromHeader, *sip.ToHeader, *sip.CallIDHeader, *sip.CSeqHeader,
+			*sip.ContactHeader, *sip.RouteHeader, *sip.RecordRouteHeader, *sip.ContentLengthHeader,
+			*sip.ContentTypeHeader, *sip.MaxForwardsHeader:
+			if !seen[x.Name()] {
+				seen[x.Name()] = true
+				s.ReplaceHeader(x)
+			}
+		}
+	}
+}
+
+// Body returns the message body.
+func (m *Msg) Body() []byte {
+	if s := m.SIP(); s != nil {
+		return s.Body()
+	}
+	return nil
+}
+
+// SetBody replaces the body and Content-Type (when ctype is not "").
+func (m *Msg) SetBody(body []byte, ctype string) {
+	s := m.SIP()
+	if s == nil {
+		return
+	}
+	if ctype != "" {
+		m.RemoveHeaders("Content-Type")
+		ct := sip.ContentTypeHeader(ctype)
+		m.AppendHeaders(&ct)
+	}
+	if len(body) == 0 {
+		s.SetBody(nil)
+		return
+	}
+	s.SetBody(body)
+}

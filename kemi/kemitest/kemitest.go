@@ -1,0 +1,382 @@
+// Package kemitest helps test kemi modules without a network: it parses SIP
+// text into a kemi.Msg, loads modules into a shared environment with a fake
+// Host that records what would have been sent, and calls exported
+// functions by their Lua name.
+package kemitest
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/emiago/sipgo/sip"
+	"github.com/kemisip/kemi/kemi"
+)
+
+// Sent is a message the fake host was asked to send.
+type Sent struct {
+	// Kind is "reply", "forward", "request" or "send-reply".
+	Kind string
+	// Msg is the message as it would have gone out (serialized text).
+	Msg string
+	// Dest is where it would have gone.
+	Dest kemi.Dest
+	// URI is the URI given to Forward, if any.
+	URI string
+}
+
+// Host is a kemi.Host that records instead of sending.
+type Host struct {
+	mu   sync.Mutex
+	sent []Sent
+	// Socks are the fake listening sockets (default udp and tcp on
+	// 127.0.0.1:5060).
+	Socks []*kemi.Socket
+	// Aliases are extra names that are "myself".
+	Aliases []string
+	// Level is what LogLevel returns.
+	Level slog.Level
+	// FailSend makes every send fail.
+	FailSend bool
+}
+
+// NewHost returns a host with udp and tcp sockets on 127.0.0.1:5060.
+func NewHost() *Host {
+	ap := netip.MustParseAddrPort("127.0.0.1:5060")
+	return &Host{Socks: []*kemi.Socket{{Proto: "udp", Addr: ap}, {Proto: "tcp", Addr: ap}}}
+}
+
+// Sent returns everything recorded so far.
+func (h *Host) Sent() []Sent {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]Sent(nil), h.sent...)
+}
+
+// Last returns the last recorded message, or a zero Sent.
+func (h *Host) Last() Sent {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.sent) == 0 {
+		return Sent{}
+	}
+	return h.sent[len(h.sent)-1]
+}
+
+// Reset forgets what was recorded.
+func (h *Host) Reset() {
+	h.mu.Lock()
+	h.sent = nil
+	h.mu.Unlock()
+}
+
+func (h *Host) record(s Sent) error {
+	if h.FailSend {
+		return fmt.Errorf("kemitest: send failed on purpose")
+	}
+	h.mu.Lock()
+	h.sent = append(h.sent, s)
+	h.mu.Unlock()
+	return nil
+}
+
+// Resolve accepts URIs whose host is an IP address.
+func (h *Host) Resolve(_ context.Context, uri string) (kemi.Dest, error) {
+	var u sip.Uri
+	if err := sip.ParseUri(uri, &u); err != nil {
+		return kemi.Dest{}, err
+	}
+	ip, err := netip.ParseAddr(strings.Trim(u.Host, "[]"))
+	if err != nil {
+		return kemi.Dest{}, fmt.Errorf("kemitest: cannot resolve %q", u.Host)
+	}
+	port := u.Port
+	if port == 0 {
+		port = 5060
+	}
+	proto := "udp"
+	if t, ok := u.UriParams.Get("transport"); ok {
+		proto = strings.ToLower(t)
+	}
+	return kemi.Dest{Proto: proto, Addr: netip.AddrPortFrom(ip, uint16(port)), Host: u.Host}, nil
+}
+
+// Forward records a stateless forward.
+func (h *Host) Forward(m *kemi.Msg, uri string) error {
+	if uri == "" && m.Req != nil {
+		uri = m.NextHop()
+	}
+	var text string
+	if m.Req != nil {
+		text = m.Req.String()
+	} else if m.Res != nil {
+		text = m.Res.String()
+	}
+	if err := h.record(Sent{Kind: "forward", Msg: text, URI: uri}); err != nil {
+		return err
+	}
+	m.Handled = true
+	return nil
+}
+
+// Reply records a reply to m.
+func (h *Host) Reply(m *kemi.Msg, res *sip.Response) error {
+	dst, _ := h.ReplyDest(m)
+	if err := h.record(Sent{Kind: "reply", Msg: res.String(), Dest: dst}); err != nil {
+		return err
+	}
+	m.Handled = true
+	return nil
+}
+
+// SendRequest records a request.
+func (h *Host) SendRequest(origin *kemi.Msg, req *sip.Request, dst kemi.Dest) error {
+	if err := h.record(Sent{Kind: "request", Msg: req.String(), Dest: dst}); err != nil {
+		return err
+	}
+	if origin != nil {
+		origin.Handled = true
+	}
+	return nil
+}
+
+// SendReply records a reply sent to dst.
+func (h *Host) SendReply(res *sip.Response, dst kemi.Dest) error {
+	return h.record(Sent{Kind: "send-reply", Msg: res.String(), Dest: dst})
+}
+
+// ReplyDest is the message's source.
+func (h *Host) ReplyDest(m *kemi.Msg) (kemi.Dest, error) {
+	return kemi.Dest{Proto: m.Proto, Addr: m.Src, ConnID: m.ConnID, Sock: m.Rcv}, nil
+}
+
+// Via returns a Via of the first socket of dst's protocol.
+func (h *Host) Via(m *kemi.Msg, dst *kemi.Dest, branch string) *sip.ViaHeader {
+	for _, s := range h.Socks {
+		if s.Proto == dst.Proto {
+			dst.Sock = s
+			v := &sip.ViaHeader{ProtocolName: "SIP", ProtocolVersion: "2.0", Transport: strings.ToUpper(s.Proto),
+				Host: s.Host(), Port: s.Port(), Params: sip.NewParams()}
+			v.Params.Add("branch", branch)
+			return v
+		}
+	}
+	return nil
+}
+
+// IsMyself matches the sockets and aliases; port 0 means 5060.
+func (h *Host) IsMyself(host string, port int, proto string) bool {
+	host = strings.Trim(strings.ToLower(host), "[]")
+	if port == 0 {
+		port = 5060
+	}
+	for _, s := range h.Socks {
+		if (proto == "" || proto == s.Proto) && port == s.Port() && (host == s.Host() || host == s.Addr.Addr().String()) {
+			return true
+		}
+	}
+	for _, a := range h.Aliases {
+		if strings.EqualFold(a, host) {
+			return true
+		}
+	}
+	return false
+}
+
+// Sockets returns Socks.
+func (h *Host) Sockets() []*kemi.Socket { return h.Socks }
+
+// FindSocket finds "proto:ip:port" or a name.
+func (h *Host) FindSocket(spec string) *kemi.Socket {
+	for _, s := range h.Socks {
+		if s.String() == spec || (s.Name != "" && s.Name == spec) {
+			return s
+		}
+	}
+	return nil
+}
+
+// LogLevel returns Level.
+func (h *Host) LogLevel() slog.Level { return h.Level }
+
+// ParseMsg parses SIP text (LF or CRLF line ends; Content-Length is fixed
+// up) into a message received over UDP from 192.0.2.10:5062 on
+// 127.0.0.1:5060.
+func ParseMsg(t testing.TB, text string) *kemi.Msg {
+	t.Helper()
+	m, err := Parse(text)
+	if err != nil {
+		t.Fatalf("kemitest: %v", err)
+	}
+	return m
+}
+
+// Parse is ParseMsg without a testing.TB.
+func Parse(text string) (*kemi.Msg, error) {
+	text = strings.ReplaceAll(text, "\r\n", "\n")
+	head, body, _ := strings.Cut(text, "\n\n")
+	head = strings.TrimLeft(head, "\n")
+	var lines []string
+	for _, l := range strings.Split(head, "\n") {
+		if strings.HasPrefix(strings.ToLower(l), "content-length:") {
+			continue
+		}
+		lines = append(lines, l)
+	}
+	lines = append(lines, fmt.Sprintf("Content-Length: %d", len(body)))
+	raw := strings.Join(lines, "\r\n") + "\r\n\r\n" + body
+	msg, err := sip.ParseMessage([]byte(raw))
+	if err != nil {
+		return nil, fmt.Errorf("parse: %w", err)
+	}
+	m := &kemi.Msg{
+		Raw:      []byte(raw),
+		Proto:    "udp",
+		Src:      netip.MustParseAddrPort("192.0.2.10:5062"),
+		Rcv:      &kemi.Socket{Proto: "udp", Addr: netip.MustParseAddrPort("127.0.0.1:5060")},
+		Received: time.Now(),
+		Proc:     kemi.NewProc(1),
+		Route:    kemi.RouteRequest,
+	}
+	switch x := msg.(type) {
+	case *sip.Request:
+		m.Req = x
+		m.OrigURI = x.Recipient.String()
+	case *sip.Response:
+		m.Res = x
+		m.Route = kemi.RouteReply
+	}
+	return m, nil
+}
+
+// Env is a set of modules loaded into one shared environment.
+type Env struct {
+	Host     *Host
+	PVs      *kemi.PVTable
+	Services *kemi.Services
+	Metrics  *metrics.Set
+	Defines  map[string]string
+	Mods     map[string]kemi.Module
+	exports  map[string]kemi.Export
+}
+
+// Load instantiates the named registered modules in order, with optional
+// parameters, runs ModInit and ChildInit(RankInit, RankMain, 1), and
+// indexes their exports. Load "core" first when a module needs the core
+// pseudo-variables.
+func Load(t testing.TB, params map[string]map[string]any, names ...string) *Env {
+	t.Helper()
+	env, err := LoadErr(params, names...)
+	if err != nil {
+		t.Fatalf("kemitest: %v", err)
+	}
+	return env
+}
+
+// LoadErr is Load returning an error.
+func LoadErr(params map[string]map[string]any, names ...string) (*Env, error) {
+	e := &Env{
+		Host:     NewHost(),
+		PVs:      kemi.NewPVTable(),
+		Services: kemi.NewServices(),
+		Metrics:  metrics.NewSet(),
+		Defines:  map[string]string{},
+		Mods:     map[string]kemi.Module{},
+		exports:  map[string]kemi.Export{},
+	}
+	var order []kemi.Module
+	for _, n := range names {
+		info, ok := kemi.LookupModule(n)
+		if !ok {
+			return nil, fmt.Errorf("no module %q registered (import it)", n)
+		}
+		mod := info.New()
+		menv := kemi.NewEnv(n, e.Host, e.PVs, e.Services, e.Metrics, kemi.NewParams(n, params[n]), slog.Default())
+		menv.Defines = e.Defines
+		if mi, ok := mod.(kemi.ModIniter); ok {
+			if err := mi.ModInit(menv); err != nil {
+				return nil, fmt.Errorf("%s: ModInit: %w", n, err)
+			}
+		}
+		if err := menv.Params.Check(); err != nil {
+			return nil, err
+		}
+		e.Mods[n] = mod
+		order = append(order, mod)
+	}
+	for _, rank := range []int{kemi.RankInit, kemi.RankMain, 1} {
+		for _, mod := range order {
+			if ci, ok := mod.(kemi.ChildIniter); ok {
+				if err := ci.ChildInit(rank); err != nil {
+					return nil, fmt.Errorf("ChildInit(%d): %w", rank, err)
+				}
+			}
+		}
+	}
+	for _, mod := range order {
+		for _, x := range mod.Exports() {
+			if err := x.Validate(); err != nil {
+				return nil, err
+			}
+			e.exports[x.LuaName()] = x
+		}
+	}
+	return e, nil
+}
+
+// Export returns the export with that Lua name ("KSR.sl.sl_send_reply").
+func (e *Env) Export(t testing.TB, name string) kemi.Export {
+	t.Helper()
+	x, ok := e.exports[name]
+	if !ok {
+		t.Fatalf("kemitest: no export %s", name)
+	}
+	return x
+}
+
+// Exports returns every loaded export by Lua name.
+func (e *Env) Exports() map[string]kemi.Export { return e.exports }
+
+// Prepare sets the message's Host to the fake host.
+func (e *Env) Prepare(m *kemi.Msg) *kemi.Msg {
+	m.Host = e.Host
+	return m
+}
+
+// Call calls the export with that Lua name on m. Arguments are converted
+// the way the Lua binding does: strings and ints are both accepted for
+// either kind.
+func (e *Env) Call(t testing.TB, name string, m *kemi.Msg, args ...any) kemi.Value {
+	t.Helper()
+	x := e.Export(t, name)
+	if m != nil && m.Host == nil {
+		m.Host = e.Host
+	}
+	var a kemi.Args
+	for i, v := range args {
+		if i >= kemi.MaxParams {
+			break
+		}
+		switch vv := v.(type) {
+		case string:
+			a.V[i] = kemi.Arg{S: vv, I: kemi.ParseIntLenient(vv)}
+		case int:
+			a.V[i] = kemi.Arg{S: fmt.Sprint(vv), I: int64(vv)}
+		case int64:
+			a.V[i] = kemi.Arg{S: fmt.Sprint(vv), I: vv}
+		default:
+			t.Fatalf("kemitest: argument %d of %s: unsupported type %T", i, name, v)
+		}
+		a.N++
+	}
+	if a.N < len(x.Params) {
+		t.Fatalf("kemitest: %s wants %d arguments, got %d", name, len(x.Params), a.N)
+	}
+	return x.Func(m, a)
+}

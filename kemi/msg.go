@@ -1,0 +1,484 @@
+package kemi
+
+import (
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+)
+
+// RouteType says which kind of route is running for a message.
+type RouteType uint8
+
+// Route types, as Kamailio names them.
+const (
+	// RouteNone: no route is running (script top level, tests).
+	RouteNone RouteType = iota
+	// RouteRequest is ksr_request_route.
+	RouteRequest
+	// RouteReply is ksr_reply_route, the core reply route.
+	RouteReply
+	// RouteOnsend is ksr_onsend_route, run before a request is sent.
+	RouteOnsend
+	// RouteBranch is a branch route armed with t_on_branch.
+	RouteBranch
+	// RouteTMReply is an onreply route armed with t_on_reply.
+	RouteTMReply
+	// RouteFailure is a failure route armed with t_on_failure.
+	RouteFailure
+	// RouteBranchFailure is a route armed with t_on_branch_failure.
+	RouteBranchFailure
+	// RouteEvent is an event callback such as ksr_htable_event.
+	RouteEvent
+)
+
+// String returns the Kamailio name of the route type.
+func (t RouteType) String() string {
+	switch t {
+	case RouteRequest:
+		return "request_route"
+	case RouteReply:
+		return "reply_route"
+	case RouteOnsend:
+		return "onsend_route"
+	case RouteBranch:
+		return "branch_route"
+	case RouteTMReply:
+		return "onreply_route"
+	case RouteFailure:
+		return "failure_route"
+	case RouteBranchFailure:
+		return "branch_failure_route"
+	case RouteEvent:
+		return "event_route"
+	}
+	return "none"
+}
+
+// Socket is one local listening address.
+type Socket struct {
+	// Proto is the transport in lower case: "udp", "tcp".
+	Proto string
+	// Addr is the bound address.
+	Addr netip.AddrPort
+	// AdvHost and AdvPort, when set, are what we put in Via and
+	// Record-Route instead of Addr (Kamailio's "advertise").
+	AdvHost string
+	AdvPort int
+	// Name is an optional socket name (Kamailio's "name").
+	Name string
+}
+
+// String returns the socket as Kamailio writes it: "udp:127.0.0.1:5060".
+func (s *Socket) String() string {
+	if s == nil {
+		return ""
+	}
+	return s.Proto + ":" + hostPortString(s.Addr.Addr().String(), int(s.Addr.Port()))
+}
+
+// Host returns the address to advertise for this socket.
+func (s *Socket) Host() string {
+	if s.AdvHost != "" {
+		return s.AdvHost
+	}
+	return s.Addr.Addr().String()
+}
+
+// Port returns the port to advertise for this socket.
+func (s *Socket) Port() int {
+	if s.AdvPort != 0 {
+		return s.AdvPort
+	}
+	return int(s.Addr.Port())
+}
+
+func hostPortString(host string, port int) string {
+	if strings.IndexByte(host, ':') >= 0 && !strings.HasPrefix(host, "[") {
+		host = "[" + host + "]"
+	}
+	return host + ":" + strconv.Itoa(port)
+}
+
+// Branch is one extra destination of a request (append_branch, lookup): the
+// request is forked to the R-URI (branch 0) and to every Branch.
+type Branch struct {
+	URI    string
+	DstURI string
+	// Q is the q-value times 1000, or -1 when unset.
+	Q     int
+	Flags uint32
+	Path  string
+	Sock  *Socket
+}
+
+// Proc is the state of one worker (or extra process) that outlives a
+// message: Kamailio's per-process $var values.
+type Proc struct {
+	Rank int
+	Vars map[string]Value
+}
+
+// NewProc returns the state of a worker of the given rank.
+func NewProc(rank int) *Proc {
+	return &Proc{Rank: rank, Vars: make(map[string]Value)}
+}
+
+// Runner is the script side of a running route, set on the message by the
+// Lua binding while it runs a route.
+type Runner interface {
+	// Where returns the script position of the KSR call being served,
+	// "routing.lua:12", or "" outside a call.
+	Where() string
+	// Has reports whether the script defines the global function name.
+	Has(name string) bool
+	// Call runs the script function name with m as the current message and
+	// restores the previous message afterwards. It reports whether the
+	// function exists, whether it stopped with KSR.x.exit/drop, and a Lua
+	// runtime error, if any.
+	Call(name string, rt RouteType, m *Msg, args ...string) (CallResult, error)
+}
+
+// CallResult is what running a script function gave.
+type CallResult struct {
+	// Ran is false when the function is not defined.
+	Ran bool
+	// Exited is true when the script called KSR.x.exit() or KSR.x.drop().
+	Exited bool
+}
+
+// Msg is the message being routed and its per-route state. It is owned by
+// one worker at a time and must not be kept by modules after the route ends
+// unless they copy what they need.
+type Msg struct {
+	// Req is set for requests, Res for replies; exactly one is non-nil.
+	Req *sip.Request
+	Res *sip.Response
+	// Raw is the message as received (nil for messages we built).
+	Raw []byte
+
+	// Proto is the transport it arrived on, in lower case.
+	Proto string
+	// Src is the address it came from.
+	Src netip.AddrPort
+	// Rcv is the local socket it arrived on (nil for messages we built).
+	Rcv *Socket
+	// ConnID identifies the TCP connection it arrived on (0 for UDP).
+	ConnID uint64
+	// Received is when it arrived.
+	Received time.Time
+
+	// Route is the kind of route now running.
+	Route RouteType
+	// OrigURI is the Request-URI as received ($ou).
+	OrigURI string
+	// DstURI is the destination URI ($du): where the request goes instead
+	// of the Request-URI.
+	DstURI string
+	// Flags are the message (transaction) flags 0..31.
+	Flags uint32
+	// BFlags are the flags of branch 0.
+	BFlags uint32
+	// SFlags are the script flags, reset for every top-level route.
+	SFlags uint32
+	// XFlags are the extended flags 0..63 of corex.
+	XFlags uint64
+	// Drop is set by KSR.set_drop and KSR.x.drop.
+	Drop bool
+	// Handled is set once something was sent for the message (a reply, a
+	// forward) or a module took it over (a transaction); a request whose
+	// route ends without it is counted as dropped.
+	Handled bool
+	// Snd is where the message goes while the onsend route runs ($snd).
+	Snd *Dest
+	// Faked is set on the stand-in message of event routes and timers.
+	Faked bool
+
+	// ForceRport makes replies go to the source port (RFC 3581).
+	ForceRport bool
+	// LocalRport adds rport to our own Via of forwarded requests.
+	LocalRport bool
+	// ForwardClose, ForwardNoConnect, ReplyClose and ReplyNoConnect are the
+	// connection flags of KSR.set_forward_close and friends.
+	ForwardClose, ForwardNoConnect bool
+	ReplyClose, ReplyNoConnect     bool
+	// AdvHost and AdvPort override the advertised address for this message.
+	AdvHost string
+	AdvPort int
+	// SendSock forces the socket used to send (corex.set_send_socket).
+	SendSock *Socket
+	// ReplyHeaders are added to the replies we generate (append_to_reply).
+	ReplyHeaders []sip.Header
+	// Branches are the extra destinations (branch 1..n).
+	Branches []Branch
+	// ErrCode and ErrReason describe the last internal error, for
+	// sl_reply_error (Kamailio's ser_error).
+	ErrCode   int
+	ErrReason string
+
+	// AVPs are the attribute-value pairs of the message ($avp).
+	AVPs AVPs
+	// Proc is the worker's state ($var).
+	Proc *Proc
+	// Host is the engine.
+	Host Host
+	// Run is the script, while a route runs.
+	Run Runner
+
+	vals []msgVal
+}
+
+type msgVal struct {
+	key any
+	val any
+}
+
+// Value returns what a module stored on the message under key.
+func (m *Msg) Value(key any) any {
+	for i := range m.vals {
+		if m.vals[i].key == key {
+			return m.vals[i].val
+		}
+	}
+	return nil
+}
+
+// SetValue stores module data on the message; nil removes it.
+func (m *Msg) SetValue(key, val any) {
+	for i := range m.vals {
+		if m.vals[i].key == key {
+			if val == nil {
+				m.vals = append(m.vals[:i], m.vals[i+1:]...)
+				return
+			}
+			m.vals[i].val = val
+			return
+		}
+	}
+	if val != nil {
+		m.vals = append(m.vals, msgVal{key, val})
+	}
+}
+
+// SIP returns the message as a sipgo message.
+func (m *Msg) SIP() sip.Message {
+	if m.Req != nil {
+		return m.Req
+	}
+	if m.Res != nil {
+		return m.Res
+	}
+	return nil
+}
+
+// IsRequest reports whether the message is a request.
+func (m *Msg) IsRequest() bool { return m.Req != nil }
+
+// IsReply reports whether the message is a reply.
+func (m *Msg) IsReply() bool { return m.Res != nil }
+
+// Method returns the request method, or the CSeq method of a reply.
+func (m *Msg) Method() string {
+	if m.Req != nil {
+		return string(m.Req.Method)
+	}
+	if m.Res != nil {
+		if cs := m.Res.CSeq(); cs != nil {
+			return string(cs.MethodName)
+		}
+	}
+	return ""
+}
+
+// Status returns the reply status code, or 0 for a request.
+func (m *Msg) Status() int {
+	if m.Res != nil {
+		return m.Res.StatusCode
+	}
+	return 0
+}
+
+// RURI returns the Request-URI as text ("" for replies).
+func (m *Msg) RURI() string {
+	if m.Req == nil {
+		return ""
+	}
+	return m.Req.Recipient.String()
+}
+
+// SetRURI replaces the Request-URI.
+func (m *Msg) SetRURI(uri string) error {
+	if m.Req == nil {
+		return fmt.Errorf("not a request")
+	}
+	var u sip.Uri
+	if err := sip.ParseUri(uri, &u); err != nil {
+		return fmt.Errorf("invalid uri %q: %w", uri, err)
+	}
+	m.Req.Recipient = u
+	return nil
+}
+
+// NextHop returns $du if set, else the Request-URI.
+func (m *Msg) NextHop() string {
+	if m.DstURI != "" {
+		return m.DstURI
+	}
+	return m.RURI()
+}
+
+// Where returns the script position of the running KSR call, or "".
+func (m *Msg) Where() string {
+	if m.Run == nil {
+		return ""
+	}
+	return m.Run.Where()
+}
+
+// Errorf logs a script-caused error (a wrong call to a KSR function) with
+// the script's file:line.
+func (m *Msg) Errorf(log *slog.Logger, format string, args ...any) {
+	if log == nil {
+		log = slog.Default()
+	}
+	log.Error(fmt.Sprintf(format, args...), "at", m.Where())
+}
+
+// SetError records the last internal error for sl_reply_error.
+func (m *Msg) SetError(code int, reason string) {
+	m.ErrCode, m.ErrReason = code, reason
+}
+
+// Flag operations. Indexes are 0..31; out of range gives false.
+
+// SetFlag sets message flag i.
+func (m *Msg) SetFlag(i int) bool { return setBit(&m.Flags, i) }
+
+// ResetFlag clears message flag i.
+func (m *Msg) ResetFlag(i int) bool { return clearBit(&m.Flags, i) }
+
+// IsFlagSet tests message flag i.
+func (m *Msg) IsFlagSet(i int) bool { return testBit(m.Flags, i) }
+
+// BranchFlags returns a pointer to the flags of branch b (0 = R-URI branch),
+// or nil if there is no such branch.
+func (m *Msg) BranchFlags(b int) *uint32 {
+	if b == 0 {
+		return &m.BFlags
+	}
+	if b > 0 && b <= len(m.Branches) {
+		return &m.Branches[b-1].Flags
+	}
+	return nil
+}
+
+func setBit(f *uint32, i int) bool {
+	if f == nil || i < 0 || i > 31 {
+		return false
+	}
+	*f |= 1 << uint(i)
+	return true
+}
+
+func clearBit(f *uint32, i int) bool {
+	if f == nil || i < 0 || i > 31 {
+		return false
+	}
+	*f &^= 1 << uint(i)
+	return true
+}
+
+func testBit(f uint32, i int) bool {
+	if i < 0 || i > 31 {
+		return false
+	}
+	return f&(1<<uint(i)) != 0
+}
+
+// SetBit, ClearBit and TestBit work on any 32-bit flag set.
+func SetBit(f *uint32, i int) bool { return setBit(f, i) }
+
+// ClearBit clears bit i of f.
+func ClearBit(f *uint32, i int) bool { return clearBit(f, i) }
+
+// TestBit tests bit i of f.
+func TestBit(f uint32, i int) bool { return testBit(f, i) }
+
+// AVPs is a per-message list of attribute-value pairs. The newest value of
+// a name comes first, as in Kamailio.
+type AVPs struct {
+	list []avp
+}
+
+type avp struct {
+	name string
+	val  Value
+}
+
+// Add pushes a value for name.
+func (a *AVPs) Add(name string, v Value) {
+	a.list = append(a.list, avp{name, v})
+}
+
+// Get returns the idx-th value of name, newest first.
+func (a *AVPs) Get(name string, idx int) (Value, bool) {
+	n := 0
+	for i := len(a.list) - 1; i >= 0; i-- {
+		if a.list[i].name == name {
+			if n == idx {
+				return a.list[i].val, true
+			}
+			n++
+		}
+	}
+	return Null, false
+}
+
+// All returns every value of name, newest first.
+func (a *AVPs) All(name string) []Value {
+	var out []Value
+	for i := len(a.list) - 1; i >= 0; i-- {
+		if a.list[i].name == name {
+			out = append(out, a.list[i].val)
+		}
+	}
+	return out
+}
+
+// Set replaces the newest value of name (or adds one).
+func (a *AVPs) Set(name string, v Value) {
+	for i := len(a.list) - 1; i >= 0; i-- {
+		if a.list[i].name == name {
+			a.list[i].val = v
+			return
+		}
+	}
+	a.Add(name, v)
+}
+
+// Del removes every value of name and reports how many were removed.
+func (a *AVPs) Del(name string) int {
+	out := a.list[:0]
+	n := 0
+	for _, x := range a.list {
+		if x.name == name {
+			n++
+			continue
+		}
+		out = append(out, x)
+	}
+	a.list = out
+	return n
+}
+
+// Len returns the number of values of all names.
+func (a *AVPs) Len() int { return len(a.list) }
+
+// Clone returns an independent copy.
+func (a AVPs) Clone() AVPs {
+	return AVPs{list: append([]avp(nil), a.list...)}
+}

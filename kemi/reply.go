@@ -1,0 +1,155 @@
+package kemi
+
+import (
+	"hash/fnv"
+	"net/netip"
+	"strconv"
+	"strings"
+
+	"github.com/emiago/sipgo/sip"
+)
+
+// NewReply builds a reply to the request in m (RFC 3261 §8.2.6): Via,
+// From, To (with a To-tag for codes above 100), Call-ID, CSeq, the
+// Record-Route set for 18x/2xx, the headers queued with append_to_reply,
+// and Content-Length. The top Via gets received/rport as RFC 3581 asks.
+// The To-tag is derived from the request, so a retransmitted request gets
+// the same tag.
+func (m *Msg) NewReply(code int, reason string) *sip.Response {
+	req := m.Req
+	res := sip.NewResponse(code, reason)
+	res.SipVersion = req.SipVersion
+	for _, h := range req.Headers() {
+		switch h.(type) {
+		case *sip.ViaHeader:
+			res.AppendHeader(sip.HeaderClone(h))
+		}
+	}
+	if v := res.Via(); v != nil {
+		StampVia(v, m.Src, m.ForceRport)
+	}
+	if code > 100 && code < 300 && req.Method != sip.REGISTER {
+		for _, h := range req.Headers() {
+			if _, ok := h.(*sip.RecordRouteHeader); ok {
+				res.AppendHeader(sip.HeaderClone(h))
+			}
+		}
+	}
+	if h := req.From(); h != nil {
+		res.AppendHeader(sip.HeaderClone(h))
+	}
+	if h := req.To(); h != nil {
+		to := sip.HeaderClone(h).(*sip.ToHeader)
+		if code > 100 && !to.Params.Has("tag") {
+			if to.Params == nil {
+				to.Params = sip.NewParams()
+			}
+			to.Params.Add("tag", ReplyTag(req))
+		}
+		res.AppendHeader(to)
+	}
+	if h := req.CallID(); h != nil {
+		res.AppendHeader(sip.HeaderClone(h))
+	}
+	if h := req.CSeq(); h != nil {
+		res.AppendHeader(sip.HeaderClone(h))
+	}
+	if code == 100 {
+		for _, h := range req.GetHeaders("Timestamp") {
+			res.AppendHeader(sip.HeaderClone(h))
+		}
+	}
+	for _, h := range m.ReplyHeaders {
+		res.AppendHeader(sip.HeaderClone(h))
+	}
+	res.SetBody(nil)
+	return res
+}
+
+// ReplyTag returns a To-tag for our replies to req, the same for every
+// retransmission of req.
+func ReplyTag(req *sip.Request) string {
+	h := fnv.New64a()
+	if v := req.Via(); v != nil {
+		if b, ok := v.Params.Get("branch"); ok {
+			h.Write([]byte(b))
+		}
+		h.Write([]byte(v.Host))
+	}
+	if c := req.CallID(); c != nil {
+		h.Write([]byte(c.Value()))
+	}
+	if f := req.From(); f != nil {
+		if t, ok := f.Params.Get("tag"); ok {
+			h.Write([]byte(t))
+		}
+	}
+	if cs := req.CSeq(); cs != nil {
+		h.Write([]byte(strconv.FormatUint(uint64(cs.SeqNo), 10)))
+	}
+	return "km" + strconv.FormatUint(h.Sum64(), 36)
+}
+
+// StampVia adds what a server learns about the sender to its Via (RFC 3261
+// §18.2.1, RFC 3581): received when the sent-by host is not the source IP,
+// and the source port in rport when rport was asked for or force is set.
+func StampVia(v *sip.ViaHeader, src netip.AddrPort, force bool) {
+	if !src.IsValid() {
+		return
+	}
+	ip := src.Addr().Unmap().String()
+	if v.Params == nil {
+		v.Params = sip.NewParams()
+	}
+	rport, hasRport := v.Params.Get("rport")
+	if strings.Trim(v.Host, "[]") != ip || (hasRport && rport == "") || force {
+		if _, ok := v.Params.Get("received"); !ok || v.Params.GetOr("received", "") != ip {
+			setParam(&v.Params, "received", ip)
+		}
+	}
+	if (hasRport && rport == "") || force {
+		setParam(&v.Params, "rport", strconv.Itoa(int(src.Port())))
+	}
+}
+
+func setParam(p *sip.HeaderParams, key, val string) {
+	if p.Has(key) {
+		p.Remove(key)
+	}
+	p.Add(key, val)
+}
+
+// ReasonPhrase gives the RFC 3261 reason phrase of a status code.
+func ReasonPhrase(code int) string {
+	if r, ok := reasons[code]; ok {
+		return r
+	}
+	switch code / 100 {
+	case 1:
+		return "Trying"
+	case 2:
+		return "OK"
+	case 3:
+		return "Redirect"
+	case 4:
+		return "Client Error"
+	case 5:
+		return "Server Error"
+	}
+	return "Global Failure"
+}
+
+var reasons = map[int]string{
+	100: "Trying", 180: "Ringing", 181: "Call Is Being Forwarded", 182: "Queued", 183: "Session Progress",
+	200: "OK", 202: "Accepted", 300: "Multiple Choices", 301: "Moved Permanently", 302: "Moved Temporarily",
+	305: "Use Proxy", 380: "Alternative Service", 400: "Bad Request", 401: "Unauthorized", 402: "Payment Required",
+	403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed", 406: "Not Acceptable",
+	407: "Proxy Authentication Required", 408: "Request Timeout", 410: "Gone", 413: "Request Entity Too Large",
+	414: "Request-URI Too Long", 415: "Unsupported Media Type", 416: "Unsupported URI Scheme", 420: "Bad Extension",
+	421: "Extension Required", 423: "Interval Too Brief", 480: "Temporarily Unavailable",
+	481: "Call/Transaction Does Not Exist", 482: "Loop Detected", 483: "Too Many Hops", 484: "Address Incomplete",
+	485: "Ambiguous", 486: "Busy Here", 487: "Request Terminated", 488: "Not Acceptable Here", 491: "Request Pending",
+	493: "Undecipherable", 500: "Server Internal Error", 501: "Not Implemented", 502: "Bad Gateway",
+	503: "Service Unavailable", 504: "Server Time-out", 505: "Version Not Supported", 513: "Message Too Large",
+	600: "Busy Everywhere", 603: "Decline", 604: "Does Not Exist Anywhere", 606: "Not Acceptable",
+}
