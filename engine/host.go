@@ -474,3 +474,16 @@ func (e *Engine) FindSocket(spec string) *kemi.Socket {
 	}
 	return nil
 }
+
+// AddTCPAlias makes connection connID the one used for requests to addr.
+func (e *Engine) AddTCPAlias(connID uint64, addr netip.AddrPort) error {
+	tp := e.tp
+	tp.mu.Lock()
+	defer tp.mu.Unlock()
+	c := tp.byID[connID]
+	if c == nil {
+		return fmt.Errorf("no tcp connection %d", connID)
+	}
+	tp.byAddr[addr] = c
+	return nil
+}

@@ -69,6 +69,9 @@ type Host interface {
 	FindSocket(spec string) *Socket
 	// LogLevel returns the configured log level.
 	LogLevel() slog.Level
+	// AddTCPAlias makes the TCP connection connID also the connection for
+	// requests sent to addr (Kamailio's add_tcp_alias).
+	AddTCPAlias(connID uint64, addr netip.AddrPort) error
 }
 
 // ErrDropped is reported when the onsend route dropped a message.

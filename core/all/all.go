@@ -4,8 +4,14 @@ package all
 
 import (
 	// The standard modules register themselves in init().
+	_ "github.com/kemisip/kemi/core/corex"
 	_ "github.com/kemisip/kemi/core/ksr"
+	_ "github.com/kemisip/kemi/core/kx"
+	_ "github.com/kemisip/kemi/core/maxfwd"
+	_ "github.com/kemisip/kemi/core/siputils"
 	_ "github.com/kemisip/kemi/core/sl"
+	_ "github.com/kemisip/kemi/core/textops"
+	_ "github.com/kemisip/kemi/core/xlog"
 )
 
 // Modules are the standard modules, in order. "core" (the KSR table
@@ -13,4 +19,10 @@ import (
 var Modules = []string{
 	"core",
 	"sl",
+	"maxfwd",
+	"siputils",
+	"textops",
+	"corex",
+	"kx",
+	"xlog",
 }

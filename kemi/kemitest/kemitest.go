@@ -202,6 +202,14 @@ func (h *Host) FindSocket(spec string) *kemi.Socket {
 	return nil
 }
 
+// AddTCPAlias records nothing and succeeds for a non-zero connection.
+func (h *Host) AddTCPAlias(connID uint64, addr netip.AddrPort) error {
+	if connID == 0 {
+		return fmt.Errorf("kemitest: not a tcp connection")
+	}
+	return nil
+}
+
 // LogLevel returns Level.
 func (h *Host) LogLevel() slog.Level { return h.Level }
 
