@@ -78,22 +78,7 @@ type job struct {
 // the script. Nothing is bound and no goroutine is started until Start.
 // On error every module that was initialised is destroyed.
 func New(cfg Config) (*Engine, error) {
-	cfg = cfg.withDefaults()
-	metrics.ExposeMetadata(true)
-	e := &Engine{
-		cfg:     cfg,
-		log:     cfg.Logger.With("module", "core"),
-		slog:    cfg.Logger.With("module", "script"),
-		metrics: metrics.NewSet(),
-		pvs:     kemi.NewPVTable(),
-		svc:     kemi.NewServices(),
-		quit:    make(chan struct{}),
-	}
-	e.jobs = make(chan job, 1024*cfg.Workers)
-	e.met = newEngineMetrics(e.metrics, cfg.Workers, e)
-	e.tp = newTransport(e)
-	e.dns.ttl = 30 * time.Second
-
+	e := newEngine(cfg.withDefaults())
 	if err := e.initModules(false); err != nil {
 		e.destroyModules()
 		return nil, err
@@ -112,6 +97,24 @@ func New(cfg Config) (*Engine, error) {
 	probe.Close()
 	e.script.Store(script)
 	return e, nil
+}
+
+// newEngine builds an engine with nothing loaded.
+func newEngine(cfg Config) *Engine {
+	e := &Engine{
+		cfg:     cfg,
+		log:     cfg.Logger.With("module", "core"),
+		slog:    cfg.Logger.With("module", "script"),
+		metrics: newMetricsSet(),
+		pvs:     kemi.NewPVTable(),
+		svc:     kemi.NewServices(),
+		quit:    make(chan struct{}),
+	}
+	e.jobs = make(chan job, 1024*cfg.Workers)
+	e.met = newEngineMetrics(e.metrics, cfg.Workers, e)
+	e.tp = newTransport(e)
+	e.dns.ttl = 30 * time.Second
+	return e
 }
 
 // moduleNames returns the enabled modules in order, core first.

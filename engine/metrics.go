@@ -123,6 +123,11 @@ func (m *engineMetrics) route(name string) *routeMetrics {
 	return r
 }
 
+func newMetricsSet() *metrics.Set {
+	metrics.ExposeMetadata(true)
+	return metrics.NewSet()
+}
+
 // writeMetrics writes the engine's set and the Go process metrics.
 func (e *Engine) writeMetrics(w io.Writer) {
 	e.metrics.WritePrometheus(w)

@@ -1,0 +1,133 @@
+package engine
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/kemisip/kemi/kemi"
+	"github.com/kemisip/kemi/luaext"
+)
+
+// Problem is one finding of Check, at a script position.
+type Problem struct {
+	// Pos is "file:line".
+	Pos string
+	Msg string
+}
+
+func (p Problem) String() string { return p.Pos + ": " + p.Msg }
+
+// CheckReport is what Check found in a script that loads.
+type CheckReport struct {
+	Script string
+	// Problems are functions kemi lacks and route names the script does
+	// not define.
+	Problems []Problem
+	// Functions are the global functions the script defines.
+	Functions []string
+}
+
+// Check runs the real start-up path without binding anything: every
+// module's ModInit in dry-run mode, the script compiled and its top level
+// run in a fresh Lua state. A script that cannot start is an error
+// (file:line in the message); what would fail later, at run time, is
+// listed as problems: KSR functions kemi lacks and literal route names
+// (t_on_failure("x"), KSR.route("x")) that the script does not define.
+func Check(cfg Config) (*CheckReport, error) {
+	e := newEngine(cfg.withDefaults())
+	defer e.destroyModules()
+	if err := e.initModules(true); err != nil {
+		return nil, err
+	}
+	script, err := e.compile()
+	if err != nil {
+		return nil, err
+	}
+	st, err := e.newState(script, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	an, err := luaext.Analyze(script)
+	if err != nil {
+		return nil, err
+	}
+	rep := &CheckReport{Script: script.Name, Functions: st.Functions()}
+	have := map[string]bool{}
+	for _, x := range e.exports {
+		have[x.LuaName()] = true
+	}
+	for _, fn := range []string{"exit", "drop", "modf", "probe"} {
+		have["KSR.x."+fn] = true
+	}
+	enabled := map[string]bool{"": true, "x": true}
+	for _, x := range e.exports {
+		enabled[x.Module] = true
+	}
+	pos := func(line int) string { return fmt.Sprintf("%s:%d", script.Name, line) }
+	seen := map[string]bool{}
+	for _, r := range an.Refs {
+		name := "KSR." + r.Name
+		if r.Module != "" {
+			name = "KSR." + r.Module + "." + r.Name
+		}
+		if have[name] {
+			continue
+		}
+		key := fmt.Sprintf("%s@%d", name, r.Line)
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		rep.Problems = append(rep.Problems, Problem{Pos: pos(r.Line), Msg: missingWhy(name, r, enabled[r.Module])})
+	}
+	defined := map[string]bool{}
+	for _, f := range rep.Functions {
+		defined[f] = true
+	}
+	for f := range an.Defined {
+		defined[f] = true
+	}
+	for _, r := range an.RouteRefs {
+		if !defined[r.Route] {
+			rep.Problems = append(rep.Problems, Problem{Pos: pos(r.Line),
+				Msg: fmt.Sprintf("%s(%q): the script defines no function %s", r.Via, r.Route, r.Route)})
+		}
+	}
+	sort.SliceStable(rep.Problems, func(i, j int) bool { return lineOf(rep.Problems[i].Pos) < lineOf(rep.Problems[j].Pos) })
+	return rep, nil
+}
+
+func missingWhy(name string, r luaext.Ref, moduleEnabled bool) string {
+	_, kam := kemi.LookupKamailio(r.Module, r.Name)
+	_, known := kemi.LookupModule(r.Module)
+	switch {
+	case r.Module != "" && !moduleEnabled && known:
+		return fmt.Sprintf("%s: module %s is not enabled (add it to modules in the config file)", name, r.Module)
+	case kam:
+		return fmt.Sprintf("%s is not implemented in kemi (Kamailio has it)", name)
+	case r.Module != "" && !kemi.KamailioHasModule(r.Module) && !known:
+		return fmt.Sprintf("%s: there is no module %s in kemi or in Kamailio", name, r.Module)
+	default:
+		return fmt.Sprintf("%s does not exist (Kamailio has no such function either)", name)
+	}
+}
+
+func lineOf(pos string) int {
+	i := strings.LastIndexByte(pos, ':')
+	n := 0
+	fmt.Sscanf(pos[i+1:], "%d", &n)
+	return n
+}
+
+// Exports lists the functions the enabled modules of cfg export, after a
+// dry-run ModInit; nothing is started.
+func Exports(cfg Config) ([]kemi.Export, error) {
+	e := newEngine(cfg.withDefaults())
+	defer e.destroyModules()
+	if err := e.initModules(true); err != nil {
+		return nil, err
+	}
+	return e.exports, nil
+}
