@@ -61,9 +61,9 @@ func Check(cfg Config) (*CheckReport, error) {
 	for _, fn := range []string{"exit", "drop", "modf", "probe"} {
 		have["KSR.x."+fn] = true
 	}
-	enabled := map[string]bool{"": true, "x": true}
-	for _, x := range e.exports {
-		enabled[x.Module] = true
+	enabled := map[string]bool{"": true, "x": true, "pv": true, "hdr": true}
+	for _, mi := range e.mods {
+		enabled[mi.name] = true
 	}
 	pos := func(line int) string { return fmt.Sprintf("%s:%d", script.Name, line) }
 	seen := map[string]bool{}

@@ -53,7 +53,7 @@ var routeArgs = map[string]int{
 func Analyze(s *Script) (*Analysis, error) {
 	chunk, err := parse.Parse(bytes.NewReader(s.Source), s.Name)
 	if err != nil {
-		return nil, syntaxError(s.Name, err)
+		return nil, syntaxError(s.Name, s.Source, err)
 	}
 	a := &Analysis{Defined: map[string]int{}}
 	w := walker{a: a}

@@ -62,18 +62,18 @@ func Compile(name string, src []byte) (*Script, error) {
 	}
 	chunk, err := parse.Parse(bytes.NewReader(src), name)
 	if err != nil {
-		return nil, syntaxError(name, err)
+		return nil, syntaxError(name, src, err)
 	}
 	proto, err := lua.Compile(chunk, name)
 	if err != nil {
-		return nil, syntaxError(name, err)
+		return nil, syntaxError(name, src, err)
 	}
 	return &Script{Name: name, Source: src, proto: proto}, nil
 }
 
 // syntaxError turns gopher-lua's parse error into file:line form, with a hint
 // when the script uses Lua 5.3+ syntax.
-func syntaxError(name string, err error) error {
+func syntaxError(name string, src []byte, err error) error {
 	var perr *parse.Error
 	if errors.As(err, &perr) {
 		msg := strings.TrimSpace(perr.Message)
@@ -86,7 +86,8 @@ func syntaxError(name string, err error) error {
 		}
 		line := perr.Pos.Line
 		if line < 0 {
-			line = 0
+			// at end of file: point at the last line
+			line = bytes.Count(bytes.TrimRight(src, "\n"), []byte("\n")) + 1
 			msg = "unexpected end of file: " + msg
 		}
 		return &SyntaxError{File: name, Line: line, Column: perr.Pos.Column, Msg: msg}

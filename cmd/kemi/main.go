@@ -9,6 +9,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 
 	"github.com/urfave/cli/v2"
@@ -18,20 +19,21 @@ import (
 var version = "dev"
 
 func main() {
-	os.Exit(run(os.Args))
+	os.Exit(run(os.Args, os.Stdout, os.Stderr))
 }
 
 // run runs the CLI and returns the exit status.
-func run(args []string) int {
+func run(args []string, stdout, stderr io.Writer) int {
 	app := newApp()
+	app.Writer, app.ErrWriter = stdout, stderr
 	if err := app.Run(args); err != nil {
 		if ec, ok := err.(cli.ExitCoder); ok {
 			if msg := err.Error(); msg != "" {
-				fmt.Fprintln(os.Stderr, "kemi:", msg)
+				fmt.Fprintln(stderr, "kemi:", msg)
 			}
 			return ec.ExitCode()
 		}
-		fmt.Fprintln(os.Stderr, "kemi:", err)
+		fmt.Fprintln(stderr, "kemi:", err)
 		return 2
 	}
 	return 0
@@ -61,9 +63,6 @@ func newApp() *cli.App {
 		OnUsageError: func(c *cli.Context, err error, isSubcommand bool) error {
 			return cli.Exit(err.Error(), 2)
 		},
-		CommandNotFound: func(c *cli.Context, name string) {
-			fmt.Fprintf(c.App.ErrWriter, "kemi: no command %q (see kemi help)\n", name)
-			os.Exit(2)
-		},
+		ExitErrHandler: func(c *cli.Context, err error) {},
 	}
 }

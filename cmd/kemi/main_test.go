@@ -1,0 +1,81 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func runCLI(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := run(append([]string{"kemi"}, args...), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func writeScript(t *testing.T, src string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "routing.lua")
+	if err := os.WriteFile(p, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestCheckExitCodes(t *testing.T) {
+	good := writeScript(t, "function ksr_request_route()\n  KSR.sl.sl_send_reply(200, 'OK')\nend\n")
+	problems := writeScript(t, "function ksr_request_route()\n  KSR.nosuchmod.fn()\n  KSR.route('nowhere')\nend\n")
+	broken := writeScript(t, "function ksr_request_route(\n")
+	noroute := writeScript(t, "function other() end\n")
+	cases := []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"clean", []string{"check", "-f", good}, 0, "ok"},
+		{"problems", []string{"check", "-f", problems}, 1, "routing.lua:2: KSR.nosuchmod.fn"},
+		{"undefined route", []string{"check", "-f", problems}, 1, "routing.lua:3: KSR.route(\"nowhere\")"},
+		{"syntax error", []string{"check", "-f", broken}, 1, "routing.lua:2:"},
+		{"no request route", []string{"check", "-f", noroute}, 1, "ksr_request_route"},
+		{"missing file", []string{"check", "-f", "/nonexistent.lua"}, 1, "no such file"},
+		{"bad flag", []string{"check", "--bogus"}, 2, "bogus"},
+		{"stray argument", []string{"check", "x.lua"}, 2, "takes no arguments"},
+		{"default script", []string{"check"}, 0, "default.lua"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			code, out, errs := runCLI(t, c.args...)
+			if code != c.code || !strings.Contains(out+errs, c.want) {
+				t.Fatalf("exit %d (want %d)\nstdout: %s\nstderr: %s\nwant %q", code, c.code, out, errs, c.want)
+			}
+		})
+	}
+}
+
+func TestFunctions(t *testing.T) {
+	code, out, _ := runCLI(t, "functions")
+	if code != 0 || !strings.Contains(out, "KSR.sl.sl_send_reply(int, str) -> int") {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+	code, out, _ = runCLI(t, "functions", "--missing", "--module", "sl")
+	if code != 0 || strings.Contains(out, "sl_send_reply(") || !strings.Contains(out, "Kamailio functions missing") {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+	code, out, _ = runCLI(t, "functions", "--missing", "--module", "sipt")
+	if code != 0 || !strings.Contains(out, "(module not in kemi)") {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+}
+
+func TestVersion(t *testing.T) {
+	code, out, _ := runCLI(t, "version")
+	if code != 0 || !strings.HasPrefix(out, "kemi ") {
+		t.Fatalf("exit %d: %q", code, out)
+	}
+	if code, _, _ := runCLI(t, "nosuchcommand"); code == 0 {
+		t.Fatal("unknown command succeeded")
+	}
+}
