@@ -198,9 +198,33 @@ func (m *Msg) IndexOfHeader(name string) int {
 }
 
 // fixRefs makes sipgo's shortcut to the top header of each structured kind
-// point at the first such header again after a positional insert.
+// among hs point at the first header of that kind again, after a
+// positional insert.
 func (m *Msg) fixRefs(hs []sip.Header) {
-	m.fixRefsAll()
+	s := m.hs()
+	for _, h := range hs {
+		if !structured(h) {
+			continue
+		}
+		for _, x := range s.Headers() {
+			if x.Name() == h.Name() {
+				s.ReplaceHeader(x)
+				break
+			}
+		}
+	}
+}
+
+// structured reports whether sipgo keeps a shortcut to the first header of
+// h's kind.
+func structured(h sip.Header) bool {
+	switch h.(type) {
+	case *sip.ViaHeader, *sip.FromHeader, *sip.ToHeader, *sip.CallIDHeader, *sip.CSeqHeader,
+		*sip.ContactHeader, *sip.RouteHeader, *sip.RecordRouteHeader, *sip.ContentLengthHeader,
+		*sip.ContentTypeHeader, *sip.MaxForwardsHeader:
+		return true
+	}
+	return false
 }
 
 // RemoveHeaders removes every header called name and returns how many.
@@ -247,8 +271,8 @@ func (m *Msg) RemoveHeaderValue(h sip.Header) bool {
 }
 
 // removeAt removes header number i. sipgo removes the first header with a
-// given name, so the target is moved to the front first; the order of the
-// others is kept.
+// given name (and re-points its shortcut to the next one), so the target is
+// moved to the front first; the order of the others is kept.
 func (m *Msg) removeAt(i int) {
 	s := m.hs()
 	all := s.Headers()
@@ -256,25 +280,6 @@ func (m *Msg) removeAt(i int) {
 	copy(all[1:i+1], all[:i])
 	all[0] = h
 	s.RemoveHeader(h.Name())
-	m.fixRefsAll()
-}
-
-// fixRefsAll re-points every structured shortcut at the first header of its
-// kind.
-func (m *Msg) fixRefsAll() {
-	s := m.hs()
-	seen := map[string]bool{}
-	for _, x := range s.Headers() {
-		switch x.(type) {
-		case *sip.ViaHeader, *sip.FromHeader, *sip.ToHeader, *sip.CallIDHeader, *sip.CSeqHeader,
-			*sip.ContactHeader, *sip.RouteHeader, *sip.RecordRouteHeader, *sip.ContentLengthHeader,
-			*sip.ContentTypeHeader, *sip.MaxForwardsHeader:
-			if !seen[x.Name()] {
-				seen[x.Name()] = true
-				s.ReplaceHeader(x)
-			}
-		}
-	}
 }
 
 // Body returns the message body.
