@@ -250,10 +250,10 @@ func TestTimeoutStopsLoopAndStateRecovers(t *testing.T) {
 
 func TestSyntaxErrors(t *testing.T) {
 	cases := map[string]string{
-		"x = = 1\n":                        "t.lua:1:",
+		"x = = 1\n":                          "t.lua:1:",
 		"function f()\n  return 1 // 2\nend": "Lua 5.1",
-		"\x1bLua bytecode":                 "bytecode",
-		"function f()\n":                   "t.lua",
+		"\x1bLua bytecode":                   "bytecode",
+		"function f()\n":                     "t.lua",
 	}
 	for src, want := range cases {
 		_, err := luaext.Compile("t.lua", []byte(src))
