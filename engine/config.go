@@ -73,10 +73,20 @@ type Config struct {
 	RequestRoute string
 	ReplyRoute   string
 	OnsendRoute  string
+	// EventRoute names the callback of core events (Kamailio's
+	// kemi.event_route_callback): "core:worker-one-init" runs in worker 1
+	// before serving, and a KSR.x.drop() there aborts the start.
+	EventRoute string
 
 	// Inherited are sockets already bound by a supervisor; when set,
 	// Listen is only used to describe them.
 	Inherited []InheritedSocket
+	// Restarts is how often the supervisor restarted the worker process,
+	// shown as kemi_engine_worker_restarts_total.
+	Restarts int
+	// Generation is the script generation to start from (a restarted
+	// worker process goes on counting); default 1.
+	Generation int64
 }
 
 // InheritedSocket is a listening socket handed over by the supervisor.
@@ -88,10 +98,13 @@ type InheritedSocket struct {
 	Stream net.Listener
 }
 
+// DefaultListen is where kemi listens when nothing is configured.
+var DefaultListen = []string{"udp:127.0.0.1:5060", "tcp:127.0.0.1:5060"}
+
 // withDefaults returns c with defaults applied.
 func (c Config) withDefaults() Config {
 	if len(c.Listen) == 0 && len(c.Inherited) == 0 {
-		c.Listen = []string{"udp:127.0.0.1:5060", "tcp:127.0.0.1:5060"}
+		c.Listen = DefaultListen
 	}
 	if c.Workers <= 0 {
 		c.Workers = runtime.NumCPU()
@@ -220,6 +233,7 @@ type FileConfig struct {
 		RequestRoute        string   `toml:"request_route_callback"`
 		ReplyRoute          string   `toml:"reply_route_callback"`
 		OnsendRoute         string   `toml:"onsend_route_callback"`
+		EventRoute          string   `toml:"event_route_callback"`
 	} `toml:"core"`
 	// ModParams holds every other table: module name -> parameters.
 	ModParams map[string]map[string]any `toml:"-"`
@@ -323,6 +337,9 @@ func (fc *FileConfig) Apply(c *Config) error {
 	}
 	if c.OnsendRoute == "" {
 		c.OnsendRoute = fc.Core.OnsendRoute
+	}
+	if c.EventRoute == "" {
+		c.EventRoute = fc.Core.EventRoute
 	}
 	return nil
 }

@@ -38,6 +38,12 @@ type Engine struct {
 
 	replyHooks []kemi.ReplyHook
 	reqHooks   []kemi.RequestHook
+	drainers   []kemi.Drainer
+
+	reloadMu   sync.Mutex
+	reload     reloadState
+	generation atomic.Int64
+	draining   atomic.Bool
 
 	tp      *transport
 	jobs    chan job
@@ -96,6 +102,7 @@ func New(cfg Config) (*Engine, error) {
 	}
 	probe.Close()
 	e.script.Store(script)
+	e.generation.Store(max(cfg.Generation, 1))
 	return e, nil
 }
 
@@ -188,6 +195,9 @@ func (e *Engine) initModules(dry bool) error {
 		}
 		if h, ok := mi.mod.(kemi.RequestHook); ok {
 			e.reqHooks = append(e.reqHooks, h)
+		}
+		if d, ok := mi.mod.(kemi.Drainer); ok {
+			e.drainers = append(e.drainers, d)
 		}
 	}
 	return nil
@@ -282,7 +292,12 @@ func (e *Engine) Start(ctx context.Context) error {
 		if err != nil {
 			return e.abortStart(err)
 		}
-		e.workers = append(e.workers, newWorker(e, rank, st))
+		w := newWorker(e, rank, st)
+		w.gen = e.generation.Load()
+		e.workers = append(e.workers, w)
+	}
+	if err := e.workerOneInit(); err != nil {
+		return e.abortStart(err)
 	}
 	for _, w := range e.workers {
 		e.wg.Add(1)
@@ -301,6 +316,24 @@ func (e *Engine) Start(ctx context.Context) error {
 		e.ms = ms
 	}
 	e.log.Info("kemi engine started", "workers", len(e.workers), "listen", e.listenStrings(), "script", script.Name)
+	return nil
+}
+
+// workerOneInit runs the core:worker-one-init event in worker 1, as
+// Kamailio does; a drop there aborts the start.
+func (e *Engine) workerOneInit() error {
+	if e.cfg.EventRoute == "" || len(e.workers) == 0 {
+		return nil
+	}
+	w := e.workers[0]
+	m := FakeMsg(w.proc, e)
+	res, err := w.st.Load().Call(e.cfg.EventRoute, kemi.RouteEvent, m, "core:worker-one-init")
+	if err != nil {
+		return fmt.Errorf("engine: %s(\"core:worker-one-init\"): %w", e.cfg.EventRoute, err)
+	}
+	if res.Ran && m.Drop {
+		return fmt.Errorf("engine: %s dropped core:worker-one-init: start aborted", e.cfg.EventRoute)
+	}
 	return nil
 }
 

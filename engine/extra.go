@@ -48,15 +48,21 @@ func (e *Engine) superviseProcess(ctx context.Context, mod string, p kemi.Proces
 	log := e.log.With("process", p.Name, "rank", rank, "mod", mod)
 	pc := &kemi.ProcContext{Rank: rank, Proc: kemi.NewProc(rank), Logger: log}
 	var st *luaext.State
+	var stScript *luaext.Script
 	defer func() {
 		if st != nil {
 			st.Close()
 		}
 	}()
 	pc.Event = func(callback, evname string) error {
+		if cur := e.script.Load(); st != nil && stScript != cur {
+			st.Close() // the script was reloaded: use the current one
+			st = nil
+		}
 		if st == nil {
+			stScript = e.script.Load()
 			var err error
-			st, err = luaext.NewState(e.script.Load(), luaext.Options{
+			st, err = luaext.NewState(stScript, luaext.Options{
 				Exports: e.exports, Catalog: catalog{e}, Logger: e.slog,
 				AllowUnsafe: e.cfg.AllowUnsafeLua, Timeout: e.cfg.RouteTimeout,
 			})

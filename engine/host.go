@@ -388,17 +388,12 @@ func (e *Engine) SendReply(res *sip.Response, dst kemi.Dest) error {
 }
 
 // IsMyself reports whether host:port over proto is one of our addresses or
-// aliases. Port 0 means the default SIP port; proto "" means any.
+// aliases. Port 0 means any port and proto "" any protocol, as in
+// Kamailio's check_self.
 func (e *Engine) IsMyself(host string, port int, proto string) bool {
 	host = strings.ToLower(strings.Trim(host, "[]"))
 	if host == "" {
 		return false
-	}
-	if port == 0 {
-		port = 5060
-		if proto == "tls" {
-			port = 5061
-		}
 	}
 	ip, ipErr := netip.ParseAddr(host)
 	for _, l := range e.tp.listeners {
@@ -406,7 +401,7 @@ func (e *Engine) IsMyself(host string, port int, proto string) bool {
 		if proto != "" && s.Proto != proto {
 			continue
 		}
-		if port != s.Port() && port != int(s.Addr.Port()) {
+		if port != 0 && port != s.Port() && port != int(s.Addr.Port()) {
 			continue
 		}
 		if strings.EqualFold(host, s.AdvHost) {
@@ -427,7 +422,7 @@ func (e *Engine) IsMyself(host string, port int, proto string) bool {
 		if !strings.EqualFold(strings.Trim(ah, "[]"), host) {
 			continue
 		}
-		if ap == "" || ap == strconv.Itoa(port) {
+		if ap == "" || port == 0 || ap == strconv.Itoa(port) {
 			return true
 		}
 	}

@@ -29,6 +29,9 @@ type engineMetrics struct {
 	sendErrs *metrics.Counter
 	routes   map[string]*routeMetrics
 
+	reloads        *metrics.Counter
+	reloadFailures *metrics.Counter
+
 	tcpConns atomic.Int64
 }
 
@@ -64,7 +67,7 @@ func newEngineMetrics(set *metrics.Set, workers int, e *Engine) *engineMetrics {
 	for i := 1; i <= 6; i++ {
 		m.replies[i] = set.NewCounter(fmt.Sprintf(`kemi_core_replies_received_total{class="%dxx"}`, i))
 	}
-	for _, r := range []string{"malformed", "oversized", "unknown_method", "script_drop", "no_route", "send_error"} {
+	for _, r := range []string{"malformed", "oversized", "unknown_method", "script_drop", "no_route", "shutdown"} {
 		m.drops[r] = set.NewCounter(`kemi_core_messages_dropped_total{reason="` + r + `"}`)
 	}
 	m.sentReq = set.NewCounter(`kemi_core_messages_sent_total{type="request"}`)
@@ -73,6 +76,17 @@ func newEngineMetrics(set *metrics.Set, workers int, e *Engine) *engineMetrics {
 	set.NewGauge(`kemi_core_tcp_connections`, func() float64 { return float64(m.tcpConns.Load()) })
 	set.NewGauge(`kemi_engine_workers`, func() float64 { return float64(workers) })
 	set.NewGauge(`kemi_engine_queue_length`, func() float64 { return float64(len(e.jobs)) })
+	m.reloads = set.NewCounter(`kemi_engine_reloads_total`)
+	m.reloadFailures = set.NewCounter(`kemi_engine_reload_failures_total`)
+	set.NewGauge(`kemi_engine_script_generation`, func() float64 { return float64(e.generation.Load()) })
+	// the supervisor counts restarts; each worker process starts from its count
+	set.NewCounter(`kemi_engine_worker_restarts_total`).Set(uint64(e.cfg.Restarts))
+	set.NewGauge(`kemi_engine_draining`, func() float64 {
+		if e.draining.Load() {
+			return 1
+		}
+		return 0
+	})
 	return m
 }
 

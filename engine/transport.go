@@ -216,7 +216,7 @@ func (t *transport) acceptTCP(l *listener) {
 	for {
 		c, err := l.tcp.AcceptTCP()
 		if err != nil {
-			if errors.Is(err, net.ErrClosed) || t.closed.Load() {
+			if errors.Is(err, net.ErrClosed) || t.closed.Load() || t.e.draining.Load() {
 				return
 			}
 			t.e.log.Warn("tcp accept error", "sock", l.sock, "err", err)
@@ -502,6 +502,16 @@ func (t *transport) close() {
 		t.removeConn(c)
 	}
 	t.wg.Wait()
+}
+
+// stopAccepting closes the TCP listeners: no new connections while
+// draining; open connections and UDP go on.
+func (t *transport) stopAccepting() {
+	for _, l := range t.listeners {
+		if l.tcp != nil {
+			l.tcp.Close()
+		}
+	}
 }
 
 func (t *transport) closeListeners() {

@@ -19,6 +19,7 @@ type worker struct {
 	own    chan job
 	parser *sip.Parser
 	routes map[string]*routeMetrics
+	gen    int64 // script generation of st
 
 	// statistics for SIGUSR1
 	routed atomic.Uint64
@@ -51,8 +52,10 @@ func (w *worker) loop() {
 	for {
 		select {
 		case j := <-w.own:
+			w.takeReload()
 			w.handle(j)
 		case j := <-e.jobs:
+			w.takeReload()
 			w.handle(j)
 		case <-e.quit:
 			return
@@ -94,6 +97,7 @@ func (w *worker) handle(j job) {
 		Received: j.at,
 		Proc:     w.proc,
 		Host:     e,
+		Run:      w.st.Load(),
 	}
 	switch x := msg.(type) {
 	case *sip.Request:
@@ -129,6 +133,10 @@ func (w *worker) handleRequest(m *kemi.Msg) {
 	if !knownMethods[method] && !e.cfg.RouteUnknownMethods {
 		e.met.dropped("unknown_method").Inc()
 		e.log.Debug("dropped request with unknown method", "method", method, "src", m.Src)
+		return
+	}
+	if e.refuseWhileDraining(m.Req) {
+		e.met.dropped("shutdown").Inc()
 		return
 	}
 	m.OrigURI = m.Req.Recipient.String()

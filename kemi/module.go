@@ -155,3 +155,10 @@ type ReplyHook interface {
 type RequestHook interface {
 	AfterRequestRoute(m *Msg)
 }
+
+// Drainer is implemented by modules that hold work in progress
+// (transactions). While the engine drains before shutdown, it waits until
+// every Drainer reports zero, or the grace period ends.
+type Drainer interface {
+	Live() int
+}

@@ -38,7 +38,7 @@ func TestCheckExitCodes(t *testing.T) {
 		{"clean", []string{"check", "-f", good}, 0, "ok"},
 		{"problems", []string{"check", "-f", problems}, 1, "routing.lua:2: KSR.nosuchmod.fn"},
 		{"undefined route", []string{"check", "-f", problems}, 1, "routing.lua:3: KSR.route(\"nowhere\")"},
-		{"syntax error", []string{"check", "-f", broken}, 1, "routing.lua:2:"},
+		{"syntax error", []string{"check", "-f", broken}, 1, "routing.lua:1:"},
 		{"no request route", []string{"check", "-f", noroute}, 1, "ksr_request_route"},
 		{"missing file", []string{"check", "-f", "/nonexistent.lua"}, 1, "no such file"},
 		{"bad flag", []string{"check", "--bogus"}, 2, "bogus"},

@@ -2,23 +2,33 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 	"time"
 
 	"github.com/kemisip/kemi/engine"
+	"github.com/kemisip/kemi/scripts"
 	"github.com/urfave/cli/v2"
 )
 
 func runCommand() *cli.Command {
 	flags := append(scriptFlags(),
 		&cli.StringFlag{Name: "metrics-addr", Value: "127.0.0.1:9090", Usage: "serve Prometheus /metrics on `ADDR` (\"off\" to disable)", EnvVars: []string{"KEMI_METRICS_ADDR"}},
-		&cli.DurationFlag{Name: "shutdown-grace", Value: 5 * time.Second, Usage: "on SIGINT/SIGTERM, wait this long for work in progress", EnvVars: []string{"KEMI_SHUTDOWN_GRACE"}},
+		&cli.DurationFlag{Name: "shutdown-grace", Value: 5 * time.Second, Usage: "on SIGINT/SIGTERM, let live transactions finish for this long", EnvVars: []string{"KEMI_SHUTDOWN_GRACE"}},
+		&cli.BoolFlag{Name: "no-fork", Usage: "run everything in one process (no supervisor): debugging, embedding", EnvVars: []string{"KEMI_NO_FORK"}},
+		&cli.StringFlag{Name: "on-worker-exit", Value: "restart", Usage: "when the worker process dies: restart it, or shutdown (Kamailio's behaviour)", EnvVars: []string{"KEMI_ON_WORKER_EXIT"}},
+		&cli.StringFlag{Name: "pid-file", Aliases: []string{"P"}, Usage: "write the main process id to `FILE`", EnvVars: []string{"KEMI_PID_FILE"}},
 	)
 	return &cli.Command{
-		Name:      "run",
-		Usage:     "run a routing script as a SIP server",
+		Name:  "run",
+		Usage: "run a routing script as a SIP server",
+		Description: "By default a main process validates the script, binds the sockets and starts a worker\n" +
+			"process that serves SIP; it restarts the worker process if it dies. Signals to the main\n" +
+			"process: SIGINT/SIGTERM graceful stop (twice: at once), SIGHUP reload the script,\n" +
+			"SIGUSR1 log statistics. --no-fork keeps everything in one process.",
 		UsageText: "kemi run [-f routing.lua] [-l udp:127.0.0.1:5060] [-n workers] [--config kemi.toml]",
 		Flags:     flags,
 		Action:    runAction,
@@ -37,21 +47,143 @@ func runAction(c *cli.Context) error {
 	if cfg.MetricsAddr == "off" {
 		cfg.MetricsAddr = ""
 	}
+	if len(cfg.Listen) == 0 {
+		cfg.Listen = engine.DefaultListen
+	}
+	onExit := c.String("on-worker-exit")
+	if onExit != "restart" && onExit != "shutdown" {
+		return cli.Exit("--on-worker-exit must be restart or shutdown", 2)
+	}
+	grace := c.Duration("shutdown-grace")
+	log := cfg.Logger
+	if engine.IsWorkerProcess() {
+		return runWorkerProcess(cfg, grace)
+	}
+	if c.Bool("no-fork") {
+		if p := c.String("pid-file"); p != "" {
+			if err := os.WriteFile(p, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+				return cli.Exit(err.Error(), 1)
+			}
+			defer os.Remove(p)
+		}
+		return serve(cfg, nil, grace)
+	}
+
+	// main process: validate like kemi check, then supervise
+	rep, err := engine.Check(cfg)
+	if err != nil {
+		return cli.Exit(err.Error(), 1)
+	}
+	for _, p := range rep.Problems {
+		log.Warn("script problem: " + p.String())
+	}
+	src := cfg.Script
+	if src == nil {
+		if src, err = os.ReadFile(cfg.ScriptPath); err != nil {
+			return cli.Exit(err.Error(), 1)
+		}
+	}
+	code := engine.Supervise(engine.SupervisorConfig{
+		Args:                 os.Args[1:],
+		Listen:               cfg.Listen,
+		MetricsAddr:          cfg.MetricsAddr,
+		ScriptName:           cfg.ScriptPath,
+		Script:               src,
+		Logger:               log,
+		PidFile:              c.String("pid-file"),
+		ShutdownOnWorkerExit: onExit == "shutdown",
+		Grace:                grace,
+	})
+	if code != 0 {
+		return cli.Exit("", code)
+	}
+	return nil
+}
+
+// runWorkerProcess is the worker process of fork mode: the engine on the
+// sockets the supervisor bound.
+func runWorkerProcess(cfg engine.Config, grace time.Duration) error {
+	wp, err := engine.InheritWorkerProcess()
+	if err != nil {
+		return cli.Exit(err.Error(), 1)
+	}
+	cfg.Inherited = wp.Inherited
+	cfg.MetricsListener = wp.MetricsListener
+	cfg.MetricsAddr = ""
+	cfg.Script = wp.Script
+	cfg.Restarts = wp.Restarts
+	cfg.Generation = wp.Generation
+	if wp.ScriptName != "" && wp.ScriptName != cfg.ScriptPath {
+		cfg.Logger.Warn("running the last script that loaded; the file changed since", "file", cfg.ScriptPath)
+	}
+	return serve(cfg, wp, grace)
+}
+
+// serve runs an engine until a stop signal: SIGINT/SIGTERM drain and stop,
+// SIGHUP reloads the script, SIGUSR1 logs statistics.
+func serve(cfg engine.Config, wp *engine.WorkerProcess, grace time.Duration) error {
+	log := cfg.Logger
 	e, err := engine.New(cfg)
 	if err != nil {
 		return cli.Exit(err.Error(), 1)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := e.Start(ctx); err != nil {
+	signal.Ignore(syscall.SIGUSR2, syscall.SIGPIPE)
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR1)
+	defer signal.Stop(sigs)
+	if err := e.Start(context.Background()); err != nil {
 		return cli.Exit(err.Error(), 1)
 	}
-	<-ctx.Done()
-	stop()
-	sctx, cancel := context.WithTimeout(context.Background(), c.Duration("shutdown-grace"))
-	defer cancel()
-	if err := e.Stop(sctx); err != nil {
-		return cli.Exit(err.Error(), 1)
+	var gone <-chan struct{}
+	if wp != nil {
+		wp.Ready(e.Generation())
+		gone = wp.SupervisorGone()
 	}
-	return nil
+	for {
+		select {
+		case <-gone:
+			log.Error("the main process is gone: stopping")
+			e.Shutdown(grace)
+			return cli.Exit("", 1)
+		case sig := <-sigs:
+			switch sig {
+			case syscall.SIGHUP:
+				name, src, err := reloadSource(cfg)
+				var gen int64
+				if err == nil {
+					gen, err = e.Reload(name, src)
+				}
+				if err != nil {
+					log.Error("reload failed", "err", err)
+				}
+				wp.Reloaded(gen, name, src, err)
+			case syscall.SIGUSR1:
+				e.LogStats()
+			default:
+				go func() {
+					// a second stop signal ends at once
+					<-sigs
+					log.Warn("second stop signal: exiting now")
+					os.Exit(1)
+				}()
+				if err := e.Shutdown(grace); err != nil {
+					return cli.Exit(err.Error(), 1)
+				}
+				return nil
+			}
+		}
+	}
+}
+
+// reloadSource reads the script to reload: the file again, or the embedded
+// default script.
+func reloadSource(cfg engine.Config) (string, []byte, error) {
+	if cfg.ScriptPath == scripts.DefaultName {
+		return cfg.ScriptPath, scripts.Default, nil
+	}
+	src, err := os.ReadFile(cfg.ScriptPath)
+	if err != nil {
+		return cfg.ScriptPath, nil, fmt.Errorf("reload: %w", err)
+	}
+	return cfg.ScriptPath, src, nil
 }

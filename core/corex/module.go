@@ -1,9 +1,11 @@
-// Package corex is Kamailio's corex module: branches, sockets, extended flags and misc core extensions.
+// Package corex is Kamailio's corex module: branches, sockets, extended
+// flags and misc core extensions.
 package corex
 
 import (
 	"log/slog"
 
+	"github.com/VictoriaMetrics/metrics"
 	"github.com/kemisip/kemi/kemi"
 )
 
@@ -14,16 +16,22 @@ func init() {
 // Module is the corex module of one engine.
 type Module struct {
 	log *slog.Logger
+
+	branches    *metrics.Counter
+	branchFails *metrics.Counter
+	noSocket    *metrics.Counter
+	readErrors  *metrics.Counter
+	writeErrors *metrics.Counter
 }
 
-// ModInit keeps the logger.
+// ModInit creates the metrics.
 func (mod *Module) ModInit(env *kemi.Env) error {
 	mod.log = env.Logger
-	return nil
-}
-
-// Exports returns KSR.corex.
-func (mod *Module) Exports() []kemi.Export {
+	mod.branches = env.Metrics.NewCounter(`kemi_corex_branches_appended_total`)
+	mod.branchFails = env.Metrics.NewCounter(`kemi_corex_branch_errors_total`)
+	mod.noSocket = env.Metrics.NewCounter(`kemi_corex_socket_not_found_total`)
+	mod.readErrors = env.Metrics.NewCounter(`kemi_corex_file_errors_total{op="read"}`)
+	mod.writeErrors = env.Metrics.NewCounter(`kemi_corex_file_errors_total{op="write"}`)
 	return nil
 }
 

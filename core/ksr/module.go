@@ -1,7 +1,8 @@
 // Package ksr is kemi's core module ("core"): the functions of the KSR
-// table itself (logging, method and flag tests, destination URI, stateless
-// forwarding, ...), KSR.pv over the core pseudo-variables, and KSR.hdr.
-// KSR.x is built into the Lua binding.
+// table itself (logging, method, transport and "is it me?" tests, flags,
+// R-URI and destination URI, stateless forwarding, KSR.route, ...), KSR.pv
+// over the core pseudo-variables, and KSR.hdr. KSR.x is built into the Lua
+// binding.
 package ksr
 
 import (
@@ -35,7 +36,10 @@ func (mod *Module) ModInit(env *kemi.Env) error {
 	mod.slog = env.ScriptLogger
 	mod.host = env.Host
 	mod.pvs = env.PVs
-	return registerPVs(env.PVs, mod)
+	if mod.pvs == nil {
+		mod.pvs = kemi.NewPVTable()
+	}
+	return registerPVs(mod.pvs, mod)
 }
 
 // Exports returns KSR.*, KSR.pv.* and KSR.hdr.*.

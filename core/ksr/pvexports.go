@@ -1,59 +1,61 @@
 package ksr
 
 import (
-	"strconv"
-
 	"github.com/kemisip/kemi/kemi"
 )
 
 // pvExports is KSR.pv: get/set over the engine's pseudo-variable table.
+// A name that does not parse, or a variable that cannot be read, is logged
+// with the script position and gives the function's "null" value; see
+// KEMI-REFERENCE 2.8.
 func (mod *Module) pvExports() []kemi.Export {
-	sx := []kemi.ParamKind{kemi.ParamStr, kemi.ParamLong}
+	pv := func(name string, params []kemi.ParamKind, ret kemi.ReturnKind, f kemi.Func) kemi.Export {
+		return kemi.Export{Module: "pv", Name: name, Params: params, Return: ret, Func: f}
+	}
+	sl := []kemi.ParamKind{kemi.ParamStr, kemi.ParamLong}
 	return []kemi.Export{
-		{Module: "pv", Name: "get", Params: kemi.S, Return: kemi.ReturnXval, Func: mod.pvGetOr(kemi.Null)},
-		{Module: "pv", Name: "gete", Params: kemi.S, Return: kemi.ReturnXval, Func: mod.pvGetOr(kemi.Str(""))},
-		{Module: "pv", Name: "getw", Params: kemi.S, Return: kemi.ReturnXval, Func: mod.pvGetOr(kemi.Str("<null>"))},
-		{Module: "pv", Name: "getvn", Params: kemi.SI, Return: kemi.ReturnXval, Func: func(m *kemi.Msg, a kemi.Args) kemi.Value {
+		pv("get", kemi.S, kemi.ReturnXval, mod.pvGetOr(kemi.Null)),
+		pv("gete", kemi.S, kemi.ReturnXval, mod.pvGetOr(kemi.Str(""))),
+		pv("getw", kemi.S, kemi.ReturnXval, mod.pvGetOr(kemi.Str("<null>"))),
+		pv("getvn", kemi.SI, kemi.ReturnXval, func(m *kemi.Msg, a kemi.Args) kemi.Value {
 			return mod.pvGet(m, a.Str(0), kemi.Int64(a.Int64(1)))
-		}},
-		{Module: "pv", Name: "getvs", Params: kemi.SS, Return: kemi.ReturnXval, Func: func(m *kemi.Msg, a kemi.Args) kemi.Value {
+		}),
+		pv("getvs", kemi.SS, kemi.ReturnXval, func(m *kemi.Msg, a kemi.Args) kemi.Value {
 			return mod.pvGet(m, a.Str(0), kemi.Str(a.Str(1)))
-		}},
-		{Module: "pv", Name: "geti", Params: kemi.S, Return: kemi.ReturnInt, Func: func(m *kemi.Msg, a kemi.Args) kemi.Value {
+		}),
+		pv("geti", kemi.S, kemi.ReturnInt, func(m *kemi.Msg, a kemi.Args) kemi.Value {
 			return kemi.Int64(mod.pvGet(m, a.Str(0), kemi.Int(0)).AsInt())
-		}},
-		{Module: "pv", Name: "getl", Params: kemi.S, Return: kemi.ReturnXval, Func: func(m *kemi.Msg, a kemi.Args) kemi.Value {
+		}),
+		pv("getl", kemi.S, kemi.ReturnXval, func(m *kemi.Msg, a kemi.Args) kemi.Value {
 			return kemi.Int64(mod.pvGet(m, a.Str(0), kemi.Int(0)).AsInt())
-		}},
-		{Module: "pv", Name: "sets", Params: kemi.SS, Return: kemi.ReturnBool, Func: func(m *kemi.Msg, a kemi.Args) kemi.Value {
+		}),
+		pv("sets", kemi.SS, kemi.ReturnBool, func(m *kemi.Msg, a kemi.Args) kemi.Value {
 			return mod.pvSet(m, a.Str(0), kemi.Str(a.Str(1)))
-		}},
-		{Module: "pv", Name: "seti", Params: kemi.SI, Return: kemi.ReturnBool, Func: func(m *kemi.Msg, a kemi.Args) kemi.Value {
+		}),
+		pv("seti", kemi.SI, kemi.ReturnBool, func(m *kemi.Msg, a kemi.Args) kemi.Value {
 			return mod.pvSet(m, a.Str(0), kemi.Int64(a.Int64(1)))
-		}},
-		{Module: "pv", Name: "setl", Params: sx, Return: kemi.ReturnBool, Func: func(m *kemi.Msg, a kemi.Args) kemi.Value {
+		}),
+		pv("setl", sl, kemi.ReturnBool, func(m *kemi.Msg, a kemi.Args) kemi.Value {
 			return mod.pvSet(m, a.Str(0), kemi.Int64(a.Int64(1)))
-		}},
-		{Module: "pv", Name: "unset", Params: kemi.S, Return: kemi.ReturnBool, Func: func(m *kemi.Msg, a kemi.Args) kemi.Value {
+		}),
+		pv("unset", kemi.S, kemi.ReturnBool, func(m *kemi.Msg, a kemi.Args) kemi.Value {
 			return mod.pvSet(m, a.Str(0), kemi.Null)
-		}},
-		{Module: "pv", Name: "is_null", Params: kemi.S, Return: kemi.ReturnBool, Func: func(m *kemi.Msg, a kemi.Args) kemi.Value {
-			v, err := mod.pvs.Get(m, a.Str(0))
-			return kemi.Bool(err != nil || v.IsNull())
-		}},
+		}),
+		pv("is_null", kemi.S, kemi.ReturnBool, mod.pvIsNull),
 	}
 }
 
+// pvGetOr returns a getter giving def when the variable is null.
 func (mod *Module) pvGetOr(def kemi.Value) kemi.Func {
 	return func(m *kemi.Msg, a kemi.Args) kemi.Value { return mod.pvGet(m, a.Str(0), def) }
 }
 
 // pvGet returns the value of a pseudo-variable, or def when it is unset.
-// An invalid name is logged with the script position and gives def.
+// An invalid name or a failed read is logged and gives def.
 func (mod *Module) pvGet(m *kemi.Msg, name string, def kemi.Value) kemi.Value {
 	v, err := mod.pvs.Get(m, name)
 	if err != nil {
-		m.Errorf(mod.log, "KSR.pv: %v", err)
+		m.Errorf(mod.log, "KSR.pv: cannot get %s: %v", name, err)
 		return def
 	}
 	if v.IsNull() {
@@ -62,6 +64,7 @@ func (mod *Module) pvGet(m *kemi.Msg, name string, def kemi.Value) kemi.Value {
 	return v
 }
 
+// pvSet assigns a pseudo-variable (Null to unset) and reports success.
 func (mod *Module) pvSet(m *kemi.Msg, name string, v kemi.Value) kemi.Value {
 	if err := mod.pvs.Set(m, name, v); err != nil {
 		m.Errorf(mod.log, "KSR.pv: cannot set %s: %v", name, err)
@@ -70,5 +73,13 @@ func (mod *Module) pvSet(m *kemi.Msg, name string, v kemi.Value) kemi.Value {
 	return kemi.True
 }
 
-// itoa is strconv.Itoa, short.
-func itoa(n int) string { return strconv.Itoa(n) }
+// pvIsNull is KSR.pv.is_null(name): true when the variable is null, and
+// also when the name is invalid (logged), as in Kamailio.
+func (mod *Module) pvIsNull(m *kemi.Msg, a kemi.Args) kemi.Value {
+	v, err := mod.pvs.Get(m, a.Str(0))
+	if err != nil {
+		m.Errorf(mod.log, "KSR.pv.is_null: %s: %v", a.Str(0), err)
+		return kemi.True
+	}
+	return kemi.Bool(v.IsNull())
+}

@@ -1,4 +1,5 @@
-// Package kx is Kamailio's kemix module (KSR.kx): getters for message attributes and defines.
+// Package kx is Kamailio's kemix module (KSR.kx): getters for message
+// attributes, -D defines and environment variables.
 package kx
 
 import (
@@ -14,16 +15,14 @@ func init() {
 // Module is the kx module of one engine.
 type Module struct {
 	log *slog.Logger
+	// defines are the -D names and values; read-only once serving.
+	defines map[string]string
 }
 
-// ModInit keeps the logger.
+// ModInit keeps the logger and the defines.
 func (mod *Module) ModInit(env *kemi.Env) error {
 	mod.log = env.Logger
-	return nil
-}
-
-// Exports returns KSR.kx.
-func (mod *Module) Exports() []kemi.Export {
+	mod.defines = env.Defines
 	return nil
 }
 

@@ -2,8 +2,10 @@
 package maxfwd
 
 import (
+	"fmt"
 	"log/slog"
 
+	"github.com/VictoriaMetrics/metrics"
 	"github.com/kemisip/kemi/kemi"
 )
 
@@ -11,19 +13,36 @@ func init() {
 	kemi.Register(kemi.ModuleInfo{Name: "maxfwd", New: func() kemi.Module { return &Module{} }})
 }
 
+// Limits of the max_limit parameter and of the function arguments, as in
+// Kamailio (a Max-Forwards value we write fits in one octet).
+const (
+	defaultMaxLimit = 70
+	maxValue        = 255
+)
+
 // Module is the maxfwd module of one engine.
 type Module struct {
 	log *slog.Logger
+	// maxLimit caps the value of a received Max-Forwards header.
+	maxLimit int
+
+	added    *metrics.Counter
+	exceeded *metrics.Counter
+	capped   *metrics.Counter
+	invalid  *metrics.Counter
 }
 
-// ModInit keeps the logger.
+// ModInit reads max_limit and creates the metrics.
 func (mod *Module) ModInit(env *kemi.Env) error {
 	mod.log = env.Logger
-	return nil
-}
-
-// Exports returns KSR.maxfwd.
-func (mod *Module) Exports() []kemi.Export {
+	mod.maxLimit = env.Params.Int("max_limit", defaultMaxLimit)
+	if mod.maxLimit < 0 || mod.maxLimit > maxValue {
+		return fmt.Errorf("maxfwd: max_limit %d out of range 0..%d", mod.maxLimit, maxValue)
+	}
+	mod.added = env.Metrics.NewCounter(`kemi_maxfwd_added_total`)
+	mod.exceeded = env.Metrics.NewCounter(`kemi_maxfwd_exceeded_total`)
+	mod.capped = env.Metrics.NewCounter(`kemi_maxfwd_capped_total`)
+	mod.invalid = env.Metrics.NewCounter(`kemi_maxfwd_invalid_total`)
 	return nil
 }
 

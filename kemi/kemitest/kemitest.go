@@ -170,14 +170,11 @@ func (h *Host) Via(m *kemi.Msg, dst *kemi.Dest, branch string) *sip.ViaHeader {
 	return nil
 }
 
-// IsMyself matches the sockets and aliases; port 0 means 5060.
+// IsMyself matches the sockets and aliases; port 0 means any port.
 func (h *Host) IsMyself(host string, port int, proto string) bool {
 	host = strings.Trim(strings.ToLower(host), "[]")
-	if port == 0 {
-		port = 5060
-	}
 	for _, s := range h.Socks {
-		if (proto == "" || proto == s.Proto) && port == s.Port() && (host == s.Host() || host == s.Addr.Addr().String()) {
+		if (proto == "" || proto == s.Proto) && (port == 0 || port == s.Port()) && (host == s.Host() || host == s.Addr.Addr().String()) {
 			return true
 		}
 	}
@@ -202,12 +199,13 @@ func (h *Host) FindSocket(spec string) *kemi.Socket {
 	return nil
 }
 
-// AddTCPAlias records nothing and succeeds for a non-zero connection.
+// AddTCPAlias records the alias (kind "tcp-alias", URI the address) and
+// succeeds for a non-zero connection.
 func (h *Host) AddTCPAlias(connID uint64, addr netip.AddrPort) error {
 	if connID == 0 {
 		return fmt.Errorf("kemitest: not a tcp connection")
 	}
-	return nil
+	return h.record(Sent{Kind: "tcp-alias", URI: addr.String()})
 }
 
 // LogLevel returns Level.
@@ -227,9 +225,14 @@ func ParseMsg(t testing.TB, text string) *kemi.Msg {
 
 // Parse is ParseMsg without a testing.TB.
 func Parse(text string) (*kemi.Msg, error) {
-	text = strings.ReplaceAll(text, "\r\n", "\n")
-	head, body, _ := strings.Cut(text, "\n\n")
-	head = strings.TrimLeft(head, "\n")
+	// the header section may use LF line ends; the body is kept as given
+	var head, body string
+	if i := strings.Index(text, "\r\n\r\n"); i >= 0 && (strings.Index(text, "\n\n") < 0 || i < strings.Index(text, "\n\n")) {
+		head, body = text[:i], text[i+4:]
+	} else {
+		head, body, _ = strings.Cut(text, "\n\n")
+	}
+	head = strings.TrimLeft(strings.ReplaceAll(head, "\r\n", "\n"), "\n")
 	var lines []string
 	for _, l := range strings.Split(head, "\n") {
 		if strings.HasPrefix(strings.ToLower(l), "content-length:") {

@@ -1,0 +1,228 @@
+package ksr
+
+import (
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+
+	"github.com/kemisip/kemi/kemi"
+)
+
+// Kamailio's numeric transport ids, as $snd(proto) gives them.
+var protoIDs = map[string]int{"udp": 1, "tcp": 2, "tls": 3, "sctp": 4, "ws": 5, "wss": 6}
+
+// Address family numbers of $snd(af), as on Linux (AF_INET, AF_INET6).
+const (
+	afInet  = 2
+	afInet6 = 10
+)
+
+// netPVs are the source, local socket, transport, send and forced-socket
+// pseudo-variables.
+func netPVs(mod *Module) []kemi.PVClass {
+	return []kemi.PVClass{
+		ro("si", func(m *kemi.Msg) kemi.Value {
+			if !m.Src.IsValid() {
+				return kemi.Null
+			}
+			return kemi.Str(m.Src.Addr().Unmap().String())
+		}),
+		ro("sp", func(m *kemi.Msg) kemi.Value {
+			if !m.Src.IsValid() {
+				return kemi.Null
+			}
+			return kemi.Int(int(m.Src.Port()))
+		}),
+		ro("su", func(m *kemi.Msg) kemi.Value {
+			if !m.Src.IsValid() {
+				return kemi.Null
+			}
+			return kemi.Str(srcURI(m))
+		}),
+		ro("Ri", func(m *kemi.Msg) kemi.Value {
+			if m.Rcv == nil || !m.Rcv.Addr.IsValid() {
+				return kemi.Null
+			}
+			return kemi.Str(m.Rcv.Addr.Addr().Unmap().String())
+		}),
+		ro("Rp", func(m *kemi.Msg) kemi.Value {
+			if m.Rcv == nil || !m.Rcv.Addr.IsValid() {
+				return kemi.Null
+			}
+			return kemi.Int(int(m.Rcv.Addr.Port()))
+		}),
+		ro("pr", protoPV),
+		ro("proto", protoPV),
+		withParam("snd", getSndTo),
+		withParam("sndto", getSndTo),
+		withParam("sndfrom", getSndFrom),
+		rw("fs", func(m *kemi.Msg) kemi.Value {
+			if m.SendSock == nil {
+				return kemi.Null
+			}
+			return kemi.Str(m.SendSock.String())
+		}, mod.setForcedSocket),
+	}
+}
+
+// protoPV is $pr / $proto: the transport the message arrived on, in lower
+// case ("none" when unknown, as Kamailio).
+func protoPV(m *kemi.Msg) kemi.Value {
+	if m.Proto == "" {
+		return kemi.Str("none")
+	}
+	return kemi.Str(strings.ToLower(m.Proto))
+}
+
+// srcURI is $su: "sip:ip:port", with ";transport=x" unless UDP.
+func srcURI(m *kemi.Msg) string {
+	s := "sip:" + hostPort(m.Src.Addr().Unmap().String(), int(m.Src.Port()))
+	if p := strings.ToLower(m.Proto); p != "" && p != "udp" {
+		s += ";transport=" + uriProto(p)
+	}
+	return s
+}
+
+// getSndTo is $snd(name) / $sndto(name): where the message is being sent,
+// while the onsend route runs (Null elsewhere). Names: ip, port, af
+// (number), proto (number), sproto, buf, len.
+func getSndTo(m *kemi.Msg, p *kemi.PVName) (kemi.Value, error) {
+	if m.Snd == nil {
+		return sndCommon(m, p, "")
+	}
+	switch p.Key(m) {
+	case "ip":
+		return kemi.Str(m.Snd.Addr.Addr().Unmap().String()), nil
+	case "port":
+		return kemi.Int(int(m.Snd.Addr.Port())), nil
+	case "af":
+		return kemi.Int(afNumber(m.Snd.Addr.Addr())), nil
+	}
+	return sndCommon(m, p, m.Snd.Proto)
+}
+
+// getSndFrom is $sndfrom(name): the local socket the message is being
+// sent from, while the onsend route runs.
+func getSndFrom(m *kemi.Msg, p *kemi.PVName) (kemi.Value, error) {
+	if m.Snd == nil || m.Snd.Sock == nil {
+		return sndCommon(m, p, "")
+	}
+	s := m.Snd.Sock
+	switch p.Key(m) {
+	case "ip":
+		return kemi.Str(s.Addr.Addr().Unmap().String()), nil
+	case "port":
+		return kemi.Int(int(s.Addr.Port())), nil
+	case "af":
+		return kemi.Int(afNumber(s.Addr.Addr())), nil
+	}
+	return sndCommon(m, p, s.Proto)
+}
+
+// sndCommon serves the $snd names that do not depend on the address. With
+// proto "" (not in the onsend route) every known name is Null.
+func sndCommon(m *kemi.Msg, p *kemi.PVName, proto string) (kemi.Value, error) {
+	key := p.Key(m)
+	switch key {
+	case "ip", "port", "af", "proto", "sproto", "buf", "len":
+	default:
+		return kemi.Null, badParam(p)
+	}
+	if proto == "" {
+		return kemi.Null, nil
+	}
+	proto = strings.ToLower(proto)
+	switch key {
+	case "proto":
+		return kemi.Int(protoIDs[proto]), nil
+	case "sproto":
+		return kemi.Str(proto), nil
+	case "buf":
+		return kemi.Str(currentMessage(m)), nil
+	}
+	return kemi.Int(len(currentMessage(m))), nil
+}
+
+// afNumber returns the address family number of an address.
+func afNumber(a netip.Addr) int {
+	if addrFamily(a) == 4 {
+		return afInet
+	}
+	return afInet6
+}
+
+// setForcedSocket assigns $fs, the socket to send from: "proto:host:port"
+// (port optional) or a socket name. Unset goes back to automatic choice.
+func (mod *Module) setForcedSocket(m *kemi.Msg, v kemi.Value) error {
+	if v.IsNull() {
+		m.SendSock = nil
+		return nil
+	}
+	h := mod.hostOf(m)
+	if h == nil {
+		return fmt.Errorf("no engine")
+	}
+	s := findSocket(h, v.String())
+	if s == nil {
+		return fmt.Errorf("no listening socket matches %q", v.String())
+	}
+	m.SendSock = s
+	return nil
+}
+
+// findSocket finds a listening socket by its text or name, else by
+// "[proto:]host[:port]" where a missing part matches any.
+func findSocket(h kemi.Host, spec string) *kemi.Socket {
+	if s := h.FindSocket(spec); s != nil {
+		return s
+	}
+	proto, host, port, ok := splitSocket(spec)
+	if !ok {
+		return nil
+	}
+	for _, s := range h.Sockets() {
+		if proto != "" && s.Proto != proto || port != 0 && s.Port() != port && int(s.Addr.Port()) != port {
+			continue
+		}
+		if strings.EqualFold(host, s.Addr.Addr().Unmap().String()) || strings.EqualFold(host, s.AdvHost) {
+			return s
+		}
+	}
+	return nil
+}
+
+// splitSocket parses "[proto:]host[:port]"; IPv6 hosts must be bracketed
+// when a port follows.
+func splitSocket(spec string) (proto, host string, port int, ok bool) {
+	rest := spec
+	if i := strings.IndexByte(rest, ':'); i > 0 {
+		if _, known := protoIDs[strings.ToLower(rest[:i])]; known {
+			proto, rest = strings.ToLower(rest[:i]), rest[i+1:]
+		}
+	}
+	host = rest
+	if strings.HasPrefix(rest, "[") {
+		end := strings.IndexByte(rest, ']')
+		if end < 0 {
+			return "", "", 0, false
+		}
+		host, rest = rest[1:end], rest[end+1:]
+		if rest != "" && rest[0] != ':' {
+			return "", "", 0, false
+		}
+		rest = strings.TrimPrefix(rest, ":")
+	} else if i := strings.LastIndexByte(rest, ':'); i >= 0 && strings.Count(rest, ":") == 1 {
+		host, rest = rest[:i], rest[i+1:]
+	} else {
+		rest = ""
+	}
+	if rest != "" {
+		n, err := strconv.Atoi(rest)
+		if err != nil || n < 1 || n > 65535 {
+			return "", "", 0, false
+		}
+		port = n
+	}
+	return proto, host, port, host != ""
+}

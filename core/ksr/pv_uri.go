@@ -1,0 +1,302 @@
+package ksr
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/emiago/sipgo/sip"
+	"github.com/kemisip/kemi/kemi"
+)
+
+// ruriPVs are $ru $rU $rd $rp $rz $ou, $du $dd $dp $dP and $nh(...).
+func ruriPVs() []kemi.PVClass {
+	return []kemi.PVClass{
+		rw("ru", ruriGet(func(u *sip.Uri) kemi.Value { return kemi.Str(u.String()) }), noUnset("ru", setRURI)),
+		rw("rU", ruriGet(func(u *sip.Uri) kemi.Value { return strOrNull(u.User) }), unsetEmpty(setRURIUser)),
+		rw("rd", ruriGet(func(u *sip.Uri) kemi.Value { return strOrNull(u.Host) }), noUnset("rd", setRURIHost)),
+		rw("rp", ruriGet(func(u *sip.Uri) kemi.Value { return kemi.Int(uriPort(u)) }), unsetEmpty(setRURIPort)),
+		ro("rz", ruriGet(func(u *sip.Uri) kemi.Value { return kemi.Str(uriScheme(u)) })),
+		ro("ou", func(m *kemi.Msg) kemi.Value {
+			if m.Req == nil {
+				return kemi.Null
+			}
+			return strOrNull(m.OrigURI)
+		}),
+		rw("du", func(m *kemi.Msg) kemi.Value { return strOrNull(m.DstURI) }, setDuPV),
+		ro("dd", duGet(func(u *sip.Uri) kemi.Value { return strOrNull(u.Host) })),
+		ro("dp", duGet(func(u *sip.Uri) kemi.Value { return kemi.Int(uriPort(u)) })),
+		ro("dP", duGet(func(u *sip.Uri) kemi.Value { return kemi.Str(protoOrUDP(u)) })),
+		withParam("nh", getNextHop),
+	}
+}
+
+// ruriGet reads a part of the Request-URI; Null for a reply.
+func ruriGet(part func(u *sip.Uri) kemi.Value) getter {
+	return func(m *kemi.Msg) kemi.Value {
+		if m.Req == nil {
+			return kemi.Null
+		}
+		return part(&m.Req.Recipient)
+	}
+}
+
+// duGet reads a part of the parsed $du; Null when $du is unset or does not
+// parse. As in Kamailio, $dd, $dp and $dP never look at the R-URI (use
+// $nh for "$du else R-URI").
+func duGet(part func(u *sip.Uri) kemi.Value) getter {
+	return func(m *kemi.Msg) kemi.Value {
+		if m.DstURI == "" {
+			return kemi.Null
+		}
+		u, err := parseURI(m.DstURI)
+		if err != nil {
+			return kemi.Null
+		}
+		return part(&u)
+	}
+}
+
+// setDuPV assigns $du; unset clears it.
+func setDuPV(m *kemi.Msg, v kemi.Value) error {
+	if v.IsNull() {
+		m.DstURI = ""
+		return nil
+	}
+	return setDstURI(m, v.String())
+}
+
+// uriScheme returns the scheme in lower case ("sip" when sipgo left it
+// empty).
+func uriScheme(u *sip.Uri) string {
+	if u.Scheme == "" {
+		return "sip"
+	}
+	return strings.ToLower(u.Scheme)
+}
+
+// protoOrUDP returns the transport parameter, "udp" when there is none.
+func protoOrUDP(u *sip.Uri) string {
+	if t := uriTransport(u); t != "" {
+		return t
+	}
+	return "udp"
+}
+
+// getNextHop is $nh(u|U|d|p|P|i): URI, user, host, port, transport and IP
+// family of the next hop ($du, else the R-URI). For a reply the next hop is
+// taken from the second Via (received and rport honoured).
+func getNextHop(m *kemi.Msg, p *kemi.PVName) (kemi.Value, error) {
+	key := p.Key(m)
+	if !strings.Contains("uUdpPi", key) || len(key) != 1 {
+		return kemi.Null, badParam(p)
+	}
+	if m.Res != nil {
+		return replyNextHop(m, key[0]), nil
+	}
+	if m.Req == nil {
+		return kemi.Null, nil
+	}
+	s := m.NextHop()
+	if key == "u" {
+		return kemi.Str(s), nil
+	}
+	u, err := parseURI(s)
+	if err != nil {
+		return kemi.Null, fmt.Errorf("$nh: %w", err)
+	}
+	switch key {
+	case "U":
+		return strOrNull(u.User), nil
+	case "d":
+		return strOrNull(u.Host), nil
+	case "p":
+		// 5060 when the URI has no port, whatever the transport, as in
+		// Kamailio's $nh(p)
+		port := u.Port
+		if port == 0 {
+			port = 5060
+		}
+		return kemi.Int(port), nil
+	case "P":
+		return kemi.Str(protoOrUDP(&u)), nil
+	}
+	return kemi.Int(hostFamily(u.Host)), nil
+}
+
+// replyNextHop is $nh(...) for a reply: where it goes, from the second
+// Via.
+func replyNextHop(m *kemi.Msg, key byte) kemi.Value {
+	v := nthVia(m, 1)
+	if v == nil {
+		return kemi.Null
+	}
+	host := v.Host
+	if r, ok := v.Params.Get("received"); ok && r != "" {
+		host = r
+	}
+	port := v.Port
+	if rp, ok := v.Params.Get("rport"); ok && rp != "" {
+		if n, err := strconv.Atoi(rp); err == nil {
+			port = n
+		}
+	}
+	proto := strings.ToLower(v.Transport)
+	if port == 0 {
+		port = 5060
+		if proto == "tls" {
+			port = 5061
+		}
+	}
+	switch key {
+	case 'u':
+		return kemi.Str("sip:" + hostPort(host, port) + ";transport=" + uriProto(proto))
+	case 'd':
+		return kemi.Str(host)
+	case 'p':
+		return kemi.Int(port)
+	case 'P':
+		return kemi.Str(proto)
+	case 'i':
+		return kemi.Int(hostFamily(host))
+	}
+	return kemi.Null
+}
+
+// hostPort joins a host and a port, bracketing a bare IPv6 address.
+func hostPort(host string, port int) string {
+	if strings.Contains(host, ":") && !strings.HasPrefix(host, "[") {
+		host = "[" + host + "]"
+	}
+	return host + ":" + strconv.Itoa(port)
+}
+
+// uriProto is a transport as written in a transport= URI parameter: wss is
+// written ws.
+func uriProto(proto string) string {
+	if proto == "wss" {
+		return "ws"
+	}
+	if proto == "" {
+		return "udp"
+	}
+	return proto
+}
+
+// addrHdr gives access to the parts of a From or To header.
+type addrHdr struct {
+	uri     *sip.Uri
+	display *string
+	params  sip.HeaderParams
+}
+
+// fromTo returns the first From (to false) or To (to true) header of the
+// message, or nil.
+func fromTo(m *kemi.Msg, to bool) *addrHdr {
+	for _, h := range m.HeaderList() {
+		switch x := h.(type) {
+		case *sip.FromHeader:
+			if !to {
+				return &addrHdr{&x.Address, &x.DisplayName, x.Params}
+			}
+		case *sip.ToHeader:
+			if to {
+				return &addrHdr{&x.Address, &x.DisplayName, x.Params}
+			}
+		}
+	}
+	return nil
+}
+
+// fromToPVs are $fu $fU $fd $fn $ft and $tu $tU $td $tn $tt. Writes change
+// the header at once.
+func fromToPVs() []kemi.PVClass {
+	var out []kemi.PVClass
+	for _, side := range []struct {
+		p  string
+		to bool
+	}{{"f", false}, {"t", true}} {
+		to, p := side.to, side.p
+		out = append(out,
+			rw(p+"u", addrGet(to, func(a *addrHdr) kemi.Value { return kemi.Str(a.uri.String()) }),
+				noUnset(p+"u", addrSet(to, setAddrURI))),
+			rw(p+"U", addrGet(to, func(a *addrHdr) kemi.Value { return strOrNull(a.uri.User) }),
+				unsetEmpty(addrSet(to, setAddrUser))),
+			rw(p+"d", addrGet(to, func(a *addrHdr) kemi.Value { return strOrNull(a.uri.Host) }),
+				noUnset(p+"d", addrSet(to, setAddrHost))),
+			rw(p+"n", addrGet(to, func(a *addrHdr) kemi.Value { return strOrNull(*a.display) }),
+				unsetEmpty(addrSet(to, setAddrDisplay))),
+			ro(p+"t", addrGet(to, func(a *addrHdr) kemi.Value {
+				t, _ := a.params.Get("tag")
+				return strOrNull(t)
+			})),
+		)
+	}
+	return out
+}
+
+// addrGet reads a part of the From or To header; Null without the header.
+func addrGet(to bool, part func(a *addrHdr) kemi.Value) getter {
+	return func(m *kemi.Msg) kemi.Value {
+		a := fromTo(m, to)
+		if a == nil {
+			return kemi.Null
+		}
+		return part(a)
+	}
+}
+
+// addrSet changes a part of the From or To header.
+func addrSet(to bool, set func(a *addrHdr, s string) error) func(m *kemi.Msg, s string) error {
+	return func(m *kemi.Msg, s string) error {
+		a := fromTo(m, to)
+		if a == nil {
+			if to {
+				return fmt.Errorf("no To header")
+			}
+			return fmt.Errorf("no From header")
+		}
+		return set(a, s)
+	}
+}
+
+// setAddrURI replaces the URI of a From/To header.
+func setAddrURI(a *addrHdr, s string) error {
+	u, err := parseURI(s)
+	if err != nil {
+		return err
+	}
+	*a.uri = u
+	return nil
+}
+
+// setAddrUser replaces the user of a From/To URI ("" removes it).
+func setAddrUser(a *addrHdr, s string) error {
+	if err := checkUser(s); err != nil {
+		return err
+	}
+	a.uri.User = s
+	return nil
+}
+
+// setAddrHost replaces the host of a From/To URI.
+func setAddrHost(a *addrHdr, s string) error {
+	if err := checkHost(s); err != nil {
+		return err
+	}
+	a.uri.Host = s
+	return nil
+}
+
+// setAddrDisplay replaces the display name ("" removes it). Surrounding
+// quotes are dropped: kemi always writes the name quoted.
+func setAddrDisplay(a *addrHdr, s string) error {
+	if len(s) >= 2 && s[0] == '"' && s[len(s)-1] == '"' {
+		s = s[1 : len(s)-1]
+	}
+	if strings.ContainsAny(s, "\"\r\n") {
+		return fmt.Errorf("invalid display name %q", s)
+	}
+	*a.display = s
+	return nil
+}

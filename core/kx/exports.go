@@ -1,0 +1,525 @@
+package kx
+
+import (
+	"math"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+	"github.com/kemisip/kemi/kemi"
+)
+
+// nullMode is what an xval getter gives when the item is absent, as
+// Kamailio's SR_KEMI_XVAL_NULL_* modes: get_* give nil, gete_* an empty
+// string and getw_* the text "<null>".
+type nullMode uint8
+
+const (
+	nullNone  nullMode = iota // nil
+	nullEmpty                 // ""
+	nullPrint                 // "<null>"
+)
+
+func (n nullMode) value() kemi.Value {
+	switch n {
+	case nullEmpty:
+		return kemi.Str("")
+	case nullPrint:
+		return kemi.Str("<null>")
+	}
+	return kemi.Null
+}
+
+// strOr returns s when ok, else the null value of mode.
+func strOr(s string, ok bool, mode nullMode) kemi.Value {
+	if !ok {
+		return mode.value()
+	}
+	return kemi.Str(s)
+}
+
+// getter reads one string attribute of a message; ok is false when it is
+// absent.
+type getter func(m *kemi.Msg) (s string, ok bool)
+
+// xval makes an export without parameters returning a string or nil.
+func xval(name string, get getter, mode nullMode) kemi.Export {
+	return kemi.Export{Module: "kx", Name: name, Return: kemi.ReturnXval, Func: func(m *kemi.Msg, a kemi.Args) kemi.Value {
+		s, ok := get(m)
+		return strOr(s, ok, mode)
+	}}
+}
+
+// number makes an export without parameters returning an int.
+func number(name string, get func(m *kemi.Msg) int64) kemi.Export {
+	return kemi.Export{Module: "kx", Name: name, Return: kemi.ReturnInt, Func: func(m *kemi.Msg, a kemi.Args) kemi.Value {
+		return kemi.Int64(get(m))
+	}}
+}
+
+// Exports returns KSR.kx.
+func (mod *Module) Exports() []kemi.Export {
+	var x []kemi.Export
+
+	// the attributes with get_ (nil), gete_ ("") and getw_ ("<null>") forms
+	for _, g := range []struct {
+		attr string
+		get  getter
+	}{
+		{"ruser", ruser},
+		{"rhost", rhost},
+		{"fuser", func(m *kemi.Msg) (string, bool) { return uriPart(fromURI(m), partUser) }},
+		{"fhost", func(m *kemi.Msg) (string, bool) { return uriPart(fromURI(m), partHost) }},
+		{"tuser", func(m *kemi.Msg) (string, bool) { return uriPart(toURI(m), partUser) }},
+		{"thost", func(m *kemi.Msg) (string, bool) { return uriPart(toURI(m), partHost) }},
+		{"ua", func(m *kemi.Msg) (string, bool) { return m.HeaderValue("User-Agent") }},
+		{"au", authUser},
+		{"body", func(m *kemi.Msg) (string, bool) { b := m.Body(); return string(b), len(b) > 0 }},
+		{"duri", func(m *kemi.Msg) (string, bool) { return m.DstURI, m.DstURI != "" }},
+		{"cturi", contactURI},
+	} {
+		x = append(x,
+			xval("get_"+g.attr, g.get, nullNone),
+			xval("gete_"+g.attr, g.get, nullEmpty),
+			xval("getw_"+g.attr, g.get, nullPrint))
+	}
+
+	x = append(x,
+		// URIs
+		xval("get_ruri", ruri, nullNone),
+		xval("get_ouri", func(m *kemi.Msg) (string, bool) { return m.OrigURI, m.Req != nil && m.OrigURI != "" }, nullNone),
+		xval("get_furi", func(m *kemi.Msg) (string, bool) { return uriText(fromURI(m)) }, nullNone),
+		xval("get_turi", func(m *kemi.Msg) (string, bool) { return uriText(toURI(m)) }, nullNone),
+		xval("get_nhuri", func(m *kemi.Msg) (string, bool) {
+			if m.DstURI != "" {
+				return m.DstURI, true
+			}
+			return ruri(m)
+		}, nullNone),
+
+		// source
+		xval("get_srcip", func(m *kemi.Msg) (string, bool) {
+			if !m.Src.IsValid() {
+				return "", false
+			}
+			return m.Src.Addr().Unmap().String(), true
+		}, nullNone),
+		kemi.Export{Module: "kx", Name: "get_srcport", Return: kemi.ReturnXval, Func: func(m *kemi.Msg, a kemi.Args) kemi.Value {
+			return kemi.Int(int(m.Src.Port()))
+		}},
+		xval("get_srcuri", srcURI, nullEmpty),
+		xval("get_srcaddr_sock", srcAddrSock, nullEmpty),
+
+		// receiving socket
+		xval("get_rcvip", rcvIP, nullNone),
+		kemi.Export{Module: "kx", Name: "get_rcvport", Return: kemi.ReturnXval, Func: func(m *kemi.Msg, a kemi.Args) kemi.Value {
+			return kemi.Int(rcvPort(m))
+		}},
+		xval("get_rcv_sock_name", func(m *kemi.Msg) (string, bool) {
+			if m.Rcv == nil {
+				return "", false
+			}
+			return m.Rcv.Name, m.Rcv.Name != ""
+		}, nullNone),
+		xval("get_rcvadvip", func(m *kemi.Msg) (string, bool) {
+			if m.Rcv != nil && m.Rcv.AdvHost != "" {
+				return m.Rcv.AdvHost, true
+			}
+			return rcvIP(m)
+		}, nullNone),
+		kemi.Export{Module: "kx", Name: "get_rcvadvport", Return: kemi.ReturnXval, Func: func(m *kemi.Msg, a kemi.Args) kemi.Value {
+			if m.Rcv != nil && m.Rcv.AdvPort != 0 {
+				return kemi.Int(m.Rcv.AdvPort)
+			}
+			return kemi.Int(rcvPort(m))
+		}},
+		xval("get_rcvaddr_sock", func(m *kemi.Msg) (string, bool) {
+			if m.Rcv == nil {
+				return "", false
+			}
+			return m.Rcv.String(), true
+		}, nullEmpty),
+
+		// forced send socket
+		xval("get_send_sock", func(m *kemi.Msg) (string, bool) {
+			if m.SendSock == nil {
+				return "", false
+			}
+			return m.SendSock.String(), true
+		}, nullNone),
+		xval("get_send_sock_name", func(m *kemi.Msg) (string, bool) {
+			if m.SendSock == nil {
+				return "", false
+			}
+			return m.SendSock.Name, m.SendSock.Name != ""
+		}, nullNone),
+		number("get_send_sock_port", func(m *kemi.Msg) int64 {
+			if m.SendSock == nil {
+				return 0
+			}
+			return int64(m.SendSock.Addr.Port())
+		}),
+
+		// transport
+		xval("get_proto", func(m *kemi.Msg) (string, bool) {
+			p := strings.ToLower(m.Proto)
+			return p, protoIDs[p] != 0
+		}, nullEmpty),
+		number("get_protoid", func(m *kemi.Msg) int64 { return int64(protoIDs[strings.ToLower(m.Proto)]) }),
+		number("get_conid", func(m *kemi.Msg) int64 {
+			if m.ConnID == 0 || m.ConnID > math.MaxInt64 {
+				return -1
+			}
+			return int64(m.ConnID)
+		}),
+
+		// first line and headers
+		xval("get_method", func(m *kemi.Msg) (string, bool) { s := m.Method(); return s, s != "" }, nullNone),
+		number("get_status", func(m *kemi.Msg) int64 {
+			if m.Res == nil {
+				return -1
+			}
+			return int64(m.Res.StatusCode)
+		}),
+		xval("gets_status", func(m *kemi.Msg) (string, bool) {
+			if m.Res == nil {
+				return "", false
+			}
+			return strconv.Itoa(m.Res.StatusCode), true
+		}, nullNone),
+		xval("get_callid", func(m *kemi.Msg) (string, bool) { return m.HeaderValue("Call-ID") }, nullEmpty),
+		number("get_bodylen", func(m *kemi.Msg) int64 { return int64(len(m.Body())) }),
+
+		// the whole message
+		xval("get_msgbuf", func(m *kemi.Msg) (string, bool) { return string(msgBuf(m)), true }, nullEmpty),
+		number("get_msglen", func(m *kemi.Msg) int64 { return int64(len(msgBuf(m))) }),
+		number("get_msgtype", func(m *kemi.Msg) int64 {
+			switch {
+			case m.Req != nil:
+				return 1
+			case m.Res != nil:
+				return 2
+			}
+			return 0
+		}),
+		number("get_timestamp", func(m *kemi.Msg) int64 { return time.Now().Unix() }),
+
+		// defines and environment
+		kemi.Export{Module: "kx", Name: "get_def", Params: kemi.S, Return: kemi.ReturnXval, Func: func(m *kemi.Msg, a kemi.Args) kemi.Value {
+			v, ok := mod.define(a.Str(0))
+			return strOr(v, ok, nullEmpty)
+		}},
+		kemi.Export{Module: "kx", Name: "get_defn", Params: kemi.S, Return: kemi.ReturnInt, Func: func(m *kemi.Msg, a kemi.Args) kemi.Value {
+			v, _ := mod.define(a.Str(0))
+			return kemi.Int64(leadingInt(v))
+		}},
+		kemi.Export{Module: "kx", Name: "ifdef", Params: kemi.S, Return: kemi.ReturnBool, Func: func(m *kemi.Msg, a kemi.Args) kemi.Value {
+			_, ok := mod.define(a.Str(0))
+			return kemi.Bool(ok)
+		}},
+		kemi.Export{Module: "kx", Name: "ifndef", Params: kemi.S, Return: kemi.ReturnBool, Func: func(m *kemi.Msg, a kemi.Args) kemi.Value {
+			_, ok := mod.define(a.Str(0))
+			return kemi.Bool(!ok)
+		}},
+		kemi.Export{Module: "kx", Name: "get_env", Params: kemi.S, Return: kemi.ReturnXval, Func: func(m *kemi.Msg, a kemi.Args) kemi.Value {
+			v, ok := lookupEnv(a.Str(0))
+			return strOr(v, ok, nullEmpty)
+		}},
+		kemi.Export{Module: "kx", Name: "get_envn", Params: kemi.S, Return: kemi.ReturnInt, Func: func(m *kemi.Msg, a kemi.Args) kemi.Value {
+			v, _ := lookupEnv(a.Str(0))
+			return kemi.Int64(leadingInt(v))
+		}},
+	)
+	return x
+}
+
+// protoIDs are Kamailio's transport numbers (PROTO_UDP...); 0 is "none".
+var protoIDs = map[string]int{"udp": 1, "tcp": 2, "tls": 3, "sctp": 4, "ws": 5, "wss": 6}
+
+// define returns the value of a -D define.
+func (mod *Module) define(name string) (string, bool) {
+	if name == "" || mod.defines == nil {
+		return "", false
+	}
+	v, ok := mod.defines[name]
+	return v, ok
+}
+
+func lookupEnv(name string) (string, bool) {
+	if name == "" {
+		return "", false
+	}
+	return os.LookupEnv(name)
+}
+
+// leadingInt converts text the way Kamailio's str2sint does for
+// get_defn/get_envn: an optional sign and the digits that follow, up to the
+// first other character, clamped to 32 bits; no digits give 0.
+func leadingInt(s string) int64 {
+	i, neg := 0, false
+	if s != "" && (s[0] == '+' || s[0] == '-') {
+		neg = s[0] == '-'
+		i++
+	}
+	var n int64
+	for ; i < len(s) && s[i] >= '0' && s[i] <= '9'; i++ {
+		n = n*10 + int64(s[i]-'0')
+		if n > math.MaxInt32+1 {
+			n = math.MaxInt32 + 1
+		}
+	}
+	if neg {
+		return max(-n, math.MinInt32)
+	}
+	return min(n, math.MaxInt32)
+}
+
+func ruri(m *kemi.Msg) (string, bool) {
+	if m.Req == nil {
+		return "", false
+	}
+	return m.RURI(), true
+}
+
+func ruser(m *kemi.Msg) (string, bool) {
+	if m.Req == nil {
+		return "", false
+	}
+	return m.Req.Recipient.User, m.Req.Recipient.User != ""
+}
+
+func rhost(m *kemi.Msg) (string, bool) {
+	if m.Req == nil {
+		return "", false
+	}
+	return m.Req.Recipient.Host, m.Req.Recipient.Host != ""
+}
+
+func fromURI(m *kemi.Msg) *sip.Uri {
+	if s := m.SIP(); s != nil {
+		if h := s.From(); h != nil {
+			return &h.Address
+		}
+	}
+	return nil
+}
+
+func toURI(m *kemi.Msg) *sip.Uri {
+	if s := m.SIP(); s != nil {
+		if h := s.To(); h != nil {
+			return &h.Address
+		}
+	}
+	return nil
+}
+
+func uriText(u *sip.Uri) (string, bool) {
+	if u == nil {
+		return "", false
+	}
+	return u.String(), true
+}
+
+const (
+	partUser = iota
+	partHost
+)
+
+func uriPart(u *sip.Uri, part int) (string, bool) {
+	if u == nil {
+		return "", false
+	}
+	s := u.Host
+	if part == partUser {
+		s = u.User
+	}
+	return s, s != ""
+}
+
+// contactURI returns the URI of the first Contact; a "*" Contact has none.
+func contactURI(m *kemi.Msg) (string, bool) {
+	for _, h := range m.HeaderList() {
+		if kemi.CanonicalHeader(h.Name()) != "contact" {
+			continue
+		}
+		if c, ok := h.(*sip.ContactHeader); ok {
+			if c.Address.Wildcard {
+				return "", false
+			}
+			return c.Address.String(), true
+		}
+		text := strings.TrimSpace(h.Value())
+		if text == "*" {
+			return "", false
+		}
+		var u sip.Uri
+		params := sip.NewParams()
+		if _, err := sip.ParseAddressValue(text, &u, &params); err != nil || u.Wildcard {
+			return "", false
+		}
+		return u.String(), true
+	}
+	return "", false
+}
+
+// authUser returns the user part of the Digest username of the first
+// Proxy-Authorization header, else of the first Authorization header.
+// ACK and CANCEL carry no credentials of their own.
+func authUser(m *kemi.Msg) (string, bool) {
+	if meth := m.Method(); meth == "ACK" || meth == "CANCEL" {
+		return "", false
+	}
+	v, ok := m.HeaderValue("Proxy-Authorization")
+	if !ok {
+		if v, ok = m.HeaderValue("Authorization"); !ok {
+			return "", false
+		}
+	}
+	whole, ok := digestUsername(v)
+	if !ok {
+		return "", false
+	}
+	return usernameUser(whole), true
+}
+
+// usernameUser strips a domain ("user@domain") and a scheme
+// ("sip:user@domain") from a Digest username, as Kamailio does for
+// usernames longer than two characters.
+func usernameUser(whole string) string {
+	if len(whole) <= 2 {
+		return whole
+	}
+	user := whole
+	if at := strings.IndexByte(user, '@'); at >= 0 {
+		user = user[:at]
+	}
+	if colon := strings.IndexByte(user, ':'); colon >= 0 {
+		user = user[colon+1:]
+	}
+	return user
+}
+
+// digestUsername returns the username parameter of Digest credentials.
+func digestUsername(v string) (string, bool) {
+	v = strings.TrimSpace(v)
+	sp := strings.IndexAny(v, " \t")
+	if sp < 0 || !strings.EqualFold(v[:sp], "Digest") {
+		return "", false
+	}
+	rest := v[sp:]
+	for {
+		rest = strings.TrimLeft(rest, " \t\r\n,")
+		if rest == "" {
+			return "", false
+		}
+		eq := strings.IndexByte(rest, '=')
+		if eq < 0 {
+			return "", false
+		}
+		name := strings.TrimSpace(rest[:eq])
+		rest = strings.TrimLeft(rest[eq+1:], " \t")
+		var val string
+		if strings.HasPrefix(rest, `"`) {
+			var b strings.Builder
+			i := 1
+			for ; i < len(rest) && rest[i] != '"'; i++ {
+				if rest[i] == '\\' && i+1 < len(rest) {
+					i++
+				}
+				b.WriteByte(rest[i])
+			}
+			if i >= len(rest) {
+				return "", false // unterminated quoted string
+			}
+			val, rest = b.String(), rest[i+1:]
+		} else {
+			end := strings.IndexByte(rest, ',')
+			if end < 0 {
+				end = len(rest)
+			}
+			val, rest = strings.TrimSpace(rest[:end]), rest[end:]
+		}
+		if strings.EqualFold(name, "username") {
+			return val, true
+		}
+	}
+}
+
+// addrText writes an address as Kamailio does in URIs and socket strings:
+// IPv6 in brackets.
+func addrText(ap netip.AddrPort) string {
+	ip := ap.Addr().Unmap()
+	host := ip.String()
+	if ip.Is6() {
+		host = "[" + host + "]"
+	}
+	return host + ":" + strconv.Itoa(int(ap.Port()))
+}
+
+// uriProto is the transport as written in a SIP URI or socket string
+// (Kamailio writes wss as ws there); ok is false for an unknown transport.
+func uriProto(proto string) (string, bool) {
+	p := strings.ToLower(proto)
+	switch p {
+	case "udp", "tcp", "tls", "sctp", "ws":
+		return p, true
+	case "wss":
+		return "ws", true
+	}
+	return "", false
+}
+
+// srcURI is "sip:ip:port" of the source, with ";transport=" unless UDP.
+func srcURI(m *kemi.Msg) (string, bool) {
+	if !m.Src.IsValid() {
+		return "", false
+	}
+	uri := "sip:" + addrText(m.Src)
+	p := strings.ToLower(m.Proto)
+	if p == "" || p == "udp" {
+		return uri, true
+	}
+	tp, ok := uriProto(p)
+	if !ok {
+		return "", false
+	}
+	return uri + ";transport=" + tp, true
+}
+
+// srcAddrSock is "proto:ip:port" of the source.
+func srcAddrSock(m *kemi.Msg) (string, bool) {
+	tp, ok := uriProto(m.Proto)
+	if !ok || !m.Src.IsValid() {
+		return "", false
+	}
+	return tp + ":" + addrText(m.Src), true
+}
+
+func rcvIP(m *kemi.Msg) (string, bool) {
+	if m.Rcv == nil || !m.Rcv.Addr.IsValid() {
+		return "", false
+	}
+	return m.Rcv.Addr.Addr().Unmap().String(), true
+}
+
+func rcvPort(m *kemi.Msg) int {
+	if m.Rcv == nil {
+		return 0
+	}
+	return int(m.Rcv.Addr.Port())
+}
+
+// msgBuf is the message as received, or as it is now for a message built
+// locally (the faked message of event routes).
+func msgBuf(m *kemi.Msg) []byte {
+	if m.Raw != nil {
+		return m.Raw
+	}
+	if s := m.SIP(); s != nil {
+		return []byte(s.String())
+	}
+	return nil
+}

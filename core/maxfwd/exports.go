@@ -1,0 +1,136 @@
+package maxfwd
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/emiago/sipgo/sip"
+	"github.com/kemisip/kemi/kemi"
+)
+
+// Exports returns KSR.maxfwd.
+func (mod *Module) Exports() []kemi.Export {
+	return []kemi.Export{
+		{Module: "maxfwd", Name: "process_maxfwd", Params: kemi.I, Return: kemi.ReturnInt, Func: mod.processMaxfwd},
+		{Module: "maxfwd", Name: "is_maxfwd_lt", Params: kemi.I, Return: kemi.ReturnInt, Func: mod.isMaxfwdLt},
+	}
+}
+
+// Return codes of process_maxfwd.
+const (
+	resAdded       = 2  // no header: one was added with the limit
+	resDecremented = 1  // the value was decremented
+	resZero        = -1 // the value is 0 (the script replies 483); also a bad limit
+	resError       = -2 // the header is invalid or could not be changed
+)
+
+// Return codes of is_maxfwd_lt.
+const (
+	ltYes     = 1  // the value is lower than the limit
+	ltNo      = -1 // the value is not lower; also a bad limit
+	ltMissing = -2 // no Max-Forwards header
+	ltInvalid = -3 // the header is invalid
+)
+
+// processMaxfwd adds a Max-Forwards header with the given value when there
+// is none, or decrements the first one. A value above max_limit is first
+// lowered so that the result is max_limit.
+func (mod *Module) processMaxfwd(m *kemi.Msg, a kemi.Args) kemi.Value {
+	limit := a.Int(0)
+	if limit < 0 || limit > maxValue {
+		m.Errorf(mod.log, "process_maxfwd: invalid limit %d (want 0..%d)", limit, maxValue)
+		return kemi.Int(resZero)
+	}
+	if m.Req == nil {
+		m.Errorf(mod.log, "process_maxfwd: not a request")
+		return kemi.Int(resError)
+	}
+	idx, val, err := maxForwards(m)
+	switch {
+	case idx < 0:
+		h := sip.MaxForwardsHeader(limit)
+		m.InsertHeaders(&h)
+		mod.added.Inc()
+		return kemi.Int(resAdded)
+	case err != nil:
+		mod.invalid.Inc()
+		m.Errorf(mod.log, "process_maxfwd: %v", err)
+		return kemi.Int(resError)
+	case val == 0:
+		mod.exceeded.Inc()
+		return kemi.Int(resZero)
+	}
+	if val > mod.maxLimit {
+		mod.log.Debug("Max-Forwards lowered to max_limit", "value", val, "max_limit", mod.maxLimit)
+		mod.capped.Inc()
+		val = mod.maxLimit + 1
+	}
+	setMaxForwards(m, idx, val-1)
+	return kemi.Int(resDecremented)
+}
+
+// isMaxfwdLt tests whether the Max-Forwards value is lower than the limit.
+func (mod *Module) isMaxfwdLt(m *kemi.Msg, a kemi.Args) kemi.Value {
+	limit := a.Int(0)
+	if limit < 0 || limit > maxValue {
+		m.Errorf(mod.log, "is_maxfwd_lt: invalid limit %d (want 0..%d)", limit, maxValue)
+		return kemi.Int(ltNo)
+	}
+	idx, val, err := maxForwards(m)
+	switch {
+	case idx < 0:
+		return kemi.Int(ltMissing)
+	case err != nil:
+		mod.invalid.Inc()
+		m.Errorf(mod.log, "is_maxfwd_lt: %v", err)
+		return kemi.Int(ltInvalid)
+	case val >= limit:
+		return kemi.Int(ltNo)
+	}
+	return kemi.Int(ltYes)
+}
+
+// maxForwards finds the first Max-Forwards header and parses its value the
+// way Kamailio does: surrounding white space is ignored, the rest must be
+// at most five digits (an empty value counts as 0). idx is -1 when there is
+// no header.
+func maxForwards(m *kemi.Msg) (idx, val int, err error) {
+	idx = m.IndexOfHeader("Max-Forwards")
+	if idx < 0 {
+		return -1, 0, nil
+	}
+	text := strings.TrimSpace(m.HeaderList()[idx].Value())
+	if len(text) > 5 {
+		return idx, 0, fmt.Errorf("invalid Max-Forwards value %q", text)
+	}
+	for i := 0; i < len(text); i++ {
+		if text[i] < '0' || text[i] > '9' {
+			return idx, 0, fmt.Errorf("invalid Max-Forwards value %q", text)
+		}
+	}
+	if text == "" {
+		return idx, 0, nil
+	}
+	n, _ := strconv.Atoi(text)
+	if n > 65535 {
+		return idx, 0, fmt.Errorf("invalid Max-Forwards value %q", text)
+	}
+	return idx, n, nil
+}
+
+// setMaxForwards replaces header number idx (a Max-Forwards header) with a
+// new one holding val. A new header is used rather than changing the old
+// one in place, because sipgo's clones share Max-Forwards headers.
+func setMaxForwards(m *kemi.Msg, idx, val int) {
+	h := sip.MaxForwardsHeader(uint32(val))
+	m.HeaderList()[idx] = &h
+	// point sipgo's shortcut at the new header: the first header with its
+	// exact name is now the one just stored
+	switch {
+	case m.Req != nil:
+		m.Req.ReplaceHeader(&h)
+	case m.Res != nil:
+		m.Res.ReplaceHeader(&h)
+	}
+}

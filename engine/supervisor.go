@@ -1,0 +1,542 @@
+package engine
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"os/signal"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Environment variables of the worker process. The supervisor sets them;
+// they are not meant for users.
+const (
+	envWorker    = "KEMI_WORKER_PROCESS" // "1" in the worker process
+	envFDs       = "KEMI_WORKER_FDS"     // what fds 3, 4, ... are: specs, then "metrics", "control", "script"
+	envScript    = "KEMI_WORKER_SCRIPT"  // name of the script passed on the script fd
+	envRestarts  = "KEMI_WORKER_RESTARTS"
+	envGen       = "KEMI_WORKER_GENERATION"
+	firstExtraFD = 3
+)
+
+// IsWorkerProcess reports whether this process was started by a supervisor
+// as its worker process.
+func IsWorkerProcess() bool { return os.Getenv(envWorker) == "1" }
+
+// SupervisorConfig configures the main process of fork mode.
+type SupervisorConfig struct {
+	// Args re-run this binary as the worker process (the same command
+	// line: os.Args[1:]).
+	Args []string
+	// Listen are the SIP listen specs to bind; MetricsAddr the /metrics
+	// address ("" for none).
+	Listen      []string
+	MetricsAddr string
+	// ScriptName and Script are the validated script; a restarted worker
+	// process gets the last script that loaded.
+	ScriptName string
+	Script     []byte
+	// Logger logs for the supervisor.
+	Logger *slog.Logger
+	// PidFile, when set, gets the main process id.
+	PidFile string
+	// ShutdownOnWorkerExit stops the server when the worker process dies
+	// (Kamailio's behaviour) instead of restarting it.
+	ShutdownOnWorkerExit bool
+	// Grace is how long the worker drains on SIGINT/SIGTERM.
+	Grace time.Duration
+	// CrashLoopDeaths deaths within CrashLoopWindow stop the server.
+	CrashLoopDeaths int
+	CrashLoopWindow time.Duration
+}
+
+// controlMsg is a line on the control socket between the two processes.
+type controlMsg struct {
+	T    string `json:"t"`              // "ready", "reload"
+	OK   bool   `json:"ok,omitempty"`   // reload result
+	Gen  int64  `json:"gen,omitempty"`  // script generation
+	Err  string `json:"err,omitempty"`  // reload error
+	Name string `json:"name,omitempty"` // script name of a successful reload
+	Src  string `json:"src,omitempty"`  // its source
+}
+
+// Supervise is the main process of fork mode. It binds every listener,
+// starts this binary again as the worker process with those sockets,
+// restarts it with back-off when it dies (on the very same sockets), stops
+// on a crash loop, and turns signals into actions: SIGINT/SIGTERM graceful
+// shutdown (a second one ends at once), SIGHUP reload, SIGUSR1 statistics;
+// SIGUSR2 and SIGPIPE are ignored. It returns the exit status.
+func Supervise(cfg SupervisorConfig) int {
+	log := cfg.Logger.With("module", "supervisor")
+	if cfg.CrashLoopDeaths <= 0 {
+		cfg.CrashLoopDeaths = 5
+	}
+	if cfg.CrashLoopWindow <= 0 {
+		cfg.CrashLoopWindow = 30 * time.Second
+	}
+	files, fdNames, err := bindAll(cfg.Listen, cfg.MetricsAddr)
+	if err != nil {
+		log.Error("cannot bind", "err", err)
+		return 1
+	}
+	defer func() {
+		for _, f := range files {
+			f.Close()
+		}
+	}()
+	if cfg.PidFile != "" {
+		if err := os.WriteFile(cfg.PidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+			log.Error("cannot write pid file", "file", cfg.PidFile, "err", err)
+			return 1
+		}
+		defer os.Remove(cfg.PidFile)
+	}
+	signal.Ignore(syscall.SIGUSR2, syscall.SIGPIPE)
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR1)
+	defer signal.Stop(sigs)
+
+	s := &supervisor{cfg: cfg, log: log, files: files, fdNames: fdNames, script: cfg.Script, scriptName: cfg.ScriptName, gen: 1}
+	return s.loop(sigs)
+}
+
+type supervisor struct {
+	cfg        SupervisorConfig
+	log        *slog.Logger
+	files      []*os.File
+	fdNames    []string
+	mu         sync.Mutex
+	script     []byte
+	scriptName string
+	gen        int64 // generation of script
+	restarts   int
+	deaths     []time.Time
+}
+
+// child is one worker process.
+type child struct {
+	pid     int
+	started time.Time
+	exited  chan error // the Wait result, once
+	control *os.File
+	ready   chan struct{}
+}
+
+func (s *supervisor) loop(sigs chan os.Signal) int {
+	backoff := 100 * time.Millisecond
+	var diedAt time.Time
+	for {
+		c, err := s.start()
+		if err != nil {
+			s.log.Error("cannot start the worker process", "err", err)
+			return 1
+		}
+		readyLogged := false
+		shutdown := false
+		var hardStop <-chan time.Time
+		for {
+			select {
+			case <-c.ready:
+				if !readyLogged && !diedAt.IsZero() {
+					s.log.Info("worker process back", "pid", c.pid, "restart_took", time.Since(diedAt).Round(time.Millisecond))
+				}
+				readyLogged = true
+				c.ready = nil
+				continue
+			case sig := <-sigs:
+				switch sig {
+				case syscall.SIGINT, syscall.SIGTERM:
+					if shutdown {
+						s.log.Warn("second stop signal: killing the worker process now", "pid", c.pid)
+						syscall.Kill(c.pid, syscall.SIGKILL)
+						<-c.exited
+						return 1
+					}
+					shutdown = true
+					s.log.Info("shutting down", "signal", sig.String(), "grace", s.cfg.Grace)
+					syscall.Kill(c.pid, syscall.SIGTERM)
+					hardStop = time.After(s.cfg.Grace + 10*time.Second)
+				case syscall.SIGHUP:
+					s.log.Info("reloading the routing script", "pid", c.pid)
+					syscall.Kill(c.pid, syscall.SIGHUP)
+				case syscall.SIGUSR1:
+					s.log.Info("supervisor statistics", "worker_pid", c.pid, "worker_restarts", s.restarts,
+						"worker_uptime", time.Since(c.started).Round(time.Second))
+					syscall.Kill(c.pid, syscall.SIGUSR1)
+				}
+				continue
+			case <-hardStop:
+				s.log.Error("the worker process did not stop in time: killing it", "pid", c.pid)
+				syscall.Kill(c.pid, syscall.SIGKILL)
+				<-c.exited
+				return 1
+			case err := <-c.exited:
+				c.control.Close()
+				if shutdown {
+					if err != nil {
+						s.log.Error("worker process ended badly during shutdown", "err", err)
+						return 1
+					}
+					s.log.Info("stopped")
+					return 0
+				}
+				diedAt = time.Now()
+				s.log.Error("worker process died", "pid", c.pid, "err", exitReason(err), "uptime", time.Since(c.started).Round(time.Millisecond))
+				if s.cfg.ShutdownOnWorkerExit {
+					s.log.Error("stopping: --on-worker-exit=shutdown")
+					return 1
+				}
+				if s.crashLoop(diedAt) {
+					s.log.Error("worker process crash loop: giving up", "deaths", len(s.deaths), "within", s.cfg.CrashLoopWindow)
+					return 1
+				}
+				if time.Since(c.started) > 10*time.Second {
+					backoff = 100 * time.Millisecond
+				}
+				s.log.Info("restarting the worker process", "in", backoff)
+				select {
+				case <-time.After(backoff):
+				case sig := <-sigs:
+					if sig == syscall.SIGINT || sig == syscall.SIGTERM {
+						s.log.Info("stopped while the worker process was down")
+						return 0
+					}
+				}
+				if backoff *= 2; backoff > 5*time.Second {
+					backoff = 5 * time.Second
+				}
+				s.restarts++
+			}
+			break
+		}
+	}
+}
+
+// crashLoop records a death and reports whether there were too many lately.
+func (s *supervisor) crashLoop(now time.Time) bool {
+	s.deaths = append(s.deaths, now)
+	keep := s.deaths[:0]
+	for _, t := range s.deaths {
+		if now.Sub(t) <= s.cfg.CrashLoopWindow {
+			keep = append(keep, t)
+		}
+	}
+	s.deaths = keep
+	return len(s.deaths) >= s.cfg.CrashLoopDeaths
+}
+
+func exitReason(err error) string {
+	if err == nil {
+		return "exit status 0"
+	}
+	return err.Error()
+}
+
+// start runs the worker process. The goroutine that starts it keeps its OS
+// thread locked until the process ends: Pdeathsig fires when the thread
+// that forked the child exits, and it must fire only when this process
+// dies.
+func (s *supervisor) start() (*child, error) {
+	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("control socket: %w", err)
+	}
+	ours := os.NewFile(uintptr(pair[0]), "control")
+	theirs := os.NewFile(uintptr(pair[1]), "control-child")
+	scriptFile, err := scriptFD(s.currentScript())
+	if err != nil {
+		ours.Close()
+		theirs.Close()
+		return nil, err
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	extra := append(append([]*os.File{}, s.files...), theirs, scriptFile)
+	names := append(append([]string{}, s.fdNames...), "control", "script")
+	s.mu.Lock()
+	name, gen := s.scriptName, s.gen
+	s.mu.Unlock()
+	cmd := exec.Command(exe, s.cfg.Args...)
+	cmd.Stdin = nil
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	cmd.ExtraFiles = extra
+	cmd.Env = append(os.Environ(),
+		envWorker+"=1",
+		envFDs+"="+strings.Join(names, ","),
+		envScript+"="+name,
+		envRestarts+"="+strconv.Itoa(s.restarts),
+		envGen+"="+strconv.FormatInt(gen, 10),
+	)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	c := &child{exited: make(chan error, 1), control: ours, ready: make(chan struct{})}
+	started := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: see the doc comment
+		if err := cmd.Start(); err != nil {
+			started <- err
+			return
+		}
+		started <- nil
+		c.exited <- cmd.Wait()
+	}()
+	err = <-started
+	theirs.Close()
+	scriptFile.Close()
+	if err != nil {
+		ours.Close()
+		return nil, err
+	}
+	c.pid = cmd.Process.Pid
+	c.started = time.Now()
+	go s.readControl(c)
+	return c, nil
+}
+
+func (s *supervisor) currentScript() []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.script
+}
+
+// readControl reads the worker process's messages: ready, and reload
+// results (a successful reload becomes the script of later restarts).
+func (s *supervisor) readControl(c *child) {
+	sc := bufio.NewScanner(c.control)
+	sc.Buffer(make([]byte, 64<<10), 16<<20)
+	ready := c.ready
+	for sc.Scan() {
+		var m controlMsg
+		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+			continue
+		}
+		switch m.T {
+		case "ready":
+			if ready != nil {
+				close(ready)
+				ready = nil
+			}
+		case "reload":
+			if m.OK {
+				s.mu.Lock()
+				s.script, s.scriptName, s.gen = []byte(m.Src), m.Name, m.Gen
+				s.mu.Unlock()
+			}
+		}
+	}
+}
+
+// scriptFD puts the script in an unlinked temporary file and returns it
+// open, to pass to the worker process.
+func scriptFD(src []byte) (*os.File, error) {
+	f, err := os.CreateTemp("", "kemi-script-*")
+	if err != nil {
+		return nil, fmt.Errorf("script file: %w", err)
+	}
+	os.Remove(f.Name())
+	if _, err := f.Write(src); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("script file: %w", err)
+	}
+	return f, nil
+}
+
+// bindAll binds the SIP listeners and the metrics listener and returns
+// their files, in order, with the names the worker process uses for them.
+func bindAll(listen []string, metricsAddr string) ([]*os.File, []string, error) {
+	specs, err := ListenSpecs(listen)
+	if err != nil {
+		return nil, nil, err
+	}
+	var files []*os.File
+	var names []string
+	fail := func(err error) ([]*os.File, []string, error) {
+		for _, f := range files {
+			f.Close()
+		}
+		return nil, nil, err
+	}
+	for _, sp := range specs {
+		pc, ln, err := BindSpec(sp)
+		if err != nil {
+			return fail(err)
+		}
+		var f *os.File
+		if pc != nil {
+			f, err = pc.(*net.UDPConn).File()
+			pc.Close()
+		} else {
+			f, err = ln.(*net.TCPListener).File()
+			ln.Close()
+		}
+		if err != nil {
+			return fail(err)
+		}
+		// the spec with the real port, for port 0
+		var addr string
+		if pc != nil {
+			addr = pc.LocalAddr().String()
+		} else {
+			addr = ln.Addr().String()
+		}
+		spec := sp.Proto + ":" + addr
+		if sp.AdvHost != "" {
+			adv := sp.AdvHost
+			if sp.AdvPort != 0 {
+				adv = net.JoinHostPort(sp.AdvHost, strconv.Itoa(sp.AdvPort))
+			}
+			spec += "/" + adv
+		}
+		files = append(files, f)
+		names = append(names, spec)
+	}
+	if metricsAddr != "" {
+		ln, err := net.Listen("tcp", metricsAddr)
+		if err != nil {
+			return fail(fmt.Errorf("engine: metrics listener %s: %w", metricsAddr, err))
+		}
+		f, err := ln.(*net.TCPListener).File()
+		ln.Close()
+		if err != nil {
+			return fail(err)
+		}
+		files = append(files, f)
+		names = append(names, "metrics")
+	}
+	return files, names, nil
+}
+
+// WorkerProcess is what a worker process got from its supervisor.
+type WorkerProcess struct {
+	// Inherited are the SIP sockets; MetricsListener the /metrics socket.
+	Inherited       []InheritedSocket
+	MetricsListener net.Listener
+	// ScriptName and Script are the script to run.
+	ScriptName string
+	Script     []byte
+	// Restarts is how often the supervisor restarted the worker process;
+	// Generation is the generation of Script.
+	Restarts   int
+	Generation int64
+
+	control *os.File
+	mu      sync.Mutex
+}
+
+// InheritWorkerProcess collects the sockets, script and control channel a
+// supervisor passed to this worker process.
+func InheritWorkerProcess() (*WorkerProcess, error) {
+	if !IsWorkerProcess() {
+		return nil, errors.New("engine: not a worker process")
+	}
+	wp := &WorkerProcess{ScriptName: os.Getenv(envScript)}
+	wp.Restarts, _ = strconv.Atoi(os.Getenv(envRestarts))
+	wp.Generation, _ = strconv.ParseInt(os.Getenv(envGen), 10, 64)
+	for i, name := range strings.Split(os.Getenv(envFDs), ",") {
+		f := os.NewFile(uintptr(firstExtraFD+i), name)
+		if f == nil {
+			return nil, fmt.Errorf("engine: inherited fd %d (%s) is missing", firstExtraFD+i, name)
+		}
+		switch {
+		case name == "control":
+			wp.control = f
+		case name == "script":
+			src, err := readAllAt(f)
+			f.Close()
+			if err != nil {
+				return nil, fmt.Errorf("engine: inherited script: %w", err)
+			}
+			wp.Script = src
+		case name == "metrics":
+			ln, err := net.FileListener(f)
+			f.Close()
+			if err != nil {
+				return nil, fmt.Errorf("engine: inherited metrics socket: %w", err)
+			}
+			wp.MetricsListener = ln
+		case strings.HasPrefix(name, "udp:"):
+			pc, err := net.FilePacketConn(f)
+			f.Close()
+			if err != nil {
+				return nil, fmt.Errorf("engine: inherited socket %s: %w", name, err)
+			}
+			wp.Inherited = append(wp.Inherited, InheritedSocket{Spec: name, Packet: pc})
+		case strings.HasPrefix(name, "tcp:"):
+			ln, err := net.FileListener(f)
+			f.Close()
+			if err != nil {
+				return nil, fmt.Errorf("engine: inherited socket %s: %w", name, err)
+			}
+			wp.Inherited = append(wp.Inherited, InheritedSocket{Spec: name, Stream: ln})
+		default:
+			f.Close()
+		}
+	}
+	return wp, nil
+}
+
+func readAllAt(f *os.File) ([]byte, error) {
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	buf := make([]byte, st.Size())
+	n, err := f.ReadAt(buf, 0)
+	if err != nil && n != len(buf) {
+		return nil, err
+	}
+	return buf, nil
+}
+
+// Send reports to the supervisor.
+func (wp *WorkerProcess) send(m controlMsg) {
+	if wp == nil || wp.control == nil {
+		return
+	}
+	b, _ := json.Marshal(m)
+	wp.mu.Lock()
+	defer wp.mu.Unlock()
+	wp.control.Write(append(b, '\n'))
+}
+
+// Ready tells the supervisor the worker process serves.
+func (wp *WorkerProcess) Ready(gen int64) { wp.send(controlMsg{T: "ready", Gen: gen}) }
+
+// Reloaded tells the supervisor how a reload went; a good script is what
+// later restarts use.
+func (wp *WorkerProcess) Reloaded(gen int64, name string, src []byte, err error) {
+	if err != nil {
+		wp.send(controlMsg{T: "reload", Gen: gen, Err: err.Error()})
+		return
+	}
+	wp.send(controlMsg{T: "reload", OK: true, Gen: gen, Name: name, Src: string(src)})
+}
+
+// SupervisorGone returns a channel closed when the supervisor goes away
+// (the control socket closes): the worker process must then stop.
+func (wp *WorkerProcess) SupervisorGone() <-chan struct{} {
+	ch := make(chan struct{})
+	go func() {
+		buf := make([]byte, 256)
+		for {
+			if _, err := wp.control.Read(buf); err != nil {
+				close(ch)
+				return
+			}
+		}
+	}()
+	return ch
+}
