@@ -1,6 +1,6 @@
 module github.com/kemisip/kemi
 
-go 1.24.0
+go 1.26.0
 
 require (
 	github.com/BurntSushi/toml v1.5.0
