@@ -213,6 +213,10 @@ type Msg struct {
 	SendSock *Socket
 	// ReplyHeaders are added to the replies we generate (append_to_reply).
 	ReplyHeaders []sip.Header
+	// ReplyContentType and ReplyBody are the body of the replies we
+	// generate (textops set_reply_body); no body when the type is "".
+	ReplyContentType string
+	ReplyBody        []byte
 	// Branches are the extra destinations (branch 1..n).
 	Branches []Branch
 	// ErrCode and ErrReason describe the last internal error, for

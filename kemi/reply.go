@@ -12,7 +12,7 @@ import (
 // NewReply builds a reply to the request in m (RFC 3261 §8.2.6): Via,
 // From, To (with a To-tag for codes above 100), Call-ID, CSeq, the
 // Record-Route set for 18x/2xx, the headers queued with append_to_reply,
-// and Content-Length. The top Via gets received/rport as RFC 3581 asks.
+// the body queued with set_reply_body, and Content-Length. The top Via gets received/rport as RFC 3581 asks.
 // The To-tag is derived from the request, so a retransmitted request gets
 // the same tag.
 func (m *Msg) NewReply(code int, reason string) *sip.Response {
@@ -61,6 +61,12 @@ func (m *Msg) NewReply(code int, reason string) *sip.Response {
 	}
 	for _, h := range m.ReplyHeaders {
 		res.AppendHeader(sip.HeaderClone(h))
+	}
+	if m.ReplyContentType != "" && code > 100 {
+		ct := sip.ContentTypeHeader(m.ReplyContentType)
+		res.AppendHeader(&ct)
+		res.SetBody(m.ReplyBody)
+		return res
 	}
 	res.SetBody(nil)
 	return res

@@ -1,0 +1,162 @@
+package textops
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/emiago/sipgo/sip"
+	"github.com/kemisip/kemi/kemi"
+)
+
+// msgText is a message as text, the way it would be sent now: the start
+// line, the header block (every header line with its CRLF) and the body.
+// Between the header block and the body is the empty line.
+type msgText struct {
+	start string
+	hdrs  string
+	body  string
+}
+
+// region selects the part of the message text a function works on.
+type region uint8
+
+const (
+	// regionAll is the headers, the empty line and the body: everything
+	// after the start line, as Kamailio's functions that skip the first
+	// line to leave the R-URI alone.
+	regionAll region = iota
+	// regionHeaders is the header block.
+	regionHeaders
+	// regionBody is the body.
+	regionBody
+)
+
+// textOf returns the message as text.
+func textOf(m *kemi.Msg) (msgText, bool) {
+	var t msgText
+	switch {
+	case m.Req != nil:
+		t.start = m.Req.StartLine()
+	case m.Res != nil:
+		t.start = m.Res.StartLine()
+	default:
+		return t, false
+	}
+	var b strings.Builder
+	for _, h := range m.HeaderList() {
+		b.WriteString(h.Name())
+		b.WriteString(": ")
+		b.WriteString(h.Value())
+		b.WriteString("\r\n")
+	}
+	t.hdrs = b.String()
+	t.body = string(m.Body())
+	return t, true
+}
+
+// full returns the whole message.
+func (t msgText) full() string { return t.start + "\r\n" + t.hdrs + "\r\n" + t.body }
+
+// get returns the text of region r.
+func (t msgText) get(r region) string {
+	switch r {
+	case regionHeaders:
+		return t.hdrs
+	case regionBody:
+		return t.body
+	}
+	return t.hdrs + "\r\n" + t.body
+}
+
+// with returns t with region r replaced by s. For regionAll the header
+// block ends at the first empty line of s.
+func (t msgText) with(r region, s string) (msgText, error) {
+	switch r {
+	case regionHeaders:
+		t.hdrs = s
+	case regionBody:
+		t.body = s
+	default:
+		if strings.HasPrefix(s, "\r\n") && t.hdrs == "" {
+			t.body = s[2:]
+			break
+		}
+		i := strings.Index(s, "\r\n\r\n")
+		if i < 0 {
+			return t, fmt.Errorf("the change removed the empty line after the headers")
+		}
+		t.hdrs, t.body = s[:i+2], s[i+4:]
+	}
+	return t, nil
+}
+
+// apply parses the changed text and puts the result into m: headers and
+// body are replaced, the start line and everything else m holds (source,
+// flags, destination, ...) are kept. Content-Length is set to the new body
+// length. On error m is unchanged.
+func (mod *Module) apply(m *kemi.Msg, t msgText) error {
+	hdrs := t.hdrs
+	if hdrs != "" && !strings.HasSuffix(hdrs, "\r\n") {
+		hdrs += "\r\n"
+	}
+	if strings.HasPrefix(hdrs, "\r\n") || strings.Contains(hdrs, "\r\n\r\n") {
+		mod.rebuildErrors.Inc()
+		return fmt.Errorf("the change puts an empty line inside the headers")
+	}
+	hdrs = fixContentLength(hdrs, len(t.body))
+	parsed, err := sip.ParseMessage([]byte(t.start + "\r\n" + hdrs + "\r\n" + t.body))
+	if err != nil {
+		mod.rebuildErrors.Inc()
+		return fmt.Errorf("the changed message does not parse: %w", err)
+	}
+	switch x := parsed.(type) {
+	case *sip.Request:
+		if m.Req == nil {
+			return fmt.Errorf("the changed message is not a reply any more")
+		}
+		tp, src, dst := m.Req.Transport(), m.Req.Source(), m.Req.Destination()
+		m.Req.MessageData = x.MessageData
+		m.Req.SetTransport(tp)
+		m.Req.SetSource(src)
+		m.Req.SetDestination(dst)
+	case *sip.Response:
+		if m.Res == nil {
+			return fmt.Errorf("the changed message is not a request any more")
+		}
+		tp, src, dst := m.Res.Transport(), m.Res.Source(), m.Res.Destination()
+		m.Res.MessageData = x.MessageData
+		m.Res.SetTransport(tp)
+		m.Res.SetSource(src)
+		m.Res.SetDestination(dst)
+	}
+	return nil
+}
+
+// fixContentLength sets the value of the Content-Length header lines of a
+// header block to n.
+func fixContentLength(hdrs string, n int) string {
+	lines := strings.SplitAfter(hdrs, "\r\n")
+	for i, l := range lines {
+		name, _, ok := strings.Cut(l, ":")
+		if !ok || kemi.CanonicalHeader(name) != "content-length" {
+			continue
+		}
+		lines[i] = strings.TrimSpace(name) + ": " + strconv.Itoa(n) + "\r\n"
+	}
+	return strings.Join(lines, "")
+}
+
+// setRegion replaces region r of m with s.
+func (mod *Module) setRegion(m *kemi.Msg, t msgText, r region, s string) error {
+	if r == regionBody {
+		m.SetBody([]byte(s), "")
+		return nil
+	}
+	nt, err := t.with(r, s)
+	if err != nil {
+		mod.rebuildErrors.Inc()
+		return err
+	}
+	return mod.apply(m, nt)
+}
