@@ -384,3 +384,52 @@ end`)
 		t.Errorf("dropped 183 not counted: %v", v)
 	}
 }
+
+func TestOnsendRouteSeesAndDrops(t *testing.T) {
+	uas := newPeer(t)
+	s := enginetest.Start(t, fmt.Sprintf(`
+function ksr_request_route()
+	if KSR.forward_uri("sip:127.0.0.1:%d") < 0 then
+		KSR.sl.sl_send_reply(403, "Dropped by onsend")
+	end
+end
+function ksr_onsend_route()
+	KSR.info("onsend to " .. KSR.pv.get("$snd(ip)") .. ":" .. KSR.pv.get("$snd(port)"))
+	if KSR.pv.get("$ci") == "drop-me" then
+		KSR.x.drop()
+	end
+end`, uas.port()))
+	p := newPeer(t)
+	p.send(s.UDP(), options(p, "sip:bob@example.com", "pass-me"))
+	got := uas.recv(2 * time.Second)
+	if !strings.Contains(got, "Call-ID: pass-me") || !strings.Contains(got, "Via: SIP/2.0/UDP "+s.UDP()) {
+		t.Fatalf("UAS got %q", got)
+	}
+	p.send(s.UDP(), options(p, "sip:bob@example.com", "drop-me"))
+	if res := p.recv(2 * time.Second); !strings.HasPrefix(res, "SIP/2.0 403 Dropped by onsend") {
+		t.Fatalf("reply = %q", res)
+	}
+	if got := uas.recv(200 * time.Millisecond); got != "" {
+		t.Fatalf("dropped request reached the UAS: %q", got)
+	}
+	if !strings.Contains(s.Logs(), fmt.Sprintf("onsend to 127.0.0.1:%d", uas.port())) {
+		t.Errorf("onsend route did not see $snd:\n%s", s.Logs())
+	}
+}
+
+func TestRouteInMemory(t *testing.T) {
+	res := enginetest.Route(t, `
+function ksr_request_route()
+	KSR.hdr.append("X-Seen: yes\r\n")
+	if KSR.is_INVITE() then
+		KSR.sl.sl_send_reply(486, "Busy")
+		KSR.x.exit()
+	end
+end`, "INVITE sip:bob@example.com SIP/2.0\nVia: SIP/2.0/UDP 192.0.2.10;branch=z9hG4bK1\nFrom: <sip:a@example.com>;tag=1\nTo: <sip:bob@example.com>\nCall-ID: mem-1\nCSeq: 1 INVITE\n\n")
+	if res.Err != nil || !res.Exited || len(res.Sent) != 1 || !strings.HasPrefix(res.Sent[0].Msg, "SIP/2.0 486 Busy") {
+		t.Fatalf("%s", res)
+	}
+	if v, _ := res.Msg.HeaderValue("X-Seen"); v != "yes" {
+		t.Errorf("header not added: %q", v)
+	}
+}

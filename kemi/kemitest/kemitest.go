@@ -292,6 +292,12 @@ func Load(t testing.TB, params map[string]map[string]any, names ...string) *Env 
 
 // LoadErr is Load returning an error.
 func LoadErr(params map[string]map[string]any, names ...string) (*Env, error) {
+	return LoadErrWith(nil, params, names...)
+}
+
+// LoadErrWith is LoadErr with a hook that runs before the modules load, to
+// publish fake services (a fake tm) in e.Services.
+func LoadErrWith(before func(e *Env) error, params map[string]map[string]any, names ...string) (*Env, error) {
 	e := &Env{
 		Host:     NewHost(),
 		PVs:      kemi.NewPVTable(),
@@ -300,6 +306,11 @@ func LoadErr(params map[string]map[string]any, names ...string) (*Env, error) {
 		Defines:  map[string]string{},
 		Mods:     map[string]kemi.Module{},
 		exports:  map[string]kemi.Export{},
+	}
+	if before != nil {
+		if err := before(e); err != nil {
+			return nil, err
+		}
 	}
 	var order []kemi.Module
 	for _, n := range names {
