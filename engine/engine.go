@@ -315,7 +315,7 @@ func (e *Engine) Start(ctx context.Context) error {
 		}
 		e.ms = ms
 	}
-	e.log.Info("kemi engine started", "workers", len(e.workers), "listen", e.listenStrings(), "script", script.Name)
+	e.log.Info("kemi engine started", "workers", len(e.workers), "listen", e.listenStrings(), "metrics", e.MetricsAddr(), "script", script.Name)
 	return nil
 }
 

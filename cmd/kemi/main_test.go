@@ -44,6 +44,8 @@ func TestCheckExitCodes(t *testing.T) {
 		{"bad flag", []string{"check", "--bogus"}, 2, "bogus"},
 		{"stray argument", []string{"check", "x.lua"}, 2, "takes no arguments"},
 		{"default script", []string{"check"}, 0, "default.lua"},
+		{"example config", []string{"check", "--config", "../../examples/config/kemi.toml", "-f", "../../scripts/default.lua"}, 0, "ok"},
+		{"bad config", []string{"check", "--config", writeScript(t, "[core]\nbogus = 1\n")}, 2, "unknown core settings"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
