@@ -1,0 +1,81 @@
+package engine_test
+
+import (
+	"context"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/kemisip/kemi/core/all"
+	"github.com/kemisip/kemi/engine"
+	"github.com/kemisip/kemi/engine/enginetest"
+	"github.com/kemisip/kemi/kemi"
+)
+
+// prober is a test module with an extra process that panics on its first
+// run and runs a script event on the second.
+type prober struct {
+	runs   atomic.Int32
+	ranks  chan int
+	events chan error
+}
+
+var theProber = &prober{ranks: make(chan int, 10), events: make(chan error, 10)}
+
+func init() {
+	kemi.Register(kemi.ModuleInfo{Name: "enginetest-prober", New: func() kemi.Module { return theProber }})
+}
+
+func (p *prober) Exports() []kemi.Export { return nil }
+
+func (p *prober) ModInit(env *kemi.Env) error {
+	if env.DryRun {
+		return nil
+	}
+	env.AddProcess(kemi.Process{Name: "prober", Run: func(ctx context.Context, pc *kemi.ProcContext) error {
+		p.ranks <- pc.Rank
+		if p.runs.Add(1) == 1 {
+			panic("prober bug")
+		}
+		p.events <- pc.Event("ksr_prober_event", "prober:up")
+		<-ctx.Done()
+		return nil
+	}})
+	return nil
+}
+
+func TestExtraProcessIsSupervised(t *testing.T) {
+	s := enginetest.Start(t, `
+function ksr_request_route() end
+function ksr_prober_event(ev)
+	KSR.info("prober event " .. ev)
+end`, enginetest.WithConfig(func(c *engine.Config) {
+		c.Modules = append(append([]string{}, all.Modules...), "enginetest-prober")
+	}))
+	for i := 0; i < 2; i++ {
+		select {
+		case r := <-theProber.ranks:
+			if r != kemi.RankExtraBase {
+				t.Errorf("extra process rank %d, want %d", r, kemi.RankExtraBase)
+			}
+		case <-time.After(3 * time.Second):
+			t.Fatalf("extra process run %d did not start", i+1)
+		}
+	}
+	select {
+	case err := <-theProber.events:
+		if err != nil {
+			t.Fatalf("event callback: %v", err)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("no event")
+	}
+	logs := s.Logs()
+	if !strings.Contains(logs, "prober bug") || !strings.Contains(logs, "restarting") {
+		t.Errorf("the panic was not logged with a restart:\n%s", logs)
+	}
+	if !strings.Contains(logs, "prober event prober:up") {
+		t.Errorf("the script event did not run:\n%s", logs)
+	}
+}
