@@ -61,4 +61,3 @@ func TestParams(t *testing.T) {
 		t.Fatalf("Check = %v", err)
 	}
 }
-

@@ -402,3 +402,43 @@ func (e *Env) Call(t testing.TB, name string, m *kemi.Msg, args ...any) kemi.Val
 	}
 	return x.Func(m, a)
 }
+
+// CheckExports checks the loaded exports of the KSR table module ("" for
+// KSR.* itself) against Kamailio's catalogue: every export must be a
+// Kamailio function with the same parameter and return kinds, and every
+// Kamailio function of the module must be exported except those in
+// leftOut, which must not be.
+func (e *Env) CheckExports(t testing.TB, module string, leftOut ...string) {
+	t.Helper()
+	have := map[string]bool{}
+	for name, x := range e.exports {
+		if x.Module != module {
+			continue
+		}
+		have[x.Name] = true
+		k, ok := kemi.LookupKamailio(x.Module, x.Name)
+		if !ok {
+			t.Errorf("%s: Kamailio has no such function", name)
+			continue
+		}
+		if x.Signature() != k.Params || x.Return.String() != k.Return {
+			t.Errorf("%s: have (%s) %s, Kamailio has (%s) %s", name, x.Signature(), x.Return, k.Params, k.Return)
+		}
+	}
+	out := map[string]bool{}
+	for _, n := range leftOut {
+		out[n] = true
+		if have[n] {
+			t.Errorf("KSR.%s.%s is exported but listed as left out", module, n)
+		}
+	}
+	fns := kemi.KamailioFunctions(module)
+	if len(fns) == 0 {
+		t.Fatalf("Kamailio has no module %q", module)
+	}
+	for _, k := range fns {
+		if !have[k.Name] && !out[k.Name] {
+			t.Errorf("%s is not exported", k.LuaName())
+		}
+	}
+}
