@@ -39,6 +39,7 @@ type Engine struct {
 	replyHooks []kemi.ReplyHook
 	reqHooks   []kemi.RequestHook
 	drainers   []kemi.Drainer
+	sendHooks  []kemi.SendHook
 
 	reloadMu   sync.Mutex
 	reload     reloadState
@@ -198,6 +199,9 @@ func (e *Engine) initModules(dry bool) error {
 		}
 		if d, ok := mi.mod.(kemi.Drainer); ok {
 			e.drainers = append(e.drainers, d)
+		}
+		if h, ok := mi.mod.(kemi.SendHook); ok {
+			e.sendHooks = append(e.sendHooks, h)
 		}
 	}
 	return nil

@@ -332,18 +332,28 @@ func (e *Engine) Via(m *kemi.Msg, dst *kemi.Dest, branch string) *sip.ViaHeader 
 	return via
 }
 
-// SendRequest runs the onsend route (when origin is given and the script
-// defines it) and sends req to dst.
-func (e *Engine) SendRequest(origin *kemi.Msg, req *sip.Request, dst kemi.Dest) error {
+// PrepareRequest picks the socket, runs the modules' send hooks and the
+// onsend route; see kemi.Host.
+func (e *Engine) PrepareRequest(origin *kemi.Msg, req *sip.Request, dst *kemi.Dest) error {
 	if dst.Sock == nil {
-		dst.Sock = e.tp.pickSocket(dst.Proto, dst.Addr.Addr(), nil)
+		var prefer *kemi.Socket
+		if origin != nil {
+			prefer = origin.Rcv
+		}
+		dst.Sock = e.tp.pickSocket(dst.Proto, dst.Addr.Addr(), prefer)
 	}
-	if origin != nil && origin.Run != nil && e.cfg.OnsendRoute != "none" && origin.Run.Has(e.cfg.OnsendRoute) {
+	if origin == nil {
+		return nil
+	}
+	for _, h := range e.sendHooks {
+		h.BeforeSend(origin, req, dst)
+	}
+	if origin.Run != nil && e.cfg.OnsendRoute != "none" && origin.Run.Has(e.cfg.OnsendRoute) {
 		om := *origin
 		om.Req = req
 		om.Res = nil
 		om.Drop = false
-		om.Snd = &dst
+		om.Snd = dst
 		if _, err := origin.Run.Call(e.cfg.OnsendRoute, kemi.RouteOnsend, &om); err != nil {
 			e.slog.Error("error from Lua: "+err.Error(), "route", e.cfg.OnsendRoute)
 		}
@@ -352,6 +362,14 @@ func (e *Engine) SendRequest(origin *kemi.Msg, req *sip.Request, dst kemi.Dest) 
 			origin.Handled = true
 			return kemi.ErrDropped
 		}
+	}
+	return nil
+}
+
+// SendRequest prepares (when origin is given) and sends req to dst.
+func (e *Engine) SendRequest(origin *kemi.Msg, req *sip.Request, dst kemi.Dest) error {
+	if err := e.PrepareRequest(origin, req, &dst); err != nil {
+		return err
 	}
 	buf := bufPool.Get().(*bytes.Buffer)
 	buf.Reset()

@@ -49,9 +49,14 @@ type Host interface {
 	// Reply sends res, a reply to the request in m, to where replies to m
 	// go (RFC 3261 §18.2.2 and RFC 3581), over m's connection or socket.
 	Reply(m *Msg, res *sip.Response) error
-	// SendRequest sends req to dst as it is, after the onsend route (run
-	// with origin as the routed message when origin is not nil). It
-	// reports ErrDropped if the onsend route dropped it.
+	// PrepareRequest readies req, a request built from the routed message
+	// origin, for sending to dst: it picks the socket (dst.Sock), lets the
+	// modules' SendHooks adjust req (rr's outbound Record-Route) and runs
+	// the onsend route. It reports ErrDropped if the onsend route dropped
+	// it. tm calls it once per branch, before the first transmission.
+	PrepareRequest(origin *Msg, req *sip.Request, dst *Dest) error
+	// SendRequest sends req to dst. With origin set it first calls
+	// PrepareRequest; with origin nil (retransmissions) it sends as it is.
 	SendRequest(origin *Msg, req *sip.Request, dst Dest) error
 	// SendReply sends res to dst as it is.
 	SendReply(res *sip.Response, dst Dest) error

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+
+	"github.com/emiago/sipgo/sip"
 )
 
 // Module is one kemi module instance. Each engine builds its own instances
@@ -161,4 +163,12 @@ type RequestHook interface {
 // every Drainer reports zero, or the grace period ends.
 type Drainer interface {
 	Live() int
+}
+
+// SendHook is implemented by modules that adjust a request just before it
+// leaves for dst, once dst.Sock is known: rr adds the second Record-Route
+// when the outbound socket differs from the inbound one. origin is the
+// routed message req was built from.
+type SendHook interface {
+	BeforeSend(origin *Msg, req *sip.Request, dst *Dest)
 }

@@ -44,6 +44,9 @@ type Host struct {
 	Level slog.Level
 	// FailSend makes every send fail.
 	FailSend bool
+	// Hooks are run by PrepareRequest (load modules that are SendHooks
+	// with Load and they are added).
+	Hooks []kemi.SendHook
 }
 
 // NewHost returns a host with udp and tcp sockets on 127.0.0.1:5060.
@@ -135,8 +138,30 @@ func (h *Host) Reply(m *kemi.Msg, res *sip.Response) error {
 	return nil
 }
 
-// SendRequest records a request.
+// PrepareRequest picks the first socket of dst's protocol and runs the
+// send hooks given in Hooks.
+func (h *Host) PrepareRequest(origin *kemi.Msg, req *sip.Request, dst *kemi.Dest) error {
+	if dst.Sock == nil {
+		for _, s := range h.Socks {
+			if s.Proto == dst.Proto {
+				dst.Sock = s
+				break
+			}
+		}
+	}
+	if origin != nil {
+		for _, hk := range h.Hooks {
+			hk.BeforeSend(origin, req, dst)
+		}
+	}
+	return nil
+}
+
+// SendRequest records a request, after PrepareRequest when origin is set.
 func (h *Host) SendRequest(origin *kemi.Msg, req *sip.Request, dst kemi.Dest) error {
+	if err := h.PrepareRequest(origin, req, &dst); err != nil {
+		return err
+	}
 	if err := h.record(Sent{Kind: "request", Msg: req.String(), Dest: dst}); err != nil {
 		return err
 	}
@@ -331,6 +356,9 @@ func LoadErrWith(before func(e *Env) error, params map[string]map[string]any, na
 		}
 		e.Mods[n] = mod
 		order = append(order, mod)
+		if hk, ok := mod.(kemi.SendHook); ok {
+			e.Host.Hooks = append(e.Host.Hooks, hk)
+		}
 	}
 	for _, rank := range []int{kemi.RankInit, kemi.RankMain, 1} {
 		for _, mod := range order {
