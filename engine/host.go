@@ -500,3 +500,8 @@ func (e *Engine) AddTCPAlias(connID uint64, addr netip.AddrPort) error {
 	tp.byAddr[addr] = c
 	return nil
 }
+
+// Exec runs fn on a worker.
+func (e *Engine) Exec(fn func(run kemi.Runner, proc *kemi.Proc)) {
+	e.dispatch(job{fn: func(w *worker) { fn(w, w.proc) }})
+}

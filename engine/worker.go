@@ -2,6 +2,7 @@ package engine
 
 import (
 	"errors"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -97,8 +98,10 @@ func (w *worker) handle(j job) {
 		Received: j.at,
 		Proc:     w.proc,
 		Host:     e,
-		Run:      w.st.Load(),
+		Run:      w,
 	}
+	msg.SetTransport(strings.ToUpper(j.proto))
+	msg.SetSource(j.src.String())
 	switch x := msg.(type) {
 	case *sip.Request:
 		m.Req = x
@@ -211,4 +214,19 @@ func (w *worker) run(name string, rt kemi.RouteType, m *kemi.Msg, args ...string
 		}
 	}
 	return res
+}
+
+// The worker is the kemi.Runner of the messages it handles: routes run
+// through it are counted and their errors logged.
+var _ kemi.Runner = (*worker)(nil)
+
+// Where returns the script position of the KSR call being served.
+func (w *worker) Where() string { return w.st.Load().Where() }
+
+// Has reports whether the script defines the function.
+func (w *worker) Has(name string) bool { return w.st.Load().Has(name) }
+
+// Call runs a script function as a route (see run).
+func (w *worker) Call(name string, rt kemi.RouteType, m *kemi.Msg, args ...string) (kemi.CallResult, error) {
+	return w.run(name, rt, m, args...), nil
 }

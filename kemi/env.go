@@ -77,6 +77,11 @@ type Host interface {
 	// AddTCPAlias makes the TCP connection connID also the connection for
 	// requests sent to addr (Kamailio's add_tcp_alias).
 	AddTCPAlias(connID uint64, addr netip.AddrPort) error
+	// Exec runs fn soon on a worker, with that worker's script and $var
+	// state: modules use it to run routes for events that did not come
+	// with a message (a timer that expired). Routes run through run are
+	// counted and their errors logged like any other.
+	Exec(fn func(run Runner, proc *Proc))
 }
 
 // ErrDropped is reported when the onsend route dropped a message.

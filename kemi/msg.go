@@ -197,6 +197,10 @@ type Msg struct {
 	Snd *Dest
 	// Faked is set on the stand-in message of event routes and timers.
 	Faked bool
+	// MaxFwdChecked is set when the script processed Max-Forwards
+	// (maxfwd.process_maxfwd); otherwise tm decrements it when relaying,
+	// as RFC 3261 §16.6 asks of a proxy.
+	MaxFwdChecked bool
 
 	// ForceRport makes replies go to the source port (RFC 3581).
 	ForceRport bool

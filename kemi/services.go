@@ -3,6 +3,31 @@ package kemi
 // ServiceTM is the name under which tm publishes its API in Services.
 const ServiceTM = "tm"
 
+// TransactionAPI is what tm publishes under ServiceTM, for sl and tmx.
+type TransactionAPI interface {
+	StatefulReplier
+	// PrecheckTrans reports 1 when the same request is being routed by
+	// another worker right now (an early retransmission), else -1.
+	PrecheckTrans(m *Msg) int
+	// FlushFlags copies the message flags into its transaction.
+	FlushFlags(m *Msg) int
+	// ReplyCallID replies code/reason on the transaction with that Call-ID
+	// and CSeq number.
+	ReplyCallID(m *Msg, callID, cseq string, code int, reason string) int
+	// CancelBranches cancels branches of the transaction of m: "all",
+	// "others" (all but the current one) or "this".
+	CancelBranches(m *Msg, which string) int
+	// CancelCallID cancels the INVITE transaction with that Call-ID and
+	// CSeq number; rcode, when not 0, is the reply sent upstream.
+	CancelCallID(m *Msg, callID, cseq string, flags, rcode int) int
+	// Drop ends the transaction of m without relaying or answering
+	// anything more; rcode, when not 0, is recorded as its reply code.
+	Drop(m *Msg, rcode int) int
+	// ReuseBranch, in a failure route, relays again to the destination
+	// the winning reply named (a 3xx Contact).
+	ReuseBranch(m *Msg) int
+}
+
 // StatefulReplier is what tm offers sl (and others) so that send_reply is
 // stateful when the request has a transaction.
 type StatefulReplier interface {

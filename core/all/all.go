@@ -11,6 +11,8 @@ import (
 	_ "github.com/kemisip/kemi/core/siputils"
 	_ "github.com/kemisip/kemi/core/sl"
 	_ "github.com/kemisip/kemi/core/textops"
+	_ "github.com/kemisip/kemi/core/tm"
+	_ "github.com/kemisip/kemi/core/tmx"
 	_ "github.com/kemisip/kemi/core/xlog"
 )
 
@@ -18,6 +20,8 @@ import (
 // itself, KSR.pv and KSR.hdr) is always first.
 var Modules = []string{
 	"core",
+	"tm",
+	"tmx",
 	"sl",
 	"maxfwd",
 	"siputils",

@@ -47,6 +47,8 @@ func (mod *Module) processMaxfwd(m *kemi.Msg, a kemi.Args) kemi.Value {
 		return kemi.Int(resError)
 	}
 	idx, val, err := maxForwards(m)
+	// the script took care of Max-Forwards: tm must not decrement it again
+	m.MaxFwdChecked = true
 	switch {
 	case idx < 0:
 		h := sip.MaxForwardsHeader(limit)

@@ -47,6 +47,8 @@ type Host struct {
 	// Hooks are run by PrepareRequest (load modules that are SendHooks
 	// with Load and they are added).
 	Hooks []kemi.SendHook
+	// Run is what Exec passes to its function.
+	Run kemi.Runner
 }
 
 // NewHost returns a host with udp and tcp sockets on 127.0.0.1:5060.
@@ -232,6 +234,10 @@ func (h *Host) AddTCPAlias(connID uint64, addr netip.AddrPort) error {
 	}
 	return h.record(Sent{Kind: "tcp-alias", URI: addr.String()})
 }
+
+// Exec runs fn at once with the Runner in Run (nil if unset) and a fresh
+// worker state.
+func (h *Host) Exec(fn func(run kemi.Runner, proc *kemi.Proc)) { fn(h.Run, kemi.NewProc(1)) }
 
 // LogLevel returns Level.
 func (h *Host) LogLevel() slog.Level { return h.Level }

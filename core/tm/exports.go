@@ -1,0 +1,675 @@
+package tm
+
+import (
+	"context"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+	"github.com/kemisip/kemi/kemi"
+)
+
+// Exports returns KSR.tm.
+func (mod *Module) Exports() []kemi.Export {
+	x := func(name string, params []kemi.ParamKind, f kemi.Func) kemi.Export {
+		return kemi.Export{Module: "tm", Name: name, Params: params, Return: kemi.ReturnInt, Func: f}
+	}
+	S, I, II, SI := kemi.S, kemi.I, kemi.II, kemi.SI
+	return []kemi.Export{
+		x("t_relay", nil, func(m *kemi.Msg, a kemi.Args) kemi.Value { return mod.tRelay(m, relayOpts{}) }),
+		x("t_relay_to_flags", I, func(m *kemi.Msg, a kemi.Args) kemi.Value { return mod.tRelay(m, relayFlags(m, a.Int(0))) }),
+		x("t_relay_to_proto", S, mod.relayToProto),
+		x("t_relay_to_proto_addr", []kemi.ParamKind{kemi.ParamStr, kemi.ParamStr, kemi.ParamInt}, mod.relayToProtoAddr),
+		x("t_relay_to_proxy", S, func(m *kemi.Msg, a kemi.Args) kemi.Value { return mod.relayToProxy(m, a.Str(0)) }),
+		x("t_relay_to_proxy_flags", SI, func(m *kemi.Msg, a kemi.Args) kemi.Value {
+			relayFlags(m, a.Int(1))
+			return mod.relayToProxy(m, a.Str(0))
+		}),
+		x("t_on_failure", S, mod.onRoute(func(r *ref, t *tx, n string) { armName(r, t, n, &r.onFailure, &r.onFailureSet, tfield(t, 0)) })),
+		x("t_on_reply", S, mod.onRoute(func(r *ref, t *tx, n string) { armName(r, t, n, &r.onReply, &r.onReplySet, tfield(t, 1)) })),
+		x("t_on_branch", S, mod.onRoute(func(r *ref, t *tx, n string) { armName(r, t, n, &r.onBranch, &r.onBranchSet, tfield(t, 2)) })),
+		x("t_on_branch_failure", S, mod.onRoute(func(r *ref, t *tx, n string) { armName(r, t, n, &r.onBrFail, &r.onBrFailSet, tfield(t, 3)) })),
+		x("t_is_set", S, mod.isSet),
+		x("t_check_trans", nil, mod.checkTrans),
+		x("t_newtran", nil, mod.newtran),
+		x("t_reply", kemi.IS, func(m *kemi.Msg, a kemi.Args) kemi.Value { return mod.tReply(m, a.Int(0), a.Str(1), false) }),
+		x("t_send_reply", kemi.IS, func(m *kemi.Msg, a kemi.Args) kemi.Value { return mod.tReply(m, a.Int(0), a.Str(1), true) }),
+		x("t_reply_error", nil, func(m *kemi.Msg, a kemi.Args) kemi.Value {
+			code, reason := 500, "Server Internal Error"
+			if m.ErrCode >= 300 {
+				code, reason = m.ErrCode, m.ErrReason
+			}
+			return mod.tReply(m, code, reason, false)
+		}),
+		x("t_release", nil, mod.tRelease),
+		x("t_retransmit_reply", nil, mod.retransmitReply),
+		x("t_is_canceled", nil, mod.txBool(func(t *tx, r *ref) bool { return t.canceled })),
+		x("t_is_expired", nil, mod.txBool(func(t *tx, r *ref) bool { return time.Since(t.created) > mod.lifetimeOf(t) })),
+		x("t_branch_timeout", nil, mod.txBool(func(t *tx, r *ref) bool { b := currentBranch(t, r); return b != nil && b.timedOut })),
+		x("t_branch_replied", nil, mod.txBool(func(t *tx, r *ref) bool {
+			b := currentBranch(t, r)
+			return b != nil && (b.provisonal || (b.final && !b.local))
+		})),
+		x("t_any_timeout", nil, mod.txBool(func(t *tx, r *ref) bool {
+			for _, b := range t.branches {
+				if b.timedOut {
+					return true
+				}
+			}
+			return false
+		})),
+		x("t_any_replied", nil, mod.txBool(func(t *tx, r *ref) bool {
+			for _, b := range t.branches {
+				if b.provisonal || (b.final && !b.local) {
+					return true
+				}
+			}
+			return false
+		})),
+		x("t_check_status", S, mod.checkStatus),
+		x("t_grep_status", I, func(m *kemi.Msg, a kemi.Args) kemi.Value {
+			return mod.txBool(func(t *tx, r *ref) bool {
+				for _, b := range t.branches {
+					if b.status == a.Int(0) && (b.final || b.provisonal) {
+						return true
+					}
+				}
+				return t.uasStatus == a.Int(0)
+			})(m, a)
+		}),
+		x("t_get_status_code", nil, func(m *kemi.Msg, a kemi.Args) kemi.Value {
+			r := peekRef(m)
+			if r == nil || r.t == nil {
+				return kemi.Fail
+			}
+			return kemi.Int(statusOf(r, m))
+		}),
+		x("t_get_branch_index", nil, func(m *kemi.Msg, a kemi.Args) kemi.Value { return kemi.Int(branchIndex(peekRef(m))) }),
+		x("t_exists", nil, func(m *kemi.Msg, a kemi.Args) kemi.Value {
+			r := peekRef(m)
+			return kemi.IntBool(r != nil && r.t != nil && !r.t.done)
+		}),
+		x("t_lookup_request", nil, func(m *kemi.Msg, a kemi.Args) kemi.Value {
+			if m.Req == nil {
+				return kemi.Fail
+			}
+			return kemi.IntBool(mod.txs.get(serverKey(m.Req, "")) != nil)
+		}),
+		x("t_lookup_cancel", nil, mod.lookupCancel),
+		x("t_lookup_cancel_flags", I, mod.lookupCancel),
+		x("t_set_fr", II, func(m *kemi.Msg, a kemi.Args) kemi.Value { return mod.setFR(m, a.Int(0), a.Int(1)) }),
+		x("t_set_fr_inv", I, func(m *kemi.Msg, a kemi.Args) kemi.Value { return mod.setFR(m, a.Int(0), 0) }),
+		x("t_reset_fr", nil, func(m *kemi.Msg, a kemi.Args) kemi.Value { return mod.setFR(m, -1, -1) }),
+		x("t_set_max_lifetime", II, func(m *kemi.Msg, a kemi.Args) kemi.Value { return mod.setLifetime(m, a.Int(0), a.Int(1)) }),
+		x("t_reset_max_lifetime", nil, func(m *kemi.Msg, a kemi.Args) kemi.Value { return mod.setLifetime(m, -1, -1) }),
+		x("t_set_auto_inv_100", I, mod.setting(func(r *ref, t *tx, v bool) {
+			if t != nil {
+				t.noAuto100 = !v
+			} else {
+				r.noAuto100, r.noAuto100Set = !v, true
+			}
+		})),
+		x("t_set_disable_6xx", I, mod.setting(func(r *ref, t *tx, v bool) {
+			if t != nil {
+				t.disable6xx = v
+			} else {
+				r.disable6xx, r.disable6xxSet = v, true
+			}
+		})),
+		x("t_set_disable_failover", I, mod.setting(func(r *ref, t *tx, v bool) {
+			if t != nil {
+				t.noFailover = v
+			} else {
+				r.noFailover = v
+			}
+		})),
+		x("t_set_disable_internal_reply", I, mod.setting(func(r *ref, t *tx, v bool) {
+			if t != nil {
+				t.noIntReply = v
+			} else {
+				r.noIntReply = v
+			}
+		})),
+		x("t_set_no_e2e_cancel_reason", I, mod.setting(func(r *ref, t *tx, v bool) {
+			if t != nil {
+				t.noE2EReason = v
+			}
+		})),
+		x("t_use_uac_headers", nil, func(m *kemi.Msg, a kemi.Args) kemi.Value {
+			return mod.setting(func(r *ref, t *tx, v bool) {
+				if t != nil {
+					t.useUACHeaders = true
+				}
+			})(m, kemi.MakeArgs("1"))
+		}),
+		x("t_drop_replies", S, func(m *kemi.Msg, a kemi.Args) kemi.Value { return mod.dropReplies(m, a.Str(0)) }),
+		x("t_drop_replies_all", nil, func(m *kemi.Msg, a kemi.Args) kemi.Value { return mod.dropReplies(m, "a") }),
+		x("t_save_lumps", nil, mod.saveLumps),
+		x("t_replicate", S, mod.replicate),
+		x("t_clean", nil, mod.clean),
+		x("t_is_retr_async_reply", nil, func(m *kemi.Msg, a kemi.Args) kemi.Value {
+			return kemi.Fail // kemi has no asynchronous replies: never true
+		}),
+		x("t_load_contacts", nil, func(m *kemi.Msg, a kemi.Args) kemi.Value { return mod.loadContacts(m, 0) }),
+		x("ki_t_load_contacts_mode", I, func(m *kemi.Msg, a kemi.Args) kemi.Value { return mod.loadContacts(m, a.Int(0)) }),
+		x("t_next_contacts", nil, mod.nextContacts),
+	}
+}
+
+// tfield returns a pointer to the callback name field n of t (0 failure,
+// 1 reply, 2 branch, 3 branch failure), or nil without a transaction.
+func tfield(t *tx, n int) *string {
+	if t == nil {
+		return nil
+	}
+	switch n {
+	case 0:
+		return &t.onFailure
+	case 1:
+		return &t.onReply
+	case 2:
+		return &t.onBranch
+	}
+	return &t.onBrFail
+}
+
+// armName sets a callback name on the transaction when there is one, else
+// on the message for t_relay to copy.
+func armName(r *ref, t *tx, name string, msgField *string, msgSet *bool, txField *string) {
+	if txField != nil {
+		*txField = name
+		return
+	}
+	*msgField, *msgSet = name, true
+}
+
+// onRoute is t_on_*: it only records the name, as Kamailio does (kemi check
+// reports names the script does not define); "" clears it.
+func (mod *Module) onRoute(set func(r *ref, t *tx, name string)) kemi.Func {
+	return func(m *kemi.Msg, a kemi.Args) kemi.Value {
+		r := refOf(m)
+		unlock := lockTx(r)
+		defer unlock()
+		name := a.Str(0)
+		if name != "" && m.Run != nil && !m.Run.Has(name) {
+			mod.log.Warn("callback set to a function the script does not define", "name", name, "at", m.Where())
+		}
+		set(r, r.t, name)
+		return kemi.OK
+	}
+}
+
+func (mod *Module) isSet(m *kemi.Msg, a kemi.Args) kemi.Value {
+	r := peekRef(m)
+	var name string
+	switch a.Str(0) {
+	case "branch_route":
+		if r != nil {
+			name = pick(r.t, r.onBranch, func(t *tx) string { return t.onBranch })
+		}
+	case "failure_route":
+		if r != nil {
+			name = pick(r.t, r.onFailure, func(t *tx) string { return t.onFailure })
+		}
+	case "onreply_route":
+		if r != nil {
+			name = pick(r.t, r.onReply, func(t *tx) string { return t.onReply })
+		}
+	case "branch_failure_route":
+		if r != nil {
+			name = pick(r.t, r.onBrFail, func(t *tx) string { return t.onBrFail })
+		}
+	default:
+		m.Errorf(mod.log, "t_is_set: unknown target %q", a.Str(0))
+		return kemi.Fail
+	}
+	return kemi.IntBool(name != "")
+}
+
+func pick(t *tx, msgVal string, txVal func(*tx) string) string {
+	if t != nil {
+		return txVal(t)
+	}
+	return msgVal
+}
+
+// checkTrans is t_check_trans (KEMI-REFERENCE 3.2).
+func (mod *Module) checkTrans(m *kemi.Msg, a kemi.Args) kemi.Value {
+	if m.Route != kemi.RouteRequest && m.Route != kemi.RouteNone {
+		return kemi.OK
+	}
+	if m.Req == nil {
+		return kemi.Fail
+	}
+	r := refOf(m)
+	switch m.Req.Method {
+	case sip.CANCEL:
+		if t := mod.txs.get(serverKey(m.Req, "INVITE")); t != nil {
+			r.cancelOf = t
+			return kemi.OK
+		}
+		return kemi.Fail
+	case sip.ACK:
+		if t := mod.txs.get(serverKey(m.Req, "INVITE")); t != nil {
+			t.mu.Lock()
+			negative := t.uasStatus >= 300
+			t.mu.Unlock()
+			if negative {
+				mod.absorb(t, m)
+				return kemi.Int(0)
+			}
+			return kemi.OK
+		}
+		if mod.e2eAck(m.Req) {
+			return kemi.OK
+		}
+		return kemi.Fail
+	}
+	if t := mod.txs.get(serverKey(m.Req, "")); t != nil {
+		mod.absorb(t, m)
+		return kemi.Int(0)
+	}
+	return kemi.Fail
+}
+
+// e2eAck reports whether an ACK belongs to an INVITE transaction that
+// answered 2xx (matched by Call-ID, CSeq number and From tag).
+func (mod *Module) e2eAck(req *sip.Request) bool {
+	fromTag := req.From().Params.GetOr("tag", "")
+	for _, t := range mod.txs.byCall(req.CallID().Value()) {
+		if t.inv && t.cseq == req.CSeq().SeqNo && t.req.From().Params.GetOr("tag", "") == fromTag {
+			t.mu.Lock()
+			ok := t.uasStatus >= 200 && t.uasStatus < 300
+			t.mu.Unlock()
+			if ok {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// newtran is t_newtran: 1 created, 0 retransmission absorbed, -1 error.
+func (mod *Module) newtran(m *kemi.Msg, a kemi.Args) kemi.Value {
+	if m.Req == nil {
+		return kemi.Fail
+	}
+	r := refOf(m)
+	if r.t != nil {
+		return kemi.OK
+	}
+	if m.Req.Method == sip.ACK {
+		if t := mod.txs.get(serverKey(m.Req, "INVITE")); t != nil {
+			mod.absorb(t, m)
+			return kemi.Int(0)
+		}
+		return kemi.Fail // no transaction for an ACK
+	}
+	t, created, err := mod.newTx(m)
+	if err != nil {
+		mod.log.Warn("t_newtran failed", "err", err, "at", m.Where())
+		return kemi.Fail
+	}
+	if !created {
+		mod.absorb(t, m)
+		return kemi.Int(0)
+	}
+	t.mu.Lock()
+	r.t, r.created = t, true
+	t.applyRef(r, m)
+	t.mu.Unlock()
+	return kemi.OK
+}
+
+// tReply is t_reply (the transaction must exist) and t_send_reply (it is
+// created when needed).
+func (mod *Module) tReply(m *kemi.Msg, code int, reason string, create bool) kemi.Value {
+	if m.Req == nil || code < 100 || code > 699 {
+		m.Errorf(mod.log, "t_reply: invalid code %d or not a request", code)
+		return kemi.Fail
+	}
+	r := refOf(m)
+	if r.t == nil {
+		if !create {
+			m.Errorf(mod.log, "t_reply: no transaction (call t_newtran first)")
+			return kemi.Fail
+		}
+		if v := mod.newtran(m, kemi.Args{}); v.Int != 1 {
+			return v
+		}
+	}
+	done, err := mod.StatefulReply(m, code, reason)
+	if !done || err != nil {
+		return kemi.Fail
+	}
+	return kemi.OK
+}
+
+func (mod *Module) tRelease(m *kemi.Msg, a kemi.Args) kemi.Value {
+	r := peekRef(m)
+	if r == nil || r.t == nil {
+		return kemi.Fail
+	}
+	unlock := lockTx(r)
+	defer unlock()
+	mod.release(r.t)
+	return kemi.OK
+}
+
+func (mod *Module) retransmitReply(m *kemi.Msg, a kemi.Args) kemi.Value {
+	r := peekRef(m)
+	if r == nil || r.t == nil {
+		return kemi.Fail
+	}
+	unlock := lockTx(r)
+	defer unlock()
+	if r.t.lastReply == nil {
+		return kemi.Fail
+	}
+	if err := mod.host.SendReply(r.t.lastReply, r.t.dst); err != nil {
+		return kemi.Fail
+	}
+	return kemi.OK
+}
+
+// txBool runs test on the transaction of m: 1 true, -1 false or none.
+func (mod *Module) txBool(test func(t *tx, r *ref) bool) kemi.Func {
+	return func(m *kemi.Msg, a kemi.Args) kemi.Value {
+		r := peekRef(m)
+		if r == nil || r.t == nil {
+			return kemi.Fail
+		}
+		unlock := lockTx(r)
+		defer unlock()
+		return kemi.IntBool(test(r.t, r))
+	}
+}
+
+// currentBranch is the branch a route is about: its own, or the one whose
+// reply the failure route handles.
+func currentBranch(t *tx, r *ref) *branch {
+	if r.b != nil {
+		return r.b
+	}
+	if t.bestBranch >= 0 && t.bestBranch < len(t.branches) {
+		return t.branches[t.bestBranch]
+	}
+	return nil
+}
+
+// statusOf is the reply code a route sees ($T_reply_code).
+func statusOf(r *ref, m *kemi.Msg) int {
+	if m.Res != nil {
+		return m.Res.StatusCode
+	}
+	if r.held && r.b != nil && (r.b.final || r.b.provisonal) {
+		return r.b.status
+	}
+	if r.t.bestBranch >= 0 && m.Route == kemi.RouteFailure {
+		return r.t.branches[r.t.bestBranch].status
+	}
+	return r.t.uasStatus
+}
+
+func branchIndex(r *ref) int {
+	if r == nil || r.t == nil {
+		return 0
+	}
+	if r.b != nil {
+		return r.b.idx
+	}
+	if r.t.bestBranch >= 0 {
+		return r.t.bestBranch
+	}
+	return 0
+}
+
+// checkStatus is t_check_status: the regex against the reply code the
+// route is about.
+func (mod *Module) checkStatus(m *kemi.Msg, a kemi.Args) kemi.Value {
+	re, err := regexp.Compile(a.Str(0))
+	if err != nil {
+		m.Errorf(mod.log, "t_check_status: bad regex %q: %v", a.Str(0), err)
+		return kemi.Fail
+	}
+	r := peekRef(m)
+	code := 0
+	if m.Res != nil {
+		code = m.Res.StatusCode
+	} else if r != nil && r.t != nil {
+		unlock := lockTx(r)
+		code = statusOf(r, m)
+		unlock()
+	}
+	if code == 0 {
+		return kemi.Fail
+	}
+	s := strconv.Itoa(code)
+	loc := re.FindStringIndex(s)
+	return kemi.IntBool(loc != nil && loc[0] == 0 && loc[1] == len(s))
+}
+
+func (mod *Module) lookupCancel(m *kemi.Msg, a kemi.Args) kemi.Value {
+	if m.Req == nil || m.Req.Method != sip.CANCEL {
+		return kemi.Fail
+	}
+	t := mod.txs.get(serverKey(m.Req, "INVITE"))
+	if t == nil {
+		return kemi.Fail
+	}
+	refOf(m).cancelOf = t
+	return kemi.OK
+}
+
+// setFR is t_set_fr / t_set_fr_inv / t_reset_fr (-1 resets to the module
+// values; 0 keeps a value).
+func (mod *Module) setFR(m *kemi.Msg, inv, noninv int) kemi.Value {
+	r := refOf(m)
+	unlock := lockTx(r)
+	defer unlock()
+	pick := func(ms int, def time.Duration) time.Duration {
+		if ms < 0 {
+			return def
+		}
+		return time.Duration(ms) * time.Millisecond
+	}
+	if r.t != nil {
+		if inv != 0 {
+			r.t.frInv = pick(inv, mod.frInvTimer)
+		}
+		if noninv != 0 {
+			r.t.fr = pick(noninv, mod.frTimer)
+		}
+		return kemi.OK
+	}
+	if inv != 0 {
+		r.frInv = pick(inv, mod.frInvTimer)
+	}
+	if noninv != 0 {
+		r.fr = pick(noninv, mod.frTimer)
+	}
+	return kemi.OK
+}
+
+func (mod *Module) lifetimeOf(t *tx) time.Duration {
+	if t.inv {
+		return mod.maxInvLife
+	}
+	return mod.maxNonInvLife
+}
+
+// setLifetime is t_set_max_lifetime: restarts the lifetime timer of the
+// transaction (ms; 0 keeps, -1 resets to the module value).
+func (mod *Module) setLifetime(m *kemi.Msg, inv, noninv int) kemi.Value {
+	r := refOf(m)
+	if r.t == nil {
+		m.Errorf(mod.log, "t_set_max_lifetime: no transaction")
+		return kemi.Fail
+	}
+	unlock := lockTx(r)
+	defer unlock()
+	t := r.t
+	v := noninv
+	if t.inv {
+		v = inv
+	}
+	if v == 0 || t.lifetime == nil {
+		return kemi.OK
+	}
+	d := mod.lifetimeOf(t)
+	if v > 0 {
+		d = time.Duration(v) * time.Millisecond
+	}
+	t.lifetime.Reset(d - time.Since(t.created))
+	return kemi.OK
+}
+
+// setting is for the t_set_* switches taking 0/1.
+func (mod *Module) setting(set func(r *ref, t *tx, v bool)) kemi.Func {
+	return func(m *kemi.Msg, a kemi.Args) kemi.Value {
+		r := refOf(m)
+		unlock := lockTx(r)
+		defer unlock()
+		set(r, r.t, a.Int(0) != 0)
+		return kemi.OK
+	}
+}
+
+// dropReplies is t_drop_replies in a failure route: the replies received so
+// far ("a" all, "l" the last batch, "n" none) are no longer candidates for
+// the reply sent upstream.
+func (mod *Module) dropReplies(m *kemi.Msg, mode string) kemi.Value {
+	r := peekRef(m)
+	if r == nil || r.t == nil || !r.held {
+		m.Errorf(mod.log, "t_drop_replies: only in a failure route")
+		return kemi.Fail
+	}
+	switch mode {
+	case "n":
+		return kemi.OK
+	case "a", "":
+		for _, b := range r.t.branches {
+			b.dropped = true
+		}
+	case "l":
+		if b := currentBranch(r.t, r); b != nil {
+			b.dropped = true
+		}
+	default:
+		m.Errorf(mod.log, "t_drop_replies: unknown mode %q", mode)
+		return kemi.Fail
+	}
+	return kemi.OK
+}
+
+// saveLumps is t_save_lumps: the transaction keeps the request as it is
+// now, with the changes the script made, for its failure route and local
+// requests.
+func (mod *Module) saveLumps(m *kemi.Msg, a kemi.Args) kemi.Value {
+	r := peekRef(m)
+	if r == nil || r.t == nil || m.Req == nil {
+		return kemi.Fail
+	}
+	unlock := lockTx(r)
+	defer unlock()
+	r.t.req = m.Req.Clone()
+	r.t.req.SetBody(m.Req.Body())
+	return kemi.OK
+}
+
+// replicate is t_replicate(uri): a copy of the request goes to uri; the
+// replies it gets are absorbed.
+func (mod *Module) replicate(m *kemi.Msg, a kemi.Args) kemi.Value {
+	if m.Req == nil || a.Str(0) == "" {
+		return kemi.Fail
+	}
+	dst, err := mod.host.Resolve(context.Background(), a.Str(0))
+	if err != nil {
+		m.Errorf(mod.log, "t_replicate: %v", err)
+		return kemi.Fail
+	}
+	req := m.Req.Clone()
+	req.SetBody(m.Req.Body())
+	id := replicaPrefix + mod.prefix + "." + strconv.FormatUint(mod.nextID.Add(1), 36)
+	via := mod.host.Via(m, &dst, id)
+	if via == nil {
+		return kemi.Fail
+	}
+	req.PrependHeader(via)
+	if err := mod.host.SendRequest(m, req, dst); err != nil {
+		return kemi.Fail
+	}
+	return kemi.OK
+}
+
+// clean is t_clean: end transactions that outlived their lifetime and are
+// still in the tables (their timer failed to).
+func (mod *Module) clean(m *kemi.Msg, a kemi.Args) kemi.Value {
+	n := 0
+	for _, t := range mod.txs.all() {
+		t.mu.Lock()
+		if !t.done && time.Since(t.created) > mod.lifetimeOf(t)+mod.wtTimer {
+			mod.release(t)
+			n++
+		}
+		t.mu.Unlock()
+	}
+	return kemi.IntBool(n > 0)
+}
+
+// relayToProto is t_relay_to_proto("udp"|"tcp").
+func (mod *Module) relayToProto(m *kemi.Msg, a kemi.Args) kemi.Value {
+	p := strings.ToLower(a.Str(0))
+	if p != "udp" && p != "tcp" {
+		m.Errorf(mod.log, "t_relay_to_proto: transport %q is not supported (udp, tcp)", a.Str(0))
+		return kemi.Fail
+	}
+	return mod.tRelay(m, relayOpts{proto: p})
+}
+
+// relayToProtoAddr is t_relay_to_proto_addr(proto, host, port).
+func (mod *Module) relayToProtoAddr(m *kemi.Msg, a kemi.Args) kemi.Value {
+	if a.Str(1) == "" {
+		m.Errorf(mod.log, "t_relay_to_proto_addr: empty host")
+		return kemi.Fail
+	}
+	return mod.tRelay(m, relayOpts{proxy: hostPortURI(a.Str(0), a.Str(1), a.Int(2))})
+}
+
+// relayToProxy is t_relay_to_proxy("proto:host:port").
+func (mod *Module) relayToProxy(m *kemi.Msg, p string) kemi.Value {
+	uri, err := parseProxy(p)
+	if err != nil {
+		m.Errorf(mod.log, "t_relay_to_proxy: %v", err)
+		return kemi.Fail
+	}
+	return mod.tRelay(m, relayOpts{proxy: uri})
+}
+
+// Flags of t_relay_to_flags and t_relay_to_proxy_flags, as Kamailio's.
+const (
+	relayNo100      = 0x01 // no 100 Trying
+	relayNoIntReply = 0x02 // no reply of our own on an internal error
+	relayNoFailover = 0x04 // no failover (failure route)
+)
+
+// relayFlags applies relay flags to the settings of m's transaction.
+func relayFlags(m *kemi.Msg, flags int) relayOpts {
+	r := refOf(m)
+	unlock := lockTx(r)
+	defer unlock()
+	if r.t != nil {
+		r.t.noAuto100 = r.t.noAuto100 || flags&relayNo100 != 0
+		r.t.noIntReply = r.t.noIntReply || flags&relayNoIntReply != 0
+		r.t.noFailover = r.t.noFailover || flags&relayNoFailover != 0
+		return relayOpts{}
+	}
+	if flags&relayNo100 != 0 {
+		r.noAuto100, r.noAuto100Set = true, true
+	}
+	r.noIntReply = r.noIntReply || flags&relayNoIntReply != 0
+	r.noFailover = r.noFailover || flags&relayNoFailover != 0
+	return relayOpts{}
+}

@@ -1,0 +1,152 @@
+// Package tm is Kamailio's tm module: transaction-stateful proxying. A
+// request becomes a transaction (t_newtran, t_relay); t_relay forks it to
+// the Request-URI and the extra branches in parallel, each branch a sipgo
+// client transaction; replies run the onreply route, the best final reply
+// is picked after every branch ended, the failure route may relay again
+// (serial forking), CANCEL cancels every pending branch, and fr_timer and
+// fr_inv_timer turn silence into 408.
+//
+// The RFC 3261 state machines (retransmissions, ACK of negative replies,
+// absorbing request retransmissions) are sipgo's ServerTx and ClientTx; tm
+// adds the proxy core on top: matching, forking, routes, timers.
+package tm
+
+import (
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/emiago/sipgo/sip"
+	"github.com/kemisip/kemi/kemi"
+)
+
+func init() {
+	kemi.Register(kemi.ModuleInfo{Name: "tm", New: func() kemi.Module { return &Module{} }})
+	// tm sends 100 Trying itself (auto_inv_100, t_set_auto_inv_100), so
+	// sipgo's server transaction must not add its own after 200 ms.
+	sip.Timer_1xx = 365 * 24 * time.Hour
+}
+
+// Module is the tm module of one engine.
+type Module struct {
+	log    *slog.Logger
+	host   kemi.Host
+	pvs    *kemi.PVTable
+	txs    *store
+	prefix string
+	nextID atomic.Uint64
+
+	// parameters
+	frTimer        time.Duration
+	frInvTimer     time.Duration
+	wtTimer        time.Duration
+	maxInvLife     time.Duration
+	maxNonInvLife  time.Duration
+	autoInv100     bool
+	restartFrEach  bool
+	disable6xx     bool
+	inflight       inflight
+	met            tmMetrics
+	destroyed      atomic.Bool
+	sipLog         *slog.Logger
+	maxBranches    int
+	dropLateTimers bool
+}
+
+type tmMetrics struct {
+	created, released, expired, absorbed *metrics.Counter
+	branches, timeouts, cancels          *metrics.Counter
+	relayed, local                       [7]*metrics.Counter
+	sendErrors                           *metrics.Counter
+}
+
+// ModInit reads the parameters, creates the metrics, registers the $T
+// pseudo-variables and publishes the transaction API.
+func (mod *Module) ModInit(env *kemi.Env) error {
+	p := env.Params
+	mod.log = env.Logger
+	mod.host = env.Host
+	mod.pvs = env.PVs
+	mod.txs = newStore()
+	mod.prefix = randomPrefix()
+	mod.inflight.m = map[string]struct{}{}
+	mod.frTimer = p.Duration("fr_timer", 30*time.Second, time.Millisecond)
+	mod.frInvTimer = p.Duration("fr_inv_timer", 120*time.Second, time.Millisecond)
+	mod.wtTimer = p.Duration("wt_timer", 5*time.Second, time.Millisecond)
+	mod.maxInvLife = p.Duration("max_inv_lifetime", 180*time.Second, time.Millisecond)
+	mod.maxNonInvLife = p.Duration("max_noninv_lifetime", 32*time.Second, time.Millisecond)
+	mod.autoInv100 = p.Bool("auto_inv_100", true)
+	mod.restartFrEach = p.Bool("restart_fr_on_each_reply", true)
+	mod.disable6xx = p.Bool("disable_6xx_block", false)
+	mod.maxBranches = p.Int("max_branches", 12)
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"fr_timer", mod.frTimer}, {"fr_inv_timer", mod.frInvTimer}, {"max_inv_lifetime", mod.maxInvLife}, {"max_noninv_lifetime", mod.maxNonInvLife}} {
+		if d.v <= 0 {
+			return fmt.Errorf("parameter %s must be positive", d.name)
+		}
+	}
+	if mod.wtTimer < 0 || mod.maxBranches < 1 {
+		return fmt.Errorf("parameters wt_timer and max_branches must be positive")
+	}
+	mod.sipLog = env.Logger.With("layer", "sipgo")
+	set := env.Metrics
+	mod.met.created = set.NewCounter(`kemi_tm_transactions_total`)
+	mod.met.released = set.NewCounter(`kemi_tm_transactions_released_total`)
+	mod.met.expired = set.NewCounter(`kemi_tm_transactions_expired_total`)
+	mod.met.absorbed = set.NewCounter(`kemi_tm_retransmissions_absorbed_total`)
+	mod.met.branches = set.NewCounter(`kemi_tm_branches_total`)
+	mod.met.timeouts = set.NewCounter(`kemi_tm_branch_timeouts_total`)
+	mod.met.cancels = set.NewCounter(`kemi_tm_cancels_total`)
+	mod.met.sendErrors = set.NewCounter(`kemi_tm_send_errors_total`)
+	for i := 1; i <= 6; i++ {
+		mod.met.relayed[i] = set.NewCounter(fmt.Sprintf(`kemi_tm_replies_relayed_total{class="%dxx"}`, i))
+		mod.met.local[i] = set.NewCounter(fmt.Sprintf(`kemi_tm_local_replies_total{class="%dxx"}`, i))
+	}
+	set.NewGauge(`kemi_tm_transactions_alive`, func() float64 { return float64(mod.txs.count.Load()) })
+	set.NewGauge(`kemi_tm_transactions_pending`, func() float64 { return float64(mod.txs.live.Load()) })
+	if err := registerPVs(env.PVs, mod); err != nil {
+		return err
+	}
+	return env.Services.Provide(kemi.ServiceTM, mod)
+}
+
+// Destroy lets every transaction go.
+func (mod *Module) Destroy() {
+	if mod.txs == nil || mod.destroyed.Swap(true) {
+		return
+	}
+	for _, t := range mod.txs.all() {
+		t.mu.Lock()
+		mod.release(t)
+		t.mu.Unlock()
+	}
+}
+
+// Live reports the transactions that have not sent a final reply yet: the
+// engine waits for them when it drains.
+func (mod *Module) Live() int { return int(mod.txs.live.Load()) }
+
+func (mod *Module) countRelayed(code int) {
+	if c := code / 100; c >= 1 && c <= 6 {
+		mod.met.relayed[c].Inc()
+	}
+}
+
+func (mod *Module) countLocal(code int) {
+	if c := code / 100; c >= 1 && c <= 6 {
+		mod.met.local[c].Inc()
+	}
+}
+
+var (
+	_ kemi.ModIniter       = (*Module)(nil)
+	_ kemi.Destroyer       = (*Module)(nil)
+	_ kemi.ReplyHook       = (*Module)(nil)
+	_ kemi.RequestHook     = (*Module)(nil)
+	_ kemi.Drainer         = (*Module)(nil)
+	_ kemi.StatefulReplier = (*Module)(nil)
+)

@@ -1,0 +1,472 @@
+package tm
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+	"github.com/kemisip/kemi/kemi"
+)
+
+// relayOpts are the variants of t_relay.
+type relayOpts struct {
+	proto string // force this transport
+	proxy string // send every branch to this URI
+}
+
+// target is one destination of the destination set.
+type target struct {
+	uri   string
+	du    string
+	flags uint32
+	sock  *kemi.Socket
+}
+
+// Errors a branch can end with before it is sent; their reply codes follow
+// Kamailio's internal error replies.
+var (
+	errUnresolvable = errors.New("unresolvable destination")
+	errNoSocket     = errors.New("no socket for the destination's transport")
+	errTooMany      = errors.New("too many branches")
+)
+
+// tRelay is t_relay and its variants.
+func (mod *Module) tRelay(m *kemi.Msg, o relayOpts) kemi.Value {
+	if m.Req == nil {
+		m.Errorf(mod.log, "t_relay: not a request")
+		return kemi.Fail
+	}
+	r := refOf(m)
+	switch m.Req.Method {
+	case sip.ACK:
+		return mod.relayACK(m)
+	case sip.CANCEL:
+		return mod.relayCancel(m, r)
+	}
+	t := r.t
+	unlock := noop
+	if t == nil {
+		nt, created, err := mod.newTx(m)
+		if err != nil {
+			m.SetError(500, "Server Internal Error")
+			mod.log.Warn("t_relay: cannot create the transaction", "err", err, "at", m.Where())
+			return kemi.Fail
+		}
+		if !created {
+			mod.absorb(nt, m)
+			return kemi.Int(0)
+		}
+		t = nt
+		r.t, r.created = t, true
+		t.mu.Lock()
+		unlock = t.mu.Unlock
+		t.applyRef(r, m)
+	} else {
+		unlock = lockTx(r)
+		if !r.held {
+			t.flags, t.avps = m.Flags, m.AVPs.Clone()
+		}
+	}
+	defer unlock()
+	if t.done {
+		m.Errorf(mod.log, "t_relay: the transaction is gone")
+		return kemi.Fail
+	}
+	if t.final && !t.inFailure {
+		m.Errorf(mod.log, "t_relay: the transaction already has a final reply")
+		return kemi.Fail
+	}
+	if !r.held {
+		t.req = m.Req
+	}
+	if t.inv && !t.noAuto100 && !t.sent100 && !t.final {
+		t.sent100 = true
+		_ = mod.localReply(t, m, 100, "Trying")
+	}
+	targets := []target{{uri: m.RURI(), du: m.DstURI, flags: m.BFlags, sock: m.SendSock}}
+	for _, b := range m.Branches {
+		targets = append(targets, target{uri: b.URI, du: b.DstURI, flags: b.Flags, sock: b.Sock})
+	}
+	m.Branches = nil
+	sent := 0
+	var lastErr error
+	for _, tg := range targets {
+		if err := mod.addBranch(t, m, tg, o); err != nil {
+			lastErr = err
+			continue
+		}
+		sent++
+	}
+	t.relayed = true
+	m.Handled = true
+	if sent == 0 {
+		switch {
+		case errors.Is(lastErr, kemi.ErrDropped):
+			m.SetError(500, "No branch to relay to")
+		case errors.Is(lastErr, errUnresolvable):
+			m.SetError(478, "Unresolvable destination")
+		case errors.Is(lastErr, errTooMany):
+			m.SetError(500, "Too many branches")
+		default:
+			m.SetError(477, "Unfortunately error on sending to next hop occurred")
+		}
+		mod.log.Warn("t_relay: no branch could be sent", "err", lastErr, "at", m.Where())
+		return kemi.Fail
+	}
+	return kemi.OK
+}
+
+// absorb answers a retransmitted request from its transaction.
+func (mod *Module) absorb(t *tx, m *kemi.Msg) {
+	t.mu.Lock()
+	done := t.done
+	t.mu.Unlock()
+	if !done {
+		_ = t.stx.Receive(m.Req)
+	}
+	mod.met.absorbed.Inc()
+	m.Handled = true
+}
+
+// addBranch creates and sends one branch of t; t.mu held.
+func (mod *Module) addBranch(t *tx, origin *kemi.Msg, tg target, o relayOpts) error {
+	if len(t.branches) >= mod.maxBranches {
+		return errTooMany
+	}
+	idx := len(t.branches)
+	req := origin.Req.Clone()
+	req.SetBody(origin.Req.Body())
+	var ru sip.Uri
+	if err := sip.ParseUri(tg.uri, &ru); err != nil {
+		return fmt.Errorf("%w: %v", errUnresolvable, err)
+	}
+	req.Recipient = ru
+	if !origin.MaxFwdChecked {
+		decrementMaxForwards(req)
+	}
+	b := &branch{tx: t, idx: idx, id: branchID(mod.prefix, t.id, idx), uri: tg.uri}
+	bm := &kemi.Msg{
+		Req:           req,
+		Proto:         origin.Proto,
+		Src:           origin.Src,
+		Rcv:           origin.Rcv,
+		ConnID:        origin.ConnID,
+		Received:      origin.Received,
+		Route:         kemi.RouteBranch,
+		OrigURI:       origin.OrigURI,
+		DstURI:        tg.du,
+		Flags:         t.flags,
+		BFlags:        tg.flags,
+		SendSock:      tg.sock,
+		AVPs:          origin.AVPs,
+		Proc:          origin.Proc,
+		Host:          origin.Host,
+		Run:           origin.Run,
+		AdvHost:       origin.AdvHost,
+		AdvPort:       origin.AdvPort,
+		MaxFwdChecked: origin.MaxFwdChecked,
+		LocalRport:    origin.LocalRport,
+	}
+	if bm.SendSock == nil {
+		bm.SendSock = origin.SendSock
+	}
+	bm.SetValue(refKey{}, &ref{t: t, held: true, b: b})
+	b.msg = bm
+	if t.onBranch != "" && origin.Run != nil {
+		if _, err := origin.Run.Call(t.onBranch, kemi.RouteBranch, bm); err != nil {
+			mod.log.Debug("branch route failed", "err", err)
+		}
+		if bm.Drop {
+			return kemi.ErrDropped
+		}
+	}
+	next := bm.NextHop()
+	if o.proxy != "" {
+		next = o.proxy
+	}
+	dst, err := mod.host.Resolve(context.Background(), next)
+	if err != nil {
+		return fmt.Errorf("%w: %v", errUnresolvable, err)
+	}
+	if o.proto != "" && o.proto != dst.Proto {
+		dst.Proto = o.proto
+	}
+	if bm.SendSock != nil && bm.SendSock.Proto == dst.Proto {
+		dst.Sock = bm.SendSock
+	}
+	via := mod.host.Via(bm, &dst, b.id)
+	if via == nil {
+		return errNoSocket
+	}
+	req.PrependHeader(via)
+	if dst.Proto == "udp" && tooBigForUDP(req) {
+		// RFC 3261 §18.1.1: a large request goes over a congestion
+		// controlled transport
+		tcp := dst
+		tcp.Proto, tcp.Sock = "tcp", nil
+		if v := mod.host.Via(bm, &tcp, b.id); v != nil {
+			bm.RemoveHeaderValue(via)
+			req.PrependHeader(v)
+			dst = tcp
+		}
+	}
+	if err := mod.host.PrepareRequest(origin, req, &dst); err != nil {
+		return err
+	}
+	req.SetTransport(strings.ToUpper(dst.Proto))
+	req.SetDestination(dst.Addr.String())
+	b.req, b.dst = req, dst
+	b.ctx = sip.NewClientTx(b.id+"|"+string(req.Method), req, &txConn{host: mod.host, dst: dst}, mod.sipLog)
+	t.branches = append(t.branches, b)
+	mod.txs.addBranch(b)
+	go mod.consume(b)
+	if err := b.ctx.Init(); err != nil {
+		mod.met.sendErrors.Inc()
+		b.final, b.local, b.status = true, true, 477
+		b.ctx.Terminate()
+		t.branches = t.branches[:len(t.branches)-1]
+		mod.txs.removeBranch(b)
+		return err
+	}
+	mod.met.branches.Inc()
+	b.armFR(t.fr)
+	return nil
+}
+
+// armFR (re)starts the final-reply timer of a branch.
+func (b *branch) armFR(d time.Duration) {
+	if b.fr != nil {
+		b.fr.Stop()
+	}
+	mod := b.tx.mod
+	b.fr = time.AfterFunc(d, func() { mod.host.Exec(func(run kemi.Runner, proc *kemi.Proc) { mod.branchTimeout(b, run, proc) }) })
+}
+
+// decrementMaxForwards does RFC 3261 §16.6 step 3 when the script did not
+// process Max-Forwards itself.
+func decrementMaxForwards(req *sip.Request) {
+	h := req.MaxForwards()
+	if h == nil {
+		mf := sip.MaxForwardsHeader(70)
+		req.AppendHeader(&mf)
+		return
+	}
+	if *h > 0 {
+		mf := *h - 1
+		req.ReplaceHeader(&mf)
+	}
+}
+
+// tooBigForUDP: RFC 3261 §18.1.1 asks for a congestion controlled
+// transport when a request is larger than 1300 bytes and the path MTU is
+// unknown.
+func tooBigForUDP(req *sip.Request) bool {
+	var b bytes.Buffer
+	req.StringWrite(&b)
+	return b.Len() > 1300
+}
+
+// consume reads the client transaction's responses (sipgo hands them over
+// on a channel; tm acts on them in OnReply) until the final one, and turns
+// a sipgo timeout or transport error into a failed branch.
+func (mod *Module) consume(b *branch) {
+	ctx := b.ctx
+	for {
+		select {
+		case res := <-ctx.Responses():
+			if res.StatusCode >= 200 {
+				return // sipgo passes nothing more after a final reply
+			}
+		case <-ctx.Done():
+			err := ctx.Err()
+			if errors.Is(err, sip.ErrTransactionTimeout) || errors.Is(err, sip.ErrTransactionTransport) {
+				mod.host.Exec(func(run kemi.Runner, proc *kemi.Proc) { mod.branchTimeout(b, run, proc) })
+			}
+			return
+		}
+	}
+}
+
+// relayACK absorbs the ACK of a negative reply we sent and forwards any
+// other ACK statelessly (the end-to-end ACK of a 2xx).
+func (mod *Module) relayACK(m *kemi.Msg) kemi.Value {
+	if t := mod.txs.get(serverKey(m.Req, "INVITE")); t != nil {
+		mod.absorb(t, m)
+		return kemi.Int(0)
+	}
+	if err := m.Host.Forward(m, ""); err != nil {
+		mod.log.Warn("t_relay: ACK not forwarded", "err", err, "at", m.Where())
+		return kemi.Fail
+	}
+	return kemi.OK
+}
+
+// relayCancel answers a CANCEL with 200 and cancels every pending branch of
+// the INVITE transaction it matches; the caller gets the 487 of the
+// branches.
+func (mod *Module) relayCancel(m *kemi.Msg, r *ref) kemi.Value {
+	inv := r.cancelOf
+	if inv == nil {
+		inv = mod.txs.get(serverKey(m.Req, "INVITE"))
+	}
+	if inv == nil {
+		m.Errorf(mod.log, "t_relay: CANCEL matches no INVITE transaction")
+		m.SetError(481, "Call/Transaction Does Not Exist")
+		return kemi.Fail
+	}
+	ct, created, err := mod.newTx(m)
+	if err != nil {
+		return kemi.Fail
+	}
+	if !created {
+		mod.absorb(ct, m)
+		return kemi.Int(0)
+	}
+	ct.mu.Lock()
+	_ = mod.localReply(ct, m, 200, "canceling")
+	ct.mu.Unlock()
+	m.Handled = true
+	inv.mu.Lock()
+	defer inv.mu.Unlock()
+	if inv.final || inv.done {
+		return kemi.OK
+	}
+	inv.canceled = true
+	if !inv.noE2EReason {
+		inv.cancelReason, _ = m.HeaderValue("Reason")
+	}
+	mod.cancelBranches(inv, nil)
+	return kemi.OK
+}
+
+// cancelBranches cancels every pending branch but except; t.mu held. A
+// branch that had no provisional reply yet gets its CANCEL when one
+// comes, or ends at its timer.
+func (mod *Module) cancelBranches(t *tx, except *branch) {
+	for _, b := range t.branches {
+		if b == except || b.final || !t.inv {
+			continue
+		}
+		b.cancel = true
+		if b.provisonal && !b.cancelSent {
+			mod.sendCancel(t, b)
+		}
+	}
+}
+
+// sendCancel sends the CANCEL of a branch (RFC 3261 §9.1): the Request-URI,
+// Call-ID, From, To, CSeq number, Route set and top Via of the branch.
+func (mod *Module) sendCancel(t *tx, b *branch) {
+	b.cancelSent = true
+	src := b.req
+	c := sip.NewRequest(sip.CANCEL, src.Recipient)
+	c.AppendHeader(sip.HeaderClone(src.Via()))
+	from, to := src.From(), src.To()
+	if !t.useUACHeaders && t.req != nil {
+		from, to = t.req.From(), t.req.To()
+	}
+	c.AppendHeader(sip.HeaderClone(from))
+	c.AppendHeader(sip.HeaderClone(to))
+	c.AppendHeader(sip.HeaderClone(src.CallID()))
+	c.AppendHeader(&sip.CSeqHeader{SeqNo: src.CSeq().SeqNo, MethodName: sip.CANCEL})
+	for _, h := range src.GetHeaders("Route") {
+		c.AppendHeader(sip.HeaderClone(h))
+	}
+	mf := sip.MaxForwardsHeader(70)
+	c.AppendHeader(&mf)
+	if t.cancelReason != "" {
+		c.AppendHeader(sip.NewHeader("Reason", t.cancelReason))
+	}
+	c.SetBody(nil)
+	c.SetTransport(src.Transport())
+	b.cancelTx = sip.NewClientTx(b.id+"|CANCEL", c, &txConn{host: mod.host, dst: b.dst}, mod.sipLog)
+	go drain(b.cancelTx)
+	if err := b.cancelTx.Init(); err != nil {
+		mod.met.sendErrors.Inc()
+		mod.log.Warn("CANCEL not sent", "err", err, "branch", b.id)
+		return
+	}
+	mod.met.cancels.Inc()
+}
+
+// drain reads a transaction's responses until it is done.
+func drain(ctx *sip.ClientTx) {
+	for {
+		select {
+		case res := <-ctx.Responses():
+			if res.StatusCode >= 200 {
+				return
+			}
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// sendAck acknowledges a negative final reply of a branch whose client
+// transaction is no longer driving it (a retransmitted final reply, or a
+// reply after a local timeout): RFC 3261 §17.1.1.3.
+func (mod *Module) sendAck(b *branch, res *sip.Response) {
+	src := b.req
+	ack := sip.NewRequest(sip.ACK, src.Recipient)
+	ack.AppendHeader(sip.HeaderClone(src.Via()))
+	ack.AppendHeader(sip.HeaderClone(src.From()))
+	if to := res.To(); to != nil {
+		ack.AppendHeader(sip.HeaderClone(to))
+	}
+	ack.AppendHeader(sip.HeaderClone(src.CallID()))
+	ack.AppendHeader(&sip.CSeqHeader{SeqNo: src.CSeq().SeqNo, MethodName: sip.ACK})
+	for _, h := range src.GetHeaders("Route") {
+		ack.AppendHeader(sip.HeaderClone(h))
+	}
+	mf := sip.MaxForwardsHeader(70)
+	ack.AppendHeader(&mf)
+	ack.SetBody(nil)
+	if err := mod.host.SendRequest(nil, ack, b.dst); err != nil {
+		mod.met.sendErrors.Inc()
+	}
+}
+
+// parseProxy turns "proto:host:port" (t_relay_to_proxy) into a SIP URI.
+func parseProxy(s string) (string, error) {
+	proto := ""
+	rest := s
+	if i := strings.IndexByte(s, ':'); i > 0 {
+		switch p := strings.ToLower(s[:i]); p {
+		case "udp", "tcp", "tls", "sctp", "ws", "wss":
+			proto, rest = p, s[i+1:]
+		}
+	}
+	if rest == "" {
+		return "", fmt.Errorf("invalid proxy %q", s)
+	}
+	uri := "sip:" + rest
+	if proto != "" && proto != "udp" {
+		uri += ";transport=" + proto
+	}
+	var u sip.Uri
+	if err := sip.ParseUri(uri, &u); err != nil {
+		return "", fmt.Errorf("invalid proxy %q: %w", s, err)
+	}
+	return uri, nil
+}
+
+// hostPortURI builds sip:host:port;transport=proto.
+func hostPortURI(proto, host string, port int) string {
+	if strings.IndexByte(host, ':') >= 0 && !strings.HasPrefix(host, "[") {
+		host = "[" + host + "]"
+	}
+	uri := "sip:" + host
+	if port > 0 {
+		uri += ":" + strconv.Itoa(port)
+	}
+	if proto != "" && strings.ToLower(proto) != "udp" {
+		uri += ";transport=" + strings.ToLower(proto)
+	}
+	return uri
+}

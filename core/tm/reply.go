@@ -1,0 +1,326 @@
+package tm
+
+import (
+	"strings"
+
+	"github.com/emiago/sipgo/sip"
+	"github.com/kemisip/kemi/kemi"
+)
+
+// OnReply takes the replies to our branches, after ksr_reply_route ran.
+// Replies to unknown branches are left to the engine, which forwards them
+// statelessly on their Via (late 2xx retransmissions).
+func (mod *Module) OnReply(m *kemi.Msg) bool {
+	res := m.Res
+	v := res.Via()
+	if v == nil {
+		return false
+	}
+	id, _ := v.Params.Get("branch")
+	if !strings.HasPrefix(id, "z9hG4bKkm") {
+		return false
+	}
+	if strings.HasPrefix(id, replicaPrefix) {
+		mod.met.absorbed.Inc()
+		m.Handled = true
+		return true // replies to t_replicate copies are not for anybody
+	}
+	b := mod.txs.branch(id)
+	if b == nil {
+		return false
+	}
+	cs := res.CSeq()
+	if cs == nil {
+		return true
+	}
+	t := b.tx
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	m.Handled = true
+	if cs.MethodName == sip.CANCEL {
+		if b.cancelTx != nil && !t.done {
+			b.cancelTx.Receive(res) // the 200 to our CANCEL
+		}
+		return true
+	}
+	if cs.MethodName != b.req.Method || t.done {
+		return true
+	}
+	mod.branchReply(t, b, m)
+	return true
+}
+
+// branchReply handles one reply of a branch; t.mu held.
+func (mod *Module) branchReply(t *tx, b *branch, m *kemi.Msg) {
+	res := m.Res
+	code := res.StatusCode
+	if b.final {
+		// a retransmission, or a reply after we gave up on the branch
+		switch {
+		case code >= 200 && code < 300 && t.inv:
+			// a 2xx always reaches the caller (RFC 3261 §16.7)
+			mod.stripVia(m)
+			mod.relay2xx(t, res)
+		case code >= 300 && t.inv:
+			mod.sendAck(b, res)
+		}
+		mod.met.absorbed.Inc()
+		return
+	}
+	b.ctx.Receive(res) // the client FSM: stop retransmissions, ACK a negative reply
+	b.status = code
+	if code < 200 && (!b.provisonal || mod.restartFrEach) && t.inv {
+		b.armFR(t.frInv)
+	}
+	if t.onReply != "" && m.Run != nil {
+		m.Flags = t.flags
+		m.SetValue(refKey{}, &ref{t: t, held: true, b: b})
+		if _, err := m.Run.Call(t.onReply, kemi.RouteTMReply, m); err != nil {
+			mod.log.Debug("onreply route failed", "err", err)
+		}
+		if m.Drop && code < 200 {
+			return // a provisional reply dropped by the onreply route
+		}
+	}
+	mod.stripVia(m)
+	if code < 200 {
+		b.provisonal = true
+		if b.cancel && !b.cancelSent {
+			mod.sendCancel(t, b)
+		}
+		if code > 100 && !t.final {
+			_ = mod.replyUAS(t, res, false)
+		}
+		return
+	}
+	b.final, b.reply = true, res
+	if b.fr != nil {
+		b.fr.Stop()
+	}
+	if code < 300 {
+		if t.final && t.uasStatus >= 300 {
+			mod.relay2xx(t, res)
+		} else {
+			_ = mod.replyUAS(t, res, false)
+		}
+		if t.inv {
+			mod.cancelBranches(t, b)
+		}
+		return
+	}
+	mod.branchFailure(t, b, m.Run, m.Proc)
+	if code >= 600 && t.inv && !t.disable6xx {
+		mod.cancelBranches(t, b)
+	}
+	mod.maybeFinish(t, m.Run, m.Proc)
+}
+
+// stripVia removes our Via from a reply before it goes upstream.
+func (mod *Module) stripVia(m *kemi.Msg) {
+	if v := m.Res.Via(); v != nil {
+		m.RemoveHeaderValue(v)
+	}
+}
+
+// relay2xx sends a 2xx upstream even when the transaction is done with
+// (more 2xx of a forked INVITE, retransmissions, a 2xx after a timeout):
+// the caller must see every 2xx.
+func (mod *Module) relay2xx(t *tx, res *sip.Response) {
+	if !t.final || t.uasStatus < 300 {
+		_ = mod.replyUAS(t, res, false)
+		return
+	}
+	if err := mod.host.SendReply(res, t.dst); err != nil {
+		mod.met.sendErrors.Inc()
+		return
+	}
+	mod.countRelayed(res.StatusCode)
+}
+
+// branchTimeout ends a branch whose fr_timer (or fr_inv_timer, or sipgo's
+// timer) expired: a local 408 (487 when canceled) and a CANCEL when the
+// branch was ringing.
+func (mod *Module) branchTimeout(b *branch, run kemi.Runner, proc *kemi.Proc) {
+	t := b.tx
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.done || b.final {
+		return
+	}
+	mod.met.timeouts.Inc()
+	code := 408
+	if t.canceled {
+		code = 487
+	}
+	b.final, b.local, b.timedOut, b.status = true, true, true, code
+	fake := &kemi.Msg{Req: t.req}
+	b.reply = fake.NewReply(code, kemi.ReasonPhrase(code))
+	if t.inv && b.provisonal && !b.cancelSent {
+		mod.sendCancel(t, b)
+	}
+	if b.ctx != nil && !b.provisonal {
+		b.ctx.Terminate() // nothing answered: stop retransmitting
+	}
+	mod.branchFailure(t, b, run, proc)
+	mod.maybeFinish(t, run, proc)
+}
+
+// branchFailure runs the branch-failure route for a branch that ended
+// negatively; t.mu held.
+func (mod *Module) branchFailure(t *tx, b *branch, run kemi.Runner, proc *kemi.Proc) {
+	if t.onBrFail == "" || run == nil {
+		return
+	}
+	fm := mod.fakeRequest(t, b, proc)
+	fm.Route = kemi.RouteBranchFailure
+	if _, err := run.Call(t.onBrFail, kemi.RouteBranchFailure, fm); err != nil {
+		mod.log.Debug("branch failure route failed", "err", err)
+	}
+	t.flags = fm.Flags
+}
+
+// maybeFinish picks the best final reply once every branch ended, runs the
+// failure route (which may relay again) and relays the reply; t.mu held.
+func (mod *Module) maybeFinish(t *tx, run kemi.Runner, proc *kemi.Proc) {
+	if t.final || t.done || t.pendingBranches() > 0 {
+		return
+	}
+	best := mod.pickBest(t)
+	if best < 0 {
+		if !t.noIntReply {
+			_ = mod.localReply(t, nil, 500, "No reply")
+		}
+		return
+	}
+	t.bestBranch = best
+	if t.onFailure != "" && run != nil && !t.noFailover {
+		name := t.onFailure
+		t.onFailure = "" // cleared before it runs: a new relay must arm it again
+		fm := mod.fakeRequest(t, t.branches[best], proc)
+		t.inFailure = true
+		if _, err := run.Call(name, kemi.RouteFailure, fm); err != nil {
+			mod.log.Debug("failure route failed", "err", err)
+		}
+		t.inFailure = false
+		t.flags, t.avps = fm.Flags, fm.AVPs
+		if t.final || t.done || t.pendingBranches() > 0 {
+			return // the failure route replied or relayed again
+		}
+		if b := mod.pickBest(t); b >= 0 {
+			best = b
+		}
+	}
+	b := t.branches[best]
+	rep := b.reply
+	if rep.StatusCode == 401 || rep.StatusCode == 407 {
+		rep = mod.mergeChallenges(t, rep)
+	}
+	if b.local && t.noIntReply {
+		return
+	}
+	_ = mod.replyUAS(t, rep, b.local)
+}
+
+// pickBest chooses the reply to send upstream among the final replies of
+// the branches (RFC 3261 §16.7 step 6, with Kamailio's preferences): a 6xx
+// first, then the lowest class, 401/407/415/420/484 first among the 4xx,
+// replies received before replies made up here.
+func (mod *Module) pickBest(t *tx) int {
+	best, bestRank := -1, 1<<30
+	for i, b := range t.branches {
+		if !b.final || b.reply == nil || b.dropped {
+			continue
+		}
+		if r := rank(b, t.disable6xx); r < bestRank {
+			best, bestRank = i, r
+		}
+	}
+	return best
+}
+
+// rank orders final replies: lower is better.
+func rank(b *branch, no6xx bool) int {
+	c := b.status
+	r := 0
+	switch {
+	case c >= 200 && c < 300:
+		r = 0
+	case c >= 600 && !no6xx:
+		r = 100
+	case c >= 300 && c < 400:
+		r = 300
+	case c >= 400 && c < 500:
+		switch c {
+		case 401, 407, 415, 420, 484:
+			r = 400
+		default:
+			r = 450
+		}
+	case c >= 500 && c < 600:
+		r = 500
+		if c == 503 {
+			r = 550
+		}
+	default:
+		r = 600
+	}
+	if b.local {
+		r += 40 // a reply from the network beats one we made up
+	}
+	return r*1000 + b.idx
+}
+
+// mergeChallenges puts the WWW-/Proxy-Authenticate headers of every 401
+// and 407 branch into the reply (RFC 3261 §16.7 step 7).
+func (mod *Module) mergeChallenges(t *tx, rep *sip.Response) *sip.Response {
+	var extra []sip.Header
+	for _, b := range t.branches {
+		if b.reply == nil || b.reply == rep || (b.status != 401 && b.status != 407) {
+			continue
+		}
+		for _, name := range []string{"WWW-Authenticate", "Proxy-Authenticate"} {
+			for _, h := range b.reply.GetHeaders(name) {
+				extra = append(extra, sip.HeaderClone(h))
+			}
+		}
+	}
+	if len(extra) == 0 {
+		return rep
+	}
+	out := rep.Clone()
+	for _, h := range extra {
+		out.AppendHeader(h)
+	}
+	return out
+}
+
+// fakeRequest builds the message failure and branch-failure routes run
+// with: a copy of the transaction's request with the Request-URI of the
+// branch, the transaction's flags and AVPs.
+func (mod *Module) fakeRequest(t *tx, b *branch, proc *kemi.Proc) *kemi.Msg {
+	req := t.req.Clone()
+	req.SetBody(t.req.Body())
+	if b != nil && b.req != nil {
+		req.Recipient = b.req.Recipient
+	}
+	fm := &kemi.Msg{
+		Req:           req,
+		Proto:         t.proto,
+		Src:           t.src,
+		Rcv:           t.rcv,
+		ConnID:        t.connID,
+		Route:         kemi.RouteFailure,
+		OrigURI:       t.origURI,
+		Flags:         t.flags,
+		AVPs:          t.avps.Clone(),
+		Proc:          proc,
+		Host:          mod.host,
+		Faked:         true,
+		MaxFwdChecked: t.maxFwdChecked,
+	}
+	if fm.Proc == nil {
+		fm.Proc = kemi.NewProc(0)
+	}
+	fm.SetValue(refKey{}, &ref{t: t, held: true, b: b})
+	return fm
+}

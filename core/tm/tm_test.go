@@ -1,0 +1,302 @@
+package tm_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+	"github.com/kemisip/kemi/engine"
+	"github.com/kemisip/kemi/engine/enginetest"
+)
+
+// proxyScript routes the way Kamailio's basic example does, minus the
+// registrar: the callee comes from the R-URI user, looked up in defines
+// (-D name=sip:host:port), with a failure route that tries "alternate"
+// after a busy or unanswered first callee.
+const proxyScript = `
+function ksr_request_route()
+	if KSR.is_CANCEL() then
+		if KSR.tm.t_check_trans() > 0 then
+			KSR.tm.t_relay()
+		end
+		KSR.x.exit()
+	end
+	if KSR.tmx.t_precheck_trans() > 0 then
+		KSR.tm.t_check_trans()
+		KSR.x.exit()
+	end
+	if KSR.tm.t_check_trans() == 0 then KSR.x.exit() end
+	if KSR.siputils.has_totag() > 0 then
+		-- in-dialog: straight to the R-URI (the callee's Contact)
+		if KSR.tm.t_relay() < 0 then KSR.sl.sl_reply_error() end
+		KSR.x.exit()
+	end
+	local user = KSR.pv.get("$rU")
+	local dst = KSR.kx.get_def(user)
+	if dst == "" then
+		KSR.sl.sl_send_reply(404, "Not Found")
+		KSR.x.exit()
+	end
+	-- append_branch copies $du into the branch, as in Kamailio: add it first
+	local fork = KSR.kx.get_def(user .. "_fork")
+	if fork ~= "" then
+		KSR.corex.append_branch_uri(fork)
+	end
+	KSR.setdsturi(dst)
+	KSR.tm.t_on_failure("ksr_failure")
+	KSR.tm.t_on_reply("ksr_onreply")
+	KSR.tm.t_on_branch("ksr_branch")
+	if KSR.tm.t_relay() < 0 then
+		KSR.sl.sl_reply_error()
+	end
+end
+
+function ksr_branch()
+	KSR.hdr.append("X-Branch: " .. KSR.pv.get("$T_branch_idx") .. "\r\n")
+end
+
+function ksr_onreply()
+	KSR.info("onreply " .. KSR.pv.get("$T_reply_code") .. " branch " .. KSR.pv.get("$T_branch_idx"))
+end
+
+function ksr_failure()
+	if KSR.tm.t_is_canceled() > 0 then return end
+	local code = KSR.pv.get("$T_reply_code")
+	KSR.info("failure route: " .. code .. " reason " .. KSR.pv.getw("$T_reply_reason"))
+	local alt = KSR.kx.get_def("alternate")
+	if alt ~= "" and (code == 486 or code == 408) and KSR.tmx.t_is_failure_route() > 0 then
+		KSR.setdsturi(alt)
+		KSR.tm.t_on_failure("ksr_failure_last")
+		KSR.tm.t_relay()
+	end
+end
+
+function ksr_failure_last()
+	KSR.info("second failure: " .. KSR.pv.get("$T_reply_code"))
+end
+`
+
+type harness struct {
+	t   *testing.T
+	s   *enginetest.Server
+	uac *peer
+}
+
+func start(t *testing.T, defines map[string]string, params map[string]any) *harness {
+	t.Helper()
+	opts := []enginetest.Option{enginetest.WithConfig(func(c *engine.Config) {
+		c.Defines = defines
+		c.Listen = []string{"udp:127.0.0.1:0", "tcp:127.0.0.1:0"}
+	})}
+	if params != nil {
+		opts = append(opts, enginetest.WithParams("tm", params))
+	}
+	s := enginetest.Start(t, proxyScript, opts...)
+	return &harness{t: t, s: s, uac: newPeer(t, "alice")}
+}
+
+// ruri is the Request-URI for user at the proxy.
+func (h *harness) ruri(user string) string { return "sip:" + user + "@" + h.s.UDP() }
+
+func TestInviteCallStateful(t *testing.T) {
+	bob := newPeer(t, "bob")
+	h := start(t, map[string]string{"bob": bob.uri()}, nil)
+	uac := h.uac
+	invite := uac.invite(h.ruri("bob"), "call-1", "inv1", 1)
+	uac.send(h.s.UDP(), invite)
+
+	// 100 Trying comes from the proxy at once
+	trying := uac.expectStatus(100, 2*time.Second)
+	if trying.To().Params.Has("tag") {
+		t.Errorf("100 Trying has a To tag")
+	}
+	req, from := bob.expectRequest("INVITE", 2*time.Second)
+	if got := req.GetHeaders("Via"); len(got) != 2 {
+		t.Fatalf("callee got %d Vias, want 2 (ours on top)", len(got))
+	}
+	if br := req.Via().Params.GetOr("branch", ""); !strings.HasPrefix(br, "z9hG4bK") || br == "z9hG4bKinv1" {
+		t.Errorf("our Via branch = %q", br)
+	}
+	if mf := req.MaxForwards(); mf == nil || *mf != 69 {
+		t.Errorf("Max-Forwards = %v, want 69", mf)
+	}
+	if x := req.GetHeader("X-Branch"); x == nil || x.Value() != "0" {
+		t.Errorf("branch route did not run: %v", x)
+	}
+	// a retransmitted INVITE is absorbed
+	uac.send(h.s.UDP(), invite)
+	uac.expectStatus(100, 2*time.Second)
+	bob.quiet(150*time.Millisecond, nil)
+
+	bob.reply(req, from, 180, "Ringing", "bobtag")
+	ring := uac.expectStatus(180, 2*time.Second)
+	if len(ring.GetHeaders("Via")) != 1 {
+		t.Errorf("180 still carries our Via")
+	}
+	bob.reply(req, from, 200, "OK", "bobtag")
+	ok := uac.expectStatus(200, 2*time.Second)
+	if ok.To().Params.GetOr("tag", "") != "bobtag" {
+		t.Errorf("200 To tag = %q", ok.To())
+	}
+	// ACK and BYE go through the proxy to the callee's Contact
+	contact := ok.Contact().Address.String()
+	uac.send(h.s.UDP(), uac.request("ACK", contact, "call-1", "ack1", 1, "bobtag"))
+	bob.expectRequest("ACK", 2*time.Second)
+	uac.send(h.s.UDP(), uac.request("BYE", contact, "call-1", "bye1", 2, "bobtag"))
+	bye, bfrom := bob.expectRequest("BYE", 2*time.Second)
+	bob.reply(bye, bfrom, 200, "OK", "")
+	uac.expectStatus(200, 2*time.Second)
+
+	if !strings.Contains(h.s.Logs(), "onreply 180 branch 0") {
+		t.Errorf("onreply route did not run with $T_reply_code:\n%s", h.s.Logs())
+	}
+	if v := h.s.Metric(`kemi_tm_retransmissions_absorbed_total`); v < 1 {
+		t.Errorf("absorbed retransmissions = %v", v)
+	}
+}
+
+func TestFailureRouteSerialForking(t *testing.T) {
+	bob := newPeer(t, "bob")
+	carol := newPeer(t, "carol")
+	h := start(t, map[string]string{"bob": bob.uri(), "alternate": carol.uri()}, nil)
+	h.uac.send(h.s.UDP(), h.uac.invite(h.ruri("bob"), "call-486", "b486", 1))
+	req, from := bob.expectRequest("INVITE", 2*time.Second)
+	bob.reply(req, from, 486, "Busy Here", "bobtag")
+	// the proxy ACKs the 486 itself (hop by hop)
+	ack, _ := bob.expectRequest("ACK", 2*time.Second)
+	if ack.Via().Params.GetOr("branch", "") != req.Via().Params.GetOr("branch", "") {
+		t.Errorf("ACK of the 486 has another branch")
+	}
+	// the failure route sends the call to carol
+	creq, cfrom := carol.expectRequest("INVITE", 2*time.Second)
+	if x := creq.GetHeader("X-Branch"); x == nil || x.Value() != "1" {
+		t.Errorf("second branch index = %v, want 1", x)
+	}
+	carol.reply(creq, cfrom, 200, "OK", "caroltag")
+	ok := h.uac.expectStatus(200, 2*time.Second)
+	if ok.To().Params.GetOr("tag", "") != "caroltag" {
+		t.Fatalf("the caller got the 200 of %q", ok.To())
+	}
+	if !strings.Contains(h.s.Logs(), "failure route: 486 reason Busy Here") {
+		t.Errorf("failure route did not see 486:\n%s", h.s.Logs())
+	}
+	// the 486 never reached the caller
+	for _, l := range h.uac.firstLines() {
+		if strings.HasPrefix(l, "SIP/2.0 486") {
+			t.Errorf("the caller got the 486")
+		}
+	}
+}
+
+func TestNoAnswerGives408AfterFrInvTimer(t *testing.T) {
+	bob := newPeer(t, "bob")
+	h := start(t, map[string]string{"bob": bob.uri()}, map[string]any{"fr_inv_timer": 400, "fr_timer": 300})
+	h.uac.send(h.s.UDP(), h.uac.invite(h.ruri("bob"), "call-408", "b408", 1))
+	req, from := bob.expectRequest("INVITE", 2*time.Second)
+	start := time.Now()
+	bob.reply(req, from, 180, "Ringing", "bobtag")
+	h.uac.expectStatus(180, 2*time.Second)
+	// nothing more from bob: after fr_inv_timer the branch is canceled and
+	// the caller gets 408
+	cancel, cfrom := bob.expectRequest("CANCEL", 3*time.Second)
+	bob.reply(cancel, cfrom, 200, "OK", "")
+	bob.reply(req, from, 487, "Request Terminated", "bobtag")
+	res := h.uac.expectStatus(408, 3*time.Second)
+	if el := time.Since(start); el < 350*time.Millisecond {
+		t.Errorf("408 after %v, before fr_inv_timer", el)
+	}
+	if res.To().Params.GetOr("tag", "") == "" {
+		t.Errorf("local 408 without a To tag")
+	}
+	if v := h.s.WaitMetric(`kemi_tm_branch_timeouts_total`, 1, time.Second); v != 1 {
+		t.Errorf("branch timeouts = %v", v)
+	}
+}
+
+func TestCancelRingingCall(t *testing.T) {
+	bob := newPeer(t, "bob")
+	h := start(t, map[string]string{"bob": bob.uri()}, nil)
+	h.uac.send(h.s.UDP(), h.uac.invite(h.ruri("bob"), "call-cancel", "bc1", 1))
+	req, from := bob.expectRequest("INVITE", 2*time.Second)
+	bob.reply(req, from, 180, "Ringing", "bobtag")
+	h.uac.expectStatus(180, 2*time.Second)
+	h.uac.send(h.s.UDP(), h.uac.request("CANCEL", h.ruri("bob"), "call-cancel", "bc1", 1, "", "Reason: Q.850;cause=16"))
+	// the CANCEL is answered at once, the callee gets a CANCEL of its own
+	cancelOK := h.uac.expectStatus(200, 2*time.Second)
+	if cancelOK.CSeq().MethodName != sip.CANCEL {
+		t.Fatalf("200 is for %s", cancelOK.CSeq().MethodName)
+	}
+	creq, cfrom := bob.expectRequest("CANCEL", 2*time.Second)
+	if creq.Via().Params.GetOr("branch", "") != req.Via().Params.GetOr("branch", "") {
+		t.Errorf("CANCEL branch differs from the INVITE's")
+	}
+	if r := creq.GetHeader("Reason"); r == nil || !strings.Contains(r.Value(), "cause=16") {
+		t.Errorf("Reason not copied: %v", r)
+	}
+	bob.reply(creq, cfrom, 200, "OK", "")
+	bob.reply(req, from, 487, "Request Terminated", "bobtag")
+	h.uac.expectStatus(487, 2*time.Second)
+	bob.expectRequest("ACK", 2*time.Second)
+}
+
+func TestParallelForkFirst200Wins(t *testing.T) {
+	bob := newPeer(t, "bob")
+	bob2 := newPeer(t, "bob2")
+	h := start(t, map[string]string{"bob": bob.uri(), "bob_fork": bob2.uri()}, nil)
+	h.uac.send(h.s.UDP(), h.uac.invite(h.ruri("bob"), "call-fork", "bf1", 1))
+	r1, f1 := bob.expectRequest("INVITE", 2*time.Second)
+	r2, f2 := bob2.expectRequest("INVITE", 2*time.Second)
+	if r1.Via().Params.GetOr("branch", "") == r2.Via().Params.GetOr("branch", "") {
+		t.Fatal("both branches have the same Via branch")
+	}
+	bob.reply(r1, f1, 180, "Ringing", "b1")
+	bob2.reply(r2, f2, 180, "Ringing", "b2")
+	h.uac.expectStatus(180, 2*time.Second)
+	bob2.reply(r2, f2, 200, "OK", "b2")
+	ok := h.uac.expectStatus(200, 2*time.Second)
+	if ok.To().Params.GetOr("tag", "") != "b2" {
+		t.Fatalf("200 from %q", ok.To())
+	}
+	// the other branch is canceled
+	c, cf := bob.expectRequest("CANCEL", 2*time.Second)
+	bob.reply(c, cf, 200, "OK", "")
+	bob.reply(r1, f1, 487, "Request Terminated", "b1")
+	bob.expectRequest("ACK", 2*time.Second)
+	h.uac.quiet(200*time.Millisecond, func(r received) bool {
+		res, ok := r.msg.(*sip.Response)
+		return ok && res.StatusCode < 300 // retransmitted 180/200 are fine, a 487 is not
+	})
+}
+
+func TestUnresolvableDestination(t *testing.T) {
+	h := start(t, map[string]string{"bob": "sip:bob@nonexistent.invalid"}, nil)
+	h.uac.send(h.s.UDP(), h.uac.invite(h.ruri("bob"), "call-dns", "bd1", 1))
+	res := h.uac.expectStatus(478, 5*time.Second)
+	if res.Reason != "Unresolvable destination" {
+		t.Errorf("reason %q", res.Reason)
+	}
+}
+
+func TestTransactionsExpire(t *testing.T) {
+	black := newPeer(t, "black") // never answers
+	h := start(t, map[string]string{"black": black.uri()}, map[string]any{"fr_timer": 200, "fr_inv_timer": 200, "wt_timer": 100})
+	const n = 200
+	for i := 0; i < n; i++ {
+		h.uac.send(h.s.UDP(), h.uac.request("MESSAGE", h.ruri("black"), fmt.Sprintf("flood-%d", i), fmt.Sprintf("fl%d", i), 1, ""))
+	}
+	if v := h.s.WaitMetric(`kemi_tm_transactions_total`, n, 5*time.Second); v != n {
+		t.Fatalf("%v transactions, want %d", v, n)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) && h.s.Metric(`kemi_tm_transactions_alive`) > 0 {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if v := h.s.Metric(`kemi_tm_transactions_alive`); v != 0 {
+		t.Fatalf("%v transactions still alive", v)
+	}
+	if v := h.s.Metric(`kemi_tm_transactions_pending`); v != 0 {
+		t.Fatalf("%v transactions still pending", v)
+	}
+}

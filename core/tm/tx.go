@@ -1,0 +1,298 @@
+package tm
+
+import (
+	"fmt"
+	"hash/fnv"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+	"github.com/kemisip/kemi/kemi"
+)
+
+// tx is one transaction: the request received (the server side, a sipgo
+// ServerTx) and the branches it was relayed to (each a sipgo ClientTx).
+// mu serialises everything that happens to it: relaying, replies, timers
+// and the routes they run.
+type tx struct {
+	mod *Module
+	id  uint64
+	key string // server transaction key
+
+	mu  sync.Mutex
+	req *sip.Request // the request as received (later: as relayed)
+	stx *sip.ServerTx
+	dst kemi.Dest // where replies to the request go
+	inv bool      // an INVITE transaction
+
+	// script state kept on the transaction
+	flags     uint32
+	avps      kemi.AVPs
+	onFailure string
+	onReply   string
+	onBranch  string
+	onBrFail  string
+
+	branches []*branch
+	// per-transaction settings (t_set_*)
+	fr, frInv     time.Duration
+	noAuto100     bool
+	disable6xx    bool
+	noFailover    bool
+	noIntReply    bool
+	created       time.Time
+	sent100       bool
+	canceled      bool
+	relayed       bool // t_relay ran at least once
+	uasStatus     int  // last status sent upstream
+	uasReason     string
+	final         bool // a final reply was sent upstream
+	done          bool // removed from the tables
+	bestBranch    int  // branch whose reply was picked (failure route)
+	inFailure     bool
+	dropReplies   int // t_drop_replies mode: 0 keep, 1 drop all, 2 drop last batch
+	noE2EReason   bool
+	cancelReason  string // Reason of the CANCEL received, copied to ours
+	useUACHeaders bool
+	contacts      contactGroups // t_load_contacts
+	lastReply     *sip.Response // the last reply sent upstream
+	callID        string
+	cseq          uint32
+	// the request's transport, for failure routes
+	src           netip.AddrPort
+	rcv           *kemi.Socket
+	proto         string
+	connID        uint64
+	origURI       string
+	maxFwdChecked bool
+	lifetime      *time.Timer
+	wait          *time.Timer
+}
+
+// branch is one outgoing copy of the request.
+type branch struct {
+	tx   *tx
+	idx  int
+	id   string // our Via branch
+	uri  string // Request-URI of this branch
+	req  *sip.Request
+	ctx  *sip.ClientTx
+	dst  kemi.Dest
+	msg  *kemi.Msg // the branch message (flags, AVPs of the branch)
+	fr   *time.Timer
+	done chan struct{} // closed when the client transaction is let go
+
+	status     int           // last status received (or the local one)
+	reply      *sip.Response // the final reply
+	final      bool
+	provisonal bool // a provisional reply came
+	timedOut   bool
+	local      bool // the final reply was generated here
+	cancel     bool // a CANCEL is wanted
+	cancelSent bool
+	cancelTx   *sip.ClientTx
+	dropped    bool // t_drop_replies: not a candidate for the best reply
+}
+
+// store holds the transactions of a module, by server key and by branch.
+type store struct {
+	mu       sync.RWMutex
+	byKey    map[string]*tx
+	byBranch map[string]*branch
+	byCallID map[string][]*tx
+	live     atomic.Int64 // transactions without a final reply upstream
+	count    atomic.Int64 // transactions in the tables
+}
+
+func newStore() *store {
+	return &store{byKey: map[string]*tx{}, byBranch: map[string]*branch{}, byCallID: map[string][]*tx{}}
+}
+
+func (s *store) get(key string) *tx {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.byKey[key]
+}
+
+// add registers t unless a transaction with its key exists, which it
+// returns instead.
+func (s *store) add(t *tx) *tx {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if old := s.byKey[t.key]; old != nil {
+		return old
+	}
+	s.byKey[t.key] = t
+	s.byCallID[t.callID] = append(s.byCallID[t.callID], t)
+	s.live.Add(1)
+	s.count.Add(1)
+	return nil
+}
+
+func (s *store) branch(id string) *branch {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.byBranch[id]
+}
+
+func (s *store) addBranch(b *branch) {
+	s.mu.Lock()
+	s.byBranch[b.id] = b
+	s.mu.Unlock()
+}
+
+// removeBranch forgets a branch that was never sent.
+func (s *store) removeBranch(b *branch) {
+	s.mu.Lock()
+	if s.byBranch[b.id] == b {
+		delete(s.byBranch, b.id)
+	}
+	s.mu.Unlock()
+}
+
+// byCall returns the transactions of a Call-ID.
+func (s *store) byCall(callID string) []*tx {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return append([]*tx(nil), s.byCallID[callID]...)
+}
+
+// remove drops t and its branches from the tables.
+func (s *store) remove(t *tx) {
+	s.mu.Lock()
+	if s.byKey[t.key] == t {
+		delete(s.byKey, t.key)
+		s.count.Add(-1)
+	}
+	list := s.byCallID[t.callID]
+	for i, x := range list {
+		if x == t {
+			list = append(list[:i], list[i+1:]...)
+			break
+		}
+	}
+	if len(list) == 0 {
+		delete(s.byCallID, t.callID)
+	} else {
+		s.byCallID[t.callID] = list
+	}
+	for _, b := range t.branches {
+		if s.byBranch[b.id] == b {
+			delete(s.byBranch, b.id)
+		}
+	}
+	s.mu.Unlock()
+}
+
+// all returns the transactions now in the tables.
+func (s *store) all() []*tx {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]*tx, 0, len(s.byKey))
+	for _, t := range s.byKey {
+		out = append(out, t)
+	}
+	return out
+}
+
+// serverKey is the key of a request's server transaction (RFC 3261
+// §17.2.3): the top Via branch, sent-by and method, ACK and CANCEL mapped
+// to the method given. Requests without an RFC 3261 branch use the RFC 2543
+// fields.
+func serverKey(req *sip.Request, method string) string {
+	v := req.Via()
+	if v == nil {
+		return ""
+	}
+	if method == "" {
+		method = string(req.Method)
+		if method == "ACK" {
+			method = "INVITE"
+		}
+	}
+	if b, ok := v.Params.Get("branch"); ok && strings.HasPrefix(b, "z9hG4bK") && len(b) > 7 {
+		return b + "|" + strings.ToLower(v.Host) + ":" + strconv.Itoa(v.Port) + "|" + method
+	}
+	// RFC 2543: Request-URI, To tag (not for ACK), From tag, Call-ID, CSeq
+	// number and the top Via
+	var sb strings.Builder
+	if req.Method != sip.ACK {
+		sb.WriteString(req.Recipient.String())
+	}
+	sb.WriteByte('|')
+	if f := req.From(); f != nil {
+		sb.WriteString(f.Params.GetOr("tag", ""))
+	}
+	sb.WriteByte('|')
+	if c := req.CallID(); c != nil {
+		sb.WriteString(c.Value())
+	}
+	sb.WriteByte('|')
+	if cs := req.CSeq(); cs != nil {
+		sb.WriteString(strconv.FormatUint(uint64(cs.SeqNo), 10))
+	}
+	sb.WriteByte('|')
+	sb.WriteString(v.Value())
+	sb.WriteByte('|')
+	sb.WriteString(method)
+	return "2543|" + sb.String()
+}
+
+// replicaPrefix starts the Via branch of t_replicate copies.
+const replicaPrefix = "z9hG4bKkmr"
+
+// branchID builds the Via branch of branch idx of transaction id; the
+// prefix keeps ids of two engine runs apart.
+func branchID(prefix string, id uint64, idx int) string {
+	return "z9hG4bKkmt" + prefix + "." + strconv.FormatUint(id, 36) + "." + strconv.Itoa(idx)
+}
+
+// randomPrefix gives each module instance its own branch prefix.
+func randomPrefix() string {
+	h := fnv.New32a()
+	h.Write([]byte(strconv.FormatInt(time.Now().UnixNano(), 10)))
+	return strconv.FormatUint(uint64(h.Sum32()), 36)
+}
+
+// txConn is the sipgo Connection of one transaction side: every message
+// the FSM writes (a reply and its retransmissions, a request, its
+// retransmissions and the ACK of a negative reply) goes to one
+// destination through the engine.
+type txConn struct {
+	host kemi.Host
+	dst  kemi.Dest
+}
+
+func (c *txConn) LocalAddr() net.Addr {
+	if c.dst.Sock == nil {
+		return &net.UDPAddr{}
+	}
+	a := c.dst.Sock.Addr
+	if c.dst.Proto == "tcp" {
+		return net.TCPAddrFromAddrPort(a)
+	}
+	return net.UDPAddrFromAddrPort(a)
+}
+
+func (c *txConn) WriteMsg(msg sip.Message) error {
+	switch m := msg.(type) {
+	case *sip.Request:
+		return c.host.SendRequest(nil, m, c.dst)
+	case *sip.Response:
+		return c.host.SendReply(m, c.dst)
+	}
+	return fmt.Errorf("tm: cannot send %T", msg)
+}
+
+// Ref, TryClose and Close: the engine owns the sockets, there is nothing
+// to count or close here.
+func (c *txConn) Ref(int) int            { return 1 }
+func (c *txConn) TryClose() (int, error) { return 1, nil }
+func (c *txConn) Close() error           { return nil }
+
+var _ sip.Connection = (*txConn)(nil)
