@@ -18,7 +18,6 @@ import (
 func (m *Msg) NewReply(code int, reason string) *sip.Response {
 	req := m.Req
 	res := sip.NewResponse(code, reason)
-	res.SipVersion = req.SipVersion
 	for _, h := range req.Headers() {
 		switch h.(type) {
 		case *sip.ViaHeader:

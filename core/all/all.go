@@ -8,6 +8,7 @@ import (
 	_ "github.com/kemisip/kemi/core/ksr"
 	_ "github.com/kemisip/kemi/core/kx"
 	_ "github.com/kemisip/kemi/core/maxfwd"
+	_ "github.com/kemisip/kemi/core/sanity"
 	_ "github.com/kemisip/kemi/core/siputils"
 	_ "github.com/kemisip/kemi/core/sl"
 	_ "github.com/kemisip/kemi/core/textops"
@@ -24,6 +25,7 @@ var Modules = []string{
 	"tmx",
 	"sl",
 	"maxfwd",
+	"sanity",
 	"siputils",
 	"textops",
 	"corex",
