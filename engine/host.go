@@ -349,12 +349,12 @@ func (e *Engine) PrepareRequest(origin *kemi.Msg, req *sip.Request, dst *kemi.De
 		h.BeforeSend(origin, req, dst)
 	}
 	if origin.Run != nil && e.cfg.OnsendRoute != "none" && origin.Run.Has(e.cfg.OnsendRoute) {
-		om := *origin
+		om := origin.Copy()
 		om.Req = req
 		om.Res = nil
 		om.Drop = false
 		om.Snd = dst
-		if _, err := origin.Run.Call(e.cfg.OnsendRoute, kemi.RouteOnsend, &om); err != nil {
+		if _, err := origin.Run.Call(e.cfg.OnsendRoute, kemi.RouteOnsend, om); err != nil {
 			e.slog.Error("error from Lua: "+err.Error(), "route", e.cfg.OnsendRoute)
 		}
 		if om.Drop {

@@ -164,13 +164,15 @@ func (m *Msg) AppendHeaders(hs ...sip.Header) {
 // InsertHeaders adds headers before the first one.
 func (m *Msg) InsertHeaders(hs ...sip.Header) {
 	m.hs().PrependHeader(hs...)
+	// sipgo points its shortcut at the last of hs: make it the first
+	m.fixRefs(hs)
 }
 
 // InsertHeadersAt puts headers at position idx of the header list.
 func (m *Msg) InsertHeadersAt(idx int, hs ...sip.Header) {
 	s := m.hs()
 	if idx <= 0 {
-		s.PrependHeader(hs...)
+		m.InsertHeaders(hs...)
 		return
 	}
 	for i, h := range hs {

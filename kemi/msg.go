@@ -245,6 +245,14 @@ type msgVal struct {
 	val any
 }
 
+// Copy returns a shallow copy of the message whose module values can be
+// changed without touching m's.
+func (m *Msg) Copy() *Msg {
+	c := *m
+	c.vals = append([]msgVal(nil), m.vals...)
+	return &c
+}
+
 // Value returns what a module stored on the message under key.
 func (m *Msg) Value(key any) any {
 	for i := range m.vals {

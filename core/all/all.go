@@ -8,6 +8,7 @@ import (
 	_ "github.com/kemisip/kemi/core/ksr"
 	_ "github.com/kemisip/kemi/core/kx"
 	_ "github.com/kemisip/kemi/core/maxfwd"
+	_ "github.com/kemisip/kemi/core/rr"
 	_ "github.com/kemisip/kemi/core/sanity"
 	_ "github.com/kemisip/kemi/core/siputils"
 	_ "github.com/kemisip/kemi/core/sl"
@@ -21,6 +22,7 @@ import (
 // itself, KSR.pv and KSR.hdr) is always first.
 var Modules = []string{
 	"core",
+	"rr",
 	"tm",
 	"tmx",
 	"sl",

@@ -2,6 +2,7 @@ package tm_test
 
 import (
 	"fmt"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -298,5 +299,180 @@ func TestTransactionsExpire(t *testing.T) {
 	}
 	if v := h.s.Metric(`kemi_tm_transactions_pending`); v != 0 {
 		t.Fatalf("%v transactions still pending", v)
+	}
+}
+
+func Test6xxEndsEveryBranch(t *testing.T) {
+	bob := newPeer(t, "bob")
+	bob2 := newPeer(t, "bob2")
+	h := start(t, map[string]string{"bob": bob.uri(), "bob_fork": bob2.uri()}, nil)
+	h.uac.send(h.s.UDP(), h.uac.invite(h.ruri("bob"), "call-603", "b603", 1))
+	r1, f1 := bob.expectRequest("INVITE", 2*time.Second)
+	r2, f2 := bob2.expectRequest("INVITE", 2*time.Second)
+	bob.reply(r1, f1, 180, "Ringing", "b1")
+	bob2.reply(r2, f2, 603, "Decline", "b2")
+	bob2.expectRequest("ACK", 2*time.Second)
+	c, cf := bob.expectRequest("CANCEL", 2*time.Second)
+	bob.reply(c, cf, 200, "OK", "")
+	bob.reply(r1, f1, 487, "Request Terminated", "b1")
+	h.uac.expectStatus(603, 2*time.Second)
+}
+
+func TestLargeRequestGoesOverTCP(t *testing.T) {
+	bob := newPeer(t, "bob")
+	ln, err := net.Listen("tcp", bob.addr()) // the same port, over TCP
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	got := make(chan string, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		c.SetReadDeadline(time.Now().Add(3 * time.Second))
+		var buf []byte
+		chunk := make([]byte, 8192)
+		for {
+			n, err := c.Read(chunk)
+			buf = append(buf, chunk[:n]...)
+			if err != nil || strings.Contains(string(buf), "\r\n\r\n") && len(buf) > 2000 {
+				break
+			}
+		}
+		got <- string(buf)
+	}()
+	h := start(t, map[string]string{"bob": bob.uri()}, nil)
+	body := "v=0\r\n" + strings.Repeat("a=x-padding:0123456789abcdef\r\n", 80)
+	inv := strings.Replace(h.uac.invite(h.ruri("bob"), "call-big", "big1", 1, "Content-Type: application/sdp"),
+		"Content-Length: 0\r\n\r\n", fmt.Sprintf("Content-Length: %d\r\n\r\n%s", len(body), body), 1)
+	h.uac.send(h.s.UDP(), inv)
+	select {
+	case text := <-got:
+		if !strings.HasPrefix(text, "INVITE ") || !strings.Contains(text, "Via: SIP/2.0/TCP ") {
+			t.Fatalf("over TCP the callee got:\n%.300s", text)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("the large INVITE did not arrive over TCP")
+	}
+	if n := bob.count("INVITE"); n != 0 {
+		t.Errorf("the large INVITE also came over UDP")
+	}
+}
+
+func TestAbandonedTransactionIsReleased(t *testing.T) {
+	s := enginetest.Start(t, `
+function ksr_request_route()
+	if KSR.pv.get("$rU") == "stateful" then
+		KSR.tm.t_newtran()
+		KSR.sl.send_reply(486, "Busy Here") -- through the transaction
+		KSR.x.exit()
+	end
+	KSR.tm.t_newtran() -- and then nothing
+end`)
+	uac := newPeer(t, "alice")
+	uac.send(s.UDP(), uac.request("OPTIONS", "sip:nobody@"+s.UDP(), "abandon", "ab1", 1, ""))
+	if v := s.WaitMetric(`kemi_tm_transactions_released_total`, 1, 2*time.Second); v != 1 {
+		t.Fatalf("released = %v", v)
+	}
+	if v := s.Metric(`kemi_tm_transactions_alive`); v != 0 {
+		t.Fatalf("alive = %v", v)
+	}
+	inv := uac.invite("sip:stateful@"+s.UDP(), "stateful-1", "st1", 1)
+	uac.send(s.UDP(), inv)
+	first := uac.expectStatus(486, 2*time.Second)
+	// the retransmission gets the same reply from the transaction
+	uac.send(s.UDP(), inv)
+	again := uac.expectStatus(486, 2*time.Second)
+	if first.To().Params.GetOr("tag", "") != again.To().Params.GetOr("tag", "") {
+		t.Errorf("the retransmitted reply has another To tag")
+	}
+	if v := s.Metric(`kemi_tm_retransmissions_absorbed_total`); v < 1 {
+		t.Errorf("absorbed = %v", v)
+	}
+}
+
+func TestFailureRouteFunctions(t *testing.T) {
+	bob := newPeer(t, "bob")
+	s := enginetest.Start(t, fmt.Sprintf(`
+function ksr_request_route()
+	if KSR.tm.t_check_trans() == 0 then KSR.x.exit() end
+	KSR.tm.t_on_failure("fail")
+	KSR.tm.t_on_branch_failure("brfail")
+	KSR.tm.t_set_fr(0, 300)
+	KSR.tm.t_relay_to_proto_addr("udp", "127.0.0.1", %d)
+end
+function brfail()
+	KSR.info("branch failure " .. KSR.pv.get("$T_reply_code") .. " timeout=" .. KSR.tm.t_branch_timeout())
+end
+function fail()
+	local parts = {
+		"status_4xx=" .. KSR.tm.t_check_status("4[0-9][0-9]"),
+		"status_5xx=" .. KSR.tm.t_check_status("5.."),
+		"any_replied=" .. KSR.tm.t_any_replied(),
+		"any_timeout=" .. KSR.tm.t_any_timeout(),
+		"branch_replied=" .. KSR.tm.t_branch_replied(),
+		"grep_480=" .. KSR.tm.t_grep_status(480),
+		"is_failure=" .. KSR.tmx.t_is_failure_route(),
+		"is_request=" .. KSR.tmx.t_is_request_route(),
+		"idx=" .. KSR.pv.get("$T_branch_idx"),
+		"rpl_to_tag=" .. KSR.pv.getw("$T_rpl($tt)"),
+		"req_ci=" .. KSR.pv.get("$T_req($ci)"),
+		"exists=" .. KSR.tm.t_exists(),
+	}
+	KSR.info("failure: " .. table.concat(parts, " "))
+	KSR.sl.send_reply(404, "Not Found Here")
+end`, bob.port()))
+	uac := newPeer(t, "alice")
+	uac.send(s.UDP(), uac.request("MESSAGE", "sip:bob@example.com", "frf-1", "frf1", 1, ""))
+	req, from := bob.expectRequest("MESSAGE", 2*time.Second)
+	bob.reply(req, from, 480, "Temporarily Unavailable", "b1")
+	res := uac.expectStatus(404, 2*time.Second)
+	if res.Reason != "Not Found Here" {
+		t.Errorf("reason %q", res.Reason)
+	}
+	want := "failure: status_4xx=1 status_5xx=-1 any_replied=1 any_timeout=-1 branch_replied=1 grep_480=1 is_failure=1 is_request=-1 idx=0 rpl_to_tag=b1 req_ci=frf-1 exists=1"
+	if !strings.Contains(s.Logs(), want) {
+		t.Errorf("logs lack %q:\n%s", want, s.Logs())
+	}
+	if !strings.Contains(s.Logs(), "branch failure 480 timeout=-1") {
+		t.Errorf("branch failure route:\n%s", s.Logs())
+	}
+}
+
+func TestDrainWaitsForTransactions(t *testing.T) {
+	bob := newPeer(t, "bob")
+	h := start(t, map[string]string{"bob": bob.uri()}, nil)
+	h.uac.send(h.s.UDP(), h.uac.invite(h.ruri("bob"), "call-drain", "dr1", 1))
+	req, from := bob.expectRequest("INVITE", 2*time.Second)
+	stopped := make(chan time.Time, 1)
+	go func() {
+		h.s.Shutdown(5 * time.Second)
+		stopped <- time.Now()
+	}()
+	time.Sleep(300 * time.Millisecond)
+	select {
+	case <-stopped:
+		t.Fatal("the engine stopped with a live transaction")
+	default:
+	}
+	// a new call is refused meanwhile
+	h.uac.send(h.s.UDP(), h.uac.invite(h.ruri("bob"), "call-drain-2", "dr2", 1))
+	bob.reply(req, from, 200, "OK", "bobtag")
+	h.uac.expectStatus(200, 2*time.Second)
+	select {
+	case <-stopped:
+	case <-time.After(3 * time.Second):
+		t.Fatal("the engine did not stop after the transaction ended")
+	}
+	for _, l := range bob.firstLines() {
+		if strings.Contains(l, "call-drain-2") {
+			t.Errorf("a new call was relayed while draining")
+		}
+	}
+	if n := bob.count("INVITE"); n != 1 {
+		t.Errorf("callee got %d INVITEs", n)
 	}
 }

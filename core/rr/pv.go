@@ -1,0 +1,74 @@
+package rr
+
+import (
+	"fmt"
+
+	"github.com/emiago/sipgo/sip"
+	"github.com/kemisip/kemi/kemi"
+)
+
+// registerPVs declares rr's pseudo-variables: $route_uri, $fti, $tti and
+// $rdir(id|name).
+func (mod *Module) registerPVs(t *kemi.PVTable) error {
+	classes := []kemi.PVClass{
+		{Name: "route_uri", Get: func(m *kemi.Msg, _ *kemi.PVName) (kemi.Value, error) {
+			for _, h := range m.HeaderList() {
+				if r, ok := h.(*sip.RouteHeader); ok {
+					return kemi.Str(r.Address.String()), nil
+				}
+			}
+			return kemi.Null, nil
+		}},
+		{Name: "fti", Get: func(m *kemi.Msg, _ *kemi.PVName) (kemi.Value, error) {
+			return mod.initialTag(m, true), nil
+		}},
+		{Name: "tti", Get: func(m *kemi.Msg, _ *kemi.PVName) (kemi.Value, error) {
+			return mod.initialTag(m, false), nil
+		}},
+		{Name: "rdir", Param: true, Get: func(m *kemi.Msg, p *kemi.PVName) (kemi.Value, error) {
+			up := mod.upstream(m)
+			switch p.Param {
+			case "id":
+				if up {
+					return kemi.Int(2), nil
+				}
+				return kemi.Int(1), nil
+			case "name":
+				if up {
+					return kemi.Str("upstream"), nil
+				}
+				return kemi.Str("downstream"), nil
+			}
+			return kemi.Null, fmt.Errorf("$rdir(%s): want id or name", p.Param)
+		}},
+	}
+	for _, c := range classes {
+		if err := t.Register(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// initialTag is the From tag (from) or To tag of the request that created
+// the dialog: for an upstream request they are swapped.
+func (mod *Module) initialTag(m *kemi.Msg, from bool) kemi.Value {
+	if m.Req == nil {
+		return kemi.Null
+	}
+	if mod.upstream(m) {
+		from = !from
+	}
+	var ps sip.HeaderParams
+	if from {
+		if h := m.Req.From(); h != nil {
+			ps = h.Params
+		}
+	} else if h := m.Req.To(); h != nil {
+		ps = h.Params
+	}
+	if tag, _ := ps.Get("tag"); tag != "" {
+		return kemi.Str(tag)
+	}
+	return kemi.Null
+}
