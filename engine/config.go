@@ -40,6 +40,8 @@ type Config struct {
 	// MetricsListener, when set, serves /metrics instead of MetricsAddr
 	// (a socket bound by the supervisor).
 	MetricsListener net.Listener
+	// Pprof also serves Go's /debug/pprof on the metrics address.
+	Pprof bool
 
 	// Logger is the engine's logger; default slog.Default().
 	Logger *slog.Logger

@@ -54,6 +54,12 @@ type State struct {
 	missing string
 	modf    map[string]kemi.Export
 
+	// onError is the PCall error handler: it leaves KSR.x.exit alone and
+	// records a traceback for real errors (gopher-lua would build one for
+	// every error, exit included, without a handler).
+	onError   *lua.LFunction
+	traceback string
+
 	mu     sync.Mutex // guards ctx, cancel, gen, busy against the watchdog
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -102,6 +108,7 @@ func NewState(script *Script, opts Options) (*State, error) {
 		IncludeGoStackTrace: false,
 	})
 	st := &State{L: L, script: script, opts: opts, log: log, modf: map[string]kemi.Export{}}
+	st.onError = L.NewFunction(st.errorHandler)
 	st.openLibs()
 	if err := st.buildKSR(); err != nil {
 		L.Close()
@@ -502,7 +509,8 @@ func (st *State) Call(name string, rt kemi.RouteType, m *kemi.Msg, args ...strin
 	for _, a := range args {
 		L.Push(lua.LString(a))
 	}
-	err := L.PCall(len(args), 0, nil)
+	st.traceback = ""
+	err := L.PCall(len(args), 0, st.onError)
 	st.depth--
 	timedOut := false
 	if top {
@@ -526,6 +534,45 @@ func (st *State) Call(name string, rt kemi.RouteType, m *kemi.Msg, args ...strin
 	return kemi.CallResult{Ran: true}, rerr
 }
 
+// errorHandler runs where the error happened, with the stack still there:
+// it keeps the traceback of a real error and passes the error on as is.
+func (st *State) errorHandler(L *lua.LState) int {
+	obj := L.Get(1)
+	if s, ok := obj.(lua.LString); !ok || string(s) != ExitString {
+		st.traceback = st.stackTraceback()
+	}
+	L.Push(obj)
+	return 1
+}
+
+// stackTraceback describes the Lua stack, innermost first.
+func (st *State) stackTraceback() string {
+	L := st.L
+	var b strings.Builder
+	b.WriteString("stack traceback:")
+	for level := 1; level < 32; level++ {
+		dbg, ok := L.GetStack(level)
+		if !ok {
+			break
+		}
+		if _, err := L.GetInfo("Snl", dbg, lua.LNil); err != nil {
+			continue
+		}
+		b.WriteString("\n\t")
+		if dbg.CurrentLine > 0 {
+			b.WriteString(dbg.Source + ":" + strconv.Itoa(dbg.CurrentLine) + ":")
+		} else {
+			b.WriteString("[G]:")
+		}
+		if dbg.Name != "" {
+			b.WriteString(" in function '" + dbg.Name + "'")
+		} else {
+			b.WriteString(" in " + dbg.What)
+		}
+	}
+	return b.String()
+}
+
 func isExit(err error) bool {
 	aerr, ok := err.(*lua.ApiError)
 	if !ok {
@@ -544,7 +591,11 @@ func (st *State) runtimeError(fn string, err error) *RuntimeError {
 	if aerr.Object != nil {
 		msg = aerr.Object.String()
 	}
-	return &RuntimeError{Func: fn, Msg: st.explainMissing(msg), Traceback: aerr.StackTrace}
+	tb := st.traceback
+	if tb == "" {
+		tb = aerr.StackTrace
+	}
+	return &RuntimeError{Func: fn, Msg: st.explainMissing(msg), Traceback: tb}
 }
 
 // begin marks the start of a top-level run for the watchdog.

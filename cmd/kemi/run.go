@@ -21,6 +21,7 @@ func runCommand() *cli.Command {
 		&cli.BoolFlag{Name: "no-fork", Usage: "run everything in one process (no supervisor): debugging, embedding", EnvVars: []string{"KEMI_NO_FORK"}},
 		&cli.StringFlag{Name: "on-worker-exit", Value: "restart", Usage: "when the worker process dies: restart it, or shutdown (Kamailio's behaviour)", EnvVars: []string{"KEMI_ON_WORKER_EXIT"}},
 		&cli.StringFlag{Name: "pid-file", Aliases: []string{"P"}, Usage: "write the main process id to `FILE`", EnvVars: []string{"KEMI_PID_FILE"}},
+		&cli.BoolFlag{Name: "pprof", Usage: "also serve Go's /debug/pprof on the metrics address (profiling)", EnvVars: []string{"KEMI_PPROF"}},
 	)
 	return &cli.Command{
 		Name:  "run",
@@ -47,6 +48,7 @@ func runAction(c *cli.Context) error {
 	if cfg.MetricsAddr == "off" {
 		cfg.MetricsAddr = ""
 	}
+	cfg.Pprof = c.Bool("pprof")
 	if len(cfg.Listen) == 0 {
 		cfg.Listen = engine.DefaultListen
 	}

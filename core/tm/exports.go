@@ -46,7 +46,7 @@ func (mod *Module) Exports() []kemi.Export {
 		x("t_release", nil, mod.tRelease),
 		x("t_retransmit_reply", nil, mod.retransmitReply),
 		x("t_is_canceled", nil, mod.txBool(func(t *tx, r *ref) bool { return t.canceled })),
-		x("t_is_expired", nil, mod.txBool(func(t *tx, r *ref) bool { return time.Since(t.created) > mod.lifetimeOf(t) })),
+		x("t_is_expired", nil, mod.txBool(func(t *tx, r *ref) bool { return time.Now().After(t.lifeEnd) })),
 		x("t_branch_timeout", nil, mod.txBool(func(t *tx, r *ref) bool { b := currentBranch(t, r); return b != nil && b.timedOut })),
 		x("t_branch_replied", nil, mod.txBool(func(t *tx, r *ref) bool {
 			b := currentBranch(t, r)
@@ -252,6 +252,9 @@ func (mod *Module) checkTrans(m *kemi.Msg, a kemi.Args) kemi.Value {
 		}
 		return kemi.Fail
 	case sip.ACK:
+		// the ACK of a negative reply has the INVITE's branch: absorbed. The
+		// ACK of a 2xx is a new transaction of its own (another branch): no
+		// match, as in Kamailio ("ACK no transaction found").
 		if t := mod.txs.get(serverKey(m.Req, "INVITE")); t != nil {
 			t.mu.Lock()
 			negative := t.uasStatus >= 300
@@ -262,9 +265,6 @@ func (mod *Module) checkTrans(m *kemi.Msg, a kemi.Args) kemi.Value {
 			}
 			return kemi.OK
 		}
-		if mod.e2eAck(m.Req) {
-			return kemi.OK
-		}
 		return kemi.Fail
 	}
 	if t := mod.txs.get(serverKey(m.Req, "")); t != nil {
@@ -272,23 +272,6 @@ func (mod *Module) checkTrans(m *kemi.Msg, a kemi.Args) kemi.Value {
 		return kemi.Int(0)
 	}
 	return kemi.Fail
-}
-
-// e2eAck reports whether an ACK belongs to an INVITE transaction that
-// answered 2xx (matched by Call-ID, CSeq number and From tag).
-func (mod *Module) e2eAck(req *sip.Request) bool {
-	fromTag := req.From().Params.GetOr("tag", "")
-	for _, t := range mod.txs.byCall(req.CallID().Value()) {
-		if t.inv && t.cseq == req.CSeq().SeqNo && t.req.From().Params.GetOr("tag", "") == fromTag {
-			t.mu.Lock()
-			ok := t.uasStatus >= 200 && t.uasStatus < 300
-			t.mu.Unlock()
-			if ok {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // newtran is t_newtran: 1 created, 0 retransmission absorbed, -1 error.
@@ -515,14 +498,13 @@ func (mod *Module) setLifetime(m *kemi.Msg, inv, noninv int) kemi.Value {
 	if t.inv {
 		v = inv
 	}
-	if v == 0 || t.lifetime == nil {
-		return kemi.OK
+	switch {
+	case v < 0:
+		t.lifeEnd = t.created.Add(mod.lifetimeOf(t))
+	case v > 0:
+		t.lifeEnd = t.created.Add(time.Duration(v) * time.Millisecond)
 	}
-	d := mod.lifetimeOf(t)
-	if v > 0 {
-		d = time.Duration(v) * time.Millisecond
-	}
-	t.lifetime.Reset(d - time.Since(t.created))
+	mod.timers.add(t.lifeEnd, t, deadlineLife)
 	return kemi.OK
 }
 

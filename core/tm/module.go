@@ -48,6 +48,7 @@ type Module struct {
 	restartFrEach  bool
 	disable6xx     bool
 	inflight       inflight
+	timers         timers
 	met            tmMetrics
 	destroyed      atomic.Bool
 	sipLog         *slog.Logger
@@ -111,6 +112,7 @@ func (mod *Module) ModInit(env *kemi.Env) error {
 	if err := registerPVs(env.PVs, mod); err != nil {
 		return err
 	}
+	env.AddProcess(kemi.Process{Name: "tm-timer", Run: mod.timerProcess})
 	return env.Services.Provide(kemi.ServiceTM, mod)
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
@@ -204,7 +205,7 @@ func (mod *Module) addBranch(t *tx, origin *kemi.Msg, tg target, o relayOpts) er
 		return errNoSocket
 	}
 	req.PrependHeader(via)
-	if dst.Proto == "udp" && tooBigForUDP(req) {
+	if dst.Proto == "udp" && tooBigForUDP(origin, req) {
 		// RFC 3261 §18.1.1: a large request goes over a congestion
 		// controlled transport
 		tcp := dst
@@ -264,12 +265,22 @@ func decrementMaxForwards(req *sip.Request) {
 
 // tooBigForUDP: RFC 3261 §18.1.1 asks for a congestion controlled
 // transport when a request is larger than 1300 bytes and the path MTU is
-// unknown.
-func tooBigForUDP(req *sip.Request) bool {
-	var b bytes.Buffer
-	req.StringWrite(&b)
-	return b.Len() > 1300
+// unknown. The size received tells most requests apart without writing
+// the branch out.
+func tooBigForUDP(origin *kemi.Msg, req *sip.Request) bool {
+	const limit = 1300
+	if origin.Raw != nil && len(origin.Raw)+300 < limit {
+		return false
+	}
+	b := sizeBuf.Get().(*bytes.Buffer)
+	b.Reset()
+	req.StringWrite(b)
+	n := b.Len()
+	sizeBuf.Put(b)
+	return n > limit
 }
+
+var sizeBuf = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // consume reads the client transaction's responses (sipgo hands them over
 // on a channel; tm acts on them in OnReply) until the final one, and turns

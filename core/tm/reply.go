@@ -97,6 +97,10 @@ func (mod *Module) branchReply(t *tx, b *branch, m *kemi.Msg) {
 	if b.fr != nil {
 		b.fr.Stop()
 	}
+	// the client FSM sent the ACK of a negative reply; from now on tm
+	// answers retransmissions itself (sendAck, relay2xx), so the sipgo
+	// transaction and its 32 s timers can go
+	b.ctx.Terminate()
 	if code < 300 {
 		if t.final && t.uasStatus >= 300 {
 			mod.relay2xx(t, res)

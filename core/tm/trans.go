@@ -112,11 +112,8 @@ func (mod *Module) newTx(m *kemi.Msg) (t *tx, created bool, err error) {
 		return old, false, nil
 	}
 	mod.met.created.Inc()
-	life := mod.maxNonInvLife
-	if t.inv {
-		life = mod.maxInvLife
-	}
-	t.lifetime = time.AfterFunc(life, func() { mod.expire(t) })
+	t.lifeEnd = t.created.Add(mod.lifetimeOf(t))
+	mod.timers.add(t.lifeEnd, t, deadlineLife)
 	return t, true, nil
 }
 
@@ -197,33 +194,17 @@ func (mod *Module) localReply(t *tx, m *kemi.Msg, code int, reason string) error
 }
 
 // scheduleWait removes the transaction wt_timer after its final reply, so
-// that late retransmissions are still absorbed meanwhile.
+// that late retransmissions are still absorbed meanwhile; the branch
+// messages are not needed any more.
 func (mod *Module) scheduleWait(t *tx) {
-	if t.wait != nil {
+	if t.waiting {
 		return
 	}
-	t.wait = time.AfterFunc(mod.wtTimer, func() {
-		t.mu.Lock()
-		defer t.mu.Unlock()
-		if t.pendingBranches() > 0 && !t.inv {
-			return // a non-INVITE branch may still complete: its own timer ends it
-		}
-		mod.release(t)
-	})
-}
-
-// expire ends a transaction that outlived max_*_lifetime.
-func (mod *Module) expire(t *tx) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.done {
-		return
+	t.waiting = true
+	for _, b := range t.branches {
+		b.msg = nil
 	}
-	mod.met.expired.Inc()
-	if !t.final && !t.noIntReply {
-		_ = mod.localReply(t, nil, 408, "Request Timeout")
-	}
-	mod.release(t)
+	mod.timers.add(time.Now().Add(mod.wtTimer), t, deadlineWait)
 }
 
 // release removes the transaction from the tables and lets its sipgo
@@ -239,12 +220,6 @@ func (mod *Module) release(t *tx) {
 	}
 	for _, b := range t.branches {
 		b.stop()
-	}
-	if t.lifetime != nil {
-		t.lifetime.Stop()
-	}
-	if t.wait != nil {
-		t.wait.Stop()
 	}
 	t.stx.Terminate()
 	mod.txs.remove(t)

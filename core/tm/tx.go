@@ -70,8 +70,8 @@ type tx struct {
 	connID        uint64
 	origURI       string
 	maxFwdChecked bool
-	lifetime      *time.Timer
-	wait          *time.Timer
+	lifeEnd       time.Time // max_*_lifetime ends
+	waiting       bool      // released at wt_timer
 }
 
 // branch is one outgoing copy of the request.
