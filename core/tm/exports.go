@@ -504,7 +504,7 @@ func (mod *Module) setLifetime(m *kemi.Msg, inv, noninv int) kemi.Value {
 	case v > 0:
 		t.lifeEnd = t.created.Add(time.Duration(v) * time.Millisecond)
 	}
-	mod.timers.add(t.lifeEnd, t, deadlineLife)
+	mod.timers.setLifetime(t, t.lifeEnd)
 	return kemi.OK
 }
 

@@ -27,6 +27,13 @@ func init() {
 	// tm sends 100 Trying itself (auto_inv_100, t_set_auto_inv_100), so
 	// sipgo's server transaction must not add its own after 200 ms.
 	sip.Timer_1xx = 365 * 24 * time.Hour
+	// sipgo (v1.7.2) does not stop Timer L and Timer M when a transaction
+	// is terminated, so a 2xx-answered INVITE would pin its server and
+	// client transactions, requests and replies included, for 32 s. tm
+	// forwards 2xx retransmissions itself and keeps the transaction for
+	// wt_timer, so the Accepted state may end at once.
+	sip.Timer_L = time.Millisecond
+	sip.Timer_M = time.Millisecond
 }
 
 // Module is the tm module of one engine.

@@ -67,6 +67,9 @@ func registerPVs(t *kemi.PVTable, mod *Module) error {
 			return withTx(m, func(r *ref) kemi.Value { return kemi.Int(lastReceived(r.t)) }), nil
 		}},
 		{Name: "T_req", Param: true, RawParam: true, Get: evalIn(func(r *ref) *kemi.Msg {
+			if r.t.req == nil {
+				return nil // let go in the wait state
+			}
 			return &kemi.Msg{Req: r.t.req, Src: r.t.src, Rcv: r.t.rcv, Proto: r.t.proto, OrigURI: r.t.origURI, Flags: r.t.flags, AVPs: r.t.avps}
 		})},
 		{Name: "T_rpl", Param: true, RawParam: true, Get: evalIn(func(r *ref) *kemi.Msg {
@@ -76,7 +79,7 @@ func registerPVs(t *kemi.PVTable, mod *Module) error {
 			return nil
 		})},
 		{Name: "T_inv", Param: true, RawParam: true, Get: evalIn(func(r *ref) *kemi.Msg {
-			if r.cancelOf != nil {
+			if r.cancelOf != nil && r.cancelOf.req != nil {
 				return &kemi.Msg{Req: r.cancelOf.req}
 			}
 			return nil

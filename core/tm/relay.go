@@ -127,7 +127,7 @@ func (mod *Module) absorb(t *tx, m *kemi.Msg) {
 	t.mu.Lock()
 	done := t.done
 	t.mu.Unlock()
-	if !done {
+	if !done && t.stx != nil {
 		_ = t.stx.Receive(m.Req)
 	}
 	mod.met.absorbed.Inc()
@@ -221,11 +221,11 @@ func (mod *Module) addBranch(t *tx, origin *kemi.Msg, tg target, o relayOpts) er
 	}
 	req.SetTransport(strings.ToUpper(dst.Proto))
 	req.SetDestination(dst.Addr.String())
-	b.req, b.dst = req, dst
+	b.req, b.method, b.dst = req, req.Method, dst
 	b.ctx = sip.NewClientTx(b.id+"|"+string(req.Method), req, &txConn{host: mod.host, dst: dst}, mod.sipLog)
 	t.branches = append(t.branches, b)
 	mod.txs.addBranch(b)
-	go mod.consume(b)
+	go mod.consume(b, b.ctx)
 	if err := b.ctx.Init(); err != nil {
 		mod.met.sendErrors.Inc()
 		b.final, b.local, b.status = true, true, 477
@@ -285,8 +285,7 @@ var sizeBuf = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 // consume reads the client transaction's responses (sipgo hands them over
 // on a channel; tm acts on them in OnReply) until the final one, and turns
 // a sipgo timeout or transport error into a failed branch.
-func (mod *Module) consume(b *branch) {
-	ctx := b.ctx
+func (mod *Module) consume(b *branch, ctx *sip.ClientTx) {
 	for {
 		select {
 		case res := <-ctx.Responses():

@@ -43,7 +43,7 @@ func (mod *Module) OnReply(m *kemi.Msg) bool {
 		}
 		return true
 	}
-	if cs.MethodName != b.req.Method || t.done {
+	if cs.MethodName != b.method || t.done {
 		return true
 	}
 	mod.branchReply(t, b, m)
@@ -102,11 +102,7 @@ func (mod *Module) branchReply(t *tx, b *branch, m *kemi.Msg) {
 	// transaction and its 32 s timers can go
 	b.ctx.Terminate()
 	if code < 300 {
-		if t.final && t.uasStatus >= 300 {
-			mod.relay2xx(t, res)
-		} else {
-			_ = mod.replyUAS(t, res, false)
-		}
+		mod.relay2xx(t, res)
 		if t.inv {
 			mod.cancelBranches(t, b)
 		}
@@ -130,10 +126,12 @@ func (mod *Module) stripVia(m *kemi.Msg) {
 // (more 2xx of a forked INVITE, retransmissions, a 2xx after a timeout):
 // the caller must see every 2xx.
 func (mod *Module) relay2xx(t *tx, res *sip.Response) {
-	if !t.final || t.uasStatus < 300 {
+	if !t.final {
 		_ = mod.replyUAS(t, res, false)
 		return
 	}
+	// the server transaction ended with the first final reply (sipgo's
+	// Accepted state is cut short, see init): later 2xx go straight out
 	if err := mod.host.SendReply(res, t.dst); err != nil {
 		mod.met.sendErrors.Inc()
 		return

@@ -15,38 +15,89 @@ const (
 	deadlineLife        // max_*_lifetime: expire
 )
 
-// deadline is one entry of the timer heap.
-type deadline struct {
+// deadlineHeap orders transactions by their next deadline; each
+// transaction is in it at most once (tx.timer), so a released one is
+// removed at once instead of lingering until its lifetime ends.
+type deadlineHeap []*tx
+
+func (h deadlineHeap) Len() int           { return len(h) }
+func (h deadlineHeap) Less(i, j int) bool { return h[i].timer.at.Before(h[j].timer.at) }
+func (h deadlineHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].timer.idx, h[j].timer.idx = i, j
+}
+func (h *deadlineHeap) Push(x any) {
+	t := x.(*tx)
+	t.timer.idx = len(*h)
+	*h = append(*h, t)
+}
+func (h *deadlineHeap) Pop() any {
+	old := *h
+	t := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	t.timer.idx = -1
+	return t
+}
+
+// txTimer is a transaction's place in the timer heap; guarded by
+// timers.mu, not tx.mu.
+type txTimer struct {
+	idx  int // index in the heap, -1 when not in it
 	at   time.Time
+	kind int
+}
+
+// deadline is a due timer handed to the timer process.
+type deadline struct {
 	t    *tx
 	kind int
 }
 
-type deadlineHeap []deadline
-
-func (h deadlineHeap) Len() int           { return len(h) }
-func (h deadlineHeap) Less(i, j int) bool { return h[i].at.Before(h[j].at) }
-func (h deadlineHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *deadlineHeap) Push(x any)        { *h = append(*h, x.(deadline)) }
-func (h *deadlineHeap) Pop() any {
-	old := *h
-	d := old[len(old)-1]
-	old[len(old)-1] = deadline{}
-	*h = old[:len(old)-1]
-	return d
-}
-
 // timers is tm's transaction timer: one heap of deadlines served by the tm
-// timer process, instead of two runtime timers per transaction.
+// timer process, instead of runtime timers per transaction.
 type timers struct {
 	mu sync.Mutex
 	h  deadlineHeap
 }
 
-func (ts *timers) add(at time.Time, t *tx, kind int) {
+// set gives t its next deadline, replacing the one it had.
+func (ts *timers) set(t *tx, at time.Time, kind int) {
 	ts.mu.Lock()
-	heap.Push(&ts.h, deadline{at: at, t: t, kind: kind})
+	t.timer.at, t.timer.kind = at, kind
+	if t.timer.idx >= 0 {
+		heap.Fix(&ts.h, t.timer.idx)
+	} else {
+		heap.Push(&ts.h, t)
+	}
 	ts.mu.Unlock()
+}
+
+// setLifetime moves t's lifetime deadline unless it already waits for
+// release.
+func (ts *timers) setLifetime(t *tx, at time.Time) {
+	ts.mu.Lock()
+	waiting := t.timer.idx >= 0 && t.timer.kind == deadlineWait
+	ts.mu.Unlock()
+	if !waiting {
+		ts.set(t, at, deadlineLife)
+	}
+}
+
+// remove takes t out of the heap.
+func (ts *timers) remove(t *tx) {
+	ts.mu.Lock()
+	if t.timer.idx >= 0 {
+		heap.Remove(&ts.h, t.timer.idx)
+	}
+	ts.mu.Unlock()
+}
+
+// len is the number of transactions with a deadline.
+func (ts *timers) len() int {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	return len(ts.h)
 }
 
 // due pops the deadlines that passed.
@@ -54,8 +105,9 @@ func (ts *timers) due(now time.Time) []deadline {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
 	var out []deadline
-	for len(ts.h) > 0 && !ts.h[0].at.After(now) {
-		out = append(out, heap.Pop(&ts.h).(deadline))
+	for len(ts.h) > 0 && !ts.h[0].timer.at.After(now) {
+		kind := ts.h[0].timer.kind
+		out = append(out, deadline{t: heap.Pop(&ts.h).(*tx), kind: kind})
 	}
 	return out
 }
@@ -89,7 +141,7 @@ func (mod *Module) fire(d deadline, now time.Time) {
 		mod.release(t)
 	case deadlineLife:
 		if now.Before(t.lifeEnd) {
-			mod.timers.add(t.lifeEnd, t, deadlineLife) // t_set_max_lifetime moved it
+			mod.timers.setLifetime(t, t.lifeEnd) // t_set_max_lifetime moved it
 			return
 		}
 		mod.met.expired.Inc()

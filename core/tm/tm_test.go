@@ -271,6 +271,35 @@ func TestParallelForkFirst200Wins(t *testing.T) {
 	})
 }
 
+// Every 2xx reaches the caller (RFC 3261 §16.7): the second branch's 200
+// that crossed our CANCEL, and retransmissions of the first 200.
+func TestEvery2xxReachesTheCaller(t *testing.T) {
+	bob := newPeer(t, "bob")
+	bob2 := newPeer(t, "bob2")
+	h := start(t, map[string]string{"bob": bob.uri(), "bob_fork": bob2.uri()}, nil)
+	h.uac.send(h.s.UDP(), h.uac.invite(h.ruri("bob"), "call-2x", "bx1", 1))
+	r1, f1 := bob.expectRequest("INVITE", 2*time.Second)
+	r2, f2 := bob2.expectRequest("INVITE", 2*time.Second)
+	bob2.reply(r2, f2, 200, "OK", "b2")
+	if ok := h.uac.expectStatus(200, 2*time.Second); ok.To().Params.GetOr("tag", "") != "b2" {
+		t.Fatalf("first 200 from %q", ok.To())
+	}
+	bob.reply(r1, f1, 200, "OK", "b1") // crossed the CANCEL
+	if ok := h.uac.expectStatus(200, 2*time.Second); ok.To().Params.GetOr("tag", "") != "b1" {
+		t.Fatalf("second 200 from %q", ok.To())
+	}
+	bob2.reply(r2, f2, 200, "OK", "b2") // retransmission
+	if ok := h.uac.expectStatus(200, 2*time.Second); ok.To().Params.GetOr("tag", "") != "b2" {
+		t.Fatalf("retransmitted 200 from %q", ok.To())
+	}
+	if v := h.s.Metric(`kemi_tm_send_errors_total`); v != 0 {
+		t.Errorf("%v send errors", v)
+	}
+	if v := h.s.Metric(`kemi_tm_replies_relayed_total{class="2xx"}`); v != 3 {
+		t.Errorf("%v 2xx relayed, want 3", v)
+	}
+}
+
 func TestUnresolvableDestination(t *testing.T) {
 	h := start(t, map[string]string{"bob": "sip:bob@nonexistent.invalid"}, nil)
 	h.uac.send(h.s.UDP(), h.uac.invite(h.ruri("bob"), "call-dns", "bd1", 1))

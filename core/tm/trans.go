@@ -101,6 +101,7 @@ func (mod *Module) newTx(m *kemi.Msg) (t *tx, created bool, err error) {
 		connID:        m.ConnID,
 		origURI:       m.OrigURI,
 		maxFwdChecked: m.MaxFwdChecked,
+		timer:         txTimer{idx: -1},
 	}
 	t.stx = sip.NewServerTx(key, m.Req, &txConn{host: m.Host, dst: dst}, mod.sipLog)
 	if err := t.stx.Init(); err != nil {
@@ -113,7 +114,7 @@ func (mod *Module) newTx(m *kemi.Msg) (t *tx, created bool, err error) {
 	}
 	mod.met.created.Inc()
 	t.lifeEnd = t.created.Add(mod.lifetimeOf(t))
-	mod.timers.add(t.lifeEnd, t, deadlineLife)
+	mod.timers.set(t, t.lifeEnd, deadlineLife)
 	return t, true, nil
 }
 
@@ -155,8 +156,8 @@ func (t *tx) applyRef(r *ref, m *kemi.Msg) {
 
 // replyUAS sends res upstream through the server transaction; t.mu held.
 func (mod *Module) replyUAS(t *tx, res *sip.Response, local bool) error {
-	if t.final && !(t.inv && res.StatusCode >= 200 && res.StatusCode < 300 && t.uasStatus < 300) {
-		// only more 2xx may follow a 2xx (forking); anything else is late
+	if t.final {
+		// late: more 2xx go through relay2xx, anything else is dropped
 		return nil
 	}
 	if err := t.stx.Respond(res); err != nil {
@@ -180,6 +181,9 @@ func (mod *Module) replyUAS(t *tx, res *sip.Response, local bool) error {
 // localReply builds and sends a reply of our own to the transaction's
 // request; t.mu held.
 func (mod *Module) localReply(t *tx, m *kemi.Msg, code int, reason string) error {
+	if t.final {
+		return nil // too late; t.req may be gone
+	}
 	if reason == "" {
 		reason = kemi.ReasonPhrase(code)
 	}
@@ -201,10 +205,33 @@ func (mod *Module) scheduleWait(t *tx) {
 		return
 	}
 	t.waiting = true
+	mod.trim(t)
+	mod.timers.set(t, time.Now().Add(mod.wtTimer), deadlineWait)
+}
+
+// trim lets go what a transaction waiting for wt_timer no longer needs,
+// so that the thousands kept at a high call rate cost little memory;
+// t.mu held. Kept: the keys that absorb retransmissions, the replies, and
+// the request of a branch whose negative reply may come again (its ACK).
+func (mod *Module) trim(t *tx) {
+	pending := false
 	for _, b := range t.branches {
 		b.msg = nil
+		if !b.final {
+			pending = true
+			continue
+		}
+		b.ctx = nil // terminated at the branch's final reply
+		if !t.inv || b.status < 300 {
+			b.req = nil
+		}
 	}
-	mod.timers.add(time.Now().Add(mod.wtTimer), t, deadlineWait)
+	if t.inv && t.uasStatus < 300 && !pending {
+		// after a 2xx the ACK is end-to-end and a retransmitted INVITE is
+		// absorbed without an answer: nothing needs the request any more
+		t.stx.Terminate()
+		t.stx, t.req = nil, nil
+	}
 }
 
 // release removes the transaction from the tables and lets its sipgo
@@ -221,7 +248,10 @@ func (mod *Module) release(t *tx) {
 	for _, b := range t.branches {
 		b.stop()
 	}
-	t.stx.Terminate()
+	if t.stx != nil {
+		t.stx.Terminate()
+	}
+	mod.timers.remove(t)
 	mod.txs.remove(t)
 }
 

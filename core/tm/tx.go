@@ -25,10 +25,10 @@ type tx struct {
 	key string // server transaction key
 
 	mu  sync.Mutex
-	req *sip.Request // the request as received (later: as relayed)
-	stx *sip.ServerTx
-	dst kemi.Dest // where replies to the request go
-	inv bool      // an INVITE transaction
+	req *sip.Request  // the request as received (later: as relayed); nil in the wait state of a 2xx-answered INVITE
+	stx *sip.ServerTx // nil with req
+	dst kemi.Dest     // where replies to the request go
+	inv bool          // an INVITE transaction
 
 	// script state kept on the transaction
 	flags     uint32
@@ -72,20 +72,23 @@ type tx struct {
 	maxFwdChecked bool
 	lifeEnd       time.Time // max_*_lifetime ends
 	waiting       bool      // released at wt_timer
+	timer         txTimer   // place in the timer heap (timers.mu)
 }
 
 // branch is one outgoing copy of the request.
 type branch struct {
-	tx   *tx
-	idx  int
-	id   string // our Via branch
-	uri  string // Request-URI of this branch
-	req  *sip.Request
-	ctx  *sip.ClientTx
-	dst  kemi.Dest
-	msg  *kemi.Msg // the branch message (flags, AVPs of the branch)
-	fr   *time.Timer
-	done chan struct{} // closed when the client transaction is let go
+	tx  *tx
+	idx int
+	id  string       // our Via branch
+	uri string       // Request-URI of this branch
+	req *sip.Request // nil in the wait state unless an ACK may be needed
+	ctx *sip.ClientTx
+	// method of the request, kept when req is let go
+	method sip.RequestMethod
+	dst    kemi.Dest
+	msg    *kemi.Msg // the branch message (flags, AVPs of the branch)
+	fr     *time.Timer
+	done   chan struct{} // closed when the client transaction is let go
 
 	status     int           // last status received (or the local one)
 	reply      *sip.Response // the final reply
