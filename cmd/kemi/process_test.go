@@ -618,3 +618,157 @@ end`, workers: 2})
 		t.Fatalf("supervisor or workers stuck: %q", r)
 	}
 }
+
+// udpPeer is a bare SIP endpoint on loopback for the process tests.
+type udpPeer struct {
+	t    *testing.T
+	conn *net.UDPConn
+}
+
+func newUDPPeer(t *testing.T) *udpPeer {
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return &udpPeer{t: t, conn: c}
+}
+
+func (u *udpPeer) port() int { return u.conn.LocalAddr().(*net.UDPAddr).Port }
+
+func (u *udpPeer) send(to, msg string) {
+	u.t.Helper()
+	a, err := net.ResolveUDPAddr("udp", to)
+	if err != nil {
+		u.t.Fatal(err)
+	}
+	if _, err := u.conn.WriteToUDP([]byte(msg), a); err != nil {
+		u.t.Fatal(err)
+	}
+}
+
+// expect returns the first message whose start line begins with prefix,
+// and who sent it; it fails the test after timeout.
+func (u *udpPeer) expect(prefix string, timeout time.Duration) (string, string) {
+	u.t.Helper()
+	deadline := time.Now().Add(timeout)
+	buf := make([]byte, 65535)
+	for time.Now().Before(deadline) {
+		u.conn.SetReadDeadline(deadline)
+		n, from, err := u.conn.ReadFromUDP(buf)
+		if err != nil {
+			break
+		}
+		if msg := string(buf[:n]); strings.HasPrefix(msg, prefix) {
+			return msg, from.String()
+		}
+	}
+	u.t.Fatalf("no %q within %v", prefix, timeout)
+	return "", ""
+}
+
+// replyTo builds a reply to req, keeping its Vias, From, Call-ID and CSeq.
+func replyTo(req string, code int, reason, toTag string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "SIP/2.0 %d %s\r\n", code, reason)
+	for _, line := range strings.Split(req, "\r\n")[1:] {
+		name, _, _ := strings.Cut(line, ":")
+		switch strings.ToLower(strings.TrimSpace(name)) {
+		case "via", "from", "call-id", "cseq", "record-route":
+			b.WriteString(line + "\r\n")
+		case "to":
+			b.WriteString(line)
+			if toTag != "" {
+				b.WriteString(";tag=" + toTag)
+			}
+			b.WriteString("\r\n")
+		}
+	}
+	b.WriteString("Content-Length: 0\r\n\r\n")
+	return b.String()
+}
+
+// slowCallScript answers OPTIONS and relays everything else statefully
+// to the callee.
+const slowCallScript = `
+function ksr_request_route()
+	if KSR.is_OPTIONS() then
+		KSR.sl.sl_send_reply(200, "OK")
+		KSR.x.exit()
+	end
+	if KSR.tmx.t_precheck_trans() > 0 then
+		KSR.tm.t_check_trans()
+		KSR.x.exit()
+	end
+	if KSR.tm.t_check_trans() == 0 then KSR.x.exit() end
+	KSR.setdsturi("sip:127.0.0.1:%d")
+	if KSR.tm.t_relay() < 0 then KSR.sl.sl_reply_error() end
+end
+`
+
+// startSlowCall sends an INVITE through kemi to a callee that rings but
+// does not answer yet.
+func startSlowCall(t *testing.T, p *kemiProc, caller, callee *udpPeer) (invite string, from string) {
+	caller.send(p.sip, fmt.Sprintf("INVITE sip:bob@%s SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:%d;branch=z9hG4bKslow1;rport\r\n"+
+		"Max-Forwards: 70\r\nFrom: <sip:alice@127.0.0.1>;tag=a1\r\nTo: <sip:bob@127.0.0.1>\r\nCall-ID: slow-call\r\n"+
+		"CSeq: 1 INVITE\r\nContact: <sip:alice@127.0.0.1:%d>\r\nContent-Length: 0\r\n\r\n", p.sip, caller.port(), caller.port()))
+	invite, from = callee.expect("INVITE ", 3*time.Second)
+	callee.send(from, replyTo(invite, 180, "Ringing", "b1"))
+	caller.expect("SIP/2.0 180", 3*time.Second)
+	return invite, from
+}
+
+// TestStopLetsTransactionsFinish sends SIGTERM while an INVITE rings: new
+// requests are refused, the call's 200 still reaches the caller, then
+// both processes exit 0.
+func TestStopLetsTransactionsFinish(t *testing.T) {
+	caller, callee := newUDPPeer(t), newUDPPeer(t)
+	p := startKemi(t, procOpts{script: fmt.Sprintf(slowCallScript, callee.port())})
+	worker := p.worker()
+	invite, from := startSlowCall(t, p, caller, callee)
+
+	p.signal(syscall.SIGTERM)
+	time.Sleep(300 * time.Millisecond)
+	if code := p.wait(0); code != -1 {
+		t.Fatalf("kemi exited (%d) with a transaction in progress", code)
+	}
+	if r := options(p.sip, "while-draining", 500*time.Millisecond); r != "" {
+		t.Errorf("a new request was served while draining: %q", r)
+	}
+	callee.send(from, replyTo(invite, 200, "OK", "b1"))
+	caller.expect("SIP/2.0 200", 3*time.Second)
+	if code := p.wait(10 * time.Second); code != 0 {
+		t.Fatalf("exit code %d after the transaction finished, want 0", code)
+	}
+	if alive(worker) {
+		t.Errorf("worker process %d outlived the main process", worker)
+	}
+	if logs := p.log.String(); !strings.Contains(logs, "draining") {
+		t.Errorf("no drain in the log:\n%s", logs)
+	}
+}
+
+// TestSecondStopSignalEndsAtOnce: a second SIGTERM does not wait for the
+// transaction still ringing.
+func TestSecondStopSignalEndsAtOnce(t *testing.T) {
+	caller, callee := newUDPPeer(t), newUDPPeer(t)
+	p := startKemi(t, procOpts{script: fmt.Sprintf(slowCallScript, callee.port()), args: []string{"--shutdown-grace", "30s"}})
+	worker := p.worker()
+	startSlowCall(t, p, caller, callee)
+
+	p.signal(syscall.SIGTERM)
+	time.Sleep(300 * time.Millisecond)
+	if code := p.wait(0); code != -1 {
+		t.Fatalf("kemi exited (%d) at the first signal with a transaction in progress", code)
+	}
+	start := time.Now()
+	p.signal(syscall.SIGTERM)
+	if code := p.wait(3 * time.Second); code == -1 {
+		t.Fatal("kemi still runs 3 s after the second SIGTERM")
+	}
+	t.Logf("exited %v after the second signal", time.Since(start).Round(time.Millisecond))
+	time.Sleep(100 * time.Millisecond)
+	if alive(worker) {
+		t.Errorf("worker process %d outlived the main process", worker)
+	}
+}
