@@ -40,8 +40,10 @@ sipp:
 	    apt-get update -qq && apt-get install -y -qq sip-tester; \
 	  else echo "sipp is missing: apt-get install sip-tester"; exit 1; fi; }
 
+# stateless at rising rates, then the stateful proxy (tm) 30 s at each rate
 bench-sipp: build sipp
-	./examples/bench/bench.sh
+	./examples/bench/bench.sh examples/bench/stateless.lua "500 1000 2000 3000" 10
+	./examples/bench/bench.sh examples/bench/stateful.lua "1000 2000" 30
 
 clean:
 	rm -rf bin

@@ -11,6 +11,9 @@ type TransactionAPI interface {
 	PrecheckTrans(m *Msg) int
 	// FlushFlags copies the message flags into its transaction.
 	FlushFlags(m *Msg) int
+	// FlushXFlags copies the message's extended flags (XFlags) into its
+	// transaction.
+	FlushXFlags(m *Msg) int
 	// ReplyCallID replies code/reason on the transaction with that Call-ID
 	// and CSeq number.
 	ReplyCallID(m *Msg, callID, cseq string, code int, reason string) int

@@ -86,6 +86,19 @@ func (mod *Module) FlushFlags(m *kemi.Msg) int {
 	return 1
 }
 
+// FlushXFlags copies the message's extended flags into its transaction
+// (tmx t_flush_xflags).
+func (mod *Module) FlushXFlags(m *kemi.Msg) int {
+	r := peekRef(m)
+	if r == nil || r.t == nil {
+		return -1
+	}
+	unlock := lockTx(r)
+	defer unlock()
+	r.t.xflags = m.XFlags
+	return 1
+}
+
 // findCall returns the transaction with that Call-ID and CSeq number (the
 // INVITE one when several).
 func (mod *Module) findCall(callID, cseq string) *tx {

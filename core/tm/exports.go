@@ -102,6 +102,10 @@ func (mod *Module) Exports() []kemi.Export {
 		x("t_set_fr", II, func(m *kemi.Msg, a kemi.Args) kemi.Value { return mod.setFR(m, a.Int(0), a.Int(1)) }),
 		x("t_set_fr_inv", I, func(m *kemi.Msg, a kemi.Args) kemi.Value { return mod.setFR(m, a.Int(0), 0) }),
 		x("t_reset_fr", nil, func(m *kemi.Msg, a kemi.Args) kemi.Value { return mod.setFR(m, -1, -1) }),
+		x("t_uac_send", []kemi.ParamKind{kemi.ParamStr, kemi.ParamStr, kemi.ParamStr, kemi.ParamStr, kemi.ParamStr, kemi.ParamStr},
+			func(m *kemi.Msg, a kemi.Args) kemi.Value {
+				return mod.uacSend(m, a.Str(0), a.Str(1), a.Str(2), a.Str(3), a.Str(4), a.Str(5))
+			}),
 		x("t_set_max_lifetime", II, func(m *kemi.Msg, a kemi.Args) kemi.Value { return mod.setLifetime(m, a.Int(0), a.Int(1)) }),
 		x("t_reset_max_lifetime", nil, func(m *kemi.Msg, a kemi.Args) kemi.Value { return mod.setLifetime(m, -1, -1) }),
 		x("t_set_auto_inv_100", I, mod.setting(func(r *ref, t *tx, v bool) {

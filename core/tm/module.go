@@ -55,6 +55,7 @@ type Module struct {
 	restartFrEach  bool
 	disable6xx     bool
 	inflight       inflight
+	uacs           uacTable
 	timers         timers
 	met            tmMetrics
 	destroyed      atomic.Bool
@@ -67,7 +68,7 @@ type tmMetrics struct {
 	created, released, expired, absorbed *metrics.Counter
 	branches, timeouts, cancels          *metrics.Counter
 	relayed, local                       [7]*metrics.Counter
-	sendErrors                           *metrics.Counter
+	sendErrors, uacRequests              *metrics.Counter
 }
 
 // ModInit reads the parameters, creates the metrics, registers the $T
@@ -110,6 +111,7 @@ func (mod *Module) ModInit(env *kemi.Env) error {
 	mod.met.timeouts = set.NewCounter(`kemi_tm_branch_timeouts_total`)
 	mod.met.cancels = set.NewCounter(`kemi_tm_cancels_total`)
 	mod.met.sendErrors = set.NewCounter(`kemi_tm_send_errors_total`)
+	mod.met.uacRequests = set.NewCounter(`kemi_tm_uac_requests_total`)
 	for i := 1; i <= 6; i++ {
 		mod.met.relayed[i] = set.NewCounter(fmt.Sprintf(`kemi_tm_replies_relayed_total{class="%dxx"}`, i))
 		mod.met.local[i] = set.NewCounter(fmt.Sprintf(`kemi_tm_local_replies_total{class="%dxx"}`, i))

@@ -20,6 +20,11 @@ func (mod *Module) OnReply(m *kemi.Msg) bool {
 	if !strings.HasPrefix(id, "z9hG4bKkm") {
 		return false
 	}
+	if strings.HasPrefix(id, uacPrefix) {
+		mod.onUACReply(id, res)
+		m.Handled = true
+		return true // replies to t_uac_send requests end here
+	}
 	if strings.HasPrefix(id, replicaPrefix) {
 		mod.met.absorbed.Inc()
 		m.Handled = true
@@ -73,7 +78,7 @@ func (mod *Module) branchReply(t *tx, b *branch, m *kemi.Msg) {
 		b.armFR(t.frInv)
 	}
 	if t.onReply != "" && m.Run != nil {
-		m.Flags = t.flags
+		m.Flags, m.XFlags = t.flags, t.xflags
 		m.SetValue(refKey{}, &ref{t: t, held: true, b: b})
 		if _, err := m.Run.Call(t.onReply, kemi.RouteTMReply, m); err != nil {
 			mod.log.Debug("onreply route failed", "err", err)
@@ -178,7 +183,7 @@ func (mod *Module) branchFailure(t *tx, b *branch, run kemi.Runner, proc *kemi.P
 	if _, err := run.Call(t.onBrFail, kemi.RouteBranchFailure, fm); err != nil {
 		mod.log.Debug("branch failure route failed", "err", err)
 	}
-	t.flags = fm.Flags
+	t.flags, t.xflags = fm.Flags, fm.XFlags
 }
 
 // maybeFinish picks the best final reply once every branch ended, runs the
@@ -204,7 +209,7 @@ func (mod *Module) maybeFinish(t *tx, run kemi.Runner, proc *kemi.Proc) {
 			mod.log.Debug("failure route failed", "err", err)
 		}
 		t.inFailure = false
-		t.flags, t.avps = fm.Flags, fm.AVPs
+		t.flags, t.xflags, t.avps = fm.Flags, fm.XFlags, fm.AVPs
 		if t.final || t.done || t.pendingBranches() > 0 {
 			return // the failure route replied or relayed again
 		}
@@ -314,6 +319,7 @@ func (mod *Module) fakeRequest(t *tx, b *branch, proc *kemi.Proc) *kemi.Msg {
 		Route:         kemi.RouteFailure,
 		OrigURI:       t.origURI,
 		Flags:         t.flags,
+		XFlags:        t.xflags,
 		AVPs:          t.avps.Clone(),
 		Proc:          proc,
 		Host:          mod.host,

@@ -150,7 +150,7 @@ func (t *tx) applyRef(r *ref, m *kemi.Msg) {
 	}
 	t.noFailover = t.noFailover || r.noFailover
 	t.noIntReply = t.noIntReply || r.noIntReply
-	t.flags = m.Flags
+	t.flags, t.xflags = m.Flags, m.XFlags
 	t.avps = m.AVPs.Clone()
 }
 

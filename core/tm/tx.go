@@ -32,6 +32,7 @@ type tx struct {
 
 	// script state kept on the transaction
 	flags     uint32
+	xflags    uint64
 	avps      kemi.AVPs
 	onFailure string
 	onReply   string

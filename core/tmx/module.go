@@ -58,6 +58,7 @@ func (mod *Module) Exports() []kemi.Export {
 		x("t_is_reply_route", nil, routeIs(kemi.RouteTMReply, kemi.RouteReply)),
 		x("t_precheck_trans", nil, mod.withTM(func(tm kemi.TransactionAPI, m *kemi.Msg, a kemi.Args) int { return tm.PrecheckTrans(m) })),
 		x("t_flush_flags", nil, mod.withTM(func(tm kemi.TransactionAPI, m *kemi.Msg, a kemi.Args) int { return tm.FlushFlags(m) })),
+		x("t_flush_xflags", nil, mod.withTM(func(tm kemi.TransactionAPI, m *kemi.Msg, a kemi.Args) int { return tm.FlushXFlags(m) })),
 		x("t_reply_callid", []kemi.ParamKind{kemi.ParamStr, kemi.ParamStr, kemi.ParamInt, kemi.ParamStr},
 			mod.withTM(func(tm kemi.TransactionAPI, m *kemi.Msg, a kemi.Args) int {
 				return tm.ReplyCallID(m, a.Str(0), a.Str(1), a.Int(2), a.Str(3))

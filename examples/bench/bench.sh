@@ -40,6 +40,7 @@ rss_mb() { # resident memory of a pid and its children, MB
 }
 
 export BENCH_UAS_URI=sip:127.0.0.1:$UP
+echo "script: $SCRIPT, ${SECS}s per rate"
 printf '%-8s %-10s %-8s %-8s %-14s %-8s %s\n' rate calls ok failed cpu_s/1000calls rss_MB cps
 for RATE in $RATES; do
 	TOTAL=$((RATE * SECS))
