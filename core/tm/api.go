@@ -115,14 +115,23 @@ func (mod *Module) findCall(callID, cseq string) *tx {
 	return found
 }
 
+// lockFound locks t, found by Call-ID, unless it is the transaction
+// whose route m runs in and that route already holds it.
+func lockFound(m *kemi.Msg, t *tx) func() {
+	if r := peekRef(m); r != nil && r.t == t {
+		return lockTx(r)
+	}
+	t.mu.Lock()
+	return t.mu.Unlock
+}
+
 // ReplyCallID is tmx's t_reply_callid.
 func (mod *Module) ReplyCallID(m *kemi.Msg, callID, cseq string, code int, reason string) int {
 	t := mod.findCall(callID, cseq)
 	if t == nil {
 		return -1
 	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
+	defer lockFound(m, t)()
 	if t.done || t.final {
 		return -1
 	}
@@ -168,8 +177,7 @@ func (mod *Module) CancelCallID(m *kemi.Msg, callID, cseq string, flags, rcode i
 	if t == nil || !t.inv {
 		return -1
 	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
+	defer lockFound(m, t)()
 	if t.final || t.done {
 		return -1
 	}

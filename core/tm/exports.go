@@ -594,7 +594,11 @@ func (mod *Module) replicate(m *kemi.Msg, a kemi.Args) kemi.Value {
 // still in the tables (their timer failed to).
 func (mod *Module) clean(m *kemi.Msg, a kemi.Args) kemi.Value {
 	n := 0
+	own := peekRef(m)
 	for _, t := range mod.txs.all() {
+		if own != nil && own.t == t {
+			continue // the message's own transaction is live (and may be locked by this route)
+		}
 		t.mu.Lock()
 		if !t.done && time.Since(t.created) > mod.lifetimeOf(t)+mod.wtTimer {
 			mod.release(t)

@@ -57,3 +57,40 @@ func TestXFlagsInFailureRoute(t *testing.T) {
 		})
 	}
 }
+
+const ownCallScript = `
+function ksr_request_route()
+	KSR.setdsturi(KSR.kx.get_def("bob"))
+	KSR.tm.t_on_reply("ksr_onreply")
+	KSR.tm.t_relay()
+end
+
+function ksr_onreply()
+	if KSR.pv.get("$rs") == 180 then
+		-- names the transaction this very route runs in
+		KSR.info("t_reply_callid: " .. KSR.tmx.t_reply_callid(KSR.pv.get("$ci"), "1", 480, "Own Call"))
+	end
+end
+`
+
+// t_reply_callid naming the transaction whose route is running must not
+// deadlock the worker.
+func TestReplyCallIDOnOwnTransaction(t *testing.T) {
+	bob := newPeer(t, "bob")
+	s := enginetest.Start(t, ownCallScript, enginetest.WithConfig(func(c *engine.Config) {
+		c.Defines = map[string]string{"bob": bob.uri()}
+	}), enginetest.WithWorkers(1))
+	uac := newPeer(t, "alice")
+	uac.send(s.UDP(), uac.invite("sip:bob@"+s.UDP(), "own-call", "own1", 1))
+	req, from := bob.expectRequest("INVITE", 2*time.Second)
+	bob.reply(req, from, 180, "Ringing", "b")
+	if res := uac.expectStatus(480, 2*time.Second); res.Reason != "Own Call" {
+		t.Fatalf("reason %q", res.Reason)
+	}
+	// the single worker still routes
+	uac.send(s.UDP(), uac.invite("sip:bob@"+s.UDP(), "own-call-2", "own2", 1))
+	bob.expectRequest("INVITE", 2*time.Second)
+	if logs := s.Logs(); !strings.Contains(logs, "t_reply_callid: 1") {
+		t.Errorf("t_reply_callid did not return 1:\n%s", logs)
+	}
+}

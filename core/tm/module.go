@@ -46,22 +46,21 @@ type Module struct {
 	nextID atomic.Uint64
 
 	// parameters
-	frTimer        time.Duration
-	frInvTimer     time.Duration
-	wtTimer        time.Duration
-	maxInvLife     time.Duration
-	maxNonInvLife  time.Duration
-	autoInv100     bool
-	restartFrEach  bool
-	disable6xx     bool
-	inflight       inflight
-	uacs           uacTable
-	timers         timers
-	met            tmMetrics
-	destroyed      atomic.Bool
-	sipLog         *slog.Logger
-	maxBranches    int
-	dropLateTimers bool
+	frTimer       time.Duration
+	frInvTimer    time.Duration
+	wtTimer       time.Duration
+	maxInvLife    time.Duration
+	maxNonInvLife time.Duration
+	autoInv100    bool
+	restartFrEach bool
+	disable6xx    bool
+	inflight      inflight
+	uacs          uacTable
+	timers        timers
+	met           tmMetrics
+	destroyed     atomic.Bool
+	sipLog        *slog.Logger
+	maxBranches   int
 }
 
 type tmMetrics struct {
