@@ -94,3 +94,26 @@ func TestReplyCallIDOnOwnTransaction(t *testing.T) {
 		t.Errorf("t_reply_callid did not return 1:\n%s", logs)
 	}
 }
+
+// Replies follow rport/received (RFC 3581), not the Via's sent-by, and the
+// callee sees where the request really came from.
+func TestRepliesHonourRport(t *testing.T) {
+	bob := newPeer(t, "bob")
+	h := start(t, map[string]string{"bob": bob.uri()}, nil)
+	inv := h.uac.invite(h.ruri("bob"), "rport-1", "rp1", 1)
+	inv = strings.Replace(inv, "Via: SIP/2.0/UDP "+h.uac.addr(), "Via: SIP/2.0/UDP 192.0.2.1:9", 1)
+	h.uac.send(h.s.UDP(), inv)
+	h.uac.expectStatus(100, 2*time.Second)
+	req, from := bob.expectRequest("INVITE", 2*time.Second)
+	vias := req.GetHeaders("Via")
+	if len(vias) != 2 {
+		t.Fatalf("%d Vias", len(vias))
+	}
+	caller := vias[1].Value()
+	want := fmt.Sprintf("received=127.0.0.1;rport=%d", h.uac.port())
+	if !strings.Contains(caller, "received=127.0.0.1") || !strings.Contains(caller, fmt.Sprintf("rport=%d", h.uac.port())) {
+		t.Errorf("caller's Via %q lacks %s", caller, want)
+	}
+	bob.reply(req, from, 486, "Busy Here", "b")
+	h.uac.expectStatus(486, 2*time.Second)
+}

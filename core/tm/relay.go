@@ -142,6 +142,11 @@ func (mod *Module) addBranch(t *tx, origin *kemi.Msg, tg target, o relayOpts) er
 	idx := len(t.branches)
 	req := origin.Req.Clone()
 	req.SetBody(origin.Req.Body())
+	if v := req.Via(); v != nil {
+		// RFC 3581: the callee's replies come back to us, but the Via
+		// below ours must say where the caller really is
+		kemi.StampVia(v, origin.Src, origin.ForceRport || origin.Proto != "udp")
+	}
 	var ru sip.Uri
 	if err := sip.ParseUri(tg.uri, &ru); err != nil {
 		return fmt.Errorf("%w: %v", errUnresolvable, err)

@@ -325,6 +325,7 @@ func (mod *Module) fakeRequest(t *tx, b *branch, proc *kemi.Proc) *kemi.Msg {
 		Host:          mod.host,
 		Faked:         true,
 		MaxFwdChecked: t.maxFwdChecked,
+		ForceRport:    t.forceRport,
 	}
 	if fm.Proc == nil {
 		fm.Proc = kemi.NewProc(0)

@@ -101,6 +101,7 @@ func (mod *Module) newTx(m *kemi.Msg) (t *tx, created bool, err error) {
 		connID:        m.ConnID,
 		origURI:       m.OrigURI,
 		maxFwdChecked: m.MaxFwdChecked,
+		forceRport:    m.ForceRport,
 		timer:         txTimer{idx: -1},
 	}
 	t.stx = sip.NewServerTx(key, m.Req, &txConn{host: m.Host, dst: dst}, mod.sipLog)

@@ -71,6 +71,7 @@ type tx struct {
 	connID        uint64
 	origURI       string
 	maxFwdChecked bool
+	forceRport    bool
 	lifeEnd       time.Time // max_*_lifetime ends
 	waiting       bool      // released at wt_timer
 	timer         txTimer   // place in the timer heap (timers.mu)
