@@ -76,26 +76,23 @@ func (mod *Module) PrecheckTrans(m *kemi.Msg) int {
 
 // FlushFlags is tmx's t_flush_flags.
 func (mod *Module) FlushFlags(m *kemi.Msg) int {
-	r := peekRef(m)
-	if r == nil || r.t == nil {
-		return -1
-	}
-	unlock := lockTx(r)
-	defer unlock()
-	r.t.flags = m.Flags
-	return 1
+	return withOwnTx(m, func(t *tx) { t.flags = m.Flags })
 }
 
 // FlushXFlags copies the message's extended flags into its transaction
 // (tmx t_flush_xflags).
 func (mod *Module) FlushXFlags(m *kemi.Msg) int {
+	return withOwnTx(m, func(t *tx) { t.xflags = m.XFlags })
+}
+
+// withOwnTx runs f on the transaction of m, locked: 1, or -1 without one.
+func withOwnTx(m *kemi.Msg, f func(t *tx)) int {
 	r := peekRef(m)
 	if r == nil || r.t == nil {
 		return -1
 	}
-	unlock := lockTx(r)
-	defer unlock()
-	r.t.xflags = m.XFlags
+	defer lockTx(r)()
+	f(r.t)
 	return 1
 }
 

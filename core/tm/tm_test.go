@@ -243,12 +243,7 @@ func TestCancelRingingCall(t *testing.T) {
 }
 
 func TestParallelForkFirst200Wins(t *testing.T) {
-	bob := newPeer(t, "bob")
-	bob2 := newPeer(t, "bob2")
-	h := start(t, map[string]string{"bob": bob.uri(), "bob_fork": bob2.uri()}, nil)
-	h.uac.send(h.s.UDP(), h.uac.invite(h.ruri("bob"), "call-fork", "bf1", 1))
-	r1, f1 := bob.expectRequest("INVITE", 2*time.Second)
-	r2, f2 := bob2.expectRequest("INVITE", 2*time.Second)
+	h, bob, bob2, r1, f1, r2, f2 := forkedCall(t, "call-fork", "bf1")
 	if r1.Via().Params.GetOr("branch", "") == r2.Via().Params.GetOr("branch", "") {
 		t.Fatal("both branches have the same Via branch")
 	}
@@ -274,12 +269,7 @@ func TestParallelForkFirst200Wins(t *testing.T) {
 // Every 2xx reaches the caller (RFC 3261 §16.7): the second branch's 200
 // that crossed our CANCEL, and retransmissions of the first 200.
 func TestEvery2xxReachesTheCaller(t *testing.T) {
-	bob := newPeer(t, "bob")
-	bob2 := newPeer(t, "bob2")
-	h := start(t, map[string]string{"bob": bob.uri(), "bob_fork": bob2.uri()}, nil)
-	h.uac.send(h.s.UDP(), h.uac.invite(h.ruri("bob"), "call-2x", "bx1", 1))
-	r1, f1 := bob.expectRequest("INVITE", 2*time.Second)
-	r2, f2 := bob2.expectRequest("INVITE", 2*time.Second)
+	h, bob, bob2, r1, f1, r2, f2 := forkedCall(t, "call-2x", "bx1")
 	bob2.reply(r2, f2, 200, "OK", "b2")
 	if ok := h.uac.expectStatus(200, 2*time.Second); ok.To().Params.GetOr("tag", "") != "b2" {
 		t.Fatalf("first 200 from %q", ok.To())
@@ -332,12 +322,7 @@ func TestTransactionsExpire(t *testing.T) {
 }
 
 func Test6xxEndsEveryBranch(t *testing.T) {
-	bob := newPeer(t, "bob")
-	bob2 := newPeer(t, "bob2")
-	h := start(t, map[string]string{"bob": bob.uri(), "bob_fork": bob2.uri()}, nil)
-	h.uac.send(h.s.UDP(), h.uac.invite(h.ruri("bob"), "call-603", "b603", 1))
-	r1, f1 := bob.expectRequest("INVITE", 2*time.Second)
-	r2, f2 := bob2.expectRequest("INVITE", 2*time.Second)
+	h, bob, bob2, r1, f1, r2, f2 := forkedCall(t, "call-603", "b603")
 	bob.reply(r1, f1, 180, "Ringing", "b1")
 	bob2.reply(r2, f2, 603, "Decline", "b2")
 	bob2.expectRequest("ACK", 2*time.Second)
@@ -504,4 +489,16 @@ func TestDrainWaitsForTransactions(t *testing.T) {
 	if n := bob.count("INVITE"); n != 1 {
 		t.Errorf("callee got %d INVITEs", n)
 	}
+}
+
+// forkedCall sends an INVITE that the proxy forks to bob and bob2, and
+// returns both branches as they arrived.
+func forkedCall(t *testing.T, callID, branch string) (h *harness, bob, bob2 *peer, r1 *sip.Request, f1 *net.UDPAddr, r2 *sip.Request, f2 *net.UDPAddr) {
+	t.Helper()
+	bob, bob2 = newPeer(t, "bob"), newPeer(t, "bob2")
+	h = start(t, map[string]string{"bob": bob.uri(), "bob_fork": bob2.uri()}, nil)
+	h.uac.send(h.s.UDP(), h.uac.invite(h.ruri("bob"), callID, branch, 1))
+	r1, f1 = bob.expectRequest("INVITE", 2*time.Second)
+	r2, f2 = bob2.expectRequest("INVITE", 2*time.Second)
+	return
 }
