@@ -467,6 +467,10 @@ func TestKillWorkerUnderLoad(t *testing.T) {
 	}
 	wg.Wait()
 	t.Logf("answered %d, lost %d, slowest answer %v", answered.Load(), lost.Load(), time.Duration(lastGap.Load()))
+	if _, took, ok := strings.Cut(p.log.String(), "restart_took="); ok {
+		took, _, _ = strings.Cut(took, "\n")
+		t.Logf("supervisor: worker process back after %s", took)
+	}
 	if lost.Load() != 0 {
 		t.Errorf("%d requests lost", lost.Load())
 	}
