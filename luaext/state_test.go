@@ -54,7 +54,7 @@ func (catalog) Kamailio(module, name string) bool {
 }
 func (catalog) Available(module string) bool { return module == "tm" }
 
-func newState(t *testing.T, src string, rec *record, opts ...func(*luaext.Options)) (*luaext.State, *bytes.Buffer) {
+func newState(t testing.TB, src string, rec *record, opts ...func(*luaext.Options)) (*luaext.State, *bytes.Buffer) {
 	t.Helper()
 	sc, err := luaext.Compile("t.lua", []byte(src))
 	if err != nil {
@@ -73,7 +73,7 @@ func newState(t *testing.T, src string, rec *record, opts ...func(*luaext.Option
 	return st, logs
 }
 
-func msg(t *testing.T) *kemi.Msg {
+func msg(t testing.TB) *kemi.Msg {
 	return kemitest.ParseMsg(t, "OPTIONS sip:a@127.0.0.1 SIP/2.0\nVia: SIP/2.0/UDP 192.0.2.10:5062;branch=z9hG4bK1\nFrom: <sip:b@x>;tag=1\nTo: <sip:a@127.0.0.1>\nCall-ID: c1\nCSeq: 1 OPTIONS\n\n")
 }
 
