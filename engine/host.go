@@ -226,20 +226,7 @@ func (e *Engine) forwardReply(m *kemi.Msg) error {
 // viaDest returns where a reply goes according to a Via (RFC 3261 §18.2.2,
 // RFC 3581): received and rport first, then sent-by.
 func (e *Engine) viaDest(v *sip.ViaHeader) (kemi.Dest, error) {
-	proto := strings.ToLower(v.Transport)
-	host := v.Host
-	if r, ok := v.Params.Get("received"); ok && r != "" {
-		host = r
-	}
-	port := v.Port
-	if rp, ok := v.Params.Get("rport"); ok && rp != "" {
-		if n, err := strconv.Atoi(rp); err == nil {
-			port = n
-		}
-	}
-	if port == 0 {
-		port = 5060
-	}
+	host, port, proto := kemi.ViaTarget(v)
 	host = strings.Trim(host, "[]")
 	if ip, err := netip.ParseAddr(host); err == nil {
 		return kemi.Dest{Proto: proto, Addr: netip.AddrPortFrom(ip.Unmap(), uint16(port)), Host: host}, nil

@@ -117,6 +117,30 @@ func StampVia(v *sip.ViaHeader, src netip.AddrPort, force bool) {
 	}
 }
 
+// ViaTarget is where a reply to a Via goes (RFC 3261 §18.2.2, RFC 3581):
+// received and rport when present, else the sent-by, with the default
+// port of the transport; proto is lower case.
+func ViaTarget(v *sip.ViaHeader) (host string, port int, proto string) {
+	proto = strings.ToLower(v.Transport)
+	host = v.Host
+	if r, ok := v.Params.Get("received"); ok && r != "" {
+		host = r
+	}
+	port = v.Port
+	if rp, ok := v.Params.Get("rport"); ok && rp != "" {
+		if n, err := strconv.Atoi(rp); err == nil {
+			port = n
+		}
+	}
+	if port == 0 {
+		port = 5060
+		if proto == "tls" {
+			port = 5061
+		}
+	}
+	return host, port, proto
+}
+
 func setParam(p *sip.HeaderParams, key, val string) {
 	if p.Has(key) {
 		p.Remove(key)

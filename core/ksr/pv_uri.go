@@ -131,23 +131,7 @@ func replyNextHop(m *kemi.Msg, key byte) kemi.Value {
 	if v == nil {
 		return kemi.Null
 	}
-	host := v.Host
-	if r, ok := v.Params.Get("received"); ok && r != "" {
-		host = r
-	}
-	port := v.Port
-	if rp, ok := v.Params.Get("rport"); ok && rp != "" {
-		if n, err := strconv.Atoi(rp); err == nil {
-			port = n
-		}
-	}
-	proto := strings.ToLower(v.Transport)
-	if port == 0 {
-		port = 5060
-		if proto == "tls" {
-			port = 5061
-		}
-	}
+	host, port, proto := kemi.ViaTarget(v)
 	switch key {
 	case 'u':
 		return kemi.Str("sip:" + hostPort(host, port) + ";transport=" + uriProto(proto))
