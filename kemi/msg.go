@@ -380,6 +380,43 @@ func (m *Msg) ResetFlag(i int) bool { return clearBit(&m.Flags, i) }
 // IsFlagSet tests message flag i.
 func (m *Msg) IsFlagSet(i int) bool { return testBit(m.Flags, i) }
 
+// MaxBranches is Kamailio's default max_branches: the R-URI branch and at
+// most MaxBranches-1 appended ones.
+const MaxBranches = 12
+
+// AppendBranch adds b to the destination set, unless it already holds
+// MaxBranches branches.
+func (m *Msg) AppendBranch(b Branch) error {
+	if len(m.Branches) >= MaxBranches-1 {
+		return fmt.Errorf("too many branches (at most %d)", MaxBranches)
+	}
+	m.Branches = append(m.Branches, b)
+	return nil
+}
+
+// DestinationSet is the destination set as a redirect lists it: the R-URI
+// when the script changed it (without a q-value), then every branch.
+func (m *Msg) DestinationSet() []Branch {
+	var out []Branch
+	if ru := m.RURI(); ru != m.OrigURI {
+		out = append(out, Branch{URI: ru, Q: -1})
+	}
+	return append(out, m.Branches...)
+}
+
+// QValue prints a q-value kept as thousandths: 1000 is "1", 500 "0.5",
+// 0 (or less) "0".
+func QValue(q int) string {
+	if q >= 1000 {
+		return "1"
+	}
+	if q <= 0 {
+		return "0"
+	}
+	s := strconv.Itoa(1000 + q)[1:]
+	return "0." + strings.TrimRight(s, "0")
+}
+
 // BranchFlags returns a pointer to the flags of branch b (0 = R-URI branch),
 // or nil if there is no such branch.
 func (m *Msg) BranchFlags(b int) *uint32 {

@@ -12,7 +12,9 @@ import (
 // NewReply builds a reply to the request in m (RFC 3261 §8.2.6): Via,
 // From, To (with a To-tag for codes above 100), Call-ID, CSeq, the
 // Record-Route set for 18x/2xx, the headers queued with append_to_reply,
-// the body queued with set_reply_body, and Content-Length. The top Via gets received/rport as RFC 3581 asks.
+// the destination set as Contacts for a 3xx, the body queued with
+// set_reply_body, and Content-Length. The top Via gets received/rport as
+// RFC 3581 asks.
 // The To-tag is derived from the request, so a retransmitted request gets
 // the same tag.
 func (m *Msg) NewReply(code int, reason string) *sip.Response {
@@ -56,6 +58,19 @@ func (m *Msg) NewReply(code int, reason string) *sip.Response {
 	if code == 100 {
 		for _, h := range req.GetHeaders("Timestamp") {
 			res.AppendHeader(sip.HeaderClone(h))
+		}
+	}
+	if code >= 300 && code < 400 {
+		for _, b := range m.DestinationSet() {
+			var uri sip.Uri
+			if err := sip.ParseUri(b.URI, &uri); err != nil {
+				continue
+			}
+			c := &sip.ContactHeader{Address: uri, Params: sip.NewParams()}
+			if b.Q >= 0 {
+				c.Params.Add("q", QValue(b.Q))
+			}
+			res.AppendHeader(c)
 		}
 	}
 	for _, h := range m.ReplyHeaders {

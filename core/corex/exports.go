@@ -98,10 +98,6 @@ func (mod *Module) Exports() []kemi.Export {
 	}
 }
 
-// maxBranches is Kamailio's default max_branches: the R-URI branch and at
-// most maxBranches-1 appended ones.
-const maxBranches = 12
-
 // appendBranch adds a branch to uri, or to the R-URI when uri is empty,
 // with the current $du, branch flags and forced send socket. Without a uri
 // those attributes move to the new branch: they are reset on the message.
@@ -130,18 +126,11 @@ func (mod *Module) appendBranch(m *kemi.Msg, fn, uri, q string) kemi.Value {
 			return kemi.Fail
 		}
 	}
-	if len(m.Branches) >= maxBranches-1 {
-		m.Errorf(mod.log, "%s: too many branches (at most %d)", fn, maxBranches)
+	if err := m.AppendBranch(kemi.Branch{URI: uri, DstURI: m.DstURI, Q: qv, Flags: m.BFlags, Sock: m.SendSock}); err != nil {
+		m.Errorf(mod.log, "%s: %v", fn, err)
 		mod.branchFails.Inc()
 		return kemi.Fail
 	}
-	m.Branches = append(m.Branches, kemi.Branch{
-		URI:    uri,
-		DstURI: m.DstURI,
-		Q:      qv,
-		Flags:  m.BFlags,
-		Sock:   m.SendSock,
-	})
 	if moveRURI {
 		m.DstURI = ""
 		m.BFlags = 0

@@ -142,13 +142,7 @@ func (mod *Module) addTCPAliasVia(m *kemi.Msg, _ kemi.Args) kemi.Value {
 		m.Errorf(mod.log, "KSR.add_tcp_alias_via: no Via header")
 		return intErr
 	}
-	port := v.Port
-	if port == 0 {
-		port = 5060
-		if strings.EqualFold(v.Transport, "tls") {
-			port = 5061
-		}
-	}
+	_, port, _ := kemi.ViaTarget(v)
 	if err := mod.aliasConn(m, port); err != nil {
 		m.Errorf(mod.log, "KSR.add_tcp_alias_via: %v", err)
 		return intErr

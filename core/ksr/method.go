@@ -100,7 +100,7 @@ func (mod *Module) isMethodIn(m *kemi.Msg, a kemi.Args) kemi.Value {
 			mod.log.Warn("KSR.is_method_in: unsupported method letter", "letter", string(letters[i]), "at", m.Where())
 			continue
 		}
-		if name == method {
+		if strings.EqualFold(name, method) {
 			return kemi.True
 		}
 	}

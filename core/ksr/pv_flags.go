@@ -205,8 +205,7 @@ func appendBranch(m *kemi.Msg, uri string) error {
 	if _, err := parseURI(uri); err != nil {
 		return err
 	}
-	m.Branches = append(m.Branches, kemi.Branch{URI: uri, Q: -1, Sock: m.SendSock})
-	return nil
+	return m.AppendBranch(kemi.Branch{URI: uri, Q: -1, Sock: m.SendSock})
 }
 
 // joinBranches lists branches as Kamailio's $bR: "<uri>;q=0.5" when the
@@ -224,7 +223,7 @@ func contactText(uri string, q int) string {
 	if q < 0 {
 		return uri
 	}
-	return "<" + uri + ">;q=" + qValue(q)
+	return "<" + uri + ">;q=" + kemi.QValue(q)
 }
 
 // destinationSet is $ds: as Kamailio prints the destination set, "Contact:
@@ -235,13 +234,10 @@ func destinationSet(m *kemi.Msg) kemi.Value {
 		return kemi.Null
 	}
 	var parts []string
-	if ru := m.RURI(); ru != m.OrigURI {
-		parts = append(parts, "<"+ru+">")
-	}
-	for _, b := range m.Branches {
+	for _, b := range m.DestinationSet() {
 		s := "<" + b.URI + ">"
 		if b.Q >= 0 {
-			s += ";q=" + qValue(b.Q)
+			s += ";q=" + kemi.QValue(b.Q)
 		}
 		parts = append(parts, s)
 	}
@@ -249,16 +245,4 @@ func destinationSet(m *kemi.Msg) kemi.Value {
 		return kemi.Null
 	}
 	return kemi.Str("Contact: " + strings.Join(parts, ", "))
-}
-
-// qValue prints a q-value kept as thousandths: 1000 is "1", 500 "0.5".
-func qValue(q int) string {
-	if q >= 1000 {
-		return "1"
-	}
-	if q <= 0 {
-		return "0"
-	}
-	s := strconv.Itoa(1000 + q)[1:]
-	return "0." + strings.TrimRight(s, "0")
 }

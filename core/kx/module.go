@@ -3,8 +3,6 @@
 package kx
 
 import (
-	"log/slog"
-
 	"github.com/kemisip/kemi/kemi"
 )
 
@@ -14,14 +12,12 @@ func init() {
 
 // Module is the kx module of one engine.
 type Module struct {
-	log *slog.Logger
 	// defines are the -D names and values; read-only once serving.
 	defines map[string]string
 }
 
-// ModInit keeps the logger and the defines.
+// ModInit keeps the defines.
 func (mod *Module) ModInit(env *kemi.Env) error {
-	mod.log = env.Logger
 	mod.defines = env.Defines
 	return nil
 }

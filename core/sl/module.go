@@ -123,10 +123,7 @@ func (mod *Module) reply(m *kemi.Msg, code int, reason string, stateful bool, mo
 			return kemi.OK
 		}
 	}
-	res := m.NewReply(code, reason)
-	if code >= 300 && code < 400 {
-		addContacts(m, res)
-	}
+	res := m.NewReply(code, reason) // a 3xx lists the destination set
 	if mode&modeNoConnect != 0 {
 		m.ReplyNoConnect = true
 	}
@@ -146,40 +143,6 @@ func (mod *Module) count(code int) {
 	if c := code / 100; c >= 1 && c <= 6 {
 		mod.sent[c].Inc()
 	}
-}
-
-// addContacts lists the destination set in a redirect: the R-URI when the
-// script changed it, then every branch.
-func addContacts(m *kemi.Msg, res *sip.Response) {
-	var uris []string
-	var qs []int
-	if ru := m.RURI(); ru != m.OrigURI {
-		uris = append(uris, ru)
-		qs = append(qs, -1)
-	}
-	for _, b := range m.Branches {
-		uris = append(uris, b.URI)
-		qs = append(qs, b.Q)
-	}
-	for i, u := range uris {
-		var uri sip.Uri
-		if err := sip.ParseUri(u, &uri); err != nil {
-			continue
-		}
-		c := &sip.ContactHeader{Address: uri, Params: sip.NewParams()}
-		if qs[i] >= 0 {
-			c.Params.Add("q", qValue(qs[i]))
-		}
-		res.AppendHeader(c)
-	}
-}
-
-func qValue(q int) string {
-	if q >= 1000 {
-		return "1"
-	}
-	s := strconv.Itoa(1000 + q)[1:]
-	return "0." + strings.TrimRight(s, "0")
 }
 
 // forwardReply forwards the received reply statelessly, optionally with a
