@@ -44,11 +44,31 @@ func CanonicalHeader(name string) string {
 
 // HeaderNameIs reports whether a header name (as found in a message)
 // denotes the header name given by the script, compact forms included.
+// It allocates nothing: only a one-letter name can be a compact form.
 func HeaderNameIs(have, want string) bool {
+	have, want = strings.TrimSpace(have), strings.TrimSpace(want)
 	if strings.EqualFold(have, want) {
 		return true
 	}
+	if len(have) != 1 && len(want) != 1 {
+		return false
+	}
 	return CanonicalHeader(have) == CanonicalHeader(want)
+}
+
+// ValidHeaderName reports whether name is an RFC 3261 token, as header
+// names must be.
+func ValidHeaderName(name string) bool {
+	if name == "" {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("-.!%*_+`'~", c) >= 0) {
+			return false
+		}
+	}
+	return true
 }
 
 // headerSet is what sipgo's Request and Response both offer.
@@ -79,13 +99,23 @@ func (m *Msg) HeaderList() []sip.Header {
 	return s.Headers()
 }
 
+// Headers returns every header called name (compact forms included), in
+// order.
+func (m *Msg) Headers(name string) []sip.Header {
+	var out []sip.Header
+	for _, h := range m.HeaderList() {
+		if HeaderNameIs(h.Name(), name) {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
 // HeaderValues returns the bodies of every header called name.
 func (m *Msg) HeaderValues(name string) []string {
 	var out []string
-	for _, h := range m.HeaderList() {
-		if HeaderNameIs(h.Name(), name) {
-			out = append(out, h.Value())
-		}
+	for _, h := range m.Headers(name) {
+		out = append(out, h.Value())
 	}
 	return out
 }

@@ -76,7 +76,7 @@ func addBefore(m *kemi.Msg, hs []sip.Header, anchor string) {
 func (mod *Module) hdrAdd(name string, anchored bool, add headerAdder) kemi.Func {
 	return func(m *kemi.Msg, a kemi.Args) kemi.Value {
 		anchor := a.Str(1)
-		if anchored && !validHeaderName(anchor) {
+		if anchored && !kemi.ValidHeaderName(anchor) {
 			m.Errorf(mod.log, "KSR.hdr.%s: invalid header name %q", name, anchor)
 			return kemi.Fail
 		}
@@ -113,7 +113,7 @@ func (mod *Module) hdrRemove(m *kemi.Msg, a kemi.Args) kemi.Value {
 
 // removeHeaders checks the name and removes every header so called.
 func removeHeaders(m *kemi.Msg, name string) error {
-	if !validHeaderName(name) {
+	if !kemi.ValidHeaderName(name) {
 		return fmt.Errorf("invalid header name %q", name)
 	}
 	if m.SIP() == nil {
@@ -143,7 +143,7 @@ func (mod *Module) hdrRemoveAdd(name string, add headerAdder) kemi.Func {
 // hdrIsPresent is KSR.hdr.is_present(name): 1 present, -1 absent.
 func (mod *Module) hdrIsPresent(m *kemi.Msg, a kemi.Args) kemi.Value {
 	name := a.Str(0)
-	if !validHeaderName(name) {
+	if !kemi.ValidHeaderName(name) {
 		m.Errorf(mod.log, "KSR.hdr.is_present: invalid header name %q", name)
 		return kemi.Fail
 	}
@@ -167,7 +167,7 @@ func (mod *Module) hdrAppendToReply(m *kemi.Msg, a kemi.Args) kemi.Value {
 func (mod *Module) hdrGet(def kemi.Value, indexed bool) kemi.Func {
 	return func(m *kemi.Msg, a kemi.Args) kemi.Value {
 		name := a.Str(0)
-		if !validHeaderName(name) {
+		if !kemi.ValidHeaderName(name) {
 			m.Errorf(mod.log, "KSR.hdr.get: invalid header name %q", name)
 			return def
 		}
@@ -199,7 +199,7 @@ func (mod *Module) hdrMatchContent(m *kemi.Msg, a kemi.Args) kemi.Value {
 	name, op, val, which := a.Str(0), strings.ToLower(a.Str(1)), a.Str(2), strings.ToLower(a.Str(3))
 	match, ok := contentOps[op]
 	switch {
-	case !validHeaderName(name):
+	case !kemi.ValidHeaderName(name):
 		m.Errorf(mod.log, "KSR.hdr.match_content: invalid header name %q", name)
 		return kemi.False
 	case !ok:
@@ -233,19 +233,4 @@ func (mod *Module) hdrMatchContent(m *kemi.Msg, a kemi.Args) kemi.Value {
 		}
 	}
 	return kemi.False
-}
-
-// validHeaderName reports whether name is an RFC 3261 token, as header
-// names must be.
-func validHeaderName(name string) bool {
-	if name == "" {
-		return false
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("-.!%*_+`'~", c) >= 0) {
-			return false
-		}
-	}
-	return true
 }

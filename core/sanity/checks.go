@@ -131,7 +131,7 @@ func checkRFC3261Compliance(m *kemi.Msg, _ int) *failure {
 		return silent(name, "first Via branch "+strconv.Quote(b)+" lacks the magic cookie")
 	}
 	for _, hn := range []string{"Record-Route", "Route"} {
-		for _, h := range headersNamed(m, hn) {
+		for _, h := range m.Headers(hn) {
 			uris, err := addressURIs(h, hn)
 			if err != nil {
 				return silent(name, hn+" does not parse: "+err.Error())
@@ -243,7 +243,7 @@ func checkExpiresValue(m *kemi.Msg, _ int) *failure {
 // named in an Unsupported header of the 420 reply.
 func (mod *Module) checkProxyRequire(m *kemi.Msg, _ int) *failure {
 	const name = "proxy_require"
-	for _, h := range headersNamed(m, "proxy-require") {
+	for _, h := range m.Headers("proxy-require") {
 		v := strings.TrimSpace(h.Value())
 		if v == "" {
 			return fail(name, 400, "Bad Proxy Require Header", "empty Proxy-Require")
@@ -307,7 +307,7 @@ func checkParseURIsFn(m *kemi.Msg, uriChecks int) *failure {
 		}
 	}
 	if uriChecks&uriContact != 0 {
-		for _, h := range headersNamed(m, "contact") {
+		for _, h := range m.Headers("contact") {
 			uris, err := addressURIs(h, "Contact")
 			if err != nil {
 				return fail(name, 400, "Bad Contact Header", "Contact: "+err.Error())
@@ -333,7 +333,7 @@ const errNotOne = sanityError("not exactly one address")
 // check: a failure without a reply for the digest check (2048), a pass
 // for the Authorization check (8192).
 func checkCredentials(m *kemi.Msg, name string, digestOnly bool) *failure {
-	hs := append(headersNamed(m, "authorization"), headersNamed(m, "proxy-authorization")...)
+	hs := append(m.Headers("authorization"), m.Headers("proxy-authorization")...)
 	for _, h := range hs {
 		c, digest, err := parseDigest(h.Value())
 		switch {
@@ -455,7 +455,7 @@ func (mod *Module) checkSizes(m *kemi.Msg) *failure {
 		if x.limit == 0 {
 			continue
 		}
-		for _, h := range headersNamed(m, x.header) {
+		for _, h := range m.Headers(x.header) {
 			uris, err := addressURIs(h, x.header)
 			if err != nil {
 				return silent(name, x.header+" does not parse")
@@ -474,7 +474,7 @@ func (mod *Module) checkSizes(m *kemi.Msg) *failure {
 		if x.limit == 0 {
 			continue
 		}
-		for _, h := range headersNamed(m, x.header) {
+		for _, h := range m.Headers(x.header) {
 			uris, err := nameAddrURIs(h.Value())
 			if err != nil {
 				return silent(name, x.header+" does not parse")

@@ -98,17 +98,6 @@ func requestMethod(m *kemi.Msg) string {
 	return string(m.Req.Method)
 }
 
-// headersNamed returns every header called name (compact forms included).
-func headersNamed(m *kemi.Msg, name string) []sip.Header {
-	var out []sip.Header
-	for _, h := range m.HeaderList() {
-		if kemi.HeaderNameIs(h.Name(), name) {
-			out = append(out, h)
-		}
-	}
-	return out
-}
-
 // firstNamed returns the first header called name, or nil.
 func firstNamed(m *kemi.Msg, name string) sip.Header {
 	for _, h := range m.HeaderList() {

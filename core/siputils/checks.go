@@ -224,25 +224,11 @@ func (mod *Module) cmpAoR(m *kemi.Msg, a kemi.Args) kemi.Value {
 func (mod *Module) cmpHdrName(m *kemi.Msg, a kemi.Args) kemi.Value {
 	n1 := strings.TrimRight(a.Str(0), " \t\r\n")
 	n2 := strings.TrimRight(a.Str(1), " \t\r\n")
-	if !validHeaderName(n1) || !validHeaderName(n2) {
+	if !kemi.ValidHeaderName(n1) || !kemi.ValidHeaderName(n2) {
 		m.Errorf(mod.log, "cmp_hdr_name: invalid header name [%s] [%s]", n1, n2)
 		return kemi.Int(-2)
 	}
 	return cmpResult(kemi.CanonicalHeader(n1) == kemi.CanonicalHeader(n2))
-}
-
-// validHeaderName accepts RFC 3261 tokens.
-func validHeaderName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !isAlnum(c) && strings.IndexByte("-.!%*_+`'~", c) < 0 {
-			return false
-		}
-	}
-	return true
 }
 
 // uriParam looks for the R-URI parameter name (case-sensitive, first

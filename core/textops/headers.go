@@ -7,23 +7,9 @@ import (
 	"github.com/kemisip/kemi/kemi"
 )
 
-// validHName accepts an RFC 3261 token as header name.
-func validHName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || strings.IndexByte("-.!%*_+`'~", c) >= 0) {
-			return false
-		}
-	}
-	return true
-}
-
 // hname checks a header name argument.
 func (mod *Module) hname(m *kemi.Msg, fn, name string) bool {
-	if !validHName(name) {
+	if !kemi.ValidHeaderName(name) {
 		m.Errorf(mod.log, "%s: invalid header name %q", fn, name)
 		return false
 	}
@@ -36,7 +22,7 @@ func (mod *Module) isPresentHF(m *kemi.Msg, a kemi.Args) kemi.Value {
 	if !mod.hname(m, "is_present_hf", a.Str(0)) {
 		return kemi.Fail
 	}
-	return kemi.IntBool(len(headersNamed(m, a.Str(0))) > 0)
+	return kemi.IntBool(len(m.Headers(a.Str(0))) > 0)
 }
 
 // headersMatching returns the headers whose name matches re and, when
@@ -76,7 +62,7 @@ func (mod *Module) removeHF(m *kemi.Msg, a kemi.Args) kemi.Value {
 	if !mod.hname(m, "remove_hf", a.Str(0)) || m.SIP() == nil {
 		return kemi.Fail
 	}
-	removeAll(m, headersNamed(m, a.Str(0)))
+	removeAll(m, m.Headers(a.Str(0)))
 	return kemi.OK
 }
 
@@ -113,7 +99,7 @@ func (mod *Module) removeHFIdx(m *kemi.Msg, a kemi.Args) kemi.Value {
 	if !mod.hname(m, "remove_hf_idx", a.Str(0)) {
 		return kemi.Fail
 	}
-	hs := headersNamed(m, a.Str(0))
+	hs := m.Headers(a.Str(0))
 	idx := a.Int(1)
 	if idx < 0 {
 		idx += len(hs)
@@ -152,7 +138,7 @@ func (mod *Module) removeHFMatch(m *kemi.Msg, a kemi.Args) kemi.Value {
 		return kemi.Fail
 	}
 	var hs []sip.Header
-	for _, h := range headersNamed(m, name) {
+	for _, h := range m.Headers(name) {
 		if match(h.Value()) {
 			hs = append(hs, h)
 		}

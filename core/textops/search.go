@@ -40,17 +40,6 @@ func (mod *Module) searchBody(m *kemi.Msg, a kemi.Args) kemi.Value {
 	return kemi.IntBool(re.Match(body))
 }
 
-// headersNamed returns the headers called name (compact forms match).
-func headersNamed(m *kemi.Msg, name string) []sip.Header {
-	var out []sip.Header
-	for _, h := range m.HeaderList() {
-		if kemi.HeaderNameIs(h.Name(), name) {
-			out = append(out, h)
-		}
-	}
-	return out
-}
-
 // pickHeaders applies the a/f/l flags of search_hf and subst_hf: every
 // header, the first one or the last one.
 func pickHeaders(hs []sip.Header, flags string) []sip.Header {
@@ -77,7 +66,7 @@ func (mod *Module) searchHF(m *kemi.Msg, a kemi.Args) kemi.Value {
 	if re == nil {
 		return kemi.Fail
 	}
-	for _, h := range pickHeaders(headersNamed(m, hname), flags) {
+	for _, h := range pickHeaders(m.Headers(hname), flags) {
 		if re.MatchString(h.Value()) {
 			return kemi.OK
 		}
@@ -311,7 +300,7 @@ func (mod *Module) substHF(m *kemi.Msg, a kemi.Args) kemi.Value {
 		return kemi.Fail
 	}
 	picked := map[sip.Header]bool{}
-	for _, h := range pickHeaders(headersNamed(m, hname), flags) {
+	for _, h := range pickHeaders(m.Headers(hname), flags) {
 		picked[h] = true
 	}
 	var b strings.Builder
