@@ -2,7 +2,9 @@ package kemi
 
 import (
 	"fmt"
+	"math"
 	"strconv"
+	"strings"
 )
 
 // MaxParams is the largest number of parameters a KEMI function takes, as in
@@ -194,13 +196,28 @@ func MakeArgs(vals ...string) Args {
 	return a
 }
 
-// ParseIntLenient converts s the way lua_tointeger does: a number (integer,
-// float or hex) is converted, anything else is 0.
+// ParseIntLenient converts s the way lua_tointeger does: surrounding
+// spaces are ignored, a decimal integer, a 0x hex integer or a float
+// (truncated) is converted, anything else is 0. "010" is 10, as in Lua.
 func ParseIntLenient(s string) int64 {
-	if n, err := strconv.ParseInt(s, 0, 64); err == nil {
+	s = strings.TrimSpace(s)
+	digits, neg := s, false
+	if strings.HasPrefix(digits, "-") {
+		digits, neg = digits[1:], true
+	}
+	if len(digits) > 2 && (digits[:2] == "0x" || digits[:2] == "0X") {
+		if n, err := strconv.ParseUint(digits[2:], 16, 64); err == nil {
+			if neg {
+				return -int64(n)
+			}
+			return int64(n)
+		}
+		return 0
+	}
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
 		return n
 	}
-	if f, err := strconv.ParseFloat(s, 64); err == nil {
+	if f, err := strconv.ParseFloat(s, 64); err == nil && !math.IsInf(f, 0) && !math.IsNaN(f) && !strings.ContainsAny(s, "xXpP_") {
 		return int64(f)
 	}
 	return 0

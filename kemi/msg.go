@@ -245,11 +245,13 @@ type msgVal struct {
 	val any
 }
 
-// Copy returns a shallow copy of the message whose module values can be
-// changed without touching m's.
+// Copy returns a shallow copy of the message whose module values and
+// AVPs can be changed without touching m's (the SIP message, branches and
+// reply headers stay shared).
 func (m *Msg) Copy() *Msg {
 	c := *m
 	c.vals = append([]msgVal(nil), m.vals...)
+	c.AVPs = m.AVPs.Clone() // Del compacts in place: a shared list would change m's
 	return &c
 }
 

@@ -373,13 +373,7 @@ func argInt(v lua.LValue) int64 {
 	case lua.LNumber:
 		return int64(x)
 	case lua.LString:
-		s := strings.TrimSpace(string(x))
-		if n, err := strconv.ParseInt(s, 0, 64); err == nil {
-			return n
-		}
-		if f, err := strconv.ParseFloat(s, 64); err == nil {
-			return int64(f)
-		}
+		return kemi.ParseIntLenient(string(x))
 	}
 	return 0
 }
