@@ -152,7 +152,7 @@ func (e *Engine) Forward(m *kemi.Msg, uri string) error {
 	if v := m.Req.Via(); v != nil {
 		// replies to a request that came over TCP find the connection by
 		// received/rport; over UDP rport is honoured when asked for
-		kemi.StampVia(v, m.Src, m.ForceRport || m.Proto != "udp")
+		m.StampSenderVia(v)
 	}
 	via := e.Via(m, &dst, statelessBranch(m.Req))
 	if via == nil {

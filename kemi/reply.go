@@ -132,6 +132,13 @@ func StampVia(v *sip.ViaHeader, src netip.AddrPort, force bool) {
 	}
 }
 
+// StampSenderVia stamps the top Via of a request m is relaying (RFC 3581):
+// rport when asked for or forced, and always for a request that came over
+// a connection, so that replies find the connection.
+func (m *Msg) StampSenderVia(v *sip.ViaHeader) {
+	StampVia(v, m.Src, m.ForceRport || m.Proto != "udp")
+}
+
 // ViaTarget is where a reply to a Via goes (RFC 3261 §18.2.2, RFC 3581):
 // received and rport when present, else the sent-by, with the default
 // port of the transport; proto is lower case.

@@ -145,7 +145,7 @@ func (mod *Module) addBranch(t *tx, origin *kemi.Msg, tg target, o relayOpts) er
 	if v := req.Via(); v != nil {
 		// RFC 3581: the callee's replies come back to us, but the Via
 		// below ours must say where the caller really is
-		kemi.StampVia(v, origin.Src, origin.ForceRport || origin.Proto != "udp")
+		origin.StampSenderVia(v)
 	}
 	var ru sip.Uri
 	if err := sip.ParseUri(tg.uri, &ru); err != nil {
