@@ -292,7 +292,7 @@ func routedParams(m *kemi.Msg) (sip.HeaderParams, bool) {
 // checkRouteParam matches the parameters of our consumed Route
 // (";lr;ftag=...;nat=yes") against a regular expression, ignoring case.
 func (mod *Module) checkRouteParam(m *kemi.Msg, a kemi.Args) kemi.Value {
-	re, err := mod.regexpFor(a.Str(0))
+	re, err := mod.res.Get(a.Str(0), kemi.RegexICase) // case-insensitive, as in Kamailio
 	if err != nil {
 		m.Errorf(mod.log, "check_route_param: bad regular expression %q: %v", a.Str(0), err)
 		return kemi.Fail

@@ -9,9 +9,6 @@ package rr
 import (
 	"fmt"
 	"log/slog"
-	"regexp"
-	"sync"
-	"sync/atomic"
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/kemisip/kemi/kemi"
@@ -50,8 +47,7 @@ type Module struct {
 	looseRouteMode int
 
 	// compiled check_route_param expressions
-	res  sync.Map // string → *regexp.Regexp
-	nres atomic.Int64
+	res *kemi.RegexCache
 
 	recordRoutes *metrics.Counter
 	doubles      *metrics.Counter
@@ -71,6 +67,7 @@ const maxCachedRegexps = 256
 func (mod *Module) ModInit(env *kemi.Env) error {
 	mod.log = env.Logger
 	mod.pvs = env.PVs
+	mod.res = kemi.NewRegexCache(maxCachedRegexps)
 	p := env.Params
 	mod.appendFromtag = p.Bool("append_fromtag", true)
 	mod.doubleRR = p.Int("enable_double_rr", 1)
@@ -154,24 +151,6 @@ func (mod *Module) Exports() []kemi.Export {
 		x("check_route_param", kemi.S, mod.checkRouteParam),
 		x("is_direction", kemi.S, mod.isDirection),
 	}
-}
-
-// regexpFor compiles a check_route_param expression the way Kamailio
-// does (case-insensitive), keeping a bounded number of them.
-func (mod *Module) regexpFor(expr string) (*regexp.Regexp, error) {
-	if re, ok := mod.res.Load(expr); ok {
-		return re.(*regexp.Regexp), nil
-	}
-	re, err := regexp.Compile("(?i)" + expr)
-	if err != nil {
-		return nil, err
-	}
-	if mod.nres.Load() < maxCachedRegexps {
-		if _, loaded := mod.res.LoadOrStore(expr, re); !loaded {
-			mod.nres.Add(1)
-		}
-	}
-	return re, nil
 }
 
 var (

@@ -20,11 +20,14 @@ func init() {
 	kemi.Register(kemi.ModuleInfo{Name: "textops", New: func() kemi.Module { return &Module{} }})
 }
 
+// maxCachedRE bounds the number of cached expressions.
+const maxCachedRE = 1024
+
 // Module is the textops module of one engine.
 type Module struct {
 	log   *slog.Logger
 	pvs   *kemi.PVTable
-	cache *reCache
+	cache *kemi.RegexCache
 
 	reErrors      *metrics.Counter
 	rebuildErrors *metrics.Counter
@@ -35,17 +38,17 @@ type Module struct {
 func (mod *Module) ModInit(env *kemi.Env) error {
 	mod.log = env.Logger
 	mod.pvs = env.PVs
-	mod.cache = newRECache(maxCachedRE)
+	mod.cache = kemi.NewRegexCache(maxCachedRE)
 	mod.reErrors = env.Metrics.NewCounter(`kemi_textops_expression_errors_total`)
 	mod.rebuildErrors = env.Metrics.NewCounter(`kemi_textops_rebuild_errors_total`)
 	cache := mod.cache
-	env.Metrics.NewGauge(`kemi_textops_regex_cache_entries`, func() float64 { return float64(cache.len()) })
+	env.Metrics.NewGauge(`kemi_textops_regex_cache_entries`, func() float64 { return float64(cache.Len()) })
 	return nil
 }
 
 // re returns the compiled expression, or nil after logging why not.
-func (mod *Module) re(m *kemi.Msg, fn, pat string, fl reFlags) *regexp.Regexp {
-	re, err := mod.cache.get(pat, fl)
+func (mod *Module) re(m *kemi.Msg, fn, pat string, fl kemi.RegexFlags) *regexp.Regexp {
+	re, err := mod.cache.Get(pat, fl)
 	if err != nil {
 		mod.reErrors.Inc()
 		m.Errorf(mod.log, "%s: invalid regular expression %q: %v", fn, pat, err)

@@ -9,7 +9,7 @@ import (
 
 // Kamailio compiles the expressions of these functions with
 // REG_EXTENDED|REG_ICASE|REG_NEWLINE.
-const searchFlags = reICase | reNewline
+const searchFlags = kemi.RegexICase | kemi.RegexNewline
 
 // search matches re against the whole message, start line included.
 func (mod *Module) search(m *kemi.Msg, a kemi.Args) kemi.Value {

@@ -125,20 +125,20 @@ func (mod *Module) parseSubst(s string) (*substExpr, error) {
 	if err := flush(); err != nil {
 		return nil, err
 	}
-	fl := reNewline
+	fl := kemi.RegexNewline
 	for _, f := range []byte(s[j+1:]) {
 		switch f {
 		case 'i':
-			fl |= reICase
+			fl |= kemi.RegexICase
 		case 's':
-			fl &^= reNewline
+			fl &^= kemi.RegexNewline
 		case 'g':
 			se.global = true
 		default:
 			return nil, fmt.Errorf("unknown flag %q in %q", f, s)
 		}
 	}
-	re, err := mod.cache.get(pat, fl)
+	re, err := mod.cache.Get(pat, fl)
 	if err != nil {
 		return nil, fmt.Errorf("bad regular expression %q: %w", pat, err)
 	}

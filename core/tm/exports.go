@@ -2,7 +2,6 @@ package tm
 
 import (
 	"context"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -413,10 +412,11 @@ func branchIndex(r *ref) int {
 	return 0
 }
 
-// checkStatus is t_check_status: the regex against the reply code the
-// route is about.
+// checkStatus is t_check_status: the regex (POSIX extended, case- and
+// newline-insensitive, unanchored, as Kamailio's regexec) against the
+// reply code the route is about.
 func (mod *Module) checkStatus(m *kemi.Msg, a kemi.Args) kemi.Value {
-	re, err := regexp.Compile(a.Str(0))
+	re, err := mod.res.Get(a.Str(0), kemi.RegexICase|kemi.RegexNewline)
 	if err != nil {
 		m.Errorf(mod.log, "t_check_status: bad regex %q: %v", a.Str(0), err)
 		return kemi.Fail
@@ -433,9 +433,7 @@ func (mod *Module) checkStatus(m *kemi.Msg, a kemi.Args) kemi.Value {
 	if code == 0 {
 		return kemi.Fail
 	}
-	s := strconv.Itoa(code)
-	loc := re.FindStringIndex(s)
-	return kemi.IntBool(loc != nil && loc[0] == 0 && loc[1] == len(s))
+	return kemi.IntBool(re.MatchString(strconv.Itoa(code)))
 }
 
 func (mod *Module) lookupCancel(m *kemi.Msg, a kemi.Args) kemi.Value {

@@ -56,6 +56,7 @@ type Module struct {
 	disable6xx    bool
 	inflight      inflight
 	uacs          uacTable
+	res           *kemi.RegexCache // t_check_status expressions
 	timers        timers
 	met           tmMetrics
 	destroyed     atomic.Bool
@@ -78,6 +79,7 @@ func (mod *Module) ModInit(env *kemi.Env) error {
 	mod.host = env.Host
 	mod.pvs = env.PVs
 	mod.txs = newStore()
+	mod.res = kemi.NewRegexCache(256)
 	mod.prefix = randomPrefix()
 	mod.inflight.m = map[string]struct{}{}
 	mod.frTimer = p.Duration("fr_timer", 30*time.Second, time.Millisecond)

@@ -1,4 +1,4 @@
-package textops
+package kemi
 
 import (
 	"regexp"
@@ -6,27 +6,27 @@ import (
 	"sync"
 )
 
-// reFlags are the POSIX regcomp flags Kamailio uses.
-type reFlags uint8
+// RegexFlags are the POSIX regcomp flags Kamailio uses.
+type RegexFlags uint8
 
 const (
-	// reICase is REG_ICASE.
-	reICase reFlags = 1 << iota
-	// reNewline is REG_NEWLINE: '^' and '$' match at line breaks, and
+	// RegexICase is REG_ICASE.
+	RegexICase RegexFlags = 1 << iota
+	// RegexNewline is REG_NEWLINE: '^' and '$' match at line breaks, and
 	// neither '.' nor a non-matching list such as [^a] matches a newline.
-	reNewline
+	RegexNewline
 )
 
-// compileRE compiles a POSIX extended regular expression the closest way
+// CompileRegex compiles a POSIX extended regular expression the closest way
 // RE2 allows: the pattern is parsed with Go's syntax (a superset of ERE
 // without back-references), the REG_* flags are mapped to parser flags,
 // and matching prefers the leftmost-longest match as POSIX does.
-func compileRE(pat string, fl reFlags) (*regexp.Regexp, error) {
+func CompileRegex(pat string, fl RegexFlags) (*regexp.Regexp, error) {
 	sf := syntax.PerlX | syntax.UnicodeGroups
-	if fl&reICase != 0 {
+	if fl&RegexICase != 0 {
 		sf |= syntax.FoldCase
 	}
-	if fl&reNewline == 0 {
+	if fl&RegexNewline == 0 {
 		sf |= syntax.OneLine | syntax.DotNL | syntax.ClassNL
 	}
 	tree, err := syntax.Parse(pat, sf)
@@ -41,12 +41,12 @@ func compileRE(pat string, fl reFlags) (*regexp.Regexp, error) {
 	return re, nil
 }
 
-// reCache is a bounded cache of compiled expressions, safe for concurrent
+// RegexCache is a bounded cache of compiled expressions, safe for concurrent
 // use. It keeps two generations: a lookup that hits the old one moves the
 // entry to the new one, and when the new one is full the old one is
 // dropped. Scripts that build expressions at run time therefore cannot
 // grow memory without limit, while the expressions in steady use stay.
-type reCache struct {
+type RegexCache struct {
 	mu   sync.Mutex
 	cur  map[reKey]reEntry
 	old  map[reKey]reEntry
@@ -55,7 +55,7 @@ type reCache struct {
 
 type reKey struct {
 	pat string
-	fl  reFlags
+	fl  RegexFlags
 }
 
 type reEntry struct {
@@ -63,19 +63,17 @@ type reEntry struct {
 	err error
 }
 
-// maxCachedRE bounds the number of cached expressions.
-const maxCachedRE = 1024
-
-func newRECache(max int) *reCache {
+// NewRegexCache returns a cache of at most max expressions.
+func NewRegexCache(max int) *RegexCache {
 	if max < 2 {
 		max = 2
 	}
-	return &reCache{cur: map[reKey]reEntry{}, old: map[reKey]reEntry{}, half: max / 2}
+	return &RegexCache{cur: map[reKey]reEntry{}, old: map[reKey]reEntry{}, half: max / 2}
 }
 
-// get returns the compiled expression; invalid ones are cached too, with
+// Get returns the compiled expression; invalid ones are cached too, with
 // their error.
-func (c *reCache) get(pat string, fl reFlags) (*regexp.Regexp, error) {
+func (c *RegexCache) Get(pat string, fl RegexFlags) (*regexp.Regexp, error) {
 	k := reKey{pat, fl}
 	c.mu.Lock()
 	if e, ok := c.cur[k]; ok {
@@ -88,7 +86,7 @@ func (c *reCache) get(pat string, fl reFlags) (*regexp.Regexp, error) {
 		return e.re, e.err
 	}
 	c.mu.Unlock()
-	re, err := compileRE(pat, fl)
+	re, err := CompileRegex(pat, fl)
 	c.mu.Lock()
 	c.put(k, reEntry{re, err})
 	c.mu.Unlock()
@@ -96,15 +94,15 @@ func (c *reCache) get(pat string, fl reFlags) (*regexp.Regexp, error) {
 }
 
 // put stores an entry in the current generation; c.mu is held.
-func (c *reCache) put(k reKey, e reEntry) {
+func (c *RegexCache) put(k reKey, e reEntry) {
 	if len(c.cur) >= c.half {
 		c.old, c.cur = c.cur, make(map[reKey]reEntry, c.half)
 	}
 	c.cur[k] = e
 }
 
-// len returns the number of cached expressions.
-func (c *reCache) len() int {
+// Len returns the number of cached expressions.
+func (c *RegexCache) Len() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	n := len(c.cur)
