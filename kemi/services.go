@@ -20,14 +20,15 @@ type TransactionAPI interface {
 	// CancelBranches cancels branches of the transaction of m: "all",
 	// "others" (all but the current one) or "this".
 	CancelBranches(m *Msg, which string) int
-	// CancelCallID cancels the INVITE transaction with that Call-ID and
-	// CSeq number; rcode, when not 0, is the reply sent upstream.
-	CancelCallID(m *Msg, callID, cseq string, flags, rcode int) int
-	// Drop ends the transaction of m without relaying or answering
-	// anything more; rcode, when not 0, is recorded as its reply code.
+	// CancelCallID cancels the pending branches of the transaction with
+	// that Call-ID and CSeq number, setting flag fl (1..31) on it; rcode
+	// (100..699) is the cause in the Reason header of the CANCELs.
+	CancelCallID(m *Msg, callID, cseq string, fl, rcode int) int
+	// Drop ends the transaction of m at once without another reply,
+	// rcode recorded as its status; it returns 0 (stop), as Kamailio's.
 	Drop(m *Msg, rcode int) int
-	// ReuseBranch, in a failure route, relays again to the destination
-	// the winning reply named (a 3xx Contact).
+	// ReuseBranch, in a branch-failure route, makes the failed branch's
+	// Request-URI and branch flags the message's.
 	ReuseBranch(m *Msg) int
 }
 

@@ -1,7 +1,9 @@
 package tm
 
 import (
+	"errors"
 	"strconv"
+	"time"
 
 	"github.com/emiago/sipgo/sip"
 	"github.com/kemisip/kemi/kemi"
@@ -48,11 +50,7 @@ func (mod *Module) StatefulReply(m *kemi.Msg, code int, reason string) (bool, er
 	return true, mod.localReply(r.t, m, code, reason)
 }
 
-var errGone = errString("the transaction is gone")
-
-type errString string
-
-func (e errString) Error() string { return string(e) }
+var errGone = errors.New("the transaction is gone")
 
 // PrecheckTrans is tmx's t_precheck_trans.
 func (mod *Module) PrecheckTrans(m *kemi.Msg) int {
@@ -104,22 +102,37 @@ func (mod *Module) findCall(callID, cseq string) *tx {
 		return nil
 	}
 	var found *tx
-	for _, t := range mod.txs.byCall(callID) {
-		if t.cseq == uint32(n) && (found == nil || t.inv) {
+	for _, t := range mod.txs.all() { // rare: a scan beats an index kept for every transaction
+		if t.callID == callID && t.cseq == uint32(n) && (found == nil || t.inv) {
 			found = t
 		}
 	}
 	return found
 }
 
-// lockFound locks t, found by Call-ID, unless it is the transaction
-// whose route m runs in and that route already holds it.
-func lockFound(m *kemi.Msg, t *tx) func() {
-	if r := peekRef(m); r != nil && r.t == t {
-		return lockTx(r)
+// lockOther locks t, a transaction found by Call-ID or a scan, for a
+// function m's route called. When the route already holds its own
+// transaction (failure, onreply, branch routes), t may be that one (then
+// nothing is locked again), or another transaction whose route waits for
+// ours: lockOther then gives up after a while instead of deadlocking, and
+// reports false.
+func lockOther(m *kemi.Msg, t *tx) (unlock func(), ok bool) {
+	r := peekRef(m)
+	if r != nil && r.t == t {
+		return lockTx(r), true
 	}
-	t.mu.Lock()
-	return t.mu.Unlock
+	if r == nil || !r.held {
+		t.mu.Lock()
+		return t.mu.Unlock, true
+	}
+	for deadline := time.Now().Add(200 * time.Millisecond); ; time.Sleep(time.Millisecond) {
+		if t.mu.TryLock() {
+			return t.mu.Unlock, true
+		}
+		if time.Now().After(deadline) {
+			return nil, false
+		}
+	}
 }
 
 // ReplyCallID is tmx's t_reply_callid.
@@ -128,7 +141,11 @@ func (mod *Module) ReplyCallID(m *kemi.Msg, callID, cseq string, code int, reaso
 	if t == nil {
 		return -1
 	}
-	defer lockFound(m, t)()
+	unlock, ok := lockOther(m, t)
+	if !ok {
+		return -1
+	}
+	defer unlock()
 	if t.done || t.final {
 		return -1
 	}
@@ -167,26 +184,39 @@ func (mod *Module) CancelBranches(m *kemi.Msg, which string) int {
 	return 1
 }
 
-// CancelCallID is tmx's t_cancel_callid: cancel the INVITE transaction with
-// that Call-ID and CSeq number, as if a CANCEL came.
-func (mod *Module) CancelCallID(m *kemi.Msg, callID, cseq string, flags, rcode int) int {
+// CancelCallID is tmx's t_cancel_callid: cancel the pending branches of
+// the transaction with that Call-ID and CSeq number, as Kamailio does: flag
+// fl (1..31) is set on it, and rcode (100..699) is the cause in the Reason
+// header of the CANCELs. The caller then gets the 487 of the branches.
+func (mod *Module) CancelCallID(m *kemi.Msg, callID, cseq string, fl, rcode int) int {
 	t := mod.findCall(callID, cseq)
-	if t == nil || !t.inv {
+	if t == nil {
 		return -1
 	}
-	defer lockFound(m, t)()
-	if t.final || t.done {
+	unlock, ok := lockOther(m, t)
+	if !ok {
 		return -1
 	}
-	t.canceled = true
+	defer unlock()
+	if t.done {
+		return -1
+	}
+	if fl > 0 && fl < 32 {
+		t.flags |= 1 << uint(fl)
+	}
+	if rcode >= 100 && rcode <= 699 {
+		t.cancelReason = "SIP;cause=" + strconv.Itoa(rcode)
+	}
+	if t.inv && !t.final {
+		t.canceled = true
+	}
 	mod.cancelBranches(t, nil)
-	if rcode > 0 {
-		_ = mod.localReply(t, nil, rcode, "")
-	}
 	return 1
 }
 
-// Drop is tmx's t_drop: the transaction ends without more replies.
+// Drop is tmx's t_drop and t_drop_rcode: the transaction ends at once
+// without another reply, rcode recorded as its status; 0 stops the
+// script, as in Kamailio.
 func (mod *Module) Drop(m *kemi.Msg, rcode int) int {
 	r := peekRef(m)
 	if r == nil || r.t == nil {
@@ -194,41 +224,26 @@ func (mod *Module) Drop(m *kemi.Msg, rcode int) int {
 	}
 	unlock := lockTx(r)
 	defer unlock()
-	if rcode > 0 {
-		r.t.uasStatus = rcode
-	}
+	r.t.uasStatus = rcode
 	mod.release(r.t)
-	return 1
+	return 0
 }
 
-// ReuseBranch is tmx's t_reuse_branch: in a failure route, relay again to
-// the Contacts of the winning 3xx reply.
+// ReuseBranch is tmx's t_reuse_branch: in a branch-failure route, the
+// failed branch's Request-URI and branch flags become the message's, for a
+// new branch the script relays.
 func (mod *Module) ReuseBranch(m *kemi.Msg) int {
 	r := peekRef(m)
-	if r == nil || r.t == nil || !r.held || r.t.bestBranch < 0 {
+	if r == nil || r.t == nil || r.b == nil || m.Route != kemi.RouteBranchFailure {
 		return -1
 	}
-	t := r.t
-	b := t.branches[t.bestBranch]
-	if b.reply == nil || b.status < 300 || b.status >= 400 {
+	unlock := lockTx(r)
+	defer unlock()
+	if err := m.SetRURI(r.b.uri); err != nil {
 		return -1
 	}
-	var contacts []string
-	for _, h := range b.reply.GetHeaders("Contact") {
-		if c, ok := h.(*sip.ContactHeader); ok {
-			contacts = append(contacts, c.Address.String())
-		}
-	}
-	if len(contacts) == 0 {
-		return -1
-	}
-	if err := m.SetRURI(contacts[0]); err != nil {
-		return -1
-	}
-	for _, c := range contacts[1:] {
-		m.Branches = append(m.Branches, kemi.Branch{URI: c, Q: -1})
-	}
-	return int(mod.tRelay(m, relayOpts{}).AsInt())
+	m.BFlags = r.b.flags
+	return 1
 }
 
 var _ kemi.TransactionAPI = (*Module)(nil)

@@ -1,7 +1,6 @@
 package tm
 
 import (
-	"context"
 	"strconv"
 	"strings"
 	"time"
@@ -26,10 +25,10 @@ func (mod *Module) Exports() []kemi.Export {
 			relayFlags(m, a.Int(1))
 			return mod.relayToProxy(m, a.Str(0))
 		}),
-		x("t_on_failure", S, mod.onRoute(func(r *ref, t *tx, n string) { armName(r, t, n, &r.onFailure, &r.onFailureSet, tfield(t, 0)) })),
-		x("t_on_reply", S, mod.onRoute(func(r *ref, t *tx, n string) { armName(r, t, n, &r.onReply, &r.onReplySet, tfield(t, 1)) })),
-		x("t_on_branch", S, mod.onRoute(func(r *ref, t *tx, n string) { armName(r, t, n, &r.onBranch, &r.onBranchSet, tfield(t, 2)) })),
-		x("t_on_branch_failure", S, mod.onRoute(func(r *ref, t *tx, n string) { armName(r, t, n, &r.onBrFail, &r.onBrFailSet, tfield(t, 3)) })),
+		x("t_on_failure", S, mod.onRoute(cbFailure)),
+		x("t_on_reply", S, mod.onRoute(cbReply)),
+		x("t_on_branch", S, mod.onRoute(cbBranch)),
+		x("t_on_branch_failure", S, mod.onRoute(cbBranchFailure)),
 		x("t_is_set", S, mod.isSet),
 		x("t_check_trans", nil, mod.checkTrans),
 		x("t_newtran", nil, mod.newtran),
@@ -107,46 +106,14 @@ func (mod *Module) Exports() []kemi.Export {
 			}),
 		x("t_set_max_lifetime", II, func(m *kemi.Msg, a kemi.Args) kemi.Value { return mod.setLifetime(m, a.Int(0), a.Int(1)) }),
 		x("t_reset_max_lifetime", nil, func(m *kemi.Msg, a kemi.Args) kemi.Value { return mod.setLifetime(m, -1, -1) }),
-		x("t_set_auto_inv_100", I, mod.setting(func(r *ref, t *tx, v bool) {
-			if t != nil {
-				t.noAuto100 = !v
-			} else {
-				r.noAuto100, r.noAuto100Set = !v, true
-			}
-		})),
-		x("t_set_disable_6xx", I, mod.setting(func(r *ref, t *tx, v bool) {
-			if t != nil {
-				t.disable6xx = v
-			} else {
-				r.disable6xx, r.disable6xxSet = v, true
-			}
-		})),
-		x("t_set_disable_failover", I, mod.setting(func(r *ref, t *tx, v bool) {
-			if t != nil {
-				t.noFailover = v
-			} else {
-				r.noFailover = v
-			}
-		})),
-		x("t_set_disable_internal_reply", I, mod.setting(func(r *ref, t *tx, v bool) {
-			if t != nil {
-				t.noIntReply = v
-			} else {
-				r.noIntReply = v
-			}
-		})),
-		x("t_set_no_e2e_cancel_reason", I, mod.setting(func(r *ref, t *tx, v bool) {
-			if t != nil {
-				t.noE2EReason = v
-			}
-		})),
-		x("t_use_uac_headers", nil, func(m *kemi.Msg, a kemi.Args) kemi.Value {
-			return mod.setting(func(r *ref, t *tx, v bool) {
-				if t != nil {
-					t.useUACHeaders = true
-				}
-			})(m, kemi.MakeArgs("1"))
-		}),
+		x("t_set_auto_inv_100", I, func(m *kemi.Msg, a kemi.Args) kemi.Value { return setSwitch(m, swNoAuto100, a.Int(0) == 0) }),
+		x("t_set_disable_6xx", I, func(m *kemi.Msg, a kemi.Args) kemi.Value { return setSwitch(m, swDisable6xx, a.Int(0) != 0) }),
+		// DNS failover and tm's own reply to a failed relay are things kemi
+		// does not do (see README): turning them off changes nothing
+		x("t_set_disable_failover", I, func(m *kemi.Msg, a kemi.Args) kemi.Value { return kemi.OK }),
+		x("t_set_disable_internal_reply", I, func(m *kemi.Msg, a kemi.Args) kemi.Value { return kemi.OK }),
+		x("t_set_no_e2e_cancel_reason", I, func(m *kemi.Msg, a kemi.Args) kemi.Value { return setSwitch(m, swNoE2EReason, a.Int(0) != 0) }),
+		x("t_use_uac_headers", nil, func(m *kemi.Msg, a kemi.Args) kemi.Value { return setSwitch(m, swUseUACHeaders, true) }),
 		x("t_drop_replies", S, func(m *kemi.Msg, a kemi.Args) kemi.Value { return mod.dropReplies(m, a.Str(0)) }),
 		x("t_drop_replies_all", nil, func(m *kemi.Msg, a kemi.Args) kemi.Value { return mod.dropReplies(m, "a") }),
 		x("t_save_lumps", nil, mod.saveLumps),
@@ -161,81 +128,48 @@ func (mod *Module) Exports() []kemi.Export {
 	}
 }
 
-// tfield returns a pointer to the callback name field n of t (0 failure,
-// 1 reply, 2 branch, 3 branch failure), or nil without a transaction.
-func tfield(t *tx, n int) *string {
-	if t == nil {
-		return nil
-	}
-	switch n {
-	case 0:
-		return &t.onFailure
-	case 1:
-		return &t.onReply
-	case 2:
-		return &t.onBranch
-	}
-	return &t.onBrFail
-}
-
-// armName sets a callback name on the transaction when there is one, else
-// on the message for t_relay to copy.
-func armName(r *ref, t *tx, name string, msgField *string, msgSet *bool, txField *string) {
-	if txField != nil {
-		*txField = name
-		return
-	}
-	*msgField, *msgSet = name, true
-}
-
 // onRoute is t_on_*: it only records the name, as Kamailio does (kemi check
-// reports names the script does not define); "" clears it.
-func (mod *Module) onRoute(set func(r *ref, t *tx, name string)) kemi.Func {
+// reports names the script does not define); "" clears it. The name goes
+// on the transaction, or on the message for t_relay to copy.
+func (mod *Module) onRoute(cb callback) kemi.Func {
 	return func(m *kemi.Msg, a kemi.Args) kemi.Value {
 		r := refOf(m)
-		unlock := lockTx(r)
-		defer unlock()
+		defer lockTx(r)()
 		name := a.Str(0)
 		if name != "" && m.Run != nil && !m.Run.Has(name) {
 			mod.log.Warn("callback set to a function the script does not define", "name", name, "at", m.Where())
 		}
-		set(r, r.t, name)
+		if r.t != nil {
+			r.t.on[cb] = name
+		} else {
+			r.on[cb], r.onSet[cb] = name, true
+		}
 		return kemi.OK
 	}
 }
 
+// isSetTargets are the names t_is_set takes.
+var isSetTargets = map[string]callback{
+	"failure_route": cbFailure, "onreply_route": cbReply,
+	"branch_route": cbBranch, "branch_failure_route": cbBranchFailure,
+}
+
+// isSet is t_is_set: whether a route of that kind is armed.
 func (mod *Module) isSet(m *kemi.Msg, a kemi.Args) kemi.Value {
-	r := peekRef(m)
-	var name string
-	switch a.Str(0) {
-	case "branch_route":
-		if r != nil {
-			name = pick(r.t, r.onBranch, func(t *tx) string { return t.onBranch })
-		}
-	case "failure_route":
-		if r != nil {
-			name = pick(r.t, r.onFailure, func(t *tx) string { return t.onFailure })
-		}
-	case "onreply_route":
-		if r != nil {
-			name = pick(r.t, r.onReply, func(t *tx) string { return t.onReply })
-		}
-	case "branch_failure_route":
-		if r != nil {
-			name = pick(r.t, r.onBrFail, func(t *tx) string { return t.onBrFail })
-		}
-	default:
+	cb, ok := isSetTargets[a.Str(0)]
+	if !ok {
 		m.Errorf(mod.log, "t_is_set: unknown target %q", a.Str(0))
 		return kemi.Fail
 	}
-	return kemi.IntBool(name != "")
-}
-
-func pick(t *tx, msgVal string, txVal func(*tx) string) string {
-	if t != nil {
-		return txVal(t)
+	r := peekRef(m)
+	if r == nil {
+		return kemi.Fail
 	}
-	return msgVal
+	defer lockTx(r)()
+	if r.t != nil {
+		return kemi.IntBool(r.t.on[cb] != "")
+	}
+	return kemi.IntBool(r.on[cb] != "")
 }
 
 // checkTrans is t_check_trans (KEMI-REFERENCE 3.2).
@@ -510,15 +444,17 @@ func (mod *Module) setLifetime(m *kemi.Msg, inv, noninv int) kemi.Value {
 	return kemi.OK
 }
 
-// setting is for the t_set_* switches taking 0/1.
-func (mod *Module) setting(set func(r *ref, t *tx, v bool)) kemi.Func {
-	return func(m *kemi.Msg, a kemi.Args) kemi.Value {
-		r := refOf(m)
-		unlock := lockTx(r)
-		defer unlock()
-		set(r, r.t, a.Int(0) != 0)
-		return kemi.OK
+// setSwitch turns a per-transaction switch on or off: on the transaction,
+// or on the message for t_relay to copy.
+func setSwitch(m *kemi.Msg, w txSwitch, on bool) kemi.Value {
+	r := refOf(m)
+	defer lockTx(r)()
+	if r.t != nil {
+		r.t.sw.put(w, on)
+	} else {
+		r.sw.put(w, on) // t_relay copies it
 	}
+	return kemi.OK
 }
 
 // dropReplies is t_drop_replies in a failure route: the replies received so
@@ -569,7 +505,7 @@ func (mod *Module) replicate(m *kemi.Msg, a kemi.Args) kemi.Value {
 	if m.Req == nil || a.Str(0) == "" {
 		return kemi.Fail
 	}
-	dst, err := mod.host.Resolve(context.Background(), a.Str(0))
+	dst, err := mod.resolve(a.Str(0))
 	if err != nil {
 		m.Errorf(mod.log, "t_replicate: %v", err)
 		return kemi.Fail
@@ -636,28 +572,15 @@ func (mod *Module) relayToProxy(m *kemi.Msg, p string) kemi.Value {
 	return mod.tRelay(m, relayOpts{proxy: uri})
 }
 
-// Flags of t_relay_to_flags and t_relay_to_proxy_flags, as Kamailio's.
-const (
-	relayNo100      = 0x01 // no 100 Trying
-	relayNoIntReply = 0x02 // no reply of our own on an internal error
-	relayNoFailover = 0x04 // no failover (failure route)
-)
+// relayNo100 is Kamailio's t_relay_to_flags flag 0x01: no 100 Trying. The
+// others, 0x02 (no reply of our own on a relay error) and 0x04 (no DNS
+// failover), turn off what kemi never does.
+const relayNo100 = 0x01
 
 // relayFlags applies relay flags to the settings of m's transaction.
 func relayFlags(m *kemi.Msg, flags int) relayOpts {
-	r := refOf(m)
-	unlock := lockTx(r)
-	defer unlock()
-	if r.t != nil {
-		r.t.noAuto100 = r.t.noAuto100 || flags&relayNo100 != 0
-		r.t.noIntReply = r.t.noIntReply || flags&relayNoIntReply != 0
-		r.t.noFailover = r.t.noFailover || flags&relayNoFailover != 0
-		return relayOpts{}
-	}
 	if flags&relayNo100 != 0 {
-		r.noAuto100, r.noAuto100Set = true, true
+		setSwitch(m, swNoAuto100, true)
 	}
-	r.noIntReply = r.noIntReply || flags&relayNoIntReply != 0
-	r.noFailover = r.noFailover || flags&relayNoFailover != 0
 	return relayOpts{}
 }

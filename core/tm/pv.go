@@ -1,6 +1,7 @@
 package tm
 
 import (
+	"errors"
 	"strconv"
 
 	"github.com/kemisip/kemi/kemi"
@@ -42,8 +43,15 @@ func registerPVs(t *kemi.PVTable, mod *Module) error {
 	branchIdx := func(m *kemi.Msg, p *kemi.PVName) (kemi.Value, error) {
 		return kemi.Int(branchIndex(peekRef(m))), nil
 	}
-	// evalIn evaluates the PV named in the param on another message of the
-	// transaction.
+	// evalIn evaluates the PV named in the param on another message: one
+	// of m's transaction (pick runs with it locked), or the INVITE a CANCEL
+	// matched.
+	evalOn := func(other *kemi.Msg, p *kemi.PVName) (kemi.Value, error) {
+		if other == nil {
+			return kemi.Null, nil
+		}
+		return mod.pvs.Get(other, p.Param)
+	}
 	evalIn := func(pick func(r *ref) *kemi.Msg) func(m *kemi.Msg, p *kemi.PVName) (kemi.Value, error) {
 		return func(m *kemi.Msg, p *kemi.PVName) (kemi.Value, error) {
 			r := peekRef(m)
@@ -53,10 +61,7 @@ func registerPVs(t *kemi.PVTable, mod *Module) error {
 			unlock := lockTx(r)
 			other := pick(r)
 			unlock()
-			if other == nil {
-				return kemi.Null, nil
-			}
-			return mod.pvs.Get(other, p.Param)
+			return evalOn(other, p)
 		}
 	}
 	classes := []kemi.PVClass{
@@ -78,12 +83,21 @@ func registerPVs(t *kemi.PVTable, mod *Module) error {
 			}
 			return nil
 		})},
-		{Name: "T_inv", Param: true, RawParam: true, Get: evalIn(func(r *ref) *kemi.Msg {
-			if r.cancelOf != nil && r.cancelOf.req != nil {
-				return &kemi.Msg{Req: r.cancelOf.req}
+		{Name: "T_inv", Param: true, RawParam: true, Get: func(m *kemi.Msg, p *kemi.PVName) (kemi.Value, error) {
+			// a CANCEL has no transaction of its own here, only the INVITE's
+			r := peekRef(m)
+			if r == nil || r.cancelOf == nil {
+				return kemi.Null, nil
 			}
-			return nil
-		})},
+			inv := r.cancelOf
+			inv.mu.Lock()
+			req := inv.req
+			inv.mu.Unlock()
+			if req == nil {
+				return kemi.Null, nil
+			}
+			return evalOn(&kemi.Msg{Req: req}, p)
+		}},
 		{Name: "T", Param: true, Get: func(m *kemi.Msg, p *kemi.PVName) (kemi.Value, error) {
 			switch p.Key(m) {
 			case "reply_code":
@@ -121,7 +135,7 @@ func registerPVs(t *kemi.PVTable, mod *Module) error {
 	return nil
 }
 
-var errUnknownT = errString("unknown $T() field (reply_code, reply_reason, branch_index, id_index, id_label, id_label_n, reply_type)")
+var errUnknownT = errors.New("unknown $T() field (reply_code, reply_reason, branch_index, id_index, id_label, id_label_n, reply_type)")
 
 // lastReceived is the status of the last reply received on any branch.
 func lastReceived(t *tx) int {

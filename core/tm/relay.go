@@ -82,10 +82,16 @@ func (mod *Module) tRelay(m *kemi.Msg, o relayOpts) kemi.Value {
 		m.Errorf(mod.log, "t_relay: the transaction already has a final reply")
 		return kemi.Fail
 	}
+	if t.canceled {
+		// as Kamailio (E_CANCELED): no new branch nothing would cancel
+		m.SetError(487, "Request Terminated")
+		m.Errorf(mod.log, "t_relay: the transaction was canceled")
+		return kemi.Fail
+	}
 	if !r.held {
 		t.req = m.Req
 	}
-	if t.inv && !t.noAuto100 && !t.sent100 && !t.final {
+	if t.inv && !t.sw.has(swNoAuto100) && !t.sent100 && !t.final {
 		t.sent100 = true
 		_ = mod.localReply(t, m, 100, "Trying")
 	}
@@ -103,7 +109,6 @@ func (mod *Module) tRelay(m *kemi.Msg, o relayOpts) kemi.Value {
 		}
 		sent++
 	}
-	t.relayed = true
 	m.Handled = true
 	if sent == 0 {
 		switch {
@@ -125,10 +130,13 @@ func (mod *Module) tRelay(m *kemi.Msg, o relayOpts) kemi.Value {
 // absorb answers a retransmitted request from its transaction.
 func (mod *Module) absorb(t *tx, m *kemi.Msg) {
 	t.mu.Lock()
-	done := t.done
+	stx := t.stx // nil once trimmed
+	if t.done {
+		stx = nil
+	}
 	t.mu.Unlock()
-	if !done && t.stx != nil {
-		_ = t.stx.Receive(m.Req)
+	if stx != nil {
+		_ = stx.Receive(m.Req) // outside t.mu: it may write a reply
 	}
 	mod.met.absorbed.Inc()
 	m.Handled = true
@@ -155,7 +163,7 @@ func (mod *Module) addBranch(t *tx, origin *kemi.Msg, tg target, o relayOpts) er
 	if !origin.MaxFwdChecked {
 		decrementMaxForwards(req)
 	}
-	b := &branch{tx: t, idx: idx, id: branchID(mod.prefix, t.id, idx), uri: tg.uri}
+	b := &branch{tx: t, idx: idx, id: branchID(mod.prefix, t.id, idx)}
 	bm := &kemi.Msg{
 		Req:           req,
 		Proto:         origin.Proto,
@@ -182,20 +190,20 @@ func (mod *Module) addBranch(t *tx, origin *kemi.Msg, tg target, o relayOpts) er
 		bm.SendSock = origin.SendSock
 	}
 	bm.SetValue(refKey{}, &ref{t: t, held: true, b: b})
-	b.msg = bm
-	if t.onBranch != "" && origin.Run != nil {
-		if _, err := origin.Run.Call(t.onBranch, kemi.RouteBranch, bm); err != nil {
+	if t.on[cbBranch] != "" && origin.Run != nil {
+		if _, err := origin.Run.Call(t.on[cbBranch], kemi.RouteBranch, bm); err != nil {
 			mod.log.Debug("branch route failed", "err", err)
 		}
 		if bm.Drop {
 			return kemi.ErrDropped
 		}
 	}
+	b.uri, b.flags = req.Recipient.String(), bm.BFlags
 	next := bm.NextHop()
 	if o.proxy != "" {
 		next = o.proxy
 	}
-	dst, err := mod.host.Resolve(context.Background(), next)
+	dst, err := mod.resolve(next)
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUnresolvable, err)
 	}
@@ -242,6 +250,16 @@ func (mod *Module) addBranch(t *tx, origin *kemi.Msg, tg target, o relayOpts) er
 	mod.met.branches.Inc()
 	b.armFR(t.fr)
 	return nil
+}
+
+// resolveTimeout bounds a DNS lookup made while a transaction is locked.
+const resolveTimeout = 5 * time.Second
+
+// resolve finds where uri goes, within resolveTimeout.
+func (mod *Module) resolve(uri string) (kemi.Dest, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), resolveTimeout)
+	defer cancel()
+	return mod.host.Resolve(ctx, uri)
 }
 
 // armFR (re)starts the final-reply timer of a branch.
@@ -352,7 +370,7 @@ func (mod *Module) relayCancel(m *kemi.Msg, r *ref) kemi.Value {
 		return kemi.OK
 	}
 	inv.canceled = true
-	if !inv.noE2EReason {
+	if !inv.sw.has(swNoE2EReason) {
 		inv.cancelReason, _ = m.HeaderValue("Reason")
 	}
 	mod.cancelBranches(inv, nil)
@@ -382,7 +400,7 @@ func (mod *Module) sendCancel(t *tx, b *branch) {
 	c := sip.NewRequest(sip.CANCEL, src.Recipient)
 	c.AppendHeader(sip.HeaderClone(src.Via()))
 	from, to := src.From(), src.To()
-	if !t.useUACHeaders && t.req != nil {
+	if !t.sw.has(swUseUACHeaders) && t.req != nil {
 		from, to = t.req.From(), t.req.To()
 	}
 	c.AppendHeader(sip.HeaderClone(from))

@@ -77,10 +77,10 @@ func (mod *Module) branchReply(t *tx, b *branch, m *kemi.Msg) {
 	if code < 200 && (!b.provisonal || mod.restartFrEach) && t.inv {
 		b.armFR(t.frInv)
 	}
-	if t.onReply != "" && m.Run != nil {
+	if t.on[cbReply] != "" && m.Run != nil {
 		m.Flags, m.XFlags = t.flags, t.xflags
 		m.SetValue(refKey{}, &ref{t: t, held: true, b: b})
-		if _, err := m.Run.Call(t.onReply, kemi.RouteTMReply, m); err != nil {
+		if _, err := m.Run.Call(t.on[cbReply], kemi.RouteTMReply, m); err != nil {
 			mod.log.Debug("onreply route failed", "err", err)
 		}
 		if m.Drop && code < 200 {
@@ -114,7 +114,7 @@ func (mod *Module) branchReply(t *tx, b *branch, m *kemi.Msg) {
 		return
 	}
 	mod.branchFailure(t, b, m.Run, m.Proc)
-	if code >= 600 && t.inv && !t.disable6xx {
+	if code >= 600 && t.inv && !t.sw.has(swDisable6xx) {
 		mod.cancelBranches(t, b)
 	}
 	mod.maybeFinish(t, m.Run, m.Proc)
@@ -175,12 +175,12 @@ func (mod *Module) branchTimeout(b *branch, run kemi.Runner, proc *kemi.Proc) {
 // branchFailure runs the branch-failure route for a branch that ended
 // negatively; t.mu held.
 func (mod *Module) branchFailure(t *tx, b *branch, run kemi.Runner, proc *kemi.Proc) {
-	if t.onBrFail == "" || run == nil {
+	if t.on[cbBranchFailure] == "" || run == nil {
 		return
 	}
 	fm := mod.fakeRequest(t, b, proc)
 	fm.Route = kemi.RouteBranchFailure
-	if _, err := run.Call(t.onBrFail, kemi.RouteBranchFailure, fm); err != nil {
+	if _, err := run.Call(t.on[cbBranchFailure], kemi.RouteBranchFailure, fm); err != nil {
 		mod.log.Debug("branch failure route failed", "err", err)
 	}
 	t.flags, t.xflags = fm.Flags, fm.XFlags
@@ -194,15 +194,13 @@ func (mod *Module) maybeFinish(t *tx, run kemi.Runner, proc *kemi.Proc) {
 	}
 	best := mod.pickBest(t)
 	if best < 0 {
-		if !t.noIntReply {
-			_ = mod.localReply(t, nil, 500, "No reply")
-		}
+		_ = mod.localReply(t, nil, 500, "No reply")
 		return
 	}
 	t.bestBranch = best
-	if t.onFailure != "" && run != nil && !t.noFailover {
-		name := t.onFailure
-		t.onFailure = "" // cleared before it runs: a new relay must arm it again
+	if t.on[cbFailure] != "" && run != nil {
+		name := t.on[cbFailure]
+		t.on[cbFailure] = "" // cleared before it runs: a new relay must arm it again
 		fm := mod.fakeRequest(t, t.branches[best], proc)
 		t.inFailure = true
 		if _, err := run.Call(name, kemi.RouteFailure, fm); err != nil {
@@ -222,9 +220,6 @@ func (mod *Module) maybeFinish(t *tx, run kemi.Runner, proc *kemi.Proc) {
 	if rep.StatusCode == 401 || rep.StatusCode == 407 {
 		rep = mod.mergeChallenges(t, rep)
 	}
-	if b.local && t.noIntReply {
-		return
-	}
 	_ = mod.replyUAS(t, rep, b.local)
 }
 
@@ -238,7 +233,7 @@ func (mod *Module) pickBest(t *tx) int {
 		if !b.final || b.reply == nil || b.dropped {
 			continue
 		}
-		if r := rank(b, t.disable6xx); r < bestRank {
+		if r := rank(b, t.sw.has(swDisable6xx)); r < bestRank {
 			best, bestRank = i, r
 		}
 	}

@@ -145,7 +145,7 @@ func (mod *Module) fire(d deadline, now time.Time) {
 			return
 		}
 		mod.met.expired.Inc()
-		if !t.final && !t.noIntReply {
+		if !t.final {
 			_ = mod.localReply(t, nil, 408, "Request Timeout")
 		}
 		mod.release(t)

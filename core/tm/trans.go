@@ -30,13 +30,10 @@ type ref struct {
 	contacts contactGroups
 
 	// settings made before the transaction exists; t_relay copies them
-	onFailure, onReply, onBranch, onBrFail string
-	onFailureSet, onReplySet, onBranchSet  bool
-	onBrFailSet                            bool
-	fr, frInv                              time.Duration
-	noAuto100, noAuto100Set                bool
-	disable6xx, disable6xxSet              bool
-	noFailover, noIntReply                 bool
+	on        [numCallbacks]string
+	onSet     [numCallbacks]bool
+	fr, frInv time.Duration
+	sw        switches
 }
 
 // refOf returns the tm state of m, creating it.
@@ -89,8 +86,6 @@ func (mod *Module) newTx(m *kemi.Msg) (t *tx, created bool, err error) {
 		avps:          m.AVPs.Clone(),
 		fr:            mod.frTimer,
 		frInv:         mod.frInvTimer,
-		noAuto100:     !mod.autoInv100,
-		disable6xx:    mod.disable6xx,
 		created:       time.Now(),
 		bestBranch:    -1,
 		callID:        m.Req.CallID().Value(),
@@ -104,6 +99,8 @@ func (mod *Module) newTx(m *kemi.Msg) (t *tx, created bool, err error) {
 		forceRport:    m.ForceRport,
 		timer:         txTimer{idx: -1},
 	}
+	t.sw.put(swNoAuto100, !mod.autoInv100)
+	t.sw.put(swDisable6xx, mod.disable6xx)
 	t.stx = sip.NewServerTx(key, m.Req, &txConn{host: m.Host, dst: dst}, mod.sipLog)
 	if err := t.stx.Init(); err != nil {
 		return nil, false, err
@@ -122,17 +119,10 @@ func (mod *Module) newTx(m *kemi.Msg) (t *tx, created bool, err error) {
 // applyRef copies the settings a script made before the transaction
 // existed into it.
 func (t *tx) applyRef(r *ref, m *kemi.Msg) {
-	if r.onFailureSet {
-		t.onFailure = r.onFailure
-	}
-	if r.onReplySet {
-		t.onReply = r.onReply
-	}
-	if r.onBranchSet {
-		t.onBranch = r.onBranch
-	}
-	if r.onBrFailSet {
-		t.onBrFail = r.onBrFail
+	for cb, set := range r.onSet {
+		if set {
+			t.on[cb] = r.on[cb]
+		}
 	}
 	if r.fr > 0 {
 		t.fr = r.fr
@@ -140,17 +130,10 @@ func (t *tx) applyRef(r *ref, m *kemi.Msg) {
 	if r.frInv > 0 {
 		t.frInv = r.frInv
 	}
-	if r.noAuto100Set {
-		t.noAuto100 = r.noAuto100
-	}
-	if r.disable6xxSet {
-		t.disable6xx = r.disable6xx
-	}
+	t.sw.apply(r.sw)
 	if r.contacts != nil && t.contacts == nil {
 		t.contacts, r.contacts = r.contacts, nil
 	}
-	t.noFailover = t.noFailover || r.noFailover
-	t.noIntReply = t.noIntReply || r.noIntReply
 	t.flags, t.xflags = m.Flags, m.XFlags
 	t.avps = m.AVPs.Clone()
 }
@@ -217,7 +200,6 @@ func (mod *Module) scheduleWait(t *tx) {
 func (mod *Module) trim(t *tx) {
 	pending := false
 	for _, b := range t.branches {
-		b.msg = nil
 		if !b.final {
 			pending = true
 			continue

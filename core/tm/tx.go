@@ -31,39 +31,29 @@ type tx struct {
 	inv bool          // an INVITE transaction
 
 	// script state kept on the transaction
-	flags     uint32
-	xflags    uint64
-	avps      kemi.AVPs
-	onFailure string
-	onReply   string
-	onBranch  string
-	onBrFail  string
+	flags  uint32
+	xflags uint64
+	avps   kemi.AVPs
+	on     [numCallbacks]string // route names armed with t_on_*
 
 	branches []*branch
 	// per-transaction settings (t_set_*)
-	fr, frInv     time.Duration
-	noAuto100     bool
-	disable6xx    bool
-	noFailover    bool
-	noIntReply    bool
-	created       time.Time
-	sent100       bool
-	canceled      bool
-	relayed       bool // t_relay ran at least once
-	uasStatus     int  // last status sent upstream
-	uasReason     string
-	final         bool // a final reply was sent upstream
-	done          bool // removed from the tables
-	bestBranch    int  // branch whose reply was picked (failure route)
-	inFailure     bool
-	dropReplies   int // t_drop_replies mode: 0 keep, 1 drop all, 2 drop last batch
-	noE2EReason   bool
-	cancelReason  string // Reason of the CANCEL received, copied to ours
-	useUACHeaders bool
-	contacts      contactGroups // t_load_contacts
-	lastReply     *sip.Response // the last reply sent upstream
-	callID        string
-	cseq          uint32
+	fr, frInv    time.Duration
+	sw           switches // t_set_* and relay flags
+	created      time.Time
+	sent100      bool
+	canceled     bool
+	uasStatus    int // last status sent upstream
+	uasReason    string
+	final        bool // a final reply was sent upstream
+	done         bool // removed from the tables
+	bestBranch   int  // branch whose reply was picked (failure route)
+	inFailure    bool
+	cancelReason string        // Reason of the CANCEL received, copied to ours
+	contacts     contactGroups // t_load_contacts
+	lastReply    *sip.Response // the last reply sent upstream
+	callID       string
+	cseq         uint32
 	// the request's transport, for failure routes
 	src           netip.AddrPort
 	rcv           *kemi.Socket
@@ -77,20 +67,58 @@ type tx struct {
 	timer         txTimer   // place in the timer heap (timers.mu)
 }
 
+// callback names a route a transaction runs (t_on_*).
+type callback uint8
+
+const (
+	cbFailure callback = iota
+	cbReply
+	cbBranch
+	cbBranchFailure
+	numCallbacks
+)
+
+// txSwitch is a per-transaction behaviour a script turns on or off.
+type txSwitch uint8
+
+const (
+	swNoAuto100     txSwitch = 1 << iota // no 100 Trying (t_set_auto_inv_100(0), relay flag 0x01)
+	swDisable6xx                         // a 6xx is an ordinary failure (t_set_disable_6xx)
+	swNoE2EReason                        // no Reason copied into our CANCEL (t_set_no_e2e_cancel_reason)
+	swUseUACHeaders                      // local CANCEL/ACK use the relayed From/To (t_use_uac_headers)
+)
+
+// switches holds the switches that are on, and (on a message, before the
+// transaction exists) which ones the script set at all.
+type switches struct{ on, set txSwitch }
+
+func (s *switches) put(w txSwitch, v bool) {
+	s.set |= w
+	if v {
+		s.on |= w
+	} else {
+		s.on &^= w
+	}
+}
+
+func (s switches) has(w txSwitch) bool { return s.on&w != 0 }
+
+// apply copies the switches set in o over s.
+func (s *switches) apply(o switches) { s.on = s.on&^o.set | o.on&o.set }
+
 // branch is one outgoing copy of the request.
 type branch struct {
 	tx  *tx
 	idx int
 	id  string       // our Via branch
-	uri string       // Request-URI of this branch
+	uri string       // Request-URI of this branch, as sent
 	req *sip.Request // nil in the wait state unless an ACK may be needed
 	ctx *sip.ClientTx
 	// method of the request, kept when req is let go
 	method sip.RequestMethod
 	dst    kemi.Dest
-	msg    *kemi.Msg // the branch message (flags, AVPs of the branch)
+	flags  uint32 // branch flags, as the branch route left them
 	fr     *time.Timer
-	done   chan struct{} // closed when the client transaction is let go
 
 	status     int           // last status received (or the local one)
 	reply      *sip.Response // the final reply
@@ -109,13 +137,12 @@ type store struct {
 	mu       sync.RWMutex
 	byKey    map[string]*tx
 	byBranch map[string]*branch
-	byCallID map[string][]*tx
 	live     atomic.Int64 // transactions without a final reply upstream
 	count    atomic.Int64 // transactions in the tables
 }
 
 func newStore() *store {
-	return &store{byKey: map[string]*tx{}, byBranch: map[string]*branch{}, byCallID: map[string][]*tx{}}
+	return &store{byKey: map[string]*tx{}, byBranch: map[string]*branch{}}
 }
 
 func (s *store) get(key string) *tx {
@@ -133,7 +160,6 @@ func (s *store) add(t *tx) *tx {
 		return old
 	}
 	s.byKey[t.key] = t
-	s.byCallID[t.callID] = append(s.byCallID[t.callID], t)
 	s.live.Add(1)
 	s.count.Add(1)
 	return nil
@@ -160,31 +186,12 @@ func (s *store) removeBranch(b *branch) {
 	s.mu.Unlock()
 }
 
-// byCall returns the transactions of a Call-ID.
-func (s *store) byCall(callID string) []*tx {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return append([]*tx(nil), s.byCallID[callID]...)
-}
-
 // remove drops t and its branches from the tables.
 func (s *store) remove(t *tx) {
 	s.mu.Lock()
 	if s.byKey[t.key] == t {
 		delete(s.byKey, t.key)
 		s.count.Add(-1)
-	}
-	list := s.byCallID[t.callID]
-	for i, x := range list {
-		if x == t {
-			list = append(list[:i], list[i+1:]...)
-			break
-		}
-	}
-	if len(list) == 0 {
-		delete(s.byCallID, t.callID)
-	} else {
-		s.byCallID[t.callID] = list
 	}
 	for _, b := range t.branches {
 		if s.byBranch[b.id] == b {

@@ -1,7 +1,6 @@
 package tm
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -62,9 +61,7 @@ func (mod *Module) uacSend(m *kemi.Msg, method, ruri, nexthop, socket, headers, 
 	if nexthop != "" && nexthop != "." {
 		next = nexthop
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	dst, err := mod.host.Resolve(ctx, next)
-	cancel()
+	dst, err := mod.resolve(next)
 	if err != nil {
 		m.Errorf(mod.log, "t_uac_send: cannot resolve %s: %v", next, err)
 		return kemi.Fail

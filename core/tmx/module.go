@@ -74,7 +74,7 @@ func (mod *Module) Exports() []kemi.Export {
 			mod.withTM(func(tm kemi.TransactionAPI, m *kemi.Msg, a kemi.Args) int {
 				return tm.CancelCallID(m, a.Str(0), a.Str(1), a.Int(2), a.Int(3))
 			})),
-		x("t_drop", nil, mod.withTM(func(tm kemi.TransactionAPI, m *kemi.Msg, a kemi.Args) int { return tm.Drop(m, 0) })),
+		x("t_drop", nil, mod.withTM(func(tm kemi.TransactionAPI, m *kemi.Msg, a kemi.Args) int { return tm.Drop(m, 500) })),
 		x("t_drop_rcode", kemi.I, mod.withTM(func(tm kemi.TransactionAPI, m *kemi.Msg, a kemi.Args) int { return tm.Drop(m, a.Int(0)) })),
 		x("t_reuse_branch", nil, mod.withTM(func(tm kemi.TransactionAPI, m *kemi.Msg, a kemi.Args) int { return tm.ReuseBranch(m) })),
 	}
