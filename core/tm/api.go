@@ -74,24 +74,13 @@ func (mod *Module) PrecheckTrans(m *kemi.Msg) int {
 
 // FlushFlags is tmx's t_flush_flags.
 func (mod *Module) FlushFlags(m *kemi.Msg) int {
-	return withOwnTx(m, func(t *tx) { t.flags = m.Flags })
+	return int(onTx(m, func(r *ref) kemi.Value { r.t.flags = m.Flags; return kemi.OK }).AsInt())
 }
 
 // FlushXFlags copies the message's extended flags into its transaction
 // (tmx t_flush_xflags).
 func (mod *Module) FlushXFlags(m *kemi.Msg) int {
-	return withOwnTx(m, func(t *tx) { t.xflags = m.XFlags })
-}
-
-// withOwnTx runs f on the transaction of m, locked: 1, or -1 without one.
-func withOwnTx(m *kemi.Msg, f func(t *tx)) int {
-	r := peekRef(m)
-	if r == nil || r.t == nil {
-		return -1
-	}
-	defer lockTx(r)()
-	f(r.t)
-	return 1
+	return int(onTx(m, func(r *ref) kemi.Value { r.t.xflags = m.XFlags; return kemi.OK }).AsInt())
 }
 
 // findCall returns the transaction with that Call-ID and CSeq number (the
@@ -218,15 +207,11 @@ func (mod *Module) CancelCallID(m *kemi.Msg, callID, cseq string, fl, rcode int)
 // without another reply, rcode recorded as its status; 0 stops the
 // script, as in Kamailio.
 func (mod *Module) Drop(m *kemi.Msg, rcode int) int {
-	r := peekRef(m)
-	if r == nil || r.t == nil {
-		return -1
-	}
-	unlock := lockTx(r)
-	defer unlock()
-	r.t.uasStatus = rcode
-	mod.release(r.t)
-	return 0
+	return int(onTx(m, func(r *ref) kemi.Value {
+		r.t.uasStatus = rcode
+		mod.release(r.t)
+		return kemi.Int(0)
+	}).AsInt())
 }
 
 // ReuseBranch is tmx's t_reuse_branch: in a branch-failure route, the

@@ -267,43 +267,37 @@ func (mod *Module) tReply(m *kemi.Msg, code int, reason string, create bool) kem
 	return kemi.OK
 }
 
-func (mod *Module) tRelease(m *kemi.Msg, a kemi.Args) kemi.Value {
+// onTx runs f on the transaction of m with its lock held; -1 without a
+// transaction.
+func onTx(m *kemi.Msg, f func(r *ref) kemi.Value) kemi.Value {
 	r := peekRef(m)
 	if r == nil || r.t == nil {
 		return kemi.Fail
 	}
-	unlock := lockTx(r)
-	defer unlock()
-	mod.release(r.t)
-	return kemi.OK
+	defer lockTx(r)()
+	return f(r)
+}
+
+func (mod *Module) tRelease(m *kemi.Msg, a kemi.Args) kemi.Value {
+	return onTx(m, func(r *ref) kemi.Value {
+		mod.release(r.t)
+		return kemi.OK
+	})
 }
 
 func (mod *Module) retransmitReply(m *kemi.Msg, a kemi.Args) kemi.Value {
-	r := peekRef(m)
-	if r == nil || r.t == nil {
-		return kemi.Fail
-	}
-	unlock := lockTx(r)
-	defer unlock()
-	if r.t.lastReply == nil {
-		return kemi.Fail
-	}
-	if err := mod.host.SendReply(r.t.lastReply, r.t.dst); err != nil {
-		return kemi.Fail
-	}
-	return kemi.OK
+	return onTx(m, func(r *ref) kemi.Value {
+		if r.t.lastReply == nil || mod.host.SendReply(r.t.lastReply, r.t.dst) != nil {
+			return kemi.Fail
+		}
+		return kemi.OK
+	})
 }
 
 // txBool runs test on the transaction of m: 1 true, -1 false or none.
 func (mod *Module) txBool(test func(t *tx, r *ref) bool) kemi.Func {
 	return func(m *kemi.Msg, a kemi.Args) kemi.Value {
-		r := peekRef(m)
-		if r == nil || r.t == nil {
-			return kemi.Fail
-		}
-		unlock := lockTx(r)
-		defer unlock()
-		return kemi.IntBool(test(r.t, r))
+		return onTx(m, func(r *ref) kemi.Value { return kemi.IntBool(test(r.t, r)) })
 	}
 }
 
@@ -488,15 +482,13 @@ func (mod *Module) dropReplies(m *kemi.Msg, mode string) kemi.Value {
 // now, with the changes the script made, for its failure route and local
 // requests.
 func (mod *Module) saveLumps(m *kemi.Msg, a kemi.Args) kemi.Value {
-	r := peekRef(m)
-	if r == nil || r.t == nil || m.Req == nil {
+	if m.Req == nil {
 		return kemi.Fail
 	}
-	unlock := lockTx(r)
-	defer unlock()
-	r.t.req = m.Req.Clone()
-	r.t.req.SetBody(m.Req.Body())
-	return kemi.OK
+	return onTx(m, func(r *ref) kemi.Value {
+		r.t.req = m.Req.Clone()
+		return kemi.OK
+	})
 }
 
 // replicate is t_replicate(uri): a copy of the request goes to uri; the
@@ -511,7 +503,6 @@ func (mod *Module) replicate(m *kemi.Msg, a kemi.Args) kemi.Value {
 		return kemi.Fail
 	}
 	req := m.Req.Clone()
-	req.SetBody(m.Req.Body())
 	id := replicaPrefix + mod.prefix + "." + strconv.FormatUint(mod.nextID.Add(1), 36)
 	via := mod.host.Via(m, &dst, id)
 	if via == nil {
@@ -531,14 +522,17 @@ func (mod *Module) clean(m *kemi.Msg, a kemi.Args) kemi.Value {
 	own := peekRef(m)
 	for _, t := range mod.txs.all() {
 		if own != nil && own.t == t {
-			continue // the message's own transaction is live (and may be locked by this route)
+			continue // the message's own transaction is live
 		}
-		t.mu.Lock()
-		if !t.done && time.Since(t.created) > mod.lifetimeOf(t)+mod.wtTimer {
+		unlock, ok := lockOther(m, t)
+		if !ok {
+			continue
+		}
+		if !t.done && time.Now().After(t.lifeEnd.Add(mod.wtTimer)) {
 			mod.release(t)
 			n++
 		}
-		t.mu.Unlock()
+		unlock()
 	}
 	return kemi.IntBool(n > 0)
 }

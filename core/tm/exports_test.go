@@ -27,6 +27,7 @@ function ksr_request_route()
 	KSR.tm.t_relay()
 	KSR.corex.setxflag(40) -- after: only with t_flush_xflags
 	if KSR.pv.get("$rU") == "flush" then KSR.tmx.t_flush_xflags() end
+	KSR.info("request route done")
 end
 
 function ksr_failure()
@@ -49,6 +50,13 @@ func TestXFlagsInFailureRoute(t *testing.T) {
 			uac := newPeer(t, "alice")
 			uac.send(s.UDP(), uac.invite(fmt.Sprintf("sip:%s@%s", tt.user, s.UDP()), "xf-"+tt.user, "xf"+tt.user, 1))
 			req, from := busy.expectRequest("INVITE", 2*time.Second)
+			// the reply must not race the flush after t_relay
+			for deadline := time.Now().Add(2 * time.Second); !strings.Contains(s.Logs(), "request route done"); {
+				if time.Now().After(deadline) {
+					t.Fatal("the request route did not finish")
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
 			busy.reply(req, from, 486, "Busy Here", "b")
 			uac.expectStatus(486, 2*time.Second)
 			if logs := s.Logs(); !strings.Contains(logs, "xflags in failure route: "+tt.want) {

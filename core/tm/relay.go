@@ -149,7 +149,6 @@ func (mod *Module) addBranch(t *tx, origin *kemi.Msg, tg target, o relayOpts) er
 	}
 	idx := len(t.branches)
 	req := origin.Req.Clone()
-	req.SetBody(origin.Req.Body())
 	if v := req.Via(); v != nil {
 		// RFC 3581: the callee's replies come back to us, but the Via
 		// below ours must say where the caller really is
@@ -262,13 +261,17 @@ func (mod *Module) resolve(uri string) (kemi.Dest, error) {
 	return mod.host.Resolve(ctx, uri)
 }
 
-// armFR (re)starts the final-reply timer of a branch.
+// armFR (re)starts the final-reply timer of a branch; t.mu held. A timer
+// that already fired but waits for the lock is stale: the generation tells.
 func (b *branch) armFR(d time.Duration) {
 	if b.fr != nil {
 		b.fr.Stop()
 	}
-	mod := b.tx.mod
-	b.fr = time.AfterFunc(d, func() { mod.host.Exec(func(run kemi.Runner, proc *kemi.Proc) { mod.branchTimeout(b, run, proc) }) })
+	b.frGen++
+	gen, mod := b.frGen, b.tx.mod
+	b.fr = time.AfterFunc(d, func() {
+		mod.host.Exec(func(run kemi.Runner, proc *kemi.Proc) { mod.branchTimeout(b, gen, run, proc) })
+	})
 }
 
 // decrementMaxForwards does RFC 3261 §16.6 step 3 when the script did not
@@ -318,7 +321,7 @@ func (mod *Module) consume(b *branch, ctx *sip.ClientTx) {
 		case <-ctx.Done():
 			err := ctx.Err()
 			if errors.Is(err, sip.ErrTransactionTimeout) || errors.Is(err, sip.ErrTransactionTransport) {
-				mod.host.Exec(func(run kemi.Runner, proc *kemi.Proc) { mod.branchTimeout(b, run, proc) })
+				mod.host.Exec(func(run kemi.Runner, proc *kemi.Proc) { mod.branchTimeout(b, 0, run, proc) })
 			}
 			return
 		}
@@ -397,25 +400,14 @@ func (mod *Module) cancelBranches(t *tx, except *branch) {
 func (mod *Module) sendCancel(t *tx, b *branch) {
 	b.cancelSent = true
 	src := b.req
-	c := sip.NewRequest(sip.CANCEL, src.Recipient)
-	c.AppendHeader(sip.HeaderClone(src.Via()))
-	from, to := src.From(), src.To()
+	var from, to sip.Header = src.From(), src.To()
 	if !t.sw.has(swUseUACHeaders) && t.req != nil {
 		from, to = t.req.From(), t.req.To()
 	}
-	c.AppendHeader(sip.HeaderClone(from))
-	c.AppendHeader(sip.HeaderClone(to))
-	c.AppendHeader(sip.HeaderClone(src.CallID()))
-	c.AppendHeader(&sip.CSeqHeader{SeqNo: src.CSeq().SeqNo, MethodName: sip.CANCEL})
-	for _, h := range src.GetHeaders("Route") {
-		c.AppendHeader(sip.HeaderClone(h))
-	}
-	mf := sip.MaxForwardsHeader(70)
-	c.AppendHeader(&mf)
+	c := hopRequest(sip.CANCEL, src, from, to)
 	if t.cancelReason != "" {
 		c.AppendHeader(sip.NewHeader("Reason", t.cancelReason))
 	}
-	c.SetBody(nil)
 	c.SetTransport(src.Transport())
 	b.cancelTx = sip.NewClientTx(b.id+"|CANCEL", c, &txConn{host: mod.host, dst: b.dst}, mod.sipLog)
 	go drain(b.cancelTx)
@@ -445,24 +437,34 @@ func drain(ctx *sip.ClientTx) {
 // transaction is no longer driving it (a retransmitted final reply, or a
 // reply after a local timeout): RFC 3261 §17.1.1.3.
 func (mod *Module) sendAck(b *branch, res *sip.Response) {
-	src := b.req
-	ack := sip.NewRequest(sip.ACK, src.Recipient)
-	ack.AppendHeader(sip.HeaderClone(src.Via()))
-	ack.AppendHeader(sip.HeaderClone(src.From()))
-	if to := res.To(); to != nil {
-		ack.AppendHeader(sip.HeaderClone(to))
+	var to sip.Header = b.req.To()
+	if res.To() != nil {
+		to = res.To() // with the tag of the reply
 	}
-	ack.AppendHeader(sip.HeaderClone(src.CallID()))
-	ack.AppendHeader(&sip.CSeqHeader{SeqNo: src.CSeq().SeqNo, MethodName: sip.ACK})
-	for _, h := range src.GetHeaders("Route") {
-		ack.AppendHeader(sip.HeaderClone(h))
-	}
-	mf := sip.MaxForwardsHeader(70)
-	ack.AppendHeader(&mf)
-	ack.SetBody(nil)
+	ack := hopRequest(sip.ACK, b.req, b.req.From(), to)
 	if err := mod.host.SendRequest(nil, ack, b.dst); err != nil {
 		mod.met.sendErrors.Inc()
 	}
+}
+
+// hopRequest builds a hop-by-hop request for a branch (a CANCEL, RFC 3261
+// §9.1, or the ACK of a negative reply, §17.1.1.3): the branch's
+// Request-URI, top Via, Call-ID, CSeq number and Route set, the From and
+// To given, Max-Forwards 70 and no body.
+func hopRequest(method sip.RequestMethod, src *sip.Request, from, to sip.Header) *sip.Request {
+	r := sip.NewRequest(method, src.Recipient)
+	r.AppendHeader(sip.HeaderClone(src.Via()))
+	r.AppendHeader(sip.HeaderClone(from))
+	r.AppendHeader(sip.HeaderClone(to))
+	r.AppendHeader(sip.HeaderClone(src.CallID()))
+	r.AppendHeader(&sip.CSeqHeader{SeqNo: src.CSeq().SeqNo, MethodName: method})
+	for _, h := range src.GetHeaders("Route") {
+		r.AppendHeader(sip.HeaderClone(h))
+	}
+	mf := sip.MaxForwardsHeader(70)
+	r.AppendHeader(&mf)
+	r.SetBody(nil)
+	return r
 }
 
 // parseProxy turns "proto:host:port" (t_relay_to_proxy) into a SIP URI.

@@ -145,14 +145,14 @@ func (mod *Module) relay2xx(t *tx, res *sip.Response) {
 }
 
 // branchTimeout ends a branch whose fr_timer (or fr_inv_timer, or sipgo's
-// timer) expired: a local 408 (487 when canceled) and a CANCEL when the
+// timer, gen 0) expired: a local 408 (487 when canceled) and a CANCEL when the
 // branch was ringing.
-func (mod *Module) branchTimeout(b *branch, run kemi.Runner, proc *kemi.Proc) {
+func (mod *Module) branchTimeout(b *branch, gen uint32, run kemi.Runner, proc *kemi.Proc) {
 	t := b.tx
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.done || b.final {
-		return
+	if t.done || b.final || (gen != 0 && gen != b.frGen) {
+		return // ended, or a reply re-armed the timer meanwhile
 	}
 	mod.met.timeouts.Inc()
 	code := 408
@@ -301,7 +301,6 @@ func (mod *Module) mergeChallenges(t *tx, rep *sip.Response) *sip.Response {
 // branch, the transaction's flags and AVPs.
 func (mod *Module) fakeRequest(t *tx, b *branch, proc *kemi.Proc) *kemi.Msg {
 	req := t.req.Clone()
-	req.SetBody(t.req.Body())
 	if b != nil && b.req != nil {
 		req.Recipient = b.req.Recipient
 	}

@@ -119,6 +119,7 @@ type branch struct {
 	dst    kemi.Dest
 	flags  uint32 // branch flags, as the branch route left them
 	fr     *time.Timer
+	frGen  uint32 // which arming of fr is current
 
 	status     int           // last status received (or the local one)
 	reply      *sip.Response // the final reply
