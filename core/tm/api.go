@@ -47,6 +47,11 @@ func (mod *Module) StatefulReply(m *kemi.Msg, code int, reason string) (bool, er
 		return true, errGone
 	}
 	m.Handled = true
+	if m.ReplyClose || m.ReplyNoConnect { // send_reply_mode for this reply on
+		r.t.dst.Close = r.t.dst.Close || m.ReplyClose
+		r.t.dst.NoConnect = r.t.dst.NoConnect || m.ReplyNoConnect
+		r.t.uas.setDest(r.t.dst)
+	}
 	return true, mod.localReply(r.t, m, code, reason)
 }
 

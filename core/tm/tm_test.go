@@ -481,12 +481,7 @@ func TestDrainWaitsForTransactions(t *testing.T) {
 	case <-time.After(3 * time.Second):
 		t.Fatal("the engine did not stop after the transaction ended")
 	}
-	for _, l := range bob.firstLines() {
-		if strings.Contains(l, "call-drain-2") {
-			t.Errorf("a new call was relayed while draining")
-		}
-	}
-	if n := bob.count("INVITE"); n != 1 {
+	if n := bob.count("INVITE"); n != 1 { // the call made while draining was not relayed
 		t.Errorf("callee got %d INVITEs", n)
 	}
 }

@@ -101,7 +101,8 @@ func (mod *Module) newTx(m *kemi.Msg) (t *tx, created bool, err error) {
 	}
 	t.sw.put(swNoAuto100, !mod.autoInv100)
 	t.sw.put(swDisable6xx, mod.disable6xx)
-	t.stx = sip.NewServerTx(key, m.Req, &txConn{host: m.Host, dst: dst}, mod.sipLog)
+	t.uas = &txConn{host: m.Host, dst: dst}
+	t.stx = sip.NewServerTx(key, m.Req, t.uas, mod.sipLog)
 	if err := t.stx.Init(); err != nil {
 		return nil, false, err
 	}

@@ -28,6 +28,7 @@ type tx struct {
 	req *sip.Request  // the request as received (later: as relayed); nil in the wait state of a 2xx-answered INVITE
 	stx *sip.ServerTx // nil with req
 	dst kemi.Dest     // where replies to the request go
+	uas *txConn       // the server transaction's connection (dst)
 	inv bool          // an INVITE transaction
 
 	// script state kept on the transaction
@@ -278,15 +279,29 @@ func randomPrefix() string {
 // destination through the engine.
 type txConn struct {
 	host kemi.Host
+	mu   sync.Mutex // dst may change (send_reply_mode) while sipgo's timers write
 	dst  kemi.Dest
 }
 
+func (c *txConn) dest() kemi.Dest {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.dst
+}
+
+func (c *txConn) setDest(d kemi.Dest) {
+	c.mu.Lock()
+	c.dst = d
+	c.mu.Unlock()
+}
+
 func (c *txConn) LocalAddr() net.Addr {
-	if c.dst.Sock == nil {
+	dst := c.dest()
+	if dst.Sock == nil {
 		return &net.UDPAddr{}
 	}
-	a := c.dst.Sock.Addr
-	if c.dst.Proto == "tcp" {
+	a := dst.Sock.Addr
+	if dst.Proto == "tcp" {
 		return net.TCPAddrFromAddrPort(a)
 	}
 	return net.UDPAddrFromAddrPort(a)
@@ -295,9 +310,9 @@ func (c *txConn) LocalAddr() net.Addr {
 func (c *txConn) WriteMsg(msg sip.Message) error {
 	switch m := msg.(type) {
 	case *sip.Request:
-		return c.host.SendRequest(nil, m, c.dst)
+		return c.host.SendRequest(nil, m, c.dest())
 	case *sip.Response:
-		return c.host.SendReply(m, c.dst)
+		return c.host.SendReply(m, c.dest())
 	}
 	return fmt.Errorf("tm: cannot send %T", msg)
 }

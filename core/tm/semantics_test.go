@@ -1,0 +1,150 @@
+package tm_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kemisip/kemi/engine"
+	"github.com/kemisip/kemi/engine/enginetest"
+)
+
+// startWith runs script with callee defines and a caller.
+func startWith(t *testing.T, script string, defines map[string]string) (*enginetest.Server, *peer) {
+	t.Helper()
+	s := enginetest.Start(t, script, enginetest.WithConfig(func(c *engine.Config) { c.Defines = defines }))
+	return s, newPeer(t, "alice")
+}
+
+// waitLog waits until the engine logged want.
+func waitLog(t *testing.T, s *enginetest.Server, want string) {
+	t.Helper()
+	for deadline := time.Now().Add(2 * time.Second); !strings.Contains(s.Logs(), want); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %q in the log:\n%s", want, s.Logs())
+		}
+	}
+}
+
+// t_check_status matches as Kamailio's regexec: unanchored, ignoring case.
+func TestCheckStatusMatchesAsRegexec(t *testing.T) {
+	bob := newPeer(t, "bob")
+	s, uac := startWith(t, `
+function ksr_request_route()
+	KSR.setdsturi(KSR.kx.get_def("bob"))
+	KSR.tm.t_on_failure("ksr_failure")
+	KSR.tm.t_relay()
+end
+function ksr_failure()
+	KSR.info("checks " .. KSR.tm.t_check_status("86") .. " " .. KSR.tm.t_check_status("^4[0-9]{2}$")
+		.. " " .. KSR.tm.t_check_status("^5") .. " " .. KSR.tm.t_check_status("4|404"))
+end`, map[string]string{"bob": bob.uri()})
+	uac.send(s.UDP(), uac.invite("sip:bob@"+s.UDP(), "cs-1", "cs1", 1))
+	req, from := bob.expectRequest("INVITE", 2*time.Second)
+	bob.reply(req, from, 486, "Busy Here", "b")
+	uac.expectStatus(486, 2*time.Second)
+	waitLog(t, s, "checks 1 1 -1 1")
+}
+
+// t_drop ends the transaction at once, returns 0 and sends nothing.
+func TestDropEndsTheTransaction(t *testing.T) {
+	bob := newPeer(t, "bob")
+	s, uac := startWith(t, `
+function ksr_request_route()
+	if KSR.tm.t_newtran() <= 0 then return end
+	KSR.info("t_drop " .. KSR.tmx.t_drop())
+end`, map[string]string{"bob": bob.uri()})
+	uac.send(s.UDP(), uac.request("MESSAGE", "sip:bob@"+s.UDP(), "drop-1", "dr1", 1, ""))
+	waitLog(t, s, "t_drop 0")
+	if v := s.WaitMetric(`kemi_tm_transactions_alive`, 0, 2*time.Second); v != 0 {
+		t.Errorf("%v transactions alive after t_drop", v)
+	}
+	uac.quiet(300*time.Millisecond, nil)
+}
+
+// t_reuse_branch, in a branch-failure route, gives the message the failed
+// branch's Request-URI and branch flags.
+func TestReuseBranch(t *testing.T) {
+	bob := newPeer(t, "bob")
+	s, uac := startWith(t, `
+function ksr_request_route()
+	KSR.setbflag(3)
+	KSR.setdsturi(KSR.kx.get_def("bob"))
+	KSR.tm.t_on_branch_failure("ksr_brfail")
+	KSR.tm.t_relay()
+end
+function ksr_brfail()
+	KSR.seturi("sip:other@192.0.2.1")
+	KSR.resetbflag(3)
+	local r = KSR.tmx.t_reuse_branch()
+	KSR.info("reuse " .. r .. " " .. KSR.pv.get("$ru") .. " bflag3=" .. tostring(KSR.isbflagset(3)))
+end`, map[string]string{"bob": bob.uri()})
+	uac.send(s.UDP(), uac.invite("sip:bob@"+s.UDP(), "reuse-1", "ru1", 1))
+	req, from := bob.expectRequest("INVITE", 2*time.Second)
+	bob.reply(req, from, 486, "Busy Here", "b")
+	uac.expectStatus(486, 2*time.Second)
+	waitLog(t, s, fmt.Sprintf("reuse 1 %s bflag3=true", req.Recipient.String()))
+}
+
+// t_cancel_callid cancels the pending branches with the cause in the
+// Reason header; the caller gets the 487, and a relay after it is refused.
+func TestCancelCallID(t *testing.T) {
+	bob := newPeer(t, "bob")
+	s, uac := startWith(t, `
+function ksr_request_route()
+	if KSR.is_MESSAGE() then
+		KSR.info("cancel " .. KSR.tmx.t_cancel_callid_reason("cc-1", "1", 5, 603))
+		KSR.sl.sl_send_reply(200, "OK")
+		return
+	end
+	KSR.setdsturi(KSR.kx.get_def("bob"))
+	KSR.tm.t_on_failure("ksr_failure")
+	KSR.tm.t_relay()
+end
+function ksr_failure()
+	KSR.info("canceled " .. KSR.tm.t_is_canceled() .. " flag5=" .. tostring(KSR.isflagset(5)) .. " relay " .. KSR.tm.t_relay())
+end`, map[string]string{"bob": bob.uri()})
+	uac.send(s.UDP(), uac.invite("sip:bob@"+s.UDP(), "cc-1", "cc1", 1))
+	req, from := bob.expectRequest("INVITE", 2*time.Second)
+	bob.reply(req, from, 180, "Ringing", "b")
+	uac.expectStatus(180, 2*time.Second)
+	uac.send(s.UDP(), uac.request("MESSAGE", "sip:go@"+s.UDP(), "cc-other", "cc2", 1, ""))
+	cancel, cfrom := bob.expectRequest("CANCEL", 2*time.Second)
+	if r := cancel.GetHeader("Reason"); r == nil || r.Value() != "SIP;cause=603" {
+		t.Errorf("CANCEL Reason %v", r)
+	}
+	bob.reply(cancel, cfrom, 200, "OK", "")
+	bob.reply(req, from, 487, "Request Terminated", "b")
+	uac.expectStatus(487, 2*time.Second)
+	waitLog(t, s, "cancel 1")
+	waitLog(t, s, "canceled 1 flag5=true relay -1")
+}
+
+// $T_inv reads the INVITE a CANCEL matched.
+func TestTInvOnCancel(t *testing.T) {
+	bob := newPeer(t, "bob")
+	s, uac := startWith(t, `
+function ksr_request_route()
+	if KSR.is_CANCEL() then
+		if KSR.tm.t_check_trans() > 0 then
+			KSR.info("T_inv subject " .. KSR.pv.getw("$T_inv($hdr(Subject))"))
+			KSR.tm.t_relay()
+		end
+		return
+	end
+	KSR.setdsturi(KSR.kx.get_def("bob"))
+	KSR.tm.t_relay()
+end`, map[string]string{"bob": bob.uri()})
+	inv := uac.invite("sip:bob@"+s.UDP(), "tinv-1", "ti1", 1, "Subject: lunch")
+	uac.send(s.UDP(), inv)
+	req, from := bob.expectRequest("INVITE", 2*time.Second)
+	bob.reply(req, from, 180, "Ringing", "b")
+	uac.expectStatus(180, 2*time.Second)
+	uac.send(s.UDP(), uac.request("CANCEL", "sip:bob@"+s.UDP(), "tinv-1", "ti1", 1, ""))
+	waitLog(t, s, "T_inv subject lunch")
+	c, cf := bob.expectRequest("CANCEL", 2*time.Second)
+	bob.reply(c, cf, 200, "OK", "")
+	bob.reply(req, from, 487, "Request Terminated", "b")
+	uac.expectStatus(487, 2*time.Second)
+}
