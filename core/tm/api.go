@@ -149,33 +149,37 @@ func (mod *Module) ReplyCallID(m *kemi.Msg, callID, cseq string, code int, reaso
 	return 1
 }
 
-// CancelBranches is tmx's t_cancel_branches.
+// CancelBranches is tmx's t_cancel_branches: "all" (but the branch
+// whose final reply is being handled), "others" (all but the current
+// branch) or "this"; -1 when no pending INVITE branch was left to cancel.
 func (mod *Module) CancelBranches(m *kemi.Msg, which string) int {
-	r := peekRef(m)
-	if r == nil || r.t == nil {
-		return -1
-	}
-	unlock := lockTx(r)
-	defer unlock()
-	t := r.t
-	switch which {
-	case "all":
-		mod.cancelBranches(t, nil)
-	case "others":
-		mod.cancelBranches(t, r.b)
-	case "this":
-		if r.b == nil || r.b.final {
-			return -1
-		}
-		r.b.cancel = true
-		if r.b.provisonal && !r.b.cancelSent {
-			mod.sendCancel(t, r.b)
-		}
-	default:
+	if which != "all" && which != "others" && which != "this" {
 		m.Errorf(mod.log, "t_cancel_branches: unknown mode %q (all, others, this)", which)
 		return -1
 	}
-	return 1
+	return int(onTx(m, func(r *ref) kemi.Value {
+		t := r.t
+		if !t.inv {
+			return kemi.Fail
+		}
+		var n int
+		switch {
+		case which == "this":
+			if r.b == nil || r.b.final {
+				return kemi.Fail
+			}
+			r.b.cancel = true
+			if r.b.provisonal && !r.b.cancelSent {
+				mod.sendCancel(t, r.b)
+			}
+			return kemi.OK
+		case which == "others" || (m.Res != nil && m.Res.StatusCode >= 200):
+			n = mod.cancelBranches(t, r.b)
+		default:
+			n = mod.cancelBranches(t, nil)
+		}
+		return kemi.IntBool(n > 0)
+	}).AsInt())
 }
 
 // CancelCallID is tmx's t_cancel_callid: cancel the pending branches of

@@ -380,19 +380,22 @@ func (mod *Module) relayCancel(m *kemi.Msg, r *ref) kemi.Value {
 	return kemi.OK
 }
 
-// cancelBranches cancels every pending branch but except; t.mu held. A
-// branch that had no provisional reply yet gets its CANCEL when one
-// comes, or ends at its timer.
-func (mod *Module) cancelBranches(t *tx, except *branch) {
+// cancelBranches cancels every pending branch but except and says how
+// many; t.mu held. A branch that had no provisional reply yet gets its
+// CANCEL when one comes, or ends at its timer.
+func (mod *Module) cancelBranches(t *tx, except *branch) int {
+	n := 0
 	for _, b := range t.branches {
 		if b == except || b.final || !t.inv {
 			continue
 		}
+		n++
 		b.cancel = true
 		if b.provisonal && !b.cancelSent {
 			mod.sendCancel(t, b)
 		}
 	}
+	return n
 }
 
 // sendCancel sends the CANCEL of a branch (RFC 3261 §9.1): the Request-URI,
