@@ -293,6 +293,19 @@ func (m *Msg) SIP() sip.Message {
 	return nil
 }
 
+// Wire returns the message as received, or as it is now for a message
+// built rather than received (the stand-in of event routes): Kamailio's
+// msg->buf. nil when there is no message.
+func (m *Msg) Wire() []byte {
+	if m.Raw != nil {
+		return m.Raw
+	}
+	if s := m.SIP(); s != nil {
+		return []byte(s.String())
+	}
+	return nil
+}
+
 // IsRequest reports whether the message is a request.
 func (m *Msg) IsRequest() bool { return m.Req != nil }
 

@@ -53,9 +53,9 @@ func msgPVs() []kemi.PVClass {
 			}
 			return kemi.Str(string(m.Body()))
 		}),
-		ro("mb", func(m *kemi.Msg) kemi.Value { return strOrNull(rawMessage(m)) }),
+		ro("mb", func(m *kemi.Msg) kemi.Value { return strOrNull(string(m.Wire())) }),
 		ro("mbu", func(m *kemi.Msg) kemi.Value { return strOrNull(currentMessage(m)) }),
-		ro("ml", func(m *kemi.Msg) kemi.Value { return kemi.Int(len(rawMessage(m))) }),
+		ro("ml", func(m *kemi.Msg) kemi.Value { return kemi.Int(len(m.Wire())) }),
 		withParam("hdr", getHdr),
 		withParam("hdrc", func(m *kemi.Msg, p *kemi.PVName) (kemi.Value, error) {
 			return kemi.Int(len(headerBodies(m, p.Key(m)))), nil
@@ -85,15 +85,6 @@ func cseqOf(m *kemi.Msg) *sip.CSeqHeader {
 		}
 	}
 	return nil
-}
-
-// rawMessage is the message as received, or as it is now for a message we
-// built.
-func rawMessage(m *kemi.Msg) string {
-	if m.Raw != nil {
-		return string(m.Raw)
-	}
-	return currentMessage(m)
 }
 
 // currentMessage is the message with every change applied so far.

@@ -194,8 +194,8 @@ func (mod *Module) Exports() []kemi.Export {
 		number("get_bodylen", func(m *kemi.Msg) int64 { return int64(len(m.Body())) }),
 
 		// the whole message
-		xval("get_msgbuf", func(m *kemi.Msg) (string, bool) { return string(msgBuf(m)), true }, nullEmpty),
-		number("get_msglen", func(m *kemi.Msg) int64 { return int64(len(msgBuf(m))) }),
+		xval("get_msgbuf", func(m *kemi.Msg) (string, bool) { return string(m.Wire()), true }, nullEmpty),
+		number("get_msglen", func(m *kemi.Msg) int64 { return int64(len(m.Wire())) }),
 		number("get_msgtype", func(m *kemi.Msg) int64 {
 			switch {
 			case m.Req != nil:
@@ -510,16 +510,4 @@ func rcvPort(m *kemi.Msg) int {
 		return 0
 	}
 	return int(m.Rcv.Addr.Port())
-}
-
-// msgBuf is the message as received, or as it is now for a message built
-// locally (the faked message of event routes).
-func msgBuf(m *kemi.Msg) []byte {
-	if m.Raw != nil {
-		return m.Raw
-	}
-	if s := m.SIP(); s != nil {
-		return []byte(s.String())
-	}
-	return nil
 }

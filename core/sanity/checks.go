@@ -392,7 +392,7 @@ func checkDuplicateTags(m *kemi.Msg, _ int) *failure {
 func (mod *Module) checkSizes(m *kemi.Msg) *failure {
 	const name = "sizes"
 	lim := mod.size
-	w := splitWire(wireOf(m))
+	w := splitWire(m.Wire())
 	over := func(what string, size, limit int) *failure {
 		if limit > 0 && size > limit {
 			return silent(name, what+" size "+strconv.Itoa(size)+" above "+strconv.Itoa(limit))

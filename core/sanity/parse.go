@@ -29,18 +29,6 @@ type wireMsg struct {
 
 var crlf = []byte("\r\n")
 
-// wireOf returns the message as received, or as kemi would send it when
-// it was built rather than received.
-func wireOf(m *kemi.Msg) []byte {
-	if m.Raw != nil {
-		return m.Raw
-	}
-	if s := m.SIP(); s != nil {
-		return []byte(s.String())
-	}
-	return nil
-}
-
 // splitWire cuts a message into its first line, header fields and body.
 func splitWire(b []byte) wireMsg {
 	w := wireMsg{total: len(b)}
