@@ -6,7 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/kemisip/kemi/core/ksr"
 	"github.com/kemisip/kemi/kemi"
 )
 
@@ -360,8 +359,8 @@ func TestGetDebug(t *testing.T) {
 		level slog.Level
 		want  int
 	}{
-		{slog.LevelDebug - 4, 3}, {slog.LevelDebug, 3}, {slog.LevelInfo, 2}, {ksr.LevelNotice, 1},
-		{slog.LevelWarn, 0}, {slog.LevelError, -1}, {ksr.LevelCrit, -2}, {ksr.LevelAlert, -5},
+		{slog.LevelDebug - 4, 3}, {slog.LevelDebug, 3}, {slog.LevelInfo, 2}, {kemi.LevelNotice, 1},
+		{slog.LevelWarn, 0}, {slog.LevelError, -1}, {kemi.LevelCrit, -2}, {kemi.LevelAlert, -5},
 	}
 	for _, c := range cases {
 		env.Host.Level = c.level
@@ -391,6 +390,8 @@ func TestLogging(t *testing.T) {
 		{"log", args("info", "l5"), "level=INFO"},
 		{"log", args("err", "l6"), "level=ERROR"},
 		{"log", args("debug", "unknown level is error"), "level=ERROR"},
+		{"log", args("alert", "xlog-only name"), "level=ERROR"},
+		{"log", args("L_INFO", "no L_ prefix"), "level=ERROR"},
 	}
 	for _, c := range cases {
 		logs.Reset()
