@@ -365,87 +365,17 @@ func contactURI(m *kemi.Msg) (string, bool) {
 	return "", false
 }
 
-// authUser returns the user part of the Digest username of the first
-// Proxy-Authorization header, else of the first Authorization header.
-// ACK and CANCEL carry no credentials of their own.
+// authUser returns the user part of the Digest username (see
+// kemi.Msg.Credentials), like $aU; absent without a username parameter.
 func authUser(m *kemi.Msg) (string, bool) {
-	if meth := m.Method(); meth == "ACK" || meth == "CANCEL" {
-		return "", false
-	}
-	v, ok := m.HeaderValue("Proxy-Authorization")
-	if !ok {
-		if v, ok = m.HeaderValue("Authorization"); !ok {
-			return "", false
-		}
-	}
-	whole, ok := digestUsername(v)
+	d, ok := m.Credentials()
 	if !ok {
 		return "", false
 	}
-	return usernameUser(whole), true
-}
-
-// usernameUser strips a domain ("user@domain") and a scheme
-// ("sip:user@domain") from a Digest username, as Kamailio does for
-// usernames longer than two characters.
-func usernameUser(whole string) string {
-	if len(whole) <= 2 {
-		return whole
-	}
-	user := whole
-	if at := strings.IndexByte(user, '@'); at >= 0 {
-		user = user[:at]
-	}
-	if colon := strings.IndexByte(user, ':'); colon >= 0 {
-		user = user[colon+1:]
-	}
-	return user
-}
-
-// digestUsername returns the username parameter of Digest credentials.
-func digestUsername(v string) (string, bool) {
-	v = strings.TrimSpace(v)
-	sp := strings.IndexAny(v, " \t")
-	if sp < 0 || !strings.EqualFold(v[:sp], "Digest") {
+	if _, ok := d.Param("username"); !ok {
 		return "", false
 	}
-	rest := v[sp:]
-	for {
-		rest = strings.TrimLeft(rest, " \t\r\n,")
-		if rest == "" {
-			return "", false
-		}
-		eq := strings.IndexByte(rest, '=')
-		if eq < 0 {
-			return "", false
-		}
-		name := strings.TrimSpace(rest[:eq])
-		rest = strings.TrimLeft(rest[eq+1:], " \t")
-		var val string
-		if strings.HasPrefix(rest, `"`) {
-			var b strings.Builder
-			i := 1
-			for ; i < len(rest) && rest[i] != '"'; i++ {
-				if rest[i] == '\\' && i+1 < len(rest) {
-					i++
-				}
-				b.WriteByte(rest[i])
-			}
-			if i >= len(rest) {
-				return "", false // unterminated quoted string
-			}
-			val, rest = b.String(), rest[i+1:]
-		} else {
-			end := strings.IndexByte(rest, ',')
-			if end < 0 {
-				end = len(rest)
-			}
-			val, rest = strings.TrimSpace(rest[:end]), rest[end:]
-		}
-		if strings.EqualFold(name, "username") {
-			return val, true
-		}
-	}
+	return d.User, true
 }
 
 // addrText writes an address as Kamailio does in URIs and socket strings:

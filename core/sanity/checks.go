@@ -1,6 +1,7 @@
 package sanity
 
 import (
+	"errors"
 	"strconv"
 	"strings"
 
@@ -335,21 +336,23 @@ const errNotOne = sanityError("not exactly one address")
 func checkCredentials(m *kemi.Msg, name string, digestOnly bool) *failure {
 	hs := append(m.Headers("authorization"), m.Headers("proxy-authorization")...)
 	for _, h := range hs {
-		c, digest, err := parseDigest(h.Value())
+		d, err := kemi.ParseDigest(h.Value())
 		switch {
-		case !digest && digestOnly:
+		case errors.Is(err, kemi.ErrNotDigest) && digestOnly:
 			return silent(name, "not digest credentials: "+h.Name())
-		case !digest:
+		case errors.Is(err, kemi.ErrNotDigest):
 			return nil
 		case err != nil:
 			return fail(name, 400, "Bad Auth Header", h.Name()+": "+err.Error())
-		case !c.complete():
+		case !completeDigest(d):
 			return fail(name, 400, "Bad Auth Credentials", h.Name()+": incomplete digest credentials")
-		case *c.username == "":
+		case d.Username == "":
 			return fail(name, 400, "Auth Empty User", h.Name()+": empty username")
-		case *c.nonce == "":
+		}
+		if nonce, _ := d.Param("nonce"); nonce == "" {
 			return fail(name, 400, "Auth Empty Nonce", h.Name()+": empty nonce")
-		case *c.response == "":
+		}
+		if resp, _ := d.Param("response"); resp == "" {
 			return fail(name, 400, "Auth Empty Response", h.Name()+": empty response")
 		}
 	}
