@@ -78,7 +78,7 @@ func (s *Socket) String() string {
 	if s == nil {
 		return ""
 	}
-	return s.Proto + ":" + hostPortString(s.Addr.Addr().String(), int(s.Addr.Port()))
+	return s.Proto + ":" + HostPort(s.Addr.Addr().String(), int(s.Addr.Port()))
 }
 
 // Host returns the address to advertise for this socket.
@@ -95,13 +95,6 @@ func (s *Socket) Port() int {
 		return s.AdvPort
 	}
 	return int(s.Addr.Port())
-}
-
-func hostPortString(host string, port int) string {
-	if strings.IndexByte(host, ':') >= 0 && !strings.HasPrefix(host, "[") {
-		host = "[" + host + "]"
-	}
-	return host + ":" + strconv.Itoa(port)
 }
 
 // Branch is one extra destination of a request (append_branch, lookup): the

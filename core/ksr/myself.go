@@ -31,7 +31,8 @@ func (mod *Module) myselfExports() []kemi.Export {
 			return kemi.Bool(a != nil && mod.isMyself(m, a.uri.String()))
 		}),
 		fn("is_myself_suri", nil, kemi.ReturnBool, func(m *kemi.Msg, _ kemi.Args) kemi.Value {
-			return kemi.Bool(m.Src.IsValid() && mod.isMyself(m, srcURI(m)))
+			uri, ok := m.SourceURI()
+			return kemi.Bool(ok && mod.isMyself(m, uri))
 		}),
 		fn("is_myself_srcip", nil, kemi.ReturnBool, func(m *kemi.Msg, _ kemi.Args) kemi.Value {
 			return kemi.Bool(m.Src.IsValid() && mod.isMyself(m, m.Src.Addr().Unmap().String()))

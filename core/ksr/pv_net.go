@@ -9,9 +9,6 @@ import (
 	"github.com/kemisip/kemi/kemi"
 )
 
-// Kamailio's numeric transport ids, as $snd(proto) gives them.
-var protoIDs = map[string]int{"udp": 1, "tcp": 2, "tls": 3, "sctp": 4, "ws": 5, "wss": 6}
-
 // Address family numbers of $snd(af), as on Linux (AF_INET, AF_INET6).
 const (
 	afInet  = 2
@@ -35,10 +32,11 @@ func netPVs(mod *Module) []kemi.PVClass {
 			return kemi.Int(int(m.Src.Port()))
 		}),
 		ro("su", func(m *kemi.Msg) kemi.Value {
-			if !m.Src.IsValid() {
+			uri, ok := m.SourceURI()
+			if !ok {
 				return kemi.Null
 			}
-			return kemi.Str(srcURI(m))
+			return kemi.Str(uri)
 		}),
 		ro("Ri", func(m *kemi.Msg) kemi.Value {
 			if m.Rcv == nil || !m.Rcv.Addr.IsValid() {
@@ -73,15 +71,6 @@ func protoPV(m *kemi.Msg) kemi.Value {
 		return kemi.Str("none")
 	}
 	return kemi.Str(strings.ToLower(m.Proto))
-}
-
-// srcURI is $su: "sip:ip:port", with ";transport=x" unless UDP.
-func srcURI(m *kemi.Msg) string {
-	s := "sip:" + hostPort(m.Src.Addr().Unmap().String(), int(m.Src.Port()))
-	if p := strings.ToLower(m.Proto); p != "" && p != "udp" {
-		s += ";transport=" + uriProto(p)
-	}
-	return s
 }
 
 // getSndTo is $snd(name) / $sndto(name): where the message is being sent,
@@ -135,7 +124,7 @@ func sndCommon(m *kemi.Msg, p *kemi.PVName, proto string) (kemi.Value, error) {
 	proto = strings.ToLower(proto)
 	switch key {
 	case "proto":
-		return kemi.Int(protoIDs[proto]), nil
+		return kemi.Int(kemi.ProtoID(proto)), nil
 	case "sproto":
 		return kemi.Str(proto), nil
 	case "buf":
@@ -197,7 +186,7 @@ func findSocket(h kemi.Host, spec string) *kemi.Socket {
 func splitSocket(spec string) (proto, host string, port int, ok bool) {
 	rest := spec
 	if i := strings.IndexByte(rest, ':'); i > 0 {
-		if _, known := protoIDs[strings.ToLower(rest[:i])]; known {
+		if kemi.ProtoID(rest[:i]) != 0 {
 			proto, rest = strings.ToLower(rest[:i]), rest[i+1:]
 		}
 	}

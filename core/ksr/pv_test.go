@@ -96,6 +96,8 @@ func TestPVMessageGetters(t *testing.T) {
 		{pv: "$su", want: s("sip:192.0.2.10:5062")},
 		{pv: "$su", prep: func(m *kemi.Msg) { m.Proto = "tcp" }, want: s("sip:192.0.2.10:5062;transport=tcp")},
 		{pv: "$su", prep: func(m *kemi.Msg) { m.Src = netip.MustParseAddrPort("[2001:db8::9]:5070") }, want: s("sip:[2001:db8::9]:5070")},
+		{pv: "$su", prep: func(m *kemi.Msg) { m.Proto = "wss" }, want: s("sip:192.0.2.10:5062;transport=ws")},
+		{pv: "$su", prep: func(m *kemi.Msg) { m.Proto = "quic" }, want: null}, // Kamailio knows no such transport
 		{pv: "$Ri", want: s("127.0.0.1")},
 		{pv: "$Rp", want: i(5060)},
 		{pv: "$Ri", prep: func(m *kemi.Msg) { m.Rcv = nil }, want: null},

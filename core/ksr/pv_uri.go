@@ -2,7 +2,6 @@ package ksr
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
 
 	"github.com/emiago/sipgo/sip"
@@ -134,7 +133,11 @@ func replyNextHop(m *kemi.Msg, key byte) kemi.Value {
 	host, port, proto := kemi.ViaTarget(v)
 	switch key {
 	case 'u':
-		return kemi.Str("sip:" + hostPort(host, port) + ";transport=" + uriProto(proto))
+		tp, ok := kemi.URIProto(proto)
+		if !ok {
+			tp = "udp" // as Kamailio
+		}
+		return kemi.Str("sip:" + kemi.HostPort(host, port) + ";transport=" + tp)
 	case 'd':
 		return kemi.Str(host)
 	case 'p':
@@ -145,26 +148,6 @@ func replyNextHop(m *kemi.Msg, key byte) kemi.Value {
 		return kemi.Int(hostFamily(host))
 	}
 	return kemi.Null
-}
-
-// hostPort joins a host and a port, bracketing a bare IPv6 address.
-func hostPort(host string, port int) string {
-	if strings.Contains(host, ":") && !strings.HasPrefix(host, "[") {
-		host = "[" + host + "]"
-	}
-	return host + ":" + strconv.Itoa(port)
-}
-
-// uriProto is a transport as written in a transport= URI parameter: wss is
-// written ws.
-func uriProto(proto string) string {
-	if proto == "wss" {
-		return "ws"
-	}
-	if proto == "" {
-		return "udp"
-	}
-	return proto
 }
 
 // addrHdr gives access to the parts of a From or To header.

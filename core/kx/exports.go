@@ -2,7 +2,6 @@ package kx
 
 import (
 	"math"
-	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -110,7 +109,7 @@ func (mod *Module) Exports() []kemi.Export {
 		kemi.Export{Module: "kx", Name: "get_srcport", Return: kemi.ReturnXval, Func: func(m *kemi.Msg, a kemi.Args) kemi.Value {
 			return kemi.Int(int(m.Src.Port()))
 		}},
-		xval("get_srcuri", srcURI, nullEmpty),
+		xval("get_srcuri", (*kemi.Msg).SourceURI, nullEmpty),
 		xval("get_srcaddr_sock", srcAddrSock, nullEmpty),
 
 		// receiving socket
@@ -166,9 +165,9 @@ func (mod *Module) Exports() []kemi.Export {
 		// transport
 		xval("get_proto", func(m *kemi.Msg) (string, bool) {
 			p := strings.ToLower(m.Proto)
-			return p, protoIDs[p] != 0
+			return p, kemi.ProtoID(p) != 0
 		}, nullEmpty),
-		number("get_protoid", func(m *kemi.Msg) int64 { return int64(protoIDs[strings.ToLower(m.Proto)]) }),
+		number("get_protoid", func(m *kemi.Msg) int64 { return int64(kemi.ProtoID(m.Proto)) }),
 		number("get_conid", func(m *kemi.Msg) int64 {
 			if m.ConnID == 0 || m.ConnID > math.MaxInt64 {
 				return -1
@@ -235,9 +234,6 @@ func (mod *Module) Exports() []kemi.Export {
 	)
 	return x
 }
-
-// protoIDs are Kamailio's transport numbers (PROTO_UDP...); 0 is "none".
-var protoIDs = map[string]int{"udp": 1, "tcp": 2, "tls": 3, "sctp": 4, "ws": 5, "wss": 6}
 
 // define returns the value of a -D define.
 func (mod *Module) define(name string) (string, bool) {
@@ -378,54 +374,13 @@ func authUser(m *kemi.Msg) (string, bool) {
 	return d.User, true
 }
 
-// addrText writes an address as Kamailio does in URIs and socket strings:
-// IPv6 in brackets.
-func addrText(ap netip.AddrPort) string {
-	ip := ap.Addr().Unmap()
-	host := ip.String()
-	if ip.Is6() {
-		host = "[" + host + "]"
-	}
-	return host + ":" + strconv.Itoa(int(ap.Port()))
-}
-
-// uriProto is the transport as written in a SIP URI or socket string
-// (Kamailio writes wss as ws there); ok is false for an unknown transport.
-func uriProto(proto string) (string, bool) {
-	p := strings.ToLower(proto)
-	switch p {
-	case "udp", "tcp", "tls", "sctp", "ws":
-		return p, true
-	case "wss":
-		return "ws", true
-	}
-	return "", false
-}
-
-// srcURI is "sip:ip:port" of the source, with ";transport=" unless UDP.
-func srcURI(m *kemi.Msg) (string, bool) {
-	if !m.Src.IsValid() {
-		return "", false
-	}
-	uri := "sip:" + addrText(m.Src)
-	p := strings.ToLower(m.Proto)
-	if p == "" || p == "udp" {
-		return uri, true
-	}
-	tp, ok := uriProto(p)
-	if !ok {
-		return "", false
-	}
-	return uri + ";transport=" + tp, true
-}
-
 // srcAddrSock is "proto:ip:port" of the source.
 func srcAddrSock(m *kemi.Msg) (string, bool) {
-	tp, ok := uriProto(m.Proto)
+	tp, ok := kemi.URIProto(m.Proto)
 	if !ok || !m.Src.IsValid() {
 		return "", false
 	}
-	return tp + ":" + addrText(m.Src), true
+	return tp + ":" + kemi.HostPort(m.Src.Addr().String(), int(m.Src.Port())), true
 }
 
 func rcvIP(m *kemi.Msg) (string, bool) {

@@ -288,16 +288,3 @@ func findSocket(socks []*kemi.Socket, host string, port int, proto string) *kemi
 	}
 	return nil
 }
-
-// transportParam is the transport parameter our URIs carry for a socket:
-// none for UDP.
-func transportParam(proto string) (sip.HeaderKV, bool) {
-	p := strings.ToLower(proto)
-	switch p {
-	case "", "udp":
-		return sip.HeaderKV{}, false
-	case "wss":
-		p = "ws"
-	}
-	return sip.HeaderKV{K: "transport", V: p}, true
-}
