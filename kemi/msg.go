@@ -334,14 +334,14 @@ func (m *Msg) RURI() string {
 	return m.Req.Recipient.String()
 }
 
-// SetRURI replaces the Request-URI.
+// SetRURI replaces the Request-URI after checking it (see ParseURI).
 func (m *Msg) SetRURI(uri string) error {
 	if m.Req == nil {
 		return fmt.Errorf("not a request")
 	}
-	var u sip.Uri
-	if err := sip.ParseUri(uri, &u); err != nil {
-		return fmt.Errorf("invalid uri %q: %w", uri, err)
+	u, err := ParseURI(uri)
+	if err != nil {
+		return err
 	}
 	m.Req.Recipient = u
 	return nil

@@ -99,6 +99,14 @@ func TestAppendBranch(t *testing.T) {
 		t.Fatalf("append_branch_uri(\"\") = %+v, branches %+v, du %q", v, m.Branches, m.DstURI)
 	}
 
+	// URIs KSR.seturi refuses are refused as branches too
+	for _, uri := range []string{"sip:a b@example.com", "sip:bob@exa<mple.com", "foo:bar", "sip:bob@example.com:99999", "sip:", "garbage"} {
+		m := kemitest.ParseMsg(t, invite)
+		if v := env.Call(t, "KSR.corex.append_branch_uri", m, uri); v != kemi.Fail || len(m.Branches) != 0 {
+			t.Errorf("append_branch_uri(%q) = %+v, branches %+v; want -1 and none", uri, v, m.Branches)
+		}
+	}
+
 	tests := []struct {
 		q     string
 		want  kemi.Value

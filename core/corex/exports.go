@@ -6,10 +6,8 @@ import (
 	"io"
 	"net/netip"
 	"os"
-	"strconv"
 	"strings"
 
-	"github.com/emiago/sipgo/sip"
 	"github.com/kemisip/kemi/kemi"
 )
 
@@ -120,8 +118,8 @@ func (mod *Module) appendBranch(m *kemi.Msg, fn, uri, q string) kemi.Value {
 	if moveRURI {
 		uri = m.RURI()
 	} else {
-		if err := checkURI(uri); err != nil {
-			m.Errorf(mod.log, "%s: invalid uri %q: %v", fn, uri, err)
+		if _, err := kemi.ParseURI(uri); err != nil {
+			m.Errorf(mod.log, "%s: %v", fn, err)
 			mod.branchFails.Inc()
 			return kemi.Fail
 		}
@@ -138,18 +136,6 @@ func (mod *Module) appendBranch(m *kemi.Msg, fn, uri, q string) kemi.Value {
 	}
 	mod.branches.Inc()
 	return kemi.OK
-}
-
-// checkURI tells whether uri can be a branch destination.
-func checkURI(uri string) error {
-	var u sip.Uri
-	if err := sip.ParseUri(uri, &u); err != nil {
-		return err
-	}
-	if (u.Scheme == "sip" || u.Scheme == "sips") && u.Host == "" {
-		return errors.New("no host")
-	}
-	return nil
 }
 
 // parseQ reads a q-value ("0.5", "1", ".25", "1.000") as Kamailio's str2q:
@@ -243,11 +229,11 @@ func parseHostPort(spec string) (proto, host string, port int, err error) {
 		if !protos[proto] {
 			return "", "", 0, fmt.Errorf("bad protocol %q", spec[:first])
 		}
-		if port, err = parsePort(spec[second+1:]); err != nil {
+		if port, err = kemi.ParsePort(spec[second+1:]); err != nil {
 			return "", "", 0, err
 		}
 	default:
-		if port, err = parsePort(spec[first+1:]); err == nil {
+		if port, err = kemi.ParsePort(spec[first+1:]); err == nil {
 			host = spec[:first]
 			break
 		}
@@ -260,14 +246,6 @@ func parseHostPort(spec string) (proto, host string, port int, err error) {
 		return "", "", 0, errors.New("empty host")
 	}
 	return proto, host, port, nil
-}
-
-func parsePort(s string) (int, error) {
-	n, err := strconv.ParseUint(s, 10, 16)
-	if err != nil {
-		return 0, fmt.Errorf("bad port %q", s)
-	}
-	return int(n), nil
 }
 
 // socketFor finds a listening socket for "[proto:]host[:port]" as

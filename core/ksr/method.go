@@ -224,7 +224,7 @@ func (mod *Module) nextHopProto(m *kemi.Msg) (string, bool) {
 		}
 		return strings.ToLower(v.Transport), true
 	}
-	u, err := parseURI(m.NextHop())
+	u, err := kemi.ParseURI(m.NextHop())
 	if err != nil {
 		m.Errorf(mod.log, "cannot parse next hop uri: %v", err)
 		return "", false
@@ -245,7 +245,7 @@ func (mod *Module) nextHopHost(m *kemi.Msg) (string, bool) {
 		}
 		return v.Host, true
 	}
-	u, err := parseURI(m.NextHop())
+	u, err := kemi.ParseURI(m.NextHop())
 	if err != nil {
 		m.Errorf(mod.log, "cannot parse next hop uri: %v", err)
 		return "", false

@@ -52,7 +52,7 @@ func (mod *Module) isMyself(m *kemi.Msg, s string) bool {
 	if len(s) <= 4 || !(strings.HasPrefix(s, "sip:") || strings.HasPrefix(s, "sips:")) {
 		return h.IsMyself(s, 0, "")
 	}
-	u, err := parseURI(s)
+	u, err := kemi.ParseURI(s)
 	if err != nil {
 		m.Errorf(mod.log, "is_myself: %v", err)
 		return false

@@ -48,7 +48,7 @@ func duGet(part func(u *sip.Uri) kemi.Value) getter {
 		if m.DstURI == "" {
 			return kemi.Null
 		}
-		u, err := parseURI(m.DstURI)
+		u, err := kemi.ParseURI(m.DstURI)
 		if err != nil {
 			return kemi.Null
 		}
@@ -100,7 +100,7 @@ func getNextHop(m *kemi.Msg, p *kemi.PVName) (kemi.Value, error) {
 	if key == "u" {
 		return kemi.Str(s), nil
 	}
-	u, err := parseURI(s)
+	u, err := kemi.ParseURI(s)
 	if err != nil {
 		return kemi.Null, fmt.Errorf("$nh: %w", err)
 	}
@@ -229,7 +229,7 @@ func addrSet(to bool, set func(a *addrHdr, s string) error) func(m *kemi.Msg, s 
 
 // setAddrURI replaces the URI of a From/To header.
 func setAddrURI(a *addrHdr, s string) error {
-	u, err := parseURI(s)
+	u, err := kemi.ParseURI(s)
 	if err != nil {
 		return err
 	}
@@ -239,7 +239,7 @@ func setAddrURI(a *addrHdr, s string) error {
 
 // setAddrUser replaces the user of a From/To URI ("" removes it).
 func setAddrUser(a *addrHdr, s string) error {
-	if err := checkUser(s); err != nil {
+	if err := kemi.CheckUser(s); err != nil {
 		return err
 	}
 	a.uri.User = s
@@ -248,7 +248,7 @@ func setAddrUser(a *addrHdr, s string) error {
 
 // setAddrHost replaces the host of a From/To URI.
 func setAddrHost(a *addrHdr, s string) error {
-	if err := checkHost(s); err != nil {
+	if err := kemi.CheckHost(s); err != nil {
 		return err
 	}
 	a.uri.Host = s

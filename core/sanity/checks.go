@@ -56,7 +56,7 @@ func checkRURISchemeFn(m *kemi.Msg, _ int) *failure {
 	if !supportedScheme(u.Scheme) {
 		return fail(name, 416, "Unsupported URI Scheme in Request URI", "R-URI scheme "+u.Scheme)
 	}
-	if err := checkURI(u); err != nil {
+	if err := kemi.CheckURI(u); err != nil {
 		return fail(name, 400, "Bad Request URI", "R-URI: "+err.Error())
 	}
 	return nil
@@ -138,7 +138,7 @@ func checkRFC3261Compliance(m *kemi.Msg, _ int) *failure {
 				return silent(name, hn+" does not parse: "+err.Error())
 			}
 			for _, u := range uris {
-				if err := checkURI(u); err != nil {
+				if err := kemi.CheckURI(u); err != nil {
 					return silent(name, hn+" URI: "+err.Error())
 				}
 				if !u.UriParams.Has("lr") {
@@ -282,7 +282,7 @@ func (mod *Module) supported(tok string) bool {
 func checkParseURIsFn(m *kemi.Msg, uriChecks int) *failure {
 	const name = "parse_uris"
 	if uriChecks&uriRURI != 0 && m.Req != nil {
-		if err := checkURI(&m.Req.Recipient); err != nil {
+		if err := kemi.CheckURI(&m.Req.Recipient); err != nil {
 			return fail(name, 400, "Bad Request URI", "R-URI: "+err.Error())
 		}
 	}
@@ -299,7 +299,7 @@ func checkParseURIsFn(m *kemi.Msg, uriChecks int) *failure {
 		}
 		uris, err := addressURIs(h, x.header)
 		if err == nil && len(uris) == 1 {
-			err = checkURI(uris[0])
+			err = kemi.CheckURI(uris[0])
 		} else if err == nil {
 			err = errNotOne
 		}
@@ -317,7 +317,7 @@ func checkParseURIsFn(m *kemi.Msg, uriChecks int) *failure {
 				if u.Wildcard {
 					continue // Contact: *
 				}
-				if err := checkURI(u); err != nil {
+				if err := kemi.CheckURI(u); err != nil {
 					return fail(name, 400, "Bad Contact URI", "Contact: "+err.Error())
 				}
 			}

@@ -3,7 +3,6 @@ package sanity
 import (
 	"bytes"
 	"fmt"
-	"net/netip"
 	"strings"
 
 	"github.com/emiago/sipgo/sip"
@@ -157,33 +156,6 @@ func nameAddrURIs(value string) ([]*sip.Uri, error) {
 	return out, nil
 }
 
-// checkURI tells whether u is a URI Kamailio's parser accepts: a sip or
-// sips URI with a host (a name, an IPv4 or a bracketed IPv6 address) and a
-// valid port, or a non-empty tel, tels or urn URI.
-func checkURI(u *sip.Uri) error {
-	switch strings.ToLower(u.Scheme) {
-	case "sip", "sips":
-		if u.Wildcard {
-			return fmt.Errorf("wildcard is not a URI")
-		}
-		if err := checkHost(u.Host); err != nil {
-			return err
-		}
-		if u.Port < 0 || u.Port > 65535 {
-			return fmt.Errorf("invalid port %d", u.Port)
-		}
-		return nil
-	case "tel", "tels", "urn":
-		if u.Raw() == "" {
-			return fmt.Errorf("empty %s URI", u.Scheme)
-		}
-		return nil
-	case "":
-		return fmt.Errorf("no scheme")
-	}
-	return fmt.Errorf("unsupported scheme %q", u.Scheme)
-}
-
 // supportedScheme reports whether Kamailio routes URIs of this scheme.
 func supportedScheme(scheme string) bool {
 	switch strings.ToLower(scheme) {
@@ -191,28 +163,6 @@ func supportedScheme(scheme string) bool {
 		return true
 	}
 	return false
-}
-
-// checkHost accepts a host name, an IPv4 address or a bracketed IPv6
-// address.
-func checkHost(host string) error {
-	if host == "" {
-		return fmt.Errorf("no host")
-	}
-	if host[0] == '[' {
-		a, err := netip.ParseAddr(strings.TrimSuffix(host[1:], "]"))
-		if err != nil || !strings.HasSuffix(host, "]") || !a.Is6() {
-			return fmt.Errorf("invalid IPv6 host %q", host)
-		}
-		return nil
-	}
-	for i := 0; i < len(host); i++ {
-		c := host[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c == '_') {
-			return fmt.Errorf("invalid host %q", host)
-		}
-	}
-	return nil
 }
 
 // cseqParts splits a CSeq value the way Kamailio's parser does: a number

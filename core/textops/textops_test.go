@@ -336,6 +336,8 @@ func TestSubstURIAndUser(t *testing.T) {
 	}
 	run(t, env, m, -1, "subst_uri", "/^tel:/x/")
 	run(t, env, m, -1, "subst_uri", "/^sip:/bad uri /")
+	run(t, env, m, -1, "subst_uri", "/carol/x y/")            // a space in the user
+	run(t, env, m, -1, "subst_uri", "/example.com/ex<ample/") // a bad host
 	if m.RURI() != "sip:carol@example.com;orig=bob" {
 		t.Errorf("failed subst_uri changed the R-URI: %s", m.RURI())
 	}
