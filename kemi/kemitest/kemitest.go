@@ -178,9 +178,11 @@ func (h *Host) SendReply(res *sip.Response, dst kemi.Dest) error {
 	return h.record(Sent{Kind: "send-reply", Msg: res.String(), Dest: dst})
 }
 
-// ReplyDest is the message's source.
+// ReplyDest is the message's source, with the message's reply connection
+// flags (send_reply_mode).
 func (h *Host) ReplyDest(m *kemi.Msg) (kemi.Dest, error) {
-	return kemi.Dest{Proto: m.Proto, Addr: m.Src, ConnID: m.ConnID, Sock: m.Rcv}, nil
+	return kemi.Dest{Proto: m.Proto, Addr: m.Src, ConnID: m.ConnID, Sock: m.Rcv,
+		NoConnect: m.ReplyNoConnect, Close: m.ReplyClose}, nil
 }
 
 // Via returns a Via of the first socket of dst's protocol.
