@@ -318,14 +318,6 @@ func (m *Msg) Method() string {
 	return ""
 }
 
-// Status returns the reply status code, or 0 for a request.
-func (m *Msg) Status() int {
-	if m.Res != nil {
-		return m.Res.StatusCode
-	}
-	return 0
-}
-
 // RURI returns the Request-URI as text ("" for replies).
 func (m *Msg) RURI() string {
 	if m.Req == nil {
@@ -377,17 +369,6 @@ func (m *Msg) SetError(code int, reason string) {
 	m.ErrCode, m.ErrReason = code, reason
 }
 
-// Flag operations. Indexes are 0..31; out of range gives false.
-
-// SetFlag sets message flag i.
-func (m *Msg) SetFlag(i int) bool { return setBit(&m.Flags, i) }
-
-// ResetFlag clears message flag i.
-func (m *Msg) ResetFlag(i int) bool { return clearBit(&m.Flags, i) }
-
-// IsFlagSet tests message flag i.
-func (m *Msg) IsFlagSet(i int) bool { return testBit(m.Flags, i) }
-
 // MaxBranches is Kamailio's default max_branches: the R-URI branch and at
 // most MaxBranches-1 appended ones.
 const MaxBranches = 12
@@ -437,7 +418,9 @@ func (m *Msg) BranchFlags(b int) *uint32 {
 	return nil
 }
 
-func setBit(f *uint32, i int) bool {
+// SetBit sets bit i (0..31) of the flag set f. It reports false, and does
+// nothing, when f is nil or i is out of range.
+func SetBit(f *uint32, i int) bool {
 	if f == nil || i < 0 || i > 31 {
 		return false
 	}
@@ -445,7 +428,9 @@ func setBit(f *uint32, i int) bool {
 	return true
 }
 
-func clearBit(f *uint32, i int) bool {
+// ClearBit clears bit i (0..31) of the flag set f. It reports false, and
+// does nothing, when f is nil or i is out of range.
+func ClearBit(f *uint32, i int) bool {
 	if f == nil || i < 0 || i > 31 {
 		return false
 	}
@@ -453,21 +438,14 @@ func clearBit(f *uint32, i int) bool {
 	return true
 }
 
-func testBit(f uint32, i int) bool {
+// TestBit reports whether bit i (0..31) of the flag set f is set; false
+// when i is out of range.
+func TestBit(f uint32, i int) bool {
 	if i < 0 || i > 31 {
 		return false
 	}
 	return f&(1<<uint(i)) != 0
 }
-
-// SetBit, ClearBit and TestBit work on any 32-bit flag set.
-func SetBit(f *uint32, i int) bool { return setBit(f, i) }
-
-// ClearBit clears bit i of f.
-func ClearBit(f *uint32, i int) bool { return clearBit(f, i) }
-
-// TestBit tests bit i of f.
-func TestBit(f uint32, i int) bool { return testBit(f, i) }
 
 // AVPs is a per-message list of attribute-value pairs. The newest value of
 // a name comes first, as in Kamailio.
