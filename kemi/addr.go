@@ -17,7 +17,7 @@ func HostPort(host string, port int) string {
 			host = "[" + host + "]"
 		}
 	} else if strings.IndexByte(host, ':') >= 0 && !strings.HasPrefix(host, "[") {
-		host = "[" + host + "]" // an IPv6 address with a zone, say
+		host = "[" + host + "]" // not an address, but a port would be ambiguous
 	}
 	return host + ":" + strconv.Itoa(port)
 }
@@ -48,8 +48,8 @@ func URIProto(proto string) (p string, ok bool) {
 
 // SourceURI returns the address the message came from as a SIP URI, as
 // Kamailio's $su: "sip:ip:port", with a transport parameter unless the
-// transport is UDP (or unknown to the message). ok is false when the
-// message has no source or came over a transport Kamailio does not know.
+// transport is UDP or not set. ok is false when the message has no source
+// or came over a transport Kamailio does not know.
 func (m *Msg) SourceURI() (uri string, ok bool) {
 	if !m.Src.IsValid() {
 		return "", false

@@ -12,7 +12,7 @@ import (
 
 // ParseURI parses a URI and checks it with CheckURI: sipgo's parser takes
 // "sip:a b@example.com", "sip:bob@example.com:99999" and "foo:bar", which
-// Kamailio refuses and kemi must not route.
+// kemi must not route (Kamailio's parser refuses the last two).
 func ParseURI(s string) (sip.Uri, error) {
 	var u sip.Uri
 	if err := sip.ParseUri(s, &u); err != nil {
