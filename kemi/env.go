@@ -138,7 +138,7 @@ type Env struct {
 	// Services lets modules find each other's APIs.
 	Services *Services
 
-	procs *[]Process
+	procs []Process
 }
 
 // NewEnv returns an environment; the engine and tests use it.
@@ -163,18 +163,17 @@ func NewEnv(module string, host Host, pvs *PVTable, svc *Services, set *metrics.
 		Host:         host,
 		PVs:          pvs,
 		Services:     svc,
-		procs:        new([]Process),
 	}
 }
 
 // AddProcess asks for an extra process, started at RankMain.
 func (e *Env) AddProcess(p Process) {
-	*e.procs = append(*e.procs, p)
+	e.procs = append(e.procs, p)
 }
 
 // Processes returns the extra processes asked for.
 func (e *Env) Processes() []Process {
-	return *e.procs
+	return e.procs
 }
 
 // Services is a typed registry where modules publish APIs for each other

@@ -146,7 +146,10 @@ var (
 	IS = []ParamKind{ParamInt, ParamStr}
 )
 
-// Arg is one converted argument: both forms are filled, whatever the kind.
+// Arg is one converted argument. The Lua binding fills only the field of
+// the parameter's declared kind (S for ParamStr, I for ParamInt and
+// ParamLong) and leaves the other zero, so a Func must read each argument
+// with the accessor of its kind; MakeArgs fills both.
 type Arg struct {
 	S string
 	I int64

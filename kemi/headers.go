@@ -272,25 +272,6 @@ func (m *Msg) RemoveHeaders(name string) int {
 	}
 }
 
-// RemoveHeaderAt removes the idx-th header called name (negative counts
-// from the end) and reports whether there was one.
-func (m *Msg) RemoveHeaderAt(name string, idx int) bool {
-	var pos []int
-	for i, h := range m.HeaderList() {
-		if HeaderNameIs(h.Name(), name) {
-			pos = append(pos, i)
-		}
-	}
-	if idx < 0 {
-		idx += len(pos)
-	}
-	if idx < 0 || idx >= len(pos) {
-		return false
-	}
-	m.removeAt(pos[idx])
-	return true
-}
-
 // RemoveHeaderValue removes the header h itself (compared by identity).
 func (m *Msg) RemoveHeaderValue(h sip.Header) bool {
 	for i, x := range m.HeaderList() {

@@ -101,7 +101,6 @@ type ModuleInfo struct {
 var registry struct {
 	sync.Mutex
 	byName map[string]ModuleInfo
-	order  []string
 }
 
 // Register adds a module type. Call it from the module package's init(). It
@@ -123,7 +122,6 @@ func Register(info ModuleInfo) {
 		panic("kemi: Register: module " + info.Name + " registered twice")
 	}
 	registry.byName[info.Name] = info
-	registry.order = append(registry.order, info.Name)
 }
 
 // LookupModule returns the registered module type with that name.
@@ -138,7 +136,10 @@ func LookupModule(name string) (ModuleInfo, bool) {
 func RegisteredModules() []string {
 	registry.Lock()
 	defer registry.Unlock()
-	names := append([]string(nil), registry.order...)
+	names := make([]string, 0, len(registry.byName))
+	for n := range registry.byName {
+		names = append(names, n)
+	}
 	sort.Strings(names)
 	return names
 }

@@ -78,7 +78,7 @@ func (s *Socket) String() string {
 	if s == nil {
 		return ""
 	}
-	return s.Proto + ":" + hostPortString(s.Addr.Addr().String(), int(s.Addr.Port()))
+	return s.Proto + ":" + HostPort(s.Addr.Addr().String(), int(s.Addr.Port()))
 }
 
 // Host returns the address to advertise for this socket.
@@ -95,13 +95,6 @@ func (s *Socket) Port() int {
 		return s.AdvPort
 	}
 	return int(s.Addr.Port())
-}
-
-func hostPortString(host string, port int) string {
-	if strings.IndexByte(host, ':') >= 0 && !strings.HasPrefix(host, "[") {
-		host = "[" + host + "]"
-	}
-	return host + ":" + strconv.Itoa(port)
 }
 
 // Branch is one extra destination of a request (append_branch, lookup): the
@@ -293,6 +286,19 @@ func (m *Msg) SIP() sip.Message {
 	return nil
 }
 
+// Wire returns the message as received, or as it is now for a message
+// built rather than received (the stand-in of event routes): Kamailio's
+// msg->buf. nil when there is no message.
+func (m *Msg) Wire() []byte {
+	if m.Raw != nil {
+		return m.Raw
+	}
+	if s := m.SIP(); s != nil {
+		return []byte(s.String())
+	}
+	return nil
+}
+
 // IsRequest reports whether the message is a request.
 func (m *Msg) IsRequest() bool { return m.Req != nil }
 
@@ -312,14 +318,6 @@ func (m *Msg) Method() string {
 	return ""
 }
 
-// Status returns the reply status code, or 0 for a request.
-func (m *Msg) Status() int {
-	if m.Res != nil {
-		return m.Res.StatusCode
-	}
-	return 0
-}
-
 // RURI returns the Request-URI as text ("" for replies).
 func (m *Msg) RURI() string {
 	if m.Req == nil {
@@ -328,14 +326,14 @@ func (m *Msg) RURI() string {
 	return m.Req.Recipient.String()
 }
 
-// SetRURI replaces the Request-URI.
+// SetRURI replaces the Request-URI after checking it (see ParseURI).
 func (m *Msg) SetRURI(uri string) error {
 	if m.Req == nil {
 		return fmt.Errorf("not a request")
 	}
-	var u sip.Uri
-	if err := sip.ParseUri(uri, &u); err != nil {
-		return fmt.Errorf("invalid uri %q: %w", uri, err)
+	u, err := ParseURI(uri)
+	if err != nil {
+		return err
 	}
 	m.Req.Recipient = u
 	return nil
@@ -370,17 +368,6 @@ func (m *Msg) Errorf(log *slog.Logger, format string, args ...any) {
 func (m *Msg) SetError(code int, reason string) {
 	m.ErrCode, m.ErrReason = code, reason
 }
-
-// Flag operations. Indexes are 0..31; out of range gives false.
-
-// SetFlag sets message flag i.
-func (m *Msg) SetFlag(i int) bool { return setBit(&m.Flags, i) }
-
-// ResetFlag clears message flag i.
-func (m *Msg) ResetFlag(i int) bool { return clearBit(&m.Flags, i) }
-
-// IsFlagSet tests message flag i.
-func (m *Msg) IsFlagSet(i int) bool { return testBit(m.Flags, i) }
 
 // MaxBranches is Kamailio's default max_branches: the R-URI branch and at
 // most MaxBranches-1 appended ones.
@@ -431,7 +418,9 @@ func (m *Msg) BranchFlags(b int) *uint32 {
 	return nil
 }
 
-func setBit(f *uint32, i int) bool {
+// SetBit sets bit i (0..31) of the flag set f. It reports false, and does
+// nothing, when f is nil or i is out of range.
+func SetBit(f *uint32, i int) bool {
 	if f == nil || i < 0 || i > 31 {
 		return false
 	}
@@ -439,7 +428,9 @@ func setBit(f *uint32, i int) bool {
 	return true
 }
 
-func clearBit(f *uint32, i int) bool {
+// ClearBit clears bit i (0..31) of the flag set f. It reports false, and
+// does nothing, when f is nil or i is out of range.
+func ClearBit(f *uint32, i int) bool {
 	if f == nil || i < 0 || i > 31 {
 		return false
 	}
@@ -447,21 +438,14 @@ func clearBit(f *uint32, i int) bool {
 	return true
 }
 
-func testBit(f uint32, i int) bool {
+// TestBit reports whether bit i (0..31) of the flag set f is set; false
+// when i is out of range.
+func TestBit(f uint32, i int) bool {
 	if i < 0 || i > 31 {
 		return false
 	}
 	return f&(1<<uint(i)) != 0
 }
-
-// SetBit, ClearBit and TestBit work on any 32-bit flag set.
-func SetBit(f *uint32, i int) bool { return setBit(f, i) }
-
-// ClearBit clears bit i of f.
-func ClearBit(f *uint32, i int) bool { return clearBit(f, i) }
-
-// TestBit tests bit i of f.
-func TestBit(f uint32, i int) bool { return testBit(f, i) }
 
 // AVPs is a per-message list of attribute-value pairs. The newest value of
 // a name comes first, as in Kamailio.

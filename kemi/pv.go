@@ -309,12 +309,3 @@ func (f *Format) Eval(m *Msg) string {
 	}
 	return b.String()
 }
-
-// Format compiles and evaluates s in one go.
-func (t *PVTable) Format(m *Msg, s string) (string, error) {
-	f, err := t.CompileFormat(s)
-	if err != nil {
-		return "", err
-	}
-	return f.Eval(m), nil
-}

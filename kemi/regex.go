@@ -3,7 +3,6 @@ package kemi
 import (
 	"regexp"
 	"regexp/syntax"
-	"sync"
 )
 
 // RegexFlags are the POSIX regcomp flags Kamailio uses.
@@ -41,16 +40,10 @@ func CompileRegex(pat string, fl RegexFlags) (*regexp.Regexp, error) {
 	return re, nil
 }
 
-// RegexCache is a bounded cache of compiled expressions, safe for concurrent
-// use. It keeps two generations: a lookup that hits the old one moves the
-// entry to the new one, and when the new one is full the old one is
-// dropped. Scripts that build expressions at run time therefore cannot
-// grow memory without limit, while the expressions in steady use stay.
+// RegexCache is a bounded cache of compiled expressions, safe for
+// concurrent use (see Cache).
 type RegexCache struct {
-	mu   sync.Mutex
-	cur  map[reKey]reEntry
-	old  map[reKey]reEntry
-	half int
+	c *Cache[reKey, reEntry]
 }
 
 type reKey struct {
@@ -65,51 +58,18 @@ type reEntry struct {
 
 // NewRegexCache returns a cache of at most max expressions.
 func NewRegexCache(max int) *RegexCache {
-	if max < 2 {
-		max = 2
-	}
-	return &RegexCache{cur: map[reKey]reEntry{}, old: map[reKey]reEntry{}, half: max / 2}
+	return &RegexCache{NewCache[reKey, reEntry](max)}
 }
 
 // Get returns the compiled expression; invalid ones are cached too, with
 // their error.
 func (c *RegexCache) Get(pat string, fl RegexFlags) (*regexp.Regexp, error) {
-	k := reKey{pat, fl}
-	c.mu.Lock()
-	if e, ok := c.cur[k]; ok {
-		c.mu.Unlock()
-		return e.re, e.err
-	}
-	if e, ok := c.old[k]; ok {
-		c.put(k, e)
-		c.mu.Unlock()
-		return e.re, e.err
-	}
-	c.mu.Unlock()
-	re, err := CompileRegex(pat, fl)
-	c.mu.Lock()
-	c.put(k, reEntry{re, err})
-	c.mu.Unlock()
-	return re, err
-}
-
-// put stores an entry in the current generation; c.mu is held.
-func (c *RegexCache) put(k reKey, e reEntry) {
-	if len(c.cur) >= c.half {
-		c.old, c.cur = c.cur, make(map[reKey]reEntry, c.half)
-	}
-	c.cur[k] = e
+	e := c.c.Get(reKey{pat, fl}, func() reEntry {
+		re, err := CompileRegex(pat, fl)
+		return reEntry{re, err}
+	})
+	return e.re, e.err
 }
 
 // Len returns the number of cached expressions.
-func (c *RegexCache) Len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	n := len(c.cur)
-	for k := range c.old {
-		if _, dup := c.cur[k]; !dup {
-			n++
-		}
-	}
-	return n
-}
+func (c *RegexCache) Len() int { return c.c.Len() }

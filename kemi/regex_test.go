@@ -15,24 +15,24 @@ func TestCompileRegex(t *testing.T) {
 	}{
 		{"^to: .*$", RegexICase | RegexNewline, "To: Alice\r"},
 		{"^to: .*$", RegexNewline, "-"},
-		{"^To", 0, "-"},               // without REG_NEWLINE '^' is the start of the text only
+		{"^To", 0, "-"},                  // without REG_NEWLINE '^' is the start of the text only
 		{"bob[^@]*@", RegexNewline, "-"}, // a non-matching list does not match a newline
-		{"bob[^@]*@", 0, "bob\r\n@"},  // without REG_NEWLINE it does
+		{"bob[^@]*@", 0, "bob\r\n@"},     // without REG_NEWLINE it does
 		{"bob.*@", RegexNewline, "-"},    // neither does '.'
 		{"bob.*@", 0, "bob\r\n@"},
 		{"(a|ab)(c|bcd)", 0, "-"},              // no such text
 		{"[[:upper:]][[:lower:]]+", 0, "From"}, // POSIX classes
 		{"x{1,2}", 0, "x"},                     // intervals
 		{"b(o)b", RegexICase, "bob"},
-		{"Alice|Al", 0, "Alice"},           // leftmost-longest
-		{`\bTo\b`, RegexNewline, "To"},        // Perl escapes are accepted
-		{`[[:space:]]@`, RegexNewline, "\n@"}, // a matching list still matches a newline
-		{"^$", RegexNewline, ""},              // after the last newline, at the end of the text
-		{"m$", RegexNewline | RegexICase, "-"},   // '$' is before "\n", not "\r\n"
+		{"Al|Alice", 0, "Alice"},               // leftmost-longest, not the first alternative
+		{`\bTo\b`, RegexNewline, "To"},         // Perl escapes are accepted
+		{`[[:space:]]@`, RegexNewline, "\n@"},  // a matching list still matches a newline
+		{"^$", RegexNewline, ""},               // after the last newline, at the end of the text
+		{"m$", RegexNewline | RegexICase, "-"}, // '$' is before "\n", not "\r\n"
 		{"X\r$", RegexNewline | RegexICase, "x\r"},
 		{"(?i)from", 0, "From"}, // Go flag syntax passes through
 		{"[a-c]+b", 0, "-"},
-		{"o(b|bob)", 0, "ob"},
+		{"(Fr|From: b)(om|ob)", 0, "From: bob"},
 		{"Al(i|ic)e?", 0, "Alice"}, // longest alternative
 		{"[0-9]*", 0, ""},          // an empty match is a match
 		{`\.`, 0, "-"},

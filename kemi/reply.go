@@ -45,7 +45,7 @@ func (m *Msg) NewReply(code int, reason string) *sip.Response {
 			if to.Params == nil {
 				to.Params = sip.NewParams()
 			}
-			to.Params.Add("tag", ReplyTag(req))
+			to.Params.Add("tag", replyTag(req))
 		}
 		res.AppendHeader(to)
 	}
@@ -86,9 +86,9 @@ func (m *Msg) NewReply(code int, reason string) *sip.Response {
 	return res
 }
 
-// ReplyTag returns a To-tag for our replies to req, the same for every
+// replyTag returns a To-tag for our replies to req, the same for every
 // retransmission of req.
-func ReplyTag(req *sip.Request) string {
+func replyTag(req *sip.Request) string {
 	h := fnv.New64a()
 	if v := req.Via(); v != nil {
 		if b, ok := v.Params.Get("branch"); ok {

@@ -13,6 +13,7 @@ import (
 	"github.com/kemisip/kemi/kemi/kemitest"
 
 	_ "github.com/kemisip/kemi/core/corex"
+	_ "github.com/kemisip/kemi/core/ksr"
 )
 
 const invite = "INVITE sip:bob@example.com SIP/2.0\n" +
@@ -97,6 +98,14 @@ func TestAppendBranch(t *testing.T) {
 	if v := env.Call(t, "KSR.corex.append_branch_uri", m, ""); v != kemi.OK || len(m.Branches) != 1 ||
 		m.Branches[0].URI != "sip:bob@example.com" || m.DstURI != "" {
 		t.Fatalf("append_branch_uri(\"\") = %+v, branches %+v, du %q", v, m.Branches, m.DstURI)
+	}
+
+	// URIs KSR.seturi refuses are refused as branches too
+	for _, uri := range []string{"sip:a b@example.com", "sip:bob@exa<mple.com", "foo:bar", "sip:bob@example.com:99999", "sip:", "garbage"} {
+		m := kemitest.ParseMsg(t, invite)
+		if v := env.Call(t, "KSR.corex.append_branch_uri", m, uri); v != kemi.Fail || len(m.Branches) != 0 {
+			t.Errorf("append_branch_uri(%q) = %+v, branches %+v; want -1 and none", uri, v, m.Branches)
+		}
 	}
 
 	tests := []struct {
@@ -229,6 +238,34 @@ func TestXFlags(t *testing.T) {
 	// message flags are separate
 	if m.Flags != 0 {
 		t.Fatalf("Flags = %#x", m.Flags)
+	}
+}
+
+// TestSendSocketAndFS checks that set_send_socket(x) and $fs = x pick the
+// same socket: both are kemi.MatchSocket.
+func TestSendSocketAndFS(t *testing.T) {
+	env := kemitest.Load(t, nil, "core", "corex")
+	env.Host.Socks = []*kemi.Socket{
+		pubSock, tcpSock, udpSock, v6Sock, // udp first all the same, as Kamailio
+		{Proto: "udp", Addr: netip.MustParseAddrPort("[::ffff:192.0.2.7]:5060")},
+	}
+	for _, spec := range []string{
+		"127.0.0.1", "127.0.0.1:5060", "tcp:127.0.0.1", "udp:203.0.113.5", "203.0.113.5:5090",
+		"10.0.0.1:5090", "[2001:db8::1]", "tls:[2001:db8::1]:5061", "192.0.2.7", "[::ffff:192.0.2.7]:5060",
+	} {
+		m1 := env.Prepare(kemitest.ParseMsg(t, invite))
+		if v := env.Call(t, "KSR.corex.set_send_socket", m1, spec); v != kemi.OK {
+			t.Errorf("set_send_socket(%q) = %+v", spec, v)
+			continue
+		}
+		m2 := env.Prepare(kemitest.ParseMsg(t, invite))
+		if v := env.Call(t, "KSR.pv.sets", m2, "$fs", spec); v != kemi.OK {
+			t.Errorf("$fs = %q: %+v", spec, v)
+			continue
+		}
+		if m1.SendSock != m2.SendSock {
+			t.Errorf("%q: set_send_socket picked %v, $fs %v", spec, m1.SendSock, m2.SendSock)
+		}
 	}
 }
 

@@ -1,15 +1,12 @@
 package corex
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"net/netip"
 	"os"
-	"strconv"
 	"strings"
 
-	"github.com/emiago/sipgo/sip"
 	"github.com/kemisip/kemi/kemi"
 )
 
@@ -120,8 +117,8 @@ func (mod *Module) appendBranch(m *kemi.Msg, fn, uri, q string) kemi.Value {
 	if moveRURI {
 		uri = m.RURI()
 	} else {
-		if err := checkURI(uri); err != nil {
-			m.Errorf(mod.log, "%s: invalid uri %q: %v", fn, uri, err)
+		if _, err := kemi.ParseURI(uri); err != nil {
+			m.Errorf(mod.log, "%s: %v", fn, err)
 			mod.branchFails.Inc()
 			return kemi.Fail
 		}
@@ -138,18 +135,6 @@ func (mod *Module) appendBranch(m *kemi.Msg, fn, uri, q string) kemi.Value {
 	}
 	mod.branches.Inc()
 	return kemi.OK
-}
-
-// checkURI tells whether uri can be a branch destination.
-func checkURI(uri string) error {
-	var u sip.Uri
-	if err := sip.ParseUri(uri, &u); err != nil {
-		return err
-	}
-	if (u.Scheme == "sip" || u.Scheme == "sips") && u.Host == "" {
-		return errors.New("no host")
-	}
-	return nil
 }
 
 // parseQ reads a q-value ("0.5", "1", ".25", "1.000") as Kamailio's str2q:
@@ -196,123 +181,12 @@ func xflag(i int) (uint64, bool) {
 	return 1 << uint(i), true
 }
 
-// protos are the transports a socket specification may name.
-var protos = map[string]bool{"udp": true, "tcp": true, "tls": true, "sctp": true, "ws": true, "wss": true}
-
-// parseHostPort reads "[proto:]host[:port]" as Kamailio's
-// parse_protohostport: IPv6 addresses go in brackets; with one colon the
-// part after it is a port if it is a number, else the part before it is a
-// protocol. A missing protocol is "" and a missing port 0.
-func parseHostPort(spec string) (proto, host string, port int, err error) {
-	first, second, depth := -1, -1, 0
-	for i := 0; i < len(spec); i++ {
-		switch spec[i] {
-		case '[':
-			if depth++; depth > 1 {
-				return "", "", 0, errors.New("too many brackets")
-			}
-		case ']':
-			if depth--; depth < 0 {
-				return "", "", 0, errors.New("unbalanced brackets")
-			}
-		case ':':
-			if depth != 0 {
-				continue
-			}
-			switch {
-			case first < 0:
-				first = i
-			case second < 0:
-				second = i
-			default:
-				return "", "", 0, errors.New("too many colons")
-			}
-		}
-	}
-	switch {
-	case spec == "":
-		return "", "", 0, errors.New("empty address")
-	case depth != 0:
-		return "", "", 0, errors.New("unbalanced brackets")
-	case spec[len(spec)-1] == ':':
-		return "", "", 0, errors.New("missing port")
-	case first < 0:
-		return "", spec, 0, nil
-	case second >= 0:
-		proto, host = strings.ToLower(spec[:first]), spec[first+1:second]
-		if !protos[proto] {
-			return "", "", 0, fmt.Errorf("bad protocol %q", spec[:first])
-		}
-		if port, err = parsePort(spec[second+1:]); err != nil {
-			return "", "", 0, err
-		}
-	default:
-		if port, err = parsePort(spec[first+1:]); err == nil {
-			host = spec[:first]
-			break
-		}
-		proto, host, port = strings.ToLower(spec[:first]), spec[first+1:], 0
-		if !protos[proto] {
-			return "", "", 0, fmt.Errorf("bad protocol %q", spec[:first])
-		}
-	}
-	if host == "" {
-		return "", "", 0, errors.New("empty host")
-	}
-	return proto, host, port, nil
-}
-
-func parsePort(s string) (int, error) {
-	n, err := strconv.ParseUint(s, 10, 16)
-	if err != nil {
-		return 0, fmt.Errorf("bad port %q", s)
-	}
-	return int(n), nil
-}
-
-// socketFor finds a listening socket for "[proto:]host[:port]" as
-// Kamailio's grep_sock_info: a missing protocol or port matches any, the
-// port may be the advertised one, and the host is the bound IP address or
-// the advertised host.
-func socketFor(m *kemi.Msg, proto, host string, port int) *kemi.Socket {
-	if m.Host == nil {
-		return nil
-	}
-	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
-	ip, ipErr := netip.ParseAddr(host)
-	for _, s := range m.Host.Sockets() {
-		if proto != "" && !strings.EqualFold(s.Proto, proto) {
-			continue
-		}
-		if port != 0 && port != int(s.Addr.Port()) && port != s.AdvPort {
-			continue
-		}
-		switch {
-		case ipErr == nil && ip.Unmap() == s.Addr.Addr().Unmap():
-			return s
-		case strings.EqualFold(host, s.Addr.Addr().String()):
-			return s
-		case s.AdvHost != "" && strings.EqualFold(host, strings.Trim(s.AdvHost, "[]")):
-			return s
-		}
-		if adv, err := netip.ParseAddr(strings.Trim(s.AdvHost, "[]")); err == nil && ipErr == nil && adv.Unmap() == ip.Unmap() {
-			return s
-		}
-	}
-	return nil
-}
-
 // socketByName finds the listening socket with that name.
 func socketByName(m *kemi.Msg, name string) *kemi.Socket {
 	if m.Host == nil {
 		return nil
 	}
-	for _, s := range m.Host.Sockets() {
-		if s.Name != "" && s.Name == name {
-			return s
-		}
-	}
-	return nil
+	return kemi.SocketByName(m.Host.Sockets(), name)
 }
 
 // setSocket sets the forced send socket, or the socket the message is
@@ -326,13 +200,12 @@ func (mod *Module) setSocket(m *kemi.Msg, fn, spec string, recv, byName bool) ke
 	var s *kemi.Socket
 	if byName {
 		s = socketByName(m, spec)
-	} else {
-		proto, host, port, err := parseHostPort(spec)
-		if err != nil {
+	} else if m.Host != nil {
+		var err error
+		if s, err = kemi.MatchSocket(m.Host.Sockets(), spec); err != nil {
 			m.Errorf(mod.log, "%s: invalid socket %q: %v", fn, spec, err)
 			return kemi.Fail
 		}
-		s = socketFor(m, proto, host, port)
 	}
 	if s == nil {
 		mod.noSocket.Inc()
@@ -354,7 +227,7 @@ func (mod *Module) setSocket(m *kemi.Msg, fn, spec string, recv, byName bool) ke
 // Kamailio; a missing port is 0). Host names are not resolved.
 func (mod *Module) setSourceAddress(m *kemi.Msg, a kemi.Args) kemi.Value {
 	spec := a.Str(0)
-	_, host, port, err := parseHostPort(spec)
+	_, host, port, err := kemi.ParseSocketAddr(spec)
 	if err != nil {
 		m.Errorf(mod.log, "set_source_address: invalid address %q: %v", spec, err)
 		return kemi.Fail

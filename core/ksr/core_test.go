@@ -6,7 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/kemisip/kemi/core/ksr"
 	"github.com/kemisip/kemi/kemi"
 )
 
@@ -215,6 +214,9 @@ func TestURIFunctions(t *testing.T) {
 		{name: "seturi", fn: "seturi", args: args("sip:carol@example.org;transport=tcp"), want: tru, check: ruriIs("sip:carol@example.org;transport=tcp")},
 		{name: "seturi garbage", fn: "seturi", args: args("garbage"), want: fls, check: ruriIs("sip:bob@example.com")},
 		{name: "seturi bad host", fn: "seturi", args: args("sip:a b@x y"), want: fls, check: ruriIs("sip:bob@example.com")},
+		{name: "seturi bad port", fn: "seturi", args: args("sip:carol@example.org:99999"), want: fls, check: ruriIs("sip:bob@example.com")},
+		{name: "seturi unknown scheme", fn: "seturi", args: args("foo:bar"), want: fls, check: ruriIs("sip:bob@example.com")},
+		{name: "seturi tel", fn: "seturi", args: args("tel:+15551234567"), want: tru, check: ruriIs("tel:+15551234567")},
 		{name: "seturi reply", msg: ringing, fn: "seturi", args: args("sip:x@example.org"), want: fls},
 		{name: "setuser", fn: "setuser", args: args("carol"), want: tru, check: ruriIs("sip:carol@example.com")},
 		{name: "setuser empty removes", fn: "setuser", args: args(""), want: tru, check: ruriIs("sip:example.com")},
@@ -360,8 +362,8 @@ func TestGetDebug(t *testing.T) {
 		level slog.Level
 		want  int
 	}{
-		{slog.LevelDebug - 4, 3}, {slog.LevelDebug, 3}, {slog.LevelInfo, 2}, {ksr.LevelNotice, 1},
-		{slog.LevelWarn, 0}, {slog.LevelError, -1}, {ksr.LevelCrit, -2}, {ksr.LevelAlert, -5},
+		{slog.LevelDebug - 4, 3}, {slog.LevelDebug, 3}, {slog.LevelInfo, 2}, {kemi.LevelNotice, 1},
+		{slog.LevelWarn, 0}, {slog.LevelError, -1}, {kemi.LevelCrit, -2}, {kemi.LevelAlert, -5},
 	}
 	for _, c := range cases {
 		env.Host.Level = c.level
@@ -391,6 +393,8 @@ func TestLogging(t *testing.T) {
 		{"log", args("info", "l5"), "level=INFO"},
 		{"log", args("err", "l6"), "level=ERROR"},
 		{"log", args("debug", "unknown level is error"), "level=ERROR"},
+		{"log", args("alert", "xlog-only name"), "level=ERROR"},
+		{"log", args("L_INFO", "no L_ prefix"), "level=ERROR"},
 	}
 	for _, c := range cases {
 		logs.Reset()
@@ -417,7 +421,7 @@ func TestRoute(t *testing.T) {
 	env := load(t)
 	run := &fakeRunner{funcs: map[string]func(m *kemi.Msg) (kemi.CallResult, error){
 		"ksr_route_ok": func(m *kemi.Msg) (kemi.CallResult, error) {
-			m.SetFlag(1)
+			m.Flags |= 1 << 1
 			return kemi.CallResult{Ran: true}, nil
 		},
 		"ksr_route_exit": func(m *kemi.Msg) (kemi.CallResult, error) {
@@ -453,7 +457,7 @@ func TestRoute(t *testing.T) {
 				contains(t, "error log", logs.String(), "level=ERROR")
 			}
 			if c.name == "returns" {
-				if !m.IsFlagSet(1) || len(run.calls) != 1 || run.calls[0] != "ksr_route_ok@request_route" {
+				if m.Flags&(1<<1) == 0 || len(run.calls) != 1 || run.calls[0] != "ksr_route_ok@request_route" {
 					t.Errorf("route did not run on the message in its route type: calls %v, flags %#x", run.calls, m.Flags)
 				}
 			}

@@ -57,7 +57,7 @@ func (mod *Module) forward(m *kemi.Msg, uri string) kemi.Value {
 	if target == "" {
 		target = m.NextHop()
 	}
-	if _, err := parseURI(target); err != nil {
+	if _, err := kemi.ParseURI(target); err != nil {
 		m.Errorf(mod.log, "KSR.forward: bad next hop: %v", err)
 		return kemi.Fail
 	}
@@ -83,7 +83,7 @@ func (mod *Module) setAdvertisedAddress(m *kemi.Msg, a kemi.Args) kemi.Value {
 		return intErr
 	}
 	if addr != "" {
-		if err := checkHost(addr); err != nil {
+		if err := kemi.CheckHost(addr); err != nil {
 			m.Errorf(mod.log, "KSR.set_advertised_address: %v", err)
 			return intErr
 		}
@@ -101,7 +101,7 @@ func (mod *Module) setAdvertisedPort(m *kemi.Msg, a kemi.Args) kemi.Value {
 		m.AdvPort = 0
 		return intOK
 	}
-	port, err := parsePort(s)
+	port, err := kemi.ParsePort(strings.TrimSpace(s))
 	if err != nil {
 		m.Errorf(mod.log, "KSR.set_advertised_port: %v", err)
 		return intErr

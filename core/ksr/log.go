@@ -8,28 +8,15 @@ import (
 	"github.com/kemisip/kemi/kemi"
 )
 
-// Kamailio's log levels, as KSR.get_debug returns them.
-const (
-	kamAlert  = -5 // L_ALERT
-	kamBug    = -4 // L_BUG
-	kamCrit2  = -3 // L_CRIT2
-	kamCrit   = -2 // L_CRIT
-	kamErr    = -1 // L_ERR
-	kamWarn   = 0  // L_WARN
-	kamNotice = 1  // L_NOTICE
-	kamInfo   = 2  // L_INFO
-	kamDbg    = 3  // L_DBG
-)
-
 // logExports are KSR.dbg ... KSR.crit, KSR.log and KSR.get_debug.
 func (mod *Module) logExports() []kemi.Export {
 	return []kemi.Export{
 		fn("dbg", kemi.S, kemi.ReturnVoid, mod.logAt(slog.LevelDebug)),
 		fn("info", kemi.S, kemi.ReturnVoid, mod.logAt(slog.LevelInfo)),
-		fn("notice", kemi.S, kemi.ReturnVoid, mod.logAt(LevelNotice)),
+		fn("notice", kemi.S, kemi.ReturnVoid, mod.logAt(kemi.LevelNotice)),
 		fn("warn", kemi.S, kemi.ReturnVoid, mod.logAt(slog.LevelWarn)),
 		fn("err", kemi.S, kemi.ReturnVoid, mod.logAt(slog.LevelError)),
-		fn("crit", kemi.S, kemi.ReturnVoid, mod.logAt(LevelCrit)),
+		fn("crit", kemi.S, kemi.ReturnVoid, mod.logAt(kemi.LevelCrit)),
 		fn("log", kemi.SS, kemi.ReturnVoid, mod.logLevel),
 		fn("get_debug", nil, kemi.ReturnInt, mod.getDebug),
 	}
@@ -52,19 +39,11 @@ func (mod *Module) logLevel(m *kemi.Msg, a kemi.Args) kemi.Value {
 	return kemi.Null
 }
 
-// levelByName maps a KSR.log level name to a slog level.
+// levelByName maps a KSR.log level name to a slog level. KSR.log knows
+// fewer names than xlog: alert, bug and crit2 log at error level too.
 func levelByName(name string) slog.Level {
-	switch strings.ToLower(name) {
-	case "dbg":
-		return slog.LevelDebug
-	case "info":
-		return slog.LevelInfo
-	case "notice":
-		return LevelNotice
-	case "warn":
-		return slog.LevelWarn
-	case "crit":
-		return LevelCrit
+	if l, ok := kemi.ParseLogLevel(name); ok && l >= kemi.LogCrit {
+		return l.Slog()
 	}
 	return slog.LevelError
 }
@@ -82,27 +61,7 @@ func (mod *Module) scriptLog(m *kemi.Msg, level slog.Level, text string) {
 func (mod *Module) getDebug(m *kemi.Msg, _ kemi.Args) kemi.Value {
 	h := mod.hostOf(m)
 	if h == nil {
-		return kemi.Int(kamInfo)
+		return kemi.Int(int(kemi.LogInfo))
 	}
-	return kemi.Int(kamailioLevel(h.LogLevel()))
-}
-
-// kamailioLevel converts a slog level to Kamailio's debug level: the most
-// verbose Kamailio level whose messages the engine still logs.
-func kamailioLevel(l slog.Level) int {
-	switch {
-	case l <= slog.LevelDebug:
-		return kamDbg
-	case l <= slog.LevelInfo:
-		return kamInfo
-	case l <= LevelNotice:
-		return kamNotice
-	case l <= slog.LevelWarn:
-		return kamWarn
-	case l <= slog.LevelError:
-		return kamErr
-	case l <= LevelCrit:
-		return kamCrit
-	}
-	return kamAlert
+	return kemi.Int(int(kemi.LogLevelOf(h.LogLevel())))
 }

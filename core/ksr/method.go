@@ -8,27 +8,11 @@ import (
 	"github.com/kemisip/kemi/kemi"
 )
 
-// standardMethods are the methods Kamailio knows by id; is_method lists
-// may only name these.
-var standardMethods = []string{"INVITE", "ACK", "BYE", "CANCEL", "REGISTER", "OPTIONS", "SUBSCRIBE",
-	"PUBLISH", "NOTIFY", "REFER", "INFO", "UPDATE", "PRACK", "MESSAGE", "KDMQ", "GET", "POST", "PUT", "DELETE"}
-
 // methodLetters are the letters of is_method_in (there is none for INFO).
 var methodLetters = map[byte]string{
 	'I': "INVITE", 'A': "ACK", 'B': "BYE", 'C': "CANCEL", 'M': "MESSAGE", 'R': "REGISTER",
 	'E': "PRACK", 'P': "PUBLISH", 'S': "SUBSCRIBE", 'N': "NOTIFY", 'O': "OPTIONS", 'F': "REFER",
 	'G': "GET", 'U': "UPDATE", 'K': "KDMQ", 'D': "DELETE", 'T': "POST", 'V': "PUT",
-}
-
-// isStandardMethod reports whether name is one of standardMethods, in any
-// case.
-func isStandardMethod(name string) bool {
-	for _, s := range standardMethods {
-		if strings.EqualFold(s, name) {
-			return true
-		}
-	}
-	return false
 }
 
 // methodExports are the method tests: is_INVITE ..., is_method and
@@ -38,7 +22,7 @@ func (mod *Module) methodExports() []kemi.Export {
 		fn("is_method", kemi.S, kemi.ReturnBool, mod.isMethod),
 		fn("is_method_in", kemi.S, kemi.ReturnBool, mod.isMethodIn),
 	}
-	for _, method := range standardMethods {
+	for _, method := range kemi.StandardMethods {
 		x = append(x, fn("is_"+method, nil, kemi.ReturnBool, isMethodFunc(method)))
 	}
 	return x
@@ -63,12 +47,12 @@ func (mod *Module) isMethod(m *kemi.Msg, a kemi.Args) kemi.Value {
 		return kemi.False
 	}
 	method := m.Method()
-	if !isStandardMethod(method) || !strings.Contains(want, "|") {
+	if !kemi.IsStandardMethod(method) || !strings.Contains(want, "|") {
 		return kemi.Bool(strings.EqualFold(method, want))
 	}
 	list := strings.Split(want, "|")
 	for _, w := range list {
-		if !isStandardMethod(strings.TrimSpace(w)) {
+		if !kemi.IsStandardMethod(strings.TrimSpace(w)) {
 			m.Errorf(mod.log, "KSR.is_method: unknown method %q in list %q: use only standard SIP methods", w, want)
 			return kemi.False
 		}
@@ -240,7 +224,7 @@ func (mod *Module) nextHopProto(m *kemi.Msg) (string, bool) {
 		}
 		return strings.ToLower(v.Transport), true
 	}
-	u, err := parseURI(m.NextHop())
+	u, err := kemi.ParseURI(m.NextHop())
 	if err != nil {
 		m.Errorf(mod.log, "cannot parse next hop uri: %v", err)
 		return "", false
@@ -261,7 +245,7 @@ func (mod *Module) nextHopHost(m *kemi.Msg) (string, bool) {
 		}
 		return v.Host, true
 	}
-	u, err := parseURI(m.NextHop())
+	u, err := kemi.ParseURI(m.NextHop())
 	if err != nil {
 		m.Errorf(mod.log, "cannot parse next hop uri: %v", err)
 		return "", false

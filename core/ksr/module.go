@@ -15,13 +15,6 @@ func init() {
 	kemi.Register(kemi.ModuleInfo{Name: "core", New: func() kemi.Module { return &Module{} }})
 }
 
-// Levels beyond slog's four, for Kamailio's notice, crit and alert.
-const (
-	LevelNotice = slog.LevelInfo + 2
-	LevelCrit   = slog.LevelError + 4
-	LevelAlert  = slog.LevelError + 8
-)
-
 // Module is the core module of one engine.
 type Module struct {
 	log  *slog.Logger // module errors (bad KSR calls)

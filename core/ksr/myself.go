@@ -31,7 +31,8 @@ func (mod *Module) myselfExports() []kemi.Export {
 			return kemi.Bool(a != nil && mod.isMyself(m, a.uri.String()))
 		}),
 		fn("is_myself_suri", nil, kemi.ReturnBool, func(m *kemi.Msg, _ kemi.Args) kemi.Value {
-			return kemi.Bool(m.Src.IsValid() && mod.isMyself(m, srcURI(m)))
+			uri, ok := m.SourceURI()
+			return kemi.Bool(ok && mod.isMyself(m, uri))
 		}),
 		fn("is_myself_srcip", nil, kemi.ReturnBool, func(m *kemi.Msg, _ kemi.Args) kemi.Value {
 			return kemi.Bool(m.Src.IsValid() && mod.isMyself(m, m.Src.Addr().Unmap().String()))
@@ -51,7 +52,7 @@ func (mod *Module) isMyself(m *kemi.Msg, s string) bool {
 	if len(s) <= 4 || !(strings.HasPrefix(s, "sip:") || strings.HasPrefix(s, "sips:")) {
 		return h.IsMyself(s, 0, "")
 	}
-	u, err := parseURI(s)
+	u, err := kemi.ParseURI(s)
 	if err != nil {
 		m.Errorf(mod.log, "is_myself: %v", err)
 		return false

@@ -202,7 +202,7 @@ func appendBranch(m *kemi.Msg, uri string) error {
 	if err := requireRequest(m); err != nil {
 		return err
 	}
-	if _, err := parseURI(uri); err != nil {
+	if _, err := kemi.ParseURI(uri); err != nil {
 		return err
 	}
 	return m.AppendBranch(kemi.Branch{URI: uri, Q: -1, Sock: m.SendSock})

@@ -53,17 +53,17 @@ func msgPVs() []kemi.PVClass {
 			}
 			return kemi.Str(string(m.Body()))
 		}),
-		ro("mb", func(m *kemi.Msg) kemi.Value { return strOrNull(rawMessage(m)) }),
+		ro("mb", func(m *kemi.Msg) kemi.Value { return strOrNull(string(m.Wire())) }),
 		ro("mbu", func(m *kemi.Msg) kemi.Value { return strOrNull(currentMessage(m)) }),
-		ro("ml", func(m *kemi.Msg) kemi.Value { return kemi.Int(len(rawMessage(m))) }),
+		ro("ml", func(m *kemi.Msg) kemi.Value { return kemi.Int(len(m.Wire())) }),
 		withParam("hdr", getHdr),
 		withParam("hdrc", func(m *kemi.Msg, p *kemi.PVName) (kemi.Value, error) {
 			return kemi.Int(len(headerBodies(m, p.Key(m)))), nil
 		}),
-		ro("au", credPV(func(c digestCreds) string { return c["username"] })),
-		ro("aU", credPV(func(c digestCreds) string { u, _, _ := strings.Cut(c["username"], "@"); return u })),
-		ro("ad", credPV(func(c digestCreds) string { _, d, _ := strings.Cut(c["username"], "@"); return d })),
-		ro("ar", credPV(func(c digestCreds) string { return c["realm"] })),
+		ro("au", credPV(func(d *kemi.Digest) string { return d.Username })),
+		ro("aU", credPV(func(d *kemi.Digest) string { return d.User })),
+		ro("ad", credPV(func(d *kemi.Digest) string { return d.Domain })),
+		ro("ar", credPV(func(d *kemi.Digest) string { return d.Realm })),
 	}
 }
 
@@ -85,15 +85,6 @@ func cseqOf(m *kemi.Msg) *sip.CSeqHeader {
 		}
 	}
 	return nil
-}
-
-// rawMessage is the message as received, or as it is now for a message we
-// built.
-func rawMessage(m *kemi.Msg) string {
-	if m.Raw != nil {
-		return string(m.Raw)
-	}
-	return currentMessage(m)
 }
 
 // currentMessage is the message with every change applied so far.
@@ -137,82 +128,15 @@ func getHdr(m *kemi.Msg, p *kemi.PVName) (kemi.Value, error) {
 	return kemi.Str(bodies[i]), nil
 }
 
-// digestCreds are the parameters of a Digest credentials header, by lower
-// case name.
-type digestCreds map[string]string
-
-// credPV reads a part of the credentials of the request: of the
-// Proxy-Authorization header, else of the Authorization header. Null when
-// there are none, and for ACK and CANCEL as in Kamailio; "" when the part
-// is missing.
-func credPV(part func(c digestCreds) string) getter {
+// credPV reads a part of the Digest credentials of the message (see
+// kemi.Msg.Credentials): Null when there are none, and for ACK and CANCEL
+// as in Kamailio; "" when the part is missing.
+func credPV(part func(d *kemi.Digest) string) getter {
 	return func(m *kemi.Msg) kemi.Value {
-		c := credentials(m)
-		if c == nil {
+		d, ok := m.Credentials()
+		if !ok {
 			return kemi.Null
 		}
-		return kemi.Str(part(c))
+		return kemi.Str(part(d))
 	}
-}
-
-// credentials parses the credentials of a request, or returns nil.
-func credentials(m *kemi.Msg) digestCreds {
-	if m.Req == nil || m.Req.Method == sip.ACK || m.Req.Method == sip.CANCEL {
-		return nil
-	}
-	v, ok := m.HeaderValue("Proxy-Authorization")
-	if !ok {
-		if v, ok = m.HeaderValue("Authorization"); !ok {
-			return nil
-		}
-	}
-	return parseDigest(v)
-}
-
-// parseDigest parses `Digest username="a", realm="b", nc=00000001`: the
-// scheme, then comma-separated name=value pairs, values optionally quoted.
-func parseDigest(s string) digestCreds {
-	s = strings.TrimSpace(s)
-	if i := strings.IndexAny(s, " \t"); i > 0 && !strings.Contains(s[:i], "=") {
-		s = s[i+1:]
-	}
-	out := digestCreds{}
-	for s != "" {
-		s = strings.TrimLeft(s, " \t,")
-		eq := strings.IndexByte(s, '=')
-		if eq < 0 {
-			break
-		}
-		name := strings.ToLower(strings.TrimSpace(s[:eq]))
-		s = strings.TrimLeft(s[eq+1:], " \t")
-		var val string
-		val, s = digestValue(s)
-		out[name] = val
-	}
-	return out
-}
-
-// digestValue reads one value (quoted with \-escapes, or a token up to the
-// next comma) and returns it with the rest of the text.
-func digestValue(s string) (string, string) {
-	if !strings.HasPrefix(s, `"`) {
-		end := strings.IndexByte(s, ',')
-		if end < 0 {
-			return strings.TrimSpace(s), ""
-		}
-		return strings.TrimSpace(s[:end]), s[end+1:]
-	}
-	var b strings.Builder
-	for i := 1; i < len(s); i++ {
-		switch c := s[i]; {
-		case c == '\\' && i+1 < len(s):
-			i++
-			b.WriteByte(s[i])
-		case c == '"':
-			return b.String(), s[i+1:]
-		default:
-			b.WriteByte(c)
-		}
-	}
-	return b.String(), ""
 }

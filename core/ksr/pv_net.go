@@ -3,14 +3,10 @@ package ksr
 import (
 	"fmt"
 	"net/netip"
-	"strconv"
 	"strings"
 
 	"github.com/kemisip/kemi/kemi"
 )
-
-// Kamailio's numeric transport ids, as $snd(proto) gives them.
-var protoIDs = map[string]int{"udp": 1, "tcp": 2, "tls": 3, "sctp": 4, "ws": 5, "wss": 6}
 
 // Address family numbers of $snd(af), as on Linux (AF_INET, AF_INET6).
 const (
@@ -35,10 +31,11 @@ func netPVs(mod *Module) []kemi.PVClass {
 			return kemi.Int(int(m.Src.Port()))
 		}),
 		ro("su", func(m *kemi.Msg) kemi.Value {
-			if !m.Src.IsValid() {
+			uri, ok := m.SourceURI()
+			if !ok {
 				return kemi.Null
 			}
-			return kemi.Str(srcURI(m))
+			return kemi.Str(uri)
 		}),
 		ro("Ri", func(m *kemi.Msg) kemi.Value {
 			if m.Rcv == nil || !m.Rcv.Addr.IsValid() {
@@ -73,15 +70,6 @@ func protoPV(m *kemi.Msg) kemi.Value {
 		return kemi.Str("none")
 	}
 	return kemi.Str(strings.ToLower(m.Proto))
-}
-
-// srcURI is $su: "sip:ip:port", with ";transport=x" unless UDP.
-func srcURI(m *kemi.Msg) string {
-	s := "sip:" + hostPort(m.Src.Addr().Unmap().String(), int(m.Src.Port()))
-	if p := strings.ToLower(m.Proto); p != "" && p != "udp" {
-		s += ";transport=" + uriProto(p)
-	}
-	return s
 }
 
 // getSndTo is $snd(name) / $sndto(name): where the message is being sent,
@@ -135,7 +123,7 @@ func sndCommon(m *kemi.Msg, p *kemi.PVName, proto string) (kemi.Value, error) {
 	proto = strings.ToLower(proto)
 	switch key {
 	case "proto":
-		return kemi.Int(protoIDs[proto]), nil
+		return kemi.Int(kemi.ProtoID(proto)), nil
 	case "sproto":
 		return kemi.Str(proto), nil
 	case "buf":
@@ -163,66 +151,14 @@ func (mod *Module) setForcedSocket(m *kemi.Msg, v kemi.Value) error {
 	if h == nil {
 		return fmt.Errorf("no engine")
 	}
-	s := findSocket(h, v.String())
+	// a socket name too, which Kamailio's $fs does not take
+	s, _ := kemi.MatchSocket(h.Sockets(), v.String())
+	if s == nil {
+		s = kemi.SocketByName(h.Sockets(), v.String())
+	}
 	if s == nil {
 		return fmt.Errorf("no listening socket matches %q", v.String())
 	}
 	m.SendSock = s
 	return nil
-}
-
-// findSocket finds a listening socket by its text or name, else by
-// "[proto:]host[:port]" where a missing part matches any.
-func findSocket(h kemi.Host, spec string) *kemi.Socket {
-	if s := h.FindSocket(spec); s != nil {
-		return s
-	}
-	proto, host, port, ok := splitSocket(spec)
-	if !ok {
-		return nil
-	}
-	for _, s := range h.Sockets() {
-		if proto != "" && s.Proto != proto || port != 0 && s.Port() != port && int(s.Addr.Port()) != port {
-			continue
-		}
-		if strings.EqualFold(host, s.Addr.Addr().Unmap().String()) || strings.EqualFold(host, s.AdvHost) {
-			return s
-		}
-	}
-	return nil
-}
-
-// splitSocket parses "[proto:]host[:port]"; IPv6 hosts must be bracketed
-// when a port follows.
-func splitSocket(spec string) (proto, host string, port int, ok bool) {
-	rest := spec
-	if i := strings.IndexByte(rest, ':'); i > 0 {
-		if _, known := protoIDs[strings.ToLower(rest[:i])]; known {
-			proto, rest = strings.ToLower(rest[:i]), rest[i+1:]
-		}
-	}
-	host = rest
-	if strings.HasPrefix(rest, "[") {
-		end := strings.IndexByte(rest, ']')
-		if end < 0 {
-			return "", "", 0, false
-		}
-		host, rest = rest[1:end], rest[end+1:]
-		if rest != "" && rest[0] != ':' {
-			return "", "", 0, false
-		}
-		rest = strings.TrimPrefix(rest, ":")
-	} else if i := strings.LastIndexByte(rest, ':'); i >= 0 && strings.Count(rest, ":") == 1 {
-		host, rest = rest[:i], rest[i+1:]
-	} else {
-		rest = ""
-	}
-	if rest != "" {
-		n, err := strconv.Atoi(rest)
-		if err != nil || n < 1 || n > 65535 {
-			return "", "", 0, false
-		}
-		port = n
-	}
-	return proto, host, port, host != ""
 }

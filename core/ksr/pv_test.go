@@ -96,6 +96,8 @@ func TestPVMessageGetters(t *testing.T) {
 		{pv: "$su", want: s("sip:192.0.2.10:5062")},
 		{pv: "$su", prep: func(m *kemi.Msg) { m.Proto = "tcp" }, want: s("sip:192.0.2.10:5062;transport=tcp")},
 		{pv: "$su", prep: func(m *kemi.Msg) { m.Src = netip.MustParseAddrPort("[2001:db8::9]:5070") }, want: s("sip:[2001:db8::9]:5070")},
+		{pv: "$su", prep: func(m *kemi.Msg) { m.Proto = "wss" }, want: s("sip:192.0.2.10:5062;transport=ws")},
+		{pv: "$su", prep: func(m *kemi.Msg) { m.Proto = "quic" }, want: null}, // Kamailio knows no such transport
 		{pv: "$Ri", want: s("127.0.0.1")},
 		{pv: "$Rp", want: i(5060)},
 		{pv: "$Ri", prep: func(m *kemi.Msg) { m.Rcv = nil }, want: null},
@@ -123,6 +125,13 @@ func TestPVMessageGetters(t *testing.T) {
 		{msg: auth, pv: "$ar", want: s("atlanta.example.com")},
 		{msg: strings.Replace(auth, "Authorization:", "Proxy-Authorization:", 1), pv: "$ar", want: s("atlanta.example.com")},
 		{msg: strings.Replace(auth, "INVITE sip", "ACK sip", 1), pv: "$au", want: null},
+		// the username split as Kamailio's parse_username, like KSR.kx.get_au
+		{msg: strings.Replace(auth, `username="alice@`, `username="sip:alice@`, 1), pv: "$au", want: s("sip:alice@atlanta.example.com")},
+		{msg: strings.Replace(auth, `username="alice@`, `username="sip:alice@`, 1), pv: "$aU", want: s("alice")},
+		{msg: strings.Replace(auth, `username="alice@atlanta.example.com"`, `username="alice"`, 1), pv: "$ad", want: s("")},
+		// Digest credentials only, and only when they parse
+		{msg: strings.Replace(auth, "Digest username", "Basic username", 1), pv: "$au", want: null},
+		{msg: strings.Replace(auth, `response="7587245234b3434cc3412213e5f113a5432"`, `response="7587`, 1), pv: "$ar", want: null},
 		{pv: "$null", want: null},
 		{pv: "$retcode", want: i(1)},
 		{pv: "$rc", want: i(1)},

@@ -2,7 +2,6 @@ package ksr
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
 
 	"github.com/emiago/sipgo/sip"
@@ -49,7 +48,7 @@ func duGet(part func(u *sip.Uri) kemi.Value) getter {
 		if m.DstURI == "" {
 			return kemi.Null
 		}
-		u, err := parseURI(m.DstURI)
+		u, err := kemi.ParseURI(m.DstURI)
 		if err != nil {
 			return kemi.Null
 		}
@@ -101,7 +100,7 @@ func getNextHop(m *kemi.Msg, p *kemi.PVName) (kemi.Value, error) {
 	if key == "u" {
 		return kemi.Str(s), nil
 	}
-	u, err := parseURI(s)
+	u, err := kemi.ParseURI(s)
 	if err != nil {
 		return kemi.Null, fmt.Errorf("$nh: %w", err)
 	}
@@ -134,7 +133,11 @@ func replyNextHop(m *kemi.Msg, key byte) kemi.Value {
 	host, port, proto := kemi.ViaTarget(v)
 	switch key {
 	case 'u':
-		return kemi.Str("sip:" + hostPort(host, port) + ";transport=" + uriProto(proto))
+		tp, ok := kemi.URIProto(proto)
+		if !ok {
+			tp = "udp" // as Kamailio
+		}
+		return kemi.Str("sip:" + kemi.HostPort(host, port) + ";transport=" + tp)
 	case 'd':
 		return kemi.Str(host)
 	case 'p':
@@ -145,26 +148,6 @@ func replyNextHop(m *kemi.Msg, key byte) kemi.Value {
 		return kemi.Int(hostFamily(host))
 	}
 	return kemi.Null
-}
-
-// hostPort joins a host and a port, bracketing a bare IPv6 address.
-func hostPort(host string, port int) string {
-	if strings.Contains(host, ":") && !strings.HasPrefix(host, "[") {
-		host = "[" + host + "]"
-	}
-	return host + ":" + strconv.Itoa(port)
-}
-
-// uriProto is a transport as written in a transport= URI parameter: wss is
-// written ws.
-func uriProto(proto string) string {
-	if proto == "wss" {
-		return "ws"
-	}
-	if proto == "" {
-		return "udp"
-	}
-	return proto
 }
 
 // addrHdr gives access to the parts of a From or To header.
@@ -246,7 +229,7 @@ func addrSet(to bool, set func(a *addrHdr, s string) error) func(m *kemi.Msg, s 
 
 // setAddrURI replaces the URI of a From/To header.
 func setAddrURI(a *addrHdr, s string) error {
-	u, err := parseURI(s)
+	u, err := kemi.ParseURI(s)
 	if err != nil {
 		return err
 	}
@@ -256,7 +239,7 @@ func setAddrURI(a *addrHdr, s string) error {
 
 // setAddrUser replaces the user of a From/To URI ("" removes it).
 func setAddrUser(a *addrHdr, s string) error {
-	if err := checkUser(s); err != nil {
+	if err := kemi.CheckUser(s); err != nil {
 		return err
 	}
 	a.uri.User = s
@@ -265,7 +248,7 @@ func setAddrUser(a *addrHdr, s string) error {
 
 // setAddrHost replaces the host of a From/To URI.
 func setAddrHost(a *addrHdr, s string) error {
-	if err := checkHost(s); err != nil {
+	if err := kemi.CheckHost(s); err != nil {
 		return err
 	}
 	a.uri.Host = s

@@ -2,8 +2,6 @@ package ksr
 
 import (
 	"fmt"
-	"net/netip"
-	"strconv"
 	"strings"
 
 	"github.com/emiago/sipgo/sip"
@@ -50,72 +48,10 @@ func setDstURI(m *kemi.Msg, s string) error {
 	if s == "" {
 		return fmt.Errorf("empty destination uri")
 	}
-	if _, err := parseURI(s); err != nil {
+	if _, err := kemi.ParseURI(s); err != nil {
 		return err
 	}
 	m.DstURI = s
-	return nil
-}
-
-// isSIPScheme reports whether scheme is sip or sips (or empty, which
-// sipgo takes as sip).
-func isSIPScheme(scheme string) bool {
-	return scheme == "" || strings.EqualFold(scheme, "sip") || strings.EqualFold(scheme, "sips")
-}
-
-// parseURI parses a URI. For sip: and sips: URIs it also checks the user
-// and host, which sipgo accepts too leniently ("sip:a b" parses).
-func parseURI(s string) (sip.Uri, error) {
-	var u sip.Uri
-	if err := sip.ParseUri(s, &u); err != nil {
-		return u, fmt.Errorf("invalid uri %q: %w", s, err)
-	}
-	if !isSIPScheme(u.Scheme) {
-		return u, nil
-	}
-	if err := checkHost(u.Host); err != nil {
-		return u, fmt.Errorf("invalid uri %q: %w", s, err)
-	}
-	if err := checkUser(u.User); err != nil {
-		return u, fmt.Errorf("invalid uri %q: %w", s, err)
-	}
-	return u, nil
-}
-
-// checkHost accepts a host name, an IPv4 address or an IPv6 address,
-// bracketed or not.
-func checkHost(h string) error {
-	if h == "" {
-		return fmt.Errorf("no host")
-	}
-	if ip, err := netip.ParseAddr(h); err == nil && ip.Is6() {
-		return nil
-	}
-	if strings.HasPrefix(h, "[") {
-		ip, err := netip.ParseAddr(strings.TrimSuffix(h[1:], "]"))
-		if err != nil || !strings.HasSuffix(h, "]") || !ip.Is6() {
-			return fmt.Errorf("invalid host %q", h)
-		}
-		return nil
-	}
-	for i := 0; i < len(h); i++ {
-		c := h[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c == '_') {
-			return fmt.Errorf("invalid host %q", h)
-		}
-	}
-	return nil
-}
-
-// checkUser refuses characters that cannot appear in the user part even
-// escaped.
-func checkUser(u string) error {
-	for i := 0; i < len(u); i++ {
-		c := u[i]
-		if c <= ' ' || c == 0x7f || strings.IndexByte("@:<>\"\\", c) >= 0 {
-			return fmt.Errorf("invalid user %q", u)
-		}
-	}
 	return nil
 }
 
@@ -160,7 +96,7 @@ func setRURI(m *kemi.Msg, s string) error {
 	if err := requireRequest(m); err != nil {
 		return err
 	}
-	u, err := parseURI(s)
+	u, err := kemi.ParseURI(s)
 	if err != nil {
 		return err
 	}
@@ -173,7 +109,7 @@ func setRURIUser(m *kemi.Msg, user string) error {
 	if err := requireRequest(m); err != nil {
 		return err
 	}
-	if err := checkUser(user); err != nil {
+	if err := kemi.CheckUser(user); err != nil {
 		return err
 	}
 	m.Req.Recipient.User = user
@@ -188,7 +124,7 @@ func setRURIHost(m *kemi.Msg, host string) error {
 	if err := requireRequest(m); err != nil {
 		return err
 	}
-	if err := checkHost(host); err != nil {
+	if err := kemi.CheckHost(host); err != nil {
 		return err
 	}
 	m.Req.Recipient.Host = host
@@ -204,19 +140,10 @@ func setRURIPort(m *kemi.Msg, port string) error {
 		m.Req.Recipient.Port = 0
 		return nil
 	}
-	n, err := parsePort(port)
+	n, err := kemi.ParsePort(strings.TrimSpace(port))
 	if err != nil {
 		return err
 	}
 	m.Req.Recipient.Port = n
 	return nil
-}
-
-// parsePort parses a port number 1..65535.
-func parsePort(s string) (int, error) {
-	n, err := strconv.Atoi(strings.TrimSpace(s))
-	if err != nil || n < 1 || n > 65535 {
-		return 0, fmt.Errorf("invalid port %q", s)
-	}
-	return n, nil
 }

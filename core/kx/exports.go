@@ -2,7 +2,6 @@ package kx
 
 import (
 	"math"
-	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -110,7 +109,7 @@ func (mod *Module) Exports() []kemi.Export {
 		kemi.Export{Module: "kx", Name: "get_srcport", Return: kemi.ReturnXval, Func: func(m *kemi.Msg, a kemi.Args) kemi.Value {
 			return kemi.Int(int(m.Src.Port()))
 		}},
-		xval("get_srcuri", srcURI, nullEmpty),
+		xval("get_srcuri", (*kemi.Msg).SourceURI, nullEmpty),
 		xval("get_srcaddr_sock", srcAddrSock, nullEmpty),
 
 		// receiving socket
@@ -166,9 +165,9 @@ func (mod *Module) Exports() []kemi.Export {
 		// transport
 		xval("get_proto", func(m *kemi.Msg) (string, bool) {
 			p := strings.ToLower(m.Proto)
-			return p, protoIDs[p] != 0
+			return p, kemi.ProtoID(p) != 0
 		}, nullEmpty),
-		number("get_protoid", func(m *kemi.Msg) int64 { return int64(protoIDs[strings.ToLower(m.Proto)]) }),
+		number("get_protoid", func(m *kemi.Msg) int64 { return int64(kemi.ProtoID(m.Proto)) }),
 		number("get_conid", func(m *kemi.Msg) int64 {
 			if m.ConnID == 0 || m.ConnID > math.MaxInt64 {
 				return -1
@@ -194,8 +193,8 @@ func (mod *Module) Exports() []kemi.Export {
 		number("get_bodylen", func(m *kemi.Msg) int64 { return int64(len(m.Body())) }),
 
 		// the whole message
-		xval("get_msgbuf", func(m *kemi.Msg) (string, bool) { return string(msgBuf(m)), true }, nullEmpty),
-		number("get_msglen", func(m *kemi.Msg) int64 { return int64(len(msgBuf(m))) }),
+		xval("get_msgbuf", func(m *kemi.Msg) (string, bool) { return string(m.Wire()), true }, nullEmpty),
+		number("get_msglen", func(m *kemi.Msg) int64 { return int64(len(m.Wire())) }),
 		number("get_msgtype", func(m *kemi.Msg) int64 {
 			switch {
 			case m.Req != nil:
@@ -235,9 +234,6 @@ func (mod *Module) Exports() []kemi.Export {
 	)
 	return x
 }
-
-// protoIDs are Kamailio's transport numbers (PROTO_UDP...); 0 is "none".
-var protoIDs = map[string]int{"udp": 1, "tcp": 2, "tls": 3, "sctp": 4, "ws": 5, "wss": 6}
 
 // define returns the value of a -D define.
 func (mod *Module) define(name string) (string, bool) {
@@ -365,137 +361,26 @@ func contactURI(m *kemi.Msg) (string, bool) {
 	return "", false
 }
 
-// authUser returns the user part of the Digest username of the first
-// Proxy-Authorization header, else of the first Authorization header.
-// ACK and CANCEL carry no credentials of their own.
+// authUser returns the user part of the Digest username (see
+// kemi.Msg.Credentials), like $aU; absent without a username parameter.
 func authUser(m *kemi.Msg) (string, bool) {
-	if meth := m.Method(); meth == "ACK" || meth == "CANCEL" {
-		return "", false
-	}
-	v, ok := m.HeaderValue("Proxy-Authorization")
-	if !ok {
-		if v, ok = m.HeaderValue("Authorization"); !ok {
-			return "", false
-		}
-	}
-	whole, ok := digestUsername(v)
+	d, ok := m.Credentials()
 	if !ok {
 		return "", false
 	}
-	return usernameUser(whole), true
-}
-
-// usernameUser strips a domain ("user@domain") and a scheme
-// ("sip:user@domain") from a Digest username, as Kamailio does for
-// usernames longer than two characters.
-func usernameUser(whole string) string {
-	if len(whole) <= 2 {
-		return whole
-	}
-	user := whole
-	if at := strings.IndexByte(user, '@'); at >= 0 {
-		user = user[:at]
-	}
-	if colon := strings.IndexByte(user, ':'); colon >= 0 {
-		user = user[colon+1:]
-	}
-	return user
-}
-
-// digestUsername returns the username parameter of Digest credentials.
-func digestUsername(v string) (string, bool) {
-	v = strings.TrimSpace(v)
-	sp := strings.IndexAny(v, " \t")
-	if sp < 0 || !strings.EqualFold(v[:sp], "Digest") {
+	if _, ok := d.Param("username"); !ok {
 		return "", false
 	}
-	rest := v[sp:]
-	for {
-		rest = strings.TrimLeft(rest, " \t\r\n,")
-		if rest == "" {
-			return "", false
-		}
-		eq := strings.IndexByte(rest, '=')
-		if eq < 0 {
-			return "", false
-		}
-		name := strings.TrimSpace(rest[:eq])
-		rest = strings.TrimLeft(rest[eq+1:], " \t")
-		var val string
-		if strings.HasPrefix(rest, `"`) {
-			var b strings.Builder
-			i := 1
-			for ; i < len(rest) && rest[i] != '"'; i++ {
-				if rest[i] == '\\' && i+1 < len(rest) {
-					i++
-				}
-				b.WriteByte(rest[i])
-			}
-			if i >= len(rest) {
-				return "", false // unterminated quoted string
-			}
-			val, rest = b.String(), rest[i+1:]
-		} else {
-			end := strings.IndexByte(rest, ',')
-			if end < 0 {
-				end = len(rest)
-			}
-			val, rest = strings.TrimSpace(rest[:end]), rest[end:]
-		}
-		if strings.EqualFold(name, "username") {
-			return val, true
-		}
-	}
-}
-
-// addrText writes an address as Kamailio does in URIs and socket strings:
-// IPv6 in brackets.
-func addrText(ap netip.AddrPort) string {
-	ip := ap.Addr().Unmap()
-	host := ip.String()
-	if ip.Is6() {
-		host = "[" + host + "]"
-	}
-	return host + ":" + strconv.Itoa(int(ap.Port()))
-}
-
-// uriProto is the transport as written in a SIP URI or socket string
-// (Kamailio writes wss as ws there); ok is false for an unknown transport.
-func uriProto(proto string) (string, bool) {
-	p := strings.ToLower(proto)
-	switch p {
-	case "udp", "tcp", "tls", "sctp", "ws":
-		return p, true
-	case "wss":
-		return "ws", true
-	}
-	return "", false
-}
-
-// srcURI is "sip:ip:port" of the source, with ";transport=" unless UDP.
-func srcURI(m *kemi.Msg) (string, bool) {
-	if !m.Src.IsValid() {
-		return "", false
-	}
-	uri := "sip:" + addrText(m.Src)
-	p := strings.ToLower(m.Proto)
-	if p == "" || p == "udp" {
-		return uri, true
-	}
-	tp, ok := uriProto(p)
-	if !ok {
-		return "", false
-	}
-	return uri + ";transport=" + tp, true
+	return d.User, true
 }
 
 // srcAddrSock is "proto:ip:port" of the source.
 func srcAddrSock(m *kemi.Msg) (string, bool) {
-	tp, ok := uriProto(m.Proto)
+	tp, ok := kemi.URIProto(m.Proto)
 	if !ok || !m.Src.IsValid() {
 		return "", false
 	}
-	return tp + ":" + addrText(m.Src), true
+	return tp + ":" + kemi.HostPort(m.Src.Addr().String(), int(m.Src.Port())), true
 }
 
 func rcvIP(m *kemi.Msg) (string, bool) {
@@ -510,16 +395,4 @@ func rcvPort(m *kemi.Msg) int {
 		return 0
 	}
 	return int(m.Rcv.Addr.Port())
-}
-
-// msgBuf is the message as received, or as it is now for a message built
-// locally (the faked message of event routes).
-func msgBuf(m *kemi.Msg) []byte {
-	if m.Raw != nil {
-		return m.Raw
-	}
-	if s := m.SIP(); s != nil {
-		return []byte(s.String())
-	}
-	return nil
 }

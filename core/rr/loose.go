@@ -255,9 +255,9 @@ func (mod *Module) forceSocket(m *kemi.Msg, u *sip.Uri, second bool) {
 		}
 	}
 	socks := m.Host.Sockets()
-	s := findSocket(socks, u.Host, defaultPort(u), uriProto(u))
+	s := kemi.SocketFor(socks, uriProto(u), u.Host, defaultPort(u))
 	if s == nil && u.Port == 0 {
-		s = findSocket(socks, u.Host, 0, uriProto(u))
+		s = kemi.SocketFor(socks, uriProto(u), u.Host, 0)
 	}
 	if s != nil {
 		m.SendSock = s

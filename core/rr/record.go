@@ -270,8 +270,8 @@ func ftagParam(tag string) sip.HeaderParams {
 // transport (not for UDP) and, with sockname_mode, the socket name.
 func (mod *Module) sockParams(s *kemi.Socket) sip.HeaderParams {
 	var out sip.HeaderParams
-	if t, ok := transportParam(s.Proto); ok {
-		out = append(out, t)
+	if t, ok := kemi.URIProto(s.Proto); ok && t != "udp" {
+		out = append(out, sip.HeaderKV{K: "transport", V: t})
 	}
 	if mod.socknameMode && s.Name != "" {
 		out = append(out, sip.HeaderKV{K: "sn", V: s.Name})

@@ -2,7 +2,6 @@ package rr
 
 import (
 	"fmt"
-	"net/netip"
 	"strings"
 
 	"github.com/emiago/sipgo/sip"
@@ -268,36 +267,4 @@ func uriIsMyself(m *kemi.Msg, u *sip.Uri) bool {
 		return false
 	}
 	return m.Host.IsMyself(bareHost(u.Host), defaultPort(u), "")
-}
-
-// findSocket returns our socket with that host (advertised or bound),
-// port (0: any) and transport ("": any).
-func findSocket(socks []*kemi.Socket, host string, port int, proto string) *kemi.Socket {
-	host = bareHost(host)
-	ip, ipErr := netip.ParseAddr(host)
-	for _, s := range socks {
-		if proto != "" && s.Proto != proto {
-			continue
-		}
-		if port != 0 && port != s.Port() && port != int(s.Addr.Port()) {
-			continue
-		}
-		if strings.EqualFold(host, s.AdvHost) || (ipErr == nil && ip.Unmap() == s.Addr.Addr().Unmap()) {
-			return s
-		}
-	}
-	return nil
-}
-
-// transportParam is the transport parameter our URIs carry for a socket:
-// none for UDP.
-func transportParam(proto string) (sip.HeaderKV, bool) {
-	p := strings.ToLower(proto)
-	switch p {
-	case "", "udp":
-		return sip.HeaderKV{}, false
-	case "wss":
-		p = "ws"
-	}
-	return sip.HeaderKV{K: "transport", V: p}, true
 }

@@ -1,6 +1,7 @@
 package sanity
 
 import (
+	"errors"
 	"strconv"
 	"strings"
 
@@ -55,7 +56,7 @@ func checkRURISchemeFn(m *kemi.Msg, _ int) *failure {
 	if !supportedScheme(u.Scheme) {
 		return fail(name, 416, "Unsupported URI Scheme in Request URI", "R-URI scheme "+u.Scheme)
 	}
-	if err := checkURI(u); err != nil {
+	if err := kemi.CheckURI(u); err != nil {
 		return fail(name, 400, "Bad Request URI", "R-URI: "+err.Error())
 	}
 	return nil
@@ -137,7 +138,7 @@ func checkRFC3261Compliance(m *kemi.Msg, _ int) *failure {
 				return silent(name, hn+" does not parse: "+err.Error())
 			}
 			for _, u := range uris {
-				if err := checkURI(u); err != nil {
+				if err := kemi.CheckURI(u); err != nil {
 					return silent(name, hn+" URI: "+err.Error())
 				}
 				if !u.UriParams.Has("lr") {
@@ -281,7 +282,7 @@ func (mod *Module) supported(tok string) bool {
 func checkParseURIsFn(m *kemi.Msg, uriChecks int) *failure {
 	const name = "parse_uris"
 	if uriChecks&uriRURI != 0 && m.Req != nil {
-		if err := checkURI(&m.Req.Recipient); err != nil {
+		if err := kemi.CheckURI(&m.Req.Recipient); err != nil {
 			return fail(name, 400, "Bad Request URI", "R-URI: "+err.Error())
 		}
 	}
@@ -298,7 +299,7 @@ func checkParseURIsFn(m *kemi.Msg, uriChecks int) *failure {
 		}
 		uris, err := addressURIs(h, x.header)
 		if err == nil && len(uris) == 1 {
-			err = checkURI(uris[0])
+			err = kemi.CheckURI(uris[0])
 		} else if err == nil {
 			err = errNotOne
 		}
@@ -316,7 +317,7 @@ func checkParseURIsFn(m *kemi.Msg, uriChecks int) *failure {
 				if u.Wildcard {
 					continue // Contact: *
 				}
-				if err := checkURI(u); err != nil {
+				if err := kemi.CheckURI(u); err != nil {
 					return fail(name, 400, "Bad Contact URI", "Contact: "+err.Error())
 				}
 			}
@@ -335,21 +336,23 @@ const errNotOne = sanityError("not exactly one address")
 func checkCredentials(m *kemi.Msg, name string, digestOnly bool) *failure {
 	hs := append(m.Headers("authorization"), m.Headers("proxy-authorization")...)
 	for _, h := range hs {
-		c, digest, err := parseDigest(h.Value())
+		d, err := kemi.ParseDigest(h.Value())
 		switch {
-		case !digest && digestOnly:
+		case errors.Is(err, kemi.ErrNotDigest) && digestOnly:
 			return silent(name, "not digest credentials: "+h.Name())
-		case !digest:
+		case errors.Is(err, kemi.ErrNotDigest):
 			return nil
 		case err != nil:
 			return fail(name, 400, "Bad Auth Header", h.Name()+": "+err.Error())
-		case !c.complete():
+		case !completeDigest(d):
 			return fail(name, 400, "Bad Auth Credentials", h.Name()+": incomplete digest credentials")
-		case *c.username == "":
+		case d.Username == "":
 			return fail(name, 400, "Auth Empty User", h.Name()+": empty username")
-		case *c.nonce == "":
+		}
+		if nonce, _ := d.Param("nonce"); nonce == "" {
 			return fail(name, 400, "Auth Empty Nonce", h.Name()+": empty nonce")
-		case *c.response == "":
+		}
+		if resp, _ := d.Param("response"); resp == "" {
 			return fail(name, 400, "Auth Empty Response", h.Name()+": empty response")
 		}
 	}
@@ -392,7 +395,7 @@ func checkDuplicateTags(m *kemi.Msg, _ int) *failure {
 func (mod *Module) checkSizes(m *kemi.Msg) *failure {
 	const name = "sizes"
 	lim := mod.size
-	w := splitWire(wireOf(m))
+	w := splitWire(m.Wire())
 	over := func(what string, size, limit int) *failure {
 		if limit > 0 && size > limit {
 			return silent(name, what+" size "+strconv.Itoa(size)+" above "+strconv.Itoa(limit))

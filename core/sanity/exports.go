@@ -63,10 +63,6 @@ func ensureState(m *kemi.Msg) *state {
 // URIs check) in Kamailio's order and stops at the first failure. Bits
 // Kamailio does not know are ignored, as its KEMI function does.
 func (mod *Module) check(m *kemi.Msg, msgChecks, uriChecks int) kemi.Value {
-	if m == nil {
-		mod.log.Error("sanity_check: no message")
-		return kemi.Fail
-	}
 	if m.SIP() == nil {
 		m.Errorf(mod.log, "sanity_check: no message")
 		return kemi.Fail
@@ -180,7 +176,7 @@ const errNoHost = sanityError("no host to send the reply")
 // returns 1 for replies, ACKs, without noreply, and for messages a check
 // marked as not to be answered.
 func (mod *Module) sanityReply(m *kemi.Msg, _ kemi.Args) kemi.Value {
-	if m == nil || m.Req == nil || m.Req.Method == sip.ACK || !mod.noreply {
+	if m.Req == nil || m.Req.Method == sip.ACK || !mod.noreply {
 		return kemi.OK
 	}
 	st := getState(m)

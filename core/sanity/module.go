@@ -18,13 +18,13 @@ func init() {
 	kemi.Register(kemi.ModuleInfo{Name: "sanity", New: func() kemi.Module { return &Module{} }})
 }
 
-// Message check bits (msg_checks), as Kamailio numbers them.
+// Message check bits (msg_checks), as Kamailio numbers them. Bits 1<<3
+// and 1<<4 (Via version and Via protocol) are disabled in Kamailio: they
+// always pass and have no constant.
 const (
 	checkRURIVersion   = 1 << 0  // SIP version of the request line
 	checkRURIScheme    = 1 << 1  // scheme of the R-URI
 	checkRequired      = 1 << 2  // required headers
-	checkViaVersion    = 1 << 3  // disabled in Kamailio: always passes
-	checkViaProtocol   = 1 << 4  // disabled in Kamailio: always passes
 	checkCSeqMethod    = 1 << 5  // CSeq method = request method
 	checkCSeqValue     = 1 << 6  // CSeq number
 	checkCL            = 1 << 7  // Content-Length = body size
@@ -80,9 +80,6 @@ type Module struct {
 	uriChecks int
 	// proxyRequire are the extensions we accept in Proxy-Require.
 	proxyRequire []string
-	// autodrop is read for compatibility only: under KEMI a failed check
-	// returns -1 whatever its value, as in Kamailio.
-	autodrop bool
 	// noreply keeps the error reply for sanity_reply instead of sending it.
 	noreply bool
 	// sizeChecks runs the size checks on every sanity_check call.
@@ -114,7 +111,9 @@ func (mod *Module) ModInit(env *kemi.Env) error {
 			}
 		}
 	}
-	mod.autodrop = p.Bool("autodrop", true)
+	// autodrop is read (and so checked) for compatibility only: under KEMI
+	// a failed check returns -1 whatever its value, as in Kamailio
+	p.Bool("autodrop", true)
 	mod.noreply = p.Bool("noreply", false)
 	mod.sizeChecks = p.Bool("size_checks", false)
 	sizes := []struct {

@@ -3,7 +3,6 @@ package sanity
 import (
 	"bytes"
 	"fmt"
-	"net/netip"
 	"strings"
 
 	"github.com/emiago/sipgo/sip"
@@ -28,18 +27,6 @@ type wireMsg struct {
 }
 
 var crlf = []byte("\r\n")
-
-// wireOf returns the message as received, or as kemi would send it when
-// it was built rather than received.
-func wireOf(m *kemi.Msg) []byte {
-	if m.Raw != nil {
-		return m.Raw
-	}
-	if s := m.SIP(); s != nil {
-		return []byte(s.String())
-	}
-	return nil
-}
 
 // splitWire cuts a message into its first line, header fields and body.
 func splitWire(b []byte) wireMsg {
@@ -169,33 +156,6 @@ func nameAddrURIs(value string) ([]*sip.Uri, error) {
 	return out, nil
 }
 
-// checkURI tells whether u is a URI Kamailio's parser accepts: a sip or
-// sips URI with a host (a name, an IPv4 or a bracketed IPv6 address) and a
-// valid port, or a non-empty tel, tels or urn URI.
-func checkURI(u *sip.Uri) error {
-	switch strings.ToLower(u.Scheme) {
-	case "sip", "sips":
-		if u.Wildcard {
-			return fmt.Errorf("wildcard is not a URI")
-		}
-		if err := checkHost(u.Host); err != nil {
-			return err
-		}
-		if u.Port < 0 || u.Port > 65535 {
-			return fmt.Errorf("invalid port %d", u.Port)
-		}
-		return nil
-	case "tel", "tels", "urn":
-		if u.Raw() == "" {
-			return fmt.Errorf("empty %s URI", u.Scheme)
-		}
-		return nil
-	case "":
-		return fmt.Errorf("no scheme")
-	}
-	return fmt.Errorf("unsupported scheme %q", u.Scheme)
-}
-
 // supportedScheme reports whether Kamailio routes URIs of this scheme.
 func supportedScheme(scheme string) bool {
 	switch strings.ToLower(scheme) {
@@ -203,28 +163,6 @@ func supportedScheme(scheme string) bool {
 		return true
 	}
 	return false
-}
-
-// checkHost accepts a host name, an IPv4 address or a bracketed IPv6
-// address.
-func checkHost(host string) error {
-	if host == "" {
-		return fmt.Errorf("no host")
-	}
-	if host[0] == '[' {
-		a, err := netip.ParseAddr(strings.TrimSuffix(host[1:], "]"))
-		if err != nil || !strings.HasSuffix(host, "]") || !a.Is6() {
-			return fmt.Errorf("invalid IPv6 host %q", host)
-		}
-		return nil
-	}
-	for i := 0; i < len(host); i++ {
-		c := host[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c == '_') {
-			return fmt.Errorf("invalid host %q", host)
-		}
-	}
-	return nil
 }
 
 // cseqParts splits a CSeq value the way Kamailio's parser does: a number
@@ -309,84 +247,21 @@ func splitOutsideQuotes(s string, sep byte) []string {
 	return append(out, s[start:])
 }
 
-// digestCred holds the parameters of digest credentials that the checks
-// look at; a nil field was absent.
-type digestCred struct {
-	username, realm, nonce, uri, response, cnonce, nc, qop *string
-}
-
-// parseDigest parses an Authorization or Proxy-Authorization value as
-// Kamailio's digest parser does. digest is false when the scheme is not
-// Digest; err is set when the parameters do not parse.
-func parseDigest(v string) (c digestCred, digest bool, err error) {
-	s := strings.TrimLeft(v, " \t\r\n")
-	if len(s) < 7 || !strings.EqualFold(s[:6], "digest") || !strings.ContainsRune(" \t\r\n,", rune(s[6])) {
-		return c, false, nil
+// completeDigest reports whether the credentials have every parameter
+// needed to verify them (and cnonce and nc when qop is auth or auth-int),
+// as Kamailio's check_dig_cred.
+func completeDigest(d *kemi.Digest) bool {
+	for _, p := range []string{"username", "realm", "nonce", "uri", "response"} {
+		if _, ok := d.Param(p); !ok {
+			return false
+		}
 	}
-	s = strings.TrimLeft(s[7:], " \t\r\n")
-	for {
-		eq := strings.IndexByte(s, '=')
-		if eq < 0 {
-			return c, true, fmt.Errorf("parameter without value")
-		}
-		name := strings.TrimSpace(s[:eq])
-		if name == "" || strings.ContainsAny(name, ", \t") {
-			return c, true, fmt.Errorf("invalid parameter name %q", name)
-		}
-		s = strings.TrimLeft(s[eq+1:], " \t\r\n")
-		if s == "" {
-			return c, true, fmt.Errorf("no value for %s", name)
-		}
-		var val string
-		if s[0] == '"' {
-			end := strings.IndexByte(s[1:], '"')
-			if end < 0 {
-				return c, true, fmt.Errorf("unterminated quoted value of %s", name)
-			}
-			val, s = s[1:1+end], s[end+2:]
-		} else {
-			end := strings.IndexAny(s, " \t\r\n,")
-			if end < 0 {
-				end = len(s)
-			}
-			val, s = s[:end], s[end:]
-		}
-		switch strings.ToLower(name) {
-		case "username":
-			c.username = &val
-		case "realm":
-			c.realm = &val
-		case "nonce":
-			c.nonce = &val
-		case "uri":
-			c.uri = &val
-		case "response":
-			c.response = &val
-		case "cnonce":
-			c.cnonce = &val
-		case "nc":
-			c.nc = &val
-		case "qop":
-			c.qop = &val
-		}
-		comma := strings.IndexByte(s, ',')
-		if comma < 0 {
-			return c, true, nil
-		}
-		s = strings.TrimLeft(s[comma+1:], " \t\r\n")
-	}
-}
-
-// complete reports whether the credentials have every parameter needed to
-// verify them (and cnonce and nc when qop is auth or auth-int).
-func (c *digestCred) complete() bool {
-	if c.username == nil || c.realm == nil || c.nonce == nil || c.uri == nil || c.response == nil {
-		return false
-	}
-	if c.qop != nil {
-		switch strings.ToLower(strings.TrimSpace(*c.qop)) {
+	if qop, ok := d.Param("qop"); ok {
+		switch strings.ToLower(strings.TrimSpace(qop)) {
 		case "auth", "auth-int":
-			return c.cnonce != nil && c.nc != nil
+			_, cnonce := d.Param("cnonce")
+			_, nc := d.Param("nc")
+			return cnonce && nc
 		}
 	}
 	return true

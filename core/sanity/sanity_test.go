@@ -259,6 +259,8 @@ func TestEachCheck(t *testing.T) {
 		{"bad R-URI not checked", with(invite, "INVITE sip:bob@example.com", "INVITE http://example.com/bob"), bitParseURIs, 6, nil, 1, "", nil},
 		{"bad From URI", with(invite, "<sip:alice@example.com>", "<http://example.com/alice>"), bitParseURIs, 2, nil, -1, "SIP/2.0 400 Invalid From Header", nil},
 		{"From host missing", with(invite, "<sip:alice@example.com>", "<sip:alice@>"), bitParseURIs, 2, nil, -1, "SIP/2.0 400 Invalid From Header", nil},
+		{"From port too big", with(invite, "<sip:alice@example.com>", "<sip:alice@example.com:70000>"), bitParseURIs, 2, nil, -1, "SIP/2.0 400 Invalid From Header", nil},
+		{"To user with a space", with(invite, "<sip:bob@example.com>", "<sip:bo b@example.com>"), bitParseURIs, 4, nil, -1, "SIP/2.0 400 Invalid To Header", nil},
 		{"From unparsable", changed(invite, setRaw("From", "<sip:alice@example.com;tag=a1")), bitParseURIs, 2, nil, -1, "SIP/2.0 400 Invalid From Header", nil},
 		{"no From", changed(invite, func(t *testing.T, m *kemi.Msg) { m.RemoveHeaders("From") }), bitParseURIs, 2, nil, -1, "", nil},
 		{"bad To URI", with(invite, "To: <sip:bob@example.com>", "To: <mailto:bob@example.com>"), bitParseURIs, 4, nil, -1, "SIP/2.0 400 Invalid To Header", nil},

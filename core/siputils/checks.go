@@ -199,24 +199,16 @@ func cmpResult(equal bool) kemi.Value {
 	return kemi.Fail
 }
 
-func (mod *Module) cmpURI(m *kemi.Msg, a kemi.Args) kemi.Value {
+// cmpURIs is cmp_uri and cmp_aor: 1 when the two URI arguments are equal
+// by equal, -1 when not, -2 when one does not parse.
+func (mod *Module) cmpURIs(m *kemi.Msg, a kemi.Args, fn string, equal func(a, b *uri) bool) kemi.Value {
 	u1, err1 := parseURI(a.Str(0))
 	u2, err2 := parseURI(a.Str(1))
 	if err1 != nil || err2 != nil {
-		mod.log.Debug("cmp_uri: invalid uri", "uri1", a.Str(0), "uri2", a.Str(1), "at", m.Where())
+		mod.log.Debug(fn+": invalid uri", "uri1", a.Str(0), "uri2", a.Str(1), "at", m.Where())
 		return kemi.Int(-2)
 	}
-	return cmpResult(equalURI(u1, u2))
-}
-
-func (mod *Module) cmpAoR(m *kemi.Msg, a kemi.Args) kemi.Value {
-	u1, err1 := parseURI(a.Str(0))
-	u2, err2 := parseURI(a.Str(1))
-	if err1 != nil || err2 != nil {
-		mod.log.Debug("cmp_aor: invalid uri", "uri1", a.Str(0), "uri2", a.Str(1), "at", m.Where())
-		return kemi.Int(-2)
-	}
-	return cmpResult(equalAoR(u1, u2))
+	return cmpResult(equal(u1, u2))
 }
 
 // cmpHdrName compares two header names: case-insensitive, compact forms

@@ -24,17 +24,48 @@ func contacts(m *kemi.Msg) (out []*sip.ContactHeader, present bool) {
 	return out, present
 }
 
-// setContactURI replaces the URI of a Contact header.
-func setContactURI(c *sip.ContactHeader, s string) error {
+// rewriteContacts gives each Contact of cs the URI newURI returns for it
+// ("" leaves it alone). Every new URI is made and checked before any
+// Contact changes, so that a failure changes nothing: it is logged as fn
+// and gives failCode when newURI fails, badCode when a new URI is invalid.
+func (mod *Module) rewriteContacts(m *kemi.Msg, fn string, cs []*sip.ContactHeader,
+	newURI func(c *sip.ContactHeader) (string, error), failCode, badCode int) kemi.Value {
+	us := make([]*sip.Uri, len(cs))
+	for i, c := range cs {
+		s, err := newURI(c)
+		if err != nil {
+			m.Errorf(mod.log, "%s: %v", fn, err)
+			return kemi.Int(failCode)
+		}
+		if s == "" {
+			continue
+		}
+		u, err := contactURI(s)
+		if err != nil {
+			m.Errorf(mod.log, "%s: %v", fn, err)
+			return kemi.Int(badCode)
+		}
+		us[i] = u
+	}
+	for i, c := range cs {
+		if us[i] != nil {
+			c.Address = *us[i]
+		}
+	}
+	return kemi.OK
+}
+
+// contactURI checks s as Kamailio's parser would and parses it for a
+// Contact header.
+func contactURI(s string) (*sip.Uri, error) {
 	if _, err := parseURI(s); err != nil {
-		return err
+		return nil, err
 	}
 	var u sip.Uri
 	if err := sip.ParseUri(s, &u); err != nil {
-		return fmt.Errorf("invalid uri %q: %w", s, err)
+		return nil, fmt.Errorf("invalid uri %q: %w", s, err)
 	}
-	c.Address = u
-	return nil
+	return &u, nil
 }
 
 // encodeURI turns sip:user:pass@host:port;transport=proto into
@@ -121,25 +152,9 @@ func (mod *Module) encodeContact(m *kemi.Msg, a kemi.Args) kemi.Value {
 		m.Errorf(mod.log, "encode_contact: no Contact header present")
 		return kemi.Fail
 	}
-	news := make([]string, len(cs))
-	for i, c := range cs {
-		n, err := mod.encodeURI(c.Address.String(), prefix, hostpart)
-		if err == nil {
-			_, err = parseURI(n)
-		}
-		if err != nil {
-			m.Errorf(mod.log, "encode_contact: %v", err)
-			return kemi.Int(-2)
-		}
-		news[i] = n
-	}
-	for i, c := range cs {
-		if err := setContactURI(c, news[i]); err != nil {
-			m.Errorf(mod.log, "encode_contact: %v", err)
-			return kemi.Int(-2)
-		}
-	}
-	return kemi.OK
+	return mod.rewriteContacts(m, "encode_contact", cs, func(c *sip.ContactHeader) (string, error) {
+		return mod.encodeURI(c.Address.String(), prefix, hostpart)
+	}, -2, -2)
 }
 
 func (mod *Module) decodeContact(m *kemi.Msg, a kemi.Args) kemi.Value {
@@ -165,30 +180,10 @@ func (mod *Module) decodeContactHeader(m *kemi.Msg, a kemi.Args) kemi.Value {
 		m.Errorf(mod.log, "decode_contact_header: no Contact header present")
 		return kemi.Fail
 	}
-	news := make([]string, len(cs))
-	for i, c := range cs {
-		n, err := mod.decodeURI(c.Address.String())
-		if err == nil {
-			_, err = parseURI(n)
-		}
-		if err != nil {
-			m.Errorf(mod.log, "decode_contact_header: %v", err)
-			return kemi.Int(-2)
-		}
-		news[i] = n
-	}
-	for i, c := range cs {
-		if err := setContactURI(c, news[i]); err != nil {
-			m.Errorf(mod.log, "decode_contact_header: %v", err)
-			return kemi.Int(-2)
-		}
-	}
-	return kemi.OK
+	return mod.rewriteContacts(m, "decode_contact_header", cs, func(c *sip.ContactHeader) (string, error) {
+		return mod.decodeURI(c.Address.String())
+	}, -2, -2)
 }
-
-// protoNumbers are Kamailio's transport numbers, used in the alias
-// parameter.
-var protoNumbers = map[string]int{"udp": 1, "tcp": 2, "tls": 3, "sctp": 4, "ws": 5, "wss": 6}
 
 // contactParamEncode replaces every Contact URI with saddr plus a
 // parameter pname holding the original URI in base64url (without
@@ -208,30 +203,21 @@ func (mod *Module) contactParamEncode(m *kemi.Msg, pname, saddr string, alias bo
 		return kemi.Fail
 	}
 	cs, _ := contacts(m)
-	news := make([]string, len(cs))
-	for i, c := range cs {
+	return mod.rewriteContacts(m, fn, cs, func(c *sip.ContactHeader) (string, error) {
 		orig := c.Address.String()
 		if alias {
 			if !m.Src.IsValid() {
-				m.Errorf(mod.log, "%s: unknown source address", fn)
-				return kemi.Fail
+				return "", fmt.Errorf("unknown source address")
 			}
 			ip := m.Src.Addr().Unmap()
 			host := ip.String()
 			if ip.Is6() {
 				host = "[" + host + "]"
 			}
-			orig = addAlias(orig, host+"~"+strconv.Itoa(int(m.Src.Port()))+"~"+strconv.Itoa(protoNumbers[m.Proto]))
+			orig = addAlias(orig, host+"~"+strconv.Itoa(int(m.Src.Port()))+"~"+strconv.Itoa(kemi.ProtoID(m.Proto)))
 		}
-		news[i] = addParam(saddr, pname+"="+base64.RawURLEncoding.EncodeToString([]byte(orig)))
-	}
-	for i, c := range cs {
-		if err := setContactURI(c, news[i]); err != nil {
-			m.Errorf(mod.log, "%s: %v", fn, err)
-			return kemi.Int(-3)
-		}
-	}
-	return kemi.OK
+		return addParam(saddr, pname+"="+base64.RawURLEncoding.EncodeToString([]byte(orig))), nil
+	}, -1, -3)
 }
 
 // addAlias appends the alias parameter after the URI parameters.
@@ -258,31 +244,11 @@ func decodeParam(s, pname string) (dec string, found bool, err error) {
 }
 
 func (mod *Module) contactParamDecode(m *kemi.Msg, a kemi.Args) kemi.Value {
-	news := map[*sip.ContactHeader]string{}
 	cs, _ := contacts(m)
-	for _, c := range cs {
-		dec, found, err := decodeParam(c.Address.String(), a.Str(0))
-		if err != nil {
-			m.Errorf(mod.log, "contact_param_decode: %v", err)
-			return kemi.Fail
-		}
-		if found {
-			if _, err := parseURI(dec); err != nil {
-				m.Errorf(mod.log, "contact_param_decode: decoded %v", err)
-				return kemi.Fail
-			}
-			news[c] = dec
-		}
-	}
-	for _, c := range cs {
-		if n, ok := news[c]; ok {
-			if err := setContactURI(c, n); err != nil {
-				m.Errorf(mod.log, "contact_param_decode: %v", err)
-				return kemi.Int(-2)
-			}
-		}
-	}
-	return kemi.OK
+	return mod.rewriteContacts(m, "contact_param_decode", cs, func(c *sip.ContactHeader) (string, error) {
+		dec, _, err := decodeParam(c.Address.String(), a.Str(0))
+		return dec, err // "" when not found: left alone
+	}, -1, -1)
 }
 
 func (mod *Module) contactParamDecodeRURI(m *kemi.Msg, a kemi.Args) kemi.Value {
@@ -311,17 +277,13 @@ func (mod *Module) contactParamDecodeRURI(m *kemi.Msg, a kemi.Args) kemi.Value {
 
 func (mod *Module) contactParamRm(m *kemi.Msg, a kemi.Args) kemi.Value {
 	cs, _ := contacts(m)
-	for _, c := range cs {
+	return mod.rewriteContacts(m, "contact_param_rm", cs, func(c *sip.ContactHeader) (string, error) {
 		n, removed := removeParam(c.Address.String(), a.Str(0))
 		if !removed {
-			continue
+			return "", nil
 		}
-		if err := setContactURI(c, n); err != nil {
-			m.Errorf(mod.log, "contact_param_rm: %v", err)
-			return kemi.Fail
-		}
-	}
-	return kemi.OK
+		return n, nil
+	}, -1, -1)
 }
 
 // contactParamCheck returns 1 when a Contact URI has the parameter. As in

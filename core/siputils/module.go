@@ -82,8 +82,8 @@ func (mod *Module) Exports() []kemi.Export {
 		x("is_numeric", S, func(m *kemi.Msg, a kemi.Args) kemi.Value { return isNumeric(a.Str(0)) }),
 		x("is_alphanum", S, func(m *kemi.Msg, a kemi.Args) kemi.Value { return isAlphanumEx(a.Str(0), "") }),
 		x("is_alphanumex", SS, func(m *kemi.Msg, a kemi.Args) kemi.Value { return isAlphanumEx(a.Str(0), a.Str(1)) }),
-		x("cmp_uri", SS, mod.cmpURI),
-		x("cmp_aor", SS, mod.cmpAoR),
+		x("cmp_uri", SS, func(m *kemi.Msg, a kemi.Args) kemi.Value { return mod.cmpURIs(m, a, "cmp_uri", equalURI) }),
+		x("cmp_aor", SS, func(m *kemi.Msg, a kemi.Args) kemi.Value { return mod.cmpURIs(m, a, "cmp_aor", equalAoR) }),
 		x("cmp_hdr_name", SS, mod.cmpHdrName),
 
 		// R-URI parameters

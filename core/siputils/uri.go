@@ -169,9 +169,8 @@ func (u *uri) defaultPort() int {
 
 // param is one ";name[=value]" of a parameter list.
 type param struct {
-	name     string
-	value    string
-	hasValue bool
+	name  string
+	value string
 }
 
 // splitParams splits "a=1;b;c=\"x;y\"" into its parameters. Quoted values
@@ -196,12 +195,12 @@ func splitParams(s string) []param {
 		} else {
 			s = ""
 		}
-		name, value, hasValue := strings.Cut(item, "=")
+		name, value, _ := strings.Cut(item, "=")
 		name = strings.TrimSpace(name)
 		if name == "" {
 			continue
 		}
-		out = append(out, param{name: name, value: strings.TrimSpace(value), hasValue: hasValue})
+		out = append(out, param{name: name, value: strings.TrimSpace(value)})
 	}
 	return out
 }

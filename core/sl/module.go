@@ -111,6 +111,14 @@ func (mod *Module) reply(m *kemi.Msg, code int, reason string, stateful bool, mo
 		mod.log.Debug("ACK is not replied")
 		return kemi.Fail
 	}
+	// set before the stateful branch: tm sends the reply then and honours
+	// them too
+	if mode&modeNoConnect != 0 {
+		m.ReplyNoConnect = true
+	}
+	if mode&modeClose != 0 {
+		m.ReplyClose = true
+	}
 	if stateful && mod.tm != nil {
 		done, err := mod.tm.StatefulReply(m, code, reason)
 		if done {
@@ -124,12 +132,6 @@ func (mod *Module) reply(m *kemi.Msg, code int, reason string, stateful bool, mo
 		}
 	}
 	res := m.NewReply(code, reason) // a 3xx lists the destination set
-	if mode&modeNoConnect != 0 {
-		m.ReplyNoConnect = true
-	}
-	if mode&modeClose != 0 {
-		m.ReplyClose = true
-	}
 	if err := m.Host.Reply(m, res); err != nil {
 		mod.failed.Inc()
 		mod.log.Warn("stateless reply failed", "code", code, "err", err, "at", m.Where())

@@ -39,14 +39,19 @@ CSeq: 10 INVITE
 
 `
 
-// fakeTM answers send_reply statefully when the message is marked.
-type fakeTM struct{ replies []int }
+// fakeTM answers send_reply statefully when the message is marked, and
+// records the reply connection flags it found on the message.
+type fakeTM struct {
+	replies            []int
+	noConnect, doClose bool
+}
 
 func (f *fakeTM) StatefulReply(m *kemi.Msg, code int, reason string) (bool, error) {
 	if m.Value("has-tx") == nil {
 		return false, nil
 	}
 	f.replies = append(f.replies, code)
+	f.noConnect, f.doClose = m.ReplyNoConnect, m.ReplyClose
 	return true, nil
 }
 
@@ -150,11 +155,35 @@ func TestRedirectListsTheDestinationSet(t *testing.T) {
 }
 
 func TestSendReplyMode(t *testing.T) {
-	env := kemitest.Load(t, nil, "core", "sl")
-	m := env.Prepare(kemitest.ParseMsg(t, invite))
-	env.Call(t, "KSR.sl.send_reply_mode", m, 200, "OK", 3)
-	if !m.ReplyNoConnect || !m.ReplyClose {
-		t.Fatalf("mode 3: no_connect=%v close=%v", m.ReplyNoConnect, m.ReplyClose)
+	env, err := kemitest.LoadErrWith(func(e *kemitest.Env) error {
+		return e.Services.Provide(kemi.ServiceTM, &fakeTM{})
+	}, nil, "core", "sl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		mode               int
+		noConnect, doClose bool
+	}{{0, false, false}, {1, true, false}, {2, false, true}, {3, true, true}} {
+		// stateless: the flags reach the destination of the reply
+		m := env.Prepare(kemitest.ParseMsg(t, invite))
+		m.Proto, m.ConnID = "tcp", 7
+		if v := env.Call(t, "KSR.sl.send_reply_mode", m, 200, "OK", tc.mode); v.Int != 1 {
+			t.Fatalf("mode %d: send_reply_mode = %d", tc.mode, v.Int)
+		}
+		if d := env.Host.Last().Dest; d.NoConnect != tc.noConnect || d.Close != tc.doClose {
+			t.Errorf("mode %d: reply sent with no_connect=%v close=%v", tc.mode, d.NoConnect, d.Close)
+		}
+		// stateful: tm finds them on the message
+		tm := env.Services.Lookup(kemi.ServiceTM).(*fakeTM)
+		m = env.Prepare(kemitest.ParseMsg(t, invite))
+		m.SetValue("has-tx", true)
+		if v := env.Call(t, "KSR.sl.send_reply_mode", m, 200, "OK", tc.mode); v.Int != 1 {
+			t.Fatalf("mode %d: stateful send_reply_mode = %d", tc.mode, v.Int)
+		}
+		if tm.noConnect != tc.noConnect || tm.doClose != tc.doClose {
+			t.Errorf("mode %d: tm saw no_connect=%v close=%v", tc.mode, tm.noConnect, tm.doClose)
+		}
 	}
 }
 

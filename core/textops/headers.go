@@ -1,6 +1,7 @@
 package textops
 
 import (
+	"regexp"
 	"strings"
 
 	"github.com/emiago/sipgo/sip"
@@ -25,9 +26,9 @@ func (mod *Module) isPresentHF(m *kemi.Msg, a kemi.Args) kemi.Value {
 	return kemi.IntBool(len(m.Headers(a.Str(0))) > 0)
 }
 
-// headersMatching returns the headers whose name matches re and, when
+// headersMatching returns the headers whose name matches match and, when
 // skip is not nil, does not match skip.
-func headersMatching(m *kemi.Msg, match, skip interface{ MatchString(string) bool }) []sip.Header {
+func headersMatching(m *kemi.Msg, match, skip *regexp.Regexp) []sip.Header {
 	var out []sip.Header
 	for _, h := range m.HeaderList() {
 		if skip != nil && skip.MatchString(h.Name()) {
@@ -66,27 +67,19 @@ func (mod *Module) removeHF(m *kemi.Msg, a kemi.Args) kemi.Value {
 	return kemi.OK
 }
 
-// removeHFRe removes the headers whose name matches re: 1 if one was
-// removed, else -1.
-func (mod *Module) removeHFRe(m *kemi.Msg, a kemi.Args) kemi.Value {
-	re := mod.re(m, "remove_hf_re", a.Str(0), searchFlags)
-	if re == nil {
-		return kemi.Fail
-	}
-	hs := headersMatching(m, re, nil)
-	removeAll(m, hs)
-	return kemi.IntBool(len(hs) > 0)
-}
-
-// removeHFExp removes the headers whose name matches ematch but not eskip.
-func (mod *Module) removeHFExp(m *kemi.Msg, a kemi.Args) kemi.Value {
-	match := mod.re(m, "remove_hf_exp", a.Str(0), searchFlags)
+// removeHFExp removes the headers whose name matches the expression
+// ematch but, when withSkip is set, not eskip: 1 if one was removed, else
+// -1. remove_hf_re is remove_hf_exp without eskip.
+func (mod *Module) removeHFExp(m *kemi.Msg, fn, ematch, eskip string, withSkip bool) kemi.Value {
+	match := mod.re(m, fn, ematch, searchFlags)
 	if match == nil {
 		return kemi.Fail
 	}
-	skip := mod.re(m, "remove_hf_exp", a.Str(1), searchFlags)
-	if skip == nil {
-		return kemi.Fail
+	var skip *regexp.Regexp
+	if withSkip {
+		if skip = mod.re(m, fn, eskip, searchFlags); skip == nil {
+			return kemi.Fail
+		}
 	}
 	hs := headersMatching(m, match, skip)
 	removeAll(m, hs)

@@ -20,14 +20,20 @@ func init() {
 	kemi.Register(kemi.ModuleInfo{Name: "textops", New: func() kemi.Module { return &Module{} }})
 }
 
-// maxCachedRE bounds the number of cached expressions.
-const maxCachedRE = 1024
+// maxCachedRE bounds the number of cached regular expressions, and
+// maxCachedSubst that of parsed sed-like expressions.
+const (
+	maxCachedRE    = 1024
+	maxCachedSubst = 1024
+)
 
 // Module is the textops module of one engine.
 type Module struct {
 	log   *slog.Logger
 	pvs   *kemi.PVTable
 	cache *kemi.RegexCache
+	// substs are the parsed subst* expressions by their text, errors too.
+	substs *kemi.Cache[string, parsedSubst]
 
 	reErrors      *metrics.Counter
 	rebuildErrors *metrics.Counter
@@ -39,6 +45,7 @@ func (mod *Module) ModInit(env *kemi.Env) error {
 	mod.log = env.Logger
 	mod.pvs = env.PVs
 	mod.cache = kemi.NewRegexCache(maxCachedRE)
+	mod.substs = kemi.NewCache[string, parsedSubst](maxCachedSubst)
 	mod.reErrors = env.Metrics.NewCounter(`kemi_textops_expression_errors_total`)
 	mod.rebuildErrors = env.Metrics.NewCounter(`kemi_textops_rebuild_errors_total`)
 	cache := mod.cache
@@ -80,10 +87,14 @@ func (mod *Module) Exports() []kemi.Export {
 		x("replace_hdrs", SS, func(m *kemi.Msg, a kemi.Args) kemi.Value {
 			return mod.replaceRegion(m, "replace_hdrs", a, regionHeaders, false)
 		}),
-		x("replace_body", SS, func(m *kemi.Msg, a kemi.Args) kemi.Value { return mod.replaceBody(m, "replace_body", a, false) }),
-		x("replace_body_all", SS, func(m *kemi.Msg, a kemi.Args) kemi.Value { return mod.replaceBody(m, "replace_body_all", a, true) }),
+		x("replace_body", SS, func(m *kemi.Msg, a kemi.Args) kemi.Value {
+			return mod.replaceRegion(m, "replace_body", a, regionBody, false)
+		}),
+		x("replace_body_all", SS, func(m *kemi.Msg, a kemi.Args) kemi.Value {
+			return mod.replaceRegion(m, "replace_body_all", a, regionBody, true)
+		}),
 		x("replace_body_atonce", SS, func(m *kemi.Msg, a kemi.Args) kemi.Value {
-			return mod.replaceBody(m, "replace_body_atonce", a, true)
+			return mod.replaceRegion(m, "replace_body_atonce", a, regionBody, true)
 		}),
 		x("replace_str", SSS, func(m *kemi.Msg, a kemi.Args) kemi.Value { return mod.replaceStr(m, "replace_str", a, regionAll) }),
 		x("replace_hdrs_str", SSS, func(m *kemi.Msg, a kemi.Args) kemi.Value {
@@ -106,8 +117,12 @@ func (mod *Module) Exports() []kemi.Export {
 		x("is_present_hf", S, mod.isPresentHF),
 		x("is_present_hf_re", S, mod.isPresentHFRe),
 		x("remove_hf", S, mod.removeHF),
-		x("remove_hf_re", S, mod.removeHFRe),
-		x("remove_hf_exp", SS, mod.removeHFExp),
+		x("remove_hf_re", S, func(m *kemi.Msg, a kemi.Args) kemi.Value {
+			return mod.removeHFExp(m, "remove_hf_re", a.Str(0), "", false)
+		}),
+		x("remove_hf_exp", SS, func(m *kemi.Msg, a kemi.Args) kemi.Value {
+			return mod.removeHFExp(m, "remove_hf_exp", a.Str(0), a.Str(1), true)
+		}),
 		x("remove_hf_idx", kemi.SI, mod.removeHFIdx),
 		x("remove_hf_match", SSS, mod.removeHFMatch),
 		x("is_privacy", S, mod.isPrivacy),

@@ -115,22 +115,25 @@ func (mod *Module) apply(m *kemi.Msg, t msgText) error {
 		if m.Req == nil {
 			return fmt.Errorf("the changed message is not a reply any more")
 		}
-		tp, src, dst := m.Req.Transport(), m.Req.Source(), m.Req.Destination()
-		m.Req.MessageData = x.MessageData
-		m.Req.SetTransport(tp)
-		m.Req.SetSource(src)
-		m.Req.SetDestination(dst)
+		swapData(m.Req, &m.Req.MessageData, x.MessageData)
 	case *sip.Response:
 		if m.Res == nil {
 			return fmt.Errorf("the changed message is not a request any more")
 		}
-		tp, src, dst := m.Res.Transport(), m.Res.Source(), m.Res.Destination()
-		m.Res.MessageData = x.MessageData
-		m.Res.SetTransport(tp)
-		m.Res.SetSource(src)
-		m.Res.SetDestination(dst)
+		swapData(m.Res, &m.Res.MessageData, x.MessageData)
 	}
 	return nil
+}
+
+// swapData replaces md, the parsed data of msg, by data. What sipgo knows
+// of msg beside its text (transport, source and destination) is kept:
+// the text cannot give it.
+func swapData(msg sip.Message, md *sip.MessageData, data sip.MessageData) {
+	tp, src, dst := msg.Transport(), msg.Source(), msg.Destination()
+	*md = data
+	msg.SetTransport(tp)
+	msg.SetSource(src)
+	msg.SetDestination(dst)
 }
 
 // fixContentLength sets the value of the Content-Length header lines of a

@@ -162,11 +162,6 @@ func (mod *Module) replaceRegion(m *kemi.Msg, fn string, a kemi.Args, r region, 
 	return kemi.OK
 }
 
-// replaceBody is replaceRegion over the body.
-func (mod *Module) replaceBody(m *kemi.Msg, fn string, a kemi.Args, all bool) kemi.Value {
-	return mod.replaceRegion(m, fn, a, regionBody, all)
-}
-
 // replaceStr replaces the first ("f", the default) or every ("a") plain
 // occurrence of match with repl.
 func (mod *Module) replaceStr(m *kemi.Msg, fn string, a kemi.Args, r region) kemi.Value {

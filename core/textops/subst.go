@@ -31,7 +31,23 @@ type replTok struct {
 	pv    *kemi.Format
 }
 
-// parseSubst parses "/re/replacement/flags". The first character is the
+// parsedSubst is a cached result of compileSubst.
+type parsedSubst struct {
+	se  *substExpr
+	err error
+}
+
+// parseSubst returns the parsed form of a sed-like expression, from the
+// cache when the same text was parsed before (see compileSubst).
+func (mod *Module) parseSubst(s string) (*substExpr, error) {
+	p := mod.substs.Get(s, func() parsedSubst {
+		se, err := mod.compileSubst(s)
+		return parsedSubst{se, err}
+	})
+	return p.se, p.err
+}
+
+// compileSubst parses "/re/replacement/flags". The first character is the
 // separator (any but '\'); the regular expression ends at the first
 // separator not preceded by '\'. In the replacement \1..\9 are the
 // groups, \0 the whole match, \u the Request-URI, \n \r \t \\ \$ those
@@ -39,7 +55,7 @@ type replTok struct {
 // $avp(x), ...) are replaced by their value. Flags: i (ignore case), g
 // (replace every match), s (let '.' match newlines and '^' '$' only the
 // ends of the text).
-func (mod *Module) parseSubst(s string) (*substExpr, error) {
+func (mod *Module) compileSubst(s string) (*substExpr, error) {
 	if len(s) < 3 {
 		return nil, fmt.Errorf("expression %q is too short", s)
 	}

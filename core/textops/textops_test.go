@@ -127,8 +127,6 @@ func TestSearch(t *testing.T) {
 		// REG_NEWLINE: a non-matching list does not cross a line break
 		{"search", []any{"^CSeq:[^#]*Max-Forwards"}, -1},
 		{"search", []any{"^CSeq:.*Max-Forwards"}, -1},
-		// POSIX leftmost-longest
-		{"search_str", []any{"ab", "^(a|ab)$"}, 1},
 		{"search_body", []any{"^m=audio"}, 1},
 		{"search_body", []any{"m=video"}, -1},
 		{"search_body", []any{"[z-a]"}, -1},
@@ -167,6 +165,14 @@ func TestSearchAppend(t *testing.T) {
 	contentLengthOK(t, m)
 	run(t, env, m, -1, "search_append_body", "^x=", "y")
 	check(t, env, bye, []call{{"search_append_body", []any{".", "x"}, -1}})
+
+	// POSIX leftmost-longest: the text goes after the longest match, not
+	// after the first alternative that matches
+	m = kemitest.ParseMsg(t, invite)
+	run(t, env, m, 1, "search_append", "soft|softphone", "!")
+	if got := hdr(m, "User-Agent"); len(got) != 1 || got[0] != "softphone! 1.0" {
+		t.Errorf("leftmost-longest: User-Agent %q", got)
+	}
 }
 
 func TestReplace(t *testing.T) {
@@ -330,6 +336,8 @@ func TestSubstURIAndUser(t *testing.T) {
 	}
 	run(t, env, m, -1, "subst_uri", "/^tel:/x/")
 	run(t, env, m, -1, "subst_uri", "/^sip:/bad uri /")
+	run(t, env, m, -1, "subst_uri", "/carol/x y/")            // a space in the user
+	run(t, env, m, -1, "subst_uri", "/example.com/ex<ample/") // a bad host
 	if m.RURI() != "sip:carol@example.com;orig=bob" {
 		t.Errorf("failed subst_uri changed the R-URI: %s", m.RURI())
 	}

@@ -2,71 +2,24 @@ package xlog
 
 import (
 	"context"
-	"log/slog"
 	"strings"
 
 	"github.com/kemisip/kemi/kemi"
 )
 
-// Levels beyond slog's four, for Kamailio's notice, crit and alert (the
-// same values as the core KSR.notice/crit).
-const (
-	levelNotice = slog.LevelInfo + 2
-	levelCrit   = slog.LevelError + 4
-	levelAlert  = slog.LevelError + 8
-)
-
-// Kamailio's log levels, most severe first; the index is used for metrics.
-const (
-	lAlert = iota
-	lBug
-	lCrit
-	lErr
-	lWarn
-	lNotice
-	lInfo
-	lDbg
-	numLevels
-)
-
-var levels = [numLevels]struct {
-	name  string // metric label
-	level slog.Level
-}{
-	lAlert:  {"alert", levelAlert},
-	lBug:    {"bug", levelCrit}, // Kamailio logs L_BUG at syslog's crit
-	lCrit:   {"crit", levelCrit},
-	lErr:    {"err", slog.LevelError},
-	lWarn:   {"warn", slog.LevelWarn},
-	lNotice: {"notice", levelNotice},
-	lInfo:   {"info", slog.LevelInfo},
-	lDbg:    {"dbg", slog.LevelDebug},
-}
-
-// levelNames maps Kamailio's level names, without the "L_" prefix and in
-// lower case, to levels.
-var levelNames = map[string]int{
-	"alert":  lAlert,
-	"bug":    lBug,
-	"crit":   lCrit,
-	"crit0":  lCrit,
-	"crit2":  lCrit,
-	"err":    lErr,
-	"warn":   lWarn,
-	"notice": lNotice,
-	"info":   lInfo,
-	"dbg":    lDbg,
-}
-
 // parseLevel reads a level name such as "L_INFO" (case-insensitive, the
-// "L_" prefix optional). Like Kamailio, an unknown name means L_ERR.
-func parseLevel(s string) int {
-	s = strings.ToLower(strings.TrimSpace(s))
-	s = strings.TrimPrefix(s, "l_")
-	if l, ok := levelNames[s]; ok {
-		return l
+// "L_" prefix optional; "L_CRIT0" is L_CRIT). Like Kamailio, an unknown
+// name means L_ERR.
+func parseLevel(s string) kemi.LogLevel {
+	s = strings.TrimSpace(s)
+	if len(s) >= 2 && strings.EqualFold(s[:2], "l_") {
+		s = s[2:]
 	}
-	return lErr
+	if strings.EqualFold(s, "crit0") {
+		return kemi.LogCrit
+	}
+	l, _ := kemi.ParseLogLevel(s)
+	return l
 }
 
 // facilities are the syslog facility names xlog_facility accepts.
@@ -79,19 +32,19 @@ var facilities = map[string]bool{
 
 // Exports returns KSR.xlog.
 func (mod *Module) Exports() []kemi.Export {
-	at := func(name string, level int) kemi.Export {
+	at := func(name string, level kemi.LogLevel) kemi.Export {
 		return kemi.Export{Module: "xlog", Name: name, Params: kemi.S, Return: kemi.ReturnInt, Func: func(m *kemi.Msg, a kemi.Args) kemi.Value {
 			return mod.xlog(m, "", level, a.Str(0))
 		}}
 	}
 	return []kemi.Export{
-		at("xdbg", lDbg),
-		at("xinfo", lInfo),
-		at("xnotice", lNotice),
-		at("xwarn", lWarn),
-		at("xerr", lErr),
-		at("xcrit", lCrit),
-		at("xalert", lAlert),
+		at("xdbg", kemi.LogDbg),
+		at("xinfo", kemi.LogInfo),
+		at("xnotice", kemi.LogNotice),
+		at("xwarn", kemi.LogWarn),
+		at("xerr", kemi.LogErr),
+		at("xcrit", kemi.LogCrit),
+		at("xalert", kemi.LogAlert),
 		{Module: "xlog", Name: "xlog", Params: kemi.SS, Return: kemi.ReturnInt, Func: func(m *kemi.Msg, a kemi.Args) kemi.Value {
 			return mod.xlog(m, "", parseLevel(a.Str(0)), a.Str(1))
 		}},
@@ -109,9 +62,9 @@ func (mod *Module) Exports() []kemi.Export {
 // xlog expands the format for m and logs it at the given level. As in
 // Kamailio, nothing is evaluated (and 1 is returned) when the level is not
 // logged; a format with an unknown pseudo-variable gives -1.
-func (mod *Module) xlog(m *kemi.Msg, facility string, level int, format string) kemi.Value {
+func (mod *Module) xlog(m *kemi.Msg, facility string, level kemi.LogLevel, format string) kemi.Value {
 	ctx := context.Background()
-	lvl := levels[level].level
+	lvl := level.Slog()
 	if !mod.slog.Enabled(ctx, lvl) {
 		return kemi.OK
 	}
@@ -134,6 +87,6 @@ func (mod *Module) xlog(m *kemi.Msg, facility string, level int, format string) 
 	} else {
 		mod.slog.Log(ctx, lvl, text)
 	}
-	mod.messages[level].Inc()
+	mod.counter(level).Inc()
 	return kemi.OK
 }

@@ -29,7 +29,8 @@ type Module struct {
 
 	cache formatCache
 
-	messages   [numLevels]*metrics.Counter
+	// messages counts by level, indexed from kemi.LogAlert.
+	messages   [kemi.LogDbg - kemi.LogAlert + 1]*metrics.Counter
 	badFormats *metrics.Counter
 	uncached   *metrics.Counter
 }
@@ -40,12 +41,23 @@ func (mod *Module) ModInit(env *kemi.Env) error {
 	mod.slog = env.ScriptLogger
 	mod.pvs = env.PVs
 	mod.prefixText = env.Params.Str("prefix", "")
-	for i, l := range levels {
-		mod.messages[i] = env.Metrics.NewCounter(fmt.Sprintf(`kemi_xlog_messages_total{level=%q}`, l.name))
+	for l := kemi.LogAlert; l <= kemi.LogDbg; l++ {
+		if l != kemi.LogCrit2 {
+			mod.messages[l-kemi.LogAlert] = env.Metrics.NewCounter(fmt.Sprintf(`kemi_xlog_messages_total{level=%q}`, l))
+		}
 	}
 	mod.badFormats = env.Metrics.NewCounter(`kemi_xlog_format_errors_total`)
 	mod.uncached = env.Metrics.NewCounter(`kemi_xlog_formats_uncached_total`)
 	return nil
+}
+
+// counter returns the message counter of level l; L_CRIT2 counts as crit,
+// the level Kamailio prints it at.
+func (mod *Module) counter(l kemi.LogLevel) *metrics.Counter {
+	if l == kemi.LogCrit2 {
+		l = kemi.LogCrit
+	}
+	return mod.messages[l-kemi.LogAlert]
 }
 
 // ChildInit compiles the prefix at RankInit, when every module has

@@ -178,9 +178,11 @@ func (h *Host) SendReply(res *sip.Response, dst kemi.Dest) error {
 	return h.record(Sent{Kind: "send-reply", Msg: res.String(), Dest: dst})
 }
 
-// ReplyDest is the message's source.
+// ReplyDest is the message's source, with the message's reply connection
+// flags (send_reply_mode).
 func (h *Host) ReplyDest(m *kemi.Msg) (kemi.Dest, error) {
-	return kemi.Dest{Proto: m.Proto, Addr: m.Src, ConnID: m.ConnID, Sock: m.Rcv}, nil
+	return kemi.Dest{Proto: m.Proto, Addr: m.Src, ConnID: m.ConnID, Sock: m.Rcv,
+		NoConnect: m.ReplyNoConnect, Close: m.ReplyClose}, nil
 }
 
 // Via returns a Via of the first socket of dst's protocol.
@@ -380,6 +382,9 @@ func LoadErrWith(before func(e *Env) error, params map[string]map[string]any, na
 			if err := x.Validate(); err != nil {
 				return nil, err
 			}
+			if _, dup := e.exports[x.LuaName()]; dup {
+				return nil, fmt.Errorf("%s exported twice", x.LuaName())
+			}
 			e.exports[x.LuaName()] = x
 		}
 	}
@@ -405,9 +410,9 @@ func (e *Env) Prepare(m *kemi.Msg) *kemi.Msg {
 	return m
 }
 
-// Call calls the export with that Lua name on m. Arguments are converted
-// the way the Lua binding does: strings and ints are both accepted for
-// either kind.
+// Call calls the export with that Lua name on m. Strings and ints are both
+// accepted for either kind and, as in the Lua binding, only the field of
+// each parameter's declared kind is filled.
 func (e *Env) Call(t testing.TB, name string, m *kemi.Msg, args ...any) kemi.Value {
 	t.Helper()
 	x := e.Export(t, name)
@@ -433,6 +438,14 @@ func (e *Env) Call(t testing.TB, name string, m *kemi.Msg, args ...any) kemi.Val
 	}
 	if a.N < len(x.Params) {
 		t.Fatalf("kemitest: %s wants %d arguments, got %d", name, len(x.Params), a.N)
+	}
+	// as the Lua binding: only the field of the declared kind is filled
+	for i, k := range x.Params {
+		if k == kemi.ParamStr {
+			a.V[i].I = 0
+		} else {
+			a.V[i].S = ""
+		}
 	}
 	return x.Func(m, a)
 }
