@@ -60,8 +60,8 @@ func msgPVs() []kemi.PVClass {
 		withParam("hdrc", func(m *kemi.Msg, p *kemi.PVName) (kemi.Value, error) {
 			return kemi.Int(len(headerBodies(m, p.Key(m)))), nil
 		}),
-		ro("au", credPV(func(d *kemi.Digest) string { return d.Username })),
-		ro("aU", credPV(func(d *kemi.Digest) string { return d.User })),
+		ro("au", credPV(func(d *kemi.Digest) string { return d.User })),     // user part, as KSR.kx.get_au
+		ro("aU", credPV(func(d *kemi.Digest) string { return d.Username })), // the whole username
 		ro("ad", credPV(func(d *kemi.Digest) string { return d.Domain })),
 		ro("ar", credPV(func(d *kemi.Digest) string { return d.Realm })),
 	}
