@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -483,10 +482,7 @@ func parseProxy(s string) (string, error) {
 	if rest == "" {
 		return "", fmt.Errorf("invalid proxy %q", s)
 	}
-	uri := "sip:" + rest
-	if proto != "" && proto != "udp" {
-		uri += ";transport=" + proto
-	}
+	uri := proxyURI(proto, rest)
 	var u sip.Uri
 	if err := sip.ParseUri(uri, &u); err != nil {
 		return "", fmt.Errorf("invalid proxy %q: %w", s, err)
@@ -494,17 +490,23 @@ func parseProxy(s string) (string, error) {
 	return uri, nil
 }
 
-// hostPortURI builds sip:host:port;transport=proto.
+// hostPortURI builds sip:host:port;transport=proto (no port when 0).
 func hostPortURI(proto, host string, port int) string {
-	if strings.IndexByte(host, ':') >= 0 && !strings.HasPrefix(host, "[") {
-		host = "[" + host + "]"
-	}
-	uri := "sip:" + host
+	hp := host
 	if port > 0 {
-		uri += ":" + strconv.Itoa(port)
+		hp = kemi.HostPort(host, port)
+	} else if strings.IndexByte(host, ':') >= 0 && !strings.HasPrefix(host, "[") {
+		hp = "[" + host + "]"
 	}
-	if proto != "" && strings.ToLower(proto) != "udp" {
-		uri += ";transport=" + strings.ToLower(proto)
+	return proxyURI(proto, hp)
+}
+
+// proxyURI builds sip:hostport with the transport parameter of proto
+// (none for UDP).
+func proxyURI(proto, hostport string) string {
+	uri := "sip:" + hostport
+	if p, ok := kemi.URIProto(proto); ok && p != "udp" {
+		uri += ";transport=" + p
 	}
 	return uri
 }
