@@ -44,7 +44,7 @@ func Check(cfg Config) (*CheckReport, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := e.newState(script, 0)
+	st, err := e.newState(script)
 	if err != nil {
 		return nil, err
 	}

@@ -57,7 +57,6 @@ type Engine struct {
 	dns dnsCache
 
 	started  atomic.Bool
-	stopped  atomic.Bool
 	stopOnce sync.Once
 	stopErr  error
 }
@@ -96,7 +95,7 @@ func New(cfg Config) (*Engine, error) {
 		return nil, err
 	}
 	// One state now, so a broken script fails before anything is bound.
-	probe, err := e.newState(script, 0)
+	probe, err := e.newState(script)
 	if err != nil {
 		e.destroyModules()
 		return nil, err
@@ -247,12 +246,12 @@ func (e *Engine) compile() (*luaext.Script, error) {
 	return luaext.Compile(name, src)
 }
 
-// newState builds a Lua state for a worker or process of the given rank and
-// checks that the request route exists.
-func (e *Engine) newState(script *luaext.Script, rank int) (*luaext.State, error) {
+// newState builds a Lua state for a worker and checks that the request
+// route exists.
+func (e *Engine) newState(script *luaext.Script) (*luaext.State, error) {
 	st, err := luaext.NewState(script, luaext.Options{
 		Exports:     e.exports,
-		Catalog:     catalog{e},
+		Catalog:     catalog{},
 		Logger:      e.slog,
 		AllowUnsafe: e.cfg.AllowUnsafeLua,
 		Timeout:     e.cfg.RouteTimeout,
@@ -264,7 +263,6 @@ func (e *Engine) newState(script *luaext.Script, rank int) (*luaext.State, error
 		st.Close()
 		return nil, fmt.Errorf("engine: script %s: no function %s: every script must define it", script.Name, e.cfg.RequestRoute)
 	}
-	_ = rank
 	return st, nil
 }
 
@@ -292,7 +290,7 @@ func (e *Engine) Start(ctx context.Context) error {
 		if err := e.childInit(rank); err != nil {
 			return e.abortStart(err)
 		}
-		st, err := e.newState(script, rank)
+		st, err := e.newState(script)
 		if err != nil {
 			return e.abortStart(err)
 		}
@@ -362,7 +360,6 @@ func (e *Engine) childInit(rank int) error {
 // called more than once.
 func (e *Engine) Stop(ctx context.Context) error {
 	e.stopOnce.Do(func() {
-		e.stopped.Store(true)
 		e.tp.close()
 		close(e.quit)
 		done := make(chan struct{})
@@ -401,12 +398,6 @@ func (e *Engine) dispatch(j job) {
 	case e.jobs <- j:
 	case <-e.quit:
 	}
-}
-
-// RunOnWorker runs fn on some worker, with its Lua state; modules (tm) use
-// it to run routes for events that did not come from the network.
-func (e *Engine) RunOnWorker(fn func(w *worker)) {
-	e.dispatch(job{fn: fn})
 }
 
 // watchdog stops routes that run past the time limit.
@@ -482,7 +473,7 @@ func (e *Engine) listenStrings() []string {
 }
 
 // catalog answers the Lua binding's questions about missing names.
-type catalog struct{ e *Engine }
+type catalog struct{}
 
 func (c catalog) Kamailio(module, name string) bool {
 	if name == "" {

@@ -63,7 +63,7 @@ func (e *Engine) superviseProcess(ctx context.Context, mod string, p kemi.Proces
 			stScript = e.script.Load()
 			var err error
 			st, err = luaext.NewState(stScript, luaext.Options{
-				Exports: e.exports, Catalog: catalog{e}, Logger: e.slog,
+				Exports: e.exports, Catalog: catalog{}, Logger: e.slog,
 				AllowUnsafe: e.cfg.AllowUnsafeLua, Timeout: e.cfg.RouteTimeout,
 			})
 			if err != nil {

@@ -54,7 +54,7 @@ func (e *Engine) Reload(name string, src []byte) (int64, error) {
 	}
 	states := map[int]*luaext.State{}
 	for _, w := range e.workers {
-		st, err := e.newState(script, w.rank)
+		st, err := e.newState(script)
 		if err != nil {
 			for _, s := range states {
 				s.Close()

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -150,9 +149,4 @@ func splitList(in []string) []string {
 		}
 	}
 	return out
-}
-
-// enabledLevel reports whether the logger logs at level.
-func enabledLevel(l *slog.Logger, level slog.Level) bool {
-	return l.Enabled(context.Background(), level)
 }
