@@ -198,22 +198,22 @@ func (e *Engine) forwardReply(m *kemi.Msg) error {
 	res := m.Res
 	top := res.Via()
 	if top == nil {
-		e.met.dropped("malformed").Inc()
+		e.met.dropped(dropMalformed).Inc()
 		return errors.New("reply without Via")
 	}
 	if !e.IsMyself(top.Host, top.Port, strings.ToLower(top.Transport)) {
-		e.met.dropped("no_route").Inc()
+		e.met.dropped(dropNoRoute).Inc()
 		return fmt.Errorf("top Via %s is not ours", top.SentBy())
 	}
 	m.RemoveHeaderValue(top)
 	next := res.Via()
 	if next == nil {
-		e.met.dropped("no_route").Inc()
+		e.met.dropped(dropNoRoute).Inc()
 		return errors.New("reply has no Via left to route it on")
 	}
 	dst, err := e.viaDest(next)
 	if err != nil {
-		e.met.dropped("no_route").Inc()
+		e.met.dropped(dropNoRoute).Inc()
 		return err
 	}
 	if err := e.SendReply(res, dst); err != nil {
@@ -345,7 +345,7 @@ func (e *Engine) PrepareRequest(origin *kemi.Msg, req *sip.Request, dst *kemi.De
 			e.slog.Error("error from Lua: "+err.Error(), "route", e.cfg.OnsendRoute)
 		}
 		if om.Drop {
-			e.met.dropped("script_drop").Inc()
+			e.met.dropped(dropScriptDrop).Inc()
 			origin.Handled = true
 			return kemi.ErrDropped
 		}

@@ -186,7 +186,7 @@ func (t *transport) readUDP(l *listener) {
 			continue
 		}
 		if n > max {
-			t.e.met.dropped("oversized").Inc()
+			t.e.met.dropped(dropOversized).Inc()
 			t.e.log.Debug("dropped oversized datagram", "src", src, "bytes", n, "max", max)
 			continue
 		}
@@ -308,7 +308,7 @@ func (t *transport) readTCP(tc *tcpConn) {
 }
 
 type frameError struct {
-	reason string
+	reason dropReason
 	msg    string
 }
 
@@ -334,7 +334,7 @@ func frameSIP(buf []byte, max int) (msg, rest []byte, err *frameError) {
 	end := bytes.Index(buf, []byte("\r\n\r\n"))
 	if end < 0 {
 		if len(buf) > max {
-			return nil, nil, &frameError{"oversized", "header section larger than the maximum message size"}
+			return nil, nil, &frameError{dropOversized, "header section larger than the maximum message size"}
 		}
 		return nil, buf, nil
 	}
@@ -344,11 +344,11 @@ func frameSIP(buf []byte, max int) (msg, rest []byte, err *frameError) {
 		cl = 0 // RFC 3261 requires it on streams; treat a missing one as 0
 	}
 	if cl < 0 {
-		return nil, nil, &frameError{"malformed", "bad Content-Length"}
+		return nil, nil, &frameError{dropMalformed, "bad Content-Length"}
 	}
 	total := end + 4 + cl
 	if total > max {
-		return nil, nil, &frameError{"oversized", "message larger than the maximum message size"}
+		return nil, nil, &frameError{dropOversized, "message larger than the maximum message size"}
 	}
 	if len(buf) < total {
 		return nil, buf, nil
