@@ -18,11 +18,17 @@ import (
 // Config configures an engine. The zero value plus a script is usable:
 // defaults fill the rest.
 type Config struct {
-	// ScriptPath is the routing script file.
+	// ScriptPath is the routing script file: read at start unless Script
+	// is set, and read again by ReloadScript. It names the script in
+	// errors.
 	ScriptPath string
-	// Script is the script text; when set it is used instead of reading
-	// ScriptPath (which then only names the script in errors).
+	// Script is the script text to start with; when set, ScriptPath is
+	// not read at start.
 	Script []byte
+	// ScriptEmbedded marks Script as built into the binary, with
+	// ScriptPath only its name: ReloadScript reloads Script as it is
+	// instead of reading a file.
+	ScriptEmbedded bool
 
 	// Listen are the SIP listeners in Kamailio's syntax:
 	// "udp:127.0.0.1:5060", "tcp:[::1]:5060", "127.0.0.1:5060" (udp and

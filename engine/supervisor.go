@@ -25,7 +25,6 @@ import (
 const (
 	envWorker    = "KEMI_WORKER_PROCESS" // "1" in the worker process
 	envFDs       = "KEMI_WORKER_FDS"     // what fds 3, 4, ... are: specs, then "metrics", "control", "script"
-	envScript    = "KEMI_WORKER_SCRIPT"  // name of the script passed on the script fd
 	envRestarts  = "KEMI_WORKER_RESTARTS"
 	envGen       = "KEMI_WORKER_GENERATION"
 	firstExtraFD = 3
@@ -44,10 +43,9 @@ type SupervisorConfig struct {
 	// address ("" for none).
 	Listen      []string
 	MetricsAddr string
-	// ScriptName and Script are the validated script; a restarted worker
-	// process gets the last script that loaded.
-	ScriptName string
-	Script     []byte
+	// Script is the validated script; a restarted worker process gets the
+	// last script that loaded.
+	Script []byte
 	// Logger logs for the supervisor.
 	Logger *slog.Logger
 	// PidFile, when set, gets the main process id.
@@ -64,12 +62,11 @@ type SupervisorConfig struct {
 
 // controlMsg is a line on the control socket between the two processes.
 type controlMsg struct {
-	T    string `json:"t"`              // "ready", "reload"
-	OK   bool   `json:"ok,omitempty"`   // reload result
-	Gen  int64  `json:"gen,omitempty"`  // script generation
-	Err  string `json:"err,omitempty"`  // reload error
-	Name string `json:"name,omitempty"` // script name of a successful reload
-	Src  string `json:"src,omitempty"`  // its source
+	T   string `json:"t"`             // "ready", "reload"
+	OK  bool   `json:"ok,omitempty"`  // reload result
+	Gen int64  `json:"gen,omitempty"` // script generation of a reload
+	Err string `json:"err,omitempty"` // reload error
+	Src string `json:"src,omitempty"` // source of a successful reload
 }
 
 // Supervise is the main process of fork mode. It binds every listener,
@@ -108,21 +105,20 @@ func Supervise(cfg SupervisorConfig) int {
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR1)
 	defer signal.Stop(sigs)
 
-	s := &supervisor{cfg: cfg, log: log, files: files, fdNames: fdNames, script: cfg.Script, scriptName: cfg.ScriptName, gen: 1}
+	s := &supervisor{cfg: cfg, log: log, files: files, fdNames: fdNames, script: cfg.Script, gen: 1}
 	return s.loop(sigs)
 }
 
 type supervisor struct {
-	cfg        SupervisorConfig
-	log        *slog.Logger
-	files      []*os.File
-	fdNames    []string
-	mu         sync.Mutex
-	script     []byte
-	scriptName string
-	gen        int64 // generation of script
-	restarts   int
-	deaths     []time.Time
+	cfg      SupervisorConfig
+	log      *slog.Logger
+	files    []*os.File
+	fdNames  []string
+	mu       sync.Mutex
+	script   []byte
+	gen      int64 // generation of script
+	restarts int
+	deaths   []time.Time
 }
 
 // child is one worker process.
@@ -268,7 +264,7 @@ func (s *supervisor) start() (*child, error) {
 	extra := append(append([]*os.File{}, s.files...), theirs, scriptFile)
 	names := append(append([]string{}, s.fdNames...), "control", "script")
 	s.mu.Lock()
-	name, gen := s.scriptName, s.gen
+	gen := s.gen
 	s.mu.Unlock()
 	cmd := exec.Command(exe, s.cfg.Args...)
 	cmd.Stdin = nil
@@ -277,7 +273,6 @@ func (s *supervisor) start() (*child, error) {
 	cmd.Env = append(os.Environ(),
 		envWorker+"=1",
 		envFDs+"="+strings.Join(names, ","),
-		envScript+"="+name,
 		envRestarts+"="+strconv.Itoa(s.restarts),
 		envGen+"="+strconv.FormatInt(gen, 10),
 	)
@@ -332,7 +327,7 @@ func (s *supervisor) readControl(c *child) {
 		case "reload":
 			if m.OK {
 				s.mu.Lock()
-				s.script, s.scriptName, s.gen = []byte(m.Src), m.Name, m.Gen
+				s.script, s.gen = []byte(m.Src), m.Gen
 				s.mu.Unlock()
 			}
 		}
@@ -424,9 +419,8 @@ type WorkerProcess struct {
 	// Inherited are the SIP sockets; MetricsListener the /metrics socket.
 	Inherited       []InheritedSocket
 	MetricsListener net.Listener
-	// ScriptName and Script are the script to run.
-	ScriptName string
-	Script     []byte
+	// Script is the script to run.
+	Script []byte
 	// Restarts is how often the supervisor restarted the worker process;
 	// Generation is the generation of Script.
 	Restarts   int
@@ -442,7 +436,7 @@ func InheritWorkerProcess() (*WorkerProcess, error) {
 	if !IsWorkerProcess() {
 		return nil, errors.New("engine: not a worker process")
 	}
-	wp := &WorkerProcess{ScriptName: os.Getenv(envScript)}
+	wp := &WorkerProcess{}
 	wp.Restarts, _ = strconv.Atoi(os.Getenv(envRestarts))
 	wp.Generation, _ = strconv.ParseInt(os.Getenv(envGen), 10, 64)
 	for i, name := range strings.Split(os.Getenv(envFDs), ",") {
@@ -513,16 +507,16 @@ func (wp *WorkerProcess) send(m controlMsg) {
 }
 
 // Ready tells the supervisor the worker process serves.
-func (wp *WorkerProcess) Ready(gen int64) { wp.send(controlMsg{T: "ready", Gen: gen}) }
+func (wp *WorkerProcess) Ready() { wp.send(controlMsg{T: "ready"}) }
 
 // Reloaded tells the supervisor how a reload went; a good script is what
 // later restarts use.
-func (wp *WorkerProcess) Reloaded(gen int64, name string, src []byte, err error) {
+func (wp *WorkerProcess) Reloaded(gen int64, src []byte, err error) {
 	if err != nil {
 		wp.send(controlMsg{T: "reload", Gen: gen, Err: err.Error()})
 		return
 	}
-	wp.send(controlMsg{T: "reload", OK: true, Gen: gen, Name: name, Src: string(src)})
+	wp.send(controlMsg{T: "reload", OK: true, Gen: gen, Src: string(src)})
 }
 
 // SupervisorGone returns a channel closed when the supervisor goes away

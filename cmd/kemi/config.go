@@ -115,6 +115,7 @@ func buildConfig(c *cli.Context) (engine.Config, *engine.FileConfig, error) {
 	if cfg.ScriptPath == "" {
 		cfg.Script = scripts.Default
 		cfg.ScriptPath = scripts.DefaultName
+		cfg.ScriptEmbedded = true
 	}
 	levelName := c.String("log-level")
 	format := c.String("log-format")

@@ -534,6 +534,9 @@ func TestOnWorkerExitShutdown(t *testing.T) {
 
 func TestReloadAllOrNothing(t *testing.T) {
 	p := startKemi(t, procOpts{script: answerScript})
+	if strings.Contains(p.log.String(), "the file changed since") {
+		t.Errorf("warned about a changed file at a normal start")
+	}
 	reload := func(src string) {
 		t.Helper()
 		if err := os.WriteFile(p.script, []byte(src), 0o644); err != nil {
@@ -579,6 +582,9 @@ func TestReloadAllOrNothing(t *testing.T) {
 	}
 	if v := p.metric("kemi_engine_script_generation"); v != 2 {
 		t.Errorf("generation after a restart = %v, want 2", v)
+	}
+	if !strings.Contains(p.log.String(), "the file changed since") {
+		t.Errorf("no warning that the restarted worker process runs an older script than the file")
 	}
 }
 
