@@ -164,13 +164,19 @@ func (s *supervisor) loop(sigs chan os.Signal) int {
 					s.log.Info("shutting down", "signal", sig.String(), "grace", s.cfg.Grace)
 					syscall.Kill(c.pid, syscall.SIGTERM)
 					hardStop = time.After(s.cfg.Grace + 10*time.Second)
-				case syscall.SIGHUP:
-					s.log.Info("reloading the routing script", "pid", c.pid)
-					syscall.Kill(c.pid, syscall.SIGHUP)
-				case syscall.SIGUSR1:
-					s.log.Info("supervisor statistics", "worker_pid", c.pid, "worker_restarts", s.restarts,
-						"worker_uptime", time.Since(c.started).Round(time.Second))
-					syscall.Kill(c.pid, syscall.SIGUSR1)
+				case syscall.SIGHUP, syscall.SIGUSR1:
+					if shutdown {
+						// no reload or statistics while the worker process drains
+						s.log.Info("shutting down: signal ignored", "signal", sig.String())
+						break
+					}
+					if sig == syscall.SIGHUP {
+						s.log.Info("reloading the routing script", "pid", c.pid)
+					} else {
+						s.log.Info("supervisor statistics", "worker_pid", c.pid, "worker_restarts", s.restarts,
+							"worker_uptime", time.Since(c.started).Round(time.Second))
+					}
+					syscall.Kill(c.pid, sig.(syscall.Signal))
 				}
 				continue
 			case <-hardStop:

@@ -758,6 +758,40 @@ func TestStopLetsTransactionsFinish(t *testing.T) {
 	}
 }
 
+// TestReloadAndStatsSignalsDuringStopAreIgnored: SIGHUP and SIGUSR1 while
+// draining neither end the drain early (only a second SIGINT/SIGTERM does)
+// nor reach the worker process through the supervisor.
+func TestReloadAndStatsSignalsDuringStopAreIgnored(t *testing.T) {
+	caller, callee := newUDPPeer(t), newUDPPeer(t)
+	p := startKemi(t, procOpts{script: fmt.Sprintf(slowCallScript, callee.port())})
+	worker := p.worker()
+	invite, from := startSlowCall(t, p, caller, callee)
+
+	p.signal(syscall.SIGTERM)
+	time.Sleep(300 * time.Millisecond)
+	p.signal(syscall.SIGHUP)
+	p.signal(syscall.SIGUSR1)
+	// and straight to the worker process, as an operator might
+	syscall.Kill(worker, syscall.SIGHUP)
+	syscall.Kill(worker, syscall.SIGUSR1)
+	time.Sleep(300 * time.Millisecond)
+	if code := p.wait(0); code != -1 {
+		t.Fatalf("kemi exited (%d) on SIGHUP/SIGUSR1 while draining", code)
+	}
+	callee.send(from, replyTo(invite, 200, "OK", "b1"))
+	caller.expect("SIP/2.0 200", 3*time.Second)
+	if code := p.wait(10 * time.Second); code != 0 {
+		t.Fatalf("exit code %d after the transaction finished, want 0", code)
+	}
+	logs := p.log.String()
+	if strings.Contains(logs, "second stop signal") {
+		t.Errorf("SIGHUP/SIGUSR1 counted as a second stop:\n%s", logs)
+	}
+	if strings.Contains(logs, "reloading the routing script") || strings.Contains(logs, "worker statistics") {
+		t.Errorf("a signal was acted on while draining:\n%s", logs)
+	}
+}
+
 // TestSecondStopSignalEndsAtOnce: a second SIGTERM does not wait for the
 // transaction still ringing.
 func TestSecondStopSignalEndsAtOnce(t *testing.T) {

@@ -158,10 +158,15 @@ func serve(cfg engine.Config, wp *engine.WorkerProcess, grace time.Duration) err
 				e.LogStats()
 			default:
 				go func() {
-					// a second stop signal ends at once
-					<-sigs
-					log.Warn("second stop signal: exiting now")
-					os.Exit(1)
+					// a second stop signal ends at once; reloading or
+					// statistics no longer apply
+					for sig := range sigs {
+						if sig == syscall.SIGINT || sig == syscall.SIGTERM {
+							log.Warn("second stop signal: exiting now")
+							os.Exit(1)
+						}
+						log.Info("shutting down: signal ignored", "signal", sig.String())
+					}
 				}()
 				if err := e.Shutdown(grace); err != nil {
 					return cli.Exit(err.Error(), 1)
