@@ -152,6 +152,23 @@ func (l ListenSpec) String() string {
 	return l.Proto + ":" + l.Addr.String()
 }
 
+// spec formats l as a listen spec that ParseListen reads back the same,
+// advertised address and name included.
+func (l ListenSpec) spec() string {
+	s := l.String()
+	if l.AdvHost != "" {
+		adv := l.AdvHost
+		if l.AdvPort != 0 {
+			adv = net.JoinHostPort(l.AdvHost, strconv.Itoa(l.AdvPort))
+		}
+		s += " advertise " + adv
+	}
+	if l.Name != "" {
+		s += " name " + l.Name
+	}
+	return s
+}
+
 // ParseListen parses a listen spec; without a protocol it gives one spec
 // for udp and one for tcp.
 func ParseListen(spec string) ([]ListenSpec, error) {

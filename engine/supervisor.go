@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -24,7 +25,7 @@ import (
 // they are not meant for users.
 const (
 	envWorker    = "KEMI_WORKER_PROCESS" // "1" in the worker process
-	envFDs       = "KEMI_WORKER_FDS"     // what fds 3, 4, ... are: specs, then "metrics", "control", "script"
+	envFDs       = "KEMI_WORKER_FDS"     // what fds 3, 4, ... are, a JSON list: specs, then "metrics", "control", "script"
 	envRestarts  = "KEMI_WORKER_RESTARTS"
 	envGen       = "KEMI_WORKER_GENERATION"
 	firstExtraFD = 3
@@ -268,7 +269,13 @@ func (s *supervisor) start() (*child, error) {
 		return nil, err
 	}
 	extra := append(append([]*os.File{}, s.files...), theirs, scriptFile)
-	names := append(append([]string{}, s.fdNames...), "control", "script")
+	names, err := json.Marshal(append(append([]string{}, s.fdNames...), "control", "script"))
+	if err != nil {
+		ours.Close()
+		theirs.Close()
+		scriptFile.Close()
+		return nil, fmt.Errorf("fd names: %w", err)
+	}
 	s.mu.Lock()
 	gen := s.gen
 	s.mu.Unlock()
@@ -278,7 +285,7 @@ func (s *supervisor) start() (*child, error) {
 	cmd.ExtraFiles = extra
 	cmd.Env = append(os.Environ(),
 		envWorker+"=1",
-		envFDs+"="+strings.Join(names, ","),
+		envFDs+"="+string(names),
 		envRestarts+"="+strconv.Itoa(s.restarts),
 		envGen+"="+strconv.FormatInt(gen, 10),
 	)
@@ -387,22 +394,17 @@ func bindAll(listen []string, metricsAddr string) ([]*os.File, []string, error) 
 			return fail(err)
 		}
 		// the spec with the real port, for port 0
-		var addr string
+		var addr net.Addr
 		if pc != nil {
-			addr = pc.LocalAddr().String()
+			addr = pc.LocalAddr()
 		} else {
-			addr = ln.Addr().String()
+			addr = ln.Addr()
 		}
-		spec := sp.Proto + ":" + addr
-		if sp.AdvHost != "" {
-			adv := sp.AdvHost
-			if sp.AdvPort != 0 {
-				adv = net.JoinHostPort(sp.AdvHost, strconv.Itoa(sp.AdvPort))
-			}
-			spec += "/" + adv
+		if ap, err := netip.ParseAddrPort(addr.String()); err == nil {
+			sp.Addr = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 		}
 		files = append(files, f)
-		names = append(names, spec)
+		names = append(names, sp.spec())
 	}
 	if metricsAddr != "" {
 		ln, err := net.Listen("tcp", metricsAddr)
@@ -445,7 +447,11 @@ func InheritWorkerProcess() (*WorkerProcess, error) {
 	wp := &WorkerProcess{}
 	wp.Restarts, _ = strconv.Atoi(os.Getenv(envRestarts))
 	wp.Generation, _ = strconv.ParseInt(os.Getenv(envGen), 10, 64)
-	for i, name := range strings.Split(os.Getenv(envFDs), ",") {
+	var names []string
+	if err := json.Unmarshal([]byte(os.Getenv(envFDs)), &names); err != nil {
+		return nil, fmt.Errorf("engine: %s: %w", envFDs, err)
+	}
+	for i, name := range names {
 		f := os.NewFile(uintptr(firstExtraFD+i), name)
 		if f == nil {
 			return nil, fmt.Errorf("engine: inherited fd %d (%s) is missing", firstExtraFD+i, name)

@@ -97,6 +97,7 @@ type procOpts struct {
 	config  string
 	workers int
 	args    []string
+	udpOpts string // appended to the udp listen spec: " name x"
 }
 
 func freeTCPPort(t *testing.T) int {
@@ -123,7 +124,7 @@ func startKemi(t *testing.T, o procOpts) *kemiProc {
 	p.sip = fmt.Sprintf("127.0.0.1:%d", udp)
 	p.tcp = fmt.Sprintf("127.0.0.1:%d", freeTCPPort(t))
 	p.mtr = fmt.Sprintf("127.0.0.1:%d", freeTCPPort(t))
-	args := []string{"run", "-f", p.script, "-l", "udp:" + p.sip, "-l", "tcp:" + p.tcp, "--metrics-addr", p.mtr,
+	args := []string{"run", "-f", p.script, "-l", "udp:" + p.sip + o.udpOpts, "-l", "tcp:" + p.tcp, "--metrics-addr", p.mtr,
 		"-n", strconv.Itoa(max(o.workers, 2)), "--log-level", "debug"}
 	if o.config != "" {
 		cfg := filepath.Join(dir, "kemi.toml")
@@ -482,6 +483,18 @@ func TestKillWorkerUnderLoad(t *testing.T) {
 	}
 	if v := p.metric("kemi_engine_worker_restarts_total"); v != 1 {
 		t.Errorf("kemi_engine_worker_restarts_total = %v, want 1", v)
+	}
+}
+
+// TestNamedSocketInForkMode: the socket name and advertised address of a
+// listen spec reach the worker process with the socket.
+func TestNamedSocketInForkMode(t *testing.T) {
+	p := startKemi(t, procOpts{script: `
+function ksr_request_route()
+	KSR.sl.sl_send_reply(200, tostring(KSR.kx.get_rcv_sock_name()) .. " " .. tostring(KSR.kx.get_rcvadvip()))
+end`, udpOpts: " advertise 203.0.113.7 name sipudp"})
+	if r := options(p.sip, "named", 2*time.Second); r != "SIP/2.0 200 sipudp 203.0.113.7" {
+		t.Fatalf("reply = %q", r)
 	}
 }
 
