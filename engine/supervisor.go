@@ -209,13 +209,9 @@ func (s *supervisor) loop(sigs chan os.Signal) int {
 					backoff = 100 * time.Millisecond
 				}
 				s.log.Info("restarting the worker process", "in", backoff)
-				select {
-				case <-time.After(backoff):
-				case sig := <-sigs:
-					if sig == syscall.SIGINT || sig == syscall.SIGTERM {
-						s.log.Info("stopped while the worker process was down")
-						return 0
-					}
+				if !s.waitBackoff(backoff, diedAt, sigs) {
+					s.log.Info("stopped while the worker process was down")
+					return 0
 				}
 				if backoff *= 2; backoff > 5*time.Second {
 					backoff = 5 * time.Second
@@ -223,6 +219,30 @@ func (s *supervisor) loop(sigs chan os.Signal) int {
 				s.restarts++
 			}
 			break
+		}
+	}
+}
+
+// waitBackoff waits d before a restart, answering signals meanwhile: it
+// reports false on SIGINT/SIGTERM. There is no worker process to reload:
+// the next one runs the last script that loaded, so SIGHUP is only logged.
+func (s *supervisor) waitBackoff(d time.Duration, diedAt time.Time, sigs <-chan os.Signal) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			return true
+		case sig := <-sigs:
+			switch sig {
+			case syscall.SIGINT, syscall.SIGTERM:
+				return false
+			case syscall.SIGHUP:
+				s.log.Warn("no worker process to reload: the next one runs the last script that loaded; send SIGHUP again once it is back")
+			case syscall.SIGUSR1:
+				s.log.Info("supervisor statistics", "worker_pid", 0, "worker_restarts", s.restarts,
+					"worker_down_for", time.Since(diedAt).Round(time.Millisecond))
+			}
 		}
 	}
 }
@@ -252,6 +272,14 @@ func exitReason(err error) string {
 // that forked the child exits, and it must fire only when this process
 // dies.
 func (s *supervisor) start() (*child, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("worker process binary: %w", err)
+	}
+	names, err := json.Marshal(append(append([]string{}, s.fdNames...), "control", "script"))
+	if err != nil {
+		return nil, fmt.Errorf("fd names: %w", err)
+	}
 	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("control socket: %w", err)
@@ -264,18 +292,7 @@ func (s *supervisor) start() (*child, error) {
 		theirs.Close()
 		return nil, err
 	}
-	exe, err := os.Executable()
-	if err != nil {
-		return nil, err
-	}
 	extra := append(append([]*os.File{}, s.files...), theirs, scriptFile)
-	names, err := json.Marshal(append(append([]string{}, s.fdNames...), "control", "script"))
-	if err != nil {
-		ours.Close()
-		theirs.Close()
-		scriptFile.Close()
-		return nil, fmt.Errorf("fd names: %w", err)
-	}
 	s.mu.Lock()
 	gen := s.gen
 	s.mu.Unlock()
@@ -452,9 +469,9 @@ func InheritWorkerProcess() (*WorkerProcess, error) {
 		return nil, fmt.Errorf("engine: %s: %w", envFDs, err)
 	}
 	for i, name := range names {
-		f := os.NewFile(uintptr(firstExtraFD+i), name)
-		if f == nil {
-			return nil, fmt.Errorf("engine: inherited fd %d (%s) is missing", firstExtraFD+i, name)
+		f, err := inheritedFile(firstExtraFD+i, name)
+		if err != nil {
+			return nil, err
 		}
 		switch {
 		case name == "control":
@@ -492,6 +509,15 @@ func InheritWorkerProcess() (*WorkerProcess, error) {
 		}
 	}
 	return wp, nil
+}
+
+// inheritedFile wraps an fd the supervisor passed. os.NewFile does not
+// check that the fd is open, so ask the kernel.
+func inheritedFile(fd int, name string) (*os.File, error) {
+	if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err != nil {
+		return nil, fmt.Errorf("engine: inherited fd %d (%s) is missing: %w", fd, name, err)
+	}
+	return os.NewFile(uintptr(fd), name), nil
 }
 
 func readAllAt(f *os.File) ([]byte, error) {
