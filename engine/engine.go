@@ -50,7 +50,9 @@ type Engine struct {
 	jobs    chan job
 	workers []*worker
 	quit    chan struct{}
-	wg      sync.WaitGroup
+	wg      sync.WaitGroup // the workers
+	wdStop  chan struct{}  // ends the watchdog
+	wdWG    sync.WaitGroup
 	extra   *extraProcs
 	ms      *metricsServer
 
@@ -116,6 +118,7 @@ func newEngine(cfg Config) *Engine {
 		pvs:     kemi.NewPVTable(),
 		svc:     kemi.NewServices(),
 		quit:    make(chan struct{}),
+		wdStop:  make(chan struct{}),
 	}
 	e.jobs = make(chan job, 1024*cfg.Workers)
 	e.met = newEngineMetrics(e.metrics, cfg.Workers, e)
@@ -306,8 +309,8 @@ func (e *Engine) Start(ctx context.Context) error {
 		go func(w *worker) { defer e.wg.Done(); w.loop() }(w)
 	}
 	if e.cfg.RouteTimeout > 0 {
-		e.wg.Add(1)
-		go func() { defer e.wg.Done(); e.watchdog() }()
+		e.wdWG.Add(1)
+		go func() { defer e.wdWG.Done(); e.watchdog() }()
 	}
 	e.tp.serve()
 	if e.cfg.MetricsAddr != "" || e.cfg.MetricsListener != nil {
@@ -356,47 +359,62 @@ func (e *Engine) childInit(rank int) error {
 }
 
 // Stop stops reading, lets the workers finish what they hold, stops the
-// extra processes, destroys the modules and closes everything. It can be
-// called more than once.
+// extra processes, closes the sockets and connections (workers can send
+// until they are done), destroys the modules and stops /metrics. It can
+// be called more than once.
+//
+// When ctx ends first, Stop closes the sockets and returns an error; a Lua
+// state cannot be abandoned mid-call, so the rest (extra processes, states,
+// modules) is done in the background once the busy workers finish.
 func (e *Engine) Stop(ctx context.Context) error {
 	e.stopOnce.Do(func() {
-		e.tp.close()
+		e.tp.stopReading()
 		close(e.quit)
 		done := make(chan struct{})
 		go func() { e.wg.Wait(); close(done) }()
+		finish := func() {
+			if e.extra != nil {
+				e.extra.stop()
+			}
+			// the watchdog outlives the routes it may have to stop
+			close(e.wdStop)
+			e.wdWG.Wait()
+			e.tp.close()
+			for _, w := range e.workers {
+				w.close()
+			}
+			e.destroyModules()
+			e.log.Info("kemi engine stopped")
+		}
 		select {
 		case <-done:
+			finish()
 		case <-ctx.Done():
 			e.stopErr = fmt.Errorf("engine: stop: %w", ctx.Err())
-			<-done // workers finish their current route; Lua states cannot be abandoned mid-call
+			e.log.Error("workers still busy at the stop deadline; the engine finishes stopping when their routes end", "err", ctx.Err())
+			e.tp.close()
+			go func() { <-done; finish() }()
 		}
-		if e.extra != nil {
-			e.extra.stop()
-		}
-		for _, w := range e.workers {
-			w.close()
-		}
-		e.destroyModules()
 		e.ms.stop(ctx)
-		e.log.Info("kemi engine stopped")
 	})
 	return e.stopErr
 }
 
-// dispatch hands a received message to a worker. Messages of one TCP
-// connection always go to the same worker, so they stay in order.
+// dispatch hands a job to a worker. Messages of one TCP connection always
+// go to the same worker, so they stay in order. Received messages are
+// dropped once reading stops, so that no reader waits on a busy worker.
 func (e *Engine) dispatch(j job) {
+	stop := e.quit
+	if j.fn == nil {
+		stop = e.tp.stopRead
+	}
+	ch := e.jobs
 	if j.connID != 0 && len(e.workers) > 0 {
-		w := e.workers[j.connID%uint64(len(e.workers))]
-		select {
-		case w.own <- j:
-		case <-e.quit:
-		}
-		return
+		ch = e.workers[j.connID%uint64(len(e.workers))].own
 	}
 	select {
-	case e.jobs <- j:
-	case <-e.quit:
+	case ch <- j:
+	case <-stop:
 	}
 }
 
@@ -413,7 +431,7 @@ func (e *Engine) watchdog() {
 	defer t.Stop()
 	for {
 		select {
-		case <-e.quit:
+		case <-e.wdStop:
 			return
 		case now := <-t.C:
 			for _, w := range e.workers {

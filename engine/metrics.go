@@ -204,6 +204,8 @@ func (ms *metricsServer) stop(ctx context.Context) {
 	if ms == nil {
 		return
 	}
-	_ = ms.srv.Shutdown(ctx)
+	if err := ms.srv.Shutdown(ctx); err != nil {
+		ms.srv.Close() // out of time: drop the connections still open
+	}
 	<-ms.done
 }
