@@ -276,7 +276,7 @@ func (e *Engine) Start(ctx context.Context) error {
 		return errors.New("engine: already started")
 	}
 	if err := e.tp.bind(); err != nil {
-		return err
+		return e.abortStart(err)
 	}
 	if err := e.childInit(kemi.RankInit); err != nil {
 		return e.abortStart(err)
@@ -342,8 +342,13 @@ func (e *Engine) workerOneInit() error {
 	return nil
 }
 
+// abortStart undoes a failed start: the modules are destroyed and every
+// socket handed to the engine is closed.
 func (e *Engine) abortStart(err error) error {
 	_ = e.Stop(context.Background())
+	if e.ms == nil && e.cfg.MetricsListener != nil {
+		e.cfg.MetricsListener.Close() // handed over to serve /metrics, never served
+	}
 	return err
 }
 

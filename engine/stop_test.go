@@ -177,3 +177,79 @@ func TestStopReturnsAtDeadline(t *testing.T) {
 	close(g.release)
 	waitClosed(t, g.destroyed, "module destroy after the route ended")
 }
+
+// TestBindFailureUndoesStart: when a listener cannot be bound, Start
+// destroys the modules and closes the /metrics socket it was handed.
+func TestBindFailureUndoesStart(t *testing.T) {
+	taken, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	mln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mln.Close()
+	e, err := engine.New(engine.Config{
+		Script:          []byte(gateScript),
+		ScriptPath:      "gate.lua",
+		Listen:          []string{"udp:" + taken.LocalAddr().String()},
+		Workers:         1,
+		Modules:         []string{"core", "sl", "enginetest-gate"},
+		MetricsListener: mln,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := <-gates
+	if err := e.Start(context.Background()); err == nil {
+		t.Fatal("Start bound a port that is taken")
+	}
+	select {
+	case <-g.destroyed:
+	default:
+		t.Error("modules not destroyed after a failed start")
+	}
+	mln.(*net.TCPListener).SetDeadline(time.Now().Add(time.Second)) // no hang if open
+	if _, err := mln.Accept(); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("metrics listener still open after a failed start: %v", err)
+	}
+}
+
+// TestInheritedSocketsClosedOnBindError: inherited sockets belong to the
+// engine, also when one of them does not match its spec.
+func TestInheritedSocketsClosedOnBindError(t *testing.T) {
+	good, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer good.Close()
+	bad, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bad.Close()
+	e, err := engine.New(engine.Config{
+		Script:     []byte("function ksr_request_route() end"),
+		ScriptPath: "t.lua",
+		Workers:    1,
+		Modules:    []string{"core"},
+		Inherited: []engine.InheritedSocket{
+			{Spec: "udp:" + good.LocalAddr().String(), Packet: good},
+			{Spec: "tcp:" + bad.LocalAddr().String(), Packet: bad}, // a UDP socket for a TCP spec
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Start(context.Background()); err == nil || !strings.Contains(err.Error(), "does not match") {
+		t.Fatalf("Start = %v, want a spec mismatch", err)
+	}
+	for _, pc := range []net.PacketConn{good, bad} {
+		pc.SetReadDeadline(time.Now().Add(time.Second)) // no hang if open
+		if _, _, err := pc.ReadFrom(make([]byte, 1)); !errors.Is(err, net.ErrClosed) {
+			t.Errorf("inherited socket %s still open: %v", pc.LocalAddr(), err)
+		}
+	}
+}

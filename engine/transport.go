@@ -57,37 +57,22 @@ func newTransport(e *Engine) *transport {
 }
 
 // bind opens every listener of the config, or wraps the inherited ones.
+// On error the inherited sockets are closed too: the engine owns them.
 func (t *transport) bind() error {
 	cfg := t.e.cfg
 	if len(cfg.Inherited) > 0 {
-		for _, in := range cfg.Inherited {
-			specs, err := ParseListen(in.Spec)
-			if err != nil {
-				return err
-			}
-			l := &listener{}
-			switch {
-			case in.Packet != nil:
-				uc, ok := in.Packet.(*net.UDPConn)
-				if !ok {
-					return fmt.Errorf("engine: inherited socket %s is not UDP", in.Spec)
+		err := t.inherit(cfg.Inherited)
+		if err != nil {
+			for _, in := range cfg.Inherited {
+				if in.Packet != nil {
+					in.Packet.Close()
 				}
-				l.udp = uc
-				l.sock = socketFor(specs, "udp", uc.LocalAddr())
-			case in.Stream != nil:
-				tl, ok := in.Stream.(*net.TCPListener)
-				if !ok {
-					return fmt.Errorf("engine: inherited socket %s is not TCP", in.Spec)
+				if in.Stream != nil {
+					in.Stream.Close()
 				}
-				l.tcp = tl
-				l.sock = socketFor(specs, "tcp", tl.Addr())
 			}
-			if l.sock == nil {
-				return fmt.Errorf("engine: inherited socket %s does not match its spec", in.Spec)
-			}
-			t.listeners = append(t.listeners, l)
 		}
-		return nil
+		return err
 	}
 	specs, err := ListenSpecs(cfg.Listen)
 	if err != nil {
@@ -106,6 +91,38 @@ func (t *transport) bind() error {
 		} else {
 			l.tcp = ln.(*net.TCPListener)
 			l.sock = socketFor([]ListenSpec{s}, "tcp", ln.Addr())
+		}
+		t.listeners = append(t.listeners, l)
+	}
+	return nil
+}
+
+// inherit wraps the sockets a supervisor bound.
+func (t *transport) inherit(inherited []InheritedSocket) error {
+	for _, in := range inherited {
+		specs, err := ParseListen(in.Spec)
+		if err != nil {
+			return fmt.Errorf("engine: inherited socket: %w", err)
+		}
+		l := &listener{}
+		switch {
+		case in.Packet != nil:
+			uc, ok := in.Packet.(*net.UDPConn)
+			if !ok {
+				return fmt.Errorf("engine: inherited socket %s is not UDP", in.Spec)
+			}
+			l.udp = uc
+			l.sock = socketFor(specs, "udp", uc.LocalAddr())
+		case in.Stream != nil:
+			tl, ok := in.Stream.(*net.TCPListener)
+			if !ok {
+				return fmt.Errorf("engine: inherited socket %s is not TCP", in.Spec)
+			}
+			l.tcp = tl
+			l.sock = socketFor(specs, "tcp", tl.Addr())
+		}
+		if l.sock == nil {
+			return fmt.Errorf("engine: inherited socket %s does not match its spec", in.Spec)
 		}
 		t.listeners = append(t.listeners, l)
 	}
