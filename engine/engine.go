@@ -53,6 +53,8 @@ type Engine struct {
 	wg      sync.WaitGroup // the workers
 	wdStop  chan struct{}  // ends the watchdog
 	wdWG    sync.WaitGroup
+	wdMu    sync.Mutex
+	watched map[*luaext.State]bool // states of extra processes, for the watchdog
 	extra   *extraProcs
 	ms      *metricsServer
 
@@ -119,6 +121,7 @@ func newEngine(cfg Config) *Engine {
 		svc:     kemi.NewServices(),
 		quit:    make(chan struct{}),
 		wdStop:  make(chan struct{}),
+		watched: map[*luaext.State]bool{},
 	}
 	e.jobs = make(chan job, 1024*cfg.Workers)
 	e.met = newEngineMetrics(e.metrics, cfg.Workers, e)
@@ -252,13 +255,7 @@ func (e *Engine) compile() (*luaext.Script, error) {
 // newState builds a Lua state for a worker and checks that the request
 // route exists.
 func (e *Engine) newState(script *luaext.Script) (*luaext.State, error) {
-	st, err := luaext.NewState(script, luaext.Options{
-		Exports:     e.exports,
-		Catalog:     catalog{},
-		Logger:      e.slog,
-		AllowUnsafe: e.cfg.AllowUnsafeLua,
-		Timeout:     e.cfg.RouteTimeout,
-	})
+	st, err := luaext.NewState(script, e.luaOptions())
 	if err != nil {
 		return nil, fmt.Errorf("engine: script: %w", err)
 	}
@@ -267,6 +264,17 @@ func (e *Engine) newState(script *luaext.Script) (*luaext.State, error) {
 		return nil, fmt.Errorf("engine: script %s: no function %s: every script must define it", script.Name, e.cfg.RequestRoute)
 	}
 	return st, nil
+}
+
+// luaOptions are the options of every Lua state of the engine.
+func (e *Engine) luaOptions() luaext.Options {
+	return luaext.Options{
+		Exports:     e.exports,
+		Catalog:     catalog{},
+		Logger:      e.slog,
+		AllowUnsafe: e.cfg.AllowUnsafeLua,
+		Timeout:     e.cfg.RouteTimeout,
+	}
 }
 
 // Start binds the listeners, runs ChildInit for every rank, builds one Lua
@@ -423,6 +431,20 @@ func (e *Engine) dispatch(j job) {
 	}
 }
 
+// watch puts a state outside the workers (an extra process's) under the
+// watchdog; unwatch takes it off before it is closed.
+func (e *Engine) watch(st *luaext.State) {
+	e.wdMu.Lock()
+	e.watched[st] = true
+	e.wdMu.Unlock()
+}
+
+func (e *Engine) unwatch(st *luaext.State) {
+	e.wdMu.Lock()
+	delete(e.watched, st)
+	e.wdMu.Unlock()
+}
+
 // watchdog stops routes that run past the time limit.
 func (e *Engine) watchdog() {
 	period := e.cfg.RouteTimeout / 4
@@ -442,6 +464,11 @@ func (e *Engine) watchdog() {
 			for _, w := range e.workers {
 				w.st.Load().Overrun(now)
 			}
+			e.wdMu.Lock()
+			for st := range e.watched {
+				st.Overrun(now)
+			}
+			e.wdMu.Unlock()
 		}
 	}
 }
