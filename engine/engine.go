@@ -50,7 +50,7 @@ type Engine struct {
 	jobs    chan job
 	workers []*worker
 	quit    chan struct{}
-	wg      sync.WaitGroup // the workers
+	wg      sync.WaitGroup // the workers and the local address refresher
 	wdStop  chan struct{}  // ends the watchdog
 	wdWG    sync.WaitGroup
 	wdMu    sync.Mutex
@@ -58,7 +58,9 @@ type Engine struct {
 	extra   *extraProcs
 	ms      *metricsServer
 
-	dns dnsCache
+	dns     dnsCache
+	aliases []alias
+	local   atomic.Pointer[map[netip.Addr]bool] // interface addresses, with a wildcard socket
 
 	started  atomic.Bool
 	stopOnce sync.Once
@@ -127,6 +129,7 @@ func newEngine(cfg Config) *Engine {
 	e.met = newEngineMetrics(e.metrics, cfg.Workers, e)
 	e.tp = newTransport(e)
 	e.dns.ttl = 30 * time.Second
+	e.aliases = parseAliases(cfg.Aliases)
 	return e
 }
 
@@ -285,6 +288,12 @@ func (e *Engine) Start(ctx context.Context) error {
 	}
 	if err := e.tp.bind(); err != nil {
 		return e.abortStart(err)
+	}
+	for _, l := range e.tp.listeners {
+		if l.sock.Addr.Addr().IsUnspecified() {
+			e.watchLocalAddrs()
+			break
+		}
 	}
 	if err := e.childInit(kemi.RankInit); err != nil {
 		return e.abortStart(err)
