@@ -3,6 +3,7 @@ package engine_test
 import (
 	"net"
 	"net/netip"
+	"strconv"
 	"testing"
 
 	"github.com/kemisip/kemi/engine"
@@ -65,5 +66,30 @@ func TestIsMyselfWildcard(t *testing.T) {
 	}
 	if n := testing.AllocsPerRun(100, func() { s.IsMyself(ip, port, "udp") }); n != 0 {
 		t.Errorf("IsMyself allocates %v times per call", n)
+	}
+}
+
+func TestFindSocketTakesLiteralsOnly(t *testing.T) {
+	s := enginetest.Start(t, answerScript, enginetest.WithConfig(func(c *engine.Config) {
+		c.Listen = []string{"udp:127.0.0.1:0 name edge", "tcp:127.0.0.1:0"}
+	}))
+	udp, tcp := s.Addr("udp"), s.Addr("tcp")
+	up, tp := strconv.Itoa(int(udp.Port())), strconv.Itoa(int(tcp.Port()))
+	cases := map[string]string{
+		"edge":                          "udp:" + udp.String(),
+		"udp:127.0.0.1:" + up:           "udp:" + udp.String(),
+		"UDP:127.0.0.1:" + up:           "udp:" + udp.String(),
+		"127.0.0.1:" + up:               "udp:" + udp.String(),
+		"tcp:[::ffff:127.0.0.1]:" + tp:  "tcp:" + tcp.String(),
+		"tcp:127.0.0.1:" + up:           "",
+		"udp:localhost:" + up:           "", // never resolved on a worker
+		"udp:no-such-host.invalid:5060": "",
+		"garbage":                       "",
+	}
+	for spec, want := range cases {
+		got := s.FindSocket(spec)
+		if got.String() != want {
+			t.Errorf("FindSocket(%q) = %q, want %q", spec, got.String(), want)
+		}
 	}
 }
