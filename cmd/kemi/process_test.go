@@ -5,7 +5,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -60,29 +59,11 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// syncBuf is a goroutine-safe buffer for a process's stderr.
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // kemiProc is a running kemi.
 type kemiProc struct {
 	t      *testing.T
 	cmd    *exec.Cmd
-	log    *syncBuf
+	log    *enginetest.LogBuffer
 	done   chan struct{}
 	code   int
 	sip    string // udp address
@@ -115,7 +96,7 @@ func startKemi(t *testing.T, o procOpts) *kemiProc {
 	t.Helper()
 	bin := binary(t)
 	dir := t.TempDir()
-	p := &kemiProc{t: t, log: &syncBuf{}, done: make(chan struct{}), dir: dir}
+	p := &kemiProc{t: t, log: &enginetest.LogBuffer{}, done: make(chan struct{}), dir: dir}
 	p.script = filepath.Join(dir, "routing.lua")
 	if err := os.WriteFile(p.script, []byte(o.script), 0o644); err != nil {
 		t.Fatal(err)
@@ -455,8 +436,12 @@ func TestKillWorkerUnderLoad(t *testing.T) {
 			sent := time.Now()
 			if r := options(p.sip, fmt.Sprintf("load-%d", i), 4*time.Second); strings.HasPrefix(r, "SIP/2.0 200") {
 				answered.Add(1)
-				if d := time.Since(sent); int64(d) > lastGap.Load() {
-					lastGap.Store(int64(d))
+				d := int64(time.Since(sent))
+				for {
+					old := lastGap.Load()
+					if d <= old || lastGap.CompareAndSwap(old, d) {
+						break
+					}
 				}
 			} else {
 				lost.Add(1)
