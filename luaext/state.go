@@ -36,9 +36,15 @@ type Options struct {
 	Logger *slog.Logger
 	// AllowUnsafe keeps os.exit, os.execute and io.popen.
 	AllowUnsafe bool
-	// Timeout stops a route that runs longer; 0 means no limit.
+	// Timeout stops a route that runs longer; 0 means no limit. It also
+	// bounds the script's top level, which gets DefaultTopLevelTimeout
+	// when Timeout is 0.
 	Timeout time.Duration
 }
+
+// DefaultTopLevelTimeout bounds a script's top level when routes have no
+// time limit: a loop there would hang start-up, reload and kemi check.
+const DefaultTopLevelTimeout = 10 * time.Second
 
 // State is one Lua state with its KSR table. It is owned by one goroutine
 // at a time.
@@ -115,15 +121,15 @@ func NewState(script *Script, opts Options) (*State, error) {
 		return nil, err
 	}
 	L.SetGlobal("KSRVERSION", lua.LString("2.0"))
-	if opts.Timeout > 0 {
-		st.ctx, st.cancel = context.WithCancel(context.Background())
-		L.SetContext(st.ctx)
-	}
 	if script != nil {
 		if err := st.runTop(); err != nil {
 			L.Close()
 			return nil, err
 		}
+	}
+	if opts.Timeout > 0 {
+		st.ctx, st.cancel = context.WithCancel(context.Background())
+		L.SetContext(st.ctx)
 	}
 	return st, nil
 }
@@ -462,17 +468,31 @@ func (st *State) Functions() []string {
 	return out
 }
 
-// runTop runs the script's top level once.
+// runTop runs the script's top level once, bounded by the route time
+// limit or DefaultTopLevelTimeout.
 func (st *State) runTop() error {
+	limit := st.opts.Timeout
+	if limit <= 0 {
+		limit = DefaultTopLevelTimeout
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
 	L := st.L
+	L.SetContext(ctx)
+	defer L.RemoveContext()
 	L.Push(L.NewFunctionFromProto(st.script.proto))
 	err := L.PCall(0, 0, nil)
 	if err == nil {
 		return nil
 	}
 	rerr := st.runtimeError("<top level>", err)
-	if rerr == nil {
-		return nil
+	if ctx.Err() != nil {
+		where := rerr.Where()
+		if where == "" {
+			where = st.script.Name
+		}
+		rerr.Timeout = true
+		rerr.Msg = fmt.Sprintf("%s: script top level stopped: ran longer than %s", where, limit)
 	}
 	return rerr
 }

@@ -305,3 +305,27 @@ helper = function() end
 		t.Errorf("defined = %v", a.Defined)
 	}
 }
+
+func TestTopLevelLoopIsStopped(t *testing.T) {
+	sc, err := luaext.Compile("t.lua", []byte("local n = 0\nwhile true do\n  n = n + 1\nend\nfunction ksr_request_route() end\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = luaext.NewState(sc, luaext.Options{Timeout: 50 * time.Millisecond})
+	var rerr *luaext.RuntimeError
+	if !errors.As(err, &rerr) || !rerr.Timeout {
+		t.Fatalf("err = %v, want a top-level timeout", err)
+	}
+	if !strings.HasPrefix(rerr.Msg, "t.lua:") || !strings.Contains(rerr.Msg, "top level stopped: ran longer than 50ms") {
+		t.Fatalf("message = %q, want file:line and the limit", rerr.Msg)
+	}
+	if w := rerr.Where(); w != "t.lua:2" && w != "t.lua:3" && w != "t.lua:4" {
+		t.Errorf("where = %q, want a line of the loop (2-4)", w)
+	}
+	// a quick top level is not affected, and routes keep their own limit
+	st, _ := newState(t, "x = 1\nfunction f() KSR.t.str('ok') end\n", &record{},
+		func(o *luaext.Options) { o.Timeout = 50 * time.Millisecond })
+	if _, err := st.Call("f", kemi.RouteRequest, msg(t)); err != nil {
+		t.Fatalf("route after a bounded top level: %v", err)
+	}
+}

@@ -29,6 +29,7 @@ func TestCheckExitCodes(t *testing.T) {
 	problems := writeScript(t, "function ksr_request_route()\n  KSR.nosuchmod.fn()\n  KSR.route('nowhere')\nend\n")
 	broken := writeScript(t, "function ksr_request_route(\n")
 	noroute := writeScript(t, "function other() end\n")
+	loop := writeScript(t, "while true do end\nfunction ksr_request_route() end\n")
 	cases := []struct {
 		name string
 		args []string
@@ -40,6 +41,7 @@ func TestCheckExitCodes(t *testing.T) {
 		{"undefined route", []string{"check", "-f", problems}, 1, "routing.lua:3: KSR.route(\"nowhere\")"},
 		{"syntax error", []string{"check", "-f", broken}, 1, "routing.lua:1:"},
 		{"no request route", []string{"check", "-f", noroute}, 1, "ksr_request_route"},
+		{"top-level loop", []string{"check", "--route-timeout", "100ms", "-f", loop}, 1, "routing.lua:1: script top level stopped"},
 		{"missing file", []string{"check", "-f", "/nonexistent.lua"}, 1, "no such file"},
 		{"bad flag", []string{"check", "--bogus"}, 2, "bogus"},
 		{"stray argument", []string{"check", "x.lua"}, 2, "takes no arguments"},
