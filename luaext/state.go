@@ -52,13 +52,14 @@ type State struct {
 	// L is the gopher-lua state.
 	L *lua.LState
 
-	script  *Script
-	opts    Options
-	log     *slog.Logger
-	cur     *kemi.Msg
-	depth   int
-	missing string
-	modf    map[string]kemi.Export
+	script    *Script
+	opts      Options
+	log       *slog.Logger
+	cur       *kemi.Msg
+	depth     int
+	missing   string // the last KSR name that was nil
+	missingAt string // and the file:line that looked it up
+	modf      map[string]kemi.Export
 
 	// onError is the PCall error handler: it leaves KSR.x.exit alone and
 	// records a traceback for real errors (gopher-lua would build one for
@@ -234,7 +235,10 @@ func (st *State) missingIndex(mod string) *lua.LTable {
 		if mod != "" {
 			path = "KSR." + mod + "." + key
 		}
-		st.missing = path
+		// remembered with its position, so that only an error raised
+		// there is explained by it (a feature test such as
+		// `if KSR.auth then` is no error)
+		st.missing, st.missingAt = path, st.Where()
 		cat := st.opts.Catalog
 		if mod != "" && cat != nil && cat.Kamailio(mod, key) {
 			L.Push(L.NewFunction(func(L *lua.LState) int {
@@ -249,9 +253,11 @@ func (st *State) missingIndex(mod string) *lua.LTable {
 	return mt
 }
 
-// explainMissing adds why a KSR name is nil to a Lua error message.
+// explainMissing adds why a KSR name is nil to a Lua error message raised
+// where the name was looked up.
 func (st *State) explainMissing(msg string) string {
-	if st.missing == "" || !(strings.Contains(msg, "nil") || strings.Contains(msg, "non-function") || strings.Contains(msg, "non-table")) {
+	if st.missing == "" || st.missingAt == "" || !strings.HasPrefix(msg, st.missingAt+":") ||
+		!(strings.Contains(msg, "nil") || strings.Contains(msg, "non-function") || strings.Contains(msg, "non-table")) {
 		return msg
 	}
 	path := st.missing
@@ -480,6 +486,7 @@ func (st *State) runTop() error {
 	L := st.L
 	L.SetContext(ctx)
 	defer L.RemoveContext()
+	st.missing, st.missingAt = "", ""
 	L.Push(L.NewFunctionFromProto(st.script.proto))
 	err := L.PCall(0, 0, nil)
 	if err == nil {
@@ -515,7 +522,7 @@ func (st *State) Call(name string, rt kemi.RouteType, m *kemi.Msg, args ...strin
 	st.cur = m
 	top := st.depth == 0
 	if top {
-		st.missing = ""
+		st.missing, st.missingAt = "", ""
 		st.begin()
 	}
 	st.depth++

@@ -329,3 +329,26 @@ func TestTopLevelLoopIsStopped(t *testing.T) {
 		t.Fatalf("route after a bounded top level: %v", err)
 	}
 }
+
+func TestMissingNameExplainsOnlyItsOwnError(t *testing.T) {
+	st, _ := newState(t, `
+function detect_then_fail()
+	if KSR.auth then KSR.t.str("auth") end
+	local x = nil
+	return x.y
+end
+`, &record{})
+	_, err := st.Call("detect_then_fail", kemi.RouteRequest, msg(t))
+	if err == nil || !strings.Contains(err.Error(), "t.lua:5:") {
+		t.Fatalf("err = %v, want the error of line 5", err)
+	}
+	if strings.Contains(err.Error(), "KSR.auth") {
+		t.Errorf("an unrelated error is explained by the feature test of line 3: %v", err)
+	}
+	// at top level too, a missing name explains the error it causes
+	sc, _ := luaext.Compile("t.lua", []byte("KSR.tm.t_relay()\nfunction ksr_request_route() end\n"))
+	_, err = luaext.NewState(sc, luaext.Options{Catalog: catalog{}})
+	if err == nil || !strings.Contains(err.Error(), "module tm is not enabled") {
+		t.Errorf("top-level error = %v, want it explained", err)
+	}
+}
