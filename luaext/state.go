@@ -209,10 +209,9 @@ func (st *State) buildKSR() error {
 		}
 	}
 	x := L.NewTable()
-	L.SetField(x, "exit", L.NewFunction(st.exit))
-	L.SetField(x, "drop", L.NewFunction(st.drop))
-	L.SetField(x, "probe", L.NewFunction(func(*lua.LState) int { return 0 }))
-	L.SetField(x, "modf", L.NewFunction(st.callModf))
+	for _, b := range builtins {
+		L.SetField(x, b.name, L.NewFunction(func(L *lua.LState) int { return b.fn(st, L) }))
+	}
 	L.SetField(ksr, "x", x)
 
 	L.SetMetatable(ksr, st.missingIndex(""))
@@ -222,6 +221,63 @@ func (st *State) buildKSR() error {
 	L.SetGlobal("KSR", ksr)
 	return nil
 }
+
+// builtins are the KSR.x functions the binding itself defines.
+var builtins = []struct {
+	name string
+	fn   func(*State, *lua.LState) int
+}{
+	{"exit", (*State).exit},
+	{"drop", (*State).drop},
+	{"modf", (*State).callModf},
+	{"probe", func(*State, *lua.LState) int { return 0 }},
+}
+
+// Builtins returns the Lua names of the functions every state has without
+// a module: KSR.x.exit, KSR.x.drop, KSR.x.modf and KSR.x.probe.
+func Builtins() []string {
+	out := make([]string, len(builtins))
+	for i, b := range builtins {
+		out[i] = "KSR.x." + b.name
+	}
+	return out
+}
+
+// WhyMissing explains why KSR.<module>.<name> (KSR.<name> when module is
+// "") is not there, for run-time errors and kemi check alike. enabled
+// reports the modules the KSR table has; cat may be nil. A one-part name
+// that is a module in kemi or Kamailio is explained as that module. It
+// reports whether the reason is about the module rather than the function.
+func WhyMissing(cat Catalog, enabled func(module string) bool, module, name string) (why string, aboutModule bool) {
+	if cat == nil {
+		cat = noCatalog{}
+	}
+	if module == "" && (cat.Available(name) || cat.Kamailio(name, "")) {
+		module = name // KSR.tm where tm is not enabled
+	} else if module == "" || enabled(module) {
+		path := "KSR." + name
+		if module != "" {
+			path = "KSR." + module + "." + name
+		}
+		if cat.Kamailio(module, name) {
+			return path + " is not implemented in kemi (Kamailio has it)", false
+		}
+		return "Kamailio has no " + path + " either", false
+	}
+	switch {
+	case cat.Available(module):
+		return "module " + module + " is not enabled: add it to modules in the config file", true
+	case cat.Kamailio(module, ""):
+		return "module " + module + " is not implemented in kemi", true
+	}
+	return "there is no module " + module + " in kemi or in Kamailio", true
+}
+
+// noCatalog knows nothing beyond the enabled modules.
+type noCatalog struct{}
+
+func (noCatalog) Kamailio(string, string) bool { return false }
+func (noCatalog) Available(string) bool        { return false }
 
 // missingIndex returns a metatable whose __index notes the missing key (for
 // a clearer error message) and, for functions that Kamailio has but kemi
@@ -260,23 +316,13 @@ func (st *State) explainMissing(msg string) string {
 		!(strings.Contains(msg, "nil") || strings.Contains(msg, "non-function") || strings.Contains(msg, "non-table")) {
 		return msg
 	}
-	path := st.missing
-	parts := strings.Split(strings.TrimPrefix(path, "KSR."), ".")
-	cat := st.opts.Catalog
-	var why string
-	switch {
-	case len(parts) == 1 && cat != nil && cat.Available(parts[0]):
-		why = fmt.Sprintf("module %s is not enabled: add it to modules in the config file", parts[0])
-	case len(parts) == 1 && cat != nil && cat.Kamailio(parts[0], ""):
-		why = fmt.Sprintf("module %s is not implemented in kemi", parts[0])
-	case len(parts) == 1 && cat != nil && cat.Kamailio("", parts[0]):
-		why = fmt.Sprintf("KSR.%s is not implemented in kemi", parts[0])
-	case len(parts) == 1:
-		why = fmt.Sprintf("Kamailio has no KSR.%s either", parts[0])
-	default:
-		why = fmt.Sprintf("Kamailio has no %s either", path)
+	module, name, ok := strings.Cut(strings.TrimPrefix(st.missing, "KSR."), ".")
+	if !ok {
+		module, name = "", module
 	}
-	return fmt.Sprintf("%s (%s is nil: %s)", msg, path, why)
+	// a two-part name was looked up in a module table, so that module is enabled
+	why, _ := WhyMissing(st.opts.Catalog, func(string) bool { return true }, module, name)
+	return fmt.Sprintf("%s (%s is nil: %s)", msg, st.missing, why)
 }
 
 // wrap turns an export into a Lua function with Kamailio's argument

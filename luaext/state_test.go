@@ -352,3 +352,42 @@ end
 		t.Errorf("top-level error = %v, want it explained", err)
 	}
 }
+
+func TestBuiltinsAreDefined(t *testing.T) {
+	st, _ := newState(t, "", &record{})
+	for _, name := range luaext.Builtins() {
+		if err := st.L.DoString("assert(type(" + name + ") == 'function')"); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	if len(luaext.Builtins()) != 4 {
+		t.Errorf("builtins = %v", luaext.Builtins())
+	}
+}
+
+func TestWhyMissing(t *testing.T) {
+	enabled := func(m string) bool { return m == "" || m == "t" || m == "x" }
+	cases := []struct {
+		module, name string
+		want         string
+		aboutModule  bool
+	}{
+		{"tm", "t_relay", "module tm is not enabled: add it to modules in the config file", true},
+		{"", "tm", "module tm is not enabled: add it to modules in the config file", true},
+		{"sipt", "sipt_destination", "module sipt is not implemented in kemi", true},
+		{"", "sipt", "module sipt is not implemented in kemi", true},
+		{"nosuchmod", "fn", "there is no module nosuchmod in kemi or in Kamailio", true},
+		{"t", "t_nope", "Kamailio has no KSR.t.t_nope either", false},
+		{"x", "nope", "Kamailio has no KSR.x.nope either", false},
+		{"", "nothing_here", "Kamailio has no KSR.nothing_here either", false},
+	}
+	for _, c := range cases {
+		why, about := luaext.WhyMissing(catalog{}, enabled, c.module, c.name)
+		if why != c.want || about != c.aboutModule {
+			t.Errorf("WhyMissing(%q, %q) = %q, %v; want %q, %v", c.module, c.name, why, about, c.want, c.aboutModule)
+		}
+	}
+	if why, _ := luaext.WhyMissing(nil, enabled, "t", "x"); why != "Kamailio has no KSR.t.x either" {
+		t.Errorf("without a catalog: %q", why)
+	}
+}
