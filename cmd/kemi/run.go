@@ -116,7 +116,11 @@ func runWorkerProcess(cfg engine.Config, grace time.Duration) error {
 	cfg.Generation = wp.Generation
 	if !cfg.ScriptEmbedded {
 		// a restart after a failed reload runs the last good script
-		if cur, err := os.ReadFile(cfg.ScriptPath); err != nil || !bytes.Equal(cur, wp.Script) {
+		cur, err := os.ReadFile(cfg.ScriptPath)
+		switch {
+		case err != nil:
+			cfg.Logger.Warn("running the last script that loaded; the file cannot be read", "file", cfg.ScriptPath, "err", err)
+		case !bytes.Equal(cur, wp.Script):
 			cfg.Logger.Warn("running the last script that loaded; the file changed since", "file", cfg.ScriptPath)
 		}
 	}
