@@ -44,7 +44,7 @@ func Check(cfg Config) (*CheckReport, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := e.newState(script, 0)
+	st, err := e.newState(script)
 	if err != nil {
 		return nil, err
 	}
@@ -55,16 +55,19 @@ func Check(cfg Config) (*CheckReport, error) {
 	}
 	rep := &CheckReport{Script: script.Name, Functions: st.Functions()}
 	have := map[string]bool{}
+	for _, name := range luaext.Builtins() {
+		have[name] = true
+	}
+	// the KSR tables: those the exports fill, and every enabled module
+	enabled := map[string]bool{"": true, "x": true}
 	for _, x := range e.exports {
 		have[x.LuaName()] = true
+		enabled[x.Module] = true
 	}
-	for _, fn := range []string{"exit", "drop", "modf", "probe"} {
-		have["KSR.x."+fn] = true
-	}
-	enabled := map[string]bool{"": true, "x": true, "pv": true, "hdr": true}
 	for _, mi := range e.mods {
 		enabled[mi.name] = true
 	}
+	isEnabled := func(module string) bool { return enabled[module] }
 	pos := func(line int) string { return fmt.Sprintf("%s:%d", script.Name, line) }
 	seen := map[string]bool{}
 	for _, r := range an.Refs {
@@ -80,7 +83,11 @@ func Check(cfg Config) (*CheckReport, error) {
 			continue
 		}
 		seen[key] = true
-		rep.Problems = append(rep.Problems, Problem{Pos: pos(r.Line), Msg: missingWhy(name, r, enabled[r.Module])})
+		why, aboutModule := luaext.WhyMissing(catalog{}, isEnabled, r.Module, r.Name)
+		if aboutModule {
+			why = name + ": " + why
+		}
+		rep.Problems = append(rep.Problems, Problem{Pos: pos(r.Line), Msg: why})
 	}
 	defined := map[string]bool{}
 	for _, f := range rep.Functions {
@@ -97,21 +104,6 @@ func Check(cfg Config) (*CheckReport, error) {
 	}
 	sort.SliceStable(rep.Problems, func(i, j int) bool { return lineOf(rep.Problems[i].Pos) < lineOf(rep.Problems[j].Pos) })
 	return rep, nil
-}
-
-func missingWhy(name string, r luaext.Ref, moduleEnabled bool) string {
-	_, kam := kemi.LookupKamailio(r.Module, r.Name)
-	_, known := kemi.LookupModule(r.Module)
-	switch {
-	case r.Module != "" && !moduleEnabled && known:
-		return fmt.Sprintf("%s: module %s is not enabled (add it to modules in the config file)", name, r.Module)
-	case kam:
-		return fmt.Sprintf("%s is not implemented in kemi (Kamailio has it)", name)
-	case r.Module != "" && !kemi.KamailioHasModule(r.Module) && !known:
-		return fmt.Sprintf("%s: there is no module %s in kemi or in Kamailio", name, r.Module)
-	default:
-		return fmt.Sprintf("%s does not exist (Kamailio has no such function either)", name)
-	}
 }
 
 func lineOf(pos string) int {

@@ -18,11 +18,17 @@ import (
 // Config configures an engine. The zero value plus a script is usable:
 // defaults fill the rest.
 type Config struct {
-	// ScriptPath is the routing script file.
+	// ScriptPath is the routing script file: read at start unless Script
+	// is set, and read again by ReloadScript. It names the script in
+	// errors.
 	ScriptPath string
-	// Script is the script text; when set it is used instead of reading
-	// ScriptPath (which then only names the script in errors).
+	// Script is the script text to start with; when set, ScriptPath is
+	// not read at start.
 	Script []byte
+	// ScriptEmbedded marks Script as built into the binary, with
+	// ScriptPath only its name: ReloadScript reloads Script as it is
+	// instead of reading a file.
+	ScriptEmbedded bool
 
 	// Listen are the SIP listeners in Kamailio's syntax:
 	// "udp:127.0.0.1:5060", "tcp:[::1]:5060", "127.0.0.1:5060" (udp and
@@ -144,6 +150,23 @@ type ListenSpec struct {
 // String returns the spec as "proto:addr:port".
 func (l ListenSpec) String() string {
 	return l.Proto + ":" + l.Addr.String()
+}
+
+// spec formats l as a listen spec that ParseListen reads back the same,
+// advertised address and name included.
+func (l ListenSpec) spec() string {
+	s := l.String()
+	if l.AdvHost != "" {
+		adv := l.AdvHost
+		if l.AdvPort != 0 {
+			adv = net.JoinHostPort(l.AdvHost, strconv.Itoa(l.AdvPort))
+		}
+		s += " advertise " + adv
+	}
+	if l.Name != "" {
+		s += " name " + l.Name
+	}
+	return s
 }
 
 // ParseListen parses a listen spec; without a protocol it gives one spec

@@ -50,14 +50,19 @@ type Engine struct {
 	jobs    chan job
 	workers []*worker
 	quit    chan struct{}
-	wg      sync.WaitGroup
+	wg      sync.WaitGroup // the workers and the local address refresher
+	wdStop  chan struct{}  // ends the watchdog
+	wdWG    sync.WaitGroup
+	wdMu    sync.Mutex
+	watched map[*luaext.State]bool // states of extra processes, for the watchdog
 	extra   *extraProcs
 	ms      *metricsServer
 
-	dns dnsCache
+	dns     dnsCache
+	aliases []alias
+	local   atomic.Pointer[map[netip.Addr]bool] // interface addresses, with a wildcard socket
 
 	started  atomic.Bool
-	stopped  atomic.Bool
 	stopOnce sync.Once
 	stopErr  error
 }
@@ -96,7 +101,7 @@ func New(cfg Config) (*Engine, error) {
 		return nil, err
 	}
 	// One state now, so a broken script fails before anything is bound.
-	probe, err := e.newState(script, 0)
+	probe, err := e.newState(script)
 	if err != nil {
 		e.destroyModules()
 		return nil, err
@@ -117,11 +122,14 @@ func newEngine(cfg Config) *Engine {
 		pvs:     kemi.NewPVTable(),
 		svc:     kemi.NewServices(),
 		quit:    make(chan struct{}),
+		wdStop:  make(chan struct{}),
+		watched: map[*luaext.State]bool{},
 	}
 	e.jobs = make(chan job, 1024*cfg.Workers)
 	e.met = newEngineMetrics(e.metrics, cfg.Workers, e)
 	e.tp = newTransport(e)
 	e.dns.ttl = 30 * time.Second
+	e.aliases = parseAliases(cfg.Aliases)
 	return e
 }
 
@@ -247,16 +255,10 @@ func (e *Engine) compile() (*luaext.Script, error) {
 	return luaext.Compile(name, src)
 }
 
-// newState builds a Lua state for a worker or process of the given rank and
-// checks that the request route exists.
-func (e *Engine) newState(script *luaext.Script, rank int) (*luaext.State, error) {
-	st, err := luaext.NewState(script, luaext.Options{
-		Exports:     e.exports,
-		Catalog:     catalog{e},
-		Logger:      e.slog,
-		AllowUnsafe: e.cfg.AllowUnsafeLua,
-		Timeout:     e.cfg.RouteTimeout,
-	})
+// newState builds a Lua state for a worker and checks that the request
+// route exists.
+func (e *Engine) newState(script *luaext.Script) (*luaext.State, error) {
+	st, err := luaext.NewState(script, e.luaOptions())
 	if err != nil {
 		return nil, fmt.Errorf("engine: script: %w", err)
 	}
@@ -264,8 +266,18 @@ func (e *Engine) newState(script *luaext.Script, rank int) (*luaext.State, error
 		st.Close()
 		return nil, fmt.Errorf("engine: script %s: no function %s: every script must define it", script.Name, e.cfg.RequestRoute)
 	}
-	_ = rank
 	return st, nil
+}
+
+// luaOptions are the options of every Lua state of the engine.
+func (e *Engine) luaOptions() luaext.Options {
+	return luaext.Options{
+		Exports:     e.exports,
+		Catalog:     catalog{},
+		Logger:      e.slog,
+		AllowUnsafe: e.cfg.AllowUnsafeLua,
+		Timeout:     e.cfg.RouteTimeout,
+	}
 }
 
 // Start binds the listeners, runs ChildInit for every rank, builds one Lua
@@ -275,7 +287,13 @@ func (e *Engine) Start(ctx context.Context) error {
 		return errors.New("engine: already started")
 	}
 	if err := e.tp.bind(); err != nil {
-		return err
+		return e.abortStart(err)
+	}
+	for _, l := range e.tp.listeners {
+		if l.sock.Addr.Addr().IsUnspecified() {
+			e.watchLocalAddrs()
+			break
+		}
 	}
 	if err := e.childInit(kemi.RankInit); err != nil {
 		return e.abortStart(err)
@@ -292,7 +310,7 @@ func (e *Engine) Start(ctx context.Context) error {
 		if err := e.childInit(rank); err != nil {
 			return e.abortStart(err)
 		}
-		st, err := e.newState(script, rank)
+		st, err := e.newState(script)
 		if err != nil {
 			return e.abortStart(err)
 		}
@@ -308,8 +326,8 @@ func (e *Engine) Start(ctx context.Context) error {
 		go func(w *worker) { defer e.wg.Done(); w.loop() }(w)
 	}
 	if e.cfg.RouteTimeout > 0 {
-		e.wg.Add(1)
-		go func() { defer e.wg.Done(); e.watchdog() }()
+		e.wdWG.Add(1)
+		go func() { defer e.wdWG.Done(); e.watchdog() }()
 	}
 	e.tp.serve()
 	if e.cfg.MetricsAddr != "" || e.cfg.MetricsListener != nil {
@@ -341,8 +359,13 @@ func (e *Engine) workerOneInit() error {
 	return nil
 }
 
+// abortStart undoes a failed start: the modules are destroyed and every
+// socket handed to the engine is closed.
 func (e *Engine) abortStart(err error) error {
 	_ = e.Stop(context.Background())
+	if e.ms == nil && e.cfg.MetricsListener != nil {
+		e.cfg.MetricsListener.Close() // handed over to serve /metrics, never served
+	}
 	return err
 }
 
@@ -358,55 +381,77 @@ func (e *Engine) childInit(rank int) error {
 }
 
 // Stop stops reading, lets the workers finish what they hold, stops the
-// extra processes, destroys the modules and closes everything. It can be
-// called more than once.
+// extra processes, closes the sockets and connections (workers can send
+// until they are done), destroys the modules and stops /metrics. It can
+// be called more than once.
+//
+// When ctx ends first, Stop closes the sockets and returns an error; a Lua
+// state cannot be abandoned mid-call, so the rest (extra processes, states,
+// modules) is done in the background once the busy workers finish.
 func (e *Engine) Stop(ctx context.Context) error {
 	e.stopOnce.Do(func() {
-		e.stopped.Store(true)
-		e.tp.close()
+		e.tp.stopReading()
 		close(e.quit)
 		done := make(chan struct{})
 		go func() { e.wg.Wait(); close(done) }()
+		finish := func() {
+			if e.extra != nil {
+				e.extra.stop()
+			}
+			// the watchdog outlives the routes it may have to stop
+			close(e.wdStop)
+			e.wdWG.Wait()
+			e.tp.close()
+			for _, w := range e.workers {
+				w.close()
+			}
+			e.destroyModules()
+			e.log.Info("kemi engine stopped")
+		}
 		select {
 		case <-done:
+			finish()
 		case <-ctx.Done():
 			e.stopErr = fmt.Errorf("engine: stop: %w", ctx.Err())
-			<-done // workers finish their current route; Lua states cannot be abandoned mid-call
+			e.log.Error("workers still busy at the stop deadline; the engine finishes stopping when their routes end", "err", ctx.Err())
+			e.tp.close()
+			go func() { <-done; finish() }()
 		}
-		if e.extra != nil {
-			e.extra.stop()
-		}
-		for _, w := range e.workers {
-			w.close()
-		}
-		e.destroyModules()
 		e.ms.stop(ctx)
-		e.log.Info("kemi engine stopped")
 	})
 	return e.stopErr
 }
 
-// dispatch hands a received message to a worker. Messages of one TCP
-// connection always go to the same worker, so they stay in order.
+// dispatch hands a job to a worker. Messages of one TCP connection always
+// go to the same worker, so they stay in order. Received messages are
+// dropped once reading stops, so that no reader waits on a busy worker.
 func (e *Engine) dispatch(j job) {
+	stop := e.quit
+	if j.fn == nil {
+		stop = e.tp.stopRead
+	}
+	ch := e.jobs
 	if j.connID != 0 && len(e.workers) > 0 {
-		w := e.workers[j.connID%uint64(len(e.workers))]
-		select {
-		case w.own <- j:
-		case <-e.quit:
-		}
-		return
+		ch = e.workers[j.connID%uint64(len(e.workers))].own
 	}
 	select {
-	case e.jobs <- j:
-	case <-e.quit:
+	case ch <- j:
+	case <-stop:
 	}
 }
 
-// RunOnWorker runs fn on some worker, with its Lua state; modules (tm) use
-// it to run routes for events that did not come from the network.
-func (e *Engine) RunOnWorker(fn func(w *worker)) {
-	e.dispatch(job{fn: fn})
+// watch puts a state outside the workers (an extra process's) under the
+// watchdog; unwatch takes it off before it is closed.
+func (e *Engine) watch(st *luaext.State) {
+	e.wdMu.Lock()
+	e.watched[st] = true
+	e.wdMu.Unlock()
+}
+
+func (e *Engine) unwatch(st *luaext.State) {
+	e.wdMu.Lock()
+	delete(e.watched, st)
+	e.wdMu.Unlock()
 }
 
 // watchdog stops routes that run past the time limit.
@@ -422,12 +467,17 @@ func (e *Engine) watchdog() {
 	defer t.Stop()
 	for {
 		select {
-		case <-e.quit:
+		case <-e.wdStop:
 			return
 		case now := <-t.C:
 			for _, w := range e.workers {
 				w.st.Load().Overrun(now)
 			}
+			e.wdMu.Lock()
+			for st := range e.watched {
+				st.Overrun(now)
+			}
+			e.wdMu.Unlock()
 		}
 	}
 }
@@ -482,7 +532,7 @@ func (e *Engine) listenStrings() []string {
 }
 
 // catalog answers the Lua binding's questions about missing names.
-type catalog struct{ e *Engine }
+type catalog struct{}
 
 func (c catalog) Kamailio(module, name string) bool {
 	if name == "" {

@@ -433,3 +433,26 @@ end`, "INVITE sip:bob@example.com SIP/2.0\nVia: SIP/2.0/UDP 192.0.2.10;branch=z9
 		t.Errorf("header not added: %q", v)
 	}
 }
+
+// TestRouteInMemoryRecordsModuleSends: modules that send through their own
+// host (tm) are recorded by Route's fake host too.
+func TestRouteInMemoryRecordsModuleSends(t *testing.T) {
+	res := enginetest.Route(t, `
+function ksr_request_route()
+	if KSR.tm.t_relay() < 0 then
+		KSR.sl.sl_send_reply(500, "Relay failed")
+	end
+end`, "INVITE sip:bob@192.0.2.20:5060 SIP/2.0\nVia: SIP/2.0/UDP 192.0.2.10;branch=z9hG4bK2\nFrom: <sip:a@example.com>;tag=1\nTo: <sip:bob@example.com>\nCall-ID: mem-2\nCSeq: 1 INVITE\nMax-Forwards: 70\n\n")
+	if res.Err != nil {
+		t.Fatalf("%s", res)
+	}
+	relayed := false
+	for _, s := range res.Sent {
+		if strings.HasPrefix(s.Msg, "INVITE sip:bob@192.0.2.20:5060 SIP/2.0") && s.Dest.Addr.String() == "192.0.2.20:5060" {
+			relayed = true
+		}
+	}
+	if !relayed {
+		t.Fatalf("the relayed INVITE was not recorded:\n%s", res)
+	}
+}

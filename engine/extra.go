@@ -49,26 +49,25 @@ func (e *Engine) superviseProcess(ctx context.Context, mod string, p kemi.Proces
 	pc := &kemi.ProcContext{Rank: rank, Proc: kemi.NewProc(rank), Logger: log}
 	var st *luaext.State
 	var stScript *luaext.Script
-	defer func() {
+	closeState := func() {
 		if st != nil {
+			e.unwatch(st)
 			st.Close()
-		}
-	}()
-	pc.Event = func(callback, evname string) error {
-		if cur := e.script.Load(); st != nil && stScript != cur {
-			st.Close() // the script was reloaded: use the current one
 			st = nil
+		}
+	}
+	defer closeState()
+	pc.Event = func(callback, evname string) error {
+		if st != nil && stScript != e.script.Load() {
+			closeState() // the script was reloaded: use the current one
 		}
 		if st == nil {
 			stScript = e.script.Load()
 			var err error
-			st, err = luaext.NewState(stScript, luaext.Options{
-				Exports: e.exports, Catalog: catalog{e}, Logger: e.slog,
-				AllowUnsafe: e.cfg.AllowUnsafeLua, Timeout: e.cfg.RouteTimeout,
-			})
-			if err != nil {
-				return err
+			if st, err = luaext.NewState(stScript, e.luaOptions()); err != nil {
+				return fmt.Errorf("engine: script: %w", err)
 			}
+			e.watch(st) // RouteTimeout holds here as in the workers
 		}
 		m := FakeMsg(pc.Proc, e)
 		_, err := st.Call(callback, kemi.RouteEvent, m, evname)

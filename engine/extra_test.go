@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"github.com/kemisip/kemi/engine"
 	"github.com/kemisip/kemi/engine/enginetest"
 	"github.com/kemisip/kemi/kemi"
+	"github.com/kemisip/kemi/luaext"
 )
 
 // prober is a test module with an extra process that panics on its first
@@ -86,5 +88,49 @@ end`, enginetest.WithConfig(func(c *engine.Config) {
 	}
 	if !strings.Contains(logs, "prober event prober:up") {
 		t.Errorf("the script event did not run:\n%s", logs)
+	}
+}
+
+// looper is a test module whose extra process runs a script event that
+// never ends by itself.
+type looper struct{ events chan error }
+
+var theLooper = &looper{events: make(chan error, 1)}
+
+func init() {
+	kemi.Register(kemi.ModuleInfo{Name: "enginetest-looper", New: func() kemi.Module { return theLooper }})
+}
+
+func (l *looper) Exports() []kemi.Export { return nil }
+
+func (l *looper) ModInit(env *kemi.Env) error {
+	if env.DryRun {
+		return nil
+	}
+	env.AddProcess(kemi.Process{Name: "looper", Run: func(ctx context.Context, pc *kemi.ProcContext) error {
+		l.events <- pc.Event("ksr_loop_event", "looper:spin")
+		<-ctx.Done()
+		return nil
+	}})
+	return nil
+}
+
+func TestRouteTimeoutInExtraProcess(t *testing.T) {
+	enginetest.Start(t, `
+function ksr_request_route() end
+function ksr_loop_event(ev)
+	while true do end
+end`, enginetest.WithConfig(func(c *engine.Config) {
+		c.Modules = []string{"core", "enginetest-looper"}
+		c.RouteTimeout = 50 * time.Millisecond
+	}))
+	select {
+	case err := <-theLooper.events:
+		var rerr *luaext.RuntimeError
+		if !errors.As(err, &rerr) || !rerr.Timeout {
+			t.Fatalf("event error = %v, want a route timeout", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the event route of the extra process was never stopped")
 	}
 }

@@ -198,22 +198,22 @@ func (e *Engine) forwardReply(m *kemi.Msg) error {
 	res := m.Res
 	top := res.Via()
 	if top == nil {
-		e.met.dropped("malformed").Inc()
+		e.met.dropped(dropMalformed).Inc()
 		return errors.New("reply without Via")
 	}
 	if !e.IsMyself(top.Host, top.Port, strings.ToLower(top.Transport)) {
-		e.met.dropped("no_route").Inc()
+		e.met.dropped(dropNoRoute).Inc()
 		return fmt.Errorf("top Via %s is not ours", top.SentBy())
 	}
 	m.RemoveHeaderValue(top)
 	next := res.Via()
 	if next == nil {
-		e.met.dropped("no_route").Inc()
+		e.met.dropped(dropNoRoute).Inc()
 		return errors.New("reply has no Via left to route it on")
 	}
 	dst, err := e.viaDest(next)
 	if err != nil {
-		e.met.dropped("no_route").Inc()
+		e.met.dropped(dropNoRoute).Inc()
 		return err
 	}
 	if err := e.SendReply(res, dst); err != nil {
@@ -345,7 +345,7 @@ func (e *Engine) PrepareRequest(origin *kemi.Msg, req *sip.Request, dst *kemi.De
 			e.slog.Error("error from Lua: "+err.Error(), "route", e.cfg.OnsendRoute)
 		}
 		if om.Drop {
-			e.met.dropped("script_drop").Inc()
+			e.met.dropped(dropScriptDrop).Inc()
 			origin.Handled = true
 			return kemi.ErrDropped
 		}
@@ -394,13 +394,15 @@ func (e *Engine) SendReply(res *sip.Response, dst kemi.Dest) error {
 
 // IsMyself reports whether host:port over proto is one of our addresses or
 // aliases. Port 0 means any port and proto "" any protocol, as in
-// Kamailio's check_self.
+// Kamailio's check_self. It runs per message: nothing here resolves or
+// asks the kernel (see localAddrs).
 func (e *Engine) IsMyself(host string, port int, proto string) bool {
 	host = strings.ToLower(strings.Trim(host, "[]"))
 	if host == "" {
 		return false
 	}
 	ip, ipErr := netip.ParseAddr(host)
+	ip = ip.Unmap()
 	for _, l := range e.tp.listeners {
 		s := l.sock
 		if proto != "" && s.Proto != proto {
@@ -414,43 +416,98 @@ func (e *Engine) IsMyself(host string, port int, proto string) bool {
 		}
 		if ipErr == nil {
 			a := s.Addr.Addr()
-			if a == ip.Unmap() || a.IsUnspecified() && isLocalIP(ip) {
+			// a wildcard socket is bound for one family (udp4, udp6)
+			if a == ip || a.IsUnspecified() && a.Is4() == ip.Is4() && e.isLocalIP(ip) {
 				return true
 			}
 		}
 	}
-	for _, a := range e.cfg.Aliases {
-		ah, ap, err := net.SplitHostPort(a)
-		if err != nil {
-			ah, ap = a, ""
-		}
-		if !strings.EqualFold(strings.Trim(ah, "[]"), host) {
-			continue
-		}
-		if ap == "" || port == 0 || ap == strconv.Itoa(port) {
+	for _, a := range e.aliases {
+		if a.host == host && (a.port == 0 || port == 0 || a.port == port) {
 			return true
 		}
 	}
 	return false
 }
 
-func isLocalIP(ip netip.Addr) bool {
+// alias is a parsed Config.Aliases entry; port 0 means any.
+type alias struct {
+	host string
+	port int
+}
+
+func parseAliases(in []string) []alias {
+	out := make([]alias, 0, len(in))
+	for _, a := range in {
+		h, p, err := net.SplitHostPort(a)
+		if err != nil {
+			h, p = a, ""
+		}
+		al := alias{host: strings.ToLower(strings.Trim(h, "[]"))}
+		if p != "" {
+			n, err := strconv.Atoi(p)
+			if err != nil {
+				n = -1 // matches only "any port"
+			}
+			al.port = n
+		}
+		out = append(out, al)
+	}
+	return out
+}
+
+// localAddrRefresh is how often the interface addresses are read again
+// while a wildcard socket is bound: addresses come and go (DHCP, VPNs).
+const localAddrRefresh = 30 * time.Second
+
+// localAddrs reads the addresses of the host's interfaces.
+func localAddrs() map[netip.Addr]bool {
+	set := map[netip.Addr]bool{}
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return set
+	}
+	for _, a := range addrs {
+		if p, err := netip.ParsePrefix(a.String()); err == nil {
+			set[p.Addr().Unmap()] = true
+		}
+	}
+	return set
+}
+
+// watchLocalAddrs keeps the interface addresses that a wildcard socket
+// answers on up to date until the engine stops.
+func (e *Engine) watchLocalAddrs() {
+	set := localAddrs()
+	e.local.Store(&set)
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		t := time.NewTicker(localAddrRefresh)
+		defer t.Stop()
+		for {
+			select {
+			case <-e.quit:
+				return
+			case <-t.C:
+				set := localAddrs()
+				e.local.Store(&set)
+			}
+		}
+	}()
+}
+
+func (e *Engine) isLocalIP(ip netip.Addr) bool {
 	if ip.IsLoopback() {
 		return true
 	}
-	addrs, err := net.InterfaceAddrs()
-	if err != nil {
-		return false
-	}
-	for _, a := range addrs {
-		if p, err := netip.ParsePrefix(a.String()); err == nil && p.Addr().Unmap() == ip.Unmap() {
-			return true
-		}
-	}
-	return false
+	set := e.local.Load()
+	return set != nil && (*set)[ip]
 }
 
-// FindSocket returns the socket "proto:host:port" or the socket named so.
+// FindSocket returns the socket named spec, or the one whose address is
+// spec: "proto:ip:port", or "ip:port" for any protocol (udp first). It
+// runs on workers, so a host name is never resolved: it matches nothing.
 func (e *Engine) FindSocket(spec string) *kemi.Socket {
 	for _, l := range e.tp.listeners {
 		s := l.sock
@@ -461,18 +518,47 @@ func (e *Engine) FindSocket(spec string) *kemi.Socket {
 			return s
 		}
 	}
-	specs, err := ParseListen(spec)
-	if err != nil {
+	protos, ap, ok := parseSocketAddr(spec)
+	if !ok {
 		return nil
 	}
-	for _, sp := range specs {
+	for _, proto := range protos {
 		for _, l := range e.tp.listeners {
-			if l.sock.Proto == sp.Proto && l.sock.Addr == sp.Addr {
+			if l.sock.Proto == proto && l.sock.Addr == ap {
 				return l.sock
 			}
 		}
 	}
 	return nil
+}
+
+// parseSocketAddr reads "[proto:]ip[:port]" as ParseListen does (port 5060
+// when absent, "*" for any address) but takes only literal addresses.
+func parseSocketAddr(spec string) ([]string, netip.AddrPort, bool) {
+	s := strings.TrimSpace(spec)
+	protos := []string{"udp", "tcp"}
+	if p, rest, ok := strings.Cut(s, ":"); ok {
+		switch p = strings.ToLower(p); p {
+		case "udp", "tcp":
+			protos, s = []string{p}, rest
+		}
+	}
+	host, portStr, err := net.SplitHostPort(s)
+	if err != nil {
+		host, portStr = strings.Trim(s, "[]"), "5060"
+	}
+	port, err := strconv.ParseUint(portStr, 10, 16)
+	if err != nil {
+		return nil, netip.AddrPort{}, false
+	}
+	if host == "" || host == "*" {
+		host = "0.0.0.0"
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return nil, netip.AddrPort{}, false
+	}
+	return protos, netip.AddrPortFrom(ip.Unmap(), uint16(port)), true
 }
 
 // AddTCPAlias makes connection connID the one used for requests to addr.

@@ -24,7 +24,7 @@ type engineMetrics struct {
 	mu       sync.Mutex
 	requests map[string]*metrics.Counter
 	replies  [7]*metrics.Counter
-	drops    map[string]*metrics.Counter
+	drops    [numDropReasons]*metrics.Counter
 	sentReq  *metrics.Counter
 	sentRpl  *metrics.Counter
 	sendErrs *metrics.Counter
@@ -58,7 +58,6 @@ func newEngineMetrics(set *metrics.Set, workers int, e *Engine) *engineMetrics {
 	m := &engineMetrics{
 		set:      set,
 		requests: map[string]*metrics.Counter{},
-		drops:    map[string]*metrics.Counter{},
 		routes:   map[string]*routeMetrics{},
 	}
 	for method := range knownMethods {
@@ -68,8 +67,8 @@ func newEngineMetrics(set *metrics.Set, workers int, e *Engine) *engineMetrics {
 	for i := 1; i <= 6; i++ {
 		m.replies[i] = set.NewCounter(fmt.Sprintf(`kemi_core_replies_received_total{class="%dxx"}`, i))
 	}
-	for _, r := range []string{"malformed", "oversized", "unknown_method", "script_drop", "no_route", "shutdown"} {
-		m.drops[r] = set.NewCounter(`kemi_core_messages_dropped_total{reason="` + r + `"}`)
+	for r, name := range dropReasonNames {
+		m.drops[r] = set.NewCounter(`kemi_core_messages_dropped_total{reason="` + name + `"}`)
 	}
 	m.sentReq = set.NewCounter(`kemi_core_messages_sent_total{type="request"}`)
 	m.sentRpl = set.NewCounter(`kemi_core_messages_sent_total{type="reply"}`)
@@ -106,19 +105,31 @@ func (m *engineMetrics) reply(code int) *metrics.Counter {
 	return m.replies[c]
 }
 
-func (m *engineMetrics) dropped(reason string) *metrics.Counter {
-	if c, ok := m.drops[reason]; ok {
-		return c
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if c, ok := m.drops[reason]; ok {
-		return c
-	}
-	c := m.set.GetOrCreateCounter(`kemi_core_messages_dropped_total{reason="` + reason + `"}`)
-	m.drops[reason] = c
-	return c
+// dropReason is why a message was dropped: the reason label of
+// kemi_core_messages_dropped_total. The set is fixed, so every series is
+// registered up front and exported even at 0.
+type dropReason int
+
+const (
+	dropMalformed dropReason = iota
+	dropOversized
+	dropUnknownMethod
+	dropScriptDrop
+	dropNoRoute
+	dropShutdown
+	numDropReasons
+)
+
+var dropReasonNames = [numDropReasons]string{
+	dropMalformed:     "malformed",
+	dropOversized:     "oversized",
+	dropUnknownMethod: "unknown_method",
+	dropScriptDrop:    "script_drop",
+	dropNoRoute:       "no_route",
+	dropShutdown:      "shutdown",
 }
+
+func (m *engineMetrics) dropped(r dropReason) *metrics.Counter { return m.drops[r] }
 
 // route returns the metrics of a route function; workers cache the result.
 func (m *engineMetrics) route(name string) *routeMetrics {
@@ -193,6 +204,8 @@ func (ms *metricsServer) stop(ctx context.Context) {
 	if ms == nil {
 		return
 	}
-	_ = ms.srv.Shutdown(ctx)
+	if err := ms.srv.Shutdown(ctx); err != nil {
+		ms.srv.Close() // out of time: drop the connections still open
+	}
 	<-ms.done
 }

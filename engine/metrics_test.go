@@ -19,6 +19,8 @@ func TestMetricsNamesAndTypes(t *testing.T) {
 	if res := p.recv(2 * time.Second); res == "" {
 		t.Fatal("no reply")
 	}
+	// the reply leaves before the route ends and is counted
+	s.WaitMetric(`kemi_script_route_runs_total{route="ksr_request_route"}`, 1, 2*time.Second)
 	page := s.Scrape()
 
 	types := map[string]string{}

@@ -20,18 +20,27 @@ type reloadState struct {
 	pending map[int]*luaext.State // by worker rank
 }
 
-// ReloadFile re-reads the script file and reloads it.
-func (e *Engine) ReloadFile() (int64, error) {
-	name := e.cfg.ScriptPath
-	if e.cfg.Script != nil && e.cfg.ScriptPath == "" {
-		return 0, errors.New("engine: reload: the script was not read from a file")
+// ReloadScript reloads the routing script from where it came from: the
+// file ScriptPath, read again, or the embedded Script (see Reload).
+func (e *Engine) ReloadScript() (int64, error) {
+	if e.cfg.ScriptEmbedded {
+		return e.Reload(e.cfg.ScriptPath, e.cfg.Script)
 	}
-	src, err := os.ReadFile(name)
+	if e.cfg.ScriptPath == "" {
+		return e.reloadFailed(errors.New("engine: reload: the script was not read from a file"))
+	}
+	src, err := os.ReadFile(e.cfg.ScriptPath)
 	if err != nil {
-		e.met.reloadFailures.Inc()
-		return 0, fmt.Errorf("engine: reload: %w", err)
+		return e.reloadFailed(fmt.Errorf("engine: reload: %w", err))
 	}
-	return e.Reload(name, src)
+	return e.Reload(e.cfg.ScriptPath, src)
+}
+
+// reloadFailed counts and logs a refused reload; the generation stays.
+func (e *Engine) reloadFailed(err error) (int64, error) {
+	e.met.reloadFailures.Inc()
+	e.log.Error("script reload refused; the old script keeps running", "err", err)
+	return e.generation.Load(), err
 }
 
 // Reload replaces the routing script, all or nothing: the new script is
@@ -43,23 +52,18 @@ func (e *Engine) ReloadFile() (int64, error) {
 func (e *Engine) Reload(name string, src []byte) (int64, error) {
 	e.reloadMu.Lock()
 	defer e.reloadMu.Unlock()
-	fail := func(err error) (int64, error) {
-		e.met.reloadFailures.Inc()
-		e.log.Error("script reload refused; the old script keeps running", "err", err)
-		return e.generation.Load(), err
-	}
 	script, err := luaext.Compile(name, src)
 	if err != nil {
-		return fail(err)
+		return e.reloadFailed(err)
 	}
 	states := map[int]*luaext.State{}
 	for _, w := range e.workers {
-		st, err := e.newState(script, w.rank)
+		st, err := e.newState(script)
 		if err != nil {
 			for _, s := range states {
 				s.Close()
 			}
-			return fail(err)
+			return e.reloadFailed(err)
 		}
 		states[w.rank] = st
 	}

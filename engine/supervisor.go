@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -24,8 +25,7 @@ import (
 // they are not meant for users.
 const (
 	envWorker    = "KEMI_WORKER_PROCESS" // "1" in the worker process
-	envFDs       = "KEMI_WORKER_FDS"     // what fds 3, 4, ... are: specs, then "metrics", "control", "script"
-	envScript    = "KEMI_WORKER_SCRIPT"  // name of the script passed on the script fd
+	envFDs       = "KEMI_WORKER_FDS"     // what fds 3, 4, ... are, a JSON list: specs, then "metrics", "control", "script"
 	envRestarts  = "KEMI_WORKER_RESTARTS"
 	envGen       = "KEMI_WORKER_GENERATION"
 	firstExtraFD = 3
@@ -44,10 +44,9 @@ type SupervisorConfig struct {
 	// address ("" for none).
 	Listen      []string
 	MetricsAddr string
-	// ScriptName and Script are the validated script; a restarted worker
-	// process gets the last script that loaded.
-	ScriptName string
-	Script     []byte
+	// Script is the validated script; a restarted worker process gets the
+	// last script that loaded.
+	Script []byte
 	// Logger logs for the supervisor.
 	Logger *slog.Logger
 	// PidFile, when set, gets the main process id.
@@ -64,12 +63,11 @@ type SupervisorConfig struct {
 
 // controlMsg is a line on the control socket between the two processes.
 type controlMsg struct {
-	T    string `json:"t"`              // "ready", "reload"
-	OK   bool   `json:"ok,omitempty"`   // reload result
-	Gen  int64  `json:"gen,omitempty"`  // script generation
-	Err  string `json:"err,omitempty"`  // reload error
-	Name string `json:"name,omitempty"` // script name of a successful reload
-	Src  string `json:"src,omitempty"`  // its source
+	T   string `json:"t"`             // "ready", "reload"
+	OK  bool   `json:"ok,omitempty"`  // reload result
+	Gen int64  `json:"gen,omitempty"` // script generation of a reload
+	Err string `json:"err,omitempty"` // reload error
+	Src string `json:"src,omitempty"` // source of a successful reload
 }
 
 // Supervise is the main process of fork mode. It binds every listener,
@@ -108,21 +106,20 @@ func Supervise(cfg SupervisorConfig) int {
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR1)
 	defer signal.Stop(sigs)
 
-	s := &supervisor{cfg: cfg, log: log, files: files, fdNames: fdNames, script: cfg.Script, scriptName: cfg.ScriptName, gen: 1}
+	s := &supervisor{cfg: cfg, log: log, files: files, fdNames: fdNames, script: cfg.Script, gen: 1}
 	return s.loop(sigs)
 }
 
 type supervisor struct {
-	cfg        SupervisorConfig
-	log        *slog.Logger
-	files      []*os.File
-	fdNames    []string
-	mu         sync.Mutex
-	script     []byte
-	scriptName string
-	gen        int64 // generation of script
-	restarts   int
-	deaths     []time.Time
+	cfg      SupervisorConfig
+	log      *slog.Logger
+	files    []*os.File
+	fdNames  []string
+	mu       sync.Mutex
+	script   []byte
+	gen      int64 // generation of script
+	restarts int
+	deaths   []time.Time
 }
 
 // child is one worker process.
@@ -168,13 +165,19 @@ func (s *supervisor) loop(sigs chan os.Signal) int {
 					s.log.Info("shutting down", "signal", sig.String(), "grace", s.cfg.Grace)
 					syscall.Kill(c.pid, syscall.SIGTERM)
 					hardStop = time.After(s.cfg.Grace + 10*time.Second)
-				case syscall.SIGHUP:
-					s.log.Info("reloading the routing script", "pid", c.pid)
-					syscall.Kill(c.pid, syscall.SIGHUP)
-				case syscall.SIGUSR1:
-					s.log.Info("supervisor statistics", "worker_pid", c.pid, "worker_restarts", s.restarts,
-						"worker_uptime", time.Since(c.started).Round(time.Second))
-					syscall.Kill(c.pid, syscall.SIGUSR1)
+				case syscall.SIGHUP, syscall.SIGUSR1:
+					if shutdown {
+						// no reload or statistics while the worker process drains
+						s.log.Info("shutting down: signal ignored", "signal", sig.String())
+						break
+					}
+					if sig == syscall.SIGHUP {
+						s.log.Info("reloading the routing script", "pid", c.pid)
+					} else {
+						s.log.Info("supervisor statistics", "worker_pid", c.pid, "worker_restarts", s.restarts,
+							"worker_uptime", time.Since(c.started).Round(time.Second))
+					}
+					syscall.Kill(c.pid, sig.(syscall.Signal))
 				}
 				continue
 			case <-hardStop:
@@ -206,13 +209,9 @@ func (s *supervisor) loop(sigs chan os.Signal) int {
 					backoff = 100 * time.Millisecond
 				}
 				s.log.Info("restarting the worker process", "in", backoff)
-				select {
-				case <-time.After(backoff):
-				case sig := <-sigs:
-					if sig == syscall.SIGINT || sig == syscall.SIGTERM {
-						s.log.Info("stopped while the worker process was down")
-						return 0
-					}
+				if !s.waitBackoff(backoff, diedAt, sigs) {
+					s.log.Info("stopped while the worker process was down")
+					return 0
 				}
 				if backoff *= 2; backoff > 5*time.Second {
 					backoff = 5 * time.Second
@@ -220,6 +219,30 @@ func (s *supervisor) loop(sigs chan os.Signal) int {
 				s.restarts++
 			}
 			break
+		}
+	}
+}
+
+// waitBackoff waits d before a restart, answering signals meanwhile: it
+// reports false on SIGINT/SIGTERM. There is no worker process to reload:
+// the next one runs the last script that loaded, so SIGHUP is only logged.
+func (s *supervisor) waitBackoff(d time.Duration, diedAt time.Time, sigs <-chan os.Signal) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			return true
+		case sig := <-sigs:
+			switch sig {
+			case syscall.SIGINT, syscall.SIGTERM:
+				return false
+			case syscall.SIGHUP:
+				s.log.Warn("no worker process to reload: the next one runs the last script that loaded; send SIGHUP again once it is back")
+			case syscall.SIGUSR1:
+				s.log.Info("supervisor statistics", "worker_pid", 0, "worker_restarts", s.restarts,
+					"worker_down_for", time.Since(diedAt).Round(time.Millisecond))
+			}
 		}
 	}
 }
@@ -249,6 +272,14 @@ func exitReason(err error) string {
 // that forked the child exits, and it must fire only when this process
 // dies.
 func (s *supervisor) start() (*child, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("worker process binary: %w", err)
+	}
+	names, err := json.Marshal(append(append([]string{}, s.fdNames...), "control", "script"))
+	if err != nil {
+		return nil, fmt.Errorf("fd names: %w", err)
+	}
 	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("control socket: %w", err)
@@ -261,14 +292,9 @@ func (s *supervisor) start() (*child, error) {
 		theirs.Close()
 		return nil, err
 	}
-	exe, err := os.Executable()
-	if err != nil {
-		return nil, err
-	}
 	extra := append(append([]*os.File{}, s.files...), theirs, scriptFile)
-	names := append(append([]string{}, s.fdNames...), "control", "script")
 	s.mu.Lock()
-	name, gen := s.scriptName, s.gen
+	gen := s.gen
 	s.mu.Unlock()
 	cmd := exec.Command(exe, s.cfg.Args...)
 	cmd.Stdin = nil
@@ -276,8 +302,7 @@ func (s *supervisor) start() (*child, error) {
 	cmd.ExtraFiles = extra
 	cmd.Env = append(os.Environ(),
 		envWorker+"=1",
-		envFDs+"="+strings.Join(names, ","),
-		envScript+"="+name,
+		envFDs+"="+string(names),
 		envRestarts+"="+strconv.Itoa(s.restarts),
 		envGen+"="+strconv.FormatInt(gen, 10),
 	)
@@ -332,7 +357,7 @@ func (s *supervisor) readControl(c *child) {
 		case "reload":
 			if m.OK {
 				s.mu.Lock()
-				s.script, s.scriptName, s.gen = []byte(m.Src), m.Name, m.Gen
+				s.script, s.gen = []byte(m.Src), m.Gen
 				s.mu.Unlock()
 			}
 		}
@@ -386,22 +411,17 @@ func bindAll(listen []string, metricsAddr string) ([]*os.File, []string, error) 
 			return fail(err)
 		}
 		// the spec with the real port, for port 0
-		var addr string
+		var addr net.Addr
 		if pc != nil {
-			addr = pc.LocalAddr().String()
+			addr = pc.LocalAddr()
 		} else {
-			addr = ln.Addr().String()
+			addr = ln.Addr()
 		}
-		spec := sp.Proto + ":" + addr
-		if sp.AdvHost != "" {
-			adv := sp.AdvHost
-			if sp.AdvPort != 0 {
-				adv = net.JoinHostPort(sp.AdvHost, strconv.Itoa(sp.AdvPort))
-			}
-			spec += "/" + adv
+		if ap, err := netip.ParseAddrPort(addr.String()); err == nil {
+			sp.Addr = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 		}
 		files = append(files, f)
-		names = append(names, spec)
+		names = append(names, sp.spec())
 	}
 	if metricsAddr != "" {
 		ln, err := net.Listen("tcp", metricsAddr)
@@ -424,9 +444,8 @@ type WorkerProcess struct {
 	// Inherited are the SIP sockets; MetricsListener the /metrics socket.
 	Inherited       []InheritedSocket
 	MetricsListener net.Listener
-	// ScriptName and Script are the script to run.
-	ScriptName string
-	Script     []byte
+	// Script is the script to run.
+	Script []byte
 	// Restarts is how often the supervisor restarted the worker process;
 	// Generation is the generation of Script.
 	Restarts   int
@@ -442,13 +461,17 @@ func InheritWorkerProcess() (*WorkerProcess, error) {
 	if !IsWorkerProcess() {
 		return nil, errors.New("engine: not a worker process")
 	}
-	wp := &WorkerProcess{ScriptName: os.Getenv(envScript)}
+	wp := &WorkerProcess{}
 	wp.Restarts, _ = strconv.Atoi(os.Getenv(envRestarts))
 	wp.Generation, _ = strconv.ParseInt(os.Getenv(envGen), 10, 64)
-	for i, name := range strings.Split(os.Getenv(envFDs), ",") {
-		f := os.NewFile(uintptr(firstExtraFD+i), name)
-		if f == nil {
-			return nil, fmt.Errorf("engine: inherited fd %d (%s) is missing", firstExtraFD+i, name)
+	var names []string
+	if err := json.Unmarshal([]byte(os.Getenv(envFDs)), &names); err != nil {
+		return nil, fmt.Errorf("engine: %s: %w", envFDs, err)
+	}
+	for i, name := range names {
+		f, err := inheritedFile(firstExtraFD+i, name)
+		if err != nil {
+			return nil, err
 		}
 		switch {
 		case name == "control":
@@ -488,6 +511,15 @@ func InheritWorkerProcess() (*WorkerProcess, error) {
 	return wp, nil
 }
 
+// inheritedFile wraps an fd the supervisor passed. os.NewFile does not
+// check that the fd is open, so ask the kernel.
+func inheritedFile(fd int, name string) (*os.File, error) {
+	if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err != nil {
+		return nil, fmt.Errorf("engine: inherited fd %d (%s) is missing: %w", fd, name, err)
+	}
+	return os.NewFile(uintptr(fd), name), nil
+}
+
 func readAllAt(f *os.File) ([]byte, error) {
 	st, err := f.Stat()
 	if err != nil {
@@ -513,16 +545,16 @@ func (wp *WorkerProcess) send(m controlMsg) {
 }
 
 // Ready tells the supervisor the worker process serves.
-func (wp *WorkerProcess) Ready(gen int64) { wp.send(controlMsg{T: "ready", Gen: gen}) }
+func (wp *WorkerProcess) Ready() { wp.send(controlMsg{T: "ready"}) }
 
 // Reloaded tells the supervisor how a reload went; a good script is what
 // later restarts use.
-func (wp *WorkerProcess) Reloaded(gen int64, name string, src []byte, err error) {
+func (wp *WorkerProcess) Reloaded(gen int64, src []byte, err error) {
 	if err != nil {
 		wp.send(controlMsg{T: "reload", Gen: gen, Err: err.Error()})
 		return
 	}
-	wp.send(controlMsg{T: "reload", OK: true, Gen: gen, Name: name, Src: string(src)})
+	wp.send(controlMsg{T: "reload", OK: true, Gen: gen, Src: string(src)})
 }
 
 // SupervisorGone returns a channel closed when the supervisor goes away

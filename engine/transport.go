@@ -42,46 +42,37 @@ type transport struct {
 	mu     sync.Mutex
 	byID   map[uint64]*tcpConn
 	byAddr map[netip.AddrPort]*tcpConn
-	wg     sync.WaitGroup
-	closed atomic.Bool
+	shut   bool // every socket closed: no new connections
+
+	wg       sync.WaitGroup // the readers
+	closed   atomic.Bool    // reading stopped; set under mu
+	stopRead chan struct{}  // closed with closed: readers stop dispatching
 }
 
+// errClosed is the error of sending through a closed transport.
+var errClosed = errors.New("transport closed")
+
 func newTransport(e *Engine) *transport {
-	return &transport{e: e, byID: map[uint64]*tcpConn{}, byAddr: map[netip.AddrPort]*tcpConn{}}
+	return &transport{e: e, byID: map[uint64]*tcpConn{}, byAddr: map[netip.AddrPort]*tcpConn{}, stopRead: make(chan struct{})}
 }
 
 // bind opens every listener of the config, or wraps the inherited ones.
+// On error the inherited sockets are closed too: the engine owns them.
 func (t *transport) bind() error {
 	cfg := t.e.cfg
 	if len(cfg.Inherited) > 0 {
-		for _, in := range cfg.Inherited {
-			specs, err := ParseListen(in.Spec)
-			if err != nil {
-				return err
-			}
-			l := &listener{}
-			switch {
-			case in.Packet != nil:
-				uc, ok := in.Packet.(*net.UDPConn)
-				if !ok {
-					return fmt.Errorf("engine: inherited socket %s is not UDP", in.Spec)
+		err := t.inherit(cfg.Inherited)
+		if err != nil {
+			for _, in := range cfg.Inherited {
+				if in.Packet != nil {
+					in.Packet.Close()
 				}
-				l.udp = uc
-				l.sock = socketFor(specs, "udp", uc.LocalAddr())
-			case in.Stream != nil:
-				tl, ok := in.Stream.(*net.TCPListener)
-				if !ok {
-					return fmt.Errorf("engine: inherited socket %s is not TCP", in.Spec)
+				if in.Stream != nil {
+					in.Stream.Close()
 				}
-				l.tcp = tl
-				l.sock = socketFor(specs, "tcp", tl.Addr())
 			}
-			if l.sock == nil {
-				return fmt.Errorf("engine: inherited socket %s does not match its spec", in.Spec)
-			}
-			t.listeners = append(t.listeners, l)
 		}
-		return nil
+		return err
 	}
 	specs, err := ListenSpecs(cfg.Listen)
 	if err != nil {
@@ -100,6 +91,38 @@ func (t *transport) bind() error {
 		} else {
 			l.tcp = ln.(*net.TCPListener)
 			l.sock = socketFor([]ListenSpec{s}, "tcp", ln.Addr())
+		}
+		t.listeners = append(t.listeners, l)
+	}
+	return nil
+}
+
+// inherit wraps the sockets a supervisor bound.
+func (t *transport) inherit(inherited []InheritedSocket) error {
+	for _, in := range inherited {
+		specs, err := ParseListen(in.Spec)
+		if err != nil {
+			return fmt.Errorf("engine: inherited socket: %w", err)
+		}
+		l := &listener{}
+		switch {
+		case in.Packet != nil:
+			uc, ok := in.Packet.(*net.UDPConn)
+			if !ok {
+				return fmt.Errorf("engine: inherited socket %s is not UDP", in.Spec)
+			}
+			l.udp = uc
+			l.sock = socketFor(specs, "udp", uc.LocalAddr())
+		case in.Stream != nil:
+			tl, ok := in.Stream.(*net.TCPListener)
+			if !ok {
+				return fmt.Errorf("engine: inherited socket %s is not TCP", in.Spec)
+			}
+			l.tcp = tl
+			l.sock = socketFor(specs, "tcp", tl.Addr())
+		}
+		if l.sock == nil {
+			return fmt.Errorf("engine: inherited socket %s does not match its spec", in.Spec)
 		}
 		t.listeners = append(t.listeners, l)
 	}
@@ -186,7 +209,7 @@ func (t *transport) readUDP(l *listener) {
 			continue
 		}
 		if n > max {
-			t.e.met.dropped("oversized").Inc()
+			t.e.met.dropped(dropOversized).Inc()
 			t.e.log.Debug("dropped oversized datagram", "src", src, "bytes", n, "max", max)
 			continue
 		}
@@ -228,21 +251,37 @@ func (t *transport) acceptTCP(l *listener) {
 			c.Close()
 			continue
 		}
-		tc := t.addConn(c, l.sock, netip.AddrPortFrom(rap.Addr().Unmap(), rap.Port()))
-		t.wg.Add(1)
-		go func() { defer t.wg.Done(); t.readTCP(tc) }()
+		if _, err := t.addConn(c, l.sock, netip.AddrPortFrom(rap.Addr().Unmap(), rap.Port())); err != nil {
+			return
+		}
 	}
 }
 
-func (t *transport) addConn(c net.Conn, sock *kemi.Socket, remote netip.AddrPort) *tcpConn {
+// addConn registers a connection and starts its reader, unless reading
+// has stopped. Once the transport is shut it refuses the connection and
+// closes it: nothing would ever close it otherwise.
+func (t *transport) addConn(c net.Conn, sock *kemi.Socket, remote netip.AddrPort) (*tcpConn, error) {
 	tc := &tcpConn{id: t.nextID.Add(1), c: c, sock: sock, remote: remote}
 	tc.last.Store(time.Now().UnixNano())
 	t.mu.Lock()
+	if t.shut {
+		t.mu.Unlock()
+		c.Close()
+		return nil, errClosed
+	}
 	t.byID[tc.id] = tc
 	t.byAddr[remote] = tc
+	// under mu, so that stopReading's Wait cannot miss this Add
+	read := !t.closed.Load()
+	if read {
+		t.wg.Add(1)
+	}
 	t.mu.Unlock()
 	t.e.met.tcpConns.Add(1)
-	return tc
+	if read {
+		go func() { defer t.wg.Done(); t.readTCP(tc) }()
+	}
+	return tc, nil
 }
 
 func (t *transport) removeConn(tc *tcpConn) {
@@ -262,13 +301,21 @@ func (t *transport) removeConn(tc *tcpConn) {
 // readTCP frames SIP messages out of a TCP stream (RFC 3261 §18.3:
 // Content-Length delimits the body) and dispatches them.
 func (t *transport) readTCP(tc *tcpConn) {
-	defer t.removeConn(tc)
+	defer func() {
+		// while stopping, workers may still answer on it; close ends it
+		if !t.closed.Load() {
+			t.removeConn(tc)
+		}
+	}()
 	max := t.e.cfg.MaxMessageSize
 	idle := t.e.cfg.TCPIdleTimeout
 	var buf []byte
 	chunk := make([]byte, 32768)
 	for {
 		_ = tc.c.SetReadDeadline(time.Now().Add(idle))
+		if t.closed.Load() {
+			return // stopReading may have set its deadline before ours
+		}
 		n, err := tc.c.Read(chunk)
 		if n > 0 {
 			tc.last.Store(time.Now().UnixNano())
@@ -308,7 +355,7 @@ func (t *transport) readTCP(tc *tcpConn) {
 }
 
 type frameError struct {
-	reason string
+	reason dropReason
 	msg    string
 }
 
@@ -334,7 +381,7 @@ func frameSIP(buf []byte, max int) (msg, rest []byte, err *frameError) {
 	end := bytes.Index(buf, []byte("\r\n\r\n"))
 	if end < 0 {
 		if len(buf) > max {
-			return nil, nil, &frameError{"oversized", "header section larger than the maximum message size"}
+			return nil, nil, &frameError{dropOversized, "header section larger than the maximum message size"}
 		}
 		return nil, buf, nil
 	}
@@ -344,11 +391,11 @@ func frameSIP(buf []byte, max int) (msg, rest []byte, err *frameError) {
 		cl = 0 // RFC 3261 requires it on streams; treat a missing one as 0
 	}
 	if cl < 0 {
-		return nil, nil, &frameError{"malformed", "bad Content-Length"}
+		return nil, nil, &frameError{dropMalformed, "bad Content-Length"}
 	}
 	total := end + 4 + cl
 	if total > max {
-		return nil, nil, &frameError{"oversized", "message larger than the maximum message size"}
+		return nil, nil, &frameError{dropOversized, "message larger than the maximum message size"}
 	}
 	if len(buf) < total {
 		return nil, buf, nil
@@ -406,10 +453,7 @@ func (t *transport) dial(sock *kemi.Socket, addr netip.AddrPort) (*tcpConn, erro
 	if err != nil {
 		return nil, err
 	}
-	tc := t.addConn(c, sock, addr)
-	t.wg.Add(1)
-	go func() { defer t.wg.Done(); t.readTCP(tc) }()
-	return tc, nil
+	return t.addConn(c, sock, addr)
 }
 
 func (t *transport) writeTCP(tc *tcpConn, b []byte) error {
@@ -488,20 +532,57 @@ func (t *transport) pickSocket(proto string, addr netip.Addr, prefer *kemi.Socke
 	return any
 }
 
-// close stops the readers and closes every socket and connection.
-func (t *transport) close() {
-	t.closed.Store(true)
-	t.closeListeners()
+// stopReading stops the readers and waits for them; the sockets and
+// connections stay open so that workers can still send what they finish.
+func (t *transport) stopReading() {
 	t.mu.Lock()
+	if t.closed.Load() {
+		t.mu.Unlock()
+		return
+	}
+	t.closed.Store(true)
+	close(t.stopRead)
+	conns := t.connsLocked()
+	t.mu.Unlock()
+	now := time.Now()
+	for _, l := range t.listeners {
+		if l.tcp != nil {
+			l.tcp.Close()
+		}
+		if l.udp != nil {
+			_ = l.udp.SetReadDeadline(now)
+		}
+	}
+	for _, c := range conns {
+		_ = c.c.SetReadDeadline(now)
+	}
+	t.wg.Wait()
+}
+
+// close stops the readers and closes every socket and connection; later
+// connections are refused. It can be called more than once.
+func (t *transport) close() {
+	t.stopReading()
+	t.mu.Lock()
+	if t.shut {
+		t.mu.Unlock()
+		return
+	}
+	t.shut = true
+	conns := t.connsLocked()
+	t.mu.Unlock()
+	t.closeListeners()
+	for _, c := range conns {
+		t.removeConn(c)
+	}
+}
+
+func (t *transport) connsLocked() []*tcpConn {
 	conns := make([]*tcpConn, 0, len(t.byID))
 	for _, c := range t.byID {
 		conns = append(conns, c)
 	}
-	t.mu.Unlock()
-	for _, c := range conns {
-		t.removeConn(c)
-	}
-	t.wg.Wait()
+	return conns
 }
 
 // stopAccepting closes the TCP listeners: no new connections while

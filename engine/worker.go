@@ -80,12 +80,12 @@ func (w *worker) handle(j job) {
 	e := w.e
 	msg, err := w.parser.ParseSIP(j.raw)
 	if err != nil {
-		e.met.dropped("malformed").Inc()
+		e.met.dropped(dropMalformed).Inc()
 		e.log.Debug("dropped malformed message", "src", j.src, "proto", j.proto, "err", err)
 		return
 	}
 	if missing := missingHeader(msg); missing != "" {
-		e.met.dropped("malformed").Inc()
+		e.met.dropped(dropMalformed).Inc()
 		e.log.Debug("dropped message without "+missing, "src", j.src, "proto", j.proto)
 		return
 	}
@@ -134,12 +134,12 @@ func (w *worker) handleRequest(m *kemi.Msg) {
 	method := string(m.Req.Method)
 	e.met.request(method).Inc()
 	if !knownMethods[method] && !e.cfg.RouteUnknownMethods {
-		e.met.dropped("unknown_method").Inc()
+		e.met.dropped(dropUnknownMethod).Inc()
 		e.log.Debug("dropped request with unknown method", "method", method, "src", m.Src)
 		return
 	}
 	if e.refuseWhileDraining(m.Req) {
-		e.met.dropped("shutdown").Inc()
+		e.met.dropped(dropShutdown).Inc()
 		return
 	}
 	m.OrigURI = m.Req.Recipient.String()
@@ -149,9 +149,9 @@ func (w *worker) handleRequest(m *kemi.Msg) {
 	}
 	if !m.Handled {
 		if m.Drop {
-			e.met.dropped("script_drop").Inc()
+			e.met.dropped(dropScriptDrop).Inc()
 		} else {
-			e.met.dropped("no_route").Inc()
+			e.met.dropped(dropNoRoute).Inc()
 		}
 	}
 }
@@ -162,7 +162,7 @@ func (w *worker) handleReply(m *kemi.Msg) {
 	if e.cfg.ReplyRoute != "none" {
 		w.run(e.cfg.ReplyRoute, kemi.RouteReply, m)
 		if m.Drop {
-			e.met.dropped("script_drop").Inc()
+			e.met.dropped(dropScriptDrop).Inc()
 			return
 		}
 	}

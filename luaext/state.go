@@ -36,9 +36,15 @@ type Options struct {
 	Logger *slog.Logger
 	// AllowUnsafe keeps os.exit, os.execute and io.popen.
 	AllowUnsafe bool
-	// Timeout stops a route that runs longer; 0 means no limit.
+	// Timeout stops a route that runs longer; 0 means no limit. It also
+	// bounds the script's top level, which gets DefaultTopLevelTimeout
+	// when Timeout is 0.
 	Timeout time.Duration
 }
+
+// DefaultTopLevelTimeout bounds a script's top level when routes have no
+// time limit: a loop there would hang start-up, reload and kemi check.
+const DefaultTopLevelTimeout = 10 * time.Second
 
 // State is one Lua state with its KSR table. It is owned by one goroutine
 // at a time.
@@ -46,13 +52,14 @@ type State struct {
 	// L is the gopher-lua state.
 	L *lua.LState
 
-	script  *Script
-	opts    Options
-	log     *slog.Logger
-	cur     *kemi.Msg
-	depth   int
-	missing string
-	modf    map[string]kemi.Export
+	script    *Script
+	opts      Options
+	log       *slog.Logger
+	cur       *kemi.Msg
+	depth     int
+	missing   string // the last KSR name that was nil
+	missingAt string // and the file:line that looked it up
+	modf      map[string]kemi.Export
 
 	// onError is the PCall error handler: it leaves KSR.x.exit alone and
 	// records a traceback for real errors (gopher-lua would build one for
@@ -115,15 +122,15 @@ func NewState(script *Script, opts Options) (*State, error) {
 		return nil, err
 	}
 	L.SetGlobal("KSRVERSION", lua.LString("2.0"))
-	if opts.Timeout > 0 {
-		st.ctx, st.cancel = context.WithCancel(context.Background())
-		L.SetContext(st.ctx)
-	}
 	if script != nil {
 		if err := st.runTop(); err != nil {
 			L.Close()
 			return nil, err
 		}
+	}
+	if opts.Timeout > 0 {
+		st.ctx, st.cancel = context.WithCancel(context.Background())
+		L.SetContext(st.ctx)
 	}
 	return st, nil
 }
@@ -202,10 +209,9 @@ func (st *State) buildKSR() error {
 		}
 	}
 	x := L.NewTable()
-	L.SetField(x, "exit", L.NewFunction(st.exit))
-	L.SetField(x, "drop", L.NewFunction(st.drop))
-	L.SetField(x, "probe", L.NewFunction(func(*lua.LState) int { return 0 }))
-	L.SetField(x, "modf", L.NewFunction(st.callModf))
+	for _, b := range builtins {
+		L.SetField(x, b.name, L.NewFunction(func(L *lua.LState) int { return b.fn(st, L) }))
+	}
 	L.SetField(ksr, "x", x)
 
 	L.SetMetatable(ksr, st.missingIndex(""))
@@ -215,6 +221,63 @@ func (st *State) buildKSR() error {
 	L.SetGlobal("KSR", ksr)
 	return nil
 }
+
+// builtins are the KSR.x functions the binding itself defines.
+var builtins = []struct {
+	name string
+	fn   func(*State, *lua.LState) int
+}{
+	{"exit", (*State).exit},
+	{"drop", (*State).drop},
+	{"modf", (*State).callModf},
+	{"probe", func(*State, *lua.LState) int { return 0 }},
+}
+
+// Builtins returns the Lua names of the functions every state has without
+// a module: KSR.x.exit, KSR.x.drop, KSR.x.modf and KSR.x.probe.
+func Builtins() []string {
+	out := make([]string, len(builtins))
+	for i, b := range builtins {
+		out[i] = "KSR.x." + b.name
+	}
+	return out
+}
+
+// WhyMissing explains why KSR.<module>.<name> (KSR.<name> when module is
+// "") is not there, for run-time errors and kemi check alike. enabled
+// reports the modules the KSR table has; cat may be nil. A one-part name
+// that is a module in kemi or Kamailio is explained as that module. It
+// reports whether the reason is about the module rather than the function.
+func WhyMissing(cat Catalog, enabled func(module string) bool, module, name string) (why string, aboutModule bool) {
+	if cat == nil {
+		cat = noCatalog{}
+	}
+	if module == "" && (cat.Available(name) || cat.Kamailio(name, "")) {
+		module = name // KSR.tm where tm is not enabled
+	} else if module == "" || enabled(module) {
+		path := "KSR." + name
+		if module != "" {
+			path = "KSR." + module + "." + name
+		}
+		if cat.Kamailio(module, name) {
+			return path + " is not implemented in kemi (Kamailio has it)", false
+		}
+		return "Kamailio has no " + path + " either", false
+	}
+	switch {
+	case cat.Available(module):
+		return "module " + module + " is not enabled: add it to modules in the config file", true
+	case cat.Kamailio(module, ""):
+		return "module " + module + " is not implemented in kemi", true
+	}
+	return "there is no module " + module + " in kemi or in Kamailio", true
+}
+
+// noCatalog knows nothing beyond the enabled modules.
+type noCatalog struct{}
+
+func (noCatalog) Kamailio(string, string) bool { return false }
+func (noCatalog) Available(string) bool        { return false }
 
 // missingIndex returns a metatable whose __index notes the missing key (for
 // a clearer error message) and, for functions that Kamailio has but kemi
@@ -228,7 +291,10 @@ func (st *State) missingIndex(mod string) *lua.LTable {
 		if mod != "" {
 			path = "KSR." + mod + "." + key
 		}
-		st.missing = path
+		// remembered with its position, so that only an error raised
+		// there is explained by it (a feature test such as
+		// `if KSR.auth then` is no error)
+		st.missing, st.missingAt = path, st.Where()
 		cat := st.opts.Catalog
 		if mod != "" && cat != nil && cat.Kamailio(mod, key) {
 			L.Push(L.NewFunction(func(L *lua.LState) int {
@@ -243,28 +309,20 @@ func (st *State) missingIndex(mod string) *lua.LTable {
 	return mt
 }
 
-// explainMissing adds why a KSR name is nil to a Lua error message.
+// explainMissing adds why a KSR name is nil to a Lua error message raised
+// where the name was looked up.
 func (st *State) explainMissing(msg string) string {
-	if st.missing == "" || !(strings.Contains(msg, "nil") || strings.Contains(msg, "non-function") || strings.Contains(msg, "non-table")) {
+	if st.missing == "" || st.missingAt == "" || !strings.HasPrefix(msg, st.missingAt+":") ||
+		!(strings.Contains(msg, "nil") || strings.Contains(msg, "non-function") || strings.Contains(msg, "non-table")) {
 		return msg
 	}
-	path := st.missing
-	parts := strings.Split(strings.TrimPrefix(path, "KSR."), ".")
-	cat := st.opts.Catalog
-	var why string
-	switch {
-	case len(parts) == 1 && cat != nil && cat.Available(parts[0]):
-		why = fmt.Sprintf("module %s is not enabled: add it to modules in the config file", parts[0])
-	case len(parts) == 1 && cat != nil && cat.Kamailio(parts[0], ""):
-		why = fmt.Sprintf("module %s is not implemented in kemi", parts[0])
-	case len(parts) == 1 && cat != nil && cat.Kamailio("", parts[0]):
-		why = fmt.Sprintf("KSR.%s is not implemented in kemi", parts[0])
-	case len(parts) == 1:
-		why = fmt.Sprintf("Kamailio has no KSR.%s either", parts[0])
-	default:
-		why = fmt.Sprintf("Kamailio has no %s either", path)
+	module, name, ok := strings.Cut(strings.TrimPrefix(st.missing, "KSR."), ".")
+	if !ok {
+		module, name = "", module
 	}
-	return fmt.Sprintf("%s (%s is nil: %s)", msg, path, why)
+	// a two-part name was looked up in a module table, so that module is enabled
+	why, _ := WhyMissing(st.opts.Catalog, func(string) bool { return true }, module, name)
+	return fmt.Sprintf("%s (%s is nil: %s)", msg, st.missing, why)
 }
 
 // wrap turns an export into a Lua function with Kamailio's argument
@@ -462,17 +520,32 @@ func (st *State) Functions() []string {
 	return out
 }
 
-// runTop runs the script's top level once.
+// runTop runs the script's top level once, bounded by the route time
+// limit or DefaultTopLevelTimeout.
 func (st *State) runTop() error {
+	limit := st.opts.Timeout
+	if limit <= 0 {
+		limit = DefaultTopLevelTimeout
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
 	L := st.L
+	L.SetContext(ctx)
+	defer L.RemoveContext()
+	st.missing, st.missingAt = "", ""
 	L.Push(L.NewFunctionFromProto(st.script.proto))
 	err := L.PCall(0, 0, nil)
 	if err == nil {
 		return nil
 	}
 	rerr := st.runtimeError("<top level>", err)
-	if rerr == nil {
-		return nil
+	if ctx.Err() != nil {
+		where := rerr.Where()
+		if where == "" {
+			where = st.script.Name
+		}
+		rerr.Timeout = true
+		rerr.Msg = fmt.Sprintf("%s: script top level stopped: ran longer than %s", where, limit)
 	}
 	return rerr
 }
@@ -495,7 +568,7 @@ func (st *State) Call(name string, rt kemi.RouteType, m *kemi.Msg, args ...strin
 	st.cur = m
 	top := st.depth == 0
 	if top {
-		st.missing = ""
+		st.missing, st.missingAt = "", ""
 		st.begin()
 	}
 	st.depth++

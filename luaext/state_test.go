@@ -305,3 +305,89 @@ helper = function() end
 		t.Errorf("defined = %v", a.Defined)
 	}
 }
+
+func TestTopLevelLoopIsStopped(t *testing.T) {
+	sc, err := luaext.Compile("t.lua", []byte("local n = 0\nwhile true do\n  n = n + 1\nend\nfunction ksr_request_route() end\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = luaext.NewState(sc, luaext.Options{Timeout: 50 * time.Millisecond})
+	var rerr *luaext.RuntimeError
+	if !errors.As(err, &rerr) || !rerr.Timeout {
+		t.Fatalf("err = %v, want a top-level timeout", err)
+	}
+	if !strings.HasPrefix(rerr.Msg, "t.lua:") || !strings.Contains(rerr.Msg, "top level stopped: ran longer than 50ms") {
+		t.Fatalf("message = %q, want file:line and the limit", rerr.Msg)
+	}
+	if w := rerr.Where(); w != "t.lua:2" && w != "t.lua:3" && w != "t.lua:4" {
+		t.Errorf("where = %q, want a line of the loop (2-4)", w)
+	}
+	// a quick top level is not affected, and routes keep their own limit
+	st, _ := newState(t, "x = 1\nfunction f() KSR.t.str('ok') end\n", &record{},
+		func(o *luaext.Options) { o.Timeout = 50 * time.Millisecond })
+	if _, err := st.Call("f", kemi.RouteRequest, msg(t)); err != nil {
+		t.Fatalf("route after a bounded top level: %v", err)
+	}
+}
+
+func TestMissingNameExplainsOnlyItsOwnError(t *testing.T) {
+	st, _ := newState(t, `
+function detect_then_fail()
+	if KSR.auth then KSR.t.str("auth") end
+	local x = nil
+	return x.y
+end
+`, &record{})
+	_, err := st.Call("detect_then_fail", kemi.RouteRequest, msg(t))
+	if err == nil || !strings.Contains(err.Error(), "t.lua:5:") {
+		t.Fatalf("err = %v, want the error of line 5", err)
+	}
+	if strings.Contains(err.Error(), "KSR.auth") {
+		t.Errorf("an unrelated error is explained by the feature test of line 3: %v", err)
+	}
+	// at top level too, a missing name explains the error it causes
+	sc, _ := luaext.Compile("t.lua", []byte("KSR.tm.t_relay()\nfunction ksr_request_route() end\n"))
+	_, err = luaext.NewState(sc, luaext.Options{Catalog: catalog{}})
+	if err == nil || !strings.Contains(err.Error(), "module tm is not enabled") {
+		t.Errorf("top-level error = %v, want it explained", err)
+	}
+}
+
+func TestBuiltinsAreDefined(t *testing.T) {
+	st, _ := newState(t, "", &record{})
+	for _, name := range luaext.Builtins() {
+		if err := st.L.DoString("assert(type(" + name + ") == 'function')"); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	if len(luaext.Builtins()) != 4 {
+		t.Errorf("builtins = %v", luaext.Builtins())
+	}
+}
+
+func TestWhyMissing(t *testing.T) {
+	enabled := func(m string) bool { return m == "" || m == "t" || m == "x" }
+	cases := []struct {
+		module, name string
+		want         string
+		aboutModule  bool
+	}{
+		{"tm", "t_relay", "module tm is not enabled: add it to modules in the config file", true},
+		{"", "tm", "module tm is not enabled: add it to modules in the config file", true},
+		{"sipt", "sipt_destination", "module sipt is not implemented in kemi", true},
+		{"", "sipt", "module sipt is not implemented in kemi", true},
+		{"nosuchmod", "fn", "there is no module nosuchmod in kemi or in Kamailio", true},
+		{"t", "t_nope", "Kamailio has no KSR.t.t_nope either", false},
+		{"x", "nope", "Kamailio has no KSR.x.nope either", false},
+		{"", "nothing_here", "Kamailio has no KSR.nothing_here either", false},
+	}
+	for _, c := range cases {
+		why, about := luaext.WhyMissing(catalog{}, enabled, c.module, c.name)
+		if why != c.want || about != c.aboutModule {
+			t.Errorf("WhyMissing(%q, %q) = %q, %v; want %q, %v", c.module, c.name, why, about, c.want, c.aboutModule)
+		}
+	}
+	if why, _ := luaext.WhyMissing(nil, enabled, "t", "x"); why != "Kamailio has no KSR.t.x either" {
+		t.Errorf("without a catalog: %q", why)
+	}
+}

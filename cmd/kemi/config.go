@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -116,6 +115,7 @@ func buildConfig(c *cli.Context) (engine.Config, *engine.FileConfig, error) {
 	if cfg.ScriptPath == "" {
 		cfg.Script = scripts.Default
 		cfg.ScriptPath = scripts.DefaultName
+		cfg.ScriptEmbedded = true
 	}
 	levelName := c.String("log-level")
 	format := c.String("log-format")
@@ -150,9 +150,4 @@ func splitList(in []string) []string {
 		}
 	}
 	return out
-}
-
-// enabledLevel reports whether the logger logs at level.
-func enabledLevel(l *slog.Logger, level slog.Level) bool {
-	return l.Enabled(context.Background(), level)
 }

@@ -26,9 +26,10 @@ func writeScript(t *testing.T, src string) string {
 
 func TestCheckExitCodes(t *testing.T) {
 	good := writeScript(t, "function ksr_request_route()\n  KSR.sl.sl_send_reply(200, 'OK')\nend\n")
-	problems := writeScript(t, "function ksr_request_route()\n  KSR.nosuchmod.fn()\n  KSR.route('nowhere')\nend\n")
+	problems := writeScript(t, "function ksr_request_route()\n  KSR.nosuchmod.fn()\n  KSR.route('nowhere')\n  KSR.sipt.sipt_destination('a', 'b', 'c')\n  KSR.x.nope()\nend\n")
 	broken := writeScript(t, "function ksr_request_route(\n")
 	noroute := writeScript(t, "function other() end\n")
+	loop := writeScript(t, "while true do end\nfunction ksr_request_route() end\n")
 	cases := []struct {
 		name string
 		args []string
@@ -38,8 +39,11 @@ func TestCheckExitCodes(t *testing.T) {
 		{"clean", []string{"check", "-f", good}, 0, "ok"},
 		{"problems", []string{"check", "-f", problems}, 1, "routing.lua:2: KSR.nosuchmod.fn"},
 		{"undefined route", []string{"check", "-f", problems}, 1, "routing.lua:3: KSR.route(\"nowhere\")"},
+		{"kamailio-only module", []string{"check", "-f", problems}, 1, "routing.lua:4: KSR.sipt.sipt_destination: module sipt is not implemented in kemi"},
+		{"missing builtin", []string{"check", "-f", problems}, 1, "routing.lua:5: Kamailio has no KSR.x.nope either"},
 		{"syntax error", []string{"check", "-f", broken}, 1, "routing.lua:1:"},
 		{"no request route", []string{"check", "-f", noroute}, 1, "ksr_request_route"},
+		{"top-level loop", []string{"check", "--route-timeout", "100ms", "-f", loop}, 1, "routing.lua:1: script top level stopped"},
 		{"missing file", []string{"check", "-f", "/nonexistent.lua"}, 1, "no such file"},
 		{"bad flag", []string{"check", "--bogus"}, 2, "bogus"},
 		{"stray argument", []string{"check", "x.lua"}, 2, "takes no arguments"},

@@ -5,7 +5,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -60,29 +59,11 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// syncBuf is a goroutine-safe buffer for a process's stderr.
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // kemiProc is a running kemi.
 type kemiProc struct {
 	t      *testing.T
 	cmd    *exec.Cmd
-	log    *syncBuf
+	log    *enginetest.LogBuffer
 	done   chan struct{}
 	code   int
 	sip    string // udp address
@@ -97,6 +78,7 @@ type procOpts struct {
 	config  string
 	workers int
 	args    []string
+	udpOpts string // appended to the udp listen spec: " name x"
 }
 
 func freeTCPPort(t *testing.T) int {
@@ -114,7 +96,7 @@ func startKemi(t *testing.T, o procOpts) *kemiProc {
 	t.Helper()
 	bin := binary(t)
 	dir := t.TempDir()
-	p := &kemiProc{t: t, log: &syncBuf{}, done: make(chan struct{}), dir: dir}
+	p := &kemiProc{t: t, log: &enginetest.LogBuffer{}, done: make(chan struct{}), dir: dir}
 	p.script = filepath.Join(dir, "routing.lua")
 	if err := os.WriteFile(p.script, []byte(o.script), 0o644); err != nil {
 		t.Fatal(err)
@@ -123,7 +105,7 @@ func startKemi(t *testing.T, o procOpts) *kemiProc {
 	p.sip = fmt.Sprintf("127.0.0.1:%d", udp)
 	p.tcp = fmt.Sprintf("127.0.0.1:%d", freeTCPPort(t))
 	p.mtr = fmt.Sprintf("127.0.0.1:%d", freeTCPPort(t))
-	args := []string{"run", "-f", p.script, "-l", "udp:" + p.sip, "-l", "tcp:" + p.tcp, "--metrics-addr", p.mtr,
+	args := []string{"run", "-f", p.script, "-l", "udp:" + p.sip + o.udpOpts, "-l", "tcp:" + p.tcp, "--metrics-addr", p.mtr,
 		"-n", strconv.Itoa(max(o.workers, 2)), "--log-level", "debug"}
 	if o.config != "" {
 		cfg := filepath.Join(dir, "kemi.toml")
@@ -454,8 +436,12 @@ func TestKillWorkerUnderLoad(t *testing.T) {
 			sent := time.Now()
 			if r := options(p.sip, fmt.Sprintf("load-%d", i), 4*time.Second); strings.HasPrefix(r, "SIP/2.0 200") {
 				answered.Add(1)
-				if d := time.Since(sent); int64(d) > lastGap.Load() {
-					lastGap.Store(int64(d))
+				d := int64(time.Since(sent))
+				for {
+					old := lastGap.Load()
+					if d <= old || lastGap.CompareAndSwap(old, d) {
+						break
+					}
 				}
 			} else {
 				lost.Add(1)
@@ -482,6 +468,18 @@ func TestKillWorkerUnderLoad(t *testing.T) {
 	}
 	if v := p.metric("kemi_engine_worker_restarts_total"); v != 1 {
 		t.Errorf("kemi_engine_worker_restarts_total = %v, want 1", v)
+	}
+}
+
+// TestNamedSocketInForkMode: the socket name and advertised address of a
+// listen spec reach the worker process with the socket.
+func TestNamedSocketInForkMode(t *testing.T) {
+	p := startKemi(t, procOpts{script: `
+function ksr_request_route()
+	KSR.sl.sl_send_reply(200, tostring(KSR.kx.get_rcv_sock_name()) .. " " .. tostring(KSR.kx.get_rcvadvip()))
+end`, udpOpts: " advertise 203.0.113.7 name sipudp"})
+	if r := options(p.sip, "named", 2*time.Second); r != "SIP/2.0 200 sipudp 203.0.113.7" {
+		t.Fatalf("reply = %q", r)
 	}
 }
 
@@ -534,6 +532,9 @@ func TestOnWorkerExitShutdown(t *testing.T) {
 
 func TestReloadAllOrNothing(t *testing.T) {
 	p := startKemi(t, procOpts{script: answerScript})
+	if strings.Contains(p.log.String(), "the file changed since") {
+		t.Errorf("warned about a changed file at a normal start")
+	}
 	reload := func(src string) {
 		t.Helper()
 		if err := os.WriteFile(p.script, []byte(src), 0o644); err != nil {
@@ -579,6 +580,9 @@ func TestReloadAllOrNothing(t *testing.T) {
 	}
 	if v := p.metric("kemi_engine_script_generation"); v != 2 {
 		t.Errorf("generation after a restart = %v, want 2", v)
+	}
+	if !strings.Contains(p.log.String(), "the file changed since") {
+		t.Errorf("no warning that the restarted worker process runs an older script than the file")
 	}
 }
 
@@ -749,6 +753,40 @@ func TestStopLetsTransactionsFinish(t *testing.T) {
 	}
 	if logs := p.log.String(); !strings.Contains(logs, "draining") {
 		t.Errorf("no drain in the log:\n%s", logs)
+	}
+}
+
+// TestReloadAndStatsSignalsDuringStopAreIgnored: SIGHUP and SIGUSR1 while
+// draining neither end the drain early (only a second SIGINT/SIGTERM does)
+// nor reach the worker process through the supervisor.
+func TestReloadAndStatsSignalsDuringStopAreIgnored(t *testing.T) {
+	caller, callee := newUDPPeer(t), newUDPPeer(t)
+	p := startKemi(t, procOpts{script: fmt.Sprintf(slowCallScript, callee.port())})
+	worker := p.worker()
+	invite, from := startSlowCall(t, p, caller, callee)
+
+	p.signal(syscall.SIGTERM)
+	time.Sleep(300 * time.Millisecond)
+	p.signal(syscall.SIGHUP)
+	p.signal(syscall.SIGUSR1)
+	// and straight to the worker process, as an operator might
+	syscall.Kill(worker, syscall.SIGHUP)
+	syscall.Kill(worker, syscall.SIGUSR1)
+	time.Sleep(300 * time.Millisecond)
+	if code := p.wait(0); code != -1 {
+		t.Fatalf("kemi exited (%d) on SIGHUP/SIGUSR1 while draining", code)
+	}
+	callee.send(from, replyTo(invite, 200, "OK", "b1"))
+	caller.expect("SIP/2.0 200", 3*time.Second)
+	if code := p.wait(10 * time.Second); code != 0 {
+		t.Fatalf("exit code %d after the transaction finished, want 0", code)
+	}
+	logs := p.log.String()
+	if strings.Contains(logs, "second stop signal") {
+		t.Errorf("SIGHUP/SIGUSR1 counted as a second stop:\n%s", logs)
+	}
+	if strings.Contains(logs, "reloading the routing script") || strings.Contains(logs, "worker statistics") {
+		t.Errorf("a signal was acted on while draining:\n%s", logs)
 	}
 }
 

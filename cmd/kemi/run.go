@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -10,7 +11,6 @@ import (
 	"time"
 
 	"github.com/kemisip/kemi/engine"
-	"github.com/kemisip/kemi/scripts"
 	"github.com/urfave/cli/v2"
 )
 
@@ -71,7 +71,13 @@ func runAction(c *cli.Context) error {
 		return serve(cfg, nil, grace)
 	}
 
-	// main process: validate like kemi check, then supervise
+	// main process: validate like kemi check, then supervise. The file is
+	// read once, so the worker process gets exactly the validated script.
+	if cfg.Script == nil {
+		if cfg.Script, err = os.ReadFile(cfg.ScriptPath); err != nil {
+			return cli.Exit(fmt.Sprintf("script: %v", err), 1)
+		}
+	}
 	rep, err := engine.Check(cfg)
 	if err != nil {
 		return cli.Exit(err.Error(), 1)
@@ -79,18 +85,11 @@ func runAction(c *cli.Context) error {
 	for _, p := range rep.Problems {
 		log.Warn("script problem: " + p.String())
 	}
-	src := cfg.Script
-	if src == nil {
-		if src, err = os.ReadFile(cfg.ScriptPath); err != nil {
-			return cli.Exit(err.Error(), 1)
-		}
-	}
 	code := engine.Supervise(engine.SupervisorConfig{
 		Args:                 os.Args[1:],
 		Listen:               cfg.Listen,
 		MetricsAddr:          cfg.MetricsAddr,
-		ScriptName:           cfg.ScriptPath,
-		Script:               src,
+		Script:               cfg.Script,
 		Logger:               log,
 		PidFile:              c.String("pid-file"),
 		ShutdownOnWorkerExit: onExit == "shutdown",
@@ -115,8 +114,15 @@ func runWorkerProcess(cfg engine.Config, grace time.Duration) error {
 	cfg.Script = wp.Script
 	cfg.Restarts = wp.Restarts
 	cfg.Generation = wp.Generation
-	if wp.ScriptName != "" && wp.ScriptName != cfg.ScriptPath {
-		cfg.Logger.Warn("running the last script that loaded; the file changed since", "file", cfg.ScriptPath)
+	if !cfg.ScriptEmbedded {
+		// a restart after a failed reload runs the last good script
+		cur, err := os.ReadFile(cfg.ScriptPath)
+		switch {
+		case err != nil:
+			cfg.Logger.Warn("running the last script that loaded; the file cannot be read", "file", cfg.ScriptPath, "err", err)
+		case !bytes.Equal(cur, wp.Script):
+			cfg.Logger.Warn("running the last script that loaded; the file changed since", "file", cfg.ScriptPath)
+		}
 	}
 	return serve(cfg, wp, grace)
 }
@@ -138,7 +144,7 @@ func serve(cfg engine.Config, wp *engine.WorkerProcess, grace time.Duration) err
 	}
 	var gone <-chan struct{}
 	if wp != nil {
-		wp.Ready(e.Generation())
+		wp.Ready()
 		gone = wp.SupervisorGone()
 	}
 	for {
@@ -150,23 +156,21 @@ func serve(cfg engine.Config, wp *engine.WorkerProcess, grace time.Duration) err
 		case sig := <-sigs:
 			switch sig {
 			case syscall.SIGHUP:
-				name, src, err := reloadSource(cfg)
-				var gen int64
-				if err == nil {
-					gen, err = e.Reload(name, src)
-				}
-				if err != nil {
-					log.Error("reload failed", "err", err)
-				}
-				wp.Reloaded(gen, name, src, err)
+				gen, err := e.ReloadScript() // a failure is logged by the engine
+				wp.Reloaded(gen, e.Script().Source, err)
 			case syscall.SIGUSR1:
 				e.LogStats()
 			default:
 				go func() {
-					// a second stop signal ends at once
-					<-sigs
-					log.Warn("second stop signal: exiting now")
-					os.Exit(1)
+					// a second stop signal ends at once; reloading or
+					// statistics no longer apply
+					for sig := range sigs {
+						if sig == syscall.SIGINT || sig == syscall.SIGTERM {
+							log.Warn("second stop signal: exiting now")
+							os.Exit(1)
+						}
+						log.Info("shutting down: signal ignored", "signal", sig.String())
+					}
 				}()
 				if err := e.Shutdown(grace); err != nil {
 					return cli.Exit(err.Error(), 1)
@@ -175,17 +179,4 @@ func serve(cfg engine.Config, wp *engine.WorkerProcess, grace time.Duration) err
 			}
 		}
 	}
-}
-
-// reloadSource reads the script to reload: the file again, or the embedded
-// default script.
-func reloadSource(cfg engine.Config) (string, []byte, error) {
-	if cfg.ScriptPath == scripts.DefaultName {
-		return cfg.ScriptPath, scripts.Default, nil
-	}
-	src, err := os.ReadFile(cfg.ScriptPath)
-	if err != nil {
-		return cfg.ScriptPath, nil, fmt.Errorf("reload: %w", err)
-	}
-	return cfg.ScriptPath, src, nil
 }

@@ -37,11 +37,11 @@ func FreeUDPPort(t testing.TB) int {
 // Sipp is a sipp process started for a test.
 type Sipp struct {
 	cmd *exec.Cmd
-	out *bytes.Buffer
 }
 
 // StartSipp starts sipp in the background with args (-nostdin is added);
-// it is killed when the test ends.
+// it is killed when the test ends, and its output is logged if the test
+// failed.
 func StartSipp(t testing.TB, args ...string) *Sipp {
 	t.Helper()
 	bin := SippPath(t)
@@ -51,10 +51,13 @@ func StartSipp(t testing.TB, args ...string) *Sipp {
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("sipp: %v", err)
 	}
-	s := &Sipp{cmd: cmd, out: out}
+	s := &Sipp{cmd: cmd}
 	t.Cleanup(func() {
 		_ = s.cmd.Process.Kill()
 		_ = s.cmd.Wait()
+		if t.Failed() {
+			t.Logf("sipp output:\n%s", out)
+		}
 	})
 	return s
 }
