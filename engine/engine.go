@@ -485,11 +485,7 @@ func (e *Engine) watchdog() {
 // Sockets returns the bound SIP sockets (with the real ports when 0 was
 // asked for).
 func (e *Engine) Sockets() []*kemi.Socket {
-	out := make([]*kemi.Socket, 0, len(e.tp.listeners))
-	for _, l := range e.tp.listeners {
-		out = append(out, l.sock)
-	}
-	return out
+	return e.tp.socks // built at bind; callers must not change it
 }
 
 // Addr returns the address of the first listener of proto ("udp" or

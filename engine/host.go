@@ -505,60 +505,17 @@ func (e *Engine) isLocalIP(ip netip.Addr) bool {
 	return set != nil && (*set)[ip]
 }
 
-// FindSocket returns the socket named spec, or the one whose address is
-// spec: "proto:ip:port", or "ip:port" for any protocol (udp first). It
-// runs on workers, so a host name is never resolved: it matches nothing.
+// FindSocket returns the socket named spec, or the one spec,
+// "[proto:]host[:port]", names as Kamailio's set_send_socket does
+// (kemi.MatchSocket). It runs on workers, so a host name is never
+// resolved: it only matches a socket's advertised name.
 func (e *Engine) FindSocket(spec string) *kemi.Socket {
-	for _, l := range e.tp.listeners {
-		s := l.sock
-		if s.Name != "" && s.Name == spec {
-			return s
-		}
-		if strings.EqualFold(s.String(), spec) {
-			return s
-		}
+	socks := e.Sockets()
+	if s := kemi.SocketByName(socks, spec); s != nil {
+		return s
 	}
-	protos, ap, ok := parseSocketAddr(spec)
-	if !ok {
-		return nil
-	}
-	for _, proto := range protos {
-		for _, l := range e.tp.listeners {
-			if l.sock.Proto == proto && l.sock.Addr == ap {
-				return l.sock
-			}
-		}
-	}
-	return nil
-}
-
-// parseSocketAddr reads "[proto:]ip[:port]" as ParseListen does (port 5060
-// when absent, "*" for any address) but takes only literal addresses.
-func parseSocketAddr(spec string) ([]string, netip.AddrPort, bool) {
-	s := strings.TrimSpace(spec)
-	protos := []string{"udp", "tcp"}
-	if p, rest, ok := strings.Cut(s, ":"); ok {
-		switch p = strings.ToLower(p); p {
-		case "udp", "tcp":
-			protos, s = []string{p}, rest
-		}
-	}
-	host, portStr, err := net.SplitHostPort(s)
-	if err != nil {
-		host, portStr = strings.Trim(s, "[]"), "5060"
-	}
-	port, err := strconv.ParseUint(portStr, 10, 16)
-	if err != nil {
-		return nil, netip.AddrPort{}, false
-	}
-	if host == "" || host == "*" {
-		host = "0.0.0.0"
-	}
-	ip, err := netip.ParseAddr(host)
-	if err != nil {
-		return nil, netip.AddrPort{}, false
-	}
-	return protos, netip.AddrPortFrom(ip.Unmap(), uint16(port)), true
+	s, _ := kemi.MatchSocket(socks, spec)
+	return s
 }
 
 // AddTCPAlias makes connection connID the one used for requests to addr.

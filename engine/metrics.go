@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
+	"github.com/kemisip/kemi/kemi"
 )
 
 // engineMetrics are the core metrics of one engine. Names follow
@@ -47,12 +48,16 @@ type routeMetrics struct {
 // take microseconds unless they block.
 var routeBuckets = []float64{0.00001, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.1, 0.5, 1}
 
-// knownMethods are the methods counted by name; others count as "other".
-var knownMethods = map[string]bool{
-	"INVITE": true, "ACK": true, "BYE": true, "CANCEL": true, "REGISTER": true, "OPTIONS": true,
-	"SUBSCRIBE": true, "NOTIFY": true, "PUBLISH": true, "REFER": true, "INFO": true, "MESSAGE": true,
-	"PRACK": true, "UPDATE": true, "KDMQ": true, "GET": true, "POST": true, "PUT": true, "DELETE": true,
-}
+// knownMethods are the methods counted by name (Kamailio's, as
+// kemi.StandardMethods lists them); others count as "other". A map: it is
+// looked up for every request.
+var knownMethods = func() map[string]bool {
+	m := make(map[string]bool, len(kemi.StandardMethods))
+	for _, s := range kemi.StandardMethods {
+		m[s] = true
+	}
+	return m
+}()
 
 func newEngineMetrics(set *metrics.Set, workers int, e *Engine) *engineMetrics {
 	m := &engineMetrics{

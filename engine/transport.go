@@ -37,6 +37,7 @@ type tcpConn struct {
 type transport struct {
 	e         *Engine
 	listeners []*listener
+	socks     []*kemi.Socket // of the listeners, in order; fixed once bound
 	nextID    atomic.Uint64
 
 	mu     sync.Mutex
@@ -93,6 +94,7 @@ func (t *transport) bind() error {
 			l.sock = socketFor([]ListenSpec{s}, "tcp", ln.Addr())
 		}
 		t.listeners = append(t.listeners, l)
+		t.socks = append(t.socks, l.sock)
 	}
 	return nil
 }
@@ -125,6 +127,7 @@ func (t *transport) inherit(inherited []InheritedSocket) error {
 			return fmt.Errorf("engine: inherited socket %s does not match its spec", in.Spec)
 		}
 		t.listeners = append(t.listeners, l)
+		t.socks = append(t.socks, l.sock)
 	}
 	return nil
 }

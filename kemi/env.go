@@ -68,7 +68,8 @@ type Host interface {
 	// IsMyself reports whether host:port (port 0: any) over proto ("": any)
 	// is one of our addresses or aliases.
 	IsMyself(host string, port int, proto string) bool
-	// Sockets returns the listening sockets.
+	// Sockets returns the listening sockets; the slice is shared: do not
+	// change it.
 	Sockets() []*Socket
 	// FindSocket returns the socket "proto:host:port" (or its name), or nil.
 	FindSocket(spec string) *Socket

@@ -5,18 +5,13 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/kemisip/kemi/engine"
+	"github.com/kemisip/kemi/kemi"
 	"github.com/kemisip/kemi/scripts"
 	"github.com/urfave/cli/v2"
-)
-
-// Extra log levels, Kamailio's notice, crit and alert.
-const (
-	levelNotice = slog.LevelInfo + 2
-	levelCrit   = slog.LevelError + 4
-	levelAlert  = slog.LevelError + 8
 )
 
 // scriptFlags are the flags of every command that loads a script.
@@ -38,21 +33,17 @@ func scriptFlags() []cli.Flag {
 
 // parseLevel maps Kamailio and slog level names to a slog level.
 func parseLevel(s string) (slog.Level, error) {
-	switch strings.ToLower(strings.TrimPrefix(strings.ToUpper(s), "L_")) {
-	case "debug", "dbg", "3":
-		return slog.LevelDebug, nil
-	case "info", "2":
-		return slog.LevelInfo, nil
-	case "notice", "1":
-		return levelNotice, nil
-	case "warn", "warning", "0":
-		return slog.LevelWarn, nil
-	case "error", "err", "-1":
-		return slog.LevelError, nil
-	case "crit", "critical", "-2":
-		return levelCrit, nil
+	name := strings.ToLower(strings.TrimPrefix(strings.ToUpper(s), "L_"))
+	if full, ok := map[string]string{"debug": "dbg", "warning": "warn", "error": "err", "critical": "crit"}[name]; ok {
+		name = full
 	}
-	return 0, fmt.Errorf("unknown log level %q (debug, info, notice, warn, error, crit)", s)
+	if n, err := strconv.Atoi(name); err == nil && n >= int(kemi.LogAlert) && n <= int(kemi.LogDbg) {
+		return kemi.LogLevel(n).Slog(), nil // Kamailio's numbers, as its -d/debug
+	}
+	if l, ok := kemi.ParseLogLevel(name); ok {
+		return l.Slog(), nil
+	}
+	return 0, fmt.Errorf("unknown log level %q (debug, info, notice, warn, error, crit, alert)", s)
 }
 
 // newLogger builds the process logger: text or JSON on w.
@@ -62,11 +53,11 @@ func newLogger(w io.Writer, format string, level slog.Level) (*slog.Logger, erro
 		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
 			if a.Key == slog.LevelKey && len(groups) == 0 {
 				switch lv, _ := a.Value.Any().(slog.Level); {
-				case lv >= levelAlert:
+				case lv >= kemi.LevelAlert:
 					a.Value = slog.StringValue("ALERT")
-				case lv >= levelCrit:
+				case lv >= kemi.LevelCrit:
 					a.Value = slog.StringValue("CRIT")
-				case lv == levelNotice:
+				case lv == kemi.LevelNotice:
 					a.Value = slog.StringValue("NOTICE")
 				}
 			}

@@ -218,14 +218,13 @@ func (h *Host) IsMyself(host string, port int, proto string) bool {
 // Sockets returns Socks.
 func (h *Host) Sockets() []*kemi.Socket { return h.Socks }
 
-// FindSocket finds "proto:ip:port" or a name.
+// FindSocket finds a socket by name, or as kemi.MatchSocket does.
 func (h *Host) FindSocket(spec string) *kemi.Socket {
-	for _, s := range h.Socks {
-		if s.String() == spec || (s.Name != "" && s.Name == spec) {
-			return s
-		}
+	if s := kemi.SocketByName(h.Socks, spec); s != nil {
+		return s
 	}
-	return nil
+	s, _ := kemi.MatchSocket(h.Socks, spec)
+	return s
 }
 
 // AddTCPAlias records the alias (kind "tcp-alias", URI the address) and
