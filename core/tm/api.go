@@ -131,6 +131,17 @@ func lockOther(m *kemi.Msg, t *tx) (unlock func(), ok bool) {
 
 // ReplyCallID is tmx's t_reply_callid.
 func (mod *Module) ReplyCallID(m *kemi.Msg, callID, cseq string, code int, reason string) int {
+	return mod.onCall(m, callID, cseq, func(t *tx) int {
+		if t.final || mod.localReply(t, nil, code, reason) != nil {
+			return -1
+		}
+		return 1
+	})
+}
+
+// onCall runs f on the live transaction with that Call-ID and CSeq number,
+// locked (see lockOther); -1 when there is none.
+func (mod *Module) onCall(m *kemi.Msg, callID, cseq string, f func(t *tx) int) int {
 	t := mod.findCall(callID, cseq)
 	if t == nil {
 		return -1
@@ -140,13 +151,10 @@ func (mod *Module) ReplyCallID(m *kemi.Msg, callID, cseq string, code int, reaso
 		return -1
 	}
 	defer unlock()
-	if t.done || t.final {
+	if t.done {
 		return -1
 	}
-	if err := mod.localReply(t, nil, code, reason); err != nil {
-		return -1
-	}
-	return 1
+	return f(t)
 }
 
 // CancelBranches is tmx's t_cancel_branches: "all" (but the branch
@@ -187,18 +195,13 @@ func (mod *Module) CancelBranches(m *kemi.Msg, which string) int {
 // fl (1..31) is set on it, and rcode (100..699) is the cause in the Reason
 // header of the CANCELs. The caller then gets the 487 of the branches.
 func (mod *Module) CancelCallID(m *kemi.Msg, callID, cseq string, fl, rcode int) int {
-	t := mod.findCall(callID, cseq)
-	if t == nil {
-		return -1
-	}
-	unlock, ok := lockOther(m, t)
-	if !ok {
-		return -1
-	}
-	defer unlock()
-	if t.done {
-		return -1
-	}
+	return mod.onCall(m, callID, cseq, func(t *tx) int {
+		return mod.cancelCall(t, fl, rcode)
+	})
+}
+
+// cancelCall is CancelCallID on the transaction found; t.mu held.
+func (mod *Module) cancelCall(t *tx, fl, rcode int) int {
 	if fl > 0 && fl < 32 {
 		t.flags |= 1 << uint(fl)
 	}
