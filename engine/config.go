@@ -63,9 +63,15 @@ type Config struct {
 	// ModParams are module parameters by module name.
 	ModParams map[string]map[string]any
 
-	// RouteTimeout stops a route that runs longer (0: no limit).
+	// RouteTimeout stops a route that runs longer: 0 means
+	// DefaultRouteTimeout, a negative value no limit.
 	RouteTimeout time.Duration
-	// AllowUnsafeLua keeps os.exit, os.execute and io.popen in scripts.
+	// RouteMemoryLimit bounds the bytes of strings one route run may build
+	// (string.rep, .., table.concat, gsub, ...): 0 means
+	// DefaultRouteMemoryLimit, a negative value no limit.
+	RouteMemoryLimit int64
+	// AllowUnsafeLua gives scripts file, process and environment access
+	// (io, os.execute, os.getenv, dofile, ...); off by default.
 	AllowUnsafeLua bool
 	// MaxMessageSize is the largest SIP message accepted, in bytes.
 	MaxMessageSize int
@@ -74,6 +80,16 @@ type Config struct {
 	RouteUnknownMethods bool
 	// TCPIdleTimeout closes TCP connections idle that long (default 2m).
 	TCPIdleTimeout time.Duration
+	// TCPMaxConnections bounds the open TCP connections, accepted and
+	// opened (Kamailio's tcp_max_connections; default 2048).
+	TCPMaxConnections int
+	// TCPAcceptIPLimit bounds the connections accepted from one source
+	// IP address (Kamailio's tcp_accept_iplimit; default 1024).
+	TCPAcceptIPLimit int
+	// TCPMsgReadTimeout is how long one SIP message may take to arrive
+	// over TCP once its first byte has (Kamailio's tcp_msg_read_timeout;
+	// default 20s).
+	TCPMsgReadTimeout time.Duration
 
 	// RequestRoute, ReplyRoute and OnsendRoute name the script callbacks
 	// (Kamailio's kemi.*_callback); "none" turns the reply and onsend
@@ -109,6 +125,21 @@ type InheritedSocket struct {
 // DefaultListen is where kemi listens when nothing is configured.
 var DefaultListen = []string{"udp:127.0.0.1:5060", "tcp:127.0.0.1:5060"}
 
+// Defaults of the limits an engine applies when its Config leaves them 0.
+const (
+	// DefaultRouteTimeout is the route time limit: a route that takes
+	// longer than SIP's retransmission timers is a bug, not a slow call.
+	DefaultRouteTimeout = time.Second
+	// DefaultRouteMemoryLimit is the bytes of strings one route may build.
+	DefaultRouteMemoryLimit = 64 << 20
+	// DefaultTCPMaxConnections is Kamailio's tcp_max_connections default.
+	DefaultTCPMaxConnections = 2048
+	// DefaultTCPAcceptIPLimit is Kamailio's tcp_accept_iplimit default.
+	DefaultTCPAcceptIPLimit = 1024
+	// DefaultTCPMsgReadTimeout is Kamailio's tcp_msg_read_timeout default.
+	DefaultTCPMsgReadTimeout = 20 * time.Second
+)
+
 // withDefaults returns c with defaults applied.
 func (c Config) withDefaults() Config {
 	if len(c.Listen) == 0 && len(c.Inherited) == 0 {
@@ -125,6 +156,21 @@ func (c Config) withDefaults() Config {
 	}
 	if c.TCPIdleTimeout <= 0 {
 		c.TCPIdleTimeout = 2 * time.Minute
+	}
+	if c.RouteTimeout == 0 {
+		c.RouteTimeout = DefaultRouteTimeout
+	}
+	if c.RouteMemoryLimit == 0 {
+		c.RouteMemoryLimit = DefaultRouteMemoryLimit
+	}
+	if c.TCPMaxConnections <= 0 {
+		c.TCPMaxConnections = DefaultTCPMaxConnections
+	}
+	if c.TCPAcceptIPLimit <= 0 {
+		c.TCPAcceptIPLimit = DefaultTCPAcceptIPLimit
+	}
+	if c.TCPMsgReadTimeout <= 0 {
+		c.TCPMsgReadTimeout = DefaultTCPMsgReadTimeout
 	}
 	if c.RequestRoute == "" {
 		c.RequestRoute = "ksr_request_route"

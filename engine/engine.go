@@ -276,7 +276,8 @@ func (e *Engine) luaOptions() luaext.Options {
 		Catalog:     catalog{},
 		Logger:      e.slog,
 		AllowUnsafe: e.cfg.AllowUnsafeLua,
-		Timeout:     e.cfg.RouteTimeout,
+		Timeout:     max(e.cfg.RouteTimeout, 0),
+		MemoryLimit: max(e.cfg.RouteMemoryLimit, 0),
 	}
 }
 

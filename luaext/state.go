@@ -40,6 +40,9 @@ type Options struct {
 	// bounds the script's top level, which gets DefaultTopLevelTimeout
 	// when Timeout is 0.
 	Timeout time.Duration
+	// MemoryLimit bounds the bytes of strings one route run may build;
+	// 0 means no limit.
+	MemoryLimit int64
 }
 
 // DefaultTopLevelTimeout bounds a script's top level when routes have no
