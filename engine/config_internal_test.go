@@ -1,6 +1,10 @@
 package engine
 
 import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -272,5 +276,35 @@ func TestFileConfigResolvePath(t *testing.T) {
 	var cfg Config
 	if err := fc.Apply(&cfg); err != nil || cfg.ScriptPath != "/etc/kemi/routing.lua" {
 		t.Fatalf("script = %q, %v", cfg.ScriptPath, err)
+	}
+}
+
+// TestExampleConfigEverySetting: examples/config/kemi.toml parses and
+// applies with every commented-out [core] setting turned on, so its
+// comments cannot name keys or values kemi refuses.
+func TestExampleConfigEverySetting(t *testing.T) {
+	path := filepath.Join("..", "examples", "config", "kemi.toml")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	setting := regexp.MustCompile(`(?m)^# ([a-z_]+ = )`)
+	all := setting.ReplaceAll(data, []byte("$1"))
+	if bytes.Equal(all, data) {
+		t.Fatal("no commented-out setting found")
+	}
+	fc, err := ParseFile(path, all)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg Config
+	if err := fc.Apply(&cfg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(cfg.ScriptPath); err != nil {
+		t.Errorf("the example's script: %v", err)
+	}
+	if cfg.TCPMaxConnections != DefaultTCPMaxConnections || cfg.RouteMemoryLimit != DefaultRouteMemoryLimit {
+		t.Errorf("the example's commented values are not the defaults: %+v", cfg)
 	}
 }
