@@ -23,7 +23,7 @@ func scriptFlags() []cli.Flag {
 		&cli.StringSliceFlag{Name: "modules", Usage: "enabled `MODULES`, in order, comma-separated (default: all standard modules)", EnvVars: []string{"KEMI_MODULES"}},
 		&cli.StringSliceFlag{Name: "listen", Aliases: []string{"l"}, Usage: "listen `ADDR`: [proto:]ip[:port][/advertised-ip[:port]], proto udp or tcp, ip * for every interface (repeatable; default udp+tcp 127.0.0.1:5060)", EnvVars: []string{"KEMI_LISTEN"}},
 		&cli.StringSliceFlag{Name: "alias", Usage: "extra host `NAME`[:port] that is myself (repeatable)", EnvVars: []string{"KEMI_ALIAS"}},
-		&cli.IntFlag{Name: "workers", Aliases: []string{"n"}, Usage: "number of workers (Lua states), at least 1", DefaultText: "number of CPUs", EnvVars: []string{"KEMI_WORKERS"}},
+		&cli.IntFlag{Name: "workers", Aliases: []string{"n"}, Usage: "`N` workers (Lua states), at least 1", DefaultText: "number of CPUs", EnvVars: []string{"KEMI_WORKERS"}},
 		&cli.StringFlag{Name: "log-level", Value: "info", Usage: "log `LEVEL`: debug, info, notice, warn, error, crit", EnvVars: []string{"KEMI_LOG_LEVEL"}},
 		&cli.StringFlag{Name: "log-format", Value: "text", Usage: "log `FORMAT`: text or json", EnvVars: []string{"KEMI_LOG_FORMAT"}},
 		&cli.StringFlag{Name: "route-timeout", Usage: "stop a route that runs longer than `DURATION` (0 or off: no limit)", DefaultText: engine.DefaultRouteTimeout.String(), EnvVars: []string{"KEMI_ROUTE_TIMEOUT"}},
@@ -35,9 +35,9 @@ func scriptFlags() []cli.Flag {
 // tcpFlags are the TCP limits, flags of run only.
 func tcpFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.IntFlag{Name: "tcp-max-connections", Usage: "open TCP connections at most, accepted and opened", DefaultText: strconv.Itoa(engine.DefaultTCPMaxConnections), EnvVars: []string{"KEMI_TCP_MAX_CONNECTIONS"}},
-		&cli.IntFlag{Name: "tcp-accept-iplimit", Usage: "TCP connections accepted from one IP address at most", DefaultText: strconv.Itoa(engine.DefaultTCPAcceptIPLimit), EnvVars: []string{"KEMI_TCP_ACCEPT_IPLIMIT"}},
-		&cli.DurationFlag{Name: "tcp-msg-read-timeout", Usage: "drop a TCP connection whose message takes longer than `DURATION` to arrive", DefaultText: engine.DefaultTCPMsgReadTimeout.String(), EnvVars: []string{"KEMI_TCP_MSG_READ_TIMEOUT"}},
+		&cli.IntFlag{Name: "tcp-max-connections", Usage: "at most `N` open TCP connections, accepted and opened", DefaultText: strconv.Itoa(engine.DefaultTCPMaxConnections), EnvVars: []string{"KEMI_TCP_MAX_CONNECTIONS"}},
+		&cli.IntFlag{Name: "tcp-accept-iplimit", Usage: "at most `N` TCP connections accepted from one IP address", DefaultText: strconv.Itoa(engine.DefaultTCPAcceptIPLimit), EnvVars: []string{"KEMI_TCP_ACCEPT_IPLIMIT"}},
+		&cli.DurationFlag{Name: "tcp-msg-read-timeout", Usage: "close a TCP connection whose SIP message takes longer than `DURATION` to arrive, from its first byte", DefaultText: engine.DefaultTCPMsgReadTimeout.String(), EnvVars: []string{"KEMI_TCP_MSG_READ_TIMEOUT"}},
 	}
 }
 

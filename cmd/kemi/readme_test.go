@@ -27,10 +27,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/kemisip/kemi/engine"
 )
 
 const readmePath = "../../README.md"
@@ -343,5 +347,63 @@ func TestGoBlockFile(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// readmeSection returns the text of README.md's "## title" section.
+func readmeSection(t *testing.T, title string) string {
+	t.Helper()
+	data, err := os.ReadFile(readmePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(data), "\n## "+title+"\n")
+	if !ok {
+		t.Fatalf("README.md has no section %q", title)
+	}
+	if i := strings.Index(rest, "\n## "); i >= 0 {
+		rest = rest[:i]
+	}
+	return rest
+}
+
+// TestReadmeCLIFlags keeps README.md's CLI section in step with the
+// flags: every flag is named there, and every --flag named there exists.
+func TestReadmeCLIFlags(t *testing.T) {
+	section := readmeSection(t, "The CLI")
+	named := map[string]bool{}
+	for _, m := range regexp.MustCompile("(?:^|[\\s\\[(`])(--?[a-zA-Z][a-zA-Z-]*)").FindAllStringSubmatch(section, -1) {
+		named[strings.TrimLeft(m[1], "-")] = true
+	}
+	flags := map[string]bool{"help": true, "version": true}
+	for _, cmd := range newApp().Commands {
+		for _, f := range cmd.Flags {
+			found := false
+			for _, n := range f.Names() {
+				flags[n] = true
+				found = found || named[n]
+			}
+			if !found {
+				t.Errorf("README.md's CLI section does not name --%s (kemi %s)", f.Names()[0], cmd.Name)
+			}
+		}
+	}
+	for _, m := range regexp.MustCompile("(?:^|[\\s\\[(`])--([a-zA-Z][a-zA-Z-]*)").FindAllStringSubmatch(section, -1) {
+		if !flags[m[1]] {
+			t.Errorf("README.md's CLI section names --%s, which no command has", m[1])
+		}
+	}
+}
+
+// TestReadmeConfigKeys: README.md's configuration section names every
+// [core] key a kemi.toml may set.
+func TestReadmeConfigKeys(t *testing.T) {
+	section := readmeSection(t, "Configuration file")
+	core, _ := reflect.TypeOf(engine.FileConfig{}).FieldByName("Core")
+	for i := 0; i < core.Type.NumField(); i++ {
+		key, _, _ := strings.Cut(core.Type.Field(i).Tag.Get("toml"), ",")
+		if !strings.Contains(section, "`"+key+"`") {
+			t.Errorf("README.md's configuration section does not name the [core] key %s", key)
+		}
 	}
 }

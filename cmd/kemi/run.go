@@ -17,9 +17,9 @@ func runCommand() *cli.Command {
 	flags := append(scriptFlags(), tcpFlags()...)
 	flags = append(flags,
 		&cli.StringFlag{Name: "metrics-addr", Value: "127.0.0.1:9090", Usage: "serve Prometheus /metrics on `ADDR` (\"off\" to disable)", EnvVars: []string{"KEMI_METRICS_ADDR"}},
-		&cli.DurationFlag{Name: "shutdown-grace", Value: 5 * time.Second, Usage: "on SIGINT/SIGTERM, let live transactions finish for this long", EnvVars: []string{"KEMI_SHUTDOWN_GRACE"}},
+		&cli.DurationFlag{Name: "shutdown-grace", Value: 5 * time.Second, Usage: "on SIGINT/SIGTERM, let live transactions finish for `DURATION`", EnvVars: []string{"KEMI_SHUTDOWN_GRACE"}},
 		&cli.BoolFlag{Name: "no-fork", Usage: "run everything in one process (no supervisor): debugging, embedding", EnvVars: []string{"KEMI_NO_FORK"}},
-		&cli.StringFlag{Name: "on-worker-exit", Value: "restart", Usage: "when the worker process dies: restart it, or shutdown (Kamailio's behaviour)", EnvVars: []string{"KEMI_ON_WORKER_EXIT"}},
+		&cli.StringFlag{Name: "on-worker-exit", Value: "restart", Usage: "`ACTION` when the worker process dies: restart it, or shutdown (Kamailio's behaviour)", EnvVars: []string{"KEMI_ON_WORKER_EXIT"}},
 		&cli.StringFlag{Name: "pid-file", Aliases: []string{"P"}, Usage: "write the main process id to `FILE`", EnvVars: []string{"KEMI_PID_FILE"}},
 		&cli.BoolFlag{Name: "pprof", Usage: "also serve Go's /debug/pprof on the metrics address (profiling)", EnvVars: []string{"KEMI_PPROF"}},
 	)
