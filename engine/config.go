@@ -3,9 +3,11 @@ package engine
 import (
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"runtime"
 	"sort"
 	"strconv"
@@ -216,7 +218,9 @@ func (l ListenSpec) spec() string {
 }
 
 // ParseListen parses a listen spec; without a protocol it gives one spec
-// for udp and one for tcp.
+// for udp and one for tcp. The address is required: "udp:" or ":5060"
+// are refused rather than read as every interface, which must be asked
+// for ("udp:*:5060", "udp:0.0.0.0:5060").
 func ParseListen(spec string) ([]ListenSpec, error) {
 	s := strings.TrimSpace(spec)
 	var adv, name string
@@ -232,14 +236,21 @@ func ParseListen(spec string) ([]ListenSpec, error) {
 		s = s[:i]
 	}
 	protos := []string{"udp", "tcp"}
-	if i := strings.IndexByte(s, ':'); i > 0 {
-		switch p := strings.ToLower(s[:i]); p {
-		case "udp", "tcp":
-			protos = []string{p}
-			s = s[i+1:]
-		case "tls", "sctp", "ws", "wss":
-			return nil, fmt.Errorf("listen %q: transport %s is not supported (udp and tcp are)", spec, p)
-		}
+	proto, rest, hasProto := listenProto(s)
+	switch proto {
+	case "":
+	case "udp", "tcp":
+		protos = []string{proto}
+	case "tls", "sctp", "ws", "wss":
+		return nil, fmt.Errorf("listen %q: transport %s is not supported (udp and tcp are)", spec, proto)
+	default:
+		return nil, fmt.Errorf("listen %q: unknown transport %q (udp or tcp)", spec, proto)
+	}
+	if hasProto {
+		s = rest
+	}
+	if s == "" {
+		return nil, fmt.Errorf("listen %q: no address: give proto:ip[:port], e.g. udp:127.0.0.1:5060 (udp:*:5060 for every interface)", spec)
 	}
 	host, portStr, err := net.SplitHostPort(s)
 	if err != nil {
@@ -248,9 +259,12 @@ func ParseListen(spec string) ([]ListenSpec, error) {
 	}
 	port, err := strconv.Atoi(portStr)
 	if err != nil || port < 0 || port > 65535 {
-		return nil, fmt.Errorf("listen %q: bad port %q", spec, portStr)
+		return nil, fmt.Errorf("listen %q: bad port %q (0 to 65535)", spec, portStr)
 	}
-	if host == "" || host == "*" {
+	switch host {
+	case "":
+		return nil, fmt.Errorf("listen %q: no address before the port: give ip:port (*:%s for every interface)", spec, portStr)
+	case "*":
 		host = "0.0.0.0"
 	}
 	ip, err := netip.ParseAddr(host)
@@ -283,9 +297,114 @@ func ParseListen(spec string) ([]ListenSpec, error) {
 	return out, nil
 }
 
+// listenProto splits the transport off a listen address: "udp:1.2.3.4"
+// gives "udp" and "1.2.3.4". A bare transport name ("udp") is a transport
+// without an address. A first word of letters is a transport unless a port
+// number follows it ("localhost:5060") or the whole is an IPv6 address
+// ("dead::1").
+func listenProto(s string) (proto, rest string, ok bool) {
+	word, rest, found := strings.Cut(s, ":")
+	if word == "" || strings.TrimLeft(strings.ToLower(word), "abcdefghijklmnopqrstuvwxyz") != "" {
+		return "", s, false
+	}
+	if !found {
+		if knownTransport(strings.ToLower(word)) {
+			return strings.ToLower(word), "", true
+		}
+		return "", s, false // a host name
+	}
+	if _, err := netip.ParseAddr(s); err == nil {
+		return "", s, false
+	}
+	if _, err := strconv.Atoi(rest); err == nil && !knownTransport(strings.ToLower(word)) {
+		return "", s, false // host:port
+	}
+	return strings.ToLower(word), rest, true
+}
+
+// knownTransport reports whether name is a SIP transport Kamailio listens on.
+func knownTransport(name string) bool {
+	switch name {
+	case "udp", "tcp", "tls", "sctp", "ws", "wss":
+		return true
+	}
+	return false
+}
+
+// ParseRouteTimeout reads a route time limit as the config file and the
+// CLI write it: a duration ("500ms", "2s"), with "0" or "off" meaning no
+// limit, which it returns as -1 (a negative Config.RouteTimeout).
+func ParseRouteTimeout(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	if s == "off" || s == "0" {
+		return -1, nil
+	}
+	d, err := time.ParseDuration(s)
+	switch {
+	case err != nil:
+		return 0, fmt.Errorf("%q is not a duration (500ms, 2s; 0 or off: no limit)", s)
+	case d < 0:
+		return 0, fmt.Errorf("%q is negative (0 or off: no limit)", s)
+	case d == 0:
+		return -1, nil
+	}
+	return d, nil
+}
+
+// ParseRouteMemoryLimit reads a route memory limit as the config file and
+// the CLI write it: a size (see ParseByteSize), with "0" or "off" meaning
+// no limit, which it returns as -1 (a negative Config.RouteMemoryLimit).
+func ParseRouteMemoryLimit(s string) (int64, error) {
+	if strings.TrimSpace(s) == "off" {
+		return -1, nil
+	}
+	n, err := ParseByteSize(s)
+	if err != nil {
+		return 0, err
+	}
+	if n == 0 {
+		return -1, nil
+	}
+	return n, nil
+}
+
+// byteUnits are the units ParseByteSize knows: decimal kB, MB, GB as
+// disks count, binary KiB, MiB, GiB as memory does.
+var byteUnits = map[string]int64{
+	"": 1, "b": 1,
+	"kb": 1000, "mb": 1000 * 1000, "gb": 1000 * 1000 * 1000,
+	"kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30,
+}
+
+// ParseByteSize reads a number of bytes with an optional unit: "65536",
+// "512KB" (512 000), "64MiB" (64×2^20). Units are B, KB, MB, GB (powers of
+// 1000) and KiB, MiB, GiB (powers of 1024), in any case, with or without a
+// space before them.
+func ParseByteSize(s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	digits := len(s) - len(strings.TrimLeft(s, "0123456789"))
+	if digits == 0 {
+		return 0, fmt.Errorf("%q is not a size in bytes (an integer, or with a unit: 512KB, 64MiB)", s)
+	}
+	unit := strings.ToLower(strings.TrimSpace(s[digits:]))
+	mult, ok := byteUnits[unit]
+	if !ok {
+		return 0, fmt.Errorf("%q: unknown unit %q (B, KB, MB, GB, KiB, MiB, GiB)", s, strings.TrimSpace(s[digits:]))
+	}
+	n, err := strconv.ParseInt(s[:digits], 10, 64)
+	if err != nil || n > math.MaxInt64/mult {
+		return 0, fmt.Errorf("%q is too large", s)
+	}
+	return n * mult, nil
+}
+
 // FileConfig is the content of a kemi.toml file: a [core] table and one
 // table of parameters per module.
 type FileConfig struct {
+	// Path is the file as it was named to LoadFile or ParseFile: errors
+	// name it, and relative paths in the file are relative to its folder
+	// (see ResolvePath).
+	Path string `toml:"-"`
 	Core struct {
 		Script              string   `toml:"script"`
 		Listen              []string `toml:"listen"`
@@ -297,10 +416,14 @@ type FileConfig struct {
 		Defines             []string `toml:"defines"`
 		Modules             []string `toml:"modules"`
 		RouteTimeout        string   `toml:"route_timeout"`
+		RouteMemoryLimit    any      `toml:"route_memory_limit"` // bytes, or a string with a unit
 		AllowUnsafeLua      bool     `toml:"allow_unsafe_lua"`
 		MaxMessageSize      int      `toml:"max_message_size"`
 		RouteUnknownMethods bool     `toml:"route_unknown_methods"`
 		TCPIdleTimeout      string   `toml:"tcp_idle_timeout"`
+		TCPMaxConnections   int      `toml:"tcp_max_connections"`
+		TCPAcceptIPLimit    int      `toml:"tcp_accept_iplimit"`
+		TCPMsgReadTimeout   string   `toml:"tcp_msg_read_timeout"`
 		RequestRoute        string   `toml:"request_route_callback"`
 		ReplyRoute          string   `toml:"reply_route_callback"`
 		OnsendRoute         string   `toml:"onsend_route_callback"`
@@ -308,6 +431,8 @@ type FileConfig struct {
 	} `toml:"core"`
 	// ModParams holds every other table: module name -> parameters.
 	ModParams map[string]map[string]any `toml:"-"`
+
+	md toml.MetaData // which keys the file sets
 }
 
 // LoadFile reads a kemi.toml file.
@@ -319,13 +444,15 @@ func LoadFile(path string) (*FileConfig, error) {
 	return ParseFile(path, data)
 }
 
-// ParseFile parses kemi.toml content; name is used in errors.
+// ParseFile parses kemi.toml content; name is the file's path: errors name
+// it and ResolvePath resolves against its folder.
 func ParseFile(name string, data []byte) (*FileConfig, error) {
-	var fc FileConfig
+	fc := FileConfig{Path: name}
 	md, err := toml.Decode(string(data), &fc)
 	if err != nil {
 		return nil, fmt.Errorf("engine: config %s: %w", name, err)
 	}
+	fc.md = md
 	var raw map[string]any
 	if _, err := toml.Decode(string(data), &raw); err != nil {
 		return nil, fmt.Errorf("engine: config %s: %w", name, err)
@@ -354,10 +481,36 @@ func ParseFile(name string, data []byte) (*FileConfig, error) {
 	return &fc, nil
 }
 
-// Apply copies the file's settings into c where c has none.
+// ResolvePath resolves a path written in the file against the file's
+// folder, so that a config works whatever the current directory: "routing.lua"
+// in /etc/kemi/kemi.toml is /etc/kemi/routing.lua. Absolute and empty
+// paths are returned as they are. Every setting that names a file goes
+// through it.
+func (fc *FileConfig) ResolvePath(p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(filepath.Dir(fc.Path), p)
+}
+
+// Errorf returns an error about setting key of the file, naming the file
+// and the key: "engine: config kemi.toml: workers: must be at least 1".
+func (fc *FileConfig) Errorf(key, format string, args ...any) error {
+	return fmt.Errorf("engine: config %s: %s: %s", fc.Path, key, fmt.Sprintf(format, args...))
+}
+
+// has reports whether the file sets the [core] key, even to its zero
+// value.
+func (fc *FileConfig) has(key string) bool { return fc.md.IsDefined("core", key) }
+
+// Apply copies the file's settings into c where c has none, after checking
+// them; an error names the file and the setting.
 func (fc *FileConfig) Apply(c *Config) error {
+	if err := fc.check(); err != nil {
+		return err
+	}
 	if c.ScriptPath == "" {
-		c.ScriptPath = fc.Core.Script
+		c.ScriptPath = fc.ResolvePath(fc.Core.Script)
 	}
 	if len(c.Listen) == 0 {
 		c.Listen = fc.Core.Listen
@@ -382,18 +535,22 @@ func (fc *FileConfig) Apply(c *Config) error {
 		c.ModParams = fc.ModParams
 	}
 	if c.RouteTimeout == 0 && fc.Core.RouteTimeout != "" {
-		d, err := time.ParseDuration(fc.Core.RouteTimeout)
-		if err != nil {
-			return fmt.Errorf("engine: config: route_timeout: %w", err)
-		}
-		c.RouteTimeout = d
+		c.RouteTimeout, _ = ParseRouteTimeout(fc.Core.RouteTimeout)
+	}
+	if c.RouteMemoryLimit == 0 && fc.Core.RouteMemoryLimit != nil {
+		c.RouteMemoryLimit, _ = fc.routeMemoryLimit()
 	}
 	if c.TCPIdleTimeout == 0 && fc.Core.TCPIdleTimeout != "" {
-		d, err := time.ParseDuration(fc.Core.TCPIdleTimeout)
-		if err != nil {
-			return fmt.Errorf("engine: config: tcp_idle_timeout: %w", err)
-		}
-		c.TCPIdleTimeout = d
+		c.TCPIdleTimeout, _ = time.ParseDuration(fc.Core.TCPIdleTimeout)
+	}
+	if c.TCPMaxConnections == 0 {
+		c.TCPMaxConnections = fc.Core.TCPMaxConnections
+	}
+	if c.TCPAcceptIPLimit == 0 {
+		c.TCPAcceptIPLimit = fc.Core.TCPAcceptIPLimit
+	}
+	if c.TCPMsgReadTimeout == 0 && fc.Core.TCPMsgReadTimeout != "" {
+		c.TCPMsgReadTimeout, _ = time.ParseDuration(fc.Core.TCPMsgReadTimeout)
 	}
 	c.AllowUnsafeLua = c.AllowUnsafeLua || fc.Core.AllowUnsafeLua
 	if c.MaxMessageSize == 0 {
@@ -413,4 +570,72 @@ func (fc *FileConfig) Apply(c *Config) error {
 		c.EventRoute = fc.Core.EventRoute
 	}
 	return nil
+}
+
+// check refuses settings the engine would read as something else than
+// written: a negative count, a bad unit, a listen address without an
+// address. Zero counts are refused too where a zero would silently mean
+// the default.
+func (fc *FileConfig) check() error {
+	core := &fc.Core
+	for _, l := range core.Listen {
+		if _, err := ParseListen(l); err != nil {
+			return fc.Errorf("listen", "%v", err)
+		}
+	}
+	atLeastOne := []struct {
+		key string
+		n   int
+	}{
+		{"workers", core.Workers},
+		{"max_message_size", core.MaxMessageSize},
+		{"tcp_max_connections", core.TCPMaxConnections},
+		{"tcp_accept_iplimit", core.TCPAcceptIPLimit},
+	}
+	for _, s := range atLeastOne {
+		if s.n < 0 || s.n == 0 && fc.has(s.key) {
+			return fc.Errorf(s.key, "must be at least 1 (is %d)", s.n)
+		}
+	}
+	if core.RouteTimeout != "" || fc.has("route_timeout") {
+		if _, err := ParseRouteTimeout(core.RouteTimeout); err != nil {
+			return fc.Errorf("route_timeout", "%v", err)
+		}
+	}
+	if core.RouteMemoryLimit != nil {
+		if _, err := fc.routeMemoryLimit(); err != nil {
+			return fc.Errorf("route_memory_limit", "%v", err)
+		}
+	}
+	positive := []struct{ key, val string }{
+		{"tcp_idle_timeout", core.TCPIdleTimeout},
+		{"tcp_msg_read_timeout", core.TCPMsgReadTimeout},
+	}
+	for _, s := range positive {
+		if s.val == "" && !fc.has(s.key) {
+			continue
+		}
+		if d, err := time.ParseDuration(s.val); err != nil || d <= 0 {
+			return fc.Errorf(s.key, "%q is not a positive duration (20s, 2m)", s.val)
+		}
+	}
+	return nil
+}
+
+// routeMemoryLimit reads route_memory_limit: an integer of bytes or a
+// string with a unit.
+func (fc *FileConfig) routeMemoryLimit() (int64, error) {
+	switch v := fc.Core.RouteMemoryLimit.(type) {
+	case int64:
+		if v < 0 {
+			return 0, fmt.Errorf("%d is negative (0 or \"off\": no limit)", v)
+		}
+		if v == 0 {
+			return -1, nil
+		}
+		return v, nil
+	case string:
+		return ParseRouteMemoryLimit(v)
+	}
+	return 0, fmt.Errorf("%v is neither a number of bytes nor a string such as \"64MiB\"", fc.Core.RouteMemoryLimit)
 }

@@ -16,9 +16,10 @@ func checkCommand() *cli.Command {
 		Usage: "validate a routing script without starting a server",
 		Description: "Runs the real start-up path (modules' ModInit, script compile, the script's top level)\n" +
 			"and lists, with file:line, every KSR function kemi lacks and every route name given to\n" +
-			"t_on_* or KSR.route that the script does not define.\n" +
-			"Exit status: 0 clean, 1 problems found, 2 usage error.",
-		UsageText: "kemi check -f routing.lua [--config kemi.toml] [-D NAME]",
+			"t_on_* or KSR.route that the script does not define. Flags and config file are checked\n" +
+			"as run checks them, listen addresses included; nothing is bound.\n" +
+			"Exit status: 0 clean, 1 the script does not load or has problems, 2 usage or config error.",
+		UsageText: "kemi check [-f routing.lua] [--config kemi.toml] [-D NAME[=VALUE]] [-l ADDR]",
 		Flags:     scriptFlags(),
 		Action:    checkAction,
 	}
@@ -26,23 +27,25 @@ func checkCommand() *cli.Command {
 
 func checkAction(c *cli.Context) error {
 	if c.NArg() > 0 {
-		return cli.Exit("check takes no arguments; give the script with -f", 2)
+		return cli.Exit("check takes no arguments; give the script with -f", exitUsage)
 	}
-	cfg, _, err := buildConfig(c)
+	cfg, fc, err := buildConfig(c)
 	if err != nil {
-		return cli.Exit(err.Error(), 2)
+		return cli.Exit(err.Error(), exitUsage)
+	}
+	if err := readScript(c, &cfg, fc); err != nil {
+		return cli.Exit(err.Error(), exitFailure)
 	}
 	rep, err := engine.Check(cfg)
 	if err != nil {
-		fmt.Fprintln(c.App.Writer, err)
-		return cli.Exit("", 1)
+		return cli.Exit(err.Error(), exitFailure)
 	}
 	for _, p := range rep.Problems {
 		fmt.Fprintln(c.App.Writer, p)
 	}
 	if len(rep.Problems) > 0 {
 		fmt.Fprintf(c.App.Writer, "%s: %d problem(s)\n", rep.Script, len(rep.Problems))
-		return cli.Exit("", 1)
+		return cli.Exit("", exitFailure)
 	}
 	fmt.Fprintf(c.App.Writer, "%s: ok (%d functions defined)\n", rep.Script, len(rep.Functions))
 	return nil
@@ -56,18 +59,18 @@ func functionsCommand() *cli.Command {
 			&cli.BoolFlag{Name: "missing", Usage: "list the Kamailio functions kemi does not implement instead"},
 			&cli.StringFlag{Name: "module", Aliases: []string{"m"}, Usage: "only this `MODULE` (\"core\" for KSR.*)"},
 		},
-		Action: functionsAction,
+		UsageText: "kemi functions [--missing] [--module NAME]",
+		Action:    functionsAction,
 	}
 }
 
 func functionsAction(c *cli.Context) error {
+	if c.NArg() > 0 {
+		return cli.Exit("functions takes no arguments; give a module with --module", exitUsage)
+	}
 	exports, err := engine.Exports(engine.Config{})
 	if err != nil {
-		return cli.Exit(err.Error(), 1)
-	}
-	only := c.String("module")
-	if only == "core" {
-		only = "(core)"
+		return cli.Exit(err.Error(), exitFailure)
 	}
 	have := map[string]map[string]kemi.Export{}
 	for _, x := range exports {
@@ -75,6 +78,13 @@ func functionsAction(c *cli.Context) error {
 			have[x.Module] = map[string]kemi.Export{}
 		}
 		have[x.Module][x.Name] = x
+	}
+	only := c.String("module")
+	if err := knownModule(only, have); err != nil {
+		return cli.Exit(err.Error(), exitFailure)
+	}
+	if only == "core" {
+		only = "(core)"
 	}
 	w := c.App.Writer
 	modName := func(m string) string {
@@ -139,4 +149,20 @@ func functionsAction(c *cli.Context) error {
 	}
 	fmt.Fprintf(w, "%d functions implemented\n", total)
 	return nil
+}
+
+// knownModule refuses a --module that is neither one of kemi's modules
+// nor one of Kamailio's, naming kemi's.
+func knownModule(name string, have map[string]map[string]kemi.Export) error {
+	if name == "" || name == "core" || have[name] != nil || len(kemi.KamailioFunctions(name)) > 0 {
+		return nil
+	}
+	var mods []string
+	for m := range have {
+		if m != "" {
+			mods = append(mods, m)
+		}
+	}
+	sort.Strings(mods)
+	return fmt.Errorf("functions: no module %q in kemi or Kamailio; kemi's modules: core, %s", name, strings.Join(mods, ", "))
 }

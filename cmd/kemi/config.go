@@ -18,16 +18,26 @@ import (
 func scriptFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "script", Aliases: []string{"f"}, Usage: "routing script `FILE` (default: the embedded scripts/default.lua)", EnvVars: []string{"KEMI_SCRIPT"}},
-		&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Usage: "config `FILE` (kemi.toml): core settings, enabled modules, module parameters", EnvVars: []string{"KEMI_CONFIG"}},
+		&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Usage: "config `FILE` (kemi.toml): core settings, enabled modules, module parameters; its relative paths are relative to its folder", EnvVars: []string{"KEMI_CONFIG"}},
 		&cli.StringSliceFlag{Name: "define", Aliases: []string{"D"}, Usage: "define `NAME` or NAME=VALUE for KSR.kx.ifdef (repeatable)", EnvVars: []string{"KEMI_DEFINES"}},
-		&cli.StringSliceFlag{Name: "modules", Usage: "enabled modules, in order (default: all standard modules)", EnvVars: []string{"KEMI_MODULES"}},
-		&cli.StringSliceFlag{Name: "listen", Aliases: []string{"l"}, Usage: "listen `ADDR`: [proto:]ip[:port][/advertised-ip[:port]] (repeatable; default udp+tcp 127.0.0.1:5060)", EnvVars: []string{"KEMI_LISTEN"}},
+		&cli.StringSliceFlag{Name: "modules", Usage: "enabled `MODULES`, in order, comma-separated (default: all standard modules)", EnvVars: []string{"KEMI_MODULES"}},
+		&cli.StringSliceFlag{Name: "listen", Aliases: []string{"l"}, Usage: "listen `ADDR`: [proto:]ip[:port][/advertised-ip[:port]], proto udp or tcp, ip * for every interface (repeatable; default udp+tcp 127.0.0.1:5060)", EnvVars: []string{"KEMI_LISTEN"}},
 		&cli.StringSliceFlag{Name: "alias", Usage: "extra host `NAME`[:port] that is myself (repeatable)", EnvVars: []string{"KEMI_ALIAS"}},
-		&cli.IntFlag{Name: "workers", Aliases: []string{"n"}, Usage: "number of workers (Lua states); default: number of CPUs", EnvVars: []string{"KEMI_WORKERS"}},
-		&cli.StringFlag{Name: "log-level", Value: "info", Usage: "log level: debug, info, notice, warn, error, crit", EnvVars: []string{"KEMI_LOG_LEVEL"}},
-		&cli.StringFlag{Name: "log-format", Value: "text", Usage: "log format: text or json", EnvVars: []string{"KEMI_LOG_FORMAT"}},
-		&cli.DurationFlag{Name: "route-timeout", Usage: "stop a route that runs longer than this (0: no limit)", EnvVars: []string{"KEMI_ROUTE_TIMEOUT"}},
-		&cli.BoolFlag{Name: "allow-unsafe-lua", Usage: "keep os.exit, os.execute and io.popen in scripts", EnvVars: []string{"KEMI_ALLOW_UNSAFE_LUA"}},
+		&cli.IntFlag{Name: "workers", Aliases: []string{"n"}, Usage: "`N` workers (Lua states), at least 1", DefaultText: "number of CPUs", EnvVars: []string{"KEMI_WORKERS"}},
+		&cli.StringFlag{Name: "log-level", Value: "info", Usage: "log `LEVEL`: debug, info, notice, warn, error, crit", EnvVars: []string{"KEMI_LOG_LEVEL"}},
+		&cli.StringFlag{Name: "log-format", Value: "text", Usage: "log `FORMAT`: text or json", EnvVars: []string{"KEMI_LOG_FORMAT"}},
+		&cli.StringFlag{Name: "route-timeout", Usage: "stop a route that runs longer than `DURATION` (0 or off: no limit)", DefaultText: engine.DefaultRouteTimeout.String(), EnvVars: []string{"KEMI_ROUTE_TIMEOUT"}},
+		&cli.StringFlag{Name: "route-memory-limit", Usage: "stop a route that builds more than `SIZE` of strings: bytes or a unit, 512KB, 64MiB (0 or off: no limit)", DefaultText: "64MiB", EnvVars: []string{"KEMI_ROUTE_MEMORY_LIMIT"}},
+		&cli.BoolFlag{Name: "allow-unsafe-lua", Usage: "give scripts file, process and environment access (io, os.execute, os.exit, ...)", EnvVars: []string{"KEMI_ALLOW_UNSAFE_LUA"}},
+	}
+}
+
+// tcpFlags are the TCP limits, flags of run only.
+func tcpFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.IntFlag{Name: "tcp-max-connections", Usage: "at most `N` open TCP connections, accepted and opened", DefaultText: strconv.Itoa(engine.DefaultTCPMaxConnections), EnvVars: []string{"KEMI_TCP_MAX_CONNECTIONS"}},
+		&cli.IntFlag{Name: "tcp-accept-iplimit", Usage: "at most `N` TCP connections accepted from one IP address", DefaultText: strconv.Itoa(engine.DefaultTCPAcceptIPLimit), EnvVars: []string{"KEMI_TCP_ACCEPT_IPLIMIT"}},
+		&cli.DurationFlag{Name: "tcp-msg-read-timeout", Usage: "close a TCP connection whose SIP message takes longer than `DURATION` to arrive, from its first byte", DefaultText: engine.DefaultTCPMsgReadTimeout.String(), EnvVars: []string{"KEMI_TCP_MSG_READ_TIMEOUT"}},
 	}
 }
 
@@ -46,7 +56,10 @@ func parseLevel(s string) (slog.Level, error) {
 	return 0, fmt.Errorf("unknown log level %q (debug, info, notice, warn, error, crit, alert)", s)
 }
 
-// newLogger builds the process logger: text or JSON on w.
+// newLogger builds the process logger: text or JSON on w. Kamailio's
+// level names replace slog's where they differ, and durations are written
+// as Go writes them ("5s", "250ms") in both formats: slog's JSON handler
+// would write nanoseconds.
 func newLogger(w io.Writer, format string, level slog.Level) (*slog.Logger, error) {
 	opts := &slog.HandlerOptions{
 		Level: level,
@@ -61,6 +74,9 @@ func newLogger(w io.Writer, format string, level slog.Level) (*slog.Logger, erro
 					a.Value = slog.StringValue("NOTICE")
 				}
 			}
+			if a.Value.Kind() == slog.KindDuration {
+				a.Value = slog.StringValue(a.Value.Duration().String())
+			}
 			return a
 		},
 	}
@@ -74,7 +90,8 @@ func newLogger(w io.Writer, format string, level slog.Level) (*slog.Logger, erro
 }
 
 // buildConfig turns flags, environment and the config file into an engine
-// configuration. Flags and KEMI_* variables win over the file.
+// configuration, checking every value. Flags and KEMI_* variables win over
+// the file. Its errors are usage or config errors (exit status 2).
 func buildConfig(c *cli.Context) (engine.Config, *engine.FileConfig, error) {
 	var cfg engine.Config
 	var fc *engine.FileConfig
@@ -84,20 +101,9 @@ func buildConfig(c *cli.Context) (engine.Config, *engine.FileConfig, error) {
 			return cfg, nil, err
 		}
 	}
-	cfg.ScriptPath = c.String("script")
-	cfg.Listen = c.StringSlice("listen")
-	cfg.Aliases = c.StringSlice("alias")
-	cfg.Workers = c.Int("workers")
-	if c.IsSet("modules") {
-		cfg.Modules = splitList(c.StringSlice("modules"))
+	if err := flagsInto(c, &cfg); err != nil {
+		return cfg, nil, err
 	}
-	cfg.Defines = map[string]string{}
-	for _, d := range c.StringSlice("define") {
-		k, v, _ := strings.Cut(d, "=")
-		cfg.Defines[k] = v
-	}
-	cfg.RouteTimeout = c.Duration("route-timeout")
-	cfg.AllowUnsafeLua = c.Bool("allow-unsafe-lua")
 	if fc != nil {
 		if err := fc.Apply(&cfg); err != nil {
 			return cfg, nil, err
@@ -120,15 +126,100 @@ func buildConfig(c *cli.Context) (engine.Config, *engine.FileConfig, error) {
 	}
 	level, err := parseLevel(levelName)
 	if err != nil {
-		return cfg, nil, err
+		return cfg, nil, fromFileOrFlag(c, fc, "log-level", "log_level", err)
 	}
 	log, err := newLogger(os.Stderr, format, level)
 	if err != nil {
-		return cfg, nil, err
+		return cfg, nil, fromFileOrFlag(c, fc, "log-format", "log_format", err)
 	}
 	cfg.Logger = log
 	cfg.LogLevel = level
 	return cfg, fc, nil
+}
+
+// fromFileOrFlag says where a bad value came from: the flag, or the
+// config file's key.
+func fromFileOrFlag(c *cli.Context, fc *engine.FileConfig, flag, key string, err error) error {
+	if fc != nil && !c.IsSet(flag) {
+		return fc.Errorf(key, "%v", err)
+	}
+	return fmt.Errorf("--%s: %w", flag, err)
+}
+
+// flagsInto copies the flags (and their KEMI_* variables) into cfg,
+// checking each. A flag left unset leaves its field zero, for the config
+// file or the engine's default to fill.
+func flagsInto(c *cli.Context, cfg *engine.Config) error {
+	cfg.ScriptPath = c.String("script")
+	cfg.Listen = c.StringSlice("listen")
+	for _, l := range cfg.Listen {
+		if _, err := engine.ParseListen(l); err != nil {
+			return err
+		}
+	}
+	cfg.Aliases = c.StringSlice("alias")
+	if c.IsSet("workers") {
+		if cfg.Workers = c.Int("workers"); cfg.Workers < 1 {
+			return fmt.Errorf("-n/--workers must be at least 1 (is %d)", cfg.Workers)
+		}
+	}
+	if c.IsSet("modules") {
+		cfg.Modules = splitList(c.StringSlice("modules"))
+	}
+	cfg.Defines = map[string]string{}
+	for _, d := range c.StringSlice("define") {
+		k, v, _ := strings.Cut(d, "=")
+		cfg.Defines[k] = v
+	}
+	var err error
+	if c.IsSet("route-timeout") {
+		if cfg.RouteTimeout, err = engine.ParseRouteTimeout(c.String("route-timeout")); err != nil {
+			return fmt.Errorf("--route-timeout: %w", err)
+		}
+	}
+	if c.IsSet("route-memory-limit") {
+		if cfg.RouteMemoryLimit, err = engine.ParseRouteMemoryLimit(c.String("route-memory-limit")); err != nil {
+			return fmt.Errorf("--route-memory-limit: %w", err)
+		}
+	}
+	for _, f := range []struct {
+		name string
+		to   *int
+	}{
+		{"tcp-max-connections", &cfg.TCPMaxConnections},
+		{"tcp-accept-iplimit", &cfg.TCPAcceptIPLimit},
+	} {
+		if c.IsSet(f.name) {
+			if *f.to = c.Int(f.name); *f.to < 1 {
+				return fmt.Errorf("--%s must be at least 1 (is %d)", f.name, *f.to)
+			}
+		}
+	}
+	if c.IsSet("tcp-msg-read-timeout") {
+		if cfg.TCPMsgReadTimeout = c.Duration("tcp-msg-read-timeout"); cfg.TCPMsgReadTimeout <= 0 {
+			return fmt.Errorf("--tcp-msg-read-timeout must be positive (is %v)", cfg.TCPMsgReadTimeout)
+		}
+	}
+	cfg.AllowUnsafeLua = c.Bool("allow-unsafe-lua")
+	return nil
+}
+
+// readScript reads the script file into cfg.Script unless the script is
+// embedded, so that check and run report an unreadable file alike, saying
+// when its name came from the config file.
+func readScript(c *cli.Context, cfg *engine.Config, fc *engine.FileConfig) error {
+	if cfg.Script != nil {
+		return nil
+	}
+	src, err := os.ReadFile(cfg.ScriptPath)
+	if err != nil {
+		if c.String("script") == "" && fc != nil && fc.Core.Script != "" {
+			return fmt.Errorf("config %s: script %s: %w", fc.Path, fc.Core.Script, err)
+		}
+		return fmt.Errorf("script: %w", err)
+	}
+	cfg.Script = src
+	return nil
 }
 
 func splitList(in []string) []string {

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 )
@@ -21,6 +22,14 @@ var version = "dev"
 func main() {
 	os.Exit(run(os.Args, os.Stdout, os.Stderr))
 }
+
+// Exit statuses: usage and config errors are told apart from everything
+// else (a script that does not load, problems found by check, a server
+// that cannot start or fails).
+const (
+	exitFailure = 1
+	exitUsage   = 2
+)
 
 // run runs the CLI and returns the exit status.
 func run(args []string, stdout, stderr io.Writer) int {
@@ -33,8 +42,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 			}
 			return ec.ExitCode()
 		}
+		// urfave/cli's own errors: flags it could not parse
 		fmt.Fprintln(stderr, "kemi:", err)
-		return 2
+		return exitUsage
 	}
 	return 0
 }
@@ -46,7 +56,9 @@ func newApp() *cli.App {
 		Version: version,
 		Description: "kemi runs a Lua routing script written against Kamailio's KEMI interface\n" +
 			"(ksr_request_route, KSR.sl.sl_send_reply, KSR.x.exit, ...) as a SIP proxy.\n" +
-			"Scripts run on gopher-lua, a Lua 5.1 implementation.",
+			"Scripts run on gopher-lua, a Lua 5.1 implementation.\n\n" +
+			"Exit status: 0 success, 2 usage or config error (unknown command or flag, bad value,\n" +
+			"unreadable or invalid config file), 1 any other error.",
 		Commands: []*cli.Command{
 			runCommand(),
 			checkCommand(),
@@ -60,9 +72,35 @@ func newApp() *cli.App {
 				},
 			},
 		},
+		Before: refuseUnknownCommand,
+		Action: func(c *cli.Context) error {
+			// no command: the help, as a usage error
+			c.App.Writer = c.App.ErrWriter
+			cli.ShowAppHelp(c)
+			return cli.Exit("", exitUsage)
+		},
 		OnUsageError: func(c *cli.Context, err error, isSubcommand bool) error {
-			return cli.Exit(err.Error(), 2)
+			return cli.Exit(err.Error(), exitUsage)
 		},
 		ExitErrHandler: func(c *cli.Context, err error) {},
 	}
+}
+
+// refuseUnknownCommand turns "kemi nosuch" and "kemi help nosuch" into a
+// usage error; urfave/cli would print "No help topic" with status 3.
+func refuseUnknownCommand(c *cli.Context) error {
+	args := c.Args().Slice()
+	if len(args) > 0 && (args[0] == "help" || args[0] == "h") {
+		args = args[1:]
+	}
+	if len(args) == 0 || c.App.Command(args[0]) != nil {
+		return nil
+	}
+	var names []string
+	for _, cmd := range c.App.Commands {
+		if !cmd.Hidden {
+			names = append(names, cmd.Name)
+		}
+	}
+	return cli.Exit(fmt.Sprintf("unknown command %q (commands: %s)", args[0], strings.Join(names, ", ")), exitUsage)
 }

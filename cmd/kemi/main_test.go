@@ -49,6 +49,8 @@ func TestCheckExitCodes(t *testing.T) {
 		{"stray argument", []string{"check", "x.lua"}, 2, "takes no arguments"},
 		{"default script", []string{"check"}, 0, "default.lua"},
 		{"example config", []string{"check", "--config", "../../examples/config/kemi.toml", "-f", "../../scripts/default.lua"}, 0, "ok"},
+		{"example config's own script", []string{"check", "--config", "../../examples/config/kemi.toml"}, 0, "scripts/default.lua: ok"},
+		{"missing config", []string{"check", "--config", "/nonexistent.toml"}, 2, "no such file"},
 		{"bad config", []string{"check", "--config", writeScript(t, "[core]\nbogus = 1\n")}, 2, "unknown core settings"},
 	}
 	for _, c := range cases {
@@ -62,17 +64,58 @@ func TestCheckExitCodes(t *testing.T) {
 }
 
 func TestFunctions(t *testing.T) {
-	code, out, _ := runCLI(t, "functions")
-	if code != 0 || !strings.Contains(out, "KSR.sl.sl_send_reply(int, str) -> int") {
-		t.Fatalf("exit %d:\n%s", code, out)
+	cases := []struct {
+		name    string
+		args    []string
+		code    int
+		want    string // in stdout+stderr
+		notWant string
+	}{
+		{"all", []string{"functions"}, 0, "KSR.sl.sl_send_reply(int, str) -> int", ""},
+		{"missing of one module", []string{"functions", "--missing", "--module", "sl"}, 0, "Kamailio functions missing", "sl_send_reply("},
+		{"Kamailio-only module", []string{"functions", "--missing", "--module", "sipt"}, 0, "(module not in kemi)", ""},
+		{"core", []string{"functions", "--module", "core"}, 0, "KSR.is_myself_ruri", "KSR.sl."},
+		{"unknown module", []string{"functions", "--module", "nosuch"}, 1, `kemi: functions: no module "nosuch"`, ""},
+		{"unknown module names the known ones", []string{"functions", "--missing", "-m", "nosuch"}, 1, "kemi's modules: core, ", ""},
+		{"stray argument", []string{"functions", "sl"}, 2, "takes no arguments", ""},
 	}
-	code, out, _ = runCLI(t, "functions", "--missing", "--module", "sl")
-	if code != 0 || strings.Contains(out, "sl_send_reply(") || !strings.Contains(out, "Kamailio functions missing") {
-		t.Fatalf("exit %d:\n%s", code, out)
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			code, out, errs := runCLI(t, c.args...)
+			if code != c.code || !strings.Contains(out+errs, c.want) || c.notWant != "" && strings.Contains(out, c.notWant) {
+				t.Fatalf("exit %d (want %d)\nstdout: %s\nstderr: %s\nwant %q", code, c.code, out, errs, c.want)
+			}
+		})
 	}
-	code, out, _ = runCLI(t, "functions", "--missing", "--module", "sipt")
-	if code != 0 || !strings.Contains(out, "(module not in kemi)") {
-		t.Fatalf("exit %d:\n%s", code, out)
+}
+
+// TestUsageErrors: unknown commands and flags, and no command at all, are
+// usage errors (status 2) that say what was wrong.
+func TestUsageErrors(t *testing.T) {
+	cases := []struct {
+		args []string
+		want string // in stderr
+	}{
+		{[]string{"nosuchcommand"}, `kemi: unknown command "nosuchcommand" (commands: run, check, functions, version`},
+		{[]string{"help", "nosuchcommand"}, `unknown command "nosuchcommand"`},
+		{[]string{}, "USAGE:"},
+		{[]string{"--bogus"}, "bogus"},
+		{[]string{"run", "--bogus"}, "bogus"},
+		{[]string{"run", "routing.lua"}, "run takes no arguments"},
+		{[]string{"check", "-n", "many"}, `invalid value "many" for flag -n`},
+	}
+	for _, c := range cases {
+		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
+			code, out, errs := runCLI(t, c.args...)
+			if code != 2 || !strings.Contains(errs, c.want) {
+				t.Fatalf("exit %d (want 2)\nstdout: %s\nstderr: %s\nwant %q", code, out, errs, c.want)
+			}
+		})
+	}
+	for _, args := range [][]string{{"help"}, {"--help"}, {"help", "run"}, {"run", "--help"}} {
+		if code, _, errs := runCLI(t, args...); code != 0 {
+			t.Errorf("%v: exit %d: %s", args, code, errs)
+		}
 	}
 }
 
@@ -80,8 +123,5 @@ func TestVersion(t *testing.T) {
 	code, out, _ := runCLI(t, "version")
 	if code != 0 || !strings.HasPrefix(out, "kemi ") {
 		t.Fatalf("exit %d: %q", code, out)
-	}
-	if code, _, _ := runCLI(t, "nosuchcommand"); code == 0 {
-		t.Fatal("unknown command succeeded")
 	}
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"os"
 	"os/signal"
 	"strconv"
@@ -15,11 +14,12 @@ import (
 )
 
 func runCommand() *cli.Command {
-	flags := append(scriptFlags(),
+	flags := append(scriptFlags(), tcpFlags()...)
+	flags = append(flags,
 		&cli.StringFlag{Name: "metrics-addr", Value: "127.0.0.1:9090", Usage: "serve Prometheus /metrics on `ADDR` (\"off\" to disable)", EnvVars: []string{"KEMI_METRICS_ADDR"}},
-		&cli.DurationFlag{Name: "shutdown-grace", Value: 5 * time.Second, Usage: "on SIGINT/SIGTERM, let live transactions finish for this long", EnvVars: []string{"KEMI_SHUTDOWN_GRACE"}},
+		&cli.DurationFlag{Name: "shutdown-grace", Value: 5 * time.Second, Usage: "on SIGINT/SIGTERM, let live transactions finish for `DURATION`", EnvVars: []string{"KEMI_SHUTDOWN_GRACE"}},
 		&cli.BoolFlag{Name: "no-fork", Usage: "run everything in one process (no supervisor): debugging, embedding", EnvVars: []string{"KEMI_NO_FORK"}},
-		&cli.StringFlag{Name: "on-worker-exit", Value: "restart", Usage: "when the worker process dies: restart it, or shutdown (Kamailio's behaviour)", EnvVars: []string{"KEMI_ON_WORKER_EXIT"}},
+		&cli.StringFlag{Name: "on-worker-exit", Value: "restart", Usage: "`ACTION` when the worker process dies: restart it, or shutdown (Kamailio's behaviour)", EnvVars: []string{"KEMI_ON_WORKER_EXIT"}},
 		&cli.StringFlag{Name: "pid-file", Aliases: []string{"P"}, Usage: "write the main process id to `FILE`", EnvVars: []string{"KEMI_PID_FILE"}},
 		&cli.BoolFlag{Name: "pprof", Usage: "also serve Go's /debug/pprof on the metrics address (profiling)", EnvVars: []string{"KEMI_PPROF"}},
 	)
@@ -29,7 +29,9 @@ func runCommand() *cli.Command {
 		Description: "By default a main process validates the script, binds the sockets and starts a worker\n" +
 			"process that serves SIP; it restarts the worker process if it dies. Signals to the main\n" +
 			"process: SIGINT/SIGTERM graceful stop (twice: at once), SIGHUP reload the script,\n" +
-			"SIGUSR1 log statistics. --no-fork keeps everything in one process.",
+			"SIGUSR1 log statistics. --no-fork keeps everything in one process.\n" +
+			"Exit status: 0 stopped by a signal, 2 usage or config error, 1 any other error\n" +
+			"(the script does not load, a socket cannot be bound, the worker process crash-loops).",
 		UsageText: "kemi run [-f routing.lua] [-l udp:127.0.0.1:5060] [-n workers] [--config kemi.toml]",
 		Flags:     flags,
 		Action:    runAction,
@@ -37,9 +39,12 @@ func runCommand() *cli.Command {
 }
 
 func runAction(c *cli.Context) error {
+	if c.NArg() > 0 {
+		return cli.Exit("run takes no arguments; give the script with -f", exitUsage)
+	}
 	cfg, fc, err := buildConfig(c)
 	if err != nil {
-		return cli.Exit(err.Error(), 2)
+		return cli.Exit(err.Error(), exitUsage)
 	}
 	cfg.MetricsAddr = c.String("metrics-addr")
 	if fc != nil && !c.IsSet("metrics-addr") && fc.Core.MetricsAddr != nil {
@@ -54,33 +59,35 @@ func runAction(c *cli.Context) error {
 	}
 	onExit := c.String("on-worker-exit")
 	if onExit != "restart" && onExit != "shutdown" {
-		return cli.Exit("--on-worker-exit must be restart or shutdown", 2)
+		return cli.Exit("--on-worker-exit must be restart or shutdown", exitUsage)
 	}
 	grace := c.Duration("shutdown-grace")
+	if grace < 0 {
+		return cli.Exit("--shutdown-grace must not be negative", exitUsage)
+	}
 	log := cfg.Logger
 	if engine.IsWorkerProcess() {
 		return runWorkerProcess(cfg, grace)
 	}
+	// The file is read once, as kemi check reads it: the worker process
+	// gets exactly the validated script.
+	if err := readScript(c, &cfg, fc); err != nil {
+		return cli.Exit(err.Error(), exitFailure)
+	}
 	if c.Bool("no-fork") {
 		if p := c.String("pid-file"); p != "" {
 			if err := os.WriteFile(p, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
-				return cli.Exit(err.Error(), 1)
+				return cli.Exit(err.Error(), exitFailure)
 			}
 			defer os.Remove(p)
 		}
 		return serve(cfg, nil, grace)
 	}
 
-	// main process: validate like kemi check, then supervise. The file is
-	// read once, so the worker process gets exactly the validated script.
-	if cfg.Script == nil {
-		if cfg.Script, err = os.ReadFile(cfg.ScriptPath); err != nil {
-			return cli.Exit(fmt.Sprintf("script: %v", err), 1)
-		}
-	}
+	// main process: validate like kemi check, then supervise
 	rep, err := engine.Check(cfg)
 	if err != nil {
-		return cli.Exit(err.Error(), 1)
+		return cli.Exit(err.Error(), exitFailure)
 	}
 	for _, p := range rep.Problems {
 		log.Warn("script problem: " + p.String())
@@ -106,7 +113,7 @@ func runAction(c *cli.Context) error {
 func runWorkerProcess(cfg engine.Config, grace time.Duration) error {
 	wp, err := engine.InheritWorkerProcess()
 	if err != nil {
-		return cli.Exit(err.Error(), 1)
+		return cli.Exit(err.Error(), exitFailure)
 	}
 	cfg.Inherited = wp.Inherited
 	cfg.MetricsListener = wp.MetricsListener
@@ -133,14 +140,14 @@ func serve(cfg engine.Config, wp *engine.WorkerProcess, grace time.Duration) err
 	log := cfg.Logger
 	e, err := engine.New(cfg)
 	if err != nil {
-		return cli.Exit(err.Error(), 1)
+		return cli.Exit(err.Error(), exitFailure)
 	}
 	signal.Ignore(syscall.SIGUSR2, syscall.SIGPIPE)
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR1)
 	defer signal.Stop(sigs)
 	if err := e.Start(context.Background()); err != nil {
-		return cli.Exit(err.Error(), 1)
+		return cli.Exit(err.Error(), exitFailure)
 	}
 	var gone <-chan struct{}
 	if wp != nil {
@@ -152,7 +159,7 @@ func serve(cfg engine.Config, wp *engine.WorkerProcess, grace time.Duration) err
 		case <-gone:
 			log.Error("the main process is gone: stopping")
 			e.Shutdown(grace)
-			return cli.Exit("", 1)
+			return cli.Exit("", exitFailure)
 		case sig := <-sigs:
 			switch sig {
 			case syscall.SIGHUP:
@@ -173,7 +180,7 @@ func serve(cfg engine.Config, wp *engine.WorkerProcess, grace time.Duration) err
 					}
 				}()
 				if err := e.Shutdown(grace); err != nil {
-					return cli.Exit(err.Error(), 1)
+					return cli.Exit(err.Error(), exitFailure)
 				}
 				return nil
 			}

@@ -1,0 +1,262 @@
+package main
+
+import (
+	"bytes"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kemisip/kemi/engine"
+	"github.com/urfave/cli/v2"
+)
+
+// configFromArgs runs buildConfig on the flags of run, as kemi run would.
+func configFromArgs(t *testing.T, args ...string) (engine.Config, error) {
+	t.Helper()
+	var cfg engine.Config
+	var berr error
+	app := &cli.App{
+		Name:  "kemi",
+		Flags: append(scriptFlags(), tcpFlags()...),
+		Action: func(c *cli.Context) error {
+			cfg, _, berr = buildConfig(c)
+			return nil
+		},
+	}
+	if err := app.Run(append([]string{"kemi"}, args...)); err != nil {
+		t.Fatalf("flags %v: %v", args, err)
+	}
+	return cfg, berr
+}
+
+func writeFile(t *testing.T, dir, name, text string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestLimitSettings: the route and TCP limits from flags, environment and
+// config file, flags winning; bad values refused naming flag or key.
+func TestLimitSettings(t *testing.T) {
+	dir := t.TempDir()
+	conf := writeFile(t, dir, "kemi.toml", `[core]
+route_timeout = "2s"
+route_memory_limit = "1MiB"
+tcp_max_connections = 100
+tcp_accept_iplimit = 10
+tcp_msg_read_timeout = "5s"
+`)
+	negative := writeFile(t, dir, "negative.toml", "[core]\ntcp_accept_iplimit = -3\n")
+	badUnit := writeFile(t, dir, "unit.toml", "[core]\nroute_memory_limit = \"12 bananas\"\n")
+	cases := []struct {
+		name string
+		env  map[string]string
+		args []string
+		want func(engine.Config) bool
+		err  string
+	}{
+		{"unset", nil, nil, func(c engine.Config) bool {
+			return c.RouteTimeout == 0 && c.RouteMemoryLimit == 0 && c.TCPMaxConnections == 0 // engine defaults apply
+		}, ""},
+		{"flags", nil, []string{"--route-timeout", "250ms", "--route-memory-limit", "512KB", "--tcp-max-connections", "5",
+			"--tcp-accept-iplimit", "2", "--tcp-msg-read-timeout", "3s"}, func(c engine.Config) bool {
+			return c.RouteTimeout == 250*time.Millisecond && c.RouteMemoryLimit == 512000 && c.TCPMaxConnections == 5 &&
+				c.TCPAcceptIPLimit == 2 && c.TCPMsgReadTimeout == 3*time.Second
+		}, ""},
+		{"route-timeout off", nil, []string{"--route-timeout", "off"}, func(c engine.Config) bool { return c.RouteTimeout < 0 }, ""},
+		{"route-timeout 0", nil, []string{"--route-timeout", "0"}, func(c engine.Config) bool { return c.RouteTimeout < 0 }, ""},
+		{"route-memory-limit off", nil, []string{"--route-memory-limit", "off"}, func(c engine.Config) bool { return c.RouteMemoryLimit < 0 }, ""},
+		{"environment", map[string]string{"KEMI_ROUTE_MEMORY_LIMIT": "2MiB", "KEMI_TCP_MAX_CONNECTIONS": "7"}, nil, func(c engine.Config) bool {
+			return c.RouteMemoryLimit == 2<<20 && c.TCPMaxConnections == 7
+		}, ""},
+		{"file", nil, []string{"--config", conf}, func(c engine.Config) bool {
+			return c.RouteTimeout == 2*time.Second && c.RouteMemoryLimit == 1<<20 && c.TCPMaxConnections == 100 &&
+				c.TCPAcceptIPLimit == 10 && c.TCPMsgReadTimeout == 5*time.Second
+		}, ""},
+		{"flags win over the file", nil, []string{"--config", conf, "--route-timeout", "off", "--route-memory-limit", "4KiB", "--tcp-max-connections", "9"},
+			func(c engine.Config) bool {
+				return c.RouteTimeout < 0 && c.RouteMemoryLimit == 4096 && c.TCPMaxConnections == 9 && c.TCPAcceptIPLimit == 10
+			}, ""},
+		{"negative timeout", nil, []string{"--route-timeout", "-1s"}, nil, "--route-timeout: \"-1s\" is negative"},
+		{"bad timeout", nil, []string{"--route-timeout", "soon"}, nil, "--route-timeout: \"soon\" is not a duration"},
+		{"bad unit", nil, []string{"--route-memory-limit", "64XB"}, nil, "--route-memory-limit: \"64XB\": unknown unit \"XB\""},
+		{"negative memory", nil, []string{"--route-memory-limit", "-1"}, nil, "--route-memory-limit: \"-1\" is not a size"},
+		{"zero connections", nil, []string{"--tcp-max-connections", "0"}, nil, "--tcp-max-connections must be at least 1"},
+		{"negative ip limit", nil, []string{"--tcp-accept-iplimit", "-1"}, nil, "--tcp-accept-iplimit must be at least 1"},
+		{"zero read timeout", nil, []string{"--tcp-msg-read-timeout", "0s"}, nil, "--tcp-msg-read-timeout must be positive"},
+		{"negative in the file", nil, []string{"--config", negative}, nil, "negative.toml: tcp_accept_iplimit: must be at least 1 (is -3)"},
+		{"bad unit in the file", nil, []string{"--config", badUnit}, nil, "unit.toml: route_memory_limit: \"12 bananas\": unknown unit"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			for k, v := range c.env {
+				t.Setenv(k, v)
+			}
+			cfg, err := configFromArgs(t, c.args...)
+			if c.err != "" {
+				if err == nil || !strings.Contains(err.Error(), c.err) {
+					t.Fatalf("error %v, want one with %q", err, c.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !c.want(cfg) {
+				t.Fatalf("config %+v", cfg)
+			}
+		})
+	}
+}
+
+// TestBadSettingsExitStatus: bad limits and start-up flags are usage or
+// config errors, status 2, in check as in run.
+func TestBadSettingsExitStatus(t *testing.T) {
+	negative := writeFile(t, t.TempDir(), "kemi.toml", "[core]\ntcp_max_connections = -1\n")
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-l", "udp:"}, `listen "udp:": no address`},
+		{[]string{"-l", "udp"}, `listen "udp": no address`},
+		{[]string{"-l", ":5060"}, `listen ":5060": no address before the port`},
+		{[]string{"-l", "udp:127.0.0.1:65536"}, `bad port "65536"`},
+		{[]string{"-l", "sip:127.0.0.1:5060"}, `unknown transport "sip"`},
+		{[]string{"-n", "0"}, "-n/--workers must be at least 1 (is 0)"},
+		{[]string{"-n", "-2"}, "-n/--workers must be at least 1 (is -2)"},
+		{[]string{"--route-memory-limit", "1ZB"}, `unknown unit "ZB"`},
+		{[]string{"--route-timeout", "-5s"}, "--route-timeout"},
+		{[]string{"--config", negative}, "kemi.toml: tcp_max_connections: must be at least 1"},
+		{[]string{"--log-level", "loud"}, `--log-level: unknown log level "loud"`},
+	}
+	for _, c := range cases {
+		for _, cmd := range []string{"check", "run"} {
+			t.Run(cmd+" "+strings.Join(c.args, " "), func(t *testing.T) {
+				code, out, errs := runCLI(t, append([]string{cmd}, c.args...)...)
+				if code != 2 || !strings.Contains(errs, "kemi: ") || !strings.Contains(errs, c.want) {
+					t.Fatalf("exit %d (want 2)\nstdout: %s\nstderr: %s\nwant %q", code, out, errs, c.want)
+				}
+			})
+		}
+	}
+	// run alone
+	for _, args := range [][]string{{"--tcp-max-connections", "0"}, {"--tcp-msg-read-timeout", "-1s"}, {"--on-worker-exit", "panic"}, {"--shutdown-grace", "-1s"}} {
+		if code, _, errs := runCLI(t, append([]string{"run"}, args...)...); code != 2 {
+			t.Errorf("run %v: exit %d, want 2: %s", args, code, errs)
+		}
+	}
+}
+
+// TestConfigRelativePaths: the config file's relative paths are relative
+// to its folder, wherever kemi runs, and errors about them name the file.
+func TestConfigRelativePaths(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "routing.lua", "function ksr_request_route() KSR.sl.sl_send_reply(200, 'OK') end\n")
+	sub := filepath.Join(dir, "lua")
+	if err := os.Mkdir(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, sub, "edge.lua", "function ksr_request_route() end\n")
+	cases := []struct {
+		name   string
+		script string // the script setting in kemi.toml
+		args   []string
+		code   int
+		want   string
+	}{
+		{"next to the file", "routing.lua", nil, 0, filepath.Join(dir, "routing.lua") + ": ok"},
+		{"in a subfolder", "lua/edge.lua", nil, 0, filepath.Join(sub, "edge.lua") + ": ok"},
+		{"absolute", filepath.Join(sub, "edge.lua"), nil, 0, filepath.Join(sub, "edge.lua") + ": ok"},
+		{"missing", "nosuch.lua", nil, 1, "kemi.toml: script nosuch.lua: open " + filepath.Join(dir, "nosuch.lua") + ": no such file or directory"},
+		// -f is relative to the current folder, as every flag
+		{"-f wins", "nosuch.lua", []string{"-f", "testdata-nosuch.lua"}, 1, "kemi: script: open testdata-nosuch.lua: no such file"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			conf := writeFile(t, dir, "kemi.toml", "[core]\nscript = \""+c.script+"\"\n")
+			for _, cmd := range []string{"check", "run"} {
+				args := append([]string{cmd, "--config", conf}, c.args...)
+				if cmd == "run" {
+					if c.code == 0 {
+						continue // it would serve
+					}
+					args = append(args, "--no-fork")
+				}
+				code, out, errs := runCLI(t, args...)
+				if code != c.code || !strings.Contains(out+errs, c.want) {
+					t.Fatalf("%s: exit %d (want %d)\nstdout: %s\nstderr: %s\nwant %q", cmd, code, c.code, out, errs, c.want)
+				}
+			}
+		})
+	}
+}
+
+// TestCheckAndRunReportAlike: an error that stops the start reads the same
+// in check, run and run --no-fork, with the same exit status.
+func TestCheckAndRunReportAlike(t *testing.T) {
+	dir := t.TempDir()
+	cases := []struct {
+		name, script, want string
+	}{
+		{"syntax error", "function ksr_request_route(\n", "routing.lua:1:"},
+		{"no request route", "function other() end\n", "no function ksr_request_route"},
+		{"top-level error", "local x = nil\nx.y = 1\nfunction ksr_request_route() end\n", "routing.lua:2:"},
+		{"missing file", "", "script: open " + filepath.Join(dir, "missing.lua") + ": no such file"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			path := filepath.Join(dir, "missing.lua")
+			if c.script != "" {
+				path = writeFile(t, dir, "routing.lua", c.script)
+			}
+			var first string
+			runArgs := []string{"-l", "udp:127.0.0.1:0", "--metrics-addr", "off"}
+			for _, args := range [][]string{
+				{"check", "-f", path},
+				append([]string{"run", "-f", path}, runArgs...),
+				append([]string{"run", "--no-fork", "-f", path}, runArgs...),
+			} {
+				code, _, errs := runCLI(t, args...)
+				if code != 1 || !strings.HasPrefix(errs, "kemi: ") || !strings.Contains(errs, c.want) {
+					t.Fatalf("%v: exit %d, stderr %q; want 1 and %q", args, code, errs, c.want)
+				}
+				if first == "" {
+					first = errs
+				} else if errs != first {
+					t.Errorf("%v says %q; check says %q", args, errs, first)
+				}
+			}
+		})
+	}
+}
+
+// TestJSONLogDurations: durations are written as "5s" in both formats,
+// inside groups too; levels keep Kamailio's names.
+func TestJSONLogDurations(t *testing.T) {
+	cases := []struct {
+		format string
+		want   []string
+	}{
+		{"json", []string{`"took":"5s"`, `"req":{"wait":"250ms"}`, `"level":"NOTICE"`}},
+		{"text", []string{`took=5s`, `req.wait=250ms`, `level=NOTICE`}},
+	}
+	for _, c := range cases {
+		var buf bytes.Buffer
+		log, err := newLogger(&buf, c.format, slog.LevelDebug)
+		if err != nil {
+			t.Fatal(err)
+		}
+		log.Log(t.Context(), slog.LevelInfo+2, "done", "took", 5*time.Second, slog.Group("req", slog.Duration("wait", 250*time.Millisecond)))
+		for _, w := range c.want {
+			if !strings.Contains(buf.String(), w) {
+				t.Errorf("%s: %q lacks %s", c.format, buf.String(), w)
+			}
+		}
+	}
+}
