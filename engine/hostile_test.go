@@ -1,11 +1,17 @@
 package engine_test
 
 import (
+	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
+	"os"
+	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -270,4 +276,122 @@ func TestTCPMessageReadTimeout(t *testing.T) {
 		t.Errorf("%v OPTIONS routed, want 1: a partial message was dispatched", v)
 	}
 	mustAnswer(t, idle, "rt-idle-2")
+}
+
+// TestTCPLimitFitsDescriptors: 21 000 connections exhausted the worker's
+// file descriptors and took /metrics down with them. A child process with
+// a limit of 256 open files lowers tcp_max_connections to fit (128), and
+// when this process opens 300 connections to it, the ones over the limit
+// are refused and counted while /metrics answers.
+func TestTCPLimitFitsDescriptors(t *testing.T) {
+	if os.Getenv("KEMI_TEST_FD_CHILD") == "1" {
+		fdLimitedEngine(t)
+		return
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestTCPLimitFitsDescriptors$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "KEMI_TEST_FD_CHILD=1")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	defer func() {
+		stdin.Close() // the child stops its engine and exits
+		select {
+		case err := <-exited:
+			if err != nil {
+				t.Errorf("child: %v\n%s", err, stderr.String())
+			}
+		case <-time.After(15 * time.Second):
+			cmd.Process.Kill()
+			t.Errorf("child did not exit")
+		}
+	}()
+	ready := make(chan []string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if f := strings.Fields(sc.Text()); len(f) == 3 && f[0] == "READY" {
+				ready <- f[1:]
+			}
+		}
+		exited <- cmd.Wait()
+	}()
+	var addrs []string
+	select {
+	case addrs = <-ready:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("child not ready:\n%s", stderr.String())
+	}
+	sipAddr, metricsAddr := addrs[0], addrs[1]
+
+	const conns = 300
+	for i := 0; i < conns; i++ {
+		c, err := net.DialTimeout("tcp", sipAddr, 2*time.Second)
+		if err != nil {
+			t.Fatalf("dial %d: %v", i, err)
+		}
+		defer c.Close()
+	}
+	client := http.Client{Timeout: 5 * time.Second}
+	scrape := func() (string, error) {
+		res, err := client.Get("http://" + metricsAddr + "/metrics")
+		if err != nil {
+			return "", err
+		}
+		defer res.Body.Close()
+		b, err := io.ReadAll(res.Body)
+		return string(b), err
+	}
+	var page string
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		page, err = scrape()
+		if err != nil {
+			t.Fatalf("/metrics with %d connections: %v", conns, err)
+		}
+		open := enginetest.MetricValue(page, `kemi_core_tcp_connections`)
+		refused := enginetest.MetricValue(page, `kemi_core_tcp_refused_total{reason="max_connections"}`)
+		if open+refused >= conns || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for series, want := range map[string]float64{
+		`kemi_core_tcp_connections_max`:                         128,
+		`kemi_core_tcp_connections`:                             128,
+		`kemi_core_tcp_refused_total{reason="max_connections"}`: conns - 128,
+	} {
+		if v := enginetest.MetricValue(page, series); v != want {
+			t.Errorf("%s = %v, want %v", series, v, want)
+		}
+	}
+}
+
+// fdLimitedEngine runs in the child process of TestTCPLimitFitsDescriptors:
+// an engine under a limit of 256 open files, until stdin closes.
+func fdLimitedEngine(t *testing.T) {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+		t.Fatal(err)
+	}
+	rl.Cur = 256
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+		t.Fatal(err)
+	}
+	s := enginetest.Start(t, answerScript)
+	fmt.Printf("READY %s %s\n", s.TCP(), s.MetricsAddr())
+	io.Copy(io.Discard, os.Stdin)
+	if !strings.Contains(s.Logs(), "tcp_max_connections lowered to fit the open file limit") {
+		t.Errorf("no warning about the lowered limit:\n%s", s.Logs())
+	}
 }
