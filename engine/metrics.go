@@ -201,7 +201,8 @@ func (e *Engine) startMetrics(addr string, ln net.Listener) (*metricsServer, err
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	}
 	ms := &metricsServer{
-		srv:  &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second},
+		// idle clients must not hold descriptors kept for /metrics
+		srv:  &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: time.Minute},
 		ln:   ln,
 		done: make(chan struct{}),
 	}

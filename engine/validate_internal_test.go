@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -178,4 +179,19 @@ func sipgoTortureDir(t *testing.T) string {
 		t.Skipf("sipgo's module folder not found: %v", err)
 	}
 	return filepath.Join(dir, "sip", "testdata", "torture")
+}
+
+// TestResolveRefusesPortOutOfRange: a URI a script builds (from a header,
+// say) with a port over 65535 must not be sent to that port modulo 65536.
+func TestResolveRefusesPortOutOfRange(t *testing.T) {
+	e := newEngine(Config{Workers: 1}.withDefaults())
+	for _, uri := range []string{"sip:10.0.0.1:99999", "sip:10.0.0.1:-1", "sip:name.invalid:70000;transport=tcp"} {
+		if d, err := e.Resolve(context.Background(), uri); err == nil {
+			t.Errorf("Resolve(%q) = %s, want an error", uri, d.Addr)
+		}
+	}
+	d, err := e.Resolve(context.Background(), "sip:10.0.0.1:65535")
+	if err != nil || d.Addr.Port() != 65535 {
+		t.Errorf("Resolve(port 65535) = %v, %v", d.Addr, err)
+	}
 }
