@@ -17,7 +17,7 @@ func (e *frameError) Error() string { return e.msg }
 var (
 	errHeaderTooLarge  = &frameError{dropOversized, "header section larger than the maximum message size"}
 	errMessageTooLarge = &frameError{dropOversized, "Content-Length larger than the maximum message size"}
-	errBadLength       = &frameError{dropMalformed, "Content-Length is not a decimal number"}
+	errBadLength       = &frameError{dropMalformed, "Content-Length is not a decimal number below 2^32"}
 	errConflictingCL   = &frameError{dropMalformed, "Content-Length headers disagree"}
 	headerSectionEnd   = []byte("\r\n\r\n")
 	crlf               = []byte("\r\n")
