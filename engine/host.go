@@ -50,6 +50,9 @@ func (e *Engine) Resolve(ctx context.Context, uri string) (kemi.Dest, error) {
 		return kemi.Dest{}, fmt.Errorf("uri %q has no host", uri)
 	}
 	port := u.Port
+	if err := kemi.CheckPort(port); err != nil {
+		return kemi.Dest{}, fmt.Errorf("uri %q: %w", uri, err)
+	}
 	if ip, err := netip.ParseAddr(host); err == nil {
 		if port == 0 {
 			port = 5060

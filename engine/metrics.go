@@ -34,7 +34,9 @@ type engineMetrics struct {
 	reloads        *metrics.Counter
 	reloadFailures *metrics.Counter
 
-	tcpConns atomic.Int64
+	tcpConns   atomic.Int64
+	tcpRefused [numTCPRefusals]*metrics.Counter
+	panics     [numReaderSites]*metrics.Counter
 }
 
 type routeMetrics struct {
@@ -79,6 +81,13 @@ func newEngineMetrics(set *metrics.Set, workers int, e *Engine) *engineMetrics {
 	m.sentRpl = set.NewCounter(`kemi_core_messages_sent_total{type="reply"}`)
 	m.sendErrs = set.NewCounter(`kemi_core_send_errors_total`)
 	set.NewGauge(`kemi_core_tcp_connections`, func() float64 { return float64(m.tcpConns.Load()) })
+	set.NewGauge(`kemi_core_tcp_connections_max`, func() float64 { return float64(e.tp.connsMax()) })
+	for r, name := range tcpRefusalNames {
+		m.tcpRefused[r] = set.NewCounter(`kemi_core_tcp_refused_total{reason="` + name + `"}`)
+	}
+	for site, name := range readerSiteNames {
+		m.panics[site] = set.NewCounter(`kemi_core_panics_total{where="` + name + `"}`)
+	}
 	set.NewGauge(`kemi_engine_workers`, func() float64 { return float64(workers) })
 	set.NewGauge(`kemi_engine_queue_length`, func() float64 { return float64(len(e.jobs)) })
 	m.reloads = set.NewCounter(`kemi_engine_reloads_total`)
@@ -192,7 +201,8 @@ func (e *Engine) startMetrics(addr string, ln net.Listener) (*metricsServer, err
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	}
 	ms := &metricsServer{
-		srv:  &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second},
+		// idle clients must not hold descriptors kept for /metrics
+		srv:  &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: time.Minute},
 		ln:   ln,
 		done: make(chan struct{}),
 	}

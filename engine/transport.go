@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"strconv"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,9 +28,12 @@ type tcpConn struct {
 	c      net.Conn
 	sock   *kemi.Socket // the local listener it belongs to
 	remote netip.AddrPort
-	wmu    sync.Mutex
-	last   atomic.Int64 // unix nanos of the last read or write
-	closed atomic.Bool
+	// accepted is set for connections accepted from remote (not
+	// dialled), which count against Config.TCPAcceptIPLimit
+	accepted bool
+	wmu      sync.Mutex
+	last     atomic.Int64 // unix nanos of the last read or write
+	closed   atomic.Bool
 }
 
 // transport owns the sockets and TCP connections of an engine.
@@ -43,7 +46,18 @@ type transport struct {
 	mu     sync.Mutex
 	byID   map[uint64]*tcpConn
 	byAddr map[netip.AddrPort]*tcpConn
-	shut   bool // every socket closed: no new connections
+	perIP  map[netip.Addr]int // accepted connections by source address
+	shut   bool               // every socket closed: no new connections
+
+	// maxConns bounds the open connections: Config.TCPMaxConnections,
+	// lowered to fit the open file limit (applyConnLimit).
+	maxConns int
+	warned   [numTCPRefusals]atomic.Int64 // unix nanos of the last warning
+
+	// hook, when set (by tests), is called by the readers with every
+	// datagram, accepted connection (nil bytes) and framed TCP message,
+	// before it is handled: tests make it panic to check recovery.
+	hook func(site readerSite, b []byte)
 
 	wg       sync.WaitGroup // the readers
 	closed   atomic.Bool    // reading stopped; set under mu
@@ -54,13 +68,21 @@ type transport struct {
 var errClosed = errors.New("transport closed")
 
 func newTransport(e *Engine) *transport {
-	return &transport{e: e, byID: map[uint64]*tcpConn{}, byAddr: map[netip.AddrPort]*tcpConn{}, stopRead: make(chan struct{})}
+	return &transport{
+		e:        e,
+		byID:     map[uint64]*tcpConn{},
+		byAddr:   map[netip.AddrPort]*tcpConn{},
+		perIP:    map[netip.Addr]int{},
+		maxConns: e.cfg.TCPMaxConnections,
+		stopRead: make(chan struct{}),
+	}
 }
 
 // bind opens every listener of the config, or wraps the inherited ones.
 // On error the inherited sockets are closed too: the engine owns them.
 func (t *transport) bind() error {
 	cfg := t.e.cfg
+	t.applyConnLimit()
 	if len(cfg.Inherited) > 0 {
 		err := t.inherit(cfg.Inherited)
 		if err != nil {
@@ -198,43 +220,70 @@ func (t *transport) serve() {
 	}
 }
 
+// readerSite names a goroutine that reads network input: the where label
+// of kemi_core_panics_total.
+type readerSite int
+
+const (
+	siteUDPReader readerSite = iota
+	siteTCPAcceptor
+	siteTCPReader
+	numReaderSites
+)
+
+var readerSiteNames = [numReaderSites]string{
+	siteUDPReader:   "udp_reader",
+	siteTCPAcceptor: "tcp_acceptor",
+	siteTCPReader:   "tcp_reader",
+}
+
+// recovered logs a panic caught in a network reader, with its stack, and
+// counts it. It must be called from the deferred function that recovered.
+func (t *transport) recovered(site readerSite, r any, args ...any) {
+	t.e.met.panics[site].Inc()
+	t.e.log.Error("panic while reading from the network: input lost, reader goes on",
+		append(args, "panic", r, "where", readerSiteNames[site], "stack", string(debug.Stack()))...)
+}
+
 func (t *transport) readUDP(l *listener) {
 	buf := make([]byte, 65536)
-	max := t.e.cfg.MaxMessageSize
-	for {
-		n, src, err := l.udp.ReadFromUDPAddrPort(buf)
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) || t.closed.Load() {
-				return
-			}
-			t.e.log.Warn("udp read error", "sock", l.sock, "err", err)
-			time.Sleep(10 * time.Millisecond)
-			continue
-		}
-		if n > max {
-			t.e.met.dropped(dropOversized).Inc()
-			t.e.log.Debug("dropped oversized datagram", "src", src, "bytes", n, "max", max)
-			continue
-		}
-		if isKeepalive(buf[:n]) {
-			continue
-		}
-		data := make([]byte, n)
-		copy(data, buf[:n])
-		t.e.dispatch(job{raw: data, src: netip.AddrPortFrom(src.Addr().Unmap(), src.Port()), sock: l.sock, proto: "udp", at: time.Now()})
+	for t.readDatagram(l, buf) {
 	}
 }
 
-// isKeepalive reports a datagram of only CR, LF, spaces or NULs (RFC 5626
-// keep-alives and NAT pings).
-func isKeepalive(b []byte) bool {
-	for _, c := range b {
-		switch c {
-		case '\r', '\n', ' ', 0:
-		default:
+// readDatagram reads one datagram and dispatches it. It returns false once
+// the socket is closed. A panic costs that datagram only.
+func (t *transport) readDatagram(l *listener, buf []byte) (more bool) {
+	var src netip.AddrPort
+	defer func() {
+		if r := recover(); r != nil {
+			t.recovered(siteUDPReader, r, "sock", l.sock, "src", src)
+			more = true
+		}
+	}()
+	n, src, err := l.udp.ReadFromUDPAddrPort(buf)
+	if err != nil {
+		if errors.Is(err, net.ErrClosed) || t.closed.Load() {
 			return false
 		}
+		t.e.log.Warn("udp read error", "sock", l.sock, "err", err)
+		time.Sleep(10 * time.Millisecond)
+		return true
 	}
+	if max := t.e.cfg.MaxMessageSize; n > max {
+		t.e.met.dropped(dropOversized).Inc()
+		t.e.log.Debug("dropped oversized datagram", "src", src, "bytes", n, "max", max)
+		return true
+	}
+	if t.hook != nil {
+		t.hook(siteUDPReader, buf[:n])
+	}
+	if isKeepalive(buf[:n]) {
+		return true
+	}
+	data := make([]byte, n)
+	copy(data, buf[:n])
+	t.e.dispatch(job{raw: data, src: netip.AddrPortFrom(src.Addr().Unmap(), src.Port()), sock: l.sock, proto: "udp", at: time.Now()})
 	return true
 }
 
@@ -249,28 +298,64 @@ func (t *transport) acceptTCP(l *listener) {
 			time.Sleep(20 * time.Millisecond)
 			continue
 		}
-		rap, err := netip.ParseAddrPort(c.RemoteAddr().String())
-		if err != nil {
-			c.Close()
-			continue
-		}
-		if _, err := t.addConn(c, l.sock, netip.AddrPortFrom(rap.Addr().Unmap(), rap.Port())); err != nil {
+		if !t.accept(l, c) {
 			return
 		}
 	}
 }
 
+// accept registers an accepted connection and starts its reader, unless a
+// limit refuses it. It returns false once the transport is shut. A panic
+// costs that connection only.
+func (t *transport) accept(l *listener, c *net.TCPConn) (more bool) {
+	defer func() {
+		if r := recover(); r != nil {
+			c.Close()
+			t.recovered(siteTCPAcceptor, r, "sock", l.sock, "remote", c.RemoteAddr())
+			more = true
+		}
+	}()
+	if t.hook != nil {
+		t.hook(siteTCPAcceptor, nil)
+	}
+	rap, err := netip.ParseAddrPort(c.RemoteAddr().String())
+	if err != nil {
+		c.Close()
+		return true
+	}
+	_, err = t.addConn(c, l.sock, netip.AddrPortFrom(rap.Addr().Unmap(), rap.Port()), true)
+	return !errors.Is(err, errClosed)
+}
+
 // addConn registers a connection and starts its reader, unless reading
 // has stopped. Once the transport is shut it refuses the connection and
-// closes it: nothing would ever close it otherwise.
-func (t *transport) addConn(c net.Conn, sock *kemi.Socket, remote netip.AddrPort) (*tcpConn, error) {
-	tc := &tcpConn{id: t.nextID.Add(1), c: c, sock: sock, remote: remote}
+// closes it: nothing would ever close it otherwise. Over the connection
+// limit, or over the source address's limit for an accepted connection,
+// it closes the connection, counts it and returns errTooManyConns or
+// errIPLimit.
+func (t *transport) addConn(c net.Conn, sock *kemi.Socket, remote netip.AddrPort, accepted bool) (*tcpConn, error) {
+	tc := &tcpConn{id: t.nextID.Add(1), c: c, sock: sock, remote: remote, accepted: accepted}
 	tc.last.Store(time.Now().UnixNano())
 	t.mu.Lock()
 	if t.shut {
 		t.mu.Unlock()
 		c.Close()
 		return nil, errClosed
+	}
+	if limit := t.maxConns; len(t.byID) >= limit {
+		t.mu.Unlock()
+		c.Close()
+		t.refuse(refusedMaxConnections, "tcp connection refused: too many connections", "remote", remote, "max", limit)
+		return nil, errTooManyConns
+	}
+	if accepted {
+		if n := t.perIP[remote.Addr()]; n >= t.e.cfg.TCPAcceptIPLimit {
+			t.mu.Unlock()
+			c.Close()
+			t.refuse(refusedIPLimit, "tcp connection refused: too many connections from one address", "remote", remote, "max", t.e.cfg.TCPAcceptIPLimit)
+			return nil, errIPLimit
+		}
+		t.perIP[remote.Addr()]++
 	}
 	t.byID[tc.id] = tc
 	t.byAddr[remote] = tc
@@ -297,59 +382,84 @@ func (t *transport) removeConn(tc *tcpConn) {
 	if t.byAddr[tc.remote] == tc {
 		delete(t.byAddr, tc.remote)
 	}
+	if tc.accepted {
+		ip := tc.remote.Addr()
+		if t.perIP[ip] <= 1 {
+			delete(t.perIP, ip)
+		} else {
+			t.perIP[ip]--
+		}
+	}
 	t.mu.Unlock()
 	t.e.met.tcpConns.Add(-1)
 }
 
-// readTCP frames SIP messages out of a TCP stream (RFC 3261 §18.3:
-// Content-Length delimits the body) and dispatches them.
+// readTCP frames SIP messages out of a TCP stream and dispatches them. A
+// connection idle for TCPIdleTimeout (neither read from nor written to) is
+// closed, and so is one whose message has not fully arrived
+// TCPMsgReadTimeout after its first byte. A framing error or a panic
+// closes this connection only.
 func (t *transport) readTCP(tc *tcpConn) {
 	defer func() {
+		if r := recover(); r != nil {
+			t.recovered(siteTCPReader, r, "remote", tc.remote)
+		}
 		// while stopping, workers may still answer on it; close ends it
 		if !t.closed.Load() {
 			t.removeConn(tc)
 		}
 	}()
-	max := t.e.cfg.MaxMessageSize
 	idle := t.e.cfg.TCPIdleTimeout
-	var buf []byte
+	msgTimeout := t.e.cfg.TCPMsgReadTimeout
+	f := streamFramer{max: t.e.cfg.MaxMessageSize}
 	chunk := make([]byte, 32768)
+	var msgStart time.Time // first byte of the partial message buffered; zero if none
 	for {
-		_ = tc.c.SetReadDeadline(time.Now().Add(idle))
+		deadline := time.Now().Add(idle)
+		if !msgStart.IsZero() && msgStart.Add(msgTimeout).Before(deadline) {
+			deadline = msgStart.Add(msgTimeout)
+		}
+		_ = tc.c.SetReadDeadline(deadline)
 		if t.closed.Load() {
 			return // stopReading may have set its deadline before ours
 		}
 		n, err := tc.c.Read(chunk)
 		if n > 0 {
-			tc.last.Store(time.Now().UnixNano())
-			buf = append(buf, chunk[:n]...)
+			now := time.Now()
+			tc.last.Store(now.UnixNano())
+			f.push(chunk[:n])
+			framed := false
 			for {
-				msg, rest, perr := frameSIP(buf, max)
-				if perr != nil {
-					t.e.met.dropped(perr.reason).Inc()
-					t.e.log.Debug("closing tcp connection after bad framing", "remote", tc.remote, "err", perr)
+				msg, ferr := f.next()
+				if ferr != nil {
+					t.e.met.dropped(ferr.reason).Inc()
+					t.e.log.Debug("closing tcp connection after bad framing", "remote", tc.remote, "err", ferr)
 					return
 				}
 				if msg == nil {
 					break
 				}
-				if pong := isKeepalive(msg); pong {
-					// RFC 5626: answer a double-CRLF ping with a single CRLF
-					if bytes.Equal(msg, []byte("\r\n\r\n")) {
-						t.writeTCP(tc, []byte("\r\n"))
-					}
-				} else {
-					t.e.dispatch(job{raw: msg, src: tc.remote, sock: tc.sock, proto: "tcp", connID: tc.id, at: time.Now()})
-				}
-				buf = rest
+				framed = true
+				t.streamMessage(tc, msg)
 			}
-			if len(buf) == 0 {
-				buf = nil // let a large buffer go
+			switch {
+			case !f.partial():
+				msgStart = time.Time{}
+			case framed || msgStart.IsZero():
+				msgStart = now // a new message began in this read
 			}
 		}
 		if err != nil {
 			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() && time.Since(time.Unix(0, tc.last.Load())) < idle && !t.closed.Load() {
+			if t.closed.Load() || !errors.As(err, &ne) || !ne.Timeout() {
+				return
+			}
+			if !msgStart.IsZero() && time.Since(msgStart) >= msgTimeout {
+				t.refuse(refusedReadTimeout, "tcp connection closed: message not received in time (tcp_msg_read_timeout)",
+					"remote", tc.remote, "timeout", msgTimeout, "buffered", len(f.buf))
+				return
+			}
+			if time.Since(time.Unix(0, tc.last.Load())) < idle {
 				continue // written to lately: still in use
 			}
 			return
@@ -357,84 +467,20 @@ func (t *transport) readTCP(tc *tcpConn) {
 	}
 }
 
-type frameError struct {
-	reason dropReason
-	msg    string
-}
-
-func (e *frameError) Error() string { return e.msg }
-
-// frameSIP cuts one message off the front of a stream buffer. It returns
-// nil when more bytes are needed. Leading CRLFs are returned as a keep-alive
-// "message" of their own.
-func frameSIP(buf []byte, max int) (msg, rest []byte, err *frameError) {
-	if len(buf) == 0 {
-		return nil, buf, nil
+// streamMessage dispatches a message framed out of a TCP stream, or
+// answers a keep-alive.
+func (t *transport) streamMessage(tc *tcpConn, msg []byte) {
+	if t.hook != nil {
+		t.hook(siteTCPReader, msg)
 	}
-	if buf[0] == '\r' || buf[0] == '\n' {
-		i := 0
-		for i < len(buf) && (buf[i] == '\r' || buf[i] == '\n') {
-			i++
-		}
-		if i == len(buf) && i < 4 {
-			return nil, buf, nil // maybe the start of a double CRLF
-		}
-		return buf[:i], buf[i:], nil
+	if !isKeepalive(msg) {
+		t.e.dispatch(job{raw: msg, src: tc.remote, sock: tc.sock, proto: "tcp", connID: tc.id, at: time.Now()})
+		return
 	}
-	end := bytes.Index(buf, []byte("\r\n\r\n"))
-	if end < 0 {
-		if len(buf) > max {
-			return nil, nil, &frameError{dropOversized, "header section larger than the maximum message size"}
-		}
-		return nil, buf, nil
+	// RFC 5626: answer a double-CRLF ping with a single CRLF
+	if bytes.Equal(msg, []byte("\r\n\r\n")) {
+		t.writeTCP(tc, []byte("\r\n"))
 	}
-	hdr := buf[:end+2]
-	cl, ok := contentLength(hdr)
-	if !ok {
-		cl = 0 // RFC 3261 requires it on streams; treat a missing one as 0
-	}
-	if cl < 0 {
-		return nil, nil, &frameError{dropMalformed, "bad Content-Length"}
-	}
-	total := end + 4 + cl
-	if total > max {
-		return nil, nil, &frameError{dropOversized, "message larger than the maximum message size"}
-	}
-	if len(buf) < total {
-		return nil, buf, nil
-	}
-	msg = make([]byte, total)
-	copy(msg, buf[:total])
-	return msg, buf[total:], nil
-}
-
-// contentLength finds the Content-Length (or "l") header in a header block.
-func contentLength(hdr []byte) (int, bool) {
-	for len(hdr) > 0 {
-		eol := bytes.Index(hdr, []byte("\r\n"))
-		if eol < 0 {
-			eol = len(hdr)
-		}
-		line := hdr[:eol]
-		if eol+2 <= len(hdr) {
-			hdr = hdr[eol+2:]
-		} else {
-			hdr = nil
-		}
-		colon := bytes.IndexByte(line, ':')
-		if colon <= 0 {
-			continue
-		}
-		name := bytes.TrimSpace(line[:colon])
-		if bytes.EqualFold(name, []byte("content-length")) || bytes.EqualFold(name, []byte("l")) {
-			v, err := strconv.Atoi(string(bytes.TrimSpace(line[colon+1:])))
-			if err != nil {
-				return -1, true
-			}
-			return v, true
-		}
-	}
-	return 0, false
 }
 
 // conn returns the TCP connection with that id or to that address.
@@ -450,13 +496,22 @@ func (t *transport) conn(id uint64, addr netip.AddrPort) *tcpConn {
 }
 
 // dial opens a TCP connection to addr from sock's address family.
+// Over the connection limit it fails without dialling.
 func (t *transport) dial(sock *kemi.Socket, addr netip.AddrPort) (*tcpConn, error) {
+	t.mu.Lock()
+	limit := t.maxConns
+	full := len(t.byID) >= limit && !t.shut
+	t.mu.Unlock()
+	if full {
+		t.refuse(refusedMaxConnections, "tcp connection not opened: too many connections", "remote", addr, "max", limit)
+		return nil, errTooManyConns
+	}
 	d := net.Dialer{Timeout: 3 * time.Second}
 	c, err := d.Dial("tcp", addr.String())
 	if err != nil {
 		return nil, err
 	}
-	return t.addConn(c, sock, addr)
+	return t.addConn(c, sock, addr, false)
 }
 
 func (t *transport) writeTCP(tc *tcpConn, b []byte) error {

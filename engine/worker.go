@@ -89,6 +89,11 @@ func (w *worker) handle(j job) {
 		e.log.Debug("dropped message without "+missing, "src", j.src, "proto", j.proto)
 		return
 	}
+	if err := checkWireValues(msg); err != nil {
+		e.met.dropped(dropMalformed).Inc()
+		e.log.Debug("dropped message with a value out of range", "src", j.src, "proto", j.proto, "err", err)
+		return
+	}
 	m := &kemi.Msg{
 		Raw:      j.raw,
 		Proto:    j.proto,

@@ -1,6 +1,7 @@
 package kemi
 
 import (
+	"fmt"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -20,6 +21,16 @@ func HostPort(host string, port int) string {
 		host = "[" + host + "]" // not an address, but a port would be ambiguous
 	}
 	return host + ":" + strconv.Itoa(port)
+}
+
+// CheckPort refuses a port number read from a URI or a Via that is not
+// 0 (none given) to 65535: stored in a uint16 it would name another port
+// (999999 becomes 16959).
+func CheckPort(port int) error {
+	if port < 0 || port > 65535 {
+		return fmt.Errorf("invalid port %d", port)
+	}
+	return nil
 }
 
 // protoIDs are Kamailio's transport numbers (PROTO_UDP and the others).

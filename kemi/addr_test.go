@@ -62,3 +62,16 @@ func TestSourceURI(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckPort(t *testing.T) {
+	for _, p := range []int{0, 1, 5060, 65535} {
+		if err := CheckPort(p); err != nil {
+			t.Errorf("CheckPort(%d): %v", p, err)
+		}
+	}
+	for _, p := range []int{-1, 65536, 999999, -65536} {
+		if CheckPort(p) == nil {
+			t.Errorf("CheckPort(%d) = nil, want an error", p)
+		}
+	}
+}

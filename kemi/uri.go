@@ -40,10 +40,7 @@ func CheckURI(u *sip.Uri) error {
 		if err := CheckUser(u.User); err != nil {
 			return err
 		}
-		if u.Port < 0 || u.Port > 65535 {
-			return fmt.Errorf("invalid port %d", u.Port)
-		}
-		return nil
+		return CheckPort(u.Port)
 	case "tel", "tels", "urn":
 		if u.Raw() == "" {
 			return fmt.Errorf("empty %s URI", u.Scheme)
