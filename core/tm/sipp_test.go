@@ -4,6 +4,7 @@ package tm_test
 // scenarios are in examples/sipp. They skip when sipp is not installed.
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -37,11 +38,20 @@ func sippProxy(t *testing.T, defines map[string]string, tmParams map[string]any)
 }
 
 // uas starts a sipp UAS with a scenario file on a free port and returns
-// its SIP URI.
+// its SIP URI. sipp runs with its default behaviours: a message the
+// scenario does not expect aborts the call, and the test fails with
+// sipp's error log.
 func uas(t *testing.T, scenario string) string {
 	t.Helper()
 	port := enginetest.FreeUDPPort(t)
-	enginetest.StartSipp(t, "-sf", scenarios+scenario, "-i", "127.0.0.1", "-p", strconv.Itoa(port))
+	errs := filepath.Join(t.TempDir(), "uas-errors.log")
+	enginetest.StartSipp(t, "-sf", scenarios+scenario, "-i", "127.0.0.1", "-p", strconv.Itoa(port),
+		"-trace_err", "-error_file", errs)
+	t.Cleanup(func() {
+		if b, err := os.ReadFile(errs); err == nil && len(bytes.TrimSpace(b)) > 0 {
+			t.Errorf("sipp UAS %s logged errors:\n%s", scenario, b)
+		}
+	})
 	return fmt.Sprintf("sip:127.0.0.1:%d", port)
 }
 
@@ -113,15 +123,15 @@ func TestSippBusyThenFailover(t *testing.T) {
 // with SET_RU defined also the Request-URI, written back unchanged.
 const failoverScript = `
 function ksr_request_route()
-	if KSR.is_ACK() then
-		if KSR.tm.t_check_trans() > 0 then KSR.tm.t_relay() end
+	if KSR.siputils.has_totag() > 0 then
+		if KSR.rr.loose_route() > 0 then
+			KSR.tm.t_relay()
+		elseif KSR.is_ACK() and KSR.tm.t_check_trans() > 0 then
+			KSR.tm.t_relay()
+		end
 		return
 	end
 	if KSR.tm.t_check_trans() == 0 then return end
-	if KSR.siputils.has_totag() > 0 then
-		if KSR.rr.loose_route() > 0 then KSR.tm.t_relay() end
-		return
-	end
 	KSR.rr.record_route()
 	KSR.setdsturi(KSR.kx.get_def("DST"))
 	KSR.tm.t_on_failure("ksr_failure")
