@@ -157,3 +157,53 @@ end`, map[string]string{"bob": bob.uri()})
 		})
 	}
 }
+
+// TestForwardedHeaderOrder: a forwarded request keeps its header order,
+// with our Record-Route as the first header and our Via right above the
+// first Via, where Kamailio writes them, statelessly and through tm.
+func TestForwardedHeaderOrder(t *testing.T) {
+	for _, mode := range []string{"stateless", "stateful"} {
+		t.Run(mode, func(t *testing.T) {
+			bob := newPeer(t, "bob")
+			defines := map[string]string{"bob": bob.uri()}
+			if mode == "stateless" {
+				defines["STATELESS"] = "1"
+			}
+			s, uac := startWith(t, `
+function ksr_request_route()
+	KSR.rr.record_route()
+	KSR.setdsturi(KSR.kx.get_def("bob"))
+	if KSR.kx.ifdef("STATELESS") then KSR.forward() else KSR.tm.t_relay() end
+end`, defines)
+			invite := "INVITE sip:bob@" + s.UDP() + " SIP/2.0\r\n" +
+				"Max-Forwards: 70\r\n" +
+				"Via: SIP/2.0/UDP " + uac.addr() + ";branch=z9hG4bKorder1\r\n" +
+				"From: <sip:alice@127.0.0.1>;tag=a1\r\n" +
+				"To: <sip:bob@" + s.UDP() + ">\r\n" +
+				"Call-ID: order-1\r\n" +
+				"CSeq: 1 INVITE\r\n" +
+				"Contact: <sip:alice@" + uac.addr() + ">\r\n" +
+				"Subject: order\r\n" +
+				"Via: SIP/2.0/UDP 192.0.2.9:5060;branch=z9hG4bKsecond\r\n" +
+				"Allow: INVITE, ACK\r\n" +
+				"Content-Length: 0\r\n\r\n"
+			uac.send(s.UDP(), invite)
+			got := parseWire(bob.rawRequest("INVITE", 2*time.Second).raw)
+			want := []string{"Record-Route", "Max-Forwards", "Via", "Via", "From", "To", "Call-ID", "CSeq",
+				"Contact", "Subject", "Via", "Allow", "Content-Length"}
+			if n := got.names(); strings.Join(n, ",") != strings.Join(want, ",") {
+				t.Fatalf("headers %v\nwant %v\n%s", n, want, strings.Join(got.headers, "\n"))
+			}
+			if !strings.Contains(got.headers[2], "branch=z9hG4bKk") && !strings.Contains(got.headers[2], "branch=z9hG4bKs") {
+				t.Errorf("third header is not our Via: %q", got.headers[2])
+			}
+			// RFC 3261 §16.6 step 3, in place
+			if got.headers[1] != "Max-Forwards: 69" {
+				t.Errorf("second header %q, want Max-Forwards: 69", got.headers[1])
+			}
+			if !strings.Contains(got.headers[3], "branch=z9hG4bKorder1") {
+				t.Errorf("fourth header is not the caller's Via: %q", got.headers[3])
+			}
+		})
+	}
+}
