@@ -144,3 +144,44 @@ func TestForwardingLoopStoppedByMaxForwards(t *testing.T) {
 		})
 	}
 }
+
+// TestMaxForwardsZeroIsNotForwarded: a request that arrives with
+// Max-Forwards 0 is not forwarded; the sender gets 483, except for an
+// ACK, which is dropped.
+func TestMaxForwardsZeroIsNotForwarded(t *testing.T) {
+	for _, stateful := range []bool{false, true} {
+		t.Run(fmt.Sprintf("stateful=%v", stateful), func(t *testing.T) {
+			callee := newCaller(t)
+			defines := map[string]string{"callee": "sip:" + callee.addr()}
+			if stateful {
+				defines["STATEFUL"] = "1"
+			}
+			s := enginetest.Start(t, `
+function ksr_request_route()
+	KSR.setdsturi(KSR.kx.get_def("callee"))
+	if KSR.kx.ifdef("STATEFUL") then KSR.tm.t_relay() else KSR.forward() end
+end`, enginetest.WithConfig(func(c *engine.Config) { c.Defines = defines }))
+			c := newCaller(t)
+			c.send(s.UDP(), strings.ReplaceAll(c.invite(s.UDP(), "zero-ack", 0), "INVITE", "ACK"))
+			nothing(t, c, "the caller, for the ACK")
+			c.send(s.UDP(), c.invite(s.UDP(), "zero-inv", 0))
+			if got := c.finalReply(5 * time.Second); got != "SIP/2.0 483 Too Many Hops" {
+				t.Errorf("caller got %q, want 483", got)
+			}
+			nothing(t, callee, "the callee")
+			if v := s.Metric(`kemi_core_requests_received_total{method="ACK"}`); v != 1 {
+				t.Errorf("ACKs received = %v, want 1", v)
+			}
+		})
+	}
+}
+
+// nothing checks that c receives nothing for a moment.
+func nothing(t *testing.T, c *caller, who string) {
+	t.Helper()
+	_ = c.c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+	buf := make([]byte, 65536)
+	if n, _, err := c.c.ReadFromUDP(buf); err == nil {
+		t.Errorf("%s received:\n%s", who, buf[:n])
+	}
+}
