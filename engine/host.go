@@ -140,6 +140,10 @@ func (e *Engine) Forward(m *kemi.Msg, uri string) error {
 	if m.Req == nil {
 		return errors.New("no message")
 	}
+	mf, setMF, exhausted := m.ProxyMaxForwards()
+	if exhausted {
+		return e.tooManyHops(m)
+	}
 	if uri == "" {
 		uri = m.NextHop()
 	}
@@ -162,13 +166,47 @@ func (e *Engine) Forward(m *kemi.Msg, uri string) error {
 		m.SetError(500, "No socket for "+dst.Proto)
 		return fmt.Errorf("no %s socket to send from", dst.Proto)
 	}
-	m.Req.PrependHeader(via)
+	// Kamailio writes its Via right above the first Via, whatever headers
+	// (a Record-Route, a Max-Forwards written first) come before it
+	m.InsertHeadersAt(m.IndexOfHeader("Via"), via)
+	restoreMF := func() {}
+	if setMF {
+		restoreMF = hopMaxForwards(m, mf)
+	}
 	err = e.SendRequest(m, m.Req, dst)
+	// the request is the script's again, as it was: it may be sent twice
+	restoreMF()
 	m.RemoveHeaderValue(via)
 	if err != nil && !errors.Is(err, kemi.ErrDropped) {
 		m.SetError(500, "Forwarding failed")
 	}
 	return err
+}
+
+// hopMaxForwards gives the request in m the Max-Forwards v for one send
+// (RFC 3261 §16.6 step 3) and returns what puts the original back.
+func hopMaxForwards(m *kemi.Msg, v uint32) (restore func()) {
+	old := m.Req.MaxForwards()
+	kemi.SetMaxForwards(m.Req, v)
+	if old == nil {
+		added := m.Req.MaxForwards()
+		return func() { m.RemoveHeaderValue(added) }
+	}
+	return func() { m.Req.ReplaceHeader(old) }
+}
+
+// tooManyHops refuses to forward a request whose Max-Forwards is 0 (RFC
+// 3261 §16.3 step 3): 483 to the sender, nothing for an ACK, which has no
+// reply.
+func (e *Engine) tooManyHops(m *kemi.Msg) error {
+	m.SetError(483, "Too Many Hops")
+	if m.Req.Method == sip.ACK {
+		return kemi.ErrTooManyHops
+	}
+	if err := e.Reply(m, m.NewReply(483, "Too Many Hops")); err != nil {
+		return fmt.Errorf("%w; the 483 was not sent: %v", kemi.ErrTooManyHops, err)
+	}
+	return kemi.ErrTooManyHops
 }
 
 // statelessBranch computes the branch of a statelessly forwarded request

@@ -1,6 +1,8 @@
 package kemi
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -191,9 +193,15 @@ type Msg struct {
 	// Faked is set on the stand-in message of event routes and timers.
 	Faked bool
 	// MaxFwdChecked is set when the script processed Max-Forwards
-	// (maxfwd.process_maxfwd); otherwise tm decrements it when relaying,
-	// as RFC 3261 §16.6 asks of a proxy.
+	// (maxfwd.process_maxfwd); otherwise core forwarding and tm handle it,
+	// as RFC 3261 §16.6 asks of every proxy (see MaxFwdHandled).
 	MaxFwdChecked bool
+	// RURIUsed is set once t_relay made a branch of the Request-URI, and
+	// in a failure route from the start: t_relay then adds a branch for
+	// the R-URI only after the script wrote it again (Kamailio's
+	// ruri_is_new, cleared after forwarding and when a failure route
+	// starts). Every change of the R-URI clears it (MarkRURINew).
+	RURIUsed bool
 
 	// ForceRport makes replies go to the source port (RFC 3581).
 	ForceRport bool
@@ -336,8 +344,15 @@ func (m *Msg) SetRURI(uri string) error {
 		return err
 	}
 	m.Req.Recipient = u
+	m.MarkRURINew()
 	return nil
 }
+
+// MarkRURINew records that the script wrote the Request-URI (or $du
+// through its pseudo-variable, as Kamailio's pv module does): t_relay may
+// make a branch of it again, even in a failure route and even when the
+// value did not change.
+func (m *Msg) MarkRURINew() { m.RURIUsed = false }
 
 // NextHop returns $du if set, else the Request-URI.
 func (m *Msg) NextHop() string {
@@ -520,4 +535,90 @@ func (a *AVPs) Len() int { return len(a.list) }
 // Clone returns an independent copy.
 func (a AVPs) Clone() AVPs {
 	return AVPs{list: append([]avp(nil), a.list...)}
+}
+
+// MaxForwardsDefault is the Max-Forwards value a forwarded request gets
+// when it came without one (RFC 3261 §8.1.1.6, §16.6 step 3).
+const MaxForwardsDefault = 70
+
+// ErrTooManyHops is reported when a request was not forwarded because its
+// Max-Forwards is 0 (RFC 3261 §16.3 step 3).
+var ErrTooManyHops = errors.New("Max-Forwards is 0: not forwarded (483 Too Many Hops)")
+
+// MaxFwdHandled reports whether the script took care of Max-Forwards
+// itself: it ran maxfwd.process_maxfwd (MaxFwdChecked), or the header is
+// no longer what it was when the message arrived (changed, added or
+// removed). Core forwarding and tm leave the header alone then.
+func (m *Msg) MaxFwdHandled() bool {
+	if m.MaxFwdChecked {
+		return true
+	}
+	if m.Req == nil || m.Raw == nil {
+		return false
+	}
+	was, had := rawMaxForwards(m.Raw)
+	now := m.Req.MaxForwards()
+	if now == nil {
+		return had
+	}
+	return !had || uint64(*now) != was
+}
+
+// ProxyMaxForwards is RFC 3261 §16.6 step 3 for a request about to be
+// forwarded: unless the script handled Max-Forwards (apply false), the
+// copy sent carries value, the received value less one, or
+// MaxForwardsDefault when there was none. exhausted reports a value of 0:
+// the request must not be forwarded (§16.3 step 3: 483 Too Many Hops).
+func (m *Msg) ProxyMaxForwards() (value uint32, apply, exhausted bool) {
+	if m.Req == nil || m.MaxFwdHandled() {
+		return 0, false, false
+	}
+	h := m.Req.MaxForwards()
+	switch {
+	case h == nil:
+		return MaxForwardsDefault, true, false
+	case *h == 0:
+		return 0, true, true
+	}
+	return uint32(*h) - 1, true, false
+}
+
+// SetMaxForwards sets the Max-Forwards of req to v, replacing the first
+// header or adding one at the end.
+func SetMaxForwards(req *sip.Request, v uint32) {
+	mf := sip.MaxForwardsHeader(v)
+	if req.MaxForwards() == nil {
+		req.AppendHeader(&mf)
+		return
+	}
+	req.ReplaceHeader(&mf)
+}
+
+// rawMaxForwards finds the value of the first Max-Forwards header in a
+// message as received.
+func rawMaxForwards(raw []byte) (uint64, bool) {
+	rest := raw
+	first := true
+	for len(rest) > 0 {
+		line := rest
+		if i := bytes.IndexByte(rest, '\n'); i >= 0 {
+			line, rest = rest[:i], rest[i+1:]
+		} else {
+			rest = nil
+		}
+		if first {
+			first = false // the request line
+			continue
+		}
+		if len(bytes.TrimSpace(line)) == 0 {
+			break // the end of the headers
+		}
+		name, value, ok := bytes.Cut(line, []byte(":"))
+		if !ok || !strings.EqualFold(string(bytes.TrimSpace(name)), "Max-Forwards") {
+			continue
+		}
+		n, err := strconv.ParseUint(string(bytes.TrimSpace(value)), 10, 32)
+		return n, err == nil
+	}
+	return 0, false
 }

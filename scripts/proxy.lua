@@ -14,7 +14,8 @@
 --     destinations separated by spaces are forked in parallel), else the
 --     Request-URI itself (a domain that is not ours);
 --   * relays statefully with a failure route that tries ALT_<user> (another
---     define) when the first destination is busy or does not answer.
+--     define) when the first destination is busy or does not answer (the
+--     same Request-URI, written again so that t_relay forks it, to $du).
 --
 -- Defines (-D NAME=VALUE or `defines` in kemi.toml): DST_<user>, ALT_<user>,
 -- WITH_DEBUG (logs every route).
@@ -183,6 +184,11 @@ function ksr_failure_manage()
 	end
 	local alt = KSR.kx.get_def("ALT_" .. KSR.kx.get_ruser())
 	if alt ~= "" then
+		-- as in Kamailio, t_relay in a failure route makes a branch of the
+		-- Request-URI only when the route wrote it (KSR.setdsturi alone
+		-- adds none, and $du still holds the first destination): write it
+		-- back unchanged, and send it to the alternate
+		KSR.seturi(KSR.kx.get_ruri())
 		KSR.setdsturi(alt)
 		KSR.tm.t_on_failure("ksr_failure_last")
 		if KSR.tm.t_relay() < 0 then

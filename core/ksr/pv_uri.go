@@ -62,7 +62,13 @@ func setDuPV(m *kemi.Msg, v kemi.Value) error {
 		m.DstURI = ""
 		return nil
 	}
-	return setDstURI(m, v.String())
+	if err := setDstURI(m, v.String()); err != nil {
+		return err
+	}
+	// as Kamailio's pv module (not KSR.setdsturi): the R-URI may be relayed
+	// again, to the new $du, in a failure route
+	m.MarkRURINew()
+	return nil
 }
 
 // uriScheme returns the scheme in lower case ("sip" when sipgo left it

@@ -101,6 +101,7 @@ func setRURI(m *kemi.Msg, s string) error {
 		return err
 	}
 	m.Req.Recipient = u
+	m.MarkRURINew()
 	return nil
 }
 
@@ -116,6 +117,7 @@ func setRURIUser(m *kemi.Msg, user string) error {
 	if user == "" {
 		m.Req.Recipient.Password = ""
 	}
+	m.MarkRURINew()
 	return nil
 }
 
@@ -128,6 +130,7 @@ func setRURIHost(m *kemi.Msg, host string) error {
 		return err
 	}
 	m.Req.Recipient.Host = host
+	m.MarkRURINew()
 	return nil
 }
 
@@ -138,6 +141,7 @@ func setRURIPort(m *kemi.Msg, port string) error {
 	}
 	if port == "" {
 		m.Req.Recipient.Port = 0
+		m.MarkRURINew()
 		return nil
 	}
 	n, err := kemi.ParsePort(strings.TrimSpace(port))
@@ -145,5 +149,6 @@ func setRURIPort(m *kemi.Msg, port string) error {
 		return err
 	}
 	m.Req.Recipient.Port = n
+	m.MarkRURINew()
 	return nil
 }

@@ -47,7 +47,7 @@ func (mod *Module) processMaxfwd(m *kemi.Msg, a kemi.Args) kemi.Value {
 		return kemi.Int(resError)
 	}
 	idx, val, err := maxForwards(m)
-	// the script took care of Max-Forwards: tm must not decrement it again
+	// the script took care of Max-Forwards: core forwarding and tm leave it alone
 	m.MaxFwdChecked = true
 	switch {
 	case idx < 0:

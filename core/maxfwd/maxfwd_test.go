@@ -222,3 +222,57 @@ func TestMetrics(t *testing.T) {
 func TestExportsMatchKamailio(t *testing.T) {
 	kemitest.Load(t, nil, "maxfwd").CheckExports(t, "maxfwd")
 }
+
+// TestCoreMaxForwards: what core forwarding and tm do with Max-Forwards
+// (kemi.Msg.ProxyMaxForwards), depending on what the script did.
+func TestCoreMaxForwards(t *testing.T) {
+	env := kemitest.Load(t, nil, "maxfwd")
+	tests := []struct {
+		name      string
+		mf        string // Max-Forwards line received, "" for none
+		script    func(m *kemi.Msg)
+		value     uint32
+		apply     bool
+		exhausted bool
+	}{
+		{"decremented", "Max-Forwards: 70", nil, 69, true, false},
+		{"added when absent", "", nil, 70, true, false},
+		{"refused at 0", "Max-Forwards: 0", nil, 0, true, true},
+		{"white space and case", "max-forwards:   5  ", nil, 4, true, false},
+		{"process_maxfwd ran", "Max-Forwards: 70", func(m *kemi.Msg) {
+			env.Call(t, "KSR.maxfwd.process_maxfwd", m, 10)
+		}, 0, false, false},
+		{"process_maxfwd at 0", "Max-Forwards: 0", func(m *kemi.Msg) {
+			env.Call(t, "KSR.maxfwd.process_maxfwd", m, 10)
+		}, 0, false, false},
+		{"changed by the script", "Max-Forwards: 70", func(m *kemi.Msg) {
+			kemi.SetMaxForwards(m.Req, 5)
+		}, 0, false, false},
+		{"removed by the script", "Max-Forwards: 70", func(m *kemi.Msg) {
+			m.RemoveHeaders("Max-Forwards")
+		}, 0, false, false},
+		{"added by the script", "", func(m *kemi.Msg) {
+			kemi.SetMaxForwards(m.Req, 3)
+		}, 0, false, false},
+		{"set to the same value", "Max-Forwards: 70", func(m *kemi.Msg) {
+			kemi.SetMaxForwards(m.Req, 70)
+		}, 69, true, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var m *kemi.Msg
+			if tc.mf == "" {
+				m = msg(t)
+			} else {
+				m = msg(t, tc.mf)
+			}
+			if tc.script != nil {
+				tc.script(m)
+			}
+			v, apply, exhausted := m.ProxyMaxForwards()
+			if v != tc.value || apply != tc.apply || exhausted != tc.exhausted {
+				t.Errorf("ProxyMaxForwards() = %d, %v, %v; want %d, %v, %v", v, apply, exhausted, tc.value, tc.apply, tc.exhausted)
+			}
+		})
+	}
+}

@@ -139,24 +139,13 @@ func (mod *Module) recordRoutePreset(m *kemi.Msg, fn, addr1, addr2 string) kemi.
 	return kemi.OK
 }
 
-// addRR puts hs on top of the Record-Route list of m and remembers them.
+// addRR puts hs above every header of m, where Kamailio writes its
+// Record-Route (and so above the Record-Routes already there), and
+// remembers them.
 func (mod *Module) addRR(m *kemi.Msg, st *state, kind rrKind, addrN int, hs ...*sip.RecordRouteHeader) {
-	idx, _ := recordRoutes(m)
-	at := 0
-	if len(idx) > 0 {
-		at = idx[0]
-	} else {
-		// no Record-Route yet: below the Via headers, where a Record-Route
-		// is usually read
-		for i, h := range m.HeaderList() {
-			if _, ok := h.(*sip.ViaHeader); ok {
-				at = i + 1
-			}
-		}
-	}
 	// one at a time, bottom first, so that sipgo's shortcut ends on the top
 	for i := len(hs) - 1; i >= 0; i-- {
-		m.InsertHeadersAt(at, hs[i])
+		m.InsertHeadersAt(0, hs[i])
 	}
 	st.hdrs = hs
 	st.kind = kind

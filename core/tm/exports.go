@@ -502,13 +502,21 @@ func (mod *Module) replicate(m *kemi.Msg, a kemi.Args) kemi.Value {
 		m.Errorf(mod.log, "t_replicate: %v", err)
 		return kemi.Fail
 	}
+	mf, setMF, exhausted := m.ProxyMaxForwards()
+	if exhausted {
+		mod.log.Warn("t_replicate: Max-Forwards is 0: no copy sent", "at", m.Where())
+		return kemi.Fail
+	}
 	req := m.Req.Clone()
+	if setMF {
+		kemi.SetMaxForwards(req, mf)
+	}
 	id := replicaPrefix + mod.prefix + "." + strconv.FormatUint(mod.nextID.Add(1), 36)
 	via := mod.host.Via(m, &dst, id)
 	if via == nil {
 		return kemi.Fail
 	}
-	req.PrependHeader(via)
+	insertVia(&kemi.Msg{Req: req}, via)
 	if err := mod.host.SendRequest(m, req, dst); err != nil {
 		return kemi.Fail
 	}

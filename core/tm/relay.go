@@ -17,6 +17,10 @@ import (
 type relayOpts struct {
 	proto string // force this transport
 	proxy string // send every branch to this URI
+	// maxFwd is the Max-Forwards every branch carries, when setMaxFwd
+	// (RFC 3261 §16.6 step 3, the script did not handle it)
+	maxFwd    uint32
+	setMaxFwd bool
 }
 
 // target is one destination of the destination set.
@@ -87,18 +91,32 @@ func (mod *Module) tRelay(m *kemi.Msg, o relayOpts) kemi.Value {
 		m.Errorf(mod.log, "t_relay: the transaction was canceled")
 		return kemi.Fail
 	}
+	mf, setMF, exhausted := m.ProxyMaxForwards()
 	if !r.held {
 		t.req = m.Req
+		t.maxFwdChecked = !setMF
+	}
+	if exhausted {
+		// RFC 3261 §16.3 step 3: a proxy must not forward it
+		_ = mod.localReply(t, m, 483, "Too Many Hops")
+		m.Handled = true
+		mod.log.Warn("t_relay: Max-Forwards is 0: not relayed, 483 Too Many Hops sent", "at", m.Where())
+		return kemi.Int(0)
+	}
+	o.maxFwd, o.setMaxFwd = mf, setMF
+	targets := mod.destinationSet(m)
+	if len(targets) == 0 {
+		// Kamailio's t_forward_nonack: "no branches for forwarding"
+		m.SetError(500, "No branches for forwarding")
+		mod.log.Warn("t_relay: no branches for forwarding: the Request-URI was relayed already "+
+			"(or this is a failure route) and was not set again, and no branch was appended; "+
+			"KSR.setdsturi alone adds no branch: set $ru (KSR.seturi) or append a branch", "at", m.Where())
+		return kemi.Fail
 	}
 	if t.inv && !t.sw.has(swNoAuto100) && !t.sent100 && !t.final {
 		t.sent100 = true
 		_ = mod.localReply(t, m, 100, "Trying")
 	}
-	targets := []target{{uri: m.RURI(), du: m.DstURI, flags: m.BFlags, sock: m.SendSock}}
-	for _, b := range m.Branches {
-		targets = append(targets, target{uri: b.URI, du: b.DstURI, flags: b.Flags, sock: b.Sock})
-	}
-	m.Branches = nil
 	sent := 0
 	var lastErr error
 	for _, tg := range targets {
@@ -124,6 +142,23 @@ func (mod *Module) tRelay(m *kemi.Msg, o relayOpts) kemi.Value {
 		return kemi.Fail
 	}
 	return kemi.OK
+}
+
+// destinationSet takes the branches t_relay sends and consumes them, as
+// Kamailio's t_forward_nonack does: the Request-URI (with $du) unless it
+// was relayed already and not written since (RURIUsed), then every
+// appended branch.
+func (mod *Module) destinationSet(m *kemi.Msg) []target {
+	var targets []target
+	if !m.RURIUsed {
+		targets = append(targets, target{uri: m.RURI(), du: m.DstURI, flags: m.BFlags, sock: m.SendSock})
+	}
+	for _, b := range m.Branches {
+		targets = append(targets, target{uri: b.URI, du: b.DstURI, flags: b.Flags, sock: b.Sock})
+	}
+	m.Branches = nil
+	m.RURIUsed = true
+	return targets
 }
 
 // absorb answers a retransmitted request from its transaction.
@@ -158,8 +193,8 @@ func (mod *Module) addBranch(t *tx, origin *kemi.Msg, tg target, o relayOpts) er
 		return fmt.Errorf("%w: %v", errUnresolvable, err)
 	}
 	req.Recipient = ru
-	if !origin.MaxFwdChecked {
-		decrementMaxForwards(req)
+	if o.setMaxFwd {
+		kemi.SetMaxForwards(req, o.maxFwd)
 	}
 	b := &branch{tx: t, idx: idx, id: branchID(mod.prefix, t.id, idx)}
 	bm := &kemi.Msg{
@@ -215,7 +250,7 @@ func (mod *Module) addBranch(t *tx, origin *kemi.Msg, tg target, o relayOpts) er
 	if via == nil {
 		return errNoSocket
 	}
-	req.PrependHeader(via)
+	insertVia(bm, via)
 	if dst.Proto == "udp" && tooBigForUDP(origin, req) {
 		// RFC 3261 §18.1.1: a large request goes over a congestion
 		// controlled transport
@@ -223,7 +258,7 @@ func (mod *Module) addBranch(t *tx, origin *kemi.Msg, tg target, o relayOpts) er
 		tcp.Proto, tcp.Sock = "tcp", nil
 		if v := mod.host.Via(bm, &tcp, b.id); v != nil {
 			bm.RemoveHeaderValue(via)
-			req.PrependHeader(v)
+			insertVia(bm, v)
 			dst = tcp
 		}
 	}
@@ -233,7 +268,11 @@ func (mod *Module) addBranch(t *tx, origin *kemi.Msg, tg target, o relayOpts) er
 	req.SetTransport(strings.ToUpper(dst.Proto))
 	req.SetDestination(dst.Addr.String())
 	b.req, b.method, b.dst = req, req.Method, dst
-	b.ctx = sip.NewClientTx(b.id+"|"+string(req.Method), req, &txConn{host: mod.host, dst: dst}, mod.sipLog)
+	conn := &txConn{host: mod.host, dst: dst}
+	if req.Method == sip.INVITE {
+		conn.inv = req // sipgo's ACK of a negative reply is rebuilt from it
+	}
+	b.ctx = sip.NewClientTx(b.id+"|"+string(req.Method), req, conn, mod.sipLog)
 	t.branches = append(t.branches, b)
 	mod.txs.addBranch(b)
 	go mod.consume(b, b.ctx)
@@ -273,19 +312,11 @@ func (b *branch) armFR(d time.Duration) {
 	})
 }
 
-// decrementMaxForwards does RFC 3261 §16.6 step 3 when the script did not
-// process Max-Forwards itself.
-func decrementMaxForwards(req *sip.Request) {
-	h := req.MaxForwards()
-	if h == nil {
-		mf := sip.MaxForwardsHeader(70)
-		req.AppendHeader(&mf)
-		return
-	}
-	if *h > 0 {
-		mf := *h - 1
-		req.ReplaceHeader(&mf)
-	}
+// insertVia puts our Via right above the first Via of the request in m,
+// where Kamailio writes it: the headers above it (a Record-Route, a
+// Max-Forwards written first by the caller) stay where they are.
+func insertVia(m *kemi.Msg, via *sip.ViaHeader) {
+	m.InsertHeadersAt(m.IndexOfHeader("Via"), via)
 }
 
 // tooBigForUDP: RFC 3261 §18.1.1 asks for a congestion controlled
@@ -439,18 +470,59 @@ func drain(ctx *sip.ClientTx) {
 // transaction is no longer driving it (a retransmitted final reply, or a
 // reply after a local timeout): RFC 3261 §17.1.1.3.
 func (mod *Module) sendAck(b *branch, res *sip.Response) {
-	var to sip.Header = b.req.To()
-	if res.To() != nil {
-		to = res.To() // with the tag of the reply
+	if b.req == nil {
+		return
 	}
-	ack := hopRequest(sip.ACK, b.req, b.req.From(), to)
-	if err := mod.host.SendRequest(nil, ack, b.dst); err != nil {
+	if err := mod.host.SendRequest(nil, negativeAck(b.req, res.To()), b.dst); err != nil {
 		mod.met.sendErrors.Inc()
 	}
 }
 
-// hopRequest builds a hop-by-hop request for a branch (a CANCEL, RFC 3261
-// §9.1, or the ACK of a negative reply, §17.1.1.3): the branch's
+// negativeAck builds the ACK of a non-2xx final reply to inv, an INVITE as
+// we sent it (RFC 3261 §17.1.1.3): its Request-URI, one Via (its top one,
+// ours, with the same branch), its Route headers, Max-Forwards, From,
+// Call-ID and CSeq number, the To of the reply (with its tag), no Contact
+// and no body. The headers keep the order they have in the INVITE, as
+// Kamailio writes them.
+func negativeAck(inv *sip.Request, to *sip.ToHeader) *sip.Request {
+	ack := sip.NewRequest(sip.ACK, inv.Recipient)
+	ack.SipVersion = inv.SipVersion
+	via, mf := false, false
+	for _, h := range inv.Headers() {
+		switch h := h.(type) {
+		case *sip.ViaHeader:
+			if via {
+				continue
+			}
+			via = true
+			ack.AppendHeader(sip.HeaderClone(h))
+		case *sip.RouteHeader, *sip.FromHeader, *sip.CallIDHeader:
+			ack.AppendHeader(sip.HeaderClone(h))
+		case *sip.MaxForwardsHeader:
+			if !mf {
+				mf = true
+				ack.AppendHeader(sip.HeaderClone(h))
+			}
+		case *sip.ToHeader:
+			if to == nil {
+				to = h
+			}
+			ack.AppendHeader(sip.HeaderClone(to))
+		case *sip.CSeqHeader:
+			ack.AppendHeader(&sip.CSeqHeader{SeqNo: h.SeqNo, MethodName: sip.ACK})
+		}
+	}
+	if !mf {
+		// every request carries one (RFC 3261 §8.1.1.6)
+		v := sip.MaxForwardsHeader(kemi.MaxForwardsDefault)
+		ack.AppendHeader(&v)
+	}
+	ack.SetBody(nil)
+	ack.SetTransport(inv.Transport())
+	return ack
+}
+
+// hopRequest builds the CANCEL of a branch (RFC 3261 §9.1): the branch's
 // Request-URI, top Via, Call-ID, CSeq number and Route set, the From and
 // To given, Max-Forwards 70 and no body.
 func hopRequest(method sip.RequestMethod, src *sip.Request, from, to sip.Header) *sip.Request {

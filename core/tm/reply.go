@@ -298,7 +298,10 @@ func (mod *Module) mergeChallenges(t *tx, rep *sip.Response) *sip.Response {
 
 // fakeRequest builds the message failure and branch-failure routes run
 // with: a copy of the transaction's request with the Request-URI of the
-// branch, the transaction's flags and AVPs.
+// branch, the $du the request had when the transaction was created (as
+// Kamailio's faked request), the transaction's flags and AVPs. Its R-URI
+// counts as relayed already: t_relay there makes a branch of it only
+// after the script writes it again (Kamailio marks it consumed).
 func (mod *Module) fakeRequest(t *tx, b *branch, proc *kemi.Proc) *kemi.Msg {
 	req := t.req.Clone()
 	if b != nil && b.req != nil {
@@ -312,6 +315,8 @@ func (mod *Module) fakeRequest(t *tx, b *branch, proc *kemi.Proc) *kemi.Msg {
 		ConnID:        t.connID,
 		Route:         kemi.RouteFailure,
 		OrigURI:       t.origURI,
+		DstURI:        t.dstURI,
+		RURIUsed:      true,
 		Flags:         t.flags,
 		XFlags:        t.xflags,
 		AVPs:          t.avps.Clone(),

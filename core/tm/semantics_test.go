@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emiago/sipgo/sip"
 	"github.com/kemisip/kemi/engine"
 	"github.com/kemisip/kemi/engine/enginetest"
 )
@@ -147,4 +148,80 @@ end`, map[string]string{"bob": bob.uri()})
 	bob.reply(c, cf, 200, "OK", "")
 	bob.reply(req, from, 487, "Request Terminated", "b")
 	uac.expectStatus(487, 2*time.Second)
+}
+
+// TestFailureRouteRelaysOnlyANewRequestURI: in a failure route t_relay
+// makes a branch of the Request-URI only when the route wrote it (any
+// R-URI setter, even to the same value, or $du through KSR.pv), plus the
+// branches appended there, and $du is what it was when the transaction
+// was created: each case as Kamailio 5.6.3 did it on the wire.
+func TestFailureRouteRelaysOnlyANewRequestURI(t *testing.T) {
+	tests := []struct {
+		name   string
+		lua    string // the failure route before t_relay; CAROL is carol's URI
+		relay  string // what t_relay returned, in order
+		to     string // who gets the next INVITE: "carol", "bob" or "" (the caller gets 486)
+		ruUser string // its Request-URI user
+	}{
+		{"setdsturi only", `KSR.setdsturi(CAROL)`, "-1", "", ""},
+		{"$du with KSR.pv", `KSR.pv.sets("$du", CAROL)`, "1", "carol", "bob"},
+		{"$ru unchanged and setdsturi", `KSR.pv.sets("$ru", KSR.pv.get("$ru")) KSR.setdsturi(CAROL)`, "1", "carol", "bob"},
+		{"$rU unchanged and setdsturi", `KSR.pv.sets("$rU", KSR.pv.get("$rU")) KSR.setdsturi(CAROL)`, "1", "carol", "bob"},
+		{"seturi keeps the old $du", `KSR.seturi(CAROL)`, "1", "bob", "carol"},
+		{"seturi and resetdsturi", `KSR.seturi(CAROL) KSR.resetdsturi()`, "1", "carol", "carol"},
+		{"append_branch gets the old $du", `KSR.corex.append_branch_uri(CAROL)`, "1", "bob", "carol"},
+		{"a second t_relay", `KSR.seturi(CAROL) KSR.resetdsturi() KSR.info("relay " .. KSR.tm.t_relay())`, "1 -1", "carol", "carol"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			bob, carol := newPeer(t, "bob"), newPeer(t, "carol")
+			s, uac := startWith(t, `
+function ksr_request_route()
+	if KSR.is_ACK() then KSR.tm.t_relay() return end
+	KSR.setdsturi(KSR.kx.get_def("bob"))
+	KSR.tm.t_on_failure("ksr_failure")
+	KSR.tm.t_relay()
+end
+function ksr_failure()
+	if KSR.tm.t_check_status("486") < 0 then return end
+	local CAROL = KSR.kx.get_def("carol")
+	`+tc.lua+`
+	KSR.info("relay " .. KSR.tm.t_relay())
+end`, map[string]string{"bob": bob.uri(), "carol": carol.uri()})
+			uac.send(s.UDP(), uac.invite("sip:bob@"+s.UDP(), "frr-1", "frr1", 1))
+			req, from := bob.expectRequest("INVITE", 2*time.Second)
+			bob.reply(req, from, 486, "Busy Here", "b")
+			bob.expectRequest("ACK", 2*time.Second)
+			var next *sip.Request
+			switch tc.to {
+			case "":
+				uac.expectStatus(486, 2*time.Second)
+			case "bob":
+				next, _ = bob.expectRequest("INVITE", 2*time.Second)
+			case "carol":
+				next, _ = carol.expectRequest("INVITE", 2*time.Second)
+			}
+			if next != nil && next.Recipient.User != tc.ruUser {
+				t.Errorf("R-URI %s, want user %s", next.Recipient.String(), tc.ruUser)
+			}
+			var got []string
+			for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+				got = got[:0]
+				for _, l := range strings.Split(s.Logs(), "\n") {
+					if _, r, ok := strings.Cut(l, `msg="relay `); ok {
+						got = append(got, strings.TrimSuffix(strings.Fields(r)[0], `"`))
+					}
+				}
+				if strings.Join(got, " ") == tc.relay || time.Now().After(deadline) {
+					break
+				}
+			}
+			if strings.Join(got, " ") != tc.relay {
+				t.Errorf("t_relay returned %v, want %s", got, tc.relay)
+			}
+			if warned := strings.Contains(s.Logs(), "no branches for forwarding"); warned != strings.Contains(tc.relay, "-1") {
+				t.Errorf("warning logged: %v\n%s", warned, s.Logs())
+			}
+		})
+	}
 }

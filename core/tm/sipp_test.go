@@ -4,6 +4,7 @@ package tm_test
 // scenarios are in examples/sipp. They skip when sipp is not installed.
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -37,12 +38,20 @@ func sippProxy(t *testing.T, defines map[string]string, tmParams map[string]any)
 }
 
 // uas starts a sipp UAS with a scenario file on a free port and returns
-// its SIP URI.
+// its SIP URI. sipp runs with its default behaviours: a message the
+// scenario does not expect aborts the call, and the test fails with
+// sipp's error log.
 func uas(t *testing.T, scenario string) string {
 	t.Helper()
 	port := enginetest.FreeUDPPort(t)
+	errs := filepath.Join(t.TempDir(), "uas-errors.log")
 	enginetest.StartSipp(t, "-sf", scenarios+scenario, "-i", "127.0.0.1", "-p", strconv.Itoa(port),
-		"-default_behaviors", "all,-abortunexp")
+		"-trace_err", "-error_file", errs)
+	t.Cleanup(func() {
+		if b, err := os.ReadFile(errs); err == nil && len(bytes.TrimSpace(b)) > 0 {
+			t.Errorf("sipp UAS %s logged errors:\n%s", scenario, b)
+		}
+	})
 	return fmt.Sprintf("sip:127.0.0.1:%d", port)
 }
 
@@ -54,7 +63,7 @@ func uac(t *testing.T, s *enginetest.Server, scenario, service string, calls int
 	stat := filepath.Join(t.TempDir(), "uac.csv")
 	args := []string{s.UDP(), "-sf", scenarios + scenario, "-s", service, "-i", "127.0.0.1",
 		"-p", strconv.Itoa(enginetest.FreeUDPPort(t)), "-m", strconv.Itoa(calls), "-r", "10",
-		"-timeout", "30s", "-default_behaviors", "all,-abortunexp", "-trace_stat", "-stf", stat}
+		"-timeout", "30s", "-trace_stat", "-stf", stat}
 	code, out := enginetest.RunSipp(t, 45*time.Second, append(args, extra...)...)
 	csv, err := os.ReadFile(stat)
 	if err != nil {
@@ -106,6 +115,77 @@ func TestSippBusyThenFailover(t *testing.T) {
 	uac(t, s, "uac_rr.xml", "bob", 3)
 	if v := s.Metric(`kemi_script_route_runs_total{route="ksr_failure_manage"}`); v != 3 {
 		t.Errorf("failure route ran %v times, want 3", v)
+	}
+}
+
+// failoverScript relays to DST and, when it answers 486, tries ALT from
+// the failure route the way a Kamailio user writes it: KSR.setdsturi, and
+// with SET_RU defined also the Request-URI, written back unchanged.
+const failoverScript = `
+function ksr_request_route()
+	if KSR.siputils.has_totag() > 0 then
+		if KSR.rr.loose_route() > 0 then
+			KSR.tm.t_relay()
+		elseif KSR.is_ACK() and KSR.tm.t_check_trans() > 0 then
+			KSR.tm.t_relay()
+		end
+		return
+	end
+	if KSR.tm.t_check_trans() == 0 then return end
+	KSR.rr.record_route()
+	KSR.setdsturi(KSR.kx.get_def("DST"))
+	KSR.tm.t_on_failure("ksr_failure")
+	if KSR.tm.t_relay() < 0 then KSR.sl.sl_reply_error() end
+end
+
+function ksr_failure()
+	if KSR.tm.t_check_status("^486$") < 0 then return end
+	if KSR.kx.ifdef("SET_RU") then
+		KSR.seturi(KSR.kx.get_ruri())
+	end
+	KSR.setdsturi(KSR.kx.get_def("ALT"))
+	KSR.info("failover t_relay " .. KSR.tm.t_relay())
+end
+`
+
+// TestSippFailoverNeedsANewRequestURI: as in Kamailio 5.6, KSR.setdsturi
+// alone in a failure route adds no branch (t_relay -1, "no branches for
+// forwarding") and the caller gets the busy callee's 486; with the
+// Request-URI written there the call goes to the alternate.
+func TestSippFailoverNeedsANewRequestURI(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		setRU    bool
+		scenario string
+		relay    string
+		branches float64 // per call
+	}{
+		{"du only", false, "uac_486.xml", "failover t_relay -1", 1},
+		// two INVITE branches, and the BYE
+		{"ru and du", true, "uac_rr.xml", "failover t_relay 1", 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			const calls = 3
+			busy := uas(t, "uas_486.xml")
+			alt := uas(t, "uas_rr.xml")
+			defines := map[string]string{"DST": busy, "ALT": alt}
+			if tc.setRU {
+				defines["SET_RU"] = "1"
+			}
+			enginetest.SippPath(t)
+			s := enginetest.Start(t, failoverScript, enginetest.WithConfig(func(c *engine.Config) { c.Defines = defines }))
+			uac(t, s, tc.scenario, "bob", calls)
+			logs := s.Logs()
+			if n := strings.Count(logs, tc.relay); n != calls {
+				t.Errorf("%q logged %d times, want %d\n%s", tc.relay, n, calls, lastLines(logs, 20))
+			}
+			if want := !tc.setRU; strings.Contains(logs, "no branches for forwarding") != want {
+				t.Errorf("warning \"no branches for forwarding\" logged: %v, want %v", !want, want)
+			}
+			if v := s.Metric(`kemi_tm_branches_total`); v != tc.branches*calls {
+				t.Errorf("branches sent = %v, want %v", v, tc.branches*calls)
+			}
+		})
 	}
 }
 

@@ -68,7 +68,9 @@ function ksr_failure()
 	KSR.info("failure route: " .. code .. " reason " .. KSR.pv.getw("$T_reply_reason"))
 	local alt = KSR.kx.get_def("alternate")
 	if alt ~= "" and (code == 486 or code == 408) and KSR.tmx.t_is_failure_route() > 0 then
-		KSR.setdsturi(alt)
+		-- a new R-URI makes a new branch; $du still holds the first hop
+		KSR.seturi(alt)
+		KSR.resetdsturi()
 		KSR.tm.t_on_failure("ksr_failure_last")
 		KSR.tm.t_relay()
 	end

@@ -95,7 +95,8 @@ func (mod *Module) newTx(m *kemi.Msg) (t *tx, created bool, err error) {
 		proto:         m.Proto,
 		connID:        m.ConnID,
 		origURI:       m.OrigURI,
-		maxFwdChecked: m.MaxFwdChecked,
+		dstURI:        m.DstURI,
+		maxFwdChecked: m.MaxFwdHandled(),
 		forceRport:    m.ForceRport,
 		timer:         txTimer{idx: -1},
 	}

@@ -61,7 +61,8 @@ type tx struct {
 	proto         string
 	connID        uint64
 	origURI       string
-	maxFwdChecked bool
+	dstURI        string // $du when the transaction was created, for failure routes
+	maxFwdChecked bool   // the script handled Max-Forwards: branches carry it as it is
 	forceRport    bool
 	lifeEnd       time.Time // max_*_lifetime ends
 	waiting       bool      // released at wt_timer
@@ -281,6 +282,9 @@ type txConn struct {
 	host kemi.Host
 	mu   sync.Mutex // dst may change (send_reply_mode) while sipgo's timers write
 	dst  kemi.Dest
+	// inv is the INVITE of a branch: sipgo's ACK of a negative reply (all
+	// the Vias, a Contact, Max-Forwards 70) is replaced with negativeAck's.
+	inv *sip.Request
 }
 
 func (c *txConn) dest() kemi.Dest {
@@ -310,6 +314,9 @@ func (c *txConn) LocalAddr() net.Addr {
 func (c *txConn) WriteMsg(msg sip.Message) error {
 	switch m := msg.(type) {
 	case *sip.Request:
+		if m.Method == sip.ACK && c.inv != nil {
+			m = negativeAck(c.inv, m.To())
+		}
 		return c.host.SendRequest(nil, m, c.dest())
 	case *sip.Response:
 		return c.host.SendReply(m, c.dest())

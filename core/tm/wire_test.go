@@ -1,0 +1,209 @@
+package tm_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+)
+
+// rawRequest waits for a request with that method and returns it as it
+// came off the wire.
+func (p *peer) rawRequest(method string, timeout time.Duration) received {
+	p.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		r := p.next(time.Until(deadline))
+		if strings.HasPrefix(r.raw, method+" ") {
+			return r
+		}
+	}
+}
+
+// wireMsg is a message as sent: its first line, its header lines in order
+// and its body.
+type wireMsg struct {
+	first   string
+	headers []string
+	body    string
+}
+
+func parseWire(raw string) wireMsg {
+	head, body, _ := strings.Cut(raw, "\r\n\r\n")
+	lines := strings.Split(head, "\r\n")
+	return wireMsg{first: lines[0], headers: lines[1:], body: body}
+}
+
+// all returns the header lines called name (as sipgo writes names).
+func (w wireMsg) all(name string) []string {
+	var out []string
+	for _, h := range w.headers {
+		if n, _, _ := strings.Cut(h, ":"); strings.EqualFold(n, name) {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+// one returns the only header line called name, or "".
+func (w wireMsg) one(name string) string {
+	if hs := w.all(name); len(hs) == 1 {
+		return hs[0]
+	}
+	return ""
+}
+
+// names returns the header names in order.
+func (w wireMsg) names() []string {
+	var out []string
+	for _, h := range w.headers {
+		n, _, _ := strings.Cut(h, ":")
+		out = append(out, n)
+	}
+	return out
+}
+
+// TestNegativeAckFollowsRFC3261 checks on the wire the ACK tm sends for a
+// 486, rule by rule of RFC 3261 §17.1.1.3, for the first 486 (sent by the
+// branch's client transaction) and for a retransmitted one (sent by tm).
+func TestNegativeAckFollowsRFC3261(t *testing.T) {
+	bob := newPeer(t, "bob")
+	s, uac := startWith(t, `
+function ksr_request_route()
+	if KSR.is_ACK() then
+		KSR.tm.t_relay()
+		return
+	end
+	KSR.setdsturi(KSR.kx.get_def("bob"))
+	KSR.tm.t_relay()
+end`, map[string]string{"bob": bob.uri()})
+	invite := uac.invite("sip:bob@"+s.UDP(), "neg-ack-1", "negack1", 7,
+		"Route: <sip:first.example.com;lr>", "Route: <sip:second.example.com;lr>")
+	invite = strings.Replace(invite, "Max-Forwards: 70", "Max-Forwards: 33", 1)
+	uac.send(s.UDP(), invite)
+
+	got := bob.rawRequest("INVITE", 2*time.Second)
+	inv := parseWire(got.raw)
+	req, from := got.msg.(*sip.Request), got.from
+	bob.reply(req, from, 486, "Busy Here", "bobtag")
+	first := parseWire(bob.rawRequest("ACK", 2*time.Second).raw)
+	uac.expectStatus(486, 2*time.Second)
+	// the 486 again (our ACK was lost, for bob): tm acknowledges it itself
+	bob.reply(req, from, 486, "Busy Here", "bobtag")
+	again := parseWire(bob.rawRequest("ACK", 2*time.Second).raw)
+
+	invVias := inv.all("Via")
+	if len(invVias) != 2 {
+		t.Fatalf("the INVITE has %d Vias, want 2:\n%s", len(invVias), got.raw)
+	}
+	for name, ack := range map[string]wireMsg{"first": first, "retransmission": again} {
+		t.Run(name, func(t *testing.T) {
+			text := ack.first + "\n" + strings.Join(ack.headers, "\n")
+			// "The Request-URI of the ACK MUST be equal to the Request-URI
+			// of the original request"
+			if want := "ACK " + strings.Fields(inv.first)[1] + " SIP/2.0"; ack.first != want {
+				t.Errorf("request line %q, want %q", ack.first, want)
+			}
+			// "The ACK MUST contain a single Via header field, and this
+			// MUST be equal to the top Via header field of the original
+			// request"
+			if vias := ack.all("Via"); len(vias) != 1 || vias[0] != invVias[0] {
+				t.Errorf("Vias %q, want only %q", vias, invVias[0])
+			}
+			// "The Call-ID, From, and Request-URI ... MUST be equal to the
+			// values in those header fields in the request"
+			for _, name := range []string{"Call-ID", "From"} {
+				if ack.one(name) == "" || ack.one(name) != inv.one(name) {
+					t.Errorf("%s %q, want %q", name, ack.one(name), inv.one(name))
+				}
+			}
+			// "The To header field in the ACK MUST equal the To header field
+			// in the response being acknowledged"
+			if want := inv.one("To") + ";tag=bobtag"; ack.one("To") != want {
+				t.Errorf("To %q, want %q", ack.one("To"), want)
+			}
+			// "The CSeq header field in the ACK MUST contain the same value
+			// for the sequence number ..., but the method parameter MUST be
+			// equal to ACK"
+			if ack.one("CSeq") != "CSeq: 7 ACK" {
+				t.Errorf("CSeq %q, want 7 ACK", ack.one("CSeq"))
+			}
+			// "If the INVITE request whose response is being acknowledged
+			// had Route header fields, those header fields MUST appear in
+			// the ACK"
+			if r, w := strings.Join(ack.all("Route"), "\n"), strings.Join(inv.all("Route"), "\n"); r != w || len(inv.all("Route")) != 2 {
+				t.Errorf("Route\n%s\nwant\n%s", r, w)
+			}
+			// the INVITE's Max-Forwards (33 less our hop)
+			if mf := ack.one("Max-Forwards"); mf != "Max-Forwards: 32" || mf != inv.one("Max-Forwards") {
+				t.Errorf("%q, the INVITE has %q", mf, inv.one("Max-Forwards"))
+			}
+			// no Contact, no body
+			if c := ack.all("Contact"); len(c) != 0 {
+				t.Errorf("ACK has a Contact: %q", c)
+			}
+			if ack.one("Content-Length") != "Content-Length: 0" || ack.body != "" {
+				t.Errorf("ACK has a body: %q %q", ack.one("Content-Length"), ack.body)
+			}
+			// the headers keep their order in the INVITE, as in Kamailio's
+			want := []string{"Via", "Max-Forwards", "From", "To", "Call-ID", "CSeq", "Route", "Route", "Content-Length"}
+			if n := ack.names(); strings.Join(n, ",") != strings.Join(want, ",") {
+				t.Errorf("headers %v, want %v", n, want)
+			}
+			if t.Failed() {
+				t.Logf("ACK:\n%s\nINVITE:\n%s", text, got.raw)
+			}
+		})
+	}
+}
+
+// TestForwardedHeaderOrder: a forwarded request keeps its header order,
+// with our Record-Route as the first header and our Via right above the
+// first Via, where Kamailio writes them, statelessly and through tm.
+func TestForwardedHeaderOrder(t *testing.T) {
+	for _, mode := range []string{"stateless", "stateful"} {
+		t.Run(mode, func(t *testing.T) {
+			bob := newPeer(t, "bob")
+			defines := map[string]string{"bob": bob.uri()}
+			if mode == "stateless" {
+				defines["STATELESS"] = "1"
+			}
+			s, uac := startWith(t, `
+function ksr_request_route()
+	KSR.rr.record_route()
+	KSR.setdsturi(KSR.kx.get_def("bob"))
+	if KSR.kx.ifdef("STATELESS") then KSR.forward() else KSR.tm.t_relay() end
+end`, defines)
+			invite := "INVITE sip:bob@" + s.UDP() + " SIP/2.0\r\n" +
+				"Max-Forwards: 70\r\n" +
+				"Via: SIP/2.0/UDP " + uac.addr() + ";branch=z9hG4bKorder1\r\n" +
+				"From: <sip:alice@127.0.0.1>;tag=a1\r\n" +
+				"To: <sip:bob@" + s.UDP() + ">\r\n" +
+				"Call-ID: order-1\r\n" +
+				"CSeq: 1 INVITE\r\n" +
+				"Contact: <sip:alice@" + uac.addr() + ">\r\n" +
+				"Subject: order\r\n" +
+				"Via: SIP/2.0/UDP 192.0.2.9:5060;branch=z9hG4bKsecond\r\n" +
+				"Allow: INVITE, ACK\r\n" +
+				"Content-Length: 0\r\n\r\n"
+			uac.send(s.UDP(), invite)
+			got := parseWire(bob.rawRequest("INVITE", 2*time.Second).raw)
+			want := []string{"Record-Route", "Max-Forwards", "Via", "Via", "From", "To", "Call-ID", "CSeq",
+				"Contact", "Subject", "Via", "Allow", "Content-Length"}
+			if n := got.names(); strings.Join(n, ",") != strings.Join(want, ",") {
+				t.Fatalf("headers %v\nwant %v\n%s", n, want, strings.Join(got.headers, "\n"))
+			}
+			if !strings.Contains(got.headers[2], "branch=z9hG4bKk") && !strings.Contains(got.headers[2], "branch=z9hG4bKs") {
+				t.Errorf("third header is not our Via: %q", got.headers[2])
+			}
+			// RFC 3261 §16.6 step 3, in place
+			if got.headers[1] != "Max-Forwards: 69" {
+				t.Errorf("second header %q, want Max-Forwards: 69", got.headers[1])
+			}
+			if !strings.Contains(got.headers[3], "branch=z9hG4bKorder1") {
+				t.Errorf("fourth header is not the caller's Via: %q", got.headers[3])
+			}
+		})
+	}
+}
