@@ -335,10 +335,19 @@ func Test6xxEndsEveryBranch(t *testing.T) {
 }
 
 func TestLargeRequestGoesOverTCP(t *testing.T) {
-	bob := newPeer(t, "bob")
-	ln, err := net.Listen("tcp", bob.addr()) // the same port, over TCP
-	if err != nil {
-		t.Fatal(err)
+	// bob needs the same port over UDP and TCP; the TCP one may be taken
+	// by some other connection, so try a few UDP ports
+	var bob *peer
+	var ln net.Listener
+	for i := 0; ln == nil; i++ {
+		bob = newPeer(t, "bob")
+		l, err := net.Listen("tcp", bob.addr())
+		switch {
+		case err == nil:
+			ln = l
+		case i == 10:
+			t.Fatal(err)
+		}
 	}
 	defer ln.Close()
 	got := make(chan string, 1)
