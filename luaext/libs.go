@@ -253,16 +253,16 @@ func (st *State) searchScriptDir(L *lua.LState) int {
 	}
 	root, err := os.OpenRoot(st.dir)
 	if err != nil {
-		L.Push(lua.LString(fmt.Sprintf("\n\tno file '%s' (%v)", filepath.Join(st.dir, rel), err)))
+		L.Push(lua.LString(fmt.Sprintf("no file '%s' (%v)", filepath.Join(st.dir, rel), err)))
 		return 1
 	}
 	defer root.Close()
 	src, err := root.ReadFile(rel)
 	if err != nil {
 		if os.IsNotExist(err) {
-			L.Push(lua.LString(fmt.Sprintf("\n\tno file '%s'", filepath.Join(st.dir, rel))))
+			L.Push(lua.LString(fmt.Sprintf("no file '%s'", filepath.Join(st.dir, rel))))
 		} else {
-			L.Push(lua.LString(fmt.Sprintf("\n\tno file '%s' (%v)", filepath.Join(st.dir, rel), err)))
+			L.Push(lua.LString(fmt.Sprintf("no file '%s' (%v)", filepath.Join(st.dir, rel), err)))
 		}
 		return 1
 	}
@@ -286,7 +286,7 @@ func (st *State) searchPath(L *lua.LState) int {
 		candidate := strings.ReplaceAll(pattern, "?", file)
 		src, err := os.ReadFile(candidate)
 		if err != nil {
-			fmt.Fprintf(&tried, "\n\tno file '%s'", candidate)
+			fmt.Fprintf(&tried, "no file '%s'", candidate)
 			continue
 		}
 		return st.pushModule(L, candidate, src)
