@@ -37,6 +37,9 @@ func checkAction(c *cli.Context) error {
 		fmt.Fprintln(c.App.Writer, err)
 		return cli.Exit("", 1)
 	}
+	for _, p := range rep.Info {
+		fmt.Fprintln(c.App.Writer, p)
+	}
 	for _, p := range rep.Problems {
 		fmt.Fprintln(c.App.Writer, p)
 	}
