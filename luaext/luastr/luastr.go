@@ -78,7 +78,7 @@ func Open(L *lua.LState, b Budget) {
 	replace(str, "reverse", sizeOfArg)
 	replace(str, "format", sizeOfResult)
 	replace(str, "gsub", sizeOfResult)
-	replace(str, "gmatch", func(orig lua.LGFunction) lua.LGFunction { return orig })
+	// gmatch stays gopher-lua's: its iterator is an upvalue of the closure
 	replace(tbl, "concat", sizeOfResult)
 	replace(str, "rep", func(orig lua.LGFunction) lua.LGFunction {
 		return func(L *lua.LState) int {
