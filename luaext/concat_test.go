@@ -14,9 +14,7 @@ import (
 // (.. rewritten) and through gopher-lua's own (OP_CONCAT): results must be
 // the same, metamethods, evaluation order and multiple results included.
 func TestConcatRewriteKeepsLuaSemantics(t *testing.T) {
-	cases := []struct {
-		name, src string
-	}{
+	cases := []struct{ name, src string }{
 		{"chain", `return "a" .. "b" .. "c"`},
 		{"numbers", `return 1 .. 2 .. 3.5`},
 		{"parenthesised left", `return ("a" .. "b") .. ("c" .. "d") .. "e"`},
@@ -49,6 +47,28 @@ func TestConcatRewriteKeepsLuaSemantics(t *testing.T) {
 		{"loadstring", `return loadstring("return 'a' .. 'b' .. 1")()`},
 		{"nested chains", `local a, b = "1", "2" return a .. (b .. (a .. b)) .. ((a .. b) .. a)`},
 	}
+	compareWithGopherLua(t, cases)
+}
+
+// TestStringLibraryKeepsLuaSemantics: the bounded string functions give
+// what gopher-lua's give.
+func TestStringLibraryKeepsLuaSemantics(t *testing.T) {
+	compareWithGopherLua(t, []struct{ name, src string }{
+		{"gmatch", `local out = {} for k, v in string.gmatch("a=1, b=2", "(%w+)=(%w+)") do out[#out + 1] = k .. v end return table.concat(out, ",")`},
+		{"gsub with a function", `return string.gsub("hello world", "%w+", function(w) return w:upper() end)`},
+		{"gsub with a table", `return string.gsub("$a $b", "%$(%w+)", {a = "1", b = true})`},
+		{"find", `return string.find("sip:alice@example.com", "@(.-)%.", 1)`},
+		{"plain find", `return ("a.b"):find(".", 1, true)`},
+		{"match", `return string.match("To: <sip:bob@x>;tag=9", "<(.-)>;tag=(%d+)")`},
+		{"rep", `return string.rep("ab", 3), string.rep("x", 0), string.rep("x", -1)`},
+		{"format", `return string.format("%s=%d %5.2f %q", "n", 42, 3.14159, "a\nb")`},
+		{"upper lower reverse", `return ("Ab"):upper(), ("Ab"):lower(), ("abc"):reverse()`},
+		{"table.concat", `return table.concat({1, "b", 3}, "-"), table.concat({}, "x"), table.concat({"a", "b", "c"}, "", 2, 3)`},
+	})
+}
+
+func compareWithGopherLua(t *testing.T, cases []struct{ name, src string }) {
+	t.Helper()
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			want := runPlain(t, c.src)

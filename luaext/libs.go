@@ -234,7 +234,7 @@ func (st *State) doFile(L *lua.LState) int {
 	}
 	proto, err := compileChunk(name, src)
 	if err != nil {
-		L.RaiseError("%s", err.Error())
+		L.Error(lua.LString(err.Error()), 0) // as Lua's dofile: the error as it is
 	}
 	top := L.GetTop()
 	L.Push(L.NewFunctionFromProto(proto))

@@ -35,10 +35,12 @@ type Options struct {
 	Catalog Catalog
 	// Logger logs binding errors (bad KSR calls, Lua errors).
 	Logger *slog.Logger
-	// AllowUnsafe gives the script gopher-lua's libraries as they are:
-	// files (io, dofile, loadfile), programs (os.execute, os.exit) and the
-	// environment (os.getenv). Without it those raise an error that names
-	// the setting, and require loads Lua files from ScriptDir only.
+	// AllowUnsafe gives the script gopher-lua's file, process and
+	// environment functions (io, dofile, loadfile, os.execute, os.exit,
+	// os.getenv, ...; see Unsafe) and require along package.path, after
+	// ScriptDir. Without it those functions raise an error that names the
+	// setting, and require loads Lua files from ScriptDir only. Code is
+	// compiled and bounded the same way either way.
 	AllowUnsafe bool
 	// ScriptDir is the folder require loads modules from; "" means the
 	// folder of the script's Name (the current folder for a bare name).
