@@ -21,9 +21,14 @@ func (p Problem) String() string { return p.Pos + ": " + p.Msg }
 // CheckReport is what Check found in a script that loads.
 type CheckReport struct {
 	Script string
-	// Problems are functions kemi lacks and route names the script does
-	// not define.
+	// Problems are functions kemi lacks, route names the script does not
+	// define, KSR functions called at the top level (where there is no
+	// SIP message) and, without allow_unsafe_lua, uses of the functions
+	// the sandbox refuses.
 	Problems []Problem
+	// Info are findings that are not problems: the unsafe functions the
+	// script uses when allow_unsafe_lua allows them.
+	Info []Problem
 	// Functions are the global functions the script defines.
 	Functions []string
 }
@@ -32,8 +37,11 @@ type CheckReport struct {
 // module's ModInit in dry-run mode, the script compiled and its top level
 // run in a fresh Lua state. A script that cannot start is an error
 // (file:line in the message); what would fail later, at run time, is
-// listed as problems: KSR functions kemi lacks and literal route names
-// (t_on_failure("x"), KSR.route("x")) that the script does not define.
+// listed as problems: KSR functions kemi lacks, literal route names
+// (t_on_failure("x"), KSR.route("x")) that the script does not define, KSR
+// functions the top level called (they fail there, as in Kamailio), and
+// uses of functions that need allow_unsafe_lua when it is off (Info lists
+// them when it is on).
 func Check(cfg Config) (*CheckReport, error) {
 	e := newEngine(cfg.withDefaults())
 	defer e.destroyModules()
@@ -100,6 +108,21 @@ func Check(cfg Config) (*CheckReport, error) {
 		if !defined[r.Route] {
 			rep.Problems = append(rep.Problems, Problem{Pos: pos(r.Line),
 				Msg: fmt.Sprintf("%s(%q): the script defines no function %s", r.Via, r.Route, r.Route)})
+		}
+	}
+	for _, c := range st.TopLevelCalls() {
+		where := c.Where
+		if where == "" {
+			where = script.Name
+		}
+		rep.Problems = append(rep.Problems, Problem{Pos: where,
+			Msg: c.Func + " is called at the script's top level, where there is no SIP message: it fails there (as in Kamailio); call it from a route"})
+	}
+	for _, u := range an.Unsafe {
+		if e.cfg.AllowUnsafeLua {
+			rep.Info = append(rep.Info, Problem{Pos: pos(u.Line), Msg: u.Name + " is allowed by allow_unsafe_lua"})
+		} else {
+			rep.Problems = append(rep.Problems, Problem{Pos: pos(u.Line), Msg: u.Name + " needs allow_unsafe_lua"})
 		}
 	}
 	sort.SliceStable(rep.Problems, func(i, j int) bool { return lineOf(rep.Problems[i].Pos) < lineOf(rep.Problems[j].Pos) })

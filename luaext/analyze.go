@@ -25,10 +25,22 @@ type RouteRef struct {
 	Line  int
 }
 
+// UnsafeRef is a use of a function the sandbox takes away (see Unsafe):
+// "io.open", "os.getenv", "dofile".
+type UnsafeRef struct {
+	Name string
+	Line int
+}
+
 // Analysis is what a static look at the script found.
 type Analysis struct {
 	Refs      []Ref
 	RouteRefs []RouteRef
+	// Unsafe are the uses of functions that need allow_unsafe_lua, in
+	// line order, once per name and line. Only the script's own text is
+	// looked at (not the modules it requires), and a local that shadows
+	// io or os is not told apart.
+	Unsafe []UnsafeRef
 	// Defined are the global functions defined by name in the text, with
 	// their line.
 	Defined map[string]int
@@ -48,8 +60,8 @@ var routeArgs = map[string]int{
 	"KSR.async.task_route":       0,
 }
 
-// Analyze parses the script again and lists its KSR references and route
-// names.
+// Analyze parses the script again and lists its KSR references, route
+// names and uses of functions that need allow_unsafe_lua.
 func Analyze(s *Script) (*Analysis, error) {
 	chunk, err := parse.Parse(bytes.NewReader(s.Source), s.Name)
 	if err != nil {
@@ -59,6 +71,7 @@ func Analyze(s *Script) (*Analysis, error) {
 	w := walker{a: a}
 	w.stmts(chunk, true)
 	sort.Slice(a.Refs, func(i, j int) bool { return a.Refs[i].Line < a.Refs[j].Line })
+	sort.SliceStable(a.Unsafe, func(i, j int) bool { return a.Unsafe[i].Line < a.Unsafe[j].Line })
 	return a, nil
 }
 
@@ -82,7 +95,17 @@ func (w walker) stmt(s ast.Stmt, top bool) {
 				}
 			}
 		}
-		w.exprs(x.Lhs)
+		for _, l := range x.Lhs {
+			// io.write = f replaces a function, it does not use it
+			switch target := l.(type) {
+			case *ast.IdentExpr:
+			case *ast.AttrGetExpr:
+				w.expr(target.Object)
+				w.expr(target.Key)
+			default:
+				w.expr(l)
+			}
+		}
 		w.exprs(x.Rhs)
 	case *ast.LocalAssignStmt:
 		w.exprs(x.Exprs)
@@ -131,7 +154,16 @@ func (w walker) exprs(list []ast.Expr) {
 func (w walker) expr(e ast.Expr) {
 	switch x := e.(type) {
 	case nil:
+	case *ast.IdentExpr:
+		w.unsafe(x.Value, x.Line())
 	case *ast.AttrGetExpr:
+		if obj, ok := x.Object.(*ast.IdentExpr); ok {
+			if key, ok := x.Key.(*ast.StringExpr); ok {
+				if w.unsafe(obj.Value+"."+key.Value, x.Line()) {
+					return
+				}
+			}
+		}
 		if mod, name, ok := ksrPath(x); ok && mod != "" {
 			w.a.Refs = append(w.a.Refs, Ref{Module: mod, Name: name, Line: x.Line()})
 			return
@@ -184,6 +216,20 @@ func (w walker) expr(e ast.Expr) {
 	case *ast.FunctionExpr:
 		w.stmts(x.Stmts, false)
 	}
+}
+
+// unsafe notes a use of name if it needs allow_unsafe_lua.
+func (w walker) unsafe(name string, line int) bool {
+	if !Unsafe(name) {
+		return false
+	}
+	for _, u := range w.a.Unsafe {
+		if u.Name == name && u.Line == line {
+			return true
+		}
+	}
+	w.a.Unsafe = append(w.a.Unsafe, UnsafeRef{Name: name, Line: line})
+	return true
 }
 
 // ksrPath recognises KSR.<mod>.<name> (mod set) and KSR.<name> (mod "").

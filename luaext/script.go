@@ -3,14 +3,25 @@
 // modules' export tables, converts arguments and return values the way
 // Kamailio's app_lua does, and runs route functions. It is the only package
 // that imports gopher-lua. gopher-lua implements Lua 5.1.
+//
+// Every route run is bounded: a time limit (Options.Timeout, enforced by
+// the caller's watchdog through State.Overrun and checked between VM
+// instructions, inside the pattern functions and in coroutines) and a
+// bound on the bytes of strings it builds (Options.MemoryLimit). The
+// compiler rewrites `..` into a call of package luastr, which also supplies
+// Lua 5.1's pattern functions and string builders, so that every string a
+// script builds is accounted. Code compiled at run time (loadstring, load,
+// require) goes through the same compiler.
+//
+// States are sandboxed unless Options.AllowUnsafe is set: no file,
+// process or environment access (io, os.execute, os.getenv, dofile, ...);
+// require loads Lua files from the script's folder only.
 package luaext
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"os"
-	"strings"
 
 	lua "github.com/yuin/gopher-lua"
 	"github.com/yuin/gopher-lua/parse"
@@ -31,21 +42,6 @@ type Script struct {
 	proto *lua.FunctionProto
 }
 
-// SyntaxError is a script that does not compile.
-type SyntaxError struct {
-	File   string
-	Line   int
-	Column int
-	Msg    string
-}
-
-func (e *SyntaxError) Error() string {
-	if e.Line <= 0 {
-		return fmt.Sprintf("%s: %s", e.File, e.Msg)
-	}
-	return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
-}
-
 // CompileFile reads and compiles a script file.
 func CompileFile(path string) (*Script, error) {
 	src, err := os.ReadFile(path)
@@ -57,6 +53,17 @@ func CompileFile(path string) (*Script, error) {
 
 // Compile compiles script text; name is used in error positions.
 func Compile(name string, src []byte) (*Script, error) {
+	proto, err := compileChunk(name, src)
+	if err != nil {
+		return nil, err
+	}
+	return &Script{Name: name, Source: src, proto: proto}, nil
+}
+
+// compileChunk is the one way Lua source becomes code in kemi, for the
+// script and for what it compiles at run time: parsed, `..` rewritten
+// (see rewriteConcat), compiled. Errors are *SyntaxError.
+func compileChunk(name string, src []byte) (*lua.FunctionProto, error) {
 	if bytes.HasPrefix(src, []byte("\x1bLua")) {
 		return nil, &SyntaxError{File: name, Msg: "precompiled Lua bytecode is not supported (kemi runs Lua 5.1 source with gopher-lua)"}
 	}
@@ -64,33 +71,9 @@ func Compile(name string, src []byte) (*Script, error) {
 	if err != nil {
 		return nil, syntaxError(name, src, err)
 	}
-	proto, err := lua.Compile(chunk, name)
+	proto, err := lua.Compile(rewriteConcat(chunk), name)
 	if err != nil {
 		return nil, syntaxError(name, src, err)
 	}
-	return &Script{Name: name, Source: src, proto: proto}, nil
-}
-
-// syntaxError turns gopher-lua's parse error into file:line form, with a hint
-// when the script uses Lua 5.3+ syntax.
-func syntaxError(name string, src []byte, err error) error {
-	var perr *parse.Error
-	if errors.As(err, &perr) {
-		msg := strings.TrimSpace(perr.Message)
-		if perr.Token != "" {
-			msg += " near '" + perr.Token + "'"
-		}
-		switch perr.Token {
-		case "/", "&", "|", "~", "<", ">", "<<", ">>", "//":
-			msg += " (Lua 5.3+ operators such as // & | ~ << >> are not Lua 5.1: kemi runs Lua 5.1)"
-		}
-		line := perr.Pos.Line
-		if line < 0 {
-			// at end of file: point at the last line
-			line = bytes.Count(bytes.TrimRight(src, "\n"), []byte("\n")) + 1
-			msg = "unexpected end of file: " + msg
-		}
-		return &SyntaxError{File: name, Line: line, Column: perr.Pos.Column, Msg: msg}
-	}
-	return &SyntaxError{File: name, Msg: strings.TrimSpace(err.Error())}
+	return proto, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"runtime/debug"
 	"sort"
 	"strconv"
@@ -34,19 +35,31 @@ type Options struct {
 	Catalog Catalog
 	// Logger logs binding errors (bad KSR calls, Lua errors).
 	Logger *slog.Logger
-	// AllowUnsafe keeps os.exit, os.execute and io.popen.
+	// AllowUnsafe gives the script gopher-lua's file, process and
+	// environment functions (io, dofile, loadfile, os.execute, os.exit,
+	// os.getenv, ...; see Unsafe) and require along package.path, after
+	// ScriptDir. Without it those functions raise an error that names the
+	// setting, and require loads Lua files from ScriptDir only. Code is
+	// compiled and bounded the same way either way.
 	AllowUnsafe bool
-	// Timeout stops a route that runs longer; 0 means no limit. It also
-	// bounds the script's top level, which gets DefaultTopLevelTimeout
-	// when Timeout is 0.
+	// ScriptDir is the folder require loads modules from; "" means the
+	// folder of the script's Name (the current folder for a bare name).
+	ScriptDir string
+	// Timeout stops a route that runs longer; 0 means no limit. The
+	// caller enforces it by calling Overrun from another goroutine.
 	Timeout time.Duration
-	// MemoryLimit bounds the bytes of strings one route run may build;
-	// 0 means no limit.
+	// TopLevelTimeout bounds the script's top level, run by NewState; 0
+	// means DefaultTopLevelTimeout, or Timeout when that is longer.
+	TopLevelTimeout time.Duration
+	// MemoryLimit bounds the bytes of strings one route run (and the
+	// top level) may build with .., the string library and table.concat;
+	// 0 means no limit. A run past it is stopped.
 	MemoryLimit int64
 }
 
-// DefaultTopLevelTimeout bounds a script's top level when routes have no
-// time limit: a loop there would hang start-up, reload and kemi check.
+// DefaultTopLevelTimeout bounds a script's top level when routes have a
+// shorter limit or none: a loop there would hang start-up, reload and kemi
+// check, while a slow top level (a large table built once) is no bug.
 const DefaultTopLevelTimeout = 10 * time.Second
 
 // State is one Lua state with its KSR table. It is owned by one goroutine
@@ -57,6 +70,7 @@ type State struct {
 
 	script    *Script
 	opts      Options
+	dir       string // ScriptDir made absolute, for require
 	log       *slog.Logger
 	cur       *kemi.Msg
 	depth     int
@@ -70,11 +84,28 @@ type State struct {
 	onError   *lua.LFunction
 	traceback string
 
-	mu     sync.Mutex // guards ctx, cancel, gen, busy against the watchdog
-	ctx    context.Context
-	cancel context.CancelFunc
-	gen    uint64
-	busy   time.Time
+	// the current top-level run: the route (runFn, named runName; nil
+	// for the script's top level) and the bytes of strings it built
+	runName string
+	runFn   *lua.LFunction
+	built   int64
+	// KSR functions the top level called, which have no message there
+	topCalls []TopLevelCall
+
+	mu      sync.Mutex // guards ctx, cancel, busy, stopped against the watchdog
+	ctx     context.Context
+	cancel  context.CancelFunc
+	busy    time.Time
+	stopped stopReason
+}
+
+// TopLevelCall is a KSR function the script's top level called: there is
+// no SIP message there, so it failed (as it does in Kamailio).
+type TopLevelCall struct {
+	// Func is the Lua name, "KSR.info".
+	Func string
+	// Where is the file:line of the call.
+	Where string
 }
 
 // RuntimeError is a Lua error raised while running a script function.
@@ -87,6 +118,9 @@ type RuntimeError struct {
 	Traceback string
 	// Timeout is set when the route ran past the time limit.
 	Timeout bool
+	// Memory is set when the route built more strings than the memory
+	// limit allows.
+	Memory bool
 }
 
 func (e *RuntimeError) Error() string {
@@ -102,8 +136,9 @@ func (e *RuntimeError) Where() string {
 }
 
 // NewState builds a state for script: standard libraries (with the sandbox
-// applied), the KSR table, KSRVERSION, then the script's top level once. A
-// top-level error is returned as a *RuntimeError.
+// applied and the string functions bounded), the KSR table, KSRVERSION,
+// then the script's top level once. A top-level error is returned as a
+// *RuntimeError.
 func NewState(script *Script, opts Options) (*State, error) {
 	log := opts.Logger
 	if log == nil {
@@ -118,6 +153,18 @@ func NewState(script *Script, opts Options) (*State, error) {
 		IncludeGoStackTrace: false,
 	})
 	st := &State{L: L, script: script, opts: opts, log: log, modf: map[string]kemi.Export{}}
+	dir := opts.ScriptDir
+	if dir == "" && script != nil {
+		dir = filepath.Dir(script.Name)
+	}
+	if dir == "" {
+		dir = "."
+	}
+	var err error
+	if st.dir, err = filepath.Abs(dir); err != nil {
+		L.Close()
+		return nil, fmt.Errorf("luaext: script folder: %w", err)
+	}
 	st.onError = L.NewFunction(st.errorHandler)
 	st.openLibs()
 	if err := st.buildKSR(); err != nil {
@@ -131,58 +178,24 @@ func NewState(script *Script, opts Options) (*State, error) {
 			return nil, err
 		}
 	}
-	if opts.Timeout > 0 {
-		st.ctx, st.cancel = context.WithCancel(context.Background())
-		L.SetContext(st.ctx)
-	}
+	st.routeContext()
 	return st, nil
 }
 
 // Close releases the state.
 func (st *State) Close() {
+	st.mu.Lock()
 	if st.cancel != nil {
 		st.cancel()
 	}
+	st.mu.Unlock()
 	st.L.Close()
 }
 
-func (st *State) openLibs() {
-	L := st.L
-	libs := []struct {
-		name string
-		open lua.LGFunction
-	}{
-		{lua.LoadLibName, lua.OpenPackage},
-		{lua.BaseLibName, lua.OpenBase},
-		{lua.TabLibName, lua.OpenTable},
-		{lua.IoLibName, lua.OpenIo},
-		{lua.OsLibName, lua.OpenOs},
-		{lua.StringLibName, lua.OpenString},
-		{lua.MathLibName, lua.OpenMath},
-		{lua.DebugLibName, lua.OpenDebug},
-		{lua.CoroutineLibName, lua.OpenCoroutine},
-	}
-	for _, lib := range libs {
-		L.Push(L.NewFunction(lib.open))
-		L.Push(lua.LString(lib.name))
-		L.Call(1, 0)
-	}
-	if st.opts.AllowUnsafe {
-		return
-	}
-	// os.exit would stop the whole server, os.execute and io.popen run
-	// programs from inside a SIP worker: off unless allowed.
-	for _, f := range []struct{ lib, fn string }{{"os", "exit"}, {"os", "execute"}, {"io", "popen"}} {
-		tbl, ok := L.GetGlobal(f.lib).(*lua.LTable)
-		if !ok {
-			continue
-		}
-		name := f.lib + "." + f.fn
-		L.SetField(tbl, f.fn, L.NewFunction(func(L *lua.LState) int {
-			L.RaiseError("%s is disabled in kemi (set allow_unsafe_lua = true in the [core] section of the config to allow it)", name)
-			return 0
-		}))
-	}
+// TopLevelCalls returns the KSR functions the script's top level called,
+// once per function and position.
+func (st *State) TopLevelCalls() []TopLevelCall {
+	return st.topCalls
 }
 
 // buildKSR creates the KSR table and its module sub-tables.
@@ -336,8 +349,7 @@ func (st *State) wrap(e kemi.Export) lua.LGFunction {
 	return func(L *lua.LState) int {
 		m := st.cur
 		if m == nil {
-			st.log.Error("invalid Lua environment attributes or parameters: no SIP message (KSR functions cannot run at script top level)",
-				"func", name, "at", st.Where())
+			st.noMessage(name)
 			L.Push(lua.LFalse)
 			return 1
 		}
@@ -457,7 +469,12 @@ func (st *State) drop(L *lua.LState) int {
 func (st *State) callModf(L *lua.LState) int {
 	name := L.OptString(1, "")
 	e, ok := st.modf[name]
-	if !ok || st.cur == nil {
+	if ok && st.cur == nil {
+		st.noMessage("KSR.x.modf")
+		L.Push(lua.LNumber(-1))
+		return 1
+	}
+	if !ok {
 		st.log.Error("KSR.x.modf: function is not available", "func", name, "at", st.Where())
 		L.Push(lua.LNumber(-1))
 		return 1
@@ -523,36 +540,6 @@ func (st *State) Functions() []string {
 	return out
 }
 
-// runTop runs the script's top level once, bounded by the route time
-// limit or DefaultTopLevelTimeout.
-func (st *State) runTop() error {
-	limit := st.opts.Timeout
-	if limit <= 0 {
-		limit = DefaultTopLevelTimeout
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), limit)
-	defer cancel()
-	L := st.L
-	L.SetContext(ctx)
-	defer L.RemoveContext()
-	st.missing, st.missingAt = "", ""
-	L.Push(L.NewFunctionFromProto(st.script.proto))
-	err := L.PCall(0, 0, nil)
-	if err == nil {
-		return nil
-	}
-	rerr := st.runtimeError("<top level>", err)
-	if ctx.Err() != nil {
-		where := rerr.Where()
-		if where == "" {
-			where = st.script.Name
-		}
-		rerr.Timeout = true
-		rerr.Msg = fmt.Sprintf("%s: script top level stopped: ran longer than %s", where, limit)
-	}
-	return rerr
-}
-
 // Call runs the global function name with m as the current message; see
 // kemi.Runner.
 func (st *State) Call(name string, rt kemi.RouteType, m *kemi.Msg, args ...string) (kemi.CallResult, error) {
@@ -572,7 +559,7 @@ func (st *State) Call(name string, rt kemi.RouteType, m *kemi.Msg, args ...strin
 	top := st.depth == 0
 	if top {
 		st.missing, st.missingAt = "", ""
-		st.begin()
+		st.begin(name, fn)
 	}
 	st.depth++
 	L.Push(fn)
@@ -582,14 +569,15 @@ func (st *State) Call(name string, rt kemi.RouteType, m *kemi.Msg, args ...strin
 	st.traceback = ""
 	err := L.PCall(len(args), 0, st.onError)
 	st.depth--
-	timedOut := false
+	stopped := stopNone
 	if top {
-		timedOut = st.end()
+		stopped = st.end()
 	}
 	st.cur = prevMsg
 	if m != nil {
 		m.Run, m.Route = prevRun, prevRoute
 	}
+	// a stop that comes after the route ended does not change its result
 	if err == nil {
 		return kemi.CallResult{Ran: true}, nil
 	}
@@ -597,50 +585,25 @@ func (st *State) Call(name string, rt kemi.RouteType, m *kemi.Msg, args ...strin
 		return kemi.CallResult{Ran: true, Exited: true}, nil
 	}
 	rerr := st.runtimeError(name, err)
-	if timedOut {
-		rerr.Timeout = true
-		rerr.Msg = fmt.Sprintf("%s: route %s stopped: ran longer than %s", st.script.Name, name, st.opts.Timeout)
-	}
+	st.explainStop(rerr, stopped, "route "+name, st.opts.Timeout)
 	return kemi.CallResult{Ran: true}, rerr
 }
 
-// errorHandler runs where the error happened, with the stack still there:
-// it keeps the traceback of a real error and passes the error on as is.
-func (st *State) errorHandler(L *lua.LState) int {
-	obj := L.Get(1)
-	if s, ok := obj.(lua.LString); !ok || string(s) != ExitString {
-		st.traceback = st.stackTraceback()
+// noMessage logs a KSR call made where there is no SIP message, and
+// remembers it when the script's top level made it.
+func (st *State) noMessage(name string) {
+	where := st.Where()
+	st.log.Error("invalid Lua environment attributes or parameters: no SIP message (KSR functions cannot run at script top level)",
+		"func", name, "at", where)
+	if st.runFn != nil || len(st.topCalls) >= 100 {
+		return
 	}
-	L.Push(obj)
-	return 1
-}
-
-// stackTraceback describes the Lua stack, innermost first.
-func (st *State) stackTraceback() string {
-	L := st.L
-	var b strings.Builder
-	b.WriteString("stack traceback:")
-	for level := 1; level < 32; level++ {
-		dbg, ok := L.GetStack(level)
-		if !ok {
-			break
-		}
-		if _, err := L.GetInfo("Snl", dbg, lua.LNil); err != nil {
-			continue
-		}
-		b.WriteString("\n\t")
-		if dbg.CurrentLine > 0 {
-			b.WriteString(dbg.Source + ":" + strconv.Itoa(dbg.CurrentLine) + ":")
-		} else {
-			b.WriteString("[G]:")
-		}
-		if dbg.Name != "" {
-			b.WriteString(" in function '" + dbg.Name + "'")
-		} else {
-			b.WriteString(" in " + dbg.What)
+	for _, c := range st.topCalls {
+		if c.Func == name && c.Where == where {
+			return
 		}
 	}
-	return b.String()
+	st.topCalls = append(st.topCalls, TopLevelCall{Func: name, Where: where})
 }
 
 func isExit(err error) bool {
@@ -655,7 +618,7 @@ func isExit(err error) bool {
 func (st *State) runtimeError(fn string, err error) *RuntimeError {
 	aerr, ok := err.(*lua.ApiError)
 	if !ok {
-		return &RuntimeError{Func: fn, Msg: err.Error()}
+		return &RuntimeError{Func: fn, Msg: hideInternal(err.Error())}
 	}
 	msg := "unknown error"
 	if aerr.Object != nil {
@@ -665,49 +628,5 @@ func (st *State) runtimeError(fn string, err error) *RuntimeError {
 	if tb == "" {
 		tb = aerr.StackTrace
 	}
-	return &RuntimeError{Func: fn, Msg: st.explainMissing(msg), Traceback: tb}
-}
-
-// begin marks the start of a top-level run for the watchdog.
-func (st *State) begin() {
-	if st.opts.Timeout <= 0 {
-		return
-	}
-	st.mu.Lock()
-	st.gen++
-	st.busy = time.Now()
-	st.mu.Unlock()
-}
-
-// end marks the end of a top-level run and reports whether the watchdog
-// stopped it; a stopped state gets a fresh context.
-func (st *State) end() bool {
-	if st.opts.Timeout <= 0 {
-		return false
-	}
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	st.busy = time.Time{}
-	if st.ctx.Err() == nil {
-		return false
-	}
-	st.ctx, st.cancel = context.WithCancel(context.Background())
-	st.L.SetContext(st.ctx)
-	return true
-}
-
-// Overrun stops the running route if it has run longer than the state's
-// time limit; the watchdog calls it from another goroutine. It reports
-// whether it stopped one.
-func (st *State) Overrun(now time.Time) bool {
-	if st.opts.Timeout <= 0 {
-		return false
-	}
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	if st.busy.IsZero() || now.Sub(st.busy) < st.opts.Timeout || st.ctx.Err() != nil {
-		return false
-	}
-	st.cancel()
-	return true
+	return &RuntimeError{Func: fn, Msg: hideInternal(st.explainMissing(msg)), Traceback: hideInternal(tb)}
 }

@@ -311,7 +311,7 @@ func TestTopLevelLoopIsStopped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = luaext.NewState(sc, luaext.Options{Timeout: 50 * time.Millisecond})
+	_, err = luaext.NewState(sc, luaext.Options{Timeout: 50 * time.Millisecond, TopLevelTimeout: 50 * time.Millisecond})
 	var rerr *luaext.RuntimeError
 	if !errors.As(err, &rerr) || !rerr.Timeout {
 		t.Fatalf("err = %v, want a top-level timeout", err)

@@ -40,6 +40,9 @@ func checkAction(c *cli.Context) error {
 	if err != nil {
 		return cli.Exit(err.Error(), exitFailure)
 	}
+	for _, p := range rep.Info {
+		fmt.Fprintln(c.App.Writer, p)
+	}
 	for _, p := range rep.Problems {
 		fmt.Fprintln(c.App.Writer, p)
 	}

@@ -1,0 +1,169 @@
+package luaext
+
+import (
+	"github.com/kemisip/kemi/luaext/luastr"
+	"github.com/yuin/gopher-lua/ast"
+)
+
+// rewriteConcat turns every `..` of chunk into a call of luastr.ConcatName,
+// so that string concatenation is accounted against the route's memory
+// bound like the string library's functions.
+//
+// A chain a .. b .. c (right associative) becomes one call with the
+// operands in order, which Lua evaluates left to right as it does the
+// operands of OP_CONCAT; a parenthesised left operand, (a .. b) .. c,
+// stays a call of its own, as it is a concatenation of its own in Lua. The
+// call carries the line of the expression, so errors point where they did.
+//
+// The chunk gets a first statement `local <ConcatName> = <ConcatName>`:
+// every function of the chunk reaches the function as an upvalue, faster
+// than a global lookup, and code run under setfenv or module() still
+// concatenates. It is added only when the chunk concatenates at all.
+func rewriteConcat(chunk []ast.Stmt) []ast.Stmt {
+	r := concatRewriter{}
+	r.stmts(chunk)
+	if !r.used {
+		return chunk
+	}
+	line := 0
+	if len(chunk) > 0 {
+		line = chunk[0].Line()
+	}
+	global := &ast.IdentExpr{Value: luastr.ConcatName}
+	global.SetLine(line)
+	local := &ast.LocalAssignStmt{Names: []string{luastr.ConcatName}, Exprs: []ast.Expr{global}}
+	local.SetLine(line)
+	local.SetLastLine(line)
+	return append([]ast.Stmt{local}, chunk...)
+}
+
+type concatRewriter struct {
+	used bool
+}
+
+func (r *concatRewriter) stmts(list []ast.Stmt) {
+	for _, s := range list {
+		r.stmt(s)
+	}
+}
+
+func (r *concatRewriter) stmt(s ast.Stmt) {
+	switch x := s.(type) {
+	case *ast.AssignStmt:
+		r.exprs(x.Lhs)
+		r.exprs(x.Rhs)
+	case *ast.LocalAssignStmt:
+		r.exprs(x.Exprs)
+	case *ast.FuncCallStmt:
+		x.Expr = r.expr(x.Expr)
+	case *ast.DoBlockStmt:
+		r.stmts(x.Stmts)
+	case *ast.WhileStmt:
+		x.Condition = r.expr(x.Condition)
+		r.stmts(x.Stmts)
+	case *ast.RepeatStmt:
+		r.stmts(x.Stmts)
+		x.Condition = r.expr(x.Condition)
+	case *ast.IfStmt:
+		x.Condition = r.expr(x.Condition)
+		r.stmts(x.Then)
+		r.stmts(x.Else)
+	case *ast.NumberForStmt:
+		x.Init = r.expr(x.Init)
+		x.Limit = r.expr(x.Limit)
+		x.Step = r.expr(x.Step)
+		r.stmts(x.Stmts)
+	case *ast.GenericForStmt:
+		r.exprs(x.Exprs)
+		r.stmts(x.Stmts)
+	case *ast.FuncDefStmt:
+		if x.Name != nil {
+			x.Name.Func = r.expr(x.Name.Func)
+			x.Name.Receiver = r.expr(x.Name.Receiver)
+		}
+		if x.Func != nil {
+			r.stmts(x.Func.Stmts)
+		}
+	case *ast.ReturnStmt:
+		r.exprs(x.Exprs)
+	}
+}
+
+func (r *concatRewriter) exprs(list []ast.Expr) {
+	for i, e := range list {
+		list[i] = r.expr(e)
+	}
+}
+
+func (r *concatRewriter) expr(e ast.Expr) ast.Expr {
+	switch x := e.(type) {
+	case nil:
+		return nil
+	case *ast.StringConcatOpExpr:
+		return r.concat(x)
+	case *ast.AttrGetExpr:
+		x.Object = r.expr(x.Object)
+		x.Key = r.expr(x.Key)
+	case *ast.FuncCallExpr:
+		x.Func = r.expr(x.Func)
+		x.Receiver = r.expr(x.Receiver)
+		r.exprs(x.Args)
+	case *ast.TableExpr:
+		for _, f := range x.Fields {
+			f.Key = r.expr(f.Key)
+			f.Value = r.expr(f.Value)
+		}
+	case *ast.LogicalOpExpr:
+		x.Lhs = r.expr(x.Lhs)
+		x.Rhs = r.expr(x.Rhs)
+	case *ast.RelationalOpExpr:
+		x.Lhs = r.expr(x.Lhs)
+		x.Rhs = r.expr(x.Rhs)
+	case *ast.ArithmeticOpExpr:
+		x.Lhs = r.expr(x.Lhs)
+		x.Rhs = r.expr(x.Rhs)
+	case *ast.UnaryMinusOpExpr:
+		x.Expr = r.expr(x.Expr)
+	case *ast.UnaryNotOpExpr:
+		x.Expr = r.expr(x.Expr)
+	case *ast.UnaryLenOpExpr:
+		x.Expr = r.expr(x.Expr)
+	case *ast.FunctionExpr:
+		r.stmts(x.Stmts)
+	}
+	return e
+}
+
+// concat rewrites one chain: the right operands that are themselves
+// concatenations (a .. (b .. c), which is what a .. b .. c parses to) join
+// the chain; anything else is an operand.
+func (r *concatRewriter) concat(x *ast.StringConcatOpExpr) ast.Expr {
+	r.used = true
+	var operands []ast.Expr
+	cur := x
+	for {
+		operands = append(operands, r.expr(cur.Lhs))
+		next, ok := cur.Rhs.(*ast.StringConcatOpExpr)
+		if !ok {
+			operands = append(operands, r.expr(cur.Rhs))
+			break
+		}
+		cur = next
+	}
+	// an operand is one value, even a call or ... in last place
+	switch last := operands[len(operands)-1].(type) {
+	case *ast.FuncCallExpr:
+		last.AdjustRet = true
+	case *ast.Comma3Expr:
+		last.AdjustRet = true
+	}
+	fn := &ast.IdentExpr{Value: luastr.ConcatName}
+	fn.SetLine(x.Line())
+	fn.SetLastLine(x.LastLine())
+	// AdjustRet: one value, and never a tail call, so the caller's frame
+	// stays for error positions and tracebacks
+	call := &ast.FuncCallExpr{Func: fn, Args: operands, AdjustRet: true}
+	call.SetLine(x.Line())
+	call.SetLastLine(x.LastLine())
+	return call
+}
