@@ -144,6 +144,7 @@ func messageKey(j *job) uint32 {
 			h = addrPortHash(j.src)
 		}
 	}
+	h ^= h >> 16 // the slot index takes the low bits: fold the high ones in
 	if h == 0 {
 		h = 1
 	}

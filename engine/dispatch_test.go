@@ -207,6 +207,20 @@ func TestMessageKey(t *testing.T) {
 	}
 }
 
+// TestMessageKeySpread: sipp's Call-IDs differ in a few digits only; they
+// must still spread over the slots about as random keys would (1000 random
+// keys fill 888 of 4096 slots on average).
+func TestMessageKeySpread(t *testing.T) {
+	slots := map[uint32]bool{}
+	for i := range 1000 {
+		j := job{raw: fmt.Appendf(nil, "INVITE sip:s@h SIP/2.0\r\nCall-ID: %d-30415@127.0.0.1\r\n\r\n", i)}
+		slots[messageKey(&j)%dispatchSlots] = true
+	}
+	if len(slots) < 820 {
+		t.Fatalf("1000 Call-IDs in %d slots", len(slots))
+	}
+}
+
 func TestCallIDAllocatesNothing(t *testing.T) {
 	raw := []byte("SIP/2.0 180 Ringing\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: <sip:a@h>;tag=1\r\nTo: <sip:b@h>;tag=2\r\nCall-ID: 1-2345@127.0.0.1\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n")
 	j := job{raw: raw}
