@@ -1,12 +1,15 @@
 -- Stateless forwarding proxy for `make bench`: every request goes to the
--- UAS (-D BENCH_UAS_URI=sip:host:port) with KSR.forward(); replies go back on the Via path.
--- The same shape as Kamailio's bench script, so both can be compared.
+-- UAS with KSR.forward(); replies go back on the Via path. The same shape
+-- as Kamailio's bench script, so both can be compared.
+
+-- next hop: bench.sh passes -D BENCH_UAS_URI (default UAS port 5070)
 local UAS -- read on first use: KSR calls are for routes, not the top level
 
 local function uas()
 	if not UAS then
-		UAS = KSR.kx.get_def("BENCH_UAS_URI")
-		if UAS == "" then UAS = "sip:127.0.0.1:5070" end
+		local v = KSR.kx.get_def("BENCH_UAS_URI") -- nil or "" when not defined
+		if v == nil or v == "" then v = "sip:127.0.0.1:5070" end
+		UAS = v
 	end
 	return UAS
 end
