@@ -47,7 +47,7 @@ type Engine struct {
 	draining   atomic.Bool
 
 	tp      *transport
-	jobs    chan job
+	disp    *dispatcher
 	workers []*worker
 	quit    chan struct{}
 	wg      sync.WaitGroup // the workers and the local address refresher
@@ -84,6 +84,11 @@ type job struct {
 	connID uint64
 	at     time.Time
 	fn     func(w *worker)
+
+	// set by dispatch: the job counts as in flight on its worker, and for
+	// its key (0: none) until the worker is done with it
+	counted bool
+	key     uint32
 }
 
 // New loads the modules (ModInit in module order) and compiles and checks
@@ -125,7 +130,7 @@ func newEngine(cfg Config) *Engine {
 		wdStop:  make(chan struct{}),
 		watched: map[*luaext.State]bool{},
 	}
-	e.jobs = make(chan job, 1024*cfg.Workers)
+	e.disp = newDispatcher(cfg.Workers, 1024)
 	e.met = newEngineMetrics(e.metrics, cfg.Workers, e)
 	e.tp = newTransport(e)
 	e.dns.ttl = 30 * time.Second
@@ -421,24 +426,6 @@ func (e *Engine) Stop(ctx context.Context) error {
 		e.ms.stop(ctx)
 	})
 	return e.stopErr
-}
-
-// dispatch hands a job to a worker. Messages of one TCP connection always
-// go to the same worker, so they stay in order. Received messages are
-// dropped once reading stops, so that no reader waits on a busy worker.
-func (e *Engine) dispatch(j job) {
-	stop := e.quit
-	if j.fn == nil {
-		stop = e.tp.stopRead
-	}
-	ch := e.jobs
-	if j.connID != 0 && len(e.workers) > 0 {
-		ch = e.workers[j.connID%uint64(len(e.workers))].own
-	}
-	select {
-	case ch <- j:
-	case <-stop:
-	}
 }
 
 // watch puts a state outside the workers (an extra process's) under the

@@ -89,7 +89,7 @@ func newEngineMetrics(set *metrics.Set, workers int, e *Engine) *engineMetrics {
 		m.panics[site] = set.NewCounter(`kemi_core_panics_total{where="` + name + `"}`)
 	}
 	set.NewGauge(`kemi_engine_workers`, func() float64 { return float64(workers) })
-	set.NewGauge(`kemi_engine_queue_length`, func() float64 { return float64(len(e.jobs)) })
+	set.NewGauge(`kemi_engine_queue_length`, func() float64 { return float64(e.disp.queued()) })
 	m.reloads = set.NewCounter(`kemi_engine_reloads_total`)
 	m.reloadFailures = set.NewCounter(`kemi_engine_reload_failures_total`)
 	set.NewGauge(`kemi_engine_script_generation`, func() float64 { return float64(e.generation.Load()) })

@@ -3,23 +3,34 @@ package engine_test
 import (
 	"fmt"
 	"os"
-	"path/filepath"
-	"strconv"
+	"strings"
 	"testing"
-	"time"
 
+	"github.com/kemisip/kemi/engine"
 	"github.com/kemisip/kemi/engine/enginetest"
 )
 
-// TestSippStatelessCalls runs sipp's built-in uac through kemi, which
-// forwards statelessly to sipp's built-in uas: every call must succeed.
-// A stateless proxy with several workers may reorder a 180 and a 200, as
-// Kamailio's does, so both sides tolerate unexpected messages and failures
-// are what counts.
+// The sipp tests run sipp's stock uac and uas scenarios with sipp's default
+// behaviours: a message that arrives out of order (a 200 before its 180,
+// an ACK after the BYE) fails the call, so they check that kemi keeps the
+// order of one call's messages with several workers.
+
+// checkCalls fails the test unless every call of a sipp run succeeded.
+func checkCalls(t *testing.T, s *enginetest.Server, r enginetest.SippCalls, calls int) {
+	t.Helper()
+	if r.Exit != 0 || r.Successful != calls || r.Failed != 0 {
+		t.Fatalf("sipp exit %d: %d successful, %d failed of %d\n%s", r.Exit, r.Successful, r.Failed, calls, r.Output)
+	}
+	if v := s.Metric(`kemi_core_requests_received_total{method="INVITE"}`); v < float64(calls) {
+		t.Errorf("INVITEs counted %v, want >= %d", v, calls)
+	}
+}
+
+// TestSippStatelessCalls runs sipp's uac through a stateless script that
+// forwards to a fixed next hop (KSR.setdsturi + KSR.forward) to sipp's uas.
 func TestSippStatelessCalls(t *testing.T) {
 	enginetest.SippPath(t)
-	uasPort := enginetest.FreeUDPPort(t)
-	uacPort := enginetest.FreeUDPPort(t)
+	uas := enginetest.StartStockUAS(t)
 	s := enginetest.Start(t, fmt.Sprintf(`
 local UAS = "sip:127.0.0.1:%d"
 function ksr_request_route()
@@ -33,26 +44,61 @@ function ksr_request_route()
 	end
 end
 function ksr_reply_route() end
-`, uasPort))
-	dir := t.TempDir()
-	enginetest.StartSipp(t, "-sn", "uas", "-i", "127.0.0.1", "-p", strconv.Itoa(uasPort),
-		"-default_behaviors", "all,-abortunexp")
-	time.Sleep(200 * time.Millisecond)
-	stat := filepath.Join(dir, "uac.csv")
+`, uas))
 	const calls = 200
-	code, out := enginetest.RunSipp(t, 60*time.Second, s.UDP(), "-sn", "uac", "-i", "127.0.0.1",
-		"-p", strconv.Itoa(uacPort), "-m", strconv.Itoa(calls), "-r", "100", "-timeout", "40s",
-		"-default_behaviors", "all,-abortunexp", "-trace_stat", "-stf", stat)
-	csv, err := os.ReadFile(stat)
+	checkCalls(t, s, enginetest.RunStockUAC(t, s.UDP(), uas, calls, 100), calls)
+}
+
+// TestSippStatelessOrder runs 1000 calls at 100 calls/s through the
+// README's routing.lua with two workers: the uas's 180 and 200, sent back
+// to back, and the uac's ACK and BYE must leave kemi in the order they
+// came in, or sipp fails the call.
+func TestSippStatelessOrder(t *testing.T) {
+	enginetest.SippPath(t)
+	script := readmeRoutingScript(t)
+	uas := enginetest.StartStockUAS(t)
+	s := enginetest.Start(t, script, enginetest.WithWorkers(2), enginetest.WithConfig(func(c *engine.Config) {
+		c.ScriptPath = "routing.lua"
+	}))
+	const calls = 1000
+	checkCalls(t, s, enginetest.RunStockUAC(t, s.UDP(), uas, calls, 100), calls)
+}
+
+// TestSippStatefulOrder is the same load through the transaction-stateful
+// benchmark script (tm, record-route, failure route).
+func TestSippStatefulOrder(t *testing.T) {
+	enginetest.SippPath(t)
+	script, err := os.ReadFile("../examples/bench/stateful.lua")
 	if err != nil {
-		t.Fatalf("sipp exit %d, no statistics: %v\n%s", code, err, out)
+		t.Fatal(err)
 	}
-	ok, _ := enginetest.SippStat(string(csv), "SuccessfulCall(C)")
-	failed, _ := enginetest.SippStat(string(csv), "FailedCall(C)")
-	if code != 0 || ok != calls || failed != 0 {
-		t.Fatalf("sipp exit %d: %d successful, %d failed of %d\n%s", code, ok, failed, calls, out)
+	uas := enginetest.StartStockUAS(t)
+	s := enginetest.Start(t, string(script), enginetest.WithWorkers(2), enginetest.WithConfig(func(c *engine.Config) {
+		c.ScriptPath = "stateful.lua"
+		c.Defines = map[string]string{"BENCH_UAS_URI": fmt.Sprintf("sip:127.0.0.1:%d", uas)}
+	}))
+	const calls = 1000
+	checkCalls(t, s, enginetest.RunStockUAC(t, s.UDP(), uas, calls, 100), calls)
+}
+
+// readmeRoutingScript returns the README's routing.lua: its first Lua
+// code block.
+func readmeRoutingScript(t *testing.T) string {
+	t.Helper()
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
 	}
-	if v := s.Metric(`kemi_core_requests_received_total{method="INVITE"}`); v < calls {
-		t.Errorf("INVITEs counted %v, want >= %d", v, calls)
+	_, rest, ok := strings.Cut(string(readme), "```lua\n")
+	if !ok {
+		t.Fatal("README.md has no ```lua block")
 	}
+	block, _, ok := strings.Cut(rest, "```")
+	if !ok {
+		t.Fatal("README.md: the first ```lua block does not end")
+	}
+	if !strings.Contains(block, "routing.lua") {
+		t.Fatalf("README.md's first Lua block is not routing.lua:\n%s", block)
+	}
+	return block
 }

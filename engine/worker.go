@@ -17,7 +17,7 @@ type worker struct {
 	rank   int
 	st     atomic.Pointer[luaext.State]
 	proc   *kemi.Proc
-	own    chan job
+	own    chan job // the worker's queue in the dispatcher
 	parser *sip.Parser
 	routes map[string]*routeMetrics
 	gen    int64 // script generation of st
@@ -33,7 +33,7 @@ func newWorker(e *Engine, rank int, st *luaext.State) *worker {
 		e:      e,
 		rank:   rank,
 		proc:   kemi.NewProc(rank),
-		own:    make(chan job, 256),
+		own:    e.disp.queues[rank-1],
 		parser: sip.NewParser(),
 		routes: map[string]*routeMetrics{},
 	}
@@ -48,6 +48,8 @@ func (w *worker) close() {
 	}
 }
 
+// loop runs the jobs of the worker's queue in order until the engine
+// stops.
 func (w *worker) loop() {
 	e := w.e
 	for {
@@ -55,9 +57,9 @@ func (w *worker) loop() {
 		case j := <-w.own:
 			w.takeReload()
 			w.handle(j)
-		case j := <-e.jobs:
-			w.takeReload()
-			w.handle(j)
+			if j.counted {
+				e.disp.done(w.rank-1, j.key)
+			}
 		case <-e.quit:
 			return
 		}

@@ -5,7 +5,9 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -100,4 +102,48 @@ func SippStat(csv, column string) (int, error) {
 		}
 	}
 	return 0, fmt.Errorf("no column %s", column)
+}
+
+// StartStockUAS starts sipp's built-in uas scenario on a free loopback UDP
+// port, with sipp's default behaviours, and returns the port. It is
+// stopped when the test ends.
+func StartStockUAS(t testing.TB) int {
+	t.Helper()
+	port := FreeUDPPort(t)
+	StartSipp(t, "-sn", "uas", "-i", "127.0.0.1", "-p", strconv.Itoa(port))
+	return port
+}
+
+// SippCalls is the outcome of a sipp uac run.
+type SippCalls struct {
+	Exit       int    // sipp's exit code: 0 when every call succeeded
+	Successful int    // SuccessfulCall(C)
+	Failed     int    // FailedCall(C)
+	Output     string // sipp's output
+}
+
+// RunStockUAC runs sipp's built-in uac scenario with its default
+// behaviours: calls calls at rate calls/s, addressed to the uas on
+// 127.0.0.1:uasPort (the Request-URI) and sent to proxy (host:port, sipp's
+// -rsa), so that a script forwarding to the Request-URI reaches the uas.
+// It waits for the run to end and fails the test when sipp wrote no
+// statistics.
+func RunStockUAC(t testing.TB, proxy string, uasPort, calls, rate int) SippCalls {
+	t.Helper()
+	stat := filepath.Join(t.TempDir(), "uac.csv")
+	// let the uas bind; sipp has no readiness signal
+	time.Sleep(200 * time.Millisecond)
+	limit := time.Duration(calls/max(rate, 1))*time.Second + 20*time.Second
+	code, out := RunSipp(t, limit+10*time.Second, fmt.Sprintf("127.0.0.1:%d", uasPort),
+		"-rsa", proxy, "-sn", "uac", "-i", "127.0.0.1", "-p", strconv.Itoa(FreeUDPPort(t)),
+		"-m", strconv.Itoa(calls), "-r", strconv.Itoa(rate), "-timeout", fmt.Sprintf("%ds", int(limit.Seconds())),
+		"-trace_stat", "-stf", stat)
+	csv, err := os.ReadFile(stat)
+	if err != nil {
+		t.Fatalf("sipp exit %d, no statistics: %v\n%s", code, err, out)
+	}
+	r := SippCalls{Exit: code, Output: out}
+	r.Successful, _ = SippStat(string(csv), "SuccessfulCall(C)")
+	r.Failed, _ = SippStat(string(csv), "FailedCall(C)")
+	return r
 }

@@ -1,26 +1,68 @@
 #!/usr/bin/env bash
-# Load kemi with sipp at rising call rates and print, per rate: calls
-# completed and failed, kemi's CPU seconds per 1000 calls and its RSS.
+# Load kemi with sipp's stock uac and uas scenarios, with sipp's default
+# behaviours (a message out of order fails the call), at rising call rates,
+# and print per rate: calls completed and failed, kemi's CPU seconds per
+# 1000 calls, its resident memory and the calls per second achieved.
 #
 #   examples/bench/bench.sh [SCRIPT] [RATES] [SECONDS]
 #
-# SCRIPT  routing script (default examples/bench/stateless.lua)
+# SCRIPT  routing script (default examples/bench/stateless.lua); it finds
+#         the UAS with KSR.kx.get_def("BENCH_UAS_URI")
 # RATES   call rates, calls/s (default "500 1000 2000 3000")
 # SECONDS length of each run (default 10)
-# Ports (loopback only): kemi 15060, sipp UAS 15070, sipp UAC 15080;
-# override with BENCH_PROXY_PORT, BENCH_UAS_PORT, BENCH_UAC_PORT.
-# KEMI_ARGS adds flags to `kemi run` (e.g. "-n 4").
+# Ports (loopback only): kemi 15060, sipp UAS 15070, sipp UAC 15080, or the
+# next free ones; set BENCH_PROXY_PORT, BENCH_UAS_PORT, BENCH_UAC_PORT to
+# choose. KEMI_ARGS adds flags to `kemi run` (e.g. "-n 4"). The logs are
+# removed at exit; BENCH_KEEP_LOGS=1 keeps them.
 set -eu
 cd "$(dirname "$0")/../.."
 SCRIPT=${1:-examples/bench/stateless.lua}
 RATES=${2:-"500 1000 2000 3000"}
 SECS=${3:-10}
-PP=${BENCH_PROXY_PORT:-15060}; UP=${BENCH_UAS_PORT:-15070}; CP=${BENCH_UAC_PORT:-15080}
 KEMI=./bin/kemi
-OUT=$(mktemp -d /tmp/kemi-bench.XXXXXX)
 command -v sipp >/dev/null || { echo "sipp is missing (apt-get install sip-tester)"; exit 1; }
 [ -x "$KEMI" ] || { echo "build kemi first (make build)"; exit 1; }
 HZ=$(getconf CLK_TCK)
+
+OUT=$(mktemp -d /tmp/kemi-bench.XXXXXX)
+PIDS=() # every process started here, stopped by pid at exit
+cleanup() {
+	local p
+	for p in "${PIDS[@]}"; do
+		kill "$p" 2>/dev/null || true
+	done
+	for p in "${PIDS[@]}"; do
+		wait "$p" 2>/dev/null || true
+	done
+	if [ "${BENCH_KEEP_LOGS:-0}" = 1 ]; then
+		echo "logs: $OUT"
+	else
+		rm -rf "$OUT"
+	fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM HUP PIPE
+
+# stop_pid stops one process started here and forgets it.
+stop_pid() {
+	local p keep=()
+	kill "$1" 2>/dev/null || true
+	wait "$1" 2>/dev/null || true
+	for p in "${PIDS[@]}"; do
+		[ "$p" = "$1" ] || keep+=("$p")
+	done
+	PIDS=("${keep[@]}")
+}
+
+# free_port prints the first UDP port from $1 up that nothing listens on.
+free_port() {
+	local p=$1
+	while ss -Hlun "sport = :$p" | grep -q .; do p=$((p + 1)); done
+	echo "$p"
+}
+PP=${BENCH_PROXY_PORT:-$(free_port 15060)}
+UP=${BENCH_UAS_PORT:-$(free_port 15070)}
+CP=${BENCH_UAC_PORT:-$(free_port 15080)}
 
 ticks() { # utime+stime of a pid and its children, in clock ticks
 	local s=0 p
@@ -38,34 +80,50 @@ rss_mb() { # resident memory of a pid and its children, MB
 	done
 	echo $((s / 1024))
 }
+wait_udp() { # wait until something listens on UDP port $1 (5 s at most)
+	local i
+	for i in $(seq 50); do
+		ss -Hlun "sport = :$1" | grep -q . && return 0
+		sleep 0.1
+	done
+	return 1
+}
 
-export BENCH_UAS_URI=sip:127.0.0.1:$UP
-echo "script: $SCRIPT, ${SECS}s per rate"
+echo "script: $SCRIPT, ${SECS}s per rate, sipp default behaviours"
 printf '%-8s %-10s %-8s %-8s %-14s %-8s %s\n' rate calls ok failed cpu_s/1000calls rss_MB cps
 for RATE in $RATES; do
 	TOTAL=$((RATE * SECS))
-	$KEMI run -f "$SCRIPT" -l udp:127.0.0.1:$PP --metrics-addr off --log-level warn ${KEMI_ARGS:-} >"$OUT/kemi-$RATE.log" 2>&1 &
+	$KEMI run -f "$SCRIPT" -l udp:127.0.0.1:$PP -D BENCH_UAS_URI=sip:127.0.0.1:$UP \
+		--metrics-addr off --log-level warn ${KEMI_ARGS:-} >"$OUT/kemi-$RATE.log" 2>&1 &
 	KPID=$!
-	for _ in $(seq 50); do ss -Hlun "sport = :$PP" | grep -q . && break; sleep 0.1; done
-	timeout $((SECS + 60)) sipp -sn uas -i 127.0.0.1 -p $UP -nostdin -bg -default_behaviors all,-abortunexp \
-		-trace_err -error_file "$OUT/uas-$RATE.err" >/dev/null 2>&1 || true
-	T0=$(ticks $KPID); START=$(date +%s.%N)
-	set +e
-	timeout $((SECS + 60)) sipp 127.0.0.1:$PP -sn uac -i 127.0.0.1 -p $CP -r $RATE -m $TOTAL -nostdin \
-		-default_behaviors all,-abortunexp -timeout $((SECS + 40))s -trace_stat -stf "$OUT/uac-$RATE.csv" \
-		>"$OUT/uac-$RATE.out" 2>&1
-	set -e
-	END=$(date +%s.%N); T1=$(ticks $KPID); RSS=$(rss_mb $KPID)
-	pkill -f "sipp -sn uas -i 127.0.0.1 -p $UP" 2>/dev/null || true
-	kill $KPID 2>/dev/null; wait $KPID 2>/dev/null || true
+	PIDS+=("$KPID")
+	wait_udp "$PP" || { echo "kemi did not start:"; cat "$OUT/kemi-$RATE.log"; exit 1; }
+	sipp -sn uas -i 127.0.0.1 -p "$UP" -nostdin -trace_err -error_file "$OUT/uas-$RATE.err" \
+		>"$OUT/uas-$RATE.out" 2>&1 &
+	UPID=$!
+	PIDS+=("$UPID")
+	wait_udp "$UP" || { echo "sipp uas did not start:"; cat "$OUT/uas-$RATE.out"; exit 1; }
+	T0=$(ticks "$KPID"); START=$(date +%s.%N)
+	# in the background, so that a signal to this script stops it at once
+	timeout $((SECS + 60)) sipp 127.0.0.1:$PP -sn uac -i 127.0.0.1 -p "$CP" -r "$RATE" -m "$TOTAL" -nostdin \
+		-timeout $((SECS + 40))s -trace_stat -stf "$OUT/uac-$RATE.csv" >"$OUT/uac-$RATE.out" 2>&1 &
+	CPID=$!
+	PIDS+=("$CPID")
+	wait "$CPID" || true # sipp exits 1 when a call failed: reported below
+	stop_pid "$CPID"
+	END=$(date +%s.%N); T1=$(ticks "$KPID"); RSS=$(rss_mb "$KPID")
+	stop_pid "$UPID"
+	stop_pid "$KPID"
+	if [ ! -s "$OUT/uac-$RATE.csv" ]; then
+		echo "$RATE: sipp wrote no statistics:"; tail -n 20 "$OUT/uac-$RATE.out"; exit 1
+	fi
 	LAST=$(tail -n 1 "$OUT/uac-$RATE.csv")
 	HDR=$(head -n 1 "$OUT/uac-$RATE.csv")
 	col() { echo "$HDR" | tr ';' '\n' | grep -n "^$1\$" | cut -d: -f1; }
-	OK=$(echo "$LAST" | cut -d';' -f"$(col SuccessfulCall\(C\))")
-	FAIL=$(echo "$LAST" | cut -d';' -f"$(col FailedCall\(C\))")
-	CPU=$(awk -v t=$((T1 - T0)) -v hz=$HZ -v n="$OK" 'BEGIN{ if (n>0) printf "%.3f", t/hz/n*1000; else print "-" }')
+	OK=$(echo "$LAST" | cut -d';' -f"$(col 'SuccessfulCall(C)')")
+	FAIL=$(echo "$LAST" | cut -d';' -f"$(col 'FailedCall(C)')")
+	CPU=$(awk -v t=$((T1 - T0)) -v hz="$HZ" -v n="$OK" 'BEGIN{ if (n>0) printf "%.3f", t/hz/n*1000; else print "-" }')
 	CPS=$(awk -v n="$OK" -v a="$START" -v b="$END" 'BEGIN{ printf "%.0f", n/(b-a) }')
 	printf '%-8s %-10s %-8s %-8s %-14s %-8s %s\n' "$RATE" "$TOTAL" "$OK" "$FAIL" "$CPU" "$RSS" "$CPS"
 	sleep 1
 done
-echo "logs: $OUT"

@@ -1,10 +1,20 @@
 -- Transaction-stateful proxy for `make bench`, in the shape of Kamailio's
 -- basic example: maxfwd, CANCEL, loose routing for in-dialog requests,
--- retransmission checks, record-route, t_relay() to the UAS (BENCH_UAS_URI)
--- with a failure route. The same script runs under Kamailio for comparison.
+-- retransmission checks, record-route, t_relay() to the UAS with a failure
+-- route. The same script runs under Kamailio for comparison.
 
--- next hop; run.sh exports BENCH_UAS_URI (default UAS port 5070)
-local UAS = os.getenv("BENCH_UAS_URI") or "sip:127.0.0.1:5070"
+-- next hop: bench.sh passes -D BENCH_UAS_URI (default UAS port 5070)
+local UAS -- read on first use: KSR calls are for routes, not the top level
+
+local function uas()
+	if not UAS then
+		local v = KSR.kx.get_def("BENCH_UAS_URI") -- nil or "" when not defined
+		if v == nil or v == "" then v = "sip:127.0.0.1:5070" end
+		UAS = v
+	end
+	return UAS
+end
+
 local FLT_DO_SANITY = false  -- set true to pay for sanity_check() per request
 
 local function relay()
@@ -31,7 +41,7 @@ local function route_withindlg()
 			relay()
 		end
 	end
-	KSR.setdsturi(UAS)
+	KSR.setdsturi(uas())
 	relay()
 end
 
@@ -62,7 +72,7 @@ function ksr_request_route()
 		KSR.rr.record_route()
 	end
 
-	KSR.setdsturi(UAS)
+	KSR.setdsturi(uas())
 	KSR.tm.t_on_failure("ksr_failure_manage")
 	relay()
 	return 1
