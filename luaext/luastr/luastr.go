@@ -29,6 +29,52 @@ type Budget interface {
 // string.lower, string.reverse and table.concat with versions that stop
 // when L's context is done and account what they build with b, and sets
 // the global ConcatName. Call it after the standard libraries are open.
+//
+// The string table is changed in place, so method calls on strings
+// (`s:find(p)`), which look the functions up through the string
+// metatable's __index (the same table in gopher-lua), get them too;
+// string.gfind, gopher-lua's alias of gmatch, is replaced as well.
 func Open(L *lua.LState, b Budget) {
-	panic("luastr: not written yet")
+	x := &lib{budget: b}
+	gmatch := L.NewFunction(x.gmatch)
+	strFuncs := []struct {
+		name string
+		fn   lua.LValue
+	}{
+		{"find", L.NewFunction(x.find)},
+		{"match", L.NewFunction(x.match)},
+		{"gmatch", gmatch},
+		{"gfind", gmatch},
+		{"gsub", L.NewFunction(x.gsub)},
+		{"rep", L.NewFunction(x.rep)},
+		{"format", L.NewFunction(x.format)},
+		{"upper", L.NewFunction(x.upper)},
+		{"lower", L.NewFunction(x.lower)},
+		{"reverse", L.NewFunction(x.reverse)},
+	}
+	for _, t := range stringTables(L) {
+		for _, f := range strFuncs {
+			t.RawSetString(f.name, f.fn)
+		}
+	}
+	if t, ok := L.GetGlobal("table").(*lua.LTable); ok {
+		t.RawSetString("concat", L.NewFunction(x.tableConcat))
+	}
+	L.SetGlobal(ConcatName, L.NewFunction(x.concat))
+}
+
+// stringTables returns the global string table and, when it is another
+// table, the one strings' methods come from.
+func stringTables(L *lua.LState) []*lua.LTable {
+	var ts []*lua.LTable
+	g, ok := L.GetGlobal("string").(*lua.LTable)
+	if ok {
+		ts = append(ts, g)
+	}
+	if mt, ok := L.GetMetatable(lua.LString("")).(*lua.LTable); ok {
+		if idx, ok := mt.RawGetString("__index").(*lua.LTable); ok && idx != g {
+			ts = append(ts, idx)
+		}
+	}
+	return ts
 }
