@@ -2,17 +2,25 @@ package luastr
 
 import (
 	"errors"
-	"math"
 	"unsafe"
 )
 
-// errTooLarge is raised when a size does not fit in an int (Lua 5.3's
+// maxStringLen bounds every string this package builds, Budget or not:
+// past it Go's allocator would panic or take the whole process down with
+// a fatal out-of-memory error, where Lua raises "not enough memory".
+const maxStringLen = 1<<31 - 1
+
+// errTooLarge is raised for a string longer than maxStringLen (Lua 5.3's
 // wording for string.rep).
 var errTooLarge = errors.New("resulting string too large")
 
-// grow asks b for n more bytes; a nil Budget allows everything.
+// grow checks that n more bytes make a string of at most maxStringLen and
+// asks b for them; a nil Budget allows everything else.
 func grow(b Budget, n int) error {
-	if b == nil || n <= 0 {
+	if n < 0 || n > maxStringLen {
+		return errTooLarge
+	}
+	if b == nil || n == 0 {
 		return nil
 	}
 	return b.Grow(n)
@@ -29,21 +37,18 @@ type builder struct {
 
 // reserve makes room for n more bytes.
 func (b *builder) reserve(n int) error {
-	need := len(b.buf) + n
-	if need <= cap(b.buf) {
+	if n <= cap(b.buf)-len(b.buf) {
 		return nil
 	}
-	if n < 0 || need < 0 {
+	if n < 0 || n > maxStringLen-len(b.buf) {
 		return errTooLarge
 	}
+	need := len(b.buf) + n
 	newCap := need
 	if len(b.buf) > 0 {
 		// Grow by a quarter, as append does for large slices, so the
 		// accounted capacity stays close to the result's size.
-		newCap += need / 4
-		if newCap < need {
-			newCap = math.MaxInt
-		}
+		newCap = min(need+need/4, maxStringLen)
 	}
 	if err := grow(b.budget, newCap-b.accounted); err != nil {
 		return err

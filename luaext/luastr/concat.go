@@ -1,7 +1,6 @@
 package luastr
 
 import (
-	"math"
 	"strconv"
 
 	lua "github.com/yuin/gopher-lua"
@@ -25,6 +24,15 @@ func stringLen(v lua.LValue) int {
 	return numberLen(float64(v.(lua.LNumber)))
 }
 
+// addLen adds n to the length total, raising "resulting string too large"
+// past maxStringLen.
+func addLen(L *lua.LState, total, n int) int {
+	if n > maxStringLen-total {
+		raise(L, errTooLarge.Error())
+	}
+	return total + n
+}
+
 // appendValue appends the string or number v.
 func appendValue(dst []byte, v lua.LValue) []byte {
 	if s, ok := v.(lua.LString); ok {
@@ -38,16 +46,8 @@ func appendValue(dst []byte, v lua.LValue) []byte {
 func (x *lib) join(L *lua.LState, vs []lua.LValue) lua.LString {
 	total := 0
 	for _, v := range vs {
-		n := stringLen(v)
-		if total > math.MaxInt-n {
-			raise(L, errTooLarge.Error())
-		}
-		total += n
+		total = addLen(L, total, stringLen(v))
 	}
-	return x.joinSized(L, vs, total)
-}
-
-func (x *lib) joinSized(L *lua.LState, vs []lua.LValue, total int) lua.LString {
 	if err := grow(x.budget, total); err != nil {
 		raise(L, err.Error())
 	}
@@ -76,14 +76,11 @@ func (x *lib) concat(L *lua.LState) int {
 		v := L.Get(i)
 		switch s := v.(type) {
 		case lua.LString:
-			total += len(s)
+			total = addLen(L, total, len(s))
 		case lua.LNumber:
 			total += numberLen(float64(s))
 		default:
 			return x.concatMeta(L, top)
-		}
-		if total < 0 {
-			raise(L, errTooLarge.Error())
 		}
 	}
 	if err := grow(x.budget, total); err != nil {
@@ -171,16 +168,14 @@ func (x *lib) tableConcat(L *lua.LState) int {
 		if !isStringLike(v) {
 			raise(L, "invalid value ("+v.Type().String()+") at index "+strconv.Itoa(k)+" in table for 'concat'")
 		}
-		total += stringLen(v)
-		if total < 0 {
+		total = addLen(L, total, stringLen(v))
+	}
+	if seps := last - i; len(sep) > 0 {
+		if seps > maxStringLen/len(sep) {
 			raise(L, errTooLarge.Error())
 		}
+		total = addLen(L, total, seps*len(sep))
 	}
-	seps := last - i
-	if len(sep) > 0 && seps > (math.MaxInt-total)/len(sep) {
-		raise(L, errTooLarge.Error())
-	}
-	total += seps * len(sep)
 	if err := grow(x.budget, total); err != nil {
 		raise(L, err.Error())
 	}

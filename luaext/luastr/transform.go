@@ -1,7 +1,6 @@
 package luastr
 
 import (
-	"math"
 	"strings"
 
 	lua "github.com/yuin/gopher-lua"
@@ -16,7 +15,7 @@ func (x *lib) rep(L *lua.LState) int {
 		L.Push(lua.LString(""))
 		return 1
 	}
-	if len(s) > math.MaxInt/n {
+	if len(s) > maxStringLen/n {
 		raise(L, errTooLarge.Error())
 	}
 	if err := grow(x.budget, len(s)*n); err != nil {
