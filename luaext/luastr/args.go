@@ -65,10 +65,14 @@ func typeError(L *lua.LState, n int, want string) {
 // checkString is luaL_checklstring: a string, or a number converted as
 // Lua 5.1 converts it.
 func checkString(L *lua.LState, n int) string {
-	switch v := L.Get(n).(type) {
-	case lua.LString:
-		return string(v)
-	case lua.LNumber:
+	if s, ok := L.Get(n).(lua.LString); ok {
+		return string(s)
+	}
+	return checkStringSlow(L, n)
+}
+
+func checkStringSlow(L *lua.LState, n int) string {
+	if v, ok := L.Get(n).(lua.LNumber); ok {
 		return numberString(float64(v))
 	}
 	typeError(L, n, "string")
@@ -103,12 +107,19 @@ func checkInteger(L *lua.LState, n int) int64 {
 	if v, ok := L.Get(n).(lua.LNumber); ok {
 		return toInteger(float64(v))
 	}
+	return checkIntegerSlow(L, n)
+}
+
+func checkIntegerSlow(L *lua.LState, n int) int64 {
 	return toInteger(checkNumber(L, n))
 }
 
 // optInteger is luaL_optinteger.
 func optInteger(L *lua.LState, n int, def int64) int64 {
-	if L.Get(n) == lua.LNil {
+	switch v := L.Get(n).(type) {
+	case lua.LNumber:
+		return toInteger(float64(v))
+	case *lua.LNilType:
 		return def
 	}
 	return checkInteger(L, n)

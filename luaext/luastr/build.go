@@ -17,7 +17,7 @@ var errTooLarge = errors.New("resulting string too large")
 // grow checks that n more bytes make a string of at most maxStringLen and
 // asks b for them; a nil Budget allows everything else.
 func grow(b Budget, n int) error {
-	if n < 0 || n > maxStringLen {
+	if uint(n) > maxStringLen {
 		return errTooLarge
 	}
 	if b == nil || n == 0 {

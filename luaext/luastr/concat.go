@@ -2,6 +2,7 @@ package luastr
 
 import (
 	"strconv"
+	"strings"
 
 	lua "github.com/yuin/gopher-lua"
 )
@@ -86,11 +87,19 @@ func (x *lib) concat(L *lua.LState) int {
 	if err := grow(x.budget, total); err != nil {
 		raise(L, err.Error())
 	}
-	buf := make([]byte, 0, total)
+	// strings.Builder allocates without zeroing and hands its bytes over.
+	var sb strings.Builder
+	sb.Grow(total)
 	for i := 1; i <= top; i++ {
-		buf = appendValue(buf, L.Get(i))
+		switch v := L.Get(i).(type) {
+		case lua.LString:
+			sb.WriteString(string(v))
+		case lua.LNumber:
+			var tmp [numberScratch]byte
+			sb.Write(appendNumber(tmp[:0], float64(v)))
+		}
 	}
-	L.Push(lua.LString(bytesString(buf)))
+	L.Push(lua.LString(sb.String()))
 	return 1
 }
 

@@ -12,9 +12,18 @@ import (
 // results written as show writes them, or "error: <message>".
 func eval(t testing.TB, L *lua.LState, expr string) string {
 	t.Helper()
+	if _, err := loadRewritten(L, "return "+expr, "t.lua"); err != nil {
+		t.Fatalf("%s: %v", expr, err)
+	}
+	return evalString(L, expr)
+}
+
+// evalString is eval for expressions known to compile; it may run on any
+// goroutine.
+func evalString(L *lua.LState, expr string) string {
 	fn, err := loadRewritten(L, "return "+expr, "t.lua")
 	if err != nil {
-		t.Fatalf("%s: %v", expr, err)
+		return "compile error: " + err.Error()
 	}
 	top := L.GetTop()
 	L.Push(fn)

@@ -22,8 +22,9 @@ func newState(t testing.TB, b Budget) *lua.LState {
 }
 
 // loadRewritten compiles src with every `..` chain turned into a call of
-// ConcatName, as kemi's script compiler does, the call carrying the
-// expression's line.
+// ConcatName, as kemi's script compiler does. The call carries the line of
+// the chain's last operand, where Lua 5.1 reports a concatenation error
+// (gopher-lua's own OP_CONCAT reports the first operand's).
 func loadRewritten(L *lua.LState, src, name string) (*lua.LFunction, error) {
 	chunk, err := parse.Parse(strings.NewReader(src), name)
 	if err != nil {
@@ -100,11 +101,12 @@ func concatCall(c *ast.StringConcatOpExpr) ast.Expr {
 	for i := range args {
 		args[i] = rewriteExpr(args[i])
 	}
+	line := args[len(args)-1].Line()
 	fn := &ast.IdentExpr{Value: ConcatName}
-	fn.SetLine(c.Line())
+	fn.SetLine(line)
 	call := &ast.FuncCallExpr{Func: fn, Args: args, AdjustRet: true}
-	call.SetLine(c.Line())
-	call.SetLastLine(c.LastLine())
+	call.SetLine(line)
+	call.SetLastLine(line)
 	return call
 }
 

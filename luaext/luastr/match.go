@@ -224,15 +224,24 @@ func (m *matcher) doMatch(s, p int) int {
 
 // classEnd returns the index just past the single-character class at p.
 func (m *matcher) classEnd(p int) int {
-	pat := m.pat
+	ep, err := classEnd(m.pat, p)
+	if err != nil {
+		return m.fail(err)
+	}
+	return ep
+}
+
+// classEnd returns the index just past the single-character class at
+// pat[p], or the error that makes it malformed.
+func classEnd(pat string, p int) (int, error) {
 	c := pat[p]
 	p++
 	switch c {
 	case '%':
 		if p == len(pat) {
-			return m.fail(errEndsWithPercent)
+			return 0, errEndsWithPercent
 		}
-		return p + 1
+		return p + 1, nil
 	case '[':
 		if p < len(pat) && pat[p] == '^' {
 			p++
@@ -240,7 +249,7 @@ func (m *matcher) classEnd(p int) int {
 		// The first character is a member even when it is ']'.
 		for {
 			if p >= len(pat) {
-				return m.fail(errMissingBracket)
+				return 0, errMissingBracket
 			}
 			c := pat[p]
 			p++
@@ -248,11 +257,11 @@ func (m *matcher) classEnd(p int) int {
 				p++
 			}
 			if p < len(pat) && pat[p] == ']' {
-				return p + 1
+				return p + 1, nil
 			}
 		}
 	}
-	return p
+	return p, nil
 }
 
 func (m *matcher) maxExpand(s, p, ep int) int {

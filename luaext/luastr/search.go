@@ -17,28 +17,76 @@ func hasSpecials(p string) bool {
 	return strings.ContainsAny(p, specials)
 }
 
-// firstLiteral returns the byte every match of the (unanchored) pattern
-// must start with, or -1 when the first item is not one plain character
-// that must be there.
-func firstLiteral(pat string) int {
+// startFilter finds the subject positions where a match can start, from
+// the pattern's first item when that item must match one character: a
+// plain character (found with IndexByte) or a class or set. It lets exec
+// and gsub skip the positions where the matcher would fail at once.
+type startFilter struct {
+	kind int  // filterNone, filterByte or filterClass
+	lit  byte // filterByte's character
+	ep   int  // end of filterClass's class in the pattern
+}
+
+const (
+	filterNone = iota
+	filterByte
+	filterClass
+)
+
+// newStartFilter looks at the first item of the (unanchored) pattern.
+func newStartFilter(pat string) startFilter {
 	if pat == "" {
-		return -1
+		return startFilter{}
 	}
 	switch c := pat[0]; c {
-	case '(', ')', '%', '[', '.':
-		return -1
+	case '(', ')', '.':
+		return startFilter{}
 	case '$':
 		if len(pat) == 1 {
-			return -1
+			return startFilter{}
+		}
+	case '%':
+		if len(pat) > 1 {
+			if c := pat[1]; c == 'b' || c == 'f' || (c >= '0' && c <= '9') {
+				return startFilter{}
+			}
 		}
 	}
-	if len(pat) > 1 {
-		switch pat[1] {
+	ep, err := classEnd(pat, 0)
+	if err != nil {
+		return startFilter{} // the matcher raises the error
+	}
+	if ep < len(pat) {
+		switch pat[ep] {
 		case '?', '*', '-':
-			return -1
+			return startFilter{}
 		}
 	}
-	return int(pat[0])
+	if ep == 1 {
+		return startFilter{kind: filterByte, lit: pat[0]}
+	}
+	return startFilter{kind: filterClass, ep: ep}
+}
+
+// next returns the first position at s or after where a match can start,
+// or -1 when there is none.
+func (f startFilter) next(src, pat string, s int) int {
+	switch f.kind {
+	case filterByte:
+		i := strings.IndexByte(src[s:], f.lit)
+		if i < 0 {
+			return -1
+		}
+		return s + i
+	case filterClass:
+		for ; s < len(src); s++ {
+			if singleMatch(src[s], pat, 0, f.ep) {
+				return s
+			}
+		}
+		return -1
+	}
+	return s
 }
 
 // exec looks for the first match that starts at init or after (only at
@@ -56,14 +104,10 @@ func (m *matcher) exec(init int, anchor bool) (start, end int) {
 		}
 		return -1, noMatch
 	}
-	first := firstLiteral(m.pat)
+	f := newStartFilter(m.pat)
 	for s := init; s <= len(m.src); s++ {
-		if first >= 0 {
-			i := strings.IndexByte(m.src[s:], byte(first))
-			if i < 0 {
-				return -1, noMatch
-			}
-			s += i
+		if s = f.next(m.src, m.pat, s); s < 0 {
+			return -1, noMatch
 		}
 		m.reset()
 		if e := m.match(s, 0); e != noMatch {

@@ -156,9 +156,9 @@ func (x *lib) gsub(L *lua.LState) int {
 	if err := b.reserve(len(src)); err != nil {
 		raise(L, err.Error())
 	}
-	first := -1
+	var f startFilter
 	if !anchor {
-		first = firstLiteral(m.pat)
+		f = newStartFilter(m.pat)
 	}
 	var rs string // a string or number repl, converted once
 	switch r := repl.(type) {
@@ -169,14 +169,14 @@ func (x *lib) gsub(L *lua.LState) int {
 	}
 	n, s := 0, 0
 	for n < maxN {
-		if first >= 0 {
+		if f.kind != filterNone {
 			// Copy the text before the next possible match at once.
-			i := strings.IndexByte(src[s:], byte(first))
-			if i < 0 {
+			next := f.next(src, m.pat, s)
+			if next < 0 {
 				break
 			}
-			x.add(L, &b, src[s:s+i])
-			s += i
+			x.add(L, &b, src[s:next])
+			s = next
 		}
 		m.reset()
 		e := m.match(s, 0)
