@@ -80,6 +80,9 @@ func (x *lib) format(L *lua.LState) int {
 	top := L.GetTop()
 	arg := 1
 	b := builder{budget: x.budget}
+	if err := b.reserve(formatEstimate(L, f, top)); err != nil {
+		raise(L, err.Error())
+	}
 	var item [512]byte
 	for i := 0; i < len(f); {
 		if f[i] != '%' {
@@ -173,6 +176,22 @@ func (x *lib) format(L *lua.LState) int {
 	}
 	L.Push(lua.LString(b.String()))
 	return 1
+}
+
+// formatEstimate guesses the size of string.format's result, so that the
+// usual call builds it in one allocation: the format, the strings (the
+// first 256 bytes of each; longer ones are reserved when added) and 24
+// bytes for any other argument.
+func formatEstimate(L *lua.LState, f string, top int) int {
+	n := len(f)
+	for i := 2; i <= top; i++ {
+		if s, ok := L.Get(i).(lua.LString); ok {
+			n += min(len(s), 256)
+		} else {
+			n += 24
+		}
+	}
+	return min(n, 1<<16)
 }
 
 // addQuoted appends s as %q writes it: between double quotes, with ", \
