@@ -36,13 +36,13 @@ type Budget interface {
 // string.gfind, gopher-lua's alias of gmatch, is replaced as well.
 func Open(L *lua.LState, b Budget) {
 	x := &lib{budget: b}
-	gmatch := L.NewFunction(x.gmatch)
+	gmatch := L.NewFunction(strGmatch)
 	strFuncs := []struct {
 		name string
 		fn   lua.LValue
 	}{
-		{"find", L.NewFunction(x.find)},
-		{"match", L.NewFunction(x.match)},
+		{"find", L.NewFunction(strFind)},
+		{"match", L.NewFunction(strMatch)},
 		{"gmatch", gmatch},
 		{"gfind", gmatch},
 		{"gsub", L.NewFunction(x.gsub)},

@@ -6,7 +6,7 @@ import (
 	lua "github.com/yuin/gopher-lua"
 )
 
-// lib holds what the replaced functions share: the route's Budget.
+// lib holds the Budget that the functions building strings account with.
 type lib struct {
 	budget Budget
 }
@@ -61,38 +61,50 @@ func pushCaptures(L *lua.LState, m *matcher, s, e int, whole bool) int {
 	return n
 }
 
-// find is string.find(s, pattern [, init [, plain]]).
-func (x *lib) find(L *lua.LState) int { return x.findAux(L, true) }
-
-// match is string.match(s, pattern [, init]).
-func (x *lib) match(L *lua.LState) int { return x.findAux(L, false) }
-
-func (x *lib) findAux(L *lua.LState, find bool) int {
-	s := checkString(L, 1)
-	p := checkString(L, 2)
-	init := posrelat(optInteger(L, 3, 1), len(s)) - 1
-	if init < 0 {
-		init = 0
-	} else if init > int64(len(s)) {
-		init = int64(len(s))
+// findArgs reads the subject, pattern and init arguments of find and
+// match; init is an index into s.
+func findArgs(L *lua.LState) (s, p string, init int) {
+	s = checkString(L, 1)
+	p = checkString(L, 2)
+	i := posrelat(optInteger(L, 3, 1), len(s)) - 1
+	if i < 0 {
+		i = 0
+	} else if i > int64(len(s)) {
+		i = int64(len(s))
 	}
-	if find && (lua.LVAsBool(L.Get(4)) || !hasSpecials(p)) {
+	return s, p, int(i)
+}
+
+// strFind is string.find(s, pattern [, init [, plain]]).
+func strFind(L *lua.LState) int {
+	s, p, init := findArgs(L)
+	if lua.LVAsBool(L.Get(4)) || !hasSpecials(p) {
 		i := strings.Index(s[init:], p)
 		if i < 0 {
 			L.Push(lua.LNil)
 			return 1
 		}
-		start := int(init) + i
-		L.Push(lua.LNumber(start + 1))
-		L.Push(lua.LNumber(start + len(p)))
+		L.Push(lua.LNumber(init + i + 1))
+		L.Push(lua.LNumber(init + i + len(p)))
 		return 2
 	}
+	return findPattern(L, s, p, init, true)
+}
+
+// strMatch is string.match(s, pattern [, init]).
+func strMatch(L *lua.LState) int {
+	s, p, init := findArgs(L)
+	return findPattern(L, s, p, init, false)
+}
+
+// findPattern is the matching part of find and match.
+func findPattern(L *lua.LState, s, p string, init int, find bool) int {
 	anchor := len(p) > 0 && p[0] == '^'
 	if anchor {
 		p = p[1:]
 	}
 	m := newMatcher(L.Context(), s, p)
-	start, end := m.exec(int(init), anchor)
+	start, end := m.exec(init, anchor)
 	switch end {
 	case aborted:
 		raiseMatch(L, &m)
@@ -108,9 +120,9 @@ func (x *lib) findAux(L *lua.LState, find bool) int {
 	return pushCaptures(L, &m, start, end, true)
 }
 
-// gmatch is string.gmatch(s, pattern): an iterator over the matches. A
+// strGmatch is string.gmatch(s, pattern): an iterator over the matches. A
 // '^' there is an ordinary character, as in Lua 5.1.
-func (x *lib) gmatch(L *lua.LState) int {
+func strGmatch(L *lua.LState) int {
 	s := checkString(L, 1)
 	p := checkString(L, 2)
 	pos := 0

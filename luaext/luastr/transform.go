@@ -15,7 +15,8 @@ func (x *lib) rep(L *lua.LState) int {
 		L.Push(lua.LString(""))
 		return 1
 	}
-	if len(s) > maxStringLen/n {
+	// n < 2^31: the product cannot overflow once len(s) is below 2^31.
+	if len(s) > maxStringLen {
 		raise(L, errTooLarge.Error())
 	}
 	if err := grow(x.budget, len(s)*n); err != nil {
