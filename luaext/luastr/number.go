@@ -1,0 +1,187 @@
+package luastr
+
+import (
+	"bytes"
+	"math"
+	"strconv"
+	"strings"
+)
+
+// Lua 5.1 converts numbers to strings with "%.14g" (LUA_NUMBER_FMT) and
+// strings to numbers with strtod; gopher-lua uses Go's own formatting
+// (1e15 is "1000000000000000" there, "1e+15" in Lua), so the functions here
+// do it as Lua 5.1 does.
+
+// numberScratch is large enough for any "%.14g" of a float64.
+const numberScratch = 32
+
+// appendNumber appends f as Lua 5.1's tostring writes it ("%.14g").
+func appendNumber(dst []byte, f float64) []byte {
+	if f == 0 {
+		if math.Signbit(f) {
+			return append(dst, "-0"...)
+		}
+		return append(dst, '0')
+	}
+	// Integers below 1e14 have at most 14 digits: "%.14g" prints them
+	// exactly, as an integer.
+	if f > -1e14 && f < 1e14 && f == math.Trunc(f) {
+		return strconv.AppendInt(dst, int64(f), 10)
+	}
+	if math.IsInf(f, 0) || math.IsNaN(f) {
+		return appendNonFinite(dst, f, false)
+	}
+	if f < 0 {
+		dst = append(dst, '-')
+		f = -f
+	}
+	return appendG(dst, f, 14, false, false)
+}
+
+// numberString returns f as Lua 5.1's tostring writes it.
+func numberString(f float64) string {
+	var tmp [numberScratch]byte
+	return string(appendNumber(tmp[:0], f))
+}
+
+// numberLen returns len(numberString(f)) without allocating.
+func numberLen(f float64) int {
+	if f >= 0 && f < 10 && f == math.Trunc(f) {
+		return 1
+	}
+	var tmp [numberScratch]byte
+	return len(appendNumber(tmp[:0], f))
+}
+
+// appendNonFinite appends inf or nan as C's printf does, with its sign.
+func appendNonFinite(dst []byte, f float64, upper bool) []byte {
+	if math.Signbit(f) {
+		dst = append(dst, '-')
+	}
+	s := "inf"
+	if math.IsNaN(f) {
+		s = "nan"
+	}
+	if upper {
+		s = strings.ToUpper(s)
+	}
+	return append(dst, s...)
+}
+
+// appendG appends the non-negative finite f as C's "%.<prec>g" does (with
+// '#' when alt).
+func appendG(dst []byte, f float64, prec int, alt, upper bool) []byte {
+	if prec == 0 {
+		prec = 1
+	}
+	var tmp [400]byte
+	e := strconv.AppendFloat(tmp[:0], f, 'e', prec-1, 64)
+	x := 0 // the decimal exponent after rounding to prec digits
+	if i := bytes.LastIndexByte(e, 'e'); i >= 0 {
+		x, _ = strconv.Atoi(string(e[i+1:]))
+	}
+	start := len(dst)
+	var mant, exp []byte
+	if x < -4 || x >= prec {
+		i := bytes.LastIndexByte(e, 'e')
+		mant, exp = e[:i], e[i:]
+	} else {
+		mant = strconv.AppendFloat(tmp[:0], f, 'f', prec-1-x, 64)
+	}
+	dst = append(dst, mant...)
+	if alt {
+		if bytes.IndexByte(mant, '.') < 0 {
+			dst = append(dst, '.')
+		}
+	} else if bytes.IndexByte(mant, '.') >= 0 {
+		dst = trimFractionZeros(dst, start)
+	}
+	if len(exp) > 0 {
+		if upper {
+			dst = append(dst, 'E')
+			exp = exp[1:]
+		}
+		dst = append(dst, exp...)
+	}
+	return dst
+}
+
+// trimFractionZeros removes the trailing zeros of the fraction in
+// dst[start:], and the point when nothing follows it.
+func trimFractionZeros(dst []byte, start int) []byte {
+	for len(dst) > start && dst[len(dst)-1] == '0' {
+		dst = dst[:len(dst)-1]
+	}
+	if len(dst) > start && dst[len(dst)-1] == '.' {
+		dst = dst[:len(dst)-1]
+	}
+	return dst
+}
+
+// str2number converts s as Lua 5.1's lua_tonumber does: strtod's syntax
+// (decimal, hexadecimal, inf, nan) surrounded by optional spaces. Lua reads
+// the string as a C string, so it ends at a zero byte.
+func str2number(s string) (float64, bool) {
+	if i := strings.IndexByte(s, 0); i >= 0 {
+		s = s[:i]
+	}
+	s = strings.TrimFunc(s, func(r rune) bool { return r < 256 && classTable[r]&clSpace != 0 })
+	if s == "" || strings.ContainsRune(s, '_') {
+		return 0, false
+	}
+	body := strings.TrimLeft(s, "+-")
+	if len(s)-len(body) > 1 {
+		return 0, false
+	}
+	if len(body) > 1 && body[0] == '0' && (body[1] == 'x' || body[1] == 'X') {
+		if !strings.ContainsAny(body, "pP.") {
+			u, err := strconv.ParseUint(body[2:], 16, 64)
+			if err != nil {
+				if ne, ok := err.(*strconv.NumError); !ok || ne.Err != strconv.ErrRange {
+					return 0, false
+				}
+				u = math.MaxUint64
+			}
+			f := float64(u)
+			if s[0] == '-' {
+				f = -f
+			}
+			return f, true
+		}
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		if ne, ok := err.(*strconv.NumError); !ok || ne.Err != strconv.ErrRange {
+			return 0, false
+		}
+	}
+	return f, true
+}
+
+// toInteger converts f as a C cast to a 64-bit integer does on amd64:
+// truncation, and the minimum integer when f is out of range.
+func toInteger(f float64) int64 {
+	if f != f || f >= 1<<63 || f < -(1<<63) {
+		return math.MinInt64
+	}
+	return int64(f)
+}
+
+// toUnsigned converts f as a C cast to unsigned long does on amd64.
+func toUnsigned(f float64) uint64 {
+	if f >= 1<<63 {
+		if f < 1<<64 {
+			return uint64(f)
+		}
+		return 0
+	}
+	return uint64(toInteger(f))
+}
+
+// toCInt converts f as a C cast to int does on amd64.
+func toCInt(f float64) int32 {
+	if f != f || f >= 1<<31 || f < -(1<<31) {
+		return math.MinInt32
+	}
+	return int32(f)
+}
