@@ -51,17 +51,18 @@ func TestConcatRewriteKeepsLuaSemantics(t *testing.T) {
 }
 
 // TestStringLibraryKeepsLuaSemantics: the bounded string functions give
-// what gopher-lua's give.
+// what gopher-lua's give where gopher-lua follows Lua 5.1 (luastr's own
+// tests compare with Lua 5.1 itself, which wins where the two differ).
 func TestStringLibraryKeepsLuaSemantics(t *testing.T) {
 	compareWithGopherLua(t, []struct{ name, src string }{
 		{"gmatch", `local out = {} for k, v in string.gmatch("a=1, b=2", "(%w+)=(%w+)") do out[#out + 1] = k .. v end return table.concat(out, ",")`},
 		{"gsub with a function", `return string.gsub("hello world", "%w+", function(w) return w:upper() end)`},
-		{"gsub with a table", `return string.gsub("$a $b", "%$(%w+)", {a = "1", b = true})`},
+		{"gsub with a table", `return string.gsub("$a $b", "%$(%w+)", {a = "1", b = false})`},
 		{"find", `return string.find("sip:alice@example.com", "@(.-)%.", 1)`},
 		{"plain find", `return ("a.b"):find(".", 1, true)`},
 		{"match", `return string.match("To: <sip:bob@x>;tag=9", "<(.-)>;tag=(%d+)")`},
 		{"rep", `return string.rep("ab", 3), string.rep("x", 0), string.rep("x", -1)`},
-		{"format", `return string.format("%s=%d %5.2f %q", "n", 42, 3.14159, "a\nb")`},
+		{"format", `return string.format("%s=%d %5.2f %q", "n", 42, 3.14159, 'a"b')`},
 		{"upper lower reverse", `return ("Ab"):upper(), ("Ab"):lower(), ("abc"):reverse()`},
 		{"table.concat", `return table.concat({1, "b", 3}, "-"), table.concat({}, "x"), table.concat({"a", "b", "c"}, "", 2, 3)`},
 	})
