@@ -37,8 +37,12 @@ func (st *State) stackTraceback() string {
 			continue
 		}
 		name := dbg.Name
-		if st.runFn != nil && fn == st.runFn && (name == "" || name == "main chunk") {
-			name = st.runName
+		// a route called from Go (nested ones too) has no Lua caller to
+		// name it: name it by the route
+		if lf, ok := fn.(*lua.LFunction); ok && (name == "" || name == "main chunk") {
+			if route := st.routeName(lf); route != "" {
+				name = route
+			}
 		}
 		b.WriteString("\n\t")
 		if dbg.CurrentLine > 0 {
