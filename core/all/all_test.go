@@ -3,6 +3,9 @@ package all_test
 import (
 	"slices"
 	"testing"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
 
 	_ "github.com/kemisip/kemi/core/all"
 	"github.com/kemisip/kemi/engine"
@@ -63,5 +66,14 @@ func TestStandardOrder(t *testing.T) {
 		if !slices.Contains(standardOrder, name) && name != "lifecycletest" {
 			t.Errorf("module %s is registered outside the standard set: give it an Order", name)
 		}
+	}
+}
+
+// TestImportSetsNoProcessWideState checks that linking the standard
+// modules leaves sipgo's package-level timers alone: the engine sets the
+// ones tm relies on at Start (no engine starts in this test binary).
+func TestImportSetsNoProcessWideState(t *testing.T) {
+	if sip.Timer_1xx >= 24*time.Hour || sip.Timer_L <= 10*time.Millisecond || sip.Timer_M <= 10*time.Millisecond {
+		t.Errorf("a module's init() changed sipgo's timers: Timer_1xx %v, Timer_L %v, Timer_M %v", sip.Timer_1xx, sip.Timer_L, sip.Timer_M)
 	}
 }
