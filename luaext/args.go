@@ -93,19 +93,15 @@ func CallExport(e kemi.Export, m *kemi.Msg, log *slog.Logger, args ...any) (kemi
 		}
 		vals[i] = lv
 	}
-	where := func() string { return "" }
-	if m != nil {
-		where = m.Where
-	}
 	if m == nil {
 		log.Error("invalid Lua environment attributes or parameters: no SIP message", "func", e.LuaName())
 		return kemi.False, nil
 	}
-	a, ok := convertArgs(&e, len(vals), func(i int) lua.LValue { return vals[i] }, log, where)
+	a, ok := convertArgs(&e, len(vals), func(i int) lua.LValue { return vals[i] }, log, m.Where)
 	if !ok {
 		return kemi.False, nil
 	}
-	return invokeExport(&e, m, a, log, where), nil
+	return invokeExport(&e, m, a, log, m.Where), nil
 }
 
 // luaValue is the Lua value a script passes for a Go value.
