@@ -220,3 +220,25 @@ func TestStartSetsSipgoTimers(t *testing.T) {
 		t.Errorf("after Start: Timer_1xx %v, Timer_L %v, Timer_M %v", sip.Timer_1xx, sip.Timer_L, sip.Timer_M)
 	}
 }
+
+func TestSubRouteStoppedByTheTimeLimit(t *testing.T) {
+	s := enginetest.Start(t, `
+function ksr_request_route()
+	KSR.route("ksr_spin")
+	KSR.sl.sl_send_reply(200, "not reached")
+end
+function ksr_spin()
+	while true do end
+end`, enginetest.WithConfig(func(c *engine.Config) { c.RouteTimeout = 100 * time.Millisecond }))
+	p := newPeer(t)
+	p.send(s.UDP(), options(p, "sip:kemi@127.0.0.1", "spin"))
+	// the limit holds for the whole run: the sub-route and its caller stop
+	for _, route := range []string{"ksr_spin", "ksr_request_route"} {
+		if v := s.WaitMetric(`kemi_script_timeouts_total{route="`+route+`"}`, 1, 5*time.Second); v != 1 {
+			t.Errorf("timeouts of %s = %v, want 1", route, v)
+		}
+	}
+	if got := p.recv(200 * time.Millisecond); got != "" {
+		t.Errorf("the stopped route replied: %q", got)
+	}
+}
