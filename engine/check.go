@@ -73,7 +73,7 @@ func Check(cfg Config) (*CheckReport, error) {
 		enabled[x.Module] = true
 	}
 	for _, mi := range e.mods {
-		enabled[mi.name] = true
+		enabled[mi.Name] = true
 	}
 	isEnabled := func(module string) bool { return enabled[module] }
 	pos := func(line int) string { return fmt.Sprintf("%s:%d", script.Name, line) }

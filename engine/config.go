@@ -59,8 +59,10 @@ type Config struct {
 
 	// Defines are the names for KSR.kx.ifdef, with optional values.
 	Defines map[string]string
-	// Modules are the enabled modules in order; nil means all standard
-	// modules (core/all). "core" is always enabled.
+	// Modules are the enabled modules in order; nil means every
+	// registered module of the standard set, in its order (see
+	// kemi.StandardModules; import core/all to link them). "core" is
+	// always enabled.
 	Modules []string
 	// ModParams are module parameters by module name.
 	ModParams map[string]map[string]any

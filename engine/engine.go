@@ -10,15 +10,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/netip"
 	"os"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/VictoriaMetrics/metrics"
-	"github.com/kemisip/kemi/core/all"
 	"github.com/kemisip/kemi/kemi"
 	"github.com/kemisip/kemi/luaext"
 )
@@ -28,11 +26,12 @@ type Engine struct {
 	cfg     Config
 	log     *slog.Logger
 	slog    *slog.Logger // script-side logger for Lua errors
-	metrics *metrics.Set
+	metrics *kemi.Metrics
 	met     *engineMetrics
 	pvs     *kemi.PVTable
 	svc     *kemi.Services
-	mods    []*modInst
+	modules *kemi.ModuleSet // nil until loaded
+	mods    []*kemi.LoadedModule
 	exports []kemi.Export
 	script  atomic.Pointer[luaext.Script]
 
@@ -65,13 +64,6 @@ type Engine struct {
 	started  atomic.Bool
 	stopOnce sync.Once
 	stopErr  error
-}
-
-type modInst struct {
-	name   string
-	mod    kemi.Module
-	env    *kemi.Env
-	inited bool
 }
 
 // job is one unit of work for a worker: a received message, or a function
@@ -123,7 +115,7 @@ func newEngine(cfg Config) *Engine {
 		cfg:     cfg,
 		log:     cfg.Logger.With("module", "core"),
 		slog:    cfg.Logger.With("module", "script"),
-		metrics: newMetricsSet(),
+		metrics: kemi.NewMetrics(),
 		pvs:     kemi.NewPVTable(),
 		svc:     kemi.NewServices(),
 		quit:    make(chan struct{}),
@@ -138,107 +130,42 @@ func newEngine(cfg Config) *Engine {
 	return e
 }
 
-// moduleNames returns the enabled modules in order, core first.
-func (e *Engine) moduleNames() []string {
-	names := e.cfg.Modules
-	if names == nil {
-		names = all.Modules
-	}
-	out := []string{"core"}
-	seen := map[string]bool{"core": true}
-	for _, n := range names {
-		if !seen[n] {
-			seen[n] = true
-			out = append(out, n)
-		}
-	}
-	return out
-}
-
+// initModules loads the enabled modules (kemi.LoadModules: ModInit in
+// order, parameters and exports checked, hooks collected). With
+// Config.Modules nil the enabled modules are the registered standard set,
+// in the order their registrations give (see kemi.ModuleInfo.Order): the
+// engine links no module itself, the binary does (cmd/kemi imports
+// core/all).
 func (e *Engine) initModules(dry bool) error {
-	enabled := map[string]bool{}
-	for _, name := range e.moduleNames() {
-		info, ok := kemi.LookupModule(name)
-		if !ok {
-			return fmt.Errorf("engine: unknown module %q (known: %s)", name, strings.Join(kemi.RegisteredModules(), ", "))
-		}
-		enabled[name] = true
-		mi := &modInst{name: name, mod: info.New()}
-		env := kemi.NewEnv(name, e, e.pvs, e.svc, e.metrics, kemi.NewParams(name, e.cfg.ModParams[name]), e.cfg.Logger)
-		env.Workers = e.cfg.Workers
-		env.DryRun = dry
-		for k, v := range e.cfg.Defines {
-			env.Defines[k] = v
-		}
-		mi.env = env
-		e.mods = append(e.mods, mi)
-		if mod, ok := mi.mod.(kemi.ModIniter); ok {
-			if err := mod.ModInit(env); err != nil {
-				mi.inited = true // Destroy must still run
-				return fmt.Errorf("core/%s: mod_init: %w", name, err)
-			}
-		}
-		mi.inited = true
-		if err := env.Params.Check(); err != nil {
-			return fmt.Errorf("engine: config: %w", err)
-		}
+	set, err := kemi.LoadModules(kemi.LoadOptions{
+		Modules:  kemi.EnabledModules(e.cfg.Modules),
+		Params:   e.cfg.ModParams,
+		Defines:  maps.Clone(e.cfg.Defines),
+		Workers:  e.cfg.Workers,
+		DryRun:   dry,
+		Host:     e,
+		PVs:      e.pvs,
+		Services: e.svc,
+		Metrics:  e.metrics,
+		Logger:   e.cfg.Logger,
+	})
+	if err != nil {
+		return fmt.Errorf("engine: %w", err)
 	}
-	for name := range e.cfg.ModParams {
-		if !enabled[name] {
-			if _, known := kemi.LookupModule(name); known {
-				return fmt.Errorf("engine: config has parameters for module %q, which is not enabled", name)
-			}
-			return fmt.Errorf("engine: config has parameters for unknown module %q", name)
-		}
-	}
-	seen := map[string]bool{}
-	for _, mi := range e.mods {
-		for _, ex := range mi.mod.Exports() {
-			if err := ex.Validate(); err != nil {
-				return fmt.Errorf("core/%s: %w", mi.name, err)
-			}
-			key := ex.LuaName()
-			if seen[key] {
-				return fmt.Errorf("core/%s: %s exported twice", mi.name, key)
-			}
-			seen[key] = true
-			e.exports = append(e.exports, ex)
-		}
-		if h, ok := mi.mod.(kemi.ReplyHook); ok {
-			e.replyHooks = append(e.replyHooks, h)
-		}
-		if h, ok := mi.mod.(kemi.RequestHook); ok {
-			e.reqHooks = append(e.reqHooks, h)
-		}
-		if d, ok := mi.mod.(kemi.Drainer); ok {
-			e.drainers = append(e.drainers, d)
-		}
-		if h, ok := mi.mod.(kemi.SendHook); ok {
-			e.sendHooks = append(e.sendHooks, h)
-		}
-	}
+	e.modules = set
+	e.mods = set.Modules
+	e.exports = set.Exports
+	e.replyHooks = set.ReplyHooks
+	e.reqHooks = set.RequestHooks
+	e.drainers = set.Drainers
+	e.sendHooks = set.SendHooks
 	return nil
 }
 
 // destroyModules calls Destroy in reverse order on every module that was
 // (even partly) initialised.
 func (e *Engine) destroyModules() {
-	for i := len(e.mods) - 1; i >= 0; i-- {
-		mi := e.mods[i]
-		if !mi.inited {
-			continue
-		}
-		if d, ok := mi.mod.(kemi.Destroyer); ok {
-			func() {
-				defer func() {
-					if r := recover(); r != nil {
-						e.log.Error("module destroy panicked", "mod", mi.name, "panic", r)
-					}
-				}()
-				d.Destroy()
-			}()
-		}
-	}
+	e.modules.Destroy()
 }
 
 func (e *Engine) compile() (*luaext.Script, error) {
@@ -292,6 +219,7 @@ func (e *Engine) Start(ctx context.Context) error {
 	if e.started.Swap(true) {
 		return errors.New("engine: already started")
 	}
+	setSipgoTimers()
 	if err := e.tp.bind(); err != nil {
 		return e.abortStart(err)
 	}
@@ -355,7 +283,7 @@ func (e *Engine) workerOneInit() error {
 	}
 	w := e.workers[0]
 	m := FakeMsg(w.proc, e)
-	res, err := w.st.Load().Call(e.cfg.EventRoute, kemi.RouteEvent, m, "core:worker-one-init")
+	res, err := w.run(e.cfg.EventRoute, kemi.RouteEvent, m, "core:worker-one-init")
 	if err != nil {
 		return fmt.Errorf("engine: %s(\"core:worker-one-init\"): %w", e.cfg.EventRoute, err)
 	}
@@ -376,12 +304,8 @@ func (e *Engine) abortStart(err error) error {
 }
 
 func (e *Engine) childInit(rank int) error {
-	for _, mi := range e.mods {
-		if ci, ok := mi.mod.(kemi.ChildIniter); ok {
-			if err := ci.ChildInit(rank); err != nil {
-				return fmt.Errorf("core/%s: child_init(%s): %w", mi.name, kemi.RankName(rank), err)
-			}
-		}
+	if err := e.modules.ChildInit(rank); err != nil {
+		return fmt.Errorf("engine: %w", err)
 	}
 	return nil
 }
@@ -495,8 +419,9 @@ func (e *Engine) MetricsAddr() string {
 	return e.ms.ln.Addr().String()
 }
 
-// Metrics returns the engine's metric set.
-func (e *Engine) Metrics() *metrics.Set { return e.metrics }
+// Metrics returns the engine's metric set. Series an embedder creates
+// there are served on /metrics with the description given.
+func (e *Engine) Metrics() *kemi.Metrics { return e.metrics }
 
 // WriteMetrics writes the /metrics page.
 func (e *Engine) WriteMetrics(w interface{ Write([]byte) (int, error) }) { e.writeMetrics(w) }

@@ -24,13 +24,13 @@ func (e *Engine) startExtraProcesses() *extraProcs {
 	xp := &extraProcs{cancel: cancel}
 	rank := kemi.RankExtraBase
 	for _, mi := range e.mods {
-		for _, p := range mi.env.Processes() {
+		for _, p := range mi.Env.Processes() {
 			p, r := p, rank
 			rank--
 			xp.wg.Add(1)
 			go func() {
 				defer xp.wg.Done()
-				e.superviseProcess(ctx, mi.name, p, r)
+				e.superviseProcess(ctx, mi.Name, p, r)
 			}()
 		}
 	}
@@ -47,30 +47,31 @@ func (xp *extraProcs) stop() {
 func (e *Engine) superviseProcess(ctx context.Context, mod string, p kemi.Process, rank int) {
 	log := e.log.With("process", p.Name, "rank", rank, "mod", mod)
 	pc := &kemi.ProcContext{Rank: rank, Proc: kemi.NewProc(rank), Logger: log}
-	var st *luaext.State
+	var run *eventRunner // the process's Lua state, built at its first event
 	var stScript *luaext.Script
 	closeState := func() {
-		if st != nil {
-			e.unwatch(st)
-			st.Close()
-			st = nil
+		if run != nil {
+			e.unwatch(run.st)
+			run.st.Close()
+			run = nil
 		}
 	}
 	defer closeState()
 	pc.Event = func(callback, evname string) error {
-		if st != nil && stScript != e.script.Load() {
+		if run != nil && stScript != e.script.Load() {
 			closeState() // the script was reloaded: use the current one
 		}
-		if st == nil {
+		if run == nil {
 			stScript = e.script.Load()
-			var err error
-			if st, err = luaext.NewState(stScript, e.luaOptions()); err != nil {
+			st, err := luaext.NewState(stScript, e.luaOptions())
+			if err != nil {
 				return fmt.Errorf("engine: script: %w", err)
 			}
+			run = &eventRunner{e: e, st: st, rank: rank, routes: map[string]*routeMetrics{}}
 			e.watch(st) // RouteTimeout holds here as in the workers
 		}
-		m := FakeMsg(pc.Proc, e)
-		_, err := st.Call(callback, kemi.RouteEvent, m, evname)
+		// counted and logged as every route; the error is the process's too
+		_, err := run.Call(callback, kemi.RouteEvent, FakeMsg(pc.Proc, e), evname)
 		return err
 	}
 	backoff := 100 * time.Millisecond

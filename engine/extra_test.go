@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kemisip/kemi/core/all"
 	"github.com/kemisip/kemi/engine"
 	"github.com/kemisip/kemi/engine/enginetest"
 	"github.com/kemisip/kemi/kemi"
@@ -54,7 +53,7 @@ function ksr_request_route() end
 function ksr_prober_event(ev)
 	KSR.info("prober event " .. ev)
 end`, enginetest.WithConfig(func(c *engine.Config) {
-		c.Modules = append(append([]string{}, all.Modules...), "enginetest-prober")
+		c.Modules = append(kemi.StandardModules(), "enginetest-prober")
 	}))
 	// Modules before the prober (tm's timer) take the first extra ranks;
 	// what matters is an extra rank that survives the restart unchanged.

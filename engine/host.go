@@ -382,9 +382,8 @@ func (e *Engine) PrepareRequest(origin *kemi.Msg, req *sip.Request, dst *kemi.De
 		om.Res = nil
 		om.Drop = false
 		om.Snd = dst
-		if _, err := origin.Run.Call(e.cfg.OnsendRoute, kemi.RouteOnsend, om); err != nil {
-			e.slog.Error("error from Lua: "+err.Error(), "route", e.cfg.OnsendRoute)
-		}
+		// the Runner (the worker) counts the run and logs a Lua error
+		_, _ = origin.Run.Call(e.cfg.OnsendRoute, kemi.RouteOnsend, om)
 		if om.Drop {
 			e.met.dropped(dropScriptDrop).Inc()
 			origin.Handled = true

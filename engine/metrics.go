@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -20,7 +21,7 @@ import (
 // engineMetrics are the core metrics of one engine. Names follow
 // kemi_<module>_<what>_<unit|total>.
 type engineMetrics struct {
-	set *metrics.Set
+	set *kemi.Metrics
 
 	mu       sync.Mutex
 	requests map[string]*metrics.Counter
@@ -61,41 +62,47 @@ var knownMethods = func() map[string]bool {
 	return m
 }()
 
-func newEngineMetrics(set *metrics.Set, workers int, e *Engine) *engineMetrics {
+func newEngineMetrics(set *kemi.Metrics, workers int, e *Engine) *engineMetrics {
 	m := &engineMetrics{
 		set:      set,
 		requests: map[string]*metrics.Counter{},
 		routes:   map[string]*routeMetrics{},
 	}
+	describeProcessMetrics(set)
 	for method := range knownMethods {
-		m.requests[method] = set.NewCounter(`kemi_core_requests_received_total{method="` + method + `"}`)
+		m.requests[method] = set.NewCounter(`kemi_core_requests_received_total{method="`+method+`"}`, helpRequests)
 	}
-	m.requests["other"] = set.NewCounter(`kemi_core_requests_received_total{method="other"}`)
+	m.requests["other"] = set.NewCounter(`kemi_core_requests_received_total{method="other"}`, helpRequests)
 	for i := 1; i <= 6; i++ {
-		m.replies[i] = set.NewCounter(fmt.Sprintf(`kemi_core_replies_received_total{class="%dxx"}`, i))
+		m.replies[i] = set.NewCounter(fmt.Sprintf(`kemi_core_replies_received_total{class="%dxx"}`, i),
+			"SIP replies received, by status class (1xx to 6xx; status codes outside 100-699 are refused as malformed).")
 	}
 	for r, name := range dropReasonNames {
-		m.drops[r] = set.NewCounter(`kemi_core_messages_dropped_total{reason="` + name + `"}`)
+		m.drops[r] = set.NewCounter(`kemi_core_messages_dropped_total{reason="`+name+`"}`,
+			"Messages dropped, by reason: malformed, oversized, unknown_method, script_drop (the script dropped it), no_route (the request route ended with nothing sent), shutdown (received while draining).")
 	}
-	m.sentReq = set.NewCounter(`kemi_core_messages_sent_total{type="request"}`)
-	m.sentRpl = set.NewCounter(`kemi_core_messages_sent_total{type="reply"}`)
-	m.sendErrs = set.NewCounter(`kemi_core_send_errors_total`)
-	set.NewGauge(`kemi_core_tcp_connections`, func() float64 { return float64(m.tcpConns.Load()) })
-	set.NewGauge(`kemi_core_tcp_connections_max`, func() float64 { return float64(e.tp.connsMax()) })
+	const helpSent = "SIP messages sent (forwarded, relayed or generated), by type: request or reply."
+	m.sentReq = set.NewCounter(`kemi_core_messages_sent_total{type="request"}`, helpSent)
+	m.sentRpl = set.NewCounter(`kemi_core_messages_sent_total{type="reply"}`, helpSent)
+	m.sendErrs = set.NewCounter(`kemi_core_send_errors_total`, "Sends of SIP messages that failed (no route to the destination, no socket, connection refused).")
+	set.NewGauge(`kemi_core_tcp_connections`, "TCP connections open now, accepted and dialled.", func() float64 { return float64(m.tcpConns.Load()) })
+	set.NewGauge(`kemi_core_tcp_connections_max`, "The TCP connection limit in force (tcp_max_connections, lowered to fit the open file limit).", func() float64 { return float64(e.tp.connsMax()) })
 	for r, name := range tcpRefusalNames {
-		m.tcpRefused[r] = set.NewCounter(`kemi_core_tcp_refused_total{reason="` + name + `"}`)
+		m.tcpRefused[r] = set.NewCounter(`kemi_core_tcp_refused_total{reason="`+name+`"}`,
+			"TCP connections refused or closed by a limit, by reason (connection limits, per-source limits, message read timeout).")
 	}
 	for site, name := range readerSiteNames {
-		m.panics[site] = set.NewCounter(`kemi_core_panics_total{where="` + name + `"}`)
+		m.panics[site] = set.NewCounter(`kemi_core_panics_total{where="`+name+`"}`,
+			"Panics recovered in goroutines that read network input, by where they happened; the message is lost, the server goes on.")
 	}
-	set.NewGauge(`kemi_engine_workers`, func() float64 { return float64(workers) })
-	set.NewGauge(`kemi_engine_queue_length`, func() float64 { return float64(e.disp.queued()) })
-	m.reloads = set.NewCounter(`kemi_engine_reloads_total`)
-	m.reloadFailures = set.NewCounter(`kemi_engine_reload_failures_total`)
-	set.NewGauge(`kemi_engine_script_generation`, func() float64 { return float64(e.generation.Load()) })
+	set.NewGauge(`kemi_engine_workers`, "Workers (Lua states) routing messages.", func() float64 { return float64(workers) })
+	set.NewGauge(`kemi_engine_queue_length`, "Messages and jobs waiting for a worker, in all workers' queues.", func() float64 { return float64(e.disp.queued()) })
+	m.reloads = set.NewCounter(`kemi_engine_reloads_total`, "Script reloads that took effect.")
+	m.reloadFailures = set.NewCounter(`kemi_engine_reload_failures_total`, "Script reloads refused (the old script kept running).")
+	set.NewGauge(`kemi_engine_script_generation`, "Generation of the script in use: 1 at start, one more for each reload that took effect.", func() float64 { return float64(e.generation.Load()) })
 	// the supervisor counts restarts; each worker process starts from its count
-	set.NewCounter(`kemi_engine_worker_restarts_total`).Set(uint64(e.cfg.Restarts))
-	set.NewGauge(`kemi_engine_draining`, func() float64 {
+	set.NewCounter(`kemi_engine_worker_restarts_total`, "Restarts of the worker process by the supervisor since the server started.").Set(uint64(e.cfg.Restarts))
+	set.NewGauge(`kemi_engine_draining`, "1 while the engine drains before shutdown (new requests refused), else 0.", func() float64 {
 		if e.draining.Load() {
 			return 1
 		}
@@ -103,6 +110,8 @@ func newEngineMetrics(set *metrics.Set, workers int, e *Engine) *engineMetrics {
 	})
 	return m
 }
+
+const helpRequests = "SIP requests received, by method (Kamailio's known methods; others as other)."
 
 func (m *engineMetrics) request(method string) *metrics.Counter {
 	if c, ok := m.requests[method]; ok {
@@ -154,24 +163,26 @@ func (m *engineMetrics) route(name string) *routeMetrics {
 	}
 	q := strings.ReplaceAll(name, `"`, ``)
 	r := &routeMetrics{
-		runs:     m.set.GetOrCreateCounter(`kemi_script_route_runs_total{route="` + q + `"}`),
-		errors:   m.set.GetOrCreateCounter(`kemi_script_errors_total{route="` + q + `"}`),
-		timeouts: m.set.GetOrCreateCounter(`kemi_script_timeouts_total{route="` + q + `"}`),
-		duration: m.set.GetOrCreatePrometheusHistogramExt(`kemi_script_route_duration_seconds{route="`+q+`"}`, routeBuckets),
+		runs: m.set.GetOrCreateCounter(`kemi_script_route_runs_total{route="`+q+`"}`,
+			"Runs of script route functions, by function name: request, reply, failure, branch, onreply, onsend and event routes, and routes run with KSR.route."),
+		errors: m.set.GetOrCreateCounter(`kemi_script_errors_total{route="`+q+`"}`,
+			"Route runs that ended with a Lua error (logged with file:line and a traceback), by route function."),
+		timeouts: m.set.GetOrCreateCounter(`kemi_script_timeouts_total{route="`+q+`"}`,
+			"Route runs stopped by the route time limit (route_timeout), by route function; counted in kemi_script_errors_total too."),
+		duration: m.set.GetOrCreatePrometheusHistogramExt(`kemi_script_route_duration_seconds{route="`+q+`"}`,
+			"Time route functions ran, by route function; a route run from another route is also inside its caller's time.", routeBuckets),
 	}
 	m.routes[name] = r
 	return r
 }
 
-func newMetricsSet() *metrics.Set {
-	metrics.ExposeMetadata(true)
-	return metrics.NewSet()
-}
-
-// writeMetrics writes the engine's set and the Go process metrics.
+// writeMetrics writes the engine's set and the Go process metrics, every
+// family with its # HELP and # TYPE lines.
 func (e *Engine) writeMetrics(w io.Writer) {
-	e.metrics.WritePrometheus(w)
-	metrics.WriteProcessMetrics(w)
+	var page bytes.Buffer
+	e.metrics.Set().WritePrometheus(&page)
+	metrics.WriteProcessMetrics(&page)
+	e.metrics.WriteWithHelp(w, page.Bytes())
 }
 
 // metricsServer serves /metrics.

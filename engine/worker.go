@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"errors"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -150,7 +149,7 @@ func (w *worker) handleRequest(m *kemi.Msg) {
 		return
 	}
 	m.OrigURI = m.Req.Recipient.String()
-	w.run(e.cfg.RequestRoute, kemi.RouteRequest, m)
+	_, _ = w.run(e.cfg.RequestRoute, kemi.RouteRequest, m) // a Lua error is logged and counted
 	for _, h := range e.reqHooks {
 		h.AfterRequestRoute(m)
 	}
@@ -167,7 +166,7 @@ func (w *worker) handleReply(m *kemi.Msg) {
 	e := w.e
 	e.met.reply(m.Res.StatusCode).Inc()
 	if e.cfg.ReplyRoute != "none" {
-		w.run(e.cfg.ReplyRoute, kemi.RouteReply, m)
+		_, _ = w.run(e.cfg.ReplyRoute, kemi.RouteReply, m)
 		if m.Drop {
 			e.met.dropped(dropScriptDrop).Inc()
 			return
@@ -183,48 +182,15 @@ func (w *worker) handleReply(m *kemi.Msg) {
 	}
 }
 
-// run runs one script function as a top-level route, with metrics and
-// error logging. A missing function is skipped silently (as in Kamailio),
-// except for the request route, which must exist.
-func (w *worker) run(name string, rt kemi.RouteType, m *kemi.Msg, args ...string) kemi.CallResult {
-	st := w.st.Load()
-	if m != nil {
-		m.SFlags = 0
-	}
-	start := time.Now()
-	res, err := st.Call(name, rt, m, args...)
-	if !res.Ran {
-		if rt == kemi.RouteRequest {
-			w.e.log.Error("script has no request route", "func", name)
-		}
-		return res
-	}
-	rm := w.routes[name]
-	if rm == nil {
-		rm = w.e.met.route(name)
-		w.routes[name] = rm
-	}
-	rm.runs.Inc()
-	rm.duration.UpdateDuration(start)
-	w.routed.Add(1)
-	if err != nil {
-		w.errors.Add(1)
-		rm.errors.Inc()
-		var rerr *luaext.RuntimeError
-		if errors.As(err, &rerr) {
-			if rerr.Timeout {
-				rm.timeouts.Inc()
-			}
-			w.e.slog.Error("error from Lua: "+rerr.Msg, "route", name, "rank", w.rank, "traceback", rerr.Traceback)
-		} else {
-			w.e.slog.Error("error from Lua: "+err.Error(), "route", name, "rank", w.rank)
-		}
-	}
-	return res
+// run runs a script function as a route on the worker's state (see
+// runRoute).
+func (w *worker) run(name string, rt kemi.RouteType, m *kemi.Msg, args ...string) (kemi.CallResult, error) {
+	return w.e.runRoute(w.st.Load(), w, routeStats{routes: w.routes, routed: &w.routed, errors: &w.errors}, w.rank, name, rt, m, args...)
 }
 
-// The worker is the kemi.Runner of the messages it handles: routes run
-// through it are counted and their errors logged.
+// The worker is the kemi.Runner of the messages it handles: every route
+// run for them, from the worker or from inside another route, comes back
+// through run.
 var _ kemi.Runner = (*worker)(nil)
 
 // Where returns the script position of the KSR call being served.
@@ -233,7 +199,8 @@ func (w *worker) Where() string { return w.st.Load().Where() }
 // Has reports whether the script defines the function.
 func (w *worker) Has(name string) bool { return w.st.Load().Has(name) }
 
-// Call runs a script function as a route (see run).
+// Call runs a script function as a route (see runRoute); the error is a
+// Lua error that ended it, logged and counted already.
 func (w *worker) Call(name string, rt kemi.RouteType, m *kemi.Msg, args ...string) (kemi.CallResult, error) {
-	return w.run(name, rt, m, args...), nil
+	return w.run(name, rt, m, args...)
 }

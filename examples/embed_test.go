@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	// the standard modules (KSR.sl, KSR.tm, ...): the engine links none
+	_ "github.com/kemisip/kemi/core/all"
 	"github.com/kemisip/kemi/engine"
 )
 

@@ -11,7 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/VictoriaMetrics/metrics"
 	"github.com/emiago/sipgo/sip"
 )
 
@@ -121,9 +120,11 @@ type Env struct {
 	Logger *slog.Logger
 	// ScriptLogger logs on behalf of the script (KSR.info, xlog).
 	ScriptLogger *slog.Logger
-	// Metrics is the engine's metric set; names must follow
+	// Metrics is the engine's metric set: create series with a
+	// description (env.Metrics.NewCounter(name, help)), which /metrics
+	// writes as the family's # HELP line. Names follow
 	// kemi_<module>_<what>_<unit|total>.
-	Metrics *metrics.Set
+	Metrics *Metrics
 	// Params are the module's parameters from the config file.
 	Params *Params
 	// Defines are the -D names (kx.ifdef).
@@ -142,8 +143,10 @@ type Env struct {
 	procs []Process
 }
 
-// NewEnv returns an environment; the engine and tests use it.
-func NewEnv(module string, host Host, pvs *PVTable, svc *Services, set *metrics.Set, params *Params, log *slog.Logger) *Env {
+// NewEnv returns an environment; the module loader uses it (see
+// LoadModules), and tests of a single module may. A nil log means
+// slog.Default(), nil set a fresh Metrics.
+func NewEnv(module string, host Host, pvs *PVTable, svc *Services, set *Metrics, params *Params, log *slog.Logger) *Env {
 	if log == nil {
 		log = slog.Default()
 	}
@@ -151,7 +154,7 @@ func NewEnv(module string, host Host, pvs *PVTable, svc *Services, set *metrics.
 		params = NewParams(module, nil)
 	}
 	if set == nil {
-		set = metrics.NewSet()
+		set = NewMetrics()
 	}
 	return &Env{
 		Module:       module,

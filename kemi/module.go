@@ -96,6 +96,15 @@ type ModuleInfo struct {
 	Name string
 	// New returns a fresh instance for one engine.
 	New func() Module
+	// Order places the module in the standard set: the modules an engine
+	// loads when its configuration names none, in increasing Order (ties
+	// by name; "core" always first). Zero leaves the module out of the
+	// standard set: it is loaded only when a configuration names it (test
+	// modules, optional modules). The order travels with the registration,
+	// so whatever set of modules a binary links (core/all, or an
+	// embedder's own choice) has a known order without a central list that
+	// imports them.
+	Order int
 }
 
 var registry struct {
@@ -143,6 +152,38 @@ func RegisteredModules() []string {
 	sort.Strings(names)
 	return names
 }
+
+// StandardModules returns the names of the registered modules of the
+// standard set (Order > 0) in their order, "core" first.
+func StandardModules() []string {
+	registry.Lock()
+	infos := make([]ModuleInfo, 0, len(registry.byName))
+	for _, info := range registry.byName {
+		if info.Order > 0 || info.Name == CoreModule {
+			infos = append(infos, info)
+		}
+	}
+	registry.Unlock()
+	sort.Slice(infos, func(i, j int) bool {
+		a, b := infos[i], infos[j]
+		if (a.Name == CoreModule) != (b.Name == CoreModule) {
+			return a.Name == CoreModule
+		}
+		if a.Order != b.Order {
+			return a.Order < b.Order
+		}
+		return a.Name < b.Name
+	})
+	names := make([]string, len(infos))
+	for i, info := range infos {
+		names[i] = info.Name
+	}
+	return names
+}
+
+// CoreModule is the name of the module that fills the KSR table itself
+// (KSR.pv, KSR.hdr, KSR.x): it is always loaded, first.
+const CoreModule = "core"
 
 // ReplyHook is implemented by modules (tm) that take the replies belonging
 // to them. The engine calls OnReply after ksr_reply_route ran and did not

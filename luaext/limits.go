@@ -150,6 +150,14 @@ func (st *State) end() stopReason {
 	return stopped
 }
 
+// stopReason reports what stopped the running top-level run, if anything:
+// a route nested in it ends with the same stop.
+func (st *State) stopReason() stopReason {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.stopped
+}
+
 // stop cancels the running run for why, unless it is stopped already.
 func (st *State) stop(why stopReason) bool {
 	st.mu.Lock()

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
-	"runtime/debug"
 	"sort"
 	"strconv"
 	"strings"
@@ -91,6 +90,8 @@ type State struct {
 	built   int64
 	// KSR functions the top level called, which have no message there
 	topCalls []TopLevelCall
+	// the routes running, outermost first
+	routes []routeFrame
 
 	mu      sync.Mutex // guards ctx, cancel, busy, stopped against the watchdog
 	ctx     context.Context
@@ -342,9 +343,8 @@ func (st *State) explainMissing(msg string) string {
 }
 
 // wrap turns an export into a Lua function with Kamailio's argument
-// conversion and return conventions.
+// conversion and return conventions (see convertArgs).
 func (st *State) wrap(e kemi.Export) lua.LGFunction {
-	nparams := len(e.Params)
 	name := e.LuaName()
 	return func(L *lua.LState) int {
 		m := st.cur
@@ -353,56 +353,19 @@ func (st *State) wrap(e kemi.Export) lua.LGFunction {
 			L.Push(lua.LFalse)
 			return 1
 		}
-		argc := L.GetTop()
-		switch {
-		case nparams == 0 && argc > 0:
-			st.log.Error("invalid parameters: function takes none", "func", name, "given", argc, "at", st.Where())
+		a, ok := convertArgs(&e, L.GetTop(), func(i int) lua.LValue { return L.Get(i + 1) }, st.log, st.Where)
+		if !ok {
 			L.Push(lua.LFalse)
 			return 1
-		case argc < nparams:
-			st.log.Error("not enough parameters", "func", name, "want", nparams, "given", argc, "at", st.Where())
-			L.Push(lua.LFalse)
-			return 1
-		case argc > kemi.MaxParams:
-			st.log.Error("too many parameters", "func", name, "given", argc, "at", st.Where())
-			L.Push(lua.LFalse)
-			return 1
-		}
-		var a kemi.Args
-		a.N = nparams
-		for i, k := range e.Params {
-			v := L.Get(i + 1)
-			if k == kemi.ParamStr {
-				a.V[i].S = argStr(v)
-			} else {
-				a.V[i].I = argInt(v)
-			}
 		}
 		res := st.invoke(&e, m, a)
 		return pushResult(L, e.Return, res)
 	}
 }
 
-// invoke calls the Go function; a panic becomes an error log and the
-// failure value of the return kind, so nothing crosses the Lua boundary.
-func (st *State) invoke(e *kemi.Export, m *kemi.Msg, a kemi.Args) (res kemi.Value) {
-	defer func() {
-		if r := recover(); r != nil {
-			if aerr, ok := r.(*lua.ApiError); ok {
-				panic(aerr) // a Lua error raised on purpose: let it unwind
-			}
-			st.log.Error("panic in KSR function", "func", e.LuaName(), "panic", r, "at", st.Where(), "stack", string(debug.Stack()))
-			switch e.Return {
-			case kemi.ReturnInt:
-				res = kemi.Fail
-			case kemi.ReturnXval:
-				res = kemi.Null
-			default:
-				res = kemi.False
-			}
-		}
-	}()
-	return e.Func(m, a)
+// invoke calls the Go function (see invokeExport).
+func (st *State) invoke(e *kemi.Export, m *kemi.Msg, a kemi.Args) kemi.Value {
+	return invokeExport(e, m, a, st.log, st.Where)
 }
 
 func pushResult(L *lua.LState, kind kemi.ReturnKind, v kemi.Value) int {
@@ -541,7 +504,14 @@ func (st *State) Functions() []string {
 }
 
 // Call runs the global function name with m as the current message; see
-// kemi.Runner.
+// kemi.Runner. A call made while another runs (a route the script or a
+// module runs from inside a route) is nested in it and shares its limits.
+//
+// While it runs, m.Route is rt, and m.Run is the message's Runner when the
+// caller set one (the engine's, which counts and logs every route, so
+// routes run from inside come back to it), else the State itself; both
+// are restored afterwards. A Lua error is returned, not logged: reporting
+// it is the Runner's job.
 func (st *State) Call(name string, rt kemi.RouteType, m *kemi.Msg, args ...string) (kemi.CallResult, error) {
 	L := st.L
 	fn, ok := L.GetGlobal(name).(*lua.LFunction)
@@ -553,7 +523,10 @@ func (st *State) Call(name string, rt kemi.RouteType, m *kemi.Msg, args ...strin
 	var prevRoute kemi.RouteType
 	if m != nil {
 		prevRun, prevRoute = m.Run, m.Route
-		m.Run, m.Route = st, rt
+		if m.Run == nil {
+			m.Run = st
+		}
+		m.Route = rt
 	}
 	st.cur = m
 	top := st.depth == 0
@@ -562,16 +535,20 @@ func (st *State) Call(name string, rt kemi.RouteType, m *kemi.Msg, args ...strin
 		st.begin(name, fn)
 	}
 	st.depth++
+	st.routes = append(st.routes, routeFrame{name: name, fn: fn})
 	L.Push(fn)
 	for _, a := range args {
 		L.Push(lua.LString(a))
 	}
 	st.traceback = ""
 	err := L.PCall(len(args), 0, st.onError)
+	st.routes = st.routes[:len(st.routes)-1]
 	st.depth--
-	stopped := stopNone
+	var stopped stopReason
 	if top {
 		stopped = st.end()
+	} else {
+		stopped = st.stopReason()
 	}
 	st.cur = prevMsg
 	if m != nil {
@@ -587,6 +564,27 @@ func (st *State) Call(name string, rt kemi.RouteType, m *kemi.Msg, args ...strin
 	rerr := st.runtimeError(name, err)
 	st.explainStop(rerr, stopped, "route "+name, st.opts.Timeout)
 	return kemi.CallResult{Ran: true}, rerr
+}
+
+// Running reports whether a route is running on the state, so that a Call
+// now would be nested in it.
+func (st *State) Running() bool { return st.depth > 0 }
+
+// routeFrame is a route running on the state, called from Go: tracebacks
+// name its function by the route name.
+type routeFrame struct {
+	name string
+	fn   *lua.LFunction
+}
+
+// routeName returns the route name of fn when it runs as a route, or "".
+func (st *State) routeName(fn *lua.LFunction) string {
+	for i := len(st.routes) - 1; i >= 0; i-- {
+		if st.routes[i].fn == fn {
+			return st.routes[i].name
+		}
+	}
+	return ""
 }
 
 // noMessage logs a KSR call made where there is no SIP message, and

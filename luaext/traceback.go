@@ -19,9 +19,9 @@ func (st *State) errorHandler(L *lua.LState) int {
 	return 1
 }
 
-// stackTraceback describes the Lua stack, innermost first. The route
-// called from Go is named as the route (gopher-lua calls a function with
-// no Lua caller "main chunk"), and the calls of luastr.ConcatName that
+// stackTraceback describes the Lua stack, innermost first. The routes
+// called from Go, nested ones too, are named as the routes (gopher-lua
+// calls a function with no Lua caller "main chunk"), and the calls of luastr.ConcatName that
 // `..` compiles to are left out: the script wrote no such call.
 func (st *State) stackTraceback() string {
 	L := st.L
@@ -37,8 +37,13 @@ func (st *State) stackTraceback() string {
 			continue
 		}
 		name := dbg.Name
-		if st.runFn != nil && fn == st.runFn && (name == "" || name == "main chunk") {
-			name = st.runName
+		// a route called from Go has no Lua caller to name it (gopher-lua
+		// says "main chunk" or "<file:line>"): a route is the global
+		// function of its name, so that name is right wherever it runs
+		if lf, ok := fn.(*lua.LFunction); ok {
+			if route := st.routeName(lf); route != "" {
+				name = route
+			}
 		}
 		b.WriteString("\n\t")
 		if dbg.CurrentLine > 0 {

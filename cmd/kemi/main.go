@@ -14,6 +14,9 @@ import (
 	"strings"
 
 	"github.com/urfave/cli/v2"
+
+	// The standard modules: the binary links them, the engine does not.
+	_ "github.com/kemisip/kemi/core/all"
 )
 
 // version is stamped at build time: -ldflags "-X main.version=v0.1.0".

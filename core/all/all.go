@@ -1,5 +1,11 @@
-// Package all links the standard kemi modules into a binary. Modules is
-// their order: ModInit runs in this order and Destroy in reverse.
+// Package all links the standard kemi modules into a binary: cmd/kemi
+// imports it, and so does a program that embeds the engine and wants every
+// standard module (the engine links none itself, as Caddy's core links no
+// module and cmd/caddy does). Each module registers itself with its place
+// in the standard order (kemi.ModuleInfo.Order), so an engine whose
+// configuration names no modules loads kemi.StandardModules(): ModInit in
+// that order, Destroy in reverse. TestStandardOrder keeps the order
+// written down here.
 package all
 
 import (
@@ -17,20 +23,3 @@ import (
 	_ "github.com/kemisip/kemi/core/tmx"
 	_ "github.com/kemisip/kemi/core/xlog"
 )
-
-// Modules are the standard modules, in order. "core" (the KSR table
-// itself, KSR.pv and KSR.hdr) is always first.
-var Modules = []string{
-	"core",
-	"rr",
-	"tm",
-	"tmx",
-	"sl",
-	"maxfwd",
-	"sanity",
-	"siputils",
-	"textops",
-	"corex",
-	"kx",
-	"xlog",
-}

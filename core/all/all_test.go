@@ -3,8 +3,11 @@ package all_test
 import (
 	"slices"
 	"testing"
+	"time"
 
-	"github.com/kemisip/kemi/core/all"
+	"github.com/emiago/sipgo/sip"
+
+	_ "github.com/kemisip/kemi/core/all"
 	"github.com/kemisip/kemi/engine"
 	"github.com/kemisip/kemi/kemi"
 )
@@ -31,23 +34,46 @@ func TestExportsMatchKamailio(t *testing.T) {
 	}
 }
 
-// TestEveryModuleIsListed keeps core/all's order list and the registered
-// modules in step.
-func TestEveryModuleIsListed(t *testing.T) {
+// standardOrder is the standard set in its order: "core" (the KSR table
+// itself, KSR.pv and KSR.hdr) first. The order is data: it is given by
+// each module's registration and checked here.
+var standardOrder = []string{
+	"core",
+	"rr",
+	"tm",
+	"tmx",
+	"sl",
+	"maxfwd",
+	"sanity",
+	"siputils",
+	"textops",
+	"corex",
+	"kx",
+	"xlog",
+}
+
+// TestStandardOrder keeps the registered standard set and its order as
+// written in standardOrder, and checks that an engine with no module list
+// loads exactly that.
+func TestStandardOrder(t *testing.T) {
+	if got := kemi.StandardModules(); !slices.Equal(got, standardOrder) {
+		t.Errorf("standard modules %v, want %v", got, standardOrder)
+	}
+	if got := kemi.EnabledModules(nil); !slices.Equal(got, standardOrder) {
+		t.Errorf("modules of a config that names none %v, want %v", got, standardOrder)
+	}
 	for _, name := range kemi.RegisteredModules() {
-		if name == "lifecycletest" {
-			continue // test builds only
-		}
-		if !slices.Contains(all.Modules, name) {
-			t.Errorf("module %s is registered but not in all.Modules", name)
+		if !slices.Contains(standardOrder, name) && name != "lifecycletest" {
+			t.Errorf("module %s is registered outside the standard set: give it an Order", name)
 		}
 	}
-	for _, name := range all.Modules {
-		if _, ok := kemi.LookupModule(name); !ok {
-			t.Errorf("all.Modules lists %s, which is not registered", name)
-		}
-	}
-	if all.Modules[0] != "core" {
-		t.Errorf("core must come first")
+}
+
+// TestImportSetsNoProcessWideState checks that linking the standard
+// modules leaves sipgo's package-level timers alone: the engine sets the
+// ones tm relies on at Start (no engine starts in this test binary).
+func TestImportSetsNoProcessWideState(t *testing.T) {
+	if sip.Timer_1xx >= 24*time.Hour || sip.Timer_L <= 10*time.Millisecond || sip.Timer_M <= 10*time.Millisecond {
+		t.Errorf("a module's init() changed sipgo's timers: Timer_1xx %v, Timer_L %v, Timer_M %v", sip.Timer_1xx, sip.Timer_L, sip.Timer_M)
 	}
 }

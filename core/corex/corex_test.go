@@ -154,8 +154,12 @@ func TestAppendBranch(t *testing.T) {
 		}
 	}
 	r := kemitest.ParseMsg(t, reply)
-	for _, fn := range []string{"append_branch", "append_branch_uri", "append_branch_uri_q"} {
-		if v := env.Call(t, "KSR.corex."+fn, r, "sip:x@example.com", "0.5"); v != kemi.Fail || len(r.Branches) != 0 {
+	for fn, args := range map[string][]any{
+		"append_branch":       nil,
+		"append_branch_uri":   {"sip:x@example.com"},
+		"append_branch_uri_q": {"sip:x@example.com", "0.5"},
+	} {
+		if v := env.Call(t, "KSR.corex."+fn, r, args...); v != kemi.Fail || len(r.Branches) != 0 {
 			t.Errorf("%s on a reply = %+v", fn, v)
 		}
 	}

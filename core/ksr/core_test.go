@@ -373,7 +373,6 @@ func TestGetDebug(t *testing.T) {
 }
 
 func TestLogging(t *testing.T) {
-	logs := captureLogs(t)
 	env := load(t)
 	cases := []struct {
 		fn    string
@@ -397,10 +396,10 @@ func TestLogging(t *testing.T) {
 		{"log", args("L_INFO", "no L_ prefix"), "level=ERROR"},
 	}
 	for _, c := range cases {
-		logs.Reset()
+		env.ResetLogs()
 		m := parse(t, env, invite)
 		wantValue(t, c.fn, env.Call(t, "KSR."+c.fn, m, c.args...), kemi.Null)
-		out := logs.String()
+		out := env.Logs()
 		text := c.args[len(c.args)-1].(string)
 		contains(t, "log of "+c.fn, out, c.level+" ")
 		contains(t, "log of "+c.fn, out, "msg="+quoteLog(strings.TrimRight(text, "\n")))
@@ -417,7 +416,6 @@ func quoteLog(s string) string {
 }
 
 func TestRoute(t *testing.T) {
-	logs := captureLogs(t)
 	env := load(t)
 	run := &fakeRunner{funcs: map[string]func(m *kemi.Msg) (kemi.CallResult, error){
 		"ksr_route_ok": func(m *kemi.Msg) (kemi.CallResult, error) {
@@ -431,30 +429,38 @@ func TestRoute(t *testing.T) {
 			return kemi.CallResult{Ran: true}, errTest("boom")
 		},
 	}}
+	// A Lua error in the route is logged by the Runner (the engine's runs
+	// every route and logs it with its traceback): KSR.route logs it at
+	// debug level only, so it is not logged twice.
 	cases := []struct {
 		name   string
 		route  string
 		runner kemi.Runner
 		want   kemi.Value
 		log    string
+		level  string
 	}{
-		{"returns", "ksr_route_ok", run, kemi.Int(1), ""},
-		{"exit gives 0", "ksr_route_exit", run, kemi.Int(0), ""},
-		{"missing", "ksr_route_none", run, kemi.Int(-1), "no function ksr_route_none"},
-		{"lua error", "ksr_route_err", run, kemi.Int(-1), "boom"},
-		{"empty name", "", run, kemi.Int(-1), "empty route name"},
-		{"no script", "ksr_route_ok", nil, kemi.Int(-1), "no script is running"},
+		{"returns", "ksr_route_ok", run, kemi.Int(1), "", ""},
+		{"exit gives 0", "ksr_route_exit", run, kemi.Int(0), "", ""},
+		{"missing", "ksr_route_none", run, kemi.Int(-1), "no function ksr_route_none", "level=ERROR"},
+		{"lua error", "ksr_route_err", run, kemi.Int(-1), "boom", "level=DEBUG"},
+		{"empty name", "", run, kemi.Int(-1), "empty route name", "level=ERROR"},
+		{"no script", "ksr_route_ok", nil, kemi.Int(-1), "no script is running", "level=ERROR"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			logs.Reset()
+			env.ResetLogs()
 			run.calls = nil
 			m := parse(t, env, invite)
 			m.Run = c.runner
 			wantValue(t, "KSR.route", env.Call(t, "KSR.route", m, c.route), c.want)
+			logs := env.Logs()
 			if c.log != "" {
-				contains(t, "error log", logs.String(), c.log)
-				contains(t, "error log", logs.String(), "level=ERROR")
+				contains(t, "log", logs, c.log)
+				contains(t, "log", logs, c.level)
+			}
+			if c.level == "level=DEBUG" && strings.Contains(logs, "level=ERROR") {
+				t.Errorf("a Lua error in the route was logged at error level by KSR.route too:\n%s", logs)
 			}
 			if c.name == "returns" {
 				if m.Flags&(1<<1) == 0 || len(run.calls) != 1 || run.calls[0] != "ksr_route_ok@request_route" {

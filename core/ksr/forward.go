@@ -169,8 +169,9 @@ func (mod *Module) aliasConn(m *kemi.Msg, port int) error {
 // route is KSR.route(name). kemi has no native cfg routes, so it runs the
 // script's global function name with the current message and route type.
 // It gives 1 when the function returned, 0 when it ended with KSR.x.exit
-// or KSR.x.drop, and -1 (with an error log) when there is no such function
-// or it failed with a Lua error.
+// or KSR.x.drop, and -1 when there is no such function (logged here) or
+// it failed with a Lua error (logged by the engine, which runs every
+// route, with the route's name and a traceback).
 func (mod *Module) route(m *kemi.Msg, a kemi.Args) kemi.Value {
 	name := a.Str(0)
 	switch {
@@ -187,7 +188,8 @@ func (mod *Module) route(m *kemi.Msg, a kemi.Args) kemi.Value {
 	res, err := m.Run.Call(name, m.Route, m)
 	switch {
 	case err != nil:
-		m.Errorf(mod.log, "KSR.route(%q): %v", name, err)
+		// the Runner logged and counted the error, with its traceback
+		mod.log.Debug("KSR.route: the route ended with a Lua error", "route", name, "err", err, "at", m.Where())
 		return kemi.Fail
 	case !res.Ran:
 		m.Errorf(mod.log, "KSR.route(%q): the script has no function %s", name, name)

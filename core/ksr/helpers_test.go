@@ -1,11 +1,8 @@
 package ksr_test
 
 import (
-	"bytes"
-	"log/slog"
 	"net/netip"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/kemisip/kemi/kemi"
@@ -92,48 +89,6 @@ func headerNames(m *kemi.Msg) []string {
 		out = append(out, h.Name())
 	}
 	return out
-}
-
-// logCapture records what is logged through slog.Default while a test
-// runs; modules must be loaded after it is installed.
-type logCapture struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-// captureLogs installs a debug-level text logger as slog.Default until the
-// test ends.
-func captureLogs(t *testing.T) *logCapture {
-	t.Helper()
-	c := &logCapture{}
-	prev := slog.Default()
-	slog.SetDefault(slog.New(slog.NewTextHandler(lockedWriter{c}, &slog.HandlerOptions{Level: slog.LevelDebug - 4})))
-	t.Cleanup(func() { slog.SetDefault(prev) })
-	return c
-}
-
-// String returns everything logged so far.
-func (c *logCapture) String() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.buf.String()
-}
-
-// Reset forgets what was logged.
-func (c *logCapture) Reset() {
-	c.mu.Lock()
-	c.buf.Reset()
-	c.mu.Unlock()
-}
-
-// lockedWriter serialises writes to a logCapture.
-type lockedWriter struct{ c *logCapture }
-
-// Write appends p to the capture.
-func (w lockedWriter) Write(p []byte) (int, error) {
-	w.c.mu.Lock()
-	defer w.c.mu.Unlock()
-	return w.c.buf.Write(p)
 }
 
 // aliasHost is the fake host, recording add_tcp_alias calls.

@@ -12,7 +12,7 @@ import (
 )
 
 func init() {
-	kemi.Register(kemi.ModuleInfo{Name: "core", New: func() kemi.Module { return &Module{} }})
+	kemi.Register(kemi.ModuleInfo{Name: "core", Order: 1, New: func() kemi.Module { return &Module{} }})
 }
 
 // Module is the core module of one engine.

@@ -7,7 +7,7 @@ import (
 )
 
 func init() {
-	kemi.Register(kemi.ModuleInfo{Name: "kx", New: func() kemi.Module { return &Module{} }})
+	kemi.Register(kemi.ModuleInfo{Name: "kx", Order: 100, New: func() kemi.Module { return &Module{} }})
 }
 
 // Module is the kx module of one engine.

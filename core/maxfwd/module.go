@@ -10,7 +10,7 @@ import (
 )
 
 func init() {
-	kemi.Register(kemi.ModuleInfo{Name: "maxfwd", New: func() kemi.Module { return &Module{} }})
+	kemi.Register(kemi.ModuleInfo{Name: "maxfwd", Order: 50, New: func() kemi.Module { return &Module{} }})
 }
 
 // Limits of the max_limit parameter and of the function arguments, as in
@@ -39,10 +39,10 @@ func (mod *Module) ModInit(env *kemi.Env) error {
 	if mod.maxLimit < 0 || mod.maxLimit > maxValue {
 		return fmt.Errorf("maxfwd: max_limit %d out of range 0..%d", mod.maxLimit, maxValue)
 	}
-	mod.added = env.Metrics.NewCounter(`kemi_maxfwd_added_total`)
-	mod.exceeded = env.Metrics.NewCounter(`kemi_maxfwd_exceeded_total`)
-	mod.capped = env.Metrics.NewCounter(`kemi_maxfwd_capped_total`)
-	mod.invalid = env.Metrics.NewCounter(`kemi_maxfwd_invalid_total`)
+	mod.added = env.Metrics.NewCounter(`kemi_maxfwd_added_total`, "Max-Forwards headers added to requests that had none.")
+	mod.exceeded = env.Metrics.NewCounter(`kemi_maxfwd_exceeded_total`, "Requests that arrived with Max-Forwards 0 (process_maxfwd returned -1).")
+	mod.capped = env.Metrics.NewCounter(`kemi_maxfwd_capped_total`, "Max-Forwards values above max_limit that were lowered to it.")
+	mod.invalid = env.Metrics.NewCounter(`kemi_maxfwd_invalid_total`, "Invalid Max-Forwards values met by process_maxfwd or is_maxfwd_lt.")
 	return nil
 }
 

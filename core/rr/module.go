@@ -15,7 +15,7 @@ import (
 )
 
 func init() {
-	kemi.Register(kemi.ModuleInfo{Name: "rr", New: func() kemi.Module { return &Module{} }})
+	kemi.Register(kemi.ModuleInfo{Name: "rr", Order: 10, New: func() kemi.Module { return &Module{} }})
 }
 
 // Bits of loose_route_mode (the function and the parameter), as in
@@ -62,6 +62,9 @@ type Module struct {
 // scripts that build them at run time.
 const maxCachedRegexps = 256
 
+// helpLooseRoutes describes kemi_rr_loose_routes_total.
+const helpLooseRoutes = "loose_route calls by result: routed (returned 1, previous hop a loose router), strict (1 after a strict router), preloaded (-3), not_routed (-1: no Route, or nothing left after a strict router), error (-1 on an error)."
+
 // ModInit reads the parameters, registers $route_uri, $fti, $tti and
 // $rdir, and creates the metrics.
 func (mod *Module) ModInit(env *kemi.Env) error {
@@ -100,13 +103,13 @@ func (mod *Module) ModInit(env *kemi.Env) error {
 			return err
 		}
 	}
-	mod.recordRoutes = env.Metrics.NewCounter(`kemi_rr_record_routes_total`)
-	mod.doubles = env.Metrics.NewCounter(`kemi_rr_double_record_routes_total`)
-	mod.routed = env.Metrics.NewCounter(`kemi_rr_loose_routes_total{result="routed"}`)
-	mod.strict = env.Metrics.NewCounter(`kemi_rr_loose_routes_total{result="strict"}`)
-	mod.preloaded = env.Metrics.NewCounter(`kemi_rr_loose_routes_total{result="preloaded"}`)
-	mod.notRouted = env.Metrics.NewCounter(`kemi_rr_loose_routes_total{result="not_routed"}`)
-	mod.lrErrors = env.Metrics.NewCounter(`kemi_rr_loose_routes_total{result="error"}`)
+	mod.recordRoutes = env.Metrics.NewCounter(`kemi_rr_record_routes_total`, "Record-Route functions that succeeded (one per call, also when two headers are preset).")
+	mod.doubles = env.Metrics.NewCounter(`kemi_rr_double_record_routes_total`, "Second Record-Route headers added to requests leaving from another socket than they arrived on.")
+	mod.routed = env.Metrics.NewCounter(`kemi_rr_loose_routes_total{result="routed"}`, helpLooseRoutes)
+	mod.strict = env.Metrics.NewCounter(`kemi_rr_loose_routes_total{result="strict"}`, helpLooseRoutes)
+	mod.preloaded = env.Metrics.NewCounter(`kemi_rr_loose_routes_total{result="preloaded"}`, helpLooseRoutes)
+	mod.notRouted = env.Metrics.NewCounter(`kemi_rr_loose_routes_total{result="not_routed"}`, helpLooseRoutes)
+	mod.lrErrors = env.Metrics.NewCounter(`kemi_rr_loose_routes_total{result="error"}`, helpLooseRoutes)
 	return nil
 }
 

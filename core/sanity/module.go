@@ -15,7 +15,7 @@ import (
 )
 
 func init() {
-	kemi.Register(kemi.ModuleInfo{Name: "sanity", New: func() kemi.Module { return &Module{} }})
+	kemi.Register(kemi.ModuleInfo{Name: "sanity", Order: 60, New: func() kemi.Module { return &Module{} }})
 }
 
 // Message check bits (msg_checks), as Kamailio numbers them. Bits 1<<3
@@ -141,10 +141,11 @@ func (mod *Module) ModInit(env *kemi.Env) error {
 		}
 	}
 	mod.steps = mod.buildSteps()
-	mod.checks = env.Metrics.NewCounter(`kemi_sanity_checks_total`)
+	mod.checks = env.Metrics.NewCounter(`kemi_sanity_checks_total`, "sanity_check and sanity_check_defaults calls.")
 	mod.failures = make(map[string]*metrics.Counter, len(checkNames))
 	for _, n := range checkNames {
-		mod.failures[n] = env.Metrics.NewCounter(fmt.Sprintf(`kemi_sanity_failures_total{check=%q}`, n))
+		mod.failures[n] = env.Metrics.NewCounter(fmt.Sprintf(`kemi_sanity_failures_total{check=%q}`, n),
+			"sanity_check calls that failed, by the check that failed.")
 	}
 	return nil
 }

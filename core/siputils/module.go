@@ -12,7 +12,7 @@ import (
 )
 
 func init() {
-	kemi.Register(kemi.ModuleInfo{Name: "siputils", New: func() kemi.Module { return &Module{} }})
+	kemi.Register(kemi.ModuleInfo{Name: "siputils", Order: 70, New: func() kemi.Module { return &Module{} }})
 }
 
 // Module is the siputils module of one engine.
@@ -48,8 +48,8 @@ func (mod *Module) ModInit(env *kemi.Env) error {
 		return fmt.Errorf("siputils: contact_flds_separator must not be empty")
 	}
 	mod.sep = sep[0]
-	mod.optReplies = env.Metrics.NewCounter(`kemi_siputils_options_replies_total`)
-	mod.optFailed = env.Metrics.NewCounter(`kemi_siputils_options_reply_errors_total`)
+	mod.optReplies = env.Metrics.NewCounter(`kemi_siputils_options_replies_total`, "Replies sent by options_reply.")
+	mod.optFailed = env.Metrics.NewCounter(`kemi_siputils_options_reply_errors_total`, "options_reply answers that could not be sent.")
 	return nil
 }
 

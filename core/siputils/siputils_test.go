@@ -2,11 +2,7 @@ package siputils_test
 
 import (
 	"encoding/base64"
-	"flag"
-	"io"
-	"log/slog"
 	"net/netip"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -40,15 +36,6 @@ CSeq: 1 INVITE
 Contact: <sip:bob@192.0.2.20>
 
 `
-
-func TestMain(m *testing.M) {
-	flag.Parse()
-	if !testing.Verbose() {
-		// the error paths log on purpose; keep the output readable
-		slog.SetDefault(slog.New(slog.NewTextHandler(io.Discard, nil)))
-	}
-	os.Exit(m.Run())
-}
 
 func load(t *testing.T, params map[string]any) *kemitest.Env {
 	t.Helper()

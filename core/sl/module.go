@@ -16,7 +16,7 @@ import (
 )
 
 func init() {
-	kemi.Register(kemi.ModuleInfo{Name: "sl", New: func() kemi.Module { return &Module{} }})
+	kemi.Register(kemi.ModuleInfo{Name: "sl", Order: 40, New: func() kemi.Module { return &Module{} }})
 }
 
 // Module is the sl module of one engine.
@@ -34,10 +34,11 @@ func (mod *Module) ModInit(env *kemi.Env) error {
 	mod.log = env.Logger
 	mod.svc = env.Services
 	for i := 1; i <= 6; i++ {
-		mod.sent[i] = env.Metrics.NewCounter(fmt.Sprintf(`kemi_sl_replies_sent_total{class="%dxx"}`, i))
+		mod.sent[i] = env.Metrics.NewCounter(fmt.Sprintf(`kemi_sl_replies_sent_total{class="%dxx"}`, i),
+			"Replies sent by sl functions (statelessly, or through tm for a transaction), by status class.")
 	}
-	mod.failed = env.Metrics.NewCounter(`kemi_sl_send_errors_total`)
-	mod.noReply = env.Metrics.NewCounter(`kemi_sl_ack_not_replied_total`)
+	mod.failed = env.Metrics.NewCounter(`kemi_sl_send_errors_total`, "Replies sl could not send.")
+	mod.noReply = env.Metrics.NewCounter(`kemi_sl_ack_not_replied_total`, "Attempts to reply to an ACK, which gets no reply.")
 	return nil
 }
 

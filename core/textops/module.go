@@ -17,7 +17,7 @@ import (
 )
 
 func init() {
-	kemi.Register(kemi.ModuleInfo{Name: "textops", New: func() kemi.Module { return &Module{} }})
+	kemi.Register(kemi.ModuleInfo{Name: "textops", Order: 80, New: func() kemi.Module { return &Module{} }})
 }
 
 // maxCachedRE bounds the number of cached regular expressions, and
@@ -46,10 +46,10 @@ func (mod *Module) ModInit(env *kemi.Env) error {
 	mod.pvs = env.PVs
 	mod.cache = kemi.NewRegexCache(maxCachedRE)
 	mod.substs = kemi.NewCache[string, parsedSubst](maxCachedSubst)
-	mod.reErrors = env.Metrics.NewCounter(`kemi_textops_expression_errors_total`)
-	mod.rebuildErrors = env.Metrics.NewCounter(`kemi_textops_rebuild_errors_total`)
+	mod.reErrors = env.Metrics.NewCounter(`kemi_textops_expression_errors_total`, "Invalid regular expressions and substitution expressions given to textops functions.")
+	mod.rebuildErrors = env.Metrics.NewCounter(`kemi_textops_rebuild_errors_total`, "Text changes refused because the result was not a valid SIP message.")
 	cache := mod.cache
-	env.Metrics.NewGauge(`kemi_textops_regex_cache_entries`, func() float64 { return float64(cache.Len()) })
+	env.Metrics.NewGauge(`kemi_textops_regex_cache_entries`, "Compiled regular expressions in the cache.", func() float64 { return float64(cache.Len()) })
 	return nil
 }
 

@@ -18,22 +18,13 @@ import (
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
-	"github.com/emiago/sipgo/sip"
 	"github.com/kemisip/kemi/kemi"
 )
 
 func init() {
-	kemi.Register(kemi.ModuleInfo{Name: "tm", New: func() kemi.Module { return &Module{} }})
-	// tm sends 100 Trying itself (auto_inv_100, t_set_auto_inv_100), so
-	// sipgo's server transaction must not add its own after 200 ms.
-	sip.Timer_1xx = 365 * 24 * time.Hour
-	// sipgo (v1.7.2) does not stop Timer L and Timer M when a transaction
-	// is terminated, so a 2xx-answered INVITE would pin its server and
-	// client transactions, requests and replies included, for 32 s. tm
-	// forwards 2xx retransmissions itself and keeps the transaction for
-	// wt_timer, so the Accepted state may end at once.
-	sip.Timer_L = time.Millisecond
-	sip.Timer_M = time.Millisecond
+	// sipgo's timer settings tm relies on (Timer_1xx, Timer_L, Timer_M) are
+	// process-wide: the engine sets them at Start, not this package.
+	kemi.Register(kemi.ModuleInfo{Name: "tm", Order: 20, New: func() kemi.Module { return &Module{} }})
 }
 
 // Module is the tm module of one engine.
@@ -104,21 +95,21 @@ func (mod *Module) ModInit(env *kemi.Env) error {
 	}
 	mod.sipLog = env.Logger.With("layer", "sipgo")
 	set := env.Metrics
-	mod.met.created = set.NewCounter(`kemi_tm_transactions_total`)
-	mod.met.released = set.NewCounter(`kemi_tm_transactions_released_total`)
-	mod.met.expired = set.NewCounter(`kemi_tm_transactions_expired_total`)
-	mod.met.absorbed = set.NewCounter(`kemi_tm_retransmissions_absorbed_total`)
-	mod.met.branches = set.NewCounter(`kemi_tm_branches_total`)
-	mod.met.timeouts = set.NewCounter(`kemi_tm_branch_timeouts_total`)
-	mod.met.cancels = set.NewCounter(`kemi_tm_cancels_total`)
-	mod.met.sendErrors = set.NewCounter(`kemi_tm_send_errors_total`)
-	mod.met.uacRequests = set.NewCounter(`kemi_tm_uac_requests_total`)
+	mod.met.created = set.NewCounter(`kemi_tm_transactions_total`, "Transactions created.")
+	mod.met.released = set.NewCounter(`kemi_tm_transactions_released_total`, "Transactions the script neither relayed nor answered, released after the route with a warning.")
+	mod.met.expired = set.NewCounter(`kemi_tm_transactions_expired_total`, "Transactions ended by max_inv_lifetime or max_noninv_lifetime.")
+	mod.met.absorbed = set.NewCounter(`kemi_tm_retransmissions_absorbed_total`, "Retransmitted requests and replies, ACKs of negative replies and replies to t_replicate and t_uac_send, handled without the script.")
+	mod.met.branches = set.NewCounter(`kemi_tm_branches_total`, "Branches sent.")
+	mod.met.timeouts = set.NewCounter(`kemi_tm_branch_timeouts_total`, "Branches (and t_uac_send requests) ended by fr_timer, fr_inv_timer or a transport error.")
+	mod.met.cancels = set.NewCounter(`kemi_tm_cancels_total`, "CANCEL requests sent downstream.")
+	mod.met.sendErrors = set.NewCounter(`kemi_tm_send_errors_total`, "Messages tm could not send.")
+	mod.met.uacRequests = set.NewCounter(`kemi_tm_uac_requests_total`, "Requests sent with t_uac_send.")
 	for i := 1; i <= 6; i++ {
-		mod.met.relayed[i] = set.NewCounter(fmt.Sprintf(`kemi_tm_replies_relayed_total{class="%dxx"}`, i))
-		mod.met.local[i] = set.NewCounter(fmt.Sprintf(`kemi_tm_local_replies_total{class="%dxx"}`, i))
+		mod.met.relayed[i] = set.NewCounter(fmt.Sprintf(`kemi_tm_replies_relayed_total{class="%dxx"}`, i), "Replies relayed upstream, by status class.")
+		mod.met.local[i] = set.NewCounter(fmt.Sprintf(`kemi_tm_local_replies_total{class="%dxx"}`, i), "Replies tm generated (100 Trying, 408, 487, t_reply), by status class.")
 	}
-	set.NewGauge(`kemi_tm_transactions_alive`, func() float64 { return float64(mod.txs.count.Load()) })
-	set.NewGauge(`kemi_tm_transactions_pending`, func() float64 { return float64(mod.txs.live.Load()) })
+	set.NewGauge(`kemi_tm_transactions_alive`, "Transactions in the tables, including those waiting for wt_timer.", func() float64 { return float64(mod.txs.count.Load()) })
+	set.NewGauge(`kemi_tm_transactions_pending`, "Transactions without a final reply upstream; shutdown waits for them.", func() float64 { return float64(mod.txs.live.Load()) })
 	if err := registerPVs(env.PVs, mod); err != nil {
 		return err
 	}

@@ -3,8 +3,6 @@ package tm
 import (
 	"testing"
 	"time"
-
-	"github.com/emiago/sipgo/sip"
 )
 
 // The timer heap keeps one deadline per transaction: a released
@@ -59,25 +57,5 @@ func TestTimersOneDeadlinePerTransaction(t *testing.T) {
 	}
 	if n := ts.len(); n != 0 {
 		t.Fatalf("%d deadlines left", n)
-	}
-}
-
-// sipgo's timers that tm overrides: its own 100 Trying must never fire,
-// and the Accepted state, whose timers sipgo does not stop on Terminate,
-// must end at once or every 2xx-answered INVITE stays in memory for 32 s.
-func TestSipgoTimerOverrides(t *testing.T) {
-	tests := []struct {
-		name string
-		got  time.Duration
-		ok   func(time.Duration) bool
-	}{
-		{"Timer_1xx", sip.Timer_1xx, func(d time.Duration) bool { return d >= 24*time.Hour }},
-		{"Timer_L", sip.Timer_L, func(d time.Duration) bool { return d <= 10*time.Millisecond }},
-		{"Timer_M", sip.Timer_M, func(d time.Duration) bool { return d <= 10*time.Millisecond }},
-	}
-	for _, tt := range tests {
-		if !tt.ok(tt.got) {
-			t.Errorf("sip.%s = %v", tt.name, tt.got)
-		}
 	}
 }

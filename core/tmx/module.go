@@ -11,7 +11,7 @@ import (
 )
 
 func init() {
-	kemi.Register(kemi.ModuleInfo{Name: "tmx", New: func() kemi.Module { return &Module{} }})
+	kemi.Register(kemi.ModuleInfo{Name: "tmx", Order: 30, New: func() kemi.Module { return &Module{} }})
 }
 
 // Module is the tmx module of one engine.

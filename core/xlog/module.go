@@ -12,7 +12,7 @@ import (
 )
 
 func init() {
-	kemi.Register(kemi.ModuleInfo{Name: "xlog", New: func() kemi.Module { return &Module{} }})
+	kemi.Register(kemi.ModuleInfo{Name: "xlog", Order: 110, New: func() kemi.Module { return &Module{} }})
 }
 
 // Module is the xlog module of one engine.
@@ -43,11 +43,12 @@ func (mod *Module) ModInit(env *kemi.Env) error {
 	mod.prefixText = env.Params.Str("prefix", "")
 	for l := kemi.LogAlert; l <= kemi.LogDbg; l++ {
 		if l != kemi.LogCrit2 {
-			mod.messages[l-kemi.LogAlert] = env.Metrics.NewCounter(fmt.Sprintf(`kemi_xlog_messages_total{level=%q}`, l))
+			mod.messages[l-kemi.LogAlert] = env.Metrics.NewCounter(fmt.Sprintf(`kemi_xlog_messages_total{level=%q}`, l),
+				"Messages logged by xlog functions, by Kamailio level (messages below the log level are not counted).")
 		}
 	}
-	mod.badFormats = env.Metrics.NewCounter(`kemi_xlog_format_errors_total`)
-	mod.uncached = env.Metrics.NewCounter(`kemi_xlog_formats_uncached_total`)
+	mod.badFormats = env.Metrics.NewCounter(`kemi_xlog_format_errors_total`, "xlog calls with an invalid format (they returned -1).")
+	mod.uncached = env.Metrics.NewCounter(`kemi_xlog_formats_uncached_total`, "Formats compiled because the format cache was full: the script builds formats at run time.")
 	return nil
 }
 

@@ -63,25 +63,17 @@ func (b *logBuf) reset() {
 	b.mu.Unlock()
 }
 
-// capture makes slog.Default write JSON to a buffer at the given level for
-// the rest of the test; it must be called before kemitest.Load.
-func capture(t *testing.T, level slog.Level) *logBuf {
+// load loads core and xlog with params, logging JSON at level into the
+// returned buffer.
+func load(t *testing.T, level slog.Level, params map[string]map[string]any) (*kemitest.Env, *logBuf) {
 	t.Helper()
 	b := &logBuf{}
-	old := slog.Default()
-	slog.SetDefault(slog.New(slog.NewJSONHandler(b, &slog.HandlerOptions{Level: level})))
-	t.Cleanup(func() { slog.SetDefault(old) })
-	return b
-}
-
-func load(t *testing.T, params map[string]map[string]any) *kemitest.Env {
-	t.Helper()
-	return kemitest.Load(t, params, "core", "xlog")
+	log := slog.New(slog.NewJSONHandler(b, &slog.HandlerOptions{Level: level}))
+	return kemitest.LoadOpts(t, kemitest.Options{Params: params, Logger: log}, "core", "xlog"), b
 }
 
 func TestFunctions(t *testing.T) {
-	logs := capture(t, slog.LevelDebug)
-	env := load(t, nil)
+	env, logs := load(t, slog.LevelDebug, nil)
 	tests := []struct {
 		fn    string
 		args  []any
@@ -129,8 +121,7 @@ func TestFunctions(t *testing.T) {
 }
 
 func TestLevelNames(t *testing.T) {
-	logs := capture(t, slog.LevelDebug)
-	env := load(t, nil)
+	env, logs := load(t, slog.LevelDebug, nil)
 	tests := map[string]slog.Level{
 		"L_ALERT":  slog.LevelError + 8,
 		"L_BUG":    slog.LevelError + 4,
@@ -166,8 +157,7 @@ func TestLevelNames(t *testing.T) {
 }
 
 func TestBadInput(t *testing.T) {
-	logs := capture(t, slog.LevelDebug)
-	env := load(t, nil)
+	env, logs := load(t, slog.LevelDebug, nil)
 	m := kemitest.ParseMsg(t, invite)
 
 	for _, fn := range []string{"xdbg", "xinfo", "xnotice", "xwarn", "xerr", "xcrit", "xalert"} {
@@ -223,8 +213,7 @@ func TestBadInput(t *testing.T) {
 // TestDisabledLevel checks that a message below the log level is neither
 // evaluated nor logged, and still returns 1, as in Kamailio.
 func TestDisabledLevel(t *testing.T) {
-	logs := capture(t, slog.LevelInfo)
-	env := load(t, nil)
+	env, logs := load(t, slog.LevelInfo, nil)
 	m := kemitest.ParseMsg(t, invite)
 	if v := env.Call(t, "KSR.xlog.xdbg", m, "bad $nope"); v != kemi.OK {
 		t.Fatalf("xdbg below the level = %+v, want 1", v)
@@ -244,8 +233,7 @@ func TestDisabledLevel(t *testing.T) {
 }
 
 func TestPrefix(t *testing.T) {
-	logs := capture(t, slog.LevelDebug)
-	env := load(t, map[string]map[string]any{"xlog": {"prefix": "[$rm $si] "}})
+	env, logs := load(t, slog.LevelDebug, map[string]map[string]any{"xlog": {"prefix": "[$rm $si] "}})
 	m := kemitest.ParseMsg(t, invite)
 	if v := env.Call(t, "KSR.xlog.xinfo", m, "hello $ru\n"); v != kemi.OK {
 		t.Fatalf("xinfo = %+v", v)
@@ -259,8 +247,7 @@ func TestPrefix(t *testing.T) {
 }
 
 func TestMetrics(t *testing.T) {
-	capture(t, slog.LevelDebug)
-	env := load(t, nil)
+	env, _ := load(t, slog.LevelDebug, nil)
 	m := kemitest.ParseMsg(t, invite)
 	env.Call(t, "KSR.xlog.xinfo", m, "a")
 	env.Call(t, "KSR.xlog.xinfo", m, "b $rm")
@@ -284,8 +271,7 @@ func TestMetrics(t *testing.T) {
 // TestConcurrentCache calls xlog from many goroutines with more distinct
 // formats than the cache holds; run with -race.
 func TestConcurrentCache(t *testing.T) {
-	logs := capture(t, slog.LevelDebug)
-	env := load(t, nil)
+	env, logs := load(t, slog.LevelDebug, nil)
 	const workers, perWorker = 8, 200 // 1600 distinct formats > 1024
 	var wg sync.WaitGroup
 	for w := 0; w < workers; w++ {

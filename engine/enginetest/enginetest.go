@@ -1,7 +1,9 @@
 // Package enginetest runs kemi engines inside Go tests, in the spirit of
 // net/http/httptest: Start runs a real engine on 127.0.0.1 with free ports
 // and stops it when the test ends; Route runs a script's request route on a
-// SIP message in memory, with no network, and records what it sent.
+// SIP message in memory, with no network, and records what it sent. It
+// links the standard modules (core/all), as cmd/kemi does, so an engine
+// whose Config.Modules is nil gets all of them.
 package enginetest
 
 import (
@@ -19,7 +21,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kemisip/kemi/core/all"
+	// the standard modules, for engines started with Config.Modules nil
+	_ "github.com/kemisip/kemi/core/all"
 	"github.com/kemisip/kemi/engine"
 	"github.com/kemisip/kemi/kemi"
 	"github.com/kemisip/kemi/kemi/kemitest"
@@ -184,43 +187,28 @@ type Result struct {
 	Exited bool
 	// Err is a Lua error that aborted the route.
 	Err error
+	// Logs is what the modules and the script logged.
+	Logs string
 }
 
 // Route runs the request route of script on the SIP message text (LF line
-// ends are fine) in memory: the modules are loaded with kemitest, so
-// whatever the route sends, through the message or through a module's own
-// host (tm), goes to a fake host that records it, and nothing reaches the
-// network. Modules are the standard ones unless modules are given; "core"
-// is always loaded first. They are destroyed when the test ends. Runner
-// calls from modules (Exec) get no runner: timers do not run routes.
+// ends are fine) in memory: the modules are loaded as the engine loads
+// them (kemi.LoadModules, through kemitest) with a fake host that records
+// what the route sends, through the message or through a module's own
+// host (tm), so nothing reaches the network. Modules are the standard ones
+// unless modules are given; "core" is always loaded first. They are
+// destroyed when the test ends. What the modules and the script log is in
+// Result.Logs. Runner calls from modules (Exec) get no runner: timers do
+// not run routes.
 func Route(t testing.TB, script, sipText string, modules ...string) *Result {
 	t.Helper()
-	// the engine's own export order, so that KSR.x.modf picks as it does
-	order, err := engine.Exports(engine.Config{Modules: modules})
-	if err != nil {
-		t.Fatalf("enginetest: %v", err)
-	}
-	names := moduleNames(modules)
-	env := kemitest.Load(t, nil, names...)
-	t.Cleanup(func() {
-		for i := len(names) - 1; i >= 0; i-- {
-			if d, ok := env.Mods[names[i]].(kemi.Destroyer); ok {
-				d.Destroy()
-			}
-		}
-	})
-	live := env.Exports()
-	exports := make([]kemi.Export, 0, len(live))
-	for _, x := range order {
-		if lx, ok := live[x.LuaName()]; ok {
-			exports = append(exports, lx)
-		}
-	}
+	env := kemitest.Load(t, nil, kemi.EnabledModules(modules)...)
+	t.Cleanup(env.Destroy)
 	sc, err := luaext.Compile("test.lua", []byte(script))
 	if err != nil {
 		t.Fatalf("enginetest: %v", err)
 	}
-	st, err := luaext.NewState(sc, luaext.Options{Exports: exports})
+	st, err := luaext.NewState(sc, luaext.Options{Exports: env.Set.Exports, Logger: env.Logger.With("module", "script")})
 	if err != nil {
 		t.Fatalf("enginetest: %v", err)
 	}
@@ -230,24 +218,7 @@ func Route(t testing.TB, script, sipText string, modules ...string) *Result {
 	if !res.Ran {
 		t.Fatalf("enginetest: script defines no ksr_request_route")
 	}
-	return &Result{Msg: m, Sent: env.Host.Sent(), Exited: res.Exited, Err: err}
-}
-
-// moduleNames returns the modules to load, in order, as the engine does:
-// core first, then modules or the standard set.
-func moduleNames(modules []string) []string {
-	if modules == nil {
-		modules = all.Modules
-	}
-	out := []string{"core"}
-	seen := map[string]bool{"core": true}
-	for _, n := range modules {
-		if !seen[n] {
-			seen[n] = true
-			out = append(out, n)
-		}
-	}
-	return out
+	return &Result{Msg: m, Sent: env.Host.Sent(), Exited: res.Exited, Err: err, Logs: env.Logs()}
 }
 
 // String describes the result, for test failures.

@@ -14,9 +14,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/VictoriaMetrics/metrics"
 	"github.com/emiago/sipgo/sip"
 	"github.com/kemisip/kemi/kemi"
+	"github.com/kemisip/kemi/luaext"
 )
 
 // Sent is a message the fake host was asked to send.
@@ -298,24 +298,50 @@ func Parse(text string) (*kemi.Msg, error) {
 	return m, nil
 }
 
-// Env is a set of modules loaded into one shared environment.
+// Env is a set of modules loaded into one shared environment, the way the
+// engine loads them (kemi.LoadModules).
 type Env struct {
 	Host     *Host
 	PVs      *kemi.PVTable
 	Services *kemi.Services
-	Metrics  *metrics.Set
+	Metrics  *kemi.Metrics
 	Defines  map[string]string
 	Mods     map[string]kemi.Module
-	exports  map[string]kemi.Export
+	// Set is the loaded module set, in load order.
+	Set *kemi.ModuleSet
+	// Logger is the parent of the modules' loggers and logs the calls
+	// made with Call (bad argument counts, panics).
+	Logger  *slog.Logger
+	exports map[string]kemi.Export
+	logs    *LogBuffer
+}
+
+// Options configure LoadOpts.
+type Options struct {
+	// Params are the modules' parameters, by module name.
+	Params map[string]map[string]any
+	// Logger receives what the modules log. Nil records it in the Env
+	// (see Logs) at debug level, so that nothing reaches the process's
+	// default logger and a test can look at what was logged.
+	Logger *slog.Logger
+	// Before runs before the modules load, to publish fake services (a
+	// fake tm) in e.Services.
+	Before func(e *Env) error
 }
 
 // Load instantiates the named registered modules in order, with optional
 // parameters, runs ModInit and ChildInit(RankInit, RankMain, 1), and
 // indexes their exports. Load "core" first when a module needs the core
-// pseudo-variables.
+// pseudo-variables. What the modules log is recorded (see Logs).
 func Load(t testing.TB, params map[string]map[string]any, names ...string) *Env {
 	t.Helper()
-	env, err := LoadErr(params, names...)
+	return LoadOpts(t, Options{Params: params}, names...)
+}
+
+// LoadOpts is Load with options.
+func LoadOpts(t testing.TB, opts Options, names ...string) *Env {
+	t.Helper()
+	env, err := LoadOptsErr(opts, names...)
 	if err != nil {
 		t.Fatalf("kemitest: %v", err)
 	}
@@ -324,70 +350,87 @@ func Load(t testing.TB, params map[string]map[string]any, names ...string) *Env 
 
 // LoadErr is Load returning an error.
 func LoadErr(params map[string]map[string]any, names ...string) (*Env, error) {
-	return LoadErrWith(nil, params, names...)
+	return LoadOptsErr(Options{Params: params}, names...)
 }
 
 // LoadErrWith is LoadErr with a hook that runs before the modules load, to
 // publish fake services (a fake tm) in e.Services.
 func LoadErrWith(before func(e *Env) error, params map[string]map[string]any, names ...string) (*Env, error) {
+	return LoadOptsErr(Options{Params: params, Before: before}, names...)
+}
+
+// LoadOptsErr is LoadOpts returning an error. The modules are loaded by
+// kemi.LoadModules, as the engine loads them, with the fake Host; then
+// ChildInit runs for RankInit, RankMain and worker 1. On an error every
+// module that was initialised is destroyed.
+func LoadOptsErr(opts Options, names ...string) (*Env, error) {
 	e := &Env{
 		Host:     NewHost(),
 		PVs:      kemi.NewPVTable(),
 		Services: kemi.NewServices(),
-		Metrics:  metrics.NewSet(),
+		Metrics:  kemi.NewMetrics(),
 		Defines:  map[string]string{},
 		Mods:     map[string]kemi.Module{},
 		exports:  map[string]kemi.Export{},
+		Logger:   opts.Logger,
 	}
-	if before != nil {
-		if err := before(e); err != nil {
+	if e.Logger == nil {
+		e.logs = &LogBuffer{}
+		e.Logger = slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug - 4}))
+	}
+	if opts.Before != nil {
+		if err := opts.Before(e); err != nil {
 			return nil, err
 		}
 	}
-	var order []kemi.Module
-	for _, n := range names {
-		info, ok := kemi.LookupModule(n)
-		if !ok {
-			return nil, fmt.Errorf("no module %q registered (import it)", n)
-		}
-		mod := info.New()
-		menv := kemi.NewEnv(n, e.Host, e.PVs, e.Services, e.Metrics, kemi.NewParams(n, params[n]), slog.Default())
-		menv.Defines = e.Defines
-		if mi, ok := mod.(kemi.ModIniter); ok {
-			if err := mi.ModInit(menv); err != nil {
-				return nil, fmt.Errorf("%s: ModInit: %w", n, err)
-			}
-		}
-		if err := menv.Params.Check(); err != nil {
-			return nil, err
-		}
-		e.Mods[n] = mod
-		order = append(order, mod)
-		if hk, ok := mod.(kemi.SendHook); ok {
-			e.Host.Hooks = append(e.Host.Hooks, hk)
-		}
+	set, err := kemi.LoadModules(kemi.LoadOptions{
+		Modules:  names,
+		Params:   opts.Params,
+		Defines:  e.Defines,
+		Host:     e.Host,
+		PVs:      e.PVs,
+		Services: e.Services,
+		Metrics:  e.Metrics,
+		Logger:   e.Logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	e.Set = set
+	e.Host.Hooks = append(e.Host.Hooks, set.SendHooks...)
+	for _, lm := range set.Modules {
+		e.Mods[lm.Name] = lm.Module
 	}
 	for _, rank := range []int{kemi.RankInit, kemi.RankMain, 1} {
-		for _, mod := range order {
-			if ci, ok := mod.(kemi.ChildIniter); ok {
-				if err := ci.ChildInit(rank); err != nil {
-					return nil, fmt.Errorf("ChildInit(%d): %w", rank, err)
-				}
-			}
+		if err := set.ChildInit(rank); err != nil {
+			set.Destroy()
+			return nil, err
 		}
 	}
-	for _, mod := range order {
-		for _, x := range mod.Exports() {
-			if err := x.Validate(); err != nil {
-				return nil, err
-			}
-			if _, dup := e.exports[x.LuaName()]; dup {
-				return nil, fmt.Errorf("%s exported twice", x.LuaName())
-			}
-			e.exports[x.LuaName()] = x
-		}
+	for _, x := range set.Exports {
+		e.exports[x.LuaName()] = x
 	}
 	return e, nil
+}
+
+// Destroy destroys the modules in reverse order, as the engine does at
+// shutdown.
+func (e *Env) Destroy() { e.Set.Destroy() }
+
+// Logs returns what the modules and calls logged, when Options.Logger was
+// nil; "" otherwise.
+func (e *Env) Logs() string {
+	if e.logs == nil {
+		return ""
+	}
+	return e.logs.String()
+}
+
+// ResetLogs forgets what was logged.
+func (e *Env) ResetLogs() {
+	if e.logs != nil {
+		e.logs.Reset()
+	}
 }
 
 // Export returns the export with that Lua name ("KSR.sl.sl_send_reply").
@@ -409,44 +452,54 @@ func (e *Env) Prepare(m *kemi.Msg) *kemi.Msg {
 	return m
 }
 
-// Call calls the export with that Lua name on m. Strings and ints are both
-// accepted for either kind and, as in the Lua binding, only the field of
-// each parameter's declared kind is filled.
+// Call calls the export with that Lua name on m as a script's call does
+// (luaext.CallExport): args stand for Lua values (strings, ints, floats,
+// bools, nil) and are checked and converted by the Lua binding's own code,
+// so "404" is an int where the function wants one, and a call with too
+// few arguments is logged and gives false (kemi.False) without running
+// the function, as in a route.
 func (e *Env) Call(t testing.TB, name string, m *kemi.Msg, args ...any) kemi.Value {
 	t.Helper()
 	x := e.Export(t, name)
 	if m != nil && m.Host == nil {
 		m.Host = e.Host
 	}
-	var a kemi.Args
-	for i, v := range args {
-		if i >= kemi.MaxParams {
-			break
-		}
-		switch vv := v.(type) {
-		case string:
-			a.V[i] = kemi.Arg{S: vv, I: kemi.ParseIntLenient(vv)}
-		case int:
-			a.V[i] = kemi.Arg{S: fmt.Sprint(vv), I: int64(vv)}
-		case int64:
-			a.V[i] = kemi.Arg{S: fmt.Sprint(vv), I: vv}
-		default:
-			t.Fatalf("kemitest: argument %d of %s: unsupported type %T", i, name, v)
-		}
-		a.N++
+	log := e.Logger
+	if log == nil {
+		log = slog.Default()
 	}
-	if a.N < len(x.Params) {
-		t.Fatalf("kemitest: %s wants %d arguments, got %d", name, len(x.Params), a.N)
+	v, err := luaext.CallExport(x, m, log.With("module", "script"), args...)
+	if err != nil {
+		t.Fatalf("kemitest: %v", err)
 	}
-	// as the Lua binding: only the field of the declared kind is filled
-	for i, k := range x.Params {
-		if k == kemi.ParamStr {
-			a.V[i].I = 0
-		} else {
-			a.V[i].S = ""
-		}
-	}
-	return x.Func(m, a)
+	return v
+}
+
+// LogBuffer is a goroutine-safe log sink.
+type LogBuffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+// Write appends p.
+func (l *LogBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+// String returns what was written.
+func (l *LogBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+// Reset forgets what was written.
+func (l *LogBuffer) Reset() {
+	l.mu.Lock()
+	l.buf.Reset()
+	l.mu.Unlock()
 }
 
 // CheckExports checks the loaded exports of the KSR table module ("" for

@@ -1,6 +1,7 @@
 package kemitest
 
 import (
+	"log/slog"
 	"strings"
 	"testing"
 
@@ -28,14 +29,76 @@ func TestLoadRejectsDuplicateExports(t *testing.T) {
 	}
 }
 
-// TestCallFillsTheDeclaredKind checks that Call, like the Lua binding,
-// fills only the field of each parameter's declared kind.
-func TestCallFillsTheDeclaredKind(t *testing.T) {
-	var got kemi.Args
-	e := &Env{exports: map[string]kemi.Export{"KSR.x.f": {Module: "x", Name: "f", Params: kemi.SI, Return: kemi.ReturnInt,
-		Func: func(_ *kemi.Msg, a kemi.Args) kemi.Value { got = a; return kemi.OK }}}}
-	e.Call(t, "KSR.x.f", nil, 12, "34")
-	if got.V[0] != (kemi.Arg{S: "12"}) || got.V[1] != (kemi.Arg{I: 34}) {
-		t.Errorf("args %+v", got.V[:2])
+// TestCallConvertsAsLua checks that Call goes through the Lua binding's
+// own argument handling: only the field of each parameter's declared kind
+// is filled, numeric strings are ints, numbers are formatted as Lua does,
+// and a wrong argument count is logged and gives false without running
+// the function, as a script's call does.
+func TestCallConvertsAsLua(t *testing.T) {
+	var got *kemi.Args
+	f := func(_ *kemi.Msg, a kemi.Args) kemi.Value { got = &a; return kemi.OK }
+	e := &Env{logs: &LogBuffer{}, exports: map[string]kemi.Export{
+		"KSR.x.f": {Module: "x", Name: "f", Params: kemi.SI, Return: kemi.ReturnInt, Func: f},
+		"KSR.x.g": {Module: "x", Name: "g", Return: kemi.ReturnInt, Func: f},
+	}}
+	e.Logger = slog.New(slog.NewTextHandler(e.logs, nil))
+	m := ParseMsg(t, "OPTIONS sip:a@127.0.0.1 SIP/2.0\nVia: SIP/2.0/UDP 192.0.2.10;branch=z9hG4bK1\nFrom: <sip:b@x>;tag=1\nTo: <sip:a@x>\nCall-ID: c\nCSeq: 1 OPTIONS\n\n")
+	cases := []struct {
+		name  string
+		fn    string
+		args  []any
+		want  kemi.Value
+		ran   bool
+		args2 [2]kemi.Arg
+		log   string
+	}{
+		{"declared kinds", "KSR.x.f", []any{12, "34"}, kemi.OK, true, [2]kemi.Arg{{S: "12"}, {I: 34}}, ""},
+		{"float and bool", "KSR.x.f", []any{1.5, true}, kemi.OK, true, [2]kemi.Arg{{S: "1.5"}, {I: 0}}, ""},
+		{"extra argument ignored", "KSR.x.f", []any{"a", 1, "c"}, kemi.OK, true, [2]kemi.Arg{{S: "a"}, {I: 1}}, ""},
+		{"too few", "KSR.x.f", []any{"a"}, kemi.False, false, [2]kemi.Arg{}, "not enough parameters"},
+		{"none taken", "KSR.x.g", []any{"a"}, kemi.False, false, [2]kemi.Arg{}, "function takes none"},
 	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got = nil
+			e.ResetLogs()
+			if v := e.Call(t, c.fn, m, c.args...); v != c.want {
+				t.Errorf("%s = %+v, want %+v", c.fn, v, c.want)
+			}
+			if (got != nil) != c.ran {
+				t.Fatalf("function ran: %v, want %v", got != nil, c.ran)
+			}
+			if got != nil && (got.V[0] != c.args2[0] || got.V[1] != c.args2[1]) {
+				t.Errorf("args %+v, want %+v", got.V[:2], c.args2)
+			}
+			if c.log != "" && !strings.Contains(e.Logs(), c.log) {
+				t.Errorf("log %q lacks %q", e.Logs(), c.log)
+			}
+		})
+	}
+}
+
+// TestLoadRecordsLogs checks that modules log into the Env, not into the
+// process's default logger, and that a partial load destroys what it
+// initialised.
+func TestLoadRecordsLogs(t *testing.T) {
+	env := Load(t, nil, "kemitestlog")
+	env.Call(t, "KSR.kemitestlog.say", ParseMsg(t, "OPTIONS sip:a@127.0.0.1 SIP/2.0\nVia: SIP/2.0/UDP 192.0.2.10;branch=z9hG4bK1\nFrom: <sip:b@x>;tag=1\nTo: <sip:a@x>\nCall-ID: c\nCSeq: 1 OPTIONS\n\n"), "hello")
+	if !strings.Contains(env.Logs(), "msg=hello") || !strings.Contains(env.Logs(), "module=kemitestlog") {
+		t.Errorf("logs %q", env.Logs())
+	}
+}
+
+// logModule logs what KSR.kemitestlog.say(text) gets, on its module logger.
+type logModule struct{ log *slog.Logger }
+
+func (m *logModule) ModInit(env *kemi.Env) error { m.log = env.Logger; return nil }
+
+func (m *logModule) Exports() []kemi.Export {
+	return []kemi.Export{{Module: "kemitestlog", Name: "say", Params: kemi.S, Return: kemi.ReturnInt,
+		Func: func(_ *kemi.Msg, a kemi.Args) kemi.Value { m.log.Info(a.Str(0)); return kemi.OK }}}
+}
+
+func init() {
+	kemi.Register(kemi.ModuleInfo{Name: "kemitestlog", New: func() kemi.Module { return &logModule{} }})
 }

@@ -1,0 +1,242 @@
+package kemi
+
+import (
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+)
+
+// LoadOptions say which modules LoadModules builds and what their Envs
+// hold. The engine, kemitest and enginetest all load modules this way, so
+// a module test runs the module as production does.
+type LoadOptions struct {
+	// Modules are the module names in load order, taken as given (see
+	// EnabledModules for the order an engine uses).
+	Modules []string
+	// Params are the modules' parameters by module name. Parameters for a
+	// module that is not loaded, and parameters no module read, are
+	// errors.
+	Params map[string]map[string]any
+	// Defines are the -D names (kx.ifdef): every Env shares this map
+	// (modules only read it); nil means none.
+	Defines map[string]string
+	// Workers is the number of workers (default 1).
+	Workers int
+	// DryRun is set by kemi check: ModInit validates and starts nothing.
+	DryRun bool
+	// Host is the engine, or a test's fake.
+	Host Host
+	// PVs, Services and Metrics are shared by every module; nil means new
+	// ones.
+	PVs      *PVTable
+	Services *Services
+	Metrics  *Metrics
+	// Logger is the parent of every module's logger and of the script
+	// logger; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// LoadedModule is one module instance of a ModuleSet.
+type LoadedModule struct {
+	// Name is the registered name.
+	Name string
+	// Module is the instance.
+	Module Module
+	// Env is what its ModInit got.
+	Env *Env
+
+	inited bool // ModInit ran (even if it failed): Destroy is due
+}
+
+// ModuleSet is the modules of one engine (or one test), initialised in
+// order, with their exports and the hooks they implement, in module
+// order.
+type ModuleSet struct {
+	// Modules are the loaded modules in load order.
+	Modules []*LoadedModule
+	// Exports are the functions of every module, in module order.
+	Exports []Export
+
+	ReplyHooks   []ReplyHook
+	RequestHooks []RequestHook
+	Drainers     []Drainer
+	SendHooks    []SendHook
+
+	log *slog.Logger
+}
+
+// EnabledModules returns the modules an engine loads for a configuration
+// that names modules: "core" first, then names in order without repeats.
+// Nil names means the standard set (StandardModules). "core" is listed
+// even when it is not registered, so that loading fails with a message
+// that says to link the modules.
+func EnabledModules(names []string) []string {
+	if names == nil {
+		names = StandardModules()
+	}
+	out := []string{CoreModule}
+	seen := map[string]bool{CoreModule: true}
+	for _, n := range names {
+		if !seen[n] {
+			seen[n] = true
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// LoadModules looks the modules up in the registry, builds an instance and
+// an Env for each, runs ModInit in order, checks every module's
+// parameters, validates the exports (no function exported twice) and
+// collects the hooks. On error every module whose ModInit ran is
+// destroyed, in reverse order, and no set is returned.
+func LoadModules(opts LoadOptions) (*ModuleSet, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.PVs == nil {
+		opts.PVs = NewPVTable()
+	}
+	if opts.Services == nil {
+		opts.Services = NewServices()
+	}
+	if opts.Metrics == nil {
+		opts.Metrics = NewMetrics()
+	}
+	if opts.Defines == nil {
+		opts.Defines = map[string]string{}
+	}
+	if opts.Workers <= 0 {
+		opts.Workers = 1
+	}
+	s := &ModuleSet{log: opts.Logger.With("module", CoreModule)}
+	if err := s.load(opts); err != nil {
+		s.Destroy()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *ModuleSet) load(opts LoadOptions) error {
+	enabled := map[string]bool{}
+	for _, name := range opts.Modules {
+		info, ok := LookupModule(name)
+		if !ok {
+			known := RegisteredModules()
+			if len(known) == 0 {
+				return fmt.Errorf("unknown module %q: no module is registered (import github.com/kemisip/kemi/core/all, or the module packages you want)", name)
+			}
+			return fmt.Errorf("unknown module %q (known: %s)", name, strings.Join(known, ", "))
+		}
+		if enabled[name] {
+			return fmt.Errorf("module %q listed twice", name)
+		}
+		enabled[name] = true
+		env := NewEnv(name, opts.Host, opts.PVs, opts.Services, opts.Metrics, NewParams(name, opts.Params[name]), opts.Logger)
+		env.Workers = opts.Workers
+		env.DryRun = opts.DryRun
+		env.Defines = opts.Defines
+		lm := &LoadedModule{Name: name, Module: info.New(), Env: env}
+		s.Modules = append(s.Modules, lm)
+		if mi, ok := lm.Module.(ModIniter); ok {
+			lm.inited = true // Destroy is due even when ModInit fails
+			if err := mi.ModInit(env); err != nil {
+				return fmt.Errorf("core/%s: mod_init: %w", name, err)
+			}
+		}
+		lm.inited = true
+		if err := env.Params.Check(); err != nil {
+			return fmt.Errorf("config: %w", err)
+		}
+	}
+	var unknown []string
+	for name := range opts.Params {
+		if !enabled[name] {
+			unknown = append(unknown, name)
+		}
+	}
+	sort.Strings(unknown)
+	for _, name := range unknown {
+		if _, known := LookupModule(name); known {
+			return fmt.Errorf("config has parameters for module %q, which is not enabled", name)
+		}
+		return fmt.Errorf("config has parameters for unknown module %q", name)
+	}
+	seen := map[string]bool{}
+	for _, lm := range s.Modules {
+		for _, x := range lm.Module.Exports() {
+			if err := x.Validate(); err != nil {
+				return fmt.Errorf("core/%s: %w", lm.Name, err)
+			}
+			key := x.LuaName()
+			if seen[key] {
+				return fmt.Errorf("core/%s: %s exported twice", lm.Name, key)
+			}
+			seen[key] = true
+			s.Exports = append(s.Exports, x)
+		}
+		if h, ok := lm.Module.(ReplyHook); ok {
+			s.ReplyHooks = append(s.ReplyHooks, h)
+		}
+		if h, ok := lm.Module.(RequestHook); ok {
+			s.RequestHooks = append(s.RequestHooks, h)
+		}
+		if d, ok := lm.Module.(Drainer); ok {
+			s.Drainers = append(s.Drainers, d)
+		}
+		if h, ok := lm.Module.(SendHook); ok {
+			s.SendHooks = append(s.SendHooks, h)
+		}
+	}
+	return nil
+}
+
+// Module returns the instance of the named module, or nil.
+func (s *ModuleSet) Module(name string) Module {
+	for _, lm := range s.Modules {
+		if lm.Name == name {
+			return lm.Module
+		}
+	}
+	return nil
+}
+
+// ChildInit runs ChildInit(rank) on every module, in order; the first
+// error stops it.
+func (s *ModuleSet) ChildInit(rank int) error {
+	for _, lm := range s.Modules {
+		if ci, ok := lm.Module.(ChildIniter); ok {
+			if err := ci.ChildInit(rank); err != nil {
+				return fmt.Errorf("core/%s: child_init(%s): %w", lm.Name, RankName(rank), err)
+			}
+		}
+	}
+	return nil
+}
+
+// Destroy calls Destroy in reverse order on every module whose ModInit ran
+// (even if it failed), once; a panic is logged and the next module is
+// destroyed all the same. It may be called on a nil set.
+func (s *ModuleSet) Destroy() {
+	if s == nil {
+		return
+	}
+	for i := len(s.Modules) - 1; i >= 0; i-- {
+		lm := s.Modules[i]
+		if !lm.inited {
+			continue
+		}
+		lm.inited = false
+		if d, ok := lm.Module.(Destroyer); ok {
+			func() {
+				defer func() {
+					if r := recover(); r != nil {
+						s.log.Error("module destroy panicked", "mod", lm.Name, "panic", r)
+					}
+				}()
+				d.Destroy()
+			}()
+		}
+	}
+}
