@@ -89,7 +89,7 @@ func newEngineMetrics(set *kemi.Metrics, workers int, e *Engine) *engineMetrics 
 	set.NewGauge(`kemi_core_tcp_connections_max`, "The TCP connection limit in force (tcp_max_connections, lowered to fit the open file limit).", func() float64 { return float64(e.tp.connsMax()) })
 	for r, name := range tcpRefusalNames {
 		m.tcpRefused[r] = set.NewCounter(`kemi_core_tcp_refused_total{reason="`+name+`"}`,
-			"TCP connections refused or closed by a limit, by reason (connection limits, per-source limits, message read timeout).")
+			"TCP connections refused or closed by a limit, by reason (connection limits, per-source limits, message read timeout, a peer that does not read what is sent to it).")
 	}
 	for site, name := range readerSiteNames {
 		m.panics[site] = set.NewCounter(`kemi_core_panics_total{where="`+name+`"}`,

@@ -31,9 +31,16 @@ type tcpConn struct {
 	// accepted is set for connections accepted from remote (not
 	// dialled), which count against Config.TCPAcceptIPLimit
 	accepted bool
-	wmu      sync.Mutex
 	last     atomic.Int64 // unix nanos of the last read or write
 	closed   atomic.Bool
+
+	// What the socket did not take at once waits in wq for the
+	// connection's flusher, so that no worker waits on a slow reader.
+	wmu        sync.Mutex
+	wq         [][]byte
+	wqBytes    int
+	flushing   bool // a flusher runs: only it writes to c
+	closeAfter bool // close once the flusher has written wq
 }
 
 // transport owns the sockets and TCP connections of an engine.
@@ -59,6 +66,10 @@ type transport struct {
 	// before it is handled: tests make it panic to check recovery.
 	hook func(site readerSite, b []byte)
 
+	// writeTimeout bounds a write to a peer that does not read
+	// (tcpSendTimeout; tests change it before the first write)
+	writeTimeout time.Duration
+
 	wg       sync.WaitGroup // the readers
 	closed   atomic.Bool    // reading stopped; set under mu
 	stopRead chan struct{}  // closed with closed: readers stop dispatching
@@ -75,6 +86,8 @@ func newTransport(e *Engine) *transport {
 		perIP:    map[netip.Addr]int{},
 		maxConns: e.cfg.TCPMaxConnections,
 		stopRead: make(chan struct{}),
+
+		writeTimeout: tcpSendTimeout,
 	}
 }
 
@@ -514,19 +527,6 @@ func (t *transport) dial(sock *kemi.Socket, addr netip.AddrPort) (*tcpConn, erro
 	return t.addConn(c, sock, addr, false)
 }
 
-func (t *transport) writeTCP(tc *tcpConn, b []byte) error {
-	tc.wmu.Lock()
-	defer tc.wmu.Unlock()
-	_ = tc.c.SetWriteDeadline(time.Now().Add(5 * time.Second))
-	_, err := tc.c.Write(b)
-	if err != nil {
-		t.removeConn(tc)
-		return err
-	}
-	tc.last.Store(time.Now().UnixNano())
-	return nil
-}
-
 // send transmits b to dst.
 func (t *transport) send(dst *kemi.Dest, b []byte) error {
 	switch dst.Proto {
@@ -550,7 +550,7 @@ func (t *transport) send(dst *kemi.Dest, b []byte) error {
 		}
 		err := t.writeTCP(tc, b)
 		if err == nil && dst.Close {
-			t.removeConn(tc)
+			t.closeAfterWrite(tc)
 		}
 		return err
 	}
