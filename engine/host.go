@@ -567,7 +567,10 @@ func (e *Engine) AddTCPAlias(connID uint64, addr netip.AddrPort) error {
 	if c == nil {
 		return fmt.Errorf("no tcp connection %d", connID)
 	}
-	tp.byAddr[addr] = c
+	if tp.byAddr[addr] != c {
+		tp.byAddr[addr] = c
+		c.aliases = append(c.aliases, addr) // removed with c
+	}
 	return nil
 }
 

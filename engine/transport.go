@@ -31,8 +31,11 @@ type tcpConn struct {
 	// accepted is set for connections accepted from remote (not
 	// dialled), which count against Config.TCPAcceptIPLimit
 	accepted bool
-	last     atomic.Int64 // unix nanos of the last read or write
-	closed   atomic.Bool
+	// aliases are the other addresses it is the connection for
+	// (AddTCPAlias), removed with it; under transport.mu
+	aliases []netip.AddrPort
+	last    atomic.Int64 // unix nanos of the last read or write
+	closed  atomic.Bool
 
 	// What the socket did not take at once waits in wq for the
 	// connection's flusher, so that no worker waits on a slow reader.
@@ -392,8 +395,10 @@ func (t *transport) removeConn(tc *tcpConn) {
 	tc.c.Close()
 	t.mu.Lock()
 	delete(t.byID, tc.id)
-	if t.byAddr[tc.remote] == tc {
-		delete(t.byAddr, tc.remote)
+	for _, a := range append(tc.aliases, tc.remote) {
+		if t.byAddr[a] == tc {
+			delete(t.byAddr, a)
+		}
 	}
 	if tc.accepted {
 		ip := tc.remote.Addr()

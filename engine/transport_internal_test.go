@@ -27,3 +27,36 @@ func TestDialAfterCloseIsRefused(t *testing.T) {
 		t.Fatalf("%d connections registered after close", n)
 	}
 }
+
+// TestAliasesGoWithTheirConnection: the addresses KSR.add_tcp_alias gave
+// a connection stayed in the table after it closed, so a peer could grow
+// it without bound, and requests to an alias went to the closed
+// connection (and failed) instead of a new one.
+func TestAliasesGoWithTheirConnection(t *testing.T) {
+	e := newEngine(Config{Workers: 1}.withDefaults())
+	defer e.tp.close()
+	tc, _ := dialPeer(t, e, false)
+	var aliases []netip.AddrPort
+	for port := uint16(5000); port < 5100; port++ {
+		a := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.9"), port)
+		if err := e.AddTCPAlias(tc.id, a); err != nil {
+			t.Fatal(err)
+		}
+		aliases = append(aliases, a)
+	}
+	if e.tp.conn(0, aliases[0]) != tc {
+		t.Fatal("an alias does not name its connection")
+	}
+	e.tp.removeConn(tc)
+	for _, a := range aliases {
+		if c := e.tp.conn(0, a); c != nil {
+			t.Fatalf("alias %s still names the closed connection", a)
+		}
+	}
+	e.tp.mu.Lock()
+	n := len(e.tp.byAddr)
+	e.tp.mu.Unlock()
+	if n != 0 {
+		t.Errorf("%d addresses left in the table after the connection closed", n)
+	}
+}
