@@ -166,9 +166,9 @@ func (m *engineMetrics) route(name string) *routeMetrics {
 		runs: m.set.GetOrCreateCounter(`kemi_script_route_runs_total{route="`+q+`"}`,
 			"Runs of script route functions, by function name: request, reply, failure, branch, onreply, onsend and event routes, and routes run with KSR.route."),
 		errors: m.set.GetOrCreateCounter(`kemi_script_errors_total{route="`+q+`"}`,
-			"Route runs that ended with a Lua error (logged with file:line and a traceback), by route function."),
+			"Route runs that ended with a Lua error (logged with file:line and a traceback), by route function; a stop by the time or memory limit counts once, under the route it stopped in, not again under its callers."),
 		timeouts: m.set.GetOrCreateCounter(`kemi_script_timeouts_total{route="`+q+`"}`,
-			"Route runs stopped by the route time limit (route_timeout), by route function; counted in kemi_script_errors_total too."),
+			"Route runs stopped by the route time limit (route_timeout), by the route function it stopped in; counted in kemi_script_errors_total too."),
 		duration: m.set.GetOrCreatePrometheusHistogramExt(`kemi_script_route_duration_seconds{route="`+q+`"}`,
 			"Time route functions ran, by route function; a route run from another route is also inside its caller's time.", routeBuckets),
 	}

@@ -20,6 +20,8 @@ type worker struct {
 	parser *sip.Parser
 	routes map[string]*routeMetrics
 	gen    int64 // script generation of st
+	// stopShown: see routeStats
+	stopShown bool
 
 	// statistics for SIGUSR1
 	routed atomic.Uint64
@@ -185,7 +187,7 @@ func (w *worker) handleReply(m *kemi.Msg) {
 // run runs a script function as a route on the worker's state (see
 // runRoute).
 func (w *worker) run(name string, rt kemi.RouteType, m *kemi.Msg, args ...string) (kemi.CallResult, error) {
-	return w.e.runRoute(w.st.Load(), w, routeStats{routes: w.routes, routed: &w.routed, errors: &w.errors}, w.rank, name, rt, m, args...)
+	return w.e.runRoute(w.st.Load(), w, routeStats{routes: w.routes, routed: &w.routed, errors: &w.errors, stopShown: &w.stopShown}, w.rank, name, rt, m, args...)
 }
 
 // The worker is the kemi.Runner of the messages it handles: every route
