@@ -10,6 +10,7 @@ import (
 	"math"
 	"net"
 	"net/netip"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -216,5 +217,36 @@ func TestConnLimit(t *testing.T) {
 		if limit != tc.limit || clamped != tc.clamped {
 			t.Errorf("connLimit(%d, %d) = %d, %v; want %d, %v", tc.want, tc.nofile, limit, clamped, tc.limit, tc.clamped)
 		}
+	}
+}
+
+// TestIdleTCPConnectionsHoldLittleMemory: each TCP connection's reader
+// held a 32 KiB read buffer for its whole life, so the 2048 connections
+// of the default limit held 64 MiB doing nothing (and a half-open
+// message's bytes came on top). An idle connection now holds a few KiB.
+func TestIdleTCPConnectionsHoldLittleMemory(t *testing.T) {
+	e, _ := startWithHook(t, nil)
+	heap := func() uint64 {
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return ms.HeapAlloc
+	}
+	const conns = 200
+	before := heap()
+	for i := 0; i < conns; i++ {
+		c, err := net.Dial("tcp", e.Addr("tcp").String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+	}
+	if n := waitCount(func() uint64 { return uint64(e.met.tcpConns.Load()) }, conns); n != conns {
+		t.Fatalf("%d connections open, want %d", n, conns)
+	}
+	per := (int64(heap()) - int64(before)) / conns
+	t.Logf("%d bytes of heap per idle connection", per)
+	if per > 12<<10 {
+		t.Errorf("an idle TCP connection holds %d KiB of heap, want at most 12", per>>10)
 	}
 }

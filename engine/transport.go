@@ -412,6 +412,11 @@ func (t *transport) removeConn(tc *tcpConn) {
 	t.e.met.tcpConns.Add(-1)
 }
 
+// tcpReadChunk is how much one read of a TCP connection takes: its
+// reader holds this much for the connection's life, so it is small (most
+// messages fit; a larger one takes several reads).
+const tcpReadChunk = 4096
+
 // readTCP frames SIP messages out of a TCP stream and dispatches them. A
 // connection idle for TCPIdleTimeout (neither read from nor written to) is
 // closed, and so is one whose message has not fully arrived
@@ -430,7 +435,7 @@ func (t *transport) readTCP(tc *tcpConn) {
 	idle := t.e.cfg.TCPIdleTimeout
 	msgTimeout := t.e.cfg.TCPMsgReadTimeout
 	f := streamFramer{max: t.e.cfg.MaxMessageSize}
-	chunk := make([]byte, 32768)
+	chunk := make([]byte, tcpReadChunk)
 	var msgStart time.Time // first byte of the partial message buffered; zero if none
 	for {
 		deadline := time.Now().Add(idle)
