@@ -16,6 +16,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/kemisip/kemi/kemi"
 )
 
 // syncBuffer is a log sink safe for concurrent writers.
@@ -248,5 +250,29 @@ func TestIdleTCPConnectionsHoldLittleMemory(t *testing.T) {
 	t.Logf("%d bytes of heap per idle connection", per)
 	if per > 12<<10 {
 		t.Errorf("an idle TCP connection holds %d KiB of heap, want at most 12", per>>10)
+	}
+}
+
+// TestWorkerPanicIsLoggedWithStackAndCounted: a panic in Go code a worker
+// runs for a message (the parser, a module's hook, a job) was logged with
+// no stack and not counted; it costs that message only, as before.
+func TestWorkerPanicIsLoggedWithStackAndCounted(t *testing.T) {
+	e, logs := startWithHook(t, nil)
+	e.Exec(func(kemi.Runner, *kemi.Proc) { panic("test: worker job") })
+	if n := waitCount(e.met.panics[siteWorker].Get, 1); n != 1 {
+		t.Fatalf("worker panics = %d, want 1", n)
+	}
+	for _, want := range []string{"level=ERROR", "test: worker job", "where=worker", "stack=", "reader_internal_test.go"} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("log lacks %q", want)
+		}
+	}
+	// the worker goes on
+	ran := make(chan struct{})
+	e.Exec(func(kemi.Runner, *kemi.Proc) { close(ran) })
+	select {
+	case <-ran:
+	case <-time.After(3 * time.Second):
+		t.Fatal("the worker stopped after a panic")
 	}
 }

@@ -236,14 +236,15 @@ func (t *transport) serve() {
 	}
 }
 
-// readerSite names a goroutine that reads network input: the where label
-// of kemi_core_panics_total.
+// readerSite names a goroutine that reads or routes network input: the
+// where label of kemi_core_panics_total.
 type readerSite int
 
 const (
 	siteUDPReader readerSite = iota
 	siteTCPAcceptor
 	siteTCPReader
+	siteWorker // parses and routes what the readers received
 	numReaderSites
 )
 
@@ -251,6 +252,7 @@ var readerSiteNames = [numReaderSites]string{
 	siteUDPReader:   "udp_reader",
 	siteTCPAcceptor: "tcp_acceptor",
 	siteTCPReader:   "tcp_reader",
+	siteWorker:      "worker",
 }
 
 // recovered logs a panic caught in a network reader, with its stack, and

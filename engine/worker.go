@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"runtime/debug"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -73,7 +74,9 @@ func (w *worker) handle(j job) {
 		w.busyNs.Add(int64(time.Since(start)))
 		if r := recover(); r != nil {
 			// a bug in Go code outside a KSR call: lose this message only
-			w.e.log.Error("panic while handling a message", "panic", r, "rank", w.rank)
+			w.e.met.panics[siteWorker].Inc()
+			w.e.log.Error("panic while handling a message: message lost, worker goes on",
+				"panic", r, "where", readerSiteNames[siteWorker], "rank", w.rank, "src", j.src, "stack", string(debug.Stack()))
 		}
 	}()
 	if j.fn != nil {
