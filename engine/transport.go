@@ -521,12 +521,16 @@ func (t *transport) conn(id uint64, addr netip.AddrPort) *tcpConn {
 }
 
 // dial opens a TCP connection to addr from sock's address family.
-// Over the connection limit it fails without dialling.
+// Over the connection limit, or once the transport is shut, it fails
+// without dialling.
 func (t *transport) dial(sock *kemi.Socket, addr netip.AddrPort) (*tcpConn, error) {
 	t.mu.Lock()
-	limit := t.maxConns
-	full := len(t.byID) >= limit && !t.shut
+	limit, shut := t.maxConns, t.shut
+	full := len(t.byID) >= limit
 	t.mu.Unlock()
+	if shut {
+		return nil, errClosed
+	}
 	if full {
 		t.refuse(refusedMaxConnections, "tcp connection not opened: too many connections", "remote", addr, "max", limit)
 		return nil, errTooManyConns

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"testing"
+	"time"
 )
 
 // TestDialAfterCloseIsRefused: a worker still running after the transport
@@ -25,6 +26,12 @@ func TestDialAfterCloseIsRefused(t *testing.T) {
 	e.tp.mu.Unlock()
 	if n != 0 {
 		t.Fatalf("%d connections registered after close", n)
+	}
+	// nor is one opened and closed again: the peer sees none
+	ln.(*net.TCPListener).SetDeadline(time.Now().Add(100 * time.Millisecond))
+	if c, err := ln.Accept(); err == nil {
+		c.Close()
+		t.Fatal("dial after close connected to the peer")
 	}
 }
 
