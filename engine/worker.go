@@ -84,12 +84,11 @@ func (w *worker) handle(j job) {
 		return
 	}
 	e := w.e
-	if err := checkLineEnds(j.raw); err != nil {
-		e.met.dropped(dropMalformed).Inc()
-		e.log.Debug("dropped malformed message", "src", j.src, "proto", j.proto, "err", err)
-		return
+	var msg sip.Message
+	err := checkLineEnds(j.raw)
+	if err == nil {
+		msg, err = w.parser.ParseSIP(j.raw)
 	}
-	msg, err := w.parser.ParseSIP(j.raw)
 	if err != nil {
 		e.met.dropped(dropMalformed).Inc()
 		e.log.Debug("dropped malformed message", "src", j.src, "proto", j.proto, "err", err)
