@@ -108,8 +108,16 @@ func (d *dispatcher) done(w int, key uint32) {
 
 // send queues j on worker w, after assign, unless stop closes first: then
 // the job is dropped and no longer counted. It reports whether j was
-// queued.
+// queued. Once stop is closed every job is dropped, even when the queue
+// has room (a select would pick either), so that a sender that saw one
+// job of a key dropped never queues a later one.
 func (d *dispatcher) send(w int, j job, stop <-chan struct{}) bool {
+	select {
+	case <-stop:
+		d.done(w, j.key)
+		return false
+	default:
+	}
 	select {
 	case d.queues[w] <- j:
 		return true

@@ -240,3 +240,22 @@ func BenchmarkMessageKey(b *testing.B) {
 		d.done(d.assign(k), k)
 	}
 }
+
+// TestDispatcherDropsEverythingOnceStopped: once stop is closed no job is
+// queued, even where the queue has room. A send chose at random between
+// a free queue and a closed stop, so a TCP reader could drop one message
+// of a stream at stop and queue the next one, which a worker then routed
+// without the message before it.
+func TestDispatcherDropsEverythingOnceStopped(t *testing.T) {
+	d := newDispatcher(1, 8)
+	stop := make(chan struct{})
+	close(stop)
+	for i := range 100 {
+		if d.send(d.assign(5), job{key: 5}, stop) {
+			t.Fatalf("job %d queued after stop", i)
+		}
+	}
+	if d.load[0] != 0 || d.slots[5].pending != 0 || d.queued() != 0 {
+		t.Fatalf("after dropped sends: load %d, pending %d, queued %d; want 0", d.load[0], d.slots[5].pending, d.queued())
+	}
+}

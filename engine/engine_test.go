@@ -456,3 +456,29 @@ end`, "INVITE sip:bob@192.0.2.20:5060 SIP/2.0\nVia: SIP/2.0/UDP 192.0.2.10;branc
 		t.Fatalf("the relayed INVITE was not recorded:\n%s", res)
 	}
 }
+
+// TestForwardWithoutViaOrFrom: a route that removed the Via (or From,
+// CSeq, Call-ID) before forwarding statelessly made the branch
+// computation dereference the missing header: a Go panic in
+// KSR.forward_uri and nothing forwarded. Kamailio forwards it with its
+// own Via; so does kemi now.
+func TestForwardWithoutViaOrFrom(t *testing.T) {
+	next := newPeer(t)
+	s := enginetest.Start(t, fmt.Sprintf(`
+function ksr_request_route()
+	KSR.hdr.remove("Via")
+	KSR.hdr.remove("From")
+	KSR.hdr.remove("CSeq")
+	KSR.hdr.remove("Call-ID")
+	KSR.forward_uri("sip:127.0.0.1:%d")
+end`, next.port()))
+	p := newPeer(t)
+	p.send(s.UDP(), options(p, "sip:kemi@127.0.0.1", "no-via"))
+	got := next.recv(2 * time.Second)
+	if !strings.HasPrefix(got, "OPTIONS sip:kemi@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP ") || strings.Count(got, "Via:") != 1 {
+		t.Fatalf("forwarded %q, want the request with our Via only", got)
+	}
+	if strings.Contains(s.Logs(), "panic") {
+		t.Errorf("a panic was logged:\n%s", s.Logs())
+	}
+}

@@ -211,26 +211,43 @@ func (e *Engine) tooManyHops(m *kemi.Msg) error {
 
 // statelessBranch computes the branch of a statelessly forwarded request
 // (RFC 3261 §16.11): the same for retransmissions, and for a CANCEL the
-// same as for the INVITE it cancels.
+// same as for the INVITE it cancels. Headers the route removed are left
+// out of the hash.
 func statelessBranch(req *sip.Request) string {
 	h := fnv.New64a()
 	v := req.Via()
-	if b, ok := v.Params.Get("branch"); ok && strings.HasPrefix(b, "z9hG4bK") {
+	if b, ok := viaBranch(v); ok && strings.HasPrefix(b, "z9hG4bK") {
 		h.Write([]byte(b))
 		h.Write([]byte(v.Host))
 		h.Write([]byte(strconv.Itoa(v.Port)))
 	} else {
-		h.Write([]byte(req.CallID().Value()))
-		if t, ok := req.From().Params.Get("tag"); ok {
-			h.Write([]byte(t))
+		if c := req.CallID(); c != nil {
+			h.Write([]byte(c.Value()))
 		}
-		h.Write([]byte(strconv.FormatUint(uint64(req.CSeq().SeqNo), 10)))
-		h.Write([]byte(v.Value()))
+		if f := req.From(); f != nil {
+			if t, ok := f.Params.Get("tag"); ok {
+				h.Write([]byte(t))
+			}
+		}
+		if c := req.CSeq(); c != nil {
+			h.Write([]byte(strconv.FormatUint(uint64(c.SeqNo), 10)))
+		}
+		if v != nil {
+			h.Write([]byte(v.Value()))
+		}
 		if req.Method != sip.CANCEL && req.Method != sip.ACK {
 			h.Write([]byte(req.Recipient.String()))
 		}
 	}
 	return "z9hG4bKsl" + strconv.FormatUint(h.Sum64(), 36)
+}
+
+// viaBranch returns the branch parameter of v, if v is there.
+func viaBranch(v *sip.ViaHeader) (string, bool) {
+	if v == nil {
+		return "", false
+	}
+	return v.Params.Get("branch")
 }
 
 // forwardReply sends a reply on to the address in its second Via, after
@@ -567,7 +584,10 @@ func (e *Engine) AddTCPAlias(connID uint64, addr netip.AddrPort) error {
 	if c == nil {
 		return fmt.Errorf("no tcp connection %d", connID)
 	}
-	tp.byAddr[addr] = c
+	if tp.byAddr[addr] != c {
+		tp.byAddr[addr] = c
+		c.aliases = append(c.aliases, addr) // removed with c
+	}
 	return nil
 }
 

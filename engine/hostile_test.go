@@ -395,3 +395,30 @@ func fdLimitedEngine(t *testing.T) {
 		t.Errorf("no warning about the lowered limit:\n%s", s.Logs())
 	}
 }
+
+// TestBareLineFeedInHeaderIsRefused: the parser keeps a LF that does not
+// end a CRLF inside the header value, and the engine forwarded it as it
+// was; the next hop (Kamailio among others) reads a bare LF as a line
+// end, so "X: a<LF>Content-Length: 900" smuggled a Content-Length past
+// kemi (over TCP, the next hop then takes the following message as this
+// one's body). Now the message is dropped as malformed.
+func TestBareLineFeedInHeaderIsRefused(t *testing.T) {
+	next := newPeer(t)
+	s := enginetest.Start(t, fmt.Sprintf(`
+function ksr_request_route()
+	KSR.forward_uri("sip:127.0.0.1:%d")
+end`, next.port()))
+	p := newPeer(t)
+	p.send(s.UDP(), options(p, "sip:kemi@127.0.0.1", "lf-good", "X: a\r\n"))
+	if got := next.recv(2 * time.Second); !strings.Contains(got, "X: a\r\n") {
+		t.Fatalf("a good request was not forwarded: %q", got)
+	}
+	p.send(s.UDP(), options(p, "sip:kemi@127.0.0.1", "lf-bare", "X: a\nContent-Length: 900\r\n"))
+	series := `kemi_core_messages_dropped_total{reason="malformed"}`
+	if v := s.WaitMetric(series, 1, 2*time.Second); v != 1 {
+		t.Errorf("%s = %v, want 1", series, v)
+	}
+	if got := next.recv(200 * time.Millisecond); got != "" {
+		t.Errorf("forwarded with the bare LF: %q", got)
+	}
+}

@@ -89,11 +89,11 @@ func newEngineMetrics(set *kemi.Metrics, workers int, e *Engine) *engineMetrics 
 	set.NewGauge(`kemi_core_tcp_connections_max`, "The TCP connection limit in force (tcp_max_connections, lowered to fit the open file limit).", func() float64 { return float64(e.tp.connsMax()) })
 	for r, name := range tcpRefusalNames {
 		m.tcpRefused[r] = set.NewCounter(`kemi_core_tcp_refused_total{reason="`+name+`"}`,
-			"TCP connections refused or closed by a limit, by reason (connection limits, per-source limits, message read timeout).")
+			"TCP connections refused or closed by a limit, by reason (connection limits, per-source limits, message read timeout, a peer that does not read what is sent to it).")
 	}
 	for site, name := range readerSiteNames {
 		m.panics[site] = set.NewCounter(`kemi_core_panics_total{where="`+name+`"}`,
-			"Panics recovered in goroutines that read network input, by where they happened; the message is lost, the server goes on.")
+			"Panics recovered in goroutines that read or route network input (readers and workers), by where they happened; the message is lost, the server goes on.")
 	}
 	set.NewGauge(`kemi_engine_workers`, "Workers (Lua states) routing messages.", func() float64 { return float64(workers) })
 	set.NewGauge(`kemi_engine_queue_length`, "Messages and jobs waiting for a worker, in all workers' queues.", func() float64 { return float64(e.disp.queued()) })
@@ -166,9 +166,9 @@ func (m *engineMetrics) route(name string) *routeMetrics {
 		runs: m.set.GetOrCreateCounter(`kemi_script_route_runs_total{route="`+q+`"}`,
 			"Runs of script route functions, by function name: request, reply, failure, branch, onreply, onsend and event routes, and routes run with KSR.route."),
 		errors: m.set.GetOrCreateCounter(`kemi_script_errors_total{route="`+q+`"}`,
-			"Route runs that ended with a Lua error (logged with file:line and a traceback), by route function."),
+			"Route runs that ended with a Lua error (logged with file:line and a traceback), by route function; a stop by the time or memory limit counts once, under the route it stopped in, not again under its callers."),
 		timeouts: m.set.GetOrCreateCounter(`kemi_script_timeouts_total{route="`+q+`"}`,
-			"Route runs stopped by the route time limit (route_timeout), by route function; counted in kemi_script_errors_total too."),
+			"Route runs stopped by the route time limit (route_timeout), by the route function it stopped in; counted in kemi_script_errors_total too."),
 		duration: m.set.GetOrCreatePrometheusHistogramExt(`kemi_script_route_duration_seconds{route="`+q+`"}`,
 			"Time route functions ran, by route function; a route run from another route is also inside its caller's time.", routeBuckets),
 	}

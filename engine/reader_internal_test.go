@@ -10,11 +10,14 @@ import (
 	"math"
 	"net"
 	"net/netip"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/kemisip/kemi/kemi"
 )
 
 // syncBuffer is a log sink safe for concurrent writers.
@@ -216,5 +219,60 @@ func TestConnLimit(t *testing.T) {
 		if limit != tc.limit || clamped != tc.clamped {
 			t.Errorf("connLimit(%d, %d) = %d, %v; want %d, %v", tc.want, tc.nofile, limit, clamped, tc.limit, tc.clamped)
 		}
+	}
+}
+
+// TestIdleTCPConnectionsHoldLittleMemory: each TCP connection's reader
+// held a 32 KiB read buffer for its whole life, so the 2048 connections
+// of the default limit held 64 MiB doing nothing (and a half-open
+// message's bytes came on top). An idle connection now holds a few KiB.
+func TestIdleTCPConnectionsHoldLittleMemory(t *testing.T) {
+	e, _ := startWithHook(t, nil)
+	heap := func() uint64 {
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return ms.HeapAlloc
+	}
+	const conns = 200
+	before := heap()
+	for i := 0; i < conns; i++ {
+		c, err := net.Dial("tcp", e.Addr("tcp").String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+	}
+	if n := waitCount(func() uint64 { return uint64(e.met.tcpConns.Load()) }, conns); n != conns {
+		t.Fatalf("%d connections open, want %d", n, conns)
+	}
+	per := (int64(heap()) - int64(before)) / conns
+	t.Logf("%d bytes of heap per idle connection", per)
+	if per > 12<<10 {
+		t.Errorf("an idle TCP connection holds %d KiB of heap, want at most 12", per>>10)
+	}
+}
+
+// TestWorkerPanicIsLoggedWithStackAndCounted: a panic in Go code a worker
+// runs for a message (the parser, a module's hook, a job) was logged with
+// no stack and not counted; it costs that message only, as before.
+func TestWorkerPanicIsLoggedWithStackAndCounted(t *testing.T) {
+	e, logs := startWithHook(t, nil)
+	e.Exec(func(kemi.Runner, *kemi.Proc) { panic("test: worker job") })
+	if n := waitCount(e.met.panics[siteWorker].Get, 1); n != 1 {
+		t.Fatalf("worker panics = %d, want 1", n)
+	}
+	for _, want := range []string{"level=ERROR", "test: worker job", "where=worker", "stack=", "reader_internal_test.go"} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("log lacks %q", want)
+		}
+	}
+	// the worker goes on
+	ran := make(chan struct{})
+	e.Exec(func(kemi.Runner, *kemi.Proc) { close(ran) })
+	select {
+	case <-ran:
+	case <-time.After(3 * time.Second):
+		t.Fatal("the worker stopped after a panic")
 	}
 }

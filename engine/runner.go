@@ -26,6 +26,10 @@ type routeStats struct {
 	routes map[string]*routeMetrics
 	routed *atomic.Uint64
 	errors *atomic.Uint64
+	// stopShown is set when a nested route reported the stop (time or
+	// memory limit) of the run it is part of: the routes it returns to
+	// end by the same stop and do not report it again
+	stopShown *bool
 }
 
 // runRoute runs the script function name on st as a route of type rt for
@@ -33,10 +37,16 @@ type routeStats struct {
 // a module runs from inside come back through it). A missing function is
 // skipped silently (as in Kamailio), except for the request route, which
 // must exist. The script flags are reset for a route that is not run from
-// inside another.
+// inside another. A stop by the time or memory limit ends the whole run,
+// the route it hit and those it returns to: it is logged and counted once,
+// under the route it hit.
 func (e *Engine) runRoute(st *luaext.State, run kemi.Runner, rs routeStats, rank int, name string, rt kemi.RouteType, m *kemi.Msg, args ...string) (kemi.CallResult, error) {
+	nested := st.Running()
+	if !nested {
+		*rs.stopShown = false
+	}
 	if m != nil {
-		if !st.Running() {
+		if !nested {
 			m.SFlags = 0
 		}
 		prev := m.Run
@@ -62,10 +72,19 @@ func (e *Engine) runRoute(st *luaext.State, run kemi.Runner, rs routeStats, rank
 	if err == nil {
 		return res, nil
 	}
+	var rerr *luaext.RuntimeError
+	isRuntime := errors.As(err, &rerr)
+	if isRuntime && (rerr.Timeout || rerr.Memory) {
+		// one stop, reported where it hit: the innermost route, whose
+		// traceback runs through its callers
+		if *rs.stopShown {
+			return res, err
+		}
+		*rs.stopShown = nested
+	}
 	rs.errors.Add(1)
 	rm.errors.Inc()
-	var rerr *luaext.RuntimeError
-	if !errors.As(err, &rerr) {
+	if !isRuntime {
 		e.slog.Error("error from Lua: "+err.Error(), "route", name, "route_type", rt.String(), "rank", rank)
 		return res, err
 	}
@@ -79,12 +98,13 @@ func (e *Engine) runRoute(st *luaext.State, run kemi.Runner, rs routeStats, rank
 // eventRunner runs the event routes of one extra process on the process's
 // own Lua state.
 type eventRunner struct {
-	e      *Engine
-	st     *luaext.State
-	rank   int
-	routes map[string]*routeMetrics
-	routed atomic.Uint64
-	errors atomic.Uint64
+	e         *Engine
+	st        *luaext.State
+	rank      int
+	routes    map[string]*routeMetrics
+	routed    atomic.Uint64
+	errors    atomic.Uint64
+	stopShown bool
 }
 
 var _ kemi.Runner = (*eventRunner)(nil)
@@ -97,5 +117,5 @@ func (r *eventRunner) Has(name string) bool { return r.st.Has(name) }
 
 // Call runs a script function as a route (see runRoute).
 func (r *eventRunner) Call(name string, rt kemi.RouteType, m *kemi.Msg, args ...string) (kemi.CallResult, error) {
-	return r.e.runRoute(r.st, r, routeStats{routes: r.routes, routed: &r.routed, errors: &r.errors}, r.rank, name, rt, m, args...)
+	return r.e.runRoute(r.st, r, routeStats{routes: r.routes, routed: &r.routed, errors: &r.errors, stopShown: &r.stopShown}, r.rank, name, rt, m, args...)
 }

@@ -221,24 +221,54 @@ func TestStartSetsSipgoTimers(t *testing.T) {
 	}
 }
 
-func TestSubRouteStoppedByTheTimeLimit(t *testing.T) {
-	s := enginetest.Start(t, `
+// TestSubRouteStopIsReportedOnce: a limit that stops a sub-route run with
+// KSR.route stops its caller too (the limit holds for the whole run), and
+// the stop is reported once: one error log, at the line where the
+// sub-route was when it was stopped, with a traceback through its
+// caller, counted under the sub-route. The caller, which ends by the same
+// stop, was logged and counted a second time, at a line (the one after
+// KSR.route) that neither spent the time nor built the strings.
+func TestSubRouteStopIsReportedOnce(t *testing.T) {
+	for _, tc := range []struct {
+		name, body, words, timeouts string
+		cfg                         func(*engine.Config)
+	}{
+		{"time", "while true do end", "stopped: ran longer than", "1",
+			func(c *engine.Config) { c.RouteTimeout = 100 * time.Millisecond }},
+		{"memory", `local s = "" while true do s = s .. string.rep("y", 1000000) end`, "of strings: stopped", "0",
+			func(c *engine.Config) { c.RouteMemoryLimit = 8 << 20 }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := enginetest.Start(t, `
 function ksr_request_route()
 	KSR.route("ksr_spin")
 	KSR.sl.sl_send_reply(200, "not reached")
 end
 function ksr_spin()
-	while true do end
-end`, enginetest.WithConfig(func(c *engine.Config) { c.RouteTimeout = 100 * time.Millisecond }))
-	p := newPeer(t)
-	p.send(s.UDP(), options(p, "sip:kemi@127.0.0.1", "spin"))
-	// the limit holds for the whole run: the sub-route and its caller stop
-	for _, route := range []string{"ksr_spin", "ksr_request_route"} {
-		if v := s.WaitMetric(`kemi_script_timeouts_total{route="`+route+`"}`, 1, 5*time.Second); v != 1 {
-			t.Errorf("timeouts of %s = %v, want 1", route, v)
-		}
-	}
-	if got := p.recv(200 * time.Millisecond); got != "" {
-		t.Errorf("the stopped route replied: %q", got)
+	`+tc.body+` -- line 7
+end`, enginetest.WithConfig(tc.cfg))
+			p := newPeer(t)
+			p.send(s.UDP(), options(p, "sip:kemi@127.0.0.1", "spin-"+tc.name))
+			wantRouteError(t, s, "ksr_spin", "test.lua:7:")
+			if !strings.Contains(s.Logs(), tc.words) || !regexp.MustCompile(`traceback=.*in function 'ksr_spin'.*in function 'ksr_request_route'`).MatchString(s.Logs()) {
+				t.Errorf("the stop is not reported with its cause and a traceback through the caller:\n%s", s.Logs())
+			}
+			for series, want := range map[string]string{
+				`kemi_script_timeouts_total{route="ksr_spin"}`:            tc.timeouts,
+				`kemi_script_errors_total{route="ksr_request_route"}`:     "0",
+				`kemi_script_timeouts_total{route="ksr_request_route"}`:   "0",
+				`kemi_script_route_runs_total{route="ksr_request_route"}`: "1",
+			} {
+				if v := fmt.Sprint(s.Metric(series)); v != want {
+					t.Errorf("%s = %s, want %s", series, v, want)
+				}
+			}
+			if n := strings.Count(s.Logs(), "level=ERROR"); n != 1 {
+				t.Errorf("%d error logs for one stop, want 1:\n%s", n, s.Logs())
+			}
+			if got := p.recv(200 * time.Millisecond); got != "" {
+				t.Errorf("the stopped route replied: %q", got)
+			}
+		})
 	}
 }

@@ -16,6 +16,7 @@ const (
 	refusedMaxConnections tcpRefusal = iota // Config.TCPMaxConnections
 	refusedIPLimit                          // Config.TCPAcceptIPLimit
 	refusedReadTimeout                      // Config.TCPMsgReadTimeout
+	refusedSlowReader                       // the peer does not read what is sent
 	numTCPRefusals
 )
 
@@ -23,6 +24,7 @@ var tcpRefusalNames = [numTCPRefusals]string{
 	refusedMaxConnections: "max_connections",
 	refusedIPLimit:        "ip_limit",
 	refusedReadTimeout:    "read_timeout",
+	refusedSlowReader:     "slow_reader",
 }
 
 var (
@@ -32,6 +34,9 @@ var (
 	// errIPLimit is the error of accepting a connection over
 	// Config.TCPAcceptIPLimit.
 	errIPLimit = errors.New("tcp connection limit of the source address reached (tcp_accept_iplimit)")
+	// errSlowReader is the error of a write to a peer that does not read
+	// what is sent to it: its connection is closed.
+	errSlowReader = errors.New("tcp peer does not read what is sent to it: connection closed")
 )
 
 // fdReserve is how many file descriptors are kept out of the TCP

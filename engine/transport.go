@@ -31,9 +31,19 @@ type tcpConn struct {
 	// accepted is set for connections accepted from remote (not
 	// dialled), which count against Config.TCPAcceptIPLimit
 	accepted bool
-	wmu      sync.Mutex
-	last     atomic.Int64 // unix nanos of the last read or write
-	closed   atomic.Bool
+	// aliases are the other addresses it is the connection for
+	// (AddTCPAlias), removed with it; under transport.mu
+	aliases []netip.AddrPort
+	last    atomic.Int64 // unix nanos of the last read or write
+	closed  atomic.Bool
+
+	// What the socket did not take at once waits in wq for the
+	// connection's flusher, so that no worker waits on a slow reader.
+	wmu        sync.Mutex
+	wq         [][]byte
+	wqBytes    int
+	flushing   bool // a flusher runs: only it writes to c
+	closeAfter bool // close once the flusher has written wq
 }
 
 // transport owns the sockets and TCP connections of an engine.
@@ -59,6 +69,10 @@ type transport struct {
 	// before it is handled: tests make it panic to check recovery.
 	hook func(site readerSite, b []byte)
 
+	// writeTimeout bounds a write to a peer that does not read
+	// (tcpSendTimeout; tests change it before the first write)
+	writeTimeout time.Duration
+
 	wg       sync.WaitGroup // the readers
 	closed   atomic.Bool    // reading stopped; set under mu
 	stopRead chan struct{}  // closed with closed: readers stop dispatching
@@ -75,6 +89,8 @@ func newTransport(e *Engine) *transport {
 		perIP:    map[netip.Addr]int{},
 		maxConns: e.cfg.TCPMaxConnections,
 		stopRead: make(chan struct{}),
+
+		writeTimeout: tcpSendTimeout,
 	}
 }
 
@@ -220,14 +236,15 @@ func (t *transport) serve() {
 	}
 }
 
-// readerSite names a goroutine that reads network input: the where label
-// of kemi_core_panics_total.
+// readerSite names a goroutine that reads or routes network input: the
+// where label of kemi_core_panics_total.
 type readerSite int
 
 const (
 	siteUDPReader readerSite = iota
 	siteTCPAcceptor
 	siteTCPReader
+	siteWorker // parses and routes what the readers received
 	numReaderSites
 )
 
@@ -235,6 +252,7 @@ var readerSiteNames = [numReaderSites]string{
 	siteUDPReader:   "udp_reader",
 	siteTCPAcceptor: "tcp_acceptor",
 	siteTCPReader:   "tcp_reader",
+	siteWorker:      "worker",
 }
 
 // recovered logs a panic caught in a network reader, with its stack, and
@@ -379,8 +397,10 @@ func (t *transport) removeConn(tc *tcpConn) {
 	tc.c.Close()
 	t.mu.Lock()
 	delete(t.byID, tc.id)
-	if t.byAddr[tc.remote] == tc {
-		delete(t.byAddr, tc.remote)
+	for _, a := range append(tc.aliases, tc.remote) {
+		if t.byAddr[a] == tc {
+			delete(t.byAddr, a)
+		}
 	}
 	if tc.accepted {
 		ip := tc.remote.Addr()
@@ -393,6 +413,11 @@ func (t *transport) removeConn(tc *tcpConn) {
 	t.mu.Unlock()
 	t.e.met.tcpConns.Add(-1)
 }
+
+// tcpReadChunk is how much one read of a TCP connection takes: its
+// reader holds this much for the connection's life, so it is small (most
+// messages fit; a larger one takes several reads).
+const tcpReadChunk = 4096
 
 // readTCP frames SIP messages out of a TCP stream and dispatches them. A
 // connection idle for TCPIdleTimeout (neither read from nor written to) is
@@ -412,7 +437,7 @@ func (t *transport) readTCP(tc *tcpConn) {
 	idle := t.e.cfg.TCPIdleTimeout
 	msgTimeout := t.e.cfg.TCPMsgReadTimeout
 	f := streamFramer{max: t.e.cfg.MaxMessageSize}
-	chunk := make([]byte, 32768)
+	chunk := make([]byte, tcpReadChunk)
 	var msgStart time.Time // first byte of the partial message buffered; zero if none
 	for {
 		deadline := time.Now().Add(idle)
@@ -496,12 +521,16 @@ func (t *transport) conn(id uint64, addr netip.AddrPort) *tcpConn {
 }
 
 // dial opens a TCP connection to addr from sock's address family.
-// Over the connection limit it fails without dialling.
+// Over the connection limit, or once the transport is shut, it fails
+// without dialling.
 func (t *transport) dial(sock *kemi.Socket, addr netip.AddrPort) (*tcpConn, error) {
 	t.mu.Lock()
-	limit := t.maxConns
-	full := len(t.byID) >= limit && !t.shut
+	limit, shut := t.maxConns, t.shut
+	full := len(t.byID) >= limit
 	t.mu.Unlock()
+	if shut {
+		return nil, errClosed
+	}
 	if full {
 		t.refuse(refusedMaxConnections, "tcp connection not opened: too many connections", "remote", addr, "max", limit)
 		return nil, errTooManyConns
@@ -512,19 +541,6 @@ func (t *transport) dial(sock *kemi.Socket, addr netip.AddrPort) (*tcpConn, erro
 		return nil, err
 	}
 	return t.addConn(c, sock, addr, false)
-}
-
-func (t *transport) writeTCP(tc *tcpConn, b []byte) error {
-	tc.wmu.Lock()
-	defer tc.wmu.Unlock()
-	_ = tc.c.SetWriteDeadline(time.Now().Add(5 * time.Second))
-	_, err := tc.c.Write(b)
-	if err != nil {
-		t.removeConn(tc)
-		return err
-	}
-	tc.last.Store(time.Now().UnixNano())
-	return nil
 }
 
 // send transmits b to dst.
@@ -550,7 +566,7 @@ func (t *transport) send(dst *kemi.Dest, b []byte) error {
 		}
 		err := t.writeTCP(tc, b)
 		if err == nil && dst.Close {
-			t.removeConn(tc)
+			t.closeAfterWrite(tc)
 		}
 		return err
 	}

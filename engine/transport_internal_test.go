@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"testing"
+	"time"
 )
 
 // TestDialAfterCloseIsRefused: a worker still running after the transport
@@ -25,5 +26,44 @@ func TestDialAfterCloseIsRefused(t *testing.T) {
 	e.tp.mu.Unlock()
 	if n != 0 {
 		t.Fatalf("%d connections registered after close", n)
+	}
+	// nor is one opened and closed again: the peer sees none
+	ln.(*net.TCPListener).SetDeadline(time.Now().Add(100 * time.Millisecond))
+	if c, err := ln.Accept(); err == nil {
+		c.Close()
+		t.Fatal("dial after close connected to the peer")
+	}
+}
+
+// TestAliasesGoWithTheirConnection: the addresses KSR.add_tcp_alias gave
+// a connection stayed in the table after it closed, so a peer could grow
+// it without bound, and requests to an alias went to the closed
+// connection (and failed) instead of a new one.
+func TestAliasesGoWithTheirConnection(t *testing.T) {
+	e := newEngine(Config{Workers: 1}.withDefaults())
+	defer e.tp.close()
+	tc, _ := dialPeer(t, e, false)
+	var aliases []netip.AddrPort
+	for port := uint16(5000); port < 5100; port++ {
+		a := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.9"), port)
+		if err := e.AddTCPAlias(tc.id, a); err != nil {
+			t.Fatal(err)
+		}
+		aliases = append(aliases, a)
+	}
+	if e.tp.conn(0, aliases[0]) != tc {
+		t.Fatal("an alias does not name its connection")
+	}
+	e.tp.removeConn(tc)
+	for _, a := range aliases {
+		if c := e.tp.conn(0, a); c != nil {
+			t.Fatalf("alias %s still names the closed connection", a)
+		}
+	}
+	e.tp.mu.Lock()
+	n := len(e.tp.byAddr)
+	e.tp.mu.Unlock()
+	if n != 0 {
+		t.Errorf("%d addresses left in the table after the connection closed", n)
 	}
 }

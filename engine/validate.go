@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -102,4 +103,29 @@ func checkURIPort(where string, u *sip.Uri) error {
 		return fmt.Errorf("%s: %w", where, err)
 	}
 	return nil
+}
+
+// checkLineEnds refuses a header section holding a LF that does not end a
+// CRLF. The parser keeps such a LF inside a header value, and the message
+// would be forwarded with it; the next hop (Kamailio among others) reads
+// a bare LF as a line end, so "X: a<LF>Content-Length: 900" would smuggle
+// a header past kemi (over TCP, a Content-Length that takes the next
+// message as this one's body). A message with only LF line ends does not
+// parse anyway.
+func checkLineEnds(raw []byte) error {
+	head := raw
+	if end := bytes.Index(raw, headerSectionEnd); end >= 0 {
+		head = raw[:end+2]
+	}
+	for i := 0; ; {
+		n := bytes.IndexByte(head[i:], '\n')
+		if n < 0 {
+			return nil
+		}
+		i += n
+		if i == 0 || head[i-1] != '\r' {
+			return fmt.Errorf("bare LF at byte %d of the header section", i)
+		}
+		i++
+	}
 }

@@ -146,6 +146,9 @@ func TestCheckWireValuesTorture(t *testing.T) {
 		if err := checkWireValues(msg); err != nil {
 			t.Errorf("valid %s refused: %v", name, err)
 		}
+		if err := checkLineEnds(data); err != nil {
+			t.Errorf("valid %s refused: %v", name, err)
+		}
 		// over TCP the framer cuts it whole
 		if cl := msg.ContentLength(); cl != nil {
 			if m, _, ferr := frameSIP(data, 65535); ferr != nil || m == nil || !bytes.HasSuffix(m, msg.Body()) {
@@ -193,5 +196,28 @@ func TestResolveRefusesPortOutOfRange(t *testing.T) {
 	d, err := e.Resolve(context.Background(), "sip:10.0.0.1:65535")
 	if err != nil || d.Addr.Port() != 65535 {
 		t.Errorf("Resolve(port 65535) = %v, %v", d.Addr, err)
+	}
+}
+
+func TestCheckLineEnds(t *testing.T) {
+	good := wireRequest("sip:b@127.0.0.1", goodVia)
+	tests := []struct {
+		name string
+		raw  string
+		ok   bool
+	}{
+		{"CRLF everywhere", good, true},
+		{"folded line", wireRequest("sip:b@127.0.0.1", goodVia, "Subject: a\r\n b\r\n"), true},
+		{"bare LF in the body", strings.Replace(good, "Content-Length: 0", "Content-Length: 3", 1) + "a\nb", true},
+		{"no end of header section", "OPTIONS sip:b@127.0.0.1 SIP/2.0\r\nVia: x\r\n", true},
+		{"bare LF in a header value", wireRequest("sip:b@127.0.0.1", goodVia, "X: a\nContent-Length: 900\r\n"), false},
+		{"bare LF in the start line", "OPTIONS sip:b@127.0.0.1\nSIP/2.0\r\n" + good[strings.Index(good, "\r\n")+2:], false},
+		{"LF at the start", "\n" + good, false},
+		{"LF line ends only", strings.ReplaceAll(good, "\r\n", "\n"), false},
+	}
+	for _, tc := range tests {
+		if err := checkLineEnds([]byte(tc.raw)); (err == nil) != tc.ok {
+			t.Errorf("%s: checkLineEnds = %v, want ok %v", tc.name, err, tc.ok)
+		}
 	}
 }

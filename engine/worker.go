@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"runtime/debug"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -20,6 +21,8 @@ type worker struct {
 	parser *sip.Parser
 	routes map[string]*routeMetrics
 	gen    int64 // script generation of st
+	// stopShown: see routeStats
+	stopShown bool
 
 	// statistics for SIGUSR1
 	routed atomic.Uint64
@@ -71,7 +74,9 @@ func (w *worker) handle(j job) {
 		w.busyNs.Add(int64(time.Since(start)))
 		if r := recover(); r != nil {
 			// a bug in Go code outside a KSR call: lose this message only
-			w.e.log.Error("panic while handling a message", "panic", r, "rank", w.rank)
+			w.e.met.panics[siteWorker].Inc()
+			w.e.log.Error("panic while handling a message: message lost, worker goes on",
+				"panic", r, "where", readerSiteNames[siteWorker], "rank", w.rank, "src", j.src, "stack", string(debug.Stack()))
 		}
 	}()
 	if j.fn != nil {
@@ -79,7 +84,11 @@ func (w *worker) handle(j job) {
 		return
 	}
 	e := w.e
-	msg, err := w.parser.ParseSIP(j.raw)
+	var msg sip.Message
+	err := checkLineEnds(j.raw)
+	if err == nil {
+		msg, err = w.parser.ParseSIP(j.raw)
+	}
 	if err != nil {
 		e.met.dropped(dropMalformed).Inc()
 		e.log.Debug("dropped malformed message", "src", j.src, "proto", j.proto, "err", err)
@@ -185,7 +194,7 @@ func (w *worker) handleReply(m *kemi.Msg) {
 // run runs a script function as a route on the worker's state (see
 // runRoute).
 func (w *worker) run(name string, rt kemi.RouteType, m *kemi.Msg, args ...string) (kemi.CallResult, error) {
-	return w.e.runRoute(w.st.Load(), w, routeStats{routes: w.routes, routed: &w.routed, errors: &w.errors}, w.rank, name, rt, m, args...)
+	return w.e.runRoute(w.st.Load(), w, routeStats{routes: w.routes, routed: &w.routed, errors: &w.errors, stopShown: &w.stopShown}, w.rank, name, rt, m, args...)
 }
 
 // The worker is the kemi.Runner of the messages it handles: every route
