@@ -10,6 +10,13 @@ import (
 // the order of their key, functions of modules to the least-loaded worker.
 // Received messages are dropped once reading stops, so that no reader
 // waits on a busy worker; functions once the engine stops.
+//
+// A datagram whose worker's queue is full is dropped and counted
+// (reason "overload") instead of blocking the socket's one reader: a flood
+// of one Call-ID would otherwise stall every other call behind the one
+// worker that owns it. UDP senders retransmit, as they do when the
+// kernel's socket buffer overflows. A TCP reader waits: its peer does not
+// retransmit, and only that connection waits.
 func (e *Engine) dispatch(j job) {
 	stop := e.quit
 	if j.fn == nil {
@@ -17,7 +24,14 @@ func (e *Engine) dispatch(j job) {
 		j.key = messageKey(&j)
 	}
 	j.counted = true
-	e.disp.send(e.disp.assign(j.key), j, stop)
+	w := e.disp.assign(j.key)
+	if j.fn == nil && j.proto == "udp" {
+		if e.disp.offer(w, j, stop) == offerFull {
+			e.met.dropped(dropOverload).Inc()
+		}
+		return
+	}
+	e.disp.send(w, j, stop)
 }
 
 // dispatchSlots is the size of the dispatcher's key table. Keys that share
@@ -124,6 +138,34 @@ func (d *dispatcher) send(w int, j job, stop <-chan struct{}) bool {
 	case <-stop:
 		d.done(w, j.key)
 		return false
+	}
+}
+
+// offerResult is what offer did with a job.
+type offerResult int
+
+const (
+	offerQueued offerResult = iota
+	offerStopped
+	offerFull
+)
+
+// offer queues j on worker w, after assign, if the queue has room and stop
+// is not closed; otherwise the job is dropped and no longer counted. It
+// never waits.
+func (d *dispatcher) offer(w int, j job, stop <-chan struct{}) offerResult {
+	select {
+	case <-stop:
+		d.done(w, j.key)
+		return offerStopped
+	default:
+	}
+	select {
+	case d.queues[w] <- j:
+		return offerQueued
+	default:
+		d.done(w, j.key)
+		return offerFull
 	}
 }
 

@@ -259,3 +259,34 @@ func TestDispatcherDropsEverythingOnceStopped(t *testing.T) {
 		t.Fatalf("after dropped sends: load %d, pending %d, queued %d; want 0", d.load[0], d.slots[5].pending, d.queued())
 	}
 }
+
+// TestDispatcherOfferNeverWaits: a datagram of a key whose worker's queue
+// is full is refused at once, while another key still goes to a worker
+// with room, so one flooded Call-ID cannot stall the socket's reader.
+func TestDispatcherOfferNeverWaits(t *testing.T) {
+	d := newDispatcher(2, 1)
+	if r := d.offer(d.assign(5), job{key: 5}, nil); r != offerQueued {
+		t.Fatalf("first offer: %v, want queued", r)
+	}
+	if r := d.offer(d.assign(5), job{key: 5}, nil); r != offerFull {
+		t.Fatalf("offer to the key's full queue: %v, want full", r)
+	}
+	if d.slots[5].pending != 1 {
+		t.Fatalf("pending %d after a refused offer, want 1", d.slots[5].pending)
+	}
+	w := d.assign(6)
+	if w == int(d.slots[5].owner) {
+		t.Fatalf("key 6 went to the busy worker %d", w)
+	}
+	if r := d.offer(w, job{key: 6}, nil); r != offerQueued {
+		t.Fatalf("offer of another key: %v, want queued", r)
+	}
+	stop := make(chan struct{})
+	close(stop)
+	if r := d.offer(d.assign(7), job{key: 7}, stop); r != offerStopped {
+		t.Fatalf("offer after stop: %v, want stopped", r)
+	}
+	if d.queued() != 2 || d.load[0]+d.load[1] != 2 {
+		t.Fatalf("queued %d, load %v; want 2 and 2 in all", d.queued(), d.load)
+	}
+}

@@ -79,7 +79,7 @@ func newEngineMetrics(set *kemi.Metrics, workers int, e *Engine) *engineMetrics 
 	}
 	for r, name := range dropReasonNames {
 		m.drops[r] = set.NewCounter(`kemi_core_messages_dropped_total{reason="`+name+`"}`,
-			"Messages dropped, by reason: malformed, oversized, unknown_method, script_drop (the script dropped it), no_route (the request route ended with nothing sent), shutdown (received while draining).")
+			"Messages dropped, by reason: malformed, oversized, unknown_method, script_drop (the script dropped it), no_route (the request route ended with nothing sent), shutdown (received while draining), overload (a datagram whose worker's queue was full).")
 	}
 	const helpSent = "SIP messages sent (forwarded, relayed or generated), by type: request or reply."
 	m.sentReq = set.NewCounter(`kemi_core_messages_sent_total{type="request"}`, helpSent)
@@ -140,6 +140,7 @@ const (
 	dropScriptDrop
 	dropNoRoute
 	dropShutdown
+	dropOverload
 	numDropReasons
 )
 
@@ -150,6 +151,7 @@ var dropReasonNames = [numDropReasons]string{
 	dropScriptDrop:    "script_drop",
 	dropNoRoute:       "no_route",
 	dropShutdown:      "shutdown",
+	dropOverload:      "overload",
 }
 
 func (m *engineMetrics) dropped(r dropReason) *metrics.Counter { return m.drops[r] }
