@@ -367,8 +367,8 @@ func (p *Params) Has(name string) bool {
 	return ok
 }
 
-// Check returns an error for every parameter that was read with the wrong
-// type or that nobody read.
+// Check returns a *ConfigError for every parameter that was read with
+// the wrong type or that nobody read.
 func (p *Params) Check() error {
 	errs := append([]string(nil), p.errs...)
 	var unknown []string
@@ -384,5 +384,5 @@ func (p *Params) Check() error {
 	if len(errs) == 0 {
 		return nil
 	}
-	return fmt.Errorf("%s: %s", p.module, strings.Join(errs, "; "))
+	return &ConfigError{Module: p.module, InParams: true, Msg: strings.Join(errs, "; ")}
 }

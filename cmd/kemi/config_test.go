@@ -260,3 +260,51 @@ func TestJSONLogDurations(t *testing.T) {
 		}
 	}
 }
+
+// TestModuleConfigErrors: a mistake in the module list or in a module's
+// parameters is a config error (status 2) that names the config file and
+// the module's table, in check, run and run --no-fork alike; a module that
+// refuses to start (its mod_init fails) is status 1.
+func TestModuleConfigErrors(t *testing.T) {
+	dir := t.TempDir()
+	script := writeFile(t, dir, "routing.lua", "function ksr_request_route() end\n")
+	cases := []struct {
+		name, toml string
+		args       []string
+		code       int
+		want       string // the whole stderr, with PATH for the config file
+	}{
+		{"unknown parameter", "[sl]\nnosuch = 1\n", nil, 2,
+			"kemi: engine: config PATH: [sl]: unknown parameter nosuch\n"},
+		{"parameter of the wrong type", "[maxfwd]\nmax_limit = \"abc\"\n", nil, 2,
+			"kemi: engine: config PATH: [maxfwd]: parameter max_limit = abc: want an integer\n"},
+		{"table of an unknown module", "[nosuchmod]\nx = 1\n", nil, 2,
+			"kemi: engine: config PATH: [nosuchmod]: parameters for an unknown module (known: core, "},
+		{"table of a module not enabled", "[core]\nmodules = [\"sl\"]\n[tm]\nfr_timer = 1000\n", nil, 2,
+			"kemi: engine: config PATH: [tm]: parameters for a module that is not enabled (add it to modules)\n"},
+		{"unknown module in the file", "[core]\nmodules = [\"nosuch\"]\n", nil, 2,
+			"kemi: engine: unknown module \"nosuch\" (known: core, "},
+		{"unknown module in the flag", "", []string{"--modules", "sl,nosuch"}, 2,
+			"kemi: engine: unknown module \"nosuch\" (known: core, "},
+		{"a module refuses its value", "[maxfwd]\nmax_limit = 300\n", nil, 1,
+			"kemi: engine: module maxfwd: mod_init: "},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			conf := writeFile(t, dir, "kemi.toml", c.toml)
+			want := strings.ReplaceAll(c.want, "PATH", conf)
+			base := append([]string{"-f", script, "--config", conf}, c.args...)
+			runArgs := []string{"-l", "udp:127.0.0.1:0", "--metrics-addr", "off"}
+			for _, args := range [][]string{
+				append([]string{"check"}, base...),
+				append(append([]string{"run"}, base...), runArgs...),
+				append(append([]string{"run", "--no-fork"}, base...), runArgs...),
+			} {
+				code, _, errs := runCLI(t, args...)
+				if code != c.code || !strings.HasPrefix(errs, want) {
+					t.Errorf("%v: exit %d, stderr %q; want %d and %q", args[:2], code, errs, c.code, want)
+				}
+			}
+		})
+	}
+}
