@@ -2,9 +2,11 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -306,5 +308,43 @@ func TestModuleConfigErrors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestExampleConfigUncommented: examples/config/kemi.toml still checks
+// clean with every setting it shows commented out turned on, so a user who
+// uncomments one gets a working config.
+func TestExampleConfigUncommented(t *testing.T) {
+	const example = "../../examples/config/kemi.toml"
+	data, err := os.ReadFile(example)
+	if err != nil {
+		t.Fatal(err)
+	}
+	setting := regexp.MustCompile(`^# ?([a-z_]+ *= *.*)$`)
+	var out []string
+	n := 0
+	for _, line := range strings.Split(string(data), "\n") {
+		if m := setting.FindStringSubmatch(line); m != nil {
+			line = m[1]
+			n++
+		}
+		// the copy lives elsewhere: its script path must not depend on
+		// the folder
+		if rel, ok := strings.CutPrefix(line, `script = "`); ok {
+			rel, _, _ = strings.Cut(rel, `"`)
+			abs, err := filepath.Abs(filepath.Join(filepath.Dir(example), rel))
+			if err != nil {
+				t.Fatal(err)
+			}
+			line = fmt.Sprintf("script = %q", abs)
+		}
+		out = append(out, line)
+	}
+	if n < 5 {
+		t.Fatalf("only %d commented settings found in %s: is this test's pattern out of date?", n, example)
+	}
+	conf := writeFile(t, t.TempDir(), "kemi.toml", strings.Join(out, "\n"))
+	if code, stdout, errs := runCLI(t, "check", "--config", conf); code != 0 {
+		t.Errorf("%s with its %d commented settings on: kemi check exit %d\n%s%s", example, n, code, stdout, errs)
 	}
 }
