@@ -8,7 +8,6 @@ package enginetest
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -17,7 +16,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -158,24 +156,9 @@ func MetricValue(page, series string) float64 {
 	return -1
 }
 
-// LogBuffer is a goroutine-safe log sink.
-type LogBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *LogBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-// String returns what was written.
-func (l *LogBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
+// LogBuffer is a goroutine-safe log sink: kemitest's, under the name
+// engine tests have used.
+type LogBuffer = kemitest.LogBuffer
 
 // Result is what a route did to a message in memory.
 type Result struct {
