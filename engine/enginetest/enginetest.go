@@ -181,8 +181,10 @@ type Result struct {
 // host (tm), so nothing reaches the network. Modules are the standard ones
 // unless modules are given; "core" is always loaded first. They are
 // destroyed when the test ends. What the modules and the script log is in
-// Result.Logs. Runner calls from modules (Exec) get no runner: timers do
-// not run routes.
+// Result.Logs. The route runs under the engine's default time and memory
+// limits (engine.DefaultRouteTimeout, engine.DefaultRouteMemoryLimit), in
+// the default sandbox. Runner calls from modules (Exec) get no runner:
+// timers do not run routes.
 func Route(t testing.TB, script, sipText string, modules ...string) *Result {
 	t.Helper()
 	env := kemitest.Load(t, nil, kemi.EnabledModules(modules)...)
@@ -191,13 +193,36 @@ func Route(t testing.TB, script, sipText string, modules ...string) *Result {
 	if err != nil {
 		t.Fatalf("enginetest: %v", err)
 	}
-	st, err := luaext.NewState(sc, luaext.Options{Exports: env.Set.Exports, Logger: env.Logger.With("module", "script")})
+	st, err := luaext.NewState(sc, luaext.Options{
+		Exports:     env.Set.Exports,
+		Logger:      env.Logger.With("module", "script"),
+		Timeout:     engine.DefaultRouteTimeout,
+		MemoryLimit: engine.DefaultRouteMemoryLimit,
+	})
 	if err != nil {
 		t.Fatalf("enginetest: %v", err)
 	}
 	defer st.Close()
 	m := env.Prepare(kemitest.ParseMsg(t, sipText))
+	// the engine's watchdog, for this one state
+	stop := make(chan struct{})
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		tick := time.NewTicker(engine.DefaultRouteTimeout / 4)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case now := <-tick.C:
+				st.Overrun(now)
+			}
+		}
+	}()
 	res, err := st.Call("ksr_request_route", kemi.RouteRequest, m)
+	close(stop)
+	<-watched
 	if !res.Ran {
 		t.Fatalf("enginetest: script defines no ksr_request_route")
 	}
