@@ -2,7 +2,8 @@
 #
 #   make run     build and run kemi on the embedded default script
 #                (SIP on udp+tcp 127.0.0.1:5060, metrics on 127.0.0.1:9090)
-#   make test    all tests, with the race detector
+#   make test    all tests, with the race detector (installs sipp and lua5.1
+#                first when they are missing and make runs as root)
 #   make bench   Go benchmarks and sipp load runs (prints calls/s and CPU per call)
 #                make bench RATES="100 300" DURATION=5 STATEFUL_RATES=500 STATEFUL_DURATION=10
 
@@ -19,7 +20,7 @@ DURATION          ?= 10
 STATEFUL_RATES    ?= 1000 2000
 STATEFUL_DURATION ?= 30
 
-.PHONY: all build run test lint bench bench-go bench-sipp sipp clean
+.PHONY: all build run test tools lint bench bench-go bench-sipp clean
 
 all: build
 
@@ -29,8 +30,25 @@ build:
 run: build
 	./$(BIN) run $(ARGS)
 
-test:
+test: tools
 	$(GO) test -race -count=1 -timeout 15m ./...
+
+# The tools the tests drive, as command:Debian package: sipp for the SIP
+# load and scenario tests, lua5.1 as the reference of luaext/luastr's
+# differential tests. Missing ones are installed with apt-get when make runs
+# as root (CI does); otherwise the tests that need them skip with a message.
+TOOLS := sipp:sip-tester lua5.1:lua5.1
+
+tools:
+	@need=""; \
+	for t in $(TOOLS); do command -v "$${t%%:*}" >/dev/null 2>&1 || need="$$need $${t#*:}"; done; \
+	if [ -z "$$need" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing$$need"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$need; \
+	else \
+	  echo "missing$$need (apt-get install$$need as root): the tests that need them skip"; \
+	fi
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
@@ -41,16 +59,9 @@ bench: bench-go bench-sipp
 bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem ./luaext/ ./engine/
 
-# sipp is installed from Debian's sip-tester package when missing (needs root).
-sipp:
-	@command -v sipp >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    apt-get update -qq && apt-get install -y -qq sip-tester; \
-	  else echo "sipp is missing: apt-get install sip-tester"; exit 1; fi; }
-
 # stateless at RATES, then the stateful proxy (tm) at STATEFUL_RATES; an
 # empty list skips that part
-bench-sipp: build sipp
+bench-sipp: build tools
 	@if [ -n "$(strip $(RATES))" ]; then ./examples/bench/bench.sh examples/bench/stateless.lua "$(RATES)" $(DURATION); fi
 	@if [ -n "$(strip $(STATEFUL_RATES))" ]; then ./examples/bench/bench.sh examples/bench/stateful.lua "$(STATEFUL_RATES)" $(STATEFUL_DURATION); fi
 

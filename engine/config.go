@@ -236,6 +236,9 @@ func ParseListen(spec string) ([]ListenSpec, error) {
 	} else if i := strings.LastIndexByte(s, '/'); i >= 0 {
 		adv = s[i+1:]
 		s = s[:i]
+		if adv == "" {
+			return nil, fmt.Errorf("listen %q: no advertised address after /", spec)
+		}
 	}
 	protos := []string{"udp", "tcp"}
 	proto, rest, hasProto := listenProto(s)
@@ -284,6 +287,9 @@ func ParseListen(spec string) ([]ListenSpec, error) {
 		h, p, err := net.SplitHostPort(adv)
 		if err != nil {
 			h, p = strings.Trim(adv, "[]"), ""
+		}
+		if h == "" {
+			return nil, fmt.Errorf("listen %q: no advertised address before the port", spec)
 		}
 		advHost = h
 		if p != "" {

@@ -54,6 +54,8 @@ func TestParseListenRefusesIncompleteAddresses(t *testing.T) {
 		{"foo:127.0.0.1", "unknown transport \"foo\""},
 		{"tls:127.0.0.1:5061", "transport tls is not supported"},
 		{"udp:127.0.0.1:5060/203.0.113.7:70000", "bad advertised port"},
+		{"udp:127.0.0.1:5060/", "no advertised address after /"},
+		{"udp:127.0.0.1:5060/:5080", "no advertised address before the port"},
 	}
 	for _, c := range cases {
 		_, err := ParseListen(c.spec)

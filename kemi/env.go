@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/netip"
 	"sort"
 	"strconv"
@@ -305,27 +306,37 @@ func (p *Params) Bool(name string, def bool) bool {
 }
 
 // Duration returns a duration parameter or def. Integers are taken in
-// unit; strings use Go syntax ("2s", "500ms").
+// unit; strings use Go syntax ("2s", "500ms"). A number of units that a
+// time.Duration cannot hold is refused rather than wrapped round.
 func (p *Params) Duration(name string, def, unit time.Duration) time.Duration {
 	v, ok := p.get(name)
 	if !ok {
 		return def
 	}
+	var n int64
 	switch x := v.(type) {
 	case int64:
-		return time.Duration(x) * unit
+		n = x
 	case int:
-		return time.Duration(x) * unit
+		n = int64(x)
 	case string:
-		if d, err := time.ParseDuration(x); err == nil {
+		d, err := time.ParseDuration(x)
+		if err == nil {
 			return d
 		}
-		if n, err := strconv.Atoi(x); err == nil {
-			return time.Duration(n) * unit
+		if n, err = strconv.ParseInt(x, 10, 64); err != nil {
+			p.bad(name, v, "a duration")
+			return def
 		}
+	default:
+		p.bad(name, v, "a duration")
+		return def
 	}
-	p.bad(name, v, "a duration")
-	return def
+	if unit > 1 && (n > math.MaxInt64/int64(unit) || n < math.MinInt64/int64(unit)) {
+		p.bad(name, v, "a duration of at most 290 years")
+		return def
+	}
+	return time.Duration(n) * unit
 }
 
 // List returns a list-of-strings parameter; a single string is a list of one.
@@ -356,8 +367,8 @@ func (p *Params) Has(name string) bool {
 	return ok
 }
 
-// Check returns an error for every parameter that was read with the wrong
-// type or that nobody read.
+// Check returns a *ConfigError for every parameter that was read with
+// the wrong type or that nobody read.
 func (p *Params) Check() error {
 	errs := append([]string(nil), p.errs...)
 	var unknown []string
@@ -373,5 +384,5 @@ func (p *Params) Check() error {
 	if len(errs) == 0 {
 		return nil
 	}
-	return fmt.Errorf("%s: %s", p.module, strings.Join(errs, "; "))
+	return &ConfigError{Module: p.module, InParams: true, Msg: strings.Join(errs, "; ")}
 }

@@ -66,6 +66,31 @@ type ModuleSet struct {
 	log *slog.Logger
 }
 
+// ConfigError is a mistake in the module configuration that LoadModules
+// refuses: a module that is not registered or is listed twice, parameters
+// for a module that is not loaded, a parameter that no module reads or
+// whose value has the wrong type. It tells a configuration to fix apart
+// from a module that failed to start: kemi's CLI exits with status 2 for
+// it and names the config file.
+type ConfigError struct {
+	// Module is the module concerned.
+	Module string
+	// InParams is set when the mistake is in the module's parameters (a
+	// config file's [Module] table), not in the list of modules.
+	InParams bool
+	// Msg says what is wrong.
+	Msg string
+}
+
+// Error returns the message, after "config: module: " for a mistake in
+// the parameters.
+func (e *ConfigError) Error() string {
+	if e.InParams {
+		return "config: " + e.Module + ": " + e.Msg
+	}
+	return e.Msg
+}
+
 // EnabledModules returns the modules an engine loads for a configuration
 // that names modules: "core" first, then names in order without repeats.
 // Nil names means the standard set (StandardModules). "core" is listed
@@ -123,14 +148,10 @@ func (s *ModuleSet) load(opts LoadOptions) error {
 	for _, name := range opts.Modules {
 		info, ok := LookupModule(name)
 		if !ok {
-			known := RegisteredModules()
-			if len(known) == 0 {
-				return fmt.Errorf("unknown module %q: no module is registered (import github.com/kemisip/kemi/core/all, or the module packages you want)", name)
-			}
-			return fmt.Errorf("unknown module %q (known: %s)", name, strings.Join(known, ", "))
+			return &ConfigError{Module: name, Msg: fmt.Sprintf("unknown module %q%s", name, knownModules())}
 		}
 		if enabled[name] {
-			return fmt.Errorf("module %q listed twice", name)
+			return &ConfigError{Module: name, Msg: fmt.Sprintf("module %q listed twice", name)}
 		}
 		enabled[name] = true
 		env := NewEnv(name, opts.Host, opts.PVs, opts.Services, opts.Metrics, NewParams(name, opts.Params[name]), opts.Logger)
@@ -142,12 +163,12 @@ func (s *ModuleSet) load(opts LoadOptions) error {
 		if mi, ok := lm.Module.(ModIniter); ok {
 			lm.inited = true // Destroy is due even when ModInit fails
 			if err := mi.ModInit(env); err != nil {
-				return fmt.Errorf("core/%s: mod_init: %w", name, err)
+				return fmt.Errorf("module %s: mod_init: %w", name, err)
 			}
 		}
 		lm.inited = true
 		if err := env.Params.Check(); err != nil {
-			return fmt.Errorf("config: %w", err)
+			return err
 		}
 	}
 	var unknown []string
@@ -159,19 +180,19 @@ func (s *ModuleSet) load(opts LoadOptions) error {
 	sort.Strings(unknown)
 	for _, name := range unknown {
 		if _, known := LookupModule(name); known {
-			return fmt.Errorf("config has parameters for module %q, which is not enabled", name)
+			return &ConfigError{Module: name, InParams: true, Msg: "parameters for a module that is not enabled (add it to modules)"}
 		}
-		return fmt.Errorf("config has parameters for unknown module %q", name)
+		return &ConfigError{Module: name, InParams: true, Msg: "parameters for an unknown module" + knownModules()}
 	}
 	seen := map[string]bool{}
 	for _, lm := range s.Modules {
 		for _, x := range lm.Module.Exports() {
 			if err := x.Validate(); err != nil {
-				return fmt.Errorf("core/%s: %w", lm.Name, err)
+				return fmt.Errorf("module %s: %w", lm.Name, err)
 			}
 			key := x.LuaName()
 			if seen[key] {
-				return fmt.Errorf("core/%s: %s exported twice", lm.Name, key)
+				return fmt.Errorf("module %s: %s exported twice", lm.Name, key)
 			}
 			seen[key] = true
 			s.Exports = append(s.Exports, x)
@@ -192,6 +213,16 @@ func (s *ModuleSet) load(opts LoadOptions) error {
 	return nil
 }
 
+// knownModules lists the registered modules for an error about an unknown
+// one: " (known: a, b)", or what to import when none is.
+func knownModules() string {
+	known := RegisteredModules()
+	if len(known) == 0 {
+		return ": no module is registered (import github.com/kemisip/kemi/core/all, or the module packages you want)"
+	}
+	return " (known: " + strings.Join(known, ", ") + ")"
+}
+
 // Module returns the instance of the named module, or nil.
 func (s *ModuleSet) Module(name string) Module {
 	for _, lm := range s.Modules {
@@ -208,7 +239,7 @@ func (s *ModuleSet) ChildInit(rank int) error {
 	for _, lm := range s.Modules {
 		if ci, ok := lm.Module.(ChildIniter); ok {
 			if err := ci.ChildInit(rank); err != nil {
-				return fmt.Errorf("core/%s: child_init(%s): %w", lm.Name, RankName(rank), err)
+				return fmt.Errorf("module %s: child_init(%s): %w", lm.Name, RankName(rank), err)
 			}
 		}
 	}

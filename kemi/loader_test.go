@@ -151,16 +151,16 @@ func TestLoadModulesErrors(t *testing.T) {
 		{"unknown module", []string{"kemi-test-a", "nosuch"}, nil, `unknown module "nosuch" (known: `,
 			[]string{"init kemi-test-a", "destroy kemi-test-a"}},
 		{"mod_init fails", []string{"kemi-test-a", "kemi-test-b", "kemi-test-c"}, map[string]map[string]any{"kemi-test-b": {"fail": true}},
-			"core/kemi-test-b: mod_init: failed on purpose",
+			"module kemi-test-b: mod_init: failed on purpose",
 			[]string{"init kemi-test-a", "init kemi-test-b", "destroy kemi-test-b", "destroy kemi-test-a"}},
 		{"unknown parameter", []string{"kemi-test-a", "kemi-test-b"}, map[string]map[string]any{"kemi-test-a": {"bogus": 1}},
 			"config: kemi-test-a: unknown parameter bogus",
 			[]string{"init kemi-test-a", "destroy kemi-test-a"}},
 		{"parameters of a module not loaded", []string{"kemi-test-a"}, map[string]map[string]any{"kemi-test-b": {"n": 1}},
-			`config has parameters for module "kemi-test-b", which is not enabled`,
+			"config: kemi-test-b: parameters for a module that is not enabled",
 			[]string{"init kemi-test-a", "destroy kemi-test-a"}},
 		{"parameters of no module", []string{"kemi-test-a"}, map[string]map[string]any{"nosuch": {"n": 1}},
-			`config has parameters for unknown module "nosuch"`,
+			"config: nosuch: parameters for an unknown module (known: ",
 			[]string{"init kemi-test-a", "destroy kemi-test-a"}},
 		{"listed twice", []string{"kemi-test-a", "kemi-test-a"}, nil, `module "kemi-test-a" listed twice`,
 			[]string{"init kemi-test-a", "destroy kemi-test-a"}},
@@ -175,6 +175,12 @@ func TestLoadModulesErrors(t *testing.T) {
 			}
 			if got := lifeJournal.take(); !slices.Equal(got, c.calls) {
 				t.Errorf("calls %v, want %v", got, c.calls)
+			}
+			// a mistake in the configuration, not a module failing
+			var ce *kemi.ConfigError
+			wantConfig := c.name != "mod_init fails" && c.name != "same export twice"
+			if errors.As(err, &ce) != wantConfig {
+				t.Errorf("%v: a *kemi.ConfigError: %v, want %v", err, !wantConfig, wantConfig)
 			}
 		})
 	}

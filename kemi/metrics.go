@@ -160,11 +160,11 @@ func (m *Metrics) WritePrometheus(w io.Writer) {
 // description into its # HELP line. A page written by VictoriaMetrics
 // (metrics.WriteProcessMetrics, say) has empty # HELP lines; families
 // described with Describe get their text, others are left as they are.
+// No lock is held while w is written: a /metrics client that reads slowly
+// must not hold up a route that creates a family.
 func (m *Metrics) WriteWithHelp(w io.Writer, page []byte) {
 	bw := bufio.NewWriter(w)
 	defer bw.Flush()
-	m.mu.RLock()
-	defer m.mu.RUnlock()
 	for len(page) > 0 {
 		line := page
 		if i := bytes.IndexByte(page, '\n'); i >= 0 {
@@ -178,7 +178,7 @@ func (m *Metrics) WriteWithHelp(w io.Writer, page []byte) {
 			continue
 		}
 		family, text, _ := strings.Cut(strings.TrimRight(string(rest), "\r\n"), " ")
-		if h := m.help[family]; h != "" && strings.TrimSpace(text) == "" {
+		if h := m.Help(family); h != "" && strings.TrimSpace(text) == "" {
 			text = escapeHelp(h)
 		}
 		bw.WriteString("# HELP " + family)

@@ -3,6 +3,7 @@ package kemi_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kemisip/kemi/kemi"
 )
@@ -59,5 +60,35 @@ func TestParams(t *testing.T) {
 	err := p.Check()
 	if err == nil || !strings.Contains(err.Error(), "unknown parameter unused") || !strings.Contains(err.Error(), "bad") {
 		t.Fatalf("Check = %v", err)
+	}
+}
+
+// TestParamsDurationOverflow checks that a number of units too large for a
+// time.Duration is refused, not wrapped round: fr_timer = 18446744073710
+// (ms) would otherwise be a timer of 0.45 ms.
+func TestParamsDurationOverflow(t *testing.T) {
+	const def = 30 * time.Second
+	cases := []struct {
+		val  any
+		want time.Duration
+		bad  bool
+	}{
+		{int64(2000), 2 * time.Second, false},
+		{"2000", 2 * time.Second, false},
+		{int64(-5), -5 * time.Millisecond, false}, // the module judges the sign
+		{int64(9223372036854), 9223372036854 * time.Millisecond, false},
+		{int64(9223372036855), def, true},
+		{int64(18446744073710), def, true},
+		{"18446744073710", def, true},
+		{int64(-9223372036855), def, true},
+	}
+	for _, c := range cases {
+		p := kemi.NewParams("tm", map[string]any{"fr_timer": c.val})
+		if got := p.Duration("fr_timer", def, time.Millisecond); got != c.want {
+			t.Errorf("fr_timer = %v: %v, want %v", c.val, got, c.want)
+		}
+		if err := p.Check(); (err != nil) != c.bad {
+			t.Errorf("fr_timer = %v: Check = %v, want an error: %v", c.val, err, c.bad)
+		}
 	}
 }

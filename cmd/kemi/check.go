@@ -38,7 +38,7 @@ func checkAction(c *cli.Context) error {
 	}
 	rep, err := engine.Check(cfg)
 	if err != nil {
-		return cli.Exit(err.Error(), exitFailure)
+		return startError(err, fc)
 	}
 	for _, p := range rep.Info {
 		fmt.Fprintln(c.App.Writer, p)

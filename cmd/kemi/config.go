@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -220,6 +221,22 @@ func readScript(c *cli.Context, cfg *engine.Config, fc *engine.FileConfig) error
 	}
 	cfg.Script = src
 	return nil
+}
+
+// startError ends check or run on an error that stopped the start: status
+// 2 for a mistake in the module configuration (a kemi.ConfigError), naming
+// the config file's table when the mistake is in a module's parameters,
+// status 1 for anything else (a module that failed to start, a script that
+// does not load).
+func startError(err error, fc *engine.FileConfig) error {
+	var ce *kemi.ConfigError
+	if !errors.As(err, &ce) {
+		return cli.Exit(err.Error(), exitFailure)
+	}
+	if ce.InParams && fc != nil {
+		err = fc.Errorf("["+ce.Module+"]", "%s", ce.Msg)
+	}
+	return cli.Exit(err.Error(), exitUsage)
 }
 
 func splitList(in []string) []string {

@@ -2,9 +2,11 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -258,5 +260,91 @@ func TestJSONLogDurations(t *testing.T) {
 				t.Errorf("%s: %q lacks %s", c.format, buf.String(), w)
 			}
 		}
+	}
+}
+
+// TestModuleConfigErrors: a mistake in the module list or in a module's
+// parameters is a config error (status 2) that names the config file and
+// the module's table, in check, run and run --no-fork alike; a module that
+// refuses to start (its mod_init fails) is status 1.
+func TestModuleConfigErrors(t *testing.T) {
+	dir := t.TempDir()
+	script := writeFile(t, dir, "routing.lua", "function ksr_request_route() end\n")
+	cases := []struct {
+		name, toml string
+		args       []string
+		code       int
+		want       string // the whole stderr, with PATH for the config file
+	}{
+		{"unknown parameter", "[sl]\nnosuch = 1\n", nil, 2,
+			"kemi: engine: config PATH: [sl]: unknown parameter nosuch\n"},
+		{"parameter of the wrong type", "[maxfwd]\nmax_limit = \"abc\"\n", nil, 2,
+			"kemi: engine: config PATH: [maxfwd]: parameter max_limit = abc: want an integer\n"},
+		{"table of an unknown module", "[nosuchmod]\nx = 1\n", nil, 2,
+			"kemi: engine: config PATH: [nosuchmod]: parameters for an unknown module (known: core, "},
+		{"table of a module not enabled", "[core]\nmodules = [\"sl\"]\n[tm]\nfr_timer = 1000\n", nil, 2,
+			"kemi: engine: config PATH: [tm]: parameters for a module that is not enabled (add it to modules)\n"},
+		{"unknown module in the file", "[core]\nmodules = [\"nosuch\"]\n", nil, 2,
+			"kemi: engine: unknown module \"nosuch\" (known: core, "},
+		{"unknown module in the flag", "", []string{"--modules", "sl,nosuch"}, 2,
+			"kemi: engine: unknown module \"nosuch\" (known: core, "},
+		{"a module refuses its value", "[maxfwd]\nmax_limit = 300\n", nil, 1,
+			"kemi: engine: module maxfwd: mod_init: "},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			conf := writeFile(t, dir, "kemi.toml", c.toml)
+			want := strings.ReplaceAll(c.want, "PATH", conf)
+			base := append([]string{"-f", script, "--config", conf}, c.args...)
+			runArgs := []string{"-l", "udp:127.0.0.1:0", "--metrics-addr", "off"}
+			for _, args := range [][]string{
+				append([]string{"check"}, base...),
+				append(append([]string{"run"}, base...), runArgs...),
+				append(append([]string{"run", "--no-fork"}, base...), runArgs...),
+			} {
+				code, _, errs := runCLI(t, args...)
+				if code != c.code || !strings.HasPrefix(errs, want) {
+					t.Errorf("%v: exit %d, stderr %q; want %d and %q", args[:2], code, errs, c.code, want)
+				}
+			}
+		})
+	}
+}
+
+// TestExampleConfigUncommented: examples/config/kemi.toml still checks
+// clean with every setting it shows commented out turned on, so a user who
+// uncomments one gets a working config.
+func TestExampleConfigUncommented(t *testing.T) {
+	const example = "../../examples/config/kemi.toml"
+	data, err := os.ReadFile(example)
+	if err != nil {
+		t.Fatal(err)
+	}
+	setting := regexp.MustCompile(`^# ?([a-z_]+ *= *.*)$`)
+	var out []string
+	n := 0
+	for _, line := range strings.Split(string(data), "\n") {
+		if m := setting.FindStringSubmatch(line); m != nil {
+			line = m[1]
+			n++
+		}
+		// the copy lives elsewhere: its script path must not depend on
+		// the folder
+		if rel, ok := strings.CutPrefix(line, `script = "`); ok {
+			rel, _, _ = strings.Cut(rel, `"`)
+			abs, err := filepath.Abs(filepath.Join(filepath.Dir(example), rel))
+			if err != nil {
+				t.Fatal(err)
+			}
+			line = fmt.Sprintf("script = %q", abs)
+		}
+		out = append(out, line)
+	}
+	if n < 5 {
+		t.Fatalf("only %d commented settings found in %s: is this test's pattern out of date?", n, example)
+	}
+	conf := writeFile(t, t.TempDir(), "kemi.toml", strings.Join(out, "\n"))
+	if code, stdout, errs := runCLI(t, "check", "--config", conf); code != 0 {
+		t.Errorf("%s with its %d commented settings on: kemi check exit %d\n%s%s", example, n, code, stdout, errs)
 	}
 }

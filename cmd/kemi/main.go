@@ -53,7 +53,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 }
 
 func newApp() *cli.App {
-	return &cli.App{
+	app := &cli.App{
 		Name:    "kemi",
 		Usage:   "SIP routing engine for Kamailio-style KEMI Lua scripts",
 		Version: version,
@@ -87,6 +87,15 @@ func newApp() *cli.App {
 		},
 		ExitErrHandler: func(c *cli.Context, err error) {},
 	}
+	for _, cmd := range app.Commands {
+		// one line on stderr, as for the other usage errors; urfave/cli
+		// would print the command's help on stdout
+		name := cmd.Name
+		cmd.OnUsageError = func(c *cli.Context, err error, _ bool) error {
+			return cli.Exit(fmt.Sprintf("%v (kemi %s --help lists the flags)", err, name), exitUsage)
+		}
+	}
+	return app
 }
 
 // refuseUnknownCommand turns "kemi nosuch" and "kemi help nosuch" into a

@@ -103,12 +103,17 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"run", "--bogus"}, "bogus"},
 		{[]string{"run", "routing.lua"}, "run takes no arguments"},
 		{[]string{"check", "-n", "many"}, `invalid value "many" for flag -n`},
+		{[]string{"functions", "--bogus"}, "flag provided but not defined: -bogus (kemi functions --help lists the flags)"},
 	}
 	for _, c := range cases {
 		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
 			code, out, errs := runCLI(t, c.args...)
 			if code != 2 || !strings.Contains(errs, c.want) {
 				t.Fatalf("exit %d (want 2)\nstdout: %s\nstderr: %s\nwant %q", code, out, errs, c.want)
+			}
+			// nothing on stdout, which a script may be reading
+			if out != "" {
+				t.Errorf("a usage error wrote to stdout:\n%s", out)
 			}
 		})
 	}

@@ -67,7 +67,7 @@ func runAction(c *cli.Context) error {
 	}
 	log := cfg.Logger
 	if engine.IsWorkerProcess() {
-		return runWorkerProcess(cfg, grace)
+		return runWorkerProcess(cfg, fc, grace)
 	}
 	// The file is read once, as kemi check reads it: the worker process
 	// gets exactly the validated script.
@@ -81,13 +81,13 @@ func runAction(c *cli.Context) error {
 			}
 			defer os.Remove(p)
 		}
-		return serve(cfg, nil, grace)
+		return serve(cfg, fc, nil, grace)
 	}
 
 	// main process: validate like kemi check, then supervise
 	rep, err := engine.Check(cfg)
 	if err != nil {
-		return cli.Exit(err.Error(), exitFailure)
+		return startError(err, fc)
 	}
 	for _, p := range rep.Problems {
 		log.Warn("script problem: " + p.String())
@@ -110,7 +110,7 @@ func runAction(c *cli.Context) error {
 
 // runWorkerProcess is the worker process of fork mode: the engine on the
 // sockets the supervisor bound.
-func runWorkerProcess(cfg engine.Config, grace time.Duration) error {
+func runWorkerProcess(cfg engine.Config, fc *engine.FileConfig, grace time.Duration) error {
 	wp, err := engine.InheritWorkerProcess()
 	if err != nil {
 		return cli.Exit(err.Error(), exitFailure)
@@ -131,16 +131,17 @@ func runWorkerProcess(cfg engine.Config, grace time.Duration) error {
 			cfg.Logger.Warn("running the last script that loaded; the file changed since", "file", cfg.ScriptPath)
 		}
 	}
-	return serve(cfg, wp, grace)
+	return serve(cfg, fc, wp, grace)
 }
 
 // serve runs an engine until a stop signal: SIGINT/SIGTERM drain and stop,
-// SIGHUP reloads the script, SIGUSR1 logs statistics.
-func serve(cfg engine.Config, wp *engine.WorkerProcess, grace time.Duration) error {
+// SIGHUP reloads the script, SIGUSR1 logs statistics. fc, the config file
+// or nil, names the file in errors.
+func serve(cfg engine.Config, fc *engine.FileConfig, wp *engine.WorkerProcess, grace time.Duration) error {
 	log := cfg.Logger
 	e, err := engine.New(cfg)
 	if err != nil {
-		return cli.Exit(err.Error(), exitFailure)
+		return startError(err, fc)
 	}
 	signal.Ignore(syscall.SIGUSR2, syscall.SIGPIPE)
 	sigs := make(chan os.Signal, 4)

@@ -8,7 +8,6 @@ package enginetest
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -17,7 +16,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -158,24 +156,9 @@ func MetricValue(page, series string) float64 {
 	return -1
 }
 
-// LogBuffer is a goroutine-safe log sink.
-type LogBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *LogBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-// String returns what was written.
-func (l *LogBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
+// LogBuffer is a goroutine-safe log sink: kemitest's, under the name
+// engine tests have used.
+type LogBuffer = kemitest.LogBuffer
 
 // Result is what a route did to a message in memory.
 type Result struct {
@@ -198,8 +181,10 @@ type Result struct {
 // host (tm), so nothing reaches the network. Modules are the standard ones
 // unless modules are given; "core" is always loaded first. They are
 // destroyed when the test ends. What the modules and the script log is in
-// Result.Logs. Runner calls from modules (Exec) get no runner: timers do
-// not run routes.
+// Result.Logs. The route runs under the engine's default time and memory
+// limits (engine.DefaultRouteTimeout, engine.DefaultRouteMemoryLimit), in
+// the default sandbox. Runner calls from modules (Exec) get no runner:
+// timers do not run routes.
 func Route(t testing.TB, script, sipText string, modules ...string) *Result {
 	t.Helper()
 	env := kemitest.Load(t, nil, kemi.EnabledModules(modules)...)
@@ -208,13 +193,36 @@ func Route(t testing.TB, script, sipText string, modules ...string) *Result {
 	if err != nil {
 		t.Fatalf("enginetest: %v", err)
 	}
-	st, err := luaext.NewState(sc, luaext.Options{Exports: env.Set.Exports, Logger: env.Logger.With("module", "script")})
+	st, err := luaext.NewState(sc, luaext.Options{
+		Exports:     env.Set.Exports,
+		Logger:      env.Logger.With("module", "script"),
+		Timeout:     engine.DefaultRouteTimeout,
+		MemoryLimit: engine.DefaultRouteMemoryLimit,
+	})
 	if err != nil {
 		t.Fatalf("enginetest: %v", err)
 	}
 	defer st.Close()
 	m := env.Prepare(kemitest.ParseMsg(t, sipText))
+	// the engine's watchdog, for this one state
+	stop := make(chan struct{})
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		tick := time.NewTicker(engine.DefaultRouteTimeout / 4)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case now := <-tick.C:
+				st.Overrun(now)
+			}
+		}
+	}()
 	res, err := st.Call("ksr_request_route", kemi.RouteRequest, m)
+	close(stop)
+	<-watched
 	if !res.Ran {
 		t.Fatalf("enginetest: script defines no ksr_request_route")
 	}

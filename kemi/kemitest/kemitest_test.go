@@ -1,6 +1,7 @@
 package kemitest
 
 import (
+	"errors"
 	"log/slog"
 	"strings"
 	"testing"
@@ -79,8 +80,7 @@ func TestCallConvertsAsLua(t *testing.T) {
 }
 
 // TestLoadRecordsLogs checks that modules log into the Env, not into the
-// process's default logger, and that a partial load destroys what it
-// initialised.
+// process's default logger.
 func TestLoadRecordsLogs(t *testing.T) {
 	env := Load(t, nil, "kemitestlog")
 	env.Call(t, "KSR.kemitestlog.say", ParseMsg(t, "OPTIONS sip:a@127.0.0.1 SIP/2.0\nVia: SIP/2.0/UDP 192.0.2.10;branch=z9hG4bK1\nFrom: <sip:b@x>;tag=1\nTo: <sip:a@x>\nCall-ID: c\nCSeq: 1 OPTIONS\n\n"), "hello")
@@ -101,4 +101,44 @@ func (m *logModule) Exports() []kemi.Export {
 
 func init() {
 	kemi.Register(kemi.ModuleInfo{Name: "kemitestlog", New: func() kemi.Module { return &logModule{} }})
+}
+
+// TestLoadDestroysAfterChildInitFails checks that a load that fails after
+// ModInit (a ChildInit error) destroys the modules it initialised, as the
+// engine does.
+func TestLoadDestroysAfterChildInitFails(t *testing.T) {
+	destroyed = 0
+	if _, err := LoadErr(map[string]map[string]any{"kemitestchild": {"fail": true}}, "kemitestchild"); err == nil ||
+		!strings.Contains(err.Error(), "module kemitestchild: child_init(init): failed on purpose") {
+		t.Fatalf("LoadErr = %v, want the child_init error", err)
+	}
+	if destroyed != 1 {
+		t.Errorf("Destroy ran %d times, want 1", destroyed)
+	}
+}
+
+// destroyed counts kemitestchild's Destroy calls (the test is not parallel).
+var destroyed int
+
+// childModule fails ChildInit when its parameter fail is set.
+type childModule struct{ fail bool }
+
+func (m *childModule) ModInit(env *kemi.Env) error {
+	m.fail = env.Params.Bool("fail", false)
+	return nil
+}
+
+func (m *childModule) ChildInit(int) error {
+	if m.fail {
+		return errors.New("failed on purpose")
+	}
+	return nil
+}
+
+func (m *childModule) Destroy() { destroyed++ }
+
+func (m *childModule) Exports() []kemi.Export { return nil }
+
+func init() {
+	kemi.Register(kemi.ModuleInfo{Name: "kemitestchild", New: func() kemi.Module { return &childModule{} }})
 }
