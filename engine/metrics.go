@@ -194,6 +194,12 @@ type metricsServer struct {
 	done chan struct{}
 }
 
+// How long the metrics server may take to write a response.
+const (
+	metricsWriteTimeout = 30 * time.Second
+	pprofWriteTimeout   = 5 * time.Minute
+)
+
 func (e *Engine) startMetrics(addr string, ln net.Listener) (*metricsServer, error) {
 	if ln == nil {
 		var err error
@@ -213,9 +219,14 @@ func (e *Engine) startMetrics(addr string, ln net.Listener) (*metricsServer, err
 		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	}
+	// idle or stalled clients must not hold descriptors kept for /metrics;
+	// a CPU profile takes 30 s to write by default
+	write := metricsWriteTimeout
+	if e.cfg.Pprof {
+		write = pprofWriteTimeout
+	}
 	ms := &metricsServer{
-		// idle clients must not hold descriptors kept for /metrics
-		srv:  &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: time.Minute},
+		srv:  &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, WriteTimeout: write, IdleTimeout: time.Minute},
 		ln:   ln,
 		done: make(chan struct{}),
 	}

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -26,5 +27,27 @@ func TestEveryDropReasonIsExported(t *testing.T) {
 		if !strings.Contains(page.String(), want+"\n") {
 			t.Errorf("scrape lacks %q", want)
 		}
+	}
+}
+
+// TestMetricsServerBoundsItsClients: a client that stops reading cannot
+// hold a /metrics connection (and its descriptor) for ever; --pprof gives
+// room for a CPU profile.
+func TestMetricsServerBoundsItsClients(t *testing.T) {
+	for _, pprof := range []bool{false, true} {
+		e := newEngine(Config{Workers: 1, Pprof: pprof}.withDefaults())
+		ms, err := e.startMetrics("127.0.0.1:0", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := metricsWriteTimeout
+		if pprof {
+			want = pprofWriteTimeout
+		}
+		if ms.srv.WriteTimeout != want || ms.srv.ReadHeaderTimeout <= 0 || ms.srv.IdleTimeout <= 0 {
+			t.Errorf("pprof=%v: write %v (want %v), read header %v, idle %v", pprof,
+				ms.srv.WriteTimeout, want, ms.srv.ReadHeaderTimeout, ms.srv.IdleTimeout)
+		}
+		ms.stop(context.Background())
 	}
 }
