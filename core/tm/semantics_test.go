@@ -225,3 +225,31 @@ end`, map[string]string{"bob": bob.uri(), "carol": carol.uri()})
 		})
 	}
 }
+
+// TestFailureRouteRequestURIIsTheTransactions: with parallel branches, the
+// failure route sees the Request-URI (and $du) of the transaction's
+// request, whichever branch's reply won, as Kamailio 5.6.3's faked request
+// does (it printed ru=sip:bob@... for a winning 486 of an appended branch
+// to carol), so that a script can look its callee up again.
+func TestFailureRouteRequestURIIsTheTransactions(t *testing.T) {
+	bob, carol := newPeer(t, "bob"), newPeer(t, "carol")
+	s, uac := startWith(t, `
+function ksr_request_route()
+	if KSR.is_ACK() then KSR.tm.t_relay() return end
+	KSR.corex.append_branch_uri(KSR.kx.get_def("carol"))
+	KSR.setdsturi(KSR.kx.get_def("bob"))
+	KSR.tm.t_on_failure("ksr_failure")
+	KSR.tm.t_relay()
+end
+function ksr_failure()
+	KSR.info("failure " .. KSR.pv.get("$T_reply_code") .. " ru=" .. KSR.pv.get("$ru") .. " du=" .. KSR.pv.getw("$du"))
+end`, map[string]string{"bob": bob.uri(), "carol": carol.uri()})
+	ruri := "sip:bob@" + s.UDP()
+	uac.send(s.UDP(), uac.invite(ruri, "frt-1", "frt1", 1))
+	breq, bfrom := bob.expectRequest("INVITE", 2*time.Second)
+	creq, cfrom := carol.expectRequest("INVITE", 2*time.Second)
+	bob.reply(breq, bfrom, 503, "Service Unavailable", "b")
+	carol.reply(creq, cfrom, 486, "Busy Here", "c") // the winner: 4xx before 5xx
+	uac.expectStatus(486, 2*time.Second)
+	waitLog(t, s, "failure 486 ru="+ruri+" du="+bob.uri())
+}
