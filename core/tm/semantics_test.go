@@ -167,6 +167,7 @@ func TestFailureRouteRelaysOnlyANewRequestURI(t *testing.T) {
 		{"$du with KSR.pv", `KSR.pv.sets("$du", CAROL)`, "1", "carol", "bob"},
 		{"$ru unchanged and setdsturi", `KSR.pv.sets("$ru", KSR.pv.get("$ru")) KSR.setdsturi(CAROL)`, "1", "carol", "bob"},
 		{"$rU unchanged and setdsturi", `KSR.pv.sets("$rU", KSR.pv.get("$rU")) KSR.setdsturi(CAROL)`, "1", "carol", "bob"},
+		{"subst_user to the same user and setdsturi", `KSR.textops.subst_user("/bob/bob/") KSR.setdsturi(CAROL)`, "1", "carol", "bob"},
 		{"seturi keeps the old $du", `KSR.seturi(CAROL)`, "1", "bob", "carol"},
 		{"seturi and resetdsturi", `KSR.seturi(CAROL) KSR.resetdsturi()`, "1", "carol", "carol"},
 		{"append_branch gets the old $du", `KSR.corex.append_branch_uri(CAROL)`, "1", "bob", "carol"},
