@@ -207,3 +207,58 @@ end`, defines)
 		})
 	}
 }
+
+// TestCancelFollowsTheInvite checks on the wire the CANCEL tm sends to a
+// ringing branch (RFC 3261 §9.1) as Kamailio 5.6.3 writes it: the
+// branch's Request-URI and top Via, its Max-Forwards (not a new 70), From,
+// To, Call-ID, CSeq number and Route headers, in the INVITE's order.
+func TestCancelFollowsTheInvite(t *testing.T) {
+	bob := newPeer(t, "bob")
+	s, uac := startWith(t, `
+function ksr_request_route()
+	if KSR.is_CANCEL() then
+		if KSR.tm.t_check_trans() > 0 then KSR.tm.t_relay() end
+		return
+	end
+	if KSR.is_ACK() then KSR.tm.t_relay() return end
+	KSR.setdsturi(KSR.kx.get_def("bob"))
+	KSR.tm.t_relay()
+end`, map[string]string{"bob": bob.uri()})
+	invite := uac.invite("sip:bob@"+s.UDP(), "cancel-wire-1", "cw1", 3,
+		"Route: <sip:first.example.com;lr>", "Route: <sip:second.example.com;lr>")
+	invite = strings.Replace(invite, "Max-Forwards: 70", "Max-Forwards: 33", 1)
+	uac.send(s.UDP(), invite)
+	got := bob.rawRequest("INVITE", 2*time.Second)
+	inv := parseWire(got.raw)
+	req, from := got.msg.(*sip.Request), got.from
+	bob.reply(req, from, 180, "Ringing", "bobtag")
+	uac.expectStatus(180, 2*time.Second)
+	uac.send(s.UDP(), uac.request("CANCEL", "sip:bob@"+s.UDP(), "cancel-wire-1", "cw1", 3, "",
+		"Route: <sip:first.example.com;lr>", "Route: <sip:second.example.com;lr>"))
+	craw := bob.rawRequest("CANCEL", 2*time.Second)
+	c := parseWire(craw.raw)
+	if want := "CANCEL " + strings.Fields(inv.first)[1] + " SIP/2.0"; c.first != want {
+		t.Errorf("request line %q, want %q", c.first, want)
+	}
+	if v := c.all("Via"); len(v) != 1 || v[0] != inv.all("Via")[0] {
+		t.Errorf("Vias %q, want only %q", v, inv.all("Via")[0])
+	}
+	for _, name := range []string{"Max-Forwards", "From", "To", "Call-ID"} {
+		if c.one(name) == "" || c.one(name) != inv.one(name) {
+			t.Errorf("%s %q, the INVITE has %q", name, c.one(name), inv.one(name))
+		}
+	}
+	if c.one("CSeq") != "CSeq: 3 CANCEL" {
+		t.Errorf("CSeq %q, want 3 CANCEL", c.one("CSeq"))
+	}
+	if r, w := strings.Join(c.all("Route"), "\n"), strings.Join(inv.all("Route"), "\n"); r != w {
+		t.Errorf("Route\n%s\nwant\n%s", r, w)
+	}
+	want := []string{"Via", "Max-Forwards", "From", "To", "Call-ID", "CSeq", "Route", "Route", "Content-Length"}
+	if n := c.names(); strings.Join(n, ",") != strings.Join(want, ",") {
+		t.Errorf("headers %v, want %v\n%s", n, want, craw.raw)
+	}
+	bob.reply(craw.msg.(*sip.Request), craw.from, 200, "OK", "")
+	bob.reply(req, from, 487, "Request Terminated", "bobtag")
+	uac.expectStatus(487, 2*time.Second)
+}
