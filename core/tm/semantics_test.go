@@ -254,3 +254,41 @@ end`, map[string]string{"bob": bob.uri(), "carol": carol.uri()})
 	uac.expectStatus(486, 2*time.Second)
 	waitLog(t, s, "failure 486 ru="+ruri+" du="+bob.uri())
 }
+
+// TestBranchIndexCountsAsKamailio: t_get_branch_index and $T_branch_idx
+// give, as in Kamailio 5.6.3 (which printed 2 in the failure route of a
+// call forked to two branches), the branches appended so far in a request
+// route, the branch's index in a branch route, and in a failure route the
+// index the next branch gets: the branches sent plus those appended there.
+func TestBranchIndexCountsAsKamailio(t *testing.T) {
+	bob, carol := newPeer(t, "bob"), newPeer(t, "carol")
+	s, uac := startWith(t, `
+function ksr_request_route()
+	if KSR.is_ACK() then KSR.tm.t_relay() return end
+	local before = KSR.tm.t_get_branch_index()
+	KSR.corex.append_branch_uri(KSR.kx.get_def("carol"))
+	KSR.info("request " .. before .. " " .. KSR.pv.get("$T_branch_idx"))
+	KSR.setdsturi(KSR.kx.get_def("bob"))
+	KSR.tm.t_on_branch("ksr_branch")
+	KSR.tm.t_on_failure("ksr_failure")
+	KSR.tm.t_relay()
+end
+function ksr_branch()
+	KSR.info("branch " .. KSR.pv.get("$T_branch_idx") .. " " .. KSR.pv.get("$ru"))
+end
+function ksr_failure()
+	local sent = KSR.tm.t_get_branch_index()
+	KSR.corex.append_branch_uri(KSR.kx.get_def("carol"))
+	KSR.info("failure " .. sent .. " " .. KSR.pv.get("$T_branch_idx"))
+end`, map[string]string{"bob": bob.uri(), "carol": carol.uri()})
+	uac.send(s.UDP(), uac.invite("sip:bob@"+s.UDP(), "bidx-1", "bidx1", 1))
+	breq, bfrom := bob.expectRequest("INVITE", 2*time.Second)
+	creq, cfrom := carol.expectRequest("INVITE", 2*time.Second)
+	bob.reply(breq, bfrom, 486, "Busy Here", "b")
+	carol.reply(creq, cfrom, 486, "Busy Here", "c")
+	uac.expectStatus(486, 2*time.Second)
+	waitLog(t, s, "request 0 1")
+	waitLog(t, s, "branch 0 sip:bob@")
+	waitLog(t, s, "branch 1 "+carol.uri())
+	waitLog(t, s, "failure 2 3")
+}

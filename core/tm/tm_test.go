@@ -458,7 +458,7 @@ end`, bob.port()))
 	if res.Reason != "Not Found Here" {
 		t.Errorf("reason %q", res.Reason)
 	}
-	want := "failure: status_4xx=1 status_5xx=-1 any_replied=1 any_timeout=-1 branch_replied=1 grep_480=1 is_failure=1 is_request=-1 idx=0 rpl_to_tag=b1 req_ci=frf-1 exists=1"
+	want := "failure: status_4xx=1 status_5xx=-1 any_replied=1 any_timeout=-1 branch_replied=1 grep_480=1 is_failure=1 is_request=-1 idx=1 rpl_to_tag=b1 req_ci=frf-1 exists=1"
 	if !strings.Contains(s.Logs(), want) {
 		t.Errorf("logs lack %q:\n%s", want, s.Logs())
 	}
