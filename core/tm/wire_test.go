@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+	"github.com/kemisip/kemi/engine/enginetest"
 )
 
 // rawRequest waits for a request with that method and returns it as it
@@ -64,26 +65,39 @@ func (w wireMsg) names() []string {
 	return out
 }
 
-// TestNegativeAckFollowsRFC3261 checks on the wire the ACK tm sends for a
-// 486, rule by rule of RFC 3261 §17.1.1.3, for the first 486 (sent by the
-// branch's client transaction) and for a retransmitted one (sent by tm).
-func TestNegativeAckFollowsRFC3261(t *testing.T) {
-	bob := newPeer(t, "bob")
-	s, uac := startWith(t, `
+// hopScript relays to bob statefully, CANCEL and ACK included.
+const hopScript = `
 function ksr_request_route()
+	if KSR.is_CANCEL() then
+		if KSR.tm.t_check_trans() > 0 then KSR.tm.t_relay() end
+		return
+	end
 	if KSR.is_ACK() then
 		KSR.tm.t_relay()
 		return
 	end
 	KSR.setdsturi(KSR.kx.get_def("bob"))
 	KSR.tm.t_relay()
-end`, map[string]string{"bob": bob.uri()})
-	invite := uac.invite("sip:bob@"+s.UDP(), "neg-ack-1", "negack1", 7,
-		"Route: <sip:first.example.com;lr>", "Route: <sip:second.example.com;lr>")
-	invite = strings.Replace(invite, "Max-Forwards: 70", "Max-Forwards: 33", 1)
-	uac.send(s.UDP(), invite)
+end`
 
-	got := bob.rawRequest("INVITE", 2*time.Second)
+// routes are the Route headers of the INVITEs of the hop-by-hop tests.
+var routes = []string{"Route: <sip:first.example.com;lr>", "Route: <sip:second.example.com;lr>"}
+
+// routedInvite has uac send, through hopScript on s, an INVITE with
+// routes and Max-Forwards 33, and returns it as bob received it.
+func routedInvite(s *enginetest.Server, uac, bob *peer, callID string, cseq int) received {
+	invite := uac.invite("sip:bob@"+s.UDP(), callID, callID, cseq, routes...)
+	uac.send(s.UDP(), strings.Replace(invite, "Max-Forwards: 70", "Max-Forwards: 33", 1))
+	return bob.rawRequest("INVITE", 2*time.Second)
+}
+
+// TestNegativeAckFollowsRFC3261 checks on the wire the ACK tm sends for a
+// 486, rule by rule of RFC 3261 §17.1.1.3, for the first 486 (sent by the
+// branch's client transaction) and for a retransmitted one (sent by tm).
+func TestNegativeAckFollowsRFC3261(t *testing.T) {
+	bob := newPeer(t, "bob")
+	s, uac := startWith(t, hopScript, map[string]string{"bob": bob.uri()})
+	got := routedInvite(s, uac, bob, "neg-ack-1", 7)
 	inv := parseWire(got.raw)
 	req, from := got.msg.(*sip.Request), got.from
 	bob.reply(req, from, 486, "Busy Here", "bobtag")
@@ -214,27 +228,13 @@ end`, defines)
 // To, Call-ID, CSeq number and Route headers, in the INVITE's order.
 func TestCancelFollowsTheInvite(t *testing.T) {
 	bob := newPeer(t, "bob")
-	s, uac := startWith(t, `
-function ksr_request_route()
-	if KSR.is_CANCEL() then
-		if KSR.tm.t_check_trans() > 0 then KSR.tm.t_relay() end
-		return
-	end
-	if KSR.is_ACK() then KSR.tm.t_relay() return end
-	KSR.setdsturi(KSR.kx.get_def("bob"))
-	KSR.tm.t_relay()
-end`, map[string]string{"bob": bob.uri()})
-	invite := uac.invite("sip:bob@"+s.UDP(), "cancel-wire-1", "cw1", 3,
-		"Route: <sip:first.example.com;lr>", "Route: <sip:second.example.com;lr>")
-	invite = strings.Replace(invite, "Max-Forwards: 70", "Max-Forwards: 33", 1)
-	uac.send(s.UDP(), invite)
-	got := bob.rawRequest("INVITE", 2*time.Second)
+	s, uac := startWith(t, hopScript, map[string]string{"bob": bob.uri()})
+	got := routedInvite(s, uac, bob, "cancel-wire-1", 3)
 	inv := parseWire(got.raw)
 	req, from := got.msg.(*sip.Request), got.from
 	bob.reply(req, from, 180, "Ringing", "bobtag")
 	uac.expectStatus(180, 2*time.Second)
-	uac.send(s.UDP(), uac.request("CANCEL", "sip:bob@"+s.UDP(), "cancel-wire-1", "cw1", 3, "",
-		"Route: <sip:first.example.com;lr>", "Route: <sip:second.example.com;lr>"))
+	uac.send(s.UDP(), uac.request("CANCEL", "sip:bob@"+s.UDP(), "cancel-wire-1", "cancel-wire-1", 3, "", routes...))
 	craw := bob.rawRequest("CANCEL", 2*time.Second)
 	c := parseWire(craw.raw)
 	if want := "CANCEL " + strings.Fields(inv.first)[1] + " SIP/2.0"; c.first != want {
