@@ -414,7 +414,8 @@ end`)
 	if first.To().Params.GetOr("tag", "") != again.To().Params.GetOr("tag", "") {
 		t.Errorf("the retransmitted reply has another To tag")
 	}
-	if v := s.Metric(`kemi_tm_retransmissions_absorbed_total`); v < 1 {
+	// counted after the reply went out: wait for it
+	if v := s.WaitMetric(`kemi_tm_retransmissions_absorbed_total`, 1, 2*time.Second); v < 1 {
 		t.Errorf("absorbed = %v", v)
 	}
 }
