@@ -239,6 +239,10 @@ type Msg struct {
 	Run Runner
 
 	vals []msgVal
+	// added are the headers the script and modules added (AddHeadersFirst,
+	// AddHeadersAfter, MarkAdded), so that headers added at one place keep
+	// the order they were added in.
+	added map[sip.Header]bool
 }
 
 type msgVal struct {
@@ -643,5 +647,76 @@ func rawMaxForwards(raw []byte) (uint64, bool) {
 		name, v, ok := bytes.Cut(line, []byte(":"))
 		inMF = ok && bytes.EqualFold(bytes.TrimSpace(name), []byte("Max-Forwards"))
 		value = v
+	}
+}
+
+// AddHeadersFirst adds hs above the headers the message came with, below
+// the headers added there before: as Kamailio's lumps at one place, the
+// headers added at the top (KSR.hdr.insert, record_route,
+// process_maxfwd) keep the order they were added in.
+func (m *Msg) AddHeadersFirst(hs ...sip.Header) {
+	at := 0
+	for _, h := range m.HeaderList() {
+		if !m.added[h] {
+			break
+		}
+		at++
+	}
+	m.InsertHeadersAt(at, hs...)
+	m.MarkAdded(hs...)
+}
+
+// AddHeadersAfter adds hs below header number idx and below the headers
+// added right after it before (KSR.hdr.append_after).
+func (m *Msg) AddHeadersAfter(idx int, hs ...sip.Header) {
+	all := m.HeaderList()
+	at := idx + 1
+	for at < len(all) && m.added[all[at]] {
+		at++
+	}
+	if at >= len(all) {
+		m.AppendHeaders(hs...)
+	} else {
+		m.InsertHeadersAt(at, hs...)
+	}
+	m.MarkAdded(hs...)
+}
+
+// MarkAdded records hs, already in the message, as added by the script or
+// a module (AddHeadersFirst and AddHeadersAfter place more headers below
+// them).
+func (m *Msg) MarkAdded(hs ...sip.Header) {
+	if m.added == nil {
+		m.added = make(map[sip.Header]bool, len(hs))
+	}
+	for _, h := range hs {
+		m.added[h] = true
+	}
+}
+
+// AddedAt returns the positions in the header list of the headers added to
+// the message, for MarkAddedAt on a copy of its request.
+func (m *Msg) AddedAt() []int {
+	if len(m.added) == 0 {
+		return nil
+	}
+	var at []int
+	for i, h := range m.HeaderList() {
+		if m.added[h] {
+			at = append(at, i)
+		}
+	}
+	return at
+}
+
+// MarkAddedAt marks the headers at those positions as added: m's request
+// is a copy of one whose AddedAt gave them (a branch, a failure route),
+// and headers added to m go below those.
+func (m *Msg) MarkAddedAt(at []int) {
+	all := m.HeaderList()
+	for _, i := range at {
+		if i < len(all) {
+			m.MarkAdded(all[i])
+		}
 	}
 }

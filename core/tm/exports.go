@@ -494,7 +494,7 @@ func (mod *Module) saveLumps(m *kemi.Msg, a kemi.Args) kemi.Value {
 		return kemi.Fail
 	}
 	return onTx(m, func(r *ref) kemi.Value {
-		r.t.req = m.Req.Clone()
+		r.t.req, r.t.reqAdded = m.Req.Clone(), m.AddedAt()
 		return kemi.OK
 	})
 }

@@ -93,7 +93,7 @@ func (mod *Module) tRelay(m *kemi.Msg, o relayOpts) kemi.Value {
 	}
 	mf, setMF, exhausted := m.ProxyMaxForwards()
 	if !r.held {
-		t.req = m.Req
+		t.req, t.reqAdded = m.Req, m.AddedAt()
 		t.maxFwdChecked = !setMF
 	}
 	if exhausted {
@@ -222,6 +222,7 @@ func (mod *Module) addBranch(t *tx, origin *kemi.Msg, tg target, o relayOpts) er
 	if bm.SendSock == nil {
 		bm.SendSock = origin.SendSock
 	}
+	bm.MarkAddedAt(origin.AddedAt()) // the branch route's go below them
 	bm.SetValue(refKey{}, &ref{t: t, held: true, b: b})
 	if t.on[cbBranch] != "" && origin.Run != nil {
 		if _, err := origin.Run.Call(t.on[cbBranch], kemi.RouteBranch, bm); err != nil {

@@ -328,6 +328,7 @@ func (mod *Module) fakeRequest(t *tx, b *branch, proc *kemi.Proc) *kemi.Msg {
 	if fm.Proc == nil {
 		fm.Proc = kemi.NewProc(0)
 	}
+	fm.MarkAddedAt(t.reqAdded)
 	fm.SetValue(refKey{}, &ref{t: t, held: true, b: b})
 	return fm
 }

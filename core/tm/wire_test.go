@@ -262,3 +262,75 @@ func TestCancelFollowsTheInvite(t *testing.T) {
 	bob.reply(req, from, 487, "Request Terminated", "bobtag")
 	uac.expectStatus(487, 2*time.Second)
 }
+
+// TestAddedHeadersKeepKamailiosOrder: headers the script adds at one place
+// (the top, after a header) keep the order they were added in, in the
+// request route and in a branch route, with the Record-Route and the
+// Max-Forwards process_maxfwd adds among them: the order Kamailio 5.6.3
+// sent for this script (its lumps at one place keep theirs).
+func TestAddedHeadersKeepKamailiosOrder(t *testing.T) {
+	bob := newPeer(t, "bob")
+	s, uac := startWith(t, `
+function ksr_request_route()
+	if KSR.is_ACK() then KSR.tm.t_relay() return end
+	KSR.maxfwd.process_maxfwd(10)
+	KSR.hdr.insert("X-I1: 1\r\n")
+	KSR.hdr.insert("X-I2: 2\r\n")
+	KSR.rr.record_route()
+	KSR.hdr.insert("X-I3: 3\r\n")
+	KSR.hdr.append_after("X-A1: 1\r\n", "Call-ID")
+	KSR.hdr.append_after("X-A2: 2\r\n", "Call-ID")
+	KSR.hdr.insert_before("X-B1: 1\r\n", "CSeq")
+	KSR.hdr.insert_before("X-B2: 2\r\n", "CSeq")
+	KSR.hdr.append("X-E1: 1\r\n")
+	KSR.hdr.append("X-E2: 2\r\n")
+	KSR.setdsturi(KSR.kx.get_def("bob"))
+	KSR.tm.t_on_branch("ksr_branch")
+	KSR.tm.t_relay()
+end
+function ksr_branch()
+	KSR.hdr.insert("X-BR1: 1\r\n")
+	KSR.hdr.insert("X-BR2: 2\r\n")
+end`, map[string]string{"bob": bob.uri()})
+	invite := uac.invite("sip:bob@"+s.UDP(), "added-order-1", "ao1", 1)
+	uac.send(s.UDP(), strings.Replace(invite, "Max-Forwards: 70\r\n", "", 1))
+	got := parseWire(bob.rawRequest("INVITE", 2*time.Second).raw)
+	want := []string{"Max-Forwards", "X-I1", "X-I2", "Record-Route", "X-I3", "X-BR1", "X-BR2", "Via", "Via",
+		"From", "To", "Call-ID", "X-A1", "X-A2", "X-B1", "X-B2", "CSeq", "Contact", "Content-Length", "X-E1", "X-E2"}
+	if n := got.names(); strings.Join(n, ",") != strings.Join(want, ",") {
+		t.Errorf("headers\n%v\nwant (Kamailio's order)\n%v\n%s", n, want, strings.Join(got.headers, "\n"))
+	}
+}
+
+// TestFailureRouteHeadersGoBelowTheRequestRoutes: headers a failure route
+// adds to the new branch go below those the request route added at the
+// same place, as Kamailio 5.6.3 sent them.
+func TestFailureRouteHeadersGoBelowTheRequestRoutes(t *testing.T) {
+	bob, carol := newPeer(t, "bob"), newPeer(t, "carol")
+	s, uac := startWith(t, `
+function ksr_request_route()
+	if KSR.is_ACK() then KSR.tm.t_relay() return end
+	KSR.hdr.insert("X-R1: 1\r\n")
+	KSR.rr.record_route()
+	KSR.hdr.append_after("X-RA: 1\r\n", "Call-ID")
+	KSR.setdsturi(KSR.kx.get_def("bob"))
+	KSR.tm.t_on_failure("ksr_failure")
+	KSR.tm.t_relay()
+end
+function ksr_failure()
+	KSR.hdr.insert("X-F1: 1\r\n")
+	KSR.hdr.append_after("X-FA: 1\r\n", "Call-ID")
+	KSR.seturi(KSR.kx.get_def("carol"))
+	KSR.resetdsturi()
+	KSR.tm.t_relay()
+end`, map[string]string{"bob": bob.uri(), "carol": carol.uri()})
+	uac.send(s.UDP(), uac.invite("sip:bob@"+s.UDP(), "fr-order-1", "fro1", 1))
+	req, from := bob.expectRequest("INVITE", 2*time.Second)
+	bob.reply(req, from, 486, "Busy Here", "b")
+	got := parseWire(carol.rawRequest("INVITE", 2*time.Second).raw)
+	want := []string{"X-R1", "Record-Route", "X-F1", "Via", "Via", "Max-Forwards", "From", "To", "Call-ID", "X-RA", "X-FA",
+		"CSeq", "Contact", "Content-Length"}
+	if n := got.names(); strings.Join(n, ",") != strings.Join(want, ",") {
+		t.Errorf("headers\n%v\nwant (Kamailio's order)\n%v", n, want)
+	}
+}
