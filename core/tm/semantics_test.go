@@ -292,3 +292,42 @@ end`, map[string]string{"bob": bob.uri(), "carol": carol.uri()})
 	waitLog(t, s, "branch 1 "+carol.uri())
 	waitLog(t, s, "failure 2 3")
 }
+
+// TestSerialForkingByQValue: t_load_contacts and t_next_contacts order the
+// destinations as Kamailio 5.6.3 did for this script: the highest q first,
+// a destination without q (the R-URI's, here) last, the last added first
+// within one q-value; t_next_contacts gives -2 when none is left.
+func TestSerialForkingByQValue(t *testing.T) {
+	a, b, c, d := newPeer(t, "a"), newPeer(t, "b"), newPeer(t, "c"), newPeer(t, "d")
+	s, uac := startWith(t, `
+function ksr_request_route()
+	if KSR.is_ACK() then KSR.tm.t_relay() return end
+	KSR.seturi(KSR.kx.get_def("a"))
+	KSR.corex.append_branch_uri(KSR.kx.get_def("b"))
+	KSR.corex.append_branch_uri_q(KSR.kx.get_def("c"), "0.5")
+	KSR.corex.append_branch_uri_q(KSR.kx.get_def("d"), "0.5")
+	KSR.info("load " .. KSR.tm.t_load_contacts())
+	KSR.info("next " .. KSR.tm.t_next_contacts() .. " ru=" .. KSR.pv.get("$ru") .. " br=" .. KSR.pv.get("$br"))
+	KSR.tm.t_on_failure("ksr_failure")
+	KSR.tm.t_relay()
+end
+function ksr_failure()
+	local n = KSR.tm.t_next_contacts()
+	if n < 0 then KSR.info("fnext " .. n) return end
+	KSR.info("fnext " .. n .. " ru=" .. KSR.pv.get("$ru") .. " br=" .. KSR.pv.get("$br"))
+	KSR.tm.t_on_failure("ksr_failure")
+	KSR.tm.t_relay()
+end`, map[string]string{"a": a.uri(), "b": b.uri(), "c": c.uri(), "d": d.uri()})
+	uac.send(s.UDP(), uac.invite("sip:x@"+s.UDP(), "serial-q-1", "sq1", 1))
+	for _, round := range [][]*peer{{d, c}, {b, a}} {
+		for _, p := range round {
+			req, from := p.expectRequest("INVITE", 2*time.Second)
+			p.reply(req, from, 486, "Busy Here", p.name)
+		}
+	}
+	uac.expectStatus(486, 2*time.Second)
+	waitLog(t, s, "load 1")
+	waitLog(t, s, "next 1 ru="+d.uri()+" br="+c.uri())
+	waitLog(t, s, "fnext 1 ru="+b.uri()+" br="+a.uri())
+	waitLog(t, s, "fnext -2")
+}
