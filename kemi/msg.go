@@ -239,6 +239,10 @@ type Msg struct {
 	Run Runner
 
 	vals []msgVal
+	// added are the headers the script and modules added (AddHeadersFirst,
+	// AddHeadersAfter, MarkAdded), so that headers added at one place keep
+	// the order they were added in.
+	added map[sip.Header]bool
 }
 
 type msgVal struct {
@@ -546,9 +550,10 @@ const MaxForwardsDefault = 70
 var ErrTooManyHops = errors.New("Max-Forwards is 0: not forwarded (483 Too Many Hops)")
 
 // MaxFwdHandled reports whether the script took care of Max-Forwards
-// itself: it ran maxfwd.process_maxfwd (MaxFwdChecked), or the header is
-// no longer what it was when the message arrived (changed, added or
-// removed). Core forwarding and tm leave the header alone then.
+// itself: it ran maxfwd.process_maxfwd (MaxFwdChecked), or the first
+// Max-Forwards header is no longer what it was when the message arrived
+// (changed, added or removed). Core forwarding and tm leave the header
+// alone then.
 func (m *Msg) MaxFwdHandled() bool {
 	if m.MaxFwdChecked {
 		return true
@@ -557,7 +562,7 @@ func (m *Msg) MaxFwdHandled() bool {
 		return false
 	}
 	was, had := rawMaxForwards(m.Raw)
-	now := m.Req.MaxForwards()
+	now := firstMaxForwards(m.Req)
 	if now == nil {
 		return had
 	}
@@ -573,7 +578,7 @@ func (m *Msg) ProxyMaxForwards() (value uint32, apply, exhausted bool) {
 	if m.Req == nil || m.MaxFwdHandled() {
 		return 0, false, false
 	}
-	h := m.Req.MaxForwards()
+	h := firstMaxForwards(m.Req)
 	switch {
 	case h == nil:
 		return MaxForwardsDefault, true, false
@@ -594,31 +599,124 @@ func SetMaxForwards(req *sip.Request, v uint32) {
 	req.ReplaceHeader(&mf)
 }
 
-// rawMaxForwards finds the value of the first Max-Forwards header in a
-// message as received.
-func rawMaxForwards(raw []byte) (uint64, bool) {
-	rest := raw
-	first := true
-	for len(rest) > 0 {
-		line := rest
-		if i := bytes.IndexByte(rest, '\n'); i >= 0 {
-			line, rest = rest[:i], rest[i+1:]
-		} else {
-			rest = nil
+// firstMaxForwards returns the first Max-Forwards header of req, the one
+// that counts (as in Kamailio), or nil. sipgo's own shortcut points at the
+// last one of a message it parsed: it is pointed at the first again, so
+// that SetMaxForwards and req.MaxForwards() work on the same header.
+func firstMaxForwards(req *sip.Request) *sip.MaxForwardsHeader {
+	for _, h := range req.Headers() {
+		if mf, ok := h.(*sip.MaxForwardsHeader); ok {
+			if req.MaxForwards() != mf {
+				req.ReplaceHeader(mf) // the first of its name: itself
+			}
+			return mf
 		}
-		if first {
-			first = false // the request line
-			continue
-		}
-		if len(bytes.TrimSpace(line)) == 0 {
-			break // the end of the headers
-		}
-		name, value, ok := bytes.Cut(line, []byte(":"))
-		if !ok || !strings.EqualFold(string(bytes.TrimSpace(name)), "Max-Forwards") {
-			continue
-		}
-		n, err := strconv.ParseUint(string(bytes.TrimSpace(value)), 10, 32)
-		return n, err == nil
 	}
-	return 0, false
+	return nil
+}
+
+// rawMaxForwards finds the value of the first Max-Forwards header in a
+// message as received. A line that starts with white space continues the
+// header above it (RFC 3261 §7.3.1), as sipgo reads it: a folded value is
+// joined, and a continuation line is never taken for a header of its own.
+func rawMaxForwards(raw []byte) (uint64, bool) {
+	_, rest, ok := bytes.Cut(raw, []byte("\n")) // after the request line
+	if !ok {
+		return 0, false
+	}
+	var value []byte // the value of the Max-Forwards header being read
+	inMF := false
+	for {
+		var line []byte
+		line, rest, _ = bytes.Cut(rest, []byte("\n"))
+		line = bytes.TrimRight(line, "\r")
+		if len(line) > 0 && (line[0] == ' ' || line[0] == '\t') {
+			if inMF {
+				// the full slice makes append copy: raw is not written
+				value = append(append(value[:len(value):len(value)], ' '), bytes.TrimSpace(line)...)
+			}
+			continue
+		}
+		if inMF {
+			n, err := strconv.ParseUint(string(bytes.TrimSpace(value)), 10, 32)
+			return n, err == nil
+		}
+		if len(line) == 0 {
+			return 0, false // the end of the headers
+		}
+		name, v, ok := bytes.Cut(line, []byte(":"))
+		inMF = ok && bytes.EqualFold(bytes.TrimSpace(name), []byte("Max-Forwards"))
+		value = v
+	}
+}
+
+// AddHeadersFirst adds hs above the headers the message came with, below
+// the headers added there before: as Kamailio's lumps at one place, the
+// headers added at the top (KSR.hdr.insert, record_route,
+// process_maxfwd) keep the order they were added in.
+func (m *Msg) AddHeadersFirst(hs ...sip.Header) {
+	at := 0
+	for _, h := range m.HeaderList() {
+		if !m.added[h] {
+			break
+		}
+		at++
+	}
+	m.InsertHeadersAt(at, hs...)
+	m.MarkAdded(hs...)
+}
+
+// AddHeadersAfter adds hs below header number idx and below the headers
+// added right after it before (KSR.hdr.append_after).
+func (m *Msg) AddHeadersAfter(idx int, hs ...sip.Header) {
+	all := m.HeaderList()
+	at := idx + 1
+	for at < len(all) && m.added[all[at]] {
+		at++
+	}
+	if at >= len(all) {
+		m.AppendHeaders(hs...)
+	} else {
+		m.InsertHeadersAt(at, hs...)
+	}
+	m.MarkAdded(hs...)
+}
+
+// MarkAdded records hs, already in the message, as added by the script or
+// a module (AddHeadersFirst and AddHeadersAfter place more headers below
+// them).
+func (m *Msg) MarkAdded(hs ...sip.Header) {
+	if m.added == nil {
+		m.added = make(map[sip.Header]bool, len(hs))
+	}
+	for _, h := range hs {
+		m.added[h] = true
+	}
+}
+
+// AddedAt returns the positions in the header list of the headers added to
+// the message, for MarkAddedAt on a copy of its request.
+func (m *Msg) AddedAt() []int {
+	if len(m.added) == 0 {
+		return nil
+	}
+	var at []int
+	for i, h := range m.HeaderList() {
+		if m.added[h] {
+			at = append(at, i)
+		}
+	}
+	return at
+}
+
+// MarkAddedAt marks the headers at those positions as added: m's request
+// is a copy of one whose AddedAt gave them (a branch, a failure route),
+// and headers added to m go below those.
+func (m *Msg) MarkAddedAt(at []int) {
+	all := m.HeaderList()
+	for _, i := range at {
+		if i < len(all) {
+			m.MarkAdded(all[i])
+		}
+	}
 }

@@ -41,21 +41,27 @@ func (mod *Module) hdrExports() []kemi.Export {
 // name of append_after/insert_before.
 type headerAdder func(m *kemi.Msg, hs []sip.Header, anchor string)
 
+// Headers added at one place keep the order they were added in, as
+// Kamailio's lumps: two inserts give the first one on top.
+
 // addAppend adds after the last header.
-func addAppend(m *kemi.Msg, hs []sip.Header, _ string) { m.AppendHeaders(hs...) }
+func addAppend(m *kemi.Msg, hs []sip.Header, _ string) {
+	m.AppendHeaders(hs...)
+	m.MarkAdded(hs...)
+}
 
-// addInsert adds before the first header.
-func addInsert(m *kemi.Msg, hs []sip.Header, _ string) { m.InsertHeaders(hs...) }
+// addInsert adds before the first header (below those inserted before).
+func addInsert(m *kemi.Msg, hs []sip.Header, _ string) { m.AddHeadersFirst(hs...) }
 
-// addAfter adds after the first header called anchor, or after the last
-// header when there is none.
+// addAfter adds after the first header called anchor (below those added
+// after it before), or after the last header when there is none.
 func addAfter(m *kemi.Msg, hs []sip.Header, anchor string) {
 	i := m.IndexOfHeader(anchor)
 	if i < 0 {
-		m.AppendHeaders(hs...)
+		addAppend(m, hs, "")
 		return
 	}
-	m.InsertHeadersAt(i+1, hs...)
+	m.AddHeadersAfter(i, hs...)
 }
 
 // addBefore adds before the first header called anchor, or before the
@@ -63,10 +69,11 @@ func addAfter(m *kemi.Msg, hs []sip.Header, anchor string) {
 func addBefore(m *kemi.Msg, hs []sip.Header, anchor string) {
 	i := m.IndexOfHeader(anchor)
 	if i < 0 {
-		m.InsertHeaders(hs...)
+		addInsert(m, hs, "")
 		return
 	}
 	m.InsertHeadersAt(i, hs...)
+	m.MarkAdded(hs...)
 }
 
 // hdrAdd builds append/insert/append_after/insert_before: the first

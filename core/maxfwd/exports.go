@@ -52,7 +52,7 @@ func (mod *Module) processMaxfwd(m *kemi.Msg, a kemi.Args) kemi.Value {
 	switch {
 	case idx < 0:
 		h := sip.MaxForwardsHeader(limit)
-		m.InsertHeaders(&h)
+		m.AddHeadersFirst(&h)
 		mod.added.Inc()
 		return kemi.Int(resAdded)
 	case err != nil:

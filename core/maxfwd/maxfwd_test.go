@@ -239,6 +239,12 @@ func TestCoreMaxForwards(t *testing.T) {
 		{"added when absent", "", nil, 70, true, false},
 		{"refused at 0", "Max-Forwards: 0", nil, 0, true, true},
 		{"white space and case", "max-forwards:   5  ", nil, 4, true, false},
+		// what the sender writes cannot make the value look changed by the
+		// script (and so not decremented: a loop would never end)
+		{"folded value", "Max-Forwards:\n 5", nil, 4, true, false},
+		{"a continuation line that reads as Max-Forwards", "Subject: x\n Max-Forwards: 3\nMax-Forwards: 70", nil, 69, true, false},
+		{"two headers: the first counts", "Max-Forwards: 5\nMax-Forwards: 9", nil, 4, true, false},
+		{"two headers, the first 0", "Max-Forwards: 0\nMax-Forwards: 9", nil, 0, true, true},
 		{"process_maxfwd ran", "Max-Forwards: 70", func(m *kemi.Msg) {
 			env.Call(t, "KSR.maxfwd.process_maxfwd", m, 10)
 		}, 0, false, false},

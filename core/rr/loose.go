@@ -170,6 +170,9 @@ func routeTo(m *kemi.Msg, routes []*sip.RouteHeader, i int) error {
 	}
 	if hasParam(hop.Address.UriParams, "lr") {
 		m.DstURI = maddrURI(&hop.Address)
+		// as Kamailio's loose_route: a new next hop makes the R-URI
+		// relayable again (t_relay in a failure route forks it)
+		m.MarkRURINew()
 		return nil
 	}
 	saved := &sip.RouteHeader{Address: *m.Req.Recipient.Clone()}

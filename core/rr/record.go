@@ -140,13 +140,15 @@ func (mod *Module) recordRoutePreset(m *kemi.Msg, fn, addr1, addr2 string) kemi.
 }
 
 // addRR puts hs above every header of m, where Kamailio writes its
-// Record-Route (and so above the Record-Routes already there), and
+// Record-Route (and so above the Record-Routes already there; below the
+// headers the script inserted at the top before, as Kamailio's lumps), and
 // remembers them.
 func (mod *Module) addRR(m *kemi.Msg, st *state, kind rrKind, addrN int, hs ...*sip.RecordRouteHeader) {
-	// one at a time, bottom first, so that sipgo's shortcut ends on the top
-	for i := len(hs) - 1; i >= 0; i-- {
-		m.InsertHeadersAt(0, hs[i])
+	add := make([]sip.Header, len(hs))
+	for i, h := range hs {
+		add[i] = h
 	}
+	m.AddHeadersFirst(add...)
 	st.hdrs = hs
 	st.kind = kind
 	st.addrN = addrN

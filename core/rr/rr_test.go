@@ -721,3 +721,31 @@ func TestNoPanicOnOddMessages(t *testing.T) {
 	env.Mods["rr"].(kemi.SendHook).BeforeSend(nil, nil, nil)
 	env.Mods["rr"].(kemi.SendHook).BeforeSend(&nilReq, &sip.Request{}, &kemi.Dest{})
 }
+
+// TestLooseRouteMarksRURINew: when loose_route sets the next hop ($du, or
+// the R-URI after a strict router) the R-URI may be relayed again, as
+// Kamailio's loose_route marks it (t_relay in a failure route forks it);
+// a request it leaves alone keeps its state.
+func TestLooseRouteMarksRURINew(t *testing.T) {
+	cases := []struct {
+		name string
+		msg  string
+		new  bool
+	}{
+		{"loose next hop", initial("<sip:192.0.2.30;lr>"), true},
+		{"strict next hop", inDialog("BYE", "sip:bob@192.0.2.20", "a1", "<sip:192.0.2.30>"), true},
+		{"in-dialog, loose", inDialog("BYE", "sip:bob@192.0.2.20", "a1", "<sip:127.0.0.1:5060;lr>", "<sip:192.0.2.30;lr>"), true},
+		{"no Route", initial(), false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			env := load(t, nil)
+			m := env.Prepare(kemitest.ParseMsg(t, c.msg))
+			m.RURIUsed = true // as in a failure route
+			call(t, env, m, "loose_route")
+			if m.RURIUsed == c.new {
+				t.Errorf("RURIUsed = %v after loose_route ($du %q, R-URI %s), want %v", m.RURIUsed, m.DstURI, m.RURI(), !c.new)
+			}
+		})
+	}
+}

@@ -273,6 +273,7 @@ func (mod *Module) substUser(m *kemi.Msg, a kemi.Args) kemi.Value {
 	if out == "" {
 		u.Password = ""
 	}
+	m.MarkRURINew() // as Kamailio's SET_USER_T: t_relay may fork it again
 	return kemi.OK
 }
 

@@ -10,39 +10,41 @@ import (
 // q-value: t_next_contacts takes one group at a time.
 type contactGroups [][]target
 
-// loadContacts is t_load_contacts: the Request-URI and the branches become
-// groups of equal q-value, highest first, for serial forking; the
-// destination set is cleared. With one destination or one q-value there is
-// nothing to do (1, the set is kept).
+// loadContacts is t_load_contacts, as Kamailio's: the Request-URI (while
+// it is new, see RURIUsed) and the branches become groups of equal
+// q-value for serial forking, the highest q first, a destination without
+// q last (Kamailio's Q_UNSPECIFIED is -1), and within a group the last
+// added first; the destination set is cleared (the R-URI too: t_relay
+// without t_next_contacts has no branch). With one destination there is
+// nothing to do (1, the set is kept). Mode 1 puts each destination in a
+// group of its own, in the same order (Kamailio draws a weighted random
+// order).
 func (mod *Module) loadContacts(m *kemi.Msg, mode int) kemi.Value {
 	if m.Req == nil {
 		return kemi.Fail
 	}
-	if len(m.Branches) == 0 {
+	if len(m.Branches) == 0 || len(m.Branches) == 1 && m.RURIUsed {
 		return kemi.OK
 	}
 	type qt struct {
 		q int
 		t target
 	}
-	all := []qt{{q: 1000, t: target{uri: m.RURI(), du: m.DstURI, flags: m.BFlags, sock: m.SendSock}}}
+	var all []qt
+	if !m.RURIUsed {
+		all = append(all, qt{q: -1, t: target{uri: m.RURI(), du: m.DstURI, flags: m.BFlags, sock: m.SendSock}})
+	}
 	for _, b := range m.Branches {
-		q := b.Q
-		if q < 0 {
-			q = 1000
-		}
-		all = append(all, qt{q: q, t: target{uri: b.URI, du: b.DstURI, flags: b.Flags, sock: b.Sock}})
+		all = append(all, qt{q: max(b.Q, -1), t: target{uri: b.URI, du: b.DstURI, flags: b.Flags, sock: b.Sock}})
 	}
-	sort.SliceStable(all, func(i, j int) bool { return all[i].q > all[j].q })
-	if all[0].q == all[len(all)-1].q {
-		return kemi.OK // equal q-values: parallel forking, as it is
-	}
+	// ascending, the later of equal ones after, then read backwards
+	sort.SliceStable(all, func(i, j int) bool { return all[i].q < all[j].q })
 	var groups contactGroups
-	for i, x := range all {
-		if i == 0 || x.q != all[i-1].q || mode == 1 {
+	for i := len(all) - 1; i >= 0; i-- {
+		if i == len(all)-1 || all[i].q != all[i+1].q || mode == 1 {
 			groups = append(groups, nil)
 		}
-		groups[len(groups)-1] = append(groups[len(groups)-1], x.t)
+		groups[len(groups)-1] = append(groups[len(groups)-1], all[i].t)
 	}
 	r := refOf(m)
 	unlock := lockTx(r)
@@ -53,11 +55,16 @@ func (mod *Module) loadContacts(m *kemi.Msg, mode int) kemi.Value {
 		r.contacts = groups
 	}
 	m.Branches = nil
+	m.RURIUsed = true
 	return kemi.OK
 }
 
+// noContactsLeft is what t_next_contacts returns when there is no group
+// left, as Kamailio (-1 is an error).
+const noContactsLeft = -2
+
 // nextContacts is t_next_contacts: the next group of loaded contacts
-// becomes the Request-URI and the branches; -1 when none is left.
+// becomes the Request-URI and the branches; -2 when none is left.
 func (mod *Module) nextContacts(m *kemi.Msg, a kemi.Args) kemi.Value {
 	r := refOf(m)
 	unlock := lockTx(r)
@@ -70,7 +77,7 @@ func (mod *Module) nextContacts(m *kemi.Msg, a kemi.Args) kemi.Value {
 		groups = &r.t.contacts
 	}
 	if len(*groups) == 0 {
-		return kemi.Fail
+		return kemi.Int(noContactsLeft)
 	}
 	g := (*groups)[0]
 	*groups = (*groups)[1:]

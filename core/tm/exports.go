@@ -84,7 +84,7 @@ func (mod *Module) Exports() []kemi.Export {
 			}
 			return kemi.Int(statusOf(r, m))
 		}),
-		x("t_get_branch_index", nil, func(m *kemi.Msg, a kemi.Args) kemi.Value { return kemi.Int(branchIndex(peekRef(m))) }),
+		x("t_get_branch_index", nil, func(m *kemi.Msg, a kemi.Args) kemi.Value { return kemi.Int(branchIndex(m, peekRef(m))) }),
 		x("t_exists", nil, func(m *kemi.Msg, a kemi.Args) kemi.Value {
 			r := peekRef(m)
 			return kemi.IntBool(r != nil && r.t != nil && !r.t.done)
@@ -327,15 +327,23 @@ func statusOf(r *ref, m *kemi.Msg) int {
 	return r.t.uasStatus
 }
 
-func branchIndex(r *ref) int {
-	if r == nil || r.t == nil {
-		return 0
-	}
-	if r.b != nil {
+// branchIndex is t_get_branch_index and $T_branch_idx, as Kamailio
+// counts: the branch's index for a reply and in branch and
+// branch-failure routes; in a request route the branches appended so far;
+// in a failure route the index the next branch will get (the branches
+// sent plus those appended there), so that a script can count its
+// attempts.
+func branchIndex(m *kemi.Msg, r *ref) int {
+	switch {
+	case m.Res == nil && m.Route == kemi.RouteRequest:
+		return len(m.Branches)
+	case m.Res == nil && m.Route == kemi.RouteFailure:
+		if r == nil || r.t == nil {
+			return -1
+		}
+		return len(r.t.branches) + len(m.Branches)
+	case r != nil && r.b != nil:
 		return r.b.idx
-	}
-	if r.t.bestBranch >= 0 {
-		return r.t.bestBranch
 	}
 	return 0
 }
@@ -486,7 +494,7 @@ func (mod *Module) saveLumps(m *kemi.Msg, a kemi.Args) kemi.Value {
 		return kemi.Fail
 	}
 	return onTx(m, func(r *ref) kemi.Value {
-		r.t.req = m.Req.Clone()
+		r.t.req, r.t.reqAdded = m.Req.Clone(), m.AddedAt()
 		return kemi.OK
 	})
 }

@@ -41,7 +41,7 @@ func registerPVs(t *kemi.PVTable, mod *Module) error {
 		}), nil
 	}
 	branchIdx := func(m *kemi.Msg, p *kemi.PVName) (kemi.Value, error) {
-		return kemi.Int(branchIndex(peekRef(m))), nil
+		return kemi.Int(branchIndex(m, peekRef(m))), nil
 	}
 	// evalIn evaluates the PV named in the param on another message: one
 	// of m's transaction (pick runs with it locked), or the INVITE a CANCEL

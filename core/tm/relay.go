@@ -93,7 +93,7 @@ func (mod *Module) tRelay(m *kemi.Msg, o relayOpts) kemi.Value {
 	}
 	mf, setMF, exhausted := m.ProxyMaxForwards()
 	if !r.held {
-		t.req = m.Req
+		t.req, t.reqAdded = m.Req, m.AddedAt()
 		t.maxFwdChecked = !setMF
 	}
 	if exhausted {
@@ -222,6 +222,7 @@ func (mod *Module) addBranch(t *tx, origin *kemi.Msg, tg target, o relayOpts) er
 	if bm.SendSock == nil {
 		bm.SendSock = origin.SendSock
 	}
+	bm.MarkAddedAt(origin.AddedAt()) // the branch route's go below them
 	bm.SetValue(refKey{}, &ref{t: t, held: true, b: b})
 	if t.on[cbBranch] != "" && origin.Run != nil {
 		if _, err := origin.Run.Call(t.on[cbBranch], kemi.RouteBranch, bm); err != nil {
@@ -428,20 +429,19 @@ func (mod *Module) cancelBranches(t *tx, except *branch) int {
 	return n
 }
 
-// sendCancel sends the CANCEL of a branch (RFC 3261 §9.1): the Request-URI,
-// Call-ID, From, To, CSeq number, Route set and top Via of the branch.
+// sendCancel sends the CANCEL of a branch (RFC 3261 §9.1), built as
+// hopByHop says; From and To are the caller's unless t_use_uac_headers.
 func (mod *Module) sendCancel(t *tx, b *branch) {
 	b.cancelSent = true
-	src := b.req
-	var from, to sip.Header = src.From(), src.To()
+	var from *sip.FromHeader
+	var to *sip.ToHeader
 	if !t.sw.has(swUseUACHeaders) && t.req != nil {
 		from, to = t.req.From(), t.req.To()
 	}
-	c := hopRequest(sip.CANCEL, src, from, to)
+	c := hopByHop(sip.CANCEL, b.req, from, to)
 	if t.cancelReason != "" {
 		c.AppendHeader(sip.NewHeader("Reason", t.cancelReason))
 	}
-	c.SetTransport(src.Transport())
 	b.cancelTx = sip.NewClientTx(b.id+"|CANCEL", c, &txConn{host: mod.host, dst: b.dst}, mod.sipLog)
 	go drain(b.cancelTx)
 	if err := b.cancelTx.Init(); err != nil {
@@ -479,14 +479,21 @@ func (mod *Module) sendAck(b *branch, res *sip.Response) {
 }
 
 // negativeAck builds the ACK of a non-2xx final reply to inv, an INVITE as
-// we sent it (RFC 3261 §17.1.1.3): its Request-URI, one Via (its top one,
-// ours, with the same branch), its Route headers, Max-Forwards, From,
-// Call-ID and CSeq number, the To of the reply (with its tag), no Contact
-// and no body. The headers keep the order they have in the INVITE, as
-// Kamailio writes them.
+// we sent it (RFC 3261 §17.1.1.3), with the To of the reply (its tag).
 func negativeAck(inv *sip.Request, to *sip.ToHeader) *sip.Request {
-	ack := sip.NewRequest(sip.ACK, inv.Recipient)
-	ack.SipVersion = inv.SipVersion
+	return hopByHop(sip.ACK, inv, nil, to)
+}
+
+// hopByHop builds a request tm sends on a branch by itself, the ACK of a
+// negative reply (RFC 3261 §17.1.1.3) or a CANCEL (§9.1), from inv, the
+// INVITE as we sent it on that branch: its Request-URI, one Via (its top
+// one, ours, with the same branch), its Route headers, Max-Forwards,
+// Call-ID and CSeq number (with method), From and To (from and to when
+// not nil), no Contact and no body. The headers keep the order they have
+// in the INVITE, as Kamailio writes them.
+func hopByHop(method sip.RequestMethod, inv *sip.Request, from *sip.FromHeader, to *sip.ToHeader) *sip.Request {
+	r := sip.NewRequest(method, inv.Recipient)
+	r.SipVersion = inv.SipVersion
 	via, mf := false, false
 	for _, h := range inv.Headers() {
 		switch h := h.(type) {
@@ -495,49 +502,35 @@ func negativeAck(inv *sip.Request, to *sip.ToHeader) *sip.Request {
 				continue
 			}
 			via = true
-			ack.AppendHeader(sip.HeaderClone(h))
-		case *sip.RouteHeader, *sip.FromHeader, *sip.CallIDHeader:
-			ack.AppendHeader(sip.HeaderClone(h))
+			r.AppendHeader(sip.HeaderClone(h))
+		case *sip.RouteHeader, *sip.CallIDHeader:
+			r.AppendHeader(sip.HeaderClone(h))
 		case *sip.MaxForwardsHeader:
 			if !mf {
 				mf = true
-				ack.AppendHeader(sip.HeaderClone(h))
+				r.AppendHeader(sip.HeaderClone(h))
 			}
+		case *sip.FromHeader:
+			if from == nil {
+				from = h
+			}
+			r.AppendHeader(sip.HeaderClone(from))
 		case *sip.ToHeader:
 			if to == nil {
 				to = h
 			}
-			ack.AppendHeader(sip.HeaderClone(to))
+			r.AppendHeader(sip.HeaderClone(to))
 		case *sip.CSeqHeader:
-			ack.AppendHeader(&sip.CSeqHeader{SeqNo: h.SeqNo, MethodName: sip.ACK})
+			r.AppendHeader(&sip.CSeqHeader{SeqNo: h.SeqNo, MethodName: method})
 		}
 	}
 	if !mf {
 		// every request carries one (RFC 3261 §8.1.1.6)
 		v := sip.MaxForwardsHeader(kemi.MaxForwardsDefault)
-		ack.AppendHeader(&v)
+		r.AppendHeader(&v)
 	}
-	ack.SetBody(nil)
-	ack.SetTransport(inv.Transport())
-	return ack
-}
-
-// hopRequest builds the CANCEL of a branch (RFC 3261 §9.1): the branch's
-// Request-URI, top Via, Call-ID, CSeq number and Route set, the From and
-// To given, Max-Forwards 70 and no body.
-func hopRequest(method sip.RequestMethod, src *sip.Request, from, to sip.Header) *sip.Request {
-	r := sip.NewRequest(method, src.Recipient)
-	r.AppendHeader(sip.HeaderClone(src.Via()))
-	r.AppendHeader(sip.HeaderClone(from))
-	r.AppendHeader(sip.HeaderClone(to))
-	r.AppendHeader(sip.HeaderClone(src.CallID()))
-	r.AppendHeader(&sip.CSeqHeader{SeqNo: src.CSeq().SeqNo, MethodName: method})
-	for _, h := range src.GetHeaders("Route") {
-		r.AppendHeader(sip.HeaderClone(h))
-	}
-	mf := sip.MaxForwardsHeader(70)
-	r.AppendHeader(&mf)
 	r.SetBody(nil)
+	r.SetTransport(inv.Transport())
 	return r
 }
 

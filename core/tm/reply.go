@@ -297,16 +297,15 @@ func (mod *Module) mergeChallenges(t *tx, rep *sip.Response) *sip.Response {
 }
 
 // fakeRequest builds the message failure and branch-failure routes run
-// with: a copy of the transaction's request with the Request-URI of the
-// branch, the $du the request had when the transaction was created (as
-// Kamailio's faked request), the transaction's flags and AVPs. Its R-URI
-// counts as relayed already: t_relay there makes a branch of it only
-// after the script writes it again (Kamailio marks it consumed).
+// with, as Kamailio's faked request: a copy of the transaction's request,
+// with the Request-URI and $du it had when the transaction was created
+// (not those of the branch the route is about: with parallel branches,
+// the R-URI user is still the one called), the transaction's flags and
+// AVPs. Its R-URI counts as relayed already: t_relay there makes a
+// branch of it only after the script writes it again (Kamailio marks it
+// consumed).
 func (mod *Module) fakeRequest(t *tx, b *branch, proc *kemi.Proc) *kemi.Msg {
 	req := t.req.Clone()
-	if b != nil && b.req != nil {
-		req.Recipient = b.req.Recipient
-	}
 	fm := &kemi.Msg{
 		Req:           req,
 		Proto:         t.proto,
@@ -329,6 +328,7 @@ func (mod *Module) fakeRequest(t *tx, b *branch, proc *kemi.Proc) *kemi.Msg {
 	if fm.Proc == nil {
 		fm.Proc = kemi.NewProc(0)
 	}
+	fm.MarkAddedAt(t.reqAdded)
 	fm.SetValue(refKey{}, &ref{t: t, held: true, b: b})
 	return fm
 }

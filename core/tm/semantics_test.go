@@ -167,6 +167,7 @@ func TestFailureRouteRelaysOnlyANewRequestURI(t *testing.T) {
 		{"$du with KSR.pv", `KSR.pv.sets("$du", CAROL)`, "1", "carol", "bob"},
 		{"$ru unchanged and setdsturi", `KSR.pv.sets("$ru", KSR.pv.get("$ru")) KSR.setdsturi(CAROL)`, "1", "carol", "bob"},
 		{"$rU unchanged and setdsturi", `KSR.pv.sets("$rU", KSR.pv.get("$rU")) KSR.setdsturi(CAROL)`, "1", "carol", "bob"},
+		{"subst_user to the same user and setdsturi", `KSR.textops.subst_user("/bob/bob/") KSR.setdsturi(CAROL)`, "1", "carol", "bob"},
 		{"seturi keeps the old $du", `KSR.seturi(CAROL)`, "1", "bob", "carol"},
 		{"seturi and resetdsturi", `KSR.seturi(CAROL) KSR.resetdsturi()`, "1", "carol", "carol"},
 		{"append_branch gets the old $du", `KSR.corex.append_branch_uri(CAROL)`, "1", "bob", "carol"},
@@ -224,4 +225,109 @@ end`, map[string]string{"bob": bob.uri(), "carol": carol.uri()})
 			}
 		})
 	}
+}
+
+// TestFailureRouteRequestURIIsTheTransactions: with parallel branches, the
+// failure route sees the Request-URI (and $du) of the transaction's
+// request, whichever branch's reply won, as Kamailio 5.6.3's faked request
+// does (it printed ru=sip:bob@... for a winning 486 of an appended branch
+// to carol), so that a script can look its callee up again.
+func TestFailureRouteRequestURIIsTheTransactions(t *testing.T) {
+	bob, carol := newPeer(t, "bob"), newPeer(t, "carol")
+	s, uac := startWith(t, `
+function ksr_request_route()
+	if KSR.is_ACK() then KSR.tm.t_relay() return end
+	KSR.corex.append_branch_uri(KSR.kx.get_def("carol"))
+	KSR.setdsturi(KSR.kx.get_def("bob"))
+	KSR.tm.t_on_failure("ksr_failure")
+	KSR.tm.t_relay()
+end
+function ksr_failure()
+	KSR.info("failure " .. KSR.pv.get("$T_reply_code") .. " ru=" .. KSR.pv.get("$ru") .. " du=" .. KSR.pv.getw("$du"))
+end`, map[string]string{"bob": bob.uri(), "carol": carol.uri()})
+	ruri := "sip:bob@" + s.UDP()
+	uac.send(s.UDP(), uac.invite(ruri, "frt-1", "frt1", 1))
+	breq, bfrom := bob.expectRequest("INVITE", 2*time.Second)
+	creq, cfrom := carol.expectRequest("INVITE", 2*time.Second)
+	bob.reply(breq, bfrom, 503, "Service Unavailable", "b")
+	carol.reply(creq, cfrom, 486, "Busy Here", "c") // the winner: 4xx before 5xx
+	uac.expectStatus(486, 2*time.Second)
+	waitLog(t, s, "failure 486 ru="+ruri+" du="+bob.uri())
+}
+
+// TestBranchIndexCountsAsKamailio: t_get_branch_index and $T_branch_idx
+// give, as in Kamailio 5.6.3 (which printed 2 in the failure route of a
+// call forked to two branches), the branches appended so far in a request
+// route, the branch's index in a branch route, and in a failure route the
+// index the next branch gets: the branches sent plus those appended there.
+func TestBranchIndexCountsAsKamailio(t *testing.T) {
+	bob, carol := newPeer(t, "bob"), newPeer(t, "carol")
+	s, uac := startWith(t, `
+function ksr_request_route()
+	if KSR.is_ACK() then KSR.tm.t_relay() return end
+	local before = KSR.tm.t_get_branch_index()
+	KSR.corex.append_branch_uri(KSR.kx.get_def("carol"))
+	KSR.info("request " .. before .. " " .. KSR.pv.get("$T_branch_idx"))
+	KSR.setdsturi(KSR.kx.get_def("bob"))
+	KSR.tm.t_on_branch("ksr_branch")
+	KSR.tm.t_on_failure("ksr_failure")
+	KSR.tm.t_relay()
+end
+function ksr_branch()
+	KSR.info("branch " .. KSR.pv.get("$T_branch_idx") .. " " .. KSR.pv.get("$ru"))
+end
+function ksr_failure()
+	local sent = KSR.tm.t_get_branch_index()
+	KSR.corex.append_branch_uri(KSR.kx.get_def("carol"))
+	KSR.info("failure " .. sent .. " " .. KSR.pv.get("$T_branch_idx"))
+end`, map[string]string{"bob": bob.uri(), "carol": carol.uri()})
+	uac.send(s.UDP(), uac.invite("sip:bob@"+s.UDP(), "bidx-1", "bidx1", 1))
+	breq, bfrom := bob.expectRequest("INVITE", 2*time.Second)
+	creq, cfrom := carol.expectRequest("INVITE", 2*time.Second)
+	bob.reply(breq, bfrom, 486, "Busy Here", "b")
+	carol.reply(creq, cfrom, 486, "Busy Here", "c")
+	uac.expectStatus(486, 2*time.Second)
+	waitLog(t, s, "request 0 1")
+	waitLog(t, s, "branch 0 sip:bob@")
+	waitLog(t, s, "branch 1 "+carol.uri())
+	waitLog(t, s, "failure 2 3")
+}
+
+// TestSerialForkingByQValue: t_load_contacts and t_next_contacts order the
+// destinations as Kamailio 5.6.3 did for this script: the highest q first,
+// a destination without q (the R-URI's, here) last, the last added first
+// within one q-value; t_next_contacts gives -2 when none is left.
+func TestSerialForkingByQValue(t *testing.T) {
+	a, b, c, d := newPeer(t, "a"), newPeer(t, "b"), newPeer(t, "c"), newPeer(t, "d")
+	s, uac := startWith(t, `
+function ksr_request_route()
+	if KSR.is_ACK() then KSR.tm.t_relay() return end
+	KSR.seturi(KSR.kx.get_def("a"))
+	KSR.corex.append_branch_uri(KSR.kx.get_def("b"))
+	KSR.corex.append_branch_uri_q(KSR.kx.get_def("c"), "0.5")
+	KSR.corex.append_branch_uri_q(KSR.kx.get_def("d"), "0.5")
+	KSR.info("load " .. KSR.tm.t_load_contacts())
+	KSR.info("next " .. KSR.tm.t_next_contacts() .. " ru=" .. KSR.pv.get("$ru") .. " br=" .. KSR.pv.get("$br"))
+	KSR.tm.t_on_failure("ksr_failure")
+	KSR.tm.t_relay()
+end
+function ksr_failure()
+	local n = KSR.tm.t_next_contacts()
+	if n < 0 then KSR.info("fnext " .. n) return end
+	KSR.info("fnext " .. n .. " ru=" .. KSR.pv.get("$ru") .. " br=" .. KSR.pv.get("$br"))
+	KSR.tm.t_on_failure("ksr_failure")
+	KSR.tm.t_relay()
+end`, map[string]string{"a": a.uri(), "b": b.uri(), "c": c.uri(), "d": d.uri()})
+	uac.send(s.UDP(), uac.invite("sip:x@"+s.UDP(), "serial-q-1", "sq1", 1))
+	for _, round := range [][]*peer{{d, c}, {b, a}} {
+		for _, p := range round {
+			req, from := p.expectRequest("INVITE", 2*time.Second)
+			p.reply(req, from, 486, "Busy Here", p.name)
+		}
+	}
+	uac.expectStatus(486, 2*time.Second)
+	waitLog(t, s, "load 1")
+	waitLog(t, s, "next 1 ru="+d.uri()+" br="+c.uri())
+	waitLog(t, s, "fnext 1 ru="+b.uri()+" br="+a.uri())
+	waitLog(t, s, "fnext -2")
 }

@@ -80,6 +80,7 @@ func (mod *Module) newTx(m *kemi.Msg) (t *tx, created bool, err error) {
 		id:            mod.nextID.Add(1),
 		key:           key,
 		req:           m.Req,
+		reqAdded:      m.AddedAt(),
 		dst:           dst,
 		inv:           m.Req.Method == sip.INVITE,
 		flags:         m.Flags,

@@ -62,6 +62,7 @@ type tx struct {
 	connID        uint64
 	origURI       string
 	dstURI        string // $du when the transaction was created, for failure routes
+	reqAdded      []int  // where the headers the script added are in req (kemi.Msg.AddedAt)
 	maxFwdChecked bool   // the script handled Max-Forwards: branches carry it as it is
 	forceRport    bool
 	lifeEnd       time.Time // max_*_lifetime ends

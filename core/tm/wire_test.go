@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+	"github.com/kemisip/kemi/engine/enginetest"
 )
 
 // rawRequest waits for a request with that method and returns it as it
@@ -64,26 +65,39 @@ func (w wireMsg) names() []string {
 	return out
 }
 
-// TestNegativeAckFollowsRFC3261 checks on the wire the ACK tm sends for a
-// 486, rule by rule of RFC 3261 §17.1.1.3, for the first 486 (sent by the
-// branch's client transaction) and for a retransmitted one (sent by tm).
-func TestNegativeAckFollowsRFC3261(t *testing.T) {
-	bob := newPeer(t, "bob")
-	s, uac := startWith(t, `
+// hopScript relays to bob statefully, CANCEL and ACK included.
+const hopScript = `
 function ksr_request_route()
+	if KSR.is_CANCEL() then
+		if KSR.tm.t_check_trans() > 0 then KSR.tm.t_relay() end
+		return
+	end
 	if KSR.is_ACK() then
 		KSR.tm.t_relay()
 		return
 	end
 	KSR.setdsturi(KSR.kx.get_def("bob"))
 	KSR.tm.t_relay()
-end`, map[string]string{"bob": bob.uri()})
-	invite := uac.invite("sip:bob@"+s.UDP(), "neg-ack-1", "negack1", 7,
-		"Route: <sip:first.example.com;lr>", "Route: <sip:second.example.com;lr>")
-	invite = strings.Replace(invite, "Max-Forwards: 70", "Max-Forwards: 33", 1)
-	uac.send(s.UDP(), invite)
+end`
 
-	got := bob.rawRequest("INVITE", 2*time.Second)
+// routes are the Route headers of the INVITEs of the hop-by-hop tests.
+var routes = []string{"Route: <sip:first.example.com;lr>", "Route: <sip:second.example.com;lr>"}
+
+// routedInvite has uac send, through hopScript on s, an INVITE with
+// routes and Max-Forwards 33, and returns it as bob received it.
+func routedInvite(s *enginetest.Server, uac, bob *peer, callID string, cseq int) received {
+	invite := uac.invite("sip:bob@"+s.UDP(), callID, callID, cseq, routes...)
+	uac.send(s.UDP(), strings.Replace(invite, "Max-Forwards: 70", "Max-Forwards: 33", 1))
+	return bob.rawRequest("INVITE", 2*time.Second)
+}
+
+// TestNegativeAckFollowsRFC3261 checks on the wire the ACK tm sends for a
+// 486, rule by rule of RFC 3261 §17.1.1.3, for the first 486 (sent by the
+// branch's client transaction) and for a retransmitted one (sent by tm).
+func TestNegativeAckFollowsRFC3261(t *testing.T) {
+	bob := newPeer(t, "bob")
+	s, uac := startWith(t, hopScript, map[string]string{"bob": bob.uri()})
+	got := routedInvite(s, uac, bob, "neg-ack-1", 7)
 	inv := parseWire(got.raw)
 	req, from := got.msg.(*sip.Request), got.from
 	bob.reply(req, from, 486, "Busy Here", "bobtag")
@@ -205,5 +219,118 @@ end`, defines)
 				t.Errorf("fourth header is not the caller's Via: %q", got.headers[3])
 			}
 		})
+	}
+}
+
+// TestCancelFollowsTheInvite checks on the wire the CANCEL tm sends to a
+// ringing branch (RFC 3261 §9.1) as Kamailio 5.6.3 writes it: the
+// branch's Request-URI and top Via, its Max-Forwards (not a new 70), From,
+// To, Call-ID, CSeq number and Route headers, in the INVITE's order.
+func TestCancelFollowsTheInvite(t *testing.T) {
+	bob := newPeer(t, "bob")
+	s, uac := startWith(t, hopScript, map[string]string{"bob": bob.uri()})
+	got := routedInvite(s, uac, bob, "cancel-wire-1", 3)
+	inv := parseWire(got.raw)
+	req, from := got.msg.(*sip.Request), got.from
+	bob.reply(req, from, 180, "Ringing", "bobtag")
+	uac.expectStatus(180, 2*time.Second)
+	uac.send(s.UDP(), uac.request("CANCEL", "sip:bob@"+s.UDP(), "cancel-wire-1", "cancel-wire-1", 3, "", routes...))
+	craw := bob.rawRequest("CANCEL", 2*time.Second)
+	c := parseWire(craw.raw)
+	if want := "CANCEL " + strings.Fields(inv.first)[1] + " SIP/2.0"; c.first != want {
+		t.Errorf("request line %q, want %q", c.first, want)
+	}
+	if v := c.all("Via"); len(v) != 1 || v[0] != inv.all("Via")[0] {
+		t.Errorf("Vias %q, want only %q", v, inv.all("Via")[0])
+	}
+	for _, name := range []string{"Max-Forwards", "From", "To", "Call-ID"} {
+		if c.one(name) == "" || c.one(name) != inv.one(name) {
+			t.Errorf("%s %q, the INVITE has %q", name, c.one(name), inv.one(name))
+		}
+	}
+	if c.one("CSeq") != "CSeq: 3 CANCEL" {
+		t.Errorf("CSeq %q, want 3 CANCEL", c.one("CSeq"))
+	}
+	if r, w := strings.Join(c.all("Route"), "\n"), strings.Join(inv.all("Route"), "\n"); r != w {
+		t.Errorf("Route\n%s\nwant\n%s", r, w)
+	}
+	want := []string{"Via", "Max-Forwards", "From", "To", "Call-ID", "CSeq", "Route", "Route", "Content-Length"}
+	if n := c.names(); strings.Join(n, ",") != strings.Join(want, ",") {
+		t.Errorf("headers %v, want %v\n%s", n, want, craw.raw)
+	}
+	bob.reply(craw.msg.(*sip.Request), craw.from, 200, "OK", "")
+	bob.reply(req, from, 487, "Request Terminated", "bobtag")
+	uac.expectStatus(487, 2*time.Second)
+}
+
+// TestAddedHeadersKeepKamailiosOrder: headers the script adds at one place
+// (the top, after a header) keep the order they were added in, in the
+// request route and in a branch route, with the Record-Route and the
+// Max-Forwards process_maxfwd adds among them: the order Kamailio 5.6.3
+// sent for this script (its lumps at one place keep theirs).
+func TestAddedHeadersKeepKamailiosOrder(t *testing.T) {
+	bob := newPeer(t, "bob")
+	s, uac := startWith(t, `
+function ksr_request_route()
+	if KSR.is_ACK() then KSR.tm.t_relay() return end
+	KSR.maxfwd.process_maxfwd(10)
+	KSR.hdr.insert("X-I1: 1\r\n")
+	KSR.hdr.insert("X-I2: 2\r\n")
+	KSR.rr.record_route()
+	KSR.hdr.insert("X-I3: 3\r\n")
+	KSR.hdr.append_after("X-A1: 1\r\n", "Call-ID")
+	KSR.hdr.append_after("X-A2: 2\r\n", "Call-ID")
+	KSR.hdr.insert_before("X-B1: 1\r\n", "CSeq")
+	KSR.hdr.insert_before("X-B2: 2\r\n", "CSeq")
+	KSR.hdr.append("X-E1: 1\r\n")
+	KSR.hdr.append("X-E2: 2\r\n")
+	KSR.setdsturi(KSR.kx.get_def("bob"))
+	KSR.tm.t_on_branch("ksr_branch")
+	KSR.tm.t_relay()
+end
+function ksr_branch()
+	KSR.hdr.insert("X-BR1: 1\r\n")
+	KSR.hdr.insert("X-BR2: 2\r\n")
+end`, map[string]string{"bob": bob.uri()})
+	invite := uac.invite("sip:bob@"+s.UDP(), "added-order-1", "ao1", 1)
+	uac.send(s.UDP(), strings.Replace(invite, "Max-Forwards: 70\r\n", "", 1))
+	got := parseWire(bob.rawRequest("INVITE", 2*time.Second).raw)
+	want := []string{"Max-Forwards", "X-I1", "X-I2", "Record-Route", "X-I3", "X-BR1", "X-BR2", "Via", "Via",
+		"From", "To", "Call-ID", "X-A1", "X-A2", "X-B1", "X-B2", "CSeq", "Contact", "Content-Length", "X-E1", "X-E2"}
+	if n := got.names(); strings.Join(n, ",") != strings.Join(want, ",") {
+		t.Errorf("headers\n%v\nwant (Kamailio's order)\n%v\n%s", n, want, strings.Join(got.headers, "\n"))
+	}
+}
+
+// TestFailureRouteHeadersGoBelowTheRequestRoutes: headers a failure route
+// adds to the new branch go below those the request route added at the
+// same place, as Kamailio 5.6.3 sent them.
+func TestFailureRouteHeadersGoBelowTheRequestRoutes(t *testing.T) {
+	bob, carol := newPeer(t, "bob"), newPeer(t, "carol")
+	s, uac := startWith(t, `
+function ksr_request_route()
+	if KSR.is_ACK() then KSR.tm.t_relay() return end
+	KSR.hdr.insert("X-R1: 1\r\n")
+	KSR.rr.record_route()
+	KSR.hdr.append_after("X-RA: 1\r\n", "Call-ID")
+	KSR.setdsturi(KSR.kx.get_def("bob"))
+	KSR.tm.t_on_failure("ksr_failure")
+	KSR.tm.t_relay()
+end
+function ksr_failure()
+	KSR.hdr.insert("X-F1: 1\r\n")
+	KSR.hdr.append_after("X-FA: 1\r\n", "Call-ID")
+	KSR.seturi(KSR.kx.get_def("carol"))
+	KSR.resetdsturi()
+	KSR.tm.t_relay()
+end`, map[string]string{"bob": bob.uri(), "carol": carol.uri()})
+	uac.send(s.UDP(), uac.invite("sip:bob@"+s.UDP(), "fr-order-1", "fro1", 1))
+	req, from := bob.expectRequest("INVITE", 2*time.Second)
+	bob.reply(req, from, 486, "Busy Here", "b")
+	got := parseWire(carol.rawRequest("INVITE", 2*time.Second).raw)
+	want := []string{"X-R1", "Record-Route", "X-F1", "Via", "Via", "Max-Forwards", "From", "To", "Call-ID", "X-RA", "X-FA",
+		"CSeq", "Contact", "Content-Length"}
+	if n := got.names(); strings.Join(n, ",") != strings.Join(want, ",") {
+		t.Errorf("headers\n%v\nwant (Kamailio's order)\n%v", n, want)
 	}
 }
