@@ -1,6 +1,8 @@
 package luaext
 
 import (
+	"fmt"
+
 	"github.com/kemisip/kemi/luaext/luastr"
 	"github.com/yuin/gopher-lua/ast"
 )
@@ -19,11 +21,18 @@ import (
 // every function of the chunk reaches the function as an upvalue, faster
 // than a global lookup, and code run under setfenv or module() still
 // concatenates. It is added only when the chunk concatenates at all.
-func rewriteConcat(chunk []ast.Stmt) []ast.Stmt {
+//
+// As it walks every node before gopher-lua's compiler does, it also
+// refuses a chunk nested deeper than maxSyntaxDepth.
+func rewriteConcat(name string, chunk []ast.Stmt) ([]ast.Stmt, error) {
 	r := concatRewriter{}
 	r.stmts(chunk)
+	if r.tooDeep > 0 {
+		return nil, &SyntaxError{File: name, Line: r.tooDeep,
+			Msg: fmt.Sprintf("chunk has too many syntax levels (blocks and expressions nest more than %d deep)", maxSyntaxDepth)}
+	}
 	if !r.used {
-		return chunk
+		return chunk, nil
 	}
 	line := 0
 	if len(chunk) > 0 {
@@ -34,12 +43,37 @@ func rewriteConcat(chunk []ast.Stmt) []ast.Stmt {
 	local := &ast.LocalAssignStmt{Names: []string{luastr.ConcatName}, Exprs: []ast.Expr{global}}
 	local.SetLine(line)
 	local.SetLastLine(line)
-	return append([]ast.Stmt{local}, chunk...)
+	return append([]ast.Stmt{local}, chunk...), nil
 }
 
+// maxSyntaxDepth bounds how deeply a chunk's blocks and expressions nest.
+// gopher-lua's compiler recurses once per level on the goroutine's stack,
+// and Go ends the whole process when a stack passes 1 GB: loadstring of
+// 4 MB of "{" and "}" in a route did. Lua 5.1 refuses more than 200
+// levels; on gopher-lua's syntax tree an elseif and each operator of
+// 1 + 2 + 3 nest one level more, so kemi allows more.
+const maxSyntaxDepth = 1000
+
 type concatRewriter struct {
-	used bool
+	used    bool
+	depth   int
+	tooDeep int // the line where nesting first passed maxSyntaxDepth
 }
+
+// enter goes one level deeper, at a node of line; it reports false, and
+// notes the line, past maxSyntaxDepth. Every enter needs a leave.
+func (r *concatRewriter) enter(line int) bool {
+	r.depth++
+	if r.depth <= maxSyntaxDepth {
+		return true
+	}
+	if r.tooDeep == 0 {
+		r.tooDeep = max(line, 1)
+	}
+	return false
+}
+
+func (r *concatRewriter) leave() { r.depth-- }
 
 func (r *concatRewriter) stmts(list []ast.Stmt) {
 	for _, s := range list {
@@ -48,6 +82,10 @@ func (r *concatRewriter) stmts(list []ast.Stmt) {
 }
 
 func (r *concatRewriter) stmt(s ast.Stmt) {
+	defer r.leave()
+	if !r.enter(s.Line()) {
+		return
+	}
 	switch x := s.(type) {
 	case *ast.AssignStmt:
 		r.exprs(x.Lhs)
@@ -96,9 +134,14 @@ func (r *concatRewriter) exprs(list []ast.Expr) {
 }
 
 func (r *concatRewriter) expr(e ast.Expr) ast.Expr {
-	switch x := e.(type) {
-	case nil:
+	if e == nil {
 		return nil
+	}
+	defer r.leave()
+	if !r.enter(e.Line()) {
+		return e
+	}
+	switch x := e.(type) {
 	case *ast.StringConcatOpExpr:
 		return r.concat(x)
 	case *ast.AttrGetExpr:

@@ -71,7 +71,11 @@ func compileChunk(name string, src []byte) (*lua.FunctionProto, error) {
 	if err != nil {
 		return nil, syntaxError(name, src, err)
 	}
-	proto, err := lua.Compile(rewriteConcat(chunk), name)
+	chunk, err = rewriteConcat(name, chunk)
+	if err != nil {
+		return nil, err
+	}
+	proto, err := lua.Compile(chunk, name)
 	if err != nil {
 		return nil, syntaxError(name, src, err)
 	}

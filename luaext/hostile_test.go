@@ -1,0 +1,49 @@
+package luaext_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/kemisip/kemi/kemi"
+	"github.com/kemisip/kemi/luaext"
+)
+
+// TestDeepNestingIsRefused: gopher-lua's compiler recurses once per
+// nesting level and Go ends the process when a goroutine's stack passes
+// 1 GB, which loadstring of a few MB of "{" in a route did. Such a chunk is
+// refused, in the script and at run time; nesting as deep as real scripts
+// go still compiles.
+func TestDeepNestingIsRefused(t *testing.T) {
+	for _, src := range []string{
+		"return " + strings.Repeat("{", 1200) + strings.Repeat("}", 1200),
+		"return " + strings.Repeat("not ", 1200) + "x",
+		"return 1" + strings.Repeat(" + 1", 1200),
+		strings.Repeat("do ", 1200) + strings.Repeat("end ", 1200),
+		"if x then " + strings.Repeat("elseif x then ", 1200) + "end",
+	} {
+		_, err := luaext.Compile("t.lua", []byte("local x = 1\n"+src))
+		var serr *luaext.SyntaxError
+		if !errors.As(err, &serr) || serr.Line != 2 || !strings.Contains(serr.Msg, "chunk has too many syntax levels") {
+			t.Errorf("%.30s...: err = %v, want too many syntax levels at line 2", src, err)
+		}
+	}
+	ordinary := "local a = " + strings.Repeat("-(", 150) + "1" + strings.Repeat(")", 150) + "\n" +
+		"if x then " + strings.Repeat("elseif x then ", 300) + "end\n" +
+		"return " + strings.Repeat("{", 150) + strings.Repeat("}", 150)
+	if _, err := luaext.Compile("t.lua", []byte("local function f()\n"+ordinary+"\nend\n")); err != nil {
+		t.Errorf("ordinary nesting: %v", err)
+	}
+
+	rec := &record{}
+	st, _ := newState(t, `function r()
+	local f, err = loadstring("return " .. string.rep("{", 1e5) .. string.rep("}", 1e5))
+	KSR.t.str(tostring(f) .. " " .. err)
+end`, rec)
+	if _, err := st.Call("r", kemi.RouteRequest, msg(t)); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := rec.args.Str(0), "nil <string>:1: chunk has too many syntax levels"; !strings.HasPrefix(got, want) {
+		t.Errorf("loadstring gives %q, want %q", got, want)
+	}
+}
