@@ -2,6 +2,7 @@ package luaext_test
 
 import (
 	"errors"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -45,5 +46,39 @@ end`, rec)
 	}
 	if got, want := rec.args.Str(0), "nil <string>:1: chunk has too many syntax levels"; !strings.HasPrefix(got, want) {
 		t.Errorf("loadstring gives %q, want %q", got, want)
+	}
+}
+
+// allocatedBy returns the bytes the process allocated while f ran.
+func allocatedBy(f func()) uint64 {
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	f()
+	runtime.ReadMemStats(&after)
+	return after.TotalAlloc - before.TotalAlloc
+}
+
+// TestManyValuesOnTheStack: unpack and string.byte push their values from
+// Go, where no time limit reaches; the stack grows in a few large steps
+// (it grew 256 slots at a time, copying itself each time: unpack of 200
+// 000 values copied over a gigabyte), and past its maximum the call fails.
+func TestManyValuesOnTheStack(t *testing.T) {
+	rec := &record{}
+	st, _ := newState(t, `big = {} for i = 1, 200000 do big[i] = i end
+function r()
+	local n = select("#", unpack(big)) + select("#", string.byte(string.rep("x", 200000), 1, -1))
+	local ok, err = pcall(unpack, {}, 1, 1e8)
+	KSR.t.str(n .. " " .. tostring(ok) .. " " .. err)
+end`, rec)
+	n := allocatedBy(func() {
+		if _, err := st.Call("r", kemi.RouteRequest, msg(t)); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if got, want := rec.args.Str(0), "400000 false t.lua:4: registry overflow"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	if n > 256<<20 {
+		t.Errorf("the route allocated %d MiB to push 200 000 values", n>>20)
 	}
 }

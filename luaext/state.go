@@ -61,6 +61,17 @@ type Options struct {
 // check, while a slow top level (a large table built once) is no bug.
 const DefaultTopLevelTimeout = 10 * time.Second
 
+// The registry is a state's value stack. gopher-lua grows it by a fixed
+// step, copying it each time, inside the Go function that pushes (unpack,
+// string.byte): with a small step, unpack of a large table was quadratic
+// and ran for seconds where no time limit reaches. A large step keeps that
+// to a few copies; the maximum is far above what 200 nested calls of Lua
+// functions need (Lua 5.1 refuses to unpack more than about 8000 values).
+const (
+	registryGrowStep = 32 << 10
+	registryMaxSize  = 256 << 10
+)
+
 // State is one Lua state with its KSR table. It is owned by one goroutine
 // at a time.
 type State struct {
@@ -149,8 +160,8 @@ func NewState(script *Script, opts Options) (*State, error) {
 		SkipOpenLibs:        true,
 		CallStackSize:       200,
 		RegistrySize:        1024,
-		RegistryMaxSize:     1024 * 1024,
-		RegistryGrowStep:    256,
+		RegistryMaxSize:     registryMaxSize,
+		RegistryGrowStep:    registryGrowStep,
 		IncludeGoStackTrace: false,
 	})
 	st := &State{L: L, script: script, opts: opts, log: log, modf: map[string]kemi.Export{}}
