@@ -82,3 +82,28 @@ end`, rec)
 		t.Errorf("the route allocated %d MiB to push 200 000 values", n>>20)
 	}
 }
+
+// TestLargeIntegerKey: gopher-lua fills a table's array part with nils up
+// to a new integer key, inside the one assignment; a large key goes to the
+// hash part instead, and reads back as any key does.
+func TestLargeIntegerKey(t *testing.T) {
+	rec := &record{}
+	st, _ := newState(t, `function r()
+	local t = {}
+	t[67108863] = "far"
+	t[100000] = "near"
+	local n = 0 for _ in pairs(t) do n = n + 1 end
+	KSR.t.str(t[67108863] .. " " .. t[100000] .. " " .. n)
+end`, rec)
+	n := allocatedBy(func() {
+		if _, err := st.Call("r", kemi.RouteRequest, msg(t)); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if got, want := rec.args.Str(0), "far near 2"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	if n > 256<<20 {
+		t.Errorf("two assignments allocated %d MiB", n>>20)
+	}
+}
