@@ -17,10 +17,13 @@ import (
 // stays a call of its own, as it is a concatenation of its own in Lua. The
 // call carries the line of the expression, so errors point where they did.
 //
-// The chunk gets a first statement `local <ConcatName> = <ConcatName>`:
-// every function of the chunk reaches the function as an upvalue, faster
-// than a global lookup, and code run under setfenv or module() still
-// concatenates. It is added only when the chunk concatenates at all.
+// The chunk gets a first statement `local <ConcatName> =
+// ("")[<ConcatName>]`: every function of the chunk reaches the function
+// as an upvalue, faster than a global lookup, and the string table (which
+// strings index through their metatable) has it whatever the chunk's
+// environment, so a chunk run under setfenv, even with an empty table, or
+// under module() still concatenates. It is added only when the chunk
+// concatenates at all.
 //
 // As it walks every node before gopher-lua's compiler does, it also
 // refuses a chunk nested deeper than maxSyntaxDepth.
@@ -38,9 +41,14 @@ func rewriteConcat(name string, chunk []ast.Stmt) ([]ast.Stmt, error) {
 	if len(chunk) > 0 {
 		line = chunk[0].Line()
 	}
-	global := &ast.IdentExpr{Value: luastr.ConcatName}
-	global.SetLine(line)
-	local := &ast.LocalAssignStmt{Names: []string{luastr.ConcatName}, Exprs: []ast.Expr{global}}
+	empty := &ast.StringExpr{Value: ""}
+	key := &ast.StringExpr{Value: luastr.ConcatName}
+	lookup := &ast.AttrGetExpr{Object: empty, Key: key}
+	for _, e := range []ast.Expr{empty, key, lookup} {
+		e.SetLine(line)
+		e.SetLastLine(line)
+	}
+	local := &ast.LocalAssignStmt{Names: []string{luastr.ConcatName}, Exprs: []ast.Expr{lookup}}
 	local.SetLine(line)
 	local.SetLastLine(line)
 	return append([]ast.Stmt{local}, chunk...), nil

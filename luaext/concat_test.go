@@ -45,6 +45,9 @@ func TestConcatRewriteKeepsLuaSemantics(t *testing.T) {
 		{"under module-style environment", `local env = setmetatable({}, {__index = _G})
 			local f = loadstring("return tostring(1) .. 'x'") setfenv(f, env) return f()`},
 		{"loadstring", `return loadstring("return 'a' .. 'b' .. 1")()`},
+		{"loadstring under an empty environment", `local f = loadstring("return 'a' .. 'b'") setfenv(f, {}) return f()`},
+		{"function defined under an empty environment", `local env = {}
+			local f = loadstring("function g(x) return x .. '!' end") setfenv(f, env) f() return env.g("hi")`},
 		{"nested chains", `local a, b = "1", "2" return a .. (b .. (a .. b)) .. ((a .. b) .. a)`},
 	}
 	compareWithGopherLua(t, cases)
