@@ -107,3 +107,4 @@ end`, rec)
 		t.Errorf("two assignments allocated %d MiB", n>>20)
 	}
 }
+

@@ -69,6 +69,8 @@ func TestLimitsStopRoutes(t *testing.T) {
 		{"pcall does not catch the stop", `while true do pcall(string.rep, "x", 1048576) end`, true, "route r built more than 4 MiB of strings: stopped"},
 		{".. in loadstring's code", `loadstring("local s = 'x' while true do s = s .. s end")()`, true, "built more than 4 MiB of strings: stopped"},
 		{".. in a coroutine", `coroutine.wrap(function() local s = "x" while true do s = s .. s end end)()`, true, "route r built more than 4 MiB of strings: stopped"},
+		{"loadstring of a large chunk", `local f = loadstring(string.rep("x = 1 ", 1000))`, true, "t.lua:2: route r built more than 4 MiB of strings: stopped"},
+		{"load of a large chunk", `local i = 0 local f = load(function() i = i + 1 if i <= 1000 then return "x = 1 " end end)`, true, "t.lua:2: route r built more than 4 MiB of strings: stopped"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
