@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kemisip/kemi/kemi"
 	"github.com/kemisip/kemi/luaext"
@@ -108,3 +109,16 @@ end`, rec)
 	}
 }
 
+// TestLoadWithAGoReader: load calls its reader until it returns nothing;
+// a Go function as the reader (os.date never does) runs no VM instruction,
+// where a stop would be noticed, so load looks for the stop itself.
+func TestLoadWithAGoReader(t *testing.T) {
+	st, _ := newState(t, "function r()\n\tload(os.date)\nend\n", &record{}, func(o *luaext.Options) {
+		o.Timeout, o.MemoryLimit = 50*time.Millisecond, 0
+	})
+	err := callWatched(t, st, "r")
+	var rerr *luaext.RuntimeError
+	if !errors.As(err, &rerr) || !rerr.Timeout || rerr.Msg != "t.lua:2: route r stopped: ran longer than 50ms" {
+		t.Fatalf("err = %v, want the time stop", err)
+	}
+}

@@ -195,6 +195,11 @@ func (st *State) load(L *lua.LState) int {
 	name := L.OptString(2, "?")
 	var src strings.Builder
 	for {
+		// a reader written in Go (load(os.date)) runs no VM
+		// instruction, where a stop is noticed
+		if ctx := L.Context(); ctx != nil && ctx.Err() != nil {
+			L.RaiseError("%s", ctx.Err().Error())
+		}
 		L.Push(fn)
 		L.Call(0, 1)
 		piece := L.Get(-1)
