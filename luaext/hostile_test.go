@@ -122,3 +122,20 @@ func TestLoadWithAGoReader(t *testing.T) {
 		t.Fatalf("err = %v, want the time stop", err)
 	}
 }
+
+// TestAccountedFunctionsKeepLuaSemantics: the functions that count what
+// they build (see accountLibs) give what gopher-lua's give, positions
+// included.
+func TestAccountedFunctionsKeepLuaSemantics(t *testing.T) {
+	compareWithGopherLua(t, []struct{ name, src string }{
+		{"error levels", `local function f(l) error("x", l) end
+			local function g(l) f(l) end
+			return select(2, pcall(g, 1)), select(2, pcall(g, 2)), select(2, pcall(g, 0)), select(2, pcall(error, {})) ~= nil`},
+		{"assert", `return select(2, pcall(assert, false, "m")), select(2, pcall(assert, nil)), assert(1, "unused")`},
+		{"debug.traceback", `return (debug.traceback("msg"):gsub("\n.*", ""))`},
+		{"require from package.preload", `package.preload.pm = function(name) return name .. "!" end return require("pm"), require("pm")`},
+		{"module", `package.preload.m2 = function() module("m2.sub", package.seeall) function hello() return _NAME .. " " .. _PACKAGE end end
+			require("m2") return m2.sub.hello()`},
+		{"os.date", `return os.date("!%Y-%m-%d %H:%M:%S", 86400 * 365), type(os.date())`},
+	})
+}

@@ -39,6 +39,7 @@ func (st *State) openLibs() {
 	}
 	luastr.Open(L, (*budget)(st))
 	st.openCoroutines()
+	st.accountLibs()
 	L.SetGlobal("loadstring", L.NewFunction(st.loadString))
 	L.SetGlobal("load", L.NewFunction(st.load))
 	pkg := L.GetGlobal("package").(*lua.LTable)
@@ -177,9 +178,7 @@ func (st *State) loadBuilt(L *lua.LState, name string, src []byte) int {
 	if len(src) > math.MaxInt/compileCost {
 		cost = math.MaxInt
 	}
-	if err := (*budget)(st).Grow(cost); err != nil {
-		L.RaiseError("%s", err.Error())
-	}
+	st.account(L, cost)
 	return st.loadChunk(L, name, src)
 }
 
@@ -216,9 +215,7 @@ func (st *State) load(L *lua.LState) int {
 		if s == "" {
 			break
 		}
-		if err := (*budget)(st).Grow(len(s)); err != nil {
-			L.RaiseError("%s", err.Error())
-		}
+		st.account(L, len(s))
 		src.WriteString(s)
 	}
 	return st.loadBuilt(L, name, []byte(src.String()))
@@ -364,7 +361,8 @@ func moduleFile(name string) (string, bool) {
 }
 
 // openCoroutines makes coroutines run under the context of the run that
-// resumes them. gopher-lua gives a coroutine a child of the state's
+// resumes them, and counts each one created against the run's memory
+// bound (coroutineCost). gopher-lua gives a coroutine a child of the state's
 // context when it is created: one created at the top level or before a
 // stopped route would fail with "context canceled" in every later route,
 // and each would stay registered with the state's context. Here a
@@ -395,6 +393,7 @@ func (st *State) openCoroutines() {
 		return n
 	}
 	co.RawSetString("create", L.NewFunction(func(L *lua.LState) int {
+		st.account(L, coroutineCost)
 		return withoutContext(L, create)
 	}))
 	co.RawSetString("resume", L.NewFunction(func(L *lua.LState) int {
@@ -402,6 +401,7 @@ func (st *State) openCoroutines() {
 		return resume(L)
 	}))
 	co.RawSetString("wrap", L.NewFunction(func(L *lua.LState) int {
+		st.account(L, coroutineCost)
 		withoutContext(L, wrap)
 		inner, ok := L.Get(-1).(*lua.LFunction)
 		if !ok || len(inner.Upvalues) != 1 {
