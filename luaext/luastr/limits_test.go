@@ -105,6 +105,8 @@ func TestBudget(t *testing.T) {
 		{`string.upper("ABC")`, 0, `"ABC"`, nil},
 		{`string.lower("ABC")`, 2, "error: t.lua:1: route memory limit exceeded", []int{3}},
 		{`string.reverse("abc")`, 2, "error: t.lua:1: route memory limit exceeded", []int{3}},
+		{`string.char(104, 105)`, 100, `"hi"`, []int{2}},
+		{`string.char(104, 105, 33)`, 2, "error: t.lua:1: route memory limit exceeded", []int{3}},
 		{`string.format("%s-%s", "abc", "def")`, 100, `"abc-def"`, nil},
 		{`string.format("%s", ("x"):rep(50))`, 70, "error: t.lua:1: route memory limit exceeded", nil},
 		{`string.gsub("hello", "l", "L")`, 100, `"heLLo" 2`, []int{5}},

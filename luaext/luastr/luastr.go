@@ -28,7 +28,8 @@ type Budget interface {
 
 // Open replaces, in L's global tables, string.find, string.match,
 // string.gmatch, string.gsub, string.rep, string.format, string.upper,
-// string.lower, string.reverse and table.concat with versions that stop
+// string.lower, string.reverse, string.char and table.concat with
+// versions that stop
 // when L's context is done and account what they build with b, and sets
 // ConcatName in the string table and as a global. Call it after the
 // standard libraries are open.
@@ -56,6 +57,7 @@ func Open(L *lua.LState, b Budget) {
 		{"upper", L.NewFunction(x.upper)},
 		{"lower", L.NewFunction(x.lower)},
 		{"reverse", L.NewFunction(x.reverse)},
+		{"char", L.NewFunction(x.char)},
 	}
 	for _, t := range stringTables(L) {
 		for _, f := range strFuncs {
