@@ -15,7 +15,8 @@ import (
 // operands in order, which Lua evaluates left to right as it does the
 // operands of OP_CONCAT; a parenthesised left operand, (a .. b) .. c,
 // stays a call of its own, as it is a concatenation of its own in Lua. The
-// call carries the line of the expression, so errors point where they did.
+// call carries the line where the expression ends, so errors point where
+// Lua 5.1 points them.
 //
 // The chunk gets a first statement `local <ConcatName> =
 // ("")[<ConcatName>]`: every function of the chunk reaches the function
@@ -208,13 +209,18 @@ func (r *concatRewriter) concat(x *ast.StringConcatOpExpr) ast.Expr {
 	case *ast.Comma3Expr:
 		last.AdjustRet = true
 	}
+	// Lua 5.1 gives a concatenation the line where it ends, that of
+	// its last operand; gopher-lua's own OP_CONCAT, the line where it
+	// starts
+	last := operands[len(operands)-1]
+	line := max(x.Line(), last.Line(), last.LastLine())
 	fn := &ast.IdentExpr{Value: luastr.ConcatName}
-	fn.SetLine(x.Line())
-	fn.SetLastLine(x.LastLine())
+	fn.SetLine(line)
+	fn.SetLastLine(line)
 	// AdjustRet: one value, and never a tail call, so the caller's frame
 	// stays for error positions and tracebacks
 	call := &ast.FuncCallExpr{Func: fn, Args: operands, AdjustRet: true}
-	call.SetLine(x.Line())
-	call.SetLastLine(x.LastLine())
+	call.SetLine(line)
+	call.SetLastLine(line)
 	return call
 }

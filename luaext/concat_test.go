@@ -114,8 +114,9 @@ func runPlain(t *testing.T, src string) string {
 	return L.GetGlobal("result").String()
 }
 
-// TestConcatErrors checks that a failed .. points at its line and names
-// no internal function, in the message or the traceback.
+// TestConcatErrors checks that a failed .. points at its line, the line
+// where it ends as in Lua 5.1, and names no internal function, in the
+// message or the traceback.
 func TestConcatErrors(t *testing.T) {
 	st, _ := newState(t, `function r()
 	local t = {}
@@ -127,8 +128,14 @@ function meta()
 	local bad = setmetatable({}, {__concat = function(a, b) error("no concat here") end})
 	return "x" .. bad
 end
+function chain()
+	local x
+	return x
+		.. "a"
+		.. "b"
+end
 `, &record{})
-	for fn, want := range map[string]string{"r": "t.lua:4:", "meta": "t.lua:8: no concat here"} {
+	for fn, want := range map[string]string{"r": "t.lua:5:", "meta": "t.lua:8: no concat here", "chain": "t.lua:15:"} {
 		_, err := st.Call(fn, kemi.RouteRequest, msg(t))
 		var rerr *luaext.RuntimeError
 		if !errors.As(err, &rerr) || !strings.HasPrefix(rerr.Msg, want) {
