@@ -8,7 +8,7 @@ import (
 
 // Some of gopher-lua's own functions build memory from their arguments
 // outside luastr: error and assert copy their message behind its
-// position, debug.traceback copies its message, a failed require repeats
+// position, a failed require repeats
 // the module name in its message, module makes a table for each dotted
 // part of its name, and os.date writes many bytes per byte of its format.
 // Repeated under pcall, each let a route keep memory its bound never saw
@@ -69,7 +69,6 @@ func (st *State) accountLibs() {
 		}
 		return str(L, 2)
 	})
-	wrap(L.GetGlobal("debug"), "traceback", func(L *lua.LState) int { return str(L, 1) })
 	// the name appears about three times in a failed require's message
 	wrap(g, "require", func(L *lua.LState) int { return 4 * str(L, 1) })
 	wrap(g, "module", func(L *lua.LState) int {

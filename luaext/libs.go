@@ -40,6 +40,7 @@ func (st *State) openLibs() {
 	luastr.Open(L, (*budget)(st))
 	st.openCoroutines()
 	st.accountLibs()
+	st.openTraceback()
 	L.SetGlobal("loadstring", L.NewFunction(st.loadString))
 	L.SetGlobal("load", L.NewFunction(st.load))
 	pkg := L.GetGlobal("package").(*lua.LTable)
