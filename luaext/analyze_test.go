@@ -7,8 +7,23 @@ import (
 	"github.com/kemisip/kemi/luaext"
 )
 
+// unsafeRefs compiles src as t.lua and returns what Analyze finds unsafe
+// in it.
+func unsafeRefs(t *testing.T, src string) []luaext.UnsafeRef {
+	t.Helper()
+	sc, err := luaext.Compile("t.lua", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := luaext.Analyze(sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a.Unsafe
+}
+
 func TestAnalyzeFindsUnsafeCalls(t *testing.T) {
-	sc, err := luaext.Compile("t.lua", []byte(`local open = io.open
+	got := unsafeRefs(t, `local open = io.open
 function ksr_request_route()
 	local f = io.open("/etc/passwd"):read("*a")
 	io.stdout:write(os.getenv("HOME"), os.time())
@@ -18,14 +33,7 @@ function ksr_request_route()
 	package.loadlib("a", "b")
 	os.exit = function() end
 end
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := luaext.Analyze(sc)
-	if err != nil {
-		t.Fatal(err)
-	}
+`)
 	want := []luaext.UnsafeRef{
 		{Name: "io.open", Line: 1},
 		{Name: "io.open", Line: 3},
@@ -36,8 +44,8 @@ end
 		{Name: "os.exit", Line: 7},
 		{Name: "package.loadlib", Line: 8},
 	}
-	if !reflect.DeepEqual(a.Unsafe, want) {
-		t.Errorf("unsafe = %v\nwant %v", a.Unsafe, want)
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("unsafe = %v\nwant %v", got, want)
 	}
 }
 
@@ -45,7 +53,7 @@ end
 // for its library is found; a local of the script that happens to be
 // called io or os is not the library.
 func TestAnalyzeFollowsNames(t *testing.T) {
-	sc, err := luaext.Compile("t.lua", []byte(`local o = os
+	got := unsafeRefs(t, `local o = os
 local lib = io
 g = os
 function ksr_request_route()
@@ -80,14 +88,7 @@ local function uses_global_again()
 end
 local t = {io = io}
 t.io.open("not followed through a table")
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := luaext.Analyze(sc)
-	if err != nil {
-		t.Fatal(err)
-	}
+`)
 	want := []luaext.UnsafeRef{
 		{Name: "os.getenv", Line: 5},
 		{Name: "io.open", Line: 6},
@@ -100,7 +101,7 @@ t.io.open("not followed through a table")
 		{Name: "io.write", Line: 14},
 		{Name: "os.getenv", Line: 32},
 	}
-	if !reflect.DeepEqual(a.Unsafe, want) {
-		t.Errorf("unsafe = %v\nwant %v", a.Unsafe, want)
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("unsafe = %v\nwant %v", got, want)
 	}
 }
