@@ -139,3 +139,23 @@ func TestAccountedFunctionsKeepLuaSemantics(t *testing.T) {
 		{"os.date", `return os.date("!%Y-%m-%d %H:%M:%S", 86400 * 365), type(os.date())`},
 	})
 }
+
+// TestLongChunkName: every error of a chunk starts with its name; a long
+// name given to loadstring or load is cut, as Lua 5.1 cuts it in messages.
+func TestLongChunkName(t *testing.T) {
+	rec := &record{}
+	st, _ := newState(t, `function r()
+	local name = string.rep("n", 1048576)
+	local _, e1 = pcall(loadstring("error('x')", name))
+	local _, e2 = pcall(load(function() local s = src src = nil return s end, name))
+	KSR.t.str(e1 .. "|" .. e2)
+end
+src = "local t = nil return t.x"`, rec)
+	if _, err := st.Call("r", kemi.RouteRequest, msg(t)); err != nil {
+		t.Fatal(err)
+	}
+	name := strings.Repeat("n", 57) + "..."
+	if got, want := rec.args.Str(0), name+":1: x|"+name+":1: attempt to index a non-table object(nil) with key 'x'"; got != want {
+		t.Errorf("got  %.200q\nwant %q", got, want)
+	}
+}

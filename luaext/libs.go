@@ -172,9 +172,19 @@ func (st *State) loadChunk(L *lua.LState, name string, src []byte) int {
 // most 64 KB of source under the default bound of 64 MiB.
 const compileCost = 1 << 10
 
+// maxChunkName is the longest chunk name loadstring and load keep (Lua
+// 5.1 shows at most 60 bytes of one, LUA_IDSIZE). Every error raised in
+// the chunk starts with its name: a long one was copied into each message
+// without counting against the route's memory bound.
+const maxChunkName = 60
+
 // loadBuilt is loadChunk for source the script built (loadstring, load):
-// its compilation is counted against the run's memory bound first.
+// its compilation is counted against the run's memory bound first, and a
+// long chunk name is cut to maxChunkName bytes.
 func (st *State) loadBuilt(L *lua.LState, name string, src []byte) int {
+	if len(name) > maxChunkName {
+		name = name[:maxChunkName-3] + "..."
+	}
 	cost := len(src) * compileCost
 	if len(src) > math.MaxInt/compileCost {
 		cost = math.MaxInt
