@@ -409,7 +409,9 @@ func (st *State) openCoroutines() {
 	}))
 	co.RawSetString("resume", L.NewFunction(func(L *lua.LState) int {
 		runUnder(L, L.CheckThread(1))
-		return resume(L)
+		n := resume(L)
+		st.accountCaught(L, n)
+		return n
 	}))
 	co.RawSetString("wrap", L.NewFunction(func(L *lua.LState) int {
 		st.account(L, coroutineCost)

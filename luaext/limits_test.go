@@ -79,6 +79,12 @@ func TestLimitsStopRoutes(t *testing.T) {
 			for i = 1, 64 do t[i] = debug.traceback(s) end`, true, "t.lua:3: route r built more than 4 MiB of strings: stopped"},
 		{"require messages kept", `local s, t = string.rep("x", 1048576), {}
 			for i = 1, 64 do t[i] = select(2, pcall(require, s)) end`, true, "t.lua:3: route r built more than 4 MiB of strings: stopped"},
+		{"messages of gopher-lua's errors kept", `local k, t = string.rep("x", 1048576), {}
+			for i = 1, 64 do t[i] = select(2, pcall(function() local n return n[k] end)) end`, true, "t.lua:3: route r built more than 4 MiB of strings: stopped"},
+		{"messages kept by xpcall", `local k, t = string.rep("x", 1048576), {}
+			for i = 1, 64 do t[i] = select(2, xpcall(function() local n return n[k] end, function(e) return e end)) end`, true, "t.lua:3: route r built more than 4 MiB of strings: stopped"},
+		{"messages kept by coroutine.resume", `local k, t = string.rep("x", 1048576), {}
+			for i = 1, 64 do t[i] = select(2, coroutine.resume(coroutine.create(function() local n return n[k] end))) end`, true, "t.lua:3: route r built more than 4 MiB of strings: stopped"},
 		{"module of a long dotted name", `module(string.rep("a.", 100000) .. "a")`, true, "t.lua:2: route r built more than 4 MiB of strings: stopped"},
 		{"os.date of a long format", `local f, t = string.rep("%c", 65536), {}
 			for i = 1, 64 do t[i] = os.date(f) end`, true, "t.lua:3: route r built more than 4 MiB of strings: stopped"},
