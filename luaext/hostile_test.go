@@ -159,3 +159,44 @@ src = "local t = nil return t.x"`, rec)
 		t.Errorf("got  %.200q\nwant %q", got, want)
 	}
 }
+
+// TestSortStops: table.sort compares in Go, where no VM instruction
+// notices a stop; it looks for one itself, so a large sort ends with the
+// route, not after it.
+func TestSortStops(t *testing.T) {
+	rec := &record{}
+	st, _ := newState(t, `big = {} for i = 1, 300000 do big[i] = (i * 7919) % 300007 end
+function r()
+	table.sort(big)
+	sorted = true
+	while true do end
+end
+function check() KSR.t.str(tostring(sorted)) end`, rec, func(o *luaext.Options) { o.Timeout = 10 * time.Millisecond })
+	err := callWatched(t, st, "r")
+	var rerr *luaext.RuntimeError
+	if !errors.As(err, &rerr) || !rerr.Timeout || !strings.HasPrefix(rerr.Msg, "t.lua:3: ") {
+		t.Fatalf("err = %v, want the time stop at line 3, in table.sort", err)
+	}
+	if err := callWatched(t, st, "check"); err != nil || rec.args.Str(0) != "nil" {
+		t.Errorf("the sort went on after the stop: err=%v sorted=%q", err, rec.args.Str(0))
+	}
+}
+
+// TestSortKeepsLuaSemantics: kemi's table.sort orders as gopher-lua's.
+func TestSortKeepsLuaSemantics(t *testing.T) {
+	compareWithGopherLua(t, []struct{ name, src string }{
+		{"numbers", `local t = {5, 3, 9, 1, 1, 7, -2, 0.5} table.sort(t) return table.concat(t, " ")`},
+		{"strings", `local t = {"b", "a", "B", "aa", "", "z"} table.sort(t) return table.concat(t, " ")`},
+		{"comparator", `local t = {5, 3, 9, 1, 7} table.sort(t, function(a, b) return a > b end) return table.concat(t, " ")`},
+		{"records", `local t = {} for i = 1, 50 do t[i] = {k = (i * 37) % 11, i = i} end
+			table.sort(t, function(a, b) return a.k < b.k end)
+			local out = {} for i, v in ipairs(t) do out[i] = v.k end return table.concat(out, ",")`},
+		{"__lt", `local mt = {__lt = function(a, b) return a.v < b.v end}
+			local t = {} for i = 1, 20 do t[i] = setmetatable({v = (i * 7) % 13}, mt) end table.sort(t)
+			local out = {} for i, v in ipairs(t) do out[i] = v.v end return table.concat(out, ",")`},
+		{"mixed types", `return pcall(table.sort, {1, "x", 2})`},
+		{"empty and one", `local a, b = {}, {1} table.sort(a) table.sort(b) return #a, b[1]`},
+		{"not a table", `return pcall(table.sort, 1)`},
+		{"error in comparator", `return pcall(table.sort, {1, 2, 3}, function() error("cmp") end)`},
+	})
+}

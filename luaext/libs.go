@@ -41,6 +41,7 @@ func (st *State) openLibs() {
 	st.openCoroutines()
 	st.accountLibs()
 	st.openTraceback()
+	st.openSort()
 	L.SetGlobal("loadstring", L.NewFunction(st.loadString))
 	L.SetGlobal("load", L.NewFunction(st.load))
 	pkg := L.GetGlobal("package").(*lua.LTable)
