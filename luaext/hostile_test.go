@@ -3,6 +3,7 @@ package luaext_test
 import (
 	"errors"
 	"runtime"
+	"runtime/metrics"
 	"strings"
 	"testing"
 	"time"
@@ -199,4 +200,35 @@ func TestSortKeepsLuaSemantics(t *testing.T) {
 		{"not a table", `return pcall(table.sort, 1)`},
 		{"error in comparator", `return pcall(table.sort, {1, 2, 3}, function() error("cmp") end)`},
 	})
+}
+
+// TestCollectGarbage: collectgarbage forces no collection of the whole
+// process (gopher-lua's ran runtime.GC for any option, stalling every
+// worker), and answers Lua 5.1's options.
+func TestCollectGarbage(t *testing.T) {
+	rec := &record{}
+	st, _ := newState(t, `function r()
+	local out = {}
+	for i = 1, 20 do out[1] = collectgarbage() end
+	out[2] = collectgarbage("step")
+	out[3] = collectgarbage("count") > 0
+	out[4] = collectgarbage("setpause", 150)
+	out[5] = collectgarbage("setpause")
+	out[6] = select(2, pcall(function() return collectgarbage("nosuch") end))
+	for i = 1, 6 do out[i] = tostring(out[i]) end
+	KSR.t.str(table.concat(out, " "))
+end`, rec)
+	forced := []metrics.Sample{{Name: "/gc/cycles/forced:gc-cycles"}}
+	metrics.Read(forced)
+	before := forced[0].Value.Uint64()
+	if _, err := st.Call("r", kemi.RouteRequest, msg(t)); err != nil {
+		t.Fatal(err)
+	}
+	metrics.Read(forced)
+	if n := forced[0].Value.Uint64() - before; n != 0 {
+		t.Errorf("the route forced %d collections", n)
+	}
+	if got, want := rec.args.Str(0), "0 true true 200 150 t.lua:8: bad argument #1 to collectgarbage (invalid option 'nosuch')"; got != want {
+		t.Errorf("got  %q\nwant %q", got, want)
+	}
 }

@@ -42,6 +42,7 @@ func (st *State) openLibs() {
 	st.accountLibs()
 	st.openTraceback()
 	st.openSort()
+	st.openGC()
 	L.SetGlobal("loadstring", L.NewFunction(st.loadString))
 	L.SetGlobal("load", L.NewFunction(st.load))
 	pkg := L.GetGlobal("package").(*lua.LTable)
