@@ -232,3 +232,27 @@ end`, rec)
 		t.Errorf("got  %q\nwant %q", got, want)
 	}
 }
+
+// TestGuardedGlobals: a script may guard its globals with metamethods
+// (strict.lua raises on a name it does not define; a hostile one loops):
+// looking up a route, which happens outside any route run, does not run
+// them.
+func TestGuardedGlobals(t *testing.T) {
+	for _, guard := range []string{
+		`function(t, k) error("undefined global " .. tostring(k), 2) end`,
+		`function() while true do end end`,
+	} {
+		rec := &record{}
+		st, _ := newState(t, `function ksr_request_route() KSR.t.str("ran") end
+setmetatable(_G, {__index = `+guard+`})`, rec, func(o *luaext.Options) { o.Timeout = 50 * time.Millisecond })
+		if st.Has("ksr_reply_route") {
+			t.Error("Has: a route the script does not define")
+		}
+		if res, err := st.Call("ksr_onsend_route", kemi.RouteRequest, msg(t)); res.Ran || err != nil {
+			t.Errorf("a route the script does not define: %+v %v", res, err)
+		}
+		if err := callWatched(t, st, "ksr_request_route"); err != nil || rec.args.Str(0) != "ran" {
+			t.Errorf("the route: %v %q", err, rec.args.Str(0))
+		}
+	}
+}

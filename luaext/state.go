@@ -510,8 +510,18 @@ func (st *State) Where() string {
 
 // Has reports whether the script defines the global function name.
 func (st *State) Has(name string) bool {
-	_, ok := st.L.GetGlobal(name).(*lua.LFunction)
+	_, ok := st.routeFunc(name)
 	return ok
+}
+
+// routeFunc returns the global function name. The lookup is raw: it runs
+// outside any route, where no pcall or time limit reaches, and a script
+// that guards its globals with an __index metamethod (strict.lua raises
+// on a name it does not define) made the lookup of an optional route
+// panic the worker.
+func (st *State) routeFunc(name string) (*lua.LFunction, bool) {
+	fn, ok := st.L.G.Global.RawGetString(name).(*lua.LFunction)
+	return fn, ok
 }
 
 // Functions returns the names of the global functions the script defines.
@@ -539,7 +549,7 @@ func (st *State) Functions() []string {
 // it is the Runner's job.
 func (st *State) Call(name string, rt kemi.RouteType, m *kemi.Msg, args ...string) (kemi.CallResult, error) {
 	L := st.L
-	fn, ok := L.GetGlobal(name).(*lua.LFunction)
+	fn, ok := st.routeFunc(name)
 	if !ok {
 		return kemi.CallResult{}, nil
 	}
