@@ -52,7 +52,10 @@ type Options struct {
 	TopLevelTimeout time.Duration
 	// MemoryLimit bounds the bytes of strings one route run (and the
 	// top level) may build with .., the string library and table.concat;
-	// 0 means no limit. A run past it is stopped.
+	// it also counts what other library functions build from their
+	// arguments (error messages a pcall gives back, os.date, module), 1
+	// KiB per byte of source compiled at run time and 40 KiB per
+	// coroutine. 0 means no limit. A run past it is stopped.
 	MemoryLimit int64
 }
 
