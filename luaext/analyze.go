@@ -38,8 +38,11 @@ type Analysis struct {
 	RouteRefs []RouteRef
 	// Unsafe are the uses of functions that need allow_unsafe_lua, in
 	// line order, once per name and line. Only the script's own text is
-	// looked at (not the modules it requires), and a local that shadows
-	// io or os is not told apart.
+	// looked at (not the modules it requires). io, os and package are
+	// followed through locals and globals that name them (`local o =
+	// os`), _G, package.loaded and require("io"); a local of the script
+	// called io is not the library. Values that pass through tables or
+	// function calls are not followed.
 	Unsafe []UnsafeRef
 	// Defined are the global functions defined by name in the text, with
 	// their line.
@@ -68,24 +71,129 @@ func Analyze(s *Script) (*Analysis, error) {
 		return nil, syntaxError(s.Name, s.Source, err)
 	}
 	a := &Analysis{Defined: map[string]int{}}
-	w := walker{a: a}
-	w.stmts(chunk, true)
+	w := &walker{a: a, globals: map[string]string{}}
+	w.block(chunk)
 	sort.Slice(a.Refs, func(i, j int) bool { return a.Refs[i].Line < a.Refs[j].Line })
 	sort.SliceStable(a.Unsafe, func(i, j int) bool { return a.Unsafe[i].Line < a.Unsafe[j].Line })
 	return a, nil
 }
 
+// The walker follows the libraries that hold unsafe functions (io, os,
+// package) through the names a script gives them, so that it sees
+// `local o = os; o.getenv("X")`, `_G.io.open` and `require("io").open`,
+// and tells a local of its own called io (a parameter, `local io =
+// require("myio")`) from the library. A binding is the library a name
+// stands for: "io", "os", "package", "package.loaded", "_G", or "" for
+// none.
+
+// libraryNames are the globals the walker follows.
+var libraryNames = map[string]bool{"io": true, "os": true, "package": true, "_G": true}
+
 type walker struct {
 	a *Analysis
+	// scopes are the locals in scope, innermost last, with their
+	// binding
+	scopes []map[string]string
+	// globals are global names the script assigned, with their binding
+	// ("" when it made io or os something else)
+	globals map[string]string
 }
 
-func (w walker) stmts(list []ast.Stmt, top bool) {
-	for _, s := range list {
-		w.stmt(s, top)
+func (w *walker) open() { w.scopes = append(w.scopes, map[string]string{}) }
+
+func (w *walker) close() { w.scopes = w.scopes[:len(w.scopes)-1] }
+
+// declare brings local names into the innermost scope.
+func (w *walker) declare(binding string, names ...string) {
+	for _, n := range names {
+		w.scopes[len(w.scopes)-1][n] = binding
 	}
 }
 
-func (w walker) stmt(s ast.Stmt, top bool) {
+// lookup returns what the name stands for where the walker is, and
+// whether it is a local.
+func (w *walker) lookup(name string) (binding string, local bool) {
+	for i := len(w.scopes) - 1; i >= 0; i-- {
+		if b, ok := w.scopes[i][name]; ok {
+			return b, true
+		}
+	}
+	if b, ok := w.globals[name]; ok {
+		return b, false
+	}
+	if libraryNames[name] {
+		return name, false
+	}
+	return "", false
+}
+
+// library returns the library the expression's value is, or "".
+func (w *walker) library(e ast.Expr) string {
+	switch x := e.(type) {
+	case *ast.IdentExpr:
+		b, _ := w.lookup(x.Value)
+		return b
+	case *ast.AttrGetExpr:
+		key, ok := x.Key.(*ast.StringExpr)
+		if !ok {
+			return ""
+		}
+		switch w.library(x.Object) {
+		case "_G", "package.loaded":
+			if libraryNames[key.Value] {
+				return key.Value
+			}
+			if b, ok := w.globals[key.Value]; ok {
+				return b
+			}
+		case "package":
+			if key.Value == "loaded" {
+				return "package.loaded"
+			}
+		}
+	case *ast.FuncCallExpr:
+		fn, ok := x.Func.(*ast.IdentExpr)
+		if !ok || x.Receiver != nil {
+			return ""
+		}
+		if _, local := w.lookup(fn.Value); local {
+			return ""
+		}
+		switch fn.Value {
+		case "require":
+			if len(x.Args) == 1 {
+				if name, ok := x.Args[0].(*ast.StringExpr); ok && libraryNames[name.Value] {
+					return name.Value
+				}
+			}
+		case "getfenv":
+			return "_G"
+		}
+	}
+	return ""
+}
+
+// member notes the use of field key of the value e when it is an unsafe
+// function of a library, and reports whether it was.
+func (w *walker) member(e ast.Expr, key string, line int) bool {
+	switch lib := w.library(e); lib {
+	case "io", "os", "package":
+		return w.unsafe(lib+"."+key, line)
+	case "_G", "package.loaded":
+		return w.unsafe(key, line)
+	}
+	return false
+}
+
+func (w *walker) block(list []ast.Stmt) {
+	w.open()
+	defer w.close()
+	for _, s := range list {
+		w.stmt(s)
+	}
+}
+
+func (w *walker) stmt(s ast.Stmt) {
 	switch x := s.(type) {
 	case *ast.AssignStmt:
 		for i, l := range x.Lhs {
@@ -95,10 +203,16 @@ func (w walker) stmt(s ast.Stmt, top bool) {
 				}
 			}
 		}
-		for _, l := range x.Lhs {
+		w.exprs(x.Rhs)
+		for i, l := range x.Lhs {
 			// io.write = f replaces a function, it does not use it
 			switch target := l.(type) {
 			case *ast.IdentExpr:
+				b := ""
+				if i < len(x.Rhs) {
+					b = w.library(x.Rhs[i])
+				}
+				w.assign(target.Value, b)
 			case *ast.AttrGetExpr:
 				w.expr(target.Object)
 				w.expr(target.Key)
@@ -106,63 +220,110 @@ func (w walker) stmt(s ast.Stmt, top bool) {
 				w.expr(l)
 			}
 		}
-		w.exprs(x.Rhs)
 	case *ast.LocalAssignStmt:
 		w.exprs(x.Exprs)
+		for i, n := range x.Names {
+			b := ""
+			if i < len(x.Exprs) {
+				b = w.library(x.Exprs[i])
+			}
+			w.declare(b, n)
+		}
 	case *ast.FuncCallStmt:
 		w.expr(x.Expr)
 	case *ast.DoBlockStmt:
-		w.stmts(x.Stmts, false)
+		w.block(x.Stmts)
 	case *ast.WhileStmt:
 		w.expr(x.Condition)
-		w.stmts(x.Stmts, false)
+		w.block(x.Stmts)
 	case *ast.RepeatStmt:
+		// the condition sees the body's locals
+		w.open()
+		for _, s := range x.Stmts {
+			w.stmt(s)
+		}
 		w.expr(x.Condition)
-		w.stmts(x.Stmts, false)
+		w.close()
 	case *ast.IfStmt:
 		w.expr(x.Condition)
-		w.stmts(x.Then, false)
-		w.stmts(x.Else, false)
+		w.block(x.Then)
+		w.block(x.Else)
 	case *ast.NumberForStmt:
 		w.expr(x.Init)
 		w.expr(x.Limit)
 		w.expr(x.Step)
-		w.stmts(x.Stmts, false)
+		w.open()
+		w.declare("", x.Name)
+		w.block(x.Stmts)
+		w.close()
 	case *ast.GenericForStmt:
 		w.exprs(x.Exprs)
-		w.stmts(x.Stmts, false)
+		w.open()
+		w.declare("", x.Names...)
+		w.block(x.Stmts)
+		w.close()
 	case *ast.FuncDefStmt:
 		if x.Name != nil && x.Name.Receiver == nil {
 			if id, ok := x.Name.Func.(*ast.IdentExpr); ok {
 				w.a.Defined[id.Value] = x.Line()
+				w.assign(id.Value, "")
 			}
 		}
 		if x.Func != nil {
-			w.stmts(x.Func.Stmts, false)
+			var implicit []string
+			if x.Name != nil && x.Name.Method != "" {
+				implicit = []string{"self"}
+			}
+			w.function(x.Func, implicit...)
 		}
 	case *ast.ReturnStmt:
 		w.exprs(x.Exprs)
 	}
 }
 
-func (w walker) exprs(list []ast.Expr) {
+// assign records that name was given a value that is the library b (or
+// none): a local's binding changes, a global is remembered.
+func (w *walker) assign(name, b string) {
+	for i := len(w.scopes) - 1; i >= 0; i-- {
+		if _, ok := w.scopes[i][name]; ok {
+			w.scopes[i][name] = b
+			return
+		}
+	}
+	if b == "" && !libraryNames[name] {
+		delete(w.globals, name)
+		return
+	}
+	w.globals[name] = b
+}
+
+// function walks a function's body with its parameters in scope.
+func (w *walker) function(f *ast.FunctionExpr, implicit ...string) {
+	w.open()
+	defer w.close()
+	w.declare("", implicit...)
+	if f.ParList != nil {
+		w.declare("", f.ParList.Names...)
+	}
+	w.block(f.Stmts)
+}
+
+func (w *walker) exprs(list []ast.Expr) {
 	for _, e := range list {
 		w.expr(e)
 	}
 }
 
-func (w walker) expr(e ast.Expr) {
+func (w *walker) expr(e ast.Expr) {
 	switch x := e.(type) {
 	case nil:
 	case *ast.IdentExpr:
-		w.unsafe(x.Value, x.Line())
+		if _, local := w.lookup(x.Value); !local {
+			w.unsafe(x.Value, x.Line())
+		}
 	case *ast.AttrGetExpr:
-		if obj, ok := x.Object.(*ast.IdentExpr); ok {
-			if key, ok := x.Key.(*ast.StringExpr); ok {
-				if w.unsafe(obj.Value+"."+key.Value, x.Line()) {
-					return
-				}
-			}
+		if key, ok := x.Key.(*ast.StringExpr); ok && w.member(x.Object, key.Value, x.Line()) {
+			return
 		}
 		if mod, name, ok := ksrPath(x); ok && mod != "" {
 			w.a.Refs = append(w.a.Refs, Ref{Module: mod, Name: name, Line: x.Line()})
@@ -186,6 +347,10 @@ func (w walker) expr(e ast.Expr) {
 				w.exprs(x.Args)
 				return
 			}
+		}
+		if x.Receiver != nil && x.Method != "" && w.member(x.Receiver, x.Method, x.Line()) {
+			w.exprs(x.Args)
+			return
 		}
 		w.expr(x.Func)
 		w.expr(x.Receiver)
@@ -214,12 +379,12 @@ func (w walker) expr(e ast.Expr) {
 	case *ast.UnaryLenOpExpr:
 		w.expr(x.Expr)
 	case *ast.FunctionExpr:
-		w.stmts(x.Stmts, false)
+		w.function(x)
 	}
 }
 
 // unsafe notes a use of name if it needs allow_unsafe_lua.
-func (w walker) unsafe(name string, line int) bool {
+func (w *walker) unsafe(name string, line int) bool {
 	if !Unsafe(name) {
 		return false
 	}

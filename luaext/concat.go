@@ -1,6 +1,8 @@
 package luaext
 
 import (
+	"fmt"
+
 	"github.com/kemisip/kemi/luaext/luastr"
 	"github.com/yuin/gopher-lua/ast"
 )
@@ -13,33 +15,74 @@ import (
 // operands in order, which Lua evaluates left to right as it does the
 // operands of OP_CONCAT; a parenthesised left operand, (a .. b) .. c,
 // stays a call of its own, as it is a concatenation of its own in Lua. The
-// call carries the line of the expression, so errors point where they did.
+// call carries the line where the expression ends, so errors point where
+// Lua 5.1 points them.
 //
-// The chunk gets a first statement `local <ConcatName> = <ConcatName>`:
-// every function of the chunk reaches the function as an upvalue, faster
-// than a global lookup, and code run under setfenv or module() still
-// concatenates. It is added only when the chunk concatenates at all.
-func rewriteConcat(chunk []ast.Stmt) []ast.Stmt {
+// The chunk gets a first statement `local <ConcatName> =
+// ("")[<ConcatName>]`: every function of the chunk reaches the function
+// as an upvalue, faster than a global lookup, and the string table (which
+// strings index through their metatable) has it whatever the chunk's
+// environment, so a chunk run under setfenv, even with an empty table, or
+// under module() still concatenates. It is added only when the chunk
+// concatenates at all.
+//
+// As it walks every node before gopher-lua's compiler does, it also
+// refuses a chunk nested deeper than maxSyntaxDepth.
+func rewriteConcat(name string, chunk []ast.Stmt) ([]ast.Stmt, error) {
 	r := concatRewriter{}
 	r.stmts(chunk)
+	if r.tooDeep > 0 {
+		return nil, &SyntaxError{File: name, Line: r.tooDeep,
+			Msg: fmt.Sprintf("chunk has too many syntax levels (blocks and expressions nest more than %d deep)", maxSyntaxDepth)}
+	}
 	if !r.used {
-		return chunk
+		return chunk, nil
 	}
 	line := 0
 	if len(chunk) > 0 {
 		line = chunk[0].Line()
 	}
-	global := &ast.IdentExpr{Value: luastr.ConcatName}
-	global.SetLine(line)
-	local := &ast.LocalAssignStmt{Names: []string{luastr.ConcatName}, Exprs: []ast.Expr{global}}
+	empty := &ast.StringExpr{Value: ""}
+	key := &ast.StringExpr{Value: luastr.ConcatName}
+	lookup := &ast.AttrGetExpr{Object: empty, Key: key}
+	for _, e := range []ast.Expr{empty, key, lookup} {
+		e.SetLine(line)
+		e.SetLastLine(line)
+	}
+	local := &ast.LocalAssignStmt{Names: []string{luastr.ConcatName}, Exprs: []ast.Expr{lookup}}
 	local.SetLine(line)
 	local.SetLastLine(line)
-	return append([]ast.Stmt{local}, chunk...)
+	return append([]ast.Stmt{local}, chunk...), nil
 }
 
+// maxSyntaxDepth bounds how deeply a chunk's blocks and expressions nest.
+// gopher-lua's compiler recurses once per level on the goroutine's stack,
+// and Go ends the whole process when a stack passes 1 GB: loadstring of
+// 4 MB of "{" and "}" in a route did. Lua 5.1 refuses more than 200
+// levels; on gopher-lua's syntax tree an elseif and each operator of
+// 1 + 2 + 3 nest one level more, so kemi allows more.
+const maxSyntaxDepth = 1000
+
 type concatRewriter struct {
-	used bool
+	used    bool
+	depth   int
+	tooDeep int // the line where nesting first passed maxSyntaxDepth
 }
+
+// enter goes one level deeper, at a node of line; it reports false, and
+// notes the line, past maxSyntaxDepth. Every enter needs a leave.
+func (r *concatRewriter) enter(line int) bool {
+	r.depth++
+	if r.depth <= maxSyntaxDepth {
+		return true
+	}
+	if r.tooDeep == 0 {
+		r.tooDeep = max(line, 1)
+	}
+	return false
+}
+
+func (r *concatRewriter) leave() { r.depth-- }
 
 func (r *concatRewriter) stmts(list []ast.Stmt) {
 	for _, s := range list {
@@ -48,6 +91,10 @@ func (r *concatRewriter) stmts(list []ast.Stmt) {
 }
 
 func (r *concatRewriter) stmt(s ast.Stmt) {
+	defer r.leave()
+	if !r.enter(s.Line()) {
+		return
+	}
 	switch x := s.(type) {
 	case *ast.AssignStmt:
 		r.exprs(x.Lhs)
@@ -96,9 +143,14 @@ func (r *concatRewriter) exprs(list []ast.Expr) {
 }
 
 func (r *concatRewriter) expr(e ast.Expr) ast.Expr {
-	switch x := e.(type) {
-	case nil:
+	if e == nil {
 		return nil
+	}
+	defer r.leave()
+	if !r.enter(e.Line()) {
+		return e
+	}
+	switch x := e.(type) {
 	case *ast.StringConcatOpExpr:
 		return r.concat(x)
 	case *ast.AttrGetExpr:
@@ -157,13 +209,18 @@ func (r *concatRewriter) concat(x *ast.StringConcatOpExpr) ast.Expr {
 	case *ast.Comma3Expr:
 		last.AdjustRet = true
 	}
+	// Lua 5.1 gives a concatenation the line where it ends, that of
+	// its last operand; gopher-lua's own OP_CONCAT, the line where it
+	// starts
+	last := operands[len(operands)-1]
+	line := max(x.Line(), last.Line(), last.LastLine())
 	fn := &ast.IdentExpr{Value: luastr.ConcatName}
-	fn.SetLine(x.Line())
-	fn.SetLastLine(x.LastLine())
+	fn.SetLine(line)
+	fn.SetLastLine(line)
 	// AdjustRet: one value, and never a tail call, so the caller's frame
 	// stays for error positions and tracebacks
 	call := &ast.FuncCallExpr{Func: fn, Args: operands, AdjustRet: true}
-	call.SetLine(x.Line())
-	call.SetLastLine(x.LastLine())
+	call.SetLine(line)
+	call.SetLastLine(line)
 	return call
 }

@@ -45,6 +45,9 @@ func TestConcatRewriteKeepsLuaSemantics(t *testing.T) {
 		{"under module-style environment", `local env = setmetatable({}, {__index = _G})
 			local f = loadstring("return tostring(1) .. 'x'") setfenv(f, env) return f()`},
 		{"loadstring", `return loadstring("return 'a' .. 'b' .. 1")()`},
+		{"loadstring under an empty environment", `local f = loadstring("return 'a' .. 'b'") setfenv(f, {}) return f()`},
+		{"function defined under an empty environment", `local env = {}
+			local f = loadstring("function g(x) return x .. '!' end") setfenv(f, env) f() return env.g("hi")`},
 		{"nested chains", `local a, b = "1", "2" return a .. (b .. (a .. b)) .. ((a .. b) .. a)`},
 	}
 	compareWithGopherLua(t, cases)
@@ -99,14 +102,21 @@ func runPlain(t *testing.T, src string) string {
 	t.Helper()
 	L := lua.NewState()
 	defer L.Close()
-	if err := L.DoString("function f()\n" + src + "\nend\n" + joinLua + "result = join(f())"); err != nil {
+	// the chunk name kemi's test states use, so that positions compare
+	fn, err := L.Load(strings.NewReader("function f()\n"+src+"\nend\n"+joinLua+"result = join(f())"), "t.lua")
+	if err == nil {
+		L.Push(fn)
+		err = L.PCall(0, 0, nil)
+	}
+	if err != nil {
 		t.Fatalf("plain gopher-lua: %v", err)
 	}
 	return L.GetGlobal("result").String()
 }
 
-// TestConcatErrors checks that a failed .. points at its line and names
-// no internal function, in the message or the traceback.
+// TestConcatErrors checks that a failed .. points at its line, the line
+// where it ends as in Lua 5.1, and names no internal function, in the
+// message or the traceback.
 func TestConcatErrors(t *testing.T) {
 	st, _ := newState(t, `function r()
 	local t = {}
@@ -118,8 +128,14 @@ function meta()
 	local bad = setmetatable({}, {__concat = function(a, b) error("no concat here") end})
 	return "x" .. bad
 end
+function chain()
+	local x
+	return x
+		.. "a"
+		.. "b"
+end
 `, &record{})
-	for fn, want := range map[string]string{"r": "t.lua:4:", "meta": "t.lua:8: no concat here"} {
+	for fn, want := range map[string]string{"r": "t.lua:5:", "meta": "t.lua:8: no concat here", "chain": "t.lua:15:"} {
 		_, err := st.Call(fn, kemi.RouteRequest, msg(t))
 		var rerr *luaext.RuntimeError
 		if !errors.As(err, &rerr) || !strings.HasPrefix(rerr.Msg, want) {

@@ -42,6 +42,28 @@ end
 	}
 }
 
+// TestDebugTracebackNamesTheRoute: debug.traceback writes the stack as a
+// route error's traceback is written: the route by its name, no frame of
+// the call `..` compiles to (gopher-lua's named it with a zero byte), a
+// function without a name as Lua 5.1 writes it.
+func TestDebugTracebackNamesTheRoute(t *testing.T) {
+	rec := &record{}
+	st, _ := newState(t, `function ksr_request_route()
+	local mt = {__concat = function(a, b) return debug.traceback("in concat") end}
+	KSR.t.str(("x" .. setmetatable({}, mt)) .. "|" .. debug.traceback() .. "|" .. tostring(debug.traceback(nil, 2)))
+end
+`, rec)
+	if _, err := st.Call("ksr_request_route", kemi.RouteRequest, msg(t)); err != nil {
+		t.Fatal(err)
+	}
+	want := "in concat\nstack traceback:\n\tt.lua:2: in function <t.lua:2>\n\tt.lua:3: in function 'ksr_request_route'" +
+		"|stack traceback:\n\tt.lua:3: in function 'ksr_request_route'" +
+		"|stack traceback:"
+	if got := rec.args.Str(0); got != want {
+		t.Errorf("got  %q\nwant %q", got, want)
+	}
+}
+
 // TestMissingEndNamesTheOpenBlock compares with what Lua 5.1 says
 // (lua5.1 file.lua), except the line of the end of the file: kemi points at
 // the last line of the text, Lua at the one after the final newline.

@@ -3,6 +3,7 @@ package luaext
 import (
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -38,6 +39,10 @@ func (st *State) openLibs() {
 	}
 	luastr.Open(L, (*budget)(st))
 	st.openCoroutines()
+	st.accountLibs()
+	st.openTraceback()
+	st.openSort()
+	st.openGC()
 	L.SetGlobal("loadstring", L.NewFunction(st.loadString))
 	L.SetGlobal("load", L.NewFunction(st.load))
 	pkg := L.GetGlobal("package").(*lua.LTable)
@@ -161,10 +166,39 @@ func (st *State) loadChunk(L *lua.LState, name string, src []byte) int {
 	return 1
 }
 
+// compileCost is what compiling one byte of source at run time counts
+// against the run's memory bound. gopher-lua's parser and compiler are Go
+// code that no time limit reaches, and allocate 50 to 1000 bytes per byte
+// of source (the most for a chunk of many small functions): loadstring of
+// 12 MB of "x=1 " took 4.5 s and 1 GB. Counted this way, a run compiles at
+// most 64 KB of source under the default bound of 64 MiB.
+const compileCost = 1 << 10
+
+// maxChunkName is the longest chunk name loadstring and load keep (Lua
+// 5.1 shows at most 60 bytes of one, LUA_IDSIZE). Every error raised in
+// the chunk starts with its name: a long one was copied into each message
+// without counting against the route's memory bound.
+const maxChunkName = 60
+
+// loadBuilt is loadChunk for source the script built (loadstring, load):
+// its compilation is counted against the run's memory bound first, and a
+// long chunk name is cut to maxChunkName bytes.
+func (st *State) loadBuilt(L *lua.LState, name string, src []byte) int {
+	if len(name) > maxChunkName {
+		name = name[:maxChunkName-3] + "..."
+	}
+	cost := len(src) * compileCost
+	if len(src) > math.MaxInt/compileCost {
+		cost = math.MaxInt
+	}
+	st.account(L, cost)
+	return st.loadChunk(L, name, src)
+}
+
 // loadString is loadstring(s [, chunkname]).
 func (st *State) loadString(L *lua.LState) int {
 	src := L.CheckString(1)
-	return st.loadChunk(L, L.OptString(2, "<string>"), []byte(src))
+	return st.loadBuilt(L, L.OptString(2, "<string>"), []byte(src))
 }
 
 // load is load(func [, chunkname]): func gives the text piece by piece.
@@ -173,6 +207,11 @@ func (st *State) load(L *lua.LState) int {
 	name := L.OptString(2, "?")
 	var src strings.Builder
 	for {
+		// a reader written in Go (load(os.date)) runs no VM
+		// instruction, where a stop is noticed
+		if ctx := L.Context(); ctx != nil && ctx.Err() != nil {
+			L.RaiseError("%s", ctx.Err().Error())
+		}
 		L.Push(fn)
 		L.Call(0, 1)
 		piece := L.Get(-1)
@@ -189,12 +228,10 @@ func (st *State) load(L *lua.LState) int {
 		if s == "" {
 			break
 		}
-		if err := (*budget)(st).Grow(len(s)); err != nil {
-			L.RaiseError("%s", err.Error())
-		}
+		st.account(L, len(s))
 		src.WriteString(s)
 	}
-	return st.loadChunk(L, name, []byte(src.String()))
+	return st.loadBuilt(L, name, []byte(src.String()))
 }
 
 // readChunk reads a file for dofile and loadfile; "" is standard input.
@@ -337,7 +374,8 @@ func moduleFile(name string) (string, bool) {
 }
 
 // openCoroutines makes coroutines run under the context of the run that
-// resumes them. gopher-lua gives a coroutine a child of the state's
+// resumes them, and counts each one created against the run's memory
+// bound (coroutineCost). gopher-lua gives a coroutine a child of the state's
 // context when it is created: one created at the top level or before a
 // stopped route would fail with "context canceled" in every later route,
 // and each would stay registered with the state's context. Here a
@@ -368,13 +406,17 @@ func (st *State) openCoroutines() {
 		return n
 	}
 	co.RawSetString("create", L.NewFunction(func(L *lua.LState) int {
+		st.account(L, coroutineCost)
 		return withoutContext(L, create)
 	}))
 	co.RawSetString("resume", L.NewFunction(func(L *lua.LState) int {
 		runUnder(L, L.CheckThread(1))
-		return resume(L)
+		n := resume(L)
+		st.accountCaught(L, n)
+		return n
 	}))
 	co.RawSetString("wrap", L.NewFunction(func(L *lua.LState) int {
+		st.account(L, coroutineCost)
 		withoutContext(L, wrap)
 		inner, ok := L.Get(-1).(*lua.LFunction)
 		if !ok || len(inner.Upvalues) != 1 {

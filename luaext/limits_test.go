@@ -69,6 +69,31 @@ func TestLimitsStopRoutes(t *testing.T) {
 		{"pcall does not catch the stop", `while true do pcall(string.rep, "x", 1048576) end`, true, "route r built more than 4 MiB of strings: stopped"},
 		{".. in loadstring's code", `loadstring("local s = 'x' while true do s = s .. s end")()`, true, "built more than 4 MiB of strings: stopped"},
 		{".. in a coroutine", `coroutine.wrap(function() local s = "x" while true do s = s .. s end end)()`, true, "route r built more than 4 MiB of strings: stopped"},
+		{"error messages kept", `local s, t = string.rep("x", 1048576), {}
+			for i = 1, 64 do t[i] = select(2, pcall(error, s)) end`, true, "t.lua:3: route r built more than 4 MiB of strings: stopped"},
+		{"error messages kept, raised from Lua", `local s, t = string.rep("x", 1048576), {}
+			for i = 1, 64 do t[i] = select(2, pcall(function() error(s) end)) end`, true, "route r built more than 4 MiB of strings: stopped"},
+		{"assert messages kept", `local s, t = string.rep("x", 1048576), {}
+			for i = 1, 64 do t[i] = select(2, pcall(assert, false, s)) end`, true, "t.lua:3: route r built more than 4 MiB of strings: stopped"},
+		{"debug.traceback messages kept", `local s, t = string.rep("x", 1048576), {}
+			for i = 1, 64 do t[i] = debug.traceback(s) end`, true, "t.lua:3: route r built more than 4 MiB of strings: stopped"},
+		{"require messages kept", `local s, t = string.rep("x", 1048576), {}
+			for i = 1, 64 do t[i] = select(2, pcall(require, s)) end`, true, "t.lua:3: route r built more than 4 MiB of strings: stopped"},
+		{"messages of gopher-lua's errors kept", `local k, t = string.rep("x", 1048576), {}
+			for i = 1, 64 do t[i] = select(2, pcall(function() local n return n[k] end)) end`, true, "t.lua:3: route r built more than 4 MiB of strings: stopped"},
+		{"messages kept by xpcall", `local k, t = string.rep("x", 1048576), {}
+			for i = 1, 64 do t[i] = select(2, xpcall(function() local n return n[k] end, function(e) return e end)) end`, true, "t.lua:3: route r built more than 4 MiB of strings: stopped"},
+		{"messages kept by coroutine.resume", `local k, t = string.rep("x", 1048576), {}
+			for i = 1, 64 do t[i] = select(2, coroutine.resume(coroutine.create(function() local n return n[k] end))) end`, true, "t.lua:3: route r built more than 4 MiB of strings: stopped"},
+		{"module of a long dotted name", `module(string.rep("a.", 100000) .. "a")`, true, "t.lua:2: route r built more than 4 MiB of strings: stopped"},
+		{"os.date of a long format", `local f, t = string.rep("%c", 65536), {}
+			for i = 1, 64 do t[i] = os.date(f) end`, true, "t.lua:3: route r built more than 4 MiB of strings: stopped"},
+		{"coroutines kept", `local t = {}
+			for i = 1, 1000 do t[i] = coroutine.create(function() end) end`, true, "t.lua:3: route r built more than 4 MiB of strings: stopped"},
+		{"coroutine.wrap kept", `local t = {}
+			for i = 1, 1000 do t[i] = coroutine.wrap(function() end) end`, true, "t.lua:3: route r built more than 4 MiB of strings: stopped"},
+		{"loadstring of a large chunk", `local f = loadstring(string.rep("x = 1 ", 1000))`, true, "t.lua:2: route r built more than 4 MiB of strings: stopped"},
+		{"load of a large chunk", `local i = 0 local f = load(function() i = i + 1 if i <= 1000 then return "x = 1 " end end)`, true, "t.lua:2: route r built more than 4 MiB of strings: stopped"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

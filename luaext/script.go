@@ -6,12 +6,16 @@
 //
 // Every route run is bounded: a time limit (Options.Timeout, enforced by
 // the caller's watchdog through State.Overrun and checked between VM
-// instructions, inside the pattern functions and in coroutines) and a
-// bound on the bytes of strings it builds (Options.MemoryLimit). The
-// compiler rewrites `..` into a call of package luastr, which also supplies
-// Lua 5.1's pattern functions and string builders, so that every string a
-// script builds is accounted. Code compiled at run time (loadstring, load,
-// require) goes through the same compiler.
+// instructions, inside the pattern functions, table.sort and load's
+// reader loop, and in coroutines) and a bound on the bytes of strings it
+// builds (Options.MemoryLimit). The compiler rewrites `..` into a call of
+// package luastr, which also supplies Lua 5.1's pattern functions and
+// string builders, so that every string a script builds is accounted;
+// what gopher-lua's own functions build from their arguments is counted
+// too (accounted.go), as are code compiled at run time and coroutines.
+// Code compiled at run time (loadstring, load, require) goes through the
+// same compiler, which refuses chunks nested deeper than gopher-lua's
+// recursive compiler can take.
 //
 // States are sandboxed unless Options.AllowUnsafe is set: no file,
 // process or environment access (io, os.execute, os.getenv, dofile, ...);
@@ -71,7 +75,11 @@ func compileChunk(name string, src []byte) (*lua.FunctionProto, error) {
 	if err != nil {
 		return nil, syntaxError(name, src, err)
 	}
-	proto, err := lua.Compile(rewriteConcat(chunk), name)
+	chunk, err = rewriteConcat(name, chunk)
+	if err != nil {
+		return nil, err
+	}
+	proto, err := lua.Compile(chunk, name)
 	if err != nil {
 		return nil, syntaxError(name, src, err)
 	}

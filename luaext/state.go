@@ -52,7 +52,10 @@ type Options struct {
 	TopLevelTimeout time.Duration
 	// MemoryLimit bounds the bytes of strings one route run (and the
 	// top level) may build with .., the string library and table.concat;
-	// 0 means no limit. A run past it is stopped.
+	// it also counts what other library functions build from their
+	// arguments (error messages a pcall gives back, os.date, module), 1
+	// KiB per byte of source compiled at run time and 40 KiB per
+	// coroutine. 0 means no limit. A run past it is stopped.
 	MemoryLimit int64
 }
 
@@ -60,6 +63,31 @@ type Options struct {
 // shorter limit or none: a loop there would hang start-up, reload and kemi
 // check, while a slow top level (a large table built once) is no bug.
 const DefaultTopLevelTimeout = 10 * time.Second
+
+// The registry is a state's value stack. gopher-lua grows it by a fixed
+// step, copying it each time, inside the Go function that pushes (unpack,
+// string.byte): with a small step, unpack of a large table was quadratic
+// and ran for seconds where no time limit reaches. A large step keeps that
+// to a few copies; the maximum is far above what 200 nested calls of Lua
+// functions need (Lua 5.1 refuses to unpack more than about 8000 values).
+const (
+	registryGrowStep = 32 << 10
+	registryMaxSize  = 256 << 10
+)
+
+// maxArrayIndex bounds the array part of a Lua table. gopher-lua fills
+// the gap up to a new integer key with nils, one at a time, inside the
+// assignment: t[67108863] = 1 took 10 s and 3.5 GB where no limit
+// reaches. Larger keys live in the table's hash part, which # does not
+// look at (gopher-lua's rule past its own bound, 2^26), so # of a
+// sequence stops counting there.
+const maxArrayIndex = 1 << 21
+
+func init() {
+	// gopher-lua's bound is a package variable; every Lua state of the
+	// process is built here, and this runs before any exists.
+	lua.MaxArrayIndex = maxArrayIndex
+}
 
 // State is one Lua state with its KSR table. It is owned by one goroutine
 // at a time.
@@ -149,8 +177,8 @@ func NewState(script *Script, opts Options) (*State, error) {
 		SkipOpenLibs:        true,
 		CallStackSize:       200,
 		RegistrySize:        1024,
-		RegistryMaxSize:     1024 * 1024,
-		RegistryGrowStep:    256,
+		RegistryMaxSize:     registryMaxSize,
+		RegistryGrowStep:    registryGrowStep,
 		IncludeGoStackTrace: false,
 	})
 	st := &State{L: L, script: script, opts: opts, log: log, modf: map[string]kemi.Export{}}
@@ -485,8 +513,18 @@ func (st *State) Where() string {
 
 // Has reports whether the script defines the global function name.
 func (st *State) Has(name string) bool {
-	_, ok := st.L.GetGlobal(name).(*lua.LFunction)
+	_, ok := st.routeFunc(name)
 	return ok
+}
+
+// routeFunc returns the global function name. The lookup is raw: it runs
+// outside any route, where no pcall or time limit reaches, and a script
+// that guards its globals with an __index metamethod (strict.lua raises
+// on a name it does not define) made the lookup of an optional route
+// panic the worker.
+func (st *State) routeFunc(name string) (*lua.LFunction, bool) {
+	fn, ok := st.L.G.Global.RawGetString(name).(*lua.LFunction)
+	return fn, ok
 }
 
 // Functions returns the names of the global functions the script defines.
@@ -514,7 +552,7 @@ func (st *State) Functions() []string {
 // it is the Runner's job.
 func (st *State) Call(name string, rt kemi.RouteType, m *kemi.Msg, args ...string) (kemi.CallResult, error) {
 	L := st.L
-	fn, ok := L.GetGlobal(name).(*lua.LFunction)
+	fn, ok := st.routeFunc(name)
 	if !ok {
 		return kemi.CallResult{}, nil
 	}

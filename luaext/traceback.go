@@ -13,21 +13,23 @@ import (
 func (st *State) errorHandler(L *lua.LState) int {
 	obj := L.Get(1)
 	if s, ok := obj.(lua.LString); !ok || string(s) != ExitString {
-		st.traceback = st.stackTraceback()
+		st.traceback = st.stackTraceback(1)
 	}
 	L.Push(obj)
 	return 1
 }
 
-// stackTraceback describes the Lua stack, innermost first. The routes
-// called from Go, nested ones too, are named as the routes (gopher-lua
-// calls a function with no Lua caller "main chunk"), and the calls of luastr.ConcatName that
-// `..` compiles to are left out: the script wrote no such call.
-func (st *State) stackTraceback() string {
+// stackTraceback describes the Lua stack from level from (1: the caller
+// of the running Go function), innermost first. The routes called from
+// Go, nested ones too, are named as the routes (gopher-lua calls a
+// function with no Lua caller "main chunk"), and the calls of
+// luastr.ConcatName that `..` compiles to are left out: the script wrote
+// no such call.
+func (st *State) stackTraceback(from int) string {
 	L := st.L
 	var b strings.Builder
 	b.WriteString("stack traceback:")
-	for level := 1; level < 32; level++ {
+	for level := from; level < from+31; level++ {
 		dbg, ok := L.GetStack(level)
 		if !ok {
 			break
@@ -51,7 +53,9 @@ func (st *State) stackTraceback() string {
 		} else {
 			b.WriteString("[G]:")
 		}
-		if name != "" {
+		if strings.HasPrefix(name, "<") {
+			b.WriteString(" in function " + name) // <file:line>, as Lua 5.1 writes it
+		} else if name != "" {
 			b.WriteString(" in function '" + name + "'")
 		} else {
 			b.WriteString(" in " + dbg.What)
@@ -67,4 +71,39 @@ func hideInternal(msg string) string {
 		return msg
 	}
 	return strings.ReplaceAll(msg, luastr.ConcatName, "..")
+}
+
+// openTraceback makes debug.traceback([msg [, level]]) write the stack
+// as route errors' tracebacks are written, rather than with gopher-lua's
+// names (the route as "main chunk", the call `..` compiles to under its
+// internal name); a message that is not a string is given back as it is,
+// as in Lua 5.1. A coroutine's stack (debug.traceback(co)) is left to
+// gopher-lua. The text counts against the run's memory bound.
+func (st *State) openTraceback() {
+	L := st.L
+	dbg, ok := L.GetGlobal("debug").(*lua.LTable)
+	if !ok {
+		return
+	}
+	orig, ok := dbg.RawGetString("traceback").(*lua.LFunction)
+	if !ok || !orig.IsG {
+		panic("luaext: gopher-lua has no debug.traceback")
+	}
+	dbg.RawSetString("traceback", L.NewFunction(func(L *lua.LState) int {
+		if _, ok := L.Get(1).(*lua.LState); ok {
+			return orig.GFunction(L)
+		}
+		msg := L.Get(1)
+		if msg != lua.LNil && !lua.LVCanConvToString(msg) {
+			L.Push(msg)
+			return 1
+		}
+		tb := st.stackTraceback(L.OptInt(2, 1))
+		if msg != lua.LNil {
+			tb = lua.LVAsString(msg) + "\n" + tb
+		}
+		st.account(L, len(tb))
+		L.Push(lua.LString(tb))
+		return 1
+	}))
 }

@@ -2,6 +2,7 @@ package luastr
 
 import (
 	"context"
+	"math"
 	"runtime"
 	"strings"
 	"testing"
@@ -105,6 +106,8 @@ func TestBudget(t *testing.T) {
 		{`string.upper("ABC")`, 0, `"ABC"`, nil},
 		{`string.lower("ABC")`, 2, "error: t.lua:1: route memory limit exceeded", []int{3}},
 		{`string.reverse("abc")`, 2, "error: t.lua:1: route memory limit exceeded", []int{3}},
+		{`string.char(104, 105)`, 100, `"hi"`, []int{2}},
+		{`string.char(104, 105, 33)`, 2, "error: t.lua:1: route memory limit exceeded", []int{3}},
 		{`string.format("%s-%s", "abc", "def")`, 100, `"abc-def"`, nil},
 		{`string.format("%s", ("x"):rep(50))`, 70, "error: t.lua:1: route memory limit exceeded", nil},
 		{`string.gsub("hello", "l", "L")`, 100, `"heLLo" 2`, []int{5}},
@@ -272,4 +275,20 @@ func equalInts(a, b []int) bool {
 		}
 	}
 	return true
+}
+
+// TestNumberLen: the size accounted for a number is the size written, so
+// a result is built in the buffer accounted for it (-0 is written "-0").
+func TestNumberLen(t *testing.T) {
+	for _, f := range []float64{0, math.Copysign(0, -1), 1, 9, -1, 10, 0.5, -0.5, 1e15, 1e100, -1e-100,
+		math.Inf(1), math.Inf(-1), math.NaN(), math.MaxFloat64, math.SmallestNonzeroFloat64, 1 << 53, -(1 << 63)} {
+		if got, want := numberLen(f), len(appendNumber(nil, f)); got != want {
+			t.Errorf("numberLen(%v) = %d, %q has %d bytes", f, got, appendNumber(nil, f), want)
+		}
+	}
+	b := &testBudget{limit: 100}
+	L := newState(t, b)
+	if got := eval(t, L, `table.concat({-0, -0, -0}, "") .. -0`); got != `"-0-0-0-0"` || b.used != 14 {
+		t.Errorf("got %s, accounted %d bytes, want 6 + 8", got, b.used)
+	}
 }

@@ -158,6 +158,10 @@ var diffExprs = []string{
 	`string.upper("Hello, W\195\182rld 1")`, `string.lower("\195\128BC")`, `string.upper(1.5)`,
 	`string.upper(nil)`, `string.lower()`, `string.reverse("abc")`, `string.reverse("")`, `string.reverse(123)`,
 	`("abc"):upper()`, `("x"):rep(3)`, `string.upper("abc\0def")`, `("x"):rep()`, `("x"):find({})`,
+	// char
+	`string.char()`, `string.char(72, 105, 0, 255)`, `string.char(65.9)`, `string.char("66")`, `string.char(" 0x43 ")`,
+	`string.char(256)`, `string.char(-1)`, `string.char(65, 300)`, `string.char("x")`, `string.char(65, nil)`,
+	`string.char(2^32 + 65)`, `string.char(1/0)`,
 	// table.concat
 	`table.concat({1, 2, 3}, ", ")`, `table.concat({}, "x")`, `table.concat({1, 2, 3}, "", 2)`,
 	`table.concat({1, 2, 3}, "-", 2, 3)`, `table.concat({1, 2, 3}, "-", 3, 2)`, `table.concat({1, {}, 3})`,

@@ -10,10 +10,12 @@ import (
 	lua "github.com/yuin/gopher-lua"
 )
 
-// ConcatName is the global that the rewritten `..` operator calls: the
-// script compiler turns `a .. b .. c` into a call of this function with
-// (a, b, c). It is not a Lua identifier, so no script can declare or shadow
-// it by name.
+// ConcatName is the name of the function that the rewritten `..` operator
+// calls: the script compiler turns `a .. b .. c` into a call of this
+// function with (a, b, c). Open sets it as a global and in the string
+// table, where a chunk finds it as ("")[ConcatName] whatever its
+// environment. It is not a Lua identifier, so no script can declare or
+// shadow it by name.
 const ConcatName = "\x00concat"
 
 // Budget bounds what one route run may build.
@@ -26,9 +28,11 @@ type Budget interface {
 
 // Open replaces, in L's global tables, string.find, string.match,
 // string.gmatch, string.gsub, string.rep, string.format, string.upper,
-// string.lower, string.reverse and table.concat with versions that stop
+// string.lower, string.reverse, string.char and table.concat with
+// versions that stop
 // when L's context is done and account what they build with b, and sets
-// the global ConcatName. Call it after the standard libraries are open.
+// ConcatName in the string table and as a global. Call it after the
+// standard libraries are open.
 //
 // The string table is changed in place, so method calls on strings
 // (`s:find(p)`), which look the functions up through the string
@@ -37,10 +41,12 @@ type Budget interface {
 func Open(L *lua.LState, b Budget) {
 	x := &lib{budget: b}
 	gmatch := L.NewFunction(strGmatch)
+	concat := L.NewFunction(x.concat)
 	strFuncs := []struct {
 		name string
 		fn   lua.LValue
 	}{
+		{ConcatName, concat},
 		{"find", L.NewFunction(strFind)},
 		{"match", L.NewFunction(strMatch)},
 		{"gmatch", gmatch},
@@ -51,6 +57,7 @@ func Open(L *lua.LState, b Budget) {
 		{"upper", L.NewFunction(x.upper)},
 		{"lower", L.NewFunction(x.lower)},
 		{"reverse", L.NewFunction(x.reverse)},
+		{"char", L.NewFunction(x.char)},
 	}
 	for _, t := range stringTables(L) {
 		for _, f := range strFuncs {
@@ -60,7 +67,7 @@ func Open(L *lua.LState, b Budget) {
 	if t, ok := L.GetGlobal("table").(*lua.LTable); ok {
 		t.RawSetString("concat", L.NewFunction(x.tableConcat))
 	}
-	L.SetGlobal(ConcatName, L.NewFunction(x.concat))
+	L.SetGlobal(ConcatName, concat)
 }
 
 // stringTables returns the global string table and, when it is another

@@ -46,7 +46,7 @@ func numberString(f float64) string {
 
 // numberLen returns len(numberString(f)) without allocating.
 func numberLen(f float64) int {
-	if f >= 0 && f < 10 && f == math.Trunc(f) {
+	if f >= 0 && f < 10 && f == math.Trunc(f) && !math.Signbit(f) {
 		return 1
 	}
 	var tmp [numberScratch]byte

@@ -82,3 +82,23 @@ func (x *lib) reverse(L *lua.LState) int {
 	L.Push(lua.LString(bytesString(buf)))
 	return 1
 }
+
+// char is string.char(...): a string of the argument bytes, each checked
+// as Lua 5.1 checks it (0 to 255, "invalid value" otherwise; gopher-lua
+// keeps the low byte of any number). The result is accounted first.
+func (x *lib) char(L *lua.LState) int {
+	n := L.GetTop()
+	if err := grow(x.budget, n); err != nil {
+		raise(L, err.Error())
+	}
+	buf := make([]byte, n)
+	for i := range n {
+		c := checkInt(L, i+1)
+		if c < 0 || c > 255 {
+			argError(L, i+1, "invalid value")
+		}
+		buf[i] = byte(c)
+	}
+	L.Push(lua.LString(bytesString(buf)))
+	return 1
+}
