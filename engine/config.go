@@ -70,8 +70,9 @@ type Config struct {
 	// RouteTimeout stops a route that runs longer: 0 means
 	// DefaultRouteTimeout, a negative value no limit.
 	RouteTimeout time.Duration
-	// RouteMemoryLimit bounds the bytes of strings one route run may build
-	// (string.rep, .., table.concat, gsub, ...): 0 means
+	// RouteMemoryLimit bounds what one route run may build, in bytes:
+	// strings (string.rep, .., table.concat, gsub, error messages, ...),
+	// code compiled by loadstring/load and coroutines. 0 means
 	// DefaultRouteMemoryLimit, a negative value no limit.
 	RouteMemoryLimit int64
 	// AllowUnsafeLua gives scripts file, process and environment access
@@ -134,7 +135,8 @@ const (
 	// DefaultRouteTimeout is the route time limit: a route that takes
 	// longer than SIP's retransmission timers is a bug, not a slow call.
 	DefaultRouteTimeout = time.Second
-	// DefaultRouteMemoryLimit is the bytes of strings one route may build.
+	// DefaultRouteMemoryLimit is what one route run may build: strings,
+	// code compiled at run time, coroutines (see RouteMemoryLimit).
 	DefaultRouteMemoryLimit = 64 << 20
 	// DefaultTCPMaxConnections is Kamailio's tcp_max_connections default.
 	DefaultTCPMaxConnections = 2048
