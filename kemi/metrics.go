@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -80,18 +79,6 @@ func (m *Metrics) Help(family string) string {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	return m.help[Family(family)]
-}
-
-// Families returns the described families, sorted.
-func (m *Metrics) Families() []string {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	out := make([]string, 0, len(m.help))
-	for f := range m.help {
-		out = append(out, f)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // NewCounter creates a counter; it panics if name exists (see
