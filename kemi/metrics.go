@@ -74,13 +74,6 @@ func (m *Metrics) Describe(family, help string) {
 	m.help[family] = help
 }
 
-// Help returns the description of a family, or "".
-func (m *Metrics) Help(family string) string {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	return m.help[Family(family)]
-}
-
 // NewCounter creates a counter; it panics if name exists (see
 // metrics.Set.NewCounter).
 func (m *Metrics) NewCounter(name, help string) *metrics.Counter {
@@ -164,15 +157,24 @@ func (m *Metrics) WriteWithHelp(w io.Writer, page []byte) {
 			bw.Write(line)
 			continue
 		}
-		family, text, _ := strings.Cut(strings.TrimRight(string(rest), "\r\n"), " ")
-		if h := m.Help(family); h != "" && strings.TrimSpace(text) == "" {
-			text = escapeHelp(h)
+		family, text, _ := bytes.Cut(bytes.TrimRight(rest, "\r\n"), []byte(" "))
+		bw.WriteString("# HELP ")
+		bw.Write(family)
+		h := ""
+		if len(bytes.TrimSpace(text)) == 0 {
+			m.mu.RLock()
+			h = m.help[string(family)] // no copy of family: a map index
+			m.mu.RUnlock()
 		}
-		bw.WriteString("# HELP " + family)
-		if text != "" {
-			bw.WriteString(" " + text)
+		switch {
+		case h != "":
+			bw.WriteByte(' ')
+			bw.WriteString(escapeHelp(h))
+		case len(text) > 0:
+			bw.WriteByte(' ')
+			bw.Write(text)
 		}
-		bw.WriteString("\n")
+		bw.WriteByte('\n')
 	}
 }
 
