@@ -516,7 +516,8 @@ func (fc *FileConfig) has(key string) bool { return fc.md.IsDefined("core", key)
 // Apply copies the file's settings into c where c has none, after checking
 // them; an error names the file and the setting.
 func (fc *FileConfig) Apply(c *Config) error {
-	if err := fc.check(); err != nil {
+	v, err := fc.check()
+	if err != nil {
 		return err
 	}
 	if c.ScriptPath == "" {
@@ -544,14 +545,14 @@ func (fc *FileConfig) Apply(c *Config) error {
 	if c.ModParams == nil {
 		c.ModParams = fc.ModParams
 	}
-	if c.RouteTimeout == 0 && fc.Core.RouteTimeout != "" {
-		c.RouteTimeout, _ = ParseRouteTimeout(fc.Core.RouteTimeout)
+	if c.RouteTimeout == 0 {
+		c.RouteTimeout = v.routeTimeout
 	}
-	if c.RouteMemoryLimit == 0 && fc.Core.RouteMemoryLimit != nil {
-		c.RouteMemoryLimit, _ = fc.routeMemoryLimit()
+	if c.RouteMemoryLimit == 0 {
+		c.RouteMemoryLimit = v.routeMemoryLimit
 	}
-	if c.TCPIdleTimeout == 0 && fc.Core.TCPIdleTimeout != "" {
-		c.TCPIdleTimeout, _ = time.ParseDuration(fc.Core.TCPIdleTimeout)
+	if c.TCPIdleTimeout == 0 {
+		c.TCPIdleTimeout = v.tcpIdleTimeout
 	}
 	if c.TCPMaxConnections == 0 {
 		c.TCPMaxConnections = fc.Core.TCPMaxConnections
@@ -559,8 +560,8 @@ func (fc *FileConfig) Apply(c *Config) error {
 	if c.TCPAcceptIPLimit == 0 {
 		c.TCPAcceptIPLimit = fc.Core.TCPAcceptIPLimit
 	}
-	if c.TCPMsgReadTimeout == 0 && fc.Core.TCPMsgReadTimeout != "" {
-		c.TCPMsgReadTimeout, _ = time.ParseDuration(fc.Core.TCPMsgReadTimeout)
+	if c.TCPMsgReadTimeout == 0 {
+		c.TCPMsgReadTimeout = v.tcpMsgReadTimeout
 	}
 	c.AllowUnsafeLua = c.AllowUnsafeLua || fc.Core.AllowUnsafeLua
 	if c.MaxMessageSize == 0 {
@@ -582,15 +583,26 @@ func (fc *FileConfig) Apply(c *Config) error {
 	return nil
 }
 
+// parsedCore are the [core] settings written as text that the file
+// sets, parsed; zero where the file does not set them.
+type parsedCore struct {
+	routeTimeout      time.Duration
+	routeMemoryLimit  int64
+	tcpIdleTimeout    time.Duration
+	tcpMsgReadTimeout time.Duration
+}
+
 // check refuses settings the engine would read as something else than
 // written: a negative count, a bad unit, a listen address without an
 // address. Zero counts are refused too where a zero would silently mean
-// the default.
-func (fc *FileConfig) check() error {
+// the default. It returns the settings it parsed, so that Apply parses
+// none again.
+func (fc *FileConfig) check() (parsedCore, error) {
+	var v parsedCore
 	core := &fc.Core
 	for _, l := range core.Listen {
 		if _, err := ParseListen(l); err != nil {
-			return fc.Errorf("listen", "%v", err)
+			return v, fc.Errorf("listen", "%v", err)
 		}
 	}
 	atLeastOne := []struct {
@@ -604,32 +616,38 @@ func (fc *FileConfig) check() error {
 	}
 	for _, s := range atLeastOne {
 		if s.n < 0 || s.n == 0 && fc.has(s.key) {
-			return fc.Errorf(s.key, "must be at least 1 (is %d)", s.n)
+			return v, fc.Errorf(s.key, "must be at least 1 (is %d)", s.n)
 		}
 	}
+	var err error
 	if core.RouteTimeout != "" || fc.has("route_timeout") {
-		if _, err := ParseRouteTimeout(core.RouteTimeout); err != nil {
-			return fc.Errorf("route_timeout", "%v", err)
+		if v.routeTimeout, err = ParseRouteTimeout(core.RouteTimeout); err != nil {
+			return v, fc.Errorf("route_timeout", "%v", err)
 		}
 	}
 	if core.RouteMemoryLimit != nil {
-		if _, err := fc.routeMemoryLimit(); err != nil {
-			return fc.Errorf("route_memory_limit", "%v", err)
+		if v.routeMemoryLimit, err = fc.routeMemoryLimit(); err != nil {
+			return v, fc.Errorf("route_memory_limit", "%v", err)
 		}
 	}
-	positive := []struct{ key, val string }{
-		{"tcp_idle_timeout", core.TCPIdleTimeout},
-		{"tcp_msg_read_timeout", core.TCPMsgReadTimeout},
+	positive := []struct {
+		key, val string
+		to       *time.Duration
+	}{
+		{"tcp_idle_timeout", core.TCPIdleTimeout, &v.tcpIdleTimeout},
+		{"tcp_msg_read_timeout", core.TCPMsgReadTimeout, &v.tcpMsgReadTimeout},
 	}
 	for _, s := range positive {
 		if s.val == "" && !fc.has(s.key) {
 			continue
 		}
-		if d, err := time.ParseDuration(s.val); err != nil || d <= 0 {
-			return fc.Errorf(s.key, "%q is not a positive duration (20s, 2m)", s.val)
+		d, err := time.ParseDuration(s.val)
+		if err != nil || d <= 0 {
+			return v, fc.Errorf(s.key, "%q is not a positive duration (20s, 2m)", s.val)
 		}
+		*s.to = d
 	}
-	return nil
+	return v, nil
 }
 
 // routeMemoryLimit reads route_memory_limit: an integer of bytes or a

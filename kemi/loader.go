@@ -46,7 +46,7 @@ type LoadedModule struct {
 	// Env is what its ModInit got.
 	Env *Env
 
-	inited bool // ModInit ran (even if it failed): Destroy is due
+	inited bool // Destroy is due: set when the module joins the set, cleared by Destroy
 }
 
 // ModuleSet is the modules of one engine (or one test), initialised in
@@ -158,15 +158,14 @@ func (s *ModuleSet) load(opts LoadOptions) error {
 		env.Workers = opts.Workers
 		env.DryRun = opts.DryRun
 		env.Defines = opts.Defines
-		lm := &LoadedModule{Name: name, Module: info.New(), Env: env}
+		// Destroy is due from here on, even when ModInit fails
+		lm := &LoadedModule{Name: name, Module: info.New(), Env: env, inited: true}
 		s.Modules = append(s.Modules, lm)
 		if mi, ok := lm.Module.(ModIniter); ok {
-			lm.inited = true // Destroy is due even when ModInit fails
 			if err := mi.ModInit(env); err != nil {
 				return fmt.Errorf("module %s: mod_init: %w", name, err)
 			}
 		}
-		lm.inited = true
 		if err := env.Params.Check(); err != nil {
 			return err
 		}

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -73,25 +72,6 @@ func (m *Metrics) Describe(family, help string) {
 		panic(fmt.Sprintf("kemi: metric %s described twice: %q and %q", family, old, help))
 	}
 	m.help[family] = help
-}
-
-// Help returns the description of a family, or "".
-func (m *Metrics) Help(family string) string {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	return m.help[Family(family)]
-}
-
-// Families returns the described families, sorted.
-func (m *Metrics) Families() []string {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	out := make([]string, 0, len(m.help))
-	for f := range m.help {
-		out = append(out, f)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // NewCounter creates a counter; it panics if name exists (see
@@ -177,15 +157,24 @@ func (m *Metrics) WriteWithHelp(w io.Writer, page []byte) {
 			bw.Write(line)
 			continue
 		}
-		family, text, _ := strings.Cut(strings.TrimRight(string(rest), "\r\n"), " ")
-		if h := m.Help(family); h != "" && strings.TrimSpace(text) == "" {
-			text = escapeHelp(h)
+		family, text, _ := bytes.Cut(bytes.TrimRight(rest, "\r\n"), []byte(" "))
+		bw.WriteString("# HELP ")
+		bw.Write(family)
+		h := ""
+		if len(bytes.TrimSpace(text)) == 0 {
+			m.mu.RLock()
+			h = m.help[string(family)] // no copy of family: a map index
+			m.mu.RUnlock()
 		}
-		bw.WriteString("# HELP " + family)
-		if text != "" {
-			bw.WriteString(" " + text)
+		switch {
+		case h != "":
+			bw.WriteByte(' ')
+			bw.WriteString(escapeHelp(h))
+		case len(text) > 0:
+			bw.WriteByte(' ')
+			bw.Write(text)
 		}
-		bw.WriteString("\n")
+		bw.WriteByte('\n')
 	}
 }
 

@@ -3,6 +3,7 @@ package kemi_test
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"strings"
 	"sync"
 	"testing"
@@ -140,4 +141,22 @@ func TestMetricsWriteHoldsNoLock(t *testing.T) {
 	close(w.release)
 	<-scraped
 	<-created
+}
+
+// TestWriteWithHelpAllocs checks that filling the # HELP lines costs no
+// allocation per family: a scrape of many families allocates no more
+// than one of a few.
+func TestWriteWithHelpAllocs(t *testing.T) {
+	allocs := func(families int) float64 {
+		m := kemi.NewMetrics()
+		for i := range families {
+			m.NewCounter(fmt.Sprintf(`kemi_t_family%d_total{kind="a"}`, i), "Things done, by kind.")
+		}
+		var page bytes.Buffer
+		m.Set().WritePrometheus(&page)
+		return testing.AllocsPerRun(20, func() { m.WriteWithHelp(io.Discard, page.Bytes()) })
+	}
+	if few, many := allocs(2), allocs(200); many > few {
+		t.Errorf("a scrape allocates %v times with 200 families, %v with 2", many, few)
+	}
 }
