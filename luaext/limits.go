@@ -28,9 +28,6 @@ const (
 	stopMemory
 )
 
-// errStopped is what a run's context is cancelled with.
-var errStopped = errors.New("stopped")
-
 // limited reports whether routes run under a context.
 func (st *State) limited() bool {
 	return st.opts.Timeout > 0 || st.opts.MemoryLimit > 0
@@ -45,13 +42,13 @@ func (st *State) routeContext() {
 	if st.cancel != nil {
 		st.cancel()
 	}
-	st.ctx, st.cancel, st.stopped = nil, nil, stopNone
+	st.cancel, st.stopped = nil, stopNone
 	if !st.limited() {
 		st.L.RemoveContext()
 		return
 	}
-	ctx, cancel := context.WithCancelCause(context.Background())
-	st.ctx, st.cancel = ctx, func() { cancel(errStopped) }
+	ctx, cancel := context.WithCancel(context.Background())
+	st.cancel = cancel
 	st.L.SetContext(ctx)
 }
 
@@ -65,7 +62,7 @@ func (st *State) runTop() error {
 	L := st.L
 	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	st.mu.Lock()
-	st.ctx, st.cancel, st.stopped = ctx, cancel, stopNone
+	st.cancel, st.stopped = cancel, stopNone
 	st.mu.Unlock()
 	L.SetContext(ctx)
 	st.missing, st.missingAt = "", ""

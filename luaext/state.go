@@ -121,8 +121,7 @@ type State struct {
 	// the routes running, outermost first
 	routes []routeFrame
 
-	mu      sync.Mutex // guards ctx, cancel, busy, stopped against the watchdog
-	ctx     context.Context
+	mu      sync.Mutex // guards cancel, busy, stopped against the watchdog
 	cancel  context.CancelFunc
 	busy    time.Time
 	stopped stopReason
