@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/kemisip/kemi/luaext/luastr"
-	lua "github.com/yuin/gopher-lua"
 )
 
 // A run (a route called from Go, or the script's top level) is bounded in
@@ -66,7 +65,7 @@ func (st *State) runTop() error {
 	st.mu.Unlock()
 	L.SetContext(ctx)
 	st.missing, st.missingAt = "", ""
-	st.runName, st.runFn, st.built = "", nil, 0
+	st.built = 0
 	L.Push(L.NewFunctionFromProto(st.script.proto))
 	st.traceback = ""
 	err := L.PCall(0, 0, st.onError)
@@ -119,9 +118,9 @@ func formatBytes(n int64) string {
 	return fmt.Sprintf("%d bytes", n)
 }
 
-// begin marks the start of a top-level run of the route fn.
-func (st *State) begin(name string, fn *lua.LFunction) {
-	st.runName, st.runFn, st.built = name, fn, 0
+// begin marks the start of a top-level run of a route.
+func (st *State) begin() {
+	st.built = 0
 	if st.opts.Timeout <= 0 {
 		return
 	}
@@ -133,7 +132,6 @@ func (st *State) begin(name string, fn *lua.LFunction) {
 // end marks the end of a top-level run and reports what stopped it, if
 // anything; a stopped state gets a fresh context.
 func (st *State) end() stopReason {
-	st.runName, st.runFn = "", nil
 	if !st.limited() {
 		return stopNone
 	}
@@ -204,8 +202,8 @@ func (b *budget) Grow(n int) error {
 	st.built = st.opts.MemoryLimit + 1 // no overflow, however often it is called
 	st.stop(stopMemory)
 	who := "script top level"
-	if st.runFn != nil {
-		who = "route " + st.runName
+	if len(st.routes) > 0 {
+		who = "route " + st.routes[0].name
 	}
 	return errors.New(st.memoryMessage(who))
 }
