@@ -178,10 +178,7 @@ func NewState(script *Script, opts Options) (*State, error) {
 		IncludeGoStackTrace: false,
 	})
 	st := &State{L: L, script: script, opts: opts, log: log, modf: map[string]kemi.Export{}}
-	dir := opts.ScriptDir
-	if dir == "" && script != nil {
-		dir = filepath.Dir(script.Name)
-	}
+	dir := st.scriptDir()
 	if dir == "" {
 		dir = "."
 	}
