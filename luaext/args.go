@@ -21,16 +21,17 @@ import (
 // and reported as !ok: the call then gives false without running e.
 func convertArgs(e *kemi.Export, argc int, arg func(i int) lua.LValue, log *slog.Logger, where func() string) (a kemi.Args, ok bool) {
 	nparams := len(e.Params)
-	name := e.LuaName()
+	// the Lua name is built only for a log: building it on every call
+	// cost a string allocation per KSR call
 	switch {
 	case nparams == 0 && argc > 0:
-		log.Error("invalid parameters: function takes none", "func", name, "given", argc, "at", where())
+		log.Error("invalid parameters: function takes none", "func", e.LuaName(), "given", argc, "at", where())
 		return a, false
 	case argc < nparams:
-		log.Error("not enough parameters", "func", name, "want", nparams, "given", argc, "at", where())
+		log.Error("not enough parameters", "func", e.LuaName(), "want", nparams, "given", argc, "at", where())
 		return a, false
 	case argc > kemi.MaxParams:
-		log.Error("too many parameters", "func", name, "given", argc, "at", where())
+		log.Error("too many parameters", "func", e.LuaName(), "given", argc, "at", where())
 		return a, false
 	}
 	a.N = nparams

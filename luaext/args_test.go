@@ -75,3 +75,22 @@ func firstMsg(logs string) string {
 	msg, _, _ := strings.Cut(rest, " func=")
 	return msg
 }
+
+// TestKSRCallsDoNotAllocate: the binding allocates nothing per KSR call of
+// its own (the shared conversion built the function's Lua name on every
+// call, for logs of wrong calls only); a route of 100 calls of a function
+// that returns a bool allocates no more than a route of none.
+func TestKSRCallsDoNotAllocate(t *testing.T) {
+	st, _ := newState(t, "function none() end\nfunction many()\n"+strings.Repeat("KSR.t.yes() KSR.t.no()\n", 50)+"end\n", &record{})
+	m := msg(t)
+	allocs := func(route string) float64 {
+		return testing.AllocsPerRun(50, func() {
+			if _, err := st.Call(route, kemi.RouteRequest, m); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	if none, many := allocs("none"), allocs("many"); many > none {
+		t.Errorf("100 KSR calls made %v allocations, a route without any %v", many, none)
+	}
+}

@@ -343,14 +343,20 @@ func (st *State) pushModule(L *lua.LState, chunkName string, src []byte) int {
 	return 1
 }
 
+// scriptDir is the folder require loads modules from, as the options or
+// the script's name give it (not made absolute): "" when neither does.
+func (st *State) scriptDir() string {
+	if st.opts.ScriptDir == "" && st.script != nil {
+		return filepath.Dir(st.script.Name)
+	}
+	return st.opts.ScriptDir
+}
+
 // moduleName is the chunk name of a module file: its path as the script's
 // name gives the folder, so errors point at it the way they point at the
 // script.
 func (st *State) moduleName(rel string) string {
-	dir := st.opts.ScriptDir
-	if dir == "" && st.script != nil {
-		dir = filepath.Dir(st.script.Name)
-	}
+	dir := st.scriptDir()
 	if dir == "" || dir == "." {
 		return rel
 	}

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/kemisip/kemi/luaext/luastr"
-	lua "github.com/yuin/gopher-lua"
 )
 
 // A run (a route called from Go, or the script's top level) is bounded in
@@ -28,9 +27,6 @@ const (
 	stopMemory
 )
 
-// errStopped is what a run's context is cancelled with.
-var errStopped = errors.New("stopped")
-
 // limited reports whether routes run under a context.
 func (st *State) limited() bool {
 	return st.opts.Timeout > 0 || st.opts.MemoryLimit > 0
@@ -45,13 +41,13 @@ func (st *State) routeContext() {
 	if st.cancel != nil {
 		st.cancel()
 	}
-	st.ctx, st.cancel, st.stopped = nil, nil, stopNone
+	st.cancel, st.stopped = nil, stopNone
 	if !st.limited() {
 		st.L.RemoveContext()
 		return
 	}
-	ctx, cancel := context.WithCancelCause(context.Background())
-	st.ctx, st.cancel = ctx, func() { cancel(errStopped) }
+	ctx, cancel := context.WithCancel(context.Background())
+	st.cancel = cancel
 	st.L.SetContext(ctx)
 }
 
@@ -65,11 +61,11 @@ func (st *State) runTop() error {
 	L := st.L
 	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	st.mu.Lock()
-	st.ctx, st.cancel, st.stopped = ctx, cancel, stopNone
+	st.cancel, st.stopped = cancel, stopNone
 	st.mu.Unlock()
 	L.SetContext(ctx)
 	st.missing, st.missingAt = "", ""
-	st.runName, st.runFn, st.built = "", nil, 0
+	st.built = 0
 	L.Push(L.NewFunctionFromProto(st.script.proto))
 	st.traceback = ""
 	err := L.PCall(0, 0, st.onError)
@@ -122,9 +118,9 @@ func formatBytes(n int64) string {
 	return fmt.Sprintf("%d bytes", n)
 }
 
-// begin marks the start of a top-level run of the route fn.
-func (st *State) begin(name string, fn *lua.LFunction) {
-	st.runName, st.runFn, st.built = name, fn, 0
+// begin marks the start of a top-level run of a route.
+func (st *State) begin() {
+	st.built = 0
 	if st.opts.Timeout <= 0 {
 		return
 	}
@@ -136,7 +132,6 @@ func (st *State) begin(name string, fn *lua.LFunction) {
 // end marks the end of a top-level run and reports what stopped it, if
 // anything; a stopped state gets a fresh context.
 func (st *State) end() stopReason {
-	st.runName, st.runFn = "", nil
 	if !st.limited() {
 		return stopNone
 	}
@@ -207,8 +202,8 @@ func (b *budget) Grow(n int) error {
 	st.built = st.opts.MemoryLimit + 1 // no overflow, however often it is called
 	st.stop(stopMemory)
 	who := "script top level"
-	if st.runFn != nil {
-		who = "route " + st.runName
+	if len(st.routes) > 0 {
+		who = "route " + st.routes[0].name
 	}
 	return errors.New(st.memoryMessage(who))
 }

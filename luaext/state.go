@@ -100,7 +100,6 @@ type State struct {
 	dir       string // ScriptDir made absolute, for require
 	log       *slog.Logger
 	cur       *kemi.Msg
-	depth     int
 	missing   string // the last KSR name that was nil
 	missingAt string // and the file:line that looked it up
 	modf      map[string]kemi.Export
@@ -111,18 +110,15 @@ type State struct {
 	onError   *lua.LFunction
 	traceback string
 
-	// the current top-level run: the route (runFn, named runName; nil
-	// for the script's top level) and the bytes of strings it built
-	runName string
-	runFn   *lua.LFunction
-	built   int64
+	// the bytes of strings the current top-level run built
+	built int64
 	// KSR functions the top level called, which have no message there
 	topCalls []TopLevelCall
-	// the routes running, outermost first
+	// the routes running, outermost first: none while the script's top
+	// level runs, the top-level run's route first
 	routes []routeFrame
 
-	mu      sync.Mutex // guards ctx, cancel, busy, stopped against the watchdog
-	ctx     context.Context
+	mu      sync.Mutex // guards cancel, busy, stopped against the watchdog
 	cancel  context.CancelFunc
 	busy    time.Time
 	stopped stopReason
@@ -182,10 +178,7 @@ func NewState(script *Script, opts Options) (*State, error) {
 		IncludeGoStackTrace: false,
 	})
 	st := &State{L: L, script: script, opts: opts, log: log, modf: map[string]kemi.Export{}}
-	dir := opts.ScriptDir
-	if dir == "" && script != nil {
-		dir = filepath.Dir(script.Name)
-	}
+	dir := st.scriptDir()
 	if dir == "" {
 		dir = "."
 	}
@@ -567,12 +560,11 @@ func (st *State) Call(name string, rt kemi.RouteType, m *kemi.Msg, args ...strin
 		m.Route = rt
 	}
 	st.cur = m
-	top := st.depth == 0
+	top := len(st.routes) == 0
 	if top {
 		st.missing, st.missingAt = "", ""
-		st.begin(name, fn)
+		st.begin()
 	}
-	st.depth++
 	st.routes = append(st.routes, routeFrame{name: name, fn: fn})
 	L.Push(fn)
 	for _, a := range args {
@@ -581,7 +573,6 @@ func (st *State) Call(name string, rt kemi.RouteType, m *kemi.Msg, args ...strin
 	st.traceback = ""
 	err := L.PCall(len(args), 0, st.onError)
 	st.routes = st.routes[:len(st.routes)-1]
-	st.depth--
 	var stopped stopReason
 	if top {
 		stopped = st.end()
@@ -606,7 +597,7 @@ func (st *State) Call(name string, rt kemi.RouteType, m *kemi.Msg, args ...strin
 
 // Running reports whether a route is running on the state, so that a Call
 // now would be nested in it.
-func (st *State) Running() bool { return st.depth > 0 }
+func (st *State) Running() bool { return len(st.routes) > 0 }
 
 // routeFrame is a route running on the state, called from Go: tracebacks
 // name its function by the route name.
@@ -631,7 +622,7 @@ func (st *State) noMessage(name string) {
 	where := st.Where()
 	st.log.Error("invalid Lua environment attributes or parameters: no SIP message (KSR functions cannot run at script top level)",
 		"func", name, "at", where)
-	if st.runFn != nil || len(st.topCalls) >= 100 {
+	if len(st.routes) > 0 || len(st.topCalls) >= 100 {
 		return
 	}
 	for _, c := range st.topCalls {

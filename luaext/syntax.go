@@ -75,166 +75,68 @@ func (b openBlock) expected(line int) string {
 	return fmt.Sprintf("'%s' expected (to close '%s' at line %d) near '<eof>'", b.close, b.what, b.line)
 }
 
-// openAtEOF scans the tokens of src (skipping strings, long strings and
-// comments) and returns the innermost block still open at its end. It
-// reports false when nothing is open or the text ends inside a string or
-// comment.
+// openAtEOF reads the tokens of src with gopher-lua's scanner (the one
+// its parser reads, so strings, comments and lines are as the parser saw
+// them) and returns the innermost block still open at its end. It reports
+// false when nothing is open or the text ends inside a string or comment.
 func openAtEOF(src []byte) (openBlock, bool) {
 	var stack []openBlock
-	line := 1
+	line := 0
 	push := func(what, close, want string) {
 		stack = append(stack, openBlock{what: what, close: close, line: line, want: want})
 	}
-	pop := func() {
+	sc := parse.NewScanner(bytes.NewReader(src), "")
+	lx := &parse.Lexer{} // the scanner notes a detail for the parser there
+	for {
+		tok, err := sc.Scan(lx)
+		if err != nil {
+			return openBlock{}, false
+		}
+		line = tok.Pos.Line
+		var top *openBlock
 		if len(stack) > 0 {
-			stack = stack[:len(stack)-1]
+			top = &stack[len(stack)-1]
 		}
-	}
-	top := func() *openBlock {
-		if len(stack) == 0 {
-			return nil
-		}
-		return &stack[len(stack)-1]
-	}
-	for i := 0; i < len(src); {
-		c := src[i]
-		switch {
-		case c == '\n':
-			line++
-			i++
-		case c == '-' && i+1 < len(src) && src[i+1] == '-':
-			i += 2
-			if lvl, ok := longBracket(src, i); ok {
-				end, nl, closed := skipLong(src, i, lvl)
-				if !closed {
-					return openBlock{}, false
-				}
-				i, line = end, line+nl
-				continue
-			}
-			for i < len(src) && src[i] != '\n' {
-				i++
-			}
-		case c == '[':
-			if lvl, ok := longBracket(src, i); ok {
-				end, nl, closed := skipLong(src, i, lvl)
-				if !closed {
-					return openBlock{}, false
-				}
-				i, line = end, line+nl
-				continue
-			}
-			push("[", "]", "")
-			i++
-		case c == '"' || c == '\'':
-			i++
-			for i < len(src) && src[i] != c {
-				if src[i] == '\n' {
-					return openBlock{}, false // unfinished string
-				}
-				if src[i] == '\\' && i+1 < len(src) {
-					if src[i+1] == '\n' {
-						line++
-					}
-					i++
-				}
-				i++
-			}
-			if i >= len(src) {
+		switch tok.Type {
+		case parse.EOF:
+			if top == nil {
 				return openBlock{}, false
 			}
-			i++
-		case c == '(':
+			return *top, true
+		case '(':
 			push("(", ")", "")
-			i++
-		case c == '{':
+		case '{':
 			push("{", "}", "")
-			i++
-		case c == ')' || c == '}' || c == ']':
-			pop()
-			i++
-		case isIdentStart(c):
-			j := i
-			for j < len(src) && isIdentPart(src[j]) {
-				j++
+		case '[':
+			push("[", "]", "")
+		case parse.TFunction:
+			push("function", "end", "")
+		case parse.TIf:
+			push("if", "end", "then")
+		case parse.TWhile:
+			push("while", "end", "do")
+		case parse.TFor:
+			push("for", "end", "do")
+		case parse.TRepeat:
+			push("repeat", "until", "")
+		case parse.TElseIf:
+			if top != nil {
+				top.want = "then"
 			}
-			switch string(src[i:j]) {
-			case "function":
-				push("function", "end", "")
-			case "if":
-				push("if", "end", "then")
-			case "elseif":
-				if b := top(); b != nil {
-					b.want = "then"
-				}
-			case "then":
-				if b := top(); b != nil && b.want == "then" {
-					b.want = ""
-				}
-			case "while":
-				push("while", "end", "do")
-			case "for":
-				push("for", "end", "do")
-			case "do":
-				if b := top(); b != nil && b.want == "do" {
-					b.want = ""
-				} else {
-					push("do", "end", "")
-				}
-			case "repeat":
-				push("repeat", "until", "")
-			case "end", "until":
-				pop()
+		case parse.TThen:
+			if top != nil && top.want == "then" {
+				top.want = ""
 			}
-			i = j
-		case c >= '0' && c <= '9':
-			// a number, with its exponent or hex digits
-			for i < len(src) && (isIdentPart(src[i]) || src[i] == '.' ||
-				((src[i] == '+' || src[i] == '-') && (src[i-1] == 'e' || src[i-1] == 'E'))) {
-				i++
+		case parse.TDo:
+			if top != nil && top.want == "do" {
+				top.want = ""
+			} else {
+				push("do", "end", "")
 			}
-		default:
-			i++
+		case ')', '}', ']', parse.TEnd, parse.TUntil:
+			if top != nil {
+				stack = stack[:len(stack)-1]
+			}
 		}
 	}
-	if len(stack) == 0 {
-		return openBlock{}, false
-	}
-	return stack[len(stack)-1], true
-}
-
-// longBracket reports whether src[i:] starts a long bracket [[ or [==[,
-// and its level.
-func longBracket(src []byte, i int) (int, bool) {
-	if i >= len(src) || src[i] != '[' {
-		return 0, false
-	}
-	j := i + 1
-	for j < len(src) && src[j] == '=' {
-		j++
-	}
-	if j < len(src) && src[j] == '[' {
-		return j - i - 1, true
-	}
-	return 0, false
-}
-
-// skipLong skips a long string or comment of level lvl that starts at i,
-// returning the index after it and the newlines it holds.
-func skipLong(src []byte, i, lvl int) (end, newlines int, closed bool) {
-	closing := "]" + strings.Repeat("=", lvl) + "]"
-	body := src[i+lvl+2:]
-	k := bytes.Index(body, []byte(closing))
-	if k < 0 {
-		return len(src), bytes.Count(body, []byte("\n")), false
-	}
-	return i + lvl + 2 + k + len(closing), bytes.Count(body[:k], []byte("\n")), true
-}
-
-func isIdentStart(c byte) bool {
-	return c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
-}
-
-func isIdentPart(c byte) bool {
-	return isIdentStart(c) || (c >= '0' && c <= '9')
 }
