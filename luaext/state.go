@@ -196,7 +196,7 @@ func NewState(script *Script, opts Options) (*State, error) {
 	L.SetGlobal("KSRVERSION", lua.LString("2.0"))
 	if script != nil {
 		if err := st.runTop(); err != nil {
-			L.Close()
+			st.Close() // also ends the top level's timer
 			return nil, err
 		}
 	}
