@@ -8,6 +8,14 @@ import (
 	"time"
 )
 
+// tableSizes returns the number of connections and of addresses in the
+// transport's tables.
+func tableSizes(tp *transport) (conns, addrs int) {
+	tp.mu.Lock()
+	defer tp.mu.Unlock()
+	return len(tp.byID), len(tp.byAddr)
+}
+
 // TestDialAfterCloseIsRefused: a worker still running after the transport
 // closed must not open a connection nothing would ever close.
 func TestDialAfterCloseIsRefused(t *testing.T) {
@@ -21,10 +29,7 @@ func TestDialAfterCloseIsRefused(t *testing.T) {
 	if _, err := e.tp.dial(nil, netip.MustParseAddrPort(ln.Addr().String())); !errors.Is(err, errClosed) {
 		t.Fatalf("dial after close = %v, want errClosed", err)
 	}
-	e.tp.mu.Lock()
-	n := len(e.tp.byID)
-	e.tp.mu.Unlock()
-	if n != 0 {
+	if n, _ := tableSizes(e.tp); n != 0 {
 		t.Fatalf("%d connections registered after close", n)
 	}
 	// nor is one opened and closed again: the peer sees none
@@ -60,10 +65,7 @@ func TestAliasesGoWithTheirConnection(t *testing.T) {
 			t.Fatalf("alias %s still names the closed connection", a)
 		}
 	}
-	e.tp.mu.Lock()
-	n := len(e.tp.byAddr)
-	e.tp.mu.Unlock()
-	if n != 0 {
+	if _, n := tableSizes(e.tp); n != 0 {
 		t.Errorf("%d addresses left in the table after the connection closed", n)
 	}
 }
@@ -97,10 +99,7 @@ func TestTCPAliasesAreBounded(t *testing.T) {
 			t.Errorf("alias %s again: %v", a, err)
 		}
 	}
-	e.tp.mu.Lock()
-	n := len(e.tp.byAddr)
-	e.tp.mu.Unlock()
-	if n != 1+maxTCPAliases {
+	if _, n := tableSizes(e.tp); n != 1+maxTCPAliases {
 		t.Errorf("%d addresses in the table, want %d", n, 1+maxTCPAliases)
 	}
 }
