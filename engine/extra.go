@@ -67,7 +67,7 @@ func (e *Engine) superviseProcess(ctx context.Context, mod string, p kemi.Proces
 			if err != nil {
 				return fmt.Errorf("engine: script: %w", err)
 			}
-			run = &eventRunner{e: e, st: st, rank: rank, routes: map[string]*routeMetrics{}}
+			run = &eventRunner{e: e, st: st, rank: rank, routeStats: routeStats{routes: map[string]*routeMetrics{}}}
 			e.watch(st) // RouteTimeout holds here as in the workers
 		}
 		// counted and logged as every route; the error is the process's too

@@ -90,28 +90,32 @@ end`, enginetest.WithConfig(func(c *engine.Config) {
 	}
 }
 
-// looper is a test module whose extra process runs a script event that
-// never ends by itself.
-type looper struct{ events chan error }
-
-var theLooper = &looper{events: make(chan error, 1)}
-
-func init() {
-	kemi.Register(kemi.ModuleInfo{Name: "enginetest-looper", New: func() kemi.Module { return theLooper }})
+// eventModule is a test module whose extra process runs one script event,
+// callback(event), and sends what it returned on events.
+type eventModule struct {
+	proc, callback, event string
+	events                chan error
 }
 
-func (l *looper) Exports() []kemi.Export { return nil }
+func (m *eventModule) Exports() []kemi.Export { return nil }
 
-func (l *looper) ModInit(env *kemi.Env) error {
+func (m *eventModule) ModInit(env *kemi.Env) error {
 	if env.DryRun {
 		return nil
 	}
-	env.AddProcess(kemi.Process{Name: "looper", Run: func(ctx context.Context, pc *kemi.ProcContext) error {
-		l.events <- pc.Event("ksr_loop_event", "looper:spin")
+	env.AddProcess(kemi.Process{Name: m.proc, Run: func(ctx context.Context, pc *kemi.ProcContext) error {
+		m.events <- pc.Event(m.callback, m.event)
 		<-ctx.Done()
 		return nil
 	}})
 	return nil
+}
+
+// theLooper runs a script event that never ends by itself.
+var theLooper = &eventModule{proc: "looper", callback: "ksr_loop_event", event: "looper:spin", events: make(chan error, 1)}
+
+func init() {
+	kemi.Register(kemi.ModuleInfo{Name: "enginetest-looper", New: func() kemi.Module { return theLooper }})
 }
 
 func TestRouteTimeoutInExtraProcess(t *testing.T) {

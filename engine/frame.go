@@ -25,24 +25,6 @@ var (
 	nameCompactLength  = []byte("l")
 )
 
-// frameSIP cuts one message off the front of a stream buffer (RFC 3261
-// §18.3: Content-Length delimits the body; a missing one counts as 0). It
-// returns a nil msg when more bytes are needed. Leading CRs and LFs are
-// returned as a keep-alive "message" of their own. msg is a copy; rest is
-// what follows it in buf.
-func frameSIP(buf []byte, max int) (msg, rest []byte, err *frameError) {
-	n, ferr := messageLength(buf, max)
-	if ferr != nil {
-		return nil, nil, ferr
-	}
-	if n == 0 || len(buf) < n {
-		return nil, buf, nil
-	}
-	msg = make([]byte, n)
-	copy(msg, buf[:n])
-	return msg, buf[n:], nil
-}
-
 // messageLength returns the length of the first message in buf once its
 // header section is complete (the body may still be missing), or 0 when
 // it cannot be known yet. Every length from the wire is checked against

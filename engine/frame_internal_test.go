@@ -13,6 +13,25 @@ const sipHead = "OPTIONS sip:kemi@127.0.0.1 SIP/2.0\r\n" +
 	"From: <sip:a@127.0.0.1>;tag=1\r\nTo: <sip:kemi@127.0.0.1>\r\n" +
 	"Call-ID: frame-1\r\nCSeq: 1 OPTIONS\r\n"
 
+// frameSIP cuts one message off the front of a stream buffer (RFC 3261
+// §18.3: Content-Length delimits the body; a missing one counts as 0):
+// the whole-buffer reference the tests hold streamFramer to. It returns a
+// nil msg when more bytes are needed. Leading CRs and LFs are returned as
+// a keep-alive "message" of their own. msg is a copy; rest is what
+// follows it in buf.
+func frameSIP(buf []byte, max int) (msg, rest []byte, err *frameError) {
+	n, ferr := messageLength(buf, max)
+	if ferr != nil {
+		return nil, nil, ferr
+	}
+	if n == 0 || len(buf) < n {
+		return nil, buf, nil
+	}
+	msg = make([]byte, n)
+	copy(msg, buf[:n])
+	return msg, buf[n:], nil
+}
+
 // frameCase is one stream buffer and what frameSIP makes of it.
 type frameCase struct {
 	name string

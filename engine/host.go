@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -575,7 +576,15 @@ func (e *Engine) FindSocket(spec string) *kemi.Socket {
 	return s
 }
 
+// maxTCPAliases bounds the addresses AddTCPAlias gives one connection
+// besides its own: Kamailio keeps four ports a connection
+// (TCP_CON_MAX_ALIASES), its own among them.
+const maxTCPAliases = 3
+
 // AddTCPAlias makes connection connID the one used for requests to addr.
+// A connection takes maxTCPAliases addresses besides its own; past them
+// it fails, as Kamailio does ("too many aliases"), so that a peer cannot
+// grow the table with every request.
 func (e *Engine) AddTCPAlias(connID uint64, addr netip.AddrPort) error {
 	tp := e.tp
 	tp.mu.Lock()
@@ -584,10 +593,16 @@ func (e *Engine) AddTCPAlias(connID uint64, addr netip.AddrPort) error {
 	if c == nil {
 		return fmt.Errorf("no tcp connection %d", connID)
 	}
-	if tp.byAddr[addr] != c {
-		tp.byAddr[addr] = c
+	if tp.byAddr[addr] == c {
+		return nil
+	}
+	if addr != c.remote && !slices.Contains(c.aliases, addr) {
+		if len(c.aliases) >= maxTCPAliases {
+			return fmt.Errorf("too many aliases (%d) for tcp connection %d from %s", len(c.aliases), connID, c.remote)
+		}
 		c.aliases = append(c.aliases, addr) // removed with c
 	}
+	tp.byAddr[addr] = c
 	return nil
 }
 

@@ -93,7 +93,7 @@ func newEngineMetrics(set *kemi.Metrics, workers int, e *Engine) *engineMetrics 
 	}
 	for site, name := range readerSiteNames {
 		m.panics[site] = set.NewCounter(`kemi_core_panics_total{where="`+name+`"}`,
-			"Panics recovered in goroutines that read or route network input (readers and workers), by where they happened; the message is lost, the server goes on.")
+			"Panics recovered in goroutines that read, route or write network traffic (readers, workers, TCP flushers), by where they happened; the message or connection is lost, the server goes on.")
 	}
 	set.NewGauge(`kemi_engine_workers`, "Workers (Lua states) routing messages.", func() float64 { return float64(workers) })
 	set.NewGauge(`kemi_engine_queue_length`, "Messages and jobs waiting for a worker, in all workers' queues.", func() float64 { return float64(e.disp.queued()) })

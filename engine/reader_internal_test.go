@@ -12,37 +12,19 @@ import (
 	"net/netip"
 	"runtime"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/kemisip/kemi/kemi"
+	"github.com/kemisip/kemi/kemi/kemitest"
 )
-
-// syncBuffer is a log sink safe for concurrent writers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // startWithHook starts an engine answering OPTIONS with 200, whose readers
 // call hook.
-func startWithHook(t *testing.T, hook func(site readerSite, b []byte)) (*Engine, *syncBuffer) {
+func startWithHook(t *testing.T, hook func(site readerSite, b []byte)) (*Engine, *kemitest.LogBuffer) {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &kemitest.LogBuffer{}
 	e, err := New(Config{
 		Script: []byte(`function ksr_request_route()
 	KSR.sl.sl_send_reply(200, "Alive")

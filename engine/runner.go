@@ -20,16 +20,17 @@ import (
 // timed and limited the same way, and a Lua error is logged once, at error
 // level, with file:line, the route name and a traceback.
 
-// routeStats are the statistics of one Lua state's owner: the route
-// metrics it looked up (a cache: one goroutine uses it) and its counts.
+// routeStats are the statistics of one Lua state's owner (a worker, an
+// extra process), which runs its routes on one goroutine: the route
+// metrics it looked up (a cache) and its counts.
 type routeStats struct {
 	routes map[string]*routeMetrics
-	routed *atomic.Uint64
-	errors *atomic.Uint64
+	routed atomic.Uint64
+	errors atomic.Uint64
 	// stopShown is set when a nested route reported the stop (time or
 	// memory limit) of the run it is part of: the routes it returns to
 	// end by the same stop and do not report it again
-	stopShown *bool
+	stopShown bool
 }
 
 // runRoute runs the script function name on st as a route of type rt for
@@ -40,10 +41,10 @@ type routeStats struct {
 // inside another. A stop by the time or memory limit ends the whole run,
 // the route it hit and those it returns to: it is logged and counted once,
 // under the route it hit.
-func (e *Engine) runRoute(st *luaext.State, run kemi.Runner, rs routeStats, rank int, name string, rt kemi.RouteType, m *kemi.Msg, args ...string) (kemi.CallResult, error) {
+func (e *Engine) runRoute(st *luaext.State, run kemi.Runner, rs *routeStats, rank int, name string, rt kemi.RouteType, m *kemi.Msg, args ...string) (kemi.CallResult, error) {
 	nested := st.Running()
 	if !nested {
-		*rs.stopShown = false
+		rs.stopShown = false
 	}
 	if m != nil {
 		if !nested {
@@ -77,10 +78,10 @@ func (e *Engine) runRoute(st *luaext.State, run kemi.Runner, rs routeStats, rank
 	if isRuntime && (rerr.Timeout || rerr.Memory) {
 		// one stop, reported where it hit: the innermost route, whose
 		// traceback runs through its callers
-		if *rs.stopShown {
+		if rs.stopShown {
 			return res, err
 		}
-		*rs.stopShown = nested
+		rs.stopShown = nested
 	}
 	rs.errors.Add(1)
 	rm.errors.Inc()
@@ -98,13 +99,10 @@ func (e *Engine) runRoute(st *luaext.State, run kemi.Runner, rs routeStats, rank
 // eventRunner runs the event routes of one extra process on the process's
 // own Lua state.
 type eventRunner struct {
-	e         *Engine
-	st        *luaext.State
-	rank      int
-	routes    map[string]*routeMetrics
-	routed    atomic.Uint64
-	errors    atomic.Uint64
-	stopShown bool
+	e    *Engine
+	st   *luaext.State
+	rank int
+	routeStats
 }
 
 var _ kemi.Runner = (*eventRunner)(nil)
@@ -117,5 +115,5 @@ func (r *eventRunner) Has(name string) bool { return r.st.Has(name) }
 
 // Call runs a script function as a route (see runRoute).
 func (r *eventRunner) Call(name string, rt kemi.RouteType, m *kemi.Msg, args ...string) (kemi.CallResult, error) {
-	return r.e.runRoute(r.st, r, routeStats{routes: r.routes, routed: &r.routed, errors: &r.errors, stopShown: &r.stopShown}, r.rank, name, rt, m, args...)
+	return r.e.runRoute(r.st, r, &r.routeStats, r.rank, name, rt, m, args...)
 }

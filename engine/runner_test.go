@@ -1,7 +1,6 @@
 package engine_test
 
 import (
-	"context"
 	"fmt"
 	"regexp"
 	"strings"
@@ -180,26 +179,12 @@ end`)
 	}
 }
 
-// eventErr is a test module whose extra process runs a failing script
-// event once.
-type eventErr struct{ done chan error }
-
+// enginetest-eventerr runs a failing script event once in its extra
+// process.
 func init() {
-	kemi.Register(kemi.ModuleInfo{Name: "enginetest-eventerr", New: func() kemi.Module { return &eventErr{done: make(chan error, 1)} }})
-}
-
-func (m *eventErr) Exports() []kemi.Export { return nil }
-
-func (m *eventErr) ModInit(env *kemi.Env) error {
-	if env.DryRun {
-		return nil
-	}
-	env.AddProcess(kemi.Process{Name: "eventerr", Run: func(ctx context.Context, pc *kemi.ProcContext) error {
-		m.done <- pc.Event("ksr_event_bad", "eventerr:fire")
-		<-ctx.Done()
-		return nil
+	kemi.Register(kemi.ModuleInfo{Name: "enginetest-eventerr", New: func() kemi.Module {
+		return &eventModule{proc: "eventerr", callback: "ksr_event_bad", event: "eventerr:fire", events: make(chan error, 1)}
 	}})
-	return nil
 }
 
 func TestEventRouteErrorInExtraProcessIsCounted(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime/debug"
 	"syscall"
 	"time"
 )
@@ -109,8 +110,19 @@ func (t *transport) writeQueueMax() int {
 
 // flushTCP writes tc's queue in order, each write bounded by
 // writeTimeout, then ends; a peer that takes longer has its connection
-// closed.
+// closed. A panic closes this connection only: the flusher is a goroutine
+// of its own, and an unrecovered panic would end the process.
 func (t *transport) flushTCP(tc *tcpConn) {
+	defer func() {
+		if r := recover(); r != nil {
+			// what was queued goes with the connection, which is no
+			// longer found by its id or address
+			t.removeConn(tc)
+			t.e.met.panics[siteTCPWriter].Inc()
+			t.e.log.Error("panic while writing to a tcp connection: connection closed",
+				"panic", r, "where", readerSiteNames[siteTCPWriter], "remote", tc.remote, "stack", string(debug.Stack()))
+		}
+	}()
 	for {
 		tc.wmu.Lock()
 		if len(tc.wq) == 0 {
@@ -128,6 +140,9 @@ func (t *transport) flushTCP(tc *tcpConn) {
 		tc.wq[0] = nil
 		tc.wq = tc.wq[1:]
 		tc.wmu.Unlock()
+		if t.hook != nil {
+			t.hook(siteTCPWriter, b)
+		}
 		_ = tc.c.SetWriteDeadline(time.Now().Add(t.writeTimeout))
 		_, err := tc.c.Write(b)
 		tc.wmu.Lock()

@@ -4,10 +4,14 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/kemisip/kemi/kemi/kemitest"
 )
 
 // dialPeer opens a connection from e's transport to a local peer and
@@ -110,5 +114,43 @@ func TestQueuedWritesKeepOrderAndCloseAfter(t *testing.T) {
 	}
 	if c := e.tp.conn(tc.id, tc.remote); c != nil {
 		t.Errorf("the connection is still registered after its close")
+	}
+}
+
+// TestWriterPanicIsRecovered: a panic in a connection's flusher, a
+// goroutine of its own, took the whole process down. Now it is logged
+// with its stack and counted, and costs that connection only.
+func TestWriterPanicIsRecovered(t *testing.T) {
+	logs := &kemitest.LogBuffer{}
+	e := newEngine(Config{Workers: 1, Logger: slog.New(slog.NewTextHandler(logs, nil))}.withDefaults())
+	e.tp.hook = func(site readerSite, b []byte) {
+		if site == siteTCPWriter {
+			panic("test: tcp writer")
+		}
+	}
+	defer e.tp.close()
+	tc, _ := dialPeer(t, e, true)
+	msg := bytes.Repeat([]byte("x"), 16<<10)
+	for i := 0; i < 64; i++ { // until the flusher has something to write
+		if err := e.tp.writeTCP(tc, msg); err != nil {
+			break
+		}
+		tc.wmu.Lock()
+		queued := tc.flushing
+		tc.wmu.Unlock()
+		if queued {
+			break
+		}
+	}
+	if n := waitCount(e.met.panics[siteTCPWriter].Get, 1); n != 1 {
+		t.Fatalf("tcp writer panics = %d, want 1", n)
+	}
+	if c := e.tp.conn(tc.id, tc.remote); c != nil {
+		t.Errorf("the connection whose flusher panicked is still open")
+	}
+	for _, want := range []string{"level=ERROR", "where=tcp_writer", "test: tcp writer", "tcp_write_internal_test.go"} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("log lacks %q:\n%s", want, logs)
+		}
 	}
 }

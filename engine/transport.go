@@ -66,7 +66,8 @@ type transport struct {
 
 	// hook, when set (by tests), is called by the readers with every
 	// datagram, accepted connection (nil bytes) and framed TCP message,
-	// before it is handled: tests make it panic to check recovery.
+	// before it is handled, and by a connection's flusher with every
+	// queued write: tests make it panic to check recovery.
 	hook func(site readerSite, b []byte)
 
 	// writeTimeout bounds a write to a peer that does not read
@@ -236,15 +237,16 @@ func (t *transport) serve() {
 	}
 }
 
-// readerSite names a goroutine that reads or routes network input: the
-// where label of kemi_core_panics_total.
+// readerSite names a goroutine that reads or routes network input, or
+// writes to a TCP peer: the where label of kemi_core_panics_total.
 type readerSite int
 
 const (
 	siteUDPReader readerSite = iota
 	siteTCPAcceptor
 	siteTCPReader
-	siteWorker // parses and routes what the readers received
+	siteWorker    // parses and routes what the readers received
+	siteTCPWriter // a connection's flusher (flushTCP)
 	numReaderSites
 )
 
@@ -253,6 +255,7 @@ var readerSiteNames = [numReaderSites]string{
 	siteTCPAcceptor: "tcp_acceptor",
 	siteTCPReader:   "tcp_reader",
 	siteWorker:      "worker",
+	siteTCPWriter:   "tcp_writer",
 }
 
 // recovered logs a panic caught in a network reader, with its stack, and

@@ -111,21 +111,22 @@ func checkURIPort(where string, u *sip.Uri) error {
 // a bare LF as a line end, so "X: a<LF>Content-Length: 900" would smuggle
 // a header past kemi (over TCP, a Content-Length that takes the next
 // message as this one's body). A message with only LF line ends does not
-// parse anyway.
+// parse anyway. It runs on every message, in one pass that ends at the
+// empty line: the body may hold bare LFs.
 func checkLineEnds(raw []byte) error {
-	head := raw
-	if end := bytes.Index(raw, headerSectionEnd); end >= 0 {
-		head = raw[:end+2]
-	}
-	for i := 0; ; {
-		n := bytes.IndexByte(head[i:], '\n')
+	for i := 0; ; i++ {
+		n := bytes.IndexByte(raw[i:], '\n')
 		if n < 0 {
 			return nil
 		}
 		i += n
-		if i == 0 || head[i-1] != '\r' {
+		if i == 0 || raw[i-1] != '\r' {
 			return fmt.Errorf("bare LF at byte %d of the header section", i)
 		}
-		i++
+		// every LF before this one ended a CRLF, so "\n\r\n" here is the
+		// end of the header section
+		if i >= 3 && raw[i-2] == '\n' {
+			return nil
+		}
 	}
 }

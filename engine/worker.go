@@ -19,14 +19,10 @@ type worker struct {
 	proc   *kemi.Proc
 	own    chan job // the worker's queue in the dispatcher
 	parser *sip.Parser
-	routes map[string]*routeMetrics
 	gen    int64 // script generation of st
-	// stopShown: see routeStats
-	stopShown bool
 
-	// statistics for SIGUSR1
-	routed atomic.Uint64
-	errors atomic.Uint64
+	// statistics for SIGUSR1: routeStats' counts and busyNs
+	routeStats
 	busyNs atomic.Int64
 }
 
@@ -37,8 +33,8 @@ func newWorker(e *Engine, rank int, st *luaext.State) *worker {
 		proc:   kemi.NewProc(rank),
 		own:    e.disp.queues[rank-1],
 		parser: sip.NewParser(),
-		routes: map[string]*routeMetrics{},
 	}
+	w.routes = map[string]*routeMetrics{}
 	w.parser.MaxMessageLength = e.cfg.MaxMessageSize
 	w.st.Store(st)
 	return w
@@ -194,7 +190,7 @@ func (w *worker) handleReply(m *kemi.Msg) {
 // run runs a script function as a route on the worker's state (see
 // runRoute).
 func (w *worker) run(name string, rt kemi.RouteType, m *kemi.Msg, args ...string) (kemi.CallResult, error) {
-	return w.e.runRoute(w.st.Load(), w, routeStats{routes: w.routes, routed: &w.routed, errors: &w.errors, stopShown: &w.stopShown}, w.rank, name, rt, m, args...)
+	return w.e.runRoute(w.st.Load(), w, &w.routeStats, w.rank, name, rt, m, args...)
 }
 
 // The worker is the kemi.Runner of the messages it handles: every route
