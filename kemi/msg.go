@@ -349,9 +349,16 @@ func (m *Msg) SetRURI(uri string) error {
 	if err != nil {
 		return err
 	}
+	m.ReplaceRURI(u)
+	return nil
+}
+
+// ReplaceRURI makes u, already checked, the Request-URI of m, a request.
+// Every change of the R-URI goes through it or SetRURI, which mark the
+// R-URI new (MarkRURINew).
+func (m *Msg) ReplaceRURI(u sip.Uri) {
 	m.Req.Recipient = u
 	m.MarkRURINew()
-	return nil
 }
 
 // MarkRURINew records that the script wrote the Request-URI (or $du
