@@ -154,6 +154,7 @@ func (w *worker) handleRequest(m *kemi.Msg) {
 		return
 	}
 	m.OrigURI = m.Req.Recipient.String()
+	m.NoteMaxForwards()
 	_, _ = w.run(e.cfg.RequestRoute, kemi.RouteRequest, m) // a Lua error is logged and counted
 	for _, h := range e.reqHooks {
 		h.AfterRequestRoute(m)

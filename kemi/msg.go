@@ -1,7 +1,6 @@
 package kemi
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -239,6 +238,9 @@ type Msg struct {
 	Run Runner
 
 	vals []msgVal
+	// maxFwdArrived is the Max-Forwards the request arrived with
+	// (NoteMaxForwards), for MaxFwdHandled.
+	maxFwdArrived arrivedMaxFwd
 	// added are the headers the script and modules added (AddHeadersFirst,
 	// AddHeadersAfter, MarkAdded), so that headers added at one place keep
 	// the order they were added in.
@@ -347,9 +349,16 @@ func (m *Msg) SetRURI(uri string) error {
 	if err != nil {
 		return err
 	}
+	m.ReplaceRURI(u)
+	return nil
+}
+
+// ReplaceRURI makes u, already checked, the Request-URI of m, a request.
+// Every change of the R-URI goes through it or SetRURI, which mark the
+// R-URI new (MarkRURINew).
+func (m *Msg) ReplaceRURI(u sip.Uri) {
 	m.Req.Recipient = u
 	m.MarkRURINew()
-	return nil
 }
 
 // MarkRURINew records that the script wrote the Request-URI (or $du
@@ -549,24 +558,47 @@ const MaxForwardsDefault = 70
 // Max-Forwards is 0 (RFC 3261 §16.3 step 3).
 var ErrTooManyHops = errors.New("Max-Forwards is 0: not forwarded (483 Too Many Hops)")
 
+// arrivedMaxFwd is the first Max-Forwards header of a request as it
+// arrived.
+type arrivedMaxFwd struct {
+	noted bool // false for a message built rather than received
+	had   bool // the request had a Max-Forwards header
+	value uint32
+}
+
+// NoteMaxForwards records the first Max-Forwards header of the request as
+// it arrived, before any route runs: MaxFwdHandled compares the header
+// with it. The engine calls it for every request it receives; a message
+// built rather than received has nothing of the sender's to compare.
+func (m *Msg) NoteMaxForwards() {
+	if m.Req == nil {
+		return
+	}
+	h := firstMaxForwards(m.Req)
+	m.maxFwdArrived = arrivedMaxFwd{noted: true, had: h != nil}
+	if h != nil {
+		m.maxFwdArrived.value = uint32(*h)
+	}
+}
+
 // MaxFwdHandled reports whether the script took care of Max-Forwards
 // itself: it ran maxfwd.process_maxfwd (MaxFwdChecked), or the first
 // Max-Forwards header is no longer what it was when the message arrived
-// (changed, added or removed). Core forwarding and tm leave the header
-// alone then.
+// (changed, added or removed; see NoteMaxForwards). Core forwarding and
+// tm leave the header alone then.
 func (m *Msg) MaxFwdHandled() bool {
 	if m.MaxFwdChecked {
 		return true
 	}
-	if m.Req == nil || m.Raw == nil {
+	was := m.maxFwdArrived
+	if m.Req == nil || !was.noted {
 		return false
 	}
-	was, had := rawMaxForwards(m.Raw)
 	now := firstMaxForwards(m.Req)
 	if now == nil {
-		return had
+		return was.had
 	}
-	return !had || uint64(*now) != was
+	return !was.had || uint32(*now) != was.value
 }
 
 // ProxyMaxForwards is RFC 3261 §16.6 step 3 for a request about to be
@@ -613,41 +645,6 @@ func firstMaxForwards(req *sip.Request) *sip.MaxForwardsHeader {
 		}
 	}
 	return nil
-}
-
-// rawMaxForwards finds the value of the first Max-Forwards header in a
-// message as received. A line that starts with white space continues the
-// header above it (RFC 3261 §7.3.1), as sipgo reads it: a folded value is
-// joined, and a continuation line is never taken for a header of its own.
-func rawMaxForwards(raw []byte) (uint64, bool) {
-	_, rest, ok := bytes.Cut(raw, []byte("\n")) // after the request line
-	if !ok {
-		return 0, false
-	}
-	var value []byte // the value of the Max-Forwards header being read
-	inMF := false
-	for {
-		var line []byte
-		line, rest, _ = bytes.Cut(rest, []byte("\n"))
-		line = bytes.TrimRight(line, "\r")
-		if len(line) > 0 && (line[0] == ' ' || line[0] == '\t') {
-			if inMF {
-				// the full slice makes append copy: raw is not written
-				value = append(append(value[:len(value):len(value)], ' '), bytes.TrimSpace(line)...)
-			}
-			continue
-		}
-		if inMF {
-			n, err := strconv.ParseUint(string(bytes.TrimSpace(value)), 10, 32)
-			return n, err == nil
-		}
-		if len(line) == 0 {
-			return 0, false // the end of the headers
-		}
-		name, v, ok := bytes.Cut(line, []byte(":"))
-		inMF = ok && bytes.EqualFold(bytes.TrimSpace(name), []byte("Max-Forwards"))
-		value = v
-	}
 }
 
 // AddHeadersFirst adds hs above the headers the message came with, below

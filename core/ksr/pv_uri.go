@@ -11,7 +11,7 @@ import (
 // ruriPVs are $ru $rU $rd $rp $rz $ou, $du $dd $dp $dP and $nh(...).
 func ruriPVs() []kemi.PVClass {
 	return []kemi.PVClass{
-		rw("ru", ruriGet(func(u *sip.Uri) kemi.Value { return kemi.Str(u.String()) }), noUnset("ru", setRURI)),
+		rw("ru", ruriGet(func(u *sip.Uri) kemi.Value { return kemi.Str(u.String()) }), noUnset("ru", (*kemi.Msg).SetRURI)),
 		rw("rU", ruriGet(func(u *sip.Uri) kemi.Value { return strOrNull(u.User) }), unsetEmpty(setRURIUser)),
 		rw("rd", ruriGet(func(u *sip.Uri) kemi.Value { return strOrNull(u.Host) }), noUnset("rd", setRURIHost)),
 		rw("rp", ruriGet(func(u *sip.Uri) kemi.Value { return kemi.Int(uriPort(u)) }), unsetEmpty(setRURIPort)),

@@ -11,7 +11,7 @@ import (
 // uriExports are the R-URI and destination-URI functions.
 func (mod *Module) uriExports() []kemi.Export {
 	return []kemi.Export{
-		fn("seturi", kemi.S, kemi.ReturnBool, mod.uriSetter("seturi", setRURI)),
+		fn("seturi", kemi.S, kemi.ReturnBool, mod.uriSetter("seturi", (*kemi.Msg).SetRURI)),
 		fn("setuser", kemi.S, kemi.ReturnBool, mod.uriSetter("setuser", setRURIUser)),
 		fn("sethost", kemi.S, kemi.ReturnBool, mod.uriSetter("sethost", setRURIHost)),
 		fn("setdsturi", kemi.S, kemi.ReturnBool, mod.setdsturi),
@@ -91,20 +91,6 @@ func requireRequest(m *kemi.Msg) error {
 	return nil
 }
 
-// setRURI replaces the whole Request-URI.
-func setRURI(m *kemi.Msg, s string) error {
-	if err := requireRequest(m); err != nil {
-		return err
-	}
-	u, err := kemi.ParseURI(s)
-	if err != nil {
-		return err
-	}
-	m.Req.Recipient = u
-	m.MarkRURINew()
-	return nil
-}
-
 // setRURIUser replaces the user part of the Request-URI ("" removes it).
 func setRURIUser(m *kemi.Msg, user string) error {
 	if err := requireRequest(m); err != nil {
@@ -113,11 +99,12 @@ func setRURIUser(m *kemi.Msg, user string) error {
 	if err := kemi.CheckUser(user); err != nil {
 		return err
 	}
-	m.Req.Recipient.User = user
+	u := m.Req.Recipient
+	u.User = user
 	if user == "" {
-		m.Req.Recipient.Password = ""
+		u.Password = ""
 	}
-	m.MarkRURINew()
+	m.ReplaceRURI(u)
 	return nil
 }
 
@@ -129,8 +116,9 @@ func setRURIHost(m *kemi.Msg, host string) error {
 	if err := kemi.CheckHost(host); err != nil {
 		return err
 	}
-	m.Req.Recipient.Host = host
-	m.MarkRURINew()
+	u := m.Req.Recipient
+	u.Host = host
+	m.ReplaceRURI(u)
 	return nil
 }
 
@@ -139,16 +127,15 @@ func setRURIPort(m *kemi.Msg, port string) error {
 	if err := requireRequest(m); err != nil {
 		return err
 	}
-	if port == "" {
-		m.Req.Recipient.Port = 0
-		m.MarkRURINew()
-		return nil
+	u := m.Req.Recipient
+	u.Port = 0
+	if port != "" {
+		n, err := kemi.ParsePort(strings.TrimSpace(port))
+		if err != nil {
+			return err
+		}
+		u.Port = n
 	}
-	n, err := kemi.ParsePort(strings.TrimSpace(port))
-	if err != nil {
-		return err
-	}
-	m.Req.Recipient.Port = n
-	m.MarkRURINew()
+	m.ReplaceRURI(u)
 	return nil
 }

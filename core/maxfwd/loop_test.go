@@ -193,3 +193,52 @@ func nothing(t *testing.T, c *caller, who string) {
 		t.Errorf("%s received:\n%s", who, buf[:n])
 	}
 }
+
+// TestScriptMaxForwardsIsLeftAlone: a Max-Forwards header the script
+// changed or removed is forwarded as the script left it, statelessly and
+// through tm; one it left alone is decremented.
+func TestScriptMaxForwardsIsLeftAlone(t *testing.T) {
+	tests := []struct {
+		name string
+		lua  string
+		want string // the Max-Forwards line the callee gets, "" for none
+	}{
+		{"untouched", ``, "Max-Forwards: 11"},
+		{"changed", `KSR.hdr.remove("Max-Forwards") KSR.hdr.insert("Max-Forwards: 5\r\n")`, "Max-Forwards: 5"},
+		{"removed", `KSR.hdr.remove("Max-Forwards")`, ""},
+	}
+	for _, stateful := range []bool{false, true} {
+		for _, tc := range tests {
+			t.Run(fmt.Sprintf("%s/stateful=%v", tc.name, stateful), func(t *testing.T) {
+				callee := newCaller(t)
+				defines := map[string]string{"callee": "sip:" + callee.addr()}
+				if stateful {
+					defines["STATEFUL"] = "1"
+				}
+				s := enginetest.Start(t, `
+function ksr_request_route()
+	`+tc.lua+`
+	KSR.setdsturi(KSR.kx.get_def("callee"))
+	if KSR.kx.ifdef("STATEFUL") then KSR.tm.t_relay() else KSR.forward() end
+end`, enginetest.WithConfig(func(c *engine.Config) { c.Defines = defines }))
+				c := newCaller(t)
+				c.send(s.UDP(), c.invite(s.UDP(), "mf-script-"+tc.name, 12))
+				buf := make([]byte, 65536)
+				_ = callee.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+				n, _, err := callee.c.ReadFromUDP(buf)
+				if err != nil {
+					t.Fatalf("the callee got nothing: %v", err)
+				}
+				var got []string
+				for _, l := range strings.Split(string(buf[:n]), "\r\n") {
+					if strings.HasPrefix(l, "Max-Forwards:") {
+						got = append(got, l)
+					}
+				}
+				if strings.Join(got, "|") != tc.want {
+					t.Errorf("callee got %q, want %q\n%s", got, tc.want, buf[:n])
+				}
+			})
+		}
+	}
+}

@@ -256,7 +256,7 @@ func (mod *Module) substUser(m *kemi.Msg, a kemi.Args) kemi.Value {
 	if a.Str(0) == "" {
 		return kemi.Fail
 	}
-	u := &m.Req.Recipient
+	u := m.Req.Recipient
 	if u.Scheme != "" && u.Scheme != "sip" && u.Scheme != "sips" {
 		m.Errorf(mod.log, "subst_user: the R-URI %s is not a SIP URI", m.RURI())
 		return kemi.Fail
@@ -273,7 +273,7 @@ func (mod *Module) substUser(m *kemi.Msg, a kemi.Args) kemi.Value {
 	if out == "" {
 		u.Password = ""
 	}
-	m.MarkRURINew() // as Kamailio's SET_USER_T: t_relay may fork it again
+	m.ReplaceRURI(u) // marks it new, as Kamailio's SET_USER_T: t_relay may fork it again
 	return kemi.OK
 }
 

@@ -291,6 +291,7 @@ func Parse(text string) (*kemi.Msg, error) {
 	case *sip.Request:
 		m.Req = x
 		m.OrigURI = x.Recipient.String()
+		m.NoteMaxForwards()
 	case *sip.Response:
 		m.Res = x
 		m.Route = kemi.RouteReply
