@@ -25,24 +25,13 @@ const invite = "INVITE sip:bob@example.com SIP/2.0\n" +
 	"\n"
 
 // logBuf collects JSON log lines; it is safe for concurrent use.
-type logBuf struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuf) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
+type logBuf struct{ kemitest.LogBuffer }
 
 // entries returns the logged records, optionally only those of a module.
 func (b *logBuf) entries(t *testing.T, module string) []map[string]any {
 	t.Helper()
-	b.mu.Lock()
-	defer b.mu.Unlock()
 	var out []map[string]any
-	for _, line := range strings.Split(strings.TrimSpace(b.buf.String()), "\n") {
+	for _, line := range strings.Split(strings.TrimSpace(b.String()), "\n") {
 		if line == "" {
 			continue
 		}
@@ -57,14 +46,8 @@ func (b *logBuf) entries(t *testing.T, module string) []map[string]any {
 	return out
 }
 
-func (b *logBuf) reset() {
-	b.mu.Lock()
-	b.buf.Reset()
-	b.mu.Unlock()
-}
+func (b *logBuf) reset() { b.Reset() }
 
-// load loads core and xlog with params, logging JSON at level into the
-// returned buffer.
 func load(t *testing.T, level slog.Level, params map[string]map[string]any) (*kemitest.Env, *logBuf) {
 	t.Helper()
 	b := &logBuf{}
