@@ -99,12 +99,9 @@ func strMatch(L *lua.LState) int {
 
 // findPattern is the matching part of find and match.
 func findPattern(L *lua.LState, s, p string, init int, find bool) int {
-	anchor := len(p) > 0 && p[0] == '^'
-	if anchor {
-		p = p[1:]
-	}
-	m := newMatcher(L.Context(), s, p)
-	start, end := m.exec(init, anchor)
+	p, anchor := strings.CutPrefix(p, "^")
+	m := newMatcher(L.Context(), s, p, anchor)
+	start, end := m.exec(init)
 	switch end {
 	case aborted:
 		raiseMatch(L, &m)
@@ -130,8 +127,8 @@ func strGmatch(L *lua.LState) int {
 		if pos > len(s) {
 			return 0
 		}
-		m := newMatcher(L.Context(), s, p)
-		start, end := m.exec(pos, false)
+		m := newMatcher(L.Context(), s, p, false)
+		start, end := m.exec(pos)
 		switch end {
 		case aborted:
 			raiseMatch(L, &m)
@@ -159,18 +156,11 @@ func (x *lib) gsub(L *lua.LState) int {
 		argError(L, 3, "string/function/table expected")
 	}
 	maxN := optInt(L, 4, len(src)+1)
-	anchor := len(p) > 0 && p[0] == '^'
-	if anchor {
-		p = p[1:]
-	}
-	m := newMatcher(L.Context(), src, p)
+	p, anchor := strings.CutPrefix(p, "^")
+	m := newMatcher(L.Context(), src, p, anchor)
 	b := builder{budget: x.budget}
 	if err := b.reserve(len(src)); err != nil {
 		raise(L, err.Error())
-	}
-	var f startFilter
-	if !anchor {
-		f = newStartFilter(m.pat)
 	}
 	var rs string // a string or number repl, converted once
 	switch r := repl.(type) {
@@ -181,30 +171,23 @@ func (x *lib) gsub(L *lua.LState) int {
 	}
 	n, s := 0, 0
 	for n < maxN {
-		if f.kind != filterNone {
-			// Copy the text before the next possible match at once.
-			next := f.next(src, m.pat, s)
-			if next < 0 {
-				break
-			}
-			x.add(L, &b, src[s:next])
-			s = next
-		}
-		m.reset()
-		e := m.match(s, 0)
+		start, e := m.exec(s)
 		if e == aborted {
 			raiseMatch(L, &m)
 		}
-		if e != noMatch {
-			n++
-			x.addValue(L, &b, &m, s, e, repl, rs)
+		if e == noMatch {
+			break
 		}
+		n++
+		x.add(L, &b, src[s:start])
+		x.addValue(L, &b, &m, start, e, repl, rs)
 		switch {
-		case e != noMatch && e > s:
+		case e > start:
 			s = e
-		case s < len(src):
-			x.add(L, &b, src[s:s+1])
-			s++
+		case start < len(src):
+			// An empty match: the character after it is kept.
+			x.add(L, &b, src[start:start+1])
+			s = start + 1
 		default:
 			s = len(src) + 1
 		}
