@@ -210,6 +210,15 @@ func (x *lib) add(L *lua.LState, b *builder, s string) {
 	}
 }
 
+// addStringLike appends the string or number v, a number as Lua 5.1
+// writes it.
+func (x *lib) addStringLike(L *lua.LState, b *builder, v lua.LValue) {
+	if err := b.reserve(stringLen(v)); err != nil {
+		raise(L, err.Error())
+	}
+	b.buf = appendValue(b.buf, v)
+}
+
 // addValue appends the replacement of the match [s, e) as Lua 5.1's
 // add_value does.
 func (x *lib) addValue(L *lua.LState, b *builder, m *matcher, s, e int, repl lua.LValue, rs string) {
@@ -228,11 +237,8 @@ func (x *lib) addValue(L *lua.LState, b *builder, m *matcher, s, e int, repl lua
 		L.Pop(1)
 	}
 	switch r := v.(type) {
-	case lua.LString:
-		x.add(L, b, string(r))
-	case lua.LNumber:
-		var tmp [numberScratch]byte
-		x.add(L, b, string(appendNumber(tmp[:0], float64(r))))
+	case lua.LString, lua.LNumber:
+		x.addStringLike(L, b, r)
 	case *lua.LNilType:
 		x.add(L, b, m.src[s:e])
 	case lua.LBool:
@@ -268,13 +274,7 @@ func (x *lib) addString(L *lua.LState, b *builder, m *matcher, s, e int, rs stri
 		case c == '0':
 			x.add(L, b, m.src[s:e])
 		case c >= '1' && c <= '9':
-			switch v := captureValue(L, m, int(c-'1'), s, e).(type) {
-			case lua.LString:
-				x.add(L, b, string(v))
-			case lua.LNumber:
-				var tmp [numberScratch]byte
-				x.add(L, b, string(appendNumber(tmp[:0], float64(v))))
-			}
+			x.addStringLike(L, b, captureValue(L, m, int(c-'1'), s, e))
 		default:
 			if err := b.appendByte(c); err != nil {
 				raise(L, err.Error())
