@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -52,7 +53,7 @@ func FuzzMatch(f *testing.F) {
 			return
 		}
 		orig, _ := runHarness(t, prog, false)
-		if slicesEqual(ours, orig) {
+		if slices.Equal(ours, orig) {
 			return
 		}
 		var ref []string
@@ -82,18 +83,6 @@ func at(s []string, i int) string {
 		return s[i]
 	}
 	return "(missing)"
-}
-
-func slicesEqual(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // fuzzProgram is the differential harness with the calls for one input.
