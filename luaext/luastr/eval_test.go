@@ -12,18 +12,23 @@ import (
 // results written as show writes them, or "error: <message>".
 func eval(t testing.TB, L *lua.LState, expr string) string {
 	t.Helper()
-	if _, err := loadRewritten(L, "return "+expr, "t.lua"); err != nil {
-		t.Fatalf("%s: %v", expr, err)
+	got := evalString(L, expr)
+	if strings.HasPrefix(got, compileError) {
+		t.Fatalf("%s: %s", expr, got)
 	}
-	return evalString(L, expr)
+	return got
 }
+
+// compileError begins evalString's result for an expression that does
+// not compile.
+const compileError = "compile error: "
 
 // evalString is eval for expressions known to compile; it may run on any
 // goroutine.
 func evalString(L *lua.LState, expr string) string {
 	fn, err := loadRewritten(L, "return "+expr, "t.lua")
 	if err != nil {
-		return "compile error: " + err.Error()
+		return compileError + err.Error()
 	}
 	top := L.GetTop()
 	L.Push(fn)

@@ -4,9 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"os"
 	"os/exec"
-	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -52,7 +51,7 @@ func FuzzMatch(f *testing.F) {
 			return
 		}
 		orig, _ := runHarness(t, prog, false)
-		if slicesEqual(ours, orig) {
+		if slices.Equal(ours, orig) {
 			return
 		}
 		var ref []string
@@ -82,18 +81,6 @@ func at(s []string, i int) string {
 		return s[i]
 	}
 	return "(missing)"
-}
-
-func slicesEqual(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // fuzzProgram is the differential harness with the calls for one input.
@@ -129,16 +116,7 @@ func runHarness(t *testing.T, prog string, ours bool) (lines []string, timedOut 
 		L.SetContext(ctx)
 	}
 	var out bytes.Buffer
-	L.SetGlobal("EMIT", L.NewFunction(func(L *lua.LState) int {
-		for i := 1; i <= L.GetTop(); i++ {
-			if v, ok := L.Get(i).(lua.LNumber); ok {
-				out.WriteString(numberString(float64(v)))
-				continue
-			}
-			out.WriteString(lua.LVAsString(L.Get(i)))
-		}
-		return 0
-	}))
+	setEmit(L, &out)
 	fn, err := L.Load(strings.NewReader(prog), "harness.lua")
 	if err != nil {
 		t.Fatalf("harness: %v", err)
@@ -162,21 +140,6 @@ func runHarness(t *testing.T, prog string, ours bool) (lines []string, timedOut 
 		}
 	}
 	return lines, false
-}
-
-// runLua51 runs prog through the real Lua 5.1.
-func runLua51(t *testing.T, lua51, prog string) []string {
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "harness.lua"), []byte(prog), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(lua51, "harness.lua")
-	cmd.Dir = dir
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("lua5.1: %v", err)
-	}
-	return strings.Split(string(out), "\n")
 }
 
 // pmDiffers says why gopher-lua's original may rightly differ from this

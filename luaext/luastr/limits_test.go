@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -120,7 +121,7 @@ func TestBudget(t *testing.T) {
 		if got != c.want {
 			t.Errorf("%s: got %s, want %s", c.expr, got, c.want)
 		}
-		if c.grows != nil && !equalInts(b.calls, c.grows) {
+		if c.grows != nil && !slices.Equal(b.calls, c.grows) {
 			t.Errorf("%s: Grow calls %v, want %v", c.expr, b.calls, c.grows)
 		}
 		if b.used > c.limit {
@@ -263,18 +264,6 @@ func TestOpenReplaces(t *testing.T) {
 	if L.GetGlobal(ConcatName).Type() != lua.LTFunction {
 		t.Error("ConcatName is not set")
 	}
-}
-
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // TestNumberLen: the size accounted for a number is the size written, so

@@ -68,6 +68,40 @@ const harnessTail = `for i = 1, #cases do
 end
 `
 
+// setEmit sets the harness's EMIT in L: it writes its arguments to out,
+// numbers as Lua 5.1 writes them.
+func setEmit(L *lua.LState, out *bytes.Buffer) {
+	L.SetGlobal("EMIT", L.NewFunction(func(L *lua.LState) int {
+		for i := 1; i <= L.GetTop(); i++ {
+			switch v := L.Get(i).(type) {
+			case lua.LNumber:
+				out.WriteString(numberString(float64(v)))
+			default:
+				out.WriteString(lua.LVAsString(v))
+			}
+		}
+		return 0
+	}))
+}
+
+// runLua51 runs prog through the real Lua 5.1 and returns the lines it
+// wrote.
+func runLua51(t *testing.T, lua51, prog string) []string {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "harness.lua"), []byte(prog), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(lua51, "harness.lua")
+	cmd.Dir = dir
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("lua5.1: %v\n%s", err, stderr.String())
+	}
+	return strings.Split(string(out), "\n")
+}
+
 // luaQuote writes s as a Lua string literal.
 func luaQuote(s string) string {
 	var b strings.Builder
@@ -255,34 +289,12 @@ func TestLua51Differential(t *testing.T) {
 		t.Skip("lua5.1 is not installed (apt-get install -y lua5.1): skipping the comparison with real Lua 5.1")
 	}
 	prog, exprs := diffProgram()
-	dir := t.TempDir()
-	const name = "harness.lua"
-	if err := os.WriteFile(filepath.Join(dir, name), []byte(prog), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(lua51, name)
-	cmd.Dir = dir
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	want, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("lua5.1: %v\n%s", err, stderr.String())
-	}
+	wl := runLua51(t, lua51, prog)
 
 	L := newState(t, nil)
 	var got bytes.Buffer
-	L.SetGlobal("EMIT", L.NewFunction(func(L *lua.LState) int {
-		for i := 1; i <= L.GetTop(); i++ {
-			switch v := L.Get(i).(type) {
-			case lua.LNumber:
-				got.WriteString(numberString(float64(v)))
-			default:
-				got.WriteString(lua.LVAsString(v))
-			}
-		}
-		return 0
-	}))
-	fn, err := loadRewritten(L, prog, name)
+	setEmit(L, &got)
+	fn, err := loadRewritten(L, prog, "harness.lua")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -293,7 +305,6 @@ func TestLua51Differential(t *testing.T) {
 	}
 	t.Logf("%d cases, ours ran in %v", len(exprs), time.Since(start))
 
-	wl := strings.Split(string(want), "\n")
 	gl := strings.Split(got.String(), "\n")
 	if len(wl) != len(gl) {
 		t.Errorf("lua5.1 wrote %d lines, we wrote %d", len(wl), len(gl))

@@ -57,6 +57,8 @@ type capture struct {
 type matcher struct {
 	src     string
 	pat     string
+	anchor  bool        // matches start at exec's init only
+	start   startFilter // where an unanchored match can start, set by exec
 	level   int
 	depth   int
 	steps   int
@@ -65,16 +67,17 @@ type matcher struct {
 	capture [maxCaptures]capture
 }
 
-// newMatcher prepares a match of pat against src. Lua 5.1 reads a pattern
-// as a C string, so it ends at its first zero byte.
-func newMatcher(ctx context.Context, src, pat string) matcher {
+// newMatcher prepares a match of pat against src; anchored, it is tried
+// at exec's init only (the caller has removed the '^'). Lua 5.1 reads a
+// pattern as a C string, so it ends at its first zero byte.
+func newMatcher(ctx context.Context, src, pat string, anchor bool) matcher {
 	for i := 0; i < len(pat); i++ {
 		if pat[i] == 0 {
 			pat = pat[:i]
 			break
 		}
 	}
-	return matcher{src: src, pat: pat, steps: checkEvery, ctx: ctx}
+	return matcher{src: src, pat: pat, anchor: anchor, steps: checkEvery, ctx: ctx}
 }
 
 // fail records err and returns aborted, which every caller passes up as

@@ -8,9 +8,10 @@ import (
 )
 
 // Lua 5.1 converts numbers to strings with "%.14g" (LUA_NUMBER_FMT) and
-// strings to numbers with strtod; gopher-lua uses Go's own formatting
+// strings to numbers with strtod; gopher-lua uses Go's shortest formatting
 // (1e15 is "1000000000000000" there, "1e+15" in Lua), so the functions here
-// do it as Lua 5.1 does.
+// do it as Lua 5.1 does. strconv's 'g' with a precision writes finite
+// numbers as C's %g does; C's inf and nan are written here.
 
 // numberScratch is large enough for any "%.14g" of a float64.
 const numberScratch = 32
@@ -31,11 +32,7 @@ func appendNumber(dst []byte, f float64) []byte {
 	if math.IsInf(f, 0) || math.IsNaN(f) {
 		return appendNonFinite(dst, f, false)
 	}
-	if f < 0 {
-		dst = append(dst, '-')
-		f = -f
-	}
-	return appendG(dst, f, 14, false, false)
+	return strconv.AppendFloat(dst, f, 'g', 14, 64)
 }
 
 // numberString returns f as Lua 5.1's tostring writes it.
@@ -69,32 +66,30 @@ func appendNonFinite(dst []byte, f float64, upper bool) []byte {
 }
 
 // appendG appends the non-negative finite f as C's "%.<prec>g" does (with
-// '#' when alt).
+// '#' when alt). strconv's 'g' is C's %g; C's '#' keeps the fraction's
+// trailing zeros and always writes the point, which strconv cannot do.
 func appendG(dst []byte, f float64, prec int, alt, upper bool) []byte {
+	if !alt {
+		conv := byte('g')
+		if upper {
+			conv = 'G'
+		}
+		return strconv.AppendFloat(dst, f, conv, prec, 64)
+	}
 	if prec == 0 {
 		prec = 1
 	}
 	var tmp [400]byte
 	e := strconv.AppendFloat(tmp[:0], f, 'e', prec-1, 64)
-	x := 0 // the decimal exponent after rounding to prec digits
-	if i := bytes.LastIndexByte(e, 'e'); i >= 0 {
-		x, _ = strconv.Atoi(string(e[i+1:]))
-	}
-	start := len(dst)
-	var mant, exp []byte
-	if x < -4 || x >= prec {
-		i := bytes.LastIndexByte(e, 'e')
-		mant, exp = e[:i], e[i:]
-	} else {
-		mant = strconv.AppendFloat(tmp[:0], f, 'f', prec-1-x, 64)
+	i := bytes.LastIndexByte(e, 'e')
+	x, _ := strconv.Atoi(string(e[i+1:])) // the decimal exponent after rounding to prec digits
+	mant, exp := e[:i], e[i:]
+	if x >= -4 && x < prec {
+		mant, exp = strconv.AppendFloat(tmp[:0], f, 'f', prec-1-x, 64), nil
 	}
 	dst = append(dst, mant...)
-	if alt {
-		if bytes.IndexByte(mant, '.') < 0 {
-			dst = append(dst, '.')
-		}
-	} else if bytes.IndexByte(mant, '.') >= 0 {
-		dst = trimFractionZeros(dst, start)
+	if bytes.IndexByte(mant, '.') < 0 {
+		dst = append(dst, '.')
 	}
 	if len(exp) > 0 {
 		if upper {
@@ -102,18 +97,6 @@ func appendG(dst []byte, f float64, prec int, alt, upper bool) []byte {
 			exp = exp[1:]
 		}
 		dst = append(dst, exp...)
-	}
-	return dst
-}
-
-// trimFractionZeros removes the trailing zeros of the fraction in
-// dst[start:], and the point when nothing follows it.
-func trimFractionZeros(dst []byte, start int) []byte {
-	for len(dst) > start && dst[len(dst)-1] == '0' {
-		dst = dst[:len(dst)-1]
-	}
-	if len(dst) > start && dst[len(dst)-1] == '.' {
-		dst = dst[:len(dst)-1]
 	}
 	return dst
 }

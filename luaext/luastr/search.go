@@ -20,46 +20,49 @@ func hasSpecials(p string) bool {
 // startFilter finds the subject positions where a match can start, from
 // the pattern's first item when that item must match one character: a
 // plain character (found with IndexByte) or a class or set. It lets exec
-// and gsub skip the positions where the matcher would fail at once.
+// skip the positions where the matcher would fail at once. A pattern
+// without specials is found whole by strings.Index.
 type startFilter struct {
-	kind int  // filterNone, filterByte or filterClass
+	kind int  // filterUnset, filterNone, filterByte, filterClass or filterPlain
 	lit  byte // filterByte's character
 	ep   int  // end of filterClass's class in the pattern
 }
 
 const (
-	filterNone = iota
+	filterUnset = iota // not looked at yet
+	filterNone
 	filterByte
 	filterClass
+	filterPlain
 )
 
 // newStartFilter looks at the first item of the (unanchored) pattern.
 func newStartFilter(pat string) startFilter {
-	if pat == "" {
-		return startFilter{}
+	if !strings.ContainsAny(pat, matcherSpecials) {
+		return startFilter{kind: filterPlain}
 	}
 	switch c := pat[0]; c {
 	case '(', ')', '.':
-		return startFilter{}
+		return startFilter{kind: filterNone}
 	case '$':
 		if len(pat) == 1 {
-			return startFilter{}
+			return startFilter{kind: filterNone}
 		}
 	case '%':
 		if len(pat) > 1 {
 			if c := pat[1]; c == 'b' || c == 'f' || (c >= '0' && c <= '9') {
-				return startFilter{}
+				return startFilter{kind: filterNone}
 			}
 		}
 	}
 	ep, err := classEnd(pat, 0)
 	if err != nil {
-		return startFilter{} // the matcher raises the error
+		return startFilter{kind: filterNone} // the matcher raises the error
 	}
 	if ep < len(pat) {
 		switch pat[ep] {
 		case '?', '*', '-':
-			return startFilter{}
+			return startFilter{kind: filterNone}
 		}
 	}
 	if ep == 1 {
@@ -91,22 +94,25 @@ func (f startFilter) next(src, pat string, s int) int {
 
 // exec looks for the first match that starts at init or after (only at
 // init when anchored) and returns its start and end; end is noMatch or
-// aborted when there is none.
-func (m *matcher) exec(init int, anchor bool) (start, end int) {
-	if anchor {
+// aborted when there is none. find, match, gmatch and gsub all search
+// with it.
+func (m *matcher) exec(init int) (start, end int) {
+	if m.anchor {
 		m.reset()
 		return init, m.match(init, 0)
 	}
-	if !strings.ContainsAny(m.pat, matcherSpecials) {
-		// A plain string: the same result, found by strings.Index.
+	if m.start.kind == filterUnset {
+		m.start = newStartFilter(m.pat)
+	}
+	if m.start.kind == filterPlain {
+		// The same result as the matcher's, found by strings.Index.
 		if i := strings.Index(m.src[init:], m.pat); i >= 0 {
 			return init + i, init + i + len(m.pat)
 		}
 		return -1, noMatch
 	}
-	f := newStartFilter(m.pat)
 	for s := init; s <= len(m.src); s++ {
-		if s = f.next(m.src, m.pat, s); s < 0 {
+		if s = m.start.next(m.src, m.pat, s); s < 0 {
 			return -1, noMatch
 		}
 		m.reset()

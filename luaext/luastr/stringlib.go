@@ -99,12 +99,9 @@ func strMatch(L *lua.LState) int {
 
 // findPattern is the matching part of find and match.
 func findPattern(L *lua.LState, s, p string, init int, find bool) int {
-	anchor := len(p) > 0 && p[0] == '^'
-	if anchor {
-		p = p[1:]
-	}
-	m := newMatcher(L.Context(), s, p)
-	start, end := m.exec(init, anchor)
+	p, anchor := strings.CutPrefix(p, "^")
+	m := newMatcher(L.Context(), s, p, anchor)
+	start, end := m.exec(init)
 	switch end {
 	case aborted:
 		raiseMatch(L, &m)
@@ -130,8 +127,8 @@ func strGmatch(L *lua.LState) int {
 		if pos > len(s) {
 			return 0
 		}
-		m := newMatcher(L.Context(), s, p)
-		start, end := m.exec(pos, false)
+		m := newMatcher(L.Context(), s, p, false)
+		start, end := m.exec(pos)
 		switch end {
 		case aborted:
 			raiseMatch(L, &m)
@@ -159,18 +156,11 @@ func (x *lib) gsub(L *lua.LState) int {
 		argError(L, 3, "string/function/table expected")
 	}
 	maxN := optInt(L, 4, len(src)+1)
-	anchor := len(p) > 0 && p[0] == '^'
-	if anchor {
-		p = p[1:]
-	}
-	m := newMatcher(L.Context(), src, p)
+	p, anchor := strings.CutPrefix(p, "^")
+	m := newMatcher(L.Context(), src, p, anchor)
 	b := builder{budget: x.budget}
 	if err := b.reserve(len(src)); err != nil {
 		raise(L, err.Error())
-	}
-	var f startFilter
-	if !anchor {
-		f = newStartFilter(m.pat)
 	}
 	var rs string // a string or number repl, converted once
 	switch r := repl.(type) {
@@ -181,30 +171,23 @@ func (x *lib) gsub(L *lua.LState) int {
 	}
 	n, s := 0, 0
 	for n < maxN {
-		if f.kind != filterNone {
-			// Copy the text before the next possible match at once.
-			next := f.next(src, m.pat, s)
-			if next < 0 {
-				break
-			}
-			x.add(L, &b, src[s:next])
-			s = next
-		}
-		m.reset()
-		e := m.match(s, 0)
+		start, e := m.exec(s)
 		if e == aborted {
 			raiseMatch(L, &m)
 		}
-		if e != noMatch {
-			n++
-			x.addValue(L, &b, &m, s, e, repl, rs)
+		if e == noMatch {
+			break
 		}
+		n++
+		x.add(L, &b, src[s:start])
+		x.addValue(L, &b, &m, start, e, repl, rs)
 		switch {
-		case e != noMatch && e > s:
+		case e > start:
 			s = e
-		case s < len(src):
-			x.add(L, &b, src[s:s+1])
-			s++
+		case start < len(src):
+			// An empty match: the character after it is kept.
+			x.add(L, &b, src[start:start+1])
+			s = start + 1
 		default:
 			s = len(src) + 1
 		}
@@ -227,6 +210,15 @@ func (x *lib) add(L *lua.LState, b *builder, s string) {
 	}
 }
 
+// addStringLike appends the string or number v, a number as Lua 5.1
+// writes it.
+func (x *lib) addStringLike(L *lua.LState, b *builder, v lua.LValue) {
+	if err := b.reserve(stringLen(v)); err != nil {
+		raise(L, err.Error())
+	}
+	b.buf = appendValue(b.buf, v)
+}
+
 // addValue appends the replacement of the match [s, e) as Lua 5.1's
 // add_value does.
 func (x *lib) addValue(L *lua.LState, b *builder, m *matcher, s, e int, repl lua.LValue, rs string) {
@@ -245,11 +237,8 @@ func (x *lib) addValue(L *lua.LState, b *builder, m *matcher, s, e int, repl lua
 		L.Pop(1)
 	}
 	switch r := v.(type) {
-	case lua.LString:
-		x.add(L, b, string(r))
-	case lua.LNumber:
-		var tmp [numberScratch]byte
-		x.add(L, b, string(appendNumber(tmp[:0], float64(r))))
+	case lua.LString, lua.LNumber:
+		x.addStringLike(L, b, r)
 	case *lua.LNilType:
 		x.add(L, b, m.src[s:e])
 	case lua.LBool:
@@ -285,13 +274,7 @@ func (x *lib) addString(L *lua.LState, b *builder, m *matcher, s, e int, rs stri
 		case c == '0':
 			x.add(L, b, m.src[s:e])
 		case c >= '1' && c <= '9':
-			switch v := captureValue(L, m, int(c-'1'), s, e).(type) {
-			case lua.LString:
-				x.add(L, b, string(v))
-			case lua.LNumber:
-				var tmp [numberScratch]byte
-				x.add(L, b, string(appendNumber(tmp[:0], float64(v))))
-			}
+			x.addStringLike(L, b, captureValue(L, m, int(c-'1'), s, e))
 		default:
 			if err := b.appendByte(c); err != nil {
 				raise(L, err.Error())

@@ -1,6 +1,7 @@
 package luastr
 
 import (
+	"strings"
 	"testing"
 )
 
@@ -181,7 +182,7 @@ func TestFormat(t *testing.T) {
 		{`string.format("%f %e %g", 1/0, -1/0, 0/0)`, `"inf -inf -nan"`},
 		{`string.format("%q", "a\0b\r\n\"\\z")`, `"\"a\\000b\\r\\\n\\\"\\\\z\""`},
 		{`string.format("%s", "a\0b")`, `"a"`},
-		{`string.format("%s|", string.rep("x", 3) .. "\0" .. string.rep("y", 100))`, `"xxx\x00` + repeatString("y", 100) + `|"`},
+		{`string.format("%s|", string.rep("x", 3) .. "\0" .. string.rep("y", 100))`, `"xxx\x00` + strings.Repeat("y", 100) + `|"`},
 		{`string.format("%c", 0)`, `""`},
 		{`string.format("%.14g", 0.1 + 0.2)`, `"0.3"`},
 		{`string.format("%5%")`, `error: t.lua:1: bad argument #2 to 'format' (no value)`},
@@ -210,12 +211,4 @@ func TestConcat(t *testing.T) {
 		{`"x" .. true`, `error: t.lua:1: attempt to concatenate a boolean value`},
 		{`"a" .. "b" .. nil .. "c"`, `error: t.lua:1: attempt to concatenate a nil value`},
 	})
-}
-
-func repeatString(s string, n int) string {
-	out := ""
-	for range n {
-		out += s
-	}
-	return out
 }
