@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/kemisip/kemi/db"
 )
 
 // Config configures an engine. The zero value plus a script is usable:
@@ -66,6 +68,12 @@ type Config struct {
 	Modules []string
 	// ModParams are module parameters by module name.
 	ModParams map[string]map[string]any
+	// DBURL is the database of the modules that keep tables (usrloc,
+	// auth_db) unless their own db_url parameter names another:
+	// "sqlite:///var/lib/kemi/kemi.db", "redis://127.0.0.1:6379/0",
+	// "memory" (see package db). Default: db.DefaultURL, kemi.db in the
+	// working directory.
+	DBURL string
 
 	// RouteTimeout stops a route that runs longer: 0 means
 	// DefaultRouteTimeout, a negative value no limit.
@@ -438,6 +446,7 @@ type FileConfig struct {
 		ReplyRoute          string   `toml:"reply_route_callback"`
 		OnsendRoute         string   `toml:"onsend_route_callback"`
 		EventRoute          string   `toml:"event_route_callback"`
+		DBURL               string   `toml:"db_url"`
 	} `toml:"core"`
 	// ModParams holds every other table: module name -> parameters.
 	ModParams map[string]map[string]any `toml:"-"`
@@ -545,6 +554,9 @@ func (fc *FileConfig) Apply(c *Config) error {
 	if c.ModParams == nil {
 		c.ModParams = fc.ModParams
 	}
+	if c.DBURL == "" && fc.Core.DBURL != "" {
+		c.DBURL = v.dbURL
+	}
 	if c.RouteTimeout == 0 {
 		c.RouteTimeout = v.routeTimeout
 	}
@@ -583,9 +595,28 @@ func (fc *FileConfig) Apply(c *Config) error {
 	return nil
 }
 
+// resolveModuleDBURLs makes the db_url parameters of modules ([usrloc]
+// db_url) that name a relative SQLite file relative to the file's folder,
+// as every path in the file is.
+func (fc *FileConfig) resolveModuleDBURLs() error {
+	for mod, params := range fc.ModParams {
+		raw, ok := params["db_url"].(string)
+		if !ok || raw == "" {
+			continue
+		}
+		u, err := db.ParseURL(raw)
+		if err != nil {
+			return fmt.Errorf("engine: config %s: [%s] db_url: %v", fc.Path, mod, err)
+		}
+		params["db_url"] = u.Resolve(filepath.Dir(fc.Path)).Raw
+	}
+	return nil
+}
+
 // parsedCore are the [core] settings written as text that the file
 // sets, parsed; zero where the file does not set them.
 type parsedCore struct {
+	dbURL             string
 	routeTimeout      time.Duration
 	routeMemoryLimit  int64
 	tcpIdleTimeout    time.Duration
@@ -620,6 +651,16 @@ func (fc *FileConfig) check() (parsedCore, error) {
 		}
 	}
 	var err error
+	if core.DBURL != "" {
+		u, err := db.ParseURL(core.DBURL)
+		if err != nil {
+			return v, fc.Errorf("db_url", "%v", err)
+		}
+		v.dbURL = u.Resolve(filepath.Dir(fc.Path)).Raw
+	}
+	if err := fc.resolveModuleDBURLs(); err != nil {
+		return v, err
+	}
 	if core.RouteTimeout != "" || fc.has("route_timeout") {
 		if v.routeTimeout, err = ParseRouteTimeout(core.RouteTimeout); err != nil {
 			return v, fc.Errorf("route_timeout", "%v", err)

@@ -148,6 +148,7 @@ func (e *Engine) initModules(dry bool) error {
 		Services: e.svc,
 		Metrics:  e.metrics,
 		Logger:   e.cfg.Logger,
+		DBURL:    e.cfg.DBURL,
 	})
 	if err != nil {
 		return fmt.Errorf("engine: %w", err)

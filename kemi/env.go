@@ -140,6 +140,10 @@ type Env struct {
 	PVs *PVTable
 	// Services lets modules find each other's APIs.
 	Services *Services
+	// DBURL is the core db_url: the database modules use unless their own
+	// db_url parameter says otherwise ("sqlite://kemi.db",
+	// "redis://host:6379/0", "memory"; see package db).
+	DBURL string
 
 	procs []Process
 }

@@ -35,6 +35,8 @@ type LoadOptions struct {
 	// Logger is the parent of every module's logger and of the script
 	// logger; nil means slog.Default().
 	Logger *slog.Logger
+	// DBURL is the core db_url every Env gets (see Env.DBURL).
+	DBURL string
 }
 
 // LoadedModule is one module instance of a ModuleSet.
@@ -158,6 +160,7 @@ func (s *ModuleSet) load(opts LoadOptions) error {
 		env.Workers = opts.Workers
 		env.DryRun = opts.DryRun
 		env.Defines = opts.Defines
+		env.DBURL = opts.DBURL
 		// Destroy is due from here on, even when ModInit fails
 		lm := &LoadedModule{Name: name, Module: info.New(), Env: env, inited: true}
 		s.Modules = append(s.Modules, lm)

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/kemisip/kemi/db"
 	"github.com/kemisip/kemi/engine"
 	"github.com/kemisip/kemi/kemi"
 	"github.com/kemisip/kemi/scripts"
@@ -29,6 +30,7 @@ func scriptFlags() []cli.Flag {
 		&cli.StringFlag{Name: "log-format", Value: "text", Usage: "log `FORMAT`: text or json", EnvVars: []string{"KEMI_LOG_FORMAT"}},
 		&cli.StringFlag{Name: "route-timeout", Usage: "stop a route that runs longer than `DURATION` (0 or off: no limit)", DefaultText: engine.DefaultRouteTimeout.String(), EnvVars: []string{"KEMI_ROUTE_TIMEOUT"}},
 		&cli.StringFlag{Name: "route-memory-limit", Usage: "stop a route that builds more than `SIZE` of strings, compiled code and coroutines: bytes or a unit, 512KB, 64MiB (0 or off: no limit)", DefaultText: "64MiB", EnvVars: []string{"KEMI_ROUTE_MEMORY_LIMIT"}},
+		&cli.StringFlag{Name: "db-url", Usage: "database `URL` of registrations and subscribers: sqlite:///path/kemi.db, sqlite://relative.db, redis://host:6379/0, memory", DefaultText: db.DefaultURL, EnvVars: []string{"KEMI_DB_URL"}},
 		&cli.BoolFlag{Name: "allow-unsafe-lua", Usage: "give scripts file, process and environment access (io, os.execute, os.exit, ...)", EnvVars: []string{"KEMI_ALLOW_UNSAFE_LUA"}},
 	}
 }
@@ -159,6 +161,13 @@ func flagsInto(c *cli.Context, cfg *engine.Config) error {
 		}
 	}
 	cfg.Aliases = c.StringSlice("alias")
+	if c.IsSet("db-url") {
+		u, err := db.ParseURL(c.String("db-url"))
+		if err != nil {
+			return fmt.Errorf("--db-url: %w", err)
+		}
+		cfg.DBURL = u.Raw
+	}
 	if c.IsSet("workers") {
 		if cfg.Workers = c.Int("workers"); cfg.Workers < 1 {
 			return fmt.Errorf("-n/--workers must be at least 1 (is %d)", cfg.Workers)

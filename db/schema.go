@@ -1,0 +1,70 @@
+package db
+
+// Table is one of Kamailio's tables: its name, the version Kamailio's
+// version table records for it, and the statements that create it.
+type Table struct {
+	Name    string
+	Version int
+	Create  []string
+}
+
+// versionTable is Kamailio's version table: one row per table, its
+// schema version.
+var versionTable = Table{Name: "version", Version: 1, Create: []string{`CREATE TABLE version (
+    id INTEGER PRIMARY KEY NOT NULL,
+    table_name VARCHAR(32) NOT NULL,
+    table_version INTEGER DEFAULT 0 NOT NULL,
+    CONSTRAINT version_table_name_idx UNIQUE (table_name)
+)`}}
+
+// Location is usrloc's table (Kamailio 5.x, version 9). expires and
+// last_modified hold local time as "2006-01-02 15:04:05", as Kamailio's
+// db_sqlite writes them.
+var Location = Table{Name: "location", Version: 9, Create: []string{`CREATE TABLE location (
+    id INTEGER PRIMARY KEY NOT NULL,
+    ruid VARCHAR(64) DEFAULT '' NOT NULL,
+    username VARCHAR(64) DEFAULT '' NOT NULL,
+    domain VARCHAR(64) DEFAULT NULL,
+    contact VARCHAR(512) DEFAULT '' NOT NULL,
+    received VARCHAR(128) DEFAULT NULL,
+    path VARCHAR(512) DEFAULT NULL,
+    expires TIMESTAMP WITHOUT TIME ZONE DEFAULT '2030-05-28 21:32:15' NOT NULL,
+    q REAL DEFAULT 1.0 NOT NULL,
+    callid VARCHAR(255) DEFAULT 'Default-Call-ID' NOT NULL,
+    cseq INTEGER DEFAULT 1 NOT NULL,
+    last_modified TIMESTAMP WITHOUT TIME ZONE DEFAULT '2000-01-01 00:00:01' NOT NULL,
+    flags INTEGER DEFAULT 0 NOT NULL,
+    cflags INTEGER DEFAULT 0 NOT NULL,
+    user_agent VARCHAR(255) DEFAULT '' NOT NULL,
+    socket VARCHAR(64) DEFAULT NULL,
+    methods INTEGER DEFAULT NULL,
+    instance VARCHAR(255) DEFAULT NULL,
+    reg_id INTEGER DEFAULT 0 NOT NULL,
+    server_id INTEGER DEFAULT 0 NOT NULL,
+    connection_id INTEGER DEFAULT 0 NOT NULL,
+    keepalive INTEGER DEFAULT 0 NOT NULL,
+    partition INTEGER DEFAULT 0 NOT NULL,
+    CONSTRAINT location_ruid_idx UNIQUE (ruid)
+)`,
+	`CREATE INDEX location_account_contact_idx ON location (username, domain, contact)`,
+	`CREATE INDEX location_expires_idx ON location (expires)`,
+	`CREATE INDEX location_tcpcon_idx ON location (connection_id)`,
+	`CREATE INDEX location_connection_idx ON location (server_id, connection_id)`,
+}}
+
+// Subscriber is auth_db's table (Kamailio 5.x, version 7).
+var Subscriber = Table{Name: "subscriber", Version: 7, Create: []string{`CREATE TABLE subscriber (
+    id INTEGER PRIMARY KEY NOT NULL,
+    username VARCHAR(64) DEFAULT '' NOT NULL,
+    domain VARCHAR(64) DEFAULT '' NOT NULL,
+    password VARCHAR(64) DEFAULT '' NOT NULL,
+    ha1 VARCHAR(128) DEFAULT '' NOT NULL,
+    ha1b VARCHAR(128) DEFAULT '' NOT NULL,
+    CONSTRAINT subscriber_account_idx UNIQUE (username, domain)
+)`,
+	`CREATE INDEX subscriber_username_idx ON subscriber (username)`,
+}}
+
+// TimeLayout is how Kamailio's db_sqlite writes a TIMESTAMP column, in
+// local time.
+const TimeLayout = "2006-01-02 15:04:05"
