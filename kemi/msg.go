@@ -223,6 +223,10 @@ type Msg struct {
 	ReplyBody        []byte
 	// Branches are the extra destinations (branch 1..n).
 	Branches []Branch
+	// PathVec is the Path set of branch 0 (Kamailio's path_vec), as a
+	// Path header value: registrar's lookup sets it from the binding, and
+	// forwarding puts it in Route headers, first hop first.
+	PathVec string
 	// ErrCode and ErrReason describe the last internal error, for
 	// sl_reply_error (Kamailio's ser_error).
 	ErrCode   int
@@ -238,6 +242,10 @@ type Msg struct {
 	Run Runner
 
 	vals []msgVal
+	// ruriQ is the q-value of branch 0 times 1000 when ruriQSet
+	// (Kamailio's ruri_q); see RURIQ.
+	ruriQ    int
+	ruriQSet bool
 	// maxFwdArrived is the Max-Forwards the request arrived with
 	// (NoteMaxForwards), for MaxFwdHandled.
 	maxFwdArrived arrivedMaxFwd
@@ -366,6 +374,18 @@ func (m *Msg) ReplaceRURI(u sip.Uri) {
 // make a branch of it again, even in a failure route and even when the
 // value did not change.
 func (m *Msg) MarkRURINew() { m.RURIUsed = false }
+
+// RURIQ returns the q-value of branch 0 times 1000 (Kamailio's ruri_q,
+// set by registrar's lookup), or -1 when it has none.
+func (m *Msg) RURIQ() int {
+	if !m.ruriQSet {
+		return -1
+	}
+	return m.ruriQ
+}
+
+// SetRURIQ sets the q-value of branch 0 (times 1000; -1 unsets it).
+func (m *Msg) SetRURIQ(q int) { m.ruriQ, m.ruriQSet = q, q >= 0 }
 
 // NextHop returns $du if set, else the Request-URI.
 func (m *Msg) NextHop() string {
