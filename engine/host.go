@@ -145,8 +145,16 @@ func (e *Engine) Forward(m *kemi.Msg, uri string) error {
 	if exhausted {
 		return e.tooManyHops(m)
 	}
+	var err error
 	if uri == "" {
 		uri = m.NextHop()
+		if m.DstURI == "" && m.PathVec != "" {
+			// no $du: along the Path set (RFC 3327 §5), as tm does
+			if uri, err = kemi.PathFirstHop(m.PathVec); err != nil {
+				m.SetError(478, "Unresolvable destination")
+				return err
+			}
+		}
 	}
 	dst, err := e.Resolve(context.Background(), uri)
 	if err != nil {
@@ -170,6 +178,14 @@ func (e *Engine) Forward(m *kemi.Msg, uri string) error {
 	// Kamailio writes its Via right above the first Via, whatever headers
 	// (a Record-Route, a Max-Forwards written first) come before it
 	m.InsertHeadersAt(m.IndexOfHeader("Via"), via)
+	// the Path set lookup gave the request goes in as Route headers for
+	// this send only, as Kamailio writes its path vector
+	path, err := m.InsertPathRoutes(m.PathVec)
+	if err != nil {
+		m.RemoveHeaderValue(via)
+		m.SetError(478, "Unresolvable destination")
+		return err
+	}
 	restoreMF := func() {}
 	if setMF {
 		restoreMF = hopMaxForwards(m, mf)
@@ -178,6 +194,9 @@ func (e *Engine) Forward(m *kemi.Msg, uri string) error {
 	// the request is the script's again, as it was: it may be sent twice
 	restoreMF()
 	m.RemoveHeaderValue(via)
+	for _, r := range path {
+		m.RemoveHeaderValue(r)
+	}
 	if err != nil && !errors.Is(err, kemi.ErrDropped) {
 		m.SetError(500, "Forwarding failed")
 	}

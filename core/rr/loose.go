@@ -70,6 +70,10 @@ func (mod *Module) looseRoute(m *kemi.Msg, mode int) kemi.Value {
 	default:
 		mod.routed.Inc()
 	}
+	if st.routed && len(st.params) > 0 {
+		// Kamailio's rr callbacks: only when our Route had parameters
+		mod.runRouted(m, st.params)
+	}
 	return kemi.Int(res)
 }
 

@@ -9,8 +9,10 @@ package rr
 import (
 	"fmt"
 	"log/slog"
+	"sync"
 
 	"github.com/VictoriaMetrics/metrics"
+	"github.com/emiago/sipgo/sip"
 	"github.com/kemisip/kemi/kemi"
 )
 
@@ -48,6 +50,10 @@ type Module struct {
 
 	// compiled check_route_param expressions
 	res *kemi.RegexCache
+
+	// routedMu guards routed: modules add callbacks from ChildInit
+	routedMu  sync.RWMutex
+	routedFns []func(m *kemi.Msg, params sip.HeaderParams)
 
 	recordRoutes *metrics.Counter
 	doubles      *metrics.Counter
@@ -98,6 +104,11 @@ func (mod *Module) ModInit(env *kemi.Env) error {
 		}
 		mod.customUser = pv
 	}
+	if env.Services != nil {
+		if err := env.Services.Provide(ServiceName, mod); err != nil {
+			return fmt.Errorf("rr: %w", err)
+		}
+	}
 	if mod.pvs != nil {
 		if err := mod.registerPVs(mod.pvs); err != nil {
 			return err
@@ -111,6 +122,29 @@ func (mod *Module) ModInit(env *kemi.Env) error {
 	mod.notRouted = env.Metrics.NewCounter(`kemi_rr_loose_routes_total{result="not_routed"}`, helpLooseRoutes)
 	mod.lrErrors = env.Metrics.NewCounter(`kemi_rr_loose_routes_total{result="error"}`, helpLooseRoutes)
 	return nil
+}
+
+// ServiceName is the name under which rr publishes itself in Services,
+// for modules that act on loose routing (path's use_received).
+const ServiceName = "rr"
+
+// OnRouted registers fn to run after loose_route consumed a Route of ours
+// that had URI parameters, with those parameters (Kamailio's rr callback
+// API, register_rrcb). Call it from ChildInit(RankInit).
+func (mod *Module) OnRouted(fn func(m *kemi.Msg, params sip.HeaderParams)) {
+	mod.routedMu.Lock()
+	defer mod.routedMu.Unlock()
+	mod.routedFns = append(mod.routedFns, fn)
+}
+
+// runRouted runs the OnRouted callbacks.
+func (mod *Module) runRouted(m *kemi.Msg, params sip.HeaderParams) {
+	mod.routedMu.RLock()
+	fns := mod.routedFns
+	mod.routedMu.RUnlock()
+	for _, fn := range fns {
+		fn(m, params)
+	}
 }
 
 // Exports returns KSR.rr.

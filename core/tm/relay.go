@@ -29,6 +29,8 @@ type target struct {
 	du    string
 	flags uint32
 	sock  *kemi.Socket
+	// path is its Path set (RFC 3327), sent as Route headers
+	path string
 }
 
 // Errors a branch can end with before it is sent; their reply codes follow
@@ -151,14 +153,25 @@ func (mod *Module) tRelay(m *kemi.Msg, o relayOpts) kemi.Value {
 func (mod *Module) destinationSet(m *kemi.Msg) []target {
 	var targets []target
 	if !m.RURIUsed {
-		targets = append(targets, target{uri: m.RURI(), du: m.DstURI, flags: m.BFlags, sock: m.SendSock})
+		targets = append(targets, ruriTarget(m))
 	}
 	for _, b := range m.Branches {
-		targets = append(targets, target{uri: b.URI, du: b.DstURI, flags: b.Flags, sock: b.Sock})
+		targets = append(targets, branchTarget(b))
 	}
 	m.Branches = nil
 	m.RURIUsed = true
 	return targets
+}
+
+// ruriTarget is branch 0 of the destination set: the Request-URI, $du,
+// the branch flags, the forced socket and the Path set lookup gave it.
+func ruriTarget(m *kemi.Msg) target {
+	return target{uri: m.RURI(), du: m.DstURI, flags: m.BFlags, sock: m.SendSock, path: m.PathVec}
+}
+
+// branchTarget is an appended branch of the destination set.
+func branchTarget(b kemi.Branch) target {
+	return target{uri: b.URI, du: b.DstURI, flags: b.Flags, sock: b.Sock, path: b.Path}
 }
 
 // absorb answers a retransmitted request from its transaction.
@@ -207,6 +220,7 @@ func (mod *Module) addBranch(t *tx, origin *kemi.Msg, tg target, o relayOpts) er
 		Route:         kemi.RouteBranch,
 		OrigURI:       origin.OrigURI,
 		DstURI:        tg.du,
+		PathVec:       tg.path,
 		Flags:         t.flags,
 		BFlags:        tg.flags,
 		SendSock:      tg.sock,
@@ -233,7 +247,10 @@ func (mod *Module) addBranch(t *tx, origin *kemi.Msg, tg target, o relayOpts) er
 		}
 	}
 	b.uri, b.flags = req.Recipient.String(), bm.BFlags
-	next := bm.NextHop()
+	next, err := nextHop(bm)
+	if err != nil {
+		return fmt.Errorf("%w: %v", errUnresolvable, err)
+	}
 	if o.proxy != "" {
 		next = o.proxy
 	}
@@ -252,14 +269,16 @@ func (mod *Module) addBranch(t *tx, origin *kemi.Msg, tg target, o relayOpts) er
 		return errNoSocket
 	}
 	insertVia(bm, via)
-	if dst.Proto == "udp" && tooBigForUDP(origin, req) {
+	if _, err := bm.InsertPathRoutes(bm.PathVec); err != nil {
+		return fmt.Errorf("%w: %v", errUnresolvable, err)
+	}
+	if dst.Proto == "udp" && tooBigForUDP(origin, req, len(bm.PathVec)) {
 		// RFC 3261 §18.1.1: a large request goes over a congestion
 		// controlled transport
 		tcp := dst
 		tcp.Proto, tcp.Sock = "tcp", nil
 		if v := mod.host.Via(bm, &tcp, b.id); v != nil {
-			bm.RemoveHeaderValue(via)
-			insertVia(bm, v)
+			req.ReplaceHeader(v) // our Via is the top one
 			dst = tcp
 		}
 	}
@@ -288,6 +307,17 @@ func (mod *Module) addBranch(t *tx, origin *kemi.Msg, tg target, o relayOpts) er
 	mod.met.branches.Inc()
 	b.armFR(t.fr)
 	return nil
+}
+
+// nextHop is where a branch goes: $du, else the first hop of its Path
+// set, else its Request-URI. Kamailio's registrar sets $du to the first
+// Path hop itself; going there when $du is empty as well keeps a request
+// with a Path set on the path RFC 3327 §5 gives it.
+func nextHop(m *kemi.Msg) (string, error) {
+	if m.DstURI != "" || m.PathVec == "" {
+		return m.NextHop(), nil
+	}
+	return kemi.PathFirstHop(m.PathVec)
 }
 
 // resolveTimeout bounds a DNS lookup made while a transaction is locked.
@@ -322,11 +352,11 @@ func insertVia(m *kemi.Msg, via *sip.ViaHeader) {
 
 // tooBigForUDP: RFC 3261 §18.1.1 asks for a congestion controlled
 // transport when a request is larger than 1300 bytes and the path MTU is
-// unknown. The size received tells most requests apart without writing
-// the branch out.
-func tooBigForUDP(origin *kemi.Msg, req *sip.Request) bool {
+// unknown. The size received (and added, the bytes of the Path set the
+// branch adds) tells most requests apart without writing the branch out.
+func tooBigForUDP(origin *kemi.Msg, req *sip.Request, added int) bool {
 	const limit = 1300
-	if origin.Raw != nil && len(origin.Raw)+300 < limit {
+	if origin.Raw != nil && len(origin.Raw)+300+added < limit {
 		return false
 	}
 	b := sizeBuf.Get().(*bytes.Buffer)

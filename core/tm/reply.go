@@ -298,7 +298,7 @@ func (mod *Module) mergeChallenges(t *tx, rep *sip.Response) *sip.Response {
 
 // fakeRequest builds the message failure and branch-failure routes run
 // with, as Kamailio's faked request: a copy of the transaction's request,
-// with the Request-URI and $du it had when the transaction was created
+// with the Request-URI, $du and Path set it had when the transaction was created
 // (not those of the branch the route is about: with parallel branches,
 // the R-URI user is still the one called), the transaction's flags and
 // AVPs. Its R-URI counts as relayed already: t_relay there makes a
@@ -315,6 +315,7 @@ func (mod *Module) fakeRequest(t *tx, b *branch, proc *kemi.Proc) *kemi.Msg {
 		Route:         kemi.RouteFailure,
 		OrigURI:       t.origURI,
 		DstURI:        t.dstURI,
+		PathVec:       t.pathVec,
 		RURIUsed:      true,
 		Flags:         t.flags,
 		XFlags:        t.xflags,

@@ -97,6 +97,7 @@ func (mod *Module) newTx(m *kemi.Msg) (t *tx, created bool, err error) {
 		connID:        m.ConnID,
 		origURI:       m.OrigURI,
 		dstURI:        m.DstURI,
+		pathVec:       m.PathVec,
 		maxFwdChecked: m.MaxFwdHandled(),
 		forceRport:    m.ForceRport,
 		timer:         txTimer{idx: -1},

@@ -62,6 +62,7 @@ type tx struct {
 	connID        uint64
 	origURI       string
 	dstURI        string // $du when the transaction was created, for failure routes
+	pathVec       string // the Path set of branch 0 then, likewise
 	reqAdded      []int  // where the headers the script added are in req (kemi.Msg.AddedAt)
 	maxFwdChecked bool   // the script handled Max-Forwards: branches carry it as it is
 	forceRport    bool
