@@ -266,10 +266,10 @@ func firstPathURI(path string) (sip.Uri, error) {
 type matchResult int
 
 const (
-	matchFound    matchResult = iota // the binding to update
-	matchNone                        // no binding for this contact
-	matchBadCSeq                     // same Call-ID, CSeq not higher: refused
-	matchRetrans                     // same Call-ID and CSeq just now: skipped
+	matchFound   matchResult = iota // the binding to update
+	matchNone                       // no binding for this contact
+	matchBadCSeq                    // same Call-ID, CSeq not higher: refused
+	matchRetrans                    // same Call-ID and CSeq just now: skipped
 )
 
 // match finds the binding of rc among cur: by +sip.instance and reg-id
