@@ -46,6 +46,7 @@ var standardOrder = []string{
 	"maxfwd",
 	"sanity",
 	"siputils",
+	"registrar",
 	"textops",
 	"corex",
 	"kx",
