@@ -51,6 +51,7 @@ var standardOrder = []string{
 	"kx",
 	"xlog",
 	"auth",
+	"auth_db",
 }
 
 // TestStandardOrder keeps the registered standard set and its order as
