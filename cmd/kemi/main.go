@@ -74,6 +74,7 @@ func newApp() *cli.App {
 					return nil
 				},
 			},
+			userCommand(),
 		},
 		Before: refuseUnknownCommand,
 		Action: func(c *cli.Context) error {

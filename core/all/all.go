@@ -10,6 +10,8 @@ package all
 
 import (
 	// The standard modules register themselves in init().
+	_ "github.com/kemisip/kemi/core/auth"
+	_ "github.com/kemisip/kemi/core/auth_db"
 	_ "github.com/kemisip/kemi/core/corex"
 	_ "github.com/kemisip/kemi/core/ksr"
 	_ "github.com/kemisip/kemi/core/kx"

@@ -52,6 +52,8 @@ var standardOrder = []string{
 	"xlog",
 	"registrar",
 	"path",
+	"auth",
+	"auth_db",
 }
 
 // TestStandardOrder keeps the registered standard set and its order as
