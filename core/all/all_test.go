@@ -50,6 +50,7 @@ var standardOrder = []string{
 	"corex",
 	"kx",
 	"xlog",
+	"usrloc",
 }
 
 // TestStandardOrder keeps the registered standard set and its order as
