@@ -13,9 +13,10 @@ import (
 // row, as seen with sqlite3 on a file it wrote (testdata/kamailio-5.6-location.sql):
 //
 //   - expires and last_modified are REAL Julian day numbers in UTC
-//     (2461380.7448784722946), not text; a permanent binding has the Julian
-//     day of the Unix epoch (2440587.49999421, time 0 give or take a
-//     rounding). Kamailio reads a text timestamp wrongly (it showed
+//     (2461380.7448784722946), not text, in whole seconds less half a
+//     second (Kamailio showed that row's 04:52:37.5 as 04:52:38); a
+//     permanent binding has the Julian day of the Unix epoch
+//     (2440587.49999421: time 0 less half a second). Kamailio reads a text timestamp wrongly (it showed
 //     "expired" and a negative last_modified), so kemi writes REAL only;
 //     it reads text (local time, db.TimeLayout) and integers (Unix
 //     seconds) too, for files written by other tools.
@@ -28,23 +29,26 @@ import (
 // julianEpoch is the Julian day number of the Unix epoch.
 const julianEpoch = 2440587.5
 
-// toJulian returns t as Kamailio's db_sqlite stores a time; the zero time
-// (a permanent binding) is the epoch.
+// toJulian returns t, in whole seconds as Kamailio keeps times, as
+// Kamailio's db_sqlite stores a time; the zero time (a permanent binding)
+// is the epoch.
 func toJulian(t time.Time) float64 {
 	if t.IsZero() {
 		return julianEpoch
 	}
-	return float64(t.UnixMilli())/86400000 + julianEpoch
+	return float64(t.Unix())/86400 + julianEpoch
 }
 
 // fromJulian is the inverse of toJulian: a time at or before the epoch is
-// the zero time.
+// the zero time. Kamailio writes second t as t-0.5 s (plus rounding
+// noise) and reads it back rounding up; kemi writes t itself. Adding
+// 0.501 s and truncating gives t for both.
 func fromJulian(jd float64) time.Time {
-	ms := math.Round((jd - julianEpoch) * 86400000)
-	if ms <= 0 || math.IsNaN(ms) {
+	sec := math.Floor((jd-julianEpoch)*86400 + 0.501)
+	if sec <= 0 || math.IsNaN(sec) {
 		return time.Time{}
 	}
-	return time.UnixMilli(int64(ms))
+	return time.Unix(int64(sec), 0)
 }
 
 // julianCol is a column read as a Julian day whatever type it holds: text

@@ -41,9 +41,10 @@ func mustOpen(t testing.TB, url string, o Options) Store {
 }
 
 // binding returns a full binding of aor with every field set, expiring
-// in d (0: permanent).
+// in d (0: permanent). Times are whole seconds, as Kamailio's table
+// keeps them.
 func binding(aor, ruid string, d time.Duration) kemi.Binding {
-	now := time.Now().Truncate(time.Millisecond)
+	now := time.Now().Truncate(time.Second)
 	b := kemi.Binding{
 		AOR: aor, Contact: "sip:" + ruid + "@192.0.2.1:5062;transport=udp", Received: "sip:203.0.113.7:5062",
 		Path: "<sip:edge.example.net;lr>", Q: 500, CallID: "cid-" + ruid, CSeq: 7, Flags: 2, CFlags: 64,
