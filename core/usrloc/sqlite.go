@@ -311,12 +311,19 @@ func (t *sqliteTable) query(ctx context.Context, q querier, stmt string, args ..
 	return out, rows.Err()
 }
 
+// errNoTable is returned by txLocked without create while there is no
+// file: nothing to change.
+var errNoTable = errors.New("no location table yet")
+
 // txLocked runs fn in a write transaction (BEGIN IMMEDIATE: no other
-// writer in between), the file created if need be.
-func (t *sqliteTable) txLocked(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	c, err := t.connLocked(ctx, true)
+// writer in between); with create set the file is created if need be.
+func (t *sqliteTable) txLocked(ctx context.Context, create bool, fn func(tx *sql.Tx) error) error {
+	c, err := t.connLocked(ctx, create)
 	if err != nil {
 		return err
+	}
+	if c == nil {
+		return errNoTable
 	}
 	tx, err := c.BeginTx(ctx, nil)
 	if err != nil {
@@ -345,7 +352,7 @@ func (t *sqliteTable) update(ctx context.Context, aor string, fn func([]kemi.Bin
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	var after []kemi.Binding
-	err := t.txLocked(ctx, func(tx *sql.Tx) error {
+	err := t.txLocked(ctx, true, func(tx *sql.Tx) error {
 		rows, err := t.readLocked(ctx, tx, aor)
 		if err != nil {
 			return fmt.Errorf("%s: %w", t.file.Path(), err)
@@ -394,7 +401,7 @@ func (t *sqliteTable) delete(ctx context.Context, aor, cond string, args ...any)
 		stmt += " AND " + cond
 	}
 	var n int64
-	err := t.txLocked(ctx, func(tx *sql.Tx) error {
+	err := t.txLocked(ctx, false, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, stmt, all...)
 		if err != nil {
 			return fmt.Errorf("%s: %w", t.file.Path(), err)
@@ -402,6 +409,9 @@ func (t *sqliteTable) delete(ctx context.Context, aor, cond string, args ...any)
 		n, err = res.RowsAffected()
 		return err
 	})
+	if errors.Is(err, errNoTable) {
+		return 0, nil
+	}
 	if err != nil {
 		return 0, locErr("delete "+aor, err)
 	}
@@ -446,14 +456,8 @@ func (t *sqliteTable) aors(ctx context.Context) ([]string, error) {
 func (t *sqliteTable) expire(ctx context.Context, now time.Time) ([]Expired, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if c, err := t.connLocked(ctx, false); err != nil || c == nil {
-		if err != nil {
-			return nil, locErr("expire", err)
-		}
-		return nil, nil
-	}
 	var out []Expired
-	err := t.txLocked(ctx, func(tx *sql.Tx) error {
+	err := t.txLocked(ctx, false, func(tx *sql.Tx) error {
 		rows, err := t.query(ctx, tx, t.qAll+" WHERE typeof(expires)!='real' OR (expires<=? AND expires>?)", toJulian(now), julianEpoch+0.5/86400)
 		if err != nil {
 			return fmt.Errorf("%s: %w", t.file.Path(), err)
@@ -469,6 +473,9 @@ func (t *sqliteTable) expire(ctx context.Context, now time.Time) ([]Expired, err
 		}
 		return nil
 	})
+	if errors.Is(err, errNoTable) {
+		return nil, nil
+	}
 	if err != nil {
 		return nil, locErr("expire", err)
 	}
