@@ -74,6 +74,7 @@ func newApp() *cli.App {
 					return nil
 				},
 			},
+			ulCommand(),
 		},
 		Before: refuseUnknownCommand,
 		Action: func(c *cli.Context) error {
