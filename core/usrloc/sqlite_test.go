@@ -267,3 +267,29 @@ func TestSQLiteFileDeletedAndRestored(t *testing.T) {
 		t.Errorf("bob after restore %v", got)
 	}
 }
+
+// TestModuleStartBadFile: the module does not start on a corrupt file,
+// and says which file; kemi check (a dry run) opens nothing.
+func TestModuleStartBadFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "kemi.db")
+	if err := os.WriteFile(path, []byte(strings.Repeat("not a database\n", 300)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	env := kemi.NewEnv("usrloc", nil, kemi.NewPVTable(), kemi.NewServices(), nil, kemi.NewParams("usrloc", map[string]any{"db_url": "sqlite://" + path}), nil)
+	mod := &Module{}
+	err := mod.ModInit(env)
+	mod.Destroy()
+	if err == nil || !strings.Contains(err.Error(), path) {
+		t.Errorf("ModInit on a corrupt file: %v", err)
+	}
+	env = kemi.NewEnv("usrloc", nil, kemi.NewPVTable(), kemi.NewServices(), nil, kemi.NewParams("usrloc", map[string]any{"db_url": "sqlite://" + path}), nil)
+	env.DryRun = true
+	mod = &Module{}
+	if err := mod.ModInit(env); err != nil {
+		t.Errorf("dry run: %v", err)
+	}
+	mod.Destroy()
+	if len(env.Processes()) != 0 {
+		t.Error("dry run asked for the timer process")
+	}
+}
