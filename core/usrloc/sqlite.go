@@ -157,6 +157,8 @@ func (s *sqliteStore) Close() error {
 // on one connection, under mu: SQLite has one writer anyway, and PRAGMA
 // data_version, which tells changes made by other connections, counts per
 // connection.
+// An Update holds mu while registrar's update function runs: the
+// function must not call back into the Location.
 type sqliteTable struct {
 	file       *db.SQLite
 	name       string
