@@ -75,6 +75,7 @@ func newApp() *cli.App {
 				},
 			},
 			userCommand(),
+			ulCommand(),
 		},
 		Before: refuseUnknownCommand,
 		Action: func(c *cli.Context) error {

@@ -25,5 +25,6 @@ import (
 	_ "github.com/kemisip/kemi/core/textops"
 	_ "github.com/kemisip/kemi/core/tm"
 	_ "github.com/kemisip/kemi/core/tmx"
+	_ "github.com/kemisip/kemi/core/usrloc"
 	_ "github.com/kemisip/kemi/core/xlog"
 )

@@ -50,6 +50,7 @@ var standardOrder = []string{
 	"corex",
 	"kx",
 	"xlog",
+	"usrloc",
 	"registrar",
 	"path",
 	"auth",

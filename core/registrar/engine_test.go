@@ -10,22 +10,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 	"github.com/kemisip/kemi/engine"
 	"github.com/kemisip/kemi/engine/enginetest"
-	"github.com/kemisip/kemi/kemi"
 )
-
-// fakeUsrloc publishes a fakeLocation as the usrloc service, standing in
-// for the usrloc module in the engine test.
-type fakeUsrloc struct{}
-
-func (fakeUsrloc) Exports() []kemi.Export { return nil }
-
-func (fakeUsrloc) ModInit(env *kemi.Env) error {
-	return env.Services.Provide(kemi.ServiceUsrloc, newFakeLocation())
-}
-
-func init() {
-	kemi.Register(kemi.ModuleInfo{Name: "fakeusrloc", New: func() kemi.Module { return fakeUsrloc{} }})
-}
 
 const registrarScript = `
 function ksr_request_route()
@@ -99,7 +84,7 @@ func (u *ua) recv() sip.Message {
 // engine, then calls alice: the INVITE forks in parallel to both.
 func TestEngineRegisterAndFork(t *testing.T) {
 	srv := enginetest.Start(t, registrarScript, enginetest.WithConfig(func(c *engine.Config) {
-		c.Modules = append(kemi.StandardModules(), "fakeusrloc")
+		c.DBURL = "memory" // the real usrloc, on its memory backend
 	}))
 	dev1, dev2, caller := newUA(t), newUA(t), newUA(t)
 	for i, d := range []*ua{dev1, dev2} {

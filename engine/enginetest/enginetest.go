@@ -54,7 +54,9 @@ func WithParams(module string, params map[string]any) Option {
 }
 
 // Start runs script on udp and tcp 127.0.0.1 with free ports, two workers
-// and /metrics on a free port, and stops it when the test ends.
+// and /metrics on a free port, and stops it when the test ends. Its
+// database is "memory" unless an option names one: a test leaves no
+// kemi.db behind.
 func Start(t testing.TB, script string, opts ...Option) *Server {
 	t.Helper()
 	logs := &LogBuffer{}
@@ -67,6 +69,7 @@ func Start(t testing.TB, script string, opts ...Option) *Server {
 		ScriptPath:      "test.lua",
 		Listen:          []string{"udp:127.0.0.1:0", "tcp:127.0.0.1:0"},
 		Workers:         2,
+		DBURL:           "memory",
 		MetricsListener: ln,
 		LogLevel:        slog.LevelDebug,
 		Logger:          slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),

@@ -1,0 +1,124 @@
+package usrloc
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/kemisip/kemi/kemi"
+)
+
+// location is the kemi.Location usrloc publishes: the store, with its
+// errors counted and logged, the node's server_id stamped on what it
+// saves, and the binding being reported to the contact-expired callback.
+type location struct {
+	Store
+	serverID int
+	errs     *errReporter
+
+	expMu  sync.Mutex
+	expFor *kemi.Proc // the process running the callback
+	exp    kemi.Binding
+}
+
+func (l *location) Lookup(ctx context.Context, table, aor string) ([]kemi.Binding, error) {
+	bs, err := l.Store.Lookup(ctx, table, aor)
+	l.errs.report(err)
+	return bs, err
+}
+
+func (l *location) Update(ctx context.Context, table, aor string, fn func([]kemi.Binding) (kemi.BindingChange, error)) error {
+	err := l.Store.Update(ctx, table, aor, func(cur []kemi.Binding) (kemi.BindingChange, error) {
+		ch, err := fn(cur)
+		for i := range ch.Put {
+			if ch.Put[i].ServerID == 0 {
+				ch.Put[i].ServerID = l.serverID
+			}
+		}
+		return ch, err
+	})
+	l.errs.report(err)
+	return err
+}
+
+func (l *location) DeleteRUID(ctx context.Context, table, aor, ruid string) (bool, error) {
+	ok, err := l.Store.DeleteRUID(ctx, table, aor, ruid)
+	l.errs.report(err)
+	return ok, err
+}
+
+func (l *location) DeleteAOR(ctx context.Context, table, aor string) (int, error) {
+	n, err := l.Store.DeleteAOR(ctx, table, aor)
+	l.errs.report(err)
+	return n, err
+}
+
+// ExpiredContact returns the binding the contact-expired callback running
+// with m is about.
+func (l *location) ExpiredContact(m *kemi.Msg) (kemi.Binding, bool) {
+	l.expMu.Lock()
+	defer l.expMu.Unlock()
+	if m == nil || l.expFor == nil || m.Proc != l.expFor {
+		return kemi.Binding{}, false
+	}
+	return l.exp, true
+}
+
+func (l *location) setExpired(p *kemi.Proc, b *kemi.Binding) {
+	l.expMu.Lock()
+	defer l.expMu.Unlock()
+	l.expFor = p
+	if b != nil {
+		l.exp = *b
+	} else {
+		l.exp = kemi.Binding{}
+	}
+}
+
+// errLogEvery is how often a failing database is logged: the first error
+// at once, then one line with the count of the others per period, so a
+// database that went away does not flood the log at the message rate.
+const errLogEvery = 10 * time.Second
+
+// errReporter counts the storage errors (those wrapping kemi.ErrLocation)
+// and logs them, rate-limited; it logs once when calls work again.
+type errReporter struct {
+	log     *slog.Logger
+	counter *metrics.Counter
+	failing atomic.Bool
+
+	mu         sync.Mutex
+	lastLog    time.Time
+	suppressed int
+}
+
+func (r *errReporter) report(err error) {
+	if err == nil {
+		if r.failing.Load() && r.failing.Swap(false) {
+			r.log.Info("usrloc: location database works again")
+		}
+		return
+	}
+	if !errors.Is(err, kemi.ErrLocation) {
+		return // the caller's own error (registrar's update function)
+	}
+	r.counter.Inc()
+	r.failing.Store(true)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if now := time.Now(); now.Sub(r.lastLog) >= errLogEvery {
+		r.log.Error("usrloc: location database error", "err", err, "suppressed", r.suppressed)
+		r.lastLog, r.suppressed = now, 0
+		return
+	}
+	r.suppressed++
+}
+
+var (
+	_ kemi.Location             = (*location)(nil)
+	_ kemi.ExpiredContactSource = (*location)(nil)
+)
