@@ -2,8 +2,8 @@
 #
 #   make run     build and run kemi on the embedded default script
 #                (SIP on udp+tcp 127.0.0.1:5060, metrics on 127.0.0.1:9090)
-#   make test    all tests, with the race detector (installs sipp and lua5.1
-#                first when they are missing and make runs as root)
+#   make test    all tests, with the race detector (installs sipp, lua5.1 and
+#                redis-server first when they are missing and make runs as root)
 #   make bench   Go benchmarks and sipp load runs (prints calls/s and CPU per call)
 #                make bench RATES="100 300" DURATION=5 STATEFUL_RATES=500 STATEFUL_DURATION=10
 
@@ -35,9 +35,12 @@ test: tools
 
 # The tools the tests drive, as command:Debian package: sipp for the SIP
 # load and scenario tests, lua5.1 as the reference of luaext/luastr's
-# differential tests. Missing ones are installed with apt-get when make runs
-# as root (CI does); otherwise the tests that need them skip with a message.
-TOOLS := sipp:sip-tester lua5.1:lua5.1
+# differential tests, redis-server for the Redis backends (each test starts
+# its own on a free loopback port, so a packaged service that the install
+# may start on 6379 is in nobody's way). Missing ones are installed with
+# apt-get when make runs as root (CI does); otherwise the tests that need
+# them skip with a message.
+TOOLS := sipp:sip-tester lua5.1:lua5.1 redis-server:redis-server
 
 tools:
 	@need=""; \
