@@ -4,8 +4,10 @@
 #                (SIP on udp+tcp 127.0.0.1:5060, metrics on 127.0.0.1:9090)
 #   make test    all tests, with the race detector (installs sipp, lua5.1 and
 #                redis-server first when they are missing and make runs as root)
-#   make bench   Go benchmarks and sipp load runs (prints calls/s and CPU per call)
+#   make bench   Go benchmarks and sipp load runs (prints calls/s and CPU per call,
+#                registrations/s and CPU per registration)
 #                make bench RATES="100 300" DURATION=5 STATEFUL_RATES=500 STATEFUL_DURATION=10
+#                make bench-register REGISTER_TARGETS="kemi-sqlite kamailio" REGISTER_RATES=500
 
 GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
@@ -20,7 +22,16 @@ DURATION          ?= 10
 STATEFUL_RATES    ?= 1000 2000
 STATEFUL_DURATION ?= 30
 
-.PHONY: all build run test tools lint bench bench-go bench-sipp clean
+# REGISTER with digest auth over UDP (examples/bench/register.sh): rates
+# (registrations/s), seconds per rate, and the registrars to load: kemi on
+# SQLite and on Redis, and Kamailio 5.6 on SQLite with the same load and
+# script (skipped unless kamailio, kamailio-lua-modules and
+# kamailio-sqlite-modules are installed)
+REGISTER_RATES    ?= 200 500 1000
+REGISTER_DURATION ?= 10
+REGISTER_TARGETS  ?= kemi-sqlite kemi-redis kamailio
+
+.PHONY: all build run test tools lint bench bench-go bench-sipp bench-register clean
 
 all: build
 
@@ -57,7 +68,7 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
-bench: bench-go bench-sipp
+bench: bench-go bench-sipp bench-register
 
 bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem ./luaext/ ./engine/
@@ -67,6 +78,12 @@ bench-go:
 bench-sipp: build tools
 	@if [ -n "$(strip $(RATES))" ]; then ./examples/bench/bench.sh examples/bench/stateless.lua "$(RATES)" $(DURATION); fi
 	@if [ -n "$(strip $(STATEFUL_RATES))" ]; then ./examples/bench/bench.sh examples/bench/stateful.lua "$(STATEFUL_RATES)" $(STATEFUL_DURATION); fi
+
+# each target at REGISTER_RATES; an empty list skips it
+bench-register: build tools
+	@for t in $(REGISTER_TARGETS); do \
+	  if [ -n "$(strip $(REGISTER_RATES))" ]; then ./examples/bench/register.sh "$$t" "$(REGISTER_RATES)" $(REGISTER_DURATION) || exit 1; fi; \
+	done
 
 clean:
 	rm -rf bin
