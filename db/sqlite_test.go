@@ -89,6 +89,11 @@ func TestSQLiteCreatedOnlyByWrite(t *testing.T) {
 	if err := s.Check(); err != nil {
 		t.Fatalf("Check on the file kemi made: %v", err)
 	}
+	// WAL, kept in the file: readers go on while a binding is written
+	var mode string
+	if err := d.QueryRow(`PRAGMA journal_mode`).Scan(&mode); err != nil || mode != "wal" {
+		t.Errorf("journal mode %q, %v; want wal", mode, err)
+	}
 }
 
 // TestSQLiteSchemaIsKamailios compares what the sqlite3 shell shows of a
