@@ -2,10 +2,12 @@
 #
 #   make run     build and run kemi on the embedded default script
 #                (SIP on udp+tcp 127.0.0.1:5060, metrics on 127.0.0.1:9090)
-#   make test    all tests, with the race detector (installs sipp and lua5.1
-#                first when they are missing and make runs as root)
-#   make bench   Go benchmarks and sipp load runs (prints calls/s and CPU per call)
+#   make test    all tests, with the race detector (installs sipp, lua5.1 and
+#                redis-server first when they are missing and make runs as root)
+#   make bench   Go benchmarks and sipp load runs (prints calls/s and CPU per call,
+#                registrations/s and CPU per registration)
 #                make bench RATES="100 300" DURATION=5 STATEFUL_RATES=500 STATEFUL_DURATION=10
+#                make bench-register REGISTER_TARGETS="kemi-sqlite kamailio" REGISTER_RATES=500
 
 GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
@@ -20,7 +22,16 @@ DURATION          ?= 10
 STATEFUL_RATES    ?= 1000 2000
 STATEFUL_DURATION ?= 30
 
-.PHONY: all build run test tools lint bench bench-go bench-sipp clean
+# REGISTER with digest auth over UDP (examples/bench/register.sh): rates
+# (registrations/s), seconds per rate, and the registrars to load: kemi on
+# SQLite and on Redis, and Kamailio 5.6 on SQLite with the same load and
+# script (skipped unless kamailio, kamailio-lua-modules and
+# kamailio-sqlite-modules are installed)
+REGISTER_RATES    ?= 200 500 1000
+REGISTER_DURATION ?= 10
+REGISTER_TARGETS  ?= kemi-sqlite kemi-redis kamailio
+
+.PHONY: all build run test tools lint bench bench-go bench-sipp bench-register clean
 
 all: build
 
@@ -35,9 +46,12 @@ test: tools
 
 # The tools the tests drive, as command:Debian package: sipp for the SIP
 # load and scenario tests, lua5.1 as the reference of luaext/luastr's
-# differential tests. Missing ones are installed with apt-get when make runs
-# as root (CI does); otherwise the tests that need them skip with a message.
-TOOLS := sipp:sip-tester lua5.1:lua5.1
+# differential tests, redis-server for the Redis backends (each test starts
+# its own on a free loopback port, so a packaged service that the install
+# may start on 6379 is in nobody's way). Missing ones are installed with
+# apt-get when make runs as root (CI does); otherwise the tests that need
+# them skip with a message.
+TOOLS := sipp:sip-tester lua5.1:lua5.1 redis-server:redis-server
 
 tools:
 	@need=""; \
@@ -54,7 +68,7 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
-bench: bench-go bench-sipp
+bench: bench-go bench-sipp bench-register
 
 bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem ./luaext/ ./engine/
@@ -64,6 +78,12 @@ bench-go:
 bench-sipp: build tools
 	@if [ -n "$(strip $(RATES))" ]; then ./examples/bench/bench.sh examples/bench/stateless.lua "$(RATES)" $(DURATION); fi
 	@if [ -n "$(strip $(STATEFUL_RATES))" ]; then ./examples/bench/bench.sh examples/bench/stateful.lua "$(STATEFUL_RATES)" $(STATEFUL_DURATION); fi
+
+# each target at REGISTER_RATES; an empty list skips it
+bench-register: build tools
+	@for t in $(REGISTER_TARGETS); do \
+	  if [ -n "$(strip $(REGISTER_RATES))" ]; then ./examples/bench/register.sh "$$t" "$(REGISTER_RATES)" $(REGISTER_DURATION) || exit 1; fi; \
+	done
 
 clean:
 	rm -rf bin

@@ -2,6 +2,7 @@ package db
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"time"
@@ -22,7 +23,12 @@ const (
 func redisOptions(raw string) (*redis.UniversalOptions, error) {
 	p, err := url.Parse(raw)
 	if err != nil {
-		return nil, fmt.Errorf("db: %w", err)
+		// url.Error repeats the URL, password included
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, fmt.Errorf("db: redis URL %s: %w", hidePasswords(raw), err)
 	}
 	q := p.Query()
 	var o *redis.UniversalOptions

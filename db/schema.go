@@ -17,9 +17,10 @@ var versionTable = Table{Name: "version", Version: 1, Create: []string{`CREATE T
     CONSTRAINT version_table_name_idx UNIQUE (table_name)
 )`}}
 
-// Location is usrloc's table (Kamailio 5.x, version 9). expires and
-// last_modified hold local time as "2006-01-02 15:04:05", as Kamailio's
-// db_sqlite writes them.
+// Location is usrloc's table (Kamailio 5.x, version 9). Kamailio 5.6.3's
+// db_sqlite writes expires and last_modified as REAL Julian day numbers in
+// UTC (julianday(), whatever TZ it runs in); the schema's defaults are
+// text in TimeLayout. A reader of a file Kamailio wrote must take both.
 var Location = Table{Name: "location", Version: 9, Create: []string{`CREATE TABLE location (
     id INTEGER PRIMARY KEY NOT NULL,
     ruid VARCHAR(64) DEFAULT '' NOT NULL,
@@ -65,6 +66,7 @@ var Subscriber = Table{Name: "subscriber", Version: 7, Create: []string{`CREATE 
 	`CREATE INDEX subscriber_username_idx ON subscriber (username)`,
 }}
 
-// TimeLayout is how Kamailio's db_sqlite writes a TIMESTAMP column, in
-// local time.
+// TimeLayout is the text form of a TIMESTAMP in Kamailio's SQLite schema
+// (its column defaults); Kamailio 5.6.3's db_sqlite itself writes Julian
+// day numbers (see Location).
 const TimeLayout = "2006-01-02 15:04:05"

@@ -18,6 +18,11 @@ import (
 // not exist: nothing was ever written, so there is nothing to read.
 var ErrNoFile = errors.New("database file does not exist")
 
+// ErrFileLost is returned by SQLite.DB and Check while a file that was
+// open has gone (deleted or moved away): unlike ErrNoFile it means data
+// is missing, so a lookup must fail rather than find nothing.
+var ErrFileLost = errors.New("the database file was deleted or moved away")
+
 // busyTimeoutMS is how long a statement waits for another writer (kemi
 // user, a second kemi, Kamailio) before failing as locked.
 const busyTimeoutMS = 2000
@@ -53,7 +58,8 @@ func (s *SQLite) Path() string { return s.path }
 
 // Check opens the file if it exists and checks its tables: a corrupt or
 // locked file, or a table newer than kemi knows, is an error naming the
-// file. A missing file is not an error. kemi calls it at start.
+// file. A file not made yet is not an error; one that was open and has
+// gone is (ErrFileLost). kemi calls it at start.
 func (s *SQLite) Check() error {
 	_, err := s.DB(false)
 	if errors.Is(err, ErrNoFile) {
@@ -64,7 +70,8 @@ func (s *SQLite) Check() error {
 
 // DB returns the open database. With create set a missing file is created
 // with every table (the first write); without, a missing file is
-// ErrNoFile.
+// ErrNoFile. A file that was open and has gone is ErrFileLost, create or
+// not.
 func (s *SQLite) DB(create bool) (*sql.DB, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -72,11 +79,11 @@ func (s *SQLite) DB(create bool) (*sql.DB, error) {
 	switch {
 	case err == nil:
 	case errors.Is(err, fs.ErrNotExist):
-		if s.db != nil {
+		if s.opened {
 			s.closeLocked()
-			return nil, fmt.Errorf("db: %s: the database file was deleted", s.path)
+			return nil, fmt.Errorf("db: %s: %w", s.path, ErrFileLost)
 		}
-		if !create || s.opened {
+		if !create {
 			return nil, fmt.Errorf("db: %s: %w", s.path, ErrNoFile)
 		}
 	default:
@@ -97,10 +104,10 @@ func (s *SQLite) DB(create bool) (*sql.DB, error) {
 func (s *SQLite) openLocked() error {
 	q := url.Values{}
 	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeoutMS))
-	q.Add("_pragma", "journal_mode(WAL)")
-	// WAL with synchronous NORMAL: a committed write survives a crash of
-	// kemi (the binding is in the file before the 200 leaves); only a
-	// power loss can take the last ones.
+	// WAL (set below, once the file is known good) with synchronous
+	// NORMAL: a committed write survives a crash of kemi (the binding is
+	// in the file before the 200 leaves); only a power loss can take the
+	// last ones.
 	q.Add("_pragma", "synchronous(NORMAL)")
 	q.Add("_txlock", "immediate")
 	d, err := sql.Open("sqlite", "file:"+s.path+"?"+q.Encode())
@@ -109,6 +116,12 @@ func (s *SQLite) openLocked() error {
 	}
 	ctx := context.Background()
 	if err := ensureTables(ctx, d, append([]Table{versionTable}, s.tables...)); err != nil {
+		d.Close()
+		return fmt.Errorf("db: %s: %w", s.path, err)
+	}
+	// Only now: a file kemi refuses is left as it was. The mode is kept
+	// in the file, so every connection of the pool uses it.
+	if _, err := d.ExecContext(ctx, `PRAGMA journal_mode=WAL`); err != nil {
 		d.Close()
 		return fmt.Errorf("db: %s: %w", s.path, err)
 	}
@@ -122,10 +135,16 @@ func (s *SQLite) openLocked() error {
 }
 
 func (s *SQLite) closeLocked() {
-	if s.db != nil {
-		s.db.Close()
-		s.db = nil
+	if s.db == nil {
+		return
 	}
+	// SQLite keeps the WAL of a file that was moved or deleted when it
+	// closes it, under the old name: the next file at the path would read
+	// the old file's pages from it. Emptying it into the old file first
+	// leaves nothing to misread (and completes the file moved away).
+	s.db.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`)
+	s.db.Close()
+	s.db = nil
 }
 
 // Close closes the file.
@@ -147,15 +166,16 @@ func ensureTables(ctx context.Context, d *sql.DB, tables []Table) error {
 	if err := d.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master`).Scan(&n); err != nil {
 		return err
 	}
+	// Every table there is checked before any is created, so that a
+	// refused file is left as it was.
+	var missing []Table
 	for _, t := range tables {
 		var exists int
 		if err := d.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type='table' AND name=?`, t.Name).Scan(&exists); err != nil {
 			return err
 		}
 		if exists == 0 {
-			if err := createTable(ctx, d, t); err != nil {
-				return fmt.Errorf("create table %s: %w", t.Name, err)
-			}
+			missing = append(missing, t)
 			continue
 		}
 		var v int
@@ -169,6 +189,11 @@ func ensureTables(ctx context.Context, d *sql.DB, tables []Table) error {
 			return fmt.Errorf("table %s has schema version %d, newer than the %d kemi knows", t.Name, v, t.Version)
 		case v < t.Version:
 			return fmt.Errorf("table %s has schema version %d, older than %d: upgrade it with Kamailio's migration scripts", t.Name, v, t.Version)
+		}
+	}
+	for _, t := range missing {
+		if err := createTable(ctx, d, t); err != nil {
+			return fmt.Errorf("create table %s: %w", t.Name, err)
 		}
 	}
 	return nil

@@ -10,7 +10,6 @@ package db
 
 import (
 	"fmt"
-	"net/url"
 	"path/filepath"
 	"strings"
 )
@@ -41,16 +40,52 @@ func (u URL) String() string {
 	if u.Kind != KindRedis {
 		return u.Raw
 	}
-	p, err := url.Parse(u.Raw)
-	if err != nil {
-		return u.Raw
+	return hidePasswords(u.Raw)
+}
+
+// hidePasswords masks the password of a URL's user information and the
+// value of a password query parameter (go-redis reads a Sentinel master's
+// password there). It works on the text, so that a URL that does not
+// parse is masked too.
+func hidePasswords(raw string) string {
+	const mask = "xxxxx"
+	scheme, rest, ok := strings.Cut(raw, "://")
+	if !ok {
+		return raw
 	}
-	if p.User != nil {
-		if _, has := p.User.Password(); has {
-			p.User = url.UserPassword(p.User.Username(), "xxxxx")
+	// The user information ends at the last '@' before the path: a
+	// password may hold '?' or '#' that its writer did not escape.
+	authority, tail := rest, ""
+	if i := strings.IndexByte(rest, '/'); i >= 0 {
+		authority, tail = rest[:i], rest[i:]
+	}
+	at := strings.LastIndexByte(authority, '@')
+	if at < 0 {
+		if i := strings.IndexAny(authority, "?#"); i >= 0 {
+			authority, tail = authority[:i], authority[i:]+tail
 		}
+	} else {
+		host := authority[at:]
+		if i := strings.IndexAny(host, "?#"); i >= 0 {
+			host, tail = host[:i], host[i:]+tail
+		}
+		user, _, _ := strings.Cut(authority[:at], ":")
+		if strings.Contains(authority[:at], ":") {
+			user += ":" + mask
+		}
+		authority = user + host
 	}
-	return p.String()
+	path, query, hasQuery := strings.Cut(tail, "?")
+	if hasQuery {
+		params := strings.Split(query, "&")
+		for i, kv := range params {
+			if k, _, _ := strings.Cut(kv, "="); k == "password" {
+				params[i] = k + "=" + mask
+			}
+		}
+		path += "?" + strings.Join(params, "&")
+	}
+	return scheme + "://" + authority + path
 }
 
 // ParseURL parses a db_url:

@@ -9,7 +9,7 @@ import (
 )
 
 // TestMakeTestInstallsTools runs the Makefile's test target on a machine
-// without sipp and lua5.1 (a PATH of fakes, and GO=true so that no test
+// without sipp, lua5.1 and redis-server (a PATH of fakes, and GO=true so that no test
 // runs): as root it installs them with apt-get first, as another user it
 // says which are missing and goes on. CI runs .ci/run, which is make test.
 func TestMakeTestInstallsTools(t *testing.T) {
@@ -26,8 +26,8 @@ func TestMakeTestInstallsTools(t *testing.T) {
 		apt       []string // the apt-get calls
 		out       string
 	}{
-		{"root", "0", []string{"update -qq", "install -y -qq sip-tester lua5.1"}, "installing sip-tester lua5.1"},
-		{"user", "1000", nil, "missing sip-tester lua5.1 (apt-get install sip-tester lua5.1 as root)"},
+		{"root", "0", []string{"update -qq", "install -y -qq sip-tester lua5.1 redis-server"}, "installing sip-tester lua5.1 redis-server"},
+		{"user", "1000", nil, "missing sip-tester lua5.1 redis-server (apt-get install sip-tester lua5.1 redis-server as root)"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			bin := t.TempDir()
