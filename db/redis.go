@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -16,6 +17,16 @@ const (
 	redisDialTimeout = 2 * time.Second
 	redisIOTimeout   = 500 * time.Millisecond
 )
+
+// quietRedis silences go-redis's own logger, which is process-wide and
+// writes every failed dial to stderr, twice a second while a server is
+// down: the modules that use Redis log their errors themselves, through
+// slog and rate-limited, and count them.
+var quietRedis sync.Once
+
+type discardLogger struct{}
+
+func (discardLogger) Printf(context.Context, string, ...any) {}
 
 // redisOptions reads a Redis URL as go-redis does. A master_name query
 // parameter makes it a Sentinel (failover) URL, addr parameters without
@@ -80,6 +91,7 @@ func redisOptions(raw string) (*redis.UniversalOptions, error) {
 // OpenRedis connects to the Redis server(s) u names and checks that they
 // answer. The client reconnects by itself when the server comes back.
 func OpenRedis(ctx context.Context, u URL) (redis.UniversalClient, error) {
+	quietRedis.Do(func() { redis.SetLogger(discardLogger{}) })
 	o, err := redisOptions(u.Raw)
 	if err != nil {
 		return nil, err
