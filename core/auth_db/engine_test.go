@@ -133,34 +133,44 @@ func TestRefusedOverUDP(t *testing.T) {
 		reason string // kemi_auth_failures_total reason counted
 	}{
 		{
-			name:   "wrong password",
-			authz:  func(n string) string { return digest{user: "alice", realm: "example.com", pass: "wrong", nonce: n, nc: 1}.header() },
+			name: "wrong password",
+			authz: func(n string) string {
+				return digest{user: "alice", realm: "example.com", pass: "wrong", nonce: n, nc: 1}.header()
+			},
 			want:   "403 Forbidden rc=-2",
 			reason: "invalid_password",
 		},
 		{
-			name:   "unknown user",
-			user:   "carol",
-			authz:  func(n string) string { return digest{user: "carol", realm: "example.com", pass: "secret", nonce: n, nc: 1}.header() },
+			name: "unknown user",
+			user: "carol",
+			authz: func(n string) string {
+				return digest{user: "carol", realm: "example.com", pass: "secret", nonce: n, nc: 1}.header()
+			},
 			want:   "403 Forbidden rc=-3",
 			reason: "user_unknown",
 		},
 		{
-			name:   "user differs from To",
-			user:   "bob",
-			authz:  func(n string) string { return digest{user: "alice", realm: "example.com", pass: "secret", nonce: n, nc: 1}.header() },
+			name: "user differs from To",
+			user: "bob",
+			authz: func(n string) string {
+				return digest{user: "alice", realm: "example.com", pass: "secret", nonce: n, nc: 1}.header()
+			},
 			want:   "403 Forbidden rc=-8",
 			reason: "user_mismatch",
 		},
 		{
-			name:   "foreign nonce",
-			authz:  func(string) string { return digest{user: "alice", realm: "example.com", pass: "secret", nonce: foreign, nc: 1}.header() },
+			name: "foreign nonce",
+			authz: func(string) string {
+				return digest{user: "alice", realm: "example.com", pass: "secret", nonce: foreign, nc: 1}.header()
+			},
 			want:   "403 Forbidden rc=-1",
 			reason: "invalid_nonce",
 		},
 		{
-			name:   "forged nonce",
-			authz:  func(n string) string { return digest{user: "alice", realm: "example.com", pass: "secret", nonce: n[:8] + "AAAA" + n[12:], nc: 1}.header() },
+			name: "forged nonce",
+			authz: func(n string) string {
+				return digest{user: "alice", realm: "example.com", pass: "secret", nonce: n[:8] + "AAAA" + n[12:], nc: 1}.header()
+			},
 			want:   "403 Forbidden rc=-1",
 			reason: "invalid_nonce",
 		},
@@ -182,14 +192,18 @@ func TestRefusedOverUDP(t *testing.T) {
 			reason: "malformed",
 		},
 		{
-			name:   "no response parameter",
-			authz:  func(n string) string { return `Digest username="alice", realm="example.com", nonce="` + n + `", uri="sip:example.com"` },
+			name: "no response parameter",
+			authz: func(n string) string {
+				return `Digest username="alice", realm="example.com", nonce="` + n + `", uri="sip:example.com"`
+			},
 			want:   "403 Forbidden rc=-1",
 			reason: "malformed",
 		},
 		{
-			name:   "credentials for another realm only",
-			authz:  func(n string) string { return digest{user: "alice", realm: "elsewhere.org", pass: "secret", nonce: n, nc: 1}.header() },
+			name: "credentials for another realm only",
+			authz: func(n string) string {
+				return digest{user: "alice", realm: "elsewhere.org", pass: "secret", nonce: n, nc: 1}.header()
+			},
 			want:   `401 Unauthorized X-RC:-5 [Digest realm="example.com", nonce="N", qop="auth"]`,
 			reason: "realm",
 		},
