@@ -120,8 +120,9 @@ func TestDigestOverUDP(t *testing.T) {
 // TestRefusedOverUDP: what the script sees and the UA gets for every
 // kind of bad credentials, and the failure counted by reason.
 func TestRefusedOverUDP(t *testing.T) {
-	// a nonce of another kemi (another random secret)
-	other := startRegistrar(t, nil)
+	// a nonce of another kemi, signed with another secret (set, so that
+	// it is refused as not ours, not as made before our start)
+	other := startRegistrar(t, map[string]any{"secret": "node-b"})
 	_, foreign := newUAC(t, other.UDP()).challenge("alice", "example.com", "")
 
 	tests := []struct {
@@ -208,7 +209,7 @@ func TestRefusedOverUDP(t *testing.T) {
 			reason: "realm",
 		},
 	}
-	s := startRegistrar(t, nil)
+	s := startRegistrar(t, map[string]any{"secret": "node-a"})
 	u := newUAC(t, s.UDP())
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -180,3 +180,11 @@ func (o outcome) String() string {
 	}
 	return s
 }
+
+// tryRegister sends a REGISTER without credentials and waits at most
+// timeout for the final response: to poll a server that is starting.
+func (u *uac) tryRegister(user, domain string, timeout time.Duration) (*sip.Response, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	return u.client.Do(ctx, u.request(user, domain, ""))
+}
