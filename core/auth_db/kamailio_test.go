@@ -177,6 +177,16 @@ var sha256Scenarios = []scenario{
 	{"md5 answer to a sha-256 challenge", once("alice", "example.com", alice("secret", 1))},
 }
 
+// expiryScenarios run with nonce_expire 1: a nonce used after it
+// expired is stale.
+var expiryScenarios = []scenario{
+	{"expired nonce", func(u *uac, _ string) []outcome {
+		_, nonce := u.challenge("alice", "example.com", "")
+		time.Sleep(2200 * time.Millisecond)
+		return []outcome{outcomeOf(u.register("alice", "example.com", alice("secret", 1)(nonce)))}
+	}},
+}
+
 // TestSameAsKamailio sends the same REGISTERs to Kamailio 5.6 (auth,
 // auth_db on db_sqlite, app_lua running testdata/register.lua) and to
 // kemi running the same script on the same SQLite file (made by kemi's
@@ -194,6 +204,7 @@ func TestSameAsKamailio(t *testing.T) {
 		{"nonce_count", nil, map[string]any{"nonce_count": 1}, scenarios},
 		{"one_time_nonce", []string{"ONETIME"}, map[string]any{"one_time_nonce": 1, "nonce_count": 0}, oneTimeScenarios},
 		{"SHA-256", []string{"SHA256"}, map[string]any{"algorithm": "SHA-256"}, sha256Scenarios},
+		{"nonce_expire", []string{"EXPIRE=1"}, map[string]any{"nonce_expire": 1}, expiryScenarios},
 	}
 	for _, mode := range modes {
 		t.Run(mode.name, func(t *testing.T) {
@@ -245,6 +256,10 @@ var knownDiffs = map[string]knownDiff{
 	"same nc twice, then nc 2": {
 		kamailio: "[200 OK 401 Unauthorized X-RC:-4 " + challengeAuth + " 200 OK]",
 		kemi:     "[200 OK 401 Unauthorized X-RC:-4 " + challengeStale + " 200 OK]",
+	},
+	"expired nonce": {
+		kamailio: "[401 Unauthorized X-RC:-4 " + challengeAuth + "]",
+		kemi:     "[401 Unauthorized X-RC:-4 " + challengeStale + "]",
 	},
 	"lower nc": {
 		kamailio: "[200 OK 401 Unauthorized X-RC:-4 " + challengeAuth + "]",
