@@ -170,7 +170,7 @@ func TestRefusedOverUDP(t *testing.T) {
 		{
 			name: "forged nonce",
 			authz: func(n string) string {
-				return digest{user: "alice", realm: "example.com", pass: "secret", nonce: n[:8] + "AAAA" + n[12:], nc: 1}.header()
+				return digest{user: "alice", realm: "example.com", pass: "secret", nonce: forge(n), nc: 1}.header()
 			},
 			want:   "403 Forbidden rc=-1",
 			reason: "invalid_nonce",
