@@ -35,6 +35,8 @@ import (
 	"testing"
 
 	"github.com/kemisip/kemi/engine"
+
+	"github.com/urfave/cli/v2"
 )
 
 const readmePath = "../../README.md"
@@ -368,27 +370,34 @@ func readmeSection(t *testing.T, title string) string {
 }
 
 // TestReadmeCLIFlags keeps README.md's CLI section in step with the
-// flags: every flag is named there, and every --flag named there exists.
+// flags: every flag of every command and subcommand is named there, and
+// every --flag named there exists.
 func TestReadmeCLIFlags(t *testing.T) {
 	section := readmeSection(t, "The CLI")
 	named := map[string]bool{}
-	for _, m := range regexp.MustCompile("(?:^|[\\s\\[(`])(--?[a-zA-Z][a-zA-Z-]*)").FindAllStringSubmatch(section, -1) {
+	for _, m := range regexp.MustCompile("(?:^|[\\s\\[(`])(--?[a-zA-Z][a-zA-Z0-9-]*)").FindAllStringSubmatch(section, -1) {
 		named[strings.TrimLeft(m[1], "-")] = true
 	}
 	flags := map[string]bool{"help": true, "version": true}
-	for _, cmd := range newApp().Commands {
-		for _, f := range cmd.Flags {
-			found := false
-			for _, n := range f.Names() {
-				flags[n] = true
-				found = found || named[n]
+	var walk func(path string, cmds []*cli.Command)
+	walk = func(path string, cmds []*cli.Command) {
+		for _, cmd := range cmds {
+			name := strings.TrimSpace(path + " " + cmd.Name)
+			for _, f := range cmd.Flags {
+				found := false
+				for _, n := range f.Names() {
+					flags[n] = true
+					found = found || named[n]
+				}
+				if !found {
+					t.Errorf("README.md's CLI section does not name --%s (kemi %s)", f.Names()[0], name)
+				}
 			}
-			if !found {
-				t.Errorf("README.md's CLI section does not name --%s (kemi %s)", f.Names()[0], cmd.Name)
-			}
+			walk(name, cmd.Subcommands)
 		}
 	}
-	for _, m := range regexp.MustCompile("(?:^|[\\s\\[(`])--([a-zA-Z][a-zA-Z-]*)").FindAllStringSubmatch(section, -1) {
+	walk("", newApp().Commands)
+	for _, m := range regexp.MustCompile("(?:^|[\\s\\[(`])--([a-zA-Z][a-zA-Z0-9-]*)").FindAllStringSubmatch(section, -1) {
 		if !flags[m[1]] {
 			t.Errorf("README.md's CLI section names --%s, which no command has", m[1])
 		}
