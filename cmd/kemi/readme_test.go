@@ -35,7 +35,6 @@ import (
 	"testing"
 
 	"github.com/kemisip/kemi/engine"
-
 	"github.com/urfave/cli/v2"
 )
 
