@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -102,18 +103,62 @@ func register(t *testing.T, s *enginetest.Server, user, password string, port in
 	return code
 }
 
+// sippDevice is a sipp UAS playing one device of a user.
+type sippDevice struct {
+	scenario string
+	cmd      *exec.Cmd
+	out      bytes.Buffer
+	done     chan struct{}
+}
+
 // device starts a sipp UAS on port with a scenario of examples/sipp, for
-// one call; its errors fail the test.
-func device(t *testing.T, scenario string, port int) {
+// one call; its errors fail the test. The port is the Contact the device
+// registered, so a test that starts a second device on it must wait for
+// the first one to end (waitDevices): sipp cannot bind a port still held
+// by the one before, and the request for the device would go nowhere.
+func device(t *testing.T, scenario string, port int) *sippDevice {
 	t.Helper()
+	bin := enginetest.SippPath(t)
 	errs := filepath.Join(t.TempDir(), "uas-errors.log")
-	enginetest.StartSipp(t, "-sf", sippDir+scenario, "-i", "127.0.0.1", "-p", strconv.Itoa(port),
+	d := &sippDevice{scenario: scenario, done: make(chan struct{})}
+	d.cmd = exec.Command(bin, "-nostdin", "-sf", sippDir+scenario, "-i", "127.0.0.1", "-p", strconv.Itoa(port),
 		"-m", "1", "-trace_err", "-error_file", errs)
+	d.cmd.Stdout, d.cmd.Stderr = &d.out, &d.out
+	if err := d.cmd.Start(); err != nil {
+		t.Fatalf("sipp: %v", err)
+	}
+	go func() {
+		_ = d.cmd.Wait()
+		close(d.done)
+	}()
 	t.Cleanup(func() {
+		select {
+		case <-d.done:
+		default:
+			_ = d.cmd.Process.Kill()
+			<-d.done
+		}
 		if b, err := os.ReadFile(errs); err == nil && len(bytes.TrimSpace(b)) > 0 {
 			t.Errorf("device %s logged errors:\n%s", scenario, b)
 		}
+		if t.Failed() {
+			t.Logf("device %s output:\n%s", scenario, d.out.String())
+		}
 	})
+	return d
+}
+
+// waitDevices waits until the devices' sipp processes ended (their call
+// is over and they released their ports).
+func waitDevices(t *testing.T, ds ...*sippDevice) {
+	t.Helper()
+	for _, d := range ds {
+		select {
+		case <-d.done:
+		case <-time.After(sippLimit):
+			t.Fatalf("device %s did not end within %v:\n%s", d.scenario, sippLimit, d.out.String())
+		}
+	}
 }
 
 // call makes one authenticated call from caller to callee through s and
@@ -184,9 +229,10 @@ func TestRegistrarScript(t *testing.T) {
 		}
 	}
 	// both devices ring at once: one is busy, the other answers
-	device(t, "uas_486.xml", busy)
-	device(t, "uas_rr.xml", answers)
+	d1 := device(t, "uas_486.xml", busy)
+	d2 := device(t, "uas_rr.xml", answers)
 	call(t, s, "bob", "pw-bob", "alice")
+	waitDevices(t, d1, d2)
 
 	// a restart keeps the registrations: they are in the file
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
