@@ -10,11 +10,10 @@ package scripts_test
 import (
 	"bytes"
 	"context"
-	"crypto/md5"
-	"encoding/hex"
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -22,7 +21,6 @@ import (
 	"time"
 
 	_ "github.com/kemisip/kemi/core/all"
-	"github.com/kemisip/kemi/db"
 	"github.com/kemisip/kemi/engine"
 	"github.com/kemisip/kemi/engine/enginetest"
 	"github.com/kemisip/kemi/kemi"
@@ -45,25 +43,6 @@ func needRegistrarModules(t *testing.T) {
 		}
 	}
 	enginetest.SippPath(t)
-}
-
-// addSubscribers writes users into the subscriber table as kamctl add
-// does: the password and its HA1.
-func addSubscribers(t *testing.T, path string, users map[string]string) {
-	t.Helper()
-	s := db.NewSQLite(path, db.Location, db.Subscriber)
-	defer s.Close()
-	d, err := s.DB(true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for user, pw := range users {
-		sum := md5.Sum([]byte(user + ":" + realm + ":" + pw))
-		if _, err := d.Exec(`INSERT INTO subscriber (username, domain, password, ha1) VALUES (?, ?, ?, ?)`,
-			user, realm, pw, hex.EncodeToString(sum[:])); err != nil {
-			t.Fatal(err)
-		}
-	}
 }
 
 // startRegistrar runs scripts/registrar.lua with its database at path and
@@ -93,27 +72,75 @@ func injection(t *testing.T, user, password string) string {
 }
 
 // register runs one registration from port (the Contact) and returns
-// sipp's exit code: 0 when it got its 200.
+// sipp's exit code: 0 when it got a 200 that lists a binding with its
+// expires (testdata/register_expires.xml).
 func register(t *testing.T, s *enginetest.Server, user, password string, port int) int {
 	t.Helper()
-	code, _ := enginetest.RunSipp(t, sippLimit, s.UDP(), "-sf", benchDir+"register.xml",
+	code, out := enginetest.RunSipp(t, sippLimit, s.UDP(), "-sf", "testdata/register_expires.xml",
 		"-inf", injection(t, user, password), "-i", "127.0.0.1", "-p", strconv.Itoa(port),
 		"-m", "1", "-timeout", "30s")
+	if code != 0 {
+		t.Logf("registration of %s from port %d: sipp exit %d\n%s", user, port, code, out)
+	}
 	return code
 }
 
+// sippDevice is a sipp UAS playing one device of a user.
+type sippDevice struct {
+	scenario string
+	cmd      *exec.Cmd
+	out      bytes.Buffer
+	done     chan struct{}
+}
+
 // device starts a sipp UAS on port with a scenario of examples/sipp, for
-// one call; its errors fail the test.
-func device(t *testing.T, scenario string, port int) {
+// one call; its errors fail the test. The port is the Contact the device
+// registered, so a test that starts a second device on it must wait for
+// the first one to end (waitDevices): sipp cannot bind a port still held
+// by the one before, and the request for the device would go nowhere.
+func device(t *testing.T, scenario string, port int) *sippDevice {
 	t.Helper()
+	bin := enginetest.SippPath(t)
 	errs := filepath.Join(t.TempDir(), "uas-errors.log")
-	enginetest.StartSipp(t, "-sf", sippDir+scenario, "-i", "127.0.0.1", "-p", strconv.Itoa(port),
+	d := &sippDevice{scenario: scenario, done: make(chan struct{})}
+	d.cmd = exec.Command(bin, "-nostdin", "-sf", sippDir+scenario, "-i", "127.0.0.1", "-p", strconv.Itoa(port),
 		"-m", "1", "-trace_err", "-error_file", errs)
+	d.cmd.Stdout, d.cmd.Stderr = &d.out, &d.out
+	if err := d.cmd.Start(); err != nil {
+		t.Fatalf("sipp: %v", err)
+	}
+	go func() {
+		_ = d.cmd.Wait()
+		close(d.done)
+	}()
 	t.Cleanup(func() {
+		select {
+		case <-d.done:
+		default:
+			_ = d.cmd.Process.Kill()
+			<-d.done
+		}
 		if b, err := os.ReadFile(errs); err == nil && len(bytes.TrimSpace(b)) > 0 {
 			t.Errorf("device %s logged errors:\n%s", scenario, b)
 		}
+		if t.Failed() {
+			t.Logf("device %s output:\n%s", scenario, d.out.String())
+		}
 	})
+	return d
+}
+
+// waitDevices waits until the devices' sipp processes ended (their call
+// is over and they released their ports).
+func waitDevices(t *testing.T, ds ...*sippDevice) {
+	t.Helper()
+	for _, d := range ds {
+		select {
+		case <-d.done:
+		case <-time.After(sippLimit):
+			t.Fatalf("device %s did not end within %v:\n%s", d.scenario, sippLimit, d.out.String())
+		}
+	}
 }
 
 // call makes one authenticated call from caller to callee through s and
@@ -159,7 +186,7 @@ func status(t *testing.T, s *enginetest.Server, method, ruri, from string) strin
 func TestRegistrarScript(t *testing.T) {
 	needRegistrarModules(t)
 	path := filepath.Join(t.TempDir(), "kemi.db")
-	addSubscribers(t, path, map[string]string{"alice": "pw-alice", "bob": "pw-bob"})
+	userAdd(t, path, map[string]string{"alice": "pw-alice", "bob": "pw-bob"})
 	s := startRegistrar(t, path)
 
 	for _, c := range []struct{ method, ruri, from, want string }{
@@ -184,9 +211,10 @@ func TestRegistrarScript(t *testing.T) {
 		}
 	}
 	// both devices ring at once: one is busy, the other answers
-	device(t, "uas_486.xml", busy)
-	device(t, "uas_rr.xml", answers)
+	d1 := device(t, "uas_486.xml", busy)
+	d2 := device(t, "uas_rr.xml", answers)
 	call(t, s, "bob", "pw-bob", "alice")
+	waitDevices(t, d1, d2)
 
 	// a restart keeps the registrations: they are in the file
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -143,6 +143,26 @@ var ulcAttrs = map[string]bool{
 	"ruid": true, "regid": true, "instance": true, "conid": true, "server_id": true,
 }
 
+// expiredProfile is the profile name under which the script's usrloc
+// event callback reads the expired binding, $ulc(exp=>attr), as in
+// Kamailio; a profile fetched under that name wins.
+const expiredProfile = "exp"
+
+// expiredContact returns, as a profile of one contact, the binding the
+// usrloc:contact-expired callback running with m is about; nil outside
+// the callback or when the location table cannot tell.
+func (mod *Module) expiredContact(m *kemi.Msg) *profile {
+	src, ok := mod.svc.Lookup(kemi.ServiceUsrloc).(kemi.ExpiredContactSource)
+	if !ok {
+		return nil
+	}
+	b, ok := src.ExpiredContact(m)
+	if !ok {
+		return nil
+	}
+	return &profile{aor: b.AOR, contacts: []kemi.Binding{b}}
+}
+
 // registerPVs declares $ulc(profile=>attr)[index].
 func registerPVs(t *kemi.PVTable, mod *Module) error {
 	return t.Register(kemi.PVClass{
@@ -154,6 +174,9 @@ func registerPVs(t *kemi.PVTable, mod *Module) error {
 				return kemi.Null, fmt.Errorf("invalid contact pv name $ulc(%s): want profile=>attribute", p.Param)
 			}
 			pr := mod.profileOf(m, name)
+			if pr == nil && name == expiredProfile {
+				pr = mod.expiredContact(m)
+			}
 			if pr == nil || len(pr.contacts) == 0 {
 				return kemi.Null, nil
 			}
