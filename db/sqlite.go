@@ -141,8 +141,19 @@ func (s *SQLite) closeLocked() {
 	// SQLite keeps the WAL of a file that was moved or deleted when it
 	// closes it, under the old name: the next file at the path would read
 	// the old file's pages from it. Emptying it into the old file first
-	// leaves nothing to misread (and completes the file moved away).
-	s.db.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`)
+	// leaves nothing to misread (and completes the file moved away). The
+	// checkpoint must run on a connection already open on the old file
+	// (an idle one of the pool): one the pool opens now would create an
+	// empty file at a path whose file is gone. Without one, the
+	// connection a module still holds is the last to close, and SQLite's
+	// own checkpoint at that close does the same.
+	if s.db.Stats().Idle > 0 {
+		ctx := context.Background()
+		if conn, err := s.db.Conn(ctx); err == nil {
+			conn.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`)
+			conn.Close()
+		}
+	}
 	s.db.Close()
 	s.db = nil
 }
