@@ -344,3 +344,19 @@ func BenchmarkAuthCheckSQLite(b *testing.B) {
 		}
 	}
 }
+
+// TestEmptyDBURLIsTheCore: db_url = "" in [auth_db] is no db_url, the
+// core db_url is used, as usrloc and kemi user read it (it was
+// db.DefaultURL, so that kemi user and kemi run opened different files).
+func TestEmptyDBURLIsTheCore(t *testing.T) {
+	junk := filepath.Join(t.TempDir(), "junk.db")
+	os.WriteFile(junk, bytes.Repeat([]byte("not a database "), 100), 0o644)
+	env := kemi.NewEnv("auth_db", nil, kemi.NewPVTable(), kemi.NewServices(), nil, kemi.NewParams("auth_db", map[string]any{"db_url": ""}), nil)
+	env.DBURL = "sqlite://" + junk
+	mod := &auth_db.Module{}
+	err := mod.ModInit(env)
+	mod.Destroy()
+	if err == nil || !strings.Contains(err.Error(), junk) {
+		t.Errorf("ModInit with db_url \"\" and the core's on a corrupt file: %v, want an error naming %s", err, junk)
+	}
+}
