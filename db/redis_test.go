@@ -1,90 +1,15 @@
 package db
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"net"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kemisip/kemi/internal/redistest"
 )
-
-// redisServer is a redis-server this test started.
-type redisServer struct {
-	cmd  *exec.Cmd
-	port int
-}
-
-// startRedis starts redis-server on a free loopback port (the given one
-// when not 0), with nothing saved to disk, and stops it by its pid when
-// the test ends. It skips the test when redis-server is not installed.
-func startRedis(t *testing.T, port int, args ...string) *redisServer {
-	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		t.Skipf("redis-server is not installed (apt-get install redis-server): %v", err)
-	}
-	if port == 0 {
-		port = freePort(t)
-	}
-	all := append([]string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-		"--dir", t.TempDir()}, args...)
-	cmd := exec.Command(bin, all...)
-	var out strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	r := &redisServer{cmd: cmd, port: port}
-	t.Cleanup(r.stop)
-	for i := 0; ; i++ {
-		if ping(port) == nil {
-			return r
-		}
-		if i == 100 {
-			r.stop()
-			t.Fatalf("redis-server on port %d did not answer:\n%s", port, out.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-func (r *redisServer) stop() {
-	if r.cmd.ProcessState == nil {
-		r.cmd.Process.Kill()
-		r.cmd.Wait()
-	}
-}
-
-// ping says PING to a Redis server; one that wants a password answers
-// NOAUTH, which is an answer too.
-func ping(port int) error {
-	c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(time.Second))
-	if _, err := c.Write([]byte("PING\r\n")); err != nil {
-		return err
-	}
-	_, err = bufio.NewReader(c).ReadString('\n')
-	return err
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
 
 func mustParse(t *testing.T, raw string) URL {
 	t.Helper()
@@ -97,8 +22,8 @@ func mustParse(t *testing.T, raw string) URL {
 
 func TestOpenRedis(t *testing.T) {
 	ctx := context.Background()
-	r := startRedis(t, 0)
-	u := mustParse(t, fmt.Sprintf("redis://127.0.0.1:%d/2", r.port))
+	r := redistest.New(t)
+	u := mustParse(t, fmt.Sprintf("redis://127.0.0.1:%d/2", r.Port))
 	c, err := OpenRedis(ctx, u)
 	if err != nil {
 		t.Fatal(err)
@@ -108,7 +33,7 @@ func TestOpenRedis(t *testing.T) {
 		t.Fatal(err)
 	}
 	// the key is in database 2, not in 0
-	u0 := mustParse(t, fmt.Sprintf("redis://127.0.0.1:%d/0", r.port))
+	u0 := mustParse(t, r.URL)
 	c0, err := OpenRedis(ctx, u0)
 	if err != nil {
 		t.Fatal(err)
@@ -124,16 +49,16 @@ func TestOpenRedis(t *testing.T) {
 
 func TestOpenRedisPassword(t *testing.T) {
 	ctx := context.Background()
-	r := startRedis(t, 0, "--requirepass", "s3cret")
-	u := mustParse(t, fmt.Sprintf("redis://:s3cret@127.0.0.1:%d/0", r.port))
+	r := redistest.New(t, "--requirepass", "s3cret")
+	u := mustParse(t, fmt.Sprintf("redis://:s3cret@127.0.0.1:%d/0", r.Port))
 	c, err := OpenRedis(ctx, u)
 	if err != nil {
 		t.Fatalf("with the password: %v", err)
 	}
 	c.Close()
 	for _, raw := range []string{
-		fmt.Sprintf("redis://:wr0ng@127.0.0.1:%d/0", r.port),
-		fmt.Sprintf("redis://127.0.0.1:%d/0", r.port),
+		fmt.Sprintf("redis://:wr0ng@127.0.0.1:%d/0", r.Port),
+		r.URL,
 	} {
 		u := mustParse(t, raw)
 		c, err := OpenRedis(ctx, u)
@@ -142,7 +67,7 @@ func TestOpenRedisPassword(t *testing.T) {
 			t.Errorf("%s: opened", u)
 			continue
 		}
-		if strings.Contains(err.Error(), "wr0ng") || !strings.Contains(err.Error(), fmt.Sprint(r.port)) {
+		if strings.Contains(err.Error(), "wr0ng") || !strings.Contains(err.Error(), fmt.Sprint(r.Port)) {
 			t.Errorf("%s: error %q; want it to name the server without the password", u, err)
 		}
 	}
@@ -151,7 +76,7 @@ func TestOpenRedisPassword(t *testing.T) {
 func TestOpenRedisUnixSocket(t *testing.T) {
 	ctx := context.Background()
 	sock := filepath.Join(t.TempDir(), "redis.sock")
-	startRedis(t, 0, "--unixsocket", sock)
+	redistest.New(t, "--unixsocket", sock)
 	u := mustParse(t, "unix://"+sock+"?db=1")
 	c, err := OpenRedis(ctx, u)
 	if err != nil {
@@ -168,26 +93,24 @@ func TestOpenRedisUnixSocket(t *testing.T) {
 // is back, without being opened again.
 func TestOpenRedisServerAway(t *testing.T) {
 	ctx := context.Background()
-	port := freePort(t)
-	u := mustParse(t, fmt.Sprintf("redis://:pw@127.0.0.1:%d/0", port))
-	if _, err := exec.LookPath("redis-server"); err != nil {
-		t.Skipf("redis-server is not installed (apt-get install redis-server): %v", err)
-	}
+	r := redistest.New(t, "--requirepass", "pw")
+	r.Stop()
+	u := mustParse(t, fmt.Sprintf("redis://:pw@127.0.0.1:%d/0", r.Port))
 	if _, err := OpenRedis(ctx, u); err == nil || !strings.Contains(err.Error(), u.String()) || strings.Contains(err.Error(), ":pw@") {
 		t.Fatalf("OpenRedis with no server: %v, want an error naming %s", err, u)
 	}
 
-	r := startRedis(t, port, "--requirepass", "pw")
+	r.Restart()
 	c, err := OpenRedis(ctx, u)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	r.stop()
+	r.Stop()
 	if err := c.Set(ctx, "k", "v", 0).Err(); err == nil {
 		t.Fatal("Set with the server stopped: nil")
 	}
-	startRedis(t, port, "--requirepass", "pw")
+	r.Restart()
 	var last error
 	for range 50 { // the pool may hand out a dead connection first
 		if last = c.Set(ctx, "k", "v", 0).Err(); last == nil {

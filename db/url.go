@@ -131,6 +131,17 @@ func ParseURL(s string) (URL, error) {
 	return u, nil
 }
 
+// ModuleURL parses the database a module opens: its own db_url
+// parameter when it is set and not empty, else the core db_url
+// (kemi.Env.DBURL), else DefaultURL. usrloc, auth_db and kemi user/ul
+// choose it this way, so that they open the same database.
+func ModuleURL(param, core string) (URL, error) {
+	if param == "" {
+		param = core
+	}
+	return ParseURL(param)
+}
+
 // Resolve returns the URL with a relative SQLite path joined to dir: a
 // db_url written in a config file is relative to the file's folder.
 // Other kinds are returned as they are.

@@ -189,3 +189,22 @@ func TestResolve(t *testing.T) {
 		}
 	}
 }
+
+func TestModuleURL(t *testing.T) {
+	for _, c := range []struct {
+		param, core, raw string
+		err              bool
+	}{
+		{param: "sqlite://mod.db", core: "sqlite://core.db", raw: "sqlite://mod.db"},
+		{param: "", core: "redis://127.0.0.1:6379/0", raw: "redis://127.0.0.1:6379/0"},
+		{param: "", core: "", raw: DefaultURL},
+		{param: "memory", core: "", raw: "memory"},
+		{param: "mysql://x", core: "sqlite://core.db", err: true},
+		{param: "", core: "mysql://x", err: true},
+	} {
+		u, err := ModuleURL(c.param, c.core)
+		if (err != nil) != c.err || err == nil && u.Raw != c.raw {
+			t.Errorf("ModuleURL(%q, %q) = %q, %v; want %q (error %v)", c.param, c.core, u.Raw, err, c.raw, c.err)
+		}
+	}
+}

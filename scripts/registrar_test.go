@@ -21,7 +21,6 @@ import (
 	"time"
 
 	_ "github.com/kemisip/kemi/core/all"
-	"github.com/kemisip/kemi/engine"
 	"github.com/kemisip/kemi/engine/enginetest"
 	"github.com/kemisip/kemi/kemi"
 )
@@ -45,19 +44,11 @@ func needRegistrarModules(t *testing.T) {
 	enginetest.SippPath(t)
 }
 
-// startRegistrar runs scripts/registrar.lua with its database at path and
-// example.com as one of its names.
+// startRegistrar runs scripts/registrar.lua with its database (bindings
+// and subscribers) at path and example.com as one of its names.
 func startRegistrar(t *testing.T, path string) *enginetest.Server {
 	t.Helper()
-	src, err := os.ReadFile("registrar.lua")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return enginetest.Start(t, string(src), enginetest.WithConfig(func(c *engine.Config) {
-		c.ScriptPath = "registrar.lua"
-		c.DBURL = "sqlite://" + path
-		c.Aliases = []string{realm}
-	}))
+	return registrarNode(t, "sqlite://"+path, path)
 }
 
 // injection writes a sipp injection file of one user.

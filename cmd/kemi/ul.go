@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/kemisip/kemi/core/usrloc"
-	"github.com/kemisip/kemi/engine"
 	"github.com/kemisip/kemi/kemi"
 	"github.com/urfave/cli/v2"
 )
@@ -49,28 +48,14 @@ func ulCommand() *cli.Command {
 // db_url of the config file, else --db-url / KEMI_DB_URL, else [core]
 // db_url, else db.DefaultURL.
 func openLocation(c *cli.Context) (usrloc.Store, error) {
-	var cfg engine.Config
-	if c.IsSet("db-url") {
-		cfg.DBURL = c.String("db-url")
-	}
-	if path := c.String("config"); path != "" {
-		fc, err := engine.LoadFile(path)
-		if err != nil {
-			return nil, cli.Exit(err.Error(), exitUsage)
-		}
-		if err := fc.Apply(&cfg); err != nil {
-			return nil, cli.Exit(err.Error(), exitUsage)
-		}
-	}
-	params := kemi.NewParams("usrloc", cfg.ModParams["usrloc"])
-	raw := params.Str("db_url", cfg.DBURL)
-	if raw == "" {
-		raw = cfg.DBURL
+	params, u, err := moduleDB(c, "usrloc")
+	if err != nil {
+		return nil, exitError(err, exitFailure)
 	}
 	opts := usrloc.Options{UseDomain: params.Bool("use_domain", false)}
 	ctx, cancel := context.WithTimeout(c.Context, 10*time.Second)
 	defer cancel()
-	s, err := usrloc.Open(ctx, raw, opts)
+	s, err := usrloc.Open(ctx, u.Raw, opts)
 	if err != nil {
 		return nil, cli.Exit(err.Error(), exitFailure)
 	}

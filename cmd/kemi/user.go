@@ -15,7 +15,6 @@ import (
 
 	"github.com/kemisip/kemi/core/auth_db"
 	"github.com/kemisip/kemi/db"
-	"github.com/kemisip/kemi/engine"
 	"github.com/redis/go-redis/v9"
 	"github.com/urfave/cli/v2"
 )
@@ -133,33 +132,6 @@ func password(c *cli.Context) (string, error) {
 	return line, nil
 }
 
-// userDBURL is the database of auth_db as kemi run would open it: the
-// [auth_db] db_url of the config, else --db-url / KEMI_DB_URL, else the
-// [core] db_url, else db.DefaultURL.
-func userDBURL(c *cli.Context) (db.URL, error) {
-	var cfg engine.Config
-	if c.IsSet("db-url") {
-		cfg.DBURL = c.String("db-url")
-	}
-	if path := c.String("config"); path != "" {
-		fc, err := engine.LoadFile(path)
-		if err != nil {
-			return db.URL{}, cli.Exit(err.Error(), exitUsage)
-		}
-		if err := fc.Apply(&cfg); err != nil {
-			return db.URL{}, cli.Exit(err.Error(), exitUsage)
-		}
-		if raw, ok := cfg.ModParams["auth_db"]["db_url"].(string); ok && raw != "" {
-			cfg.DBURL = raw
-		}
-	}
-	u, err := db.ParseURL(cfg.DBURL)
-	if err != nil {
-		return u, cli.Exit(err.Error(), exitUsage)
-	}
-	return u, nil
-}
-
 // subscribers is the subscriber table in one kind of database.
 type subscribers interface {
 	add(ctx context.Context, table, user, domain, pw string, ha1Only bool) error
@@ -170,9 +142,10 @@ type subscribers interface {
 }
 
 func openSubscribers(c *cli.Context) (subscribers, error) {
-	u, err := userDBURL(c)
+	// auth_db's database as kemi run opens it
+	_, u, err := moduleDB(c, "auth_db")
 	if err != nil {
-		return nil, err
+		return nil, exitError(err, exitUsage)
 	}
 	table := c.String("table")
 	if !validTable(table) {

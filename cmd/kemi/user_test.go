@@ -6,14 +6,13 @@ import (
 	"crypto/md5"
 	"encoding/hex"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/kemisip/kemi/internal/redistest"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -111,32 +110,10 @@ func TestUserSQLite(t *testing.T) {
 
 // TestUserRedis round-trips kemi user on a real redis-server.
 func TestUserRedis(t *testing.T) {
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		t.Skip("redis-server is not installed: kemi user on Redis is not tested")
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	// a local helper until internal/redistest lands
-	cmd := exec.Command(bin, "--port", fmt.Sprint(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", t.TempDir())
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	c := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", port)})
+	r := redistest.New(t)
+	c := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", r.Port)})
 	defer c.Close()
-	for i := 0; c.Ping(context.Background()).Err() != nil; i++ {
-		if i == 100 {
-			t.Fatal("redis-server does not answer")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	url := fmt.Sprintf("redis://127.0.0.1:%d/0", port)
-	userRoundTrip(t, []string{"--db-url", url}, func(user, field string) string {
+	userRoundTrip(t, []string{"--db-url", r.URL}, func(user, field string) string {
 		return c.HGet(context.Background(), "kemi:subscriber:subscriber:"+user, field).Val()
 	})
 }

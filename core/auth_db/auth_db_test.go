@@ -8,21 +8,18 @@ import (
 	"encoding/hex"
 	"fmt"
 	"hash"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	_ "github.com/kemisip/kemi/core/auth"
 	"github.com/kemisip/kemi/core/auth_db"
 	_ "github.com/kemisip/kemi/core/ksr"
 	"github.com/kemisip/kemi/db"
+	"github.com/kemisip/kemi/internal/redistest"
 	"github.com/kemisip/kemi/kemi"
 	"github.com/kemisip/kemi/kemi/kemitest"
-	"github.com/redis/go-redis/v9"
 )
 
 const register = `REGISTER sip:example.com SIP/2.0
@@ -273,52 +270,10 @@ func TestBadStart(t *testing.T) {
 	}
 }
 
-// startRedis starts a redis-server of its own on a free loopback port
-// and stops it by pid at the end. A local helper until the shared
-// internal/redistest lands.
-func startRedis(t testing.TB) (url string, stop func()) {
-	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		t.Skip("redis-server is not installed: the Redis backend is not tested")
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	cmd := exec.Command(bin, "--port", fmt.Sprint(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", t.TempDir())
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	stopped := false
-	stop = func() {
-		if !stopped {
-			stopped = true
-			cmd.Process.Kill()
-			cmd.Wait()
-		}
-	}
-	t.Cleanup(stop)
-	url = fmt.Sprintf("redis://127.0.0.1:%d/0", port)
-	c := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", port)})
-	defer c.Close()
-	for i := 0; ; i++ {
-		if c.Ping(context.Background()).Err() == nil {
-			return url, stop
-		}
-		if i == 100 {
-			t.Fatalf("redis-server on port %d does not answer", port)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // TestRedis authenticates against subscribers in a real redis-server,
 // then stops it: -1 and counted.
 func TestRedis(t *testing.T) {
-	url, stop := startRedis(t)
+	url, stop := redistest.Start(t)
 	u, _ := db.ParseURL(url)
 	c, err := db.OpenRedis(context.Background(), u)
 	if err != nil {
@@ -387,5 +342,21 @@ func BenchmarkAuthCheckSQLite(b *testing.B) {
 		if v := x.Func(msgs[i], args); v.Int != 1 {
 			b.Fatalf("auth_check = %v", v)
 		}
+	}
+}
+
+// TestEmptyDBURLIsTheCore: db_url = "" in [auth_db] is no db_url, the
+// core db_url is used, as usrloc and kemi user read it (it was
+// db.DefaultURL, so that kemi user and kemi run opened different files).
+func TestEmptyDBURLIsTheCore(t *testing.T) {
+	junk := filepath.Join(t.TempDir(), "junk.db")
+	os.WriteFile(junk, bytes.Repeat([]byte("not a database "), 100), 0o644)
+	env := kemi.NewEnv("auth_db", nil, kemi.NewPVTable(), kemi.NewServices(), nil, kemi.NewParams("auth_db", map[string]any{"db_url": ""}), nil)
+	env.DBURL = "sqlite://" + junk
+	mod := &auth_db.Module{}
+	err := mod.ModInit(env)
+	mod.Destroy()
+	if err == nil || !strings.Contains(err.Error(), junk) {
+		t.Errorf("ModInit with db_url \"\" and the core's on a corrupt file: %v, want an error naming %s", err, junk)
 	}
 }

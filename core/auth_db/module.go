@@ -45,7 +45,7 @@ func (mod *Module) ModInit(env *kemi.Env) error {
 	mod.log = env.Logger
 	mod.svc = env.Services
 	p := env.Params
-	rawURL := p.Str("db_url", env.DBURL)
+	rawURL := p.Str("db_url", "")
 	mod.userCol = p.Str("user_column", "username")
 	mod.domainCol = p.Str("domain_column", "domain")
 	mod.passCol = p.Str("password_column", "ha1")
@@ -65,7 +65,7 @@ func (mod *Module) ModInit(env *kemi.Env) error {
 			return fmt.Errorf("auth_db: column name %q: want letters, digits and _", c)
 		}
 	}
-	u, err := db.ParseURL(rawURL)
+	u, err := db.ModuleURL(rawURL, env.DBURL)
 	if err != nil {
 		return fmt.Errorf("auth_db: %w", err)
 	}

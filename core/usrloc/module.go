@@ -44,10 +44,7 @@ type Module struct {
 func (mod *Module) ModInit(env *kemi.Env) error {
 	p := env.Params
 	mod.log = env.Logger
-	raw := p.Str("db_url", "")
-	if raw == "" {
-		raw = env.DBURL
-	}
+	rawURL := p.Str("db_url", "")
 	opts := Options{
 		UseDomain:     p.Bool("use_domain", false),
 		CheckInterval: p.Duration("db_check_interval", defaultCheckInterval, time.Millisecond),
@@ -64,7 +61,7 @@ func (mod *Module) ModInit(env *kemi.Env) error {
 	if opts.CheckInterval < 0 {
 		return fmt.Errorf("parameter db_check_interval must not be negative")
 	}
-	u, err := db.ParseURL(raw)
+	u, err := db.ModuleURL(rawURL, env.DBURL)
 	if err != nil {
 		return fmt.Errorf("parameter db_url: %w", err)
 	}
@@ -81,7 +78,7 @@ func (mod *Module) ModInit(env *kemi.Env) error {
 	} else {
 		ctx, cancel := context.WithTimeout(context.Background(), openTimeout)
 		defer cancel()
-		if store, err = Open(ctx, raw, opts); err != nil {
+		if store, err = Open(ctx, u.Raw, opts); err != nil {
 			return err
 		}
 		env.AddProcess(kemi.Process{Name: "usrloc-timer", Run: mod.timerProcess})

@@ -20,74 +20,13 @@ SCRIPT=${1:-examples/bench/stateless.lua}
 RATES=${2:-"500 1000 2000 3000"}
 SECS=${3:-10}
 KEMI=./bin/kemi
-command -v sipp >/dev/null || { echo "sipp is missing (apt-get install sip-tester)"; exit 1; }
-[ -x "$KEMI" ] || { echo "build kemi first (make build)"; exit 1; }
-HZ=$(getconf CLK_TCK)
-
-OUT=$(mktemp -d /tmp/kemi-bench.XXXXXX)
-PIDS=() # every process started here, stopped by pid at exit
-cleanup() {
-	local p
-	for p in "${PIDS[@]}"; do
-		kill "$p" 2>/dev/null || true
-	done
-	for p in "${PIDS[@]}"; do
-		wait "$p" 2>/dev/null || true
-	done
-	if [ "${BENCH_KEEP_LOGS:-0}" = 1 ]; then
-		echo "logs: $OUT"
-	else
-		rm -rf "$OUT"
-	fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM HUP PIPE
-
-# stop_pid stops one process started here and forgets it.
-stop_pid() {
-	local p keep=()
-	kill "$1" 2>/dev/null || true
-	wait "$1" 2>/dev/null || true
-	for p in "${PIDS[@]}"; do
-		[ "$p" = "$1" ] || keep+=("$p")
-	done
-	PIDS=("${keep[@]}")
-}
-
-# free_port prints the first UDP port from $1 up that nothing listens on.
-free_port() {
-	local p=$1
-	while ss -Hlun "sport = :$p" | grep -q .; do p=$((p + 1)); done
-	echo "$p"
-}
+. examples/bench/lib.sh
+need_sipp
+need_kemi
+bench_init kemi-bench
 PP=${BENCH_PROXY_PORT:-$(free_port 15060)}
 UP=${BENCH_UAS_PORT:-$(free_port 15070)}
 CP=${BENCH_UAC_PORT:-$(free_port 15080)}
-
-ticks() { # utime+stime of a pid and its children, in clock ticks
-	local s=0 p
-	for p in $(pgrep -P "$1") "$1"; do
-		[ -r /proc/$p/stat ] || continue
-		set -- $(sed 's/^.*) //' /proc/$p/stat)
-		s=$((s + ${12} + ${13}))
-	done
-	echo $s
-}
-rss_mb() { # resident memory of a pid and its children, MB
-	local s=0 p
-	for p in $(pgrep -P "$1") "$1"; do
-		[ -r /proc/$p/status ] && s=$((s + $(awk '/VmRSS/{print $2}' /proc/$p/status)))
-	done
-	echo $((s / 1024))
-}
-wait_udp() { # wait until something listens on UDP port $1 (5 s at most)
-	local i
-	for i in $(seq 50); do
-		ss -Hlun "sport = :$1" | grep -q . && return 0
-		sleep 0.1
-	done
-	return 1
-}
 
 echo "script: $SCRIPT, ${SECS}s per rate, sipp default behaviours"
 printf '%-8s %-10s %-8s %-8s %-14s %-8s %s\n' rate calls ok failed cpu_s/1000calls rss_MB cps
@@ -97,12 +36,12 @@ for RATE in $RATES; do
 		--metrics-addr off --log-level warn ${KEMI_ARGS:-} >"$OUT/kemi-$RATE.log" 2>&1 &
 	KPID=$!
 	PIDS+=("$KPID")
-	wait_udp "$PP" || { echo "kemi did not start:"; cat "$OUT/kemi-$RATE.log"; exit 1; }
+	wait_port "$PP" || { echo "kemi did not start:"; cat "$OUT/kemi-$RATE.log"; exit 1; }
 	sipp -sn uas -i 127.0.0.1 -p "$UP" -nostdin -trace_err -error_file "$OUT/uas-$RATE.err" \
 		>"$OUT/uas-$RATE.out" 2>&1 &
 	UPID=$!
 	PIDS+=("$UPID")
-	wait_udp "$UP" || { echo "sipp uas did not start:"; cat "$OUT/uas-$RATE.out"; exit 1; }
+	wait_port "$UP" || { echo "sipp uas did not start:"; cat "$OUT/uas-$RATE.out"; exit 1; }
 	T0=$(ticks "$KPID"); START=$(date +%s.%N)
 	# in the background, so that a signal to this script stops it at once
 	timeout $((SECS + 60)) sipp 127.0.0.1:$PP -sn uac -i 127.0.0.1 -p "$CP" -r "$RATE" -m "$TOTAL" -nostdin \
@@ -117,13 +56,9 @@ for RATE in $RATES; do
 	if [ ! -s "$OUT/uac-$RATE.csv" ]; then
 		echo "$RATE: sipp wrote no statistics:"; tail -n 20 "$OUT/uac-$RATE.out"; exit 1
 	fi
-	LAST=$(tail -n 1 "$OUT/uac-$RATE.csv")
-	HDR=$(head -n 1 "$OUT/uac-$RATE.csv")
-	col() { echo "$HDR" | tr ';' '\n' | grep -n "^$1\$" | cut -d: -f1; }
-	OK=$(echo "$LAST" | cut -d';' -f"$(col 'SuccessfulCall(C)')")
-	FAIL=$(echo "$LAST" | cut -d';' -f"$(col 'FailedCall(C)')")
-	CPU=$(awk -v t=$((T1 - T0)) -v hz="$HZ" -v n="$OK" 'BEGIN{ if (n>0) printf "%.3f", t/hz/n*1000; else print "-" }')
-	CPS=$(awk -v n="$OK" -v a="$START" -v b="$END" 'BEGIN{ printf "%.0f", n/(b-a) }')
+	read -r OK FAIL < <(sipp_counts "$OUT/uac-$RATE.csv")
+	CPU=$(per1000 $((T1 - T0)) "$OK")
+	CPS=$(per_second "$OK" "$START" "$END")
 	printf '%-8s %-10s %-8s %-8s %-14s %-8s %s\n' "$RATE" "$TOTAL" "$OK" "$FAIL" "$CPU" "$RSS" "$CPS"
 	sleep 1
 done

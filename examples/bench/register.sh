@@ -38,12 +38,12 @@ KAMCFG=$PWD/examples/bench/register-kamailio.cfg
 KAMSQL=/usr/share/kamailio/db_sqlite
 KAMMODS=${KAMAILIO_MODULES:-/usr/lib/x86_64-linux-gnu/kamailio/modules}
 KEMI=./bin/kemi
-HZ=$(getconf CLK_TCK)
-command -v sipp >/dev/null || { echo "sipp is missing (apt-get install sip-tester)"; exit 1; }
+. examples/bench/lib.sh
+need_sipp
 
 case $TARGET in
 kemi-sqlite | kemi-redis)
-	[ -x "$KEMI" ] || { echo "build kemi first (make build)"; exit 1; }
+	need_kemi
 	# until kemi has the registrar, auth and auth_db modules
 	if ! out=$($KEMI check -f "$SCRIPT" 2>&1); then
 		echo "$TARGET: skipped, kemi cannot run $SCRIPT yet:"
@@ -66,68 +66,9 @@ kamailio)
 	;;
 esac
 
-OUT=$(mktemp -d /tmp/kemi-bench-register.XXXXXX)
-PIDS=() # every process started here, stopped by pid at exit
-cleanup() {
-	local p
-	for p in "${PIDS[@]}"; do
-		kill "$p" 2>/dev/null || true
-	done
-	for p in "${PIDS[@]}"; do
-		wait "$p" 2>/dev/null || true
-	done
-	if [ "${BENCH_KEEP_LOGS:-0}" = 1 ]; then
-		echo "logs: $OUT"
-	else
-		rm -rf "$OUT"
-	fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM HUP PIPE
-
-# stop_pid stops one process started here and forgets it.
-stop_pid() {
-	local p keep=()
-	kill "$1" 2>/dev/null || true
-	wait "$1" 2>/dev/null || true
-	for p in "${PIDS[@]}"; do
-		[ "$p" = "$1" ] || keep+=("$p")
-	done
-	PIDS=("${keep[@]}")
-}
-
-free_port() { # the first port from $1 up that nothing listens on ($2: -u UDP, -t TCP)
-	local p=$1
-	while ss -Hl"${2#-}"n "sport = :$p" | grep -q .; do p=$((p + 1)); done
-	echo "$p"
-}
+bench_init kemi-bench-register
 PP=${BENCH_PROXY_PORT:-$(free_port 15060 -u)}
 CP=${BENCH_UAC_PORT:-$(free_port 15080 -u)}
-
-ticks() { # utime+stime of a pid and its children, in clock ticks
-	local s=0 p
-	for p in $(pgrep -P "$1") "$1"; do
-		[ -r /proc/$p/stat ] || continue
-		set -- $(sed 's/^.*) //' /proc/$p/stat)
-		s=$((s + ${12} + ${13}))
-	done
-	echo $s
-}
-rss_mb() { # resident memory of a pid and its children, MB
-	local s=0 p
-	for p in $(pgrep -P "$1") "$1"; do
-		[ -r /proc/$p/status ] && s=$((s + $(awk '/VmRSS/{print $2}' /proc/$p/status)))
-	done
-	echo $((s / 1024))
-}
-wait_port() { # wait until something listens on port $1 ($2: -u or -t), 10 s at most
-	local i
-	for i in $(seq 100); do
-		ss -Hl"${2#-}"n "sport = :$1" | grep -q . && return 0
-		sleep 0.1
-	done
-	return 1
-}
 
 # The users, for sipp: one line per registration, taken in turn.
 {
@@ -215,15 +156,10 @@ for RATE in $RATES; do
 	if [ ! -s "$OUT/uac-$RATE.csv" ]; then
 		echo "$RATE: sipp wrote no statistics:"; tail -n 20 "$OUT/uac-$RATE.out"; exit 1
 	fi
-	LAST=$(tail -n 1 "$OUT/uac-$RATE.csv")
-	HDR=$(head -n 1 "$OUT/uac-$RATE.csv")
-	col() { echo "$HDR" | tr ';' '\n' | grep -n "^$1\$" | cut -d: -f1; }
-	OK=$(echo "$LAST" | cut -d';' -f"$(col 'SuccessfulCall(C)')")
-	FAIL=$(echo "$LAST" | cut -d';' -f"$(col 'FailedCall(C)')")
-	per1000() { awk -v t="$1" -v hz="$HZ" -v n="$OK" 'BEGIN{ if (n>0) printf "%.3f", t/hz/n*1000; else print "-" }'; }
-	CPU=$(per1000 $((T1 - T0)))
-	RCPU=""; [ -n "$RPID" ] && RCPU=$(per1000 $((R1 - R0)))
-	RPS=$(awk -v n="$OK" -v a="$START" -v b="$END" 'BEGIN{ printf "%.0f", n/(b-a) }')
+	read -r OK FAIL < <(sipp_counts "$OUT/uac-$RATE.csv")
+	CPU=$(per1000 $((T1 - T0)) "$OK")
+	RCPU=""; [ -n "$RPID" ] && RCPU=$(per1000 $((R1 - R0)) "$OK")
+	RPS=$(per_second "$OK" "$START" "$END")
 	printf '%-8s %-8s %-8s %-8s %-15s %-8s %-8s %s\n' "$RATE" "$TOTAL" "$OK" "$FAIL" "$CPU" "$RSS" "$RPS" "$RCPU"
 	sleep 1
 done

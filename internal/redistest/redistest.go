@@ -1,6 +1,8 @@
 // Package redistest starts a throwaway redis-server for tests, on a free
 // loopback port, and can stop and restart it on the same port for tests
-// of "Redis went away and came back".
+// of "Redis went away and came back". Extra redis-server arguments (a
+// password with --requirepass, a unix socket with --unixsocket) are
+// passed on.
 package redistest
 
 import (
@@ -18,15 +20,16 @@ import (
 
 // Server is a redis-server started for one test.
 type Server struct {
-	// URL is redis://127.0.0.1:port/0.
+	// URL is redis://127.0.0.1:port/0, without a password.
 	URL string
 	// Port is the port it listens on, kept across Restart.
 	Port int
 
-	t   testing.TB
-	bin string
-	mu  sync.Mutex
-	cmd *exec.Cmd
+	t    testing.TB
+	bin  string
+	args []string
+	mu   sync.Mutex
+	cmd  *exec.Cmd
 }
 
 // Start starts a redis-server for t and returns its URL and a function
@@ -37,8 +40,9 @@ func Start(t testing.TB) (url string, stop func()) {
 	return s.URL, s.Stop
 }
 
-// New starts a redis-server for t, as Start, and returns it.
-func New(t testing.TB) *Server {
+// New starts a redis-server for t, as Start, with args added to its
+// command line (kept across Restart), and returns it.
+func New(t testing.TB, args ...string) *Server {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
@@ -48,7 +52,7 @@ func New(t testing.TB) *Server {
 	if err != nil {
 		t.Fatalf("redistest: %v", err)
 	}
-	s := &Server{URL: fmt.Sprintf("redis://127.0.0.1:%d/0", port), Port: port, t: t, bin: bin}
+	s := &Server{URL: fmt.Sprintf("redis://127.0.0.1:%d/0", port), Port: port, t: t, bin: bin, args: args}
 	if err := s.start(); err != nil {
 		t.Fatalf("redistest: %v", err)
 	}
@@ -71,8 +75,9 @@ func (s *Server) start() error {
 	if s.cmd != nil {
 		return nil
 	}
-	cmd := exec.Command(s.bin, "--port", strconv.Itoa(s.Port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", s.t.TempDir())
+	args := append([]string{"--port", strconv.Itoa(s.Port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--dir", s.t.TempDir()}, s.args...)
+	cmd := exec.Command(s.bin, args...)
 	cmd.Stdout, cmd.Stderr = nil, nil
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start redis-server: %w", err)
@@ -90,7 +95,8 @@ func (s *Server) start() error {
 	}
 }
 
-// ping sends PING in RESP and waits for +PONG.
+// ping sends PING in RESP and waits for +PONG, or for NOAUTH from a
+// server started with --requirepass: it answers, so it is up.
 func ping(port int) error {
 	c, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), time.Second)
 	if err != nil {
@@ -105,7 +111,7 @@ func ping(port int) error {
 	if err != nil {
 		return err
 	}
-	if !strings.HasPrefix(line, "+PONG") {
+	if !strings.HasPrefix(line, "+PONG") && !strings.HasPrefix(line, "-NOAUTH") {
 		return fmt.Errorf("answered %q", strings.TrimSpace(line))
 	}
 	return nil
