@@ -184,7 +184,7 @@ func TestFetchContactsAndULC(t *testing.T) {
 		"$ulc(caller=>callid)[1]":  "c2",
 		"$ulc(caller=>user_agent)": "ua1",
 		"$ulc(caller=>socket)":     "udp:127.0.0.1:5060",
-		"$ulc(caller=>methods)":    "4294967295",
+		"$ulc(caller=>methods)":    "-1",
 		"$ulc(caller=>addr)[2]":    "",
 		"$ulc(other=>addr)":        "",
 	} {

@@ -114,7 +114,8 @@ func contactAttr(p *profile, c *kemi.Binding, attr string) (kemi.Value, bool) {
 	case "modified":
 		return kemi.Int64(c.LastModified.Unix()), true
 	case "methods":
-		return kemi.Int64(int64(uint32(c.Methods))), true
+		// a signed 32-bit int, as Kamailio's: -1 when the contact gave none
+		return kemi.Int64(int64(int32(uint32(c.Methods)))), true
 	case "ruid":
 		return kemi.Str(c.RUID), true
 	case "regid":
