@@ -32,10 +32,9 @@ func newWorker(e *Engine, rank int, st *luaext.State) *worker {
 		rank:   rank,
 		proc:   kemi.NewProc(rank),
 		own:    e.disp.queues[rank-1],
-		parser: sip.NewParser(),
+		parser: newParser(e.cfg.MaxMessageSize),
 	}
 	w.routes = map[string]*routeMetrics{}
-	w.parser.MaxMessageLength = e.cfg.MaxMessageSize
 	w.st.Store(st)
 	return w
 }

@@ -29,8 +29,15 @@ type regContact struct {
 func (mod *Module) contacts(m *kemi.Msg, hdrExpires int) (cs []regContact, star bool, err error) {
 	var all []*sip.ContactHeader
 	for _, h := range m.HeaderList() {
-		if c, ok := h.(*sip.ContactHeader); ok {
+		switch c := h.(type) {
+		case *sip.ContactHeader:
 			all = append(all, c)
+		default:
+			// the engine keeps a Contact that does not parse as a plain
+			// header, for this answer (Kamailio parses it only here)
+			if strings.EqualFold(h.Name(), "Contact") {
+				return nil, false, refuse(rParseCont, fmt.Sprintf("bad contact %q", h.Value()))
+			}
 		}
 	}
 	for i, c := range all {
