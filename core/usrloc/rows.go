@@ -143,3 +143,11 @@ func nullable(s string) any {
 	}
 	return s
 }
+
+// sameRow reports whether writing b would store what writing a stored:
+// the same values, times to the second as they are stored.
+func sameRow(a, b *kemi.Binding) bool {
+	x, y := *a, *b
+	x.Expires, y.Expires, x.LastModified, y.LastModified = time.Time{}, time.Time{}, time.Time{}, time.Time{}
+	return x == y && toJulian(a.Expires) == toJulian(b.Expires) && toJulian(a.LastModified) == toJulian(b.LastModified)
+}

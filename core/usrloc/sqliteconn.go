@@ -1,0 +1,66 @@
+package usrloc
+
+import (
+	"context"
+	"database/sql"
+)
+
+// sqliteConn is the one connection of a sqliteTable with the statements
+// of its hot paths prepared on it once: parsing the SQL text at every
+// call was most of the CPU of a REGISTER. The transaction statements are
+// prepared too, and a transaction is BEGIN and COMMIT run on the
+// connection rather than a *sql.Tx, which would prepare each statement
+// again for the transaction.
+type sqliteConn struct {
+	d *sql.DB // the handle c belongs to: another one means the file was reopened
+	c *sql.Conn
+
+	dataVersion, begin, commit, rollback *sql.Stmt
+	selectAOR, upsert, deleteRUID        *sql.Stmt
+}
+
+// openSQLiteConn takes a connection of d and prepares t's statements on it.
+func openSQLiteConn(ctx context.Context, d *sql.DB, t *sqliteTable) (*sqliteConn, error) {
+	c, err := d.Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	sc := &sqliteConn{d: d, c: c}
+	for _, p := range []struct {
+		stmt **sql.Stmt
+		text string
+	}{
+		{&sc.dataVersion, "PRAGMA data_version"},
+		// IMMEDIATE: the write lock at once, no other writer in between
+		{&sc.begin, "BEGIN IMMEDIATE"},
+		{&sc.commit, "COMMIT"},
+		{&sc.rollback, "ROLLBACK"},
+		{&sc.selectAOR, t.qAOR},
+		{&sc.upsert, t.qUpsert},
+		{&sc.deleteRUID, "DELETE FROM " + t.name + " WHERE ruid=?"},
+	} {
+		if *p.stmt, err = c.PrepareContext(ctx, p.text); err != nil {
+			sc.close()
+			return nil, err
+		}
+	}
+	return sc, nil
+}
+
+// close closes the statements and gives the connection back.
+func (sc *sqliteConn) close() {
+	for _, st := range []*sql.Stmt{sc.dataVersion, sc.begin, sc.commit, sc.rollback, sc.selectAOR, sc.upsert, sc.deleteRUID} {
+		if st != nil {
+			st.Close()
+		}
+	}
+	sc.c.Close()
+}
+
+// version returns PRAGMA data_version: it changes when another
+// connection commits to the file.
+func (sc *sqliteConn) version(ctx context.Context) (int64, error) {
+	var v int64
+	err := sc.dataVersion.QueryRowContext(ctx).Scan(&v)
+	return v, err
+}
