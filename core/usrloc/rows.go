@@ -144,10 +144,17 @@ func nullable(s string) any {
 	return s
 }
 
-// sameRow reports whether writing b would store what writing a stored:
-// the same values, times to the second as they are stored.
-func sameRow(a, b *kemi.Binding) bool {
-	x, y := *a, *b
-	x.Expires, y.Expires, x.LastModified, y.LastModified = time.Time{}, time.Time{}, time.Time{}, time.Time{}
-	return x == y && toJulian(a.Expires) == toJulian(b.Expires) && toJulian(a.LastModified) == toJulian(b.LastModified)
+// columnNames are insertColumns one by one.
+var columnNames = strings.Split(insertColumns, ", ")
+
+// changedColumns returns the bit set of the columns (indexes in
+// insertColumns) whose values differ between two bindingArgs results.
+func changedColumns(old, cur []any) uint32 {
+	var set uint32
+	for i := range cur {
+		if old[i] != cur[i] {
+			set |= 1 << i
+		}
+	}
+	return set
 }

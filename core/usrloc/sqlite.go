@@ -400,10 +400,7 @@ func (t *sqliteTable) update(ctx context.Context, aor string, fn func([]kemi.Bin
 			if containsRUID(ch.Delete, b.RUID) {
 				continue
 			}
-			if j := indexRUID(rows, b.RUID); j >= 0 && sameRow(&rows[j], b) {
-				continue // the row holds it already
-			}
-			if _, err := sc.upsert.ExecContext(ctx, bindingArgs(b, t.useDomain)...); err != nil {
+			if err := t.putLocked(ctx, sc, rows, b); err != nil {
 				return fmt.Errorf("%s: %w", t.file.Path(), err)
 			}
 		}
@@ -419,6 +416,43 @@ func (t *sqliteTable) update(ctx context.Context, aor string, fn func([]kemi.Bin
 	}
 	t.cache[aor] = after
 	return nil
+}
+
+// putLocked writes b. A binding the rows (exactly what the file holds)
+// have already is updated in the columns that changed only, nothing when
+// none did: an UPDATE that sets an indexed column rewrites that index's
+// entry even to the same value, and each page it touches is written to
+// the WAL at commit.
+func (t *sqliteTable) putLocked(ctx context.Context, sc *sqliteConn, rows []kemi.Binding, b *kemi.Binding) error {
+	args := bindingArgs(b, t.useDomain)
+	if j := indexRUID(rows, b.RUID); j >= 0 {
+		cols := changedColumns(bindingArgs(&rows[j], t.useDomain), args)
+		if cols == 0 {
+			return nil
+		}
+		st, err := sc.updateStmt(ctx, cols)
+		if err != nil {
+			return err
+		}
+		if st != nil {
+			set := make([]any, 0, len(args)+1)
+			for i, v := range args {
+				if cols&(1<<i) != 0 {
+					set = append(set, v)
+				}
+			}
+			res, err := st.ExecContext(ctx, append(set, b.RUID)...)
+			if err != nil {
+				return err
+			}
+			if n, err := res.RowsAffected(); err == nil && n == 1 {
+				return nil
+			}
+			// not there after all: written whole below
+		}
+	}
+	_, err := sc.upsert.ExecContext(ctx, args...)
+	return err
 }
 
 // delete removes the rows of aor matching cond (all with cond "").

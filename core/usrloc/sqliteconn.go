@@ -3,6 +3,7 @@ package usrloc
 import (
 	"context"
 	"database/sql"
+	"strings"
 )
 
 // sqliteConn is the one connection of a sqliteTable with the statements
@@ -17,6 +18,36 @@ type sqliteConn struct {
 
 	dataVersion, begin, commit, rollback *sql.Stmt
 	selectAOR, upsert, deleteRUID        *sql.Stmt
+
+	table   string
+	updates map[uint32]*sql.Stmt // UPDATE of the columns in the bit set, by RUID
+}
+
+// maxUpdateStmts bounds the UPDATE statements kept per connection: a
+// change of columns not seen among the first ones is written whole.
+const maxUpdateStmts = 64
+
+// updateStmt returns the statement that sets the insertColumns in the
+// bit set cols of the row of a RUID, or nil when too many are prepared.
+func (sc *sqliteConn) updateStmt(ctx context.Context, cols uint32) (*sql.Stmt, error) {
+	if st, ok := sc.updates[cols]; ok {
+		return st, nil
+	}
+	if len(sc.updates) >= maxUpdateStmts {
+		return nil, nil
+	}
+	var set []string
+	for i, c := range columnNames {
+		if cols&(1<<i) != 0 {
+			set = append(set, c+"=?")
+		}
+	}
+	st, err := sc.c.PrepareContext(ctx, "UPDATE "+sc.table+" SET "+strings.Join(set, ", ")+" WHERE ruid=?")
+	if err != nil {
+		return nil, err
+	}
+	sc.updates[cols] = st
+	return st, nil
 }
 
 // openSQLiteConn takes a connection of d and prepares t's statements on it.
@@ -25,7 +56,7 @@ func openSQLiteConn(ctx context.Context, d *sql.DB, t *sqliteTable) (*sqliteConn
 	if err != nil {
 		return nil, err
 	}
-	sc := &sqliteConn{d: d, c: c}
+	sc := &sqliteConn{d: d, c: c, table: t.name, updates: map[uint32]*sql.Stmt{}}
 	for _, p := range []struct {
 		stmt **sql.Stmt
 		text string
@@ -53,6 +84,9 @@ func (sc *sqliteConn) close() {
 		if st != nil {
 			st.Close()
 		}
+	}
+	for _, st := range sc.updates {
+		st.Close()
 	}
 	sc.c.Close()
 }
