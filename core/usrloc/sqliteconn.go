@@ -3,6 +3,8 @@ package usrloc
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
+	"fmt"
 	"strings"
 )
 
@@ -16,8 +18,11 @@ type sqliteConn struct {
 	d *sql.DB // the handle c belongs to: another one means the file was reopened
 	c *sql.Conn
 
-	dataVersion, begin, commit, rollback *sql.Stmt
-	selectAOR, upsert, deleteRUID        *sql.Stmt
+	begin, commit, rollback       *sql.Stmt
+	selectAOR, upsert, deleteRUID *sql.Stmt
+	// dataVersion is run at every update and lookup, below database/sql:
+	// its rows and scanning cost more than the pragma itself.
+	dataVersion driver.Stmt
 
 	table   string
 	updates map[uint32]*sql.Stmt // UPDATE of the columns in the bit set, by RUID
@@ -61,7 +66,6 @@ func openSQLiteConn(ctx context.Context, d *sql.DB, t *sqliteTable) (*sqliteConn
 		stmt **sql.Stmt
 		text string
 	}{
-		{&sc.dataVersion, "PRAGMA data_version"},
 		// IMMEDIATE: the write lock at once, no other writer in between
 		{&sc.begin, "BEGIN IMMEDIATE"},
 		{&sc.commit, "COMMIT"},
@@ -75,12 +79,28 @@ func openSQLiteConn(ctx context.Context, d *sql.DB, t *sqliteTable) (*sqliteConn
 			return nil, err
 		}
 	}
+	err = c.Raw(func(dc any) error {
+		p, ok := dc.(driver.ConnPrepareContext)
+		if !ok {
+			return fmt.Errorf("usrloc: the SQLite driver cannot prepare")
+		}
+		sc.dataVersion, err = p.PrepareContext(ctx, "PRAGMA data_version")
+		return err
+	})
+	if err != nil {
+		sc.close()
+		return nil, err
+	}
 	return sc, nil
 }
 
 // close closes the statements and gives the connection back.
 func (sc *sqliteConn) close() {
-	for _, st := range []*sql.Stmt{sc.dataVersion, sc.begin, sc.commit, sc.rollback, sc.selectAOR, sc.upsert, sc.deleteRUID} {
+	if sc.dataVersion != nil {
+		// on the connection it was prepared on
+		sc.c.Raw(func(any) error { return sc.dataVersion.Close() })
+	}
+	for _, st := range []*sql.Stmt{sc.begin, sc.commit, sc.rollback, sc.selectAOR, sc.upsert, sc.deleteRUID} {
 		if st != nil {
 			st.Close()
 		}
@@ -95,6 +115,25 @@ func (sc *sqliteConn) close() {
 // connection commits to the file.
 func (sc *sqliteConn) version(ctx context.Context) (int64, error) {
 	var v int64
-	err := sc.dataVersion.QueryRowContext(ctx).Scan(&v)
+	err := sc.c.Raw(func(any) error {
+		q, ok := sc.dataVersion.(driver.StmtQueryContext)
+		if !ok {
+			return fmt.Errorf("usrloc: the SQLite driver cannot query")
+		}
+		rows, err := q.QueryContext(ctx, nil)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		var dest [1]driver.Value
+		if err := rows.Next(dest[:]); err != nil {
+			return err
+		}
+		var ok2 bool
+		if v, ok2 = dest[0].(int64); !ok2 {
+			return fmt.Errorf("usrloc: PRAGMA data_version returned %T", dest[0])
+		}
+		return nil
+	})
 	return v, err
 }
