@@ -3,8 +3,10 @@ package auth_db
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
 	"regexp"
 	"strings"
 	"sync"
@@ -35,16 +37,19 @@ type store interface {
 	close()
 }
 
-// sqliteStore reads Kamailio's subscriber table in a SQLite file with
-// prepared statements, prepared again when the file is reopened.
+// sqliteStore reads Kamailio's subscriber table in a SQLite file, on one
+// connection with its selects prepared on the driver (again when the file
+// is reopened): database/sql's rows and scanning cost more than the
+// indexed select itself.
 type sqliteStore struct {
 	file *db.SQLite
 	user string // user_column
 	dom  string // domain_column
 
 	mu    sync.Mutex
-	conn  *sql.DB
-	stmts map[stmtKey]*sql.Stmt
+	d     *sql.DB // the handle conn belongs to: another one means the file was reopened
+	conn  *sql.Conn
+	stmts map[stmtKey]driver.Stmt
 }
 
 // stmtKey names a prepared select: its text is built only to prepare it.
@@ -53,67 +58,127 @@ type stmtKey struct {
 	domain     bool
 }
 
-func (s *sqliteStore) stmt(conn *sql.DB, k stmtKey) (*sql.Stmt, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if conn != s.conn {
-		for _, st := range s.stmts {
-			st.Close()
+// stmtLocked returns the select of k on the driver connection dc.
+func (s *sqliteStore) stmtLocked(ctx context.Context, dc any, k stmtKey) (driver.StmtQueryContext, error) {
+	st, ok := s.stmts[k]
+	if !ok {
+		p, ok := dc.(driver.ConnPrepareContext)
+		if !ok {
+			return nil, errors.New("the SQLite driver cannot prepare")
 		}
-		s.conn, s.stmts = conn, map[stmtKey]*sql.Stmt{}
+		q := "SELECT " + k.col + " FROM " + k.table + " WHERE " + s.user + "=?"
+		if k.domain {
+			q += " AND " + s.dom + "=?"
+		}
+		var err error
+		if st, err = p.PrepareContext(ctx, q+" LIMIT 1"); err != nil {
+			return nil, err
+		}
+		s.stmts[k] = st
 	}
-	if st, ok := s.stmts[k]; ok {
-		return st, nil
+	q, ok := st.(driver.StmtQueryContext)
+	if !ok {
+		return nil, errors.New("the SQLite driver cannot query")
 	}
-	q := "SELECT " + k.col + " FROM " + k.table + " WHERE " + s.user + "=?"
-	if k.domain {
-		q += " AND " + s.dom + "=?"
+	return q, nil
+}
+
+// connLocked returns the connection to d, opening it when d is new.
+func (s *sqliteStore) connLocked(ctx context.Context, d *sql.DB) (*sql.Conn, error) {
+	if d == s.d && s.conn != nil {
+		return s.conn, nil
 	}
-	st, err := conn.Prepare(q + " LIMIT 1")
+	s.dropLocked()
+	c, err := d.Conn(ctx)
 	if err != nil {
 		return nil, err
 	}
-	s.stmts[k] = st
-	return st, nil
+	s.d, s.conn, s.stmts = d, c, map[stmtKey]driver.Stmt{}
+	return c, nil
+}
+
+func (s *sqliteStore) dropLocked() {
+	if s.conn != nil {
+		// on the connection they were prepared on
+		s.conn.Raw(func(any) error {
+			for _, st := range s.stmts {
+				st.Close()
+			}
+			return nil
+		})
+		s.conn.Close()
+	}
+	s.d, s.conn, s.stmts = nil, nil, nil
 }
 
 // get runs without a deadline: the driver would start a goroutine per
 // query to watch it, and the file's busy timeout already bounds the
 // wait for another writer's lock.
 func (s *sqliteStore) get(_ context.Context, table, col, user, domain string) (string, bool, error) {
-	conn, err := s.file.DB(false)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d, err := s.file.DB(false)
 	if errors.Is(err, db.ErrNoFile) {
 		return "", false, ErrNoDatabase
 	}
 	if err != nil {
+		s.dropLocked()
 		return "", false, err
 	}
-	st, err := s.stmt(conn, stmtKey{table: table, col: col, domain: domain != ""})
+	ctx := context.Background()
+	c, err := s.connLocked(ctx, d)
 	if err != nil {
 		return "", false, fmt.Errorf("%s: %w", s.file.Path(), err)
 	}
-	var row *sql.Row
-	if domain != "" {
-		row = st.QueryRow(user, domain)
-	} else {
-		row = st.QueryRow(user)
-	}
-	var v sql.NullString
-	switch err := row.Scan(&v); {
-	case errors.Is(err, sql.ErrNoRows):
-		return "", false, nil
-	case err != nil:
+	var (
+		v     string
+		found bool
+	)
+	err = c.Raw(func(dc any) error {
+		st, err := s.stmtLocked(ctx, dc, stmtKey{table: table, col: col, domain: domain != ""})
+		if err != nil {
+			return err
+		}
+		args := []driver.NamedValue{{Ordinal: 1, Value: user}, {Ordinal: 2, Value: domain}}
+		if domain == "" {
+			args = args[:1]
+		}
+		rows, err := st.QueryContext(ctx, args)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		var dest [1]driver.Value
+		switch err := rows.Next(dest[:]); {
+		case err == io.EOF:
+			return nil
+		case err != nil:
+			return err
+		}
+		found = true
+		switch x := dest[0].(type) {
+		case string:
+			v = x
+		case []byte:
+			v = string(x)
+		case nil:
+		default:
+			v = fmt.Sprint(x)
+		}
+		return nil
+	})
+	if err != nil {
+		if errors.Is(err, driver.ErrBadConn) {
+			s.dropLocked()
+		}
 		return "", false, fmt.Errorf("%s: %w", s.file.Path(), err)
 	}
-	return v.String, true, nil
+	return v, found, nil
 }
 
 func (s *sqliteStore) close() {
 	s.mu.Lock()
-	for _, st := range s.stmts {
-		st.Close()
-	}
-	s.stmts = nil
+	s.dropLocked()
 	s.mu.Unlock()
 	s.file.Close()
 }
