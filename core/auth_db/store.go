@@ -3,10 +3,8 @@ package auth_db
 import (
 	"context"
 	"database/sql"
-	"database/sql/driver"
 	"errors"
 	"fmt"
-	"io"
 	"regexp"
 	"strings"
 	"sync"
@@ -37,19 +35,16 @@ type store interface {
 	close()
 }
 
-// sqliteStore reads Kamailio's subscriber table in a SQLite file, on one
-// connection with its selects prepared on the driver (again when the file
-// is reopened): database/sql's rows and scanning cost more than the
-// indexed select itself.
+// sqliteStore reads Kamailio's subscriber table in a SQLite file with
+// prepared statements, prepared again when the file is reopened.
 type sqliteStore struct {
 	file *db.SQLite
 	user string // user_column
 	dom  string // domain_column
 
 	mu    sync.Mutex
-	d     *sql.DB // the handle conn belongs to: another one means the file was reopened
-	conn  *sql.Conn
-	stmts map[stmtKey]driver.Stmt
+	conn  *sql.DB
+	stmts map[stmtKey]*sql.Stmt
 }
 
 // stmtKey names a prepared select: its text is built only to prepare it.
@@ -58,127 +53,67 @@ type stmtKey struct {
 	domain     bool
 }
 
-// stmtLocked returns the select of k on the driver connection dc.
-func (s *sqliteStore) stmtLocked(ctx context.Context, dc any, k stmtKey) (driver.StmtQueryContext, error) {
-	st, ok := s.stmts[k]
-	if !ok {
-		p, ok := dc.(driver.ConnPrepareContext)
-		if !ok {
-			return nil, errors.New("the SQLite driver cannot prepare")
+func (s *sqliteStore) stmt(conn *sql.DB, k stmtKey) (*sql.Stmt, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if conn != s.conn {
+		for _, st := range s.stmts {
+			st.Close()
 		}
-		q := "SELECT " + k.col + " FROM " + k.table + " WHERE " + s.user + "=?"
-		if k.domain {
-			q += " AND " + s.dom + "=?"
-		}
-		var err error
-		if st, err = p.PrepareContext(ctx, q+" LIMIT 1"); err != nil {
-			return nil, err
-		}
-		s.stmts[k] = st
+		s.conn, s.stmts = conn, map[stmtKey]*sql.Stmt{}
 	}
-	q, ok := st.(driver.StmtQueryContext)
-	if !ok {
-		return nil, errors.New("the SQLite driver cannot query")
+	if st, ok := s.stmts[k]; ok {
+		return st, nil
 	}
-	return q, nil
-}
-
-// connLocked returns the connection to d, opening it when d is new.
-func (s *sqliteStore) connLocked(ctx context.Context, d *sql.DB) (*sql.Conn, error) {
-	if d == s.d && s.conn != nil {
-		return s.conn, nil
+	q := "SELECT " + k.col + " FROM " + k.table + " WHERE " + s.user + "=?"
+	if k.domain {
+		q += " AND " + s.dom + "=?"
 	}
-	s.dropLocked()
-	c, err := d.Conn(ctx)
+	st, err := conn.Prepare(q + " LIMIT 1")
 	if err != nil {
 		return nil, err
 	}
-	s.d, s.conn, s.stmts = d, c, map[stmtKey]driver.Stmt{}
-	return c, nil
-}
-
-func (s *sqliteStore) dropLocked() {
-	if s.conn != nil {
-		// on the connection they were prepared on
-		s.conn.Raw(func(any) error {
-			for _, st := range s.stmts {
-				st.Close()
-			}
-			return nil
-		})
-		s.conn.Close()
-	}
-	s.d, s.conn, s.stmts = nil, nil, nil
+	s.stmts[k] = st
+	return st, nil
 }
 
 // get runs without a deadline: the driver would start a goroutine per
 // query to watch it, and the file's busy timeout already bounds the
 // wait for another writer's lock.
 func (s *sqliteStore) get(_ context.Context, table, col, user, domain string) (string, bool, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	d, err := s.file.DB(false)
+	conn, err := s.file.DB(false)
 	if errors.Is(err, db.ErrNoFile) {
 		return "", false, ErrNoDatabase
 	}
 	if err != nil {
-		s.dropLocked()
 		return "", false, err
 	}
-	ctx := context.Background()
-	c, err := s.connLocked(ctx, d)
+	st, err := s.stmt(conn, stmtKey{table: table, col: col, domain: domain != ""})
 	if err != nil {
 		return "", false, fmt.Errorf("%s: %w", s.file.Path(), err)
 	}
-	var (
-		v     string
-		found bool
-	)
-	err = c.Raw(func(dc any) error {
-		st, err := s.stmtLocked(ctx, dc, stmtKey{table: table, col: col, domain: domain != ""})
-		if err != nil {
-			return err
-		}
-		args := []driver.NamedValue{{Ordinal: 1, Value: user}, {Ordinal: 2, Value: domain}}
-		if domain == "" {
-			args = args[:1]
-		}
-		rows, err := st.QueryContext(ctx, args)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		var dest [1]driver.Value
-		switch err := rows.Next(dest[:]); {
-		case err == io.EOF:
-			return nil
-		case err != nil:
-			return err
-		}
-		found = true
-		switch x := dest[0].(type) {
-		case string:
-			v = x
-		case []byte:
-			v = string(x)
-		case nil:
-		default:
-			v = fmt.Sprint(x)
-		}
-		return nil
-	})
-	if err != nil {
-		if errors.Is(err, driver.ErrBadConn) {
-			s.dropLocked()
-		}
+	var row *sql.Row
+	if domain != "" {
+		row = st.QueryRow(user, domain)
+	} else {
+		row = st.QueryRow(user)
+	}
+	var v sql.NullString
+	switch err := row.Scan(&v); {
+	case errors.Is(err, sql.ErrNoRows):
+		return "", false, nil
+	case err != nil:
 		return "", false, fmt.Errorf("%s: %w", s.file.Path(), err)
 	}
-	return v, found, nil
+	return v.String, true, nil
 }
 
 func (s *sqliteStore) close() {
 	s.mu.Lock()
-	s.dropLocked()
+	for _, st := range s.stmts {
+		st.Close()
+	}
+	s.stmts = nil
 	s.mu.Unlock()
 	s.file.Close()
 }
