@@ -20,7 +20,7 @@ func init() {
 	kemi.Register(kemi.ModuleInfo{Name: "auth_db", Order: 150, New: func() kemi.Module { return &Module{} }})
 }
 
-// queryTimeout bounds one lookup: a route waits for it.
+// queryTimeout bounds one Redis lookup: a route waits for it.
 const queryTimeout = 2 * time.Second
 
 // Module is the auth_db module of one engine.
@@ -121,9 +121,7 @@ func (mod *Module) lookup(m *kemi.Msg, table, col, user, domain string) (string,
 	if mod.store == nil {
 		return "", kemi.AuthError
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), queryTimeout)
-	defer cancel()
-	v, found, err := mod.store.get(ctx, table, col, user, domain)
+	v, found, err := mod.store.get(context.Background(), table, col, user, domain)
 	switch {
 	case errors.Is(err, ErrNoDatabase):
 		// as Kamailio with an empty table: the user is unknown

@@ -30,7 +30,7 @@ func RedisKey(table, user, domain string) string {
 // match (use_domain off).
 type store interface {
 	// get returns the value of column col of the subscriber, and whether
-	// there is one.
+	// there is one. It bounds its own wait (a route waits for it).
 	get(ctx context.Context, table, col, user, domain string) (string, bool, error)
 	close()
 }
@@ -44,30 +44,43 @@ type sqliteStore struct {
 
 	mu    sync.Mutex
 	conn  *sql.DB
-	stmts map[string]*sql.Stmt
+	stmts map[stmtKey]*sql.Stmt
 }
 
-func (s *sqliteStore) stmt(conn *sql.DB, query string) (*sql.Stmt, error) {
+// stmtKey names a prepared select: its text is built only to prepare it.
+type stmtKey struct {
+	table, col string
+	domain     bool
+}
+
+func (s *sqliteStore) stmt(conn *sql.DB, k stmtKey) (*sql.Stmt, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if conn != s.conn {
 		for _, st := range s.stmts {
 			st.Close()
 		}
-		s.conn, s.stmts = conn, map[string]*sql.Stmt{}
+		s.conn, s.stmts = conn, map[stmtKey]*sql.Stmt{}
 	}
-	if st, ok := s.stmts[query]; ok {
+	if st, ok := s.stmts[k]; ok {
 		return st, nil
 	}
-	st, err := conn.Prepare(query)
+	q := "SELECT " + k.col + " FROM " + k.table + " WHERE " + s.user + "=?"
+	if k.domain {
+		q += " AND " + s.dom + "=?"
+	}
+	st, err := conn.Prepare(q + " LIMIT 1")
 	if err != nil {
 		return nil, err
 	}
-	s.stmts[query] = st
+	s.stmts[k] = st
 	return st, nil
 }
 
-func (s *sqliteStore) get(ctx context.Context, table, col, user, domain string) (string, bool, error) {
+// get runs without a deadline: the driver would start a goroutine per
+// query to watch it, and the file's busy timeout already bounds the
+// wait for another writer's lock.
+func (s *sqliteStore) get(_ context.Context, table, col, user, domain string) (string, bool, error) {
 	conn, err := s.file.DB(false)
 	if errors.Is(err, db.ErrNoFile) {
 		return "", false, ErrNoDatabase
@@ -75,19 +88,18 @@ func (s *sqliteStore) get(ctx context.Context, table, col, user, domain string) 
 	if err != nil {
 		return "", false, err
 	}
-	q := "SELECT " + col + " FROM " + table + " WHERE " + s.user + "=?"
-	args := []any{user}
-	if domain != "" {
-		q += " AND " + s.dom + "=?"
-		args = append(args, domain)
-	}
-	q += " LIMIT 1"
-	st, err := s.stmt(conn, q)
+	st, err := s.stmt(conn, stmtKey{table: table, col: col, domain: domain != ""})
 	if err != nil {
 		return "", false, fmt.Errorf("%s: %w", s.file.Path(), err)
 	}
+	var row *sql.Row
+	if domain != "" {
+		row = st.QueryRow(user, domain)
+	} else {
+		row = st.QueryRow(user)
+	}
 	var v sql.NullString
-	switch err := st.QueryRowContext(ctx, args...).Scan(&v); {
+	switch err := row.Scan(&v); {
 	case errors.Is(err, sql.ErrNoRows):
 		return "", false, nil
 	case err != nil:
@@ -113,6 +125,8 @@ type redisStore struct {
 }
 
 func (s *redisStore) get(ctx context.Context, table, col, user, domain string) (string, bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, queryTimeout)
+	defer cancel()
 	v, err := s.c.HGet(ctx, RedisKey(table, user, domain), col).Result()
 	if errors.Is(err, redis.Nil) {
 		return "", false, nil

@@ -143,3 +143,18 @@ func nullable(s string) any {
 	}
 	return s
 }
+
+// columnNames are insertColumns one by one.
+var columnNames = strings.Split(insertColumns, ", ")
+
+// changedColumns returns the bit set of the columns (indexes in
+// insertColumns) whose values differ between two bindingArgs results.
+func changedColumns(old, cur []any) uint32 {
+	var set uint32
+	for i := range cur {
+		if old[i] != cur[i] {
+			set |= 1 << i
+		}
+	}
+	return set
+}

@@ -169,12 +169,14 @@ type sqliteTable struct {
 	qAOR, qAll, qUpsert, qDelete string
 
 	mu      sync.Mutex
-	d       *sql.DB // the handle conn belongs to: another one means the file was reopened
-	conn    *sql.Conn
+	conn    *sqliteConn
 	had     bool  // a file was open once: its absence is now an error
 	version int64 // data_version when the cache was last known good
 	checked time.Time
-	cache   map[string][]kemi.Binding // AOR -> its rows, expired ones too
+	// cache holds the rows of the AORs read or written since the file
+	// last changed under another connection: exactly what the file has
+	// for them while data_version stays the same.
+	cache map[string][]kemi.Binding // AOR -> its rows, expired ones too
 }
 
 func newSQLiteTable(file *db.SQLite, name string, o Options) *sqliteTable {
@@ -201,7 +203,7 @@ func newSQLiteTable(file *db.SQLite, name string, o Options) *sqliteTable {
 // the file when create is set). It returns nil, nil while no file was
 // ever there: an empty table. A file that was reopened (restored,
 // replaced) gets a fresh connection and an empty cache.
-func (t *sqliteTable) connLocked(ctx context.Context, create bool) (*sql.Conn, error) {
+func (t *sqliteTable) connLocked(ctx context.Context, create bool) (*sqliteConn, error) {
 	d, err := t.file.DB(create)
 	if errors.Is(err, db.ErrNoFile) && !t.had {
 		return nil, nil
@@ -210,39 +212,36 @@ func (t *sqliteTable) connLocked(ctx context.Context, create bool) (*sql.Conn, e
 		t.dropConnLocked()
 		return nil, err
 	}
-	if d == t.d && t.conn != nil {
+	if t.conn != nil && d == t.conn.d {
 		return t.conn, nil
 	}
 	t.dropConnLocked()
-	c, err := d.Conn(ctx)
+	sc, err := openSQLiteConn(ctx, d, t)
 	if err != nil {
 		return nil, err
 	}
-	var v int64
-	if err := c.QueryRowContext(ctx, "PRAGMA data_version").Scan(&v); err != nil {
-		c.Close()
+	v, err := sc.version(ctx)
+	if err != nil {
+		sc.close()
 		return nil, err
 	}
-	t.d, t.conn, t.had, t.version = d, c, true, v
-	return c, nil
+	t.conn, t.had, t.version = sc, true, v
+	return sc, nil
 }
 
 func (t *sqliteTable) dropConnLocked() {
 	if t.conn != nil {
-		t.conn.Close()
+		t.conn.close()
 	}
-	t.d, t.conn = nil, nil
+	t.conn = nil
 	clear(t.cache)
 }
 
 // syncLocked drops the cache when another connection changed the file
-// since it was last checked; within checkEvery of the last check it
-// trusts the cache.
-func (t *sqliteTable) syncLocked(ctx context.Context, q interface {
-	QueryRowContext(context.Context, string, ...any) *sql.Row
-}) error {
-	var v int64
-	if err := q.QueryRowContext(ctx, "PRAGMA data_version").Scan(&v); err != nil {
+// since it was last checked.
+func (t *sqliteTable) syncLocked(ctx context.Context, sc *sqliteConn) error {
+	v, err := sc.version(ctx)
+	if err != nil {
 		return err
 	}
 	if v != t.version {
@@ -264,15 +263,16 @@ func (t *sqliteTable) aorArgs(aor string) []any {
 func (t *sqliteTable) lookup(ctx context.Context, aor string) ([]kemi.Binding, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	// within checkEvery of the last check the cache is trusted
 	if t.conn == nil || t.checkEvery == 0 || time.Since(t.checked) >= t.checkEvery {
-		c, err := t.connLocked(ctx, false)
+		sc, err := t.connLocked(ctx, false)
 		if err != nil {
 			return nil, locErr("lookup "+aor, err)
 		}
-		if c == nil {
+		if sc == nil {
 			return nil, nil
 		}
-		if err := t.syncLocked(ctx, c); err != nil {
+		if err := t.syncLocked(ctx, sc); err != nil {
 			return nil, locErr("lookup "+aor, fmt.Errorf("%s: %w", t.file.Path(), err))
 		}
 	}
@@ -287,20 +287,26 @@ func (t *sqliteTable) lookup(ctx context.Context, aor string) ([]kemi.Binding, e
 	return live(bs, time.Now()), nil
 }
 
-type querier interface {
-	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
-}
-
 // readLocked reads the rows of aor.
-func (t *sqliteTable) readLocked(ctx context.Context, q querier, aor string) ([]kemi.Binding, error) {
-	return t.query(ctx, q, t.qAOR, t.aorArgs(aor)...)
-}
-
-func (t *sqliteTable) query(ctx context.Context, q querier, stmt string, args ...any) ([]kemi.Binding, error) {
-	rows, err := q.QueryContext(ctx, stmt, args...)
+func (t *sqliteTable) readLocked(ctx context.Context, sc *sqliteConn, aor string) ([]kemi.Binding, error) {
+	rows, err := sc.selectAOR.QueryContext(ctx, t.aorArgs(aor)...)
 	if err != nil {
 		return nil, err
 	}
+	return t.scan(rows)
+}
+
+// query runs a statement that is not prepared: the rare ones.
+func (t *sqliteTable) query(ctx context.Context, sc *sqliteConn, stmt string, args ...any) ([]kemi.Binding, error) {
+	rows, err := sc.c.QueryContext(ctx, stmt, args...)
+	if err != nil {
+		return nil, err
+	}
+	return t.scan(rows)
+}
+
+// scan reads and closes rows of selectColumns.
+func (t *sqliteTable) scan(rows *sql.Rows) ([]kemi.Binding, error) {
 	defer rows.Close()
 	var out []kemi.Binding
 	for rows.Next() {
@@ -318,30 +324,41 @@ func (t *sqliteTable) query(ctx context.Context, q querier, stmt string, args ..
 var errNoTable = errors.New("no location table yet")
 
 // txLocked runs fn in a write transaction (BEGIN IMMEDIATE: no other
-// writer in between); with create set the file is created if need be.
-func (t *sqliteTable) txLocked(ctx context.Context, create bool, fn func(tx *sql.Tx) error) error {
-	c, err := t.connLocked(ctx, create)
+// writer in between), after syncing the cache with the file; with create
+// set the file is created if need be.
+func (t *sqliteTable) txLocked(ctx context.Context, create bool, fn func(sc *sqliteConn) error) error {
+	sc, err := t.connLocked(ctx, create)
 	if err != nil {
 		return err
 	}
-	if c == nil {
+	if sc == nil {
 		return errNoTable
 	}
-	tx, err := c.BeginTx(ctx, nil)
-	if err != nil {
+	if _, err := sc.begin.ExecContext(ctx); err != nil {
 		return fmt.Errorf("%s: %w", t.file.Path(), err)
 	}
-	defer tx.Rollback()
-	if err := t.syncLocked(ctx, tx); err != nil {
+	committed := false
+	defer func() {
+		if committed {
+			return
+		}
+		// not under ctx: a cancelled context must not leave the
+		// transaction open
+		if _, err := sc.rollback.ExecContext(context.Background()); err != nil {
+			t.dropConnLocked() // in an unknown state: start afresh
+		}
+	}()
+	if err := t.syncLocked(ctx, sc); err != nil {
 		return fmt.Errorf("%s: %w", t.file.Path(), err)
 	}
-	if err := fn(tx); err != nil {
+	if err := fn(sc); err != nil {
 		return err
 	}
-	if err := tx.Commit(); err != nil {
+	if _, err := sc.commit.ExecContext(ctx); err != nil {
 		clear(t.cache) // what was written is unknown
 		return fmt.Errorf("%s: %w", t.file.Path(), err)
 	}
+	committed = true
 	return nil
 }
 
@@ -350,17 +367,23 @@ type errCallback struct{ err error }
 
 func (e errCallback) Error() string { return e.err.Error() }
 
+// update reads the rows of aor from the cache, or from the file when the
+// cache does not have them (the file changed under another connection,
+// or the AOR was not used yet), and writes only the bindings that
+// changed.
 func (t *sqliteTable) update(ctx context.Context, aor string, fn func([]kemi.Binding) (kemi.BindingChange, error)) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	var after []kemi.Binding
-	err := t.txLocked(ctx, true, func(tx *sql.Tx) error {
-		rows, err := t.readLocked(ctx, tx, aor)
-		if err != nil {
-			return fmt.Errorf("%s: %w", t.file.Path(), err)
+	err := t.txLocked(ctx, true, func(sc *sqliteConn) error {
+		rows, ok := t.cache[aor]
+		if !ok {
+			var err error
+			if rows, err = t.readLocked(ctx, sc, aor); err != nil {
+				return fmt.Errorf("%s: %w", t.file.Path(), err)
+			}
 		}
-		cur := live(rows, time.Now())
-		ch, err := fn(slices.Clone(cur))
+		ch, err := fn(live(rows, time.Now()))
 		if err == nil {
 			err = checkChange(aor, ch)
 		}
@@ -368,15 +391,16 @@ func (t *sqliteTable) update(ctx context.Context, aor string, fn func([]kemi.Bin
 			return errCallback{err}
 		}
 		for _, ruid := range ch.Delete {
-			if _, err := tx.ExecContext(ctx, "DELETE FROM "+t.name+" WHERE ruid=?", ruid); err != nil {
+			if _, err := sc.deleteRUID.ExecContext(ctx, ruid); err != nil {
 				return fmt.Errorf("%s: %w", t.file.Path(), err)
 			}
 		}
 		for i := range ch.Put {
-			if containsRUID(ch.Delete, ch.Put[i].RUID) {
+			b := &ch.Put[i]
+			if containsRUID(ch.Delete, b.RUID) {
 				continue
 			}
-			if _, err := tx.ExecContext(ctx, t.qUpsert, bindingArgs(&ch.Put[i], t.useDomain)...); err != nil {
+			if err := t.putLocked(ctx, sc, rows, b); err != nil {
 				return fmt.Errorf("%s: %w", t.file.Path(), err)
 			}
 		}
@@ -394,6 +418,43 @@ func (t *sqliteTable) update(ctx context.Context, aor string, fn func([]kemi.Bin
 	return nil
 }
 
+// putLocked writes b. A binding the rows (exactly what the file holds)
+// have already is updated in the columns that changed only, nothing when
+// none did: an UPDATE that sets an indexed column rewrites that index's
+// entry even to the same value, and each page it touches is written to
+// the WAL at commit.
+func (t *sqliteTable) putLocked(ctx context.Context, sc *sqliteConn, rows []kemi.Binding, b *kemi.Binding) error {
+	args := bindingArgs(b, t.useDomain)
+	if j := indexRUID(rows, b.RUID); j >= 0 {
+		cols := changedColumns(bindingArgs(&rows[j], t.useDomain), args)
+		if cols == 0 {
+			return nil
+		}
+		st, err := sc.updateStmt(ctx, cols)
+		if err != nil {
+			return err
+		}
+		if st != nil {
+			set := make([]any, 0, len(args)+1)
+			for i, v := range args {
+				if cols&(1<<i) != 0 {
+					set = append(set, v)
+				}
+			}
+			res, err := st.ExecContext(ctx, append(set, b.RUID)...)
+			if err != nil {
+				return err
+			}
+			if n, err := res.RowsAffected(); err == nil && n == 1 {
+				return nil
+			}
+			// not there after all: written whole below
+		}
+	}
+	_, err := sc.upsert.ExecContext(ctx, args...)
+	return err
+}
+
 // delete removes the rows of aor matching cond (all with cond "").
 func (t *sqliteTable) delete(ctx context.Context, aor, cond string, args ...any) (int, error) {
 	t.mu.Lock()
@@ -403,8 +464,8 @@ func (t *sqliteTable) delete(ctx context.Context, aor, cond string, args ...any)
 		stmt += " AND " + cond
 	}
 	var n int64
-	err := t.txLocked(ctx, false, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, stmt, all...)
+	err := t.txLocked(ctx, false, func(sc *sqliteConn) error {
+		res, err := sc.c.ExecContext(ctx, stmt, all...)
 		if err != nil {
 			return fmt.Errorf("%s: %w", t.file.Path(), err)
 		}
@@ -424,14 +485,14 @@ func (t *sqliteTable) delete(ctx context.Context, aor, cond string, args ...any)
 func (t *sqliteTable) aors(ctx context.Context) ([]string, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	c, err := t.connLocked(ctx, false)
+	sc, err := t.connLocked(ctx, false)
 	if err != nil {
 		return nil, locErr("list", err)
 	}
-	if c == nil {
+	if sc == nil {
 		return nil, nil
 	}
-	rows, err := c.QueryContext(ctx, "SELECT DISTINCT username, IFNULL(domain,'') FROM "+t.name)
+	rows, err := sc.c.QueryContext(ctx, "SELECT DISTINCT username, IFNULL(domain,'') FROM "+t.name)
 	if err != nil {
 		return nil, locErr("list", fmt.Errorf("%s: %w", t.file.Path(), err))
 	}
@@ -459,8 +520,8 @@ func (t *sqliteTable) expire(ctx context.Context, now time.Time) ([]Expired, err
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	var out []Expired
-	err := t.txLocked(ctx, false, func(tx *sql.Tx) error {
-		rows, err := t.query(ctx, tx, t.qAll+" WHERE typeof(expires)!='real' OR (expires<=? AND expires>?)", toJulian(now), julianEpoch+0.5/86400)
+	err := t.txLocked(ctx, false, func(sc *sqliteConn) error {
+		rows, err := t.query(ctx, sc, t.qAll+" WHERE typeof(expires)!='real' OR (expires<=? AND expires>?)", toJulian(now), julianEpoch+0.5/86400)
 		if err != nil {
 			return fmt.Errorf("%s: %w", t.file.Path(), err)
 		}
@@ -468,7 +529,7 @@ func (t *sqliteTable) expire(ctx context.Context, now time.Time) ([]Expired, err
 			if !b.Expired(now) {
 				continue
 			}
-			if _, err := tx.ExecContext(ctx, "DELETE FROM "+t.name+" WHERE ruid=?", b.RUID); err != nil {
+			if _, err := sc.deleteRUID.ExecContext(ctx, b.RUID); err != nil {
 				return fmt.Errorf("%s: %w", t.file.Path(), err)
 			}
 			out = append(out, Expired{Table: t.name, Binding: b})
@@ -490,8 +551,8 @@ func (t *sqliteTable) expire(ctx context.Context, now time.Time) ([]Expired, err
 func (t *sqliteTable) count(ctx context.Context) (users, contacts int, err error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	c, err := t.connLocked(ctx, false)
-	if err != nil || c == nil {
+	sc, err := t.connLocked(ctx, false)
+	if err != nil || sc == nil {
 		if err != nil {
 			err = locErr("count", err)
 		}
@@ -501,7 +562,7 @@ func (t *sqliteTable) count(ctx context.Context) (users, contacts int, err error
 	if t.useDomain {
 		user = "username||'@'||IFNULL(domain,'')"
 	}
-	err = c.QueryRowContext(ctx, "SELECT count(DISTINCT "+user+"), count(*) FROM "+t.name).Scan(&users, &contacts)
+	err = sc.c.QueryRowContext(ctx, "SELECT count(DISTINCT "+user+"), count(*) FROM "+t.name).Scan(&users, &contacts)
 	if err != nil {
 		return 0, 0, locErr("count", fmt.Errorf("%s: %w", t.file.Path(), err))
 	}
