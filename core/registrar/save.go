@@ -115,7 +115,13 @@ func (mod *Module) save(m *kemi.Msg, table string, flags int, uri string) kemi.V
 			mod.log.Error("registrar: save failed", "aor", aor, "table", table, "err", err, "at", m.Where())
 			err = refuse(rULUpdate, err.Error())
 		}
-		return mod.fail(m, flags, err, sc.path)
+		// as Kamailio, the refusals that leave the bindings as they were
+		// list them (the Update changed nothing)
+		var cur []kemi.Binding
+		if errors.As(err, &re) && (re.why == rInvCSeq || re.why == rTooMany) {
+			cur, _ = loc.Lookup(ctx, table, aor)
+		}
+		return mod.fail(m, flags, err, sc.path, cur...)
 	}
 	mod.accepted.Inc()
 	r := &pendingReply{why: rFine, contacts: mod.contactHeader(final, sc.now), path: sc.path}
@@ -125,8 +131,9 @@ func (mod *Module) save(m *kemi.Msg, table string, flags int, uri string) kemi.V
 	return kemi.Int(ret)
 }
 
-// fail counts a refused REGISTER and replies with the reason in err.
-func (mod *Module) fail(m *kemi.Msg, flags int, err error, path string) kemi.Value {
+// fail counts a refused REGISTER and replies with the reason in err,
+// listing the bindings cur, if any.
+func (mod *Module) fail(m *kemi.Msg, flags int, err error, path string, cur ...kemi.Binding) kemi.Value {
 	mod.rejected.Inc()
 	var re *regError
 	why := rULUpdate
@@ -134,7 +141,7 @@ func (mod *Module) fail(m *kemi.Msg, flags int, err error, path string) kemi.Val
 		why = re.why
 	}
 	mod.log.Info("registrar: REGISTER refused", "reason", rerrInfo[why].info, "detail", err.Error(), "at", m.Where())
-	return mod.refuseReg(m, flags, why, path, nil)
+	return mod.refuseReg(m, flags, why, path, cur)
 }
 
 // refuseReg replies the refusal why (unless flags ask for no reply) and
@@ -143,6 +150,9 @@ func (mod *Module) refuseReg(m *kemi.Msg, flags int, why rerr, path string, fina
 	info := rerrInfo[why]
 	m.SetError(info.code, info.reason)
 	r := &pendingReply{why: why, path: path}
+	if len(final) > 0 {
+		r.contacts = mod.contactHeader(final, time.Now())
+	}
 	if m.Route == kemi.RouteRequest || m.Route == kemi.RouteNone || flags&saveNoReply != 0 {
 		mod.reply(m, flags&^savePrepReply, r)
 	}
