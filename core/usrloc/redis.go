@@ -376,8 +376,12 @@ func (s *redisStore) claimDue(ctx context.Context, table, nowMS string) (out []E
 	}
 	for _, c := range cmds {
 		v, err := c.Text()
-		if err != nil {
+		if errors.Is(err, redis.Nil) {
 			continue // claimed by another node, or refreshed
+		}
+		if err != nil {
+			// the member stays due: stop here rather than take it again
+			return out, false, locErr("expire", err)
 		}
 		if b, err := decodeBinding(v); err == nil {
 			out = append(out, Expired{Table: table, Binding: b})
