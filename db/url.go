@@ -10,6 +10,7 @@ package db
 
 import (
 	"fmt"
+	"net/url"
 	"path/filepath"
 	"strings"
 )
@@ -152,4 +153,19 @@ func (u URL) Resolve(dir string) URL {
 	u.Path = filepath.Join(dir, u.Path)
 	u.Raw = "sqlite://" + u.Path // an absolute path gives sqlite:///abs
 	return u
+}
+
+// RedisCluster reports whether u names a Redis Cluster (addr parameters
+// without master_name), whose keys live on several nodes: a module that
+// updates several keys of one record atomically cannot use it.
+func (u URL) RedisCluster() bool {
+	if u.Kind != KindRedis {
+		return false
+	}
+	p, err := url.Parse(u.Raw)
+	if err != nil {
+		return false
+	}
+	q := p.Query()
+	return q.Has("addr") && !q.Has("master_name")
 }

@@ -208,3 +208,22 @@ func TestModuleURL(t *testing.T) {
 		}
 	}
 }
+
+// TestRedisCluster tells cluster URLs from one server and Sentinel.
+func TestRedisCluster(t *testing.T) {
+	for in, want := range map[string]bool{
+		"redis://10.0.0.1:7000?addr=10.0.0.2:7000":                   true,
+		"redis://10.0.0.1:6379/0":                                    false,
+		"redis://10.0.0.1:26379/0?master_name=m&addr=10.0.0.2:26379": false,
+		"sqlite://kemi.db":                                           false,
+		"memory":                                                     false,
+	} {
+		u, err := ParseURL(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := u.RedisCluster(); got != want {
+			t.Errorf("%s: RedisCluster %v, want %v", in, got, want)
+		}
+	}
+}

@@ -249,3 +249,19 @@ func TestRedisExpireTakesEveryDueBinding(t *testing.T) {
 		t.Errorf("keys left after the pass: %d, %.5q", len(keys), keys)
 	}
 }
+
+// TestRedisClusterRefused: a cluster URL stops usrloc at start with an
+// error that says so; it used to start, and every save then failed
+// (CROSSSLOT) on a real cluster.
+func TestRedisClusterRefused(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s, err := Open(ctx, "redis://u:pw@127.0.0.1:1?addr=127.0.0.1:2", Options{})
+	if err == nil {
+		s.Close()
+		t.Fatal("a cluster URL opened")
+	}
+	if !strings.Contains(err.Error(), "Cluster is not supported") || strings.Contains(err.Error(), "pw@") {
+		t.Errorf("error %q: want one that names the cluster, without the password", err)
+	}
+}
