@@ -95,7 +95,11 @@ func hidePasswords(raw string) string {
 //	sqlite://kemi.db                 relative to the working directory
 //	redis://[user:pass@]host:port/db, rediss:// (TLS) and unix://, as
 //	                                 go-redis parses them; with master_name=
-//	                                 Sentinel, with addr= a cluster (see OpenRedis)
+//	                                 Sentinel, with addr= a cluster (see OpenRedis);
+//	                                 go-redis's query options (pool_size=,
+//	                                 read_timeout=, ...) are kept; unset
+//	                                 timeouts are 2 s to dial, 500 ms to read
+//	                                 or write, with one retry
 //	memory                           nothing kept across restarts
 //
 // An empty string is DefaultURL.

@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestParseURL(t *testing.T) {
@@ -224,6 +225,29 @@ func TestRedisCluster(t *testing.T) {
 		}
 		if got := u.RedisCluster(); got != want {
 			t.Errorf("%s: RedisCluster %v, want %v", in, got, want)
+		}
+	}
+}
+
+// TestRedisURLTuning: the pool and timeout options of a Redis URL reach
+// the client for each kind of URL (they were parsed, then dropped: a
+// pool_size or read_timeout in db_url did nothing); unset timeouts are
+// kemi's short ones.
+func TestRedisURLTuning(t *testing.T) {
+	const q = "pool_size=7&min_idle_conns=2&read_timeout=3s&dial_timeout=4s&max_retries=3&client_name=kemi1"
+	for _, in := range []string{
+		"redis://127.0.0.1:6379/0?" + q,
+		"redis://127.0.0.1:26379/0?master_name=m&" + q,
+		"redis://127.0.0.1:7000?addr=127.0.0.1:7001&" + q,
+	} {
+		o, err := redisOptions(in)
+		if err != nil {
+			t.Fatalf("%s: %v", in, err)
+		}
+		if o.PoolSize != 7 || o.MinIdleConns != 2 || o.ReadTimeout != 3*time.Second || o.DialTimeout != 4*time.Second ||
+			o.MaxRetries != 3 || o.ClientName != "kemi1" || o.WriteTimeout != redisIOTimeout {
+			t.Errorf("%s: pool %d idle %d read %v dial %v write %v retries %d name %q", in,
+				o.PoolSize, o.MinIdleConns, o.ReadTimeout, o.DialTimeout, o.WriteTimeout, o.MaxRetries, o.ClientName)
 		}
 	}
 }
