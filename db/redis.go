@@ -1,6 +1,7 @@
 package db
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -43,6 +44,7 @@ func redisOptions(raw string) (*redis.UniversalOptions, error) {
 	}
 	q := p.Query()
 	var o *redis.UniversalOptions
+	var t tuning
 	switch {
 	case q.Has("master_name"):
 		f, err := redis.ParseFailoverURL(raw)
@@ -53,8 +55,11 @@ func redisOptions(raw string) (*redis.UniversalOptions, error) {
 			Addrs: f.SentinelAddrs, MasterName: f.MasterName, DB: f.DB,
 			Username: f.Username, Password: f.Password,
 			SentinelUsername: f.SentinelUsername, SentinelPassword: f.SentinelPassword,
-			TLSConfig: f.TLSConfig,
+			TLSConfig: f.TLSConfig, Protocol: f.Protocol,
 		}
+		t = tuning{f.ClientName, f.PoolSize, f.PoolTimeout, f.MinIdleConns, f.MaxIdleConns, f.MaxActiveConns,
+			f.ConnMaxIdleTime, f.ConnMaxLifetime, f.PoolFIFO, f.MaxRetries, f.MinRetryBackoff, f.MaxRetryBackoff,
+			f.DialTimeout, f.ReadTimeout, f.WriteTimeout}
 	case q.Has("addr"):
 		c, err := redis.ParseClusterURL(raw)
 		if err != nil {
@@ -62,8 +67,11 @@ func redisOptions(raw string) (*redis.UniversalOptions, error) {
 		}
 		o = &redis.UniversalOptions{
 			Addrs: c.Addrs, Username: c.Username, Password: c.Password,
-			TLSConfig: c.TLSConfig, IsClusterMode: true,
+			TLSConfig: c.TLSConfig, IsClusterMode: true, Protocol: c.Protocol,
 		}
+		t = tuning{c.ClientName, c.PoolSize, c.PoolTimeout, c.MinIdleConns, c.MaxIdleConns, c.MaxActiveConns,
+			c.ConnMaxIdleTime, c.ConnMaxLifetime, c.PoolFIFO, c.MaxRetries, c.MinRetryBackoff, c.MaxRetryBackoff,
+			c.DialTimeout, c.ReadTimeout, c.WriteTimeout}
 	default:
 		s, err := redis.ParseURL(raw)
 		if err != nil {
@@ -73,6 +81,9 @@ func redisOptions(raw string) (*redis.UniversalOptions, error) {
 			Addrs: []string{s.Addr}, DB: s.DB, Username: s.Username, Password: s.Password,
 			TLSConfig: s.TLSConfig, Protocol: s.Protocol,
 		}
+		t = tuning{s.ClientName, s.PoolSize, s.PoolTimeout, s.MinIdleConns, s.MaxIdleConns, s.MaxActiveConns,
+			s.ConnMaxIdleTime, s.ConnMaxLifetime, s.PoolFIFO, s.MaxRetries, s.MinRetryBackoff, s.MaxRetryBackoff,
+			s.DialTimeout, s.ReadTimeout, s.WriteTimeout}
 		if s.Network == "unix" {
 			// UniversalOptions has no network: dial the socket ourselves.
 			addr := s.Addr
@@ -81,11 +92,37 @@ func redisOptions(raw string) (*redis.UniversalOptions, error) {
 			}
 		}
 	}
-	o.DialTimeout = redisDialTimeout
-	o.ReadTimeout = redisIOTimeout
-	o.WriteTimeout = redisIOTimeout
-	o.MaxRetries = 1
+	t.apply(o)
 	return o, nil
+}
+
+// tuning is what a Redis URL's query may set besides the address and
+// credentials (pool_size=, read_timeout=, ...), as go-redis parsed it:
+// the kinds of URL parse into different option types.
+type tuning struct {
+	clientName                             string
+	poolSize                               int
+	poolTimeout                            time.Duration
+	minIdle, maxIdle, maxActive            int
+	connMaxIdleTime, connMaxLifetime       time.Duration
+	poolFIFO                               bool
+	maxRetries                             int
+	minRetryBackoff, maxRetryBackoff       time.Duration
+	dialTimeout, readTimeout, writeTimeout time.Duration
+}
+
+// apply sets t on o. The timeouts and retries the URL leaves unset are
+// kemi's short ones.
+func (t tuning) apply(o *redis.UniversalOptions) {
+	o.ClientName = t.clientName
+	o.PoolSize, o.PoolTimeout, o.PoolFIFO = t.poolSize, t.poolTimeout, t.poolFIFO
+	o.MinIdleConns, o.MaxIdleConns, o.MaxActiveConns = t.minIdle, t.maxIdle, t.maxActive
+	o.ConnMaxIdleTime, o.ConnMaxLifetime = t.connMaxIdleTime, t.connMaxLifetime
+	o.MinRetryBackoff, o.MaxRetryBackoff = t.minRetryBackoff, t.maxRetryBackoff
+	o.DialTimeout = cmp.Or(t.dialTimeout, redisDialTimeout)
+	o.ReadTimeout = cmp.Or(t.readTimeout, redisIOTimeout)
+	o.WriteTimeout = cmp.Or(t.writeTimeout, redisIOTimeout)
+	o.MaxRetries = cmp.Or(t.maxRetries, 1)
 }
 
 // OpenRedis connects to the Redis server(s) u names and checks that they

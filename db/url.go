@@ -10,6 +10,7 @@ package db
 
 import (
 	"fmt"
+	"net/url"
 	"path/filepath"
 	"strings"
 )
@@ -94,7 +95,11 @@ func hidePasswords(raw string) string {
 //	sqlite://kemi.db                 relative to the working directory
 //	redis://[user:pass@]host:port/db, rediss:// (TLS) and unix://, as
 //	                                 go-redis parses them; with master_name=
-//	                                 Sentinel, with addr= a cluster (see OpenRedis)
+//	                                 Sentinel, with addr= a cluster (see OpenRedis);
+//	                                 go-redis's query options (pool_size=,
+//	                                 read_timeout=, ...) are kept; unset
+//	                                 timeouts are 2 s to dial, 500 ms to read
+//	                                 or write, with one retry
 //	memory                           nothing kept across restarts
 //
 // An empty string is DefaultURL.
@@ -152,4 +157,19 @@ func (u URL) Resolve(dir string) URL {
 	u.Path = filepath.Join(dir, u.Path)
 	u.Raw = "sqlite://" + u.Path // an absolute path gives sqlite:///abs
 	return u
+}
+
+// RedisCluster reports whether u names a Redis Cluster (addr parameters
+// without master_name), whose keys live on several nodes: a module that
+// updates several keys of one record atomically cannot use it.
+func (u URL) RedisCluster() bool {
+	if u.Kind != KindRedis {
+		return false
+	}
+	p, err := url.Parse(u.Raw)
+	if err != nil {
+		return false
+	}
+	q := p.Query()
+	return q.Has("addr") && !q.Has("master_name")
 }

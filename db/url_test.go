@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestParseURL(t *testing.T) {
@@ -205,6 +206,48 @@ func TestModuleURL(t *testing.T) {
 		u, err := ModuleURL(c.param, c.core)
 		if (err != nil) != c.err || err == nil && u.Raw != c.raw {
 			t.Errorf("ModuleURL(%q, %q) = %q, %v; want %q (error %v)", c.param, c.core, u.Raw, err, c.raw, c.err)
+		}
+	}
+}
+
+// TestRedisCluster tells cluster URLs from one server and Sentinel.
+func TestRedisCluster(t *testing.T) {
+	for in, want := range map[string]bool{
+		"redis://10.0.0.1:7000?addr=10.0.0.2:7000":                   true,
+		"redis://10.0.0.1:6379/0":                                    false,
+		"redis://10.0.0.1:26379/0?master_name=m&addr=10.0.0.2:26379": false,
+		"sqlite://kemi.db":                                           false,
+		"memory":                                                     false,
+	} {
+		u, err := ParseURL(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := u.RedisCluster(); got != want {
+			t.Errorf("%s: RedisCluster %v, want %v", in, got, want)
+		}
+	}
+}
+
+// TestRedisURLTuning: the pool and timeout options of a Redis URL reach
+// the client for each kind of URL (they were parsed, then dropped: a
+// pool_size or read_timeout in db_url did nothing); unset timeouts are
+// kemi's short ones.
+func TestRedisURLTuning(t *testing.T) {
+	const q = "pool_size=7&min_idle_conns=2&read_timeout=3s&dial_timeout=4s&max_retries=3&client_name=kemi1"
+	for _, in := range []string{
+		"redis://127.0.0.1:6379/0?" + q,
+		"redis://127.0.0.1:26379/0?master_name=m&" + q,
+		"redis://127.0.0.1:7000?addr=127.0.0.1:7001&" + q,
+	} {
+		o, err := redisOptions(in)
+		if err != nil {
+			t.Fatalf("%s: %v", in, err)
+		}
+		if o.PoolSize != 7 || o.MinIdleConns != 2 || o.ReadTimeout != 3*time.Second || o.DialTimeout != 4*time.Second ||
+			o.MaxRetries != 3 || o.ClientName != "kemi1" || o.WriteTimeout != redisIOTimeout {
+			t.Errorf("%s: pool %d idle %d read %v dial %v write %v retries %d name %q", in,
+				o.PoolSize, o.MinIdleConns, o.ReadTimeout, o.DialTimeout, o.WriteTimeout, o.MaxRetries, o.ClientName)
 		}
 	}
 }

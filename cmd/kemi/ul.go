@@ -50,7 +50,9 @@ func ulCommand() *cli.Command {
 func openLocation(c *cli.Context) (usrloc.Store, error) {
 	params, u, err := moduleDB(c, "usrloc")
 	if err != nil {
-		return nil, exitError(err, exitFailure)
+		// a db_url that does not parse is a bad value: 2, as kemi run
+		// and kemi user say
+		return nil, exitError(err, exitUsage)
 	}
 	opts := usrloc.Options{UseDomain: params.Bool("use_domain", false)}
 	ctx, cancel := context.WithTimeout(c.Context, 10*time.Second)

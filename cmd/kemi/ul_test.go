@@ -114,7 +114,8 @@ func TestULConfig(t *testing.T) {
 	if code, _, errOut := runCLI(t, "ul", "rm"); code != 2 {
 		t.Errorf("rm without AOR: exit %d, want 2: %s", code, errOut)
 	}
-	if code, _, errOut := runCLI(t, "ul", "show", "--db-url", "mysql://x"); code != 1 || !strings.Contains(errOut, "mysql") {
+	// a bad URL is a usage error (2), as for kemi run and kemi user
+	if code, _, errOut := runCLI(t, "ul", "show", "--db-url", "mysql://x"); code != exitUsage || !strings.Contains(errOut, "mysql") {
 		t.Errorf("bad URL: %d %s", code, errOut)
 	}
 	if _, err := os.Stat(strings.TrimPrefix(elsewhere, "sqlite://")); err == nil {

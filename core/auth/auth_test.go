@@ -399,6 +399,7 @@ func TestBadParams(t *testing.T) {
 	for _, p := range []map[string]any{
 		{"algorithm": "SHA-1"}, {"algorithm": "MD5,MD5"}, {"qop": "conf"}, {"auth_checks_register": 16},
 		{"nonce_expire": 0}, {"nc_array_size": 0}, {"challenge_attr": "x"}, {"nosuch": 1},
+		{"nc_array_order": -1}, {"nc_array_order": 64}, {"nc_array_order": 27}, {"auth_checks_register": 256}, {"auth_checks_in_dlg": 257},
 	} {
 		if _, err := kemitest.LoadErr(map[string]map[string]any{"auth": p}, "core", "auth"); err == nil {
 			t.Errorf("params %v: no error", p)

@@ -28,7 +28,8 @@ func init() {
 const (
 	defaultNonceExpire = 300 * time.Second // Kamailio's nonce_expire
 	defaultArraySize   = 1 << 20           // nonces tracked for nonce_count and one_time_nonce
-	maxArraySize       = 1 << 26
+	maxArrayOrder      = 26
+	maxArraySize       = 1 << maxArrayOrder
 	secretLen          = 32
 )
 
@@ -93,14 +94,10 @@ func (mod *Module) ModInit(env *kemi.Env) error {
 	nc := p.Bool("nonce_count", true)
 	otn := p.Bool("one_time_nonce", false)
 	size := p.Int("nc_array_size", defaultArraySize)
-	if p.Has("nc_array_order") {
-		size = 1 << p.Int("nc_array_order", 20)
-	}
+	hasOrder, order := p.Has("nc_array_order"), p.Int("nc_array_order", 20)
 	qop := p.Str("qop", "auth")
 	alg := p.Str("algorithm", "")
-	mod.checksReg = uint8(p.Int("auth_checks_register", 0))
-	mod.checksNoDlg = uint8(p.Int("auth_checks_no_dlg", 0))
-	mod.checksInDlg = uint8(p.Int("auth_checks_in_dlg", 0))
+	checks := []int{p.Int("auth_checks_register", 0), p.Int("auth_checks_no_dlg", 0), p.Int("auth_checks_in_dlg", 0)}
 	mod.stateless = p.Bool("force_stateless_reply", false)
 	mod.useDomain = p.Bool("use_domain", false)
 	attr := p.Str("challenge_attr", "$digest_challenge")
@@ -113,14 +110,23 @@ func (mod *Module) ModInit(env *kemi.Env) error {
 	if expire < time.Second {
 		return fmt.Errorf("auth: nonce_expire %v: want at least 1s", expire)
 	}
+	if hasOrder {
+		// checked before the shift: a negative order panics, a large one wraps
+		if order < 0 || order > maxArrayOrder {
+			return fmt.Errorf("auth: nc_array_order %d: want 0..%d", order, maxArrayOrder)
+		}
+		size = 1 << order
+	}
 	if size < 1 || size > maxArraySize {
 		return fmt.Errorf("auth: nc_array_size %d: want 1..%d", size, maxArraySize)
 	}
-	for _, c := range []uint8{mod.checksReg, mod.checksNoDlg, mod.checksInDlg} {
-		if c&^checksMask != 0 {
+	for _, c := range checks {
+		// compared as ints: a uint8 would make 256 a silent 0
+		if c < 0 || c&^int(checksMask) != 0 {
 			return fmt.Errorf("auth: auth_checks value %d: want a sum of 1, 2, 4, 8", c)
 		}
 	}
+	mod.checksReg, mod.checksNoDlg, mod.checksInDlg = uint8(checks[0]), uint8(checks[1]), uint8(checks[2])
 	switch strings.ToLower(qop) {
 	case "auth", "auth-int":
 	case "":

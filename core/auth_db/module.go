@@ -11,7 +11,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/VictoriaMetrics/metrics"
 	"github.com/kemisip/kemi/db"
 	"github.com/kemisip/kemi/kemi"
 )
@@ -35,7 +34,7 @@ type Module struct {
 	calcHA1, useDomain                    bool
 
 	warnedNoFile atomic.Bool
-	dbErrors     *metrics.Counter
+	errs         *errReporter
 }
 
 // ModInit reads the parameters and, unless in kemi check, opens the
@@ -70,8 +69,8 @@ func (mod *Module) ModInit(env *kemi.Env) error {
 		return fmt.Errorf("auth_db: %w", err)
 	}
 	mod.url = u
-	mod.dbErrors = env.Metrics.NewCounter("kemi_auth_db_errors_total",
-		"auth_db lookups that failed on a database error (the function returned -1).")
+	mod.errs = &errReporter{log: env.Logger, db: u.String(), counter: env.Metrics.NewCounter("kemi_auth_db_errors_total",
+		"auth_db lookups that failed on a database error (the function returned -1).")}
 	if env.DryRun {
 		return nil
 	}
@@ -115,8 +114,8 @@ func (mod *Module) Destroy() {
 	}
 }
 
-// lookup reads one column of a subscriber; a database error is logged
-// and counted.
+// lookup reads one column of a subscriber; a database error is counted
+// and logged, rate-limited.
 func (mod *Module) lookup(m *kemi.Msg, table, col, user, domain string) (string, int) {
 	if mod.store == nil {
 		return "", kemi.AuthError
@@ -130,10 +129,11 @@ func (mod *Module) lookup(m *kemi.Msg, table, col, user, domain string) (string,
 		}
 		return "", kemi.AuthUserUnknown
 	case err != nil:
-		mod.dbErrors.Inc()
-		mod.log.Error("subscriber lookup failed", "db", mod.url.String(), "table", table, "err", err, "at", m.Where())
+		mod.errs.fail(table, err, m.Where())
 		return "", kemi.AuthError
-	case !found:
+	}
+	mod.errs.ok()
+	if !found {
 		return "", kemi.AuthUserUnknown
 	}
 	return v, kemi.AuthOK

@@ -320,8 +320,9 @@ func (s *redisStore) AORs(ctx context.Context, table string) ([]string, error) {
 	return aors, nil
 }
 
-// expireBatch bounds the bindings one Expire pass takes per table; the
-// rest wait for the next pass.
+// expireBatch is how many due bindings one round trip of an Expire pass
+// claims; a pass takes batches until none is due, so that a backlog
+// never builds up between passes.
 const expireBatch = 1000
 
 func (s *redisStore) Expire(ctx context.Context, now time.Time) ([]Expired, error) {
@@ -332,39 +333,61 @@ func (s *redisStore) Expire(ctx context.Context, now time.Time) ([]Expired, erro
 	var out []Expired
 	nowMS := strconv.FormatInt(now.UnixMilli(), 10)
 	for _, table := range tables {
-		tk := keysOf(table, "")
-		members, err := s.c.ZRangeByScore(ctx, tk.exp, &redis.ZRangeBy{Min: "-inf", Max: nowMS, Count: expireBatch}).Result()
-		if err != nil {
-			return out, locErr("expire", err)
-		}
-		if len(members) == 0 {
-			continue
-		}
-		// EVAL, not EVALSHA: a pipeline cannot fall back when a restarted
-		// Redis lost its script cache.
-		cmds := make([]*redis.Cmd, len(members))
-		_, err = s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
-			for i, m := range members {
-				aor, ruid, _ := strings.Cut(m, "\n")
-				k := keysOf(table, aor)
-				cmds[i] = claimScript.Eval(ctx, p, []string{k.exp, k.last, k.index, k.version, k.aors}, m, nowMS, k.binding+ruid, ruid, aor)
-			}
-			return nil
-		})
-		if err != nil && !errors.Is(err, redis.Nil) {
-			return out, locErr("expire", err)
-		}
-		for _, c := range cmds {
-			v, err := c.Text()
+		for {
+			got, more, err := s.claimDue(ctx, table, nowMS)
+			out = append(out, got...)
 			if err != nil {
-				continue // claimed by another node, or refreshed
+				return out, err
 			}
-			if b, err := decodeBinding(v); err == nil {
-				out = append(out, Expired{Table: table, Binding: b})
+			if !more {
+				break
 			}
 		}
 	}
 	return out, nil
+}
+
+// claimDue claims up to expireBatch due bindings of table and
+// returns those this node took, and whether more may be due. Every due
+// member it read leaves the exp zset (claimed here or by another node)
+// or was refreshed past now, so the batches of a pass end.
+func (s *redisStore) claimDue(ctx context.Context, table, nowMS string) (out []Expired, more bool, err error) {
+	tk := keysOf(table, "")
+	members, err := s.c.ZRangeByScore(ctx, tk.exp, &redis.ZRangeBy{Min: "-inf", Max: nowMS, Count: expireBatch}).Result()
+	if err != nil {
+		return nil, false, locErr("expire", err)
+	}
+	if len(members) == 0 {
+		return nil, false, nil
+	}
+	// EVAL, not EVALSHA: a pipeline cannot fall back when a restarted
+	// Redis lost its script cache.
+	cmds := make([]*redis.Cmd, len(members))
+	_, err = s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, m := range members {
+			aor, ruid, _ := strings.Cut(m, "\n")
+			k := keysOf(table, aor)
+			cmds[i] = claimScript.Eval(ctx, p, []string{k.exp, k.last, k.index, k.version, k.aors}, m, nowMS, k.binding+ruid, ruid, aor)
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, false, locErr("expire", err)
+	}
+	for _, c := range cmds {
+		v, err := c.Text()
+		if errors.Is(err, redis.Nil) {
+			continue // claimed by another node, or refreshed
+		}
+		if err != nil {
+			// the member stays due: stop here rather than take it again
+			return out, false, locErr("expire", err)
+		}
+		if b, err := decodeBinding(v); err == nil {
+			out = append(out, Expired{Table: table, Binding: b})
+		}
+	}
+	return out, len(members) == expireBatch, nil
 }
 
 func (s *redisStore) Count(ctx context.Context) (users, contacts int, err error) {

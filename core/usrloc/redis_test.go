@@ -213,3 +213,55 @@ func TestModuleParams(t *testing.T) {
 		}
 	}
 }
+
+// TestRedisExpireTakesEveryDueBinding: one Expire pass takes every
+// binding that expired, not only the first batch: with more than
+// expireBatch expiring between two passes the rest piled up in the exp
+// zset, the last hash and the AOR indexes, pass after pass.
+func TestRedisExpireTakesEveryDueBinding(t *testing.T) {
+	url, _ := redistest.Start(t)
+	s := mustOpen(t, url, Options{})
+	ctx := context.Background()
+	const n = expireBatch + expireBatch/2
+	soon := time.Now().Add(200 * time.Millisecond)
+	for i := range n {
+		b := binding(fmt.Sprint("u", i), "r", time.Hour)
+		b.Expires = soon
+		put(t, s, b.AOR, b)
+	}
+	time.Sleep(300 * time.Millisecond)
+	exp, err := s.Expire(ctx, time.Now())
+	if err != nil || len(exp) != n {
+		t.Fatalf("one pass expired %d bindings (%v), want %d", len(exp), err, n)
+	}
+	u, _ := db.ParseURL(url)
+	c, err := db.OpenRedis(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	keys, err := c.Keys(ctx, redisPrefix+"*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// only the list of tables is left
+	if !slices.Equal(keys, []string{redisTables}) {
+		t.Errorf("keys left after the pass: %d, %.5q", len(keys), keys)
+	}
+}
+
+// TestRedisClusterRefused: a cluster URL stops usrloc at start with an
+// error that says so; it used to start, and every save then failed
+// (CROSSSLOT) on a real cluster.
+func TestRedisClusterRefused(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s, err := Open(ctx, "redis://u:pw@127.0.0.1:1?addr=127.0.0.1:2", Options{})
+	if err == nil {
+		s.Close()
+		t.Fatal("a cluster URL opened")
+	}
+	if !strings.Contains(err.Error(), "Cluster is not supported") || strings.Contains(err.Error(), "pw@") {
+		t.Errorf("error %q: want one that names the cluster, without the password", err)
+	}
+}

@@ -69,6 +69,11 @@ func Open(ctx context.Context, rawURL string, o Options) (Store, error) {
 		}
 		return s, nil
 	case db.KindRedis:
+		if u.RedisCluster() {
+			// an update is one MULTI and Lua scripts over an AOR's keys
+			// and the table's indexes, which a cluster spreads over slots
+			return nil, fmt.Errorf("usrloc: %s: Redis Cluster is not supported (use one server or Sentinel)", u)
+		}
 		c, err := db.OpenRedis(ctx, u)
 		if err != nil {
 			return nil, fmt.Errorf("usrloc: %w", err)
