@@ -282,7 +282,11 @@ func (t *sqliteTable) lookup(ctx context.Context, aor string) ([]kemi.Binding, e
 		if bs, err = t.readLocked(ctx, t.conn, aor); err != nil {
 			return nil, locErr("lookup "+aor, fmt.Errorf("%s: %w", t.file.Path(), err))
 		}
-		t.cache[aor] = bs
+		// a miss is not kept: requests for names nobody registered
+		// must not grow memory
+		if len(bs) > 0 {
+			t.cache[aor] = bs
+		}
 	}
 	return live(bs, time.Now()), nil
 }
@@ -414,7 +418,11 @@ func (t *sqliteTable) update(ctx context.Context, aor string, fn func([]kemi.Bin
 	if err != nil {
 		return locErr("update "+aor, err)
 	}
-	t.cache[aor] = after
+	if len(after) == 0 {
+		delete(t.cache, aor)
+	} else {
+		t.cache[aor] = after
+	}
 	return nil
 }
 
