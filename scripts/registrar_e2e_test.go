@@ -134,31 +134,34 @@ func TestRegistrarParallelForkCancel(t *testing.T) {
 	desk.silent(300 * time.Millisecond)
 }
 
-// TestRegistrarSharedRedis: two kemi engines on different ports share
-// one real redis-server: alice registers through A, a call through B
-// reaches her phone; her refresh through B is seen by A.
+// TestRegistrarSharedRedis: two kemi processes (the binary, each with
+// its supervisor and worker process) on different ports share one real
+// redis-server: alice's phone registers through A and a call through B
+// reaches it; her desk phone registers through B and a call through A
+// rings both.
 func TestRegistrarSharedRedis(t *testing.T) {
 	needRegistrarModules(t)
 	r := redistest.New(t)
 	subs := filepath.Join(t.TempDir(), "subscribers.db")
 	userAdd(t, subs, map[string]string{"alice": "pw-alice"})
-	a, b := registrarNode(t, r.URL, subs), registrarNode(t, r.URL, subs)
-	if a.UDP() == b.UDP() {
+	// two kemi processes (the binary, in fork mode) on their own ports
+	a, b := runRegistrarDB(t, r.URL, subs), runRegistrarDB(t, r.URL, subs)
+	if a.addr == b.addr {
 		t.Fatal("the two nodes share a port")
 	}
 
 	phone := newUA(t, "phone")
-	phone.mustRegister(a.UDP(), "alice", "pw-alice", 600)
-	callReaches(t, b.UDP(), phone, "via-b@test")
+	phone.mustRegister(a.addr, "alice", "pw-alice", 600)
+	callReaches(t, b.addr, phone, "via-b@test")
 
 	// a second phone registered through B is found by A, both ring
 	desk := newUA(t, "desk")
-	desk.mustRegister(b.UDP(), "alice", "pw-alice", 600)
+	desk.mustRegister(b.addr, "alice", "pw-alice", 600)
 	caller := newUA(t, "caller")
-	caller.invite(a.UDP(), "carol", "foreign.net", "alice", "via-a@test", 1, "")
+	caller.invite(a.addr, "carol", "foreign.net", "alice", "via-a@test", 1, "")
 	for _, dev := range []*ua{phone, desk} {
 		inv := dev.request(sip.INVITE)
-		dev.reply(a.UDP(), inv, 486, "Busy Here")
+		dev.reply(a.addr, inv, 486, "Busy Here")
 		dev.request(sip.ACK)
 	}
 	if res := caller.final(); res.StatusCode != 486 {

@@ -30,6 +30,14 @@ type kemiRun struct {
 // answers OPTIONS.
 func runRegistrar(t *testing.T, path string) *kemiRun {
 	t.Helper()
+	return runRegistrarDB(t, "sqlite://"+path, "")
+}
+
+// runRegistrarDB is runRegistrar with the core db_url dbURL and, when
+// subscribers is not "", auth_db's subscribers in that SQLite file
+// (through a kemi.toml with [auth_db] db_url).
+func runRegistrarDB(t *testing.T, dbURL, subscribers string) *kemiRun {
+	t.Helper()
 	script, err := filepath.Abs("registrar.lua")
 	if err != nil {
 		t.Fatal(err)
@@ -42,8 +50,16 @@ func runRegistrar(t *testing.T, path string) *kemiRun {
 	l.Close()
 	k := &kemiRun{out: &enginetest.LogBuffer{}, done: make(chan struct{}),
 		addr: fmt.Sprintf("127.0.0.1:%d", enginetest.FreeUDPPort(t))}
-	k.cmd = exec.Command(kemiBinary(t), "run", "-f", script, "-l", "udp:"+k.addr, "--metrics-addr", mtr,
-		"--db-url", "sqlite://"+path, "--alias", realm, "-n", "2")
+	args := []string{"run", "-f", script, "-l", "udp:" + k.addr, "--metrics-addr", mtr,
+		"--db-url", dbURL, "--alias", realm, "-n", "2"}
+	if subscribers != "" {
+		cfg := filepath.Join(t.TempDir(), "kemi.toml")
+		if err := os.WriteFile(cfg, []byte(fmt.Sprintf("[auth_db]\ndb_url = %q\n", "sqlite://"+subscribers)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		args = append(args, "--config", cfg)
+	}
+	k.cmd = exec.Command(kemiBinary(t), args...)
 	k.cmd.Stdout, k.cmd.Stderr = k.out, k.out
 	if err := k.cmd.Start(); err != nil {
 		t.Fatal(err)
