@@ -290,16 +290,25 @@ func (s *redisSubscribers) set(ctx context.Context, key, user, domain, pw string
 	return s.c.HSet(ctx, key, "username", user, "domain", domain, "password", p, "ha1", h1, "ha1b", h1b).Err()
 }
 
+// addSubscriber creates the hash only when the key does not exist, in one
+// step: a Redis failure between a check and a write would leave a
+// subscriber without a password that every later add calls existing.
+var addSubscriber = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV))
+return 1`)
+
 func (s *redisSubscribers) add(ctx context.Context, table, user, domain, pw string, ha1Only bool) error {
-	key := auth_db.RedisKey(table, user, domain)
-	created, err := s.c.HSetNX(ctx, key, "username", user).Result()
+	p, h1, h1b := hashes(user, domain, pw, ha1Only)
+	created, err := addSubscriber.Run(ctx, s.c, []string{auth_db.RedisKey(table, user, domain)},
+		"username", user, "domain", domain, "password", p, "ha1", h1, "ha1b", h1b).Int()
 	if err != nil {
 		return err
 	}
-	if !created {
+	if created == 0 {
 		return errSubscriberExists
 	}
-	return s.set(ctx, key, user, domain, pw, ha1Only)
+	return nil
 }
 
 func (s *redisSubscribers) passwd(ctx context.Context, table, user, domain, pw string, ha1Only bool) error {
