@@ -1,21 +1,14 @@
 package auth_db_test
 
 import (
-	"bytes"
 	"fmt"
-	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/kemisip/kemi/engine/enginetest"
+	"github.com/kemisip/kemi/internal/kamailiotest"
 )
-
-// kamailioModules is where Debian's kamailio packages put the modules.
-const kamailioModules = "/usr/lib/x86_64-linux-gnu/kamailio/modules"
 
 // startKamailio runs Kamailio 5.6 with testdata/kamailio.cfg and
 // testdata/register.lua on a free loopback UDP port, auth_db on the
@@ -25,66 +18,16 @@ const kamailioModules = "/usr/lib/x86_64-linux-gnu/kamailio/modules"
 // ends.
 func startKamailio(t *testing.T, dbPath string, defines ...string) string {
 	t.Helper()
-	bin, err := exec.LookPath("kamailio")
-	if err != nil {
-		if _, e := os.Stat("/usr/sbin/kamailio"); e != nil {
-			t.Skip("kamailio not found: install kamailio, kamailio-sqlite-modules and kamailio-lua-modules to compare with it")
-		}
-		bin = "/usr/sbin/kamailio"
-	}
-	for _, m := range []string{"app_lua.so", "db_sqlite.so", "auth_db.so"} {
-		if _, err := os.Stat(filepath.Join(kamailioModules, m)); err != nil {
-			t.Skipf("kamailio module %s not installed (kamailio-lua-modules, kamailio-sqlite-modules)", m)
-		}
-	}
-	cfg, _ := filepath.Abs("testdata/kamailio.cfg")
 	script, _ := filepath.Abs("testdata/register.lua")
-	addr := "127.0.0.1:" + strconv.Itoa(enginetest.FreeUDPPort(t))
-	args := []string{"-DD", "-E", "-f", cfg, "-L", kamailioModules, "-Y", t.TempDir(),
-		"-A", "LISTEN=udp:" + addr,
-		"-A", `DBURL="sqlite://` + dbPath + `"`,
-		"-A", `SCRIPT="` + script + `"`}
-	for _, d := range defines {
-		args = append(args, "-A", d)
+	defines = append([]string{`DBURL="sqlite://` + dbPath + `"`, `SCRIPT="` + script + `"`}, defines...)
+	u := newUAC(t, "")
+	ready := func(addr string) bool {
+		u.addr = addr
+		_, err := u.tryRegister("alice", "example.com", 300*time.Millisecond)
+		return err == nil
 	}
-	var out bytes.Buffer
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = &out, &out
-	// its own process group: its children go with it
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("kamailio: %v", err)
-	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-done
-		}
-		if t.Failed() {
-			t.Logf("kamailio output:\n%s", out.String())
-		}
-	})
-	// ready when it answers
-	u := newUAC(t, addr)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		select {
-		case <-done:
-			t.Fatalf("kamailio exited:\n%s", out.String())
-		default:
-		}
-		if _, err := u.tryRegister("alice", "example.com", 300*time.Millisecond); err == nil {
-			return addr
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("kamailio does not answer on %s:\n%s", addr, out.String())
-		}
-	}
+	return kamailiotest.Start(t, "testdata/kamailio.cfg", []string{"app_lua.so", "db_sqlite.so", "auth_db.so"},
+		"kamailio, kamailio-sqlite-modules and kamailio-lua-modules", ready, defines...)
 }
 
 // scenario is one exchange run against kemi and Kamailio alike; run

@@ -1,25 +1,20 @@
 package registrar_test
 
 import (
-	"bytes"
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/kemisip/kemi/engine"
 	"github.com/kemisip/kemi/engine/enginetest"
+	"github.com/kemisip/kemi/internal/kamailiotest"
 )
-
-// kamailioModules is where Debian's kamailio packages put the modules.
-const kamailioModules = "/usr/lib/x86_64-linux-gnu/kamailio/modules"
 
 // startKamailio runs Kamailio 5.6 with testdata/kamailio.cfg and
 // testdata/registrar.lua (usrloc db_mode 0) on a free loopback UDP port
@@ -28,66 +23,20 @@ const kamailioModules = "/usr/lib/x86_64-linux-gnu/kamailio/modules"
 // stops Kamailio by its pid when the test ends.
 func startKamailio(t *testing.T, defines ...string) string {
 	t.Helper()
-	bin, err := exec.LookPath("kamailio")
-	if err != nil {
-		if _, e := os.Stat("/usr/sbin/kamailio"); e != nil {
-			t.Skip("kamailio not found: install kamailio and kamailio-lua-modules to compare with it")
-		}
-		bin = "/usr/sbin/kamailio"
-	}
-	for _, m := range []string{"app_lua.so", "registrar.so", "usrloc.so", "path.so"} {
-		if _, err := os.Stat(filepath.Join(kamailioModules, m)); err != nil {
-			t.Skipf("kamailio module %s not installed (kamailio, kamailio-lua-modules)", m)
-		}
-	}
-	cfg, _ := filepath.Abs("testdata/kamailio.cfg")
 	script, _ := filepath.Abs("testdata/registrar.lua")
-	addr := "127.0.0.1:" + strconv.Itoa(enginetest.FreeUDPPort(t))
-	args := []string{"-DD", "-E", "-f", cfg, "-L", kamailioModules, "-Y", t.TempDir(),
-		"-A", "LISTEN=udp:" + addr, "-A", `SCRIPT="` + script + `"`}
-	for _, d := range defines {
-		args = append(args, "-A", d)
-	}
-	var out bytes.Buffer
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = &out, &out
-	// its own process group: its children go with it
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("kamailio: %v", err)
-	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-done
-		}
-		if t.Failed() {
-			t.Logf("kamailio output:\n%s", out.String())
-		}
-	})
+	defines = append([]string{`SCRIPT="` + script + `"`}, defines...)
 	// ready when it answers an OPTIONS (lookup: 404)
 	u := newWire(t)
-	deadline := time.Now().Add(10 * time.Second)
-	for i := 0; ; i++ {
-		select {
-		case <-done:
-			t.Fatalf("kamailio exited:\n%s", out.String())
-		default:
-		}
+	i := 0
+	ready := func(addr string) bool {
+		i++
 		u.sendTo(addr, fmt.Sprintf("OPTIONS sip:ready@example.com SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:%d;branch=z9hG4bK-ready%d\r\n"+
 			"From: <sip:t@example.com>;tag=1\r\nTo: <sip:ready@example.com>\r\nCall-ID: ready%d\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n", u.port(), i, i))
-		if _, err := u.read(300 * time.Millisecond); err == nil {
-			return addr
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("kamailio does not answer on %s:\n%s", addr, out.String())
-		}
+		_, err := u.read(300 * time.Millisecond)
+		return err == nil
 	}
+	return kamailiotest.Start(t, "testdata/kamailio.cfg", []string{"app_lua.so", "registrar.so", "usrloc.so", "path.so"},
+		"kamailio and kamailio-lua-modules", ready, defines...)
 }
 
 // wire is a UDP socket of the test that sends and reads raw SIP text.
