@@ -52,7 +52,9 @@ func registerPVs(pvs *kemi.PVTable, mod *Module) error {
 				return nil
 			}},
 		{Name: "shtcn", Param: true,
-			Get: keyed(func(m *kemi.Msg, t *table, expr string) kemi.Value { return kemi.Int(mod.countCells(m, t, expr, false)) })},
+			Get: keyed(func(m *kemi.Msg, t *table, expr string) kemi.Value {
+				return kemi.Int(mod.countCells(m, t, expr, false))
+			})},
 		{Name: "shtcv", Param: true,
 			Get: keyed(func(m *kemi.Msg, t *table, expr string) kemi.Value { return kemi.Int(mod.countCells(m, t, expr, true)) })},
 		{Name: "shtinc", Param: true,
