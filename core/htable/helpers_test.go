@@ -19,6 +19,12 @@ func (c *clock) now() time.Time { return c.t }
 // clock the test moves.
 func load(t *testing.T, defs ...string) (*kemitest.Env, *Module, *clock) {
 	t.Helper()
+	return loadWith(t, []string{"htable"}, defs...)
+}
+
+// loadWith is load with the modules named.
+func loadWith(t *testing.T, mods []string, defs ...string) (*kemitest.Env, *Module, *clock) {
+	t.Helper()
 	params := map[string]map[string]any{}
 	if len(defs) > 0 {
 		list := make([]any, len(defs))
@@ -27,7 +33,7 @@ func load(t *testing.T, defs ...string) (*kemitest.Env, *Module, *clock) {
 		}
 		params["htable"] = map[string]any{"htable": list}
 	}
-	e := kemitest.Load(t, params, "htable")
+	e := kemitest.Load(t, params, mods...)
 	t.Cleanup(e.Destroy)
 	mod := e.Mods["htable"].(*Module)
 	c := &clock{t: time.Unix(1_700_000_000, 0)}
