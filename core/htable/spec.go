@@ -1,0 +1,97 @@
+package htable
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Kamailio's bounds on the size parameter: 2^size slots, at least 8
+// (size 0 or 1) and at most 2^14 (size above 31).
+const (
+	defaultSizeExp = 4
+	minSlots       = 8
+	maxSlots       = 1 << 14
+)
+
+// spec is one table definition, Kamailio's htable parameter
+// "name=>size=8;autoexpire=300;initval=0;updateexpire=1".
+type spec struct {
+	name         string
+	slots        int
+	autoexpire   int64 // seconds; 0: items never expire
+	hasInit      bool  // initval given: missing items read as it, sht_inc creates them
+	initval      int64
+	updateExpire bool
+}
+
+// parseSpec parses one definition as Kamailio's ht_table_spec does. The
+// database (dbtable, cols, dbmode) and DMQ keys are refused: kemi does not
+// load or replicate tables yet, and ignoring them would lose data silently.
+func parseSpec(def string) (spec, error) {
+	name, params, ok := strings.Cut(def, "=>")
+	name = strings.TrimSpace(name)
+	if !ok || name == "" {
+		return spec{}, fmt.Errorf("htable definition %q: want name=>key=value;...", def)
+	}
+	s := spec{name: name, updateExpire: true}
+	size := int64(defaultSizeExp)
+	for _, p := range strings.Split(params, ";") {
+		p = strings.TrimSpace(p)
+		if p == "" {
+			continue
+		}
+		key, val, _ := strings.Cut(p, "=")
+		key, val = strings.TrimSpace(key), strings.TrimSpace(val)
+		bad := func(want string) error {
+			return fmt.Errorf("htable definition %q: %s=%q: want %s", def, key, val, want)
+		}
+		switch key {
+		case "size", "autoexpire", "updateexpire":
+			n, err := strconv.ParseUint(val, 10, 32)
+			if err != nil {
+				return spec{}, bad("a non-negative integer")
+			}
+			switch key {
+			case "size":
+				size = int64(n)
+			case "autoexpire":
+				s.autoexpire = int64(n)
+			default:
+				s.updateExpire = n != 0
+			}
+		case "initval":
+			n, err := strconv.ParseInt(val, 10, 32)
+			if err != nil {
+				return spec{}, bad("an integer")
+			}
+			s.hasInit, s.initval = true, n
+		case "dbmode", "dmqreplicate":
+			n, err := strconv.ParseUint(val, 10, 32)
+			if err != nil {
+				return spec{}, bad("a non-negative integer")
+			}
+			if n != 0 {
+				return spec{}, fmt.Errorf("htable definition %q: %s is not yet supported by kemi", def, key)
+			}
+		case "dbtable", "cols":
+			return spec{}, fmt.Errorf("htable definition %q: %s is not yet supported by kemi", def, key)
+		default:
+			return spec{}, fmt.Errorf("htable definition %q: unknown key %q", def, key)
+		}
+	}
+	switch {
+	case size <= 1:
+		s.slots = minSlots
+	case size > 31:
+		s.slots = maxSlots
+	default:
+		s.slots = 1 << size
+		if s.slots > maxSlots {
+			// kemi's own bound: a slot is a lock and a map, and 2^14 of them
+			// already spread the keys of any table a script keeps
+			s.slots = maxSlots
+		}
+	}
+	return s, nil
+}
