@@ -56,6 +56,7 @@ var standardOrder = []string{
 	"auth",
 	"auth_db",
 	"htable",
+	"nathelper",
 }
 
 // TestStandardOrder keeps the registered standard set and its order as

@@ -1,0 +1,102 @@
+// Package nathelper is Kamailio's nathelper module: it tells whether a
+// request comes from behind a NAT (nat_uac_test) and rewrites what a
+// NATed user agent put in its messages (Contact, SDP) with the address
+// its packets really come from, or records that address (the alias and
+// received parameters) so that requests can reach it later.
+//
+// The NAT keepalive (OPTIONS pings to registered contacts) is not here
+// yet: natping_interval and its companions are read and refused when set.
+package nathelper
+
+import (
+	"fmt"
+	"log/slog"
+	"strings"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/kemisip/kemi/kemi"
+)
+
+func init() {
+	kemi.Register(kemi.ModuleInfo{Name: "nathelper", Order: 190, New: func() kemi.Module { return &Module{} }})
+}
+
+// Module is the nathelper module of one engine.
+type Module struct {
+	log *slog.Logger
+	pvs *kemi.PVTable
+
+	// parameters
+	receivedAVP  string // received_avp, the AVP name without $avp( )
+	nortpproxy   string // nortpproxy_str, without its line end
+	oldMediaIP   bool   // append_sdp_oldmediaip
+	extraPrivate bool   // nat_addr_mode 1: 192.0.0.0/24 is private too
+	aliasName    string // alias_name: the URI parameter of the alias
+
+	natDetected *metrics.Counter
+	rewrites    *metrics.Counter
+	errors      *metrics.Counter
+}
+
+// ModInit reads the parameters and creates the metrics.
+func (mod *Module) ModInit(env *kemi.Env) error {
+	mod.log = env.Logger
+	mod.pvs = env.PVs
+	p := env.Params
+	avp := p.Str("received_avp", "")
+	if avp != "" {
+		name, ok := avpName(avp)
+		if !ok {
+			return fmt.Errorf("nathelper: received_avp %q: want an AVP ($avp(name))", avp)
+		}
+		mod.receivedAVP = name
+	}
+	mod.nortpproxy = strings.TrimRight(p.Str("nortpproxy_str", "a=nortpproxy:yes"), "\r\n")
+	mod.oldMediaIP = p.Int("append_sdp_oldmediaip", 1) != 0
+	switch mode := p.Int("nat_addr_mode", 1); mode {
+	case 0, 1:
+		mod.extraPrivate = mode == 1
+	default:
+		return fmt.Errorf("nathelper: nat_addr_mode %d: want 0 or 1", mode)
+	}
+	mod.aliasName = p.Str("alias_name", "alias")
+	if mod.aliasName == "" || strings.ContainsAny(mod.aliasName, ";=?~<>\" \t\r\n") {
+		return fmt.Errorf("nathelper: alias_name %q: want a URI parameter name", mod.aliasName)
+	}
+	// the NAT pinger is not implemented: refuse a configuration that
+	// counts on it rather than run without keepalives
+	if n := p.Int("natping_interval", 0); n > 0 {
+		return fmt.Errorf("nathelper: natping_interval %d: the NAT keepalive is not implemented in kemi yet", n)
+	}
+	for _, name := range []string{"ping_nated_only", "natping_processes", "sipping_bflag", "natping_disable_bflag", "keepalive_timeout", "udpping_from_path", "filter_server_id"} {
+		p.Int(name, 0)
+	}
+	for _, name := range []string{"sipping_from", "sipping_method", "natping_socket", "force_socket"} {
+		p.Str(name, "")
+	}
+	mod.natDetected = env.Metrics.NewCounter(`kemi_nathelper_nat_detected_total`, "nat_uac_test calls that found a NAT.")
+	mod.rewrites = env.Metrics.NewCounter(`kemi_nathelper_rewrites_total`, "Contact, R-URI and SDP rewrites made (fix_nated_*, *_contact_alias, handle_ruri_alias, add_rcv_param).")
+	mod.errors = env.Metrics.NewCounter(`kemi_nathelper_errors_total`, "nathelper functions that failed (no or bad Contact, bad alias, bad SDP).")
+	return nil
+}
+
+// avpName takes "$avp(name)", "$avp(s:name)" or a bare name to the AVP
+// name kemi stores, as registrar reads its own received_avp (so that the
+// same value in both modules names the same AVP).
+func avpName(s string) (string, bool) {
+	if strings.HasPrefix(s, "$avp(") && strings.HasSuffix(s, ")") {
+		s = strings.TrimPrefix(s[len("$avp("):len(s)-1], "s:")
+	} else if strings.HasPrefix(s, "$") {
+		return "", false
+	}
+	return s, s != "" && !strings.ContainsAny(s, "()$ ")
+}
+
+// fail counts and logs an error of fn and returns -1.
+func (mod *Module) fail(m *kemi.Msg, fn, format string, args ...any) kemi.Value {
+	mod.errors.Inc()
+	m.Errorf(mod.log, fn+": "+format, args...)
+	return kemi.Fail
+}
+
+var _ kemi.ModIniter = (*Module)(nil)
