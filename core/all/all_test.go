@@ -55,6 +55,7 @@ var standardOrder = []string{
 	"path",
 	"auth",
 	"auth_db",
+	"pike",
 }
 
 // TestStandardOrder keeps the registered standard set and its order as
