@@ -27,7 +27,9 @@ type CheckReport struct {
 	// the sandbox refuses.
 	Problems []Problem
 	// Info are findings that are not problems: the unsafe functions the
-	// script uses when allow_unsafe_lua allows them.
+	// script uses when allow_unsafe_lua allows them, and uses of modules
+	// kemi lacks that the script tests for first (`if not KSR.nathelper
+	// then return 1 end`, `if KSR.permissions and ...`).
 	Info []Problem
 	// Functions are the global functions the script defines.
 	Functions []string
@@ -95,6 +97,13 @@ func Check(cfg Config) (*CheckReport, error) {
 		if aboutModule {
 			why = name + ": " + why
 		}
+		// a guard protects from a missing module, not from a missing
+		// function of a module that is there
+		if r.Guarded && aboutModule {
+			rep.Info = append(rep.Info, Problem{Pos: pos(r.Line),
+				Msg: why + " (the script tests for KSR." + guardName(r) + " first: the call is skipped)"})
+			continue
+		}
 		rep.Problems = append(rep.Problems, Problem{Pos: pos(r.Line), Msg: why})
 	}
 	defined := map[string]bool{}
@@ -126,7 +135,16 @@ func Check(cfg Config) (*CheckReport, error) {
 		}
 	}
 	sort.SliceStable(rep.Problems, func(i, j int) bool { return lineOf(rep.Problems[i].Pos) < lineOf(rep.Problems[j].Pos) })
+	sort.SliceStable(rep.Info, func(i, j int) bool { return lineOf(rep.Info[i].Pos) < lineOf(rep.Info[j].Pos) })
 	return rep, nil
+}
+
+// guardName is the module a guarded reference depends on.
+func guardName(r luaext.Ref) string {
+	if r.Module == "" {
+		return r.Name
+	}
+	return r.Module
 }
 
 func lineOf(pos string) int {

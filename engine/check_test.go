@@ -44,6 +44,70 @@ func TestCheck(t *testing.T) {
 			},
 		},
 		{
+			// the guard forms of Kamailio's kamailio-basic-kemi-lua.lua,
+			// on modules kemi lacks (sipt, cnxcc, rtpproxy, rtpengine)
+			name: "calls the script guards are information",
+			script: `function ksr_request_route()
+	ksr_route_auth()
+	ksr_route_natdetect()
+	ksr_route_natmanage()
+end
+function ksr_route_auth()
+	if not KSR.auth then
+		return 1;
+	end
+	if KSR.sipt and not KSR.is_REGISTER() then
+		if KSR.sipt.sipt_destination("a", "b", "c")>0 then
+			return 1;
+		end
+	end
+	return 1;
+end
+function ksr_route_natdetect()
+	if not KSR.cnxcc then
+		return 1;
+	end
+	if KSR.cnxcc.get_channel_count("a", "b")>0 then
+		KSR.setflag(5);
+	end
+	return 1;
+end
+function ksr_route_natmanage()
+	if not KSR.rtpproxy and not KSR.rtpengine then
+		return 1;
+	end
+	if KSR.kx.ifdef('WITH_RTPENGINE') then
+		KSR.rtpengine.rtpengine_manage("replace-origin");
+	else
+		KSR.rtpproxy.rtpproxy_manage("co");
+	end
+	if KSR.sipt ~= nil then KSR.sipt.sipt_destination("a", "b", "c") end
+	local n = KSR.cnxcc and KSR.cnxcc.get_channel_count("a", "b")
+	KSR.sipt.sipt_destination("unguarded", "b", "c")
+	return 1;
+end
+function ksr_other()
+	-- the guard in ksr_route_natdetect does not reach here
+	KSR.cnxcc.get_channel_count("a", "b")
+	-- a guard on a module kemi has does not excuse its missing function
+	if KSR.sl then KSR.sl.no_such_function() end
+end
+`,
+			info: []string{
+				"script.lua:11: KSR.sipt.sipt_destination: module sipt is not implemented in kemi (the script tests for KSR.sipt first: the call is skipped)",
+				"script.lua:21: KSR.cnxcc.get_channel_count: module cnxcc is not implemented in kemi (the script tests for KSR.cnxcc first",
+				"script.lua:31: KSR.rtpengine.rtpengine_manage: module rtpengine is not implemented in kemi (the script tests",
+				"script.lua:33: KSR.rtpproxy.rtpproxy_manage: module rtpproxy is not implemented in kemi (the script tests",
+				"script.lua:35: KSR.sipt.sipt_destination: module sipt",
+				"script.lua:36: KSR.cnxcc.get_channel_count: module cnxcc",
+			},
+			problems: []string{
+				"script.lua:37: KSR.sipt.sipt_destination: module sipt is not implemented in kemi",
+				"script.lua:42: KSR.cnxcc.get_channel_count: module cnxcc is not implemented in kemi",
+				"script.lua:44: Kamailio has no KSR.sl.no_such_function either",
+			},
+		},
+		{
 			name:   "KSR call at the top level",
 			script: "KSR.info('starting')\nlocal ok = KSR.is_INVITE()\nfunction ksr_request_route() end\n",
 			problems: []string{

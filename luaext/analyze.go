@@ -14,6 +14,12 @@ type Ref struct {
 	Module string
 	Name   string
 	Line   int
+	// Guarded is set when the script tests for the module before this
+	// use, so that the use does not run when the module is missing: the
+	// use is in the then-block (or the right of an and) of a test that
+	// KSR.<Module> is there, or follows `if not KSR.<Module> then return
+	// end` in the same block.
+	Guarded bool
 }
 
 // RouteRef is a route name given as a string literal to a function that
@@ -71,7 +77,7 @@ func Analyze(s *Script) (*Analysis, error) {
 		return nil, syntaxError(s.Name, s.Source, err)
 	}
 	a := &Analysis{Defined: map[string]int{}}
-	w := &walker{a: a, globals: map[string]string{}}
+	w := &walker{a: a, globals: map[string]string{}, guarded: map[string]int{}}
 	w.block(chunk)
 	sort.Slice(a.Refs, func(i, j int) bool { return a.Refs[i].Line < a.Refs[j].Line })
 	sort.SliceStable(a.Unsafe, func(i, j int) bool { return a.Unsafe[i].Line < a.Unsafe[j].Line })
@@ -97,6 +103,122 @@ type walker struct {
 	// globals are global names the script assigned, with their binding
 	// ("" when it made io or os something else)
 	globals map[string]string
+	// guarded counts, per module name, the tests for KSR.<module> that
+	// the walker is inside of (see Ref.Guarded)
+	guarded map[string]int
+}
+
+// guard marks the modules as tested until the returned function runs.
+func (w *walker) guard(mods []string) func() {
+	for _, m := range mods {
+		w.guarded[m]++
+	}
+	return func() {
+		for _, m := range mods {
+			w.guarded[m]--
+		}
+	}
+}
+
+// ref notes a use of KSR.<mod>.<name> (KSR.<name> when mod is "").
+func (w *walker) ref(mod, name string, line int) {
+	g := w.guarded[mod] > 0 || (mod == "" && w.guarded[name] > 0)
+	w.a.Refs = append(w.a.Refs, Ref{Module: mod, Name: name, Line: line, Guarded: g})
+}
+
+// moduleTest returns M when e is KSR.M, KSR.M ~= nil or KSR.M == nil, and
+// whether a true e means the module is there.
+func moduleTest(e ast.Expr) (mod string, present, ok bool) {
+	switch x := e.(type) {
+	case *ast.AttrGetExpr:
+		if m, name, ok := ksrPath(x); ok && m == "" {
+			return name, true, true
+		}
+	case *ast.RelationalOpExpr:
+		if x.Operator != "==" && x.Operator != "~=" {
+			return "", false, false
+		}
+		l, r := x.Lhs, x.Rhs
+		if _, isNil := l.(*ast.NilExpr); isNil {
+			l, r = r, l
+		}
+		if _, isNil := r.(*ast.NilExpr); !isNil {
+			return "", false, false
+		}
+		if m, p, ok := moduleTest(l); ok {
+			return m, p == (x.Operator == "~="), true
+		}
+	}
+	return "", false, false
+}
+
+// tested returns the modules a condition tests for: those that are there
+// when the condition is true (present) and when it is false (absent).
+// The test is taken through not, and, or: `not KSR.a and not KSR.b`
+// false counts as a test for both, the script having thought of their
+// absence.
+func tested(e ast.Expr) (present, absent []string) {
+	if m, p, ok := moduleTest(e); ok {
+		if p {
+			return []string{m}, nil
+		}
+		return nil, []string{m}
+	}
+	switch x := e.(type) {
+	case *ast.UnaryNotOpExpr:
+		p, a := tested(x.Expr)
+		return a, p
+	case *ast.LogicalOpExpr:
+		lp, la := tested(x.Lhs)
+		rp, ra := tested(x.Rhs)
+		return append(lp, rp...), append(la, ra...)
+	}
+	return nil, nil
+}
+
+// test walks a condition: module tests in it are guarded refs, and the
+// right side of `KSR.m and ...` (`not KSR.m or ...`) is guarded by the
+// left.
+func (w *walker) test(e ast.Expr) {
+	if _, _, ok := moduleTest(e); ok {
+		// a feature test, no use: a missing module is nil there
+		return
+	}
+	switch x := e.(type) {
+	case *ast.UnaryNotOpExpr:
+		w.test(x.Expr)
+	case *ast.LogicalOpExpr:
+		w.test(x.Lhs)
+		p, a := tested(x.Lhs)
+		if x.Operator == "or" {
+			p = a
+		}
+		undo := w.guard(p)
+		w.test(x.Rhs)
+		undo()
+	default:
+		w.expr(e)
+	}
+}
+
+// leaves reports whether a block always ends the function or the route:
+// its last statement is a return, a break or KSR.x.exit() / KSR.x.drop().
+func leaves(list []ast.Stmt) bool {
+	if len(list) == 0 {
+		return false
+	}
+	switch x := list[len(list)-1].(type) {
+	case *ast.ReturnStmt, *ast.BreakStmt:
+		return true
+	case *ast.FuncCallStmt:
+		if call, ok := x.Expr.(*ast.FuncCallExpr); ok {
+			if attr, ok := call.Func.(*ast.AttrGetExpr); ok {
+				mod, name, ok := ksrPath(attr)
+				return ok && mod == "x" && (name == "exit" || name == "drop")
+			}
+		}
+	}
+	return false
 }
 
 func (w *walker) open() { w.scopes = append(w.scopes, map[string]string{}) }
@@ -188,8 +310,18 @@ func (w *walker) member(e ast.Expr, key string, line int) bool {
 func (w *walker) block(list []ast.Stmt) {
 	w.open()
 	defer w.close()
+	var undo []func()
 	for _, s := range list {
 		w.stmt(s)
+		// `if not KSR.m then return end`: the rest of the block has m
+		if x, ok := s.(*ast.IfStmt); ok && len(x.Else) == 0 && leaves(x.Then) {
+			if _, absent := tested(x.Condition); len(absent) > 0 {
+				undo = append(undo, w.guard(absent))
+			}
+		}
+	}
+	for _, u := range undo {
+		u()
 	}
 }
 
@@ -234,8 +366,11 @@ func (w *walker) stmt(s ast.Stmt) {
 	case *ast.DoBlockStmt:
 		w.block(x.Stmts)
 	case *ast.WhileStmt:
-		w.expr(x.Condition)
+		w.test(x.Condition)
+		present, _ := tested(x.Condition)
+		undo := w.guard(present)
 		w.block(x.Stmts)
+		undo()
 	case *ast.RepeatStmt:
 		// the condition sees the body's locals
 		w.open()
@@ -245,9 +380,14 @@ func (w *walker) stmt(s ast.Stmt) {
 		w.expr(x.Condition)
 		w.close()
 	case *ast.IfStmt:
-		w.expr(x.Condition)
+		w.test(x.Condition)
+		present, absent := tested(x.Condition)
+		undo := w.guard(present)
 		w.block(x.Then)
+		undo()
+		undo = w.guard(absent)
 		w.block(x.Else)
+		undo()
 	case *ast.NumberForStmt:
 		w.expr(x.Init)
 		w.expr(x.Limit)
@@ -326,7 +466,7 @@ func (w *walker) expr(e ast.Expr) {
 			return
 		}
 		if mod, name, ok := ksrPath(x); ok && mod != "" {
-			w.a.Refs = append(w.a.Refs, Ref{Module: mod, Name: name, Line: x.Line()})
+			w.ref(mod, name, x.Line())
 			return
 		}
 		w.expr(x.Object)
@@ -334,7 +474,7 @@ func (w *walker) expr(e ast.Expr) {
 	case *ast.FuncCallExpr:
 		if attr, ok := x.Func.(*ast.AttrGetExpr); ok {
 			if mod, name, ok := ksrPath(attr); ok {
-				w.a.Refs = append(w.a.Refs, Ref{Module: mod, Name: name, Line: x.Line()})
+				w.ref(mod, name, x.Line())
 				full := "KSR." + name
 				if mod != "" {
 					full = "KSR." + mod + "." + name
@@ -361,8 +501,7 @@ func (w *walker) expr(e ast.Expr) {
 			w.expr(f.Value)
 		}
 	case *ast.LogicalOpExpr:
-		w.expr(x.Lhs)
-		w.expr(x.Rhs)
+		w.test(x)
 	case *ast.RelationalOpExpr:
 		w.expr(x.Lhs)
 		w.expr(x.Rhs)

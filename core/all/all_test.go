@@ -56,6 +56,7 @@ var standardOrder = []string{
 	"auth",
 	"auth_db",
 	"htable",
+	"pike",
 	"nathelper",
 }
 
