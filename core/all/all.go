@@ -17,6 +17,7 @@ import (
 	_ "github.com/kemisip/kemi/core/kx"
 	_ "github.com/kemisip/kemi/core/maxfwd"
 	_ "github.com/kemisip/kemi/core/path"
+	_ "github.com/kemisip/kemi/core/permissions"
 	_ "github.com/kemisip/kemi/core/registrar"
 	_ "github.com/kemisip/kemi/core/rr"
 	_ "github.com/kemisip/kemi/core/sanity"

@@ -55,6 +55,7 @@ var standardOrder = []string{
 	"path",
 	"auth",
 	"auth_db",
+	"permissions",
 }
 
 // TestStandardOrder keeps the registered standard set and its order as
