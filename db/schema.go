@@ -70,3 +70,29 @@ var Subscriber = Table{Name: "subscriber", Version: 7, Create: []string{`CREATE 
 // (its column defaults); Kamailio 5.6.3's db_sqlite itself writes Julian
 // day numbers (see Location).
 const TimeLayout = "2006-01-02 15:04:05"
+
+// Address is permissions' address table (Kamailio 5.x, version 6): the
+// groups of addresses allow_source_address and friends check. ip_addr is
+// an IP address (with mask a subnet) or a domain name.
+var Address = Table{Name: "address", Version: 6, Create: []string{`CREATE TABLE address (
+    id INTEGER PRIMARY KEY NOT NULL,
+    grp INTEGER DEFAULT 1 NOT NULL,
+    ip_addr VARCHAR(50) NOT NULL,
+    mask INTEGER DEFAULT 32 NOT NULL,
+    port SMALLINT DEFAULT 0 NOT NULL,
+    tag VARCHAR(64)
+)`}}
+
+// Trusted is permissions' trusted table (Kamailio 5.x, version 6): the
+// peers allow_trusted accepts, by source address, protocol and patterns.
+var Trusted = Table{Name: "trusted", Version: 6, Create: []string{`CREATE TABLE trusted (
+    id INTEGER PRIMARY KEY NOT NULL,
+    src_ip VARCHAR(50) NOT NULL,
+    proto VARCHAR(4) NOT NULL,
+    from_pattern VARCHAR(64) DEFAULT NULL,
+    ruri_pattern VARCHAR(64) DEFAULT NULL,
+    tag VARCHAR(64),
+    priority INTEGER DEFAULT 0 NOT NULL
+)`,
+	`CREATE INDEX trusted_peer_idx ON trusted (src_ip)`,
+}}

@@ -76,6 +76,7 @@ func newApp() *cli.App {
 			},
 			userCommand(),
 			ulCommand(),
+			addressCommand(),
 		},
 		Before: refuseUnknownCommand,
 		Action: func(c *cli.Context) error {

@@ -19,6 +19,7 @@ import (
 	_ "github.com/kemisip/kemi/core/maxfwd"
 	_ "github.com/kemisip/kemi/core/nathelper"
 	_ "github.com/kemisip/kemi/core/path"
+	_ "github.com/kemisip/kemi/core/permissions"
 	_ "github.com/kemisip/kemi/core/pike"
 	_ "github.com/kemisip/kemi/core/registrar"
 	_ "github.com/kemisip/kemi/core/rr"

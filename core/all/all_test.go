@@ -57,6 +57,7 @@ var standardOrder = []string{
 	"auth_db",
 	"htable",
 	"pike",
+	"permissions",
 	"nathelper",
 }
 

@@ -1,0 +1,114 @@
+package permissions
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/kemisip/kemi/db"
+)
+
+// tables is one load of the address and trusted tables.
+type tables struct {
+	addr    *addrTable
+	trusted *trustedTable
+}
+
+// ReadAddressRows reads every row of the address table named table, in
+// id order.
+func ReadAddressRows(ctx context.Context, d *sql.DB, table string) ([]AddressRow, error) {
+	rows, err := d.QueryContext(ctx, `SELECT id, grp, ip_addr, mask, port, tag FROM `+table+` ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", table, err)
+	}
+	defer rows.Close()
+	var out []AddressRow
+	for rows.Next() {
+		var r AddressRow
+		var ip sql.NullString
+		var grp, mask, port sql.NullInt64
+		var tag sql.NullString
+		if err := rows.Scan(&r.ID, &grp, &ip, &mask, &port, &tag); err != nil {
+			return nil, fmt.Errorf("read %s: row after id %d: %w", table, lastID(out), err)
+		}
+		if !grp.Valid || !ip.Valid || !mask.Valid || !port.Valid {
+			return nil, fmt.Errorf("address row id=%d: grp, ip_addr, mask and port must not be NULL", r.ID)
+		}
+		r.Grp, r.IP, r.Mask, r.Port = grp.Int64, ip.String, mask.Int64, port.Int64
+		if tag.Valid {
+			r.Tag = &tag.String
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+func lastID(rows []AddressRow) int64 {
+	if len(rows) == 0 {
+		return 0
+	}
+	return rows[len(rows)-1].ID
+}
+
+// readTrustedRows reads every row of the trusted table, in id order.
+func readTrustedRows(ctx context.Context, d *sql.DB, table string) ([]TrustedRow, error) {
+	rows, err := d.QueryContext(ctx, `SELECT id, src_ip, proto, from_pattern, ruri_pattern, tag, priority FROM `+table+` ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", table, err)
+	}
+	defer rows.Close()
+	var out []TrustedRow
+	for rows.Next() {
+		var r TrustedRow
+		var src, proto, from, ruri, tag sql.NullString
+		var prio sql.NullInt64
+		if err := rows.Scan(&r.ID, &src, &proto, &from, &ruri, &tag, &prio); err != nil {
+			return nil, fmt.Errorf("read %s: %w", table, err)
+		}
+		if !src.Valid || !proto.Valid {
+			return nil, fmt.Errorf("trusted row id=%d: src_ip and proto must not be NULL", r.ID)
+		}
+		r.SrcIP, r.Proto, r.Priority = src.String, proto.String, prio.Int64
+		for _, p := range []struct {
+			v   sql.NullString
+			dst **string
+		}{{from, &r.FromPattern}, {ruri, &r.RURIPattern}, {tag, &r.Tag}} {
+			if p.v.Valid {
+				s := p.v.String
+				*p.dst = &s
+			}
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// loadTables reads and parses both tables from a SQLite file; a file not
+// made yet is two empty tables.
+func loadTables(ctx context.Context, f *db.SQLite, addrName, trustedName string) (*tables, error) {
+	d, err := f.DB(false)
+	if errors.Is(err, db.ErrNoFile) {
+		return &tables{addr: &addrTable{}, trusted: &trustedTable{}}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	arows, err := ReadAddressRows(ctx, d, addrName)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", f.Path(), err)
+	}
+	at, err := newAddrTable(arows)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", f.Path(), err)
+	}
+	trows, err := readTrustedRows(ctx, d, trustedName)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", f.Path(), err)
+	}
+	tt, err := newTrustedTable(trows)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", f.Path(), err)
+	}
+	return &tables{addr: at, trusted: tt}, nil
+}

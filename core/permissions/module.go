@@ -1,0 +1,138 @@
+// Package permissions is Kamailio's permissions module: the address
+// table (groups of IP addresses, subnets and domain names, with ports and
+// tags) behind allow_source_address and friends, and the trusted table
+// behind allow_trusted. Both are read from the database into memory at
+// start.
+package permissions
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"sync/atomic"
+
+	"github.com/kemisip/kemi/db"
+	"github.com/kemisip/kemi/kemi"
+)
+
+func init() {
+	kemi.Register(kemi.ModuleInfo{Name: "permissions", Order: 180, New: func() kemi.Module { return &Module{} }})
+}
+
+// identifier is what a table name may be: it goes into SQL.
+var identifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
+
+// Module is the permissions module of one engine.
+type Module struct {
+	log         *slog.Logger
+	url         db.URL
+	file        *db.SQLite
+	addrName    string
+	trustedName string
+	tagAVP      *kemi.PVName // peer_tag_avp, nil when unset
+	tagAll      bool         // peer_tag_mode 1: every trusted match adds its tag
+
+	cur atomic.Pointer[tables]
+}
+
+// ModInit reads the parameters and, unless in kemi check, loads both
+// tables: a file that does not open, or a row that does not parse, stops
+// the start with an error naming it.
+func (mod *Module) ModInit(env *kemi.Env) error {
+	mod.log = env.Logger
+	p := env.Params
+	rawURL := p.Str("db_url", "")
+	mod.addrName = p.Str("address_table", "address")
+	mod.trustedName = p.Str("trusted_table", "trusted")
+	tagAVP := p.Str("peer_tag_avp", "")
+	tagMode := p.Int("peer_tag_mode", 0)
+	dbMode := p.Int("db_mode", 0)
+	if err := p.Check(); err != nil {
+		return err
+	}
+	for _, n := range []string{mod.addrName, mod.trustedName} {
+		if !identifier.MatchString(n) {
+			return fmt.Errorf("permissions: table name %q: want letters, digits and _", n)
+		}
+	}
+	if tagMode != 0 && tagMode != 1 {
+		return fmt.Errorf("permissions: peer_tag_mode %d: want 0 (first match) or 1 (all matches)", tagMode)
+	}
+	mod.tagAll = tagMode == 1
+	if dbMode != 0 && dbMode != 1 {
+		return fmt.Errorf("permissions: db_mode %d: want 0 or 1 (kemi always keeps the tables in memory)", dbMode)
+	}
+	if tagAVP != "" {
+		if env.PVs == nil {
+			return fmt.Errorf("permissions: peer_tag_avp needs the core pseudo-variables")
+		}
+		pv, err := env.PVs.Parse(tagAVP)
+		if err != nil || pv.Class.Name != "avp" {
+			return fmt.Errorf("permissions: peer_tag_avp %q: want an AVP such as $avp(peer_tag)", tagAVP)
+		}
+		mod.tagAVP = pv
+	}
+	u, err := db.ModuleURL(rawURL, env.DBURL)
+	if err != nil {
+		return fmt.Errorf("permissions: %w", err)
+	}
+	mod.url = u
+	env.Metrics.NewGauge("kemi_permissions_address_rows", "Rows of the address table in memory.", func() float64 {
+		if t := mod.cur.Load(); t != nil && t.addr != nil {
+			return float64(t.addr.rows)
+		}
+		return 0
+	})
+	env.Metrics.NewGauge("kemi_permissions_trusted_rows", "Rows of the trusted table in memory.", func() float64 {
+		if t := mod.cur.Load(); t != nil && t.trusted != nil {
+			return float64(t.trusted.rows)
+		}
+		return 0
+	})
+	mod.cur.Store(&tables{addr: &addrTable{}, trusted: &trustedTable{}})
+	if env.DryRun {
+		return nil
+	}
+	switch u.Kind {
+	case db.KindSQLite:
+		mod.file = db.NewSQLite(u.Path, db.Address, db.Trusted)
+		if err := mod.file.Check(); err != nil {
+			return fmt.Errorf("permissions: %w", err)
+		}
+		return mod.Reload()
+	case db.KindRedis:
+		// the tables are Kamailio's SQL tables; a Redis core db_url must
+		// not stop a kemi that does not use them
+		mod.log.Warn("permissions reads the address and trusted tables from SQLite only: with a Redis db_url they are empty (set [permissions] db_url to a sqlite:// URL)", "db", u.String())
+	}
+	return nil
+}
+
+// Reload reads both tables again and switches to them at once; on an
+// error the tables in use stay. Messages routed meanwhile see either the
+// old or the new tables, never a mix.
+func (mod *Module) Reload() error {
+	if mod.file == nil {
+		return nil
+	}
+	t, err := loadTables(context.Background(), mod.file, mod.addrName, mod.trustedName)
+	if err != nil {
+		return fmt.Errorf("permissions: %w", err)
+	}
+	mod.cur.Store(t)
+	mod.log.Info("permissions tables loaded", "db", mod.url.String(), "address_rows", t.addr.rows, "trusted_rows", t.trusted.rows)
+	return nil
+}
+
+// Destroy closes the database.
+func (mod *Module) Destroy() {
+	if mod.file != nil {
+		mod.file.Close()
+	}
+}
+
+var (
+	_ kemi.ModIniter = (*Module)(nil)
+	_ kemi.Destroyer = (*Module)(nil)
+)

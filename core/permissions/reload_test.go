@@ -1,0 +1,56 @@
+package permissions_test
+
+import (
+	"database/sql"
+	"strings"
+	"testing"
+
+	"github.com/kemisip/kemi/core/permissions"
+	"github.com/kemisip/kemi/kemi"
+	_ "modernc.org/sqlite"
+)
+
+// TestReloadKeepsOldOnError: Module.Reload reads the tables again; a row
+// that does not parse leaves the tables in use as they were.
+func TestReloadKeepsOldOnError(t *testing.T) {
+	path := newFile(t, []string{`(1, '192.0.2.10', 32, 0, NULL)`}, nil)
+	env := kemi.NewEnv("permissions", nil, kemi.NewPVTable(), kemi.NewServices(), nil, kemi.NewParams("permissions", map[string]any{"db_url": "sqlite://" + path}), nil)
+	mod := &permissions.Module{}
+	if err := mod.ModInit(env); err != nil {
+		t.Fatal(err)
+	}
+	defer mod.Destroy()
+	var group kemi.Func
+	for _, x := range mod.Exports() {
+		if x.Name == "allow_source_address_group" {
+			group = x.Func
+		}
+	}
+	from := func(src string) int64 {
+		m := msgFrom(t, src, "udp")
+		return group(m, kemi.MakeArgs()).Int
+	}
+	d, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if _, err := d.Exec(`INSERT INTO address (grp, ip_addr, mask, port) VALUES (2, '192.0.2.11', 40, 0)`); err != nil {
+		t.Fatal(err)
+	}
+	if err := mod.Reload(); err == nil || !strings.Contains(err.Error(), "mask 40") {
+		t.Errorf("reload with a bad row: %v", err)
+	}
+	if g := from("192.0.2.10:5060"); g != 1 {
+		t.Errorf("after a refused reload: group %d, want 1 (the old table)", g)
+	}
+	if _, err := d.Exec(`UPDATE address SET mask=32 WHERE grp=2`); err != nil {
+		t.Fatal(err)
+	}
+	if err := mod.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if g := from("192.0.2.11:5060"); g != 2 {
+		t.Errorf("after the reload: group %d, want 2", g)
+	}
+}
