@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+	"github.com/kemisip/kemi/kemi"
 	"github.com/kemisip/kemi/luaext"
 )
 
@@ -39,20 +40,26 @@ func (e *Engine) ReloadScript() (int64, error) {
 // reloadFailed counts and logs a refused reload; the generation stays.
 func (e *Engine) reloadFailed(err error) (int64, error) {
 	e.met.reloadFailures.Inc()
-	e.log.Error("script reload refused; the old script keeps running", "err", err)
+	e.log.Error("script reload refused; the old script and module data keep running", "err", err)
 	return e.generation.Load(), err
 }
 
-// Reload replaces the routing script, all or nothing: the new script is
-// compiled and a fresh Lua state is built (top level run, request route
-// present) for every worker; only when every state is ready do the workers
-// switch, each between two messages. On failure the old script keeps
-// serving, the failure is counted and the generation does not move. It
-// returns the new script generation.
+// Reload replaces the routing script and the data of the modules that
+// reload with it (kemi.Reloader), all or nothing: the new script is
+// compiled, every Reloader prepares its new data, and a fresh Lua state
+// is built (top level run, request route present) for every worker; only
+// when all of that succeeded are the modules' data committed and do the
+// workers switch, each between two messages. On failure the old script
+// and the old module data keep serving, the failure is counted and the
+// generation does not move. It returns the new script generation.
 func (e *Engine) Reload(name string, src []byte) (int64, error) {
 	e.reloadMu.Lock()
 	defer e.reloadMu.Unlock()
 	script, err := luaext.Compile(name, src)
+	if err != nil {
+		return e.reloadFailed(err)
+	}
+	commits, err := e.prepareModules()
 	if err != nil {
 		return e.reloadFailed(err)
 	}
@@ -66,6 +73,9 @@ func (e *Engine) Reload(name string, src []byte) (int64, error) {
 			return e.reloadFailed(err)
 		}
 		states[w.rank] = st
+	}
+	for _, commit := range commits {
+		commit()
 	}
 	e.reload.mu.Lock()
 	for rank, old := range e.reload.pending {
@@ -86,6 +96,26 @@ func (e *Engine) Reload(name string, src []byte) (int64, error) {
 	}
 	e.log.Info("script reloaded", "script", name, "generation", gen)
 	return gen, nil
+}
+
+// prepareModules runs the first phase of a reload on every module that
+// reloads with the script and returns their commits, in module order.
+func (e *Engine) prepareModules() ([]func(), error) {
+	var commits []func()
+	for _, lm := range e.mods {
+		r, ok := lm.Module.(kemi.Reloader)
+		if !ok {
+			continue
+		}
+		commit, err := r.PrepareReload()
+		if err != nil {
+			return nil, fmt.Errorf("engine: reload: module %s: %w", lm.Name, err)
+		}
+		if commit != nil {
+			commits = append(commits, commit)
+		}
+	}
+	return commits, nil
 }
 
 // Generation returns the script generation: 1 at start, +1 per reload.

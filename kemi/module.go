@@ -20,6 +20,8 @@ import (
 //	ChildInit(1..N) for each worker
 //	... serve ...
 //	Destroy (every module, in reverse order)
+//
+// A module whose data is reloaded with the script implements Reloader.
 type Module interface {
 	// Exports returns the functions this module adds to the KSR table. It
 	// is called once, after ModInit succeeded, and the result is shared by

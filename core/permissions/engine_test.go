@@ -1,6 +1,7 @@
 package permissions_test
 
 import (
+	"database/sql"
 	"fmt"
 	"net"
 	"strings"
@@ -74,5 +75,59 @@ func TestEngineGate(t *testing.T) {
 		if v := s.Metric("kemi_permissions_address_rows"); v != 1 {
 			t.Errorf("kemi_permissions_address_rows = %v, want 1", v)
 		}
+	}
+}
+
+// TestEngineReloadWithScript: a row added to the address table with
+// Kamailio's SQL takes effect when the script is reloaded (SIGHUP runs
+// ReloadScript); a bad row refuses the reload, script included, and the
+// tables and script in use stay.
+func TestEngineReloadWithScript(t *testing.T) {
+	path := newFile(t, []string{`(2, '192.0.2.1', 32, 0, NULL)`}, nil)
+	s := enginetest.Start(t, gateScript, enginetest.WithParams("permissions", map[string]any{
+		"db_url": "sqlite://" + path, "peer_tag_avp": "$avp(peer)",
+	}))
+	if status, _ := options(t, s.UDP()); status != "SIP/2.0 403 Forbidden" {
+		t.Fatalf("before the row: %q, want 403", status)
+	}
+	d, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	exec := func(q string) {
+		t.Helper()
+		if _, err := d.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	newScript := []byte(strings.ReplaceAll(gateScript, `"Allowed"`, `"Reloaded"`))
+
+	// a bad row: neither the row, nor the script, nor the new row count
+	exec(`INSERT INTO address (grp, ip_addr, mask, port, tag) VALUES (1, '127.0.0.1', 32, 0, 'lo')`)
+	exec(`INSERT INTO address (grp, ip_addr, mask, port, tag) VALUES (1, '192.0.2.9', 40, 0, NULL)`)
+	if gen, err := s.Reload("test.lua", newScript); err == nil || gen != 1 || !strings.Contains(err.Error(), "mask 40") {
+		t.Fatalf("reload with a bad row = %d, %v; want 1 and the row's error", gen, err)
+	}
+	if status, _ := options(t, s.UDP()); status != "SIP/2.0 403 Forbidden" {
+		t.Errorf("after a refused reload: %q, want 403 (the old table)", status)
+	}
+	if v := s.Metric("kemi_permissions_address_rows"); v != 1 {
+		t.Errorf("kemi_permissions_address_rows = %v, want 1", v)
+	}
+	if v := s.Metric("kemi_engine_reload_failures_total"); v != 1 {
+		t.Errorf("kemi_engine_reload_failures_total = %v, want 1", v)
+	}
+
+	// the bad row fixed: the new row and the new script take effect together
+	exec(`DELETE FROM address WHERE mask = 40`)
+	if gen, err := s.Reload("test.lua", newScript); err != nil || gen != 2 {
+		t.Fatalf("reload = %d, %v; want 2, nil", gen, err)
+	}
+	if status, tag := options(t, s.UDP()); status != "SIP/2.0 200 Reloaded" || tag != "lo" {
+		t.Errorf("after the reload: %q X-Tag %q, want 200 Reloaded, lo", status, tag)
+	}
+	if v := s.Metric("kemi_permissions_address_rows"); v != 2 {
+		t.Errorf("kemi_permissions_address_rows = %v, want 2", v)
 	}
 }

@@ -2,7 +2,7 @@
 // table (groups of IP addresses, subnets and domain names, with ports and
 // tags) behind allow_source_address and friends, and the trusted table
 // behind allow_trusted. Both are read from the database into memory at
-// start.
+// start, and again when the script is reloaded.
 package permissions
 
 import (
@@ -100,7 +100,7 @@ func (mod *Module) ModInit(env *kemi.Env) error {
 		if err := mod.file.Check(); err != nil {
 			return fmt.Errorf("permissions: %w", err)
 		}
-		return mod.Reload()
+		return mod.load()
 	case db.KindRedis:
 		// the tables are Kamailio's SQL tables; a Redis core db_url must
 		// not stop a kemi that does not use them
@@ -109,19 +109,33 @@ func (mod *Module) ModInit(env *kemi.Env) error {
 	return nil
 }
 
-// Reload reads both tables again and switches to them at once; on an
-// error the tables in use stay. Messages routed meanwhile see either the
-// old or the new tables, never a mix.
-func (mod *Module) Reload() error {
+// PrepareReload reads both tables again, for a reload with the script
+// (SIGHUP): the commit switches to them at once, so that messages see
+// either the old or the new tables, never a mix. A row that does not
+// parse is an error and the tables in use stay.
+func (mod *Module) PrepareReload() (commit func(), err error) {
 	if mod.file == nil {
-		return nil
+		return nil, nil // kemi check, or no SQL database: nothing to read
 	}
 	t, err := loadTables(context.Background(), mod.file, mod.addrName, mod.trustedName)
 	if err != nil {
-		return fmt.Errorf("permissions: %w", err)
+		return nil, fmt.Errorf("permissions: %w", err)
 	}
-	mod.cur.Store(t)
-	mod.log.Info("permissions tables loaded", "db", mod.url.String(), "address_rows", t.addr.rows, "trusted_rows", t.trusted.rows)
+	return func() {
+		mod.cur.Store(t)
+		mod.log.Info("permissions tables loaded", "db", mod.url.String(), "address_rows", t.addr.rows, "trusted_rows", t.trusted.rows)
+	}, nil
+}
+
+// load reads both tables and switches to them: at start.
+func (mod *Module) load() error {
+	commit, err := mod.PrepareReload()
+	if err != nil {
+		return err
+	}
+	if commit != nil {
+		commit()
+	}
 	return nil
 }
 
@@ -135,4 +149,5 @@ func (mod *Module) Destroy() {
 var (
 	_ kemi.ModIniter = (*Module)(nil)
 	_ kemi.Destroyer = (*Module)(nil)
+	_ kemi.Reloader  = (*Module)(nil)
 )

@@ -10,8 +10,9 @@ import (
 	_ "modernc.org/sqlite"
 )
 
-// TestReloadKeepsOldOnError: Module.Reload reads the tables again; a row
-// that does not parse leaves the tables in use as they were.
+// TestReloadKeepsOldOnError: PrepareReload reads the tables again and
+// only its commit switches to them; a row that does not parse is an
+// error and leaves the tables in use as they were.
 func TestReloadKeepsOldOnError(t *testing.T) {
 	path := newFile(t, []string{`(1, '192.0.2.10', 32, 0, NULL)`}, nil)
 	env := kemi.NewEnv("permissions", nil, kemi.NewPVTable(), kemi.NewServices(), nil, kemi.NewParams("permissions", map[string]any{"db_url": "sqlite://" + path}), nil)
@@ -38,7 +39,7 @@ func TestReloadKeepsOldOnError(t *testing.T) {
 	if _, err := d.Exec(`INSERT INTO address (grp, ip_addr, mask, port) VALUES (2, '192.0.2.11', 40, 0)`); err != nil {
 		t.Fatal(err)
 	}
-	if err := mod.Reload(); err == nil || !strings.Contains(err.Error(), "mask 40") {
+	if commit, err := mod.PrepareReload(); err == nil || commit != nil || !strings.Contains(err.Error(), "mask 40") {
 		t.Errorf("reload with a bad row: %v", err)
 	}
 	if g := from("192.0.2.10:5060"); g != 1 {
@@ -47,9 +48,14 @@ func TestReloadKeepsOldOnError(t *testing.T) {
 	if _, err := d.Exec(`UPDATE address SET mask=32 WHERE grp=2`); err != nil {
 		t.Fatal(err)
 	}
-	if err := mod.Reload(); err != nil {
+	commit, err := mod.PrepareReload()
+	if err != nil {
 		t.Fatal(err)
 	}
+	if g := from("192.0.2.11:5060"); g != -1 {
+		t.Errorf("prepared, not committed: group %d, want -1 (the old table)", g)
+	}
+	commit()
 	if g := from("192.0.2.11:5060"); g != 2 {
 		t.Errorf("after the reload: group %d, want 2", g)
 	}
