@@ -199,7 +199,8 @@ func TestDBTableMissingFileIsEmpty(t *testing.T) {
 }
 
 // TestDBTableRefusesBadRows stops the start on a row kemi cannot read,
-// naming the table, the file and the key.
+// naming the table, the file and the key, and leaves the database as it
+// was (dbmode=1 does not write the half-loaded table back).
 func TestDBTableRefusesBadRows(t *testing.T) {
 	tests := []struct{ row, want string }{
 		{`INSERT INTO htable (key_name, value_type, key_value) VALUES ('n', 1, 'abc')`, `key "n": value_type 1 but key_value "abc" is not an integer`},
@@ -208,9 +209,13 @@ func TestDBTableRefusesBadRows(t *testing.T) {
 	for _, tt := range tests {
 		path := filepath.Join(t.TempDir(), "bad.db")
 		sqlExec(t, path, tt.row)
-		_, err := loadDBErr(path, nil, "t=>dbtable=htable")
+		_, err := loadDBErr(path, nil, "t=>dbtable=htable;dbmode=1")
 		if err == nil || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), path) {
 			t.Errorf("row %s: error %v; want one naming %s and %q", tt.row, err, path, tt.want)
+		}
+		// the failed start wrote nothing back over the row
+		if got := dbRows(t, path, "htable"); len(got) != 1 {
+			t.Errorf("row %s: after the refused start the table holds %v", tt.row, got)
 		}
 	}
 }

@@ -120,6 +120,10 @@ func (mod *Module) openDB(rawURL string, env *kemi.Env, dbExpires bool, sizeSuff
 			continue
 		}
 		if err := mod.store.load(t, now); err != nil {
+			// no write back of a table half loaded: it would replace
+			// the rows kemi could not read
+			mod.store.close()
+			mod.store = nil
 			return err
 		}
 		mod.log.Info("htable: table loaded from the database", "table", t.name, "dbtable", t.dbtable, "items", t.count(nil))
