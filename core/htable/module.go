@@ -2,7 +2,9 @@
 // shared by every worker of the engine, declared with Kamailio's
 // definition syntax ("ipban=>size=8;autoexpire=300;initval=0"), with items
 // that expire, atomic increments, per-key locks and iterators, the
-// KSR.htable functions and the $sht family of pseudo-variables.
+// KSR.htable functions and the $sht family of pseudo-variables. A table
+// with dbtable is loaded from Kamailio's htable table in SQLite at start
+// and, with dbmode, written back at shutdown.
 package htable
 
 import (
