@@ -96,3 +96,17 @@ var Trusted = Table{Name: "trusted", Version: 6, Create: []string{`CREATE TABLE 
 )`,
 	`CREATE INDEX trusted_peer_idx ON trusted (src_ip)`,
 }}
+
+// HTable is htable's table (Kamailio 5.x, version 2): the items of the
+// hash tables whose definition names it with dbtable. key_type 1 makes
+// the rows of one key_name an array; value_type 1 is an integer value
+// (key_value holds its text), 0 a string; expires is unix seconds, 0
+// for never.
+var HTable = Table{Name: "htable", Version: 2, Create: []string{`CREATE TABLE htable (
+    id INTEGER PRIMARY KEY NOT NULL,
+    key_name VARCHAR(64) DEFAULT '' NOT NULL,
+    key_type INTEGER DEFAULT 0 NOT NULL,
+    value_type INTEGER DEFAULT 0 NOT NULL,
+    key_value VARCHAR(128) DEFAULT '' NOT NULL,
+    expires INTEGER DEFAULT 0 NOT NULL
+)`}}

@@ -22,8 +22,10 @@ func TestLoadRefusesMalformedDefinition(t *testing.T) {
 	}{
 		{map[string]any{"htable": "ipban=>size=eight"}, "ipban=>size=eight"},
 		{map[string]any{"htable": []any{"a=>size=4", "a=>size=8"}}, `table "a" defined twice`},
-		{map[string]any{"htable": "t=>dbtable=htable;dbmode=1"}, "not yet supported"},
-		{map[string]any{"htable": "t=>", "db_url": "sqlite://x.db"}, "db_url is not yet supported"},
+		{map[string]any{"htable": "t=>cols='key_name,key_value'"}, "cols is not yet supported"},
+		{map[string]any{"htable": "t=>dbtable=htable", "db_url": "redis://127.0.0.1:1/0"}, "not yet supported by kemi (use a SQLite db_url)"},
+		{map[string]any{"htable": "t=>dbtable=htable", "db_url": "mysql://x"}, "unknown database kind"},
+		{map[string]any{"htable": "t=>dbtable=htable", "db_url": "memory", "key_value_column": "v"}, "key_value_column is not yet supported"},
 		{map[string]any{"htable": "t=>", "enable_dmq": 1}, "enable_dmq is not yet supported"},
 		{map[string]any{"htable": "t=>", "timer_interval": 0}, "timer_interval"},
 		{map[string]any{"htable": "t=>", "colour": 1}, "unknown parameter colour"},

@@ -2,7 +2,9 @@
 // shared by every worker of the engine, declared with Kamailio's
 // definition syntax ("ipban=>size=8;autoexpire=300;initval=0"), with items
 // that expire, atomic increments, per-key locks and iterators, the
-// KSR.htable functions and the $sht family of pseudo-variables.
+// KSR.htable functions and the $sht family of pseudo-variables. A table
+// with dbtable is loaded from Kamailio's htable table in SQLite at start
+// and, with dbmode, written back at shutdown.
 package htable
 
 import (
@@ -13,6 +15,7 @@ import (
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
+	"github.com/kemisip/kemi/db"
 	"github.com/kemisip/kemi/kemi"
 )
 
@@ -31,6 +34,7 @@ type Module struct {
 	interval time.Duration
 	callback string
 	now      func() time.Time
+	store    *store // tables with dbtable; nil: none, or a memory database
 
 	expiredTotal *metrics.Counter
 
@@ -54,10 +58,14 @@ func (mod *Module) ModInit(env *kemi.Env) error {
 	defs := p.List("htable")
 	mod.interval = p.Duration("timer_interval", defaultTimerInterval, time.Second)
 	mod.callback = p.Str("event_callback", "")
-	for _, name := range []string{"db_url", "enable_dmq"} {
+	rawURL := p.Str("db_url", "")
+	dbExpires := p.Bool("db_expires", false)
+	sizeSuffix := p.Str("array_size_suffix", defaultSizeSuffix)
+	p.Int("fetch_rows", 100) // kemi reads a table's rows in one query
+	for _, name := range []string{"enable_dmq", "key_name_column", "key_type_column", "value_type_column", "key_value_column", "expires_column"} {
 		if p.Has(name) {
 			p.Str(name, "") // read: refused below with a clearer word than "unknown"
-			return fmt.Errorf("htable: parameter %s is not yet supported by kemi (tables live in memory only)", name)
+			return fmt.Errorf("htable: parameter %s is not yet supported by kemi", name)
 		}
 	}
 	if err := p.Check(); err != nil {
@@ -79,6 +87,12 @@ func (mod *Module) ModInit(env *kemi.Env) error {
 		mod.tables[s.name] = newTable(s, mod.now)
 		expires = expires || s.autoexpire > 0
 	}
+	if sizeSuffix == "" {
+		sizeSuffix = defaultSizeSuffix // as Kamailio
+	}
+	if err := mod.openDB(rawURL, env, dbExpires, sizeSuffix); err != nil {
+		return err
+	}
 	mod.iters = map[*kemi.Proc]*iterators{}
 	mod.expiredNow = map[*kemi.Proc]*expiredItem{}
 	mod.expiredTotal = env.Metrics.NewCounter("kemi_htable_expired_total",
@@ -90,6 +104,46 @@ func (mod *Module) ModInit(env *kemi.Env) error {
 		env.AddProcess(kemi.Process{Name: "htable-timer", Run: mod.timerProcess})
 	}
 	return nil
+}
+
+// openDB opens the database of the tables with dbtable and loads them.
+func (mod *Module) openDB(rawURL string, env *kemi.Env, dbExpires bool, sizeSuffix string) error {
+	u, err := db.ModuleURL(rawURL, env.DBURL)
+	if err != nil {
+		return fmt.Errorf("htable: %w", err)
+	}
+	mod.store, err = openStore(u, mod.tables, dbExpires, sizeSuffix, mod.log, env.DryRun)
+	if err != nil || mod.store == nil {
+		return err
+	}
+	now := mod.now().Unix()
+	for _, t := range mod.tables {
+		if t.dbtable == "" {
+			continue
+		}
+		if err := mod.store.load(t, now); err != nil {
+			// no write back of a table half loaded: it would replace
+			// the rows kemi could not read
+			mod.store.close()
+			mod.store = nil
+			return err
+		}
+		mod.log.Info("htable: table loaded from the database", "table", t.name, "dbtable", t.dbtable, "items", t.count(nil))
+	}
+	return nil
+}
+
+// Destroy writes the tables with dbmode back to their dbtable, as
+// Kamailio does at shutdown, and closes the database.
+func (mod *Module) Destroy() {
+	if mod.store == nil {
+		return
+	}
+	if err := mod.store.save(mod.tables, mod.now().Unix()); err != nil {
+		mod.log.Error("htable: tables not written back to the database", "err", err)
+	}
+	mod.store.close()
+	mod.store = nil
 }
 
 // table returns the named table, or logs at the script's position and
@@ -154,4 +208,7 @@ func (mod *Module) expiredOf(proc *kemi.Proc) *expiredItem {
 	return mod.expiredNow[proc]
 }
 
-var _ kemi.ModIniter = (*Module)(nil)
+var (
+	_ kemi.ModIniter = (*Module)(nil)
+	_ kemi.Destroyer = (*Module)(nil)
+)

@@ -2,6 +2,7 @@ package htable
 
 import (
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 )
@@ -23,11 +24,16 @@ type spec struct {
 	hasInit      bool  // initval given: missing items read as it, sht_inc creates them
 	initval      int64
 	updateExpire bool
+	dbtable      string // database table loaded at start; "": none
+	dbmode       bool   // write the table back to dbtable at shutdown
 }
 
-// parseSpec parses one definition as Kamailio's ht_table_spec does. The
-// database (dbtable, cols, dbmode) and DMQ keys are refused: kemi does not
-// load or replicate tables yet, and ignoring them would lose data silently.
+// identifier is what a dbtable name may be: it goes into SQL as it is.
+var identifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// parseSpec parses one definition as Kamailio's ht_table_spec does.
+// Custom columns (cols) and DMQ replication are refused: kemi does not
+// support them yet, and ignoring them would lose data silently.
 func parseSpec(def string) (spec, error) {
 	name, params, ok := strings.Cut(def, "=>")
 	name = strings.TrimSpace(name)
@@ -71,10 +77,18 @@ func parseSpec(def string) (spec, error) {
 			if err != nil {
 				return spec{}, bad("a non-negative integer")
 			}
-			if n != 0 {
+			if key == "dbmode" {
+				// Kamailio writes back on any value but 0
+				s.dbmode = n != 0
+			} else if n != 0 {
 				return spec{}, fmt.Errorf("htable definition %q: %s is not yet supported by kemi", def, key)
 			}
-		case "dbtable", "cols":
+		case "dbtable":
+			if !identifier.MatchString(val) {
+				return spec{}, bad("a table name (letters, digits and _)")
+			}
+			s.dbtable = val
+		case "cols":
 			return spec{}, fmt.Errorf("htable definition %q: %s is not yet supported by kemi", def, key)
 		default:
 			return spec{}, fmt.Errorf("htable definition %q: unknown key %q", def, key)

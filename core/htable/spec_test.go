@@ -17,6 +17,8 @@ func TestParseSpec(t *testing.T) {
 		{"c=>size=40", spec{name: "c", slots: maxSlots, updateExpire: true}},
 		{"d=>size=20", spec{name: "d", slots: maxSlots, updateExpire: true}},
 		{"e=>dbmode=0;dmqreplicate=0", spec{name: "e", slots: 16, updateExpire: true}},
+		{"f=>dbtable=htable;dbmode=1", spec{name: "f", slots: 16, updateExpire: true, dbtable: "htable", dbmode: true}},
+		{"g=>dbmode=2;dbtable=my_items", spec{name: "g", slots: 16, updateExpire: true, dbtable: "my_items", dbmode: true}},
 	}
 	for _, tt := range tests {
 		got, err := parseSpec(tt.def)
@@ -35,9 +37,10 @@ func TestParseSpecRefuses(t *testing.T) {
 		{"a=>autoexpire=", "autoexpire"},
 		{"a=>initval=abc", "initval"},
 		{"a=>colour=red", `unknown key "colour"`},
-		{"a=>dbtable=htable", "dbtable is not yet supported"},
+		{"a=>dbtable=", "a table name"},
+		{"a=>dbtable=ht-x", "a table name"},
+		{"a=>dbmode=x", "non-negative"},
 		{"a=>cols='key_name,key_value'", "cols is not yet supported"},
-		{"a=>dbmode=1", "dbmode is not yet supported"},
 		{"a=>dmqreplicate=1", "dmqreplicate is not yet supported"},
 	}
 	for _, tt := range tests {

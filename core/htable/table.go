@@ -309,3 +309,38 @@ func (t *table) unlock(proc *kemi.Proc, key string) bool {
 	}
 	return true
 }
+
+// put stores c under key as loaded from the database: in a table with
+// autoexpire it expires at exp (unix seconds) when exp > 0, else after
+// autoexpire from now; in another it never expires.
+func (t *table) put(key string, c cell, exp, now int64) {
+	c.expire = 0
+	if t.autoexpire > 0 {
+		c.expire = now + t.autoexpire
+		if exp > 0 {
+			c.expire = exp
+		}
+	}
+	s := t.slotOf(key)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.items[key] = &c
+}
+
+// snapshot returns a copy of every item, keys sorted. It takes each
+// slot's lock but not its sht_lock owner: it runs at shutdown, when the
+// workers are gone and a lock a script never released must not stop the
+// write back.
+func (t *table) snapshot() []expiredItem {
+	var out []expiredItem
+	for i := range t.slots {
+		s := &t.slots[i]
+		s.mu.Lock()
+		for k, c := range s.items {
+			out = append(out, expiredItem{key: k, cell: *c})
+		}
+		s.mu.Unlock()
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].key < out[j].key })
+	return out
+}
