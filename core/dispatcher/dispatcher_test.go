@@ -306,7 +306,7 @@ func TestIsFromList(t *testing.T) {
 		{"in set", "ds_is_from_list", "127.0.0.1:5072", []any{1}, 1},
 		{"other set", "ds_is_from_list", "127.0.0.1:5072", []any{2}, -1},
 		{"wrong port", "ds_is_from_list", "127.0.0.1:5080", []any{1}, -1},
-		{"default port", "ds_is_from_list", "10.0.0.2:5060", []any{2}, 1},
+		{"no port in the list", "ds_is_from_list", "10.0.0.2:5099", []any{2}, 1},
 		{"any set", "ds_is_from_lists", "10.0.1.1:5060", nil, 1},
 		{"any set -1", "ds_is_from_list", "10.0.1.1:5060", []any{-1}, 1},
 		{"no port mode", "ds_is_from_list_mode", "127.0.0.1:5999", []any{1, 1}, 1},

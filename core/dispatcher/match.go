@@ -61,7 +61,9 @@ func (mod *Module) matches(d *dest, addr netip.Addr, port int, proto string, mod
 	if !d.addr.IsValid() || d.addr.Unmap() != addr {
 		return false
 	}
-	if mode&matchNoPort == 0 && defaultPort(d.port, d.proto) != port {
+	// A destination written without a port matches any port, as in
+	// Kamailio.
+	if mode&matchNoPort == 0 && d.port != 0 && d.port != port {
 		return false
 	}
 	if mode&matchNoProto == 0 && d.proto != proto {
