@@ -330,3 +330,38 @@ func TestIsFromList(t *testing.T) {
 		t.Errorf("$avp(dsattrs) = %v", v)
 	}
 }
+
+func TestSelectRoutes(t *testing.T) {
+	env := load(t, testList, nil)
+	m := invite(t, "c1")
+	if got := env.Call(t, "KSR.dispatcher.ds_select_routes", m, "2=8;1=8", "d").AsInt(); got != 1 {
+		t.Fatalf("ds_select_routes = %d", got)
+	}
+	var got []string
+	for _, c := range loadCandidates(m) {
+		got = append(got, c.uri)
+	}
+	want := "sip:10.0.0.2 sip:10.0.0.3;transport=tcp sip:10.0.0.1:5060 sip:127.0.0.1:5071 sip:127.0.0.1:5072 sip:127.0.0.1:5073"
+	if strings.Join(got, " ") != want || m.DstURI != "sip:10.0.0.2" {
+		t.Errorf("candidates %v, $du %q; want %s", got, m.DstURI, want)
+	}
+	m = invite(t, "c2")
+	if got := env.Call(t, "KSR.dispatcher.ds_select_routes_limit", m, "3=4;1=8", "r", 2).AsInt(); got != 1 || m.RURI() != "sip:bob@127.0.0.1:5071" || len(loadCandidates(m)) != 2 {
+		t.Errorf("ds_select_routes_limit = %d, R-URI %s, candidates %v", got, m.RURI(), loadCandidates(m))
+	}
+	for _, bad := range [][]any{{"1", "d"}, {"1=4", "q"}, {"3=4", "d"}} {
+		if got := env.Call(t, "KSR.dispatcher.ds_select_routes", invite(t, "c3"), bad...).AsInt(); got != -1 {
+			t.Errorf("ds_select_routes%v = %d, want -1", bad, got)
+		}
+	}
+	// ds_mark_addr takes a destination out of rotation by its URI.
+	if got := env.Call(t, "KSR.dispatcher.ds_mark_addr", m, "ip", 1, "sip:127.0.0.1:5071").AsInt(); got != 1 {
+		t.Fatalf("ds_mark_addr = %d", got)
+	}
+	if got := env.Call(t, "KSR.dispatcher.ds_is_active_uri", m, 1, "sip:127.0.0.1:5071").AsInt(); got != -1 {
+		t.Errorf("ds_is_active_uri after ds_mark_addr = %d", got)
+	}
+	if got := env.Call(t, "KSR.dispatcher.ds_mark_addr", m, "a", 1, "sip:127.0.0.9").AsInt(); got != -1 {
+		t.Errorf("ds_mark_addr of an unknown address = %d", got)
+	}
+}

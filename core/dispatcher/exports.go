@@ -41,7 +41,14 @@ func (mod *Module) Exports() []kemi.Export {
 		x("ds_next_domain", nil, next(modeRURI, true)),
 		x("ds_set_dst", nil, next(modeDstURI, false)),
 		x("ds_set_domain", nil, next(modeRURI, false)),
+		x("ds_select_routes", kemi.SS, func(m *kemi.Msg, a kemi.Args) kemi.Value {
+			return kemi.Int(mod.selectRoutes(m, a.Str(0), a.Str(1), 0))
+		}),
+		x("ds_select_routes_limit", []kemi.ParamKind{kemi.ParamStr, kemi.ParamStr, kemi.ParamInt}, func(m *kemi.Msg, a kemi.Args) kemi.Value {
+			return kemi.Int(mod.selectRoutes(m, a.Str(0), a.Str(1), a.Int(2)))
+		}),
 		x("ds_mark_dst", nil, mod.markDst),
+		x("ds_mark_addr", []kemi.ParamKind{kemi.ParamStr, kemi.ParamInt, kemi.ParamStr}, mod.markAddr),
 		x("ds_mark_dst_state", kemi.S, mod.markDstState),
 		x("ds_is_from_list", kemi.I, func(m *kemi.Msg, a kemi.Args) kemi.Value {
 			return kemi.Int(mod.isFromList(m, a.Int(0), matchNoProto, ""))

@@ -45,27 +45,41 @@ const (
 // as mode says and stores up to limit candidates (0: all) for failover.
 // It returns 1, or -1 when the set is unknown, empty or all down.
 func (mod *Module) selectDst(m *kemi.Msg, id, alg, limit, mode int) int {
-	s := mod.sets.Load().sets[id]
-	if s == nil || len(s.dests) == 0 {
-		m.Errorf(mod.log, "dispatcher: destination set [%d] not found", id)
-		return -1
-	}
-	cands, ok := mod.candidates(m, s, alg)
-	if !ok {
-		return -1
+	return mod.selectRules(m, []rule{{id, alg}}, limit, mode)
+}
+
+// rule is one set and its algorithm, as ds_select_routes takes them.
+type rule struct{ set, alg int }
+
+// selectRules runs each rule in turn and joins their candidates: the
+// first candidate of the first rule that has one is applied, the others
+// follow it for failover (at most limit in all; 0: no limit).
+func (mod *Module) selectRules(m *kemi.Msg, rules []rule, limit, mode int) int {
+	var cands []*dest
+	for _, r := range rules {
+		s := mod.sets.Load().sets[r.set]
+		if s == nil || len(s.dests) == 0 {
+			m.Errorf(mod.log, "dispatcher: destination set [%d] not found", r.set)
+			continue
+		}
+		cs, ok := mod.candidates(m, s, r.alg)
+		if !ok {
+			continue
+		}
+		if r.alg == algParallel && mode != modeXAVP && len(cs) > 0 {
+			for _, d := range cs[1:] {
+				if err := addBranch(m, d, mode); err != nil {
+					m.Errorf(mod.log, "dispatcher: cannot add a branch for %s: %v", d.uri, err)
+					return -1
+				}
+			}
+			cs = cs[:1]
+		}
+		cands = append(cands, cs...)
 	}
 	if len(cands) == 0 {
-		mod.log.Debug("dispatcher: no active destination", "set", id, "where", m.Where())
+		mod.log.Debug("dispatcher: no active destination", "rules", rules, "where", m.Where())
 		return -1
-	}
-	if alg == algParallel && mode != modeXAVP {
-		for _, d := range cands[1:] {
-			if err := addBranch(m, d, mode); err != nil {
-				m.Errorf(mod.log, "dispatcher: cannot add a branch for %s: %v", d.uri, err)
-				return -1
-			}
-		}
-		cands = cands[:1]
 	}
 	if limit > 0 && len(cands) > limit {
 		cands = cands[:limit]
