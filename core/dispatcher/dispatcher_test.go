@@ -33,6 +33,9 @@ func load(t *testing.T, list string, params map[string]any) *kemitest.Env {
 	if params == nil {
 		params = map[string]any{}
 	}
+	if _, ok := params["flags"]; !ok {
+		params["flags"] = 2 // failover, as most deployments set it
+	}
 	if list != "" {
 		path := filepath.Join(t.TempDir(), "dispatcher.list")
 		if err := os.WriteFile(path, []byte(list), 0o600); err != nil {
@@ -349,7 +352,11 @@ func TestSelectRoutes(t *testing.T) {
 	if got := env.Call(t, "KSR.dispatcher.ds_select_routes_limit", m, "3=4;1=8", "r", 2).AsInt(); got != 1 || m.RURI() != "sip:bob@127.0.0.1:5071" || len(loadCandidates(m)) != 2 {
 		t.Errorf("ds_select_routes_limit = %d, R-URI %s, candidates %v", got, m.RURI(), loadCandidates(m))
 	}
-	for _, bad := range [][]any{{"1", "d"}, {"1=4", "q"}, {"3=4", "d"}} {
+	m = invite(t, "c4")
+	if got := env.Call(t, "KSR.dispatcher.ds_select_routes", m, "1=8", "ruri").AsInt(); got != 1 || m.RURI() != "sip:bob@127.0.0.1:5071" {
+		t.Errorf("ds_select_routes(1=8, ruri) = %d, R-URI %s", got, m.RURI())
+	}
+	for _, bad := range [][]any{{"1", "d"}, {"1=4", "q"}, {"3=4", "d"}, {"1=4", ""}} {
 		if got := env.Call(t, "KSR.dispatcher.ds_select_routes", invite(t, "c3"), bad...).AsInt(); got != -1 {
 			t.Errorf("ds_select_routes%v = %d, want -1", bad, got)
 		}
@@ -363,5 +370,21 @@ func TestSelectRoutes(t *testing.T) {
 	}
 	if got := env.Call(t, "KSR.dispatcher.ds_mark_addr", m, "a", 1, "sip:127.0.0.9").AsInt(); got != -1 {
 		t.Errorf("ds_mark_addr of an unknown address = %d", got)
+	}
+}
+
+// TestNoFailoverWithoutFlag2 checks that without flags bit 2 only the
+// selected destination is kept: ds_next_dst has nothing to go to.
+func TestNoFailoverWithoutFlag2(t *testing.T) {
+	env := load(t, testList, map[string]any{"flags": 0})
+	m := invite(t, "c1")
+	if got := env.Call(t, "KSR.dispatcher.ds_select_dst", m, 1, 4).AsInt(); got != 1 {
+		t.Fatalf("ds_select_dst = %d", got)
+	}
+	if c := loadCandidates(m); len(c) != 1 || c[0].uri != m.DstURI {
+		t.Errorf("candidates %v, want only %s", c, m.DstURI)
+	}
+	if got := env.Call(t, "KSR.dispatcher.ds_next_dst", m).AsInt(); got != -1 {
+		t.Errorf("ds_next_dst without failover = %d, want -1", got)
 	}
 }

@@ -85,7 +85,7 @@ func startLB(t *testing.T, uases ...*uas) *enginetest.Server {
 	if err := os.WriteFile(path, []byte(list), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return enginetest.Start(t, lbScript, enginetest.WithParams("dispatcher", map[string]any{"list_file": path}))
+	return enginetest.Start(t, lbScript, enginetest.WithParams("dispatcher", map[string]any{"list_file": path, "flags": 2}))
 }
 
 // send sends n OPTIONS through s and returns the final codes.

@@ -29,6 +29,10 @@ type Module struct {
 	// setidPV and attrsPV receive the set id and attributes of the
 	// destination ds_is_from_list matched (setid_pvname, attrs_pvname).
 	setidPV, attrsPV *kemi.PVName
+	// failover keeps the other usable destinations after the selected one
+	// for ds_next_dst (flags bit 2); without it only the selected one is
+	// kept.
+	failover bool
 	// uriUserOnly hashes only the user part of URIs (flags bit 1).
 	uriUserOnly bool
 	// probingAll marks ds_mark_dst destinations for probing too
@@ -47,6 +51,7 @@ func (mod *Module) ModInit(env *kemi.Env) error {
 	file := p.Str("list_file", "")
 	flags := p.Int("flags", 0)
 	mod.uriUserOnly = flags&1 != 0
+	mod.failover = flags&2 != 0
 	mod.probingAll = p.Int("ds_probing_mode", 0) == 1
 	if s := p.Str("hash_pvar", ""); s != "" {
 		f, err := env.PVs.CompileFormat(s)

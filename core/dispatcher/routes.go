@@ -34,12 +34,17 @@ func parseRules(s string) ([]rule, error) {
 // parseMode reads the mode of ds_select_routes: "0" or "d" sets $du, "1"
 // or "r" the R-URI, "2" or "x" only stores the candidates.
 func parseMode(s string) (int, bool) {
-	switch strings.ToLower(strings.TrimSpace(s)) {
-	case "0", "d":
+	// Only the first character counts, as in Kamailio ("ruri" is "r").
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return 0, false
+	}
+	switch s[0] {
+	case '0', 'd', 'D':
 		return modeDstURI, true
-	case "1", "r":
+	case '1', 'r', 'R':
 		return modeRURI, true
-	case "2", "x":
+	case '2', 'x', 'X':
 		return modeXAVP, true
 	}
 	return 0, false

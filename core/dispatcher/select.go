@@ -84,6 +84,9 @@ func (mod *Module) selectRules(m *kemi.Msg, rules []rule, limit, mode int) int {
 	if limit > 0 && len(cands) > limit {
 		cands = cands[:limit]
 	}
+	if !mod.failover {
+		cands = cands[:1]
+	}
 	if mode != modeXAVP {
 		if err := apply(m, cands[0].uri, mode); err != nil {
 			m.Errorf(mod.log, "dispatcher: cannot use %s: %v", cands[0].uri, err)
