@@ -166,7 +166,7 @@ func TestAlgorithms(t *testing.T) {
 
 func TestHashAlgorithmsAreStable(t *testing.T) {
 	env := load(t, testList, map[string]any{"hash_pvar": "$fU"})
-	for _, alg := range []int{0, 1, 2, 3, 5, 7} {
+	for _, alg := range []int{0, 1, 2, 3, 7} {
 		first := ""
 		for i := 0; i < 5; i++ {
 			m := invite(t, "stable-call")
@@ -266,6 +266,9 @@ func TestDomainAndParallel(t *testing.T) {
 	}
 	if strings.Join(all, " ") != "sip:127.0.0.1:5071 sip:127.0.0.1:5072 sip:127.0.0.1:5073" {
 		t.Errorf("parallel destinations %v", all)
+	}
+	if c := loadCandidates(m); len(c) != 0 {
+		t.Errorf("parallel forking kept failover candidates %v; Kamailio keeps none", c)
 	}
 }
 
@@ -386,5 +389,24 @@ func TestNoFailoverWithoutFlag2(t *testing.T) {
 	}
 	if got := env.Call(t, "KSR.dispatcher.ds_next_dst", m).AsInt(); got != -1 {
 		t.Errorf("ds_next_dst without failover = %d, want -1", got)
+	}
+}
+
+// TestAuthUserFallsBackToRoundRobin checks algorithm 5: the same username
+// always goes to one destination; without credentials it is round robin.
+func TestAuthUserFallsBackToRoundRobin(t *testing.T) {
+	env := load(t, testList, nil)
+	count := picks(t, env, 1, 5, 6, func(int) *kemi.Msg { return invite(t, "x") })
+	for uri, c := range count {
+		if c != 2 {
+			t.Errorf("without credentials %s picked %d of 6, want 2", uri, c)
+		}
+	}
+	withAuth := func(int) *kemi.Msg {
+		m := kemitest.ParseMsg(t, "INVITE sip:bob@example.com SIP/2.0\nVia: SIP/2.0/UDP 192.0.2.10:5062;branch=z9hG4bK1\nFrom: <sip:alice@example.com>;tag=1\nTo: <sip:bob@example.com>\nCall-ID: x\nCSeq: 1 INVITE\nProxy-Authorization: Digest username=\"alice\", realm=\"example.com\", nonce=\"n\", uri=\"sip:bob@example.com\", response=\"r\"\nContent-Length: 0\n\n")
+		return m
+	}
+	if count := picks(t, env, 1, 5, 6, withAuth); len(count) != 1 {
+		t.Errorf("one username went to %v", count)
 	}
 }

@@ -56,6 +56,10 @@ type rule struct{ set, alg int }
 // follow it for failover (at most limit in all; 0: no limit).
 func (mod *Module) selectRules(m *kemi.Msg, rules []rule, limit, mode int) int {
 	var cands []*dest
+	// parallel is the destination a parallel rule (algorithm 12) put in
+	// $du or the R-URI: its destinations are not kept for failover, as in
+	// Kamailio.
+	var parallel *dest
 	for _, r := range rules {
 		s := mod.sets.Load().sets[r.set]
 		if s == nil || len(s.dests) == 0 {
@@ -66,16 +70,27 @@ func (mod *Module) selectRules(m *kemi.Msg, rules []rule, limit, mode int) int {
 		if !ok {
 			continue
 		}
-		if r.alg == algParallel && mode != modeXAVP && len(cs) > 0 {
-			for _, d := range cs[1:] {
-				if err := addBranch(m, d, mode); err != nil {
-					m.Errorf(mod.log, "dispatcher: cannot add a branch for %s: %v", d.uri, err)
-					return -1
+		if r.alg == algParallel {
+			if mode != modeXAVP && len(cs) > 0 && parallel == nil && len(cands) == 0 {
+				for _, d := range cs[1:] {
+					if err := addBranch(m, d, mode); err != nil {
+						m.Errorf(mod.log, "dispatcher: cannot add a branch for %s: %v", d.uri, err)
+						return -1
+					}
 				}
+				parallel = cs[0]
 			}
-			cs = cs[:1]
+			continue
 		}
 		cands = append(cands, cs...)
+	}
+	if parallel != nil {
+		if err := apply(m, parallel.uri, mode); err != nil {
+			m.Errorf(mod.log, "dispatcher: cannot use %s: %v", parallel.uri, err)
+			return -1
+		}
+		clearCandidates(m)
+		return 1
 	}
 	if len(cands) == 0 {
 		mod.log.Debug("dispatcher: no active destination", "rules", rules, "where", m.Where())
@@ -121,12 +136,12 @@ func (mod *Module) candidates(m *kemi.Msg, s *set, alg int) ([]*dest, bool) {
 	case algRoundRob:
 		first = int((mod.state.rr[s.id].Add(1) - 1) % uint64(n))
 	case algAuthUser:
-		user := authUser(m)
-		if user == "" {
-			// Kamailio falls back to the Call-ID without credentials.
-			user = callID(m)
+		if user := authUser(m); user != "" {
+			first = mod.hash(user, n)
+		} else {
+			// Without credentials Kamailio uses round robin.
+			first = int((mod.state.rr[s.id].Add(1) - 1) % uint64(n))
 		}
-		first = mod.hash(user, n)
 	case algRandom:
 		first = mod.rnd(n)
 	case algPV:
