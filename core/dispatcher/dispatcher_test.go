@@ -410,3 +410,37 @@ func TestAuthUserFallsBackToRoundRobin(t *testing.T) {
 		t.Errorf("one username went to %v", count)
 	}
 }
+
+func TestWeightSlots(t *testing.T) {
+	mk := func(ws ...int) []*dest {
+		var ds []*dest
+		for _, w := range ws {
+			ds = append(ds, &dest{weight: w})
+		}
+		return ds
+	}
+	for _, tc := range []struct {
+		weights []int
+		want    []int // slots per destination
+	}{
+		{[]int{50, 30, 20}, []int{50, 30, 20}},
+		{[]int{10, 20}, []int{10, 90}},        // the last fills the rest
+		{[]int{60, 50, 40}, []int{60, 0, 40}}, // 50 would take the sum over 100
+		{[]int{0, 0}, nil},
+	} {
+		slots := weightSlots(mk(tc.weights...))
+		if tc.want == nil {
+			if slots != nil {
+				t.Errorf("weights %v: slots %v, want none", tc.weights, slots)
+			}
+			continue
+		}
+		got := make([]int, len(tc.weights))
+		for _, s := range slots {
+			got[s]++
+		}
+		if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+			t.Errorf("weights %v: slots per destination %v, want %v", tc.weights, got, tc.want)
+		}
+	}
+}

@@ -187,7 +187,12 @@ func (l *list) finish() {
 func weightSlots(ds []*dest) []int {
 	slots := make([]int, 0, 100)
 	for i, d := range ds {
-		for w := 0; w < d.weight && len(slots) < 100; w++ {
+		// A destination whose weight takes the sum over 100 is left out,
+		// as in Kamailio.
+		if len(slots)+d.weight > 100 {
+			continue
+		}
+		for w := 0; w < d.weight; w++ {
 			slots = append(slots, i)
 		}
 	}

@@ -132,7 +132,8 @@ func (mod *Module) candidates(m *kemi.Msg, s *set, alg int) ([]*dest, bool) {
 		if m.Req == nil {
 			return nil, false
 		}
-		first = mod.hash(mod.uriKey(m.Req.Recipient), n)
+		// Kamailio hashes only the user of the R-URI.
+		first = mod.hash(m.Req.Recipient.User, n)
 	case algRoundRob:
 		first = int((mod.state.rr[s.id].Add(1) - 1) % uint64(n))
 	case algAuthUser:
