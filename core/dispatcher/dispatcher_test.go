@@ -194,7 +194,8 @@ func TestFailover(t *testing.T) {
 	for env.Call(t, "KSR.dispatcher.ds_next_dst", f).AsInt() == 1 {
 		got = append(got, f.DstURI)
 	}
-	want := "sip:127.0.0.1:5071 sip:127.0.0.1:5072 sip:127.0.0.1:5073"
+	// Equal priorities: reverse file order, as Kamailio 5.6 gives them.
+	want := "sip:127.0.0.1:5073 sip:127.0.0.1:5072 sip:127.0.0.1:5071"
 	if strings.Join(got, " ") != want {
 		t.Errorf("failover order %v, want %s", got, want)
 	}
@@ -220,16 +221,16 @@ func TestFailover(t *testing.T) {
 		t.Fatalf("ds_mark_dst = %d", got)
 	}
 	count := picks(t, env, 1, 4, 6, func(int) *kemi.Msg { return invite(t, "x") })
-	if count["sip:127.0.0.1:5071"] != 0 {
+	if count["sip:127.0.0.1:5073"] != 0 {
 		t.Errorf("a marked destination was selected: %v", count)
 	}
-	if got := env.Call(t, "KSR.dispatcher.ds_is_active_uri", m, 1, "sip:127.0.0.1:5071").AsInt(); got != -1 {
+	if got := env.Call(t, "KSR.dispatcher.ds_is_active_uri", m, 1, "sip:127.0.0.1:5073").AsInt(); got != -1 {
 		t.Errorf("ds_is_active_uri of a marked destination = %d", got)
 	}
 	if got := env.Call(t, "KSR.dispatcher.ds_mark_dst_state", m, "a").AsInt(); got != 1 {
 		t.Fatalf("ds_mark_dst_state(a) = %d", got)
 	}
-	if got := env.Call(t, "KSR.dispatcher.ds_is_active_uri", m, 1, "sip:127.0.0.1:5071").AsInt(); got != 1 {
+	if got := env.Call(t, "KSR.dispatcher.ds_is_active_uri", m, 1, "sip:127.0.0.1:5073").AsInt(); got != 1 {
 		t.Errorf("ds_is_active_uri after marking active = %d", got)
 	}
 }
@@ -240,7 +241,7 @@ func TestDomainAndParallel(t *testing.T) {
 	if got := env.Call(t, "KSR.dispatcher.ds_select_domain", m, 1, 8).AsInt(); got != 1 {
 		t.Fatalf("ds_select_domain = %d", got)
 	}
-	if m.RURI() != "sip:bob@127.0.0.1:5071" || m.DstURI != "" {
+	if m.RURI() != "sip:bob@127.0.0.1:5073" || m.DstURI != "" {
 		t.Errorf("R-URI %s, $du %q", m.RURI(), m.DstURI)
 	}
 	env.Call(t, "KSR.dispatcher.ds_next_domain", m)
@@ -264,7 +265,7 @@ func TestDomainAndParallel(t *testing.T) {
 	for _, b := range m.Branches {
 		all = append(all, b.DstURI)
 	}
-	if strings.Join(all, " ") != "sip:127.0.0.1:5071 sip:127.0.0.1:5072 sip:127.0.0.1:5073" {
+	if strings.Join(all, " ") != "sip:127.0.0.1:5073 sip:127.0.0.1:5072 sip:127.0.0.1:5071" {
 		t.Errorf("parallel destinations %v", all)
 	}
 	if c := loadCandidates(m); len(c) != 0 {
@@ -315,11 +316,15 @@ func TestIsFromList(t *testing.T) {
 		{"no port in the list", "ds_is_from_list", "10.0.0.2:5099", []any{2}, 1},
 		{"any set", "ds_is_from_lists", "10.0.1.1:5060", nil, 1},
 		{"any set -1", "ds_is_from_list", "10.0.1.1:5060", []any{-1}, 1},
-		{"no port mode", "ds_is_from_list_mode", "127.0.0.1:5999", []any{1, 1}, 1},
+		{"no port, no proto mode", "ds_is_from_list_mode", "127.0.0.1:5999", []any{1, 3}, 1},
 		{"proto matched", "ds_is_from_list_mode", "10.0.0.3:5060", []any{2, 0}, -1},
 		{"proto ignored", "ds_is_from_list_mode", "10.0.0.3:5060", []any{2, 2}, 1},
+		// As Kamailio 5.6: a destination without transport has no
+		// protocol, so mode 0 never matches it against a source.
+		{"no transport, mode 0", "ds_is_from_list_mode", "127.0.0.1:5072", []any{1, 0}, -1},
+		{"no transport, uri without transport", "ds_is_from_list_uri", "192.0.2.1:5060", []any{1, 0, "sip:127.0.0.1:5072"}, 1},
 		{"active only", "ds_is_from_list_mode", "10.0.1.1:5060", []any{3, 4}, -1},
-		{"uri", "ds_is_from_list_uri", "192.0.2.1:5060", []any{1, 0, "sip:127.0.0.1:5073;transport=udp"}, 1},
+		{"uri with a transport the list lacks", "ds_is_from_list_uri", "192.0.2.1:5060", []any{1, 0, "sip:127.0.0.1:5073;transport=udp"}, -1},
 		{"uri not in set", "ds_is_from_list_uri", "127.0.0.1:5073", []any{1, 0, "sip:127.0.0.9:5073"}, -1},
 	} {
 		m := from(tc.src, "udp")
@@ -347,16 +352,16 @@ func TestSelectRoutes(t *testing.T) {
 	for _, c := range loadCandidates(m) {
 		got = append(got, c.uri)
 	}
-	want := "sip:10.0.0.2 sip:10.0.0.3;transport=tcp sip:10.0.0.1:5060 sip:127.0.0.1:5071 sip:127.0.0.1:5072 sip:127.0.0.1:5073"
+	want := "sip:10.0.0.2 sip:10.0.0.3;transport=tcp sip:10.0.0.1:5060 sip:127.0.0.1:5073 sip:127.0.0.1:5072 sip:127.0.0.1:5071"
 	if strings.Join(got, " ") != want || m.DstURI != "sip:10.0.0.2" {
 		t.Errorf("candidates %v, $du %q; want %s", got, m.DstURI, want)
 	}
 	m = invite(t, "c2")
-	if got := env.Call(t, "KSR.dispatcher.ds_select_routes_limit", m, "3=4;1=8", "r", 2).AsInt(); got != 1 || m.RURI() != "sip:bob@127.0.0.1:5071" || len(loadCandidates(m)) != 2 {
+	if got := env.Call(t, "KSR.dispatcher.ds_select_routes_limit", m, "3=4;1=8", "r", 2).AsInt(); got != 1 || m.RURI() != "sip:bob@127.0.0.1:5073" || len(loadCandidates(m)) != 2 {
 		t.Errorf("ds_select_routes_limit = %d, R-URI %s, candidates %v", got, m.RURI(), loadCandidates(m))
 	}
 	m = invite(t, "c4")
-	if got := env.Call(t, "KSR.dispatcher.ds_select_routes", m, "1=8", "ruri").AsInt(); got != 1 || m.RURI() != "sip:bob@127.0.0.1:5071" {
+	if got := env.Call(t, "KSR.dispatcher.ds_select_routes", m, "1=8", "ruri").AsInt(); got != 1 || m.RURI() != "sip:bob@127.0.0.1:5073" {
 		t.Errorf("ds_select_routes(1=8, ruri) = %d, R-URI %s", got, m.RURI())
 	}
 	for _, bad := range [][]any{{"1", "d"}, {"1=4", "q"}, {"3=4", "d"}, {"1=4", ""}} {

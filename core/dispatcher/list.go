@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -152,7 +153,9 @@ func (d *dest) parseAttrs() error {
 func (d *dest) setAddr(u sip.Uri) {
 	d.addr, _ = netip.ParseAddr(strings.Trim(u.Host, "[]"))
 	d.port = u.Port
-	d.proto = "udp"
+	// No transport is no protocol: with ds_is_from_list_mode 0 such a
+	// destination matches only a URI without transport, as in Kamailio.
+	d.proto = ""
 	if t, ok := u.UriParams.Get("transport"); ok {
 		d.proto = strings.ToLower(t)
 	}
@@ -171,10 +174,13 @@ func (l *list) add(d *dest) {
 	s.dests = append(s.dests, d)
 }
 
-// finish sorts each set by priority (highest first; equal ones keep the
-// file order) and builds the weight slots.
+// finish sorts each set by priority, highest first, and builds the weight
+// slots. Destinations of equal priority are in reverse file order, as
+// Kamailio has them (it pushes each line at the head of the set): the
+// failover order and the round robin sequence follow Kamailio's.
 func (l *list) finish() {
 	for _, s := range l.sets {
+		slices.Reverse(s.dests)
 		sort.SliceStable(s.dests, func(i, j int) bool { return s.dests[i].priority > s.dests[j].priority })
 		s.wslots = weightSlots(s.dests)
 	}

@@ -19,6 +19,9 @@ const (
 // match it sets setid_pvname and attrs_pvname.
 func (mod *Module) isFromList(m *kemi.Msg, id, mode int, uri string) int {
 	addr, port, proto := m.Src.Addr().Unmap(), int(m.Src.Port()), strings.ToLower(m.Proto)
+	if proto == "" {
+		proto = "udp"
+	}
 	if uri != "" {
 		u, err := kemi.ParseURI(uri)
 		if err != nil {
