@@ -381,19 +381,24 @@ func TestSelectRoutes(t *testing.T) {
 	}
 }
 
-// TestNoFailoverWithoutFlag2 checks that without flags bit 2 only the
-// selected destination is kept: ds_next_dst has nothing to go to.
+// TestNoFailoverWithoutFlag2 checks that without flags bit 2 nothing is
+// kept and ds_next_dst and ds_mark_dst fail, as Kamailio 5.6 does.
 func TestNoFailoverWithoutFlag2(t *testing.T) {
 	env := load(t, testList, map[string]any{"flags": 0})
 	m := invite(t, "c1")
 	if got := env.Call(t, "KSR.dispatcher.ds_select_dst", m, 1, 4).AsInt(); got != 1 {
 		t.Fatalf("ds_select_dst = %d", got)
 	}
-	if c := loadCandidates(m); len(c) != 1 || c[0].uri != m.DstURI {
-		t.Errorf("candidates %v, want only %s", c, m.DstURI)
+	if c := loadCandidates(m); len(c) != 0 || m.DstURI != "sip:127.0.0.1:5073" {
+		t.Errorf("candidates %v, $du %s; want none, sip:127.0.0.1:5073", c, m.DstURI)
 	}
-	if got := env.Call(t, "KSR.dispatcher.ds_next_dst", m).AsInt(); got != -1 {
-		t.Errorf("ds_next_dst without failover = %d, want -1", got)
+	for _, fn := range []string{"ds_next_dst", "ds_set_dst", "ds_mark_dst"} {
+		if got := env.Call(t, "KSR.dispatcher."+fn, m).AsInt(); got != -1 {
+			t.Errorf("%s without failover = %d, want -1", fn, got)
+		}
+	}
+	if m.DstURI != "sip:127.0.0.1:5073" || !strings.Contains(env.Logs(), "failover support disabled") {
+		t.Errorf("$du %s after a failed ds_next_dst; logs:\n%s", m.DstURI, env.Logs())
 	}
 }
 

@@ -54,6 +54,10 @@ func parseState(s string) (int32, bool) {
 
 // markCurrent sets the state of the destination in use.
 func (mod *Module) markCurrent(m *kemi.Msg, st int32) int {
+	if !mod.failover {
+		mod.log.Warn("dispatcher: failover support disabled (flags bit 2 unset)", "where", m.Where())
+		return -1
+	}
 	cs := loadCandidates(m)
 	if len(cs) == 0 {
 		m.Errorf(mod.log, "dispatcher: no destination selected to mark")

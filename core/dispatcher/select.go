@@ -99,16 +99,17 @@ func (mod *Module) selectRules(m *kemi.Msg, rules []rule, limit, mode int) int {
 	if limit > 0 && len(cands) > limit {
 		cands = cands[:limit]
 	}
-	if !mod.failover {
-		cands = cands[:1]
-	}
 	if mode != modeXAVP {
 		if err := apply(m, cands[0].uri, mode); err != nil {
 			m.Errorf(mod.log, "dispatcher: cannot use %s: %v", cands[0].uri, err)
 			return -1
 		}
 	}
-	storeCandidates(m, cands)
+	// Without failover (flags bit 2) Kamailio keeps nothing, not even
+	// the selected destination.
+	if mod.failover {
+		storeCandidates(m, cands)
+	}
 	return 1
 }
 
@@ -377,6 +378,10 @@ func loadCandidates(m *kemi.Msg) []candidate {
 // applies the one in use again (!next). It returns 1, or -1 when there is
 // none left.
 func (mod *Module) useNext(m *kemi.Msg, mode int, next bool) int {
+	if !mod.failover {
+		mod.log.Warn("dispatcher: failover support disabled (flags bit 2 unset)", "where", m.Where())
+		return -1
+	}
 	cs := loadCandidates(m)
 	if next && len(cs) > 0 {
 		cs = cs[1:]
