@@ -166,8 +166,11 @@ func (mod *Module) candidates(m *kemi.Msg, s *set, alg int) ([]*dest, bool) {
 			return nil, true
 		}
 	default:
-		m.Errorf(mod.log, "dispatcher: algorithm %d is not supported", alg)
-		return nil, false
+		// Kamailio answers an algorithm it does not know with the first
+		// destination; kemi does the same for call load (10), which it
+		// does not track yet.
+		mod.log.Warn("dispatcher: algorithm not implemented - using first entry", "alg", alg, "where", m.Where())
+		first = 0
 	}
 	out := make([]*dest, 0, n)
 	for i := 0; i < n; i++ {
