@@ -13,6 +13,7 @@ import (
 	_ "github.com/kemisip/kemi/core/auth"
 	_ "github.com/kemisip/kemi/core/auth_db"
 	_ "github.com/kemisip/kemi/core/corex"
+	_ "github.com/kemisip/kemi/core/dispatcher"
 	_ "github.com/kemisip/kemi/core/htable"
 	_ "github.com/kemisip/kemi/core/ksr"
 	_ "github.com/kemisip/kemi/core/kx"

@@ -59,6 +59,7 @@ var standardOrder = []string{
 	"pike",
 	"permissions",
 	"nathelper",
+	"dispatcher",
 }
 
 // TestStandardOrder keeps the registered standard set and its order as
