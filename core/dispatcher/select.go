@@ -125,7 +125,11 @@ func (mod *Module) candidates(m *kemi.Msg, s *set, alg int) ([]*dest, bool) {
 	case algFrom, algTo:
 		u := fromToURI(m, alg == algFrom)
 		if u == nil {
-			m.Errorf(mod.log, "dispatcher: algorithm %d: no %s URI", alg, map[bool]string{true: "From", false: "To"}[alg == algFrom])
+			hdr := "To"
+			if alg == algFrom {
+				hdr = "From"
+			}
+			m.Errorf(mod.log, "dispatcher: algorithm %d: no %s URI", alg, hdr)
 			return nil, false
 		}
 		first = mod.hash(mod.uriKey(*u), n)
