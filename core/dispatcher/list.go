@@ -131,7 +131,8 @@ func (d *dest) parseAttrs() error {
 			continue
 		}
 		k, v, _ := strings.Cut(kv, "=")
-		switch strings.TrimSpace(k) {
+		k = strings.TrimSpace(k)
+		switch k {
 		case "weight", "rweight":
 			n, err := strconv.Atoi(strings.TrimSpace(v))
 			if err != nil || n < 0 || n > 100 {

@@ -211,6 +211,7 @@ func (mod *Module) relWeight(s *set) int {
 				k--
 			}
 		}
+		return -1 // unreachable: usable counted these destinations
 	}
 	r := mod.rnd(total)
 	for i, d := range s.dests {
