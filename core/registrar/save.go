@@ -260,16 +260,11 @@ func (mod *Module) readPath(m *kemi.Msg, sc *saveCtx) error {
 // firstPathURI returns the URI of the first entry of a Path (or Route)
 // set.
 func firstPathURI(path string) (sip.Uri, error) {
-	var u sip.Uri
-	hs, err := kemi.ParseHeaders("Route: " + path)
-	if err != nil || len(hs) == 0 {
-		return u, fmt.Errorf("invalid Path %q", path)
+	rs, err := kemi.PathRoutes(path)
+	if err != nil || len(rs) == 0 {
+		return sip.Uri{}, fmt.Errorf("invalid Path %q", path)
 	}
-	r, ok := hs[0].(*sip.RouteHeader)
-	if !ok {
-		return u, fmt.Errorf("invalid Path %q", path)
-	}
-	return r.Address, nil
+	return rs[0].Address, nil
 }
 
 // matchResult is what usrloc's get_ucontact_by_instance tells.
