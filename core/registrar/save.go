@@ -248,13 +248,25 @@ func (mod *Module) readPath(m *kemi.Msg, sc *saveCtx) error {
 		return refuse(rParsePath, err.Error())
 	}
 	if mod.cfg.pathUseRcv {
-		if r, ok := first.UriParams.Get("received"); ok && r != "" {
-			if dec, err := url.QueryUnescape(r); err == nil {
-				sc.received, sc.pathRcv = dec, true
-			}
+		if dec, ok := pathReceived(first); ok {
+			sc.received, sc.pathRcv = dec, true
 		}
 	}
 	return nil
+}
+
+// pathReceived returns the unescaped received parameter of a Path URI
+// (path_use_received), if it has a usable one.
+func pathReceived(u sip.Uri) (string, bool) {
+	r, ok := u.UriParams.Get("received")
+	if !ok || r == "" {
+		return "", false
+	}
+	dec, err := url.QueryUnescape(r)
+	if err != nil {
+		return "", false
+	}
+	return dec, true
 }
 
 // firstPathURI returns the URI of the first entry of a Path (or Route)
