@@ -29,7 +29,7 @@ func (mod *Module) Exports() []kemi.Export {
 				if len(params) > i+1 {
 					e.params = a.Str(i + 1)
 				}
-				return mod.addPath(m, name, e)
+				return mod.addPath(m, name, e, adv)
 			}}
 	}
 	return []kemi.Export{
@@ -73,14 +73,15 @@ func stateOf(m *kemi.Msg) *state {
 	return st
 }
 
-// addPath checks an add_path call and keeps it for BeforeSend.
-func (mod *Module) addPath(m *kemi.Msg, fn string, e entry) kemi.Value {
+// addPath checks an add_path call (adv: an advertised_address variant)
+// and keeps it for BeforeSend.
+func (mod *Module) addPath(m *kemi.Msg, fn string, e entry, adv bool) kemi.Value {
 	if m.Req == nil {
 		mod.errors.Inc()
 		m.Errorf(mod.log, "%s: not a request", fn)
 		return kemi.Fail
 	}
-	if e.adv != "" || strings.Contains(fn, "advertised") {
+	if adv {
 		if err := checkAdvertised(e.adv); err != nil {
 			mod.errors.Inc()
 			m.Errorf(mod.log, "%s: %v", fn, err)

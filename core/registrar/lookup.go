@@ -3,7 +3,6 @@ package registrar
 import (
 	"context"
 	"net/netip"
-	"net/url"
 	"strings"
 	"time"
 
@@ -137,10 +136,8 @@ func (mod *Module) nextHop(b *kemi.Binding) (dst, path string, err error) {
 		}
 		dst = u.String()
 		if mod.cfg.pathUseRcv {
-			if r, ok := u.UriParams.Get("received"); ok && r != "" {
-				if dec, err := url.QueryUnescape(r); err == nil {
-					dst = dec
-				}
+			if dec, ok := pathReceived(u); ok {
+				dst = dec
 			}
 		}
 		return dst, b.Path, nil

@@ -248,28 +248,35 @@ func (mod *Module) readPath(m *kemi.Msg, sc *saveCtx) error {
 		return refuse(rParsePath, err.Error())
 	}
 	if mod.cfg.pathUseRcv {
-		if r, ok := first.UriParams.Get("received"); ok && r != "" {
-			if dec, err := url.QueryUnescape(r); err == nil {
-				sc.received, sc.pathRcv = dec, true
-			}
+		if dec, ok := pathReceived(first); ok {
+			sc.received, sc.pathRcv = dec, true
 		}
 	}
 	return nil
 }
 
+// pathReceived returns the unescaped received parameter of a Path URI
+// (path_use_received), if it has a usable one.
+func pathReceived(u sip.Uri) (string, bool) {
+	r, ok := u.UriParams.Get("received")
+	if !ok || r == "" {
+		return "", false
+	}
+	dec, err := url.QueryUnescape(r)
+	if err != nil {
+		return "", false
+	}
+	return dec, true
+}
+
 // firstPathURI returns the URI of the first entry of a Path (or Route)
 // set.
 func firstPathURI(path string) (sip.Uri, error) {
-	var u sip.Uri
-	hs, err := kemi.ParseHeaders("Route: " + path)
-	if err != nil || len(hs) == 0 {
-		return u, fmt.Errorf("invalid Path %q", path)
+	rs, err := kemi.PathRoutes(path)
+	if err != nil || len(rs) == 0 {
+		return sip.Uri{}, fmt.Errorf("invalid Path %q", path)
 	}
-	r, ok := hs[0].(*sip.RouteHeader)
-	if !ok {
-		return u, fmt.Errorf("invalid Path %q", path)
-	}
-	return r.Address, nil
+	return rs[0].Address, nil
 }
 
 // matchResult is what usrloc's get_ucontact_by_instance tells.
