@@ -148,7 +148,7 @@ func openSubscribers(c *cli.Context) (subscribers, error) {
 		return nil, exitError(err, exitUsage)
 	}
 	table := c.String("table")
-	if !validTable(table) {
+	if !db.ValidIdentifier(table) {
 		return nil, cli.Exit(fmt.Sprintf("--table %q: want letters, digits and _", table), exitUsage)
 	}
 	switch u.Kind {
@@ -164,18 +164,6 @@ func openSubscribers(c *cli.Context) (subscribers, error) {
 		return &redisSubscribers{c: rc}, nil
 	}
 	return nil, cli.Exit(fmt.Sprintf("database %s keeps nothing: use a sqlite or redis URL", u), exitUsage)
-}
-
-func validTable(t string) bool {
-	if t == "" || len(t) > 64 || t[0] >= '0' && t[0] <= '9' {
-		return false
-	}
-	for _, r := range t {
-		if !(r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
-			return false
-		}
-	}
-	return true
 }
 
 // hashes returns the columns kamctl writes: ha1 = MD5(user:domain:pw),

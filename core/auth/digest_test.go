@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -92,6 +93,8 @@ func TestNonceChecks(t *testing.T) {
 		{name: "tampered", mutate: func(s string) string { return s[:30] + flip(s[30]) + s[31:] }, steps: []step{{realm: "example.com", want: nonceInvalid}}},
 		{name: "garbage", mutate: func(string) string { return "not-a-nonce!" }, steps: []step{{realm: "example.com", want: nonceInvalid}}},
 		{name: "truncated", mutate: func(s string) string { return s[:20] }, steps: []step{{realm: "example.com", want: nonceInvalid}}},
+		{name: "too long to decode", mutate: func(string) string { return strings.Repeat("A", maxNonceB64) }, steps: []step{{realm: "example.com", want: nonceInvalid}}},
+		{name: "longer than ours", mutate: func(s string) string { return s + "AAAA" }, steps: []step{{realm: "example.com", want: nonceInvalid}}},
 		{name: "foreign secret", verifier: func(c *clock) *nonces { return testNonces(c, "other", true, false, 8) },
 			steps: []step{{realm: "example.com", want: nonceInvalid}}},
 		{name: "another node with the same secret", nc: true, size: 8,

@@ -204,7 +204,9 @@ func (n *nonces) check(nonce, realm string, checks uint8, f *fields, nc string) 
 	if len(nonce) > maxNonceB64 {
 		return nonceInvalid
 	}
-	var buf [nonceFullLen + 4]byte
+	// room for all that maxNonceB64 characters decode to: Decode panics
+	// when dst is shorter than that
+	var buf [maxNonceB64 / 4 * 3]byte
 	l, err := base64.StdEncoding.Decode(buf[:], []byte(nonce))
 	if err != nil || (l != nonceBaseLen && l != nonceFullLen) || buf[0] != nonceVersion {
 		return nonceInvalid

@@ -42,7 +42,7 @@ func (mod *Module) authenticate(m *kemi.Msg, realm, table, method string, www bo
 		m.Errorf(mod.log, "auth_db: empty realm or table")
 		return kemi.AuthError
 	}
-	if !identifier.MatchString(table) {
+	if !db.ValidIdentifier(table) {
 		m.Errorf(mod.log, "auth_db: table name %q: want letters, digits and _", table)
 		return kemi.AuthError
 	}
@@ -97,7 +97,7 @@ func (mod *Module) authCheck(m *kemi.Msg, a kemi.Args) kemi.Value {
 // error.
 func (mod *Module) isSubscriber(m *kemi.Msg, a kemi.Args) kemi.Value {
 	raw, table, flags := a.Str(0), a.Str(1), a.Int(2)
-	if raw == "" || table == "" || !identifier.MatchString(table) {
+	if raw == "" || table == "" || !db.ValidIdentifier(table) {
 		m.Errorf(mod.log, "is_subscriber: invalid uri %q or table %q", raw, table)
 		return kemi.Fail
 	}

@@ -60,7 +60,7 @@ func (mod *Module) ModInit(env *kemi.Env) error {
 		return fmt.Errorf("auth_db: load_credentials is not supported")
 	}
 	for _, c := range []string{mod.userCol, mod.domainCol, mod.passCol, mod.passCol2} {
-		if !identifier.MatchString(c) {
+		if !db.ValidIdentifier(c) {
 			return fmt.Errorf("auth_db: column name %q: want letters, digits and _", c)
 		}
 	}

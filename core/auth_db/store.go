@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 	"sync"
 
@@ -16,9 +15,6 @@ import (
 // ErrNoDatabase is returned by a store whose SQLite file was never
 // created: no subscriber exists yet.
 var ErrNoDatabase = errors.New("no subscriber database yet")
-
-// identifier is what a table or column name may be: it goes into SQL.
-var identifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
 
 // RedisKey returns the Redis key of a subscriber: a hash with the
 // fields password, ha1 and ha1b (and whatever else the columns name).

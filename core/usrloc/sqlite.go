@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -44,8 +43,6 @@ func (s *sqliteStore) check() error {
 	return nil
 }
 
-var tableName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
-
 // table returns the table name, opening it on first use. A table other
 // than "location" has the location schema under its own name, as a
 // Kamailio location table given to save("name") has.
@@ -55,7 +52,7 @@ func (s *sqliteStore) table(name string) (*sqliteTable, error) {
 	if t := s.tables[name]; t != nil {
 		return t, nil
 	}
-	if !tableName.MatchString(name) {
+	if !db.ValidIdentifier(name) {
 		return nil, fmt.Errorf("usrloc: %q is not a table name", name)
 	}
 	def := db.Location
