@@ -9,7 +9,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"regexp"
 	"sync/atomic"
 
 	"github.com/kemisip/kemi/db"
@@ -19,9 +18,6 @@ import (
 func init() {
 	kemi.Register(kemi.ModuleInfo{Name: "permissions", Order: 180, New: func() kemi.Module { return &Module{} }})
 }
-
-// identifier is what a table name may be: it goes into SQL.
-var identifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
 
 // Module is the permissions module of one engine.
 type Module struct {
@@ -52,7 +48,7 @@ func (mod *Module) ModInit(env *kemi.Env) error {
 		return err
 	}
 	for _, n := range []string{mod.addrName, mod.trustedName} {
-		if !identifier.MatchString(n) {
+		if !db.ValidIdentifier(n) {
 			return fmt.Errorf("permissions: table name %q: want letters, digits and _", n)
 		}
 	}
