@@ -427,6 +427,11 @@ func (e *Engine) Metrics() *kemi.Metrics { return e.metrics }
 // WriteMetrics writes the /metrics page.
 func (e *Engine) WriteMetrics(w interface{ Write([]byte) (int, error) }) { e.writeMetrics(w) }
 
+// Services returns the registry where the engine's modules publish their
+// APIs (kemi.ServiceTM, kemi.ServiceUAC...), for Go code embedding the
+// engine and for tests.
+func (e *Engine) Services() *kemi.Services { return e.svc }
+
 // Exports returns the functions of the enabled modules.
 func (e *Engine) Exports() []kemi.Export { return e.exports }
 

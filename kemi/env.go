@@ -146,6 +146,7 @@ type Env struct {
 	DBURL string
 
 	procs []Process
+	rpcs  []RPCMethod
 }
 
 // NewEnv returns an environment; the module loader uses it (see

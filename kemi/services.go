@@ -1,5 +1,11 @@
 package kemi
 
+import (
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+)
+
 // ServiceTM is the name under which tm publishes its API in Services.
 const ServiceTM = "tm"
 
@@ -50,4 +56,51 @@ const ServiceAuth = "auth"
 // proxy_authorize accepted for m.
 type AuthorizedUser interface {
 	AuthorizedUser(m *Msg) (user string, ok bool)
+}
+
+// ServiceUAC is the name under which tm publishes UAC: requests a module
+// sends on its own (dispatcher's OPTIONS probes, nathelper's keepalives).
+const ServiceUAC = "uac"
+
+// UACRequest is a request a module sends on its own.
+type UACRequest struct {
+	// Method is the request method, "OPTIONS".
+	Method string
+	// RURI is the Request-URI.
+	RURI string
+	// NextHop is the SIP URI the request is sent to; "" sends it to RURI.
+	NextHop string
+	// Socket is the local socket to send from, "proto:host:port" or its
+	// name; "" lets the engine choose.
+	Socket string
+	// Headers are header lines ("From: <sip:a@b>\r\nTo: ..."); they must
+	// hold From and To. Call-ID, CSeq, Max-Forwards and a From tag are
+	// added when missing, Via and Content-Length always.
+	Headers string
+	// Body is the message body; with one, Headers need a Content-Type.
+	Body string
+	// Timeout ends the transaction when no final reply came; 0 means
+	// tm's fr_timer.
+	Timeout time.Duration
+}
+
+// UACResult is the outcome of a UACRequest.
+type UACResult struct {
+	// Code is the status of the final reply, or 408 when none came in
+	// time, or 477 when the request could not be sent (as Kamailio's tm).
+	Code int
+	// Reason is the reason phrase of the final reply (or of the local
+	// 408/477).
+	Reason string
+	// Reply is the final reply; nil when Code is local.
+	Reply *sip.Response
+}
+
+// UAC is what tm publishes under ServiceUAC.
+type UAC interface {
+	// SendRequest sends r statefully (retransmitted over UDP until a reply
+	// comes) and calls done once, on another goroutine, with the outcome.
+	// It returns an error, and does not call done, when the request cannot
+	// be built, resolved or given a socket.
+	SendRequest(r UACRequest, done func(UACResult)) error
 }

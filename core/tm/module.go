@@ -103,7 +103,7 @@ func (mod *Module) ModInit(env *kemi.Env) error {
 	mod.met.timeouts = set.NewCounter(`kemi_tm_branch_timeouts_total`, "Branches (and t_uac_send requests) ended by fr_timer, fr_inv_timer or a transport error.")
 	mod.met.cancels = set.NewCounter(`kemi_tm_cancels_total`, "CANCEL requests sent downstream.")
 	mod.met.sendErrors = set.NewCounter(`kemi_tm_send_errors_total`, "Messages tm could not send.")
-	mod.met.uacRequests = set.NewCounter(`kemi_tm_uac_requests_total`, "Requests sent with t_uac_send.")
+	mod.met.uacRequests = set.NewCounter(`kemi_tm_uac_requests_total`, "Requests tm sent as a UAC: t_uac_send and modules' own (dispatcher probes, NAT keepalives).")
 	for i := 1; i <= 6; i++ {
 		mod.met.relayed[i] = set.NewCounter(fmt.Sprintf(`kemi_tm_replies_relayed_total{class="%dxx"}`, i), "Replies relayed upstream, by status class.")
 		mod.met.local[i] = set.NewCounter(fmt.Sprintf(`kemi_tm_local_replies_total{class="%dxx"}`, i), "Replies tm generated (100 Trying, 408, 487, t_reply), by status class.")
@@ -114,6 +114,9 @@ func (mod *Module) ModInit(env *kemi.Env) error {
 		return err
 	}
 	env.AddProcess(kemi.Process{Name: "tm-timer", Run: mod.timerProcess})
+	if err := env.Services.Provide(kemi.ServiceUAC, kemi.UAC(mod)); err != nil {
+		return err
+	}
 	return env.Services.Provide(kemi.ServiceTM, mod)
 }
 

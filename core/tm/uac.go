@@ -3,6 +3,7 @@ package tm
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -52,25 +53,34 @@ func (u *uacTable) remove(id string) {
 // absorbed; a 2xx to an INVITE is not acknowledged (as in Kamailio, the
 // script would need t_uac_ack_local).
 func (mod *Module) uacSend(m *kemi.Msg, method, ruri, nexthop, socket, headers, body string) kemi.Value {
-	req, err := buildUACRequest(method, ruri, headers, body)
-	if err != nil {
+	r := kemi.UACRequest{Method: method, RURI: ruri, NextHop: nexthop, Socket: socket, Headers: headers, Body: body}
+	if err := mod.SendRequest(r, nil); err != nil {
 		m.Errorf(mod.log, "t_uac_send: %v", err)
 		return kemi.Fail
 	}
-	next := ruri
-	if nexthop != "" && nexthop != "." {
-		next = nexthop
+	return kemi.OK
+}
+
+// SendRequest sends a request of a module's own (kemi.UAC): statefully,
+// retransmitted over UDP, ended by its final reply, r.Timeout (fr_timer
+// when 0) or a transport error. done, when not nil, gets the outcome.
+func (mod *Module) SendRequest(r kemi.UACRequest, done func(kemi.UACResult)) error {
+	req, err := buildUACRequest(r.Method, r.RURI, r.Headers, r.Body)
+	if err != nil {
+		return err
+	}
+	next := r.RURI
+	if r.NextHop != "" && r.NextHop != "." {
+		next = r.NextHop
 	}
 	dst, err := mod.resolve(next)
 	if err != nil {
-		m.Errorf(mod.log, "t_uac_send: cannot resolve %s: %v", next, err)
-		return kemi.Fail
+		return fmt.Errorf("cannot resolve %s: %w", next, err)
 	}
-	if socket != "" && socket != "." {
-		s := mod.host.FindSocket(socket)
+	if r.Socket != "" && r.Socket != "." {
+		s := mod.host.FindSocket(r.Socket)
 		if s == nil {
-			m.Errorf(mod.log, "t_uac_send: no local socket %q", socket)
-			return kemi.Fail
+			return fmt.Errorf("no local socket %q", r.Socket)
 		}
 		if s.Proto == dst.Proto {
 			dst.Sock = s
@@ -79,35 +89,63 @@ func (mod *Module) uacSend(m *kemi.Msg, method, ruri, nexthop, socket, headers, 
 	id := uacPrefix + mod.prefix + "." + strconv.FormatUint(mod.nextID.Add(1), 36)
 	via := mod.host.Via(nil, &dst, id)
 	if via == nil {
-		m.Errorf(mod.log, "t_uac_send: no local socket for %s", dst)
-		return kemi.Fail
+		return fmt.Errorf("no local socket for %s", dst)
 	}
 	req.PrependHeader(via)
 	req.SetTransport(strings.ToUpper(dst.Proto))
 	req.SetDestination(dst.Addr.String())
-	ctx2 := sip.NewClientTx(id+"|"+string(req.Method), req, &txConn{host: mod.host, dst: dst}, mod.sipLog)
-	mod.uacs.add(id, ctx2)
-	go mod.consumeUAC(id, ctx2, mod.frTimer)
-	if err := ctx2.Init(); err != nil {
-		mod.met.sendErrors.Inc()
-		ctx2.Terminate()
-		m.Errorf(mod.log, "t_uac_send: %v", err)
-		return kemi.Fail
+	ctx := sip.NewClientTx(id+"|"+string(req.Method), req, &txConn{host: mod.host, dst: dst}, mod.sipLog)
+	timeout := r.Timeout
+	if timeout <= 0 {
+		timeout = mod.frTimer
 	}
+	mod.uacs.add(id, ctx)
+	// The reader starts first so that a quick reply finds it; it reports
+	// nothing when the first transmission fails (the error is returned).
+	sent := make(chan bool, 1)
+	go mod.consumeUAC(id, ctx, timeout, sent, done)
+	if err := ctx.Init(); err != nil {
+		sent <- false
+		mod.met.sendErrors.Inc()
+		ctx.Terminate()
+		return err
+	}
+	sent <- true
 	mod.met.uacRequests.Inc()
-	return kemi.OK
+	return nil
 }
 
-// consumeUAC reads the replies of a t_uac_send request until the final
-// one, fr_timer, or sipgo's own timeout.
-func (mod *Module) consumeUAC(id string, ctx *sip.ClientTx, fr time.Duration) {
+// consumeUAC reads the replies of a request of ours until the final one,
+// the timeout, or sipgo's own end of the transaction, and reports the
+// outcome to done.
+func (mod *Module) consumeUAC(id string, ctx *sip.ClientTx, timeout time.Duration, sent <-chan bool, done func(kemi.UACResult)) {
 	defer mod.uacs.remove(id)
-	timer := time.NewTimer(fr)
+	res := kemi.UACResult{Code: 408, Reason: "Request Timeout"}
+	report := true
+	defer func() {
+		if done == nil || !report {
+			return
+		}
+		defer func() {
+			if p := recover(); p != nil {
+				mod.log.Error("core/tm: UAC reply callback panicked", "panic", p)
+			}
+		}()
+		done(res)
+	}()
+	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 	for {
 		select {
-		case res := <-ctx.Responses():
-			if res.StatusCode >= 200 {
+		case ok := <-sent:
+			if !ok {
+				report = false
+				return
+			}
+			sent = nil
+		case r := <-ctx.Responses():
+			if r.StatusCode >= 200 {
+				res = kemi.UACResult{Code: r.StatusCode, Reason: r.Reason, Reply: r}
 				ctx.Terminate()
 				return
 			}
@@ -116,6 +154,9 @@ func (mod *Module) consumeUAC(id string, ctx *sip.ClientTx, fr time.Duration) {
 			ctx.Terminate()
 			return
 		case <-ctx.Done():
+			if err := ctx.Err(); err != nil && !errors.Is(err, sip.ErrTransactionTimeout) {
+				res = kemi.UACResult{Code: 477, Reason: "Unfortunately error on sending to next hop occurred"}
+			}
 			return
 		}
 	}

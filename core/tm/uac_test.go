@@ -7,6 +7,7 @@ import (
 
 	"github.com/kemisip/kemi/engine"
 	"github.com/kemisip/kemi/engine/enginetest"
+	"github.com/kemisip/kemi/kemi"
 )
 
 const uacScript = `
@@ -65,5 +66,57 @@ func TestUACSend(t *testing.T) {
 	}
 	if logs := s.Logs(); !strings.Contains(logs, "headers need From and To") {
 		t.Errorf("the error is not logged:\n%s", logs)
+	}
+}
+
+// tm's kemi.UAC service, as dispatcher and nathelper use it: each request
+// reports its final reply, a timeout, or an error at once.
+func TestUACService(t *testing.T) {
+	s := enginetest.Start(t, "function ksr_request_route() end")
+	uac, ok := s.Services().Lookup(kemi.ServiceUAC).(kemi.UAC)
+	if !ok {
+		t.Fatal("tm publishes no kemi.UAC")
+	}
+	answering := newPeer(t, "pbx")
+	silent := newPeer(t, "gone")
+	results := make(chan kemi.UACResult, 2)
+	options := func(to *peer, timeout time.Duration) kemi.UACRequest {
+		return kemi.UACRequest{
+			Method:  "OPTIONS",
+			RURI:    to.uri(),
+			Headers: "From: <sip:dispatcher@127.0.0.1>\r\nTo: <" + to.uri() + ">\r\n",
+			Timeout: timeout,
+		}
+	}
+	if err := uac.SendRequest(options(answering, 0), func(r kemi.UACResult) { results <- r }); err != nil {
+		t.Fatal(err)
+	}
+	req, from := answering.expectRequest("OPTIONS", 2*time.Second)
+	answering.reply(req, from, 404, "Not Here", "p1")
+	select {
+	case r := <-results:
+		if r.Code != 404 || r.Reason != "Not Here" || r.Reply == nil {
+			t.Errorf("answered probe: %+v", r)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("no result for an answered request")
+	}
+
+	if err := uac.SendRequest(options(silent, 300*time.Millisecond), func(r kemi.UACResult) { results <- r }); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case r := <-results:
+		if r.Code != 408 || r.Reply != nil {
+			t.Errorf("unanswered probe: %+v", r)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("no result for an unanswered request")
+	}
+
+	bad := options(silent, 0)
+	bad.Headers = "To: <sip:x@127.0.0.1>\r\n"
+	if err := uac.SendRequest(bad, func(r kemi.UACResult) { t.Errorf("callback for a request never sent: %+v", r) }); err == nil {
+		t.Error("a request without From was accepted")
 	}
 }
