@@ -114,10 +114,15 @@ func (p *prober) run(ctx context.Context, _ *kemi.ProcContext) error {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
-			if p.active.Load() != 0 {
-				p.round()
-			}
+			p.tick()
 		}
+	}
+}
+
+// tick runs a round unless dispatcher.ping_active turned probing off.
+func (p *prober) tick() {
+	if p.active.Load() != 0 {
+		p.round()
 	}
 }
 
