@@ -62,22 +62,18 @@ func stateWord(evname string) string {
 // from and to 127.0.0.1 like Kamailio's faked message, whose R-URI is the
 // destination (Kamailio sets its new_uri).
 func eventMsg(uri string, proc *kemi.Proc, host kemi.Host) (*kemi.Msg, error) {
-	ru, err := kemi.ParseURI(uri)
+	raw := "OPTIONS " + uri + " SIP/2.0\r\n" +
+		"Via: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bKkemi-ds\r\n" +
+		"From: <sip:kemi@127.0.0.1>;tag=ds\r\nTo: <sip:you@127.0.0.1>\r\n" +
+		"Call-ID: kemi-dispatcher-event\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+	msg, err := sip.ParseMessage([]byte(raw))
 	if err != nil {
 		return nil, err
 	}
-	req := sip.NewRequest(sip.OPTIONS, ru)
-	via := &sip.ViaHeader{ProtocolName: "SIP", ProtocolVersion: "2.0", Transport: "UDP", Host: "127.0.0.1", Port: 9, Params: sip.NewParams()}
-	via.Params.Add("branch", "z9hG4bKkemi-ds")
-	req.AppendHeader(via)
-	from := &sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: "kemi", Host: "127.0.0.1"}, Params: sip.NewParams()}
-	from.Params.Add("tag", "ds")
-	req.AppendHeader(from)
-	req.AppendHeader(&sip.ToHeader{Address: sip.Uri{Scheme: "sip", User: "you", Host: "127.0.0.1"}, Params: sip.NewParams()})
-	cid := sip.CallIDHeader("kemi-dispatcher-event")
-	req.AppendHeader(&cid)
-	req.AppendHeader(&sip.CSeqHeader{SeqNo: 1, MethodName: sip.OPTIONS})
-	req.SetBody(nil)
+	req, ok := msg.(*sip.Request)
+	if !ok {
+		return nil, fmt.Errorf("not a request")
+	}
 	return &kemi.Msg{Req: req, Proto: "udp", Proc: proc, Host: host, OrigURI: "sip:you@127.0.0.1", Received: time.Now(), Faked: true}, nil
 }
 

@@ -2,65 +2,18 @@ package dispatcher_test
 
 import (
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/emiago/sipgo"
-	"github.com/emiago/sipgo/sip"
 	"github.com/kemisip/kemi/engine/enginetest"
 )
 
-// probedUAS is a sipgo UAS on loopback UDP that can stop answering; it
-// counts the keepalives (From sip:dispatcher@...) apart from the calls.
-type probedUAS struct {
-	addr          string
-	silent        atomic.Bool
-	calls, probes atomic.Int64
-}
-
-func startProbedUAS(t *testing.T) *probedUAS {
-	t.Helper()
-	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	u := &probedUAS{addr: conn.LocalAddr().String()}
-	ua, _ := sipgo.NewUA(sipgo.WithUserAgent("uas-" + u.addr))
-	t.Cleanup(func() { ua.Close() })
-	srv, _ := sipgo.NewServer(ua)
-	srv.OnOptions(func(req *sip.Request, tx sip.ServerTransaction) {
-		if f := req.From(); f != nil && f.Address.User == "dispatcher" {
-			u.probes.Add(1)
-		} else {
-			u.calls.Add(1)
-		}
-		if u.silent.Load() {
-			return
-		}
-		tx.Respond(sip.NewResponseFromRequest(req, 200, "OK", nil))
-	})
-	go srv.ServeUDP(conn)
-	return u
-}
-
 // probeScript balances with round robin and fails over on a timeout
 // without marking: only the health checks take a destination out.
-const probeScript = `
-function ksr_request_route()
-	if KSR.dispatcher.ds_select_dst(1, 4) < 0 then
-		KSR.sl.sl_send_reply(503, "Service Unavailable")
-		return
-	end
-	KSR.tm.t_on_failure("ksr_failure_manage")
-	KSR.tm.t_relay()
-end
-
+const probeScript = lbRequestRoute + `
 function ksr_failure_manage()
 	if KSR.tm.t_is_canceled() > 0 then return end
 	if KSR.tm.t_branch_timeout() > 0 or KSR.tm.t_check_status("5[0-9][0-9]") > 0 then
@@ -86,7 +39,7 @@ func TestHealthChecks(t *testing.T) {
 		threshold = 2
 		timeout   = 300 * time.Millisecond
 	)
-	uases := []*probedUAS{startProbedUAS(t), startProbedUAS(t), startProbedUAS(t)}
+	uases := []*uas{startUAS(t, 200), startUAS(t, 200), startUAS(t, 200)}
 	list := ""
 	for _, u := range uases {
 		list += fmt.Sprintf("1 sip:%s\n", u.addr)
@@ -127,13 +80,13 @@ func TestHealthChecks(t *testing.T) {
 	if probes := down.probes.Load(); probes < threshold {
 		t.Errorf("the silent UAS got %d probes, want at least %d", probes, threshold)
 	}
-	before := down.calls.Load()
+	before := down.count()
 	for i, code := range send(t, s, 6) {
 		if code != 200 {
 			t.Errorf("call %d after the UAS left answered %d", i, code)
 		}
 	}
-	if got := down.calls.Load() - before; got != 0 {
+	if got := down.count() - before; got != 0 {
 		t.Errorf("the UAS out of rotation got %d calls, want 0", got)
 	}
 	wantDown := fmt.Sprintf("DSEVENT dispatcher:dst-down sip:%s code=408", down.addr)
@@ -151,9 +104,9 @@ func TestHealthChecks(t *testing.T) {
 	if !strings.Contains(s.Logs(), wantUp) {
 		t.Errorf("no %q in the log", wantUp)
 	}
-	var calls [3]int64
+	var calls [3]int
 	for i, u := range uases {
-		calls[i] = u.calls.Load()
+		calls[i] = u.count()
 	}
 	for i, code := range send(t, s, 9) {
 		if code != 200 {
@@ -161,7 +114,7 @@ func TestHealthChecks(t *testing.T) {
 		}
 	}
 	for i, u := range uases {
-		if got := u.calls.Load() - calls[i]; got != 3 {
+		if got := u.count() - calls[i]; got != 3 {
 			t.Errorf("UAS %d got %d of 9 calls after the return, want 3", i, got)
 		}
 	}

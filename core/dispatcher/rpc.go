@@ -234,21 +234,15 @@ func (mod *Module) rpcSetState(p kemi.RPCParams, byDUID bool) (any, error) {
 // rpcPingActive is dispatcher.ping_active [state]: it reads, or sets,
 // whether the health checks run.
 func (mod *Module) rpcPingActive(_ context.Context, p kemi.RPCParams) (any, error) {
-	old := int(mod.prober.active.Load())
-	if p.Len() == 0 {
-		return struct {
-			OldPingState int `json:"OldPingState"`
-		}{old}, nil
+	var out struct {
+		New *int `json:"NewPingState,omitempty"`
+		Old int  `json:"OldPingState"`
 	}
-	n, err := p.Int(0)
-	if err != nil {
-		return struct {
-			OldPingState int `json:"OldPingState"`
-		}{old}, nil
+	out.Old = int(mod.prober.active.Load())
+	// no state, or one that is not a number, only reads it, as Kamailio
+	if n, err := p.Int(0); err == nil {
+		mod.prober.active.Store(int32(n))
+		out.New = &n
 	}
-	mod.prober.active.Store(int32(n))
-	return struct {
-		NewPingState int `json:"NewPingState"`
-		OldPingState int `json:"OldPingState"`
-	}{n, old}, nil
+	return out, nil
 }
