@@ -125,3 +125,31 @@ func TestHealthChecks(t *testing.T) {
 		t.Errorf("state changes counted: %v, want at least 2", got)
 	}
 }
+
+// TestMarkRunsEvent: ds_mark_dst in the failure route runs the
+// dispatcher:dst-down callback at once on the script's message, as
+// Kamailio (its $ru is the request's, $dsv(code) 820).
+func TestMarkRunsEvent(t *testing.T) {
+	a, b := startUAS(t, 503), startUAS(t, 200)
+	path := filepath.Join(t.TempDir(), "dispatcher.list")
+	if err := os.WriteFile(path, []byte(fmt.Sprintf("1 sip:%s\n1 sip:%s\n", a.addr, b.addr)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	script := lbScript + `
+function ksr_dispatcher_event(evname)
+	KSR.info("DSEVENT " .. evname .. " " .. KSR.pv.get("$ru") .. " code=" .. tostring(KSR.pv.get("$dsv(code)")) .. "\n")
+end
+`
+	s := enginetest.Start(t, script, enginetest.WithParams("dispatcher", map[string]any{"list_file": path, "flags": 2, "event_callback": "ksr_dispatcher_event"}))
+	for i, code := range send(t, s, 2) {
+		if code != 200 {
+			t.Errorf("call %d answered %d", i, code)
+		}
+	}
+	if want := "DSEVENT dispatcher:dst-down sip:pbx@example.com code=820"; !strings.Contains(s.Logs(), want) {
+		t.Errorf("no %q in the log", want)
+	}
+	if got := s.Metric(`kemi_dispatcher_destinations{state="inactive"}`); got != 1 {
+		t.Errorf("inactive destinations %v, want 1", got)
+	}
+}
