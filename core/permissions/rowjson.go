@@ -74,17 +74,10 @@ func (r *TrustedRow) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// decodeStrict decodes one JSON object into v, refusing columns v does
-// not have (a misspelt column would otherwise silently take its default)
-// and anything after the object.
+// decodeStrict decodes a JSON object into v, refusing columns v does not
+// have: a misspelt column would otherwise silently take its default.
 func decodeStrict(b []byte, v any) error {
 	d := json.NewDecoder(bytes.NewReader(b))
 	d.DisallowUnknownFields()
-	if err := d.Decode(v); err != nil {
-		return err
-	}
-	if d.More() {
-		return fmt.Errorf("data after the JSON object")
-	}
-	return nil
+	return d.Decode(v)
 }
