@@ -42,18 +42,6 @@ func TestAddressRedisEngine(t *testing.T) {
 					t.Errorf("%s: %q, want %q", step, r, want)
 				}
 			}
-			// hup sends SIGHUP and waits until the reload counted
-			hup := func(series string, want float64) {
-				t.Helper()
-				p.signal(syscall.SIGHUP)
-				deadline := time.Now().Add(5 * time.Second)
-				for p.metric(series) != want {
-					if time.Now().After(deadline) {
-						t.Fatalf("%s did not reach %v", series, want)
-					}
-					time.Sleep(20 * time.Millisecond)
-				}
-			}
 			expect("before", "SIP/2.0 403 Forbidden")
 
 			if code, _, errs := runUser(t, "", "address", "add", "--db-url", s.URL, "1", "127.0.0.1"); code != 0 {
@@ -62,7 +50,7 @@ func TestAddressRedisEngine(t *testing.T) {
 			if err := rc.HSet(ctx, key, "99", `{"grp":1,"ip_addr":"192.0.2.9","mask":40}`).Err(); err != nil {
 				t.Fatal(err)
 			}
-			hup("kemi_engine_reload_failures_total", 1)
+			p.hup("kemi_engine_reload_failures_total", 1)
 			expect("bad-row", "SIP/2.0 403 Forbidden")
 			if log := p.log.String(); !strings.Contains(log, "mask 40") || !strings.Contains(log, key) {
 				t.Errorf("the refused reload does not name the key and the row")
@@ -71,18 +59,31 @@ func TestAddressRedisEngine(t *testing.T) {
 			if err := rc.HDel(ctx, key, "99").Err(); err != nil {
 				t.Fatal(err)
 			}
-			hup("kemi_engine_reloads_total", 1)
+			p.hup("kemi_engine_reloads_total", 1)
 			expect("good", "SIP/2.0 200 Allowed")
 			if v := p.metric("kemi_permissions_address_rows"); v != 1 {
 				t.Errorf("kemi_permissions_address_rows = %v, want 1", v)
 			}
 
 			s.Stop()
-			hup("kemi_engine_reload_failures_total", 2)
+			p.hup("kemi_engine_reload_failures_total", 2)
 			expect("redis-down", "SIP/2.0 200 Allowed")
 			s.Restart() // empty: nothing kept on disk
-			hup("kemi_engine_reloads_total", 2)
+			p.hup("kemi_engine_reloads_total", 2)
 			expect("redis-empty", "SIP/2.0 403 Forbidden")
 		})
+	}
+}
+
+// hup sends SIGHUP and waits until series (a reload counter) reaches want.
+func (p *kemiProc) hup(series string, want float64) {
+	p.t.Helper()
+	p.signal(syscall.SIGHUP)
+	deadline := time.Now().Add(5 * time.Second)
+	for p.metric(series) != want {
+		if time.Now().After(deadline) {
+			p.t.Fatalf("%s did not reach %v", series, want)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
