@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -85,5 +88,76 @@ func (p *kemiProc) hup(series string, want float64) {
 			p.t.Fatalf("%s did not reach %v", series, want)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestAddressRedisConcurrent: kemi address writers that race on one
+// Redis table: of adds of one row exactly one wins, adds of different
+// rows all land with ids of their own; a row written by hand with a high
+// id is below the next one added.
+func TestAddressRedisConcurrent(t *testing.T) {
+	s := redistest.New(t)
+	u, err := db.ParseURL(s.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	rc, err := db.OpenRedis(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tbl := &redisAddresses{c: rc}
+	defer tbl.close()
+	const writers = 8
+	race := func(row func(i int) permissions.AddressRow) []error {
+		errs := make([]error, writers)
+		var wg sync.WaitGroup
+		for i := range writers {
+			wg.Go(func() { errs[i] = tbl.change(ctx, addRow(row(i))) })
+		}
+		wg.Wait()
+		return errs
+	}
+	won := 0
+	for _, err := range race(func(int) permissions.AddressRow { return permissions.AddressRow{Grp: 1, IP: "192.0.2.1", Mask: 32} }) {
+		switch {
+		case err == nil:
+			won++
+		case !errors.Is(err, errAddressExists):
+			t.Errorf("add of one row: %v", err)
+		}
+	}
+	if won != 1 {
+		t.Errorf("%d adds of one row won, want 1", won)
+	}
+	for i, err := range race(func(i int) permissions.AddressRow {
+		return permissions.AddressRow{Grp: 2, IP: fmt.Sprintf("192.0.2.%d", 100+i), Mask: 32}
+	}) {
+		if err != nil {
+			t.Errorf("add of row %d: %v", i, err)
+		}
+	}
+	if err := rc.HSet(ctx, permissions.RedisAddressKey("address"), "50", `{"grp":3,"ip_addr":"192.0.2.50"}`).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := tbl.change(ctx, addRow(permissions.AddressRow{Grp: 3, IP: "192.0.2.51", Mask: 32})); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := tbl.rows(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := map[int64]bool{}
+	for _, r := range rows {
+		ids[r.ID] = true
+	}
+	if len(rows) != 1+writers+2 || len(ids) != len(rows) {
+		t.Errorf("%d rows, %d ids, want %d of each: %v", len(rows), len(ids), 1+writers+2, rows)
+	}
+	if last := rows[len(rows)-1]; last.ID != 51 || last.IP != "192.0.2.51" {
+		t.Errorf("the row added after id 50: %s, want id=51", last)
+	}
+	if n, err := rc.Get(ctx, permissions.RedisIDKey(permissions.RedisAddressKey("address"))).Int64(); err != nil || n != 51 {
+		t.Errorf("id counter %d, %v; want 51", n, err)
 	}
 }
