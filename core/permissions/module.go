@@ -104,7 +104,12 @@ func (mod *Module) ModInit(env *kemi.Env) error {
 		return fmt.Errorf("permissions: %w", err)
 	}
 	mod.src = src
-	return mod.load()
+	if err := mod.load(); err != nil {
+		src.close() // whether or not Destroy follows a failed start
+		mod.src = nil
+		return err
+	}
+	return nil
 }
 
 // openSource opens the database of the tables: a SQLite file is checked
@@ -137,10 +142,11 @@ func openSource(u db.URL, addrName, trustedName string) (source, error) {
 // PrepareReload reads both tables again, for a reload with the script
 // (SIGHUP): the commit switches to them at once, so that messages see
 // either the old or the new tables, never a mix. A row that does not
-// parse is an error and the tables in use stay.
+// parse, or a database that does not answer, is an error and the tables
+// in use stay.
 func (mod *Module) PrepareReload() (commit func(), err error) {
 	if mod.src == nil {
-		return nil, nil // kemi check: nothing to read
+		return nil, nil // kemi check, or memory: nothing to read
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), loadTimeout)
 	defer cancel()
