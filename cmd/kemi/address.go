@@ -33,7 +33,8 @@ func addressCommand() *cli.Command {
 		Name:  "address",
 		Usage: "manage the address table of permissions (like kamctl address)",
 		Description: "IP is an IPv4 or IPv6 address with an optional /MASK (default: the whole address), or a\n" +
-			"domain name; PORT 0 (the default) is any port. A running kemi reads the table again at SIGHUP.\n" +
+			"domain name; PORT 0 (the default) is any port. The table is in permissions' database, a SQLite\n" +
+			"file or Redis (hash kemi:address:address); a running kemi reads it again at SIGHUP.\n" +
 			"Exit status: 0 done, 1 no such row (rm) or it exists (add), 2 usage error.",
 		Subcommands: []*cli.Command{
 			{Name: "add", Usage: "add an address to a group", ArgsUsage: "GROUP IP[/MASK] [PORT] [TAG]", Flags: flags, Action: addressAction(2, 4)},
