@@ -13,7 +13,25 @@ import (
 	"github.com/kemisip/kemi/core/permissions"
 	"github.com/kemisip/kemi/db"
 	"github.com/kemisip/kemi/internal/redistest"
+	"github.com/redis/go-redis/v9"
 )
+
+// startRedis starts a redis-server for t and connects to it; the client
+// is closed when t ends.
+func startRedis(t *testing.T) (*redistest.Server, redis.UniversalClient) {
+	t.Helper()
+	s := redistest.New(t)
+	u, err := db.ParseURL(s.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := db.OpenRedis(context.Background(), u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rc.Close() })
+	return s, rc
+}
 
 // TestAddressRedisEngine runs kemi on an address table in Redis, in fork
 // and no-fork mode: a row added with kemi address lets the source in at
@@ -25,17 +43,8 @@ func TestAddressRedisEngine(t *testing.T) {
 		args []string
 	}{{"fork", nil}, {"no-fork", []string{"--no-fork"}}} {
 		t.Run(mode.name, func(t *testing.T) {
-			s := redistest.New(t)
-			u, err := db.ParseURL(s.URL)
-			if err != nil {
-				t.Fatal(err)
-			}
+			s, rc := startRedis(t)
 			ctx := context.Background()
-			rc, err := db.OpenRedis(ctx, u)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer rc.Close()
 			key := permissions.RedisAddressKey("address")
 			p := startKemi(t, procOpts{script: permissionsScript, args: mode.args,
 				config: "[permissions]\ndb_url = \"" + s.URL + "\"\n"})
@@ -96,18 +105,9 @@ func (p *kemiProc) hup(series string, want float64) {
 // rows all land with ids of their own; a row written by hand with a high
 // id is below the next one added.
 func TestAddressRedisConcurrent(t *testing.T) {
-	s := redistest.New(t)
-	u, err := db.ParseURL(s.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, rc := startRedis(t)
 	ctx := context.Background()
-	rc, err := db.OpenRedis(ctx, u)
-	if err != nil {
-		t.Fatal(err)
-	}
 	tbl := &redisAddresses{c: rc}
-	defer tbl.close()
 	const writers = 8
 	race := func(row func(i int) permissions.AddressRow) []error {
 		errs := make([]error, writers)
