@@ -33,4 +33,7 @@ type ContactLister interface {
 	// NATFlag returns the branch-flag mask of usrloc's nat_bflag, 0 when
 	// it is not set.
 	NATFlag() uint32
+	// ServerID returns usrloc's server_id, the ServerID of the bindings
+	// this node saves.
+	ServerID() int
 }

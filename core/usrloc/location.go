@@ -94,6 +94,9 @@ func (l *location) AllContacts(ctx context.Context, flags uint32) ([]kemi.TableB
 // NATFlag returns the mask of usrloc's nat_bflag, 0 when unset.
 func (l *location) NATFlag() uint32 { return l.natFlag }
 
+// ServerID returns usrloc's server_id.
+func (l *location) ServerID() int { return l.serverID }
+
 // ExpiredContact returns the binding the contact-expired callback running
 // with m is about.
 func (l *location) ExpiredContact(m *kemi.Msg) (kemi.Binding, bool) {
