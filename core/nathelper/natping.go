@@ -82,6 +82,11 @@ func readPinger(env *kemi.Env) (*pinger, error) {
 		start:       time.Now(),
 		replied:     map[string]time.Time{},
 	}
+	// the series exist with the keepalive off too, at 0
+	set := env.Metrics
+	pg.pings = set.NewCounter(`kemi_nathelper_pings_total`, "NAT keepalives sent (SIP pings and 4-byte UDP pings).")
+	pg.replies = set.NewCounter(`kemi_nathelper_ping_replies_total`, "Replies to SIP pings, absorbed by nathelper.")
+	pg.removed = set.NewCounter(`kemi_nathelper_keepalive_removed_total`, "Contacts left to expire in 10 s because they did not answer keepalives within keepalive_timeout.")
 	sipBflag := p.Int("sipping_bflag", -1)
 	disableBflag := p.Int("natping_disable_bflag", -1)
 	filterSrv := p.Int("filter_server_id", 0) != 0
@@ -149,10 +154,6 @@ func readPinger(env *kemi.Env) (*pinger, error) {
 	pg.callIDPrefix = reverseHex(rand.Uint32())
 	pg.tags.Store(rand.Uint32())
 	pg.calls.Store(rand.Uint32())
-	set := env.Metrics
-	pg.pings = set.NewCounter(`kemi_nathelper_pings_total`, "NAT keepalives sent (SIP pings and 4-byte UDP pings).")
-	pg.replies = set.NewCounter(`kemi_nathelper_ping_replies_total`, "Replies to SIP pings, absorbed by nathelper.")
-	pg.removed = set.NewCounter(`kemi_nathelper_keepalive_removed_total`, "Contacts left to expire in 10 s because they did not answer keepalives within keepalive_timeout.")
 	return pg, nil
 }
 
