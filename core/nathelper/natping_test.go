@@ -82,6 +82,31 @@ func (p *natPeer) register(contact bool) string {
 	}
 }
 
+func (p *natPeer) port() int { return p.conn.LocalAddr().(*net.UDPAddr).Port }
+
+// tryRequest sends text to addr and returns the first final reply, or ""
+// when none came within wait.
+func (p *natPeer) tryRequest(addr, text string, wait time.Duration) string {
+	p.t.Helper()
+	to, err := net.ResolveUDPAddr("udp", addr)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	if _, err := p.conn.WriteToUDP([]byte(text), to); err != nil {
+		p.t.Fatal(err)
+	}
+	deadline := time.Now().Add(wait)
+	for {
+		got, ok := p.read(time.Until(deadline))
+		if !ok {
+			return ""
+		}
+		if strings.HasPrefix(got, "SIP/2.0 ") && !strings.HasPrefix(got, "SIP/2.0 1") {
+			return got
+		}
+	}
+}
+
 // read returns the next message, or false after d.
 func (p *natPeer) read(d time.Duration) (string, bool) {
 	if d <= 0 {
