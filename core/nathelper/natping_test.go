@@ -210,7 +210,9 @@ func TestEngineNATKeepalive(t *testing.T) {
 	if n := s.Metric(`kemi_nathelper_pings_total`); n < float64(len(got)) {
 		t.Errorf("kemi_nathelper_pings_total %v, want at least %d", n, len(got))
 	}
-	s.WaitMetric(`kemi_nathelper_ping_replies_total`, float64(len(got)), 2*time.Second)
+	if n := s.WaitMetric(`kemi_nathelper_ping_replies_total`, float64(len(got)), 2*time.Second); n != float64(len(got)) {
+		t.Errorf("kemi_nathelper_ping_replies_total %v, want the %d answers", n, len(got))
+	}
 	if n := s.Metric(`kemi_nathelper_keepalive_removed_total`); n != 0 {
 		t.Fatalf("kemi_nathelper_keepalive_removed_total %v while the client answers", n)
 	}
@@ -221,7 +223,9 @@ func TestEngineNATKeepalive(t *testing.T) {
 	// silence: within keepalive_timeout and a ping interval the contact
 	// is given 10 s and no longer pinged
 	stopped := time.Now()
-	s.WaitMetric(`kemi_nathelper_keepalive_removed_total`, 1, 3*time.Second)
+	if n := s.WaitMetric(`kemi_nathelper_keepalive_removed_total`, 1, 3*time.Second); n != 1 {
+		t.Fatalf("kemi_nathelper_keepalive_removed_total %v 3 s after the client fell silent, want 1", n)
+	}
 	if d := time.Since(stopped); d < 700*time.Millisecond {
 		t.Errorf("contact left to expire %v after the last answer, before keepalive_timeout 1s", d)
 	}
@@ -243,7 +247,9 @@ func TestEngineNATKeepalive(t *testing.T) {
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
-	if n := s.Metric(`kemi_usrloc_expired_total`); n != 1 {
+	// lookups stop seeing it at its expiry; the timer removes it within
+	// its interval (1 s)
+	if n := s.WaitMetric(`kemi_usrloc_expired_total`, 1, 3*time.Second); n != 1 {
 		t.Errorf("kemi_usrloc_expired_total %v, want 1 (the usrloc timer removed it)", n)
 	}
 }
