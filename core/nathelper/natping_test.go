@@ -3,6 +3,7 @@ package nathelper_test
 import (
 	"fmt"
 	"net"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -10,23 +11,6 @@ import (
 
 	"github.com/kemisip/kemi/engine/enginetest"
 )
-
-// natScript is the NAT part of Kamailio's basic example (route NATDETECT
-// and the flags set before save in route REGISTRAR).
-const natScript = `
-function ksr_request_route()
-	if KSR.nathelper.nat_uac_test(19) > 0 then
-		KSR.nathelper.fix_nated_register()
-		KSR.setflag(5)
-	end
-	if KSR.isflagset(5) then
-		KSR.setbflag(6)
-		KSR.setbflag(7)
-	end
-	if KSR.registrar.save("location", 0) < 0 then
-		KSR.sl.sl_reply_error()
-	end
-end`
 
 // natPeer is a user agent behind a NAT, seen from 127.0.0.1: its
 // messages say 192.168.1.10 in Via and Contact.
@@ -170,8 +154,8 @@ var pingShape = regexp.MustCompile(`^OPTIONS sip:alice@192\.168\.1\.10:5060 SIP/
 	`Content-Length: 0\r\n\r\n$`)
 
 // TestEngineNATKeepalive registers a NATed client as Kamailio's basic
-// example does (nat_uac_test(19), fix_nated_register, the NAT and SIP ping
-// branch flags) and checks the keepalive: OPTIONS of Kamailio's shape go
+// example does (testdata/natuac.lua: nat_uac_test(19),
+// fix_nated_register, the NAT and SIP ping branch flags) and checks the keepalive: OPTIONS of Kamailio's shape go
 // to the address the REGISTER came from at natping_interval; while the
 // client answers its contact stays past keepalive_timeout; once it stops,
 // the pings stop, and the contact is gone 10 s later (usrloc's timer).
@@ -179,7 +163,11 @@ func TestEngineNATKeepalive(t *testing.T) {
 	if testing.Short() {
 		t.Skip("takes 15 s")
 	}
-	s := enginetest.Start(t, natScript,
+	script, err := os.ReadFile("testdata/natuac.lua")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := enginetest.Start(t, string(script),
 		enginetest.WithParams("nathelper", map[string]any{
 			"natping_interval":  "300ms",
 			"ping_nated_only":   1,
