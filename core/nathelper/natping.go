@@ -238,10 +238,12 @@ func (pg *pinger) handle(ctx context.Context, tb *kemi.TableBinding, now time.Ti
 		target = b.Received
 	}
 	if b.Path != "" && b.CFlags&pg.sipFlag != 0 {
-		if target = firstPathURI(b.Path); target == "" {
-			pg.log.Error("nathelper: cannot read the first Path URI", "aor", b.AOR, "path", b.Path)
+		hop, err := kemi.PathFirstHop(b.Path)
+		if err != nil || hop == "" {
+			pg.log.Error("nathelper: cannot read the first Path URI", "aor", b.AOR, "path", b.Path, "err", err)
 			return
 		}
+		target = hop
 	}
 	dst, ok := pg.dest(ctx, target, b)
 	if !ok {
@@ -300,19 +302,6 @@ func (pg *pinger) dest(ctx context.Context, target string, b *kemi.Binding) (kem
 		return kemi.Dest{}, false
 	}
 	return dst, true
-}
-
-// firstPathURI returns the first URI of a Path header value (where
-// Kamailio sends a keepalive of a contact registered through a Path).
-func firstPathURI(path string) string {
-	if i := strings.IndexByte(path, '<'); i >= 0 {
-		if j := strings.IndexByte(path[i:], '>'); j > 0 {
-			return path[i+1 : i+j]
-		}
-		return ""
-	}
-	uri, _, _ := strings.Cut(path, ",")
-	return strings.TrimSpace(uri)
 }
 
 // lastAlive is when b last showed it lives: its last REGISTER, a reply

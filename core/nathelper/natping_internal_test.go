@@ -273,19 +273,6 @@ func TestReverseHex(t *testing.T) {
 	}
 }
 
-func TestFirstPathURI(t *testing.T) {
-	for path, want := range map[string]string{
-		"<sip:10.0.0.1;lr>":                     "sip:10.0.0.1;lr",
-		"<sip:10.0.0.1:5070;lr>,<sip:10.0.0.2>": "sip:10.0.0.1:5070;lr",
-		"sip:10.0.0.1, sip:10.0.0.2":            "sip:10.0.0.1",
-		"<sip:10.0.0.1":                         "",
-	} {
-		if got := firstPathURI(path); got != want {
-			t.Errorf("firstPathURI(%q) = %q, want %q", path, got, want)
-		}
-	}
-}
-
 // TestSchedule checks how an interval is cut into ticks.
 func TestSchedule(t *testing.T) {
 	for _, tc := range []struct {
