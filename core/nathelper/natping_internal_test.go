@@ -2,6 +2,7 @@ package nathelper
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -282,6 +283,52 @@ func TestSchedule(t *testing.T) {
 		pg := &pinger{interval: tc.interval}
 		if tick, ticks := pg.schedule(); tick != tc.tick || ticks != tc.ticks {
 			t.Errorf("schedule(%v) = %v x %d, want %v x %d", tc.interval, tick, ticks, tc.tick, tc.ticks)
+		}
+	}
+}
+
+// TestPingerShare checks that natping_processes share the contacts: each
+// is pinged by one process, at one tick of the interval.
+func TestPingerShare(t *testing.T) {
+	env, pg := loadPinger(t)
+	ul := env.Services.Lookup(kemi.ServiceUsrloc).(kemi.Location)
+	ctx := context.Background()
+	const n = 60
+	for i := range n {
+		aor := "user" + strconv.Itoa(i)
+		b := kemi.Binding{AOR: aor, RUID: "r" + aor, Contact: alice, CFlags: natB | sipB, Socket: udp5, Expires: time.Now().Add(time.Hour)}
+		if err := ul.Update(ctx, "location", aor, func([]kemi.Binding) (kemi.BindingChange, error) {
+			return kemi.BindingChange{Put: []kemi.Binding{b}}, nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pg.procs, pg.interval = 2, 3*time.Second
+	_, ticks := pg.schedule()
+	slots := uint32(pg.procs * ticks)
+	seen := map[string]int{}
+	perTick := make([]int, slots)
+	for idx := range pg.procs {
+		for _, tb := range pg.share(ctx, idx, ticks, slots) {
+			seen[tb.AOR]++
+			s := aorSlot(tb.AOR, slots)
+			if int(s)/ticks != idx {
+				t.Errorf("%s (slot %d) given to process %d", tb.AOR, s, idx)
+			}
+			perTick[s]++
+		}
+	}
+	if len(seen) != n {
+		t.Errorf("%d of %d AORs shared out", len(seen), n)
+	}
+	for aor, c := range seen {
+		if c != 1 {
+			t.Errorf("%s shared %d times", aor, c)
+		}
+	}
+	for s, c := range perTick {
+		if c == 0 {
+			t.Errorf("slot %d of %d has no AOR of %d: the spread is poor (%v)", s, slots, n, perTick)
 		}
 	}
 }
