@@ -39,7 +39,8 @@ type Module struct {
 	errors      *metrics.Counter
 }
 
-// ModInit reads the parameters and creates the metrics.
+// ModInit reads the parameters, creates the metrics and, with
+// natping_interval, asks for the pinging processes.
 func (mod *Module) ModInit(env *kemi.Env) error {
 	mod.log = env.Logger
 	mod.pvs = env.PVs
