@@ -41,7 +41,7 @@ type Module struct {
 	// rnd returns a random number in [0, n); tests replace it.
 	rnd func(n int) int
 	// xavp names the $xavp records of failover (see xavp.go).
-	xavp xavpConf
+	xavp *xavpConf
 	// load is the call load of algorithm 10; nil without ds_hash_size.
 	load *loadTable
 }

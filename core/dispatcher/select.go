@@ -55,8 +55,9 @@ func (mod *Module) selectRules(m *kemi.Msg, rules []rule, limit, mode int) int {
 	// (algorithm 12) applies its first and adds the others as branches,
 	// and keeps none for failover, as in Kamailio.
 	var applied *dest
+	l := mod.sets.Load()
 	for _, r := range rules {
-		s := mod.sets.Load().sets[r.set]
+		s := l.sets[r.set]
 		if s == nil || len(s.dests) == 0 {
 			m.Errorf(mod.log, "dispatcher: destination set [%d] not found", r.set)
 			continue
@@ -103,7 +104,7 @@ func (mod *Module) selectRules(m *kemi.Msg, rules []rule, limit, mode int) int {
 				m.Errorf(mod.log, "dispatcher: no duid for destination %d %s", d.setID, d.uri)
 				return -1
 			}
-			recs = append(recs, mod.xavp.record(d, alg))
+			recs = append(recs, mod.xavp.record(l, d, alg))
 		}
 	}
 	if applied == nil {
