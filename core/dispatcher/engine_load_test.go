@@ -3,10 +3,9 @@ package dispatcher_test
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
-	"sync"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,42 +13,6 @@ import (
 	"github.com/emiago/sipgo/sip"
 	"github.com/kemisip/kemi/engine/enginetest"
 )
-
-// callUAS is a sipgo server on a loopback UDP socket that answers
-// INVITEs with code and counts them.
-type callUAS struct {
-	addr string
-	mu   sync.Mutex
-	n    int
-}
-
-func startCallUAS(t *testing.T, code int) *callUAS {
-	t.Helper()
-	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	u := &callUAS{addr: conn.LocalAddr().String()}
-	ua, _ := sipgo.NewUA(sipgo.WithUserAgent("uas-" + u.addr))
-	t.Cleanup(func() { ua.Close() })
-	srv, _ := sipgo.NewServer(ua)
-	srv.OnInvite(func(req *sip.Request, tx sip.ServerTransaction) {
-		u.mu.Lock()
-		u.n++
-		u.mu.Unlock()
-		tx.Respond(sip.NewResponseFromRequest(req, code, "UAS", nil))
-	})
-	srv.OnAck(func(*sip.Request, sip.ServerTransaction) {})
-	go srv.ServeUDP(conn)
-	return u
-}
-
-func (u *callUAS) invites() int {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	return u.n
-}
 
 // writeList writes a dispatcher.list with the addresses as set 1, each
 // line followed by attrs.
@@ -89,16 +52,8 @@ func request(t *testing.T, s *enginetest.Server, method sip.RequestMethod, callI
 // xavpFailoverScript fails over by hand from the failure route, with only
 // what it reads from $xavp(_dsdst_): it drops the record that failed and
 // sends to the next one.
-const xavpFailoverScript = `
-function ksr_request_route()
-	if KSR.dispatcher.ds_select_dst(1, 4) < 0 then
-		KSR.sl.sl_send_reply(503, "Service Unavailable")
-		return
-	end
-	KSR.tm.t_on_failure("ksr_failure_manage")
-	KSR.tm.t_relay()
-end
-
+// Its request route is lbScript's.
+var xavpFailoverScript = lbScript[:strings.Index(lbScript, "function ksr_failure_manage")] + `
 function ksr_failure_manage()
 	if KSR.tm.t_is_canceled() > 0 then return end
 	local failed = KSR.pv.get("$xavp(_dsdst_=>uri)")
@@ -165,7 +120,7 @@ end
 // a fourth call finds them full (503); a BYE frees its UAS, which gets the
 // next call.
 func TestCallLoadOverUAS(t *testing.T) {
-	uases := []*callUAS{startCallUAS(t, 200), startCallUAS(t, 200), startCallUAS(t, 200)}
+	uases := []*uas{startUAS(t, 200), startUAS(t, 200), startUAS(t, 200)}
 	path := writeList(t, []string{"duid=a;maxload=1", "duid=b;maxload=1", "duid=c;maxload=1"}, uases[0].addr, uases[1].addr, uases[2].addr)
 	s := enginetest.Start(t, callLoadScript, enginetest.WithParams("dispatcher", map[string]any{"list_file": path, "flags": 2, "ds_hash_size": 8}))
 	for i := 1; i <= 3; i++ {
@@ -174,7 +129,7 @@ func TestCallLoadOverUAS(t *testing.T) {
 		}
 	}
 	for _, u := range uases {
-		if got := u.invites(); got != 1 {
+		if got := u.count(); got != 1 {
 			t.Errorf("UAS %s got %d calls, want 1", u.addr, got)
 		}
 	}
@@ -189,7 +144,7 @@ func TestCallLoadOverUAS(t *testing.T) {
 	if code := request(t, s, sip.INVITE, "call-5"); code != 200 {
 		t.Fatalf("call 5 answered %d", code)
 	}
-	if got := uases[1].invites(); got != 2 {
+	if got := uases[1].count(); got != 2 {
 		t.Errorf("the UAS freed by the BYE got %d calls, want 2", got)
 	}
 }
@@ -197,7 +152,7 @@ func TestCallLoadOverUAS(t *testing.T) {
 // TestCallLoadFailover: the least loaded UAS answers 486; the failure
 // route moves the call to the next one, and the load follows it.
 func TestCallLoadFailover(t *testing.T) {
-	busy, ok := startCallUAS(t, 486), startCallUAS(t, 200)
+	busy, ok := startUAS(t, 486), startUAS(t, 200)
 	// Reverse file order: busy is first.
 	path := writeList(t, []string{"duid=ok;maxload=1", "duid=busy;maxload=1"}, ok.addr, busy.addr)
 	s := enginetest.Start(t, callLoadScript, enginetest.WithParams("dispatcher", map[string]any{"list_file": path, "flags": 2, "ds_hash_size": 8}))
@@ -209,12 +164,12 @@ func TestCallLoadFailover(t *testing.T) {
 	if code := request(t, s, sip.INVITE, "f2"); code != 486 {
 		t.Errorf("second call answered %d, want 486 (its only candidate busy)", code)
 	}
-	if busy.invites() != 2 || ok.invites() != 1 {
-		t.Errorf("busy got %d, ok got %d; want 2 and 1", busy.invites(), ok.invites())
+	if busy.count() != 2 || ok.count() != 1 {
+		t.Errorf("busy got %d, ok got %d; want 2 and 1", busy.count(), ok.count())
 	}
 	// ds_load_unset freed busy's slot for f2, BYE frees ok's for f1.
 	request(t, s, sip.BYE, "f1")
-	if code := request(t, s, sip.INVITE, "f3"); code != 200 || ok.invites() != 2 {
-		t.Errorf("third call answered %d, ok got %d calls; want 200, 2", code, ok.invites())
+	if code := request(t, s, sip.INVITE, "f3"); code != 200 || ok.count() != 2 {
+		t.Errorf("third call answered %d, ok got %d calls; want 200, 2", code, ok.count())
 	}
 }
