@@ -219,3 +219,16 @@ func TestLoadExpiry(t *testing.T) {
 		}
 	}
 }
+
+// TestLoadExportsAreKamailios: ds_load_update and ds_load_unset have
+// Kamailio's parameter and return kinds.
+func TestLoadExportsAreKamailios(t *testing.T) {
+	env := load(t, loadList, nil)
+	for _, name := range []string{"ds_load_update", "ds_load_unset"} {
+		x := env.Export(t, "KSR.dispatcher."+name)
+		k, ok := kemi.LookupKamailio("dispatcher", name)
+		if !ok || x.Signature() != k.Params || x.Return.String() != k.Return {
+			t.Errorf("%s: have (%s) %s, Kamailio has (%s) %s (found %v)", name, x.Signature(), x.Return, k.Params, k.Return, ok)
+		}
+	}
+}
