@@ -78,6 +78,10 @@ func (x *XAVP) FieldValues(name string, idx int) []Value {
 	return out
 }
 
+// Fields returns the fields, newest first; the slice is shared: do not
+// change it.
+func (x *XAVP) Fields() []*XAVP { return x.fields }
+
 // withFields returns a copy of x holding fields.
 func (x *XAVP) withFields(fields []*XAVP) *XAVP {
 	return &XAVP{name: x.name, fields: fields, list: true}
@@ -90,6 +94,10 @@ func (x *XAVP) withFields(fields []*XAVP) *XAVP {
 type XAVPs struct {
 	list []*XAVP
 }
+
+// Items returns the XAVPs of every name, newest first; the slice is
+// shared: do not change it.
+func (l *XAVPs) Items() []*XAVP { return l.list }
 
 // Len returns how many XAVPs of any name the list holds.
 func (l *XAVPs) Len() int { return len(l.list) }

@@ -131,8 +131,11 @@ func getXAVP(m *kemi.Msg, p *kemi.PVName) (kemi.Value, error) {
 	}
 	if r.fieldIdx.all {
 		vals := x.FieldValues(r.field, 0)
-		if len(vals) == 0 {
+		switch len(vals) {
+		case 0:
 			return kemi.Null, nil
+		case 1:
+			return vals[0], nil // an int stays an int, as in Kamailio
 		}
 		parts := make([]string, len(vals))
 		for k, v := range vals {
