@@ -232,3 +232,23 @@ func TestLoadExportsAreKamailios(t *testing.T) {
 		}
 	}
 }
+
+// TestUnsetNeedsTheRecord: once ds_next_dst has dropped the last record,
+// ds_load_unset on the INVITE does nothing and returns 0, as Kamailio's;
+// with the record in use still there it frees the slot.
+func TestUnsetNeedsTheRecord(t *testing.T) {
+	env := load(t, loadList, map[string]any{"ds_hash_size": 1})
+	mod := env.Mods["dispatcher"].(*Module)
+	m := request(t, "INVITE", "u1")
+	env.Call(t, "KSR.dispatcher.ds_select_dst_limit", m, 1, 10, 1)
+	f := m.Copy()
+	if got := env.Call(t, "KSR.dispatcher.ds_next_dst", f).AsInt(); got != -1 {
+		t.Fatalf("ds_next_dst past the only record = %d", got)
+	}
+	if got := env.Call(t, "KSR.dispatcher.ds_load_unset", f).AsInt(); got != 0 || mod.load.get(1, "c") != 1 {
+		t.Errorf("ds_load_unset without a record = %d, load %d; want 0, still 1", got, mod.load.get(1, "c"))
+	}
+	if got := env.Call(t, "KSR.dispatcher.ds_load_unset", m.Copy()).AsInt(); got != 0 || mod.load.get(1, "c") != 0 {
+		t.Errorf("ds_load_unset with the record = %d, load %d; want 0, 0", got, mod.load.get(1, "c"))
+	}
+}
