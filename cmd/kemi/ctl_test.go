@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"reflect"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/kemisip/kemi/engine"
 	"github.com/kemisip/kemi/engine/enginetest"
@@ -179,5 +182,75 @@ func TestCtlFindsServerFromConfig(t *testing.T) {
 		if code, out, errOut := runCLI(t, "ctl", "--config", path, "ctltest.types", "1"); code != 0 || !strings.Contains(out, "number") {
 			t.Errorf("%s: kemi ctl = %d %q %q", name, code, out, errOut)
 		}
+	}
+}
+
+const replyScript = `
+function ksr_request_route()
+	KSR.sl.sl_send_reply(200, "First")
+end
+`
+
+// TestCtlForkMode: in fork mode the supervisor binds the control socket,
+// which answers for each worker process in turn; a reload over RPC is
+// what a restarted worker process runs.
+func TestCtlForkMode(t *testing.T) {
+	p := startKemi(t, procOpts{script: replyScript, args: []string{"--ctl-socket", "@DIR@/ctl.sock", "--db-url", "memory"}})
+	sock := filepath.Join(p.dir, "ctl.sock")
+	psx := func() []struct {
+		PID int
+		DSC string
+	} {
+		t.Helper()
+		code, out, errOut := runCLI(t, "ctl", "--socket", sock, "core.psx")
+		var ps []struct {
+			PID int
+			DSC string
+		}
+		if code != 0 || json.Unmarshal([]byte(out), &ps) != nil || len(ps) < 2 {
+			t.Fatalf("kemi ctl core.psx = %d %q %q", code, out, errOut)
+		}
+		return ps
+	}
+	first := p.worker()
+	if ps := psx(); ps[0].PID != p.pid() || ps[0].DSC != "main process - attendant" || ps[1].PID != first {
+		t.Fatalf("core.psx = %+v, want the supervisor %d then the worker process %d", ps, p.pid(), first)
+	}
+
+	writeFile(t, p.dir, "routing.lua", strings.ReplaceAll(replyScript, "First", "Second"))
+	if code, out, errOut := runCLI(t, "ctl", "--socket", sock, "app_lua.reload"); code != 0 || !strings.Contains(out, `"generation": 2`) {
+		t.Fatalf("app_lua.reload = %d %q %q", code, out, errOut)
+	}
+	if r := options(p.sip, "ctl-fork-1", 2*time.Second); r != "SIP/2.0 200 Second" {
+		t.Fatalf("after the reload: %q", r)
+	}
+	// the file changes again, but was not reloaded: a restart runs the
+	// script the RPC reload installed
+	writeFile(t, p.dir, "routing.lua", strings.ReplaceAll(replyScript, "First", "Third"))
+	syscall.Kill(first, syscall.SIGKILL)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if c := childrenOf(p.pid()); len(c) == 1 && c[0] != first {
+			if r := options(p.sip, "ctl-fork-2", 300*time.Millisecond); r != "" {
+				if r != "SIP/2.0 200 Second" {
+					t.Fatalf("the restarted worker process answers %q, want the script reloaded over RPC", r)
+				}
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no new worker process answered within 10s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if ps := psx(); ps[1].PID == first || ps[1].PID != p.worker() {
+		t.Errorf("core.psx after the restart = %+v", ps)
+	}
+	p.signal(syscall.SIGTERM)
+	if code := p.wait(10 * time.Second); code != 0 {
+		t.Fatalf("exit status %d", code)
+	}
+	if _, err := os.Stat(sock); !os.IsNotExist(err) {
+		t.Errorf("the control socket is left after exit: %v", err)
 	}
 }
