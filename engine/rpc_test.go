@@ -32,16 +32,16 @@ func init() {
 func (rpcModule) Exports() []kemi.Export { return nil }
 
 func (rpcModule) ModInit(env *kemi.Env) error {
-	env.AddRPC(kemi.RPCMethod{Name: "rpctest.add", Doc: "Adds two integers.", Handler: func(_ context.Context, p kemi.RPCParams) (any, error) {
-		a, err := p.Int(0)
-		if err != nil {
-			return nil, err
+	env.AddRPC(kemi.RPCMethod{Name: "rpctest.add", Doc: "Adds integers.", Handler: func(_ context.Context, p kemi.RPCParams) (any, error) {
+		sum := 0
+		for i := range p.Len() {
+			n, err := p.Int(i)
+			if err != nil {
+				return nil, err
+			}
+			sum += n
 		}
-		b, err := p.Int(1)
-		if err != nil {
-			return nil, err
-		}
-		return map[string]int{"sum": a + b}, nil
+		return map[string]int{"sum": sum}, nil
 	}})
 	return nil
 }
@@ -107,7 +107,7 @@ func TestRPCOverHTTP(t *testing.T) {
 			t.Errorf("system.listMethods lacks %s: %v", want, methods)
 		}
 	}
-	if r := callRPC(t, s, "system.methodHelp", "rpctest.add"); string(r.Result) != `"Adds two integers."` {
+	if r := callRPC(t, s, "system.methodHelp", "rpctest.add"); string(r.Result) != `"Adds integers."` {
 		t.Errorf("system.methodHelp = %s", r.Result)
 	}
 	var up struct {

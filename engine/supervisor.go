@@ -507,20 +507,17 @@ func InheritWorkerProcess() (*WorkerProcess, error) {
 				return nil, fmt.Errorf("engine: inherited script: %w", err)
 			}
 			wp.Script = src
-		case name == "metrics":
+		case name == "metrics", name == "ctl":
 			ln, err := net.FileListener(f)
 			f.Close()
 			if err != nil {
-				return nil, fmt.Errorf("engine: inherited metrics socket: %w", err)
+				return nil, fmt.Errorf("engine: inherited %s socket: %w", name, err)
 			}
-			wp.MetricsListener = ln
-		case name == "ctl":
-			ln, err := net.FileListener(f)
-			f.Close()
-			if err != nil {
-				return nil, fmt.Errorf("engine: inherited control socket: %w", err)
+			if name == "metrics" {
+				wp.MetricsListener = ln
+			} else {
+				wp.CtlListener = ln
 			}
-			wp.CtlListener = ln
 		case strings.HasPrefix(name, "udp:"):
 			pc, err := net.FilePacketConn(f)
 			f.Close()
