@@ -287,7 +287,7 @@ func (e *Engine) Start(ctx context.Context) error {
 		}
 		e.ctl = ctl
 	}
-	e.log.Info("kemi engine started", "workers", len(e.workers), "listen", e.listenStrings(), "metrics", e.MetricsAddr(), "script", script.Name)
+	e.log.Info("kemi engine started", "workers", len(e.workers), "listen", e.listenStrings(), "metrics", e.MetricsAddr(), "ctl_socket", e.CtlAddr(), "script", script.Name)
 	return nil
 }
 
