@@ -19,8 +19,8 @@ import (
 )
 
 // uas is a sipgo server on a loopback UDP socket that answers every
-// request with code (none while silent) and counts them: the keepalives
-// of the health checks (From sip:dispatcher@...) apart.
+// OPTIONS and INVITE with code (nothing while silent) and counts them: the
+// keepalives of the health checks (From sip:dispatcher@...) apart.
 type uas struct {
 	addr   string
 	mu     sync.Mutex
@@ -41,7 +41,7 @@ func startUAS(t *testing.T, code int) *uas {
 	ua, _ := sipgo.NewUA(sipgo.WithUserAgent("uas-" + u.addr))
 	t.Cleanup(func() { ua.Close() })
 	srv, _ := sipgo.NewServer(ua)
-	srv.OnOptions(func(req *sip.Request, tx sip.ServerTransaction) {
+	answer := func(req *sip.Request, tx sip.ServerTransaction) {
 		if f := req.From(); f != nil && f.Address.User == "dispatcher" {
 			u.probes.Add(1)
 		} else {
@@ -52,7 +52,10 @@ func startUAS(t *testing.T, code int) *uas {
 		if !u.silent.Load() {
 			tx.Respond(sip.NewResponseFromRequest(req, u.code, "UAS", nil))
 		}
-	})
+	}
+	srv.OnOptions(answer)
+	srv.OnInvite(answer)
+	srv.OnAck(func(*sip.Request, sip.ServerTransaction) {})
 	go srv.ServeUDP(conn)
 	return u
 }

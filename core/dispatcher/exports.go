@@ -75,6 +75,8 @@ func (mod *Module) Exports() []kemi.Export {
 			}
 			return kemi.Int(1)
 		}),
+		x("ds_load_update", nil, mod.loadUpdate),
+		x("ds_load_unset", nil, mod.loadUnset),
 		x("ds_list_exists", kemi.I, func(m *kemi.Msg, a kemi.Args) kemi.Value {
 			if _, ok := mod.sets.Load().sets[a.Int(0)]; ok {
 				return kemi.Int(1)

@@ -62,6 +62,10 @@ type Module struct {
 	met         struct{ reloadOK, reloadFailed *metrics.Counter }
 	// rnd returns a random number in [0, n); tests replace it.
 	rnd func(n int) int
+	// xavp names the $xavp records of failover (see xavp.go).
+	xavp *xavpConf
+	// load is the call load of algorithm 10; nil without ds_hash_size.
+	load *loadTable
 }
 
 // ModInit reads the parameters and loads the destination sets from
@@ -84,6 +88,10 @@ func (mod *Module) ModInit(env *kemi.Env) error {
 	mod.probingAll = mode == probeAll
 	mod.callback = p.Str("event_callback", "")
 	mod.reloadDelta = p.Duration("reload_delta", 5*time.Second, time.Second)
+	mod.xavp = readXAVPConf(p)
+	if err := mod.readLoad(env); err != nil {
+		return err
+	}
 	if err := mod.initPVs(env); err != nil {
 		return err
 	}

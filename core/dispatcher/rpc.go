@@ -54,6 +54,11 @@ type (
 		*rpcFull
 		ATTRS   *rpcAttrs   `json:"ATTRS,omitempty"`
 		LATENCY *rpcLatency `json:"LATENCY,omitempty"`
+		RUNTIME *rpcRuntime `json:"RUNTIME,omitempty"`
+	}
+	// rpcRuntime is the call load, with ds_hash_size set.
+	rpcRuntime struct {
+		DLGLOAD int `json:"DLGLOAD"`
 	}
 	// rpcFull is added by the "full" mode.
 	rpcFull struct {
@@ -135,6 +140,9 @@ func (mod *Module) rpcDest(d *dest, mode string) rpcDest {
 		lat := d.rt.lat
 		d.rt.mu.Unlock()
 		out.LATENCY = &rpcLatency{AVG: lat.avg, STD: lat.std, EST: lat.est, MAX: lat.max, TIMEOUT: lat.timeouts}
+	}
+	if mod.load != nil {
+		out.RUNTIME = &rpcRuntime{DLGLOAD: mod.load.get(d.setID, d.duid)}
 	}
 	return out
 }

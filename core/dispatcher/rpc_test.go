@@ -81,6 +81,16 @@ func TestRPCListShape(t *testing.T) {
 	}
 }
 
+// TestRPCListRuntime: with ds_hash_size the call load of each destination
+// is shown, as Kamailio's RUNTIME/DLGLOAD.
+func TestRPCListRuntime(t *testing.T) {
+	env := load(t, "1 sip:127.0.0.1:5071 0 0 duid=a\n", map[string]any{"ds_hash_size": 4})
+	want := `{"NRSETS":1,"RECORDS":[{"SET":{"ID":1,"TARGETS":[{"DEST":{"URI":"sip:127.0.0.1:5071","FLAGS":"AX","PRIORITY":0,"RUNTIME":{"DLGLOAD":0}}}]}}]}`
+	if got := rpcJSON(t, env, "dispatcher.list", "short"); got != want {
+		t.Errorf("dispatcher.list short with ds_hash_size:\n got %s\nwant %s", got, want)
+	}
+}
+
 func TestRPCErrors(t *testing.T) {
 	empty := load(t, "", nil)
 	full := load(t, rpcTestList, nil)
