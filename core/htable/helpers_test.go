@@ -1,9 +1,11 @@
 package htable
 
 import (
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/kemisip/kemi/internal/redistest"
 	"github.com/kemisip/kemi/kemi"
 	"github.com/kemisip/kemi/kemi/kemitest"
 )
@@ -35,13 +37,54 @@ func loadWith(t *testing.T, mods []string, defs ...string) (*kemitest.Env, *Modu
 	}
 	e := kemitest.Load(t, params, mods...)
 	t.Cleanup(e.Destroy)
-	mod := e.Mods["htable"].(*Module)
+	return e, e.Mods["htable"].(*Module), setClock(e.Mods["htable"].(*Module))
+}
+
+// setClock gives mod and its tables a clock the test moves.
+func setClock(mod *Module) *clock {
 	c := &clock{t: time.Unix(1_700_000_000, 0)}
 	mod.now = c.now
 	for _, tb := range mod.tables {
 		tb.now = c.now
 	}
-	return e, mod, c
+	return c
+}
+
+// backend is where a test's tables keep their items.
+type backend struct {
+	name   string
+	shared bool // redis=1 on a redis-server of the test's own
+}
+
+// backends are the two kinds of table the export tests run on.
+var backends = []backend{{name: "memory"}, {name: "redis", shared: true}}
+
+// loadOn is load on backend b: with shared, every table is defined with
+// redis=1 on a fresh redis-server (the test is skipped without one).
+func loadOn(t *testing.T, b backend, defs ...string) (*kemitest.Env, *Module, *clock) {
+	t.Helper()
+	if !b.shared {
+		return load(t, defs...)
+	}
+	url, _ := redistest.Start(t)
+	return loadParams(t, sharedParams(url, defs...))
+}
+
+// sharedParams are htable's parameters for defs kept in Redis at url.
+func sharedParams(url string, defs ...string) map[string]any {
+	list := make([]any, len(defs))
+	for i, d := range defs {
+		list[i] = strings.TrimSuffix(d, ";") + ";redis=1"
+	}
+	return map[string]any{"htable": list, "db_url": url}
+}
+
+// loadParams loads htable with the parameters given.
+func loadParams(t *testing.T, params map[string]any) (*kemitest.Env, *Module, *clock) {
+	t.Helper()
+	e := kemitest.Load(t, map[string]map[string]any{"htable": params}, "htable")
+	t.Cleanup(e.Destroy)
+	return e, e.Mods["htable"].(*Module), setClock(e.Mods["htable"].(*Module))
 }
 
 // msg returns a request of its own worker.

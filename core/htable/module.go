@@ -17,6 +17,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/kemisip/kemi/db"
 	"github.com/kemisip/kemi/kemi"
+	"github.com/redis/go-redis/v9"
 )
 
 func init() {
@@ -35,6 +36,7 @@ type Module struct {
 	callback string
 	now      func() time.Time
 	store    *store // tables with dbtable; nil: none, or a memory database
+	redis    redis.UniversalClient // tables with redis=1; nil: none
 
 	expiredTotal *metrics.Counter
 
@@ -85,12 +87,16 @@ func (mod *Module) ModInit(env *kemi.Env) error {
 			return fmt.Errorf("htable: parameter htable: table %q defined twice", s.name)
 		}
 		mod.tables[s.name] = newTable(s, mod.now)
-		expires = expires || s.autoexpire > 0
+		expires = expires || (s.autoexpire > 0 && !s.redis) // Redis expires its own
 	}
 	if sizeSuffix == "" {
 		sizeSuffix = defaultSizeSuffix // as Kamailio
 	}
+	if err := mod.openShared(rawURL, env); err != nil {
+		return err
+	}
 	if err := mod.openDB(rawURL, env, dbExpires, sizeSuffix); err != nil {
+		mod.closeShared()
 		return err
 	}
 	mod.iters = map[*kemi.Proc]*iterators{}
@@ -136,6 +142,7 @@ func (mod *Module) openDB(rawURL string, env *kemi.Env, dbExpires bool, sizeSuff
 // Destroy writes the tables with dbmode back to their dbtable, as
 // Kamailio does at shutdown, and closes the database.
 func (mod *Module) Destroy() {
+	defer mod.closeShared()
 	if mod.store == nil {
 		return
 	}
