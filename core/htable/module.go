@@ -106,6 +106,10 @@ func (mod *Module) ModInit(env *kemi.Env) error {
 	if err := registerPVs(env.PVs, mod); err != nil {
 		return err
 	}
+	if mod.callback != "" {
+		// Kamailio runs it from child_init(PROC_INIT): once, before traffic
+		env.AddInitEvent(kemi.InitEvent{Callback: mod.callback, Name: "htable:mod-init"})
+	}
 	if expires && !env.DryRun {
 		env.AddProcess(kemi.Process{Name: "htable-timer", Run: mod.timerProcess})
 	}
