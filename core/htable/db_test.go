@@ -26,7 +26,12 @@ func loadDB(t *testing.T, path string, params map[string]any, defs ...string) *k
 }
 
 func loadDBErr(path string, params map[string]any, defs ...string) (*kemitest.Env, error) {
-	p := map[string]any{"db_url": "sqlite://" + path}
+	return loadURLErr("sqlite://"+path, params, defs...)
+}
+
+// loadURLErr loads htable on the database url.
+func loadURLErr(url string, params map[string]any, defs ...string) (*kemitest.Env, error) {
+	p := map[string]any{"db_url": url}
 	for k, v := range params {
 		p[k] = v
 	}
