@@ -63,11 +63,17 @@ var backends = []backend{{name: "memory"}, {name: "redis", shared: true}}
 // redis=1 on a fresh redis-server (the test is skipped without one).
 func loadOn(t *testing.T, b backend, defs ...string) (*kemitest.Env, *Module, *clock) {
 	t.Helper()
+	return loadOnWith(t, b, []string{"htable"}, defs...)
+}
+
+// loadOnWith is loadOn with the modules named.
+func loadOnWith(t *testing.T, b backend, mods []string, defs ...string) (*kemitest.Env, *Module, *clock) {
+	t.Helper()
 	if !b.shared {
-		return load(t, defs...)
+		return loadWith(t, mods, defs...)
 	}
 	url, _ := redistest.Start(t)
-	return loadParams(t, sharedParams(url, defs...))
+	return loadParams(t, sharedParams(url, defs...), mods...)
 }
 
 // sharedParams are htable's parameters for defs kept in Redis at url.
@@ -79,10 +85,14 @@ func sharedParams(url string, defs ...string) map[string]any {
 	return map[string]any{"htable": list, "db_url": url}
 }
 
-// loadParams loads htable with the parameters given.
-func loadParams(t *testing.T, params map[string]any) (*kemitest.Env, *Module, *clock) {
+// loadParams loads htable (or the modules named) with the parameters
+// given.
+func loadParams(t *testing.T, params map[string]any, mods ...string) (*kemitest.Env, *Module, *clock) {
 	t.Helper()
-	e := kemitest.Load(t, map[string]map[string]any{"htable": params}, "htable")
+	if len(mods) == 0 {
+		mods = []string{"htable"}
+	}
+	e := kemitest.Load(t, map[string]map[string]any{"htable": params}, mods...)
 	t.Cleanup(e.Destroy)
 	return e, e.Mods["htable"].(*Module), setClock(e.Mods["htable"].(*Module))
 }
