@@ -96,6 +96,11 @@ func stop(t *testing.T, s *enginetest.Server) {
 // vals sends an OPTIONS to addr and returns the X-Vals header of the
 // reply: the items roundtrip.lua shows.
 func vals(addr string, wait time.Duration) (string, error) {
+	return valsOf(addr, "", wait)
+}
+
+// valsOf is vals with user in the Request-URI (what shared.lua does).
+func valsOf(addr, user string, wait time.Duration) (string, error) {
 	c, err := net.Dial("udp", addr)
 	if err != nil {
 		return "", err
@@ -103,8 +108,12 @@ func vals(addr string, wait time.Duration) (string, error) {
 	defer c.Close()
 	local := c.LocalAddr().String()
 	id := time.Now().UnixNano()
+	ruri := addr
+	if user != "" {
+		ruri = user + "@" + addr
+	}
 	req := fmt.Sprintf("OPTIONS sip:%s SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=z9hG4bK-%d\r\nFrom: <sip:probe@example.com>;tag=1\r\nTo: <sip:%s>\r\nCall-ID: ht-%d\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
-		addr, local, id, addr, id)
+		ruri, local, id, addr, id)
 	if _, err := c.Write([]byte(req)); err != nil {
 		return "", err
 	}
