@@ -35,7 +35,7 @@ type Module struct {
 	interval time.Duration
 	callback string
 	now      func() time.Time
-	store    *store // tables with dbtable; nil: none, or a memory database
+	store    *store                // tables with dbtable; nil: none, or a memory database
 	redis    redis.UniversalClient // tables with redis=1; nil: none
 
 	expiredTotal *metrics.Counter

@@ -200,4 +200,3 @@ func TestSharedRedisDown(t *testing.T) {
 		{"sht_inc", []any{"t", "k"}, kemi.Int(1)},
 	})
 }
-
