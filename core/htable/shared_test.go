@@ -28,19 +28,8 @@ func TestSharedIncLosesNothing(t *testing.T) {
 	_, a, b := twoNodes(t, "ipban=>size=2;initval=0;autoexpire=300")
 	const workers, each = 8, 250
 	var wg sync.WaitGroup
-	for _, e := range []*kemitest.Env{a, b} {
-		inc := e.Export(t, "KSR.htable.sht_inc")
-		for w := 0; w < workers; w++ {
-			m := msg(t, e)
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for i := 0; i < each; i++ {
-					inc.Func(m, kemi.MakeArgs("ipban", "192.0.2.1"))
-				}
-			}()
-		}
-	}
+	incAll(t, &wg, a, workers, each, "ipban", "192.0.2.1")
+	incAll(t, &wg, b, workers, each, "ipban", "192.0.2.1")
 	wg.Wait()
 	want := kemi.Int(2 * workers * each)
 	for i, e := range []*kemitest.Env{a, b} {
@@ -147,25 +136,9 @@ func TestSharedLockAcrossNodes(t *testing.T) {
 	if !strings.Contains(a.Logs(), "is not locked by this worker") {
 		t.Errorf("unlock of a lock not held logged %q", a.Logs())
 	}
-	got := make(chan kemi.Value)
-	go func() {
-		lock := b.Export(t, "KSR.htable.sht_lock")
-		got <- lock.Func(mb, kemi.MakeArgs("t", "k"))
-	}()
-	a.Call(t, "KSR.htable.sht_unlock", ma, "t", "k")
-	select {
-	case v := <-got:
-		t.Fatalf("the other node's sht_lock went through a held lock: %v", v)
-	case <-time.After(100 * time.Millisecond):
-	}
-	a.Call(t, "KSR.htable.sht_unlock", ma, "t", "k")
-	select {
-	case v := <-got:
-		if v != kemi.OK {
-			t.Errorf("the other node's sht_lock = %v", v)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("the other node's sht_lock still waits after the unlock")
+	unlock := func() { a.Call(t, "KSR.htable.sht_unlock", ma, "t", "k") }
+	if v := waitsFor(t, b, mb, "KSR.htable.sht_lock", []string{"t", "k"}, unlock); v != kemi.OK {
+		t.Errorf("the other node's sht_lock = %v", v)
 	}
 	runCalls(t, mb, b, []call{{"sht_unlock", []any{"t", "k"}, kemi.OK}})
 	if n, _ := redisClient(t, srv.URL).Exists(context.Background(), lockPrefix+"t:k").Result(); n != 0 {
