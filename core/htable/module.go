@@ -3,8 +3,10 @@
 // definition syntax ("ipban=>size=8;autoexpire=300;initval=0"), with items
 // that expire, atomic increments, per-key locks and iterators, the
 // KSR.htable functions and the $sht family of pseudo-variables. A table
-// with dbtable is loaded from Kamailio's htable table in SQLite at start
-// and, with dbmode, written back at shutdown.
+// with dbtable is loaded from Kamailio's htable table (in SQLite, or in
+// Redis as db_redis keeps it) at start and, with dbmode, written back at
+// shutdown. A table with kemi's redis=1 lives in Redis, shared by every
+// node. The event callback runs with "htable:mod-init" before traffic.
 package htable
 
 import (
@@ -39,6 +41,7 @@ type Module struct {
 	redis    redis.UniversalClient // tables with redis=1; nil: none
 
 	expiredTotal *metrics.Counter
+	redisErrors  *metrics.Counter
 
 	iterMu sync.Mutex
 	iters  map[*kemi.Proc]*iterators
@@ -92,6 +95,8 @@ func (mod *Module) ModInit(env *kemi.Env) error {
 	if sizeSuffix == "" {
 		sizeSuffix = defaultSizeSuffix // as Kamailio
 	}
+	mod.redisErrors = env.Metrics.NewCounter("kemi_htable_redis_errors_total",
+		"Operations on tables kept in Redis (redis=1) that failed because Redis did.")
 	if err := mod.openShared(rawURL, env); err != nil {
 		return err
 	}

@@ -446,8 +446,7 @@ func (mod *Module) openShared(rawURL string, env *kemi.Env) error {
 		return fmt.Errorf("htable: tables with redis=1: %w", err)
 	}
 	mod.redis = c
-	errs := &redisErrors{log: mod.log, total: env.Metrics.NewCounter("kemi_htable_redis_errors_total",
-		"Operations on tables kept in Redis (redis=1) that failed because Redis did.")}
+	errs := &redisErrors{log: mod.log, total: mod.redisErrors}
 	node := newNodeID()
 	for _, name := range names {
 		t := mod.tables[name]
