@@ -346,7 +346,8 @@ func (r *shared) lock(proc *kemi.Proc, key string) bool {
 			break
 		}
 		if time.Now().After(deadline) {
-			r.errs.report(r.spec.name, "lock", fmt.Errorf("lock of %q still held by another worker after %s", key, lockLease))
+			// not a Redis failure: logged, not counted
+			r.errs.log.Warn("htable: sht_lock gave up: the lock is held by another worker", "table", r.spec.name, "key", key, "waited", lockLease)
 			return false
 		}
 		time.Sleep(wait)
