@@ -261,6 +261,9 @@ func (e *Engine) Start(ctx context.Context) error {
 		w.gen = e.generation.Load()
 		e.workers = append(e.workers, w)
 	}
+	if err := e.moduleInitEvents(); err != nil {
+		return e.abortStart(err)
+	}
 	if err := e.workerOneInit(); err != nil {
 		return e.abortStart(err)
 	}
