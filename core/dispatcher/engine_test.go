@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,12 +19,15 @@ import (
 )
 
 // uas is a sipgo server on a loopback UDP socket that answers every
-// OPTIONS and INVITE with code and counts them.
+// OPTIONS and INVITE with code (nothing while silent) and counts them: the
+// keepalives of the health checks (From sip:dispatcher@...) apart.
 type uas struct {
-	addr string
-	mu   sync.Mutex
-	n    int
-	code int
+	addr   string
+	mu     sync.Mutex
+	n      int
+	code   int
+	silent atomic.Bool
+	probes atomic.Int64
 }
 
 func startUAS(t *testing.T, code int) *uas {
@@ -38,10 +42,16 @@ func startUAS(t *testing.T, code int) *uas {
 	t.Cleanup(func() { ua.Close() })
 	srv, _ := sipgo.NewServer(ua)
 	answer := func(req *sip.Request, tx sip.ServerTransaction) {
-		u.mu.Lock()
-		u.n++
-		u.mu.Unlock()
-		tx.Respond(sip.NewResponseFromRequest(req, u.code, "UAS", nil))
+		if f := req.From(); f != nil && f.Address.User == "dispatcher" {
+			u.probes.Add(1)
+		} else {
+			u.mu.Lock()
+			u.n++
+			u.mu.Unlock()
+		}
+		if !u.silent.Load() {
+			tx.Respond(sip.NewResponseFromRequest(req, u.code, "UAS", nil))
+		}
 	}
 	srv.OnOptions(answer)
 	srv.OnInvite(answer)
@@ -56,7 +66,9 @@ func (u *uas) count() int {
 	return u.n
 }
 
-const lbScript = `
+// lbRequestRoute balances over set 1 with round robin, failure route
+// ksr_failure_manage.
+const lbRequestRoute = `
 function ksr_request_route()
 	if KSR.dispatcher.ds_select_dst(1, 4) < 0 then
 		KSR.sl.sl_send_reply(503, "Service Unavailable")
@@ -65,7 +77,9 @@ function ksr_request_route()
 	KSR.tm.t_on_failure("ksr_failure_manage")
 	KSR.tm.t_relay()
 end
+`
 
+const lbScript = lbRequestRoute + `
 function ksr_failure_manage()
 	if KSR.tm.t_is_canceled() > 0 then return end
 	if KSR.tm.t_check_status("5[0-9][0-9]") > 0 then

@@ -68,6 +68,13 @@ func (mod *Module) Exports() []kemi.Export {
 		x("ds_is_active_uri", kemi.IS, func(m *kemi.Msg, a kemi.Args) kemi.Value {
 			return kemi.Int(mod.isActive(a.Int(0), a.Str(1)))
 		}),
+		x("ds_reload", nil, func(m *kemi.Msg, _ kemi.Args) kemi.Value {
+			if err := mod.reload(); err != nil {
+				m.Errorf(mod.log, "dispatcher: ds_reload: %v", err)
+				return kemi.Int(-1)
+			}
+			return kemi.Int(1)
+		}),
 		x("ds_load_update", nil, mod.loadUpdate),
 		x("ds_load_unset", nil, mod.loadUnset),
 		x("ds_list_exists", kemi.I, func(m *kemi.Msg, a kemi.Args) kemi.Value {

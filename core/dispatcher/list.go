@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/emiago/sipgo/sip"
 	"github.com/kemisip/kemi/kemi"
@@ -37,6 +38,9 @@ type dest struct {
 	addr  netip.Addr
 	port  int // 0 when the URI gives none
 	proto string
+	// rt is the runtime state; a reload hands it on to the same
+	// destination in the new list (see carryState).
+	rt *runtime
 }
 
 // set is one destination set: its destinations in priority order
@@ -47,12 +51,45 @@ type set struct {
 	// wslots is the 100-slot distribution of algorithm 9: each
 	// destination fills weight% of the slots, shuffled.
 	wslots []int
+	// rr and wrr are the rotation counters of algorithms 4 and 9, shared
+	// by all workers and handed on by a reload.
+	rr, wrr *atomic.Uint64
 }
 
 // list is the parsed dispatcher.list: sets by id, ids in file order.
 type list struct {
 	sets map[int]*set
 	ids  []int
+	// tree is the order Kamailio walks its sets in (dispatcher.list RPC,
+	// probing): the post-order of the AVL tree it builds from the ids in
+	// file order.
+	tree []int
+}
+
+// newList returns an empty list.
+func newList() *list { return &list{sets: map[int]*set{}} }
+
+// find returns the destination uri of set id, or nil.
+func (l *list) find(id int, uri string) *dest {
+	s := l.sets[id]
+	if s == nil {
+		return nil
+	}
+	for _, d := range s.dests {
+		if d.uri == uri {
+			return d
+		}
+	}
+	return nil
+}
+
+// each calls f for every destination, sets in tree order.
+func (l *list) each(f func(d *dest)) {
+	for _, id := range l.tree {
+		for _, d := range l.sets[id].dests {
+			f(d)
+		}
+	}
 }
 
 // loadListFile reads a dispatcher.list file.
@@ -62,7 +99,7 @@ func loadListFile(path string) (*list, error) {
 		return nil, fmt.Errorf("core/dispatcher: %w", err)
 	}
 	defer f.Close()
-	l := &list{sets: map[int]*set{}}
+	l := newList()
 	sc := bufio.NewScanner(f)
 	for n := 1; sc.Scan(); n++ {
 		line := strings.TrimSpace(sc.Text())
@@ -95,13 +132,9 @@ func parseLine(line string) (*dest, error) {
 	if err != nil || id < 0 {
 		return nil, fmt.Errorf("set id %q: want a number, 0 or more", fields[0])
 	}
-	d := &dest{setID: id, uri: fields[1]}
-	u, err := kemi.ParseURI(d.uri)
+	d, err := newDest(id, fields[1])
 	if err != nil {
-		return nil, fmt.Errorf("destination %q: %w", d.uri, err)
-	}
-	if u.Host == "" {
-		return nil, fmt.Errorf("destination %q: no host", d.uri)
+		return nil, err
 	}
 	if len(fields) > 2 {
 		if d.flags, err = strconv.Atoi(fields[2]); err != nil || d.flags < 0 {
@@ -118,6 +151,19 @@ func parseLine(line string) (*dest, error) {
 		if err := d.parseAttrs(); err != nil {
 			return nil, err
 		}
+	}
+	return d, nil
+}
+
+// newDest returns the destination uri of set id, its address parsed.
+func newDest(id int, uri string) (*dest, error) {
+	d := &dest{setID: id, uri: uri}
+	u, err := kemi.ParseURI(d.uri)
+	if err != nil {
+		return nil, fmt.Errorf("destination %q: %w", d.uri, err)
+	}
+	if u.Host == "" {
+		return nil, fmt.Errorf("destination %q: no host", d.uri)
 	}
 	d.setAddr(u)
 	return d, nil
@@ -168,7 +214,7 @@ func (d *dest) setAddr(u sip.Uri) {
 func (l *list) add(d *dest) {
 	s := l.sets[d.setID]
 	if s == nil {
-		s = &set{id: d.setID}
+		s = &set{id: d.setID, rr: new(atomic.Uint64), wrr: new(atomic.Uint64)}
 		l.sets[d.setID] = s
 		l.ids = append(l.ids, d.setID)
 	}
@@ -176,7 +222,8 @@ func (l *list) add(d *dest) {
 }
 
 // finish sorts each set by priority, highest first, and builds the weight
-// slots. Destinations of equal priority are in reverse file order, as
+// slots and the runtime state of each destination (its flags from the
+// list). Destinations of equal priority are in reverse file order, as
 // Kamailio has them (it pushes each line at the head of the set): the
 // failover order and the round robin sequence follow Kamailio's.
 func (l *list) finish() {
@@ -184,7 +231,11 @@ func (l *list) finish() {
 		slices.Reverse(s.dests)
 		sort.SliceStable(s.dests, func(i, j int) bool { return s.dests[i].priority > s.dests[j].priority })
 		s.wslots = weightSlots(s.dests)
+		for _, d := range s.dests {
+			d.rt = newRuntime(int32(d.flags & stAll))
+		}
 	}
+	l.tree = avlPostOrder(l.ids)
 }
 
 // weightSlots spreads 100 slots over the destinations by weight, as

@@ -80,7 +80,7 @@ func (mod *Module) markCurrent(m *kemi.Msg, st int32) int {
 	}
 	for _, d := range s.dests {
 		if d.uri == uri {
-			mod.state.set(d, st)
+			mod.state.mark(m, d, st)
 			mod.log.Info("dispatcher: destination state changed", "set", s.id, "uri", d.uri, "state", stateString(st))
 			return 1
 		}
@@ -88,14 +88,15 @@ func (mod *Module) markCurrent(m *kemi.Msg, st int32) int {
 	return -1
 }
 
-// stateString writes a state as kamcmd dispatcher.list does ("AP", "IX").
+// stateString writes a state as kamcmd dispatcher.list does ("AP", "IX"):
+// inactive before disabled before trying, as Kamailio prints them.
 func stateString(st int32) string {
 	var b strings.Builder
 	switch {
-	case st&stDisabled != 0:
-		b.WriteByte('D')
 	case st&stInactive != 0:
 		b.WriteByte('I')
+	case st&stDisabled != 0:
+		b.WriteByte('D')
 	case st&stTrying != 0:
 		b.WriteByte('T')
 	default:

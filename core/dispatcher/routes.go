@@ -79,7 +79,7 @@ func (mod *Module) markAddr(m *kemi.Msg, a kemi.Args) kemi.Value {
 	}
 	for _, d := range s.dests {
 		if d.uri == a.Str(2) {
-			mod.state.set(d, st)
+			mod.state.mark(m, d, st)
 			mod.log.Info("dispatcher: destination state changed", "set", s.id, "uri", d.uri, "state", stateString(st))
 			return kemi.Int(1)
 		}

@@ -144,13 +144,13 @@ func (mod *Module) candidates(m *kemi.Msg, s *set, alg int) ([]*dest, int, bool)
 		// Kamailio hashes only the user of the R-URI.
 		first = mod.hash(m.Req.Recipient.User, n)
 	case algRoundRob:
-		first = int((mod.state.rr[s.id].Add(1) - 1) % uint64(n))
+		first = int((s.rr.Add(1) - 1) % uint64(n))
 	case algAuthUser:
 		if user := authUser(m); user != "" {
 			first = mod.hash(user, n)
 		} else {
 			// Without credentials Kamailio uses round robin.
-			first = int((mod.state.rr[s.id].Add(1) - 1) % uint64(n))
+			first = int((s.rr.Add(1) - 1) % uint64(n))
 		}
 	case algRandom:
 		first = mod.rnd(n)
@@ -166,7 +166,7 @@ func (mod *Module) candidates(m *kemi.Msg, s *set, alg int) ([]*dest, int, bool)
 		if s.wslots == nil {
 			first = 0
 		} else {
-			first = s.wslots[(mod.state.wrr[s.id].Add(1)-1)%100]
+			first = s.wslots[(s.wrr.Add(1)-1)%100]
 		}
 	case algRelWeight:
 		first = mod.relWeight(s)
