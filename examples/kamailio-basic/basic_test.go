@@ -64,22 +64,28 @@ func mustKemi(t *testing.T, args ...string) {
 
 var users = map[string]string{"alice": "alice-pw", "bob": "bob-pw", "carol": "carol-pw"}
 
-// startBasic prepares the SQLite file (subscribers with `kemi user add`,
-// 127.0.0.3 in group 1 of the address table with `kemi address add`) and
-// starts the engine with kemi.toml and testdata/basic.lua on 127.0.0.1:0,
-// example.com being one of its names. It returns the proxy's UDP address.
-func startBasic(t *testing.T) (*enginetest.Server, string) {
+// provision adds the subscribers (`kemi user add`) and 127.0.0.3 in
+// group 1 of the address table (`kemi address add`) to the database.
+func provision(t *testing.T, db string) {
 	t.Helper()
-	db := "sqlite://" + filepath.Join(t.TempDir(), "kemi.db")
 	for u, pw := range users {
 		mustKemi(t, "user", "add", "--db-url", db, u+"@"+domain, pw)
 	}
 	mustKemi(t, "address", "add", "--db-url", db, "1", "127.0.0.3")
+}
+
+// startBasic provisions a new SQLite file and starts the engine with
+// kemi.toml and the script at path on 127.0.0.1:0, example.com being one
+// of its names.
+func startBasic(t *testing.T, path string) *enginetest.Server {
+	t.Helper()
+	db := "sqlite://" + filepath.Join(t.TempDir(), "kemi.db")
+	provision(t, db)
 	fc, err := engine.LoadFile("kemi.toml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	script, err := os.ReadFile("testdata/basic.lua")
+	script, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,19 +93,34 @@ func startBasic(t *testing.T) (*enginetest.Server, string) {
 		if err := fc.Apply(c); err != nil {
 			t.Fatal(err)
 		}
-		c.ScriptPath = "testdata/basic.lua"
+		c.ScriptPath = path
 		c.DBURL = db
 		c.Aliases = append(c.Aliases, domain)
 	}))
-	return s, s.UDP()
+	return s
 }
 
 func aor(user string) string { return "<sip:" + user + "@" + domain + ">" }
 
-// TestBasicExample runs the example's scenarios one after the other on
-// one engine: what the basic example does for each kind of request.
+// TestBasicExample runs the example's scenarios on kemi with kemi's
+// script; then with Kamailio's when it was fetched into this folder, as
+// README.md says (it is never committed).
 func TestBasicExample(t *testing.T) {
-	s, proxy := startBasic(t)
+	for _, path := range []string{"testdata/basic.lua", "kamailio-basic-kemi-lua.lua"} {
+		t.Run(path, func(t *testing.T) {
+			if _, err := os.Stat(path); err != nil {
+				t.Skipf("%s not fetched (README.md says how): %v", path, err)
+			}
+			s := startBasic(t, path)
+			runBasic(t, s.UDP(), func() float64 { return s.Metric("kemi_pike_blocked_total") })
+		})
+	}
+}
+
+// runBasic runs the example's scenarios one after the other on the proxy
+// at proxy: what the basic example does for each kind of request. blocked
+// reads the count of sources pike blocked (nil: not known).
+func runBasic(t *testing.T, proxy string, blocked func() float64) {
 	alice := newPhone(t, "alice", "127.0.0.1", proxy)
 	bob := newPhone(t, "bob", "127.0.0.1", proxy)
 
@@ -256,12 +277,16 @@ func TestBasicExample(t *testing.T) {
 		for flood.next(500*time.Millisecond) != nil {
 			answered++
 		}
-		// reqs_density_per_unit 16: the 16th request of a unit is refused
+		// reqs_density_per_unit 16: kemi refuses the 16th request of a
+		// unit; Kamailio a few requests later (README.md of core/pike)
+		t.Logf("%d of %d OPTIONS answered", answered, sent)
 		if answered < 15 || answered >= sent {
 			t.Fatalf("%d of %d OPTIONS answered, want the first 15 (or more across two sampling units) and not all", answered, sent)
 		}
-		if got := s.Metric("kemi_pike_blocked_total"); got != 1 {
-			t.Errorf("kemi_pike_blocked_total = %v, want 1", got)
+		if blocked != nil {
+			if got := blocked(); got != 1 {
+				t.Errorf("kemi_pike_blocked_total = %v, want 1", got)
+			}
 		}
 		// pike forgets a source after two quiet units (2 s each); ipban
 		// (autoexpire 300) still holds it
