@@ -42,13 +42,13 @@ func TestCheck(t *testing.T) {
 	}
 }
 
-// TestCheckWithoutPermissions checks the script with kemi.toml less the
-// permissions module (the .cfg without WITH_IPAUTH): the guard `if
-// KSR.permissions and ...` makes its call information, not a problem.
-// (Without nathelper the check fails: the example calls
-// KSR.nathelper.set_contact_alias after `if not KSR.rtpproxy then return
-// 1 end`, a guard on another module.)
-func TestCheckWithoutPermissions(t *testing.T) {
+// TestCheckWithoutOptionalModules checks the script with kemi.toml less
+// the permissions and nathelper modules (the .cfg without WITH_IPAUTH and
+// WITH_NAT): the example's guards (`if KSR.permissions and ...`, `if not
+// KSR.nathelper then return 1 end`, and `if not KSR.rtpproxy then return
+// 1 end` before a nathelper call) make their calls information, not
+// problems.
+func TestCheckWithoutOptionalModules(t *testing.T) {
 	fc, err := engine.LoadFile("kemi.toml")
 	if err != nil {
 		t.Fatal(err)
@@ -57,8 +57,11 @@ func TestCheckWithoutPermissions(t *testing.T) {
 	if err := fc.Apply(&c); err != nil {
 		t.Fatal(err)
 	}
-	c.Modules = slices.DeleteFunc(slices.Clone(c.Modules), func(m string) bool { return m == "permissions" })
-	delete(c.ModParams, "permissions")
+	drop := []string{"permissions", "nathelper"}
+	c.Modules = slices.DeleteFunc(slices.Clone(c.Modules), func(m string) bool { return slices.Contains(drop, m) })
+	for _, m := range drop {
+		delete(c.ModParams, m)
+	}
 	c.ScriptPath = "testdata/basic.lua"
 	c.DBURL = "memory"
 	rep, err := engine.Check(c)
@@ -72,9 +75,14 @@ func TestCheckWithoutPermissions(t *testing.T) {
 	for _, p := range rep.Info {
 		info += p.String() + "\n"
 	}
-	const want = "KSR.permissions.allow_source_address: module permissions is not enabled"
-	if !strings.Contains(info, want) {
-		t.Errorf("information lacks %q:\n%s", want, info)
+	for _, want := range []string{
+		"KSR.permissions.allow_source_address: module permissions is not enabled",
+		"KSR.nathelper.nat_uac_test: module nathelper is not enabled",
+		"KSR.nathelper.set_contact_alias: module nathelper is not enabled: add it to modules in the config file (reached only when KSR.rtpproxy is there, and it is not: the call is skipped)",
+	} {
+		if !strings.Contains(info, want) {
+			t.Errorf("information lacks %q:\n%s", want, info)
+		}
 	}
 }
 
