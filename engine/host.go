@@ -20,7 +20,10 @@ import (
 )
 
 // The engine is the kemi.Host of its modules.
-var _ kemi.Host = (*Engine)(nil)
+var (
+	_ kemi.Host      = (*Engine)(nil)
+	_ kemi.RawSender = (*Engine)(nil)
+)
 
 var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
@@ -447,6 +450,18 @@ func (e *Engine) SendRequest(origin *kemi.Msg, req *sip.Request, dst kemi.Dest) 
 	e.met.sentReq.Inc()
 	if origin != nil {
 		origin.Handled = true
+	}
+	return nil
+}
+
+// SendRaw sends b to dst as it is; see kemi.RawSender.
+func (e *Engine) SendRaw(dst kemi.Dest, b []byte) error {
+	if dst.Sock == nil && dst.ConnID == 0 {
+		dst.Sock = e.tp.pickSocket(dst.Proto, dst.Addr.Addr(), nil)
+	}
+	if err := e.tp.send(&dst, b); err != nil {
+		e.met.sendErrs.Inc()
+		return fmt.Errorf("send to %s: %w", dst, err)
 	}
 	return nil
 }

@@ -85,6 +85,13 @@ type Host interface {
 	Exec(fn func(run Runner, proc *Proc))
 }
 
+// RawSender is implemented by the engine's Host: SendRaw sends b to dst
+// as it is, from dst.Sock (the engine picks one when nil). nathelper's
+// keepalives use it: Kamailio sends them as prebuilt bytes, statelessly.
+type RawSender interface {
+	SendRaw(dst Dest, b []byte) error
+}
+
 // ErrDropped is reported when the onsend route dropped a message.
 var ErrDropped = fmt.Errorf("dropped by onsend route")
 

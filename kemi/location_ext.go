@@ -1,5 +1,7 @@
 package kemi
 
+import "context"
+
 // EventContactExpired is the event usrloc runs the script's
 // event_callback with for every binding that expired, as Kamailio's
 // event_route[usrloc:contact-expired].
@@ -13,4 +15,25 @@ const EventContactExpired = "usrloc:contact-expired"
 // false.
 type ExpiredContactSource interface {
 	ExpiredContact(m *Msg) (Binding, bool)
+}
+
+// TableBinding is a binding with the location table it is in.
+type TableBinding struct {
+	Table string
+	Binding
+}
+
+// ContactLister is implemented by the Location usrloc publishes: what
+// nathelper's NAT keepalive needs from it (Kamailio's get_all_ucontacts
+// and usrloc's nat_bflag).
+type ContactLister interface {
+	// AllContacts returns the live bindings of every location table whose
+	// branch flags (CFlags) hold all of flags.
+	AllContacts(ctx context.Context, flags uint32) ([]TableBinding, error)
+	// NATFlag returns the branch-flag mask of usrloc's nat_bflag, 0 when
+	// it is not set.
+	NATFlag() uint32
+	// ServerID returns usrloc's server_id, the ServerID of the bindings
+	// this node saves.
+	ServerID() int
 }

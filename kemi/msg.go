@@ -499,6 +499,10 @@ func TestBit(f uint32, i int) bool {
 // a name comes first, as in Kamailio.
 type AVPs struct {
 	list []avp
+	// X are the extended AVPs ($xavp). They live here so that they travel
+	// with the transaction (to the failure and reply routes) wherever the
+	// AVPs do.
+	X XAVPs
 }
 
 type avp struct {
@@ -567,7 +571,7 @@ func (a *AVPs) Len() int { return len(a.list) }
 
 // Clone returns an independent copy.
 func (a AVPs) Clone() AVPs {
-	return AVPs{list: append([]avp(nil), a.list...)}
+	return AVPs{list: append([]avp(nil), a.list...), X: a.X.Clone()}
 }
 
 // MaxForwardsDefault is the Max-Forwards value a forwarded request gets

@@ -2,13 +2,13 @@ package main
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/kemisip/kemi/core/permissions"
 	"github.com/kemisip/kemi/db"
@@ -27,13 +27,14 @@ var (
 func addressCommand() *cli.Command {
 	flags := []cli.Flag{
 		&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Usage: "config `FILE` (kemi.toml): its [permissions] db_url, else its [core] db_url", EnvVars: []string{"KEMI_CONFIG"}},
-		&cli.StringFlag{Name: "db-url", Usage: "database `URL`: sqlite:///path/kemi.db ([permissions] db_url of the config wins)", DefaultText: db.DefaultURL, EnvVars: []string{"KEMI_DB_URL"}},
+		&cli.StringFlag{Name: "db-url", Usage: "database `URL`: sqlite:///path/kemi.db, redis://host:6379/0 ([permissions] db_url of the config wins)", DefaultText: db.DefaultURL, EnvVars: []string{"KEMI_DB_URL"}},
 	}
 	return &cli.Command{
 		Name:  "address",
 		Usage: "manage the address table of permissions (like kamctl address)",
 		Description: "IP is an IPv4 or IPv6 address with an optional /MASK (default: the whole address), or a\n" +
-			"domain name; PORT 0 (the default) is any port. A running kemi reads the table again at SIGHUP.\n" +
+			"domain name; PORT 0 (the default) is any port. The table is in permissions' database, a SQLite\n" +
+			"file or Redis (hash kemi:address:address); a running kemi reads it again at SIGHUP.\n" +
 			"Exit status: 0 done, 1 no such row (rm) or it exists (add), 2 usage error.",
 		Subcommands: []*cli.Command{
 			{Name: "add", Usage: "add an address to a group", ArgsUsage: "GROUP IP[/MASK] [PORT] [TAG]", Flags: flags, Action: addressAction(2, 4)},
@@ -88,23 +89,16 @@ func addressAction(minArgs, maxArgs int) cli.ActionFunc {
 		if err != nil {
 			return cli.Exit(fmt.Sprintf("%s: %v", name, err), exitUsage)
 		}
-		f, err := openAddresses(c)
+		t, err := openAddresses(c)
 		if err != nil {
 			return err
 		}
-		defer f.Close()
-		d, err := f.DB(c.Command.Name == "add")
-		if errors.Is(err, db.ErrNoFile) {
-			err = errNoAddress
+		defer t.close()
+		decide := addRow(r)
+		if c.Command.Name == "rm" {
+			decide = rmRows(r, maskSet, portSet)
 		}
-		if err == nil {
-			if c.Command.Name == "rm" {
-				err = rmRows(c.Context, d, r, maskSet, portSet)
-			} else {
-				err = addAddress(c.Context, d, r)
-			}
-		}
-		switch {
+		switch err := t.change(c.Context, decide); {
 		case errors.Is(err, errNoAddress), errors.Is(err, errAddressExists):
 			return cli.Exit(fmt.Sprintf("%s: %s %s: %v", name, c.Args().Get(0), c.Args().Get(1), err), exitFailure)
 		case err != nil:
@@ -114,64 +108,77 @@ func addressAction(minArgs, maxArgs int) cli.ActionFunc {
 	}
 }
 
-// openAddresses is permissions' SQLite file as kemi run opens it.
-func openAddresses(c *cli.Context) (*db.SQLite, error) {
+// addressTable is the address table in a SQLite file or in Redis: the
+// add, rm and list logic works on its rows, whatever keeps them.
+type addressTable interface {
+	// rows returns the rows in id order; none when the database was not
+	// made yet.
+	rows(ctx context.Context) ([]permissions.AddressRow, error)
+	// change reads the rows, calls decide with them and, in one
+	// transaction with that read, deletes the rows whose ids it returns
+	// and inserts the row it returns (with a new id), unless it fails.
+	change(ctx context.Context, decide decideFunc) error
+	close()
+}
+
+// decideFunc is the change kemi address makes to the rows of the table:
+// the row to insert (nil: none) and the ids of the rows to delete.
+type decideFunc func(rows []permissions.AddressRow) (add *permissions.AddressRow, del []int64, err error)
+
+// openAddresses is permissions' address table as kemi run reads it.
+func openAddresses(c *cli.Context) (addressTable, error) {
 	params, u, err := moduleDB(c, "permissions")
 	if err != nil {
 		return nil, exitError(err, exitUsage)
 	}
-	if u.Kind != db.KindSQLite {
-		return nil, cli.Exit(fmt.Sprintf("database %s: the address table lives in a sqlite:// database", u), exitUsage)
-	}
 	if t := params.Str("address_table", "address"); t != "address" {
 		return nil, cli.Exit(fmt.Sprintf("[permissions] address_table %q: kemi address manages the table named address", t), exitUsage)
 	}
-	return db.NewSQLite(u.Path, db.Address, db.Trusted), nil
+	switch {
+	case u.Kind == db.KindSQLite:
+		return &sqlAddresses{file: db.NewSQLite(u.Path, db.Address, db.Trusted)}, nil
+	case u.Kind == db.KindRedis && !u.RedisCluster():
+		ctx, cancel := context.WithTimeout(c.Context, 5*time.Second)
+		defer cancel()
+		rc, err := db.OpenRedis(ctx, u)
+		if err != nil {
+			return nil, cli.Exit(err.Error(), exitFailure)
+		}
+		return &redisAddresses{c: rc}, nil
+	case u.Kind == db.KindRedis:
+		return nil, cli.Exit(fmt.Sprintf("database %s: Redis Cluster is not supported (use one server or Sentinel)", u), exitUsage)
+	}
+	return nil, cli.Exit(fmt.Sprintf("database %s keeps nothing: use a sqlite or redis URL", u), exitUsage)
 }
 
-// addAddress inserts the row unless one with the same group, address,
-// mask and port is there.
-func addAddress(ctx context.Context, d *sql.DB, r permissions.AddressRow) error {
-	tx, err := d.BeginTx(ctx, nil)
-	if err != nil {
-		return err
+// addRow adds r unless a row with the same group, address, mask and port
+// is there.
+func addRow(r permissions.AddressRow) decideFunc {
+	return func(rows []permissions.AddressRow) (*permissions.AddressRow, []int64, error) {
+		for _, o := range rows {
+			if o.Grp == r.Grp && o.IP == r.IP && o.Mask == r.Mask && o.Port == r.Port {
+				return nil, nil, errAddressExists
+			}
+		}
+		return &r, nil, nil
 	}
-	defer tx.Rollback()
-	var n int
-	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM address WHERE grp=? AND ip_addr=? AND mask=? AND port=?`, r.Grp, r.IP, r.Mask, r.Port).Scan(&n); err != nil {
-		return err
-	}
-	if n > 0 {
-		return errAddressExists
-	}
-	var tag any
-	if r.Tag != nil {
-		tag = *r.Tag
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO address (grp, ip_addr, mask, port, tag) VALUES (?, ?, ?, ?, ?)`, r.Grp, r.IP, r.Mask, r.Port, tag); err != nil {
-		return err
-	}
-	return tx.Commit()
 }
 
-// rmRows deletes the rows of the group and address, narrowed to the mask
-// and port when they were given.
-func rmRows(ctx context.Context, d *sql.DB, r permissions.AddressRow, maskSet, portSet bool) error {
-	q, args := `DELETE FROM address WHERE grp=? AND ip_addr=?`, []any{r.Grp, r.IP}
-	if maskSet {
-		q, args = q+` AND mask=?`, append(args, r.Mask)
+// rmRows deletes the rows of the group and address of r, narrowed to its
+// mask and port when they were given.
+func rmRows(r permissions.AddressRow, maskSet, portSet bool) decideFunc {
+	return func(rows []permissions.AddressRow) (*permissions.AddressRow, []int64, error) {
+		var del []int64
+		for _, o := range rows {
+			if o.Grp == r.Grp && o.IP == r.IP && (!maskSet || o.Mask == r.Mask) && (!portSet || o.Port == r.Port) {
+				del = append(del, o.ID)
+			}
+		}
+		if len(del) == 0 {
+			return nil, nil, errNoAddress
+		}
+		return nil, del, nil
 	}
-	if portSet {
-		q, args = q+` AND port=?`, append(args, r.Port)
-	}
-	res, err := d.ExecContext(ctx, q, args...)
-	if err != nil {
-		return err
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return errNoAddress
-	}
-	return nil
 }
 
 // listAddresses prints the rows, one a line: GROUP IP/MASK PORT TAG,
@@ -187,19 +194,12 @@ func listAddresses(c *cli.Context) error {
 			return cli.Exit(fmt.Sprintf("kemi address list: group %q: want a number above 0", c.Args().First()), exitUsage)
 		}
 	}
-	f, err := openAddresses(c)
+	t, err := openAddresses(c)
 	if err != nil {
 		return err
 	}
-	defer f.Close()
-	d, err := f.DB(false)
-	if errors.Is(err, db.ErrNoFile) {
-		return nil
-	}
-	if err != nil {
-		return cli.Exit("kemi address list: "+err.Error(), exitFailure)
-	}
-	rows, err := permissions.ReadAddressRows(c.Context, d, "address")
+	defer t.close()
+	rows, err := t.rows(c.Context)
 	if err != nil {
 		return cli.Exit("kemi address list: "+err.Error(), exitFailure)
 	}

@@ -3,17 +3,28 @@ package main
 import (
 	"net/netip"
 	"path/filepath"
+	"strings"
 	"testing"
 
+	"github.com/kemisip/kemi/internal/redistest"
 	"github.com/kemisip/kemi/kemi/kemitest"
 )
 
-// TestAddressRoundTrip adds, lists and removes address rows with the
-// exit statuses of each outcome, then loads the file into permissions:
-// the rows kemi address writes are rows the module takes.
+// TestAddressRoundTrip runs addressRoundTrip on a SQLite file.
 func TestAddressRoundTrip(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "kemi.db")
-	dbFlag := []string{"--db-url", "sqlite://" + path}
+	addressRoundTrip(t, "sqlite://"+filepath.Join(t.TempDir(), "kemi.db"))
+}
+
+// TestAddressRoundTripRedis runs addressRoundTrip on a redis-server.
+func TestAddressRoundTripRedis(t *testing.T) {
+	addressRoundTrip(t, redistest.New(t).URL)
+}
+
+// addressRoundTrip adds, lists and removes address rows with the exit
+// statuses of each outcome, then loads the database into permissions:
+// the rows kemi address writes are rows the module takes.
+func addressRoundTrip(t *testing.T, url string) {
+	dbFlag := []string{"--db-url", url}
 	steps := []struct {
 		args []string
 		code int
@@ -48,7 +59,7 @@ func TestAddressRoundTrip(t *testing.T) {
 			t.Errorf("step %d %v: status %d out %q (%s), want %d %q", i, s.args, code, out, errs, s.code, s.out)
 		}
 	}
-	env := kemitest.Load(t, map[string]map[string]any{"permissions": {"db_url": "sqlite://" + path}}, "core", "permissions")
+	env := kemitest.Load(t, map[string]map[string]any{"permissions": {"db_url": url}}, "core", "permissions")
 	defer env.Destroy()
 	for _, c := range []struct {
 		src  string
@@ -62,11 +73,23 @@ func TestAddressRoundTrip(t *testing.T) {
 	}
 }
 
-// TestAddressNeedsSQLite: a database that is not SQLite is a usage error.
-func TestAddressNeedsSQLite(t *testing.T) {
-	for _, u := range []string{"memory", "redis://127.0.0.1:1/0"} {
-		if code, _, errs := runUser(t, "", "address", "list", "--db-url", u); code != exitUsage {
-			t.Errorf("--db-url %s: status %d (%s), want %d", u, code, errs, exitUsage)
+// TestAddressDatabases: a database that keeps nothing, or a Redis
+// Cluster, is a usage error; a Redis server that does not answer is a
+// failure naming it.
+func TestAddressDatabases(t *testing.T) {
+	for _, c := range []struct {
+		url, err string
+		code     int
+	}{
+		{"memory", "keeps nothing", exitUsage},
+		{"redis://127.0.0.1:1?addr=127.0.0.1:2", "Redis Cluster is not supported", exitUsage},
+		{"redis://127.0.0.1:1/0", "127.0.0.1:1", exitFailure},
+	} {
+		for _, args := range [][]string{{"list"}, {"add", "1", "192.0.2.1"}, {"rm", "1", "192.0.2.1"}} {
+			args = append([]string{"address", args[0], "--db-url", c.url}, args[1:]...)
+			if code, _, errs := runUser(t, "", args...); code != c.code || !strings.Contains(errs, c.err) {
+				t.Errorf("%v: status %d (%s), want %d and %q", args, code, errs, c.code, c.err)
+			}
 		}
 	}
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -48,22 +47,10 @@ func TestSIGHUPReloadsPermissions(t *testing.T) {
 			if r := options(p.sip, "before", 2*time.Second); r != "SIP/2.0 403 Forbidden" {
 				t.Fatalf("before the row: %q", r)
 			}
-			// hup sends SIGHUP and waits until the reload counted
-			hup := func(series string, want float64) {
-				t.Helper()
-				p.signal(syscall.SIGHUP)
-				deadline := time.Now().Add(5 * time.Second)
-				for p.metric(series) != want {
-					if time.Now().After(deadline) {
-						t.Fatalf("%s did not reach %v", series, want)
-					}
-					time.Sleep(20 * time.Millisecond)
-				}
-			}
 
 			exec(`INSERT INTO address (grp, ip_addr, mask, port, tag) VALUES (1, '127.0.0.1', 32, 0, NULL)`)
 			exec(`INSERT INTO address (grp, ip_addr, mask, port, tag) VALUES (1, '192.0.2.9', 40, 0, NULL)`)
-			hup("kemi_engine_reload_failures_total", 1)
+			p.hup("kemi_engine_reload_failures_total", 1)
 			if r := options(p.sip, "bad-row", 2*time.Second); r != "SIP/2.0 403 Forbidden" {
 				t.Errorf("after a refused reload: %q, want the old table", r)
 			}
@@ -72,7 +59,7 @@ func TestSIGHUPReloadsPermissions(t *testing.T) {
 			}
 
 			exec(`DELETE FROM address WHERE mask = 40`)
-			hup("kemi_engine_reloads_total", 1)
+			p.hup("kemi_engine_reloads_total", 1)
 			if r := options(p.sip, "good", 2*time.Second); r != "SIP/2.0 200 Allowed" {
 				t.Errorf("after the reload: %q, want 200", r)
 			}

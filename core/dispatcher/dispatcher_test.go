@@ -28,7 +28,7 @@ const testList = `# set 1: three equal destinations
 `
 
 // load starts the module with list as list_file and extra parameters.
-func load(t *testing.T, list string, params map[string]any) *kemitest.Env {
+func load(t testing.TB, list string, params map[string]any) *kemitest.Env {
 	t.Helper()
 	if params == nil {
 		params = map[string]any{}
@@ -48,7 +48,7 @@ func load(t *testing.T, list string, params map[string]any) *kemitest.Env {
 	return env
 }
 
-func invite(t *testing.T, callID string) *kemi.Msg {
+func invite(t testing.TB, callID string) *kemi.Msg {
 	t.Helper()
 	return kemitest.ParseMsg(t, "INVITE sip:bob@example.com SIP/2.0\nVia: SIP/2.0/UDP 192.0.2.10:5062;branch=z9hG4bK1\nFrom: <sip:alice@example.com>;tag=1\nTo: <sip:bob@example.com>\nCall-ID: "+callID+"\nCSeq: 1 INVITE\nContent-Length: 0\n\n")
 }

@@ -18,7 +18,7 @@ import (
 )
 
 // uas is a sipgo server on a loopback UDP socket that answers every
-// request with code and counts them.
+// OPTIONS and INVITE with code and counts them.
 type uas struct {
 	addr string
 	mu   sync.Mutex
@@ -37,12 +37,15 @@ func startUAS(t *testing.T, code int) *uas {
 	ua, _ := sipgo.NewUA(sipgo.WithUserAgent("uas-" + u.addr))
 	t.Cleanup(func() { ua.Close() })
 	srv, _ := sipgo.NewServer(ua)
-	srv.OnOptions(func(req *sip.Request, tx sip.ServerTransaction) {
+	answer := func(req *sip.Request, tx sip.ServerTransaction) {
 		u.mu.Lock()
 		u.n++
 		u.mu.Unlock()
 		tx.Respond(sip.NewResponseFromRequest(req, u.code, "UAS", nil))
-	})
+	}
+	srv.OnOptions(answer)
+	srv.OnInvite(answer)
+	srv.OnAck(func(*sip.Request, sip.ServerTransaction) {})
 	go srv.ServeUDP(conn)
 	return u
 }

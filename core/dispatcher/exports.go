@@ -68,6 +68,8 @@ func (mod *Module) Exports() []kemi.Export {
 		x("ds_is_active_uri", kemi.IS, func(m *kemi.Msg, a kemi.Args) kemi.Value {
 			return kemi.Int(mod.isActive(a.Int(0), a.Str(1)))
 		}),
+		x("ds_load_update", nil, mod.loadUpdate),
+		x("ds_load_unset", nil, mod.loadUnset),
 		x("ds_list_exists", kemi.I, func(m *kemi.Msg, a kemi.Args) kemi.Value {
 			if _, ok := mod.sets.Load().sets[a.Int(0)]; ok {
 				return kemi.Int(1)

@@ -52,23 +52,34 @@ func parseState(s string) (int32, bool) {
 	return st, true
 }
 
-// markCurrent sets the state of the destination in use.
+// markCurrent sets the state of the destination in use: the first
+// $xavp(_dsdst_) record, whose grp must be a number and uri a string, as
+// Kamailio reads them.
 func (mod *Module) markCurrent(m *kemi.Msg, st int32) int {
 	if !mod.failover {
 		mod.log.Warn("dispatcher: failover support disabled (flags bit 2 unset)", "where", m.Where())
 		return -1
 	}
-	cs := loadCandidates(m)
-	if len(cs) == 0 {
+	if mod.xavp.dst == "" {
+		mod.log.Warn("dispatcher: no xavp name to store dst records", "where", m.Where())
+		return -1
+	}
+	r := mod.xavp.current(m)
+	if r == nil {
 		m.Errorf(mod.log, "dispatcher: no destination selected to mark")
 		return -1
 	}
-	s := mod.sets.Load().sets[cs[0].grp]
+	grp, ok1 := intField(r, fieldGrp)
+	uri, ok2 := strField(r, fieldURI)
+	if !ok1 || !ok2 {
+		return -1
+	}
+	s := mod.sets.Load().sets[grp]
 	if s == nil {
 		return -1
 	}
 	for _, d := range s.dests {
-		if d.uri == cs[0].uri {
+		if d.uri == uri {
 			mod.state.set(d, st)
 			mod.log.Info("dispatcher: destination state changed", "set", s.id, "uri", d.uri, "state", stateString(st))
 			return 1

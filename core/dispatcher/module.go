@@ -40,6 +40,10 @@ type Module struct {
 	probingAll bool
 	// rnd returns a random number in [0, n); tests replace it.
 	rnd func(n int) int
+	// xavp names the $xavp records of failover (see xavp.go).
+	xavp *xavpConf
+	// load is the call load of algorithm 10; nil without ds_hash_size.
+	load *loadTable
 }
 
 // ModInit reads the parameters and loads list_file. Without list_file the
@@ -53,6 +57,10 @@ func (mod *Module) ModInit(env *kemi.Env) error {
 	mod.uriUserOnly = flags&1 != 0
 	mod.failover = flags&2 != 0
 	mod.probingAll = p.Int("ds_probing_mode", 0) == 1
+	mod.xavp = readXAVPConf(p)
+	if err := mod.readLoad(env); err != nil {
+		return err
+	}
 	if s := p.Str("hash_pvar", ""); s != "" {
 		f, err := env.PVs.CompileFormat(s)
 		if err != nil {

@@ -1,6 +1,7 @@
 package dispatcher
 
 import (
+	"errors"
 	"hash/fnv"
 	"strings"
 
@@ -32,15 +33,6 @@ const (
 	modeXAVP   = 2 // only store the candidates
 )
 
-// AVP names that carry the candidates from the request route into the
-// failure route: Kamailio's $xavp(_dsdst_=>uri), =>grp and =>attrs. kemi
-// has no xavps; AVPs travel with the transaction the same way.
-const (
-	avpURI   = "_dsdst_uri"
-	avpGrp   = "_dsdst_grp"
-	avpAttrs = "_dsdst_attrs"
-)
-
 // selectDst picks a destination of set id with algorithm alg, applies it
 // as mode says and stores up to limit candidates (0: all) for failover.
 // It returns 1, or -1 when the set is unknown, empty or all down.
@@ -53,70 +45,82 @@ type rule struct{ set, alg int }
 
 // selectRules runs each rule in turn and joins their candidates: the
 // first candidate of the first rule that has one is applied, the others
-// follow it for failover (at most limit in all; 0: no limit).
+// follow it for failover (at most limit in all; 0: no limit). The
+// candidates are stored as $xavp(_dsdst_) records, before any stored by
+// an earlier selection, and their number as $xavp(_dsctx_=>cnt), as
+// Kamailio 5.6 stores them.
 func (mod *Module) selectRules(m *kemi.Msg, rules []rule, limit, mode int) int {
-	var cands []*dest
-	// parallel is the destination a parallel rule (algorithm 12) put in
-	// $du or the R-URI: its destinations are not kept for failover, as in
-	// Kamailio.
-	var parallel *dest
+	var recs []*kemi.XAVP
+	// applied is the destination put in $du or the R-URI; a parallel rule
+	// (algorithm 12) applies its first and adds the others as branches,
+	// and keeps none for failover, as in Kamailio.
+	var applied *dest
+	l := mod.sets.Load()
 	for _, r := range rules {
-		s := mod.sets.Load().sets[r.set]
+		s := l.sets[r.set]
 		if s == nil || len(s.dests) == 0 {
 			m.Errorf(mod.log, "dispatcher: destination set [%d] not found", r.set)
 			continue
 		}
-		cs, ok := mod.candidates(m, s, r.alg)
-		if !ok {
+		cs, alg, ok := mod.candidates(m, s, r.alg)
+		if !ok || len(cs) == 0 {
 			continue
 		}
-		if r.alg == algParallel {
-			if mode != modeXAVP && len(cs) > 0 && parallel == nil && len(cands) == 0 {
+		if applied == nil && mode != modeXAVP {
+			if err := apply(m, cs[0].uri, mode); err != nil {
+				m.Errorf(mod.log, "dispatcher: cannot use %s: %v", cs[0].uri, err)
+				return -1
+			}
+		}
+		if applied == nil {
+			applied = cs[0]
+		}
+		if alg == algParallel {
+			if mode != modeXAVP && applied == cs[0] {
 				for _, d := range cs[1:] {
 					if err := addBranch(m, d, mode); err != nil {
 						m.Errorf(mod.log, "dispatcher: cannot add a branch for %s: %v", d.uri, err)
 						return -1
 					}
 				}
-				parallel = cs[0]
 			}
 			continue
 		}
-		cands = append(cands, cs...)
-	}
-	if parallel != nil {
-		if err := apply(m, parallel.uri, mode); err != nil {
-			m.Errorf(mod.log, "dispatcher: cannot use %s: %v", parallel.uri, err)
-			return -1
+		// Without failover (flags bit 2) or xavp_dst Kamailio keeps
+		// nothing, not even the selected destination.
+		if !mod.failover || mod.xavp.dst == "" {
+			continue
 		}
-		clearCandidates(m)
-		return 1
+		for i, d := range cs {
+			if limit > 0 && len(recs) >= limit {
+				break
+			}
+			// Call load keeps only the destinations below their maxload
+			// after the selected one.
+			if i > 0 && alg == algCallLoad && mod.load.full(d) {
+				continue
+			}
+			if alg == algCallLoad && d.duid == "" {
+				m.Errorf(mod.log, "dispatcher: no duid for destination %d %s", d.setID, d.uri)
+				return -1
+			}
+			recs = append(recs, mod.xavp.record(l, d, alg))
+		}
 	}
-	if len(cands) == 0 {
+	if applied == nil {
 		mod.log.Debug("dispatcher: no active destination", "rules", rules, "where", m.Where())
 		return -1
 	}
-	if limit > 0 && len(cands) > limit {
-		cands = cands[:limit]
-	}
-	if mode != modeXAVP {
-		if err := apply(m, cands[0].uri, mode); err != nil {
-			m.Errorf(mod.log, "dispatcher: cannot use %s: %v", cands[0].uri, err)
-			return -1
-		}
-	}
-	// Without failover (flags bit 2) Kamailio keeps nothing, not even
-	// the selected destination.
-	if mod.failover {
-		storeCandidates(m, cands)
-	}
+	m.AVPs.X.AddFirst(recs...)
+	mod.xavp.addCount(m, len(recs))
 	return 1
 }
 
 // candidates returns the usable destinations of s, the selected one first
-// and then the others in set order after it; ok is false (and logged) when
-// the algorithm cannot run.
-func (mod *Module) candidates(m *kemi.Msg, s *set, alg int) ([]*dest, bool) {
+// and then the others in set order after it, and the algorithm that
+// picked them (call load falls back to another); ok is false (and
+// logged) when the algorithm cannot run.
+func (mod *Module) candidates(m *kemi.Msg, s *set, alg int) ([]*dest, int, bool) {
 	n := len(s.dests)
 	var first int
 	switch alg {
@@ -130,12 +134,12 @@ func (mod *Module) candidates(m *kemi.Msg, s *set, alg int) ([]*dest, bool) {
 				hdr = "From"
 			}
 			m.Errorf(mod.log, "dispatcher: algorithm %d: no %s URI", alg, hdr)
-			return nil, false
+			return nil, alg, false
 		}
 		first = mod.hash(mod.uriKey(*u), n)
 	case algRURI:
 		if m.Req == nil {
-			return nil, false
+			return nil, alg, false
 		}
 		// Kamailio hashes only the user of the R-URI.
 		first = mod.hash(m.Req.Recipient.User, n)
@@ -153,7 +157,7 @@ func (mod *Module) candidates(m *kemi.Msg, s *set, alg int) ([]*dest, bool) {
 	case algPV:
 		if mod.hashPV == nil {
 			m.Errorf(mod.log, "dispatcher: algorithm 7 needs the hash_pvar parameter")
-			return nil, false
+			return nil, alg, false
 		}
 		first = mod.hash(mod.hashPV.Eval(m), n)
 	case algPriority, algParallel:
@@ -167,12 +171,22 @@ func (mod *Module) candidates(m *kemi.Msg, s *set, alg int) ([]*dest, bool) {
 	case algRelWeight:
 		first = mod.relWeight(s)
 		if first < 0 {
-			return nil, true
+			return nil, alg, true
+		}
+	case algCallLoad:
+		// Only an INVITE starts a call: other requests, or no record to
+		// keep the dstid in, take the first destination, as in Kamailio.
+		if m.Req == nil || m.Req.Method != sip.INVITE || mod.xavp.dst == "" {
+			first, alg = 0, algCallID
+			break
+		}
+		var ok bool
+		if first, alg, ok = mod.pickLeastLoaded(m, s); !ok {
+			return nil, alg, false
 		}
 	default:
 		// Kamailio answers an algorithm it does not know with the first
-		// destination; kemi does the same for call load (10), which it
-		// does not track yet.
+		// destination.
 		mod.log.Warn("dispatcher: algorithm not implemented - using first entry", "alg", alg, "where", m.Where())
 		first = 0
 	}
@@ -183,7 +197,7 @@ func (mod *Module) candidates(m *kemi.Msg, s *set, alg int) ([]*dest, bool) {
 			out = append(out, d)
 		}
 	}
-	return out, true
+	return out, alg, true
 }
 
 // relWeight picks a usable destination with probability proportional to
@@ -338,74 +352,52 @@ func addBranch(m *kemi.Msg, d *dest, mode int) error {
 	return m.AppendBranch(b)
 }
 
-// storeCandidates replaces the failover candidates of m with cands, the
-// first being the one in use.
-func storeCandidates(m *kemi.Msg, cands []*dest) {
-	clearCandidates(m)
-	// AVPs read newest first: push the last candidate first.
-	for i := len(cands) - 1; i >= 0; i-- {
-		d := cands[i]
-		m.AVPs.Add(avpURI, kemi.Str(d.uri))
-		m.AVPs.Add(avpGrp, kemi.Int(d.setID))
-		m.AVPs.Add(avpAttrs, kemi.Str(d.attrs))
-	}
-}
-
-func clearCandidates(m *kemi.Msg) {
-	m.AVPs.Del(avpURI)
-	m.AVPs.Del(avpGrp)
-	m.AVPs.Del(avpAttrs)
-}
-
-// candidate is one stored failover candidate.
-type candidate struct {
-	uri   string
-	grp   int
-	attrs string
-}
-
-// loadCandidates returns the stored candidates, the one in use first.
-func loadCandidates(m *kemi.Msg) []candidate {
-	uris := m.AVPs.All(avpURI)
-	grps := m.AVPs.All(avpGrp)
-	attrs := m.AVPs.All(avpAttrs)
-	out := make([]candidate, len(uris))
-	for i, u := range uris {
-		out[i].uri = u.String()
-		if i < len(grps) {
-			out[i].grp = int(grps[i].AsInt())
-		}
-		if i < len(attrs) {
-			out[i].attrs = attrs[i].String()
-		}
-	}
-	return out
-}
-
-// useNext drops the candidate in use and applies the next one (next), or
-// applies the one in use again (!next). It returns 1, or -1 when there is
+// useNext drops the record in use and applies the next one (next), or
+// applies the one in use again (!next), as Kamailio's ds_update_dst. With
+// call load the call moves to the next destination; a record whose
+// destination left the list is skipped. It returns 1, or -1 when there is
 // none left.
 func (mod *Module) useNext(m *kemi.Msg, mode int, next bool) int {
-	if !mod.failover {
+	if next && (!mod.failover || mod.xavp.dst == "") {
 		mod.log.Warn("dispatcher: failover support disabled (flags bit 2 unset)", "where", m.Where())
 		return -1
 	}
-	cs := loadCandidates(m)
-	if next && len(cs) > 0 {
-		cs = cs[1:]
-		clearCandidates(m)
-		for i := len(cs) - 1; i >= 0; i-- {
-			m.AVPs.Add(avpURI, kemi.Str(cs[i].uri))
-			m.AVPs.Add(avpGrp, kemi.Int(cs[i].grp))
-			m.AVPs.Add(avpAttrs, kemi.Str(cs[i].attrs))
+	for {
+		r := mod.xavp.current(m)
+		if r == nil {
+			return -1
+		}
+		if next {
+			m.AVPs.X.RemoveItem(r)
+			if r = mod.xavp.current(m); r == nil {
+				return -1
+			}
+		}
+		uri, ok := strField(r, fieldURI)
+		if !ok {
+			mod.log.Warn("dispatcher: no uri field in the next destination record", "where", m.Where())
+			return -1
+		}
+		if err := apply(m, uri, mode); err != nil {
+			m.Errorf(mod.log, "dispatcher: cannot use %s: %v", uri, err)
+			return -1
+		}
+		dstid, ok := strField(r, fieldDstID)
+		if !ok || !next {
+			return 1
+		}
+		if mod.load == nil {
+			m.Errorf(mod.log, "dispatcher: cannot update load distribution: ds_hash_size is 0")
+			return -1
+		}
+		switch err := mod.load.replace(mod.sets.Load(), callID(m), dstid); {
+		case err == nil:
+			return 1
+		case errors.Is(err, errNoDest):
+			m.Errorf(mod.log, "dispatcher: cannot update load with %s, skipping destination", dstid)
+		default:
+			m.Errorf(mod.log, "dispatcher: cannot update load distribution: %v", err)
+			return -1
 		}
 	}
-	if len(cs) == 0 {
-		return -1
-	}
-	if err := apply(m, cs[0].uri, mode); err != nil {
-		m.Errorf(mod.log, "dispatcher: cannot use %s: %v", cs[0].uri, err)
-		return -1
-	}
-	return 1
 }

@@ -40,6 +40,7 @@ func (mod *Module) Exports() []kemi.Export {
 	var out []kemi.Export
 	out = append(out, mod.coreExports()...)
 	out = append(out, mod.pvExports()...)
+	out = append(out, mod.pvxExports()...)
 	out = append(out, mod.hdrExports()...)
 	return out
 }

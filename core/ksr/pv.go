@@ -7,7 +7,7 @@ import (
 )
 
 // registerPVs declares the core pseudo-variables: message attributes,
-// flags, $var, $avp, branches, send and time values. Pseudo-variables of
+// flags, $var, $avp, $xavp, branches, send and time values. Pseudo-variables of
 // other modules ($T_*, $sht, ...) are registered by those modules.
 func registerPVs(t *kemi.PVTable, mod *Module) error {
 	var classes []kemi.PVClass
@@ -17,6 +17,7 @@ func registerPVs(t *kemi.PVTable, mod *Module) error {
 	classes = append(classes, netPVs(mod)...)
 	classes = append(classes, flagPVs()...)
 	classes = append(classes, varPVs()...)
+	classes = append(classes, xavpPV())
 	classes = append(classes, branchPVs()...)
 	classes = append(classes, miscPVs()...)
 	for _, c := range classes {

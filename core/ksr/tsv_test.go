@@ -8,14 +8,27 @@ import (
 )
 
 // TestExportsMatchKamailio checks the core, pv and hdr exports against
-// Kamailio's catalogue: all of them are implemented.
+// Kamailio's catalogue: all of them are implemented; of pvx, the $xavp
+// functions are.
 func TestExportsMatchKamailio(t *testing.T) {
 	env := load(t)
 	for _, mod := range []string{"", "pv", "hdr"} {
 		env.CheckExports(t, mod)
 	}
-	if got := len(env.Exports()); got != 91+12+16 {
-		t.Errorf("%d exports, want %d", got, 91+12+16)
+	// KSR.pvx: only its $xavp functions, with Kamailio's kinds.
+	pvx := 0
+	for name, x := range env.Exports() {
+		if x.Module != "pvx" {
+			continue
+		}
+		pvx++
+		k, ok := kemi.LookupKamailio(x.Module, x.Name)
+		if !ok || x.Signature() != k.Params || x.Return.String() != k.Return {
+			t.Errorf("%s: have (%s) %s, Kamailio has (%s) %s (found %v)", name, x.Signature(), x.Return, k.Params, k.Return, ok)
+		}
+	}
+	if got := len(env.Exports()); got != 91+12+16+pvx || pvx != 16 {
+		t.Errorf("%d exports (%d pvx), want %d", got, pvx, 91+12+16+16)
 	}
 }
 

@@ -2,10 +2,10 @@
 // request comes from behind a NAT (nat_uac_test) and rewrites what a
 // NATed user agent put in its messages (Contact, SDP) with the address
 // its packets really come from, or records that address (the alias and
-// received parameters) so that requests can reach it later.
-//
-// The NAT keepalive (OPTIONS pings to registered contacts) is not here
-// yet: natping_interval and its companions are read and refused when set.
+// received parameters) so that requests can reach it later. With
+// natping_interval it keeps the NAT bindings of registered contacts open
+// with SIP pings from extra processes, and with keepalive_timeout lets
+// the contacts that stop answering expire.
 package nathelper
 
 import (
@@ -27,18 +27,20 @@ type Module struct {
 	pvs *kemi.PVTable
 
 	// parameters
-	receivedAVP  string // received_avp, the AVP name without $avp( )
-	nortpproxy   string // nortpproxy_str, without its line end
-	oldMediaIP   bool   // append_sdp_oldmediaip
-	extraPrivate bool   // nat_addr_mode 1: 192.0.0.0/24 is private too
-	aliasName    string // alias_name: the URI parameter of the alias
+	receivedAVP  string  // received_avp, the AVP name without $avp( )
+	nortpproxy   string  // nortpproxy_str, without its line end
+	oldMediaIP   bool    // append_sdp_oldmediaip
+	extraPrivate bool    // nat_addr_mode 1: 192.0.0.0/24 is private too
+	aliasName    string  // alias_name: the URI parameter of the alias
+	pinger       *pinger // the NAT keepalive; nil when natping_interval is 0
 
 	natDetected *metrics.Counter
 	rewrites    *metrics.Counter
 	errors      *metrics.Counter
 }
 
-// ModInit reads the parameters and creates the metrics.
+// ModInit reads the parameters, creates the metrics and, with
+// natping_interval, asks for the pinging processes.
 func (mod *Module) ModInit(env *kemi.Env) error {
 	mod.log = env.Logger
 	mod.pvs = env.PVs
@@ -63,21 +65,25 @@ func (mod *Module) ModInit(env *kemi.Env) error {
 	if mod.aliasName == "" || strings.ContainsAny(mod.aliasName, ";=?~<>\" \t\r\n") {
 		return fmt.Errorf("nathelper: alias_name %q: want a URI parameter name", mod.aliasName)
 	}
-	// the NAT pinger is not implemented: refuse a configuration that
-	// counts on it rather than run without keepalives
-	if n := p.Int("natping_interval", 0); n > 0 {
-		return fmt.Errorf("nathelper: natping_interval %d: the NAT keepalive is not implemented in kemi yet", n)
+	pg, err := readPinger(env)
+	if err != nil {
+		return err
 	}
-	for _, name := range []string{"ping_nated_only", "natping_processes", "sipping_bflag", "natping_disable_bflag", "keepalive_timeout", "udpping_from_path", "filter_server_id"} {
-		p.Int(name, 0)
-	}
-	for _, name := range []string{"sipping_from", "sipping_method", "natping_socket", "force_socket"} {
-		p.Str(name, "")
+	if pg != nil && !env.DryRun {
+		mod.pinger = pg
+		for i := range pg.procs {
+			env.AddProcess(kemi.Process{Name: fmt.Sprintf("nathelper-natping-%d", i), Run: pg.process(i)})
+		}
 	}
 	mod.natDetected = env.Metrics.NewCounter(`kemi_nathelper_nat_detected_total`, "nat_uac_test calls that found a NAT.")
 	mod.rewrites = env.Metrics.NewCounter(`kemi_nathelper_rewrites_total`, "Contact, R-URI and SDP rewrites made (fix_nated_*, *_contact_alias, handle_ruri_alias, add_rcv_param).")
 	mod.errors = env.Metrics.NewCounter(`kemi_nathelper_errors_total`, "nathelper functions that failed (no or bad Contact, bad alias, bad SDP).")
 	return nil
+}
+
+// OnReply absorbs the replies to the SIP pings of the NAT keepalive.
+func (mod *Module) OnReply(m *kemi.Msg) bool {
+	return mod.pinger != nil && mod.pinger.sipFlag != 0 && mod.pinger.onReply(m)
 }
 
 // avpName takes "$avp(name)", "$avp(s:name)" or a bare name to the AVP
@@ -99,4 +105,7 @@ func (mod *Module) fail(m *kemi.Msg, fn, format string, args ...any) kemi.Value 
 	return kemi.Fail
 }
 
-var _ kemi.ModIniter = (*Module)(nil)
+var (
+	_ kemi.ModIniter = (*Module)(nil)
+	_ kemi.ReplyHook = (*Module)(nil)
+)

@@ -15,9 +15,14 @@ type tables struct {
 	trusted *trustedTable
 }
 
+// Querier runs a query: a *sql.DB, or a *sql.Tx.
+type Querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
 // ReadAddressRows reads every row of the address table named table, in
 // id order.
-func ReadAddressRows(ctx context.Context, d *sql.DB, table string) ([]AddressRow, error) {
+func ReadAddressRows(ctx context.Context, d Querier, table string) ([]AddressRow, error) {
 	rows, err := d.QueryContext(ctx, `SELECT id, grp, ip_addr, mask, port, tag FROM `+table+` ORDER BY id`)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", table, err)
@@ -52,7 +57,7 @@ func lastID(rows []AddressRow) int64 {
 }
 
 // readTrustedRows reads every row of the trusted table, in id order.
-func readTrustedRows(ctx context.Context, d *sql.DB, table string) ([]TrustedRow, error) {
+func readTrustedRows(ctx context.Context, d Querier, table string) ([]TrustedRow, error) {
 	rows, err := d.QueryContext(ctx, `SELECT id, src_ip, proto, from_pattern, ruri_pattern, tag, priority FROM `+table+` ORDER BY id`)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", table, err)
@@ -84,31 +89,59 @@ func readTrustedRows(ctx context.Context, d *sql.DB, table string) ([]TrustedRow
 	return out, rows.Err()
 }
 
-// loadTables reads and parses both tables from a SQLite file; a file not
-// made yet is two empty tables.
-func loadTables(ctx context.Context, f *db.SQLite, addrName, trustedName string) (*tables, error) {
-	d, err := f.DB(false)
+// source is where the tables are read from: a SQLite file or Redis.
+type source interface {
+	// rows reads both tables, each in id order.
+	rows(ctx context.Context) ([]AddressRow, []TrustedRow, error)
+	// where names a table of the source in errors: the file, or the key.
+	where(trusted bool) string
+	close()
+}
+
+// sqliteSource reads both tables from a SQLite file; a file not made yet
+// is two empty tables.
+type sqliteSource struct {
+	file                  *db.SQLite
+	addrName, trustedName string
+}
+
+func (s *sqliteSource) rows(ctx context.Context) ([]AddressRow, []TrustedRow, error) {
+	d, err := s.file.DB(false)
 	if errors.Is(err, db.ErrNoFile) {
-		return &tables{addr: &addrTable{}, trusted: &trustedTable{}}, nil
+		return nil, nil, nil
 	}
+	if err != nil {
+		return nil, nil, err
+	}
+	arows, err := ReadAddressRows(ctx, d, s.addrName)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", s.file.Path(), err)
+	}
+	trows, err := readTrustedRows(ctx, d, s.trustedName)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", s.file.Path(), err)
+	}
+	return arows, trows, nil
+}
+
+func (s *sqliteSource) where(bool) string { return s.file.Path() }
+
+func (s *sqliteSource) close() { s.file.Close() }
+
+// loadTables reads and parses both tables; the first row that does not
+// parse is an error naming the table and the row.
+func loadTables(ctx context.Context, s source) (*tables, error) {
+	arows, trows, err := s.rows(ctx)
 	if err != nil {
 		return nil, err
 	}
-	arows, err := ReadAddressRows(ctx, d, addrName)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", f.Path(), err)
-	}
 	at, err := newAddrTable(arows)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", f.Path(), err)
-	}
-	trows, err := readTrustedRows(ctx, d, trustedName)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", f.Path(), err)
+		return nil, fmt.Errorf("%s: %w", s.where(false), err)
 	}
 	tt, err := newTrustedTable(trows)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", f.Path(), err)
+		return nil, fmt.Errorf("%s: %w", s.where(true), err)
 	}
 	return &tables{addr: at, trusted: tt}, nil
 }

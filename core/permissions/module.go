@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync/atomic"
+	"time"
 
 	"github.com/kemisip/kemi/db"
 	"github.com/kemisip/kemi/kemi"
@@ -19,11 +20,15 @@ func init() {
 	kemi.Register(kemi.ModuleInfo{Name: "permissions", Order: 180, New: func() kemi.Module { return &Module{} }})
 }
 
+// loadTimeout bounds a load of the tables from Redis: a reload waits
+// for it.
+const loadTimeout = 5 * time.Second
+
 // Module is the permissions module of one engine.
 type Module struct {
 	log         *slog.Logger
 	url         db.URL
-	file        *db.SQLite
+	src         source // nil in kemi check
 	addrName    string
 	trustedName string
 	tagAVP      *kemi.PVName // peer_tag_avp, nil when unset
@@ -33,8 +38,9 @@ type Module struct {
 }
 
 // ModInit reads the parameters and, unless in kemi check, loads both
-// tables: a file that does not open, or a row that does not parse, stops
-// the start with an error naming it.
+// tables: a file that does not open, a Redis server that does not
+// answer, or a row that does not parse, stops the start with an error
+// naming it.
 func (mod *Module) ModInit(env *kemi.Env) error {
 	mod.log = env.Logger
 	p := env.Params
@@ -90,30 +96,61 @@ func (mod *Module) ModInit(env *kemi.Env) error {
 	if env.DryRun {
 		return nil
 	}
-	switch u.Kind {
-	case db.KindSQLite:
-		mod.file = db.NewSQLite(u.Path, db.Address, db.Trusted)
-		if err := mod.file.Check(); err != nil {
-			return fmt.Errorf("permissions: %w", err)
-		}
-		return mod.load()
-	case db.KindRedis:
-		// the tables are Kamailio's SQL tables; a Redis core db_url must
-		// not stop a kemi that does not use them
-		mod.log.Warn("permissions reads the address and trusted tables from SQLite only: with a Redis db_url they are empty (set [permissions] db_url to a sqlite:// URL)", "db", u.String())
+	if u.Kind == db.KindMemory {
+		return nil // a test database: nothing kept, two empty tables
+	}
+	src, err := openSource(u, mod.addrName, mod.trustedName)
+	if err != nil {
+		return fmt.Errorf("permissions: %w", err)
+	}
+	mod.src = src
+	if err := mod.load(); err != nil {
+		src.close() // whether or not Destroy follows a failed start
+		mod.src = nil
+		return err
 	}
 	return nil
+}
+
+// openSource opens the database of the tables: a SQLite file is checked
+// (not created), a Redis server must answer.
+func openSource(u db.URL, addrName, trustedName string) (source, error) {
+	switch u.Kind {
+	case db.KindSQLite:
+		f := db.NewSQLite(u.Path, db.Address, db.Trusted)
+		if err := f.Check(); err != nil {
+			return nil, err
+		}
+		return &sqliteSource{file: f, addrName: addrName, trustedName: trustedName}, nil
+	case db.KindRedis:
+		if u.RedisCluster() {
+			// a load reads both tables in one MULTI, which a cluster
+			// refuses when their keys are in different slots
+			return nil, fmt.Errorf("%s: Redis Cluster is not supported (use one server or Sentinel)", u)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), loadTimeout)
+		defer cancel()
+		c, err := db.OpenRedis(ctx, u)
+		if err != nil {
+			return nil, err
+		}
+		return &redisSource{c: c, url: u.String(), addrKey: RedisAddressKey(addrName), trustedKey: RedisTrustedKey(trustedName)}, nil
+	}
+	return nil, fmt.Errorf("%s: unsupported database", u)
 }
 
 // PrepareReload reads both tables again, for a reload with the script
 // (SIGHUP): the commit switches to them at once, so that messages see
 // either the old or the new tables, never a mix. A row that does not
-// parse is an error and the tables in use stay.
+// parse, or a database that does not answer, is an error and the tables
+// in use stay.
 func (mod *Module) PrepareReload() (commit func(), err error) {
-	if mod.file == nil {
-		return nil, nil // kemi check, or no SQL database: nothing to read
+	if mod.src == nil {
+		return nil, nil // kemi check, or memory: nothing to read
 	}
-	t, err := loadTables(context.Background(), mod.file, mod.addrName, mod.trustedName)
+	ctx, cancel := context.WithTimeout(context.Background(), loadTimeout)
+	defer cancel()
+	t, err := loadTables(ctx, mod.src)
 	if err != nil {
 		return nil, fmt.Errorf("permissions: %w", err)
 	}
@@ -137,8 +174,8 @@ func (mod *Module) load() error {
 
 // Destroy closes the database.
 func (mod *Module) Destroy() {
-	if mod.file != nil {
-		mod.file.Close()
+	if mod.src != nil {
+		mod.src.close()
 	}
 }
 

@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	_ "github.com/kemisip/kemi/core/ksr"
-	_ "github.com/kemisip/kemi/core/permissions"
+	"github.com/kemisip/kemi/core/permissions"
 	"github.com/kemisip/kemi/db"
 	"github.com/kemisip/kemi/kemi"
 	"github.com/kemisip/kemi/kemi/kemitest"
@@ -49,9 +49,10 @@ func newFile(t testing.TB, address, trusted []string) string {
 	return path
 }
 
-func load(t testing.TB, path string, params map[string]any) *kemitest.Env {
+// load loads permissions on the database url.
+func load(t testing.TB, url string, params map[string]any) *kemitest.Env {
 	t.Helper()
-	p := map[string]any{"db_url": "sqlite://" + path, "peer_tag_avp": "$avp(s:peer)"}
+	p := map[string]any{"db_url": url, "peer_tag_avp": "$avp(s:peer)"}
 	for k, v := range params {
 		p[k] = v
 	}
@@ -102,7 +103,12 @@ var addressRows = []string{
 // one), and the group search order (hosts first, newest row first; then
 // subnets by increasing group).
 func TestAllowSourceAddress(t *testing.T) {
-	env := load(t, newFile(t, addressRows, nil), nil)
+	for _, url := range dbURLs(t, newFile(t, addressRows, nil)) {
+		t.Run(scheme(url), func(t *testing.T) { allowSourceAddress(t, load(t, url, nil)) })
+	}
+}
+
+func allowSourceAddress(t *testing.T, env *kemitest.Env) {
 	tests := []struct {
 		src      string
 		grp      int
@@ -149,7 +155,12 @@ func TestAllowSourceAddress(t *testing.T) {
 // TestAllowAddress checks allow_address and allow_address_group with
 // addresses given as text: IPv4, IPv6 in brackets, domain names.
 func TestAllowAddress(t *testing.T) {
-	env := load(t, newFile(t, addressRows, nil), nil)
+	for _, url := range dbURLs(t, newFile(t, addressRows, nil)) {
+		t.Run(scheme(url), func(t *testing.T) { allowAddress(t, load(t, url, nil)) })
+	}
+}
+
+func allowAddress(t *testing.T, env *kemitest.Env) {
 	tests := []struct {
 		grp      int
 		ip       string
@@ -195,7 +206,12 @@ var trustedRows = []string{
 // From and R-URI patterns, priority order, peer_tag_mode 0 (first match)
 // and 1 (every match, their count returned).
 func TestAllowTrusted(t *testing.T) {
-	path := newFile(t, nil, trustedRows)
+	for _, url := range dbURLs(t, newFile(t, nil, trustedRows)) {
+		t.Run(scheme(url), func(t *testing.T) { allowTrusted(t, url) })
+	}
+}
+
+func allowTrusted(t *testing.T, url string) {
 	tests := []struct {
 		mode     int
 		src      string
@@ -218,7 +234,7 @@ func TestAllowTrusted(t *testing.T) {
 	for _, tc := range tests {
 		env := envs[tc.mode]
 		if env == nil {
-			env = load(t, path, map[string]any{"peer_tag_mode": tc.mode})
+			env = load(t, url, map[string]any{"peer_tag_mode": tc.mode})
 			envs[tc.mode] = env
 		}
 		m := msgFrom(t, tc.src, tc.proto)
@@ -229,7 +245,7 @@ func TestAllowTrusted(t *testing.T) {
 }
 
 // TestBadRowsRefused: a row that does not parse stops the start with an
-// error naming the file and the row.
+// error naming the file (or the Redis key) and the row.
 func TestBadRowsRefused(t *testing.T) {
 	tests := []struct {
 		name             string
@@ -248,9 +264,18 @@ func TestBadRowsRefused(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			path := newFile(t, append([]string{`(1, '192.0.2.9', 32, 0, NULL)`}, tc.address...), tc.trusted)
-			_, err := kemitest.LoadErr(map[string]map[string]any{"permissions": {"db_url": "sqlite://" + path}}, "core", "permissions")
-			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "id=2") && tc.address != nil {
-				t.Errorf("start error %v, want one naming %s, the row id=2 and %q", err, path, tc.want)
+			for _, url := range dbURLs(t, path) {
+				where := path
+				if !strings.HasPrefix(url, "sqlite:") {
+					where = permissions.RedisAddressKey("address")
+					if tc.trusted != nil {
+						where = permissions.RedisTrustedKey("trusted")
+					}
+				}
+				_, err := kemitest.LoadErr(map[string]map[string]any{"permissions": {"db_url": url}}, "core", "permissions")
+				if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), where) || !strings.Contains(err.Error(), "id=2") && tc.address != nil {
+					t.Errorf("start error %v, want one naming %s, the row id=2 and %q", err, where, tc.want)
+				}
 			}
 		})
 	}
@@ -275,7 +300,7 @@ func TestBadParams(t *testing.T) {
 // nothing is created.
 func TestNoFileIsEmpty(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "kemi.db")
-	env := load(t, path, nil)
+	env := load(t, "sqlite://"+path, nil)
 	m := msgFrom(t, "192.0.2.10:5060", "udp")
 	if v := env.Call(t, "KSR.permissions.allow_source_address", m, 1); v.Int != -1 {
 		t.Errorf("allow_source_address = %d, want -1", v.Int)

@@ -10,27 +10,31 @@ import (
 	_ "modernc.org/sqlite"
 )
 
-// TestReloadKeepsOldOnError: PrepareReload reads the tables again and
-// only its commit switches to them; a row that does not parse is an
-// error and leaves the tables in use as they were.
-func TestReloadKeepsOldOnError(t *testing.T) {
-	path := newFile(t, []string{`(1, '192.0.2.10', 32, 0, NULL)`}, nil)
-	env := kemi.NewEnv("permissions", nil, kemi.NewPVTable(), kemi.NewServices(), nil, kemi.NewParams("permissions", map[string]any{"db_url": "sqlite://" + path}), nil)
+// newModule starts permissions on the database url, for tests of its
+// reload, and returns it with allow_source_address_group for a source.
+func newModule(t *testing.T, url string) (*permissions.Module, func(src string) int64) {
+	t.Helper()
+	env := kemi.NewEnv("permissions", nil, kemi.NewPVTable(), kemi.NewServices(), nil, kemi.NewParams("permissions", map[string]any{"db_url": url}), nil)
 	mod := &permissions.Module{}
 	if err := mod.ModInit(env); err != nil {
 		t.Fatal(err)
 	}
-	defer mod.Destroy()
+	t.Cleanup(mod.Destroy)
 	var group kemi.Func
 	for _, x := range mod.Exports() {
 		if x.Name == "allow_source_address_group" {
 			group = x.Func
 		}
 	}
-	from := func(src string) int64 {
-		m := msgFrom(t, src, "udp")
-		return group(m, kemi.MakeArgs()).Int
-	}
+	return mod, func(src string) int64 { return group(msgFrom(t, src, "udp"), kemi.MakeArgs()).Int }
+}
+
+// TestReloadKeepsOldOnError: PrepareReload reads the tables again and
+// only its commit switches to them; a row that does not parse is an
+// error and leaves the tables in use as they were.
+func TestReloadKeepsOldOnError(t *testing.T) {
+	path := newFile(t, []string{`(1, '192.0.2.10', 32, 0, NULL)`}, nil)
+	mod, from := newModule(t, "sqlite://"+path)
 	d, err := sql.Open("sqlite", path)
 	if err != nil {
 		t.Fatal(err)

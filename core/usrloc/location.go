@@ -18,6 +18,7 @@ import (
 type location struct {
 	Store
 	serverID int
+	natFlag  uint32 // nat_bflag as a mask, 0 when unset
 	errs     *errReporter
 
 	expMu  sync.Mutex
@@ -56,6 +57,45 @@ func (l *location) DeleteAOR(ctx context.Context, table, aor string) (int, error
 	l.errs.report(err)
 	return n, err
 }
+
+// AllContacts returns the live bindings of every table whose branch flags
+// hold all of flags (Kamailio's get_all_ucontacts), for nathelper's
+// keepalive. It reads each AOR as registrar's lookup does, so what it
+// costs is one lookup per registered AOR.
+func (l *location) AllContacts(ctx context.Context, flags uint32) ([]kemi.TableBinding, error) {
+	tables, err := l.Store.Tables(ctx)
+	if err != nil {
+		l.errs.report(err)
+		return nil, err
+	}
+	var out []kemi.TableBinding
+	for _, table := range tables {
+		aors, err := l.Store.AORs(ctx, table)
+		if err != nil {
+			l.errs.report(err)
+			return out, err
+		}
+		for _, aor := range aors {
+			bs, err := l.Store.Lookup(ctx, table, aor)
+			if err != nil {
+				l.errs.report(err)
+				return out, err
+			}
+			for _, b := range bs {
+				if b.CFlags&flags == flags {
+					out = append(out, kemi.TableBinding{Table: table, Binding: b})
+				}
+			}
+		}
+	}
+	return out, nil
+}
+
+// NATFlag returns the mask of usrloc's nat_bflag, 0 when unset.
+func (l *location) NATFlag() uint32 { return l.natFlag }
+
+// ServerID returns usrloc's server_id.
+func (l *location) ServerID() int { return l.serverID }
 
 // ExpiredContact returns the binding the contact-expired callback running
 // with m is about.
@@ -121,4 +161,5 @@ func (r *errReporter) report(err error) {
 var (
 	_ kemi.Location             = (*location)(nil)
 	_ kemi.ExpiredContactSource = (*location)(nil)
+	_ kemi.ContactLister        = (*location)(nil)
 )

@@ -96,6 +96,17 @@ func (s *memoryStore) AORs(_ context.Context, table string) ([]string, error) {
 	return out, nil
 }
 
+func (s *memoryStore) Tables(context.Context) ([]string, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]string, 0, len(s.tables))
+	for name := range s.tables {
+		out = append(out, name)
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
 func (s *memoryStore) Expire(_ context.Context, now time.Time) ([]Expired, error) {
 	type key struct{ table, aor string }
 	var due []key

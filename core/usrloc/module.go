@@ -52,11 +52,15 @@ func (mod *Module) ModInit(env *kemi.Env) error {
 	mod.interval = p.Duration("timer_interval", 60*time.Second, time.Second)
 	mod.callback = p.Str("event_callback", "")
 	serverID := p.Int("server_id", 0)
+	natBflag := p.Int("nat_bflag", -1)
 	if err := p.Check(); err != nil {
 		return err
 	}
 	if mod.interval <= 0 {
 		return fmt.Errorf("parameter timer_interval must be positive")
+	}
+	if natBflag < -1 || natBflag > 31 {
+		return fmt.Errorf("parameter nat_bflag %d: want a branch flag 0..31, or -1 for none", natBflag)
 	}
 	if opts.CheckInterval < 0 {
 		return fmt.Errorf("parameter db_check_interval must not be negative")
@@ -84,6 +88,9 @@ func (mod *Module) ModInit(env *kemi.Env) error {
 		env.AddProcess(kemi.Process{Name: "usrloc-timer", Run: mod.timerProcess})
 	}
 	mod.loc = &location{Store: store, serverID: serverID, errs: errs}
+	if natBflag >= 0 {
+		mod.loc.natFlag = 1 << natBflag
+	}
 	return env.Services.Provide(kemi.ServiceUsrloc, kemi.Location(mod.loc))
 }
 

@@ -320,6 +320,15 @@ func (s *redisStore) AORs(ctx context.Context, table string) ([]string, error) {
 	return aors, nil
 }
 
+func (s *redisStore) Tables(ctx context.Context) ([]string, error) {
+	tables, err := s.c.SMembers(ctx, redisTables).Result()
+	if err != nil {
+		return nil, locErr("tables", err)
+	}
+	slices.Sort(tables)
+	return tables, nil
+}
+
 // expireBatch is how many due bindings one round trip of an Expire pass
 // claims; a pass takes batches until none is due, so that a backlog
 // never builds up between passes.

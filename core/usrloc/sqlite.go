@@ -124,6 +124,16 @@ func (s *sqliteStore) opened() []*sqliteTable {
 	return out
 }
 
+func (s *sqliteStore) Tables(context.Context) ([]string, error) {
+	ts := s.opened()
+	out := make([]string, 0, len(ts))
+	for _, t := range ts {
+		out = append(out, t.name)
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
 func (s *sqliteStore) Expire(ctx context.Context, now time.Time) ([]Expired, error) {
 	var out []Expired
 	var errs []error

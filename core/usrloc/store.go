@@ -23,6 +23,8 @@ type Store interface {
 	// AORs returns the AORs of table that have at least one binding,
 	// sorted.
 	AORs(ctx context.Context, table string) ([]string, error)
+	// Tables returns the names of the location tables in use, sorted.
+	Tables(ctx context.Context) ([]string, error)
 	// Expire removes, from every table, the bindings that expired at now
 	// and returns those it removed (for the contact-expired event). With
 	// several nodes on one database each binding is returned by one node

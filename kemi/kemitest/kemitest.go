@@ -21,7 +21,7 @@ import (
 
 // Sent is a message the fake host was asked to send.
 type Sent struct {
-	// Kind is "reply", "forward", "request" or "send-reply".
+	// Kind is "reply", "forward", "request", "send-reply" or "raw".
 	Kind string
 	// Msg is the message as it would have gone out (serialized text).
 	Msg string
@@ -171,6 +171,11 @@ func (h *Host) SendRequest(origin *kemi.Msg, req *sip.Request, dst kemi.Dest) er
 		origin.Handled = true
 	}
 	return nil
+}
+
+// SendRaw records b as sent to dst, as Kind "raw" (kemi.RawSender).
+func (h *Host) SendRaw(dst kemi.Dest, b []byte) error {
+	return h.record(Sent{Kind: "raw", Msg: string(b), Dest: dst})
 }
 
 // SendReply records a reply sent to dst.
