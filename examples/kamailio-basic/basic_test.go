@@ -76,8 +76,8 @@ func provision(t *testing.T, db string) {
 
 // startBasic provisions a new SQLite file and starts the engine with
 // kemi.toml and the script at path on 127.0.0.1:0, example.com being one
-// of its names.
-func startBasic(t *testing.T, path string) *enginetest.Server {
+// of its names; opts change the configuration after that.
+func startBasic(t *testing.T, path string, opts ...func(*engine.Config)) *enginetest.Server {
 	t.Helper()
 	db := "sqlite://" + filepath.Join(t.TempDir(), "kemi.db")
 	provision(t, db)
@@ -96,6 +96,9 @@ func startBasic(t *testing.T, path string) *enginetest.Server {
 		c.ScriptPath = path
 		c.DBURL = db
 		c.Aliases = append(c.Aliases, domain)
+		for _, o := range opts {
+			o(c)
+		}
 	}))
 	return s
 }
@@ -115,6 +118,29 @@ func TestBasicExample(t *testing.T) {
 			runBasic(t, s.UDP(), func() float64 { return s.Metric("kemi_pike_blocked_total") })
 		})
 	}
+}
+
+// TestNATKeepalive: with natping_interval (shortened from 30 s), the
+// contact of a client that registered from behind a NAT gets SIP pings
+// at the address its packets come from; a client not behind a NAT gets
+// none (ping_nated_only, usrloc nat_bflag, nathelper sipping_bflag).
+func TestNATKeepalive(t *testing.T) {
+	s := startBasic(t, "testdata/basic.lua", func(c *engine.Config) {
+		c.ModParams["nathelper"]["natping_interval"] = "200ms"
+	})
+	alice := newPhone(t, "alice", "127.0.0.1", s.UDP())
+	carol := newPhone(t, "carol", "127.0.0.1", s.UDP())
+	carol.behindNAT("192.168.1.10:5060")
+	for _, p := range []*phone{alice, carol} {
+		if r := p.register(p.name, users[p.name]); r.StatusCode != 200 {
+			t.Fatalf("REGISTER %s: %d %s", p.name, r.StatusCode, r.Reason)
+		}
+	}
+	ping := carol.incoming(sip.OPTIONS)
+	if ping.Recipient.String() != "sip:carol@192.168.1.10:5060" || !strings.Contains(ping.From().Value(), "sip:pinger@kamailio.org") {
+		t.Errorf("carol's ping: R-URI %s, From %s; want her contact and sipping_from", ping.Recipient.String(), ping.From().Value())
+	}
+	alice.quiet(time.Second)
 }
 
 // runBasic runs the example's scenarios one after the other on the proxy
