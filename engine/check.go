@@ -51,6 +51,9 @@ func Check(cfg Config) (*CheckReport, error) {
 	if err := e.initModules(true); err != nil {
 		return nil, err
 	}
+	if _, err := newRPCTable(e.coreRPCs(), e.mods); err != nil {
+		return nil, err
+	}
 	script, err := e.compile()
 	if err != nil {
 		return nil, err

@@ -52,6 +52,22 @@ type Config struct {
 	MetricsListener net.Listener
 	// Pprof also serves Go's /debug/pprof on the metrics address.
 	Pprof bool
+	// CtlSocket is the path of a Unix socket serving JSON-RPC (POST /RPC,
+	// as on the metrics address) to this user and root; "" for none.
+	CtlSocket string
+	// CtlListener, when set, serves the control socket instead of
+	// CtlSocket (a socket bound by the supervisor).
+	CtlListener net.Listener
+	// CtlToken lets JSON-RPC clients that are not on loopback call /RPC on
+	// the metrics address with "Authorization: Bearer <token>"; without
+	// it they are refused.
+	CtlToken string
+	// Version is the version core.version reports; the CLI sets its own.
+	Version string
+	// OnReload, when set, is told the outcome of each reload asked over
+	// RPC (app_lua.reload): the new generation, the script in use, and
+	// the error of a refused reload.
+	OnReload func(gen int64, src []byte, err error)
 
 	// Logger is the engine's logger; default slog.Default().
 	Logger *slog.Logger
@@ -194,6 +210,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.OnsendRoute == "" {
 		c.OnsendRoute = "ksr_onsend_route"
+	}
+	if c.Version == "" {
+		c.Version = "dev"
 	}
 	return c
 }
@@ -447,6 +466,8 @@ type FileConfig struct {
 		OnsendRoute         string   `toml:"onsend_route_callback"`
 		EventRoute          string   `toml:"event_route_callback"`
 		DBURL               string   `toml:"db_url"`
+		CtlSocket           string   `toml:"ctl_socket"`
+		CtlToken            string   `toml:"ctl_token"`
 	} `toml:"core"`
 	// ModParams holds every other table: module name -> parameters.
 	ModParams map[string]map[string]any `toml:"-"`
@@ -591,6 +612,12 @@ func (fc *FileConfig) Apply(c *Config) error {
 	}
 	if c.EventRoute == "" {
 		c.EventRoute = fc.Core.EventRoute
+	}
+	if c.CtlSocket == "" {
+		c.CtlSocket = fc.ResolvePath(fc.Core.CtlSocket)
+	}
+	if c.CtlToken == "" {
+		c.CtlToken = fc.Core.CtlToken
 	}
 	return nil
 }

@@ -56,6 +56,9 @@ type Engine struct {
 	watched map[*luaext.State]bool // states of extra processes, for the watchdog
 	extra   *extraProcs
 	ms      *metricsServer
+	rpc     *rpcTable      // JSON-RPC methods, built at New
+	ctl     *metricsServer // JSON-RPC on the control socket
+	startAt time.Time      // when Start began, for core.uptime
 
 	dns     dnsCache
 	aliases []alias
@@ -89,6 +92,10 @@ type job struct {
 func New(cfg Config) (*Engine, error) {
 	e := newEngine(cfg.withDefaults())
 	if err := e.initModules(false); err != nil {
+		e.destroyModules()
+		return nil, err
+	}
+	if err := e.initRPC(); err != nil {
 		e.destroyModules()
 		return nil, err
 	}
@@ -221,6 +228,7 @@ func (e *Engine) Start(ctx context.Context) error {
 		return errors.New("engine: already started")
 	}
 	setSipgoTimers()
+	e.startAt = time.Now()
 	if err := e.tp.bind(); err != nil {
 		return e.abortStart(err)
 	}
@@ -253,6 +261,9 @@ func (e *Engine) Start(ctx context.Context) error {
 		w.gen = e.generation.Load()
 		e.workers = append(e.workers, w)
 	}
+	if err := e.moduleInitEvents(); err != nil {
+		return e.abortStart(err)
+	}
 	if err := e.workerOneInit(); err != nil {
 		return e.abortStart(err)
 	}
@@ -272,7 +283,14 @@ func (e *Engine) Start(ctx context.Context) error {
 		}
 		e.ms = ms
 	}
-	e.log.Info("kemi engine started", "workers", len(e.workers), "listen", e.listenStrings(), "metrics", e.MetricsAddr(), "script", script.Name)
+	if e.cfg.CtlSocket != "" || e.cfg.CtlListener != nil {
+		ctl, err := e.startCtl(e.cfg.CtlSocket, e.cfg.CtlListener)
+		if err != nil {
+			return e.abortStart(err)
+		}
+		e.ctl = ctl
+	}
+	e.log.Info("kemi engine started", "workers", len(e.workers), "listen", e.listenStrings(), "metrics", e.MetricsAddr(), "ctl_socket", e.CtlAddr(), "script", script.Name)
 	return nil
 }
 
@@ -300,6 +318,9 @@ func (e *Engine) abortStart(err error) error {
 	_ = e.Stop(context.Background())
 	if e.ms == nil && e.cfg.MetricsListener != nil {
 		e.cfg.MetricsListener.Close() // handed over to serve /metrics, never served
+	}
+	if e.ctl == nil && e.cfg.CtlListener != nil {
+		e.cfg.CtlListener.Close()
 	}
 	return err
 }
@@ -349,6 +370,7 @@ func (e *Engine) Stop(ctx context.Context) error {
 			go func() { <-done; finish() }()
 		}
 		e.ms.stop(ctx)
+		e.ctl.stop(ctx)
 	})
 	return e.stopErr
 }

@@ -213,6 +213,7 @@ func (e *Engine) startMetrics(addr string, ln net.Listener) (*metricsServer, err
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 		e.writeMetrics(w)
 	})
+	mux.Handle(RPCPath, &rpcHandler{t: e.rpc, token: e.cfg.CtlToken, log: e.log})
 	if e.cfg.Pprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)

@@ -25,7 +25,7 @@ import (
 // they are not meant for users.
 const (
 	envWorker    = "KEMI_WORKER_PROCESS" // "1" in the worker process
-	envFDs       = "KEMI_WORKER_FDS"     // what fds 3, 4, ... are, a JSON list: specs, then "metrics", "control", "script"
+	envFDs       = "KEMI_WORKER_FDS"     // what fds 3, 4, ... are, a JSON list: specs, then "metrics", "ctl", "control", "script"
 	envRestarts  = "KEMI_WORKER_RESTARTS"
 	envGen       = "KEMI_WORKER_GENERATION"
 	firstExtraFD = 3
@@ -44,6 +44,9 @@ type SupervisorConfig struct {
 	// address ("" for none).
 	Listen      []string
 	MetricsAddr string
+	// CtlSocket is the path of the JSON-RPC control socket ("" for none):
+	// bound here so that it outlives worker process restarts.
+	CtlSocket string
 	// Script is the validated script; a restarted worker process gets the
 	// last script that loaded.
 	Script []byte
@@ -84,7 +87,7 @@ func Supervise(cfg SupervisorConfig) int {
 	if cfg.CrashLoopWindow <= 0 {
 		cfg.CrashLoopWindow = 30 * time.Second
 	}
-	files, fdNames, err := bindAll(cfg.Listen, cfg.MetricsAddr)
+	files, fdNames, err := bindAll(cfg.Listen, cfg.MetricsAddr, cfg.CtlSocket)
 	if err != nil {
 		log.Error("cannot bind", "err", err)
 		return 1
@@ -92,6 +95,9 @@ func Supervise(cfg SupervisorConfig) int {
 	defer func() {
 		for _, f := range files {
 			f.Close()
+		}
+		if cfg.CtlSocket != "" {
+			os.Remove(cfg.CtlSocket)
 		}
 	}()
 	if cfg.PidFile != "" {
@@ -379,9 +385,10 @@ func scriptFD(src []byte) (*os.File, error) {
 	return f, nil
 }
 
-// bindAll binds the SIP listeners and the metrics listener and returns
-// their files, in order, with the names the worker process uses for them.
-func bindAll(listen []string, metricsAddr string) ([]*os.File, []string, error) {
+// bindAll binds the SIP listeners, the metrics listener and the control
+// socket and returns their files, in order, with the names the worker
+// process uses for them.
+func bindAll(listen []string, metricsAddr, ctlSocket string) ([]*os.File, []string, error) {
 	specs, err := ListenSpecs(listen)
 	if err != nil {
 		return nil, nil, err
@@ -436,14 +443,31 @@ func bindAll(listen []string, metricsAddr string) ([]*os.File, []string, error) 
 		files = append(files, f)
 		names = append(names, "metrics")
 	}
+	if ctlSocket != "" {
+		ln, err := listenCtlSocket(ctlSocket)
+		if err != nil {
+			return fail(err)
+		}
+		ln.SetUnlinkOnClose(false) // the supervisor removes it when it exits
+		f, err := ln.File()
+		ln.Close()
+		if err != nil {
+			os.Remove(ctlSocket)
+			return fail(err)
+		}
+		files = append(files, f)
+		names = append(names, "ctl")
+	}
 	return files, names, nil
 }
 
 // WorkerProcess is what a worker process got from its supervisor.
 type WorkerProcess struct {
-	// Inherited are the SIP sockets; MetricsListener the /metrics socket.
+	// Inherited are the SIP sockets; MetricsListener the /metrics socket;
+	// CtlListener the JSON-RPC control socket.
 	Inherited       []InheritedSocket
 	MetricsListener net.Listener
+	CtlListener     net.Listener
 	// Script is the script to run.
 	Script []byte
 	// Restarts is how often the supervisor restarted the worker process;
@@ -483,13 +507,17 @@ func InheritWorkerProcess() (*WorkerProcess, error) {
 				return nil, fmt.Errorf("engine: inherited script: %w", err)
 			}
 			wp.Script = src
-		case name == "metrics":
+		case name == "metrics", name == "ctl":
 			ln, err := net.FileListener(f)
 			f.Close()
 			if err != nil {
-				return nil, fmt.Errorf("engine: inherited metrics socket: %w", err)
+				return nil, fmt.Errorf("engine: inherited %s socket: %w", name, err)
 			}
-			wp.MetricsListener = ln
+			if name == "metrics" {
+				wp.MetricsListener = ln
+			} else {
+				wp.CtlListener = ln
+			}
 		case strings.HasPrefix(name, "udp:"):
 			pc, err := net.FilePacketConn(f)
 			f.Close()

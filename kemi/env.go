@@ -152,8 +152,9 @@ type Env struct {
 	// "redis://host:6379/0", "memory"; see package db).
 	DBURL string
 
-	procs []Process
-	rpcs  []RPCMethod
+	procs      []Process
+	rpcs       []RPCMethod
+	initEvents []InitEvent
 }
 
 // NewEnv returns an environment; the module loader uses it (see

@@ -4,6 +4,8 @@
 //	kemi run -f routing.lua -l udp:127.0.0.1:5060
 //	kemi check -f routing.lua
 //	kemi functions --missing
+//	kemi ctl core.uptime
+//	kemi ds list
 //	kemi version
 package main
 
@@ -77,6 +79,8 @@ func newApp() *cli.App {
 			userCommand(),
 			ulCommand(),
 			addressCommand(),
+			ctlCommand(),
+			dsCommand(),
 		},
 		Before: refuseUnknownCommand,
 		Action: func(c *cli.Context) error {

@@ -21,6 +21,8 @@ func runCommand() *cli.Command {
 		&cli.BoolFlag{Name: "no-fork", Usage: "run everything in one process (no supervisor): debugging, embedding", EnvVars: []string{"KEMI_NO_FORK"}},
 		&cli.StringFlag{Name: "on-worker-exit", Value: "restart", Usage: "`ACTION` when the worker process dies: restart it, or shutdown (Kamailio's behaviour)", EnvVars: []string{"KEMI_ON_WORKER_EXIT"}},
 		&cli.StringFlag{Name: "pid-file", Aliases: []string{"P"}, Usage: "write the main process id to `FILE`", EnvVars: []string{"KEMI_PID_FILE"}},
+		&cli.StringFlag{Name: "ctl-socket", Usage: "also serve the JSON-RPC control interface (kemi ctl) on the Unix socket `PATH`, for this user and root", EnvVars: []string{"KEMI_CTL_SOCKET"}},
+		&cli.StringFlag{Name: "ctl-token", Usage: "let non-loopback clients call /RPC on the metrics address with \"Authorization: Bearer `TOKEN`\" (prefer KEMI_CTL_TOKEN or ctl_token in the config file: a flag shows in ps)", EnvVars: []string{"KEMI_CTL_TOKEN"}},
 		&cli.BoolFlag{Name: "pprof", Usage: "also serve Go's /debug/pprof on the metrics address (profiling)", EnvVars: []string{"KEMI_PPROF"}},
 	)
 	return &cli.Command{
@@ -54,6 +56,13 @@ func runAction(c *cli.Context) error {
 		cfg.MetricsAddr = ""
 	}
 	cfg.Pprof = c.Bool("pprof")
+	if c.IsSet("ctl-socket") {
+		cfg.CtlSocket = c.String("ctl-socket")
+	}
+	if c.IsSet("ctl-token") {
+		cfg.CtlToken = c.String("ctl-token")
+	}
+	cfg.Version = version
 	if len(cfg.Listen) == 0 {
 		cfg.Listen = engine.DefaultListen
 	}
@@ -96,6 +105,7 @@ func runAction(c *cli.Context) error {
 		Args:                 os.Args[1:],
 		Listen:               cfg.Listen,
 		MetricsAddr:          cfg.MetricsAddr,
+		CtlSocket:            cfg.CtlSocket,
 		Script:               cfg.Script,
 		Logger:               log,
 		PidFile:              c.String("pid-file"),
@@ -118,6 +128,8 @@ func runWorkerProcess(cfg engine.Config, fc *engine.FileConfig, grace time.Durat
 	cfg.Inherited = wp.Inherited
 	cfg.MetricsListener = wp.MetricsListener
 	cfg.MetricsAddr = ""
+	cfg.CtlListener = wp.CtlListener
+	cfg.CtlSocket = ""
 	cfg.Script = wp.Script
 	cfg.Restarts = wp.Restarts
 	cfg.Generation = wp.Generation
@@ -139,6 +151,9 @@ func runWorkerProcess(cfg engine.Config, fc *engine.FileConfig, grace time.Durat
 // or nil, names the file in errors.
 func serve(cfg engine.Config, fc *engine.FileConfig, wp *engine.WorkerProcess, grace time.Duration) error {
 	log := cfg.Logger
+	// a reload over RPC is reported to the supervisor as SIGHUP's is: a
+	// good script is what a restarted worker process runs
+	cfg.OnReload = wp.Reloaded
 	e, err := engine.New(cfg)
 	if err != nil {
 		return startError(err, fc)

@@ -26,7 +26,12 @@ func loadDB(t *testing.T, path string, params map[string]any, defs ...string) *k
 }
 
 func loadDBErr(path string, params map[string]any, defs ...string) (*kemitest.Env, error) {
-	p := map[string]any{"db_url": "sqlite://" + path}
+	return loadURLErr("sqlite://"+path, params, defs...)
+}
+
+// loadURLErr loads htable on the database url.
+func loadURLErr(url string, params map[string]any, defs ...string) (*kemitest.Env, error) {
+	p := map[string]any{"db_url": url}
 	for k, v := range params {
 		p[k] = v
 	}
@@ -118,20 +123,13 @@ func TestDBTableSurvivesRestart(t *testing.T) {
 	e2 := loadDB(t, path, nil, defs...)
 	defer e2.Destroy()
 	m2 := e2.Prepare(kemitest.ParseMsg(t, invite))
-	for _, c := range []struct {
-		table, key string
-		want       kemi.Value
-	}{
+	checkItems(t, e2, m2, []item{
 		{"ipban", "192.0.2.1", kemi.Int(3)},
 		{"cache", "alice", kemi.Str("sip:alice@192.0.2.10")},
 		{"cache", "neg", kemi.Int(-7)},
 		{"ro", "x", kemi.Null},
 		{"mem", "x", kemi.Null},
-	} {
-		if got := e2.Call(t, "KSR.htable.sht_get", m2, c.table, c.key); got != c.want {
-			t.Errorf("after restart sht_get(%s, %s) = %#v, want %#v", c.table, c.key, got, c.want)
-		}
-	}
+	})
 	if got := e2.Call(t, "KSR.htable.sht_inc", m2, "ipban", "192.0.2.1"); got != kemi.Int(4) {
 		t.Errorf("after restart sht_inc = %#v, want 4", got)
 	}
@@ -155,24 +153,12 @@ func TestDBTableReadsKamailioRows(t *testing.T) {
 	e := loadDB(t, path, map[string]any{"db_expires": 1}, "k=>dbtable=htable", "x=>autoexpire=300;dbtable=htable")
 	defer e.Destroy()
 	m := e.Prepare(kemitest.ParseMsg(t, invite))
-	for _, c := range []struct {
-		table, key string
-		want       kemi.Value
-	}{
-		{"k", "greeting", kemi.Str("hello")},
-		{"k", "count", kemi.Int(42)},
-		{"k", "gw[0]", kemi.Str("192.0.2.1")},
-		{"k", "gw[1]", kemi.Str("192.0.2.2")},
-		{"k", "gw::size", kemi.Int(2)},
-		{"k", "old", kemi.Str("gone")}, // no autoexpire: expires is not read
-		{"x", "old", kemi.Null},
-		{"x", "soon", kemi.Str("v")},
-		{"x", "count", kemi.Int(42)},
-	} {
-		if got := e.Call(t, "KSR.htable.sht_get", m, c.table, c.key); got != c.want {
-			t.Errorf("sht_get(%s, %s) = %#v, want %#v", c.table, c.key, got, c.want)
-		}
-	}
+	checkItems(t, e, m, append(kamailioItems,
+		item{"k", "old", kemi.Str("gone")}, // no autoexpire: expires is not read
+		item{"x", "old", kemi.Null},
+		item{"x", "soon", kemi.Str("v")},
+		item{"x", "count", kemi.Int(42)},
+	))
 	// the row's time, not autoexpire from now (the clock may tick since)
 	x := e.Mods["htable"].(*Module).tables["x"]
 	if left := x.expiresIn(nil, "soon"); left < 95 || left > 100 {

@@ -106,7 +106,9 @@ func (mod *Module) Exports() []kemi.Export {
 			if t == nil {
 				return kemi.Fail
 			}
-			t.lock(m.Proc, a.Str(1))
+			if !t.lock(m.Proc, a.Str(1)) {
+				return kemi.Fail
+			}
 			return kemi.OK
 		}),
 		x("sht_unlock", []kemi.ParamKind{S, S}, func(m *kemi.Msg, a kemi.Args) kemi.Value {
@@ -134,24 +136,16 @@ func (mod *Module) Exports() []kemi.Export {
 			return mod.iterRm(m, a.Str(0))
 		}),
 		x("sht_iterator_sets", []kemi.ParamKind{S, S}, func(m *kemi.Msg, a kemi.Args) kemi.Value {
-			v := a.Str(1)
-			return mod.iterSet(m, "sht_iterator_sets", a.Str(0), func(t *table, c *cell) {
-				c.isStr, c.str, c.num = true, v, 0
-				t.refresh(c)
-			})
+			v := kemi.Str(a.Str(1))
+			return mod.iterSet(m, "sht_iterator_sets", a.Str(0), func(t *table, key string) { t.replace(m.Proc, key, v) })
 		}),
 		x("sht_iterator_seti", []kemi.ParamKind{S, I}, func(m *kemi.Msg, a kemi.Args) kemi.Value {
-			n := wrap(int64(a.Int(1)))
-			return mod.iterSet(m, "sht_iterator_seti", a.Str(0), func(t *table, c *cell) {
-				c.isStr, c.str, c.num = false, "", n
-				t.refresh(c)
-			})
+			n := kemi.Int(a.Int(1))
+			return mod.iterSet(m, "sht_iterator_seti", a.Str(0), func(t *table, key string) { t.replace(m.Proc, key, n) })
 		}),
 		x("sht_iterator_setex", []kemi.ParamKind{S, I}, func(m *kemi.Msg, a kemi.Args) kemi.Value {
 			sec := int64(a.Int(1))
-			return mod.iterSet(m, "sht_iterator_setex", a.Str(0), func(t *table, c *cell) {
-				c.expire = t.now().Unix() + sec
-			})
+			return mod.iterSet(m, "sht_iterator_setex", a.Str(0), func(t *table, key string) { t.expireIn(m.Proc, key, sec) })
 		}),
 		x("sht_cn", []kemi.ParamKind{S, S, S}, func(m *kemi.Msg, a kemi.Args) kemi.Value {
 			return mod.countOp(m, a.Str(0), a.Str(1), a.Str(2))
@@ -165,7 +159,9 @@ func (mod *Module) set(m *kemi.Msg, fn, tname, key string, v kemi.Value, exp int
 	if t == nil {
 		return kemi.Fail
 	}
-	t.set(m.Proc, key, v, exp)
+	if !t.set(m.Proc, key, v, exp) {
+		return kemi.Fail
+	}
 	return ok
 }
 

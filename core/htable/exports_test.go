@@ -31,8 +31,15 @@ func runCalls(t *testing.T, m *kemi.Msg, e interface {
 
 // TestExportsReturnKamailiosValues runs the functions in a sequence and
 // checks each return value against Kamailio's.
+// Tables kept in Redis give the same values.
 func TestExportsReturnKamailiosValues(t *testing.T) {
-	e, _, _ := load(t, "h=>", "n=>initval=10", "x=>autoexpire=60")
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) { testExportValues(t, b) })
+	}
+}
+
+func testExportValues(t *testing.T, b backend) {
+	e, _, _ := loadOn(t, b, "h=>", "n=>initval=10", "x=>autoexpire=60")
 	m := msg(t, e)
 	runCalls(t, m, e, []call{
 		{"sht_get", []any{"h", "a"}, kemi.Null},
@@ -127,9 +134,16 @@ func TestUnknownTable(t *testing.T) {
 }
 
 // TestIterator walks a table, changes and removes items through the
-// iterator, and reads them with $shtitkey/$shtitval.
+// iterator, and reads them with $shtitkey/$shtitval, in memory and in
+// Redis.
 func TestIterator(t *testing.T) {
-	e, mod, _ := load(t, "h=>")
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) { testIterator(t, b) })
+	}
+}
+
+func testIterator(t *testing.T, b backend) {
+	e, mod, _ := loadOn(t, b, "h=>")
 	m := msg(t, e)
 	for _, k := range []string{"a", "b", "c"} {
 		e.Call(t, "KSR.htable.sht_sets", m, "h", k, "v"+k)

@@ -23,7 +23,14 @@ func TestLoadRefusesMalformedDefinition(t *testing.T) {
 		{map[string]any{"htable": "ipban=>size=eight"}, "ipban=>size=eight"},
 		{map[string]any{"htable": []any{"a=>size=4", "a=>size=8"}}, `table "a" defined twice`},
 		{map[string]any{"htable": "t=>cols='key_name,key_value'"}, "cols is not yet supported"},
-		{map[string]any{"htable": "t=>dbtable=htable", "db_url": "redis://127.0.0.1:1/0"}, "not yet supported by kemi (use a SQLite db_url)"},
+		{map[string]any{"htable": "t=>dbtable=htable", "db_url": "redis://127.0.0.1:1/0"}, "dbtable: db: redis://127.0.0.1:1/0"},
+		{map[string]any{"htable": "t=>dbtable=htable", "db_url": "redis://127.0.0.1:1?addr=127.0.0.1:2"}, "Redis Cluster"},
+		{map[string]any{"htable": "t=>redis=1", "db_url": "sqlite://x.db"}, "not a Redis server"},
+		{map[string]any{"htable": "t=>redis=1", "db_url": "redis://127.0.0.1:1?addr=127.0.0.1:2"}, "Redis Cluster"},
+		{map[string]any{"htable": "t=>redis=1", "db_url": "redis://127.0.0.1:1/0"}, "tables with redis=1: db: redis://127.0.0.1:1/0"},
+		{map[string]any{"htable": "t=>redis=1;dbtable=htable", "db_url": "redis://127.0.0.1:1/0"}, "redis=1 and dbtable"},
+		{map[string]any{"htable": "a:b=>redis=1", "db_url": "redis://127.0.0.1:1/0"}, "needs a name of letters"},
+		{map[string]any{"htable": "t=>redis=yes", "db_url": "redis://127.0.0.1:1/0"}, "redis=\"yes\""},
 		{map[string]any{"htable": "t=>dbtable=htable", "db_url": "mysql://x"}, "unknown database kind"},
 		{map[string]any{"htable": "t=>dbtable=htable", "db_url": "memory", "key_value_column": "v"}, "key_value_column is not yet supported"},
 		{map[string]any{"htable": "t=>", "enable_dmq": 1}, "enable_dmq is not yet supported"},
@@ -42,20 +49,9 @@ func TestLoadRefusesMalformedDefinition(t *testing.T) {
 // once: every increment counts.
 func TestConcurrentIncLosesNothing(t *testing.T) {
 	e, mod, _ := load(t, "ipban=>size=2;initval=0")
-	inc := e.Export(t, "KSR.htable.sht_inc")
 	const workers, each = 16, 500
 	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		m := msg(t, e)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; i < each; i++ {
-				inc.Func(m, kemi.MakeArgs("ipban", "192.0.2.1"))
-				inc.Func(m, kemi.MakeArgs("ipban", "other"))
-			}
-		}()
-	}
+	incAll(t, &wg, e, workers, each, "ipban", "192.0.2.1", "other")
 	wg.Wait()
 	m := msg(t, e)
 	if got := mod.tables["ipban"].read(m.Proc, "192.0.2.1"); got != kemi.Int(workers*each) {
@@ -80,19 +76,8 @@ func TestLockExcludesOtherWorkers(t *testing.T) {
 	if got := e.Call(t, "KSR.htable.sht_inc", a, "t", "k"); got != kemi.Int(1) {
 		t.Fatalf("holder's sht_inc = %v", got)
 	}
-	done := make(chan kemi.Value)
-	go func() {
-		x := e.Export(t, "KSR.htable.sht_inc")
-		done <- x.Func(b, kemi.MakeArgs("t", "k"))
-	}()
-	e.Call(t, "KSR.htable.sht_unlock", a, "t", "k")
-	select {
-	case v := <-done:
-		t.Fatalf("other worker's sht_inc went through a held lock: %v", v)
-	case <-time.After(50 * time.Millisecond):
-	}
-	e.Call(t, "KSR.htable.sht_unlock", a, "t", "k")
-	if v := <-done; v != kemi.Int(2) {
+	unlock := func() { e.Call(t, "KSR.htable.sht_unlock", a, "t", "k") }
+	if v := waitsFor(t, e, b, "KSR.htable.sht_inc", []string{"t", "k"}, unlock); v != kemi.Int(2) {
 		t.Errorf("other worker's sht_inc = %v, want 2", v)
 	}
 	if got := mod.tables["t"].read(b.Proc, "k"); got != kemi.Int(2) {

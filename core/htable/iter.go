@@ -151,25 +151,14 @@ func (mod *Module) iterRm(m *kemi.Msg, iname string) kemi.Value {
 	return kemi.OK
 }
 
-// iterSet changes the current item with fn (if it is still there).
-func (mod *Module) iterSet(m *kemi.Msg, fn, iname string, change func(t *table, c *cell)) kemi.Value {
+// iterSet changes the current item with change (if it is still there).
+func (mod *Module) iterSet(m *kemi.Msg, fn, iname string, change func(t *table, key string)) kemi.Value {
 	it := mod.iterFind(m, fn, iname, true)
 	if it == nil {
 		return kemi.Fail
 	}
-	it.t.with(m.Proc, it.cur, func(s *slot) {
-		if c := s.items[it.cur]; c != nil {
-			change(it.t, c)
-		}
-	})
+	change(it.t, it.cur)
 	return kemi.OK
-}
-
-// refresh gives c the table's autoexpire again when updateexpire is on.
-func (t *table) refresh(c *cell) {
-	if t.updateExpire && t.autoexpire > 0 {
-		c.expire = t.now().Unix() + t.autoexpire
-	}
 }
 
 // iterCurrent returns the iterator's current key and item, for

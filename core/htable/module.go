@@ -3,8 +3,10 @@
 // definition syntax ("ipban=>size=8;autoexpire=300;initval=0"), with items
 // that expire, atomic increments, per-key locks and iterators, the
 // KSR.htable functions and the $sht family of pseudo-variables. A table
-// with dbtable is loaded from Kamailio's htable table in SQLite at start
-// and, with dbmode, written back at shutdown.
+// with dbtable is loaded from Kamailio's htable table (in SQLite, or in
+// Redis as db_redis keeps it) at start and, with dbmode, written back at
+// shutdown. A table with kemi's redis=1 lives in Redis, shared by every
+// node. The event callback runs with "htable:mod-init" before traffic.
 package htable
 
 import (
@@ -17,6 +19,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/kemisip/kemi/db"
 	"github.com/kemisip/kemi/kemi"
+	"github.com/redis/go-redis/v9"
 )
 
 func init() {
@@ -34,9 +37,11 @@ type Module struct {
 	interval time.Duration
 	callback string
 	now      func() time.Time
-	store    *store // tables with dbtable; nil: none, or a memory database
+	store    *store                // tables with dbtable; nil: none, or a memory database
+	redis    redis.UniversalClient // tables with redis=1; nil: none
 
 	expiredTotal *metrics.Counter
+	redisErrors  *metrics.Counter
 
 	iterMu sync.Mutex
 	iters  map[*kemi.Proc]*iterators
@@ -85,12 +90,18 @@ func (mod *Module) ModInit(env *kemi.Env) error {
 			return fmt.Errorf("htable: parameter htable: table %q defined twice", s.name)
 		}
 		mod.tables[s.name] = newTable(s, mod.now)
-		expires = expires || s.autoexpire > 0
+		expires = expires || (s.autoexpire > 0 && !s.redis) // Redis expires its own
 	}
 	if sizeSuffix == "" {
 		sizeSuffix = defaultSizeSuffix // as Kamailio
 	}
+	mod.redisErrors = env.Metrics.NewCounter("kemi_htable_redis_errors_total",
+		"Operations on tables kept in Redis (redis=1) that failed because Redis did.")
+	if err := mod.openShared(rawURL, env); err != nil {
+		return err
+	}
 	if err := mod.openDB(rawURL, env, dbExpires, sizeSuffix); err != nil {
+		mod.closeShared()
 		return err
 	}
 	mod.iters = map[*kemi.Proc]*iterators{}
@@ -99,6 +110,10 @@ func (mod *Module) ModInit(env *kemi.Env) error {
 		"Items the expiry timer removed from tables with autoexpire.")
 	if err := registerPVs(env.PVs, mod); err != nil {
 		return err
+	}
+	if mod.callback != "" {
+		// Kamailio runs it from child_init(PROC_INIT): once, before traffic
+		env.AddInitEvent(kemi.InitEvent{Callback: mod.callback, Name: "htable:mod-init"})
 	}
 	if expires && !env.DryRun {
 		env.AddProcess(kemi.Process{Name: "htable-timer", Run: mod.timerProcess})
@@ -136,6 +151,7 @@ func (mod *Module) openDB(rawURL string, env *kemi.Env, dbExpires bool, sizeSuff
 // Destroy writes the tables with dbmode back to their dbtable, as
 // Kamailio does at shutdown, and closes the database.
 func (mod *Module) Destroy() {
+	defer mod.closeShared()
 	if mod.store == nil {
 		return
 	}

@@ -34,7 +34,9 @@ func registerPVs(pvs *kemi.PVTable, mod *Module) error {
 					t.del(m.Proc, key)
 					return nil
 				}
-				t.set(m.Proc, key, v, 0)
+				if !t.set(m.Proc, key, v, 0) {
+					return fmt.Errorf("$sht(%s): not stored", p.Param)
+				}
 				return nil
 			}},
 		{Name: "shtex", Param: true,

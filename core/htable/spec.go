@@ -26,14 +26,21 @@ type spec struct {
 	updateExpire bool
 	dbtable      string // database table loaded at start; "": none
 	dbmode       bool   // write the table back to dbtable at shutdown
+	redis        bool   // kemi's redis=1: the items live in Redis, shared by every node
 }
 
 // identifier is what a dbtable name may be: it goes into SQL as it is.
 var identifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
+// redisName is what the name of a table kept in Redis may be: it is part
+// of its keys (kemi:ht:<name>:<key>), so it holds no ':' and nothing
+// SCAN's pattern would read as a wildcard.
+var redisName = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
+
 // parseSpec parses one definition as Kamailio's ht_table_spec does.
 // Custom columns (cols) and DMQ replication are refused: kemi does not
-// support them yet, and ignoring them would lose data silently.
+// support them yet, and ignoring them would lose data silently. The key
+// redis=1 is kemi's own: the table lives in Redis (see shared.go).
 func parseSpec(def string) (spec, error) {
 	name, params, ok := strings.Cut(def, "=>")
 	name = strings.TrimSpace(name)
@@ -53,7 +60,7 @@ func parseSpec(def string) (spec, error) {
 			return fmt.Errorf("htable definition %q: %s=%q: want %s", def, key, val, want)
 		}
 		switch key {
-		case "size", "autoexpire", "updateexpire":
+		case "size", "autoexpire", "updateexpire", "redis":
 			n, err := strconv.ParseUint(val, 10, 32)
 			if err != nil {
 				return spec{}, bad("a non-negative integer")
@@ -63,6 +70,8 @@ func parseSpec(def string) (spec, error) {
 				size = int64(n)
 			case "autoexpire":
 				s.autoexpire = int64(n)
+			case "redis":
+				s.redis = n != 0
 			default:
 				s.updateExpire = n != 0
 			}
@@ -93,6 +102,12 @@ func parseSpec(def string) (spec, error) {
 		default:
 			return spec{}, fmt.Errorf("htable definition %q: unknown key %q", def, key)
 		}
+	}
+	if s.redis && !redisName.MatchString(s.name) {
+		return spec{}, fmt.Errorf("htable definition %q: a table with redis=1 needs a name of letters, digits, '_', '.' and '-'", def)
+	}
+	if s.redis && s.dbtable != "" {
+		return spec{}, fmt.Errorf("htable definition %q: redis=1 and dbtable: a table kept in Redis is not loaded from a database", def)
 	}
 	switch {
 	case size <= 1:

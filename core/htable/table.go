@@ -37,12 +37,16 @@ type slot struct {
 	items map[string]*cell
 }
 
-// table is one hash table, shared by every worker of the engine.
+// table is one hash table, shared by every worker of the engine. A table
+// defined with redis=1 keeps its items in Redis instead (shared, set
+// after newTable): every method below hands over to it first, and the
+// slots stay empty.
 type table struct {
 	spec
-	seed  maphash.Seed
-	slots []slot
-	now   func() time.Time
+	seed   maphash.Seed
+	slots  []slot
+	now    func() time.Time
+	shared *shared
 }
 
 func newTable(s spec, now func() time.Time) *table {
@@ -92,6 +96,9 @@ func (t *table) expired(c *cell, now int64) bool {
 
 // get returns a copy of the live item, or nil.
 func (t *table) get(proc *kemi.Proc, key string) *cell {
+	if t.shared != nil {
+		return t.shared.get(key)
+	}
 	var out *cell
 	t.with(proc, key, func(s *slot) {
 		if c := s.items[key]; c != nil && !t.expired(c, t.clock()) {
@@ -116,8 +123,12 @@ func (t *table) read(proc *kemi.Proc, key string) kemi.Value {
 
 // set stores v under key (ht_set_cell_ex): exp > 0 sets the item to
 // expire in exp seconds, else a new item gets the table's autoexpire and
-// an updated one keeps its time unless updateexpire.
-func (t *table) set(proc *kemi.Proc, key string, v kemi.Value, exp int64) {
+// an updated one keeps its time unless updateexpire. It reports false
+// when the item could not be stored (Redis failed).
+func (t *table) set(proc *kemi.Proc, key string, v kemi.Value, exp int64) bool {
+	if t.shared != nil {
+		return t.shared.set(key, v, exp)
+	}
 	now := t.clock()
 	t.with(proc, key, func(s *slot) {
 		c := s.items[key]
@@ -134,12 +145,18 @@ func (t *table) set(proc *kemi.Proc, key string, v kemi.Value, exp int64) {
 		if now == 0 {
 			c.expire = 0
 		}
-		if v.Kind == kemi.KindStr {
-			c.isStr, c.str, c.num = true, v.Str, 0
-		} else {
-			c.isStr, c.str, c.num = false, "", wrap(v.AsInt())
-		}
+		c.assign(v)
 	})
+	return true
+}
+
+// assign gives c the value v.
+func (c *cell) assign(v kemi.Value) {
+	if v.Kind == kemi.KindStr {
+		c.isStr, c.str, c.num = true, v.Str, 0
+	} else {
+		c.isStr, c.str, c.num = false, "", wrap(v.AsInt())
+	}
 }
 
 // wrap makes n a C int, as Kamailio keeps integer values.
@@ -147,6 +164,9 @@ func wrap(n int64) int64 { return int64(int32(n)) }
 
 // del removes key; it reports whether it was there.
 func (t *table) del(proc *kemi.Proc, key string) bool {
+	if t.shared != nil {
+		return t.shared.del(key)
+	}
 	found := false
 	t.with(proc, key, func(s *slot) {
 		_, found = s.items[key]
@@ -159,6 +179,9 @@ func (t *table) del(proc *kemi.Proc, key string) bool {
 // new value. A missing (or expired) item starts from the table's initval;
 // without one, or for a string item, ok is false.
 func (t *table) add(proc *kemi.Proc, key string, d int64) (n int64, ok bool) {
+	if t.shared != nil {
+		return t.shared.add(key, d)
+	}
 	now := t.clock()
 	t.with(proc, key, func(s *slot) {
 		c := s.items[key]
@@ -194,6 +217,10 @@ func (t *table) setExpire(proc *kemi.Proc, key string, sec int64) {
 	if t.autoexpire <= 0 {
 		return
 	}
+	if t.shared != nil {
+		t.shared.expire(key, sec, false)
+		return
+	}
 	var at int64
 	if sec > 0 {
 		at = t.now().Unix() + sec
@@ -213,6 +240,9 @@ func (t *table) expiresIn(proc *kemi.Proc, key string) int64 {
 	if t.autoexpire <= 0 {
 		return 0
 	}
+	if t.shared != nil {
+		return t.shared.expiresIn(key)
+	}
 	now := t.now().Unix()
 	var left int64
 	t.with(proc, key, func(s *slot) {
@@ -226,6 +256,10 @@ func (t *table) expiresIn(proc *kemi.Proc, key string) int64 {
 // each runs fn on every item, slot by slot, each slot locked for proc;
 // fn returns true to remove the item and false in stop to end the walk.
 func (t *table) each(proc *kemi.Proc, fn func(key string, c *cell) (remove, stop bool)) {
+	if t.shared != nil {
+		t.shared.each(fn)
+		return
+	}
 	for i := range t.slots {
 		s := &t.slots[i]
 		s.enter(proc)
@@ -250,6 +284,9 @@ func (t *table) each(proc *kemi.Proc, fn func(key string, c *cell) (remove, stop
 // count returns the number of items, expired ones the timer has not yet
 // removed included (as Kamailio's slot sizes).
 func (t *table) count(proc *kemi.Proc) int {
+	if t.shared != nil {
+		return t.shared.count()
+	}
 	n := 0
 	for i := range t.slots {
 		s := &t.slots[i]
@@ -261,9 +298,10 @@ func (t *table) count(proc *kemi.Proc) int {
 }
 
 // removeExpired removes the items past their time at now and returns
-// them, keys sorted, for the expired event.
+// them, keys sorted, for the expired event. Redis removes the items of
+// a shared table itself.
 func (t *table) removeExpired(now int64) []expiredItem {
-	if t.autoexpire <= 0 {
+	if t.autoexpire <= 0 || t.shared != nil {
 		return nil
 	}
 	var out []expiredItem
@@ -284,18 +322,28 @@ type expiredItem struct {
 	cell cell
 }
 
-// lock is sht_lock: proc holds the slot of key until unlock.
-func (t *table) lock(proc *kemi.Proc, key string) {
+// lock is sht_lock: proc holds the slot of key until unlock. In a
+// shared table it holds the Redis lock of key, which other workers' (and
+// nodes') sht_lock wait for but their other operations do not; it
+// reports false when that lock could not be taken.
+func (t *table) lock(proc *kemi.Proc, key string) bool {
+	if t.shared != nil {
+		return t.shared.lock(proc, key)
+	}
 	s := t.slotOf(key)
 	s.enter(proc)
 	s.owner = proc
 	s.depth++
 	s.mu.Unlock()
+	return true
 }
 
 // unlock is sht_unlock; it reports false when proc does not hold the
 // slot.
 func (t *table) unlock(proc *kemi.Proc, key string) bool {
+	if t.shared != nil {
+		return t.shared.unlock(proc, key)
+	}
 	s := t.slotOf(key)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -343,4 +391,38 @@ func (t *table) snapshot() []expiredItem {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].key < out[j].key })
 	return out
+}
+
+// replace is the iterator's sets and seti: an item still there gets v,
+// and autoexpire again with updateexpire.
+func (t *table) replace(proc *kemi.Proc, key string, v kemi.Value) {
+	if t.shared != nil {
+		t.shared.replace(key, v)
+		return
+	}
+	t.with(proc, key, func(s *slot) {
+		if c := s.items[key]; c != nil {
+			c.assign(v)
+			if t.updateExpire && t.autoexpire > 0 {
+				c.expire = t.now().Unix() + t.autoexpire
+			}
+		}
+	})
+}
+
+// expireIn is the iterator's setex: an item still there expires sec
+// seconds from now (at once for sec <= 0).
+func (t *table) expireIn(proc *kemi.Proc, key string, sec int64) {
+	if t.shared != nil {
+		if t.autoexpire > 0 {
+			t.shared.expire(key, sec, true)
+		}
+		return
+	}
+	at := t.now().Unix() + sec
+	t.with(proc, key, func(s *slot) {
+		if c := s.items[key]; c != nil {
+			c.expire = at
+		}
+	})
 }

@@ -79,10 +79,14 @@ func (mod *Module) branchReply(t *tx, b *branch, m *kemi.Msg) {
 	}
 	if t.on[cbReply] != "" && m.Run != nil {
 		m.Flags, m.XFlags = t.flags, t.xflags
+		// the route sees and changes the transaction's AVPs and XAVPs, as in
+		// Kamailio (the dispatcher's call load reads $xavp(_dsdst_) there)
+		m.AVPs = t.avps.Clone()
 		m.SetValue(refKey{}, &ref{t: t, held: true, b: b})
 		if _, err := m.Run.Call(t.on[cbReply], kemi.RouteTMReply, m); err != nil {
 			mod.log.Debug("onreply route failed", "err", err)
 		}
+		t.avps = m.AVPs
 		if m.Drop && code < 200 {
 			return // a provisional reply dropped by the onreply route
 		}

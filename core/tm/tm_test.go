@@ -46,6 +46,7 @@ function ksr_request_route()
 		KSR.corex.append_branch_uri(fork)
 	end
 	KSR.setdsturi(dst)
+	KSR.pv.sets("$avp(callee)", user)
 	KSR.tm.t_on_failure("ksr_failure")
 	KSR.tm.t_on_reply("ksr_onreply")
 	KSR.tm.t_on_branch("ksr_branch")
@@ -59,13 +60,14 @@ function ksr_branch()
 end
 
 function ksr_onreply()
-	KSR.info("onreply " .. KSR.pv.get("$T_reply_code") .. " branch " .. KSR.pv.get("$T_branch_idx"))
+	KSR.info("onreply " .. KSR.pv.get("$T_reply_code") .. " branch " .. KSR.pv.get("$T_branch_idx") .. " callee " .. KSR.pv.getw("$avp(callee)"))
+	KSR.pv.seti("$xavp(seen=>code)", KSR.pv.get("$T_reply_code"))
 end
 
 function ksr_failure()
 	if KSR.tm.t_is_canceled() > 0 then return end
 	local code = KSR.pv.get("$T_reply_code")
-	KSR.info("failure route: " .. code .. " reason " .. KSR.pv.getw("$T_reply_reason"))
+	KSR.info("failure route: " .. code .. " reason " .. KSR.pv.getw("$T_reply_reason") .. " onreply saw " .. KSR.pv.getw("$xavp(seen=>code)"))
 	local alt = KSR.kx.get_def("alternate")
 	if alt ~= "" and (code == 486 or code == 408) and KSR.tmx.t_is_failure_route() > 0 then
 		-- a new R-URI makes a new branch; $du still holds the first hop
@@ -152,7 +154,7 @@ func TestInviteCallStateful(t *testing.T) {
 	bob.reply(bye, bfrom, 200, "OK", "")
 	uac.expectStatus(200, 2*time.Second)
 
-	if !strings.Contains(h.s.Logs(), "onreply 180 branch 0") {
+	if !strings.Contains(h.s.Logs(), "onreply 180 branch 0 callee bob") {
 		t.Errorf("onreply route did not run with $T_reply_code:\n%s", h.s.Logs())
 	}
 	if v := h.s.Metric(`kemi_tm_retransmissions_absorbed_total`); v < 1 {
@@ -182,7 +184,7 @@ func TestFailureRouteSerialForking(t *testing.T) {
 	if ok.To().Params.GetOr("tag", "") != "caroltag" {
 		t.Fatalf("the caller got the 200 of %q", ok.To())
 	}
-	if !strings.Contains(h.s.Logs(), "failure route: 486 reason Busy Here") {
+	if !strings.Contains(h.s.Logs(), "failure route: 486 reason Busy Here onreply saw 486") {
 		t.Errorf("failure route did not see 486:\n%s", h.s.Logs())
 	}
 	// the 486 never reached the caller
