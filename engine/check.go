@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -105,6 +106,13 @@ func Check(cfg Config) (*CheckReport, error) {
 		if r.Guarded && aboutModule {
 			rep.Info = append(rep.Info, Problem{Pos: pos(r.Line),
 				Msg: why + " (the script tests for KSR." + guardName(r) + " first: the call is skipped)"})
+			continue
+		}
+		// after `if not KSR.rtpproxy then return 1 end` a call to another
+		// missing module cannot run either when rtpproxy is missing too
+		if aboutModule && len(r.Requires) > 0 && !slices.ContainsFunc(r.Requires, isEnabled) {
+			rep.Info = append(rep.Info, Problem{Pos: pos(r.Line),
+				Msg: why + " (reached only when KSR." + strings.Join(r.Requires, " or KSR.") + " is there, and it is not: the call is skipped)"})
 			continue
 		}
 		rep.Problems = append(rep.Problems, Problem{Pos: pos(r.Line), Msg: why})

@@ -100,11 +100,45 @@ end
 				"script.lua:33: KSR.rtpproxy.rtpproxy_manage: module rtpproxy is not implemented in kemi (the script tests",
 				"script.lua:35: KSR.sipt.sipt_destination: module sipt",
 				"script.lua:36: KSR.cnxcc.get_channel_count: module cnxcc",
+				// not tested for, but after the return when rtpproxy and
+				// rtpengine are missing, which they are
+				"script.lua:37: KSR.sipt.sipt_destination: module sipt is not implemented in kemi (reached only when KSR.rtpengine or KSR.rtpproxy is there",
 			},
 			problems: []string{
-				"script.lua:37: KSR.sipt.sipt_destination: module sipt is not implemented in kemi",
 				"script.lua:42: KSR.cnxcc.get_channel_count: module cnxcc is not implemented in kemi",
 				"script.lua:44: Kamailio has no KSR.sl.no_such_function either",
+			},
+		},
+		{
+			// ksr_route_natmanage of Kamailio's basic example run without
+			// nathelper: after a return when rtpproxy (and rtpengine) is
+			// missing, nathelper calls cannot run either
+			name: "calls after a guard on another missing module are information",
+			script: `function ksr_request_route()
+	if not KSR.rtpproxy and not KSR.rtpengine then
+		return 1
+	end
+	KSR.sipt.sipt_destination("a", "b", "c")
+	if KSR.cnxcc then KSR.sipt.sipt_destination("a", "b", "c") end
+	if KSR.sl then KSR.sipt.sipt_destination("a", "b", "c") end
+end
+function other()
+	if not KSR.sl then
+		return 1
+	end
+	KSR.sipt.sipt_destination("a", "b", "c")
+	KSR.sl.no_such_function()
+end
+`,
+			info: []string{
+				"script.lua:5: KSR.sipt.sipt_destination: module sipt is not implemented in kemi (reached only when KSR.rtpengine or KSR.rtpproxy is there, and it is not: the call is skipped)",
+				"script.lua:6: KSR.sipt.sipt_destination: module sipt is not implemented in kemi (reached only when KSR.cnxcc or KSR.rtpengine or KSR.rtpproxy is there",
+			},
+			// sl is there: the calls after its guard can run
+			problems: []string{
+				"script.lua:7: KSR.sipt.sipt_destination: module sipt is not implemented in kemi",
+				"script.lua:13: KSR.sipt.sipt_destination: module sipt is not implemented in kemi",
+				"script.lua:14: Kamailio has no KSR.sl.no_such_function either",
 			},
 		},
 		{

@@ -20,6 +20,10 @@ type Ref struct {
 	// KSR.<Module> is there, or follows `if not KSR.<Module> then return
 	// end` in the same block.
 	Guarded bool
+	// Requires are the modules the script tested for where the use is
+	// (the same tests as Guarded, sorted): when none of them is there,
+	// the use cannot run, whatever its own module.
+	Requires []string
 }
 
 // RouteRef is a route name given as a string literal to a function that
@@ -123,7 +127,14 @@ func (w *walker) guard(mods []string) func() {
 // ref notes a use of KSR.<mod>.<name> (KSR.<name> when mod is "").
 func (w *walker) ref(mod, name string, line int) {
 	g := w.guarded[mod] > 0 || (mod == "" && w.guarded[name] > 0)
-	w.a.Refs = append(w.a.Refs, Ref{Module: mod, Name: name, Line: line, Guarded: g})
+	var req []string
+	for m, n := range w.guarded {
+		if n > 0 {
+			req = append(req, m)
+		}
+	}
+	sort.Strings(req)
+	w.a.Refs = append(w.a.Refs, Ref{Module: mod, Name: name, Line: line, Guarded: g, Requires: req})
 }
 
 // moduleTest returns M when e is KSR.M, KSR.M ~= nil or KSR.M == nil, and
