@@ -10,14 +10,18 @@ package scripts_test
 // (-trace_stat, IncomingCall(C)).
 
 import (
+	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
 	"github.com/kemisip/kemi/engine"
 	"github.com/kemisip/kemi/engine/enginetest"
 )
@@ -344,4 +348,80 @@ func TestLoadBalancerFailover(t *testing.T) {
 		t.Errorf("the two live UASs got %d and %d calls, want the rest of %d (all: %v)", got[0], got[2], calls, got)
 	}
 	t.Logf("calls per UAS %v, uac %d ok %d failed", got, r.Successful, r.Failed)
+}
+
+// TestLoadBalancerLocalAnswers: what the balancer answers itself, with a
+// set whose only server is inactive (flags 1 in the list) and with a set
+// that does not exist.
+func TestLoadBalancerLocalAnswers(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "dispatcher.list")
+	if err := os.WriteFile(path, []byte("2 sip:127.0.0.1:9 1 0\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, set := range []string{"2", "7"} {
+		s := startBalancer(t, path, map[string]string{"LB_SET": set})
+		host, port, _ := strings.Cut(s.UDP(), ":")
+		lb := sip.Uri{Scheme: "sip", Host: host, Port: atoi(t, port)}
+		pbx := sip.Uri{Scheme: "sip", User: "pbx", Host: "example.com"}
+		for _, c := range []struct {
+			name   string
+			uri    sip.Uri
+			maxFwd string
+			want   int
+		}{
+			{"keepalive to the balancer", lb, "70", 200},
+			{"no usable server in set " + set, pbx, "70", 503},
+			{"Max-Forwards 0", pbx, "0", 483},
+		} {
+			req := sip.NewRequest(sip.OPTIONS, c.uri)
+			req.AppendHeader(sip.NewHeader("Max-Forwards", c.maxFwd))
+			if got := optionsStatus(t, s.UDP(), req); got != c.want {
+				t.Errorf("set %s, %s: %d, want %d", set, c.name, got, c.want)
+			}
+		}
+	}
+}
+
+// optionsStatus sends req to addr over UDP and returns the status of the
+// final reply.
+func optionsStatus(t *testing.T, addr string, req *sip.Request) int {
+	t.Helper()
+	ua, err := sipgo.NewUA(sipgo.WithUserAgent("lb-test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ua.Close()
+	client, err := sipgo.NewClient(ua, sipgo.WithClientHostname("127.0.0.1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.SetDestination(addr)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	res, err := client.Do(ctx, req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", req.Method, req.Recipient.String(), err)
+	}
+	return res.StatusCode
+}
+
+func atoi(t *testing.T, s string) int {
+	t.Helper()
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestLoadBalancerSampleConfig: `kemi check` accepts the script with the
+// sample kemi.toml and dispatcher.list (run from the repository root, as
+// their comments say).
+func TestLoadBalancerSampleConfig(t *testing.T) {
+	cmd := exec.Command(kemiBinary(t), "check", "--config", "scripts/testdata/loadbalancer.toml")
+	cmd.Dir = ".."
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "loadbalancer.lua: ok") {
+		t.Fatalf("kemi check: %v\n%s", err, out)
+	}
 }
