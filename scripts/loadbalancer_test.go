@@ -30,10 +30,11 @@ import (
 // that a test can stop them and start fresh ones (with fresh counters)
 // behind the same dispatcher.list.
 type pool struct {
-	t     *testing.T
-	ports []int
-	runs  []*uasRun
-	round int
+	t        *testing.T
+	scenario string // the UAS scenario file
+	ports    []int
+	runs     []*uasRun
+	round    int
 }
 
 // uasRun is one sipp UAS process and its files.
@@ -43,11 +44,17 @@ type uasRun struct {
 	msgs string // -trace_msg log
 }
 
-// newPool starts n UASs on free ports.
+// newPool starts n UASs (uasRR) on free ports.
 func newPool(t *testing.T, n int) *pool {
 	t.Helper()
+	return newPoolWith(t, n, uasRR)
+}
+
+// newPoolWith starts n UASs running scenario on free ports.
+func newPoolWith(t *testing.T, n int, scenario string) *pool {
+	t.Helper()
 	enginetest.SippPath(t)
-	p := &pool{t: t}
+	p := &pool{t: t, scenario: scenario}
 	for range n {
 		p.ports = append(p.ports, enginetest.FreeUDPPort(t))
 	}
@@ -66,7 +73,7 @@ func (p *pool) start() {
 			stat: filepath.Join(dir, fmt.Sprintf("uas%d-%d.csv", i, p.round)),
 			msgs: filepath.Join(dir, fmt.Sprintf("uas%d-%d.log", i, p.round)),
 		}
-		r.sipp = enginetest.StartSipp(p.t, "-sf", uasRR, "-i", "127.0.0.1", "-p", strconv.Itoa(port),
+		r.sipp = enginetest.StartSipp(p.t, "-sf", p.scenario, "-i", "127.0.0.1", "-p", strconv.Itoa(port),
 			"-trace_stat", "-stf", r.stat, "-trace_msg", "-message_file", r.msgs)
 		p.runs = append(p.runs, r)
 	}
@@ -423,5 +430,28 @@ func TestLoadBalancerSampleConfig(t *testing.T) {
 	out, err := cmd.CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "loadbalancer.lua: ok") {
 		t.Fatalf("kemi check: %v\n%s", err, out)
+	}
+}
+
+// TestLoadBalancerPoolAnswersOptions: the pool scenario of the health
+// checks (testdata/uas_options.xml) takes calls as uas_rr.xml does and
+// answers OPTIONS; an OPTIONS to a user (not a keepalive for the
+// balancer) is balanced like a call.
+func TestLoadBalancerPoolAnswersOptions(t *testing.T) {
+	p := newPoolWith(t, 3, "testdata/uas_options.xml")
+	s := startBalancer(t, p.listFile(), alg(4))
+	const calls = 30
+	mustSucceed(t, lbCall(t, s, calls, 100), calls)
+	for i := range 3 {
+		req := sip.NewRequest(sip.OPTIONS, sip.Uri{Scheme: "sip", User: "pbx", Host: "example.com"})
+		if got := optionsStatus(t, s.UDP(), req); got != 200 {
+			t.Errorf("OPTIONS %d through the balancer: %d, want the UAS's 200", i, got)
+		}
+	}
+	// sipp counts each OPTIONS as a call
+	for i, n := range p.stop() {
+		if n != calls/3+1 {
+			t.Errorf("UAS %d: %d calls, want %d and one OPTIONS", i, n, calls/3)
+		}
 	}
 }
