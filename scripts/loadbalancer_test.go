@@ -143,9 +143,10 @@ func (p *pool) listFile(attrs ...string) string {
 
 // startBalancer runs scripts/loadbalancer.lua on list with the defines
 // given (LB_ALG=4 ...), failover on (dispatcher flags 2), a server that
-// sends nothing for 1 s taken as down (tm fr_timer) and one that rings
-// for 2 s without answering too (fr_inv_timer: the test UASs answer
-// after 200 ms).
+// sends nothing for 3 s taken as down (tm fr_timer) and one that rings
+// for 5 s without answering too (fr_inv_timer: the test UASs answer
+// after 200 ms). The timers leave room for a loaded test machine, where
+// a sipp UAS may take a second to answer.
 func startBalancer(t *testing.T, list string, defines map[string]string) *enginetest.Server {
 	t.Helper()
 	src, err := os.ReadFile("loadbalancer.lua")
@@ -158,7 +159,7 @@ func startBalancer(t *testing.T, list string, defines map[string]string) *engine
 			c.Defines = defines
 		}),
 		enginetest.WithParams("dispatcher", map[string]any{"list_file": list, "flags": 2}),
-		enginetest.WithParams("tm", map[string]any{"fr_timer": 1000, "fr_inv_timer": 2000}))
+		enginetest.WithParams("tm", map[string]any{"fr_timer": 3000, "fr_inv_timer": 5000}))
 }
 
 // alg is the defines choosing a dispatcher algorithm.
@@ -191,7 +192,7 @@ func TestLoadBalancerRoundRobin(t *testing.T) {
 	p := newPool(t, 3)
 	s := startBalancer(t, p.listFile(), alg(4))
 	const calls = 300
-	mustSucceed(t, lbCall(t, s, calls, 150), calls)
+	mustSucceed(t, lbCall(t, s, calls, 100), calls)
 	got := p.stop()
 	for i, n := range got {
 		if n != calls/3 {
@@ -222,7 +223,7 @@ func TestLoadBalancerWeights(t *testing.T) {
 				attrs = append(attrs, fmt.Sprintf("weight=%d;rweight=%d", w, w))
 			}
 			s := startBalancer(t, p.listFile(attrs...), alg(c.alg))
-			mustSucceed(t, lbCall(t, s, c.calls, 250), c.calls)
+			mustSucceed(t, lbCall(t, s, c.calls, 100), c.calls)
 			got := p.stop()
 			for i, n := range got {
 				want := c.calls * weights[i] / 100
@@ -322,9 +323,9 @@ func TestLoadBalancerHashCallID(t *testing.T) {
 
 // TestLoadBalancerFailover: round robin over three UASs; one of them
 // stops a second into the run. The calls sent to it after that get no
-// answer: tm's fr_timer (1 s) ends the branch with 408, the failure
+// answer: tm's fr_timer (3 s) ends the branch with 408, the failure
 // route marks the UAS down and relays to the next one; so do the calls
-// it was ringing (fr_inv_timer, 2 s). Every call succeeds but those
+// it was ringing (fr_inv_timer, 5 s). Every call succeeds but those
 // whose BYE the stopped UAS would have answered, and the other two UASs
 // take the rest.
 func TestLoadBalancerFailover(t *testing.T) {
