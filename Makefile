@@ -8,6 +8,7 @@
 #                registrations/s and CPU per registration)
 #                make bench RATES="100 300" DURATION=5 STATEFUL_RATES=500 STATEFUL_DURATION=10
 #                make bench-register REGISTER_TARGETS="kemi-sqlite kamailio" REGISTER_RATES=500
+#                make bench-lb LB_TARGETS=kemi LB_RATES=500
 
 GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
@@ -31,7 +32,15 @@ REGISTER_RATES    ?= 200 500 1000
 REGISTER_DURATION ?= 10
 REGISTER_TARGETS  ?= kemi-sqlite kemi-redis kamailio
 
-.PHONY: all build run test tools lint bench bench-go bench-sipp bench-register clean
+# scripts/loadbalancer.lua (round robin over three sipp UASs,
+# examples/bench/lb.sh): rates (calls/s), seconds per rate, and the
+# balancers: kemi, and Kamailio 5.6's dispatcher with app_lua on the same
+# script (skipped unless kamailio and kamailio-lua-modules are installed)
+LB_RATES    ?= 500 1000
+LB_DURATION ?= 10
+LB_TARGETS  ?= kemi kamailio
+
+.PHONY: all build run test tools lint bench bench-go bench-sipp bench-register bench-lb clean
 
 all: build
 
@@ -68,7 +77,7 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
-bench: bench-go bench-sipp bench-register
+bench: bench-go bench-sipp bench-register bench-lb
 
 bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem ./luaext/ ./engine/
@@ -83,6 +92,12 @@ bench-sipp: build tools
 bench-register: build tools
 	@for t in $(REGISTER_TARGETS); do \
 	  if [ -n "$(strip $(REGISTER_RATES))" ]; then ./examples/bench/register.sh "$$t" "$(REGISTER_RATES)" $(REGISTER_DURATION) || exit 1; fi; \
+	done
+
+# each target at LB_RATES; an empty list skips it
+bench-lb: build tools
+	@for t in $(LB_TARGETS); do \
+	  if [ -n "$(strip $(LB_RATES))" ]; then ./examples/bench/lb.sh "$$t" "$(LB_RATES)" $(LB_DURATION) || exit 1; fi; \
 	done
 
 clean:

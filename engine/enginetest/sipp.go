@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -39,6 +40,8 @@ func FreeUDPPort(t testing.TB) int {
 // Sipp is a sipp process started for a test.
 type Sipp struct {
 	cmd *exec.Cmd
+	// done is closed once the process has exited.
+	done chan struct{}
 }
 
 // StartSipp starts sipp in the background with args (-nostdin is added);
@@ -53,15 +56,32 @@ func StartSipp(t testing.TB, args ...string) *Sipp {
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("sipp: %v", err)
 	}
-	s := &Sipp{cmd: cmd}
+	s := &Sipp{cmd: cmd, done: make(chan struct{})}
+	go func() {
+		_ = cmd.Wait()
+		close(s.done)
+	}()
 	t.Cleanup(func() {
 		_ = s.cmd.Process.Kill()
-		_ = s.cmd.Wait()
+		<-s.done
 		if t.Failed() {
 			t.Logf("sipp output:\n%s", out)
 		}
 	})
 	return s
+}
+
+// Stop ends sipp as an operator would, with SIGTERM, so that it writes
+// its last statistics (-trace_stat) first, and waits for it to exit
+// (killing it after 5 s).
+func (s *Sipp) Stop() {
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.done:
+	case <-time.After(5 * time.Second):
+		_ = s.cmd.Process.Kill()
+		<-s.done
+	}
 }
 
 // RunSipp runs sipp in the foreground until it ends or timeout passes and
@@ -130,14 +150,24 @@ type SippCalls struct {
 // statistics.
 func RunStockUAC(t testing.TB, proxy string, uasPort, calls, rate int) SippCalls {
 	t.Helper()
+	return RunUAC(t, calls, rate, fmt.Sprintf("127.0.0.1:%d", uasPort), "-rsa", proxy, "-sn", "uac")
+}
+
+// RunUAC runs a sipp uac with args (the remote address, the scenario:
+// -sn or -sf, and options such as -s user) and sipp's default
+// behaviours: calls calls at rate calls/s from a free loopback port. It
+// waits for the run to end and fails the test when sipp wrote no
+// statistics.
+func RunUAC(t testing.TB, calls, rate int, args ...string) SippCalls {
+	t.Helper()
 	stat := filepath.Join(t.TempDir(), "uac.csv")
 	// let the uas bind; sipp has no readiness signal
 	time.Sleep(200 * time.Millisecond)
 	limit := time.Duration(calls/max(rate, 1))*time.Second + 20*time.Second
-	code, out := RunSipp(t, limit+10*time.Second, fmt.Sprintf("127.0.0.1:%d", uasPort),
-		"-rsa", proxy, "-sn", "uac", "-i", "127.0.0.1", "-p", strconv.Itoa(FreeUDPPort(t)),
+	code, out := RunSipp(t, limit+10*time.Second, append(args[:len(args):len(args)],
+		"-i", "127.0.0.1", "-p", strconv.Itoa(FreeUDPPort(t)),
 		"-m", strconv.Itoa(calls), "-r", strconv.Itoa(rate), "-timeout", fmt.Sprintf("%ds", int(limit.Seconds())),
-		"-trace_stat", "-stf", stat)
+		"-trace_stat", "-stf", stat)...)
 	csv, err := os.ReadFile(stat)
 	if err != nil {
 		t.Fatalf("sipp exit %d, no statistics: %v\n%s", code, err, out)
