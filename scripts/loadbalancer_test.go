@@ -68,15 +68,32 @@ func (p *pool) start() {
 	p.round++
 	dir := p.t.TempDir()
 	p.runs = p.runs[:0]
-	for i, port := range p.ports {
-		r := &uasRun{
-			stat: filepath.Join(dir, fmt.Sprintf("uas%d-%d.csv", i, p.round)),
-			msgs: filepath.Join(dir, fmt.Sprintf("uas%d-%d.log", i, p.round)),
-		}
-		r.sipp = enginetest.StartSipp(p.t, "-sf", p.scenario, "-i", "127.0.0.1", "-p", strconv.Itoa(port),
-			"-trace_stat", "-stf", r.stat, "-trace_msg", "-message_file", r.msgs)
-		p.runs = append(p.runs, r)
+	for i := range p.ports {
+		p.runs = append(p.runs, p.startRun(i, dir))
 	}
+}
+
+// restart starts a fresh UAS on port i (the one there is stopped) and
+// returns the run it replaces.
+func (p *pool) restart(i int) *uasRun {
+	p.t.Helper()
+	old := p.runs[i]
+	old.sipp.Stop()
+	p.round++
+	p.runs[i] = p.startRun(i, p.t.TempDir())
+	return old
+}
+
+// startRun starts a UAS on port i with its files in dir.
+func (p *pool) startRun(i int, dir string) *uasRun {
+	p.t.Helper()
+	r := &uasRun{
+		stat: filepath.Join(dir, fmt.Sprintf("uas%d-%d.csv", i, p.round)),
+		msgs: filepath.Join(dir, fmt.Sprintf("uas%d-%d.log", i, p.round)),
+	}
+	r.sipp = enginetest.StartSipp(p.t, "-sf", p.scenario, "-i", "127.0.0.1", "-p", strconv.Itoa(p.ports[i]),
+		"-trace_stat", "-stf", r.stat, "-trace_msg", "-message_file", r.msgs)
+	return r
 }
 
 // stop stops every UAS and returns the calls each one received.
@@ -149,6 +166,17 @@ func (p *pool) listFile(attrs ...string) string {
 // a sipp UAS may take a second to answer.
 func startBalancer(t *testing.T, list string, defines map[string]string) *enginetest.Server {
 	t.Helper()
+	return startBalancerWith(t, list, defines, nil)
+}
+
+// startBalancerWith is startBalancer with more dispatcher parameters
+// (the health checks').
+func startBalancerWith(t *testing.T, list string, defines map[string]string, dispatcher map[string]any) *enginetest.Server {
+	t.Helper()
+	params := map[string]any{"list_file": list, "flags": 2}
+	for k, v := range dispatcher {
+		params[k] = v
+	}
 	src, err := os.ReadFile("loadbalancer.lua")
 	if err != nil {
 		t.Fatal(err)
@@ -158,7 +186,7 @@ func startBalancer(t *testing.T, list string, defines map[string]string) *engine
 			c.ScriptPath = "loadbalancer.lua"
 			c.Defines = defines
 		}),
-		enginetest.WithParams("dispatcher", map[string]any{"list_file": list, "flags": 2}),
+		enginetest.WithParams("dispatcher", params),
 		enginetest.WithParams("tm", map[string]any{"fr_timer": 3000, "fr_inv_timer": 5000}))
 }
 
