@@ -484,3 +484,151 @@ func TestLoadBalancerPoolAnswersOptions(t *testing.T) {
 		}
 	}
 }
+
+// invites returns how many calls reached the UAS: the distinct Call-IDs
+// of the INVITEs in its message log. sipp's own call count takes in the
+// health checks' OPTIONS, and an INVITE retransmitted by tm is one call.
+func (r *uasRun) invites(t *testing.T) int {
+	t.Helper()
+	b, err := os.ReadFile(r.msgs)
+	if err != nil {
+		t.Fatalf("uas message log: %v", err)
+	}
+	ids := map[string]bool{}
+	// sipp starts each logged message with a line of dashes and the date
+	for _, m := range strings.Split(string(b), "-----------------------------------------------") {
+		_, msg, ok := strings.Cut(m, "message received")
+		if !ok {
+			continue
+		}
+		lines := strings.Split(strings.TrimSpace(msg[strings.Index(msg, "\n")+1:]), "\n")
+		if !strings.HasPrefix(lines[0], "INVITE ") {
+			continue
+		}
+		for _, line := range lines[1:] {
+			if name, v, ok := strings.Cut(line, ":"); ok && (strings.EqualFold(name, "Call-ID") || name == "i") {
+				ids[strings.TrimSpace(v)] = true
+			}
+		}
+	}
+	return len(ids)
+}
+
+// waitFor polls cond every 50 ms until it holds or timeout passes, and
+// returns how long it took and whether it held.
+func waitFor(timeout time.Duration, cond func() bool) (time.Duration, bool) {
+	start := time.Now()
+	for {
+		if cond() {
+			return time.Since(start), true
+		}
+		if time.Since(start) > timeout {
+			return time.Since(start), false
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestLoadBalancerHealthChecks: the dispatcher probes the pool
+// (testdata/uas_options.xml answers OPTIONS) every second, all of it
+// (ds_probing_mode 1); two failed probes take a server out of rotation
+// and two answers bring it back. One UAS stops with no call on it: the
+// probes alone take it out, within ds_ping_interval × ds_probing_threshold
+// plus the round under way, and calls keep succeeding on the other two
+// without trying it (no failover: the failure route logs none). A fresh
+// UAS on its port comes back within ds_inactive_threshold rounds and
+// takes its third of the calls again. Calls per UAS are the INVITEs
+// each one logged, as sipp counts the OPTIONS as calls too.
+func TestLoadBalancerHealthChecks(t *testing.T) {
+	const (
+		interval          = time.Second
+		probingThreshold  = 2
+		inactiveThreshold = 2
+		// room for a round under way, a probe's timeout and a loaded
+		// machine
+		slack = 3 * time.Second
+	)
+	p := newPoolWith(t, 3, "testdata/uas_options.xml")
+	defines := alg(4)
+	defines["WITH_DEBUG"] = "1"
+	s := startBalancerWith(t, p.listFile(), defines, map[string]any{
+		"ds_ping_interval":      int(interval / time.Second),
+		"ds_probing_mode":       1,
+		"ds_probing_threshold":  probingThreshold,
+		"ds_inactive_threshold": inactiveThreshold,
+		"ds_ping_timeout":       900,
+	})
+	gauge := func(state string) float64 {
+		return s.Metric(`kemi_dispatcher_destinations{state="` + state + `"}`)
+	}
+	inRotation := func() float64 { return gauge("active") + gauge("trying") }
+	failedProbes := func() float64 { return s.Metric(`kemi_dispatcher_probes_total{result="failed"}`) }
+
+	// the pool answers its probes
+	if v := s.WaitMetric(`kemi_dispatcher_probes_total{result="ok"}`, 3, 5*time.Second); v < 3 {
+		t.Fatalf("answered probes: %v, want the three UASs' after a round", v)
+	}
+	const calls = 30
+	mustSucceed(t, lbCall(t, s, calls, 30), calls)
+
+	// the stopped UAS leaves rotation by the probes alone
+	failedBefore := failedProbes()
+	stopped := p.runs[1]
+	stopped.sipp.Stop()
+	limit := interval*probingThreshold + slack
+	took, ok := waitFor(limit, func() bool { return gauge("inactive") == 1 && inRotation() == 2 })
+	if !ok {
+		t.Fatalf("the stopped UAS still in rotation after %v: active %v, trying %v, inactive %v", took,
+			gauge("active"), gauge("trying"), gauge("inactive"))
+	}
+	if f := failedProbes() - failedBefore; f < probingThreshold {
+		t.Errorf("%v failed probes took the UAS out, want at least %d", f, probingThreshold)
+	}
+	t.Logf("out of rotation %v after the stop (ping interval %v × threshold %d)", took.Round(10*time.Millisecond), interval, probingThreshold)
+
+	// calls go to the two others, none tried on the stopped one: the
+	// script logs (WITH_DEBUG) each server it relays to
+	const outCalls = 60
+	mark := len(s.Logs())
+	mustSucceed(t, lbCall(t, s, outCalls, 30), outCalls)
+	relayed := relays(s.Logs()[mark:], p.ports)
+	if relayed[1] != 0 || relayed[0]+relayed[2] != outCalls {
+		t.Errorf("relays to the UASs while UAS 1 was out: %v, want %d to UAS 0 and 2 and none to UAS 1", relayed, outCalls)
+	}
+
+	// a fresh UAS on its port comes back
+	p.restart(1)
+	limit = interval*inactiveThreshold + slack
+	took, ok = waitFor(limit, func() bool { return gauge("inactive") == 0 && inRotation() == 3 })
+	if !ok {
+		t.Fatalf("the restarted UAS not back in rotation after %v: active %v, trying %v, inactive %v", took,
+			gauge("active"), gauge("trying"), gauge("inactive"))
+	}
+	t.Logf("back in rotation %v after the restart (inactive threshold %d)", took.Round(10*time.Millisecond), inactiveThreshold)
+	mustSucceed(t, lbCall(t, s, calls, 30), calls)
+
+	got := p.stop()
+	inv := []int{p.runs[0].invites(t), stopped.invites(t), p.runs[1].invites(t), p.runs[2].invites(t)}
+	t.Logf("INVITEs: UAS 0 %d, UAS 1 %d before its stop and %d after its restart, UAS 2 %d (sipp calls with OPTIONS: %v)",
+		inv[0], inv[1], inv[2], inv[3], got)
+	// round robin over three: a third of the first and last runs each
+	if inv[1] != calls/3 || inv[2] != calls/3 {
+		t.Errorf("UAS 1 got %d INVITEs before its stop and %d after its restart, want %d each", inv[1], inv[2], calls/3)
+	}
+	// the two that stayed took the rest, each its part of the calls in between
+	if inv[0]+inv[3] != 2*calls*2/3+outCalls || inv[0] <= 2*calls/3 || inv[3] <= 2*calls/3 {
+		t.Errorf("UAS 0 and 2 got %d and %d INVITEs, want %d together and a share of the %d calls without UAS 1 each",
+			inv[0], inv[3], 2*calls*2/3+outCalls, outCalls)
+	}
+}
+
+// relays counts the requests loadbalancer.lua (WITH_DEBUG) logged it
+// relayed to each port, first tries and failovers alike.
+func relays(logs string, ports []int) []int {
+	n := make([]int, len(ports))
+	for i, port := range ports {
+		// msg="to sip:..." and msg="failover to sip:..."
+		n[i] = strings.Count(logs, fmt.Sprintf(`to sip:127.0.0.1:%d"`, port))
+	}
+	return n
+}
