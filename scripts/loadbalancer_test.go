@@ -7,7 +7,9 @@ package scripts_test
 // along the Record-Route, as phones send them. The stock scenarios ignore
 // the route set, and a balancer cannot know which server holds a call
 // without it. Calls per UAS are counted from each UAS's own statistics
-// (-trace_stat, IncomingCall(C)).
+// (-trace_stat, IncomingCall(C)), or, where the dispatcher's OPTIONS
+// probes reach the UASs (sipp counts each as a call), from the INVITEs in
+// each UAS's message log (-trace_msg).
 
 import (
 	"context"
@@ -122,17 +124,29 @@ func (r *uasRun) calls(t *testing.T) int {
 	return n
 }
 
-// callIDs returns the Call-IDs the UAS saw, from its message log.
-func (r *uasRun) callIDs(t *testing.T) map[string]bool {
+// callIDs returns the Call-IDs the UAS saw, from its message log: of
+// every message, or with method of the requests of that method it
+// received.
+func (r *uasRun) callIDs(t *testing.T, method string) map[string]bool {
 	t.Helper()
 	b, err := os.ReadFile(r.msgs)
 	if err != nil {
 		t.Fatalf("uas message log: %v", err)
 	}
 	ids := map[string]bool{}
-	for _, line := range strings.Split(string(b), "\n") {
-		if name, v, ok := strings.Cut(line, ":"); ok && strings.EqualFold(name, "Call-ID") {
-			ids[strings.TrimSpace(v)] = true
+	// sipp starts each logged message with a line of dashes and the date
+	for _, m := range strings.Split(string(b), "-----------------------------------------------") {
+		if method != "" {
+			_, msg, ok := strings.Cut(m, "message received")
+			// the start line follows the "... bytes :" line and a blank one
+			if !ok || !strings.HasPrefix(strings.TrimSpace(msg[strings.Index(msg, "\n")+1:]), method+" ") {
+				continue
+			}
+		}
+		for _, line := range strings.Split(m, "\n") {
+			if name, v, ok := strings.Cut(line, ":"); ok && (strings.EqualFold(name, "Call-ID") || name == "i") {
+				ids[strings.TrimSpace(v)] = true
+			}
 		}
 	}
 	return ids
@@ -321,7 +335,7 @@ func TestLoadBalancerHashCallID(t *testing.T) {
 		got := p.stop()
 		where := map[string]int{}
 		for u, r := range p.runs {
-			for id := range r.callIDs(t) {
+			for id := range r.callIDs(t, "") {
 				if prev, dup := where[id]; dup {
 					t.Errorf("run %d: Call-ID %s reached UAS %d and %d", i, id, prev, u)
 				}
@@ -486,32 +500,11 @@ func TestLoadBalancerPoolAnswersOptions(t *testing.T) {
 }
 
 // invites returns how many calls reached the UAS: the distinct Call-IDs
-// of the INVITEs in its message log. sipp's own call count takes in the
-// health checks' OPTIONS, and an INVITE retransmitted by tm is one call.
+// of the INVITEs it received. sipp's own call count takes in the health
+// checks' OPTIONS, and an INVITE retransmitted by tm is one call.
 func (r *uasRun) invites(t *testing.T) int {
 	t.Helper()
-	b, err := os.ReadFile(r.msgs)
-	if err != nil {
-		t.Fatalf("uas message log: %v", err)
-	}
-	ids := map[string]bool{}
-	// sipp starts each logged message with a line of dashes and the date
-	for _, m := range strings.Split(string(b), "-----------------------------------------------") {
-		_, msg, ok := strings.Cut(m, "message received")
-		if !ok {
-			continue
-		}
-		lines := strings.Split(strings.TrimSpace(msg[strings.Index(msg, "\n")+1:]), "\n")
-		if !strings.HasPrefix(lines[0], "INVITE ") {
-			continue
-		}
-		for _, line := range lines[1:] {
-			if name, v, ok := strings.Cut(line, ":"); ok && (strings.EqualFold(name, "Call-ID") || name == "i") {
-				ids[strings.TrimSpace(v)] = true
-			}
-		}
-	}
-	return len(ids)
+	return len(r.callIDs(t, "INVITE"))
 }
 
 // waitFor polls cond every 50 ms until it holds or timeout passes, and
