@@ -14,6 +14,9 @@ package scripts_test
 import (
 	"context"
 	"fmt"
+	"io"
+	"maps"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -180,17 +183,17 @@ func (p *pool) listFile(attrs ...string) string {
 // a sipp UAS may take a second to answer.
 func startBalancer(t *testing.T, list string, defines map[string]string) *enginetest.Server {
 	t.Helper()
-	return startBalancerWith(t, list, defines, nil)
+	return startBalancerWith(t, list, defines, nil, nil)
 }
 
 // startBalancerWith is startBalancer with more dispatcher parameters
-// (the health checks').
-func startBalancerWith(t *testing.T, list string, defines map[string]string, dispatcher map[string]any) *enginetest.Server {
+// (the health checks') and other tm timers.
+func startBalancerWith(t *testing.T, list string, defines map[string]string, dispatcher, tm map[string]any) *enginetest.Server {
 	t.Helper()
 	params := map[string]any{"list_file": list, "flags": 2}
-	for k, v := range dispatcher {
-		params[k] = v
-	}
+	maps.Copy(params, dispatcher)
+	timers := map[string]any{"fr_timer": 3000, "fr_inv_timer": 5000}
+	maps.Copy(timers, tm)
 	src, err := os.ReadFile("loadbalancer.lua")
 	if err != nil {
 		t.Fatal(err)
@@ -201,7 +204,7 @@ func startBalancerWith(t *testing.T, list string, defines map[string]string, dis
 			c.Defines = defines
 		}),
 		enginetest.WithParams("dispatcher", params),
-		enginetest.WithParams("tm", map[string]any{"fr_timer": 3000, "fr_inv_timer": 5000}))
+		enginetest.WithParams("tm", timers))
 }
 
 // alg is the defines choosing a dispatcher algorithm.
@@ -525,13 +528,17 @@ func waitFor(timeout time.Duration, cond func() bool) (time.Duration, bool) {
 // TestLoadBalancerHealthChecks: the dispatcher probes the pool
 // (testdata/uas_options.xml answers OPTIONS) every second, all of it
 // (ds_probing_mode 1); two failed probes take a server out of rotation
-// and two answers bring it back. One UAS stops with no call on it: the
-// probes alone take it out, within ds_ping_interval × ds_probing_threshold
-// plus the round under way, and calls keep succeeding on the other two
-// without trying it (no failover: the failure route logs none). A fresh
-// UAS on its port comes back within ds_inactive_threshold rounds and
-// takes its third of the calls again. Calls per UAS are the INVITEs
-// each one logged, as sipp counts the OPTIONS as calls too.
+// and two answers bring it back. One UAS stops, with no call on it, and
+// calls start at once: the probes take it out within ds_ping_interval ×
+// ds_probing_threshold plus the round under way, before any call sent to
+// it meanwhile times out (tm's fr_timer is 8 s here, so the failure
+// route's ds_mark_dst comes too late to be what took it out); those
+// calls then fail over and every call succeeds. Once it is out, calls go
+// to the other two without trying it. A fresh UAS on its port comes back
+// within ds_inactive_threshold rounds and takes its third of the calls
+// again. Calls per UAS are the INVITEs each one logged, as sipp counts
+// the OPTIONS as calls too; the script's WITH_DEBUG log tells where each
+// request was relayed.
 func TestLoadBalancerHealthChecks(t *testing.T) {
 	const (
 		interval          = time.Second
@@ -550,12 +557,23 @@ func TestLoadBalancerHealthChecks(t *testing.T) {
 		"ds_probing_threshold":  probingThreshold,
 		"ds_inactive_threshold": inactiveThreshold,
 		"ds_ping_timeout":       900,
-	})
+	}, map[string]any{"fr_timer": 8000, "fr_inv_timer": 10000})
+	// scrape reads a series; -1 when it or the page is missing (it runs
+	// aside the test goroutine too, where the test cannot be stopped)
+	scrape := func(series string) float64 {
+		res, err := http.Get("http://" + s.MetricsAddr() + "/metrics")
+		if err != nil {
+			return -1
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return enginetest.MetricValue(string(b), series)
+	}
 	gauge := func(state string) float64 {
-		return s.Metric(`kemi_dispatcher_destinations{state="` + state + `"}`)
+		return scrape(`kemi_dispatcher_destinations{state="` + state + `"}`)
 	}
 	inRotation := func() float64 { return gauge("active") + gauge("trying") }
-	failedProbes := func() float64 { return s.Metric(`kemi_dispatcher_probes_total{result="failed"}`) }
+	failedProbes := func() float64 { return scrape(`kemi_dispatcher_probes_total{result="failed"}`) }
 
 	// the pool answers its probes
 	if v := s.WaitMetric(`kemi_dispatcher_probes_total{result="ok"}`, 3, 5*time.Second); v < 3 {
@@ -564,35 +582,57 @@ func TestLoadBalancerHealthChecks(t *testing.T) {
 	const calls = 30
 	mustSucceed(t, lbCall(t, s, calls, 30), calls)
 
-	// the stopped UAS leaves rotation by the probes alone
+	// the stopped UAS leaves rotation by the probes while calls run
 	failedBefore := failedProbes()
 	stopped := p.runs[1]
 	stopped.sipp.Stop()
-	limit := interval*probingThreshold + slack
-	took, ok := waitFor(limit, func() bool { return gauge("inactive") == 1 && inRotation() == 2 })
-	if !ok {
-		t.Fatalf("the stopped UAS still in rotation after %v: active %v, trying %v, inactive %v", took,
+	type out struct {
+		took time.Duration
+		ok   bool
+		logs string // the engine's log when it was out
+	}
+	left := make(chan out, 1)
+	go func() {
+		took, ok := waitFor(interval*probingThreshold+slack, func() bool { return gauge("inactive") == 1 && inRotation() == 2 })
+		left <- out{took, ok, s.Logs()}
+	}()
+	mark := len(s.Logs())
+	const duringCalls = 90
+	mustSucceed(t, lbCall(t, s, duringCalls, 30), duringCalls)
+	o := <-left
+	if !o.ok {
+		t.Fatalf("the stopped UAS still in rotation after %v: active %v, trying %v, inactive %v", o.took,
 			gauge("active"), gauge("trying"), gauge("inactive"))
 	}
 	if f := failedProbes() - failedBefore; f < probingThreshold {
 		t.Errorf("%v failed probes took the UAS out, want at least %d", f, probingThreshold)
 	}
-	t.Logf("out of rotation %v after the stop (ping interval %v × threshold %d)", took.Round(10*time.Millisecond), interval, probingThreshold)
+	if n := strings.Count(o.logs[mark:], `msg="server sip:`); n != 0 {
+		t.Errorf("the failure route had marked %d servers down before the UAS was out: not the probes' doing", n)
+	}
+	phase := s.Logs()[mark:]
+	relayed, failovers := relays(phase, p.ports), strings.Count(phase, `msg="failover to sip:`)
+	// a call tried on the stopped UAS failed over to one of the others
+	if failovers != relayed[1] || relayed[0]+relayed[2] != duringCalls {
+		t.Errorf("relays while UAS 1 left: %v with %d failovers, want the %d calls on UAS 0 and 2 and a failover for each one tried on UAS 1",
+			relayed, failovers, duringCalls)
+	}
+	t.Logf("out of rotation %v after the stop (ping interval %v × threshold %d); %d calls tried on it meanwhile failed over",
+		o.took.Round(10*time.Millisecond), interval, probingThreshold, failovers)
 
 	// calls go to the two others, none tried on the stopped one: the
 	// script logs (WITH_DEBUG) each server it relays to
 	const outCalls = 60
-	mark := len(s.Logs())
+	mark = len(s.Logs())
 	mustSucceed(t, lbCall(t, s, outCalls, 30), outCalls)
-	relayed := relays(s.Logs()[mark:], p.ports)
+	relayed = relays(s.Logs()[mark:], p.ports)
 	if relayed[1] != 0 || relayed[0]+relayed[2] != outCalls {
 		t.Errorf("relays to the UASs while UAS 1 was out: %v, want %d to UAS 0 and 2 and none to UAS 1", relayed, outCalls)
 	}
 
 	// a fresh UAS on its port comes back
 	p.restart(1)
-	limit = interval*inactiveThreshold + slack
-	took, ok = waitFor(limit, func() bool { return gauge("inactive") == 0 && inRotation() == 3 })
+	took, ok := waitFor(interval*inactiveThreshold+slack, func() bool { return gauge("inactive") == 0 && inRotation() == 3 })
 	if !ok {
 		t.Fatalf("the restarted UAS not back in rotation after %v: active %v, trying %v, inactive %v", took,
 			gauge("active"), gauge("trying"), gauge("inactive"))
@@ -609,9 +649,10 @@ func TestLoadBalancerHealthChecks(t *testing.T) {
 		t.Errorf("UAS 1 got %d INVITEs before its stop and %d after its restart, want %d each", inv[1], inv[2], calls/3)
 	}
 	// the two that stayed took the rest, each its part of the calls in between
-	if inv[0]+inv[3] != 2*calls*2/3+outCalls || inv[0] <= 2*calls/3 || inv[3] <= 2*calls/3 {
-		t.Errorf("UAS 0 and 2 got %d and %d INVITEs, want %d together and a share of the %d calls without UAS 1 each",
-			inv[0], inv[3], 2*calls*2/3+outCalls, outCalls)
+	both := 2*calls*2/3 + duringCalls + outCalls
+	if inv[0]+inv[3] != both || inv[0] <= 2*calls/3 || inv[3] <= 2*calls/3 {
+		t.Errorf("UAS 0 and 2 got %d and %d INVITEs, want %d together and a share of the calls without UAS 1 each",
+			inv[0], inv[3], both)
 	}
 }
 
