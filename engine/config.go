@@ -622,20 +622,29 @@ func (fc *FileConfig) Apply(c *Config) error {
 	return nil
 }
 
-// resolveModuleDBURLs makes the db_url parameters of modules ([usrloc]
-// db_url) that name a relative SQLite file relative to the file's folder,
-// as every path in the file is.
-func (fc *FileConfig) resolveModuleDBURLs() error {
+// resolveModulePaths makes the paths of module parameters relative to
+// the file's folder, as every path in the file is: a db_url naming a
+// relative SQLite file ([usrloc] db_url) and a relative file named by a
+// parameter ending in _file ([dispatcher] list_file).
+func (fc *FileConfig) resolveModulePaths() error {
+	dir := filepath.Dir(fc.Path)
 	for mod, params := range fc.ModParams {
-		raw, ok := params["db_url"].(string)
-		if !ok || raw == "" {
-			continue
+		for name, v := range params {
+			raw, ok := v.(string)
+			if !ok || raw == "" {
+				continue
+			}
+			switch {
+			case name == "db_url":
+				u, err := db.ParseURL(raw)
+				if err != nil {
+					return fmt.Errorf("engine: config %s: [%s] db_url: %v", fc.Path, mod, err)
+				}
+				params[name] = u.Resolve(dir).Raw
+			case strings.HasSuffix(name, "_file"):
+				params[name] = fc.ResolvePath(raw)
+			}
 		}
-		u, err := db.ParseURL(raw)
-		if err != nil {
-			return fmt.Errorf("engine: config %s: [%s] db_url: %v", fc.Path, mod, err)
-		}
-		params["db_url"] = u.Resolve(filepath.Dir(fc.Path)).Raw
 	}
 	return nil
 }
@@ -685,7 +694,7 @@ func (fc *FileConfig) check() (parsedCore, error) {
 		}
 		v.dbURL = u.Resolve(filepath.Dir(fc.Path)).Raw
 	}
-	if err := fc.resolveModuleDBURLs(); err != nil {
+	if err := fc.resolveModulePaths(); err != nil {
 		return v, err
 	}
 	if core.RouteTimeout != "" || fc.has("route_timeout") {

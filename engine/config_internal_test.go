@@ -279,6 +279,27 @@ func TestFileConfigResolvePath(t *testing.T) {
 	if err := fc.Apply(&cfg); err != nil || cfg.ScriptPath != "/etc/kemi/routing.lua" {
 		t.Fatalf("script = %q, %v", cfg.ScriptPath, err)
 	}
+	// module parameters naming a file: *_file and a SQLite db_url
+	fc, err = ParseFile("/etc/kemi/kemi.toml", []byte(`[core]
+modules = ["dispatcher", "usrloc"]
+[dispatcher]
+list_file = "dispatcher.list"
+[usrloc]
+db_url = "sqlite://loc.db"
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg = Config{}
+	if err := fc.Apply(&cfg); err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.ModParams["dispatcher"]["list_file"]; got != "/etc/kemi/dispatcher.list" {
+		t.Errorf("list_file = %v", got)
+	}
+	if got := cfg.ModParams["usrloc"]["db_url"]; got != "sqlite:///etc/kemi/loc.db" {
+		t.Errorf("usrloc db_url = %v", got)
+	}
 }
 
 // TestExampleConfigEverySetting: examples/config/kemi.toml parses and
