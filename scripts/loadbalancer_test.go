@@ -78,15 +78,13 @@ func (p *pool) start() {
 	}
 }
 
-// restart starts a fresh UAS on port i (the one there is stopped) and
-// returns the run it replaces.
-func (p *pool) restart(i int) *uasRun {
+// restart starts a fresh UAS on port i, with fresh files; the one there
+// is stopped first.
+func (p *pool) restart(i int) {
 	p.t.Helper()
-	old := p.runs[i]
-	old.sipp.Stop()
+	p.runs[i].sipp.Stop()
 	p.round++
 	p.runs[i] = p.startRun(i, p.t.TempDir())
-	return old
 }
 
 // startRun starts a UAS on port i with its files in dir.
