@@ -7,11 +7,16 @@ package scripts_test
 // along the Record-Route, as phones send them. The stock scenarios ignore
 // the route set, and a balancer cannot know which server holds a call
 // without it. Calls per UAS are counted from each UAS's own statistics
-// (-trace_stat, IncomingCall(C)).
+// (-trace_stat, IncomingCall(C)), or, where the dispatcher's OPTIONS
+// probes reach the UASs (sipp counts each as a call), from the INVITEs in
+// each UAS's message log (-trace_msg).
 
 import (
 	"context"
 	"fmt"
+	"io"
+	"maps"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -68,15 +73,30 @@ func (p *pool) start() {
 	p.round++
 	dir := p.t.TempDir()
 	p.runs = p.runs[:0]
-	for i, port := range p.ports {
-		r := &uasRun{
-			stat: filepath.Join(dir, fmt.Sprintf("uas%d-%d.csv", i, p.round)),
-			msgs: filepath.Join(dir, fmt.Sprintf("uas%d-%d.log", i, p.round)),
-		}
-		r.sipp = enginetest.StartSipp(p.t, "-sf", p.scenario, "-i", "127.0.0.1", "-p", strconv.Itoa(port),
-			"-trace_stat", "-stf", r.stat, "-trace_msg", "-message_file", r.msgs)
-		p.runs = append(p.runs, r)
+	for i := range p.ports {
+		p.runs = append(p.runs, p.startRun(i, dir))
 	}
+}
+
+// restart starts a fresh UAS on port i, with fresh files; the one there
+// is stopped first.
+func (p *pool) restart(i int) {
+	p.t.Helper()
+	p.runs[i].sipp.Stop()
+	p.round++
+	p.runs[i] = p.startRun(i, p.t.TempDir())
+}
+
+// startRun starts a UAS on port i with its files in dir.
+func (p *pool) startRun(i int, dir string) *uasRun {
+	p.t.Helper()
+	r := &uasRun{
+		stat: filepath.Join(dir, fmt.Sprintf("uas%d-%d.csv", i, p.round)),
+		msgs: filepath.Join(dir, fmt.Sprintf("uas%d-%d.log", i, p.round)),
+	}
+	r.sipp = enginetest.StartSipp(p.t, "-sf", p.scenario, "-i", "127.0.0.1", "-p", strconv.Itoa(p.ports[i]),
+		"-trace_stat", "-stf", r.stat, "-trace_msg", "-message_file", r.msgs)
+	return r
 }
 
 // stop stops every UAS and returns the calls each one received.
@@ -105,17 +125,29 @@ func (r *uasRun) calls(t *testing.T) int {
 	return n
 }
 
-// callIDs returns the Call-IDs the UAS saw, from its message log.
-func (r *uasRun) callIDs(t *testing.T) map[string]bool {
+// callIDs returns the Call-IDs the UAS saw, from its message log: of
+// every message, or with method of the requests of that method it
+// received.
+func (r *uasRun) callIDs(t *testing.T, method string) map[string]bool {
 	t.Helper()
 	b, err := os.ReadFile(r.msgs)
 	if err != nil {
 		t.Fatalf("uas message log: %v", err)
 	}
 	ids := map[string]bool{}
-	for _, line := range strings.Split(string(b), "\n") {
-		if name, v, ok := strings.Cut(line, ":"); ok && strings.EqualFold(name, "Call-ID") {
-			ids[strings.TrimSpace(v)] = true
+	// sipp starts each logged message with a line of dashes and the date
+	for _, m := range strings.Split(string(b), "-----------------------------------------------") {
+		if method != "" {
+			_, msg, ok := strings.Cut(m, "message received")
+			// the start line follows the "... bytes :" line and a blank one
+			if !ok || !strings.HasPrefix(strings.TrimSpace(msg[strings.Index(msg, "\n")+1:]), method+" ") {
+				continue
+			}
+		}
+		for _, line := range strings.Split(m, "\n") {
+			if name, v, ok := strings.Cut(line, ":"); ok && (strings.EqualFold(name, "Call-ID") || name == "i") {
+				ids[strings.TrimSpace(v)] = true
+			}
 		}
 	}
 	return ids
@@ -149,6 +181,17 @@ func (p *pool) listFile(attrs ...string) string {
 // a sipp UAS may take a second to answer.
 func startBalancer(t *testing.T, list string, defines map[string]string) *enginetest.Server {
 	t.Helper()
+	return startBalancerWith(t, list, defines, nil, nil)
+}
+
+// startBalancerWith is startBalancer with more dispatcher parameters
+// (the health checks') and other tm timers.
+func startBalancerWith(t *testing.T, list string, defines map[string]string, dispatcher, tm map[string]any) *enginetest.Server {
+	t.Helper()
+	params := map[string]any{"list_file": list, "flags": 2}
+	maps.Copy(params, dispatcher)
+	timers := map[string]any{"fr_timer": 3000, "fr_inv_timer": 5000}
+	maps.Copy(timers, tm)
 	src, err := os.ReadFile("loadbalancer.lua")
 	if err != nil {
 		t.Fatal(err)
@@ -158,8 +201,8 @@ func startBalancer(t *testing.T, list string, defines map[string]string) *engine
 			c.ScriptPath = "loadbalancer.lua"
 			c.Defines = defines
 		}),
-		enginetest.WithParams("dispatcher", map[string]any{"list_file": list, "flags": 2}),
-		enginetest.WithParams("tm", map[string]any{"fr_timer": 3000, "fr_inv_timer": 5000}))
+		enginetest.WithParams("dispatcher", params),
+		enginetest.WithParams("tm", timers))
 }
 
 // alg is the defines choosing a dispatcher algorithm.
@@ -293,7 +336,7 @@ func TestLoadBalancerHashCallID(t *testing.T) {
 		got := p.stop()
 		where := map[string]int{}
 		for u, r := range p.runs {
-			for id := range r.callIDs(t) {
+			for id := range r.callIDs(t, "") {
 				if prev, dup := where[id]; dup {
 					t.Errorf("run %d: Call-ID %s reached UAS %d and %d", i, id, prev, u)
 				}
@@ -455,4 +498,169 @@ func TestLoadBalancerPoolAnswersOptions(t *testing.T) {
 			t.Errorf("UAS %d: %d calls, want %d and one OPTIONS", i, n, calls/3)
 		}
 	}
+}
+
+// invites returns how many calls reached the UAS: the distinct Call-IDs
+// of the INVITEs it received. sipp's own call count takes in the health
+// checks' OPTIONS, and an INVITE retransmitted by tm is one call.
+func (r *uasRun) invites(t *testing.T) int {
+	t.Helper()
+	return len(r.callIDs(t, "INVITE"))
+}
+
+// waitFor polls cond every 50 ms until it holds or timeout passes, and
+// returns how long it took and whether it held.
+func waitFor(timeout time.Duration, cond func() bool) (time.Duration, bool) {
+	start := time.Now()
+	for {
+		if cond() {
+			return time.Since(start), true
+		}
+		if time.Since(start) > timeout {
+			return time.Since(start), false
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestLoadBalancerHealthChecks: the dispatcher probes the pool
+// (testdata/uas_options.xml answers OPTIONS) every second, all of it
+// (ds_probing_mode 1); two failed probes take a server out of rotation
+// and two answers bring it back. One UAS stops, with no call on it, and
+// calls start at once: the probes take it out within ds_ping_interval ×
+// ds_probing_threshold plus the round under way, before any call sent to
+// it meanwhile times out (tm's fr_timer is 8 s here, so the failure
+// route's ds_mark_dst comes too late to be what took it out); those
+// calls then fail over and every call succeeds. Once it is out, calls go
+// to the other two without trying it. A fresh UAS on its port comes back
+// within ds_inactive_threshold rounds and takes its third of the calls
+// again. Calls per UAS are the INVITEs each one logged, as sipp counts
+// the OPTIONS as calls too; the script's WITH_DEBUG log tells where each
+// request was relayed.
+func TestLoadBalancerHealthChecks(t *testing.T) {
+	const (
+		interval          = time.Second
+		probingThreshold  = 2
+		inactiveThreshold = 2
+		// room for a round under way, a probe's timeout and a loaded
+		// machine
+		slack = 3 * time.Second
+	)
+	p := newPoolWith(t, 3, "testdata/uas_options.xml")
+	defines := alg(4)
+	defines["WITH_DEBUG"] = "1"
+	s := startBalancerWith(t, p.listFile(), defines, map[string]any{
+		"ds_ping_interval":      int(interval / time.Second),
+		"ds_probing_mode":       1,
+		"ds_probing_threshold":  probingThreshold,
+		"ds_inactive_threshold": inactiveThreshold,
+		"ds_ping_timeout":       900,
+	}, map[string]any{"fr_timer": 8000, "fr_inv_timer": 10000})
+	// scrape reads a series; -1 when it or the page is missing (it runs
+	// aside the test goroutine too, where the test cannot be stopped)
+	scrape := func(series string) float64 {
+		res, err := http.Get("http://" + s.MetricsAddr() + "/metrics")
+		if err != nil {
+			return -1
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return enginetest.MetricValue(string(b), series)
+	}
+	gauge := func(state string) float64 {
+		return scrape(`kemi_dispatcher_destinations{state="` + state + `"}`)
+	}
+	inRotation := func() float64 { return gauge("active") + gauge("trying") }
+	failedProbes := func() float64 { return scrape(`kemi_dispatcher_probes_total{result="failed"}`) }
+
+	// the pool answers its probes
+	if v := s.WaitMetric(`kemi_dispatcher_probes_total{result="ok"}`, 3, 5*time.Second); v < 3 {
+		t.Fatalf("answered probes: %v, want the three UASs' after a round", v)
+	}
+	const calls = 30
+	mustSucceed(t, lbCall(t, s, calls, 30), calls)
+
+	// the stopped UAS leaves rotation by the probes while calls run
+	failedBefore := failedProbes()
+	stopped := p.runs[1]
+	stopped.sipp.Stop()
+	type out struct {
+		took time.Duration
+		ok   bool
+		logs string // the engine's log when it was out
+	}
+	left := make(chan out, 1)
+	go func() {
+		took, ok := waitFor(interval*probingThreshold+slack, func() bool { return gauge("inactive") == 1 && inRotation() == 2 })
+		left <- out{took, ok, s.Logs()}
+	}()
+	mark := len(s.Logs())
+	const duringCalls = 90
+	mustSucceed(t, lbCall(t, s, duringCalls, 30), duringCalls)
+	o := <-left
+	if !o.ok {
+		t.Fatalf("the stopped UAS still in rotation after %v: active %v, trying %v, inactive %v", o.took,
+			gauge("active"), gauge("trying"), gauge("inactive"))
+	}
+	if f := failedProbes() - failedBefore; f < probingThreshold {
+		t.Errorf("%v failed probes took the UAS out, want at least %d", f, probingThreshold)
+	}
+	if n := strings.Count(o.logs[mark:], `msg="server sip:`); n != 0 {
+		t.Errorf("the failure route had marked %d servers down before the UAS was out: not the probes' doing", n)
+	}
+	phase := s.Logs()[mark:]
+	relayed, failovers := relays(phase, p.ports), strings.Count(phase, `msg="failover to sip:`)
+	// a call tried on the stopped UAS failed over to one of the others
+	if failovers != relayed[1] || relayed[0]+relayed[2] != duringCalls {
+		t.Errorf("relays while UAS 1 left: %v with %d failovers, want the %d calls on UAS 0 and 2 and a failover for each one tried on UAS 1",
+			relayed, failovers, duringCalls)
+	}
+	t.Logf("out of rotation %v after the stop (ping interval %v × threshold %d); %d calls tried on it meanwhile failed over",
+		o.took.Round(10*time.Millisecond), interval, probingThreshold, failovers)
+
+	// calls go to the two others, none tried on the stopped one: the
+	// script logs (WITH_DEBUG) each server it relays to
+	const outCalls = 60
+	mark = len(s.Logs())
+	mustSucceed(t, lbCall(t, s, outCalls, 30), outCalls)
+	relayed = relays(s.Logs()[mark:], p.ports)
+	if relayed[1] != 0 || relayed[0]+relayed[2] != outCalls {
+		t.Errorf("relays to the UASs while UAS 1 was out: %v, want %d to UAS 0 and 2 and none to UAS 1", relayed, outCalls)
+	}
+
+	// a fresh UAS on its port comes back
+	p.restart(1)
+	took, ok := waitFor(interval*inactiveThreshold+slack, func() bool { return gauge("inactive") == 0 && inRotation() == 3 })
+	if !ok {
+		t.Fatalf("the restarted UAS not back in rotation after %v: active %v, trying %v, inactive %v", took,
+			gauge("active"), gauge("trying"), gauge("inactive"))
+	}
+	t.Logf("back in rotation %v after the restart (inactive threshold %d)", took.Round(10*time.Millisecond), inactiveThreshold)
+	mustSucceed(t, lbCall(t, s, calls, 30), calls)
+
+	got := p.stop()
+	inv := []int{p.runs[0].invites(t), stopped.invites(t), p.runs[1].invites(t), p.runs[2].invites(t)}
+	t.Logf("INVITEs: UAS 0 %d, UAS 1 %d before its stop and %d after its restart, UAS 2 %d (sipp calls with OPTIONS: %v)",
+		inv[0], inv[1], inv[2], inv[3], got)
+	// round robin over three: a third of the first and last runs each
+	if inv[1] != calls/3 || inv[2] != calls/3 {
+		t.Errorf("UAS 1 got %d INVITEs before its stop and %d after its restart, want %d each", inv[1], inv[2], calls/3)
+	}
+	// the two that stayed took the rest, each its part of the calls in between
+	both := 2*calls*2/3 + duringCalls + outCalls
+	if inv[0]+inv[3] != both || inv[0] <= 2*calls/3 || inv[3] <= 2*calls/3 {
+		t.Errorf("UAS 0 and 2 got %d and %d INVITEs, want %d together and a share of the calls without UAS 1 each",
+			inv[0], inv[3], both)
+	}
+}
+
+// relays counts the requests loadbalancer.lua (WITH_DEBUG) logged it
+// relayed to each port, first tries and failovers alike.
+func relays(logs string, ports []int) []int {
+	n := make([]int, len(ports))
+	for i, port := range ports {
+		// msg="to sip:..." and msg="failover to sip:..."
+		n[i] = strings.Count(logs, fmt.Sprintf(`to sip:127.0.0.1:%d"`, port))
+	}
+	return n
 }
