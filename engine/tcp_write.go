@@ -87,9 +87,9 @@ func (t *transport) writeTCP(tc *tcpConn, b []byte) error {
 	if limit := t.writeQueueMax(); tc.wqBytes+len(b) > limit {
 		queued := tc.wqBytes
 		tc.wmu.Unlock()
-		t.removeConn(tc)
 		t.refuse(refusedSlowReader, "tcp connection closed: the peer does not read what is sent to it",
 			"remote", tc.remote, "queued", queued, "max", limit)
+		t.removeConn(tc) // after counting: a peer that sees the close sees it counted
 		return errSlowReader
 	}
 	tc.wq = append(tc.wq, bytes.Clone(b))
@@ -152,7 +152,6 @@ func (t *transport) flushTCP(tc *tcpConn) {
 		}
 		tc.wmu.Unlock()
 		if err != nil {
-			t.removeConn(tc)
 			t.e.met.sendErrs.Inc()
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
@@ -161,6 +160,7 @@ func (t *transport) flushTCP(tc *tcpConn) {
 			} else {
 				t.e.log.Debug("tcp write failed", "remote", tc.remote, "err", err)
 			}
+			t.removeConn(tc)
 			return
 		}
 		tc.last.Store(time.Now().UnixNano())

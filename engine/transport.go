@@ -365,15 +365,17 @@ func (t *transport) addConn(c net.Conn, sock *kemi.Socket, remote netip.AddrPort
 	}
 	if limit := t.maxConns; len(t.byID) >= limit {
 		t.mu.Unlock()
-		c.Close()
+		// counted before the close, so that a peer that sees the close
+		// also sees it counted
 		t.refuse(refusedMaxConnections, "tcp connection refused: too many connections", "remote", remote, "max", limit)
+		c.Close()
 		return nil, errTooManyConns
 	}
 	if accepted {
 		if n := t.perIP[remote.Addr()]; n >= t.e.cfg.TCPAcceptIPLimit {
 			t.mu.Unlock()
-			c.Close()
 			t.refuse(refusedIPLimit, "tcp connection refused: too many connections from one address", "remote", remote, "max", t.e.cfg.TCPAcceptIPLimit)
+			c.Close()
 			return nil, errIPLimit
 		}
 		t.perIP[remote.Addr()]++
