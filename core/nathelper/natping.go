@@ -173,7 +173,7 @@ func (pg *pinger) process(idx int) func(ctx context.Context, pc *kemi.ProcContex
 		slots := uint32(pg.procs * ticks)
 		t := time.NewTicker(tick)
 		defer t.Stop()
-		var mine []kemi.TableBinding
+		var mine [][]kemi.TableBinding
 		for it := 0; ; it = (it + 1) % ticks {
 			var now time.Time
 			select {
@@ -184,33 +184,32 @@ func (pg *pinger) process(idx int) func(ctx context.Context, pc *kemi.ProcContex
 			if it == 0 {
 				mine = pg.share(ctx, idx, ticks, slots)
 			}
-			slot := uint32(idx*ticks + it)
-			for i := range mine {
-				if aorSlot(mine[i].AOR, slots) == slot {
-					pg.handle(ctx, &mine[i], now)
-				}
+			for i := range mine[it] {
+				pg.handle(ctx, &mine[it][i], now)
 			}
 		}
 	}
 }
 
-// share lists the contacts to ping and keeps those of process idx.
-func (pg *pinger) share(ctx context.Context, idx, ticks int, slots uint32) []kemi.TableBinding {
+// share lists the contacts to ping and keeps those of process idx, by
+// the tick of the interval that pings them (the AOR's slot is hashed
+// once per interval, not at every tick).
+func (pg *pinger) share(ctx context.Context, idx, ticks int, slots uint32) [][]kemi.TableBinding {
 	all, err := pg.list.AllContacts(ctx, pg.listFlags)
 	if err != nil {
 		pg.log.Error("nathelper: cannot list the contacts to ping", "err", err)
 	}
 	pg.prune(time.Now())
-	out := all[:0]
+	byTick := make([][]kemi.TableBinding, ticks)
 	for _, tb := range all {
 		if pg.serverID >= 0 && tb.ServerID != pg.serverID {
 			continue
 		}
-		if int(aorSlot(tb.AOR, slots))/ticks == idx {
-			out = append(out, tb)
+		if s := int(aorSlot(tb.AOR, slots)); s/ticks == idx {
+			byTick[s%ticks] = append(byTick[s%ticks], tb)
 		}
 	}
-	return out
+	return byTick
 }
 
 // aorSlot spreads AORs over the slots of the pinging processes and

@@ -309,13 +309,15 @@ func TestPingerShare(t *testing.T) {
 	seen := map[string]int{}
 	perTick := make([]int, slots)
 	for idx := range pg.procs {
-		for _, tb := range pg.share(ctx, idx, ticks, slots) {
-			seen[tb.AOR]++
-			s := aorSlot(tb.AOR, slots)
-			if int(s)/ticks != idx {
-				t.Errorf("%s (slot %d) given to process %d", tb.AOR, s, idx)
+		for it, tbs := range pg.share(ctx, idx, ticks, slots) {
+			for _, tb := range tbs {
+				seen[tb.AOR]++
+				s := aorSlot(tb.AOR, slots)
+				if int(s) != idx*ticks+it {
+					t.Errorf("%s (slot %d) given to process %d at tick %d", tb.AOR, s, idx, it)
+				}
+				perTick[s]++
 			}
-			perTick[s]++
 		}
 	}
 	if len(seen) != n {

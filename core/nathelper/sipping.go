@@ -43,17 +43,19 @@ func aorHash(aor string) uint32 {
 // whether the reply was one (then nobody else sees it). With
 // keepalive_timeout, the RUID in the From tag marks that contact alive.
 func (pg *pinger) onReply(m *kemi.Msg) bool {
+	// every reply the engine receives comes here: the cheap Call-ID
+	// prefix first, the Via count (a walk of all headers) last
 	res := m.Res
-	if len(res.GetHeaders("Via")) != 1 {
+	cid := res.CallID()
+	if cid == nil {
+		return false
+	}
+	// PREFIX-COUNTER...: what follows the prefix is '-' and more
+	if rest, ok := strings.CutPrefix(string(*cid), pg.callIDPrefix); !ok || len(rest) < 2 || rest[0] != '-' {
 		return false
 	}
 	cs := res.CSeq()
-	cid := res.CallID()
-	if cs == nil || cid == nil || string(cs.MethodName) != pg.method {
-		return false
-	}
-	rest, ok := strings.CutPrefix(string(*cid), pg.callIDPrefix+"-")
-	if !ok || rest == "" {
+	if cs == nil || string(cs.MethodName) != pg.method || len(res.GetHeaders("Via")) != 1 {
 		return false
 	}
 	pg.replies.Inc()
