@@ -33,6 +33,9 @@ type dest struct {
 	weight   int
 	rweight  int
 	duid     string
+	// maxload is the maxload attribute: the calls algorithm 10 puts on
+	// the destination at most; 0 is no limit.
+	maxload int
 	// addr is the destination's address when its host is an IP literal
 	// (invalid for host names: ds_is_from_list does not match them).
 	addr  netip.Addr
@@ -178,6 +181,10 @@ func (d *dest) parseAttrs() error {
 		}
 		k, v, _ := strings.Cut(kv, "=")
 		k = strings.TrimSpace(k)
+		if strings.EqualFold(k, "maxload") {
+			d.maxload = leadingInt(v)
+			continue
+		}
 		switch k {
 		case "weight", "rweight":
 			n, err := strconv.Atoi(strings.TrimSpace(v))
@@ -194,6 +201,19 @@ func (d *dest) parseAttrs() error {
 		}
 	}
 	return nil
+}
+
+// leadingInt reads the digits v starts with (after blanks), as
+// Kamailio's str2sint leaves its result at the first other character.
+func leadingInt(v string) int {
+	n := 0
+	for _, c := range strings.TrimSpace(v) {
+		if c < '0' || c > '9' {
+			break
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n
 }
 
 // setAddr keeps the address, port and transport of the destination.

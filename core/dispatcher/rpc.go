@@ -127,7 +127,7 @@ func (mod *Module) rpcDest(d *dest, mode string) rpcDest {
 		out.ATTRS = &rpcAttrs{
 			BODY:     d.attrs,
 			DUID:     attrPtr(d.attrs, "duid"),
-			MAXLOAD:  attrInt(d.attrs, "maxload"),
+			MAXLOAD:  d.maxload,
 			WEIGHT:   d.weight,
 			RWEIGHT:  d.rweight,
 			SOCKET:   attrPtr(d.attrs, "socket"),
@@ -161,19 +161,6 @@ func attrPtr(attrs, key string) *string {
 		}
 	}
 	return nil
-}
-
-func attrInt(attrs, key string) int {
-	n := 0
-	if v := attrPtr(attrs, key); v != nil {
-		for _, c := range strings.TrimSpace(*v) {
-			if c < '0' || c > '9' {
-				break
-			}
-			n = n*10 + int(c-'0')
-		}
-	}
-	return n
 }
 
 // rpcState reads the state of dispatcher.set_state as Kamailio does:
