@@ -149,7 +149,21 @@ func (mod *Module) rpcDest(d *dest, mode string) rpcDest {
 
 // protoID is Kamailio's number of a transport (PROTO_*).
 func protoID(proto string) int {
-	return map[string]int{"udp": 1, "tcp": 2, "tls": 3, "sctp": 4, "ws": 5, "wss": 6}[proto]
+	switch proto {
+	case "udp":
+		return 1
+	case "tcp":
+		return 2
+	case "tls":
+		return 3
+	case "sctp":
+		return 4
+	case "ws":
+		return 5
+	case "wss":
+		return 6
+	}
+	return 0
 }
 
 // attrPtr returns the value of attribute key in attrs, nil when absent.
