@@ -36,6 +36,8 @@ type dest struct {
 	// maxload is the maxload attribute: the calls algorithm 10 puts on
 	// the destination at most; 0 is no limit.
 	maxload int
+	// host is the host of the URI, as dispatcher.list full shows it.
+	host string
 	// addr is the destination's address when its host is an IP literal
 	// (invalid for host names: ds_is_from_list does not match them).
 	addr  netip.Addr
@@ -218,6 +220,7 @@ func leadingInt(v string) int {
 
 // setAddr keeps the address, port and transport of the destination.
 func (d *dest) setAddr(u sip.Uri) {
+	d.host = u.Host
 	d.addr, _ = netip.ParseAddr(strings.Trim(u.Host, "[]"))
 	d.port = u.Port
 	// No transport is no protocol: with ds_is_from_list_mode 0 such a

@@ -114,10 +114,7 @@ func (mod *Module) rpcList(_ context.Context, p kemi.RPCParams) (any, error) {
 func (mod *Module) rpcDest(d *dest, mode string) rpcDest {
 	out := rpcDest{URI: d.uri, FLAGS: stateString(d.rt.st.Load()), PRIORITY: d.priority}
 	if mode == "full" {
-		f := &rpcFull{PORT: d.port, PROTOID: protoID(d.proto)}
-		if u, err := kemi.ParseURI(d.uri); err == nil {
-			f.HOST = u.Host
-		}
+		f := &rpcFull{HOST: d.host, PORT: d.port, PROTOID: protoID(d.proto)}
 		if d.addr.IsValid() {
 			f.IPADDR = d.addr.String()
 		}
