@@ -33,6 +33,11 @@ type dest struct {
 	weight   int
 	rweight  int
 	duid     string
+	// maxload is the maxload attribute: the calls algorithm 10 puts on
+	// the destination at most; 0 is no limit.
+	maxload int
+	// host is the host of the URI, as dispatcher.list full shows it.
+	host string
 	// addr is the destination's address when its host is an IP literal
 	// (invalid for host names: ds_is_from_list does not match them).
 	addr  netip.Addr
@@ -178,6 +183,10 @@ func (d *dest) parseAttrs() error {
 		}
 		k, v, _ := strings.Cut(kv, "=")
 		k = strings.TrimSpace(k)
+		if strings.EqualFold(k, "maxload") {
+			d.maxload = leadingInt(v)
+			continue
+		}
 		switch k {
 		case "weight", "rweight":
 			n, err := strconv.Atoi(strings.TrimSpace(v))
@@ -196,8 +205,22 @@ func (d *dest) parseAttrs() error {
 	return nil
 }
 
+// leadingInt reads the digits v starts with (after blanks), as
+// Kamailio's str2sint leaves its result at the first other character.
+func leadingInt(v string) int {
+	n := 0
+	for _, c := range strings.TrimSpace(v) {
+		if c < '0' || c > '9' {
+			break
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n
+}
+
 // setAddr keeps the address, port and transport of the destination.
 func (d *dest) setAddr(u sip.Uri) {
+	d.host = u.Host
 	d.addr, _ = netip.ParseAddr(strings.Trim(u.Host, "[]"))
 	d.port = u.Port
 	// No transport is no protocol: with ds_is_from_list_mode 0 such a

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -110,7 +109,7 @@ func (t *loadTable) leastLoaded(s *set, usable func(*dest) bool) int {
 			continue
 		}
 		n := t.dload[keyOf(s.id, d.duid)]
-		if max := maxLoad(d); max != 0 && n >= max {
+		if d.maxload != 0 && n >= d.maxload {
 			continue
 		}
 		if n < least {
@@ -122,11 +121,10 @@ func (t *loadTable) leastLoaded(s *set, usable func(*dest) bool) int {
 
 // full reports whether d carries maxload calls or more.
 func (t *loadTable) full(d *dest) bool {
-	max := maxLoad(d)
-	if max == 0 {
+	if d.maxload == 0 {
 		return false
 	}
-	return t.get(d.setID, d.duid) >= max
+	return t.get(d.setID, d.duid) >= d.maxload
 }
 
 // add counts the call callID on d.
@@ -235,18 +233,6 @@ func (t *loadTable) sweep(l *list) {
 			}
 		}
 	}
-}
-
-// maxLoad is the maxload attribute of d; 0 is no limit.
-func maxLoad(d *dest) int {
-	for _, kv := range strings.Split(d.attrs, ";") {
-		k, v, _ := strings.Cut(kv, "=")
-		if strings.EqualFold(strings.TrimSpace(k), "maxload") {
-			n, _ := strconv.Atoi(strings.TrimSpace(v))
-			return n
-		}
-	}
-	return 0
 }
 
 // pickLeastLoaded is algorithm 10 for an INVITE: the least loaded usable

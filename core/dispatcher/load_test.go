@@ -252,3 +252,27 @@ func TestUnsetNeedsTheRecord(t *testing.T) {
 		t.Errorf("ds_load_unset with the record = %d, load %d; want 0, 0", got, mod.load.get(1, "c"))
 	}
 }
+
+// TestMaxloadAttr checks the maxload attribute is read once with the
+// list, as Kamailio's str2sint reads it (the last one wins).
+func TestMaxloadAttr(t *testing.T) {
+	for _, tc := range []struct {
+		attrs string
+		want  int
+	}{
+		{"duid=a", 0},
+		{"duid=a;maxload=2", 2},
+		{"MaxLoad=7;duid=a", 7},
+		{"maxload=10x", 10},
+		{"maxload=1;maxload=3", 3},
+		{"maxload=x", 0},
+	} {
+		d, err := parseLine("1 sip:127.0.0.1:5071 0 0 " + tc.attrs)
+		if err != nil {
+			t.Fatalf("%q: %v", tc.attrs, err)
+		}
+		if d.maxload != tc.want {
+			t.Errorf("%q: maxload %d, want %d", tc.attrs, d.maxload, tc.want)
+		}
+	}
+}

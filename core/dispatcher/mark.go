@@ -74,18 +74,19 @@ func (mod *Module) markCurrent(m *kemi.Msg, st int32) int {
 	if !ok1 || !ok2 {
 		return -1
 	}
-	s := mod.sets.Load().sets[grp]
-	if s == nil {
+	return mod.markDest(m, grp, uri, st)
+}
+
+// markDest sets the state of the destination uri of set id from the
+// script; it returns 1, or -1 when the set has no such destination.
+func (mod *Module) markDest(m *kemi.Msg, id int, uri string, st int32) int {
+	d := mod.sets.Load().find(id, uri)
+	if d == nil {
 		return -1
 	}
-	for _, d := range s.dests {
-		if d.uri == uri {
-			mod.state.mark(m, d, st)
-			mod.log.Info("dispatcher: destination state changed", "set", s.id, "uri", d.uri, "state", stateString(st))
-			return 1
-		}
-	}
-	return -1
+	mod.state.mark(m, d, st)
+	mod.log.Info("dispatcher: destination state changed", "set", id, "uri", d.uri, "state", stateString(st))
+	return 1
 }
 
 // stateString writes a state as kamcmd dispatcher.list does ("AP", "IX"):

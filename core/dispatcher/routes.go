@@ -73,16 +73,5 @@ func (mod *Module) markAddr(m *kemi.Msg, a kemi.Args) kemi.Value {
 		m.Errorf(mod.log, "dispatcher: ds_mark_addr: unknown state %q", a.Str(0))
 		return kemi.Int(-1)
 	}
-	s := mod.sets.Load().sets[a.Int(1)]
-	if s == nil {
-		return kemi.Int(-1)
-	}
-	for _, d := range s.dests {
-		if d.uri == a.Str(2) {
-			mod.state.mark(m, d, st)
-			mod.log.Info("dispatcher: destination state changed", "set", s.id, "uri", d.uri, "state", stateString(st))
-			return kemi.Int(1)
-		}
-	}
-	return kemi.Int(-1)
+	return kemi.Int(mod.markDest(m, a.Int(1), a.Str(2), st))
 }

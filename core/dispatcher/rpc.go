@@ -114,10 +114,7 @@ func (mod *Module) rpcList(_ context.Context, p kemi.RPCParams) (any, error) {
 func (mod *Module) rpcDest(d *dest, mode string) rpcDest {
 	out := rpcDest{URI: d.uri, FLAGS: stateString(d.rt.st.Load()), PRIORITY: d.priority}
 	if mode == "full" {
-		f := &rpcFull{PORT: d.port, PROTOID: protoID(d.proto)}
-		if u, err := kemi.ParseURI(d.uri); err == nil {
-			f.HOST = u.Host
-		}
+		f := &rpcFull{HOST: d.host, PORT: d.port, PROTOID: protoID(d.proto)}
 		if d.addr.IsValid() {
 			f.IPADDR = d.addr.String()
 		}
@@ -127,7 +124,7 @@ func (mod *Module) rpcDest(d *dest, mode string) rpcDest {
 		out.ATTRS = &rpcAttrs{
 			BODY:     d.attrs,
 			DUID:     attrPtr(d.attrs, "duid"),
-			MAXLOAD:  attrInt(d.attrs, "maxload"),
+			MAXLOAD:  d.maxload,
 			WEIGHT:   d.weight,
 			RWEIGHT:  d.rweight,
 			SOCKET:   attrPtr(d.attrs, "socket"),
@@ -149,7 +146,21 @@ func (mod *Module) rpcDest(d *dest, mode string) rpcDest {
 
 // protoID is Kamailio's number of a transport (PROTO_*).
 func protoID(proto string) int {
-	return map[string]int{"udp": 1, "tcp": 2, "tls": 3, "sctp": 4, "ws": 5, "wss": 6}[proto]
+	switch proto {
+	case "udp":
+		return 1
+	case "tcp":
+		return 2
+	case "tls":
+		return 3
+	case "sctp":
+		return 4
+	case "ws":
+		return 5
+	case "wss":
+		return 6
+	}
+	return 0
 }
 
 // attrPtr returns the value of attribute key in attrs, nil when absent.
@@ -161,19 +172,6 @@ func attrPtr(attrs, key string) *string {
 		}
 	}
 	return nil
-}
-
-func attrInt(attrs, key string) int {
-	n := 0
-	if v := attrPtr(attrs, key); v != nil {
-		for _, c := range strings.TrimSpace(*v) {
-			if c < '0' || c > '9' {
-				break
-			}
-			n = n*10 + int(c-'0')
-		}
-	}
-	return n
 }
 
 // rpcState reads the state of dispatcher.set_state as Kamailio does:

@@ -62,9 +62,6 @@ type stateTable struct {
 	changes *metrics.Counter
 }
 
-// flags returns the state of d.
-func (t *stateTable) flags(d *dest) int32 { return d.rt.st.Load() }
-
 // usable reports whether d may be selected: neither inactive nor disabled.
 func (t *stateTable) usable(d *dest) bool { return !skipped(d.rt.st.Load()) }
 
