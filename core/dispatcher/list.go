@@ -182,12 +182,11 @@ func (d *dest) parseAttrs() error {
 			continue
 		}
 		k, v, _ := strings.Cut(kv, "=")
-		k = strings.TrimSpace(k)
-		if strings.EqualFold(k, "maxload") {
-			d.maxload = leadingInt(v)
-			continue
-		}
+		// names are matched without case, as Kamailio's ds_set_attrs does
+		k = strings.ToLower(strings.TrimSpace(k))
 		switch k {
+		case "maxload":
+			d.maxload = leadingInt(v)
 		case "weight", "rweight":
 			n, err := strconv.Atoi(strings.TrimSpace(v))
 			if err != nil || n < 0 || n > 100 {

@@ -276,3 +276,15 @@ func TestMaxloadAttr(t *testing.T) {
 		}
 	}
 }
+
+// TestAttrNamesWithoutCase: weight, rweight and duid are matched without
+// case, as Kamailio's ds_set_attrs matches them.
+func TestAttrNamesWithoutCase(t *testing.T) {
+	d, err := parseLine("1 sip:127.0.0.1:5071 0 0 Weight=40;RWEIGHT=30;DUID=pbx1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.weight != 40 || d.rweight != 30 || d.duid != "pbx1" {
+		t.Errorf("weight %d rweight %d duid %q, want 40 30 pbx1", d.weight, d.rweight, d.duid)
+	}
+}
