@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/kemisip/kemi/core/permissions"
-	"github.com/kemisip/kemi/db"
 	"github.com/kemisip/kemi/internal/redistest"
 	"github.com/redis/go-redis/v9"
 )
@@ -21,16 +20,7 @@ import (
 func startRedis(t *testing.T) (*redistest.Server, redis.UniversalClient) {
 	t.Helper()
 	s := redistest.New(t)
-	u, err := db.ParseURL(s.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rc, err := db.OpenRedis(context.Background(), u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { rc.Close() })
-	return s, rc
+	return s, redistest.Client(t, s.URL)
 }
 
 // TestAddressRedisEngine runs kemi on an address table in Redis, in fork

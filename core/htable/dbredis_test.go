@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kemisip/kemi/db"
 	"github.com/kemisip/kemi/internal/redistest"
 	"github.com/kemisip/kemi/kemi"
 	"github.com/kemisip/kemi/kemi/kemitest"
@@ -16,17 +15,7 @@ import (
 
 // redisClient connects to the test's redis-server at url.
 func redisClient(t *testing.T, url string) redis.UniversalClient {
-	t.Helper()
-	u, err := db.ParseURL(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := db.OpenRedis(context.Background(), u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
+	return redistest.Client(t, url)
 }
 
 // redisEntries returns the rows of dbtable in Redis,

@@ -11,7 +11,6 @@ import (
 	"testing"
 
 	"github.com/kemisip/kemi/core/permissions"
-	"github.com/kemisip/kemi/db"
 	"github.com/kemisip/kemi/internal/redistest"
 	"github.com/kemisip/kemi/kemi/kemitest"
 	"github.com/redis/go-redis/v9"
@@ -19,17 +18,7 @@ import (
 
 // redisClient connects to the test server at url.
 func redisClient(t testing.TB, url string) redis.UniversalClient {
-	t.Helper()
-	u, err := db.ParseURL(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := db.OpenRedis(context.Background(), u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
+	return redistest.Client(t, url)
 }
 
 // putRow writes a row of a table hash as a writer other than kemi would:
