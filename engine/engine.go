@@ -297,19 +297,10 @@ func (e *Engine) Start(ctx context.Context) error {
 // workerOneInit runs the core:worker-one-init event in worker 1, as
 // Kamailio does; a drop there aborts the start.
 func (e *Engine) workerOneInit() error {
-	if e.cfg.EventRoute == "" || len(e.workers) == 0 {
+	if e.cfg.EventRoute == "" {
 		return nil
 	}
-	w := e.workers[0]
-	m := FakeMsg(w.proc, e)
-	res, err := w.run(e.cfg.EventRoute, kemi.RouteEvent, m, "core:worker-one-init")
-	if err != nil {
-		return fmt.Errorf("engine: %s(\"core:worker-one-init\"): %w", e.cfg.EventRoute, err)
-	}
-	if res.Ran && m.Drop {
-		return fmt.Errorf("engine: %s dropped core:worker-one-init: start aborted", e.cfg.EventRoute)
-	}
-	return nil
+	return e.startEvent(e.cfg.EventRoute, "core:worker-one-init")
 }
 
 // abortStart undoes a failed start: the modules are destroyed and every

@@ -11,21 +11,30 @@ import (
 // before core:worker-one-init and before any traffic. A Lua error or a
 // drop aborts the start, as in Kamailio.
 func (e *Engine) moduleInitEvents() error {
+	for _, lm := range e.mods {
+		for _, ev := range lm.Env.InitEvents() {
+			if err := e.startEvent(ev.Callback, ev.Name); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// startEvent runs the event callback with name in worker 1 with a fake
+// message, before any traffic; a Lua error or a drop aborts the start.
+func (e *Engine) startEvent(callback, name string) error {
 	if len(e.workers) == 0 {
 		return nil
 	}
 	w := e.workers[0]
-	for _, lm := range e.mods {
-		for _, ev := range lm.Env.InitEvents() {
-			m := FakeMsg(w.proc, e)
-			res, err := w.run(ev.Callback, kemi.RouteEvent, m, ev.Name)
-			if err != nil {
-				return fmt.Errorf("engine: %s(%q): %w", ev.Callback, ev.Name, err)
-			}
-			if res.Ran && m.Drop {
-				return fmt.Errorf("engine: %s dropped %s: start aborted", ev.Callback, ev.Name)
-			}
-		}
+	m := FakeMsg(w.proc, e)
+	res, err := w.run(callback, kemi.RouteEvent, m, name)
+	if err != nil {
+		return fmt.Errorf("engine: %s(%q): %w", callback, name, err)
+	}
+	if res.Ran && m.Drop {
+		return fmt.Errorf("engine: %s dropped %s: start aborted", callback, name)
 	}
 	return nil
 }

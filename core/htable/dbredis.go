@@ -26,10 +26,19 @@ type redisRows struct {
 // redisIOTimeout bounds one load or write back.
 const redisIOTimeout = 30 * time.Second
 
-func openRedisRows(u db.URL) (*redisRows, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+// dialTimeout bounds connecting to Redis at start.
+const dialTimeout = 5 * time.Second
+
+// dialRedis connects to the Redis server of u, waiting dialTimeout at
+// most.
+func dialRedis(u db.URL) (redis.UniversalClient, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), dialTimeout)
 	defer cancel()
-	c, err := db.OpenRedis(ctx, u)
+	return db.OpenRedis(ctx, u)
+}
+
+func openRedisRows(u db.URL) (*redisRows, error) {
+	c, err := dialRedis(u)
 	if err != nil {
 		return nil, fmt.Errorf("htable: dbtable: %w", err)
 	}

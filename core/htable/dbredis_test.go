@@ -3,6 +3,7 @@ package htable
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -35,16 +36,8 @@ func redisEntries(t *testing.T, c redis.UniversalClient, dbtable string) []strin
 		}
 		out = append(out, strings.Join([]string{h["key_name"], h["key_type"], h["value_type"], h["key_value"], h["expires"]}, "|"))
 	}
-	return sortStrings(out)
-}
-
-func sortStrings(s []string) []string {
-	for i := 1; i < len(s); i++ {
-		for j := i; j > 0 && s[j] < s[j-1]; j-- {
-			s[j], s[j-1] = s[j-1], s[j]
-		}
-	}
-	return s
+	slices.Sort(out)
+	return out
 }
 
 // TestDBTableOnRedis loads rows kept as Kamailio's db_redis keeps them

@@ -440,9 +440,7 @@ func (mod *Module) openShared(rawURL string, env *kemi.Env) error {
 	case env.DryRun:
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	c, err := db.OpenRedis(ctx, u)
+	c, err := dialRedis(u)
 	if err != nil {
 		return fmt.Errorf("htable: tables with redis=1: %w", err)
 	}
