@@ -58,22 +58,17 @@ func (x *XAVP) FieldCount(name string) int {
 	return count(x.fields, name)
 }
 
-// FieldValues returns the values of the fields called name from the
-// idx-th on, newest first.
-func (x *XAVP) FieldValues(name string, idx int) []Value {
+// FieldValues returns the values of the fields called name, newest
+// first.
+func (x *XAVP) FieldValues(name string) []Value {
 	if x == nil {
 		return nil
 	}
 	var out []Value
-	n := 0
 	for _, f := range x.fields {
-		if f.name != name {
-			continue
-		}
-		if n >= idx {
+		if f.name == name {
 			out = append(out, f.Value())
 		}
-		n++
 	}
 	return out
 }

@@ -63,7 +63,7 @@ func TestXAVPFields(t *testing.T) {
 		t.Fatal("ReplaceField failed")
 	}
 	d := l.Get("d", 0)
-	if got := d.FieldValues("uri", 0); len(got) != 2 || got[0].Str != "sip:b" || got[1].Str != "sip:c" {
+	if got := d.FieldValues("uri"); len(got) != 2 || got[0].Str != "sip:b" || got[1].Str != "sip:c" {
 		t.Errorf("uri fields %v", got)
 	}
 	if n := l.RemoveField("d", 0, "uri", -1); n != 2 || l.Get("d", 0).FieldCount("uri") != 0 {

@@ -54,20 +54,21 @@
 
 -- Read once per worker, on the first request: at load time Kamailio has
 -- no message for KSR calls.
-local lb_set, lb_alg
+local lb_set, lb_alg, lb_debug
 
 local function debug(msg)
-	if KSR.kx.ifdef("WITH_DEBUG") then
+	if lb_debug then
 		KSR.info(msg)
 	end
 end
 
--- lb_config reads the defines LB_SET and LB_ALG.
+-- lb_config reads the defines LB_SET, LB_ALG and WITH_DEBUG.
 local function lb_config()
 	if lb_set ~= nil then
 		return
 	end
 	lb_set, lb_alg = 1, 4
+	lb_debug = KSR.kx.ifdef("WITH_DEBUG")
 	if KSR.kx.ifdef("LB_SET") then
 		lb_set = KSR.kx.get_defn("LB_SET")
 	end

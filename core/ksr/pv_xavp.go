@@ -125,12 +125,8 @@ func getXAVP(m *kemi.Msg, p *kemi.PVName) (kemi.Value, error) {
 	if !x.IsList() {
 		return kemi.Null, nil
 	}
-	j := r.fieldIdx.n
-	if j < 0 {
-		j += x.FieldCount(r.field)
-	}
 	if r.fieldIdx.all {
-		vals := x.FieldValues(r.field, 0)
+		vals := x.FieldValues(r.field)
 		switch len(vals) {
 		case 0:
 			return kemi.Null, nil
@@ -142,6 +138,10 @@ func getXAVP(m *kemi.Msg, p *kemi.PVName) (kemi.Value, error) {
 			parts[k] = v.String()
 		}
 		return kemi.Str(strings.Join(parts, ", ")), nil
+	}
+	j := r.fieldIdx.n
+	if j < 0 {
+		j += x.FieldCount(r.field)
 	}
 	f := x.Field(r.field, j)
 	if f == nil {
