@@ -51,7 +51,7 @@ func Check(cfg Config) (*CheckReport, error) {
 	if err := e.initModules(true); err != nil {
 		return nil, err
 	}
-	if _, err := newRPCTable(e.coreRPCs(), e.mods); err != nil {
+	if err := e.initRPC(); err != nil { // two modules offering one method
 		return nil, err
 	}
 	script, err := e.compile()

@@ -187,7 +187,8 @@ func (e *Engine) writeMetrics(w io.Writer) {
 	e.metrics.WriteWithHelp(w, page.Bytes())
 }
 
-// metricsServer serves /metrics.
+// metricsServer is an HTTP server of the engine: /metrics (and /RPC) on
+// the metrics address, or JSON-RPC on the control socket.
 type metricsServer struct {
 	srv  *http.Server
 	ln   net.Listener
@@ -226,18 +227,24 @@ func (e *Engine) startMetrics(addr string, ln net.Listener) (*metricsServer, err
 	if e.cfg.Pprof {
 		write = pprofWriteTimeout
 	}
+	return e.serveHTTP("metrics", mux, ln, write), nil
+}
+
+// serveHTTP serves h on ln until stop; write bounds a response. what
+// names the server in the log.
+func (e *Engine) serveHTTP(what string, h http.Handler, ln net.Listener, write time.Duration) *metricsServer {
 	ms := &metricsServer{
-		srv:  &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, WriteTimeout: write, IdleTimeout: time.Minute},
+		srv:  &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, WriteTimeout: write, IdleTimeout: time.Minute},
 		ln:   ln,
 		done: make(chan struct{}),
 	}
 	go func() {
 		defer close(ms.done)
 		if err := ms.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			e.log.Error("metrics server stopped", "err", err)
+			e.log.Error(what+" server stopped", "err", err)
 		}
 	}()
-	return ms, nil
+	return ms
 }
 
 func (ms *metricsServer) stop(ctx context.Context) {

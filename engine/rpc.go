@@ -60,9 +60,6 @@ func newRPCTable(core []kemi.RPCMethod, mods []*kemi.LoadedModule) (*rpcTable, e
 		}
 	}
 	for _, lm := range mods {
-		if lm.Env == nil {
-			continue
-		}
 		for _, m := range lm.Env.RPCs() {
 			if err := add("module "+lm.Name, m); err != nil {
 				return nil, err

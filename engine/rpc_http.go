@@ -146,19 +146,8 @@ func (e *Engine) startCtl(path string, ln net.Listener) (*metricsServer, error) 
 	}
 	mux := http.NewServeMux()
 	mux.Handle(RPCPath, &rpcHandler{t: e.rpc, local: true, log: e.log})
-	ms := &metricsServer{
-		srv:  &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, WriteTimeout: metricsWriteTimeout, IdleTimeout: time.Minute},
-		ln:   ln,
-		done: make(chan struct{}),
-	}
 	owned := ownerListener{Listener: ln, uid: os.Getuid(), log: e.log}
-	go func() {
-		defer close(ms.done)
-		if err := ms.srv.Serve(owned); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			e.log.Error("control socket server stopped", "err", err)
-		}
-	}()
-	return ms, nil
+	return e.serveHTTP("control socket", mux, owned, metricsWriteTimeout), nil
 }
 
 // CtlAddr returns the path of the control socket served, or "".

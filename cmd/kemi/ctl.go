@@ -47,7 +47,7 @@ func ctlFlags() []cli.Flag {
 }
 
 // defaultRPCURL is /RPC on the default metrics address of kemi run.
-const defaultRPCURL = "http://127.0.0.1:9090" + engine.RPCPath
+const defaultRPCURL = "http://" + defaultMetricsAddr + engine.RPCPath
 
 // ctlClientFrom builds the client the flags and the config file name.
 func ctlClientFrom(c *cli.Context) (*rpcClient, error) {

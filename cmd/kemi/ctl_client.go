@@ -37,7 +37,7 @@ func (cl *rpcClient) call(ctx context.Context, method string, params []any) (jso
 	}
 	body, err := json.Marshal(map[string]any{"jsonrpc": "2.0", "method": method, "params": params, "id": 1})
 	if err != nil {
-		return nil, fmt.Errorf("%w", err)
+		return nil, fmt.Errorf("%s request: %w", method, err)
 	}
 	hc := &http.Client{Timeout: cl.timeout}
 	url, where := cl.url, cl.url
@@ -50,7 +50,7 @@ func (cl *rpcClient) call(ctx context.Context, method string, params []any) (jso
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
-		return nil, fmt.Errorf("%w", err)
+		return nil, fmt.Errorf("%s request to %s: %w", method, where, err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	if cl.token != "" {

@@ -47,9 +47,6 @@ func TestDSListEndToEnd(t *testing.T) {
 		enginetest.WithParams("dispatcher", map[string]any{"list_file": list}),
 		enginetest.WithConfig(func(c *engine.Config) { c.CtlSocket = filepath.Join(dir, "ctl.sock") }))
 	code, out, errOut := runCLI(t, "ds", "list", "--socket", s.CtlAddr(), "--json")
-	if code != 0 && strings.Contains(errOut, "-32601") {
-		t.Skip("the dispatcher module offers no dispatcher.list RPC method yet")
-	}
 	if code != 0 {
 		t.Fatalf("kemi ds list --json = %d %q", code, errOut)
 	}

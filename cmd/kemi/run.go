@@ -13,10 +13,14 @@ import (
 	"github.com/urfave/cli/v2"
 )
 
+// defaultMetricsAddr is where kemi run serves /metrics and /RPC unless
+// told otherwise; kemi ctl looks there last.
+const defaultMetricsAddr = "127.0.0.1:9090"
+
 func runCommand() *cli.Command {
 	flags := append(scriptFlags(), tcpFlags()...)
 	flags = append(flags,
-		&cli.StringFlag{Name: "metrics-addr", Value: "127.0.0.1:9090", Usage: "serve Prometheus /metrics on `ADDR` (\"off\" to disable)", EnvVars: []string{"KEMI_METRICS_ADDR"}},
+		&cli.StringFlag{Name: "metrics-addr", Value: defaultMetricsAddr, Usage: "serve Prometheus /metrics on `ADDR` (\"off\" to disable)", EnvVars: []string{"KEMI_METRICS_ADDR"}},
 		&cli.DurationFlag{Name: "shutdown-grace", Value: 5 * time.Second, Usage: "on SIGINT/SIGTERM, let live transactions finish for `DURATION`", EnvVars: []string{"KEMI_SHUTDOWN_GRACE"}},
 		&cli.BoolFlag{Name: "no-fork", Usage: "run everything in one process (no supervisor): debugging, embedding", EnvVars: []string{"KEMI_NO_FORK"}},
 		&cli.StringFlag{Name: "on-worker-exit", Value: "restart", Usage: "`ACTION` when the worker process dies: restart it, or shutdown (Kamailio's behaviour)", EnvVars: []string{"KEMI_ON_WORKER_EXIT"}},
