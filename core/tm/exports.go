@@ -227,7 +227,7 @@ func (mod *Module) newtran(m *kemi.Msg, a kemi.Args) kemi.Value {
 		}
 		return kemi.Fail // no transaction for an ACK
 	}
-	t, created, err := mod.newTx(m)
+	t, created, err := mod.newTx(m, true)
 	if err != nil {
 		mod.log.Warn("t_newtran failed", "err", err, "at", m.Where())
 		return kemi.Fail
@@ -287,7 +287,13 @@ func (mod *Module) tRelease(m *kemi.Msg, a kemi.Args) kemi.Value {
 
 func (mod *Module) retransmitReply(m *kemi.Msg, a kemi.Args) kemi.Value {
 	return onTx(m, func(r *ref) kemi.Value {
-		if r.t.lastReply == nil || mod.host.SendReply(r.t.lastReply, r.t.dst) != nil {
+		if r.t.final && r.t.reply != nil {
+			if mod.raw.SendRaw(r.t.dst, r.t.reply) != nil {
+				return kemi.Fail
+			}
+			return kemi.OK
+		}
+		if r.t.txState == nil || r.t.lastReply == nil || mod.host.SendReply(r.t.lastReply, r.t.dst) != nil {
 			return kemi.Fail
 		}
 		return kemi.OK
@@ -442,7 +448,9 @@ func (mod *Module) setLifetime(m *kemi.Msg, inv, noninv int) kemi.Value {
 	case v > 0:
 		t.lifeEnd = t.created.Add(time.Duration(v) * time.Millisecond)
 	}
-	mod.timers.setLifetime(t, t.lifeEnd)
+	if !t.final {
+		mod.wheel.set(&t.tm, time.Until(t.lifeEnd), tkLife)
+	}
 	return kemi.OK
 }
 
@@ -544,7 +552,7 @@ func (mod *Module) clean(m *kemi.Msg, a kemi.Args) kemi.Value {
 		if !ok {
 			continue
 		}
-		if !t.done && time.Now().After(t.lifeEnd.Add(mod.wtTimer)) {
+		if !t.done && t.txState != nil && time.Now().After(t.lifeEnd.Add(mod.wtTimer)) {
 			mod.release(t)
 			n++
 		}

@@ -23,6 +23,7 @@ import (
 type txRig struct {
 	env   *kemitest.Env
 	reply kemi.ReplyHook
+	after kemi.RequestHook
 }
 
 func newTxRig(tb testing.TB, params map[string]any) *txRig {
@@ -32,7 +33,7 @@ func newTxRig(tb testing.TB, params map[string]any) *txRig {
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}, "tm")
 	tb.Cleanup(env.Set.Destroy)
-	return &txRig{env: env, reply: env.Mods["tm"].(kemi.ReplyHook)}
+	return &txRig{env: env, reply: env.Mods["tm"].(kemi.ReplyHook), after: env.Mods["tm"].(kemi.RequestHook)}
 }
 
 // request is a request from the caller at 127.0.0.1:5070 to bob at
@@ -77,6 +78,7 @@ func (r *txRig) call(tb testing.TB, method string, n, code int) {
 	if got := r.env.Call(tb, "KSR.tm.t_relay", m); got != kemi.OK {
 		tb.Fatalf("t_relay = %v", got)
 	}
+	r.after.AfterRequestRoute(m) // the request route ended, as the engine says
 	req := r.relayed(tb)
 	res := sip.NewResponseFromRequest(req, code, "Answer", nil)
 	res.To().Params.Add("tag", "bob"+fmt.Sprint(n))
