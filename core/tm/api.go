@@ -235,7 +235,7 @@ func (mod *Module) cancelCall(t *tx, fl, rcode int) int {
 // script, as in Kamailio.
 func (mod *Module) Drop(m *kemi.Msg, rcode int) int {
 	return int(onTx(m, func(r *ref) kemi.Value {
-		r.t.uasStatus = rcode
+		r.t.uasStatus = int32(rcode)
 		mod.release(r.t)
 		return kemi.Int(0)
 	}).AsInt())

@@ -74,7 +74,7 @@ func (mod *Module) Exports() []kemi.Export {
 						return true
 					}
 				}
-				return t.uasStatus == a.Int(0)
+				return int(t.uasStatus) == a.Int(0)
 			})(m, a)
 		}),
 		x("t_get_status_code", nil, func(m *kemi.Msg, a kemi.Args) kemi.Value {
@@ -287,8 +287,8 @@ func (mod *Module) tRelease(m *kemi.Msg, a kemi.Args) kemi.Value {
 
 func (mod *Module) retransmitReply(m *kemi.Msg, a kemi.Args) kemi.Value {
 	return onTx(m, func(r *ref) kemi.Value {
-		if r.t.final && r.t.reply != nil {
-			if mod.raw.SendRaw(r.t.dst, r.t.reply) != nil {
+		if rb := r.t.finalReply(); r.t.final && rb != nil {
+			if mod.raw.SendRaw(r.t.dst, rb) != nil {
 				return kemi.Fail
 			}
 			return kemi.OK
@@ -330,7 +330,7 @@ func statusOf(r *ref, m *kemi.Msg) int {
 	if r.t.bestBranch >= 0 && m.Route == kemi.RouteFailure {
 		return r.t.branches[r.t.bestBranch].status
 	}
-	return r.t.uasStatus
+	return int(r.t.uasStatus)
 }
 
 // branchIndex is t_get_branch_index and $T_branch_idx, as Kamailio

@@ -192,7 +192,7 @@ func (mod *Module) absorb(t *tx, m *kemi.Msg) {
 			mod.startWait(t) // replaces timer G
 		}
 	case t.final:
-		mod.sendRaw(t.dst, t.reply)
+		mod.sendRaw(t.dst, t.finalReply())
 	case t.lastReply != nil:
 		if err := mod.host.SendReply(t.lastReply, t.dst); err != nil {
 			mod.met.sendErrors.Inc()

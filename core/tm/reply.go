@@ -82,7 +82,10 @@ func (mod *Module) lateReply(t *tx, idx int, m *kemi.Msg) {
 		mod.stripVia(m)
 		mod.relay2xx(t, res)
 	case code >= 300:
-		for _, a := range t.acks {
+		if t.rb == nil {
+			return
+		}
+		for _, a := range t.rb.acks {
 			if a.idx == idx {
 				mod.sendRaw(a.dst, a.ack)
 			}

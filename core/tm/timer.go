@@ -70,14 +70,15 @@ func (mod *Module) expire(x expiry, run kemi.Runner, proc *kemi.Proc) {
 		if t.acked {
 			return
 		}
-		if t.hLeft <= 0 {
+		rb := t.rb
+		if rb.hLeft <= 0 {
 			mod.startWait(t) // timer H: no ACK came
 			return
 		}
-		mod.sendRaw(t.dst, t.reply)
-		t.retrIv = min(2*t.retrIv, mod.t2)
-		d := min(t.retrIv, t.hLeft)
-		t.hLeft -= d
+		mod.sendRaw(t.dst, rb.reply)
+		rb.retrIv = min(2*rb.retrIv, mod.t2)
+		d := min(rb.retrIv, rb.hLeft)
+		rb.hLeft -= d
 		mod.wheel.set(&t.tm, d, tkReplyRetr)
 	case tkRequest:
 		if b.final || (t.inv && b.provisonal) || b.req == nil {

@@ -82,7 +82,6 @@ func (mod *Module) newTx(m *kemi.Msg, inRoute bool) (t *tx, created bool, err er
 	}
 	now := time.Now()
 	t = &tx{
-		mod:     mod,
 		id:      mod.nextID.Add(1),
 		key:     key,
 		dst:     dst,
@@ -164,7 +163,7 @@ func (mod *Module) replyUAS(t *tx, res *sip.Response, local bool) error {
 		return err
 	}
 	code := res.StatusCode
-	t.uasStatus, t.uasReason, t.lastReply = code, res.Reason, res
+	t.uasStatus, t.uasReason, t.lastReply = int32(code), res.Reason, res
 	if local {
 		mod.countLocal(code)
 	} else {
@@ -176,10 +175,10 @@ func (mod *Module) replyUAS(t *tx, res *sip.Response, local bool) error {
 	t.final = true
 	mod.txs.live.Add(-1)
 	if !t.inv || code >= 300 {
-		t.reply = encode(res)
+		t.rb = &retrBuf{reply: encode(res)}
 	}
 	if t.inv && code >= 300 && !reliable(t.dst) {
-		t.retrIv, t.hLeft = mod.t1, 64*mod.t1-mod.t1
+		t.rb.retrIv, t.rb.hLeft = mod.t1, 64*mod.t1-mod.t1
 		mod.wheel.set(&t.tm, mod.t1, tkReplyRetr) // timer G
 		return nil
 	}
@@ -252,9 +251,11 @@ func (mod *Module) maybeTrim(t *tx) {
 		}
 	}
 	if acks != nil {
-		t.acks = slices.Clip(acks)
+		if t.rb == nil {
+			t.rb = &retrBuf{}
+		}
+		t.rb.acks = slices.Clip(acks)
 	}
-	t.branches = nil
 	t.txState = nil
 }
 
@@ -269,8 +270,10 @@ func (mod *Module) release(t *tx) {
 		t.final = true
 		mod.txs.live.Add(-1)
 	}
-	for _, b := range t.branches {
-		mod.stopBranch(b)
+	if t.txState != nil {
+		for _, b := range t.branches {
+			mod.stopBranch(b)
+		}
 	}
 	mod.wheel.stop(&t.tm)
 	mod.txs.remove(t)

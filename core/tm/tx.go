@@ -27,44 +27,57 @@ import (
 // (timers, retransmissions, lookups by key) reads only the first part.
 type tx struct {
 	mu   sync.Mutex
-	mod  *Module
 	id   uint64
 	key  string // server transaction key
 	call uint64 // callKey of its Call-ID and CSeq number (findCall)
 
-	dst      kemi.Dest // where replies to the request go
-	branches []*branch // nil once trimmed
-	// reply is the final reply as sent, for retransmitted requests and
-	// timer G; nil for a 2xx to an INVITE (the proxy does not retransmit
-	// it: RFC 3261 §17.2.1, the 2xx and its ACK are end to end)
+	dst kemi.Dest // where replies to the request go
+	// rb holds what a final reply needs sent again; nil for a 2xx to an
+	// INVITE (the proxy does not retransmit it: RFC 3261 §17.2.1, the 2xx
+	// and its ACK are end to end)
+	rb *retrBuf
+	tm tentry // lifetime, then timer G / H, then wt_timer
+
+	uasStatus int32 // last status sent upstream
+	// routes counts the routes tm runs on the transaction; inRoute: the
+	// request route that created it still runs (until AfterRequestRoute).
+	// Neither lets trim go: the route may still read the request.
+	routes  int32
+	inv     bool // an INVITE transaction
+	final   bool // a final reply was sent upstream
+	done    bool // removed from the tables
+	waiting bool // wt_timer runs: released at its end
+	acked   bool // the ACK of our negative reply came
+	inRoute bool
+
+	*txState
+}
+
+// retrBuf is what a finished transaction sends again: its final reply (to
+// a retransmitted request, and on timer G) and the ACKs of its branches'
+// negative replies (to a retransmitted reply).
+type retrBuf struct {
 	reply []byte
-	// acks are the ACKs of the negative final replies of the branches,
-	// sent again for each retransmission of such a reply; kept in place of
-	// the branches by trim
+	// acks are kept in place of the branches by trim
 	acks []branchAck
-	tm   tentry // lifetime, then timer G / H, then wt_timer
 	// retrIv is the next interval of timer G; hLeft what remains of timer
 	// H (64*T1) until the transaction stops waiting for the ACK
 	retrIv, hLeft time.Duration
-	uasStatus     int  // last status sent upstream
-	inv           bool // an INVITE transaction
-	final         bool // a final reply was sent upstream
-	done          bool // removed from the tables
-	waiting       bool // wt_timer runs: released at its end
-	acked         bool // the ACK of our negative reply came
-	// inRoute: the request route that created the transaction still runs
-	// (until AfterRequestRoute); routes counts the routes tm runs on it.
-	// Neither lets trim go: the route may still read the request.
-	inRoute bool
-	routes  int
+}
 
-	*txState
+// finalReply is the final reply's bytes, or nil.
+func (t *tx) finalReply() []byte {
+	if t.rb == nil {
+		return nil
+	}
+	return t.rb.reply
 }
 
 // txState is the part of a transaction that only a live one needs: the
 // request, the script's state, the branches' details.
 type txState struct {
-	req *sip.Request // the request as received (later: as relayed)
+	req      *sip.Request // the request as received (later: as relayed)
+	branches []*branch
 
 	// script state kept on the transaction
 	flags  uint32
