@@ -61,6 +61,7 @@ type tmMetrics struct {
 	branches, timeouts, cancels          *metrics.Counter
 	relayed, local                       [7]*metrics.Counter
 	sendErrors, uacRequests              *metrics.Counter
+	retransmits                          *metrics.Counter
 }
 
 // ModInit reads the parameters, creates the metrics, registers the $T
@@ -112,6 +113,7 @@ func (mod *Module) ModInit(env *kemi.Env) error {
 	mod.met.timeouts = set.NewCounter(`kemi_tm_branch_timeouts_total`, "Branches (and t_uac_send requests) ended by fr_timer, fr_inv_timer or a transport error.")
 	mod.met.cancels = set.NewCounter(`kemi_tm_cancels_total`, "CANCEL requests sent downstream.")
 	mod.met.sendErrors = set.NewCounter(`kemi_tm_send_errors_total`, "Messages tm could not send.")
+	mod.met.retransmits = set.NewCounter(`kemi_tm_retransmissions_total`, "Messages tm sent again: requests and CANCELs on timers A and E, negative replies on timer G, the last reply to a retransmitted request, the ACK to a retransmitted negative reply.")
 	mod.met.uacRequests = set.NewCounter(`kemi_tm_uac_requests_total`, "Requests tm sent as a UAC: t_uac_send and modules' own (dispatcher probes, NAT keepalives).")
 	for i := 1; i <= 6; i++ {
 		mod.met.relayed[i] = set.NewCounter(fmt.Sprintf(`kemi_tm_replies_relayed_total{class="%dxx"}`, i), "Replies relayed upstream, by status class.")

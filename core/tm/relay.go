@@ -194,6 +194,7 @@ func (mod *Module) absorb(t *tx, m *kemi.Msg) {
 	case t.final:
 		mod.sendRaw(t.dst, t.finalReply())
 	case t.lastReply != nil:
+		mod.met.retransmits.Inc()
 		if err := mod.host.SendReply(t.lastReply, t.dst); err != nil {
 			mod.met.sendErrors.Inc()
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/emiago/sipgo/sip"
 	"github.com/kemisip/kemi/kemi"
 )
 
@@ -84,9 +85,7 @@ func (mod *Module) expire(x expiry, run kemi.Runner, proc *kemi.Proc) {
 		if b.final || (t.inv && b.provisonal) || b.req == nil {
 			return
 		}
-		if err := mod.host.SendRequest(nil, b.req, b.dst); err != nil {
-			mod.met.sendErrors.Inc()
-		}
+		mod.resend(b.req, b.dst)
 		switch {
 		case b.provisonal:
 			b.retrIv = mod.t2 // RFC 3261 §17.1.2.2: Proceeding, timer E at T2
@@ -100,9 +99,7 @@ func (mod *Module) expire(x expiry, run kemi.Runner, proc *kemi.Proc) {
 		if b.cancelDone || b.gotFinal || b.cancelReq == nil || b.crLeft <= 0 {
 			return
 		}
-		if err := mod.host.SendRequest(nil, b.cancelReq, b.dst); err != nil {
-			mod.met.sendErrors.Inc()
-		}
+		mod.resend(b.cancelReq, b.dst)
 		b.crIv = min(2*b.crIv, mod.t2)
 		d := min(b.crIv, b.crLeft)
 		b.crLeft -= d
@@ -117,7 +114,16 @@ func (mod *Module) sendRaw(dst kemi.Dest, b []byte) {
 	if b == nil {
 		return
 	}
+	mod.met.retransmits.Inc()
 	if err := mod.raw.SendRaw(dst, b); err != nil {
+		mod.met.sendErrors.Inc()
+	}
+}
+
+// resend sends a request again (timers A and E, a CANCEL's timer E).
+func (mod *Module) resend(req *sip.Request, dst kemi.Dest) {
+	mod.met.retransmits.Inc()
+	if err := mod.host.SendRequest(nil, req, dst); err != nil {
 		mod.met.sendErrors.Inc()
 	}
 }

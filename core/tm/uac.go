@@ -147,9 +147,7 @@ func (mod *Module) fireUAC(x expiry) {
 		if u.prov && u.req.Method == sip.INVITE {
 			break
 		}
-		if err := mod.host.SendRequest(nil, u.req, u.dst); err != nil {
-			mod.met.sendErrors.Inc()
-		}
+		mod.resend(u.req, u.dst)
 		switch {
 		case u.prov:
 			u.retrIv = mod.t2
