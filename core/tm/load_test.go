@@ -136,11 +136,14 @@ func TestFinishedTransactionsHeap(t *testing.T) {
 		t.Run(fmt.Sprintf("%s-%d", tt.method, tt.code), func(t *testing.T) {
 			rig := newTxRig(t, map[string]any{"wt_timer": 600000})
 			rig.call(t, tt.method, -1, tt.code) // warm up lazily built state
-			before := heapAlloc()
+			before, goroutines := heapAlloc(), runtime.NumGoroutine()
 			for i := 0; i < n; i++ {
 				rig.call(t, tt.method, i, tt.code)
 			}
 			after := heapAlloc()
+			if g := runtime.NumGoroutine() - goroutines; g > 5 {
+				t.Errorf("%d more goroutines with %d transactions waiting: one per transaction?", g, n)
+			}
 			held := int64(after) - int64(before)
 			t.Logf("%d finished %s transactions (%d) hold %.2f MB of heap, %d bytes each", n, tt.method, tt.code, float64(held)/(1<<20), held/n)
 			if held > tt.limit {

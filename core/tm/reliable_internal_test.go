@@ -1,0 +1,77 @@
+package tm
+
+import (
+	"testing"
+
+	"github.com/kemisip/kemi/kemi"
+	"github.com/kemisip/kemi/kemi/kemitest"
+)
+
+func reliableRequest(method, ruri, branch string) string {
+	return method + " " + ruri + " SIP/2.0\r\n" +
+		"Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK" + branch + "\r\n" +
+		"Max-Forwards: 70\r\nFrom: <sip:alice@127.0.0.1>;tag=a\r\nTo: <sip:bob@127.0.0.1>\r\n" +
+		"Call-ID: " + branch + "\r\nCSeq: 1 " + method + "\r\nContent-Length: 0\r\n\r\n"
+}
+
+// Over a reliable transport nothing is retransmitted (RFC 3261 §17.1.1.2,
+// §17.2.1): a branch over TCP arms no timer A, a negative reply to an
+// INVITE that came over TCP no timer G (wt_timer starts at once); over
+// UDP both are armed.
+func TestReliableTransportsAreNotRetransmitted(t *testing.T) {
+	env := kemitest.Load(t, nil, "tm")
+	mod := env.Mods["tm"].(*Module)
+	t.Run("client", func(t *testing.T) {
+		tests := []struct {
+			ruri  string
+			retry bool
+		}{
+			{"sip:bob@127.0.0.1:5080", true},
+			{"sip:bob@127.0.0.1:5080;transport=tcp", false},
+		}
+		for i, tt := range tests {
+			m := kemitest.ParseMsg(t, reliableRequest("INVITE", tt.ruri, "rc"+string(rune('a'+i))))
+			if got := env.Call(t, "KSR.tm.t_relay", m); got != kemi.OK {
+				t.Fatalf("%s: t_relay = %v", tt.ruri, got)
+			}
+			r := peekRef(m)
+			r.t.mu.Lock()
+			b := r.t.branches[0]
+			kind, queued := mod.wheel.armed(&b.retr)
+			_, fr := mod.wheel.armed(&b.fr)
+			r.t.mu.Unlock()
+			if queued != tt.retry || (queued && kind != tkRequest) {
+				t.Errorf("%s: retransmission timer armed %v (kind %d), want %v", tt.ruri, queued, kind, tt.retry)
+			}
+			if !fr {
+				t.Errorf("%s: no fr_timer", tt.ruri)
+			}
+		}
+	})
+	t.Run("server", func(t *testing.T) {
+		tests := []struct {
+			proto string
+			want  timerKind
+		}{
+			{"udp", tkReplyRetr},
+			{"tcp", tkWait},
+		}
+		for _, tt := range tests {
+			m := kemitest.ParseMsg(t, reliableRequest("INVITE", "sip:bob@127.0.0.1", "rs"+tt.proto))
+			m.Proto = tt.proto
+			if got := env.Call(t, "KSR.tm.t_newtran", m); got != kemi.OK {
+				t.Fatalf("%s: t_newtran = %v", tt.proto, got)
+			}
+			if got := env.Call(t, "KSR.tm.t_reply", m, 486, "Busy Here"); got != kemi.OK {
+				t.Fatalf("%s: t_reply = %v", tt.proto, got)
+			}
+			r := peekRef(m)
+			r.t.mu.Lock()
+			kind, queued := mod.wheel.armed(&r.t.tm)
+			r.t.mu.Unlock()
+			if !queued || kind != tt.want {
+				t.Errorf("%s: after a 486 the transaction's timer is %d (armed %v), want %d", tt.proto, kind, queued, tt.want)
+			}
+		}
+	})
+}
