@@ -75,3 +75,31 @@ func TestReliableTransportsAreNotRetransmitted(t *testing.T) {
 		}
 	})
 }
+
+// A host that cannot send raw bytes gets the kept messages parsed again.
+func TestReparserSendsKeptBytes(t *testing.T) {
+	h := kemitest.NewHost()
+	r := reparser{h}
+	tests := []struct {
+		text, kind string
+		ok         bool
+	}{
+		{reliableRequest("ACK", "sip:bob@127.0.0.1", "rp1"), "request", true},
+		{"SIP/2.0 486 Busy Here\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKrp2\r\nFrom: <sip:a@x>;tag=a\r\nTo: <sip:b@x>;tag=b\r\nCall-ID: rp2\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n", "send-reply", true},
+		{"not SIP", "", false},
+	}
+	for _, tt := range tests {
+		h.Reset()
+		err := r.SendRaw(kemi.Dest{Proto: "udp"}, []byte(tt.text))
+		if (err == nil) != tt.ok {
+			t.Errorf("%.20q: err %v, want ok %v", tt.text, err, tt.ok)
+			continue
+		}
+		if tt.ok && h.Last().Kind != tt.kind {
+			t.Errorf("%.20q: sent as %q, want %q", tt.text, h.Last().Kind, tt.kind)
+		}
+	}
+	if err := (reparser{}).SendRaw(kemi.Dest{}, []byte(tests[0].text)); err == nil {
+		t.Error("no host: no error")
+	}
+}

@@ -2,6 +2,7 @@ package tm
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
@@ -126,4 +127,25 @@ func (mod *Module) resend(req *sip.Request, dst kemi.Dest) {
 	if err := mod.host.SendRequest(nil, req, dst); err != nil {
 		mod.met.sendErrors.Inc()
 	}
+}
+
+// reparser sends kept bytes through a host that cannot send raw bytes
+// (kemi.RawSender): it parses them again. The engine is a RawSender.
+type reparser struct{ host kemi.Host }
+
+func (r reparser) SendRaw(dst kemi.Dest, b []byte) error {
+	if r.host == nil {
+		return fmt.Errorf("core/tm: no host to send with")
+	}
+	msg, err := sip.ParseMessage(b)
+	if err != nil {
+		return fmt.Errorf("core/tm: kept message does not parse: %w", err)
+	}
+	switch m := msg.(type) {
+	case *sip.Request:
+		return r.host.SendRequest(nil, m, dst)
+	case *sip.Response:
+		return r.host.SendReply(m, dst)
+	}
+	return fmt.Errorf("core/tm: cannot send %T", msg)
 }
