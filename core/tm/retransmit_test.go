@@ -53,7 +53,7 @@ func TestTimerADoubles(t *testing.T) {
 	bob := newPeer(t, "bob")
 	h := start(t, map[string]string{"bob": bob.uri()}, map[string]any{"retr_timer1": 100, "fr_timer": 1600})
 	h.uac.send(h.s.UDP(), h.uac.invite(h.ruri("bob"), "timer-a", "ta1", 1))
-	at := bob.arrivals("INVITE", 1800*time.Millisecond)
+	at := bob.arrivals("INVITE", 2500*time.Millisecond) // the next would be at 3.1 s
 	// sent at 0, 0.1, 0.3, 0.7 and 1.5 s; fr_timer ends it at 1.6 s
 	checkIntervals(t, "INVITE", at, []time.Duration{100 * time.Millisecond, 200 * time.Millisecond, 400 * time.Millisecond, 800 * time.Millisecond})
 	h.uac.expectStatus(408, 2*time.Second)
@@ -63,10 +63,11 @@ func TestTimerADoubles(t *testing.T) {
 // Timer E: a non-INVITE request doubles its interval up to T2.
 func TestTimerECapsAtT2(t *testing.T) {
 	bob := newPeer(t, "bob")
-	h := start(t, map[string]string{"bob": bob.uri()}, map[string]any{"retr_timer1": 100, "retr_timer2": 400, "fr_timer": 1800})
+	h := start(t, map[string]string{"bob": bob.uri()}, map[string]any{"retr_timer1": 100, "retr_timer2": 400, "fr_timer": 1600})
 	h.uac.send(h.s.UDP(), h.uac.request("MESSAGE", h.ruri("bob"), "timer-e", "te1", 1, ""))
-	at := bob.arrivals("MESSAGE", 2*time.Second)
-	// 0, 0.1, 0.3, 0.7, 1.1, 1.5 s; the next (1.9 s) comes after fr_timer
+	at := bob.arrivals("MESSAGE", 2500*time.Millisecond)
+	// 0, 0.1, 0.3, 0.7, 1.1, 1.5 s; fr_timer ends it at 1.6 s, well before
+	// the next would go (1.9 s)
 	checkIntervals(t, "MESSAGE", at, []time.Duration{100 * time.Millisecond, 200 * time.Millisecond, 400 * time.Millisecond, 400 * time.Millisecond, 400 * time.Millisecond})
 	h.uac.expectStatus(408, 2*time.Second)
 }
