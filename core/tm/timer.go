@@ -86,6 +86,9 @@ func (mod *Module) expire(x expiry, run kemi.Runner, proc *kemi.Proc) {
 		if b.final || (t.inv && b.provisonal) || b.req == nil {
 			return
 		}
+		if k, queued := mod.wheel.armed(&b.fr); k == tkFR && !queued {
+			return // fr_timer expired and waits for a worker: the branch is over
+		}
 		mod.resend(b.req, b.dst)
 		switch {
 		case b.provisonal:
