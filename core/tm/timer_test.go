@@ -182,3 +182,20 @@ func TestWheelTickAccuracy(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkWheelSetStop arms and stops a timer among 20 000 armed ones:
+// what a transaction pays per timer operation.
+func BenchmarkWheelSetStop(b *testing.B) {
+	w, _ := fakeWheel()
+	others := make([]tentry, 20000)
+	for i := range others {
+		w.set(&others[i], time.Duration(i)*time.Millisecond, tkWait)
+	}
+	var e tentry
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		w.set(&e, 5*time.Second, tkWait)
+		w.stop(&e)
+	}
+}
