@@ -100,6 +100,8 @@ func (mod *Module) Exports() []kemi.Export {
 		x("t_set_fr", II, func(m *kemi.Msg, a kemi.Args) kemi.Value { return mod.setFR(m, a.Int(0), a.Int(1)) }),
 		x("t_set_fr_inv", I, func(m *kemi.Msg, a kemi.Args) kemi.Value { return mod.setFR(m, a.Int(0), 0) }),
 		x("t_reset_fr", nil, func(m *kemi.Msg, a kemi.Args) kemi.Value { return mod.setFR(m, -1, -1) }),
+		x("t_set_retr", II, func(m *kemi.Msg, a kemi.Args) kemi.Value { return mod.setRetr(m, a.Int(0), a.Int(1)) }),
+		x("t_reset_retr", nil, func(m *kemi.Msg, a kemi.Args) kemi.Value { return mod.setRetr(m, -1, -1) }),
 		x("t_uac_send", []kemi.ParamKind{kemi.ParamStr, kemi.ParamStr, kemi.ParamStr, kemi.ParamStr, kemi.ParamStr, kemi.ParamStr},
 			func(m *kemi.Msg, a kemi.Args) kemi.Value {
 				return mod.uacSend(m, a.Str(0), a.Str(1), a.Str(2), a.Str(3), a.Str(4), a.Str(5))
@@ -417,6 +419,32 @@ func (mod *Module) setFR(m *kemi.Msg, inv, noninv int) kemi.Value {
 	if noninv != 0 {
 		r.fr = pick(noninv, mod.frTimer)
 	}
+	return kemi.OK
+}
+
+// setRetr is t_set_retr / t_reset_retr: T1 and T2 (ms) of the branches
+// the transaction sends from now on and of its reply retransmissions, as
+// Kamailio's (0 keeps a value, -1 resets to retr_timer1 / retr_timer2).
+func (mod *Module) setRetr(m *kemi.Msg, t1, t2 int) kemi.Value {
+	r := refOf(m)
+	unlock := lockTx(r)
+	defer unlock()
+	pick := func(ms int, cur, def time.Duration) time.Duration {
+		switch {
+		case ms < 0:
+			return def
+		case ms == 0:
+			return cur
+		}
+		return time.Duration(ms) * time.Millisecond
+	}
+	if r.t != nil {
+		r.t.t1 = pick(t1, r.t.t1, mod.t1)
+		r.t.t2 = pick(t2, r.t.t2, mod.t2)
+		return kemi.OK
+	}
+	r.t1 = pick(t1, r.t1, mod.t1)
+	r.t2 = pick(t2, r.t2, mod.t2)
 	return kemi.OK
 }
 

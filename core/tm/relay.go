@@ -303,6 +303,7 @@ func (mod *Module) addBranch(t *tx, origin *kemi.Msg, tg target, o relayOpts) er
 	b.retr.t, b.retr.b = t, b
 	b.fr.t, b.fr.b = t, b
 	b.cretr.t, b.cretr.b = t, b
+	b.t1, b.t2 = t.t1, t.t2
 	if err := mod.host.SendRequest(nil, req, dst); err != nil {
 		mod.met.sendErrors.Inc()
 		return err
@@ -310,7 +311,7 @@ func (mod *Module) addBranch(t *tx, origin *kemi.Msg, tg target, o relayOpts) er
 	t.branches = append(t.branches, b)
 	mod.met.branches.Inc()
 	if !reliable(dst) {
-		b.retrIv = mod.t1 // timer A / E
+		b.retrIv = b.t1 // timer A / E
 		mod.wheel.set(&b.retr, b.retrIv, tkRequest)
 	}
 	mod.armFR(b, t.fr)
@@ -461,7 +462,7 @@ func (mod *Module) sendCancel(t *tx, b *branch) {
 	mod.met.cancels.Inc()
 	if !reliable(b.dst) {
 		// a non-INVITE transaction of its own: timer E until a reply, 64*T1 at most
-		b.cancelReq, b.crIv, b.crLeft = c, mod.t1, 64*mod.t1-mod.t1
+		b.cancelReq, b.crIv, b.crLeft = c, b.t1, 64*b.t1-b.t1
 		mod.wheel.set(&b.cretr, b.crIv, tkCancel)
 	}
 }

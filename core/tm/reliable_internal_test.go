@@ -2,6 +2,7 @@ package tm
 
 import (
 	"testing"
+	"time"
 
 	"github.com/kemisip/kemi/kemi"
 	"github.com/kemisip/kemi/kemi/kemitest"
@@ -102,4 +103,36 @@ func TestReparserSendsKeptBytes(t *testing.T) {
 	if err := (reparser{}).SendRaw(kemi.Dest{}, []byte(tests[0].text)); err == nil {
 		t.Error("no host: no error")
 	}
+}
+
+// t_set_retr sets T1 and T2 of the branches a transaction sends from then
+// on (before the transaction exists: of the transaction t_relay makes); 0
+// keeps a value, t_reset_retr goes back to retr_timer1 / retr_timer2.
+func TestSetRetr(t *testing.T) {
+	env := kemitest.Load(t, map[string]map[string]any{"tm": {"retr_timer1": 300, "retr_timer2": 3000}}, "tm")
+	m := kemitest.ParseMsg(t, reliableRequest("INVITE", "sip:bob@127.0.0.1:5080", "sr1"))
+	env.Call(t, "KSR.tm.t_set_retr", m, 200, 800)
+	if got := env.Call(t, "KSR.tm.t_relay", m); got != kemi.OK {
+		t.Fatalf("t_relay = %v", got)
+	}
+	r := peekRef(m)
+	check := func(what string, want1, want2 time.Duration) {
+		t.Helper()
+		r.t.mu.Lock()
+		defer r.t.mu.Unlock()
+		if r.t.t1 != want1 || r.t.t2 != want2 {
+			t.Errorf("%s: T1 %v T2 %v, want %v %v", what, r.t.t1, r.t.t2, want1, want2)
+		}
+	}
+	check("set before the transaction", 200*time.Millisecond, 800*time.Millisecond)
+	r.t.mu.Lock()
+	b := r.t.branches[0]
+	if b.retrIv != 200*time.Millisecond || b.t2 != 800*time.Millisecond {
+		t.Errorf("branch: first interval %v, T2 %v", b.retrIv, b.t2)
+	}
+	r.t.mu.Unlock()
+	env.Call(t, "KSR.tm.t_set_retr", m, 0, 1000)
+	check("T2 changed, T1 kept", 200*time.Millisecond, time.Second)
+	env.Call(t, "KSR.tm.t_reset_retr", m)
+	check("reset", 300*time.Millisecond, 3*time.Second)
 }

@@ -78,7 +78,7 @@ func (mod *Module) expire(x expiry, run kemi.Runner, proc *kemi.Proc) {
 			return
 		}
 		mod.sendRaw(t.dst, rb.reply)
-		rb.retrIv = min(2*rb.retrIv, mod.t2)
+		rb.retrIv = min(2*rb.retrIv, rb.t2)
 		d := min(rb.retrIv, rb.hLeft)
 		rb.hLeft -= d
 		mod.wheel.set(&t.tm, d, tkReplyRetr)
@@ -92,11 +92,11 @@ func (mod *Module) expire(x expiry, run kemi.Runner, proc *kemi.Proc) {
 		mod.resend(b.req, b.dst)
 		switch {
 		case b.provisonal:
-			b.retrIv = mod.t2 // RFC 3261 §17.1.2.2: Proceeding, timer E at T2
+			b.retrIv = b.t2 // RFC 3261 §17.1.2.2: Proceeding, timer E at T2
 		case t.inv:
 			b.retrIv *= 2 // timer A doubles until fr_timer ends the branch
 		default:
-			b.retrIv = min(2*b.retrIv, mod.t2)
+			b.retrIv = min(2*b.retrIv, b.t2)
 		}
 		mod.wheel.set(&b.retr, b.retrIv, tkRequest)
 	case tkCancel:
@@ -104,7 +104,7 @@ func (mod *Module) expire(x expiry, run kemi.Runner, proc *kemi.Proc) {
 			return
 		}
 		mod.resend(b.cancelReq, b.dst)
-		b.crIv = min(2*b.crIv, mod.t2)
+		b.crIv = min(2*b.crIv, b.t2)
 		d := min(b.crIv, b.crLeft)
 		b.crLeft -= d
 		mod.wheel.set(&b.cretr, d, tkCancel)

@@ -36,6 +36,7 @@ type ref struct {
 	on        [numCallbacks]string
 	onSet     [numCallbacks]bool
 	fr, frInv time.Duration
+	t1, t2    time.Duration
 	sw        switches
 }
 
@@ -95,6 +96,8 @@ func (mod *Module) newTx(m *kemi.Msg, inRoute bool) (t *tx, created bool, err er
 			avps:          m.AVPs.Clone(),
 			fr:            mod.frTimer,
 			frInv:         mod.frInvTimer,
+			t1:            mod.t1,
+			t2:            mod.t2,
 			created:       now,
 			bestBranch:    -1,
 			callID:        m.Req.CallID().Value(),
@@ -139,6 +142,12 @@ func (t *tx) applyRef(r *ref, m *kemi.Msg) {
 	if r.frInv > 0 {
 		t.frInv = r.frInv
 	}
+	if r.t1 > 0 {
+		t.t1 = r.t1
+	}
+	if r.t2 > 0 {
+		t.t2 = r.t2
+	}
 	t.sw.apply(r.sw)
 	if r.contacts != nil && t.contacts == nil {
 		t.contacts, r.contacts = r.contacts, nil
@@ -178,8 +187,8 @@ func (mod *Module) replyUAS(t *tx, res *sip.Response, local bool) error {
 		t.rb = &retrBuf{reply: encode(res)}
 	}
 	if t.inv && code >= 300 && !reliable(t.dst) {
-		t.rb.retrIv, t.rb.hLeft = mod.t1, 64*mod.t1-mod.t1
-		mod.wheel.set(&t.tm, mod.t1, tkReplyRetr) // timer G
+		t.rb.retrIv, t.rb.hLeft, t.rb.t2 = t.t1, 64*t.t1-t.t1, t.t2
+		mod.wheel.set(&t.tm, t.t1, tkReplyRetr) // timer G
 		return nil
 	}
 	mod.startWait(t)

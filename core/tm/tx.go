@@ -60,9 +60,10 @@ type retrBuf struct {
 	reply []byte
 	// acks are kept in place of the branches by trim
 	acks []branchAck
-	// retrIv is the next interval of timer G; hLeft what remains of timer
-	// H (64*T1) until the transaction stops waiting for the ACK
-	retrIv, hLeft time.Duration
+	// retrIv is the next interval of timer G, up to t2; hLeft what
+	// remains of timer H (64*T1) until the transaction stops waiting for
+	// the ACK
+	retrIv, hLeft, t2 time.Duration
 }
 
 // finalReply is the final reply's bytes, or nil.
@@ -87,7 +88,8 @@ type txState struct {
 
 	// per-transaction settings (t_set_*)
 	fr, frInv    time.Duration
-	sw           switches // t_set_* and relay flags
+	t1, t2       time.Duration // T1 and T2 of new branches and of the reply (t_set_retr)
+	sw           switches      // t_set_* and relay flags
 	created      time.Time
 	sent100      bool
 	canceled     bool
@@ -176,6 +178,7 @@ type branch struct {
 	fr     tentry        // fr_timer / fr_inv_timer
 	cretr  tentry        // the CANCEL again
 	retrIv time.Duration // next interval of retr
+	t1, t2 time.Duration // the transaction's when the branch was sent (t_set_retr)
 	crIv   time.Duration // next interval of cretr
 	crLeft time.Duration // what remains of the CANCEL's 64*T1
 
