@@ -2,6 +2,7 @@ package tm
 
 import (
 	"errors"
+	"hash/fnv"
 	"strconv"
 	"time"
 
@@ -26,7 +27,9 @@ func (mod *Module) AfterRequestRoute(m *kemi.Msg) {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.inRoute = false
 	if t.done || t.final || len(t.branches) > 0 {
+		mod.maybeTrim(t) // the route was the last to need the request
 		return
 	}
 	mod.met.released.Inc()
@@ -50,7 +53,6 @@ func (mod *Module) StatefulReply(m *kemi.Msg, code int, reason string) (bool, er
 	if m.ReplyClose || m.ReplyNoConnect { // send_reply_mode for this reply on
 		r.t.dst.Close = r.t.dst.Close || m.ReplyClose
 		r.t.dst.NoConnect = r.t.dst.NoConnect || m.ReplyNoConnect
-		r.t.uas.setDest(r.t.dst)
 	}
 	return true, mod.localReply(r.t, m, code, reason)
 }
@@ -89,19 +91,30 @@ func (mod *Module) FlushXFlags(m *kemi.Msg) int {
 }
 
 // findCall returns the transaction with that Call-ID and CSeq number (the
-// INVITE one when several).
+// INVITE one when several). It matches on callKey, which never changes, so
+// that it locks no transaction: the caller's route may hold one, and
+// onCall checks the match under the lock.
 func (mod *Module) findCall(callID, cseq string) *tx {
 	n, err := strconv.ParseUint(cseq, 10, 32)
 	if err != nil {
 		return nil
 	}
+	k := callKey(callID, uint32(n))
 	var found *tx
 	for _, t := range mod.txs.all() { // rare: a scan beats an index kept for every transaction
-		if t.callID == callID && t.cseq == uint32(n) && (found == nil || t.inv) {
+		if t.call == k && (found == nil || t.inv) {
 			found = t
 		}
 	}
 	return found
+}
+
+// callKey hashes a Call-ID and CSeq number (findCall).
+func callKey(callID string, cseq uint32) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(callID))
+	h.Write([]byte{0, byte(cseq >> 24), byte(cseq >> 16), byte(cseq >> 8), byte(cseq)})
+	return h.Sum64()
 }
 
 // lockOther locks t, a transaction found by Call-ID or a scan, for a
@@ -146,14 +159,16 @@ func (mod *Module) onCall(m *kemi.Msg, callID, cseq string, f func(t *tx) int) i
 	if t == nil {
 		return -1
 	}
+	n, _ := strconv.ParseUint(cseq, 10, 32)
 	unlock, ok := lockOther(m, t)
 	if !ok {
 		return -1
 	}
 	defer unlock()
-	if t.done {
-		return -1
+	if t.done || t.txState == nil || t.callID != callID || t.cseq != uint32(n) {
+		return -1 // finished, or another call with the same hash
 	}
+	defer mod.maybeTrim(t)
 	return f(t)
 }
 
@@ -220,7 +235,7 @@ func (mod *Module) cancelCall(t *tx, fl, rcode int) int {
 // script, as in Kamailio.
 func (mod *Module) Drop(m *kemi.Msg, rcode int) int {
 	return int(onTx(m, func(r *ref) kemi.Value {
-		r.t.uasStatus = rcode
+		r.t.uasStatus = int32(rcode)
 		mod.release(r.t)
 		return kemi.Int(0)
 	}).AsInt())

@@ -74,7 +74,7 @@ func (mod *Module) Exports() []kemi.Export {
 						return true
 					}
 				}
-				return t.uasStatus == a.Int(0)
+				return int(t.uasStatus) == a.Int(0)
 			})(m, a)
 		}),
 		x("t_get_status_code", nil, func(m *kemi.Msg, a kemi.Args) kemi.Value {
@@ -100,6 +100,8 @@ func (mod *Module) Exports() []kemi.Export {
 		x("t_set_fr", II, func(m *kemi.Msg, a kemi.Args) kemi.Value { return mod.setFR(m, a.Int(0), a.Int(1)) }),
 		x("t_set_fr_inv", I, func(m *kemi.Msg, a kemi.Args) kemi.Value { return mod.setFR(m, a.Int(0), 0) }),
 		x("t_reset_fr", nil, func(m *kemi.Msg, a kemi.Args) kemi.Value { return mod.setFR(m, -1, -1) }),
+		x("t_set_retr", II, func(m *kemi.Msg, a kemi.Args) kemi.Value { return mod.setRetr(m, a.Int(0), a.Int(1)) }),
+		x("t_reset_retr", nil, func(m *kemi.Msg, a kemi.Args) kemi.Value { return mod.setRetr(m, -1, -1) }),
 		x("t_uac_send", []kemi.ParamKind{kemi.ParamStr, kemi.ParamStr, kemi.ParamStr, kemi.ParamStr, kemi.ParamStr, kemi.ParamStr},
 			func(m *kemi.Msg, a kemi.Args) kemi.Value {
 				return mod.uacSend(m, a.Str(0), a.Str(1), a.Str(2), a.Str(3), a.Str(4), a.Str(5))
@@ -227,7 +229,7 @@ func (mod *Module) newtran(m *kemi.Msg, a kemi.Args) kemi.Value {
 		}
 		return kemi.Fail // no transaction for an ACK
 	}
-	t, created, err := mod.newTx(m)
+	t, created, err := mod.newTx(m, true)
 	if err != nil {
 		mod.log.Warn("t_newtran failed", "err", err, "at", m.Where())
 		return kemi.Fail
@@ -287,7 +289,13 @@ func (mod *Module) tRelease(m *kemi.Msg, a kemi.Args) kemi.Value {
 
 func (mod *Module) retransmitReply(m *kemi.Msg, a kemi.Args) kemi.Value {
 	return onTx(m, func(r *ref) kemi.Value {
-		if r.t.lastReply == nil || mod.host.SendReply(r.t.lastReply, r.t.dst) != nil {
+		if rb := r.t.finalReply(); r.t.final && rb != nil {
+			if mod.raw.SendRaw(r.t.dst, rb) != nil {
+				return kemi.Fail
+			}
+			return kemi.OK
+		}
+		if r.t.txState == nil || r.t.lastReply == nil || mod.host.SendReply(r.t.lastReply, r.t.dst) != nil {
 			return kemi.Fail
 		}
 		return kemi.OK
@@ -324,7 +332,7 @@ func statusOf(r *ref, m *kemi.Msg) int {
 	if r.t.bestBranch >= 0 && m.Route == kemi.RouteFailure {
 		return r.t.branches[r.t.bestBranch].status
 	}
-	return r.t.uasStatus
+	return int(r.t.uasStatus)
 }
 
 // branchIndex is t_get_branch_index and $T_branch_idx, as Kamailio
@@ -414,6 +422,32 @@ func (mod *Module) setFR(m *kemi.Msg, inv, noninv int) kemi.Value {
 	return kemi.OK
 }
 
+// setRetr is t_set_retr / t_reset_retr: T1 and T2 (ms) of the branches
+// the transaction sends from now on and of its reply retransmissions, as
+// Kamailio's (0 keeps a value, -1 resets to retr_timer1 / retr_timer2).
+func (mod *Module) setRetr(m *kemi.Msg, t1, t2 int) kemi.Value {
+	r := refOf(m)
+	unlock := lockTx(r)
+	defer unlock()
+	pick := func(ms int, cur, def time.Duration) time.Duration {
+		switch {
+		case ms < 0:
+			return def
+		case ms == 0:
+			return cur
+		}
+		return time.Duration(ms) * time.Millisecond
+	}
+	if r.t != nil {
+		r.t.t1 = pick(t1, r.t.t1, mod.t1)
+		r.t.t2 = pick(t2, r.t.t2, mod.t2)
+		return kemi.OK
+	}
+	r.t1 = pick(t1, r.t1, mod.t1)
+	r.t2 = pick(t2, r.t2, mod.t2)
+	return kemi.OK
+}
+
 func (mod *Module) lifetimeOf(t *tx) time.Duration {
 	if t.inv {
 		return mod.maxInvLife
@@ -442,7 +476,9 @@ func (mod *Module) setLifetime(m *kemi.Msg, inv, noninv int) kemi.Value {
 	case v > 0:
 		t.lifeEnd = t.created.Add(time.Duration(v) * time.Millisecond)
 	}
-	mod.timers.setLifetime(t, t.lifeEnd)
+	if !t.final {
+		mod.wheel.set(&t.tm, time.Until(t.lifeEnd), tkLife)
+	}
 	return kemi.OK
 }
 
@@ -544,7 +580,7 @@ func (mod *Module) clean(m *kemi.Msg, a kemi.Args) kemi.Value {
 		if !ok {
 			continue
 		}
-		if !t.done && time.Now().After(t.lifeEnd.Add(mod.wtTimer)) {
+		if !t.done && t.txState != nil && time.Now().After(t.lifeEnd.Add(mod.wtTimer)) {
 			mod.release(t)
 			n++
 		}

@@ -1,14 +1,16 @@
 // Package tm is Kamailio's tm module: transaction-stateful proxying. A
 // request becomes a transaction (t_newtran, t_relay); t_relay forks it to
-// the Request-URI and the extra branches in parallel, each branch a sipgo
-// client transaction; replies run the onreply route, the best final reply
-// is picked after every branch ended, the failure route may relay again
-// (serial forking), CANCEL cancels every pending branch, and fr_timer and
-// fr_inv_timer turn silence into 408.
+// the Request-URI and the extra branches in parallel; replies run the
+// onreply route, the best final reply is picked after every branch ended,
+// the failure route may relay again (serial forking), CANCEL cancels every
+// pending branch, and fr_timer and fr_inv_timer turn silence into 408.
 //
-// The RFC 3261 state machines (retransmissions, ACK of negative replies,
-// absorbing request retransmissions) are sipgo's ServerTx and ClientTx; tm
-// adds the proxy core on top: matching, forking, routes, timers.
+// The RFC 3261 §17 state machines are tm's own, as in Kamailio: a table
+// matches requests (by server key) and replies (by the transaction id in
+// our Via branch), and one timer wheel per module, served by the tm timer
+// process, drives every retransmission and timer. A transaction costs no
+// goroutine and no runtime timer, and once finished it keeps only what
+// absorbing retransmissions needs (see tx).
 package tm
 
 import (
@@ -22,8 +24,6 @@ import (
 )
 
 func init() {
-	// sipgo's timer settings tm relies on (Timer_1xx, Timer_L, Timer_M) are
-	// process-wide: the engine sets them at Start, not this package.
 	kemi.Register(kemi.ModuleInfo{Name: "tm", Order: 20, New: func() kemi.Module { return &Module{} }})
 }
 
@@ -48,10 +48,11 @@ type Module struct {
 	inflight      inflight
 	uacs          uacTable
 	res           *kemi.RegexCache // t_check_status expressions
-	timers        timers
+	wheel         *wheel
+	raw           kemi.RawSender
+	t1, t2        time.Duration // RFC 3261 T1 and T2 (retr_timer1, retr_timer2)
 	met           tmMetrics
 	destroyed     atomic.Bool
-	sipLog        *slog.Logger
 	maxBranches   int
 }
 
@@ -60,6 +61,7 @@ type tmMetrics struct {
 	branches, timeouts, cancels          *metrics.Counter
 	relayed, local                       [7]*metrics.Counter
 	sendErrors, uacRequests              *metrics.Counter
+	retransmits                          *metrics.Counter
 }
 
 // ModInit reads the parameters, creates the metrics, registers the $T
@@ -82,18 +84,26 @@ func (mod *Module) ModInit(env *kemi.Env) error {
 	mod.restartFrEach = p.Bool("restart_fr_on_each_reply", true)
 	mod.disable6xx = p.Bool("disable_6xx_block", false)
 	mod.maxBranches = p.Int("max_branches", 12)
+	mod.t1 = p.Duration("retr_timer1", 500*time.Millisecond, time.Millisecond)
+	mod.t2 = p.Duration("retr_timer2", 4*time.Second, time.Millisecond)
 	for _, d := range []struct {
 		name string
 		v    time.Duration
-	}{{"fr_timer", mod.frTimer}, {"fr_inv_timer", mod.frInvTimer}, {"max_inv_lifetime", mod.maxInvLife}, {"max_noninv_lifetime", mod.maxNonInvLife}} {
+	}{{"fr_timer", mod.frTimer}, {"fr_inv_timer", mod.frInvTimer}, {"max_inv_lifetime", mod.maxInvLife}, {"max_noninv_lifetime", mod.maxNonInvLife},
+		{"retr_timer1", mod.t1}, {"retr_timer2", mod.t2}} {
 		if d.v <= 0 {
-			return fmt.Errorf("parameter %s must be positive", d.name)
+			return fmt.Errorf("core/tm: parameter %s must be positive", d.name)
 		}
 	}
 	if mod.wtTimer < 0 || mod.maxBranches < 1 {
-		return fmt.Errorf("parameters wt_timer and max_branches must be positive")
+		return fmt.Errorf("core/tm: parameters wt_timer and max_branches must be positive")
 	}
-	mod.sipLog = env.Logger.With("layer", "sipgo")
+	if raw, ok := env.Host.(kemi.RawSender); ok {
+		mod.raw = raw
+	} else {
+		mod.raw = reparser{env.Host} // a host of a test, or none (kemi check)
+	}
+	mod.wheel = newWheel()
 	set := env.Metrics
 	mod.met.created = set.NewCounter(`kemi_tm_transactions_total`, "Transactions created.")
 	mod.met.released = set.NewCounter(`kemi_tm_transactions_released_total`, "Transactions the script neither relayed nor answered, released after the route with a warning.")
@@ -103,6 +113,7 @@ func (mod *Module) ModInit(env *kemi.Env) error {
 	mod.met.timeouts = set.NewCounter(`kemi_tm_branch_timeouts_total`, "Branches (and t_uac_send requests) ended by fr_timer, fr_inv_timer or a transport error.")
 	mod.met.cancels = set.NewCounter(`kemi_tm_cancels_total`, "CANCEL requests sent downstream.")
 	mod.met.sendErrors = set.NewCounter(`kemi_tm_send_errors_total`, "Messages tm could not send.")
+	mod.met.retransmits = set.NewCounter(`kemi_tm_retransmissions_total`, "Messages tm sent again: requests and CANCELs on timers A and E, negative replies on timer G, the last reply to a retransmitted request, the ACK to a retransmitted negative reply.")
 	mod.met.uacRequests = set.NewCounter(`kemi_tm_uac_requests_total`, "Requests tm sent as a UAC: t_uac_send and modules' own (dispatcher probes, NAT keepalives).")
 	for i := 1; i <= 6; i++ {
 		mod.met.relayed[i] = set.NewCounter(fmt.Sprintf(`kemi_tm_replies_relayed_total{class="%dxx"}`, i), "Replies relayed upstream, by status class.")

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strconv"
 
+	"github.com/emiago/sipgo/sip"
 	"github.com/kemisip/kemi/kemi"
 )
 
@@ -91,7 +92,10 @@ func registerPVs(t *kemi.PVTable, mod *Module) error {
 			}
 			inv := r.cancelOf
 			inv.mu.Lock()
-			req := inv.req
+			var req *sip.Request
+			if inv.txState != nil { // trimmed when finished
+				req = inv.req
+			}
 			inv.mu.Unlock()
 			if req == nil {
 				return kemi.Null, nil

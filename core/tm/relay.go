@@ -57,7 +57,7 @@ func (mod *Module) tRelay(m *kemi.Msg, o relayOpts) kemi.Value {
 	t := r.t
 	unlock := noop
 	if t == nil {
-		nt, created, err := mod.newTx(m)
+		nt, created, err := mod.newTx(m, true)
 		if err != nil {
 			m.SetError(500, "Server Internal Error")
 			mod.log.Warn("t_relay: cannot create the transaction", "err", err, "at", m.Where())
@@ -174,19 +174,31 @@ func branchTarget(b kemi.Branch) target {
 	return target{uri: b.URI, du: b.DstURI, flags: b.Flags, sock: b.Sock, path: b.Path}
 }
 
-// absorb answers a retransmitted request from its transaction.
+// absorb answers a retransmitted request from its transaction (RFC 3261
+// §17.2.1, §17.2.2): the last reply sent goes again (none before the
+// first; none after a 2xx to an INVITE, which the UAS retransmits
+// itself), and the ACK of a negative reply to an INVITE stops timer G and
+// starts wt_timer.
 func (mod *Module) absorb(t *tx, m *kemi.Msg) {
 	t.mu.Lock()
-	stx := t.stx // nil once trimmed
-	if t.done {
-		stx = nil
-	}
-	t.mu.Unlock()
-	if stx != nil {
-		_ = stx.Receive(m.Req) // outside t.mu: it may write a reply
-	}
+	defer t.mu.Unlock()
 	mod.met.absorbed.Inc()
 	m.Handled = true
+	switch {
+	case t.done:
+	case m.Req.Method == sip.ACK:
+		if t.inv && t.final && t.uasStatus >= 300 && !t.acked {
+			t.acked = true
+			mod.startWait(t) // replaces timer G
+		}
+	case t.final:
+		mod.sendRaw(t.dst, t.finalReply())
+	case t.lastReply != nil:
+		mod.met.retransmits.Inc()
+		if err := mod.host.SendReply(t.lastReply, t.dst); err != nil {
+			mod.met.sendErrors.Inc()
+		}
+	}
 }
 
 // addBranch creates and sends one branch of t; t.mu held.
@@ -288,24 +300,21 @@ func (mod *Module) addBranch(t *tx, origin *kemi.Msg, tg target, o relayOpts) er
 	req.SetTransport(strings.ToUpper(dst.Proto))
 	req.SetDestination(dst.Addr.String())
 	b.req, b.method, b.dst = req, req.Method, dst
-	conn := &txConn{host: mod.host, dst: dst}
-	if req.Method == sip.INVITE {
-		conn.inv = req // sipgo's ACK of a negative reply is rebuilt from it
-	}
-	b.ctx = sip.NewClientTx(b.id+"|"+string(req.Method), req, conn, mod.sipLog)
-	t.branches = append(t.branches, b)
-	mod.txs.addBranch(b)
-	go mod.consume(b, b.ctx)
-	if err := b.ctx.Init(); err != nil {
+	b.retr.t, b.retr.b = t, b
+	b.fr.t, b.fr.b = t, b
+	b.cretr.t, b.cretr.b = t, b
+	b.t1, b.t2 = t.t1, t.t2
+	if err := mod.host.SendRequest(nil, req, dst); err != nil {
 		mod.met.sendErrors.Inc()
-		b.final, b.local, b.status = true, true, 477
-		b.ctx.Terminate()
-		t.branches = t.branches[:len(t.branches)-1]
-		mod.txs.removeBranch(b)
 		return err
 	}
+	t.branches = append(t.branches, b)
 	mod.met.branches.Inc()
-	b.armFR(t.fr)
+	if !reliable(dst) {
+		b.retrIv = b.t1 // timer A / E
+		mod.wheel.set(&b.retr, b.retrIv, tkRequest)
+	}
+	mod.armFR(b, t.fr)
 	return nil
 }
 
@@ -330,17 +339,9 @@ func (mod *Module) resolve(uri string) (kemi.Dest, error) {
 	return mod.host.Resolve(ctx, uri)
 }
 
-// armFR (re)starts the final-reply timer of a branch; t.mu held. A timer
-// that already fired but waits for the lock is stale: the generation tells.
-func (b *branch) armFR(d time.Duration) {
-	if b.fr != nil {
-		b.fr.Stop()
-	}
-	b.frGen++
-	gen, mod := b.frGen, b.tx.mod
-	b.fr = time.AfterFunc(d, func() {
-		mod.host.Exec(func(run kemi.Runner, proc *kemi.Proc) { mod.branchTimeout(b, gen, run, proc) })
-	})
+// armFR (re)starts the final-reply timer of a branch; t.mu held.
+func (mod *Module) armFR(b *branch, d time.Duration) {
+	mod.wheel.set(&b.fr, d, tkFR)
 }
 
 // insertVia puts our Via right above the first Via of the request in m,
@@ -369,26 +370,6 @@ func tooBigForUDP(origin *kemi.Msg, req *sip.Request, added int) bool {
 
 var sizeBuf = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
-// consume reads the client transaction's responses (sipgo hands them over
-// on a channel; tm acts on them in OnReply) until the final one, and turns
-// a sipgo timeout or transport error into a failed branch.
-func (mod *Module) consume(b *branch, ctx *sip.ClientTx) {
-	for {
-		select {
-		case res := <-ctx.Responses():
-			if res.StatusCode >= 200 {
-				return // sipgo passes nothing more after a final reply
-			}
-		case <-ctx.Done():
-			err := ctx.Err()
-			if errors.Is(err, sip.ErrTransactionTimeout) || errors.Is(err, sip.ErrTransactionTransport) {
-				mod.host.Exec(func(run kemi.Runner, proc *kemi.Proc) { mod.branchTimeout(b, 0, run, proc) })
-			}
-			return
-		}
-	}
-}
-
 // relayACK absorbs the ACK of a negative reply we sent and forwards any
 // other ACK statelessly (the end-to-end ACK of a 2xx).
 func (mod *Module) relayACK(m *kemi.Msg) kemi.Value {
@@ -416,7 +397,7 @@ func (mod *Module) relayCancel(m *kemi.Msg, r *ref) kemi.Value {
 		m.SetError(481, "Call/Transaction Does Not Exist")
 		return kemi.Fail
 	}
-	ct, created, err := mod.newTx(m)
+	ct, created, err := mod.newTx(m, false)
 	if err != nil {
 		return kemi.Fail
 	}
@@ -426,6 +407,7 @@ func (mod *Module) relayCancel(m *kemi.Msg, r *ref) kemi.Value {
 	}
 	ct.mu.Lock()
 	_ = mod.localReply(ct, m, 200, "canceling")
+	mod.maybeTrim(ct)
 	ct.mu.Unlock()
 	m.Handled = true
 	inv.mu.Lock()
@@ -472,39 +454,37 @@ func (mod *Module) sendCancel(t *tx, b *branch) {
 	if t.cancelReason != "" {
 		c.AppendHeader(sip.NewHeader("Reason", t.cancelReason))
 	}
-	b.cancelTx = sip.NewClientTx(b.id+"|CANCEL", c, &txConn{host: mod.host, dst: b.dst}, mod.sipLog)
-	go drain(b.cancelTx)
-	if err := b.cancelTx.Init(); err != nil {
+	if err := mod.host.SendRequest(nil, c, b.dst); err != nil {
 		mod.met.sendErrors.Inc()
 		mod.log.Warn("CANCEL not sent", "err", err, "branch", b.id)
 		return
 	}
 	mod.met.cancels.Inc()
-}
-
-// drain reads a transaction's responses until it is done.
-func drain(ctx *sip.ClientTx) {
-	for {
-		select {
-		case res := <-ctx.Responses():
-			if res.StatusCode >= 200 {
-				return
-			}
-		case <-ctx.Done():
-			return
-		}
+	if !reliable(b.dst) {
+		// a non-INVITE transaction of its own: timer E until a reply, 64*T1 at most
+		b.cancelReq, b.crIv, b.crLeft = c, b.t1, 64*b.t1-b.t1
+		mod.wheel.set(&b.cretr, b.crIv, tkCancel)
 	}
 }
 
-// sendAck acknowledges a negative final reply of a branch whose client
-// transaction is no longer driving it (a retransmitted final reply, or a
-// reply after a local timeout): RFC 3261 §17.1.1.3.
+// sendAck acknowledges a negative final reply of a branch (RFC 3261
+// §17.1.1.3), built once and sent again for each retransmission of the
+// reply; t.mu held.
 func (mod *Module) sendAck(b *branch, res *sip.Response) {
+	if b.ack != nil {
+		mod.sendRaw(b.dst, b.ack)
+		return
+	}
 	if b.req == nil {
 		return
 	}
-	if err := mod.host.SendRequest(nil, negativeAck(b.req, res.To()), b.dst); err != nil {
+	ack := negativeAck(b.req, res.To())
+	if err := mod.host.SendRequest(nil, ack, b.dst); err != nil {
 		mod.met.sendErrors.Inc()
+		return
+	}
+	if !reliable(b.dst) {
+		b.ack = encode(ack) // the reply may come again
 	}
 }
 

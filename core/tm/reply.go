@@ -30,29 +30,67 @@ func (mod *Module) OnReply(m *kemi.Msg) bool {
 		m.Handled = true
 		return true // replies to t_replicate copies are not for anybody
 	}
-	b := mod.txs.branch(id)
-	if b == nil {
+	t, idx := mod.txs.byBranchID(mod.prefix, id)
+	if t == nil {
 		return false
 	}
 	cs := res.CSeq()
 	if cs == nil {
 		return true
 	}
-	t := b.tx
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	m.Handled = true
-	if cs.MethodName == sip.CANCEL {
-		if b.cancelTx != nil && !t.done {
-			b.cancelTx.Receive(res) // the 200 to our CANCEL
-		}
+	if t.done {
 		return true
 	}
-	if cs.MethodName != b.method || t.done {
+	defer mod.maybeTrim(t)
+	if t.txState == nil {
+		mod.lateReply(t, idx, m)
+		return true
+	}
+	if idx >= len(t.branches) {
+		return true // a branch not sent (yet)
+	}
+	b := t.branches[idx]
+	if cs.MethodName == sip.CANCEL {
+		if !b.cancelDone {
+			b.cancelDone = true // the reply to our CANCEL: no more retransmissions
+			mod.wheel.stop(&b.cretr)
+		}
+		mod.met.absorbed.Inc()
+		return true
+	}
+	if cs.MethodName != b.method {
 		return true
 	}
 	mod.branchReply(t, b, m)
 	return true
+}
+
+// lateReply handles a reply for a transaction that was trimmed: a
+// retransmitted final reply (a 2xx to an INVITE goes upstream, a negative
+// one is acknowledged again) or the reply to a CANCEL; t.mu held.
+func (mod *Module) lateReply(t *tx, idx int, m *kemi.Msg) {
+	mod.met.absorbed.Inc()
+	res := m.Res
+	if !t.inv || res.CSeq().MethodName != sip.INVITE {
+		return
+	}
+	switch code := res.StatusCode; {
+	case code >= 200 && code < 300:
+		mod.stripVia(m)
+		mod.relay2xx(t, res)
+	case code >= 300:
+		if t.rb == nil {
+			return
+		}
+		for _, a := range t.rb.acks {
+			if a.idx == idx {
+				mod.sendRaw(a.dst, a.ack)
+			}
+		}
+	}
 }
 
 // branchReply handles one reply of a branch; t.mu held.
@@ -69,13 +107,28 @@ func (mod *Module) branchReply(t *tx, b *branch, m *kemi.Msg) {
 		case code >= 300 && t.inv:
 			mod.sendAck(b, res)
 		}
+		if code >= 200 {
+			b.gotFinal = true
+		}
 		mod.met.absorbed.Inc()
 		return
 	}
-	b.ctx.Receive(res) // the client FSM: stop retransmissions, ACK a negative reply
+	// the client transaction (RFC 3261 §17.1): a reply ends the INVITE's
+	// retransmissions, a final one any request's; a negative final reply
+	// to an INVITE is acknowledged at once, hop by hop
+	if t.inv || code >= 200 {
+		mod.wheel.stop(&b.retr)
+	}
+	if code >= 200 {
+		mod.wheel.stop(&b.fr)
+		b.gotFinal = true
+		if code >= 300 && t.inv {
+			mod.sendAck(b, res)
+		}
+	}
 	b.status = code
 	if code < 200 && (!b.provisonal || mod.restartFrEach) && t.inv {
-		b.armFR(t.frInv)
+		mod.armFR(b, t.frInv)
 	}
 	if t.on[cbReply] != "" && m.Run != nil {
 		m.Flags, m.XFlags = t.flags, t.xflags
@@ -83,9 +136,11 @@ func (mod *Module) branchReply(t *tx, b *branch, m *kemi.Msg) {
 		// Kamailio (the dispatcher's call load reads $xavp(_dsdst_) there)
 		m.AVPs = t.avps.Clone()
 		m.SetValue(refKey{}, &ref{t: t, held: true, b: b})
+		t.routes++
 		if _, err := m.Run.Call(t.on[cbReply], kemi.RouteTMReply, m); err != nil {
 			mod.log.Debug("onreply route failed", "err", err)
 		}
+		t.routes--
 		t.avps = m.AVPs
 		if m.Drop && code < 200 {
 			return // a provisional reply dropped by the onreply route
@@ -103,13 +158,6 @@ func (mod *Module) branchReply(t *tx, b *branch, m *kemi.Msg) {
 		return
 	}
 	b.final, b.reply = true, res
-	if b.fr != nil {
-		b.fr.Stop()
-	}
-	// the client FSM sent the ACK of a negative reply; from now on tm
-	// answers retransmissions itself (sendAck, relay2xx), so the sipgo
-	// transaction and its 32 s timers can go
-	b.ctx.Terminate()
 	if code < 300 {
 		mod.relay2xx(t, res)
 		if t.inv {
@@ -139,8 +187,9 @@ func (mod *Module) relay2xx(t *tx, res *sip.Response) {
 		_ = mod.replyUAS(t, res, false)
 		return
 	}
-	// the server transaction ended with the first final reply (sipgo's
-	// Accepted state is cut short, see init): later 2xx go straight out
+	// the server transaction ended with the first final reply: later 2xx
+	// go straight out (RFC 6026's Accepted state, without a timer of its
+	// own: wt_timer keeps the transaction)
 	if err := mod.host.SendReply(res, t.dst); err != nil {
 		mod.met.sendErrors.Inc()
 		return
@@ -148,15 +197,12 @@ func (mod *Module) relay2xx(t *tx, res *sip.Response) {
 	mod.countRelayed(res.StatusCode)
 }
 
-// branchTimeout ends a branch whose fr_timer (or fr_inv_timer, or sipgo's
-// timer, gen 0) expired: a local 408 (487 when canceled) and a CANCEL when the
-// branch was ringing.
-func (mod *Module) branchTimeout(b *branch, gen uint32, run kemi.Runner, proc *kemi.Proc) {
-	t := b.tx
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.done || b.final || (gen != 0 && gen != b.frGen) {
-		return // ended, or a reply re-armed the timer meanwhile
+// branchTimeout ends a branch whose fr_timer (or fr_inv_timer) expired:
+// a local 408 (487 when canceled) and a CANCEL when the branch was
+// ringing; t.mu held.
+func (mod *Module) branchTimeout(t *tx, b *branch, run kemi.Runner, proc *kemi.Proc) {
+	if t.done || b.final || t.txState == nil {
+		return
 	}
 	mod.met.timeouts.Inc()
 	code := 408
@@ -166,11 +212,9 @@ func (mod *Module) branchTimeout(b *branch, gen uint32, run kemi.Runner, proc *k
 	b.final, b.local, b.timedOut, b.status = true, true, true, code
 	fake := &kemi.Msg{Req: t.req}
 	b.reply = fake.NewReply(code, kemi.ReasonPhrase(code))
+	mod.wheel.stop(&b.retr) // nothing answered, or the INVITE stopped already
 	if t.inv && b.provisonal && !b.cancelSent {
 		mod.sendCancel(t, b)
-	}
-	if b.ctx != nil && !b.provisonal {
-		b.ctx.Terminate() // nothing answered: stop retransmitting
 	}
 	mod.branchFailure(t, b, run, proc)
 	mod.maybeFinish(t, run, proc)
@@ -184,9 +228,11 @@ func (mod *Module) branchFailure(t *tx, b *branch, run kemi.Runner, proc *kemi.P
 	}
 	fm := mod.fakeRequest(t, b, proc)
 	fm.Route = kemi.RouteBranchFailure
+	t.routes++
 	if _, err := run.Call(t.on[cbBranchFailure], kemi.RouteBranchFailure, fm); err != nil {
 		mod.log.Debug("branch failure route failed", "err", err)
 	}
+	t.routes--
 	t.flags, t.xflags = fm.Flags, fm.XFlags
 }
 
@@ -207,9 +253,11 @@ func (mod *Module) maybeFinish(t *tx, run kemi.Runner, proc *kemi.Proc) {
 		t.on[cbFailure] = "" // cleared before it runs: a new relay must arm it again
 		fm := mod.fakeRequest(t, t.branches[best], proc)
 		t.inFailure = true
+		t.routes++
 		if _, err := run.Call(name, kemi.RouteFailure, fm); err != nil {
 			mod.log.Debug("failure route failed", "err", err)
 		}
+		t.routes--
 		t.inFailure = false
 		t.flags, t.xflags, t.avps = fm.Flags, fm.XFlags, fm.AVPs
 		if t.final || t.done || t.pendingBranches() > 0 {

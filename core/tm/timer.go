@@ -1,147 +1,64 @@
 package tm
 
 import (
-	"container/heap"
 	"context"
-	"sync"
+	"fmt"
 	"time"
 
+	"github.com/emiago/sipgo/sip"
 	"github.com/kemisip/kemi/kemi"
 )
 
-// Deadline kinds of the transaction timer.
-const (
-	deadlineWait = iota // wt_timer after the final reply: release
-	deadlineLife        // max_*_lifetime: expire
-)
-
-// deadlineHeap orders transactions by their next deadline; each
-// transaction is in it at most once (tx.timer), so a released one is
-// removed at once instead of lingering until its lifetime ends.
-type deadlineHeap []*tx
-
-func (h deadlineHeap) Len() int           { return len(h) }
-func (h deadlineHeap) Less(i, j int) bool { return h[i].timer.at.Before(h[j].timer.at) }
-func (h deadlineHeap) Swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].timer.idx, h[j].timer.idx = i, j
-}
-func (h *deadlineHeap) Push(x any) {
-	t := x.(*tx)
-	t.timer.idx = len(*h)
-	*h = append(*h, t)
-}
-func (h *deadlineHeap) Pop() any {
-	old := *h
-	t := old[len(old)-1]
-	old[len(old)-1] = nil
-	*h = old[:len(old)-1]
-	t.timer.idx = -1
-	return t
-}
-
-// txTimer is a transaction's place in the timer heap; guarded by
-// timers.mu, not tx.mu.
-type txTimer struct {
-	idx  int // index in the heap, -1 when not in it
-	at   time.Time
-	kind int
-}
-
-// deadline is a due timer handed to the timer process.
-type deadline struct {
-	t    *tx
-	kind int
-}
-
-// timers is tm's transaction timer: one heap of deadlines served by the tm
-// timer process, instead of runtime timers per transaction.
-type timers struct {
-	mu sync.Mutex
-	h  deadlineHeap
-}
-
-// set gives t its next deadline, replacing the one it had.
-func (ts *timers) set(t *tx, at time.Time, kind int) {
-	ts.mu.Lock()
-	t.timer.at, t.timer.kind = at, kind
-	if t.timer.idx >= 0 {
-		heap.Fix(&ts.h, t.timer.idx)
-	} else {
-		heap.Push(&ts.h, t)
-	}
-	ts.mu.Unlock()
-}
-
-// setLifetime moves t's lifetime deadline unless it already waits for
-// release.
-func (ts *timers) setLifetime(t *tx, at time.Time) {
-	ts.mu.Lock()
-	waiting := t.timer.idx >= 0 && t.timer.kind == deadlineWait
-	ts.mu.Unlock()
-	if !waiting {
-		ts.set(t, at, deadlineLife)
-	}
-}
-
-// remove takes t out of the heap.
-func (ts *timers) remove(t *tx) {
-	ts.mu.Lock()
-	if t.timer.idx >= 0 {
-		heap.Remove(&ts.h, t.timer.idx)
-	}
-	ts.mu.Unlock()
-}
-
-// len is the number of transactions with a deadline.
-func (ts *timers) len() int {
-	ts.mu.Lock()
-	defer ts.mu.Unlock()
-	return len(ts.h)
-}
-
-// due pops the deadlines that passed.
-func (ts *timers) due(now time.Time) []deadline {
-	ts.mu.Lock()
-	defer ts.mu.Unlock()
-	var out []deadline
-	for len(ts.h) > 0 && !ts.h[0].timer.at.After(now) {
-		kind := ts.h[0].timer.kind
-		out = append(out, deadline{t: heap.Pop(&ts.h).(*tx), kind: kind})
-	}
-	return out
-}
-
-// timerProcess is tm's timer process: it releases transactions wt_timer
-// after their final reply and expires those that outlive their lifetime.
+// timerProcess is tm's timer process: each tick it advances the wheel,
+// which sends retransmissions, ends branches at fr_timer, releases
+// transactions at wt_timer and expires those that outlive their lifetime.
 func (mod *Module) timerProcess(ctx context.Context, pc *kemi.ProcContext) error {
-	tick := time.NewTicker(50 * time.Millisecond)
+	tick := time.NewTicker(wheelTick)
 	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case now := <-tick.C:
-			for _, d := range mod.timers.due(now) {
-				mod.fire(d, now)
-			}
+		case <-tick.C:
+			mod.wheel.advance(mod.fire)
 		}
 	}
 }
 
-func (mod *Module) fire(d deadline, now time.Time) {
-	t := d.t
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.done {
+// fire acts on one expiry. fr_timer runs routes (branch-failure, failure),
+// so a worker handles it; so does any expiry of a transaction a route
+// holds right now, so that one slow route does not hold up every timer of
+// the module.
+func (mod *Module) fire(x expiry) {
+	t := x.e.t
+	if t == nil {
+		mod.fireUAC(x)
 		return
 	}
-	switch d.kind {
-	case deadlineWait:
-		mod.release(t)
-	case deadlineLife:
-		if now.Before(t.lifeEnd) {
-			mod.timers.setLifetime(t, t.lifeEnd) // t_set_max_lifetime moved it
+	if x.kind == tkFR || !t.mu.TryLock() {
+		mod.host.Exec(func(run kemi.Runner, proc *kemi.Proc) {
+			t.mu.Lock()
+			defer t.mu.Unlock()
+			mod.expire(x, run, proc)
+		})
+		return
+	}
+	defer t.mu.Unlock()
+	mod.expire(x, nil, nil)
+}
+
+// expire acts on an expiry of t's timers; t.mu held.
+func (mod *Module) expire(x expiry, run kemi.Runner, proc *kemi.Proc) {
+	t := x.e.t
+	if t.done || !mod.wheel.current(x) {
+		return // stopped or re-armed meanwhile
+	}
+	defer mod.maybeTrim(t)
+	b := x.e.b
+	switch x.kind {
+	case tkLife:
+		if t.txState != nil && time.Now().Before(t.lifeEnd) {
+			mod.wheel.set(&t.tm, time.Until(t.lifeEnd), tkLife) // t_set_max_lifetime moved it
 			return
 		}
 		mod.met.expired.Inc()
@@ -149,5 +66,89 @@ func (mod *Module) fire(d deadline, now time.Time) {
 			_ = mod.localReply(t, nil, 408, "Request Timeout")
 		}
 		mod.release(t)
+	case tkWait:
+		mod.release(t)
+	case tkReplyRetr:
+		if t.acked {
+			return
+		}
+		rb := t.rb
+		if rb.hLeft <= 0 {
+			mod.startWait(t) // timer H: no ACK came
+			return
+		}
+		mod.sendRaw(t.dst, rb.reply)
+		rb.retrIv = min(2*rb.retrIv, rb.t2)
+		d := min(rb.retrIv, rb.hLeft)
+		rb.hLeft -= d
+		mod.wheel.set(&t.tm, d, tkReplyRetr)
+	case tkRequest:
+		if b.final || (t.inv && b.provisonal) || b.req == nil {
+			return
+		}
+		if k, queued := mod.wheel.armed(&b.fr); k == tkFR && !queued {
+			return // fr_timer expired and waits for a worker: the branch is over
+		}
+		mod.resend(b.req, b.dst)
+		switch {
+		case b.provisonal:
+			b.retrIv = b.t2 // RFC 3261 §17.1.2.2: Proceeding, timer E at T2
+		case t.inv:
+			b.retrIv *= 2 // timer A doubles until fr_timer ends the branch
+		default:
+			b.retrIv = min(2*b.retrIv, b.t2)
+		}
+		mod.wheel.set(&b.retr, b.retrIv, tkRequest)
+	case tkCancel:
+		if b.cancelDone || b.gotFinal || b.cancelReq == nil || b.crLeft <= 0 {
+			return
+		}
+		mod.resend(b.cancelReq, b.dst)
+		b.crIv = min(2*b.crIv, b.t2)
+		d := min(b.crIv, b.crLeft)
+		b.crLeft -= d
+		mod.wheel.set(&b.cretr, d, tkCancel)
+	case tkFR:
+		mod.branchTimeout(t, b, run, proc)
 	}
+}
+
+// sendRaw sends bytes tm keeps (a final reply, an ACK) again.
+func (mod *Module) sendRaw(dst kemi.Dest, b []byte) {
+	if b == nil {
+		return
+	}
+	mod.met.retransmits.Inc()
+	if err := mod.raw.SendRaw(dst, b); err != nil {
+		mod.met.sendErrors.Inc()
+	}
+}
+
+// resend sends a request again (timers A and E, a CANCEL's timer E).
+func (mod *Module) resend(req *sip.Request, dst kemi.Dest) {
+	mod.met.retransmits.Inc()
+	if err := mod.host.SendRequest(nil, req, dst); err != nil {
+		mod.met.sendErrors.Inc()
+	}
+}
+
+// reparser sends kept bytes through a host that cannot send raw bytes
+// (kemi.RawSender): it parses them again. The engine is a RawSender.
+type reparser struct{ host kemi.Host }
+
+func (r reparser) SendRaw(dst kemi.Dest, b []byte) error {
+	if r.host == nil {
+		return fmt.Errorf("core/tm: no host to send with")
+	}
+	msg, err := sip.ParseMessage(b)
+	if err != nil {
+		return fmt.Errorf("core/tm: kept message does not parse: %w", err)
+	}
+	switch m := msg.(type) {
+	case *sip.Request:
+		return r.host.SendRequest(nil, m, dst)
+	case *sip.Response:
+		return r.host.SendReply(m, dst)
+	}
+	return fmt.Errorf("core/tm: cannot send %T", msg)
 }

@@ -1,6 +1,9 @@
 package tm
 
 import (
+	"bytes"
+	"io"
+	"slices"
 	"sync"
 	"time"
 
@@ -33,6 +36,7 @@ type ref struct {
 	on        [numCallbacks]string
 	onSet     [numCallbacks]bool
 	fr, frInv time.Duration
+	t1, t2    time.Duration
 	sw        switches
 }
 
@@ -65,8 +69,10 @@ func lockTx(r *ref) func() {
 var noop = func() {}
 
 // newTx creates the transaction of the request in m, or returns the
-// existing one for a retransmission (created false).
-func (mod *Module) newTx(m *kemi.Msg) (t *tx, created bool, err error) {
+// existing one for a retransmission (created false). inRoute: the request
+// route that called goes on with the transaction (it is not trimmed
+// before AfterRequestRoute).
+func (mod *Module) newTx(m *kemi.Msg, inRoute bool) (t *tx, created bool, err error) {
 	key := serverKey(m.Req, "")
 	if old := mod.txs.get(key); old != nil {
 		return old, false, nil
@@ -75,48 +81,50 @@ func (mod *Module) newTx(m *kemi.Msg) (t *tx, created bool, err error) {
 	if err != nil {
 		return nil, false, err
 	}
+	now := time.Now()
 	t = &tx{
-		mod:           mod,
-		id:            mod.nextID.Add(1),
-		key:           key,
-		req:           m.Req,
-		reqAdded:      m.AddedAt(),
-		dst:           dst,
-		inv:           m.Req.Method == sip.INVITE,
-		flags:         m.Flags,
-		avps:          m.AVPs.Clone(),
-		fr:            mod.frTimer,
-		frInv:         mod.frInvTimer,
-		created:       time.Now(),
-		bestBranch:    -1,
-		callID:        m.Req.CallID().Value(),
-		cseq:          m.Req.CSeq().SeqNo,
-		src:           m.Src,
-		rcv:           m.Rcv,
-		proto:         m.Proto,
-		connID:        m.ConnID,
-		origURI:       m.OrigURI,
-		dstURI:        m.DstURI,
-		pathVec:       m.PathVec,
-		maxFwdChecked: m.MaxFwdHandled(),
-		forceRport:    m.ForceRport,
-		timer:         txTimer{idx: -1},
+		id:      mod.nextID.Add(1),
+		key:     key,
+		dst:     dst,
+		inv:     m.Req.Method == sip.INVITE,
+		inRoute: inRoute,
+		call:    callKey(m.Req.CallID().Value(), m.Req.CSeq().SeqNo),
+		txState: &txState{
+			req:           m.Req,
+			reqAdded:      m.AddedAt(),
+			flags:         m.Flags,
+			avps:          m.AVPs.Clone(),
+			fr:            mod.frTimer,
+			frInv:         mod.frInvTimer,
+			t1:            mod.t1,
+			t2:            mod.t2,
+			created:       now,
+			bestBranch:    -1,
+			callID:        m.Req.CallID().Value(),
+			cseq:          m.Req.CSeq().SeqNo,
+			src:           m.Src,
+			rcv:           m.Rcv,
+			proto:         m.Proto,
+			connID:        m.ConnID,
+			origURI:       m.OrigURI,
+			dstURI:        m.DstURI,
+			pathVec:       m.PathVec,
+			maxFwdChecked: m.MaxFwdHandled(),
+			forceRport:    m.ForceRport,
+		},
 	}
+	t.tm.t = t
 	t.sw.put(swNoAuto100, !mod.autoInv100)
 	t.sw.put(swDisable6xx, mod.disable6xx)
-	t.uas = &txConn{host: m.Host, dst: dst}
-	t.stx = sip.NewServerTx(key, m.Req, t.uas, mod.sipLog)
-	if err := t.stx.Init(); err != nil {
-		return nil, false, err
-	}
+	t.lifeEnd = now.Add(mod.lifetimeOf(t))
+	// armed before t is in the tables: nobody else can touch its timer yet
+	mod.wheel.set(&t.tm, mod.lifetimeOf(t), tkLife)
 	if old := mod.txs.add(t); old != nil {
 		// another worker created it meanwhile: this one is a retransmission
-		t.stx.Terminate()
+		mod.wheel.stop(&t.tm)
 		return old, false, nil
 	}
 	mod.met.created.Inc()
-	t.lifeEnd = t.created.Add(mod.lifetimeOf(t))
-	mod.timers.set(t, t.lifeEnd, deadlineLife)
 	return t, true, nil
 }
 
@@ -134,6 +142,12 @@ func (t *tx) applyRef(r *ref, m *kemi.Msg) {
 	if r.frInv > 0 {
 		t.frInv = r.frInv
 	}
+	if r.t1 > 0 {
+		t.t1 = r.t1
+	}
+	if r.t2 > 0 {
+		t.t2 = r.t2
+	}
 	t.sw.apply(r.sw)
 	if r.contacts != nil && t.contacts == nil {
 		t.contacts, r.contacts = r.contacts, nil
@@ -142,35 +156,63 @@ func (t *tx) applyRef(r *ref, m *kemi.Msg) {
 	t.avps = m.AVPs.Clone()
 }
 
-// replyUAS sends res upstream through the server transaction; t.mu held.
+// replyUAS sends res upstream: the server transaction's reply (RFC 3261
+// §17.2); t.mu held. A final reply ends the live part of the transaction:
+// its bytes are kept for retransmitted requests (not those of a 2xx to an
+// INVITE: the proxy does not retransmit it, the UAS does), a negative reply
+// to an INVITE over UDP is sent again on timer G until the ACK comes or
+// timer H ends, and then wt_timer runs.
 func (mod *Module) replyUAS(t *tx, res *sip.Response, local bool) error {
 	if t.final {
 		// late: more 2xx go through relay2xx, anything else is dropped
 		return nil
 	}
-	if err := t.stx.Respond(res); err != nil {
+	if err := mod.host.SendReply(res, t.dst); err != nil {
 		mod.met.sendErrors.Inc()
 		return err
 	}
-	t.uasStatus, t.uasReason, t.lastReply = res.StatusCode, res.Reason, res
+	code := res.StatusCode
+	t.uasStatus, t.uasReason, t.lastReply = int32(code), res.Reason, res
 	if local {
-		mod.countLocal(res.StatusCode)
+		mod.countLocal(code)
 	} else {
-		mod.countRelayed(res.StatusCode)
+		mod.countRelayed(code)
 	}
-	if res.StatusCode >= 200 && !t.final {
-		t.final = true
-		mod.txs.live.Add(-1)
-		mod.scheduleWait(t)
+	if code < 200 {
+		return nil
 	}
+	t.final = true
+	mod.txs.live.Add(-1)
+	if !t.inv || code >= 300 {
+		t.rb = &retrBuf{reply: encode(res)}
+	}
+	if t.inv && code >= 300 && !reliable(t.dst) {
+		t.rb.retrIv, t.rb.hLeft, t.rb.t2 = t.t1, 64*t.t1-t.t1, t.t2
+		mod.wheel.set(&t.tm, t.t1, tkReplyRetr) // timer G
+		return nil
+	}
+	mod.startWait(t)
 	return nil
+}
+
+// reliable reports whether messages to d need no retransmission.
+func reliable(d kemi.Dest) bool { return d.Proto != "udp" }
+
+// encode writes m as it goes on the wire, in a slice of its own size.
+func encode(m interface{ StringWrite(io.StringWriter) }) []byte {
+	b := sizeBuf.Get().(*bytes.Buffer)
+	b.Reset()
+	m.StringWrite(b)
+	out := bytes.Clone(b.Bytes())
+	sizeBuf.Put(b)
+	return out
 }
 
 // localReply builds and sends a reply of our own to the transaction's
 // request; t.mu held.
 func (mod *Module) localReply(t *tx, m *kemi.Msg, code int, reason string) error {
-	if t.final {
-		return nil // too late; t.req may be gone
+	if t.final || t.txState == nil {
+		return nil // too late; the request is gone
 	}
 	if reason == "" {
 		reason = kemi.ReasonPhrase(code)
@@ -185,44 +227,49 @@ func (mod *Module) localReply(t *tx, m *kemi.Msg, code int, reason string) error
 	return mod.replyUAS(t, res, true)
 }
 
-// scheduleWait removes the transaction wt_timer after its final reply, so
-// that late retransmissions are still absorbed meanwhile; the branch
-// messages are not needed any more.
-func (mod *Module) scheduleWait(t *tx) {
+// startWait arms wt_timer: the transaction stays that long to absorb
+// late retransmissions, then goes; t.mu held.
+func (mod *Module) startWait(t *tx) {
 	if t.waiting {
 		return
 	}
 	t.waiting = true
-	mod.trim(t)
-	mod.timers.set(t, time.Now().Add(mod.wtTimer), deadlineWait)
+	mod.wheel.set(&t.tm, mod.wtTimer, tkWait)
 }
 
-// trim lets go what a transaction waiting for wt_timer no longer needs,
-// so that the thousands kept at a high call rate cost little memory;
-// t.mu held. Kept: the keys that absorb retransmissions, the replies, and
-// the request of a branch whose negative reply may come again (its ACK).
-func (mod *Module) trim(t *tx) {
-	pending := false
+// maybeTrim lets go what a finished transaction no longer needs, so that
+// the thousands waiting out wt_timer at a high call rate cost little
+// memory; t.mu held. It waits until the final reply went upstream, no
+// branch is pending (nor a CANCEL that may still bring a 487 to
+// acknowledge) and no route holds the transaction. Kept: the keys, where
+// replies go, the final reply's bytes and the ACKs of negative replies.
+func (mod *Module) maybeTrim(t *tx) {
+	if t.txState == nil || !t.final || t.done || t.inRoute || t.routes > 0 {
+		return
+	}
 	for _, b := range t.branches {
-		if !b.final {
-			pending = true
-			continue
-		}
-		b.ctx = nil // terminated at the branch's final reply
-		if !t.inv || b.status < 300 {
-			b.req = nil
+		if !b.final || (b.timedOut && b.cancelSent && !b.gotFinal) {
+			return
 		}
 	}
-	if t.inv && t.uasStatus < 300 && !pending {
-		// after a 2xx the ACK is end-to-end and a retransmitted INVITE is
-		// absorbed without an answer: nothing needs the request any more
-		t.stx.Terminate()
-		t.stx, t.req = nil, nil
+	var acks []branchAck
+	for _, b := range t.branches {
+		mod.stopBranch(b)
+		if b.ack != nil && !reliable(b.dst) {
+			acks = append(acks, branchAck{idx: b.idx, dst: b.dst, ack: b.ack})
+		}
 	}
+	if acks != nil {
+		if t.rb == nil {
+			t.rb = &retrBuf{}
+		}
+		t.rb.acks = slices.Clip(acks)
+	}
+	t.txState = nil
 }
 
-// release removes the transaction from the tables and lets its sipgo
-// transactions go; t.mu held.
+// release removes the transaction from the tables and stops its timers;
+// t.mu held.
 func (mod *Module) release(t *tx) {
 	if t.done {
 		return
@@ -232,13 +279,12 @@ func (mod *Module) release(t *tx) {
 		t.final = true
 		mod.txs.live.Add(-1)
 	}
-	for _, b := range t.branches {
-		b.stop()
+	if t.txState != nil {
+		for _, b := range t.branches {
+			mod.stopBranch(b)
+		}
 	}
-	if t.stx != nil {
-		t.stx.Terminate()
-	}
-	mod.timers.remove(t)
+	mod.wheel.stop(&t.tm)
 	mod.txs.remove(t)
 }
 
@@ -253,17 +299,11 @@ func (t *tx) pendingBranches() int {
 	return n
 }
 
-// stop lets the branch's client transactions go.
-func (b *branch) stop() {
-	if b.fr != nil {
-		b.fr.Stop()
-	}
-	if b.ctx != nil {
-		b.ctx.Terminate()
-	}
-	if b.cancelTx != nil {
-		b.cancelTx.Terminate()
-	}
+// stopBranch stops the timers of a branch; t.mu held.
+func (mod *Module) stopBranch(b *branch) {
+	mod.wheel.stop(&b.retr)
+	mod.wheel.stop(&b.fr)
+	mod.wheel.stop(&b.cretr)
 }
 
 // inflight is the set of request keys being routed right now, for

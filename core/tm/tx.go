@@ -1,9 +1,7 @@
 package tm
 
 import (
-	"fmt"
 	"hash/fnv"
-	"net"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -15,21 +13,72 @@ import (
 	"github.com/kemisip/kemi/kemi"
 )
 
-// tx is one transaction: the request received (the server side, a sipgo
-// ServerTx) and the branches it was relayed to (each a sipgo ClientTx).
-// mu serialises everything that happens to it: relaying, replies, timers
-// and the routes they run.
+// tx is one transaction: the request received (the server side) and the
+// branches it was relayed to (the client side). mu serialises everything
+// that happens to it: relaying, replies, timers and the routes they run.
+//
+// The fields up to txState are what a finished transaction keeps while it
+// waits out wt_timer: its keys, where replies go, the bytes of the final
+// reply it may have to send again and the ACKs of negative replies it may
+// have to send again (Kamailio keeps the same: the cell's keys and
+// retransmission buffers). Everything else is in txState, which trim lets
+// go once the final reply went upstream, no branch is pending and no
+// route holds the transaction; code that may reach a trimmed transaction
+// (timers, retransmissions, lookups by key) reads only the first part.
 type tx struct {
-	mod *Module
-	id  uint64
-	key string // server transaction key
+	mu   sync.Mutex
+	id   uint64
+	key  string // server transaction key
+	call uint64 // callKey of its Call-ID and CSeq number (findCall)
 
-	mu  sync.Mutex
-	req *sip.Request  // the request as received (later: as relayed); nil in the wait state of a 2xx-answered INVITE
-	stx *sip.ServerTx // nil with req
-	dst kemi.Dest     // where replies to the request go
-	uas *txConn       // the server transaction's connection (dst)
-	inv bool          // an INVITE transaction
+	dst kemi.Dest // where replies to the request go
+	// rb holds what a final reply needs sent again; nil for a 2xx to an
+	// INVITE (the proxy does not retransmit it: RFC 3261 §17.2.1, the 2xx
+	// and its ACK are end to end)
+	rb *retrBuf
+	tm tentry // lifetime, then timer G / H, then wt_timer
+
+	uasStatus int32 // last status sent upstream
+	// routes counts the routes tm runs on the transaction; inRoute: the
+	// request route that created it still runs (until AfterRequestRoute).
+	// Neither lets trim go: the route may still read the request.
+	routes  int32
+	inv     bool // an INVITE transaction
+	final   bool // a final reply was sent upstream
+	done    bool // removed from the tables
+	waiting bool // wt_timer runs: released at its end
+	acked   bool // the ACK of our negative reply came
+	inRoute bool
+
+	*txState
+}
+
+// retrBuf is what a finished transaction sends again: its final reply (to
+// a retransmitted request, and on timer G) and the ACKs of its branches'
+// negative replies (to a retransmitted reply).
+type retrBuf struct {
+	reply []byte
+	// acks are kept in place of the branches by trim
+	acks []branchAck
+	// retrIv is the next interval of timer G, up to t2; hLeft what
+	// remains of timer H (64*T1) until the transaction stops waiting for
+	// the ACK
+	retrIv, hLeft, t2 time.Duration
+}
+
+// finalReply is the final reply's bytes, or nil.
+func (t *tx) finalReply() []byte {
+	if t.rb == nil {
+		return nil
+	}
+	return t.rb.reply
+}
+
+// txState is the part of a transaction that only a live one needs: the
+// request, the script's state, the branches' details.
+type txState struct {
+	req      *sip.Request // the request as received (later: as relayed)
+	branches []*branch
 
 	// script state kept on the transaction
 	flags  uint32
@@ -37,18 +86,15 @@ type tx struct {
 	avps   kemi.AVPs
 	on     [numCallbacks]string // route names armed with t_on_*
 
-	branches []*branch
 	// per-transaction settings (t_set_*)
 	fr, frInv    time.Duration
-	sw           switches // t_set_* and relay flags
+	t1, t2       time.Duration // T1 and T2 of new branches and of the reply (t_set_retr)
+	sw           switches      // t_set_* and relay flags
 	created      time.Time
 	sent100      bool
 	canceled     bool
-	uasStatus    int // last status sent upstream
 	uasReason    string
-	final        bool // a final reply was sent upstream
-	done         bool // removed from the tables
-	bestBranch   int  // branch whose reply was picked (failure route)
+	bestBranch   int // branch whose reply was picked (failure route)
 	inFailure    bool
 	cancelReason string        // Reason of the CANCEL received, copied to ours
 	contacts     contactGroups // t_load_contacts
@@ -67,8 +113,13 @@ type tx struct {
 	maxFwdChecked bool   // the script handled Max-Forwards: branches carry it as it is
 	forceRport    bool
 	lifeEnd       time.Time // max_*_lifetime ends
-	waiting       bool      // released at wt_timer
-	timer         txTimer   // place in the timer heap (timers.mu)
+}
+
+// branchAck is the ACK of a branch's negative final reply, as sent.
+type branchAck struct {
+	idx int
+	dst kemi.Dest
+	ack []byte
 }
 
 // callback names a route a transaction runs (t_on_*).
@@ -110,44 +161,55 @@ func (s switches) has(w txSwitch) bool { return s.on&w != 0 }
 // apply copies the switches set in o over s.
 func (s *switches) apply(o switches) { s.on = s.on&^o.set | o.on&o.set }
 
-// branch is one outgoing copy of the request.
+// branch is one outgoing copy of the request: a client transaction of
+// tm's own (RFC 3261 §17.1), its timers on the module's wheel.
 type branch struct {
 	tx  *tx
 	idx int
 	id  string       // our Via branch
 	uri string       // Request-URI of this branch, as sent
-	req *sip.Request // nil in the wait state unless an ACK may be needed
-	ctx *sip.ClientTx
+	req *sip.Request // as sent; nil once the branch ended and the transaction was trimmed
 	// method of the request, kept when req is let go
 	method sip.RequestMethod
 	dst    kemi.Dest
 	flags  uint32 // branch flags, as the branch route left them
-	fr     *time.Timer
-	frGen  uint32 // which arming of fr is current
+
+	retr   tentry        // timer A / E: the request again
+	fr     tentry        // fr_timer / fr_inv_timer
+	cretr  tentry        // the CANCEL again
+	retrIv time.Duration // next interval of retr
+	t1, t2 time.Duration // the transaction's when the branch was sent (t_set_retr)
+	crIv   time.Duration // next interval of cretr
+	crLeft time.Duration // what remains of the CANCEL's 64*T1
 
 	status     int           // last status received (or the local one)
 	reply      *sip.Response // the final reply
+	ack        []byte        // the ACK of a negative final reply, as sent
 	final      bool
+	gotFinal   bool // a final reply came from downstream (final may be a local timeout)
 	provisonal bool // a provisional reply came
 	timedOut   bool
 	local      bool // the final reply was generated here
 	cancel     bool // a CANCEL is wanted
 	cancelSent bool
-	cancelTx   *sip.ClientTx
-	dropped    bool // t_drop_replies: not a candidate for the best reply
+	cancelReq  *sip.Request // the CANCEL sent, for its retransmissions
+	cancelDone bool         // a reply to our CANCEL came
+	dropped    bool         // t_drop_replies: not a candidate for the best reply
 }
 
-// store holds the transactions of a module, by server key and by branch.
+// store holds the transactions of a module, by server key and by id (the
+// Via branch of each of our branches holds the id: replies find their
+// transaction without a table of branches).
 type store struct {
-	mu       sync.RWMutex
-	byKey    map[string]*tx
-	byBranch map[string]*branch
-	live     atomic.Int64 // transactions without a final reply upstream
-	count    atomic.Int64 // transactions in the tables
+	mu    sync.RWMutex
+	byKey map[string]*tx
+	byID  map[uint64]*tx
+	live  atomic.Int64 // transactions without a final reply upstream
+	count atomic.Int64 // transactions in the tables
 }
 
 func newStore() *store {
-	return &store{byKey: map[string]*tx{}, byBranch: map[string]*branch{}}
+	return &store{byKey: map[string]*tx{}, byID: map[uint64]*tx{}}
 }
 
 func (s *store) get(key string) *tx {
@@ -165,43 +227,33 @@ func (s *store) add(t *tx) *tx {
 		return old
 	}
 	s.byKey[t.key] = t
+	s.byID[t.id] = t
 	s.live.Add(1)
 	s.count.Add(1)
 	return nil
 }
 
-func (s *store) branch(id string) *branch {
+// byBranchID returns the transaction whose branch has Via branch id, and
+// the branch's index.
+func (s *store) byBranchID(prefix, id string) (*tx, int) {
+	txID, idx, ok := parseBranchID(prefix, id)
+	if !ok {
+		return nil, 0
+	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return s.byBranch[id]
+	return s.byID[txID], idx
 }
 
-func (s *store) addBranch(b *branch) {
-	s.mu.Lock()
-	s.byBranch[b.id] = b
-	s.mu.Unlock()
-}
-
-// removeBranch forgets a branch that was never sent.
-func (s *store) removeBranch(b *branch) {
-	s.mu.Lock()
-	if s.byBranch[b.id] == b {
-		delete(s.byBranch, b.id)
-	}
-	s.mu.Unlock()
-}
-
-// remove drops t and its branches from the tables.
+// remove drops t from the tables.
 func (s *store) remove(t *tx) {
 	s.mu.Lock()
 	if s.byKey[t.key] == t {
 		delete(s.byKey, t.key)
 		s.count.Add(-1)
 	}
-	for _, b := range t.branches {
-		if s.byBranch[b.id] == b {
-			delete(s.byBranch, b.id)
-		}
+	if s.byID[t.id] == t {
+		delete(s.byID, t.id)
 	}
 	s.mu.Unlock()
 }
@@ -263,10 +315,37 @@ func serverKey(req *sip.Request, method string) string {
 // replicaPrefix starts the Via branch of t_replicate copies.
 const replicaPrefix = "z9hG4bKkmr"
 
+// branchPrefix starts the Via branch of the branches of transactions.
+const branchPrefix = "z9hG4bKkmt"
+
 // branchID builds the Via branch of branch idx of transaction id; the
 // prefix keeps ids of two engine runs apart.
 func branchID(prefix string, id uint64, idx int) string {
-	return "z9hG4bKkmt" + prefix + "." + strconv.FormatUint(id, 36) + "." + strconv.Itoa(idx)
+	return branchPrefix + prefix + "." + strconv.FormatUint(id, 36) + "." + strconv.Itoa(idx)
+}
+
+// parseBranchID is the reverse of branchID for this module's prefix.
+func parseBranchID(prefix, id string) (txID uint64, idx int, ok bool) {
+	rest, found := strings.CutPrefix(id, branchPrefix)
+	if !found {
+		return 0, 0, false
+	}
+	if rest, found = strings.CutPrefix(rest, prefix); !found || rest == "" || rest[0] != '.' {
+		return 0, 0, false
+	}
+	txs, idxs, found := strings.Cut(rest[1:], ".")
+	if !found {
+		return 0, 0, false
+	}
+	txID, err := strconv.ParseUint(txs, 36, 64)
+	if err != nil {
+		return 0, 0, false
+	}
+	n, err := strconv.Atoi(idxs)
+	if err != nil || n < 0 {
+		return 0, 0, false
+	}
+	return txID, n, true
 }
 
 // randomPrefix gives each module instance its own branch prefix.
@@ -275,61 +354,3 @@ func randomPrefix() string {
 	h.Write([]byte(strconv.FormatInt(time.Now().UnixNano(), 10)))
 	return strconv.FormatUint(uint64(h.Sum32()), 36)
 }
-
-// txConn is the sipgo Connection of one transaction side: every message
-// the FSM writes (a reply and its retransmissions, a request, its
-// retransmissions and the ACK of a negative reply) goes to one
-// destination through the engine.
-type txConn struct {
-	host kemi.Host
-	mu   sync.Mutex // dst may change (send_reply_mode) while sipgo's timers write
-	dst  kemi.Dest
-	// inv is the INVITE of a branch: sipgo's ACK of a negative reply (all
-	// the Vias, a Contact, Max-Forwards 70) is replaced with negativeAck's.
-	inv *sip.Request
-}
-
-func (c *txConn) dest() kemi.Dest {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.dst
-}
-
-func (c *txConn) setDest(d kemi.Dest) {
-	c.mu.Lock()
-	c.dst = d
-	c.mu.Unlock()
-}
-
-func (c *txConn) LocalAddr() net.Addr {
-	dst := c.dest()
-	if dst.Sock == nil {
-		return &net.UDPAddr{}
-	}
-	a := dst.Sock.Addr
-	if dst.Proto == "tcp" {
-		return net.TCPAddrFromAddrPort(a)
-	}
-	return net.UDPAddrFromAddrPort(a)
-}
-
-func (c *txConn) WriteMsg(msg sip.Message) error {
-	switch m := msg.(type) {
-	case *sip.Request:
-		if m.Method == sip.ACK && c.inv != nil {
-			m = negativeAck(c.inv, m.To())
-		}
-		return c.host.SendRequest(nil, m, c.dest())
-	case *sip.Response:
-		return c.host.SendReply(m, c.dest())
-	}
-	return fmt.Errorf("tm: cannot send %T", msg)
-}
-
-// Ref, TryClose and Close: the engine owns the sockets, there is nothing
-// to count or close here.
-func (c *txConn) Ref(int) int            { return 1 }
-func (c *txConn) TryClose() (int, error) { return 1, nil }
-func (c *txConn) Close() error           { return nil }
-
-var _ sip.Connection = (*txConn)(nil)

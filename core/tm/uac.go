@@ -3,7 +3,6 @@ package tm
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -17,23 +16,39 @@ import (
 // uacPrefix starts the Via branch of requests tm sends as a UAC.
 const uacPrefix = "z9hG4bKkmu"
 
-// uacTable holds the client transactions of t_uac_send by Via branch, so
-// that their replies end there and not in the script.
-type uacTable struct {
-	mu sync.Mutex
-	m  map[string]*sip.ClientTx
+// uacTx is a request of our own (t_uac_send, a module's kemi.UAC): a
+// client transaction on the module's wheel, like a branch without a
+// server side.
+type uacTx struct {
+	mu     sync.Mutex
+	id     string
+	req    *sip.Request
+	dst    kemi.Dest
+	retr   tentry // timer A / E
+	fr     tentry // the timeout
+	retrIv time.Duration
+	prov   bool // a provisional reply came
+	ended  bool
+	done   func(kemi.UACResult)
 }
 
-func (u *uacTable) add(id string, ctx *sip.ClientTx) {
+// uacTable holds the requests of our own by Via branch, so that their
+// replies end there and not in the script.
+type uacTable struct {
+	mu sync.Mutex
+	m  map[string]*uacTx
+}
+
+func (u *uacTable) add(x *uacTx) {
 	u.mu.Lock()
 	if u.m == nil {
-		u.m = map[string]*sip.ClientTx{}
+		u.m = map[string]*uacTx{}
 	}
-	u.m[id] = ctx
+	u.m[x.id] = x
 	u.mu.Unlock()
 }
 
-func (u *uacTable) get(id string) *sip.ClientTx {
+func (u *uacTable) get(id string) *uacTx {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	return u.m[id]
@@ -94,80 +109,119 @@ func (mod *Module) SendRequest(r kemi.UACRequest, done func(kemi.UACResult)) err
 	req.PrependHeader(via)
 	req.SetTransport(strings.ToUpper(dst.Proto))
 	req.SetDestination(dst.Addr.String())
-	ctx := sip.NewClientTx(id+"|"+string(req.Method), req, &txConn{host: mod.host, dst: dst}, mod.sipLog)
 	timeout := r.Timeout
 	if timeout <= 0 {
 		timeout = mod.frTimer
 	}
-	mod.uacs.add(id, ctx)
-	// The reader starts first so that a quick reply finds it; it reports
-	// nothing when the first transmission fails (the error is returned).
-	sent := make(chan bool, 1)
-	go mod.consumeUAC(id, ctx, timeout, sent, done)
-	if err := ctx.Init(); err != nil {
-		sent <- false
+	x := &uacTx{id: id, req: req, dst: dst, done: done}
+	x.retr.u, x.fr.u = x, x
+	// in the table before it is sent, so that a quick reply finds it
+	mod.uacs.add(x)
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if err := mod.host.SendRequest(nil, req, dst); err != nil {
+		x.ended = true
+		mod.uacs.remove(id)
 		mod.met.sendErrors.Inc()
-		ctx.Terminate()
 		return err
 	}
-	sent <- true
 	mod.met.uacRequests.Inc()
+	if !reliable(dst) {
+		x.retrIv = mod.t1
+		mod.wheel.set(&x.retr, x.retrIv, tkRequest)
+	}
+	mod.wheel.set(&x.fr, timeout, tkFR)
 	return nil
 }
 
-// consumeUAC reads the replies of a request of ours until the final one,
-// the timeout, or sipgo's own end of the transaction, and reports the
-// outcome to done.
-func (mod *Module) consumeUAC(id string, ctx *sip.ClientTx, timeout time.Duration, sent <-chan bool, done func(kemi.UACResult)) {
-	defer mod.uacs.remove(id)
-	res := kemi.UACResult{Code: 408, Reason: "Request Timeout"}
-	report := true
-	defer func() {
-		if done == nil || !report {
-			return
-		}
-		defer func() {
-			if p := recover(); p != nil {
-				mod.log.Error("core/tm: UAC reply callback panicked", "panic", p)
-			}
-		}()
-		done(res)
-	}()
-	timer := time.NewTimer(timeout)
-	defer timer.Stop()
-	for {
-		select {
-		case ok := <-sent:
-			if !ok {
-				report = false
-				return
-			}
-			sent = nil
-		case r := <-ctx.Responses():
-			if r.StatusCode >= 200 {
-				res = kemi.UACResult{Code: r.StatusCode, Reason: r.Reason, Reply: r}
-				ctx.Terminate()
-				return
-			}
-		case <-timer.C:
-			mod.met.timeouts.Inc()
-			ctx.Terminate()
-			return
-		case <-ctx.Done():
-			if err := ctx.Err(); err != nil && !errors.Is(err, sip.ErrTransactionTimeout) {
-				res = kemi.UACResult{Code: 477, Reason: "Unfortunately error on sending to next hop occurred"}
-			}
-			return
-		}
+// fireUAC acts on an expiry of a request of our own.
+func (mod *Module) fireUAC(x expiry) {
+	u := x.e.u
+	u.mu.Lock()
+	if u.ended || !mod.wheel.current(x) {
+		u.mu.Unlock()
+		return
 	}
+	switch x.kind {
+	case tkRequest:
+		if u.prov && u.req.Method == sip.INVITE {
+			break
+		}
+		mod.resend(u.req, u.dst)
+		switch {
+		case u.prov:
+			u.retrIv = mod.t2
+		case u.req.Method == sip.INVITE:
+			u.retrIv *= 2
+		default:
+			u.retrIv = min(2*u.retrIv, mod.t2)
+		}
+		mod.wheel.set(&u.retr, u.retrIv, tkRequest)
+	case tkFR:
+		mod.met.timeouts.Inc()
+		done := mod.endUAC(u)
+		u.mu.Unlock()
+		mod.report(done, kemi.UACResult{Code: 408, Reason: "Request Timeout"})
+		return
+	}
+	u.mu.Unlock()
 }
 
-// onUACReply hands a reply to the t_uac_send transaction it belongs to.
-func (mod *Module) onUACReply(id string, res *sip.Response) {
-	if ctx := mod.uacs.get(id); ctx != nil {
-		ctx.Receive(res)
+// endUAC ends a request of our own and returns its callback; u.mu held.
+func (mod *Module) endUAC(u *uacTx) func(kemi.UACResult) {
+	u.ended = true
+	mod.wheel.stop(&u.retr)
+	mod.wheel.stop(&u.fr)
+	mod.uacs.remove(u.id)
+	done := u.done
+	u.done, u.req = nil, nil
+	return done
+}
+
+// report gives a request's outcome to its callback, outside any lock.
+func (mod *Module) report(done func(kemi.UACResult), res kemi.UACResult) {
+	if done == nil {
+		return
 	}
+	defer func() {
+		if p := recover(); p != nil {
+			mod.log.Error("core/tm: UAC reply callback panicked", "panic", p)
+		}
+	}()
+	done(res)
+}
+
+// onUACReply hands a reply to the request of ours it belongs to: a
+// provisional one stops an INVITE's retransmissions, a final one ends the
+// request (a negative reply to an INVITE is acknowledged, RFC 3261
+// §17.1.1.3; a 2xx is not, as in Kamailio).
+func (mod *Module) onUACReply(id string, res *sip.Response) {
 	mod.met.absorbed.Inc()
+	u := mod.uacs.get(id)
+	if u == nil {
+		return
+	}
+	u.mu.Lock()
+	if u.ended {
+		u.mu.Unlock()
+		return
+	}
+	if res.StatusCode < 200 {
+		u.prov = true
+		if u.req.Method == sip.INVITE {
+			mod.wheel.stop(&u.retr)
+		}
+		u.mu.Unlock()
+		return
+	}
+	if res.StatusCode >= 300 && u.req.Method == sip.INVITE {
+		if err := mod.host.SendRequest(nil, negativeAck(u.req, res.To()), u.dst); err != nil {
+			mod.met.sendErrors.Inc()
+		}
+	}
+	done := mod.endUAC(u)
+	u.mu.Unlock()
+	mod.report(done, kemi.UACResult{Code: res.StatusCode, Reason: res.Reason, Reply: res})
 }
 
 // buildUACRequest parses method, R-URI, the script's headers and body
