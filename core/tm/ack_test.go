@@ -1,0 +1,54 @@
+package tm_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// rfc2543 turns a request of the test peers into one without the RFC 3261
+// magic cookie in its Via branch: tm matches it on the RFC 2543 fields.
+func rfc2543(req string) string {
+	return strings.Replace(req, "branch=z9hG4bK", "branch=", 1)
+}
+
+// The ACK of a 2xx is end to end (RFC 3261 §17.1.1.3, §13.2.2.4): t_relay
+// forwards it even when it matches the INVITE's transaction, as an ACK
+// that reuses the INVITE's branch (a broken UA) or an RFC 2543 ACK does.
+// Kamailio's t_relay forwards such an ACK statelessly; only the ACK of our
+// own negative reply is absorbed.
+func Test2xxAckMatchingTheInviteIsForwarded(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		conv    func(string) string // the wire form of both requests
+		toInvRU bool                // the ACK goes to the INVITE's Request-URI, not the Contact
+	}{
+		// the INVITE's branch again: the RFC 3261 key matches
+		{"same branch", func(s string) string { return s }, false},
+		// RFC 2543, the ACK to the INVITE's Request-URI: every 2543 field matches
+		{"rfc2543 same uri", rfc2543, true},
+		// RFC 2543, the ACK to the callee's Contact: no match, forwarded
+		{"rfc2543 contact", rfc2543, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			bob := newPeer(t, "bob")
+			h := start(t, map[string]string{"bob": bob.uri()}, nil)
+			callID := "ack2xx-" + strings.ReplaceAll(tc.name, " ", "-")
+			// the Request-URI is bob's own address: the script finds him by
+			// its user, and an ACK relayed to it reaches him
+			h.uac.send(h.s.UDP(), tc.conv(h.uac.invite(bob.uri(), callID, "a2x1", 1)))
+			req, from := bob.expectRequest("INVITE", 2*time.Second)
+			bob.reply(req, from, 200, "OK", "bobtag")
+			ok := h.uac.expectStatus(200, 2*time.Second)
+			ruri := ok.Contact().Address.String()
+			if tc.toInvRU {
+				ruri = bob.uri()
+			}
+			h.uac.send(h.s.UDP(), tc.conv(h.uac.request("ACK", ruri, callID, "a2x1", 1, "bobtag")))
+			ack, _ := bob.expectRequest("ACK", 2*time.Second)
+			if got := ack.To().Params.GetOr("tag", ""); got != "bobtag" {
+				t.Errorf("ACK To tag = %q", got)
+			}
+		})
+	}
+}
