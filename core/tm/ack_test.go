@@ -12,6 +12,33 @@ func rfc2543(req string) string {
 	return strings.Replace(req, "branch=z9hG4bK", "branch=", 1)
 }
 
+// The ACK of a negative reply to an RFC 2543 INVITE (no magic cookie)
+// matches the INVITE's transaction on Request-URI, From tag, Call-ID, CSeq
+// number and top Via (RFC 3261 §17.2.3): it is absorbed (the callee got
+// tm's own ACK) and stops timer G.
+func TestRFC2543AckOfNegativeReplyIsAbsorbed(t *testing.T) {
+	bob := newPeer(t, "bob")
+	h := start(t, map[string]string{"bob": bob.uri()}, map[string]any{"retr_timer1": 100, "wt_timer": 300})
+	h.uac.send(h.s.UDP(), rfc2543(h.uac.invite(h.ruri("bob"), "ack-2543", "old1", 1)))
+	req, from := bob.expectRequest("INVITE", 2*time.Second)
+	bob.reply(req, from, 486, "Busy Here", "bobtag")
+	bob.expectRequest("ACK", 2*time.Second) // tm's hop-by-hop ACK
+	h.uac.expectStatus(486, 2*time.Second)
+	h.uac.send(h.s.UDP(), rfc2543(h.uac.request("ACK", h.ruri("bob"), "ack-2543", "old1", 1, "bobtag")))
+	time.Sleep(50 * time.Millisecond)
+	// timer G would send the 486 again at 0.3, 0.7, 1.5 s without the ACK;
+	// one retransmission may cross it
+	if n := countStatus(h.uac, 486, 900*time.Millisecond); n > 1 {
+		t.Errorf("%d retransmissions of the 486 after the ACK: the ACK did not match", n)
+	}
+	if n := bob.count("ACK "); n != 1 {
+		t.Errorf("bob got %d ACKs, want tm's one (the caller's is absorbed)", n)
+	}
+	if v := h.s.WaitMetric(`kemi_tm_transactions_alive`, 0, 3*time.Second); v != 0 {
+		t.Errorf("%v transactions alive after the ACK and wt_timer", v)
+	}
+}
+
 // The ACK of a 2xx is end to end (RFC 3261 §17.1.1.3, §13.2.2.4): t_relay
 // forwards it even when it matches the INVITE's transaction, as an ACK
 // that reuses the INVITE's branch (a broken UA) or an RFC 2543 ACK does.

@@ -287,12 +287,13 @@ func serverKey(req *sip.Request, method string) string {
 	if b, ok := v.Params.Get("branch"); ok && strings.HasPrefix(b, "z9hG4bK") && len(b) > 7 {
 		return b + "|" + strings.ToLower(v.Host) + ":" + strconv.Itoa(v.Port) + "|" + method
 	}
-	// RFC 2543: Request-URI, To tag (not for ACK), From tag, Call-ID, CSeq
-	// number and the top Via
+	// RFC 2543 (RFC 3261 §17.2.3): Request-URI, From tag, Call-ID, CSeq
+	// number and the top Via. The ACK of a negative reply carries the
+	// INVITE's Request-URI, so it is in the ACK's key as well; the To tag
+	// is in no key (the ACK's is the reply's), and an end-to-end ACK that
+	// matches anyway is told apart by the final status (negativeAckOf).
 	var sb strings.Builder
-	if req.Method != sip.ACK {
-		sb.WriteString(req.Recipient.String())
-	}
+	sb.WriteString(req.Recipient.String())
 	sb.WriteByte('|')
 	if f := req.From(); f != nil {
 		sb.WriteString(f.Params.GetOr("tag", ""))
