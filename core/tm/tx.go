@@ -189,6 +189,7 @@ type branch struct {
 	gotFinal   bool // a final reply came from downstream (final may be a local timeout)
 	provisonal bool // a provisional reply came
 	timedOut   bool
+	sendFailed bool // a retransmission could not be sent: ended with a 503
 	local      bool // the final reply was generated here
 	cancel     bool // a CANCEL is wanted
 	cancelSent bool

@@ -147,7 +147,7 @@ func (mod *Module) fireUAC(x expiry) {
 		if u.prov && u.req.Method == sip.INVITE {
 			break
 		}
-		mod.resend(u.req, u.dst)
+		_ = mod.resend(u.req, u.dst)
 		switch {
 		case u.prov:
 			u.retrIv = mod.t2
