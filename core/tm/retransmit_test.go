@@ -51,10 +51,12 @@ func checkIntervals(t *testing.T, what string, at []time.Time, want []time.Durat
 // provisional reply there is nothing to cancel.
 func TestTimerADoubles(t *testing.T) {
 	bob := newPeer(t, "bob")
-	h := start(t, map[string]string{"bob": bob.uri()}, map[string]any{"retr_timer1": 100, "fr_timer": 1600})
+	h := start(t, map[string]string{"bob": bob.uri()}, map[string]any{"retr_timer1": 100, "fr_timer": 2200})
 	h.uac.send(h.s.UDP(), h.uac.invite(h.ruri("bob"), "timer-a", "ta1", 1))
-	at := bob.arrivals("INVITE", 2500*time.Millisecond) // the next would be at 3.1 s
-	// sent at 0, 0.1, 0.3, 0.7 and 1.5 s; fr_timer ends it at 1.6 s
+	at := bob.arrivals("INVITE", 2700*time.Millisecond) // the next would be at 3.1 s
+	// sent at 0, 0.1, 0.3, 0.7 and 1.5 s; fr_timer ends it at 2.2 s. Each
+	// interval starts when the last one ended, so a loaded machine's delays
+	// add up: fr_timer leaves them 0.7 s.
 	checkIntervals(t, "INVITE", at, []time.Duration{100 * time.Millisecond, 200 * time.Millisecond, 400 * time.Millisecond, 800 * time.Millisecond})
 	h.uac.expectStatus(408, 2*time.Second)
 	bob.quiet(400*time.Millisecond, nil) // no CANCEL, no more INVITEs
@@ -63,11 +65,13 @@ func TestTimerADoubles(t *testing.T) {
 // Timer E: a non-INVITE request doubles its interval up to T2.
 func TestTimerECapsAtT2(t *testing.T) {
 	bob := newPeer(t, "bob")
-	h := start(t, map[string]string{"bob": bob.uri()}, map[string]any{"retr_timer1": 100, "retr_timer2": 400, "fr_timer": 1600})
+	h := start(t, map[string]string{"bob": bob.uri()}, map[string]any{"retr_timer1": 100, "retr_timer2": 400, "fr_timer": 1850})
 	h.uac.send(h.s.UDP(), h.uac.request("MESSAGE", h.ruri("bob"), "timer-e", "te1", 1, ""))
 	at := bob.arrivals("MESSAGE", 2500*time.Millisecond)
-	// 0, 0.1, 0.3, 0.7, 1.1, 1.5 s; fr_timer ends it at 1.6 s, well before
-	// the next would go (1.9 s)
+	// 0, 0.1, 0.3, 0.7, 1.1, 1.5 s; fr_timer ends it at 1.85 s, before the
+	// next would go (1.9 s, never earlier), and leaves the delays of a
+	// loaded machine, which add up from one interval to the next, 0.35 s
+	// (1.6 s left them 0.1 s and failed under go test -race)
 	checkIntervals(t, "MESSAGE", at, []time.Duration{100 * time.Millisecond, 200 * time.Millisecond, 400 * time.Millisecond, 400 * time.Millisecond, 400 * time.Millisecond})
 	h.uac.expectStatus(408, 2*time.Second)
 }
