@@ -34,7 +34,7 @@ func TestRFC2543AckOfNegativeReplyIsAbsorbed(t *testing.T) {
 	if n := bob.count("ACK "); n != 1 {
 		t.Errorf("bob got %d ACKs, want tm's one (the caller's is absorbed)", n)
 	}
-	if v := h.s.WaitMetric(`kemi_tm_transactions_alive`, 0, 3*time.Second); v != 0 {
+	if v := aliveAfter(h.s, 3*time.Second); v != 0 {
 		t.Errorf("%v transactions alive after the ACK and wt_timer", v)
 	}
 }
@@ -77,5 +77,35 @@ func Test2xxAckMatchingTheInviteIsForwarded(t *testing.T) {
 				t.Errorf("ACK To tag = %q", got)
 			}
 		})
+	}
+}
+
+// A 2xx the callee retransmits reaches the caller (RFC 3261 §16.7: the
+// proxy is not in the path of the 2xx's ACK, so the UAS retransmits until
+// the ACK comes), both while the finished transaction waits out wt_timer
+// (tm relays it) and after it is gone (the engine forwards it statelessly
+// on its Via, as Kamailio does), each time with our Via removed.
+func TestRetransmitted2xxReachesTheCaller(t *testing.T) {
+	bob := newPeer(t, "bob")
+	h := start(t, map[string]string{"bob": bob.uri()}, map[string]any{"wt_timer": 300})
+	h.uac.send(h.s.UDP(), h.uac.invite(h.ruri("bob"), "retr-2xx", "r2x1", 1))
+	req, from := bob.expectRequest("INVITE", 2*time.Second)
+	bob.reply(req, from, 200, "OK", "bobtag")
+	h.uac.expectStatus(200, 2*time.Second)
+	check := func(when string) {
+		t.Helper()
+		bob.reply(req, from, 200, "OK", "bobtag")
+		ok := h.uac.expectStatus(200, 2*time.Second)
+		if n := len(ok.GetHeaders("Via")); n != 1 {
+			t.Errorf("%s: the 200 carries %d Vias, want the caller's only", when, n)
+		}
+	}
+	check("while waiting")
+	if v := aliveAfter(h.s, 3*time.Second); v != 0 {
+		t.Fatalf("%v transactions alive after wt_timer", v)
+	}
+	check("after the transaction")
+	if v := h.s.Metric(`kemi_tm_replies_relayed_total{class="2xx"}`); v != 2 {
+		t.Errorf("%v 2xx relayed by tm, want 2 (the last one went statelessly)", v)
 	}
 }
