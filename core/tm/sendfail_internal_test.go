@@ -2,6 +2,7 @@ package tm
 
 import (
 	"testing"
+	"time"
 
 	"github.com/kemisip/kemi/kemi"
 	"github.com/kemisip/kemi/kemi/kemitest"
@@ -45,5 +46,26 @@ func TestRetransmissionSendFailureEndsTheBranch(t *testing.T) {
 				t.Errorf("status upstream %d, want 503", got)
 			}
 		})
+	}
+}
+
+// A request of a module's own (kemi.UAC) whose retransmission cannot be
+// sent ends at once with 477, as the README promises and as it did over
+// sipgo's client transactions, not with a 408 at its timeout.
+func TestUACRetransmissionSendFailure(t *testing.T) {
+	env := kemitest.Load(t, map[string]map[string]any{"tm": {"retr_timer1": 100}}, "tm")
+	mod := env.Mods["tm"].(*Module)
+	var got []int
+	r := kemi.UACRequest{Method: "OPTIONS", RURI: "sip:bob@127.0.0.1:5080", Headers: "From: <sip:probe@127.0.0.1>\r\nTo: <sip:bob@127.0.0.1:5080>\r\n", Timeout: 30 * time.Second}
+	if err := mod.SendRequest(r, func(res kemi.UACResult) { got = append(got, res.Code) }); err != nil {
+		t.Fatal(err)
+	}
+	env.Host.FailSend = true // no timer process runs: nobody reads it meanwhile
+	mod.wheel.advanceTo(int64(mod.wheel.elapsed()/wheelTick)+20, mod.fire)
+	if len(got) != 1 || got[0] != 477 {
+		t.Errorf("outcomes %v, want one 477", got)
+	}
+	if len(mod.uacs.m) != 0 {
+		t.Errorf("the request is still in the table")
 	}
 }
