@@ -213,7 +213,8 @@ func (mod *Module) branchTimeout(t *tx, b *branch, run kemi.Runner, proc *kemi.P
 	case b.sendFailed:
 		code = 503 // a retransmission could not be sent, as Kamailio
 	}
-	b.final, b.local, b.timedOut, b.status = true, true, true, code
+	// a send failure is no timeout for t_branch_timeout, as in Kamailio
+	b.final, b.local, b.timedOut, b.status = true, true, !b.sendFailed, code
 	fake := &kemi.Msg{Req: t.req}
 	b.reply = fake.NewReply(code, kemi.ReasonPhrase(code))
 	mod.wheel.stop(&b.retr) // nothing answered, or the INVITE stopped already
