@@ -194,14 +194,11 @@ func (mod *Module) checkTrans(m *kemi.Msg, a kemi.Args) kemi.Value {
 		// the ACK of a negative reply has the INVITE's branch: absorbed. The
 		// ACK of a 2xx is a new transaction of its own (another branch): no
 		// match, as in Kamailio ("ACK no transaction found").
-		if t := mod.txs.get(serverKey(m.Req, "INVITE")); t != nil {
-			t.mu.Lock()
-			negative := t.uasStatus >= 300
-			t.mu.Unlock()
-			if negative {
-				mod.absorb(t, m)
-				return kemi.Int(0)
-			}
+		if t := mod.negativeAckOf(m); t != nil {
+			mod.absorb(t, m)
+			return kemi.Int(0)
+		}
+		if mod.txs.get(serverKey(m.Req, "INVITE")) != nil {
 			return kemi.OK
 		}
 		return kemi.Fail
@@ -223,11 +220,11 @@ func (mod *Module) newtran(m *kemi.Msg, a kemi.Args) kemi.Value {
 		return kemi.OK
 	}
 	if m.Req.Method == sip.ACK {
-		if t := mod.txs.get(serverKey(m.Req, "INVITE")); t != nil {
+		if t := mod.negativeAckOf(m); t != nil {
 			mod.absorb(t, m)
 			return kemi.Int(0)
 		}
-		return kemi.Fail // no transaction for an ACK
+		return kemi.Fail // no transaction for an ACK (an end-to-end one is not absorbed)
 	}
 	t, created, err := mod.newTx(m, true)
 	if err != nil {

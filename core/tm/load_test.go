@@ -7,6 +7,7 @@ package tm_test
 // recording host, so that no socket or Lua state adds to the figures.
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"log/slog"
@@ -16,6 +17,7 @@ import (
 	"testing"
 
 	"github.com/emiago/sipgo/sip"
+	"github.com/kemisip/kemi/engine/enginetest"
 	"github.com/kemisip/kemi/kemi"
 	"github.com/kemisip/kemi/kemi/kemitest"
 )
@@ -141,6 +143,12 @@ func TestFinishedTransactionsHeap(t *testing.T) {
 				rig.call(t, tt.method, i, tt.code)
 			}
 			after := heapAlloc()
+			// the figure means something only while they all wait
+			var page bytes.Buffer
+			rig.env.Metrics.Set().WritePrometheus(&page)
+			if alive := enginetest.MetricValue(page.String(), `kemi_tm_transactions_alive`); alive != n+1 {
+				t.Fatalf("%v transactions alive, want the %d finished ones (and the warm-up) waiting out wt_timer", alive, n)
+			}
 			if g := runtime.NumGoroutine() - goroutines; g > 5 {
 				t.Errorf("%d more goroutines with %d transactions waiting: one per transaction?", g, n)
 			}

@@ -26,6 +26,7 @@ type received struct {
 	msg  sip.Message
 	from *net.UDPAddr
 	raw  string
+	at   time.Time // when the socket gave it: intervals are measured from it
 }
 
 func newPeer(t *testing.T, name string) *peer {
@@ -44,6 +45,7 @@ func (p *peer) read() {
 	buf := make([]byte, 65536)
 	for {
 		n, from, err := p.c.ReadFromUDP(buf)
+		at := time.Now()
 		if err != nil {
 			close(p.in)
 			return
@@ -56,7 +58,7 @@ func (p *peer) read() {
 		p.mu.Lock()
 		p.seen = append(p.seen, strings.SplitN(raw, "\r\n", 2)[0])
 		p.mu.Unlock()
-		p.in <- received{msg: msg, from: from, raw: raw}
+		p.in <- received{msg: msg, from: from, raw: raw, at: at}
 	}
 }
 

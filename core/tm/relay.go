@@ -371,9 +371,11 @@ func tooBigForUDP(origin *kemi.Msg, req *sip.Request, added int) bool {
 var sizeBuf = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // relayACK absorbs the ACK of a negative reply we sent and forwards any
-// other ACK statelessly (the end-to-end ACK of a 2xx).
+// other ACK statelessly: the end-to-end ACK of a 2xx, also when it matches
+// the INVITE's transaction (an RFC 2543 ACK, or one that reuses the
+// INVITE's branch), as Kamailio's t_relay does.
 func (mod *Module) relayACK(m *kemi.Msg) kemi.Value {
-	if t := mod.txs.get(serverKey(m.Req, "INVITE")); t != nil {
+	if t := mod.negativeAckOf(m); t != nil {
 		mod.absorb(t, m)
 		return kemi.Int(0)
 	}
@@ -382,6 +384,24 @@ func (mod *Module) relayACK(m *kemi.Msg) kemi.Value {
 		return kemi.Fail
 	}
 	return kemi.OK
+}
+
+// negativeAckOf returns the INVITE transaction whose negative final reply
+// the ACK in m acknowledges (hop by hop: tm absorbs it), or nil: no match,
+// or the INVITE's final reply was a 2xx (or none yet) and the ACK is end
+// to end.
+func (mod *Module) negativeAckOf(m *kemi.Msg) *tx {
+	t := mod.txs.get(serverKey(m.Req, "INVITE"))
+	if t == nil {
+		return nil
+	}
+	t.mu.Lock()
+	negative := t.inv && t.final && t.uasStatus >= 300
+	t.mu.Unlock()
+	if !negative {
+		return nil
+	}
+	return t
 }
 
 // relayCancel answers a CANCEL with 200 and cancels every pending branch of

@@ -197,8 +197,9 @@ func (mod *Module) relay2xx(t *tx, res *sip.Response) {
 	mod.countRelayed(res.StatusCode)
 }
 
-// branchTimeout ends a branch whose fr_timer (or fr_inv_timer) expired:
-// a local 408 (487 when canceled) and a CANCEL when the branch was
+// branchTimeout ends a branch whose fr_timer (or fr_inv_timer) expired,
+// or whose retransmission could not be sent: a local 408 (503 after a
+// send failure, 487 when canceled) and a CANCEL when the branch was
 // ringing; t.mu held.
 func (mod *Module) branchTimeout(t *tx, b *branch, run kemi.Runner, proc *kemi.Proc) {
 	if t.done || b.final || t.txState == nil {
@@ -206,10 +207,14 @@ func (mod *Module) branchTimeout(t *tx, b *branch, run kemi.Runner, proc *kemi.P
 	}
 	mod.met.timeouts.Inc()
 	code := 408
-	if t.canceled {
+	switch {
+	case t.canceled:
 		code = 487
+	case b.sendFailed:
+		code = 503 // a retransmission could not be sent, as Kamailio
 	}
-	b.final, b.local, b.timedOut, b.status = true, true, true, code
+	// a send failure is no timeout for t_branch_timeout, as in Kamailio
+	b.final, b.local, b.timedOut, b.status = true, true, !b.sendFailed, code
 	fake := &kemi.Msg{Req: t.req}
 	b.reply = fake.NewReply(code, kemi.ReasonPhrase(code))
 	mod.wheel.stop(&b.retr) // nothing answered, or the INVITE stopped already

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -48,12 +49,17 @@ func uas(t *testing.T, scenario string) string {
 	enginetest.StartSipp(t, "-sf", scenarios+scenario, "-i", "127.0.0.1", "-p", strconv.Itoa(port),
 		"-trace_err", "-error_file", errs)
 	t.Cleanup(func() {
-		if b, err := os.ReadFile(errs); err == nil && len(bytes.TrimSpace(b)) > 0 {
+		if b, err := os.ReadFile(errs); err == nil && len(bytes.TrimSpace(sippLoadWarnings.ReplaceAll(b, nil))) > 0 {
 			t.Errorf("sipp UAS %s logged errors:\n%s", scenario, b)
 		}
 	})
 	return fmt.Sprintf("sip:127.0.0.1:%d", port)
 }
+
+// sippLoadWarnings matches what sipp writes to its error file when its
+// own scheduler ran late (the machine is busy, as a 2-CPU box running
+// tests in parallel is): not an error of the call, so not a failure.
+var sippLoadWarnings = regexp.MustCompile(`The following events occurred:|[0-9-]+\s+[0-9:.]+\s+[0-9.]+: Overload warning: the (minor|major) watchdog timer [0-9]+ms has been tripped \([0-9]+\), [0-9]+ trips remaining\.`)
 
 // uac runs a sipp UAC with a scenario file to the proxy and checks every
 // call succeeded.

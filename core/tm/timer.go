@@ -89,7 +89,14 @@ func (mod *Module) expire(x expiry, run kemi.Runner, proc *kemi.Proc) {
 		if k, queued := mod.wheel.armed(&b.fr); k == tkFR && !queued {
 			return // fr_timer expired and waits for a worker: the branch is over
 		}
-		mod.resend(b.req, b.dst)
+		if err := mod.resend(b.req, b.dst); err != nil {
+			// as Kamailio's retransmission handler (a 503 for the branch):
+			// no use retransmitting into a transport that fails. fr_timer
+			// fires now, so that the failure route runs on a worker.
+			b.sendFailed = true
+			mod.armFR(b, 0)
+			return
+		}
 		switch {
 		case b.provisonal:
 			b.retrIv = b.t2 // RFC 3261 §17.1.2.2: Proceeding, timer E at T2
@@ -103,7 +110,7 @@ func (mod *Module) expire(x expiry, run kemi.Runner, proc *kemi.Proc) {
 		if b.cancelDone || b.gotFinal || b.cancelReq == nil || b.crLeft <= 0 {
 			return
 		}
-		mod.resend(b.cancelReq, b.dst)
+		_ = mod.resend(b.cancelReq, b.dst)
 		b.crIv = min(2*b.crIv, b.t2)
 		d := min(b.crIv, b.crLeft)
 		b.crLeft -= d
@@ -125,11 +132,13 @@ func (mod *Module) sendRaw(dst kemi.Dest, b []byte) {
 }
 
 // resend sends a request again (timers A and E, a CANCEL's timer E).
-func (mod *Module) resend(req *sip.Request, dst kemi.Dest) {
+func (mod *Module) resend(req *sip.Request, dst kemi.Dest) error {
 	mod.met.retransmits.Inc()
 	if err := mod.host.SendRequest(nil, req, dst); err != nil {
 		mod.met.sendErrors.Inc()
+		return err
 	}
+	return nil
 }
 
 // reparser sends kept bytes through a host that cannot send raw bytes

@@ -189,6 +189,7 @@ type branch struct {
 	gotFinal   bool // a final reply came from downstream (final may be a local timeout)
 	provisonal bool // a provisional reply came
 	timedOut   bool
+	sendFailed bool // a retransmission could not be sent: ended with a 503
 	local      bool // the final reply was generated here
 	cancel     bool // a CANCEL is wanted
 	cancelSent bool
@@ -206,7 +207,21 @@ type store struct {
 	byID  map[uint64]*tx
 	live  atomic.Int64 // transactions without a final reply upstream
 	count atomic.Int64 // transactions in the tables
+	// peak is the most transactions the maps held since they were made:
+	// Go maps keep their size when entries go, so after a burst remove
+	// makes them again once they hold far fewer (shrinkBelow)
+	peak int
 }
+
+// A store's maps are made again when they hold fewer than 1/shrinkRatio
+// of their peak, and the peak was at least shrinkMin: after a burst of
+// 50 000 transactions the empty maps kept 3 MB (60 bytes for each
+// transaction of the peak). Copying the few left costs less than the
+// removals since the peak, and a load that stays level never copies.
+const (
+	shrinkRatio = 8
+	shrinkMin   = 4096
+)
 
 func newStore() *store {
 	return &store{byKey: map[string]*tx{}, byID: map[uint64]*tx{}}
@@ -230,6 +245,7 @@ func (s *store) add(t *tx) *tx {
 	s.byID[t.id] = t
 	s.live.Add(1)
 	s.count.Add(1)
+	s.peak = max(s.peak, len(s.byKey))
 	return nil
 }
 
@@ -255,7 +271,23 @@ func (s *store) remove(t *tx) {
 	if s.byID[t.id] == t {
 		delete(s.byID, t.id)
 	}
+	if n := len(s.byKey); s.peak >= shrinkMin && n < s.peak/shrinkRatio {
+		s.shrink()
+	}
 	s.mu.Unlock()
+}
+
+// shrink makes the maps again at the size they need now; s.mu held.
+func (s *store) shrink() {
+	byKey := make(map[string]*tx, len(s.byKey))
+	for k, t := range s.byKey {
+		byKey[k] = t
+	}
+	byID := make(map[uint64]*tx, len(s.byID))
+	for id, t := range s.byID {
+		byID[id] = t
+	}
+	s.byKey, s.byID, s.peak = byKey, byID, len(byKey)
 }
 
 // all returns the transactions now in the tables.
@@ -287,12 +319,13 @@ func serverKey(req *sip.Request, method string) string {
 	if b, ok := v.Params.Get("branch"); ok && strings.HasPrefix(b, "z9hG4bK") && len(b) > 7 {
 		return b + "|" + strings.ToLower(v.Host) + ":" + strconv.Itoa(v.Port) + "|" + method
 	}
-	// RFC 2543: Request-URI, To tag (not for ACK), From tag, Call-ID, CSeq
-	// number and the top Via
+	// RFC 2543 (RFC 3261 §17.2.3): Request-URI, From tag, Call-ID, CSeq
+	// number and the top Via. The ACK of a negative reply carries the
+	// INVITE's Request-URI, so it is in the ACK's key as well; the To tag
+	// is in no key (the ACK's is the reply's), and an end-to-end ACK that
+	// matches anyway is told apart by the final status (negativeAckOf).
 	var sb strings.Builder
-	if req.Method != sip.ACK {
-		sb.WriteString(req.Recipient.String())
-	}
+	sb.WriteString(req.Recipient.String())
 	sb.WriteByte('|')
 	if f := req.From(); f != nil {
 		sb.WriteString(f.Params.GetOr("tag", ""))

@@ -147,7 +147,14 @@ func (mod *Module) fireUAC(x expiry) {
 		if u.prov && u.req.Method == sip.INVITE {
 			break
 		}
-		mod.resend(u.req, u.dst)
+		if err := mod.resend(u.req, u.dst); err != nil {
+			// no use retransmitting into a transport that fails: the
+			// outcome is known now (kemi.UAC: 477 when sending failed)
+			done := mod.endUAC(u)
+			u.mu.Unlock()
+			mod.report(done, kemi.UACResult{Code: 477, Reason: "Unfortunately error on sending to next hop occurred"})
+			return
+		}
 		switch {
 		case u.prov:
 			u.retrIv = mod.t2
