@@ -100,9 +100,10 @@ func (mod *Module) expire(x expiry, run kemi.Runner, proc *kemi.Proc) {
 		switch {
 		case b.provisonal:
 			b.retrIv = b.t2 // RFC 3261 §17.1.2.2: Proceeding, timer E at T2
-		case t.inv:
-			b.retrIv *= 2 // timer A doubles until fr_timer ends the branch
 		default:
+			// timers A and E double up to T2: Kamailio caps INVITE
+			// retransmissions at retr_timer2 too (RFC 3261 lets timer A
+			// grow until timer B), so the wire matches its
 			b.retrIv = min(2*b.retrIv, b.t2)
 		}
 		mod.wheel.set(&b.retr, b.retrIv, tkRequest)

@@ -158,9 +158,8 @@ func (mod *Module) fireUAC(x expiry) {
 		switch {
 		case u.prov:
 			u.retrIv = mod.t2
-		case u.req.Method == sip.INVITE:
-			u.retrIv *= 2
-		default:
+		default: // capped at T2 for INVITE too, as Kamailio's
+
 			u.retrIv = min(2*u.retrIv, mod.t2)
 		}
 		mod.wheel.set(&u.retr, u.retrIv, tkRequest)
