@@ -1,0 +1,162 @@
+package sipmsg
+
+import "iter"
+
+// Via is one via-parm (RFC 3261 §20.42), each part a sub-slice of the
+// header value.
+type Via struct {
+	Protocol  []byte // "SIP"
+	Version   []byte // "2.0"
+	Transport []byte // "UDP", as written
+	Host      []byte // an IPv6 reference keeps its brackets
+	Port      []byte
+	PortNum   int    // 0 when there is no port
+	Params    []byte // after the first ';', without it
+	Branch    []byte
+	Received  []byte
+	Rport     []byte // the value of rport, nil when it has none
+	HasRport  bool
+}
+
+// ParseVia parses the first via-parm of a Via value and returns the rest
+// after its comma (empty when it was the last one).
+func ParseVia(v []byte) (Via, []byte, error) {
+	s, e, next := nextItem(v, 0)
+	via, err := parseViaParm(v[s:e])
+	return via, v[next:], err
+}
+
+func parseViaParm(b []byte) (Via, error) {
+	var via Via
+	var ok bool
+	p := 0
+	if via.Protocol, p, ok = tokenAt(b, p); !ok {
+		return via, valueErr("Via", "no protocol name")
+	}
+	if p = skipLWS(b, p); p >= len(b) || b[p] != '/' {
+		return via, valueErr("Via", "no '/' after the protocol name")
+	}
+	if via.Version, p, ok = tokenAt(b, skipLWS(b, p+1)); !ok {
+		return via, valueErr("Via", "no protocol version")
+	}
+	if p = skipLWS(b, p); p >= len(b) || b[p] != '/' {
+		return via, valueErr("Via", "no '/' after the protocol version")
+	}
+	if via.Transport, p, ok = tokenAt(b, skipLWS(b, p+1)); !ok {
+		return via, valueErr("Via", "no transport")
+	}
+	q := skipLWS(b, p)
+	if q == p {
+		return via, valueErr("Via", "no white space before sent-by")
+	}
+	p = q
+	hs := p
+	if p < len(b) && b[p] == '[' {
+		for p < len(b) && b[p] != ']' {
+			p++
+		}
+		p = min(p+1, len(b))
+	} else {
+		for p < len(b) && isHostChar(b[p]) {
+			p++
+		}
+	}
+	host, _, err := splitHostPort(b[hs:p])
+	if err != nil {
+		return via, valueErr("Via", "sent-by: "+err.Error())
+	}
+	via.Host = host
+	p = skipLWS(b, p)
+	if p < len(b) && b[p] == ':' {
+		p = skipLWS(b, p+1)
+		ps := p
+		for p < len(b) && b[p] >= '0' && b[p] <= '9' {
+			p++
+		}
+		via.Port = b[ps:p:p]
+		if via.PortNum, err = portNum(via.Port); err != nil {
+			return via, valueErr("Via", "sent-by: "+err.Error())
+		}
+		p = skipLWS(b, p)
+	}
+	if p == len(b) {
+		return via, nil
+	}
+	if b[p] != ';' {
+		return via, valueErr("Via", "junk after sent-by")
+	}
+	via.Params = b[p+1:]
+	for rest := via.Params; len(rest) > 0; {
+		var name, value []byte
+		name, value, rest = NextParam(rest)
+		if !isToken(name) {
+			return via, valueErr("Via", "parameter name is not a token")
+		}
+		switch {
+		case equalFold(name, "branch"):
+			if !isToken(value) {
+				return via, valueErr("Via", "branch is not a token")
+			}
+			via.Branch = value
+		case equalFold(name, "received"):
+			via.Received = value
+		case equalFold(name, "rport"):
+			if value != nil {
+				if _, err := portNum(value); err != nil {
+					return via, valueErr("Via", "rport: "+err.Error())
+				}
+			}
+			via.Rport, via.HasRport = value, true
+		}
+	}
+	return via, nil
+}
+
+// tokenAt reads a token at p: the token, where it ends, whether there
+// was one.
+func tokenAt(b []byte, p int) ([]byte, int, bool) {
+	s := p
+	for p < len(b) && tokenChars[b[p]] {
+		p++
+	}
+	return b[s:p:p], p, p > s
+}
+
+func skipLWS(b []byte, p int) int {
+	for p < len(b) && isLWS(b[p]) {
+		p++
+	}
+	return p
+}
+
+// TopVia returns the first via-parm of the first current Via header:
+// where a reply goes, and the branch a transaction is matched by. It is
+// parsed once and kept until a Via changes.
+func (m *Msg) TopVia() (Via, error) {
+	if m.viaOK {
+		return m.via, nil
+	}
+	v := m.Get(HdrVia)
+	if v == nil {
+		return Via{}, valueErr("Via", "missing")
+	}
+	via, _, err := ParseVia(v)
+	if err != nil {
+		return via, err
+	}
+	m.via, m.viaOK = via, true
+	return via, nil
+}
+
+// Vias yields every via-parm of every current Via header in order, with
+// the error of one that does not parse (and stops after it).
+func (m *Msg) Vias() iter.Seq2[Via, error] {
+	return func(yield func(Via, error) bool) {
+		for v := range m.Values(HdrVia) {
+			via, err := parseViaParm(v)
+			if !yield(via, err) || err != nil {
+				return
+			}
+		}
+	}
+}
