@@ -51,6 +51,10 @@ func ParseNameAddr(v []byte) (NameAddr, error) {
 				semi = len(v)
 			}
 			na.URI = trimLWS(v[:semi])
+			if bytes.ContainsAny(na.URI, "?,") {
+				// RFC 3261 §20: a URI with headers or a comma needs <>
+				return na, valueErr("name-addr", "a URI holding '?' or ',' without '<>'")
+			}
 			if semi < len(v) {
 				na.Params = v[semi+1:]
 			}

@@ -49,10 +49,9 @@ func ParseURI(b []byte) (URI, error) {
 		u.Opaque = rest
 		return u, nil
 	}
-	if q := bytes.IndexByte(rest, '?'); q >= 0 {
-		u.Headers = rest[q+1:]
-		rest = rest[:q]
-	}
+	// the user part may hold '?', ';' and ':' (RFC 3261 user-unreserved)
+	// but no '@', which no parameter or header may hold either: so the
+	// last '@' ends it
 	if at := bytes.LastIndexByte(rest, '@'); at >= 0 {
 		user := rest[:at]
 		if c := bytes.IndexByte(user, ':'); c >= 0 {
@@ -67,6 +66,10 @@ func ParseURI(b []byte) (URI, error) {
 		}
 		u.User = user
 		rest = rest[at+1:]
+	}
+	if q := bytes.IndexByte(rest, '?'); q >= 0 {
+		u.Headers = rest[q+1:]
+		rest = rest[:q]
 	}
 	if semi := bytes.IndexByte(rest, ';'); semi >= 0 {
 		u.Params = rest[semi+1:]

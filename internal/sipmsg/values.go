@@ -83,12 +83,27 @@ func (m *Msg) ParsedRURI() (URI, error) {
 // Check parses what every message must have right (RFC 3261 §8.1.1):
 // the Request-URI of a request, every Via, From and To (a To tag of a
 // request is optional), a Call-ID without white space, a CSeq whose
-// method is the request's, a numeric Max-Forwards when there is one. The
-// first problem is returned. Parse alone checks none of these.
+// method is the request's, a numeric Max-Forwards when there is one;
+// From, To, Call-ID, CSeq and Max-Forwards once at most; a Request-URI
+// without headers. The first problem is returned. Parse alone checks
+// none of these.
 func (m *Msg) Check() error {
 	if m.request {
-		if _, err := m.ParsedRURI(); err != nil {
+		u, err := m.ParsedRURI()
+		if err != nil {
 			return err
+		}
+		if u.Headers != nil {
+			return valueErr("Request-URI", "holds headers ('?'), which only a URI in a header may")
+		}
+	}
+	var count [numHdrTypes]uint8
+	for id := range m.Headers() {
+		count[m.hdrs[id].typ]++
+	}
+	for _, t := range [...]HdrType{HdrFrom, HdrTo, HdrCallID, HdrCSeq, HdrMaxForwards} {
+		if count[t] > 1 {
+			return valueErr(t.String(), "more than one header")
 		}
 	}
 	n := 0
