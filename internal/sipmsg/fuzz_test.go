@@ -40,6 +40,14 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("stream parse: Len %d of %d", s.Len(), len(raw))
 		}
 		if _, problem := differ(raw); problem != "" {
+			if log := os.Getenv("SIPMSG_DIFF_LOG"); log != "" {
+				// exploring: collect the differences instead of stopping
+				if f, err := os.OpenFile(log, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644); err == nil {
+					fmt.Fprintf(f, "%s\t%q\n", strings.ReplaceAll(problem, "\n", " | "), raw)
+					f.Close()
+				}
+				return
+			}
 			t.Fatal(problem)
 		}
 		if !bytes.Equal(in, raw) {
@@ -67,7 +75,7 @@ func exercise(m *Msg) {
 		}
 		_ = Unfold(nil, v)
 		for rest := v; len(rest) > 0; {
-			_, _, rest = NextParam(rest)
+			_, _, rest, _ = NextParam(rest)
 		}
 	}
 	_, _ = m.ParsedRURI()

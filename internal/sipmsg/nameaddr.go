@@ -90,7 +90,11 @@ func (na *NameAddr) finish() error {
 	}
 	for rest := na.Params; len(rest) > 0; {
 		var name, value []byte
-		name, value, rest = NextParam(rest)
+		var ok bool
+		name, value, rest, ok = NextParam(rest)
+		if !ok {
+			return valueErr("name-addr", "junk after a parameter value")
+		}
 		if !isToken(name) {
 			return valueErr("name-addr", "parameter name is not a token")
 		}

@@ -54,6 +54,9 @@ func ParseURI(b []byte) (URI, error) {
 	// last '@' ends it
 	if at := bytes.LastIndexByte(rest, '@'); at >= 0 {
 		user := rest[:at]
+		if bytes.IndexByte(user, '@') >= 0 {
+			return u, valueErr("URI", "'@' in the user part")
+		}
 		if c := bytes.IndexByte(user, ':'); c >= 0 {
 			u.Password = user[c+1:]
 			user = user[:c]
@@ -181,7 +184,7 @@ func escapesOK(b []byte) bool {
 func Param(params []byte, name string) (value []byte, ok bool) {
 	for len(params) > 0 {
 		var n, v []byte
-		n, v, params = NextParam(params)
+		n, v, params, _ = NextParam(params)
 		if equalFold(n, name) {
 			return v, true
 		}
@@ -190,8 +193,10 @@ func Param(params []byte, name string) (value []byte, ok bool) {
 }
 
 // NextParam cuts the first parameter off a list: its name, its value
-// (nil when none) and the rest after its ';'.
-func NextParam(params []byte) (name, value, rest []byte) {
+// (nil when none) and the rest after its ';'. ok is false when something
+// other than white space follows the value before the next ';' (it is
+// skipped).
+func NextParam(params []byte) (name, value, rest []byte, ok bool) {
 	i := 0
 	for i < len(params) && isLWS(params[i]) {
 		i++
@@ -233,11 +238,13 @@ func NextParam(params []byte) (name, value, rest []byte) {
 		}
 	}
 	// skip to the next ';' (anything else before it is not a parameter)
+	ok = true
 	for i < len(params) && params[i] != ';' {
+		ok = false
 		i++
 	}
 	if i < len(params) {
 		i++
 	}
-	return name, value, params[i:]
+	return name, value, params[i:], ok
 }

@@ -22,6 +22,7 @@ func TestParseURI(t *testing.T) {
 		{in: "sip:example.com:65536", bad: true},
 		{in: "sip:example.com:x", bad: true},
 		{in: "sip:@example.com", bad: true},
+		{in: "sip:a@b@example.com", bad: true},
 		{in: "sip:bob@", bad: true},
 		{in: "sip:", bad: true},
 		{in: "bob@example.com", bad: true},

@@ -85,8 +85,9 @@ func (m *Msg) ParsedRURI() (URI, error) {
 // request is optional), a Call-ID without white space, a CSeq whose
 // method is the request's, a numeric Max-Forwards when there is one;
 // From, To, Call-ID, CSeq and Max-Forwards once at most; a Request-URI
-// without headers. The first problem is returned. Parse alone checks
-// none of these.
+// without headers; every Route and Record-Route value. Contact is not
+// checked: as in Kamailio, what reads it (the registrar) refuses a bad
+// one. The first problem is returned. Parse alone checks none of these.
 func (m *Msg) Check() error {
 	if m.request {
 		u, err := m.ParsedRURI()
@@ -121,6 +122,13 @@ func (m *Msg) Check() error {
 	}
 	if _, err := m.To(); err != nil {
 		return err
+	}
+	for _, t := range [...]HdrType{HdrRoute, HdrRecordRoute} {
+		for v := range m.Values(t) {
+			if _, err := ParseNameAddr(v); err != nil {
+				return valueErr(t.String(), err.(*ParseError).Reason)
+			}
+		}
 	}
 	cid := m.CallID()
 	if len(cid) == 0 {

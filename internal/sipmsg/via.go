@@ -88,7 +88,11 @@ func parseViaParm(b []byte) (Via, error) {
 	via.Params = b[p+1:]
 	for rest := via.Params; len(rest) > 0; {
 		var name, value []byte
-		name, value, rest = NextParam(rest)
+		var ok bool
+		name, value, rest, ok = NextParam(rest)
+		if !ok {
+			return via, valueErr("Via", "junk after a parameter value")
+		}
 		if !isToken(name) {
 			return via, valueErr("Via", "parameter name is not a token")
 		}
@@ -152,10 +156,23 @@ func (m *Msg) TopVia() (Via, error) {
 // the error of one that does not parse (and stops after it).
 func (m *Msg) Vias() iter.Seq2[Via, error] {
 	return func(yield func(Via, error) bool) {
-		for v := range m.Values(HdrVia) {
-			via, err := parseViaParm(v)
-			if !yield(via, err) || err != nil {
+		var c cursor
+		for id := m.step(&c); id != NoHeader; id = m.step(&c) {
+			if m.hdrs[id].typ != HdrVia {
+				continue
+			}
+			v := m.Value(id)
+			if len(v) == 0 || v[len(v)-1] == ',' {
+				yield(Via{}, valueErr("Via", "empty header or value"))
 				return
+			}
+			for p := 0; p < len(v); {
+				s, e, next := nextItem(v, p)
+				via, err := parseViaParm(v[s:e])
+				if !yield(via, err) || err != nil {
+					return
+				}
+				p = next
 			}
 		}
 	}
