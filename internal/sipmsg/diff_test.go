@@ -1,6 +1,7 @@
 package sipmsg
 
 import (
+	"bytes"
 	"fmt"
 	"maps"
 	"os"
@@ -209,6 +210,11 @@ var exceptions = func() []exception {
 	for _, s := range laxer {
 		e = append(e, exception{s.says, s.why, sipgoSays(s.says)})
 	}
+	e = append(e, exception{"SIP version case", "RFC 3261 §7.1: the SIP-Version is case-insensitive; sipgo wants SIP in capitals",
+		func(c *diffCase) bool {
+			var m Msg
+			return sipgoSays("is not a SIP message")(c) && m.Parse(c.raw) == nil && !bytes.HasPrefix(m.Version(), []byte("SIP/"))
+		}})
 	return append(e, exception{"parameter lost by sipgo", "RFC 3261 allows white space around ';' and '=' of parameters (SEMI, EQUAL; RFC 4475 wsinv) and any case in their names; sipgo then loses parameters (branch, tag) or keeps the white space in their values",
 		func(c *diffCase) bool {
 			if c.oerr != nil || c.serr != nil {
