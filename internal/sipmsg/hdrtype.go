@@ -130,12 +130,19 @@ var compactTypes = func() (c [26]HdrType) {
 	return c
 }()
 
-// byLen groups the full names by length so that the index pass compares a
-// name with at most a few candidates, without hashing or allocating.
-var byLen = func() (m [24][]HdrType) {
+// byLen groups the full names by length, with their first letter in
+// lower case, so that the index pass compares a name with at most a few
+// candidates, without hashing or allocating.
+var byLen = func() (m [24][]struct {
+	first byte
+	t     HdrType
+}) {
 	for t := HdrType(1); t < numHdrTypes; t++ {
-		n := len(hdrNames[t].name)
-		m[n] = append(m[n], t)
+		n := hdrNames[t].name
+		m[len(n)] = append(m[len(n)], struct {
+			first byte
+			t     HdrType
+		}{lower(n[0]), t})
 	}
 	return m
 }()
@@ -150,12 +157,13 @@ func TypeOf(name []byte) HdrType {
 		}
 		return HdrOther
 	}
-	if len(name) >= len(byLen) {
+	if len(name) == 0 || len(name) >= len(byLen) {
 		return HdrOther
 	}
-	for _, t := range byLen[len(name)] {
-		if equalFold(name, hdrNames[t].name) {
-			return t
+	c := lower(name[0])
+	for _, e := range byLen[len(name)] {
+		if e.first == c && equalFold(name, hdrNames[e.t].name) {
+			return e.t
 		}
 	}
 	return HdrOther

@@ -113,6 +113,7 @@ func TestParseRefusals(t *testing.T) {
 		{"too many headers", "INVITE sip:a SIP/2.0\r\n" + hdrs + hdrs + hdrs + "\r\n", Options{MaxHeaders: 2}, "more headers", ErrTooLarge},
 		{"line too long", "INVITE sip:a SIP/2.0\r\n" + hdrs + "\r\n", Options{MaxLine: 20}, "longer than the maximum", ErrTooLarge},
 		{"too large", "INVITE sip:a SIP/2.0\r\n" + hdrs + "\r\n", Options{MaxSize: 30}, "larger than the maximum", ErrTooLarge},
+		{"stream header too large", "INVITE sip:a SIP/2.0\r\n" + hdrs + hdrs + hdrs, Options{Stream: true, MaxSize: 60}, "larger than the maximum", ErrTooLarge},
 		{"stream partial head", "INVITE sip:a SIP/2.0\r\n" + hdrs, Options{Stream: true}, "not complete", ErrIncomplete},
 		{"stream partial body", "INVITE sip:a SIP/2.0\r\nl: 5\r\n\r\nab", Options{Stream: true}, "body not complete", ErrIncomplete},
 		{"stream nothing", "\r\n\r\n", Options{Stream: true}, "no message yet", ErrIncomplete},
