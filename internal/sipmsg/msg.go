@@ -147,6 +147,15 @@ func (o *Options) limits() (size, headers, line int) {
 // In a stream parse (Opts.Stream), Len tells where the next message
 // starts.
 func (m *Msg) Parse(buf []byte) error {
+	if err := m.parse(buf); err != nil {
+		// a refused message leaves an empty Msg, not half an index
+		m.Reset()
+		return err
+	}
+	return nil
+}
+
+func (m *Msg) parse(buf []byte) error {
 	m.Reset()
 	m.buf = buf
 	maxSize, maxHeaders, maxLine := m.Opts.limits()

@@ -229,3 +229,88 @@ func TestParseReuse(t *testing.T) {
 		t.Errorf("Parse of a reused Msg allocates %v times", allocs)
 	}
 }
+
+func TestRefusedLeavesEmpty(t *testing.T) {
+	var m Msg
+	m.Opts.Stream = true
+	if err := m.Parse([]byte("\r\n\r\nINVITE sip:a SIP/2.0\r\nVia: x")); err == nil {
+		t.Fatal("accepted")
+	}
+	if out := m.AppendTo(nil); len(out) != 0 || m.Get(HdrVia) != nil || m.Len() != 0 {
+		t.Errorf("after a refusal: AppendTo %q, Via %q, Len %d", out, m.Get(HdrVia), m.Len())
+	}
+	var zero Msg
+	if out := zero.AppendTo(nil); len(out) != 0 || zero.Find(HdrVia) != NoHeader || zero.Body() != nil {
+		t.Error("a zero Msg is not empty")
+	}
+}
+
+func TestLookupsByName(t *testing.T) {
+	var m Msg
+	raw := "OPTIONS sip:a@b SIP/2.0\r\nX-A: 1\r\nx-a: 2, 3\r\nAllow: INVITE, \"x,y\" ,ACK\r\nRoute: <sip:a,b>, <sip:c>\r\n\r\n"
+	if err := m.Parse([]byte(raw)); err != nil {
+		t.Fatal(err)
+	}
+	collect := func(seq func(func([]byte) bool)) (out []string) {
+		for v := range seq {
+			out = append(out, string(v))
+		}
+		return out
+	}
+	tests := []struct {
+		name string
+		got  []string
+		want string
+	}{
+		{"X-A uncut", collect(m.ValuesName([]byte("x-A"))), "1|2, 3"},
+		{"Allow cut outside quotes", collect(m.Values(HdrAllow)), `INVITE|"x,y"|ACK`},
+		{"Route cut outside <>", collect(m.ValuesName([]byte("route"))), "<sip:a,b>|<sip:c>"},
+		{"other type", collect(m.Values(HdrOther)), ""},
+	}
+	for _, tc := range tests {
+		if got := strings.Join(tc.got, "|"); got != tc.want {
+			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
+		}
+	}
+	id := m.FindName([]byte("X-A"))
+	m.SetValue(id, []byte("one"))
+	m.Remove(m.FindName([]byte("x-a")))
+	if got := string(m.GetName([]byte("X-A"))); got != "2, 3" {
+		t.Errorf("X-A after its first was removed: %q", got)
+	}
+	if got := string(m.Value(id)); got != "one" {
+		t.Errorf("removed header's value %q", got)
+	}
+}
+
+func TestUnfold(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"a", "a"},
+		{"a,\r\n b", "a, b"},
+		{"a \r\n\t b\r\n c", "a b c"},
+		{"", ""},
+	}
+	for _, tc := range tests {
+		if got := string(Unfold(nil, []byte(tc.in))); got != tc.want {
+			t.Errorf("Unfold(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestCheckHeader(t *testing.T) {
+	tests := []struct {
+		name, value string
+		ok          bool
+	}{
+		{"X-A", "b c", true},
+		{"X A", "b", false},
+		{"", "b", false},
+		{"X-A", "b\r\nVia: x", false},
+		{"X-A", "b\nc", false},
+	}
+	for _, tc := range tests {
+		if err := CheckHeader([]byte(tc.name), []byte(tc.value)); (err == nil) != tc.ok {
+			t.Errorf("CheckHeader(%q, %q) = %v", tc.name, tc.value, err)
+		}
+	}
+}
