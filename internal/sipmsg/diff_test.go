@@ -215,13 +215,13 @@ var exceptions = func() []exception {
 			var m Msg
 			return sipgoSays("is not a SIP message")(c) && m.Parse(c.raw) == nil && !bytes.HasPrefix(m.Version(), []byte("SIP/"))
 		}})
-	return append(e, exception{"parameter lost by sipgo", "RFC 3261 allows white space around ';' and '=' of parameters (SEMI, EQUAL; RFC 4475 wsinv) and any case in their names; sipgo then loses parameters (branch, tag) or keeps the white space in their values",
+	return append(e, exception{"parameter lost by sipgo", "RFC 3261 allows white space around ';' and '=' of parameters and ':' of a sent-by (SEMI, EQUAL, COLON; RFC 4475 wsinv) and any case in parameter names; sipgo then loses parameters (branch, tag) or keeps the white space in their values",
 		func(c *diffCase) bool {
 			if c.oerr != nil || c.serr != nil {
 				return false
 			}
 			raw := string(c.raw)
-			lws := paramLWS.MatchString(raw)
+			lws := paramLWS.MatchString(raw) || sentByLWS(c.raw)
 			mixed := func(name string) bool { return strings.Count(strings.ToLower(raw), name) > strings.Count(raw, name) }
 			o, s := c.ours, c.theirs
 			// sipgo loses the parameter, or keeps the white space after '='
@@ -241,6 +241,23 @@ var exceptions = func() []exception {
 
 // paramLWS finds white space before or after a ';' or '='.
 var paramLWS = regexp.MustCompile(`[ \t\r\n][;=]|[;=][ \t\r\n]`)
+
+// sentByLWS reports white space inside the sent-by of the top Via
+// ("host : port", RFC 3261 COLON), where sipgo loses the parameters.
+func sentByLWS(raw []byte) bool {
+	var m Msg
+	if m.Parse(raw) != nil {
+		return false
+	}
+	v := m.Get(HdrVia)
+	via, err := m.TopVia()
+	if err != nil || via.Params == nil {
+		return false
+	}
+	// Host and Params are sub-slices of v, whose capacity ends with it
+	host, params := len(v)-cap(via.Host), len(v)-cap(via.Params)
+	return host >= 0 && host < params && params <= len(v) && bytes.ContainsAny(v[host:params], " \t\r\n")
+}
 
 // differ compares both parsers on raw: "" when they agree (or differ in
 // a listed way, then the exception's name), otherwise what differs.

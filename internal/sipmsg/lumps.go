@@ -24,6 +24,13 @@ type changes struct {
 	newBody span
 	set     uint8  // setRURI, setLine, setBody
 	dirty   uint64 // bit t: headers of type t changed (bit 0: any HdrOther)
+	undo    []undo // index entries as they were before each change, for Rollback
+}
+
+// undo is an index entry before a change.
+type undo struct {
+	id int32
+	h  hdr
 }
 
 // insert places an added header: before the original bytes at off (a
@@ -148,6 +155,7 @@ func (m *Msg) Remove(id HeaderID) bool {
 	if !m.valid(id) || m.hdrs[id].flags&flagRemoved != 0 {
 		return false
 	}
+	m.undo = append(m.undo, undo{int32(id), m.hdrs[id]})
 	m.hdrs[id].flags |= flagRemoved
 	m.markDirty(m.hdrs[id].typ)
 	return true
@@ -160,6 +168,7 @@ func (m *Msg) SetValue(id HeaderID, value []byte) bool {
 	if !m.valid(id) || m.hdrs[id].flags&flagRemoved != 0 {
 		return false
 	}
+	m.undo = append(m.undo, undo{int32(id), m.hdrs[id]})
 	h := &m.hdrs[id]
 	if h.flags&flagAdded != 0 {
 		// rewrite the whole line: an added header is one scratch span
@@ -211,6 +220,46 @@ func (m *Msg) RemoveValue(id HeaderID, k int) bool {
 	m.scratch = append(m.scratch, v[cut[1]:]...)
 	s.e = int32(len(m.scratch))
 	return m.SetValue(id, s.of(m.scratch))
+}
+
+// Mark is a point in the changes of a message, to come back to with
+// Rollback: tm records the changes common to every branch, then for each
+// branch takes a Mark, adds the branch's own (its Via, its R-URI), writes
+// and rolls back.
+type Mark struct {
+	hdrs, scratch, undo int
+	set                 uint8
+	dirty               uint64
+	newRURI             span
+	newLine             span
+	newBody             span
+}
+
+// Mark returns the present point of the changes.
+func (m *Msg) Mark() Mark {
+	return Mark{hdrs: len(m.hdrs), scratch: len(m.scratch), undo: len(m.undo), set: m.set, dirty: m.dirty,
+		newRURI: m.newRURI, newLine: m.newLine, newBody: m.newBody}
+}
+
+// Rollback undoes every change made since mk was taken (mk must come
+// from this parse, and no Rollback to an earlier Mark may have happened
+// since). HeaderIDs of headers added since are no longer valid.
+func (m *Msg) Rollback(mk Mark) {
+	if mk.hdrs > len(m.hdrs) || mk.scratch > len(m.scratch) || mk.undo > len(m.undo) || mk.hdrs < int(m.nOrig) {
+		return // not a Mark of this state
+	}
+	for i := len(m.undo) - 1; i >= mk.undo; i-- {
+		if u := m.undo[i]; int(u.id) < mk.hdrs {
+			m.hdrs[u.id] = u.h
+		}
+	}
+	m.undo = m.undo[:mk.undo]
+	m.hdrs = m.hdrs[:mk.hdrs]
+	m.ins = slices.DeleteFunc(m.ins, func(in insert) bool { return int(in.id) >= mk.hdrs })
+	m.scratch = m.scratch[:mk.scratch]
+	m.set, m.dirty = mk.set, mk.dirty
+	m.newRURI, m.newLine, m.newBody = mk.newRURI, mk.newLine, mk.newBody
+	m.cache = cache{}
 }
 
 // SetRURI replaces the Request-URI of a request.

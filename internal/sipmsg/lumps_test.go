@@ -194,3 +194,41 @@ func appendInt(b []byte, n int64) []byte {
 	}
 	return append(b, byte('0'+n%10))
 }
+
+func TestMarkRollback(t *testing.T) {
+	var m Msg
+	if err := m.Parse(crlf(lumpReq)); err != nil {
+		t.Fatal(err)
+	}
+	b := func(s string) []byte { return []byte(s) }
+	// the changes common to every branch
+	m.SetValue(m.Find(HdrMaxForwards), b("69"))
+	rr := m.InsertTop(b("Record-Route"), b("<sip:p.example;lr>"))
+	common := string(m.AppendTo(nil))
+	mk := m.Mark()
+	for i, uri := range []string{"sip:bob@10.0.0.1", "sip:bob@10.0.0.2"} {
+		m.SetRURI(b(uri))
+		m.InsertBefore(m.Find(HdrVia), b("Via"), b("SIP/2.0/UDP p.example;branch=z9hG4bK"+uri[12:]))
+		m.SetValue(rr, b("<sip:p2.example;lr>"))
+		m.Remove(m.Find(HdrCallID))
+		m.SetValue(m.Find(HdrMaxForwards), b("1"))
+		out := string(m.AppendTo(nil))
+		if !strings.Contains(out, "INVITE "+uri+" SIP/2.0") || !strings.Contains(out, "z9hG4bK"+uri[12:]) || strings.Contains(out, "Call-ID") {
+			t.Errorf("branch %d:\n%s", i, out)
+		}
+		if v, _ := m.TopVia(); string(v.Branch) != "z9hG4bK"+uri[12:] {
+			t.Errorf("branch %d: top Via branch %q", i, v.Branch)
+		}
+		m.Rollback(mk)
+		if got := string(m.AppendTo(nil)); got != common {
+			t.Errorf("after Rollback:\n%s\nwant\n%s", got, common)
+		}
+		if v, _ := m.TopVia(); string(v.Branch) != "z9hG4bK1" || string(m.RURI()) != "sip:bob@b.example" || string(m.CallID()) != "c1" {
+			t.Errorf("after Rollback: top Via branch %q, R-URI %q, Call-ID %q", v.Branch, m.RURI(), m.CallID())
+		}
+	}
+	m.Rollback(Mark{hdrs: 1000}) // not a Mark of this state: ignored
+	if got := string(m.AppendTo(nil)); got != common {
+		t.Error("a foreign Mark changed the message")
+	}
+}

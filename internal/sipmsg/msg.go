@@ -29,7 +29,7 @@ type Options struct {
 	// MaxSize is the largest message, 65535 when 0.
 	MaxSize int
 	// MaxHeaders is the most header lines (a folded header counts once),
-	// 256 when 0.
+	// 256 when 0, 32766 at most.
 	MaxHeaders int
 	// MaxLine is the longest header (folded lines included) and start
 	// line, 16384 bytes when 0.
@@ -118,7 +118,7 @@ func (m *Msg) Reset() {
 	m.hdrs = m.hdrs[:0]
 	m.nOrig = 0
 	m.first = [numHdrTypes]int16{}
-	m.changes = changes{scratch: m.scratch[:0], ins: m.ins[:0]}
+	m.changes = changes{scratch: m.scratch[:0], ins: m.ins[:0], undo: m.undo[:0]}
 	m.cache = cache{}
 }
 
@@ -132,6 +132,9 @@ func (o *Options) limits() (size, headers, line int) {
 	}
 	if headers <= 0 {
 		headers = DefaultMaxHeaders
+	}
+	if headers > math.MaxInt16-1 {
+		headers = math.MaxInt16 - 1 // the index of the first header of a type is an int16
 	}
 	if line <= 0 {
 		line = DefaultMaxLine
