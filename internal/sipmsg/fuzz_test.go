@@ -87,7 +87,7 @@ func yieldAll(v []byte) func(func([]byte) bool) {
 }
 
 // edit makes changes of every kind and checks the output parses into
-// what the lookups showed.
+// what the lookups showed, and that Rollback undoes them all.
 func edit(t *testing.T, m *Msg) {
 	if m.Opts.AllowBareLF {
 		return
@@ -96,6 +96,7 @@ func edit(t *testing.T, m *Msg) {
 	for id := range m.Headers() {
 		ids = append(ids, id)
 	}
+	mk := m.Mark()
 	m.InsertTop([]byte("X-Top"), []byte("1"))
 	m.Append([]byte("X-Bottom"), []byte("2"))
 	if len(ids) > 0 {
@@ -123,6 +124,10 @@ func edit(t *testing.T, m *Msg) {
 	}
 	if strings.Join(seen, "\n") != strings.Join(written, "\n") || !bytes.Equal(w.Body(), m.Body()) {
 		t.Fatalf("lookups saw\n%q\nthe output has\n%q", seen, written)
+	}
+	m.Rollback(mk)
+	if out := m.AppendTo(nil); !bytes.Equal(out, m.Bytes()) {
+		t.Fatalf("after Rollback:\n%q\nwant\n%q", out, m.Bytes())
 	}
 }
 
