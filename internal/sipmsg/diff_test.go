@@ -210,6 +210,11 @@ var exceptions = func() []exception {
 	for _, s := range laxer {
 		e = append(e, exception{s.says, s.why, sipgoSays(s.says)})
 	}
+	e = append(e, exception{"Unicode white space", "sipgo trims any Unicode white space around a value (\\v, \\f, NEL, NBSP); RFC 3261 LWS is SP and HTAB only",
+		func(c *diffCase) bool {
+			head, _, _ := bytes.Cut(c.raw, []byte("\r\n\r\n"))
+			return c.oerr != nil && c.serr == nil && (bytes.ContainsAny(head, "\v\f") || bytes.Contains(head, []byte("\u0085")) || bytes.Contains(head, []byte("\u00a0")))
+		}})
 	e = append(e, exception{"SIP version case", "RFC 3261 §7.1: the SIP-Version is case-insensitive; sipgo wants SIP in capitals",
 		func(c *diffCase) bool {
 			var m Msg
