@@ -161,11 +161,17 @@ func TestAppendToAllocs(t *testing.T) {
 		if err := m.Parse(in); err != nil {
 			t.Fatal(err)
 		}
+		if err := m.Check(); err != nil {
+			t.Fatal(err)
+		}
 		proxyEdit(&m)
+		mk := m.Mark()
+		m.SetRURI([]byte("sip:bob@192.0.2.9"))
 		dst = m.AppendTo(dst[:0])
+		m.Rollback(mk)
 	})
 	if allocs > 0 {
-		t.Errorf("Parse, lumps and AppendTo allocate %v times", allocs)
+		t.Errorf("Parse, Check, lumps, Mark, AppendTo and Rollback allocate %v times", allocs)
 	}
 }
 

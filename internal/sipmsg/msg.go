@@ -73,7 +73,8 @@ const (
 // copy it: buf must not change while the Msg is in use). A Msg is reused:
 // Parse resets it and keeps its allocated index and scratch space, so a
 // Msg per worker parses without allocating. A Msg is not safe for
-// concurrent use.
+// concurrent use, and must not be copied once used (its index may live
+// inside it).
 type Msg struct {
 	// Opts are the limits and rules of Parse; set them before.
 	Opts Options
