@@ -167,6 +167,7 @@ var stricter = []struct{ says, why string }{
 	{"header line without a colon", "RFC 3261 §7.3.1: the colon follows the name on the header's first line; sipgo joins the folded lines first and finds one in them"},
 	{"no host", "RFC 3261 §25.1: hostport needs a host; sipgo takes an empty one"},
 	{"empty user before '@'", "RFC 3261 §25.1: userinfo has a user; sipgo takes an empty one"},
+	{"character not allowed in the user part", "RFC 3261 §25.1: a user part is unreserved and user-unreserved characters, the rest escaped; sipgo takes any"},
 	{"'@' in the user part", "RFC 3261 §25.1: a user part holds no '@' (it is escaped as %40); sipgo cuts at the first one"},
 	{"bad escape", "RFC 3261 §25.1: '%' starts %HH in a user part; sipgo does not check"},
 	{"empty after the scheme", "a URI of another scheme with nothing after ':'"},

@@ -67,6 +67,9 @@ func ParseURI(b []byte) (URI, error) {
 		if !escapesOK(user) || !escapesOK(u.Password) {
 			return u, valueErr("URI", "bad escape in the user part")
 		}
+		if !allIn(user, &userChars) || !allIn(u.Password, &userChars) {
+			return u, valueErr("URI", "character not allowed in the user part")
+		}
 		u.User = user
 		rest = rest[at+1:]
 	}
@@ -156,6 +159,28 @@ func isScheme(b []byte) bool {
 	}
 	for _, c := range b[1:] {
 		if !(isHostChar(c) && c != '_' || c == '+') {
+			return false
+		}
+	}
+	return true
+}
+
+// userChars are RFC 3261's user and password characters: unreserved,
+// user-unreserved, and '%' of an escape (checked by escapesOK); ':' only
+// separates the password.
+var userChars = func() (t [256]bool) {
+	for c := 0; c < 256; c++ {
+		t[c] = isHostChar(byte(c)) && c != '_'
+	}
+	for _, c := range "-_.!~*'()&=+$,;?/%" {
+		t[c] = true
+	}
+	return t
+}()
+
+func allIn(b []byte, set *[256]bool) bool {
+	for _, c := range b {
+		if !set[c] {
 			return false
 		}
 	}

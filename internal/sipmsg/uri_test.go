@@ -23,6 +23,8 @@ func TestParseURI(t *testing.T) {
 		{in: "sip:example.com:x", bad: true},
 		{in: "sip:@example.com", bad: true},
 		{in: "sip:a@b@example.com", bad: true},
+		{in: "sip:[@example.com", bad: true},
+		{in: "sip:a:b<c@example.com", bad: true},
 		{in: "sip:bob@", bad: true},
 		{in: "sip:", bad: true},
 		{in: "bob@example.com", bad: true},
