@@ -216,6 +216,12 @@ var exceptions = func() []exception {
 			head, _, _ := bytes.Cut(c.raw, []byte("\r\n\r\n"))
 			return c.oerr != nil && c.serr == nil && (bytes.ContainsAny(head, "\v\f") || bytes.Contains(head, []byte("\u0085")) || bytes.Contains(head, []byte("\u00a0")))
 		}})
+	e = append(e, exception{"CSeq white space", "RFC 3261 §25.1: LWS between the CSeq number and method may be several spaces or a folded line; sipgo keeps all but the first in the method",
+		func(c *diffCase) bool {
+			s := c.theirs
+			s.cseqMethod = strings.TrimLeft(s.cseqMethod, " \t\r\n")
+			return c.oerr == nil && c.serr == nil && c.ours == s
+		}})
 	e = append(e, exception{"SIP version case", "RFC 3261 §7.1: the SIP-Version is case-insensitive; sipgo wants SIP in capitals",
 		func(c *diffCase) bool {
 			var m Msg
