@@ -1,6 +1,9 @@
 package sipmsg
 
-import "iter"
+import (
+	"bytes"
+	"iter"
+)
 
 // Via is one via-parm (RFC 3261 §20.42), each part a sub-slice of the
 // header value.
@@ -21,6 +24,11 @@ type Via struct {
 // ParseVia parses the first via-parm of a Via value and returns the rest
 // after its comma (empty when it was the last one).
 func ParseVia(v []byte) (Via, []byte, error) {
+	if bytes.IndexByte(v, ',') < 0 {
+		// one value, the common case: no need to walk it for a comma
+		via, err := parseViaParm(trimLWS(v))
+		return via, v[len(v):], err
+	}
 	s, e, next := nextItem(v, 0)
 	via, err := parseViaParm(v[s:e])
 	return via, v[next:], err
