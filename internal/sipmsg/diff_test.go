@@ -189,6 +189,7 @@ var stricter = []struct{ says, why string }{
 	{"no '<' after the display name", "RFC 3261 §25.1: a quoted display name is followed by <URI>"},
 	{"no '>'", "RFC 3261 §25.1 name-addr: '<' needs '>'"},
 	{"Call-ID: holds white space", "RFC 3261 §25.1: callid is word[@word], no white space; sipgo takes any text"},
+	{"Call-ID: character not allowed", "RFC 3261 §25.1: a Call-ID is word characters; sipgo takes any"},
 	{"Call-ID: missing or empty", "sipgo takes an empty Call-ID when the header is absent"},
 	{"CSeq: no white space after", "RFC 3261 §25.1: CSeq is number LWS method"},
 	{"CSeq: method is not a token", "RFC 3261 §25.1: the CSeq method is a token; sipgo takes any text"},

@@ -105,6 +105,7 @@ func edit(t *testing.T, m *Msg) {
 		m.SetValue(ids[len(ids)/2], []byte("new"))
 		m.Remove(ids[len(ids)/3])
 		m.RemoveValue(ids[0], 0)
+		m.RemoveValue(ids[len(ids)-1], 1)
 	}
 	if m.IsRequest() {
 		m.SetRURI([]byte("sip:x@example.com"))

@@ -80,9 +80,18 @@ func (m *Msg) ParsedRURI() (URI, error) {
 	return u, nil
 }
 
+// callIDChars are RFC 3261's word characters and the '@' of a Call-ID.
+var callIDChars = func() (t [256]bool) {
+	t = tokenChars
+	for _, c := range "()<>:\\\"/[]?{}@" {
+		t[c] = true
+	}
+	return t
+}()
+
 // Check parses what every message must have right (RFC 3261 §8.1.1):
 // the Request-URI of a request, every Via, From and To (a To tag of a
-// request is optional), a Call-ID without white space, a CSeq whose
+// request is optional), a Call-ID of word characters, a CSeq whose
 // method is the request's, a numeric Max-Forwards when there is one;
 // From, To, Call-ID, CSeq and Max-Forwards once at most; a Request-URI
 // without headers; every Route and Record-Route value. Contact is not
@@ -136,6 +145,9 @@ func (m *Msg) Check() error {
 	}
 	if bytes.ContainsAny(cid, " \t\r\n") {
 		return valueErr("Call-ID", "holds white space")
+	}
+	if !allIn(cid, &callIDChars) {
+		return valueErr("Call-ID", "character not allowed (RFC 3261 word)")
 	}
 	cs, err := m.CSeq()
 	if err != nil {
