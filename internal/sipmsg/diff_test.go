@@ -199,6 +199,7 @@ var stricter = []struct{ says, why string }{
 // error text, and why we take them.
 var laxer = []struct{ says, why string }{
 	{"uri scheme", "RFC 3986: a scheme may hold digits, '+', '-', '.' (RFC 4475 novelsc); sipgo takes letters only"},
+	{"IPV6 no closing bracket", "RFC 3261 §25.1 param-unreserved: '[' and ']' may be in URI parameters; sipgo reads any '[' as an IPv6 reference"},
 	{"empty Content-Type body", "Content-Type is read by what reads the body, not by the parser"},
 }
 
