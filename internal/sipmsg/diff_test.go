@@ -181,6 +181,7 @@ var stricter = []struct{ says, why string }{
 	{"no white space before sent-by", "RFC 3261 §25.1: LWS between sent-protocol and sent-by; sipgo cuts at '/' and space"},
 	{"parameter name is not a token", "RFC 3261 §25.1 generic-param: name is a token; sipgo takes any"},
 	{"junk after a parameter value", "RFC 3261 §25.1 generic-param: a value is a token, host or quoted string; sipgo takes anything up to ';'"},
+	{"received is not an IP address", "RFC 3261 §18.2.1: received is an address; sipgo takes any text, kemi's validate.go refused it"},
 	{"branch is not a token", "RFC 3261 §25.1: branch is a token; sipgo takes any"},
 	{"tag is not a token", "RFC 3261 §25.1: tag is a token; sipgo takes any"},
 	{"without '<>'", "RFC 3261 §20: a URI holding '?' or ',' is enclosed in <> (RFC 4475 regbadct)"},

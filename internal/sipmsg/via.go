@@ -111,6 +111,9 @@ func parseViaParm(b []byte) (Via, error) {
 			}
 			via.Branch = value
 		case equalFold(name, "received"):
+			if !isIPAddr(value) {
+				return via, valueErr("Via", "received is not an IP address")
+			}
 			via.Received = value
 		case equalFold(name, "rport"):
 			if value != nil {
@@ -123,6 +126,40 @@ func parseViaParm(b []byte) (Via, error) {
 	}
 	return via, nil
 }
+
+// isIPAddr reports a dotted IPv4 address, or the characters of an IPv6
+// one (brackets allowed): received is where replies go (RFC 3261
+// §18.2.1), and the engine refuses anything else, as it did after sipgo.
+func isIPAddr(b []byte) bool {
+	if len(b) > 2 && b[0] == '[' && b[len(b)-1] == ']' {
+		b = b[1 : len(b)-1]
+	}
+	if bytes.IndexByte(b, ':') >= 0 {
+		return len(b) >= 2 && allIn(b, &ipv6Chars)
+	}
+	dots, n, digits := 0, 0, 0
+	for _, c := range b {
+		switch {
+		case c == '.' && digits > 0:
+			dots, n, digits = dots+1, 0, 0
+		case c >= '0' && c <= '9' && digits < 3:
+			n, digits = n*10+int(c-'0'), digits+1
+			if n > 255 {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return dots == 3 && digits > 0
+}
+
+var ipv6Chars = func() (t [256]bool) {
+	for _, c := range "0123456789abcdefABCDEF:." {
+		t[c] = true
+	}
+	return t
+}()
 
 // tokenAt reads a token at p: the token, where it ends, whether there
 // was one.
