@@ -1,0 +1,71 @@
+# Helpers of the side-by-side runs (compare.sh, max.sh) over the shared
+# harness (run.sh and search.sh), sourced by them.
+
+# need_harness DIR fails with a message when DIR is not the shared harness.
+need_harness() {
+	if [ ! -x "$1/run.sh" ] || [ ! -x "$1/search.sh" ] || [ ! -f "$1/scripts/stateless.lua" ]; then
+		cat >&2 <<EOF
+the shared benchmark harness is not at $1
+It is not part of this repository: it is the bench folder shared next to it
+(../shared/bench, with run.sh, search.sh, scripts/ and kamailio/). Put it
+there, or name its folder: make bench-compare BENCH_HARNESS=/path/to/bench
+EOF
+		return 1
+	fi
+}
+
+# kemi_cmd KEMI ROW [PPROF_PORT] prints the command line run.sh starts for
+# kemi: the harness's own script for ROW (stateless or stateful), unchanged,
+# on the harness's proxy port, %CHILDREN% workers. The scripts read the
+# UAS address with os.getenv, which kemi's sandbox refuses unless
+# --allow-unsafe-lua; the database is in memory (the harness folder may be
+# read-only); a PPROF_PORT serves Go's pprof on 127.0.0.1:PPROF_PORT.
+kemi_cmd() {
+	local metrics="--metrics-addr off"
+	[ -n "${3:-}" ] && metrics="--metrics-addr 127.0.0.1:$3 --pprof"
+	# $BENCH_PROXY_PORT is expanded by run.sh's bash -c, which exports it
+	echo "exec $1 run -f scripts/$2.lua -l udp:127.0.0.1:\$BENCH_PROXY_PORT -n %CHILDREN% --allow-unsafe-lua --db-url memory --log-level warn $metrics ${KEMI_ARGS:-}"
+}
+
+# harness_run HARNESS TARGET SCRIPT CHILDREN RATE CALLS SCENARIO TRIES
+# runs run.sh (TARGET kamailio or cmd) until a run is not flagged noisy,
+# TRIES times at most, and prints the last RESULT line with tries=N
+# appended (nothing when run.sh gave none; its errors go to stderr).
+harness_run() {
+	local h=$1 target=$2 script=$3 children=$4 rate=$5 calls=$6 scenario=$7 tries=$8 try out rc line
+	for try in $(seq "$tries"); do
+		out=$("$h/run.sh" "$target" "$script" "$children" "$rate" "$calls" "$scenario")
+		rc=$?
+		line=$(grep '^RESULT ' <<<"$out" | tail -n 1)
+		[ "$rc" = 75 ] && [ "$try" -lt "$tries" ] && { echo "noisy run ($line), again in 20 s" >&2; sleep 20; continue; }
+		break
+	done
+	[ -n "$line" ] && echo "$line tries=$try"
+}
+
+# free_tcp_port prints a loopback TCP port nothing listens on, from $1 up.
+free_tcp_port() {
+	local p=$1
+	while ss -Hltn "sport = :$p" | grep -q .; do p=$((p + 1)); done
+	echo "$p"
+}
+
+# fetch_profile PORT FILE SECONDS waits (up to WAIT s, default 700: the
+# harness may wait for an idle machine first) for kemi's pprof on
+# 127.0.0.1:PORT, lets the load start, takes a CPU profile of SECONDS into
+# FILE and returns; run it in the background during a harness run.
+fetch_profile() {
+	local port=$1 file=$2 secs=$3 i
+	for i in $(seq $((${WAIT:-700} * 2))); do
+		curl -sf -o /dev/null "http://127.0.0.1:$port/debug/pprof/" && break
+		sleep 0.5
+	done
+	sleep 2 # run.sh starts the UAC about 1.5 s after the proxy listens
+	curl -sf -o "$file" "http://127.0.0.1:$port/debug/pprof/profile?seconds=$secs" || rm -f "$file"
+}
+
+# top_functions FILE prints the ten functions with the most CPU (flat) in a
+# pprof profile.
+top_functions() {
+	go tool pprof -top -nodecount=10 "$1" 2>/dev/null | sed -n '/flat%/,$p'
+}
