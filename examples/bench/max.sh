@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# The highest call rate with no failed call, kemi and Kamailio 5.6 + app_lua
+# side by side, with the shared harness's search.sh: the same scripts and
+# scenarios as compare.sh, one search after the other.
+#
+#   examples/bench/max.sh [ROWS]
+#
+# ROWS  which rows, in order (default "stateless stateful"; see compare.sh)
+#
+# search.sh doubles the rate from START until a run is dirty (a failed call,
+# too many retransmissions, or sipp below 95 % of the rate), bisects to 10 %
+# and confirms the best rate once. Each run lasts about BENCH_DURATION
+# seconds (default 12) plus about 10 s of start and stop, so one search takes
+# 3 to 5 minutes and the four of them 15 to 20.
+#
+# Environment: BENCH_HARNESS, KEMI, BENCH_CHILDREN, BENCH_KAMAILIO_ARGS,
+# BENCH_OUT and BENCH_STRICT as in compare.sh; BENCH_SEARCH_START (default
+# 1000) and BENCH_SEARCH_MAX (default 32000) calls/s; every search.sh and
+# run.sh knob (BENCH_DURATION, BENCH_RES, BENCH_PIN, ...) passes through.
+# Exit status: 0 when every search finished, 1 otherwise, 2 usage.
+set -u
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+ROWS=${1:-"stateless stateful"}
+HARNESS=${BENCH_HARNESS:-$ROOT/../shared/bench}
+KEMI=${KEMI:-$ROOT/bin/kemi}
+CHILDREN=${BENCH_CHILDREN:-2}
+START=${BENCH_SEARCH_START:-1000}
+MAX=${BENCH_SEARCH_MAX:-32000}
+export BENCH_KAMAILIO_ARGS=${BENCH_KAMAILIO_ARGS-"-x tlsf"}
+export BENCH_OUT=${BENCH_OUT:-/tmp/kemi-bench-compare}
+export BENCH_STRICT=${BENCH_STRICT:-1}
+
+# shellcheck source=examples/bench/harness.sh
+. "$ROOT/examples/bench/harness.sh"
+need_harness "$HARNESS" || exit 2
+KEMI=$(cd "$(dirname "$KEMI")" && pwd)/$(basename "$KEMI")
+[ -x "$KEMI" ] || { echo "build kemi first (make build): $KEMI" >&2; exit 2; }
+command -v kamailio >/dev/null || { echo "kamailio is missing (apt-get install kamailio kamailio-lua-modules)" >&2; exit 2; }
+
+KLABEL="Kamailio${BENCH_KAMAILIO_ARGS:+ $BENCH_KAMAILIO_ARGS}"
+echo "highest clean rate, $CHILDREN workers, sipp strict=$BENCH_STRICT, harness $HARNESS"
+echo "machine: $(nproc) CPUs, $(awk -F': ' '/^model name/{print $2; exit}' /proc/cpuinfo), $(uname -r)"
+declare -A BEST DIRTY
+rc=0
+for row in $ROWS; do
+	case $row in
+	stateless) scenario=uac ;;
+	stateful) scenario=uac_rr ;;
+	*) echo "unknown row $row (stateless or stateful)" >&2; exit 2 ;;
+	esac
+	for target in kemi kamailio; do
+		if [ $target = kemi ]; then
+			out=$(BENCH_LABEL=kemi-$row "$HARNESS/search.sh" cmd "$(kemi_cmd "$KEMI" "$row")" "$CHILDREN" "$scenario" "$START" "$MAX" | tee /dev/stderr)
+		else
+			out=$(BENCH_LABEL=kamailio-$row "$HARNESS/search.sh" kamailio "$row" "$CHILDREN" "$scenario" "$START" "$MAX" | tee /dev/stderr)
+		fi
+		line=$(grep '^MAXRATE ' <<<"$out" | tail -n 1)
+		[ -n "$line" ] || { echo "no MAXRATE for $target $row" >&2; rc=1; }
+		BEST[$row.$target]=$(sed -n 's/.*max_clean_cps=\([0-9]*\).*/\1/p' <<<"$line")
+		DIRTY[$row.$target]=$(sed -n 's/.*first_dirty_cps=\([0-9]*\).*/\1/p' <<<"$line")
+	done
+done
+
+echo
+echo "| highest clean calls/s, $CHILDREN workers | kemi | $KLABEL | ratio | first dirty kemi / Kamailio |"
+echo "|---|---|---|---|---|"
+for row in $ROWS; do
+	k=${BEST[$row.kemi]:-} m=${BEST[$row.kamailio]:-}
+	ratio=$(awk -v a="$k" -v b="$m" 'BEGIN{ if (a != "" && b + 0 > 0) printf "%.2f×", a / b; else print "–" }')
+	echo "| $row | ${k:-–} | ${m:-–} | $ratio | ${DIRTY[$row.kemi]:-–} / ${DIRTY[$row.kamailio]:-–} |"
+done
+exit $rc
