@@ -16,7 +16,10 @@ EOF
 
 # kemi_cmd KEMI ROW [PPROF_PORT] prints the command line run.sh starts for
 # kemi: the harness's own script for ROW (stateless or stateful), unchanged,
-# on the harness's proxy port, %CHILDREN% workers. The scripts read the
+# on the harness's proxy port, %CHILDREN% workers, with the modules that
+# the harness's kamailio.cfg loads (KEMI_BENCH_MODULES; kemi's names for
+# them) rather than all of kemi's: a module that is loaded can cost per
+# message (tm looks up every reply). The scripts read the
 # UAS address with os.getenv, which kemi's sandbox refuses unless
 # --allow-unsafe-lua; the database is in memory (the harness folder may be
 # read-only); a PPROF_PORT serves Go's pprof on 127.0.0.1:PPROF_PORT.
@@ -24,7 +27,7 @@ kemi_cmd() {
 	local metrics="--metrics-addr off"
 	[ -n "${3:-}" ] && metrics="--metrics-addr 127.0.0.1:$3 --pprof"
 	# $BENCH_PROXY_PORT is expanded by run.sh's bash -c, which exports it
-	echo "exec $1 run -f scripts/$2.lua -l udp:127.0.0.1:\$BENCH_PROXY_PORT -n %CHILDREN% --allow-unsafe-lua --db-url memory --log-level warn $metrics ${KEMI_ARGS:-}"
+	echo "exec $1 run -f scripts/$2.lua -l udp:127.0.0.1:\$BENCH_PROXY_PORT -n %CHILDREN% --modules ${KEMI_BENCH_MODULES:-core,kx,corex,tm,tmx,sl,rr,maxfwd,textops,siputils,xlog,sanity} --allow-unsafe-lua --db-url memory --log-level warn $metrics ${KEMI_ARGS:-}"
 }
 
 # harness_run HARNESS TARGET SCRIPT CHILDREN RATE CALLS SCENARIO TRIES
