@@ -45,26 +45,10 @@ import (
 // nothing at these windows, so a timeout is a lost or refused request.
 const benchTimeout = 5 * time.Second
 
-// benchScript is the shared harness's stateless.lua (maxfwd, setdsturi,
-// forward) with the next hop written in: the same route that
-// `make bench-compare` measures under sipp.
-const benchScript = `
-function ksr_request_route()
-	if KSR.maxfwd.process_maxfwd(10) < 0 then
-		KSR.sl.sl_send_reply(483, "Too Many Hops")
-		return 1
-	end
-	KSR.setdsturi("sip:%s")
-	if KSR.forward() < 0 then
-		KSR.sl.sl_send_reply(500, "Forward failed")
-	end
-	return 1
-end
-
-function ksr_reply_route()
-	return 1
-end
-`
+// benchScript is examples/bench/stateless.lua (maxfwd, setdsturi,
+// forward; the next hop from the define BENCH_UAS_URI): the shape of the
+// route that `make bench-compare` measures under sipp.
+const benchScript = "../examples/bench/stateless.lua"
 
 // benchInvite is the INVITE of sipp's built-in uac scenario, the one the
 // load benchmarks send, with a distinct Call-ID per call i.
@@ -143,13 +127,18 @@ func (p *benchPeers) receive(b *testing.B) {
 // port, forwarding to next, with nothing logged.
 func startBenchEngine(b *testing.B, workers int, next netip.AddrPort) *engine.Engine {
 	b.Helper()
+	script, err := os.ReadFile(benchScript)
+	if err != nil {
+		b.Fatal(err)
+	}
 	e, err := engine.New(engine.Config{
-		Script:     fmt.Appendf(nil, benchScript, next),
-		ScriptPath: "bench.lua",
+		Script:     script,
+		ScriptPath: benchScript,
+		Defines:    map[string]string{"BENCH_UAS_URI": "sip:" + next.String()},
 		Listen:     []string{"udp:127.0.0.1:0"},
 		Workers:    workers,
 		DBURL:      "memory",
-		Modules:    []string{"core", "sl", "maxfwd"},
+		Modules:    []string{"core", "kx", "sl", "maxfwd"},
 		Logger:     slog.New(slog.DiscardHandler),
 		LogLevel:   slog.LevelError,
 	})
