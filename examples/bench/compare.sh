@@ -39,38 +39,23 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 RATE=${1:-2000}
 CALLS=${2:-30000}
 ROWS=${3:-"stateless stateful"}
-HARNESS=${BENCH_HARNESS:-$ROOT/../shared/bench}
-KEMI=${KEMI:-$ROOT/bin/kemi}
-CHILDREN=${BENCH_CHILDREN:-2}
 TRIES=${BENCH_TRIES:-3}
-export BENCH_KAMAILIO_ARGS=${BENCH_KAMAILIO_ARGS-"-x tlsf"}
-export BENCH_OUT=${BENCH_OUT:-/tmp/kemi-bench-compare}
-export BENCH_STRICT=${BENCH_STRICT:-1}
-
 # shellcheck source=examples/bench/harness.sh
 . "$ROOT/examples/bench/harness.sh"
-need_harness "$HARNESS" || exit 2
-KEMI=$(cd "$(dirname "$KEMI")" && pwd)/$(basename "$KEMI")
-[ -x "$KEMI" ] || { echo "build kemi first (make build): $KEMI" >&2; exit 2; }
-command -v kamailio >/dev/null || { echo "kamailio is missing (apt-get install kamailio kamailio-lua-modules)" >&2; exit 2; }
+bench_setup "$ROOT" || exit 2
 case "$RATE$CALLS" in *[!0-9]*) echo "RATE and CALLS are integers" >&2; exit 2;; esac
 if [ -n "${BENCH_PROFILE:-}" ]; then
 	mkdir -p "$BENCH_PROFILE"
 	BENCH_PROFILE=$(cd "$BENCH_PROFILE" && pwd)
 fi
 
-KLABEL="Kamailio${BENCH_KAMAILIO_ARGS:+ $BENCH_KAMAILIO_ARGS}"
 echo "kemi $("$KEMI" --version 2>/dev/null | awk '{print $NF}') vs $(kamailio -v 2>/dev/null | awk 'NR==1{print $3}' | sed 's/^/Kamailio /')${BENCH_KAMAILIO_ARGS:+ ($BENCH_KAMAILIO_ARGS)}: $RATE calls/s, $CALLS calls per run, $CHILDREN workers, harness $HARNESS"
-echo "machine: $(nproc) CPUs, $(awk -F': ' '/^model name/{print $2; exit}' /proc/cpuinfo), $(uname -r)"
+machine
 
 declare -A RES # RES[row.target] = the harness's RESULT line
 failed_run=0
 for row in $ROWS; do
-	case $row in
-	stateless) scenario=uac ;;
-	stateful) scenario=uac_rr ;;
-	*) echo "unknown row $row (stateless or stateful)" >&2; exit 2 ;;
-	esac
+	scenario=$(scenario_of "$row") || exit 2
 	for target in kemi kamailio; do
 		if [ $target = kemi ]; then
 			port="" fetcher=""

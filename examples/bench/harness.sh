@@ -1,6 +1,39 @@
 # Helpers of the side-by-side runs (compare.sh, max.sh) over the shared
 # harness (run.sh and search.sh), sourced by them.
 
+# bench_setup ROOT sets what both drivers share from the environment
+# (HARNESS, KEMI, CHILDREN, KLABEL and the exported BENCH_* defaults; see
+# compare.sh) and checks that the harness, kemi and Kamailio are there;
+# it returns non-zero after saying what is missing.
+bench_setup() {
+	HARNESS=${BENCH_HARNESS:-$1/../shared/bench}
+	KEMI=${KEMI:-$1/bin/kemi}
+	CHILDREN=${BENCH_CHILDREN:-2}
+	export BENCH_KAMAILIO_ARGS=${BENCH_KAMAILIO_ARGS-"-x tlsf"}
+	export BENCH_OUT=${BENCH_OUT:-/tmp/kemi-bench-compare}
+	export BENCH_STRICT=${BENCH_STRICT:-1}
+	KLABEL="Kamailio${BENCH_KAMAILIO_ARGS:+ $BENCH_KAMAILIO_ARGS}"
+	need_harness "$HARNESS" || return 1
+	KEMI=$(cd "$(dirname "$KEMI")" && pwd)/$(basename "$KEMI")
+	[ -x "$KEMI" ] || { echo "build kemi first (make build): $KEMI" >&2; return 1; }
+	command -v kamailio >/dev/null || { echo "kamailio is missing (apt-get install kamailio kamailio-lua-modules)" >&2; return 1; }
+}
+
+# machine prints the CPUs and the kernel, for the record.
+machine() {
+	echo "machine: $(nproc) CPUs, $(awk -F': ' '/^model name/{print $2; exit}' /proc/cpuinfo), $(uname -r)"
+}
+
+# scenario_of ROW prints the harness scenario of a row: sipp's built-in
+# uac for stateless, the record-route call flow (uac_rr) for stateful.
+scenario_of() {
+	case $1 in
+	stateless) echo uac ;;
+	stateful) echo uac_rr ;;
+	*) echo "unknown row $1 (stateless or stateful)" >&2; return 1 ;;
+	esac
+}
+
 # need_harness DIR fails with a message when DIR is not the shared harness.
 need_harness() {
 	if [ ! -x "$1/run.sh" ] || [ ! -x "$1/search.sh" ] || [ ! -f "$1/scripts/stateless.lua" ]; then

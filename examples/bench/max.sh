@@ -21,33 +21,18 @@
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 ROWS=${1:-"stateless stateful"}
-HARNESS=${BENCH_HARNESS:-$ROOT/../shared/bench}
-KEMI=${KEMI:-$ROOT/bin/kemi}
-CHILDREN=${BENCH_CHILDREN:-2}
 START=${BENCH_SEARCH_START:-1000}
 MAX=${BENCH_SEARCH_MAX:-32000}
-export BENCH_KAMAILIO_ARGS=${BENCH_KAMAILIO_ARGS-"-x tlsf"}
-export BENCH_OUT=${BENCH_OUT:-/tmp/kemi-bench-compare}
-export BENCH_STRICT=${BENCH_STRICT:-1}
-
 # shellcheck source=examples/bench/harness.sh
 . "$ROOT/examples/bench/harness.sh"
-need_harness "$HARNESS" || exit 2
-KEMI=$(cd "$(dirname "$KEMI")" && pwd)/$(basename "$KEMI")
-[ -x "$KEMI" ] || { echo "build kemi first (make build): $KEMI" >&2; exit 2; }
-command -v kamailio >/dev/null || { echo "kamailio is missing (apt-get install kamailio kamailio-lua-modules)" >&2; exit 2; }
+bench_setup "$ROOT" || exit 2
 
-KLABEL="Kamailio${BENCH_KAMAILIO_ARGS:+ $BENCH_KAMAILIO_ARGS}"
 echo "highest clean rate, $CHILDREN workers, sipp strict=$BENCH_STRICT, harness $HARNESS"
-echo "machine: $(nproc) CPUs, $(awk -F': ' '/^model name/{print $2; exit}' /proc/cpuinfo), $(uname -r)"
+machine
 declare -A BEST DIRTY
 rc=0
 for row in $ROWS; do
-	case $row in
-	stateless) scenario=uac ;;
-	stateful) scenario=uac_rr ;;
-	*) echo "unknown row $row (stateless or stateful)" >&2; exit 2 ;;
-	esac
+	scenario=$(scenario_of "$row") || exit 2
 	for target in kemi kamailio; do
 		if [ $target = kemi ]; then
 			out=$(BENCH_LABEL=kemi-$row "$HARNESS/search.sh" cmd "$(kemi_cmd "$KEMI" "$row")" "$CHILDREN" "$scenario" "$START" "$MAX" | tee /dev/stderr)
