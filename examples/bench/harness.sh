@@ -55,12 +55,13 @@ EOF
 # message (tm looks up every reply). The scripts read the
 # UAS address with os.getenv, which kemi's sandbox refuses unless
 # --allow-unsafe-lua; the database is in memory (the harness folder may be
-# read-only); a PPROF_PORT serves Go's pprof on 127.0.0.1:PPROF_PORT.
+# read-only); run.sh stops it with SIGTERM and kills what is left after
+# 5 s, so it lets live transactions finish for 1 s only; a PPROF_PORT serves Go's pprof on 127.0.0.1:PPROF_PORT.
 kemi_cmd() {
 	local metrics="--metrics-addr off"
 	[ -n "${3:-}" ] && metrics="--metrics-addr 127.0.0.1:$3 --pprof"
 	# $BENCH_PROXY_PORT is expanded by run.sh's bash -c, which exports it
-	echo "exec $1 run -f scripts/$2.lua -l udp:127.0.0.1:\$BENCH_PROXY_PORT -n %CHILDREN% --modules ${KEMI_BENCH_MODULES:-core,kx,corex,tm,tmx,sl,rr,maxfwd,textops,siputils,xlog,sanity} --allow-unsafe-lua --db-url memory --log-level warn $metrics ${KEMI_ARGS:-}"
+	echo "exec $1 run -f scripts/$2.lua -l udp:127.0.0.1:\$BENCH_PROXY_PORT -n %CHILDREN% --modules ${KEMI_BENCH_MODULES:-core,kx,corex,tm,tmx,sl,rr,maxfwd,textops,siputils,xlog,sanity} --allow-unsafe-lua --db-url memory --log-level warn --shutdown-grace 1s $metrics ${KEMI_ARGS:-}"
 }
 
 # harness_run HARNESS TARGET SCRIPT CHILDREN RATE CALLS SCENARIO TRIES
