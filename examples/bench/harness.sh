@@ -101,8 +101,12 @@ fetch_profile() {
 	curl -sf -o "$file" "http://127.0.0.1:$port/debug/pprof/profile?seconds=$secs" || rm -f "$file"
 }
 
-# top_functions FILE prints the ten functions with the most CPU (flat) in a
-# pprof profile.
+# top_functions FILE prints the ten functions with the most CPU of their
+# own (flat) in a pprof profile, then the fifteen of kemi's code and its
+# libraries (sipgo, gopher-lua) with the most CPU below them (cum): where
+# the message path spends it.
 top_functions() {
 	go tool pprof -top -nodecount=10 "$1" 2>/dev/null | sed -n '/flat%/,$p'
+	echo "kemi, sipgo and gopher-lua by cumulative CPU:"
+	go tool pprof -top -cum -nodecount=15 -show 'kemisip|emiago|gopher-lua' "$1" 2>/dev/null | sed -n '/flat%/,$p'
 }
