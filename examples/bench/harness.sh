@@ -25,11 +25,12 @@ machine() {
 }
 
 # scenario_of ROW prints the harness scenario of a row: sipp's built-in
-# uac for stateless, the record-route call flow (uac_rr) for stateful.
+# uac for stateless, the record-route call flow (uac_rr) for stateful
+# unless BENCH_STATEFUL_SCENARIO names another (uac: no route set).
 scenario_of() {
 	case $1 in
 	stateless) echo uac ;;
-	stateful) echo uac_rr ;;
+	stateful) echo "${BENCH_STATEFUL_SCENARIO:-uac_rr}" ;;
 	*) echo "unknown row $1 (stateless or stateful)" >&2; return 1 ;;
 	esac
 }
