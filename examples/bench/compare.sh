@@ -28,6 +28,10 @@
 #                        profiles are left in DIR
 #   BENCH_OUT            where the harness writes its logs and results.csv
 #                        (default /tmp/kemi-bench-compare)
+#   BENCH_STATEFUL_SCENARIO  the stateful row's sipp scenario (default uac_rr;
+#                        uac: sipp's built-in call flow, no route set)
+#   KEMI_BENCH_MODULES   kemi's modules (default: those the harness's
+#                        kamailio.cfg loads); KEMI_ARGS more `kemi run` flags
 # Every other BENCH_* knob of run.sh passes through. sipp keeps its default
 # behaviours (BENCH_STRICT=1: a message out of order fails the call), for
 # both proxies.
