@@ -28,6 +28,7 @@ package engine_test
 //     1e9/ns is requests per second on this machine.
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -100,10 +101,12 @@ func newBenchPeers(b *testing.B) *benchPeers {
 	return p
 }
 
+// clientAddr is where the requests come from.
 func (p *benchPeers) clientAddr() netip.AddrPort {
 	return p.client.LocalAddr().(*net.UDPAddr).AddrPort()
 }
 
+// sinkAddr is the next hop.
 func (p *benchPeers) sinkAddr() netip.AddrPort { return p.sink.LocalAddr().(*net.UDPAddr).AddrPort() }
 
 // send sends one request to dst.
@@ -113,14 +116,17 @@ func (p *benchPeers) send(b *testing.B, msg []byte, dst netip.AddrPort) {
 	}
 }
 
-// receive waits for one forwarded request at the sink.
-func (p *benchPeers) receive(b *testing.B) {
-	if _, _, err := p.sink.ReadFromUDPAddrPort(p.buf); err != nil {
+// receive waits for one forwarded request at the sink and returns it (in
+// p.buf: valid until the next receive).
+func (p *benchPeers) receive(b *testing.B) []byte {
+	n, _, err := p.sink.ReadFromUDPAddrPort(p.buf)
+	if err != nil {
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			b.Fatalf("no forwarded request within %v: lost or refused", benchTimeout)
 		}
 		b.Fatalf("receive: %v", err)
 	}
+	return p.buf[:n]
 }
 
 // startBenchEngine runs benchScript with the given workers on a free UDP
@@ -171,7 +177,9 @@ const benchCalls = 64
 
 // benchSetup makes the calls' INVITEs for dst and sends each once through,
 // untimed: the first requests build the Lua state's caches and the
-// sockets' buffers.
+// sockets' buffers. Each must come out as the INVITE with Max-Forwards
+// decremented (the route ran; a relay leaves it), or, for the relay,
+// unchanged.
 func benchSetup(b *testing.B, p *benchPeers, dst netip.AddrPort) [][]byte {
 	b.Helper()
 	calls := make([][]byte, benchCalls)
@@ -181,7 +189,12 @@ func benchSetup(b *testing.B, p *benchPeers, dst netip.AddrPort) [][]byte {
 	p.sink.SetReadDeadline(time.Now().Add(benchTimeout))
 	for i := range calls {
 		p.send(b, calls[i], dst)
-		p.receive(b)
+		got := p.receive(b)
+		routed := bytes.HasPrefix(got, []byte("INVITE sip:service@")) &&
+			bytes.Contains(got, []byte("\r\nMax-Forwards: 69\r\n"))
+		if !routed && !bytes.Equal(got, calls[i]) {
+			b.Fatalf("call %d came out as\n%s", i, got)
+		}
 	}
 	return calls
 }
