@@ -21,7 +21,8 @@
 #   BENCH_KAMAILIO_ARGS  extra Kamailio flags (default "-x tlsf": its TLSF
 #                        allocator; "" measures Kamailio as Debian ships it)
 #   BENCH_TRIES          tries per run while the harness flags it noisy
-#                        (exit 75: another process used CPU), default 3
+#                        (exit 75: another process used CPU), default 3; when
+#                        every try is noisy the least noisy one counts
 #   BENCH_PROFILE=DIR    also take a 10 s CPU profile of kemi in every kemi
 #                        run (Go's pprof on a loopback port; it costs kemi a
 #                        little CPU) and print its ten top functions; the

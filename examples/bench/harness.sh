@@ -67,18 +67,31 @@ kemi_cmd() {
 
 # harness_run HARNESS TARGET SCRIPT CHILDREN RATE CALLS SCENARIO TRIES
 # runs run.sh (TARGET kamailio or cmd) until a run is not flagged noisy,
-# TRIES times at most, and prints the last RESULT line with tries=N
-# appended (nothing when run.sh gave none; its errors go to stderr).
+# TRIES times at most, and prints the RESULT line of the last run, or of
+# the least noisy (lowest foreign_cpu) when every run was noisy, with
+# tries=N appended (nothing when run.sh gave none; its errors go to stderr).
 harness_run() {
-	local h=$1 target=$2 script=$3 children=$4 rate=$5 calls=$6 scenario=$7 tries=$8 try out rc line
+	local h=$1 target=$2 script=$3 children=$4 rate=$5 calls=$6 scenario=$7 tries=$8 try out rc line best=""
 	for try in $(seq "$tries"); do
 		out=$("$h/run.sh" "$target" "$script" "$children" "$rate" "$calls" "$scenario")
 		rc=$?
 		line=$(grep '^RESULT ' <<<"$out" | tail -n 1)
-		[ "$rc" = 75 ] && [ "$try" -lt "$tries" ] && { echo "noisy run ($line), again in 20 s" >&2; sleep 20; continue; }
-		break
+		[ -n "$line" ] || break # no result: an error, not noise
+		if [ "$rc" != 75 ]; then
+			best=$line
+			break
+		fi
+		if [ -z "$best" ] || [ "$(foreign "$line")" -lt "$(foreign "$best")" ]; then
+			best=$line
+		fi
+		[ "$try" -lt "$tries" ] && { echo "noisy run ($line), again in 20 s" >&2; sleep 20; }
 	done
-	[ -n "$line" ] && echo "$line tries=$try"
+	[ -n "$best" ] && echo "$best tries=$try"
+}
+
+# foreign prints a RESULT line's foreign_cpu, in tenths of a percent.
+foreign() {
+	sed -n 's/.* foreign_cpu=\([0-9.]*\)%.*/\1/p' <<<"$1" | awk '{ printf "%d", $1 * 10 }'
 }
 
 # free_tcp_port prints a loopback TCP port nothing listens on, from $1 up.
