@@ -4,9 +4,12 @@
 #                (SIP on udp+tcp 127.0.0.1:5060, metrics on 127.0.0.1:9090)
 #   make test    all tests, with the race detector (installs sipp, lua5.1 and
 #                redis-server first when they are missing and make runs as root)
-#   make bench   Go benchmarks and sipp load runs (prints calls/s and CPU per call,
-#                registrations/s and CPU per registration)
+#   make bench   Go benchmarks, sipp load runs (prints calls/s and CPU per call,
+#                registrations/s and CPU per registration) and the side-by-side
+#                table with Kamailio (bench-compare)
 #                make bench RATES="100 300" DURATION=5 STATEFUL_RATES=500 STATEFUL_DURATION=10
+#                make bench-compare COMPARE_RATE=2000 COMPARE_CALLS=30000 COMPARE_PROFILE=/tmp/prof
+#                make bench-max      highest clean call rates, kemi and Kamailio (15-20 min)
 #                make bench-register REGISTER_TARGETS="kemi-sqlite kamailio" REGISTER_RATES=500
 #                make bench-lb LB_TARGETS=kemi LB_RATES=500
 
@@ -40,7 +43,21 @@ LB_RATES    ?= 500 1000
 LB_DURATION ?= 10
 LB_TARGETS  ?= kemi kamailio
 
-.PHONY: all build run test tools lint bench bench-go bench-sipp bench-register bench-lb clean
+# kemi and Kamailio 5.6 + app_lua side by side (examples/bench/compare.sh)
+# with the shared benchmark harness, which is not in this repository: it is
+# the bench folder next to it (../shared/bench) unless BENCH_HARNESS names
+# it. The same harness scripts and sipp load for both, at COMPARE_RATE
+# calls/s, COMPARE_CALLS calls per run, 2 workers, Kamailio with
+# KAMAILIO_ARGS; COMPARE_PROFILE=DIR also takes a CPU profile of kemi and
+# prints its top ten functions. bench-max searches the highest clean rate
+# of each (examples/bench/max.sh).
+BENCH_HARNESS ?= ../shared/bench
+COMPARE_RATE  ?= 2000
+COMPARE_CALLS ?= 30000
+COMPARE_PROFILE ?=
+KAMAILIO_ARGS ?= -x tlsf
+
+.PHONY: all build run test tools lint bench bench-go bench-sipp bench-register bench-lb bench-compare bench-max bench-kamailio clean
 
 all: build
 
@@ -77,10 +94,28 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
-bench: bench-go bench-sipp bench-register bench-lb
+bench: bench-go bench-sipp bench-register bench-lb bench-compare
 
 bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem ./luaext/ ./engine/
+
+# Kamailio 5.6 with app_lua, for bench-compare and bench-max: installed
+# with apt-get when missing and make runs as root, as tools does.
+bench-kamailio:
+	@if command -v kamailio >/dev/null 2>&1 && { ! command -v dpkg >/dev/null 2>&1 || dpkg -s kamailio-lua-modules >/dev/null 2>&1; }; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing kamailio kamailio-lua-modules"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kamailio kamailio-lua-modules; \
+	else \
+	  echo "missing kamailio with app_lua (apt-get install kamailio kamailio-lua-modules as root)"; exit 1; \
+	fi
+
+bench-compare: build tools bench-kamailio
+	BENCH_HARNESS="$(abspath $(BENCH_HARNESS))" BENCH_KAMAILIO_ARGS="$(KAMAILIO_ARGS)" BENCH_PROFILE="$(COMPARE_PROFILE)" \
+	  ./examples/bench/compare.sh $(COMPARE_RATE) $(COMPARE_CALLS)
+
+bench-max: build tools bench-kamailio
+	BENCH_HARNESS="$(abspath $(BENCH_HARNESS))" BENCH_KAMAILIO_ARGS="$(KAMAILIO_ARGS)" ./examples/bench/max.sh
 
 # stateless at RATES, then the stateful proxy (tm) at STATEFUL_RATES; an
 # empty list skips that part
