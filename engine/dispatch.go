@@ -34,6 +34,26 @@ func (e *Engine) dispatch(j job) {
 	e.disp.send(w, j, stop)
 }
 
+// routeDatagram hands on a datagram a UDP reader read, after its key:
+// when the worker it goes to (see claim) is idle, it locks that worker and
+// returns it, for the reader to route the datagram itself at once; else
+// it queues the datagram on that worker, or drops and counts it when the
+// queue is full (as dispatch does) and returns nil.
+func (e *Engine) routeDatagram(j job, prefer int) *worker {
+	j.key = messageKey(&j)
+	j.counted = true
+	w, idle := e.disp.claim(j.key, prefer)
+	if idle {
+		wk := e.workers[w]
+		wk.mu.Lock()
+		return wk
+	}
+	if e.disp.offer(w, j, e.tp.stopRead) == offerFull {
+		e.met.dropped(dropOverload).Inc()
+	}
+	return nil
+}
+
 // dispatchSlots is the size of the dispatcher's key table. Keys that share
 // a slot share its worker while either has a message in flight, which
 // costs some balance but never order; 4096 slots make that rare with
@@ -95,6 +115,33 @@ func (d *dispatcher) assign(key uint32) int {
 	}
 	d.load[w]++
 	return w
+}
+
+// claim is assign for a datagram a UDP reader read: it prefers worker
+// prefer (the reader's own, whose state is warm in its CPU's cache) when
+// that has nothing in flight, and it reports whether the worker it picked
+// was idle (nothing queued or running). Then the reader may lock the
+// worker and route the datagram itself, at once: nothing of its key can be
+// ahead of it, and whatever of its key arrives later is queued behind it
+// on the same worker.
+func (d *dispatcher) claim(key uint32, prefer int) (w int, idle bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	s := &d.slots[key%dispatchSlots]
+	switch {
+	case s.pending > 0:
+		w = int(s.owner)
+	case d.load[prefer] == 0:
+		w = prefer
+	default:
+		w = d.leastLoaded()
+	}
+	if s.pending == 0 {
+		s.owner = int32(w)
+	}
+	s.pending++
+	d.load[w]++
+	return w, d.load[w] == 1
 }
 
 // leastLoaded returns the worker with the fewest jobs in flight; d.mu held.

@@ -3,6 +3,7 @@ package engine
 import (
 	"runtime/debug"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -12,9 +13,21 @@ import (
 )
 
 // worker owns one Lua state and runs routes, one message at a time.
+//
+// Two kinds of goroutine run its routes, one at a time under mu: a UDP
+// reader that read a datagram for a key with nothing in flight while the
+// worker was idle routes it at once, on the reader's own goroutine (no
+// hand-off, see readUDP); everything else (a datagram of a key in flight
+// elsewhere, TCP messages, functions of modules) waits in the worker's
+// queue, which the worker's own goroutine (loop) serves in order.
 type worker struct {
-	e      *Engine
-	rank   int
+	e    *Engine
+	rank int
+	// mu is held while a route runs and while the state is switched (a
+	// reload): it guards st's use, parser, gen and routeStats.routes.
+	// Uncontended in the common case: a reader routes inline only on a
+	// worker with nothing queued or running.
+	mu     sync.Mutex
 	st     atomic.Pointer[luaext.State]
 	proc   *kemi.Proc
 	own    chan job // the worker's queue in the dispatcher
@@ -48,19 +61,34 @@ func (w *worker) close() {
 // loop runs the jobs of the worker's queue in order until the engine
 // stops.
 func (w *worker) loop() {
-	e := w.e
 	for {
 		select {
 		case j := <-w.own:
-			w.takeReload()
-			w.handle(j)
-			if j.counted {
-				e.disp.done(w.rank-1, j.key)
-			}
-		case <-e.quit:
+			w.runJob(j)
+		case <-w.e.quit:
 			return
 		}
 	}
+}
+
+// runJob runs a job of the worker's queue on its state.
+func (w *worker) runJob(j job) {
+	w.mu.Lock()
+	w.runLocked(j)
+}
+
+// runLocked runs j with mu held by the caller, releases mu and then ends
+// j in the dispatcher: in that order, so that a reader that sees the
+// worker idle finds mu free.
+func (w *worker) runLocked(j job) {
+	defer func() {
+		w.mu.Unlock()
+		if j.counted {
+			w.e.disp.done(w.rank-1, j.key)
+		}
+	}()
+	w.takeReload()
+	w.handle(j)
 }
 
 func (w *worker) handle(j job) {
