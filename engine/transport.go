@@ -303,17 +303,15 @@ func (t *transport) readUDP(g *udpGroup, prefer int) {
 			return
 		}
 		if w != nil {
-			// w is locked: whatever of j's key comes next queues behind j
-			r.handOn(false)
-			w.runLocked(j)
-			g.slow.Store(time.Since(j.at) > slowRoute)
+			w.serve(j, r) // r is w's runner: what comes next for w queues behind j
 		}
 	}
 }
 
 // readDatagram reads one datagram and hands it on (see routeDatagram).
 // When the datagram's worker was idle it returns the job and that worker,
-// locked, for the caller to route. more is false once reading stopped.
+// whose runner the caller now is, to route it. more is false once reading
+// stopped.
 // A panic costs that datagram only.
 func (t *transport) readDatagram(r *udpReader) (j job, w *worker, more bool) {
 	l := r.g.l
@@ -356,7 +354,7 @@ func (t *transport) readDatagram(r *udpReader) (j job, w *worker, more bool) {
 	data := make([]byte, n)
 	copy(data, buf[:n])
 	j = job{raw: data, src: netip.AddrPortFrom(src.Addr().Unmap(), src.Port()), sock: l.sock, proto: "udp", at: time.Now()}
-	return j, t.e.routeDatagram(j, r.prefer), true
+	return j, t.e.routeDatagram(&j, r.prefer), true
 }
 
 func (t *transport) acceptTCP(l *listener) {

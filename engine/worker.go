@@ -3,7 +3,6 @@ package engine
 import (
 	"runtime/debug"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -14,20 +13,15 @@ import (
 
 // worker owns one Lua state and runs routes, one message at a time.
 //
-// Two kinds of goroutine run its routes, one at a time under mu: a UDP
-// reader that read a datagram for a key with nothing in flight while the
-// worker was idle routes it at once, on the reader's own goroutine (no
-// hand-off, see readUDP); everything else (a datagram of a key in flight
-// elsewhere, TCP messages, functions of modules) waits in the worker's
-// queue, which the worker's own goroutine (loop) serves in order.
+// Its jobs are run by its runner (see dispatcher), one goroutine at a
+// time: a UDP reader that read a datagram for it while it was idle routes
+// the datagram at once, on the reader's own goroutine (no hand-off, see
+// readUDP); a job queued while it is idle wakes its own goroutine (loop).
+// Either goes on with the worker's queue, in order, until it is empty.
+// Only the runner touches the state, parser, gen and routeStats.routes.
 type worker struct {
-	e    *Engine
-	rank int
-	// mu is held while a route runs and while the state is switched (a
-	// reload): it guards st's use, parser, gen and routeStats.routes.
-	// Uncontended in the common case: a reader routes inline only on a
-	// worker with nothing queued or running.
-	mu     sync.Mutex
+	e      *Engine
+	rank   int
 	st     atomic.Pointer[luaext.State]
 	proc   *kemi.Proc
 	own    chan job // the worker's queue in the dispatcher
@@ -58,37 +52,41 @@ func (w *worker) close() {
 	}
 }
 
-// loop runs the jobs of the worker's queue in order until the engine
-// stops.
+// loop is the worker's goroutine: it becomes the worker's runner when a
+// job is queued while the worker has none, until the engine stops.
 func (w *worker) loop() {
+	d := w.e.disp
 	for {
 		select {
-		case j := <-w.own:
-			w.runJob(j)
+		case <-d.starts[w.rank-1]:
+			w.takeReload()
+			if j, ok := d.nextJob(w.rank-1, 0, false, w.e.quit); ok {
+				w.serve(j, nil)
+			}
 		case <-w.e.quit:
 			return
 		}
 	}
 }
 
-// runJob runs a job of the worker's queue on its state.
-func (w *worker) runJob(j job) {
-	w.mu.Lock()
-	w.runLocked(j)
-}
-
-// runLocked runs j with mu held by the caller, releases mu and then ends
-// j in the dispatcher: in that order, so that a reader that sees the
-// worker idle finds mu free.
-func (w *worker) runLocked(j job) {
-	defer func() {
-		w.mu.Unlock()
-		if j.counted {
-			w.e.disp.done(w.rank-1, j.key)
+// serve runs j and then the worker's queue, as the worker's runner, until
+// nothing is left for the worker. r is the UDP reader that claimed the
+// worker for j, nil for the worker's own goroutine: before each job it
+// may hand its read token on (udpReader.handOn), so that another reader
+// reads the socket while it routes.
+func (w *worker) serve(j job, r *udpReader) {
+	d := w.e.disp
+	for ok := true; ok; j, ok = d.nextJob(w.rank-1, j.key, j.counted, w.e.quit) {
+		if r != nil {
+			r.handOn(false)
 		}
-	}()
-	w.takeReload()
-	w.handle(j)
+		w.takeReload()
+		before := w.busyNs.Load()
+		w.handle(j)
+		if r != nil {
+			r.g.slow.Store(time.Duration(w.busyNs.Load()-before) > slowRoute)
+		}
+	}
 }
 
 func (w *worker) handle(j job) {
