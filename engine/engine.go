@@ -64,6 +64,11 @@ type Engine struct {
 	aliases []alias
 	local   atomic.Pointer[map[netip.Addr]bool] // interface addresses, with a wildcard socket
 
+	// the garbage collector settings Config.MemoryLimit replaced, put
+	// back at Stop
+	gcPrev gcSettings
+	gcSet  bool
+
 	started  atomic.Bool
 	stopOnce sync.Once
 	stopErr  error
@@ -229,6 +234,7 @@ func (e *Engine) Start(ctx context.Context) error {
 	}
 	setSipgoTimers()
 	e.startAt = time.Now()
+	e.gcPrev, e.gcSet = applyMemoryLimit(e.cfg.MemoryLimit)
 	if err := e.tp.bind(); err != nil {
 		return e.abortStart(err)
 	}
@@ -349,6 +355,9 @@ func (e *Engine) Stop(ctx context.Context) error {
 				w.close()
 			}
 			e.destroyModules()
+			if e.gcSet {
+				restoreMemoryLimit(e.gcPrev)
+			}
 			e.log.Info("kemi engine stopped")
 		}
 		select {

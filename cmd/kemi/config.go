@@ -30,6 +30,7 @@ func scriptFlags() []cli.Flag {
 		&cli.StringFlag{Name: "log-format", Value: "text", Usage: "log `FORMAT`: text or json", EnvVars: []string{"KEMI_LOG_FORMAT"}},
 		&cli.StringFlag{Name: "route-timeout", Usage: "stop a route that runs longer than `DURATION` (0 or off: no limit)", DefaultText: engine.DefaultRouteTimeout.String(), EnvVars: []string{"KEMI_ROUTE_TIMEOUT"}},
 		&cli.StringFlag{Name: "route-memory-limit", Usage: "stop a route that builds more than `SIZE` of strings, compiled code and coroutines: bytes or a unit, 512KB, 64MiB (0 or off: no limit)", DefaultText: "64MiB", EnvVars: []string{"KEMI_ROUTE_MEMORY_LIMIT"}},
+		&cli.StringFlag{Name: "memory-limit", Usage: "Go's soft memory limit for the process serving SIP: the garbage collector runs as the heap nears `SIZE` (bytes or a unit: 512MiB, 1GiB; 0 or off: no limit, the collector runs each time the heap doubles); GOGC and GOMEMLIMIT in the environment are respected", DefaultText: "256MiB", EnvVars: []string{"KEMI_MEMORY_LIMIT"}},
 		&cli.StringFlag{Name: "db-url", Usage: "database `URL` of registrations and subscribers: sqlite:///path/kemi.db, sqlite://relative.db, redis://host:6379/0, memory", DefaultText: db.DefaultURL, EnvVars: []string{"KEMI_DB_URL"}},
 		&cli.BoolFlag{Name: "allow-unsafe-lua", Usage: "give scripts file, process and environment access (io, os.execute, os.exit, ...)", EnvVars: []string{"KEMI_ALLOW_UNSAFE_LUA"}},
 	}
@@ -190,6 +191,11 @@ func flagsInto(c *cli.Context, cfg *engine.Config) error {
 	if c.IsSet("route-memory-limit") {
 		if cfg.RouteMemoryLimit, err = engine.ParseRouteMemoryLimit(c.String("route-memory-limit")); err != nil {
 			return fmt.Errorf("--route-memory-limit: %w", err)
+		}
+	}
+	if c.IsSet("memory-limit") {
+		if cfg.MemoryLimit, err = engine.ParseMemoryLimit(c.String("memory-limit")); err != nil {
+			return fmt.Errorf("--memory-limit: %w", err)
 		}
 	}
 	for _, f := range []struct {

@@ -67,6 +67,7 @@ func runAction(c *cli.Context) error {
 		cfg.CtlToken = c.String("ctl-token")
 	}
 	cfg.Version = version
+	applyRunDefaults(&cfg)
 	if len(cfg.Listen) == 0 {
 		cfg.Listen = engine.DefaultListen
 	}
@@ -120,6 +121,16 @@ func runAction(c *cli.Context) error {
 		return cli.Exit("", code)
 	}
 	return nil
+}
+
+// applyRunDefaults fills what kemi run sets when nothing else does: the
+// memory limit, unless GOMEMLIMIT in the environment sets the runtime's.
+// The engine applies it in the process that serves SIP: this one with
+// --no-fork, else the worker process.
+func applyRunDefaults(cfg *engine.Config) {
+	if cfg.MemoryLimit == 0 && os.Getenv("GOMEMLIMIT") == "" {
+		cfg.MemoryLimit = engine.DefaultMemoryLimit
+	}
 }
 
 // runWorkerProcess is the worker process of fork mode: the engine on the
