@@ -100,13 +100,17 @@ type Config struct {
 	// DefaultRouteMemoryLimit, a negative value no limit.
 	RouteMemoryLimit int64
 	// MemoryLimit is the Go soft memory limit of the whole process
-	// (debug.SetMemoryLimit), in bytes, set at Start and put back at Stop:
-	// the garbage collector then runs as the heap nears the limit rather
-	// than each time it doubles (see applyMemoryLimit). 0 leaves the
-	// runtime's settings as they are (GOGC, GOMEMLIMIT: an embedding
-	// program keeps its own); a negative value sets no limit and GOGC
-	// 100 (or the GOGC variable). kemi run's default is
-	// DefaultMemoryLimit.
+	// (debug.SetMemoryLimit), in bytes, from Start to Stop: the garbage
+	// collector runs when the heap reaches it rather than each time the
+	// heap doubles (GOGC off), so it runs seldom while memory is
+	// plentiful. When the live data outgrow half of it, the limit is
+	// raised to twice the live heap after each collection, as GOGC=100
+	// would allow, and lowered back as they shrink (see gcTuner): a limit
+	// set too low costs memory, never a collector running all the time.
+	// 0 leaves the runtime's settings as they are (an embedding program
+	// keeps its own); a negative value sets no limit and GOGC 100. The
+	// GOGC variable, when set, is left alone, and the limit is then fixed.
+	// kemi run's default is DefaultMemoryLimit.
 	MemoryLimit int64
 	// AllowUnsafeLua gives scripts file, process and environment access
 	// (io, os.execute, os.getenv, dofile, ...); off by default.

@@ -64,10 +64,8 @@ type Engine struct {
 	aliases []alias
 	local   atomic.Pointer[map[netip.Addr]bool] // interface addresses, with a wildcard socket
 
-	// the garbage collector settings Config.MemoryLimit replaced, put
-	// back at Stop
-	gcPrev gcSettings
-	gcSet  bool
+	// keeps Config.MemoryLimit from Start to Stop; nil without one
+	gc *gcTuner
 
 	started  atomic.Bool
 	stopOnce sync.Once
@@ -234,7 +232,7 @@ func (e *Engine) Start(ctx context.Context) error {
 	}
 	setSipgoTimers()
 	e.startAt = time.Now()
-	e.gcPrev, e.gcSet = applyMemoryLimit(e.cfg.MemoryLimit)
+	e.gc = startGCTuner(e.cfg.MemoryLimit)
 	if err := e.tp.bind(); err != nil {
 		return e.abortStart(err)
 	}
@@ -355,9 +353,7 @@ func (e *Engine) Stop(ctx context.Context) error {
 				w.close()
 			}
 			e.destroyModules()
-			if e.gcSet {
-				restoreMemoryLimit(e.gcPrev)
-			}
+			e.gc.stop()
 			e.log.Info("kemi engine stopped")
 		}
 		select {

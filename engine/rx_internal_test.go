@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"regexp"
+	"runtime"
 	"runtime/debug"
 	"strconv"
 	"sync"
@@ -281,5 +282,44 @@ func TestMemoryLimitApplied(t *testing.T) {
 		if after := debug.SetMemoryLimit(-1); after != before {
 			t.Errorf("MemoryLimit %d: limit %d after Stop, want %d back", tc.limit, after, before)
 		}
+	}
+}
+
+// TestGCTunerFollowsTheLiveHeap: with live data beyond half the limit,
+// the limit is raised after a collection to twice the live heap, and it
+// goes back to the configured one once the data are gone.
+func TestGCTunerFollowsTheLiveHeap(t *testing.T) {
+	t.Setenv("GOGC", "")
+	const floor = 32 << 20
+	g := startGCTuner(floor)
+	defer g.stop()
+	waitLimit := func(ok func(int64) bool) int64 {
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			runtime.GC()
+			l := debug.SetMemoryLimit(-1)
+			if ok(l) || time.Now().After(deadline) {
+				return l
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	if l := debug.SetMemoryLimit(-1); l != floor {
+		t.Fatalf("limit %d at start, want %d", l, floor)
+	}
+	live := make([][]byte, 48)
+	for i := range live {
+		live[i] = make([]byte, 1<<20)
+	}
+	if l := waitLimit(func(l int64) bool { return l >= 2*48<<20 }); l < 2*48<<20 {
+		t.Fatalf("limit %d MiB with 48 MiB live, want at least 96", l>>20)
+	}
+	runtime.KeepAlive(live)
+	live = nil
+	if l := waitLimit(func(l int64) bool { return l == floor }); l != floor {
+		t.Fatalf("limit %d MiB once the data are gone, want %d back", l>>20, floor>>20)
+	}
+	if p := debug.SetGCPercent(-1); p != -1 {
+		t.Errorf("GOGC %d under a limit, want off", p)
 	}
 }
