@@ -18,8 +18,18 @@ import (
 // listener is one bound SIP socket.
 type listener struct {
 	sock *kemi.Socket
-	udp  *net.UDPConn
+	udp  udpSocket
 	tcp  *net.TCPListener
+}
+
+// udpSocket is a UDP socket as the transport uses it: a *net.UDPConn, or
+// on Linux the same socket read with blocking system calls (see
+// blockingUDP).
+type udpSocket interface {
+	ReadFromUDPAddrPort(b []byte) (int, netip.AddrPort, error)
+	WriteToUDPAddrPort(b []byte, addr netip.AddrPort) (int, error)
+	SetReadDeadline(t time.Time) error
+	Close() error
 }
 
 // tcpConn is one TCP connection, accepted or opened by us.
@@ -131,7 +141,7 @@ func (t *transport) bind() error {
 		}
 		l := &listener{}
 		if pc != nil {
-			l.udp = pc.(*net.UDPConn)
+			l.udp = readWithSyscalls(pc.(*net.UDPConn), t.e.log)
 			l.sock = socketFor([]ListenSpec{s}, "udp", pc.LocalAddr())
 		} else {
 			l.tcp = ln.(*net.TCPListener)
@@ -157,8 +167,8 @@ func (t *transport) inherit(inherited []InheritedSocket) error {
 			if !ok {
 				return fmt.Errorf("engine: inherited socket %s is not UDP", in.Spec)
 			}
-			l.udp = uc
 			l.sock = socketFor(specs, "udp", uc.LocalAddr())
+			l.udp = readWithSyscalls(uc, t.e.log)
 		case in.Stream != nil:
 			tl, ok := in.Stream.(*net.TCPListener)
 			if !ok {

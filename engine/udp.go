@@ -32,13 +32,21 @@ type udpGroup struct {
 	idle atomic.Int32  // readers waiting for the token
 	slow atomic.Bool   // the last route a reader ran took more than slowRoute
 	raw  syscall.RawConn
+	// queued, when the socket has it, is the backlog probe (see
+	// blockingUDP.queued)
+	queued func() int
 }
 
 func newUDPGroup(l *listener) *udpGroup {
 	g := &udpGroup{l: l, tok: make(chan struct{}, 1)}
 	g.tok <- struct{}{}
-	if raw, err := l.udp.SyscallConn(); err == nil {
-		g.raw = raw
+	switch s := l.udp.(type) {
+	case interface{ queued() int }:
+		g.queued = s.queued
+	case syscall.Conn:
+		if raw, err := s.SyscallConn(); err == nil {
+			g.raw = raw
+		}
 	}
 	return g
 }
@@ -75,6 +83,9 @@ func (r *udpReader) handOn(always bool) {
 
 // backlog reports whether another datagram waits in the socket.
 func (r *udpReader) backlog() bool {
+	if r.g.queued != nil {
+		return r.g.queued() != 0
+	}
 	if r.g.raw == nil {
 		return true // unknown: hand on, as readers on a shared socket would
 	}
