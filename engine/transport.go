@@ -141,8 +141,8 @@ func (t *transport) bind() error {
 		}
 		l := &listener{}
 		if pc != nil {
-			l.udp = readWithSyscalls(pc.(*net.UDPConn), t.e.log)
 			l.sock = socketFor([]ListenSpec{s}, "udp", pc.LocalAddr())
+			l.udp = readWithSyscalls(pc.(*net.UDPConn), t.e.log)
 		} else {
 			l.tcp = ln.(*net.TCPListener)
 			l.sock = socketFor([]ListenSpec{s}, "tcp", ln.Addr())

@@ -30,15 +30,16 @@ func scriptFlags() []cli.Flag {
 		&cli.StringFlag{Name: "log-format", Value: "text", Usage: "log `FORMAT`: text or json", EnvVars: []string{"KEMI_LOG_FORMAT"}},
 		&cli.StringFlag{Name: "route-timeout", Usage: "stop a route that runs longer than `DURATION` (0 or off: no limit)", DefaultText: engine.DefaultRouteTimeout.String(), EnvVars: []string{"KEMI_ROUTE_TIMEOUT"}},
 		&cli.StringFlag{Name: "route-memory-limit", Usage: "stop a route that builds more than `SIZE` of strings, compiled code and coroutines: bytes or a unit, 512KB, 64MiB (0 or off: no limit)", DefaultText: "64MiB", EnvVars: []string{"KEMI_ROUTE_MEMORY_LIMIT"}},
-		&cli.StringFlag{Name: "memory-limit", Usage: "Go's soft memory limit for the process serving SIP: the garbage collector runs as the heap nears `SIZE` (bytes or a unit: 512MiB, 1GiB; 0 or off: no limit, the collector runs each time the heap doubles); GOGC and GOMEMLIMIT in the environment are respected", DefaultText: "256MiB", EnvVars: []string{"KEMI_MEMORY_LIMIT"}},
 		&cli.StringFlag{Name: "db-url", Usage: "database `URL` of registrations and subscribers: sqlite:///path/kemi.db, sqlite://relative.db, redis://host:6379/0, memory", DefaultText: db.DefaultURL, EnvVars: []string{"KEMI_DB_URL"}},
 		&cli.BoolFlag{Name: "allow-unsafe-lua", Usage: "give scripts file, process and environment access (io, os.execute, os.exit, ...)", EnvVars: []string{"KEMI_ALLOW_UNSAFE_LUA"}},
 	}
 }
 
-// tcpFlags are the TCP limits, flags of run only.
-func tcpFlags() []cli.Flag {
+// runLimitFlags are the limits only a running server has: TCP's and
+// the process's memory limit, flags of run only.
+func runLimitFlags() []cli.Flag {
 	return []cli.Flag{
+		&cli.StringFlag{Name: "memory-limit", Usage: "Go's soft memory limit for the process serving SIP: the garbage collector runs as the heap nears `SIZE` (bytes or a unit: 512MiB, 1GiB; 0 or off: no limit, the collector runs each time the heap doubles); GOGC and GOMEMLIMIT in the environment are respected", DefaultText: "256MiB", EnvVars: []string{"KEMI_MEMORY_LIMIT"}},
 		&cli.IntFlag{Name: "tcp-max-connections", Usage: "at most `N` open TCP connections, accepted and opened", DefaultText: strconv.Itoa(engine.DefaultTCPMaxConnections), EnvVars: []string{"KEMI_TCP_MAX_CONNECTIONS"}},
 		&cli.IntFlag{Name: "tcp-accept-iplimit", Usage: "at most `N` TCP connections accepted from one IP address", DefaultText: strconv.Itoa(engine.DefaultTCPAcceptIPLimit), EnvVars: []string{"KEMI_TCP_ACCEPT_IPLIMIT"}},
 		&cli.DurationFlag{Name: "tcp-msg-read-timeout", Usage: "close a TCP connection whose SIP message takes longer than `DURATION` to arrive, from its first byte", DefaultText: engine.DefaultTCPMsgReadTimeout.String(), EnvVars: []string{"KEMI_TCP_MSG_READ_TIMEOUT"}},

@@ -22,7 +22,7 @@ func configFromArgs(t *testing.T, args ...string) (engine.Config, error) {
 	var berr error
 	app := &cli.App{
 		Name:  "kemi",
-		Flags: append(scriptFlags(), tcpFlags()...),
+		Flags: append(scriptFlags(), runLimitFlags()...),
 		Action: func(c *cli.Context) error {
 			cfg, _, berr = buildConfig(c)
 			return nil

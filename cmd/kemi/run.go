@@ -18,7 +18,7 @@ import (
 const defaultMetricsAddr = "127.0.0.1:9090"
 
 func runCommand() *cli.Command {
-	flags := append(scriptFlags(), tcpFlags()...)
+	flags := append(scriptFlags(), runLimitFlags()...)
 	flags = append(flags,
 		&cli.StringFlag{Name: "metrics-addr", Value: defaultMetricsAddr, Usage: "serve Prometheus /metrics on `ADDR` (\"off\" to disable)", EnvVars: []string{"KEMI_METRICS_ADDR"}},
 		&cli.DurationFlag{Name: "shutdown-grace", Value: 5 * time.Second, Usage: "on SIGINT/SIGTERM, let live transactions finish for `DURATION`", EnvVars: []string{"KEMI_SHUTDOWN_GRACE"}},
