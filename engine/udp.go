@@ -17,10 +17,13 @@ const slowRoute = 200 * time.Microsecond
 //
 // A datagram read is routed on the goroutine that read it (see
 // Engine.routeDatagram): no hand-off to a worker goroutine, so one
-// wake-up per datagram, the socket's. Several goroutines blocked in the
-// read of one socket would add one: Go serialises them on the socket's
-// read lock and wakes the next one each time the lock is released. So the
-// others wait for the token instead, and the holder keeps it while it
+// wake-up per datagram, the socket's (on Linux the holder waits in the
+// kernel, see blockingUDP). The token also keeps the order: the holder
+// assigns what it read to a worker before anyone reads the next datagram.
+// Several goroutines blocked in the read of one socket would cost a
+// wake-up more: Go serialises them on the socket's read lock and wakes the
+// next one each time the lock is released. So the others wait for the
+// token instead, and the holder keeps it while it
 // routes, reading the next datagram once done, unless another reader is
 // idle and another datagram already waits (or routes are slow): then it
 // hands the token on first, and the two route in parallel. At a low rate
