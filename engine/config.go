@@ -99,18 +99,15 @@ type Config struct {
 	// code compiled by loadstring/load and coroutines. 0 means
 	// DefaultRouteMemoryLimit, a negative value no limit.
 	RouteMemoryLimit int64
-	// MemoryLimit is the Go soft memory limit of the whole process
-	// (debug.SetMemoryLimit), in bytes, from Start to Stop: the garbage
-	// collector runs when the heap reaches it rather than each time the
-	// heap doubles (GOGC off), so it runs seldom while memory is
-	// plentiful. When the live data outgrow half of it, the limit is
-	// raised to twice the live heap after each collection, as GOGC=100
-	// would allow, and lowered back as they shrink (see gcTuner): a limit
-	// set too low costs memory, never a collector running all the time.
-	// 0 leaves the runtime's settings as they are (an embedding program
-	// keeps its own); a negative value sets no limit and GOGC 100. The
-	// GOGC variable, when set, is left alone, and the limit is then fixed.
-	// kemi run's default is DefaultMemoryLimit.
+	// MemoryLimit is how large the heap may grow, in bytes, before the
+	// garbage collector runs: from Start to Stop, GOGC is set after each
+	// collection so that the next one comes when the heap reaches
+	// MemoryLimit, or when it has doubled if that is later (Go's default),
+	// so the collector runs seldom while memory is plentiful (see
+	// gcTuner). The setting is process-wide. 0 leaves the runtime's
+	// settings as they are (an embedding program keeps its own); a
+	// negative value is Go's default (GOGC 100). The GOGC variable, when
+	// set, wins. kemi run's default is DefaultMemoryLimit.
 	MemoryLimit int64
 	// AllowUnsafeLua gives scripts file, process and environment access
 	// (io, os.execute, os.getenv, dofile, ...); off by default.
@@ -420,18 +417,18 @@ func ParseRouteMemoryLimit(s string) (int64, error) {
 	return n, nil
 }
 
-// ParseMemoryLimit reads the process memory limit (Config.MemoryLimit) as
-// the config file, the CLI and KEMI_MEMORY_LIMIT write it: a size (see
-// ParseByteSize), with "0" or "off" meaning no limit, which it returns as
-// -1. A limit below MinMemoryLimit is refused: the collector would run
-// all the time.
+// ParseMemoryLimit reads memory_limit (Config.MemoryLimit) as the config
+// file, the CLI and KEMI_MEMORY_LIMIT write it: a size (see
+// ParseByteSize), with "0" or "off" meaning Go's default, which it
+// returns as -1. A size below MinMemoryLimit is refused: it would be Go's
+// default in all but name.
 func ParseMemoryLimit(s string) (int64, error) {
 	n, err := ParseRouteMemoryLimit(s)
 	if err != nil {
 		return 0, err
 	}
 	if n > 0 && n < MinMemoryLimit {
-		return 0, fmt.Errorf("%q is below %dMiB: the garbage collector would run all the time (0 or off: no limit)", strings.TrimSpace(s), MinMemoryLimit>>20)
+		return 0, fmt.Errorf("%q is below %dMiB, the smallest accepted (0 or off: Go's default)", strings.TrimSpace(s), MinMemoryLimit>>20)
 	}
 	return n, nil
 }

@@ -269,16 +269,26 @@ function ksr_request_route()
 	KSR.sl.sl_send_reply(200, "Alive")
 end`
 
-// TestMemoryLimitApplied: an engine with MemoryLimit sets the process's
-// soft memory limit while it runs and puts the previous one back at
-// Stop; 0 leaves it alone.
+// gcPercent returns GOGC as the runtime has it.
+func gcPercent() int {
+	p := debug.SetGCPercent(100)
+	debug.SetGCPercent(p)
+	return p
+}
+
+// TestMemoryLimitApplied: an engine with MemoryLimit raises GOGC while it
+// runs (the live heap of a test is small next to 300 MiB) and puts the
+// previous one back at Stop; 0 leaves it alone, a negative value is 100.
 func TestMemoryLimitApplied(t *testing.T) {
-	before := debug.SetMemoryLimit(-1)
+	t.Setenv("GOGC", "")
+	before := gcPercent()
 	for _, tc := range []struct {
-		limit, want int64
+		limit int64
+		want  func(int) bool
 	}{
-		{300 << 20, 300 << 20},
-		{0, before},
+		{300 << 20, func(p int) bool { return p > 1000 }},
+		{0, func(p int) bool { return p == before }},
+		{-1, func(p int) bool { return p == 100 }},
 	} {
 		e, err := New(Config{Script: []byte(answerScriptInternal), Listen: []string{"udp:127.0.0.1:0"}, Workers: 1,
 			Modules: []string{"core", "sl"}, MemoryLimit: tc.limit, Logger: slog.New(slog.DiscardHandler)})
@@ -288,54 +298,70 @@ func TestMemoryLimitApplied(t *testing.T) {
 		if err := e.Start(context.Background()); err != nil {
 			t.Fatal(err)
 		}
-		got := debug.SetMemoryLimit(-1)
+		got := gcPercent()
 		if err := e.Stop(context.Background()); err != nil {
 			t.Fatal(err)
 		}
-		if got != tc.want {
-			t.Errorf("MemoryLimit %d: the runtime's limit is %d while running, want %d", tc.limit, got, tc.want)
+		if !tc.want(got) {
+			t.Errorf("MemoryLimit %d: GOGC %d while running", tc.limit, got)
 		}
-		if after := debug.SetMemoryLimit(-1); after != before {
-			t.Errorf("MemoryLimit %d: limit %d after Stop, want %d back", tc.limit, after, before)
+		if after := gcPercent(); after != before {
+			t.Errorf("MemoryLimit %d: GOGC %d after Stop, want %d back", tc.limit, after, before)
 		}
 	}
 }
 
-// TestGCTunerFollowsTheLiveHeap: with live data beyond half the limit,
-// the limit is raised after a collection to twice the live heap, and it
-// goes back to the configured one once the data are gone.
+// TestGCTunerFollowsTheLiveHeap: with live data beyond half the setting,
+// GOGC goes back to 100 after a collection; once the data are gone it
+// rises again so that the heap may grow to the setting.
 func TestGCTunerFollowsTheLiveHeap(t *testing.T) {
 	t.Setenv("GOGC", "")
-	const floor = 32 << 20
+	const floor = 64 << 20
 	g := startGCTuner(floor)
 	defer g.stop()
-	waitLimit := func(ok func(int64) bool) int64 {
+	waitPercent := func(ok func(int) bool) int {
 		deadline := time.Now().Add(5 * time.Second)
 		for {
 			runtime.GC()
-			l := debug.SetMemoryLimit(-1)
-			if ok(l) || time.Now().After(deadline) {
-				return l
+			p := gcPercent()
+			if ok(p) || time.Now().After(deadline) {
+				return p
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
 	}
-	if l := debug.SetMemoryLimit(-1); l != floor {
-		t.Fatalf("limit %d at start, want %d", l, floor)
+	if p := gcPercent(); p < 1000 {
+		t.Fatalf("GOGC %d at start, want the heap to reach 64 MiB", p)
 	}
 	live := make([][]byte, 48)
 	for i := range live {
 		live[i] = make([]byte, 1<<20)
 	}
-	if l := waitLimit(func(l int64) bool { return l >= 2*48<<20 }); l < 2*48<<20 {
-		t.Fatalf("limit %d MiB with 48 MiB live, want at least 96", l>>20)
+	if p := waitPercent(func(p int) bool { return p == 100 }); p != 100 {
+		t.Fatalf("GOGC %d with 48 MiB live, want 100", p)
 	}
 	runtime.KeepAlive(live)
 	live = nil
-	if l := waitLimit(func(l int64) bool { return l == floor }); l != floor {
-		t.Fatalf("limit %d MiB once the data are gone, want %d back", l>>20, floor>>20)
+	if p := waitPercent(func(p int) bool { return p > 200 }); p <= 200 {
+		t.Fatalf("GOGC %d once the data are gone, want the heap to reach 64 MiB again", p)
 	}
-	if p := debug.SetGCPercent(-1); p != -1 {
-		t.Errorf("GOGC %d under a limit, want off", p)
+}
+
+func TestPercentFor(t *testing.T) {
+	g := &gcTuner{floor: 256 << 20}
+	for _, tc := range []struct {
+		live int64
+		want int
+	}{
+		{0, 6300},              // as for 4 MiB, the runtime's smallest goal
+		{16 << 20, 1500},       // 16 MiB may grow to 256
+		{128 << 20, 100},       // half: Go's default
+		{1 << 30, 100},         // beyond
+		{100 << 10, 6300},      // tiny: as 4 MiB
+		{(256 << 20) / 3, 200}, // a third: grows to the setting
+	} {
+		if got := g.percentFor(tc.live); got != tc.want {
+			t.Errorf("percentFor(%d) = %d, want %d", tc.live, got, tc.want)
+		}
 	}
 }
