@@ -99,6 +99,16 @@ type Config struct {
 	// code compiled by loadstring/load and coroutines. 0 means
 	// DefaultRouteMemoryLimit, a negative value no limit.
 	RouteMemoryLimit int64
+	// MemoryLimit is how large the heap may grow, in bytes, before the
+	// garbage collector runs: from Start to Stop, GOGC is set after each
+	// collection so that the next one comes when the heap reaches
+	// MemoryLimit, or when it has doubled if that is later (Go's default),
+	// so the collector runs seldom while memory is plentiful (see
+	// gcTuner). The setting is process-wide. 0 leaves the runtime's
+	// settings as they are (an embedding program keeps its own); a
+	// negative value is Go's default (GOGC 100). The GOGC variable, when
+	// set, wins. kemi run's default is DefaultMemoryLimit.
+	MemoryLimit int64
 	// AllowUnsafeLua gives scripts file, process and environment access
 	// (io, os.execute, os.getenv, dofile, ...); off by default.
 	AllowUnsafeLua bool
@@ -162,6 +172,8 @@ const (
 	// DefaultRouteMemoryLimit is what one route run may build: strings,
 	// code compiled at run time, coroutines (see RouteMemoryLimit).
 	DefaultRouteMemoryLimit = 64 << 20
+	// MinMemoryLimit is the lowest MemoryLimit accepted.
+	MinMemoryLimit = 16 << 20
 	// DefaultTCPMaxConnections is Kamailio's tcp_max_connections default.
 	DefaultTCPMaxConnections = 2048
 	// DefaultTCPAcceptIPLimit is Kamailio's tcp_accept_iplimit default.
@@ -405,6 +417,22 @@ func ParseRouteMemoryLimit(s string) (int64, error) {
 	return n, nil
 }
 
+// ParseMemoryLimit reads memory_limit (Config.MemoryLimit) as the config
+// file, the CLI and KEMI_MEMORY_LIMIT write it: a size (see
+// ParseByteSize), with "0" or "off" meaning Go's default, which it
+// returns as -1. A size below MinMemoryLimit is refused: it would be Go's
+// default in all but name.
+func ParseMemoryLimit(s string) (int64, error) {
+	n, err := ParseRouteMemoryLimit(s)
+	if err != nil {
+		return 0, err
+	}
+	if n > 0 && n < MinMemoryLimit {
+		return 0, fmt.Errorf("%q is below %dMiB, the smallest accepted (0 or off: Go's default)", strings.TrimSpace(s), MinMemoryLimit>>20)
+	}
+	return n, nil
+}
+
 // byteUnits are the units ParseByteSize knows: decimal kB, MB, GB as
 // disks count, binary KiB, MiB, GiB as memory does.
 var byteUnits = map[string]int64{
@@ -454,6 +482,7 @@ type FileConfig struct {
 		Modules             []string `toml:"modules"`
 		RouteTimeout        string   `toml:"route_timeout"`
 		RouteMemoryLimit    any      `toml:"route_memory_limit"` // bytes, or a string with a unit
+		MemoryLimit         any      `toml:"memory_limit"`       // bytes, or a string with a unit
 		AllowUnsafeLua      bool     `toml:"allow_unsafe_lua"`
 		MaxMessageSize      int      `toml:"max_message_size"`
 		RouteUnknownMethods bool     `toml:"route_unknown_methods"`
@@ -584,6 +613,9 @@ func (fc *FileConfig) Apply(c *Config) error {
 	if c.RouteMemoryLimit == 0 {
 		c.RouteMemoryLimit = v.routeMemoryLimit
 	}
+	if c.MemoryLimit == 0 {
+		c.MemoryLimit = v.memoryLimit
+	}
 	if c.TCPIdleTimeout == 0 {
 		c.TCPIdleTimeout = v.tcpIdleTimeout
 	}
@@ -655,6 +687,7 @@ type parsedCore struct {
 	dbURL             string
 	routeTimeout      time.Duration
 	routeMemoryLimit  int64
+	memoryLimit       int64
 	tcpIdleTimeout    time.Duration
 	tcpMsgReadTimeout time.Duration
 }
@@ -703,8 +736,13 @@ func (fc *FileConfig) check() (parsedCore, error) {
 		}
 	}
 	if core.RouteMemoryLimit != nil {
-		if v.routeMemoryLimit, err = fc.routeMemoryLimit(); err != nil {
+		if v.routeMemoryLimit, err = sizeOrOff(core.RouteMemoryLimit, ParseRouteMemoryLimit); err != nil {
 			return v, fc.Errorf("route_memory_limit", "%v", err)
+		}
+	}
+	if core.MemoryLimit != nil {
+		if v.memoryLimit, err = sizeOrOff(core.MemoryLimit, ParseMemoryLimit); err != nil {
+			return v, fc.Errorf("memory_limit", "%v", err)
 		}
 	}
 	positive := []struct {
@@ -727,20 +765,18 @@ func (fc *FileConfig) check() (parsedCore, error) {
 	return v, nil
 }
 
-// routeMemoryLimit reads route_memory_limit: an integer of bytes or a
-// string with a unit.
-func (fc *FileConfig) routeMemoryLimit() (int64, error) {
-	switch v := fc.Core.RouteMemoryLimit.(type) {
+// sizeOrOff reads a size setting of the file that is an integer of
+// bytes or a string that parse reads (with a unit, or "off"); 0 means
+// off, returned as -1.
+func sizeOrOff(v any, parse func(string) (int64, error)) (int64, error) {
+	switch v := v.(type) {
 	case int64:
 		if v < 0 {
 			return 0, fmt.Errorf("%d is negative (0 or \"off\": no limit)", v)
 		}
-		if v == 0 {
-			return -1, nil
-		}
-		return v, nil
+		return parse(strconv.FormatInt(v, 10))
 	case string:
-		return ParseRouteMemoryLimit(v)
+		return parse(v)
 	}
-	return 0, fmt.Errorf("%v is neither a number of bytes nor a string such as \"64MiB\"", fc.Core.RouteMemoryLimit)
+	return 0, fmt.Errorf("%v is neither a number of bytes nor a string such as \"64MiB\"", v)
 }

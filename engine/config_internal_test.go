@@ -331,3 +331,39 @@ func TestExampleConfigEverySetting(t *testing.T) {
 		t.Errorf("the example's commented values are not the defaults: %+v", cfg)
 	}
 }
+
+func TestParseMemoryLimit(t *testing.T) {
+	tests := []struct {
+		in   string
+		want int64
+		err  string
+	}{
+		{"256MiB", 256 << 20, ""},
+		{"1GiB", 1 << 30, ""},
+		{" 512 MB ", 512_000_000, ""},
+		{"16MiB", 16 << 20, ""},
+		{"16777216", 16 << 20, ""},
+		{"off", -1, ""},
+		{"0", -1, ""},
+		{"0MiB", -1, ""},
+		{"15MiB", 0, "below 16MiB"},
+		{"1024", 0, "below 16MiB"},
+		{"-1", 0, "is not a size"},
+		{"lots", 0, "is not a size"},
+		{"2PiB", 0, "unknown unit"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			got, err := ParseMemoryLimit(tt.in)
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("ParseMemoryLimit(%q) = %d, %v; want an error with %q", tt.in, got, err, tt.err)
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Fatalf("ParseMemoryLimit(%q) = %d, %v; want %d", tt.in, got, err, tt.want)
+			}
+		})
+	}
+}

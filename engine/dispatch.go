@@ -12,7 +12,7 @@ import (
 // waits on a busy worker; functions once the engine stops.
 //
 // A datagram whose worker's queue is full is dropped and counted
-// (reason "overload") instead of blocking the socket's one reader: a flood
+// (reason "overload") instead of blocking the socket's reader: a flood
 // of one Call-ID would otherwise stall every other call behind the one
 // worker that owns it. UDP senders retransmit, as they do when the
 // kernel's socket buffer overflows. A TCP reader waits: its peer does not
@@ -34,6 +34,38 @@ func (e *Engine) dispatch(j job) {
 	e.disp.send(w, j, stop)
 }
 
+// routeDatagram hands on a datagram a UDP reader read, after its key
+// (see claim): when its worker is idle, the reader becomes the worker's
+// runner and gets the worker back, to route the datagram itself at once
+// (worker.serve); else the datagram waits in that worker's queue, or is
+// dropped and counted when the queue is full, as dispatch does.
+func (e *Engine) routeDatagram(j *job, prefer int) *worker {
+	j.key = messageKey(j)
+	j.counted = true
+	w, run := e.disp.claim(j.key, prefer)
+	if run {
+		return e.workers[w]
+	}
+	if e.disp.offer(w, *j, e.tp.stopRead) == offerFull {
+		e.met.dropped(dropOverload).Inc()
+	}
+	return nil
+}
+
+// wakeIdleWorkers has every idle worker run once with nothing to do, so
+// that it takes a new script now (takeReload) rather than with its next
+// message.
+func (e *Engine) wakeIdleWorkers() {
+	d := e.disp
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for w := range d.load {
+		if !d.running[w] {
+			d.startLocked(w)
+		}
+	}
+}
+
 // dispatchSlots is the size of the dispatcher's key table. Keys that share
 // a slot share its worker while either has a message in flight, which
 // costs some balance but never order; 4096 slots make that rare with
@@ -50,13 +82,21 @@ const dispatchSlots = 4096
 // the least-loaded worker. So a slow route delays the messages of its own
 // key, and of keys queued behind it on that worker, but no key is pinned
 // to a busy worker once its messages are done.
+//
+// A worker's jobs are run by its runner, one goroutine at a time: the UDP
+// reader that claimed it idle (claim), or else the worker's own goroutine,
+// woken when a job is queued for an idle worker (startLocked). The runner
+// goes on with the worker's queue until nothing is left assigned to it
+// (nextJob), so a job queued while a runner is at work costs no wake-up.
 type dispatcher struct {
-	queues []chan job // one per worker, in worker order
+	queues []chan job      // one per worker, in worker order
+	starts []chan struct{} // per worker: its goroutine is now its runner
 
-	mu    sync.Mutex
-	load  []int32 // per worker: jobs queued or running
-	slots [dispatchSlots]keySlot
-	next  int // where the least-loaded search starts, so ties rotate
+	mu      sync.Mutex
+	load    []int32 // per worker: jobs queued or running
+	running []bool  // per worker: it has a runner
+	slots   [dispatchSlots]keySlot
+	next    int // where the least-loaded search starts, so ties rotate
 }
 
 // keySlot tracks the keys that hash to one slot.
@@ -68,9 +108,10 @@ type keySlot struct {
 // newDispatcher makes a dispatcher for n workers with queues of size
 // capacity each.
 func newDispatcher(n, capacity int) *dispatcher {
-	d := &dispatcher{queues: make([]chan job, n), load: make([]int32, n)}
+	d := &dispatcher{queues: make([]chan job, n), starts: make([]chan struct{}, n), load: make([]int32, n), running: make([]bool, n)}
 	for i := range d.queues {
 		d.queues[i] = make(chan job, capacity)
+		d.starts[i] = make(chan struct{}, 1)
 	}
 	return d
 }
@@ -97,6 +138,71 @@ func (d *dispatcher) assign(key uint32) int {
 	return w
 }
 
+// claim is assign for a datagram a UDP reader read: it prefers worker
+// prefer (the reader's own, whose state is warm in its CPU's cache) when
+// that has nothing in flight, and it reports whether the worker it picked
+// was idle: nothing queued or running, and no runner. Then the caller is
+// the worker's runner (see worker.serve) and routes the datagram at once:
+// nothing of its key can be ahead of it, and what of its key arrives later
+// queues behind it on the same worker.
+func (d *dispatcher) claim(key uint32, prefer int) (w int, run bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	s := &d.slots[key%dispatchSlots]
+	switch {
+	case s.pending > 0:
+		w = int(s.owner)
+	case d.load[prefer] == 0:
+		w = prefer
+	default:
+		w = d.leastLoaded()
+	}
+	if s.pending == 0 {
+		s.owner = int32(w)
+	}
+	s.pending++
+	d.load[w]++
+	if d.load[w] == 1 && !d.running[w] {
+		d.running[w] = true
+		return w, true
+	}
+	return w, false
+}
+
+// startLocked makes worker w's goroutine its runner; d.mu held, w has
+// none.
+func (d *dispatcher) startLocked(w int) {
+	d.running[w] = true
+	select {
+	case d.starts[w] <- struct{}{}:
+	default: // cannot happen: one start per runner
+	}
+}
+
+// nextJob ends the job of key that worker w's runner just ran (counted: it
+// was assigned) and gives the runner w's next job. When nothing is left
+// assigned to w the runner stops being one: ok is false. A job assigned
+// but still on its way to the queue (a send that found it full) is waited
+// for, until quit closes.
+func (d *dispatcher) nextJob(w int, key uint32, counted bool, quit <-chan struct{}) (j job, ok bool) {
+	d.mu.Lock()
+	if counted {
+		d.doneLocked(w, key)
+	}
+	if d.load[w] == 0 && len(d.queues[w]) == 0 {
+		d.running[w] = false
+		d.mu.Unlock()
+		return j, false
+	}
+	d.mu.Unlock()
+	select {
+	case j = <-d.queues[w]:
+		return j, true
+	case <-quit:
+		return j, false
+	}
+}
+
 // leastLoaded returns the worker with the fewest jobs in flight; d.mu held.
 func (d *dispatcher) leastLoaded() int {
 	n := len(d.load)
@@ -113,18 +219,23 @@ func (d *dispatcher) leastLoaded() int {
 // done ends a job of key that assign gave to worker w.
 func (d *dispatcher) done(w int, key uint32) {
 	d.mu.Lock()
+	d.doneLocked(w, key)
+	d.mu.Unlock()
+}
+
+func (d *dispatcher) doneLocked(w int, key uint32) {
 	if key != 0 {
 		d.slots[key%dispatchSlots].pending--
 	}
 	d.load[w]--
-	d.mu.Unlock()
 }
 
 // send queues j on worker w, after assign, unless stop closes first: then
 // the job is dropped and no longer counted. It reports whether j was
 // queued. Once stop is closed every job is dropped, even when the queue
 // has room (a select would pick either), so that a sender that saw one
-// job of a key dropped never queues a later one.
+// job of a key dropped never queues a later one. A worker without a
+// runner gets one.
 func (d *dispatcher) send(w int, j job, stop <-chan struct{}) bool {
 	select {
 	case <-stop:
@@ -132,11 +243,39 @@ func (d *dispatcher) send(w int, j job, stop <-chan struct{}) bool {
 		return false
 	default:
 	}
+	if d.push(w, j) {
+		return true
+	}
+	// full: wait for room, outside d.mu. The job still counts for w and
+	// its key meanwhile, so that w's runner waits for it (see nextJob) and
+	// its key stays on w.
 	select {
 	case d.queues[w] <- j:
+		d.mu.Lock()
+		if !d.running[w] {
+			d.startLocked(w)
+		}
+		d.mu.Unlock()
 		return true
 	case <-stop:
 		d.done(w, j.key)
+		return false
+	}
+}
+
+// push queues j on worker w if the queue has room, and gives w a runner
+// if it has none. Under d.mu: a runner that finds w's queue empty and
+// nothing assigned stops, else it takes j.
+func (d *dispatcher) push(w int, j job) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	select {
+	case d.queues[w] <- j:
+		if !d.running[w] {
+			d.startLocked(w)
+		}
+		return true
+	default:
 		return false
 	}
 }
@@ -152,7 +291,7 @@ const (
 
 // offer queues j on worker w, after assign, if the queue has room and stop
 // is not closed; otherwise the job is dropped and no longer counted. It
-// never waits.
+// never waits. A worker without a runner gets one.
 func (d *dispatcher) offer(w int, j job, stop <-chan struct{}) offerResult {
 	select {
 	case <-stop:
@@ -160,13 +299,11 @@ func (d *dispatcher) offer(w int, j job, stop <-chan struct{}) offerResult {
 		return offerStopped
 	default:
 	}
-	select {
-	case d.queues[w] <- j:
+	if d.push(w, j) {
 		return offerQueued
-	default:
-		d.done(w, j.key)
-		return offerFull
 	}
+	d.done(w, j.key)
+	return offerFull
 }
 
 // queued returns the number of jobs waiting in the queues.

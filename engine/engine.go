@@ -64,6 +64,9 @@ type Engine struct {
 	aliases []alias
 	local   atomic.Pointer[map[netip.Addr]bool] // interface addresses, with a wildcard socket
 
+	// keeps Config.MemoryLimit from Start to Stop; nil without one
+	gc *gcTuner
+
 	started  atomic.Bool
 	stopOnce sync.Once
 	stopErr  error
@@ -229,6 +232,7 @@ func (e *Engine) Start(ctx context.Context) error {
 	}
 	setSipgoTimers()
 	e.startAt = time.Now()
+	e.gc = startGCTuner(e.cfg.MemoryLimit)
 	if err := e.tp.bind(); err != nil {
 		return e.abortStart(err)
 	}
@@ -349,6 +353,7 @@ func (e *Engine) Stop(ctx context.Context) error {
 				w.close()
 			}
 			e.destroyModules()
+			e.gc.stop()
 			e.log.Info("kemi engine stopped")
 		}
 		select {

@@ -87,13 +87,7 @@ func (e *Engine) Reload(name string, src []byte) (int64, error) {
 	gen := e.generation.Add(1)
 	e.reload.mu.Unlock()
 	e.met.reloads.Inc()
-	for _, w := range e.workers {
-		// wake idle workers so that they switch now
-		select {
-		case w.own <- job{fn: func(*worker) {}}:
-		default:
-		}
-	}
+	e.wakeIdleWorkers() // so that they switch now
 	e.log.Info("script reloaded", "script", name, "generation", gen)
 	return gen, nil
 }

@@ -18,8 +18,18 @@ import (
 // listener is one bound SIP socket.
 type listener struct {
 	sock *kemi.Socket
-	udp  *net.UDPConn
+	udp  udpSocket
 	tcp  *net.TCPListener
+}
+
+// udpSocket is a UDP socket as the transport uses it: a *net.UDPConn, or
+// on Linux the same socket read with blocking system calls (see
+// blockingUDP).
+type udpSocket interface {
+	ReadFromUDPAddrPort(b []byte) (int, netip.AddrPort, error)
+	WriteToUDPAddrPort(b []byte, addr netip.AddrPort) (int, error)
+	SetReadDeadline(t time.Time) error
+	Close() error
 }
 
 // tcpConn is one TCP connection, accepted or opened by us.
@@ -74,9 +84,14 @@ type transport struct {
 	// (tcpSendTimeout; tests change it before the first write)
 	writeTimeout time.Duration
 
-	wg       sync.WaitGroup // the readers
+	wg       sync.WaitGroup // the TCP readers and accept loops
 	closed   atomic.Bool    // reading stopped; set under mu
 	stopRead chan struct{}  // closed with closed: readers stop dispatching
+	// udpGate is held for reading by a UDP reader from its read to the
+	// hand-off of what it read, and for writing by stopReading, which so
+	// waits until no UDP reader reads or dispatches (routes they are
+	// running go on: the engine waits for those as for the workers')
+	udpGate sync.RWMutex
 }
 
 // errClosed is the error of sending through a closed transport.
@@ -126,8 +141,8 @@ func (t *transport) bind() error {
 		}
 		l := &listener{}
 		if pc != nil {
-			l.udp = pc.(*net.UDPConn)
 			l.sock = socketFor([]ListenSpec{s}, "udp", pc.LocalAddr())
+			l.udp = readWithSyscalls(pc.(*net.UDPConn), t.e.log)
 		} else {
 			l.tcp = ln.(*net.TCPListener)
 			l.sock = socketFor([]ListenSpec{s}, "tcp", ln.Addr())
@@ -152,8 +167,8 @@ func (t *transport) inherit(inherited []InheritedSocket) error {
 			if !ok {
 				return fmt.Errorf("engine: inherited socket %s is not UDP", in.Spec)
 			}
-			l.udp = uc
 			l.sock = socketFor(specs, "udp", uc.LocalAddr())
+			l.udp = readWithSyscalls(uc, t.e.log)
 		case in.Stream != nil:
 			tl, ok := in.Stream.(*net.TCPListener)
 			if !ok {
@@ -224,16 +239,24 @@ func socketFor(specs []ListenSpec, proto string, a net.Addr) *kemi.Socket {
 	return nil
 }
 
-// serve starts the reader goroutines.
+// serve starts the reader goroutines: per UDP socket one reader per
+// worker (see udpGroup), per TCP listener its accept loop.
 func (t *transport) serve() {
 	for _, l := range t.listeners {
 		l := l
-		t.wg.Add(1)
 		if l.udp != nil {
-			go func() { defer t.wg.Done(); t.readUDP(l) }()
-		} else {
-			go func() { defer t.wg.Done(); t.acceptTCP(l) }()
+			g := newUDPGroup(l)
+			for i := range t.e.workers {
+				// in the engine's group, not t.wg: a reader may be routing
+				// when reading stops, and Stop waits for that as it waits
+				// for the workers (with its deadline)
+				t.e.wg.Add(1)
+				go func() { defer t.e.wg.Done(); t.readUDP(g, i) }()
+			}
+			continue
 		}
+		t.wg.Add(1)
+		go func() { defer t.wg.Done(); t.acceptTCP(l) }()
 	}
 }
 
@@ -266,46 +289,82 @@ func (t *transport) recovered(site readerSite, r any, args ...any) {
 		append(args, "panic", r, "where", readerSiteNames[site], "stack", string(debug.Stack()))...)
 }
 
-func (t *transport) readUDP(l *listener) {
-	buf := make([]byte, 65536)
-	for t.readDatagram(l, buf) {
+// readUDP is one reader of a UDP socket, preferring worker prefer for the
+// datagrams it routes itself. It waits for the group's read token, reads
+// and hands on, until reading stops.
+func (t *transport) readUDP(g *udpGroup, prefer int) {
+	r := newUDPReader(g, prefer, min(t.e.cfg.MaxMessageSize+1, 65536))
+	for {
+		if !r.held {
+			g.idle.Add(1)
+			select {
+			case <-g.tok:
+				r.held = true
+			case <-t.stopRead:
+			}
+			g.idle.Add(-1)
+			if !r.held {
+				return
+			}
+		}
+		j, w, more := t.readDatagram(r)
+		if !more {
+			r.handOn(true) // the others see reading stopped too
+			return
+		}
+		if w != nil {
+			w.serve(j, r) // r is w's runner: what comes next for w queues behind j
+		}
 	}
 }
 
-// readDatagram reads one datagram and dispatches it. It returns false once
-// the socket is closed. A panic costs that datagram only.
-func (t *transport) readDatagram(l *listener, buf []byte) (more bool) {
+// readDatagram reads one datagram and hands it on (see routeDatagram).
+// When the datagram's worker was idle it returns the job and that worker,
+// whose runner the caller now is, to route it. more is false once reading
+// stopped.
+// A panic costs that datagram only.
+func (t *transport) readDatagram(r *udpReader) (j job, w *worker, more bool) {
+	l := r.g.l
+	t.udpGate.RLock()
+	defer t.udpGate.RUnlock()
 	var src netip.AddrPort
 	defer func() {
-		if r := recover(); r != nil {
-			t.recovered(siteUDPReader, r, "sock", l.sock, "src", src)
-			more = true
+		if rec := recover(); rec != nil {
+			t.recovered(siteUDPReader, rec, "sock", l.sock, "src", src)
+			j, w, more = job{}, nil, true
 		}
 	}()
+	if t.closed.Load() {
+		return j, nil, false
+	}
+	buf := r.buf
 	n, src, err := l.udp.ReadFromUDPAddrPort(buf)
 	if err != nil {
 		if errors.Is(err, net.ErrClosed) || t.closed.Load() {
-			return false
+			return j, nil, false
 		}
 		t.e.log.Warn("udp read error", "sock", l.sock, "err", err)
 		time.Sleep(10 * time.Millisecond)
-		return true
+		return j, nil, true
 	}
 	if max := t.e.cfg.MaxMessageSize; n > max {
 		t.e.met.dropped(dropOversized).Inc()
 		t.e.log.Debug("dropped oversized datagram", "src", src, "bytes", n, "max", max)
-		return true
+		return j, nil, true
 	}
 	if t.hook != nil {
 		t.hook(siteUDPReader, buf[:n])
 	}
 	if isKeepalive(buf[:n]) {
-		return true
+		return j, nil, true
 	}
+	// The buffer is the reader's, reused for the next datagram; the
+	// message may be kept past its route (kemi.Msg.Raw, transactions), so
+	// it gets its own exact-size copy.
 	data := make([]byte, n)
 	copy(data, buf[:n])
-	t.e.dispatch(job{raw: data, src: netip.AddrPortFrom(src.Addr().Unmap(), src.Port()), sock: l.sock, proto: "udp", at: time.Now()})
-	return true
+	j = job{raw: data, src: netip.AddrPortFrom(src.Addr().Unmap(), src.Port()), sock: l.sock, proto: "udp", at: time.Now()}
+	return j, t.e.routeDatagram(&j, r.prefer), true
 }
 
 func (t *transport) acceptTCP(l *listener) {
@@ -635,6 +694,9 @@ func (t *transport) stopReading() {
 	for _, c := range conns {
 		_ = c.c.SetReadDeadline(now)
 	}
+	// an empty section: it waits until no UDP reader reads or dispatches
+	t.udpGate.Lock()
+	t.udpGate.Unlock()
 	t.wg.Wait()
 }
 

@@ -12,6 +12,13 @@ import (
 )
 
 // worker owns one Lua state and runs routes, one message at a time.
+//
+// Its jobs are run by its runner (see dispatcher), one goroutine at a
+// time: a UDP reader that read a datagram for it while it was idle routes
+// the datagram at once, on the reader's own goroutine (no hand-off, see
+// readUDP); a job queued while it is idle wakes its own goroutine (loop).
+// Either goes on with the worker's queue, in order, until it is empty.
+// Only the runner touches the state, parser, gen and routeStats.routes.
 type worker struct {
 	e      *Engine
 	rank   int
@@ -45,20 +52,39 @@ func (w *worker) close() {
 	}
 }
 
-// loop runs the jobs of the worker's queue in order until the engine
-// stops.
+// loop is the worker's goroutine: it becomes the worker's runner when a
+// job is queued while the worker has none, until the engine stops.
 func (w *worker) loop() {
-	e := w.e
+	d := w.e.disp
 	for {
 		select {
-		case j := <-w.own:
+		case <-d.starts[w.rank-1]:
 			w.takeReload()
-			w.handle(j)
-			if j.counted {
-				e.disp.done(w.rank-1, j.key)
+			if j, ok := d.nextJob(w.rank-1, 0, false, w.e.quit); ok {
+				w.serve(j, nil)
 			}
-		case <-e.quit:
+		case <-w.e.quit:
 			return
+		}
+	}
+}
+
+// serve runs j and then the worker's queue, as the worker's runner, until
+// nothing is left for the worker. r is the UDP reader that claimed the
+// worker for j, nil for the worker's own goroutine: before each job it
+// may hand its read token on (udpReader.handOn), so that another reader
+// reads the socket while it routes.
+func (w *worker) serve(j job, r *udpReader) {
+	d := w.e.disp
+	for ok := true; ok; j, ok = d.nextJob(w.rank-1, j.key, j.counted, w.e.quit) {
+		if r != nil {
+			r.handOn(false)
+		}
+		w.takeReload()
+		before := w.busyNs.Load()
+		w.handle(j)
+		if r != nil {
+			r.g.slow.Store(time.Duration(w.busyNs.Load()-before) > slowRoute)
 		}
 	}
 }

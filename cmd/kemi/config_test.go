@@ -22,7 +22,7 @@ func configFromArgs(t *testing.T, args ...string) (engine.Config, error) {
 	var berr error
 	app := &cli.App{
 		Name:  "kemi",
-		Flags: append(scriptFlags(), tcpFlags()...),
+		Flags: append(scriptFlags(), runLimitFlags()...),
 		Action: func(c *cli.Context) error {
 			cfg, _, berr = buildConfig(c)
 			return nil
@@ -346,5 +346,59 @@ func TestExampleConfigUncommented(t *testing.T) {
 	conf := writeFile(t, t.TempDir(), "kemi.toml", strings.Join(out, "\n"))
 	if code, stdout, errs := runCLI(t, "check", "--config", conf); code != 0 {
 		t.Errorf("%s with its %d commented settings on: kemi check exit %d\n%s%s", example, n, code, stdout, errs)
+	}
+}
+
+// TestMemoryLimitSetting: memory_limit from the flag, KEMI_MEMORY_LIMIT
+// and the config file, the flag winning over the file; kemi run's
+// default applies when none sets it (applyRunDefaults), unless
+// GOMEMLIMIT does.
+func TestMemoryLimitSetting(t *testing.T) {
+	dir := t.TempDir()
+	conf := writeFile(t, dir, "kemi.toml", "[core]\nmemory_limit = \"512MiB\"\n")
+	number := writeFile(t, dir, "number.toml", "[core]\nmemory_limit = 134217728\n")
+	small := writeFile(t, dir, "small.toml", "[core]\nmemory_limit = \"1MiB\"\n")
+	cases := []struct {
+		name string
+		env  map[string]string
+		args []string
+		want int64 // after kemi run's default
+		err  string
+	}{
+		{"unset: the default", nil, nil, engine.DefaultMemoryLimit, ""},
+		{"unset, GOMEMLIMIT set: left to the runtime", map[string]string{"GOMEMLIMIT": "1GiB"}, nil, 0, ""},
+		{"flag", nil, []string{"--memory-limit", "1GiB"}, 1 << 30, ""},
+		{"flag wins over GOMEMLIMIT", map[string]string{"GOMEMLIMIT": "1GiB"}, []string{"--memory-limit", "64MiB"}, 64 << 20, ""},
+		{"off", nil, []string{"--memory-limit", "off"}, -1, ""},
+		{"0", nil, []string{"--memory-limit", "0"}, -1, ""},
+		{"environment", map[string]string{"KEMI_MEMORY_LIMIT": "300MB"}, nil, 300_000_000, ""},
+		{"file", nil, []string{"--config", conf}, 512 << 20, ""},
+		{"file, a number", nil, []string{"--config", number}, 128 << 20, ""},
+		{"flag wins over the file", nil, []string{"--config", conf, "--memory-limit", "2GiB"}, 2 << 30, ""},
+		{"too small", nil, []string{"--memory-limit", "1MiB"}, 0, "--memory-limit: \"1MiB\" is below 16MiB"},
+		{"bad unit", nil, []string{"--memory-limit", "1TB"}, 0, "--memory-limit: \"1TB\": unknown unit"},
+		{"too small in the file", nil, []string{"--config", small}, 0, "small.toml: memory_limit: \"1MiB\" is below 16MiB"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Setenv("GOMEMLIMIT", "")
+			for k, v := range c.env {
+				t.Setenv(k, v)
+			}
+			cfg, err := configFromArgs(t, c.args...)
+			if c.err != "" {
+				if err == nil || !strings.Contains(err.Error(), c.err) {
+					t.Fatalf("error %v, want one with %q", err, c.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			applyRunDefaults(&cfg)
+			if cfg.MemoryLimit != c.want {
+				t.Fatalf("MemoryLimit = %d, want %d", cfg.MemoryLimit, c.want)
+			}
+		})
 	}
 }

@@ -18,7 +18,7 @@ import (
 const defaultMetricsAddr = "127.0.0.1:9090"
 
 func runCommand() *cli.Command {
-	flags := append(scriptFlags(), tcpFlags()...)
+	flags := append(scriptFlags(), runLimitFlags()...)
 	flags = append(flags,
 		&cli.StringFlag{Name: "metrics-addr", Value: defaultMetricsAddr, Usage: "serve Prometheus /metrics on `ADDR` (\"off\" to disable)", EnvVars: []string{"KEMI_METRICS_ADDR"}},
 		&cli.DurationFlag{Name: "shutdown-grace", Value: 5 * time.Second, Usage: "on SIGINT/SIGTERM, let live transactions finish for `DURATION`", EnvVars: []string{"KEMI_SHUTDOWN_GRACE"}},
@@ -67,6 +67,7 @@ func runAction(c *cli.Context) error {
 		cfg.CtlToken = c.String("ctl-token")
 	}
 	cfg.Version = version
+	applyRunDefaults(&cfg)
 	if len(cfg.Listen) == 0 {
 		cfg.Listen = engine.DefaultListen
 	}
@@ -120,6 +121,16 @@ func runAction(c *cli.Context) error {
 		return cli.Exit("", code)
 	}
 	return nil
+}
+
+// applyRunDefaults fills what kemi run sets when nothing else does: the
+// memory limit, unless GOMEMLIMIT in the environment sets the runtime's.
+// The engine applies it in the process that serves SIP: this one with
+// --no-fork, else the worker process.
+func applyRunDefaults(cfg *engine.Config) {
+	if cfg.MemoryLimit == 0 && os.Getenv("GOMEMLIMIT") == "" {
+		cfg.MemoryLimit = engine.DefaultMemoryLimit
+	}
 }
 
 // runWorkerProcess is the worker process of fork mode: the engine on the

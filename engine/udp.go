@@ -1,0 +1,100 @@
+package engine
+
+import (
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// slowRoute is the route time above which a UDP reader hands its read
+// token on before every route it runs (see udpReader.handOn): with routes
+// that slow (a database, a DNS lookup) a wake-up per datagram is cheap,
+// and holding the token would leave the socket unread for a whole route.
+const slowRoute = 200 * time.Microsecond
+
+// udpGroup are the readers of one UDP socket, one per worker, and its read
+// token: only the reader that holds the token reads the socket.
+//
+// A datagram read is routed on the goroutine that read it (see
+// Engine.routeDatagram): no hand-off to a worker goroutine, so one
+// wake-up per datagram, the socket's (on Linux the holder waits in the
+// kernel, see blockingUDP). The token also keeps the order: the holder
+// assigns what it read to a worker before anyone reads the next datagram.
+// Several goroutines blocked in the read of one socket would cost a
+// wake-up more: Go serialises them on the socket's read lock and wakes the
+// next one each time the lock is released. So the others wait for the
+// token instead, and the holder keeps it while it
+// routes, reading the next datagram once done, unless another reader is
+// idle and another datagram already waits (or routes are slow): then it
+// hands the token on first, and the two route in parallel. At a low rate
+// one goroutine reads and routes everything, without a wake-up of
+// another; under load every worker routes.
+type udpGroup struct {
+	l    *listener
+	tok  chan struct{} // holds the token while no reader has it
+	idle atomic.Int32  // readers waiting for the token
+	slow atomic.Bool   // the last route a reader ran took more than slowRoute
+	raw  syscall.RawConn
+	// queued, when the socket has it, is the backlog probe (see
+	// blockingUDP.queued)
+	queued func() int
+}
+
+func newUDPGroup(l *listener) *udpGroup {
+	g := &udpGroup{l: l, tok: make(chan struct{}, 1)}
+	g.tok <- struct{}{}
+	switch s := l.udp.(type) {
+	case interface{ queued() int }:
+		g.queued = s.queued
+	case syscall.Conn:
+		if raw, err := s.SyscallConn(); err == nil {
+			g.raw = raw
+		}
+	}
+	return g
+}
+
+// udpReader is one reader of a udpGroup, with its own read buffer.
+type udpReader struct {
+	g      *udpGroup
+	prefer int // the worker it routes on when that is idle
+	buf    []byte
+	held   bool // holds the group's read token
+
+	// the backlog probe (see backlog), built once so that a probe
+	// allocates nothing
+	probe  func(fd uintptr)
+	queued int
+}
+
+func newUDPReader(g *udpGroup, prefer, size int) *udpReader {
+	r := &udpReader{g: g, prefer: prefer, buf: make([]byte, size)}
+	r.probe = func(fd uintptr) { r.queued = queuedBytes(fd) }
+	return r
+}
+
+// handOn passes the read token to an idle reader when that is worth its
+// wake-up: always, another datagram waiting, or routes being slow.
+func (r *udpReader) handOn(always bool) {
+	g := r.g
+	if !r.held || !always && (g.idle.Load() == 0 || !g.slow.Load() && !r.backlog()) {
+		return
+	}
+	r.held = false
+	g.tok <- struct{}{} // never waits: the token was here
+}
+
+// backlog reports whether another datagram waits in the socket.
+func (r *udpReader) backlog() bool {
+	if r.g.queued != nil {
+		return r.g.queued() != 0
+	}
+	if r.g.raw == nil {
+		return true // unknown: hand on, as readers on a shared socket would
+	}
+	r.queued = 0
+	if r.g.raw.Control(r.probe) != nil {
+		return true
+	}
+	return r.queued != 0
+}

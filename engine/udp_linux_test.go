@@ -1,0 +1,82 @@
+package engine
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+	"os"
+	"testing"
+	"time"
+)
+
+// TestBlockingUDP: the socket read with blocking system calls sends and
+// receives over IPv4 and IPv6 with the peer's address, stops reading at a
+// read deadline in the past and at Close, within blockingWake.
+func TestBlockingUDP(t *testing.T) {
+	for _, tc := range []struct{ network, addr string }{
+		{"udp4", "127.0.0.1:0"},
+		{"udp6", "[::1]:0"},
+	} {
+		t.Run(tc.network, func(t *testing.T) {
+			uc, err := net.ListenUDP(tc.network, net.UDPAddrFromAddrPort(netip.MustParseAddrPort(tc.addr)))
+			if err != nil {
+				t.Skipf("no %s: %v", tc.network, err)
+			}
+			local := netip.MustParseAddrPort(uc.LocalAddr().String())
+			u, err := newBlockingUDP(uc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			uc.Close()
+			defer u.Close()
+			peer, err := net.ListenUDP(tc.network, net.UDPAddrFromAddrPort(netip.MustParseAddrPort(tc.addr)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer peer.Close()
+			peerAddr := netip.MustParseAddrPort(peer.LocalAddr().String())
+
+			if _, err := peer.WriteToUDPAddrPort([]byte("ping"), local); err != nil {
+				t.Fatal(err)
+			}
+			buf := make([]byte, 64)
+			n, src, err := u.ReadFromUDPAddrPort(buf)
+			if err != nil || string(buf[:n]) != "ping" || src != peerAddr {
+				t.Fatalf("read %q from %v, %v; want ping from %v", buf[:n], src, err, peerAddr)
+			}
+			if _, err := u.WriteToUDPAddrPort([]byte("pong"), src); err != nil {
+				t.Fatal(err)
+			}
+			peer.SetReadDeadline(time.Now().Add(3 * time.Second))
+			n, from, err := peer.ReadFromUDPAddrPort(buf)
+			if err != nil || string(buf[:n]) != "pong" || from != local {
+				t.Fatalf("peer read %q from %v, %v; want pong from %v", buf[:n], from, err, local)
+			}
+
+			u.SetReadDeadline(time.Now())
+			if _, _, err := u.ReadFromUDPAddrPort(buf); !errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Fatalf("read after a deadline in the past: %v", err)
+			}
+			u.SetReadDeadline(time.Time{})
+			done := make(chan error, 1)
+			go func() { _, _, err := u.ReadFromUDPAddrPort(buf); done <- err }()
+			time.Sleep(10 * time.Millisecond) // blocked in recvfrom
+			start := time.Now()
+			u.Close()
+			select {
+			case err := <-done:
+				if !errors.Is(err, net.ErrClosed) {
+					t.Fatalf("blocked read at Close: %v, want net.ErrClosed", err)
+				}
+			case <-time.After(10 * blockingWake):
+				t.Fatal("a blocked read did not end at Close")
+			}
+			if d := time.Since(start); d > 4*blockingWake {
+				t.Errorf("Close took %v", d)
+			}
+			if _, err := u.WriteToUDPAddrPort([]byte("late"), peerAddr); !errors.Is(err, net.ErrClosed) {
+				t.Errorf("send after Close: %v, want net.ErrClosed", err)
+			}
+		})
+	}
+}
