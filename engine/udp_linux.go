@@ -123,11 +123,30 @@ func (u *blockingUDP) ReadFromUDPAddrPort(b []byte) (int, netip.AddrPort, error)
 		switch e {
 		case 0:
 			return int(n), addrPortOf(&rsa), nil
-		case unix.EAGAIN, unix.EINTR: // the wake-up (SO_RCVTIMEO), a signal
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN: // the wake-up (SO_RCVTIMEO), or see waitNonblock
+			u.waitNonblock()
 			continue
 		}
 		return 0, netip.AddrPort{}, os.NewSyscallError("recvfrom", e)
 	}
+}
+
+// waitNonblock waits up to blockingWake for a datagram when the socket
+// is in non-blocking mode, and returns at once when it is not (recvfrom
+// already waited). The mode is the open file description's, shared with
+// every dup and every process of fork mode that inherited the socket:
+// one that starts sets it (Go's net.FilePacketConn), and until it clears
+// it again (newBlockingUDP), or for good if it dies first, recvfrom here
+// would return EAGAIN at once, a reader spinning on a CPU.
+func (u *blockingUDP) waitNonblock() {
+	fl, err := unix.FcntlInt(uintptr(u.fd), unix.F_GETFL, 0)
+	if err != nil || fl&unix.O_NONBLOCK == 0 {
+		return
+	}
+	pfd := []unix.PollFd{{Fd: int32(u.fd), Events: unix.POLLIN}}
+	_, _ = unix.Poll(pfd, int(blockingWake/time.Millisecond)) // EINTR: the caller retries
 }
 
 // addrPortOf reads an address recvfrom filled in.

@@ -7,6 +7,8 @@ import (
 	"os"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestBlockingUDP: the socket read with blocking system calls sends and
@@ -79,4 +81,66 @@ func TestBlockingUDP(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestBlockingUDPSharedNonblock: O_NONBLOCK belongs to the open file
+// description, which a dup shares, and so do the processes of fork mode
+// that inherit the socket: a process that starts (net.FilePacketConn sets
+// the flag) turns every other process's recvfrom non-blocking. An idle
+// reader must then wait, not spin on EAGAIN.
+func TestBlockingUDPSharedNonblock(t *testing.T) {
+	uc, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.MustParseAddrPort("127.0.0.1:0")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer uc.Close() // kept open: another holder of the description
+	u, err := newBlockingUDP(uc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	raw, err := uc.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var serr error
+	if err := raw.Control(func(fd uintptr) { serr = unix.SetNonblock(int(fd), true) }); err != nil || serr != nil {
+		t.Fatal(err, serr)
+	}
+
+	got := make(chan string, 1)
+	go func() {
+		buf := make([]byte, 64)
+		n, _, err := u.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		got <- string(buf[:n])
+	}()
+	before := cpuTime(t)
+	time.Sleep(300 * time.Millisecond) // the reader idle
+	if used := cpuTime(t) - before; used > 150*time.Millisecond {
+		t.Errorf("an idle reader on a non-blocking description used %v of CPU in 300ms", used)
+	}
+	if _, err := uc.WriteToUDPAddrPort([]byte("ping"), netip.MustParseAddrPort(uc.LocalAddr().String())); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case s := <-got:
+		if s != "ping" {
+			t.Fatalf("read %q, want ping", s)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("the datagram was not read")
+	}
+}
+
+// cpuTime is the CPU time the process used so far.
+func cpuTime(t *testing.T) time.Duration {
+	var ru unix.Rusage
+	if err := unix.Getrusage(unix.RUSAGE_SELF, &ru); err != nil {
+		t.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
