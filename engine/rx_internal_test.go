@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"runtime"
 	"runtime/debug"
+	"runtime/metrics"
 	"strconv"
 	"strings"
 	"sync"
@@ -364,4 +365,37 @@ func TestPercentFor(t *testing.T) {
 			t.Errorf("percentFor(%d) = %d, want %d", tc.live, got, tc.want)
 		}
 	}
+}
+
+// TestMemoryLimitTwoEngines: GOGC is one setting of the process; two
+// engines with a MemoryLimit, stopped in the order they started, leave
+// the setting as it was before either started, and while both run the
+// smaller limit holds.
+func TestMemoryLimitTwoEngines(t *testing.T) {
+	t.Setenv("GOGC", "")
+	before := gcPercent()
+	a := startGCTuner(300 << 20)
+	b := startGCTuner(64 << 20)
+	if p, want := gcPercent(), b.percentFor(0); p != want {
+		t.Errorf("GOGC %d with both running, want %d (the smaller limit)", p, want)
+	}
+	a.tune() // a collection while both run
+	if p, want := gcPercent(), b.percentFor(heapLive()); p > want {
+		t.Errorf("GOGC %d after a's tune, want at most %d (the smaller limit)", p, want)
+	}
+	a.stop()
+	if p := gcPercent(); p == before {
+		t.Errorf("GOGC %d back to the original while b still runs", p)
+	}
+	b.stop()
+	if p := gcPercent(); p != before {
+		t.Errorf("GOGC %d after both stopped, want %d back", p, before)
+	}
+}
+
+// heapLive is the live heap the last collection left.
+func heapLive() int64 {
+	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	metrics.Read(s)
+	return int64(s[0].Value.Uint64())
 }
