@@ -399,3 +399,50 @@ func heapLive() int64 {
 	metrics.Read(s)
 	return int64(s[0].Value.Uint64())
 }
+
+// TestExecWhileReadersIdle: module jobs (Exec, tm's timers) do not wait
+// for network traffic: with every UDP reader idle in the kernel, before
+// and after traffic, a job queued on each worker runs at once.
+func TestExecWhileReadersIdle(t *testing.T) {
+	const workers = 3
+	e, _ := startRx(t, workers, answerScriptInternal)
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for round := range 2 {
+		if round == 1 {
+			// traffic first: readers route, then go back to the kernel
+			addr := e.Addr("udp")
+			for i := range 10 {
+				if _, err := c.WriteToUDPAddrPort(rxRequest(c, "a", fmt.Sprint("idle-", i), 1), addr); err != nil {
+					t.Fatal(err)
+				}
+			}
+			buf := make([]byte, 2048)
+			c.SetReadDeadline(time.Now().Add(3 * time.Second))
+			for range 10 {
+				if _, _, err := c.ReadFromUDPAddrPort(buf); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		time.Sleep(3 * blockingWake) // every reader idle in recvfrom
+		ran := make(chan struct{}, 4*workers)
+		start := time.Now()
+		for range 4 * workers {
+			e.Exec(func(kemi.Runner, *kemi.Proc) { ran <- struct{}{} })
+		}
+		for i := range 4 * workers {
+			select {
+			case <-ran:
+			case <-time.After(2 * time.Second):
+				t.Fatalf("round %d: %d of %d jobs ran while the readers were idle", round, i, 4*workers)
+			}
+		}
+		if d := time.Since(start); d > blockingWake {
+			t.Errorf("round %d: jobs took %v with idle readers", round, d)
+		}
+	}
+}
