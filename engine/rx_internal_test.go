@@ -446,3 +446,29 @@ func TestExecWhileReadersIdle(t *testing.T) {
 		}
 	}
 }
+
+// TestReloadReachesBusyWorker: a worker busy when a script is reloaded
+// takes the new one once its job ends, without waiting for another job
+// (as before the readers routed: a no-op job was queued for it).
+func TestReloadReachesBusyWorker(t *testing.T) {
+	e, _ := startRx(t, 1, answerScriptInternal)
+	release, busy := make(chan struct{}), make(chan struct{})
+	e.Exec(func(kemi.Runner, *kemi.Proc) { close(busy); <-release })
+	<-busy
+	if _, err := e.Reload("rx.lua", []byte(answerScriptInternal)); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	pending := func() int {
+		e.reload.mu.Lock()
+		defer e.reload.mu.Unlock()
+		return len(e.reload.pending)
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for pending() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the worker busy at the reload still has not taken the new script")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
