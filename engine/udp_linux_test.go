@@ -7,6 +7,7 @@ import (
 	"os"
 	"testing"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -143,4 +144,38 @@ func cpuTime(t *testing.T) time.Duration {
 		t.Fatal(err)
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// TestBlockingUDPZone: a link-local peer's interface (the sockaddr's
+// scope id) comes with its address as net reports it, and goes back out
+// with the reply.
+func TestBlockingUDPZone(t *testing.T) {
+	lo, err := net.InterfaceByName("lo")
+	if err != nil {
+		t.Skip("no lo:", err)
+	}
+	var rsa unix.RawSockaddrAny
+	sa := (*unix.RawSockaddrInet6)(unsafe.Pointer(&rsa))
+	sa.Family = unix.AF_INET6
+	sa.Addr = netip.MustParseAddr("fe80::1").As16()
+	p := (*[2]byte)(unsafe.Pointer(&sa.Port))
+	p[0], p[1] = 5060>>8, 5060&0xff // network order
+	sa.Scope_id = uint32(lo.Index)
+	got := addrPortOf(&rsa)
+	if want := netip.MustParseAddrPort("[fe80::1%lo]:5060"); got != want {
+		t.Errorf("addrPortOf = %v, want %v", got, want)
+	}
+	for _, tc := range []struct {
+		zone string
+		want uint32
+	}{
+		{"", 0},
+		{"lo", uint32(lo.Index)},
+		{"7", 7},
+		{"no-such-interface", 0},
+	} {
+		if got := zoneIndex(tc.zone); got != tc.want {
+			t.Errorf("zoneIndex(%q) = %d, want %d", tc.zone, got, tc.want)
+		}
+	}
 }
