@@ -104,7 +104,9 @@ type Config struct {
 	// collection so that the next one comes when the heap reaches
 	// MemoryLimit, or when it has doubled if that is later (Go's default),
 	// so the collector runs seldom while memory is plentiful (see
-	// gcTuner). The setting is process-wide. 0 leaves the runtime's
+	// gcTuner). The setting is process-wide: with several engines in one
+	// process the smallest limit of those running holds, and the last to
+	// stop puts back the setting the first found. 0 leaves the runtime's
 	// settings as they are (an embedding program keeps its own); a
 	// negative value is Go's default (GOGC 100). The GOGC variable, when
 	// set, wins. kemi run's default is DefaultMemoryLimit.

@@ -62,6 +62,10 @@ func (e *Engine) wakeIdleWorkers() {
 	for w := range d.load {
 		if !d.running[w] {
 			d.startLocked(w)
+		} else {
+			// its runner may be on its last job: it runs once more
+			// with nothing to do (nextJob) rather than stop
+			d.rewake[w] = true
 		}
 	}
 }
@@ -95,6 +99,7 @@ type dispatcher struct {
 	mu      sync.Mutex
 	load    []int32 // per worker: jobs queued or running
 	running []bool  // per worker: it has a runner
+	rewake  []bool  // per worker: its runner runs a no-op job before it stops (wakeIdleWorkers)
 	slots   [dispatchSlots]keySlot
 	next    int // where the least-loaded search starts, so ties rotate
 }
@@ -108,7 +113,7 @@ type keySlot struct {
 // newDispatcher makes a dispatcher for n workers with queues of size
 // capacity each.
 func newDispatcher(n, capacity int) *dispatcher {
-	d := &dispatcher{queues: make([]chan job, n), starts: make([]chan struct{}, n), load: make([]int32, n), running: make([]bool, n)}
+	d := &dispatcher{queues: make([]chan job, n), starts: make([]chan struct{}, n), load: make([]int32, n), running: make([]bool, n), rewake: make([]bool, n)}
 	for i := range d.queues {
 		d.queues[i] = make(chan job, capacity)
 		d.starts[i] = make(chan struct{}, 1)
@@ -190,6 +195,11 @@ func (d *dispatcher) nextJob(w int, key uint32, counted bool, quit <-chan struct
 		d.doneLocked(w, key)
 	}
 	if d.load[w] == 0 && len(d.queues[w]) == 0 {
+		if d.rewake[w] {
+			d.rewake[w] = false
+			d.mu.Unlock()
+			return job{fn: func(*worker) {}}, true
+		}
 		d.running[w] = false
 		d.mu.Unlock()
 		return j, false

@@ -16,9 +16,17 @@ import (
 // (stateful load today) make it Go's default.
 const DefaultMemoryLimit = 64 << 20
 
-// memoryLimits serialises the changes of the process-wide setting by the
-// engines of one process (tests start several).
-var memoryLimits sync.Mutex
+// memoryLimits are the tuners at work in the process. GOGC is one
+// setting of the process, and one process may run several engines (tests
+// do): the first tuner to start saves the setting and the last to stop
+// puts it back, whatever the order of their stops, and while several run
+// the smallest limit holds (see gcTuner.tune). A package variable, as the
+// setting it guards is the runtime's.
+var memoryLimits struct {
+	sync.Mutex
+	active map[*gcTuner]bool
+	saved  int // GOGC before the first active tuner changed it
+}
 
 // gcTuner is Config.MemoryLimit at work: after each collection it sets
 // GOGC so that the next one comes when the heap reaches the configured
@@ -37,9 +45,7 @@ type gcTuner struct {
 	stopped atomic.Bool
 	samples []metrics.Sample
 
-	// the setting replaced, put back by stop
-	prevPercent int
-	setPercent  bool // GOGC was replaced
+	setPercent bool // GOGC was replaced: the tuner is in memoryLimits.active
 }
 
 // startGCTuner applies limit (see Config.MemoryLimit) and returns the
@@ -58,14 +64,28 @@ func startGCTuner(limit int64) *gcTuner {
 	}
 	if limit < 0 {
 		// the collector as Go's default runs it
-		g.prevPercent, g.setPercent = debug.SetGCPercent(100), true
+		g.replaceLocked(100)
 		g.stopped.Store(true)
 		return g
 	}
-	g.prevPercent, g.setPercent = debug.SetGCPercent(g.percentFor(0)), true
+	g.replaceLocked(g.percentFor(0))
 	g.samples = []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
 	g.arm()
 	return g
+}
+
+// replaceLocked sets GOGC to percent, saving the setting when no other
+// tuner is active; memoryLimits held. With other tuners active the
+// smallest percent wins (see tune).
+func (g *gcTuner) replaceLocked(percent int) {
+	g.setPercent = true
+	if len(memoryLimits.active) == 0 {
+		memoryLimits.active = map[*gcTuner]bool{}
+		memoryLimits.saved = debug.SetGCPercent(percent)
+	} else if prev := debug.SetGCPercent(percent); prev < percent {
+		debug.SetGCPercent(prev)
+	}
+	memoryLimits.active[g] = true
 }
 
 // arm has tune run after the next garbage collection: the finalizer of
@@ -88,9 +108,19 @@ func (g *gcTuner) tune() {
 	live := int64(g.samples[0].Value.Uint64())
 	memoryLimits.Lock()
 	defer memoryLimits.Unlock()
-	if !g.stopped.Load() {
-		debug.SetGCPercent(g.percentFor(live))
+	if g.stopped.Load() {
+		return
 	}
+	percent := g.percentFor(live)
+	for o := range memoryLimits.active {
+		// the smallest limit of the engines running holds: each tuner
+		// sets it after its collection, so the last to run does not undo
+		// a smaller one
+		if o != g && o.floor > 0 && !o.stopped.Load() {
+			percent = min(percent, o.percentFor(live))
+		}
+	}
+	debug.SetGCPercent(percent)
 }
 
 // percentFor is the GOGC that lets a live heap of live bytes grow to the
@@ -112,7 +142,11 @@ func (g *gcTuner) stop() {
 	memoryLimits.Lock()
 	defer memoryLimits.Unlock()
 	g.stopped.Store(true)
-	if g.setPercent {
-		debug.SetGCPercent(g.prevPercent)
+	if !g.setPercent || !memoryLimits.active[g] {
+		return
+	}
+	delete(memoryLimits.active, g)
+	if len(memoryLimits.active) == 0 {
+		debug.SetGCPercent(memoryLimits.saved)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"runtime"
 	"runtime/debug"
+	"runtime/metrics"
 	"strconv"
 	"strings"
 	"sync"
@@ -363,5 +364,111 @@ func TestPercentFor(t *testing.T) {
 		if got := g.percentFor(tc.live); got != tc.want {
 			t.Errorf("percentFor(%d) = %d, want %d", tc.live, got, tc.want)
 		}
+	}
+}
+
+// TestMemoryLimitTwoEngines: GOGC is one setting of the process; two
+// engines with a MemoryLimit, stopped in the order they started, leave
+// the setting as it was before either started, and while both run the
+// smaller limit holds.
+func TestMemoryLimitTwoEngines(t *testing.T) {
+	t.Setenv("GOGC", "")
+	before := gcPercent()
+	a := startGCTuner(300 << 20)
+	b := startGCTuner(64 << 20)
+	if p, want := gcPercent(), b.percentFor(0); p != want {
+		t.Errorf("GOGC %d with both running, want %d (the smaller limit)", p, want)
+	}
+	a.tune() // a collection while both run
+	if p, want := gcPercent(), b.percentFor(heapLive()); p > want {
+		t.Errorf("GOGC %d after a's tune, want at most %d (the smaller limit)", p, want)
+	}
+	a.stop()
+	if p := gcPercent(); p == before {
+		t.Errorf("GOGC %d back to the original while b still runs", p)
+	}
+	b.stop()
+	if p := gcPercent(); p != before {
+		t.Errorf("GOGC %d after both stopped, want %d back", p, before)
+	}
+}
+
+// heapLive is the live heap the last collection left.
+func heapLive() int64 {
+	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	metrics.Read(s)
+	return int64(s[0].Value.Uint64())
+}
+
+// TestExecWhileReadersIdle: module jobs (Exec, tm's timers) do not wait
+// for network traffic: with every UDP reader idle in the kernel, before
+// and after traffic, a job queued on each worker runs at once.
+func TestExecWhileReadersIdle(t *testing.T) {
+	const workers = 3
+	e, _ := startRx(t, workers, answerScriptInternal)
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for round := range 2 {
+		if round == 1 {
+			// traffic first: readers route, then go back to the kernel
+			addr := e.Addr("udp")
+			for i := range 10 {
+				if _, err := c.WriteToUDPAddrPort(rxRequest(c, "a", fmt.Sprint("idle-", i), 1), addr); err != nil {
+					t.Fatal(err)
+				}
+			}
+			buf := make([]byte, 2048)
+			c.SetReadDeadline(time.Now().Add(3 * time.Second))
+			for range 10 {
+				if _, _, err := c.ReadFromUDPAddrPort(buf); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		time.Sleep(3 * blockingWake) // every reader idle in recvfrom
+		ran := make(chan struct{}, 4*workers)
+		start := time.Now()
+		for range 4 * workers {
+			e.Exec(func(kemi.Runner, *kemi.Proc) { ran <- struct{}{} })
+		}
+		for i := range 4 * workers {
+			select {
+			case <-ran:
+			case <-time.After(2 * time.Second):
+				t.Fatalf("round %d: %d of %d jobs ran while the readers were idle", round, i, 4*workers)
+			}
+		}
+		if d := time.Since(start); d > blockingWake {
+			t.Errorf("round %d: jobs took %v with idle readers", round, d)
+		}
+	}
+}
+
+// TestReloadReachesBusyWorker: a worker busy when a script is reloaded
+// takes the new one once its job ends, without waiting for another job
+// (as before the readers routed: a no-op job was queued for it).
+func TestReloadReachesBusyWorker(t *testing.T) {
+	e, _ := startRx(t, 1, answerScriptInternal)
+	release, busy := make(chan struct{}), make(chan struct{})
+	e.Exec(func(kemi.Runner, *kemi.Proc) { close(busy); <-release })
+	<-busy
+	if _, err := e.Reload("rx.lua", []byte(answerScriptInternal)); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	pending := func() int {
+		e.reload.mu.Lock()
+		defer e.reload.mu.Unlock()
+		return len(e.reload.pending)
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for pending() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the worker busy at the reload still has not taken the new script")
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }

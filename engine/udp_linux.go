@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -123,11 +124,30 @@ func (u *blockingUDP) ReadFromUDPAddrPort(b []byte) (int, netip.AddrPort, error)
 		switch e {
 		case 0:
 			return int(n), addrPortOf(&rsa), nil
-		case unix.EAGAIN, unix.EINTR: // the wake-up (SO_RCVTIMEO), a signal
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN: // the wake-up (SO_RCVTIMEO), or see waitNonblock
+			u.waitNonblock()
 			continue
 		}
 		return 0, netip.AddrPort{}, os.NewSyscallError("recvfrom", e)
 	}
+}
+
+// waitNonblock waits up to blockingWake for a datagram when the socket
+// is in non-blocking mode, and returns at once when it is not (recvfrom
+// already waited). The mode is the open file description's, shared with
+// every dup and every process of fork mode that inherited the socket:
+// one that starts sets it (Go's net.FilePacketConn), and until it clears
+// it again (newBlockingUDP), or for good if it dies first, recvfrom here
+// would return EAGAIN at once, a reader spinning on a CPU.
+func (u *blockingUDP) waitNonblock() {
+	fl, err := unix.FcntlInt(uintptr(u.fd), unix.F_GETFL, 0)
+	if err != nil || fl&unix.O_NONBLOCK == 0 {
+		return
+	}
+	pfd := []unix.PollFd{{Fd: int32(u.fd), Events: unix.POLLIN}}
+	_, _ = unix.Poll(pfd, int(blockingWake/time.Millisecond)) // EINTR: the caller retries
 }
 
 // addrPortOf reads an address recvfrom filled in.
@@ -140,9 +160,39 @@ func addrPortOf(rsa *unix.RawSockaddrAny) netip.AddrPort {
 	case unix.AF_INET6:
 		sa := (*unix.RawSockaddrInet6)(unsafe.Pointer(rsa))
 		p := (*[2]byte)(unsafe.Pointer(&sa.Port))
-		return netip.AddrPortFrom(netip.AddrFrom16(sa.Addr), uint16(p[0])<<8|uint16(p[1]))
+		ip := netip.AddrFrom16(sa.Addr)
+		if sa.Scope_id != 0 {
+			// a link-local peer: the reply needs the interface back
+			ip = ip.WithZone(zoneName(sa.Scope_id))
+		}
+		return netip.AddrPortFrom(ip, uint16(p[0])<<8|uint16(p[1]))
 	}
 	return netip.AddrPort{}
+}
+
+// zoneName is the name of the interface of index i, as net reports a
+// link-local address's zone, or its number when there is no such
+// interface.
+func zoneName(i uint32) string {
+	if ifi, err := net.InterfaceByIndex(int(i)); err == nil {
+		return ifi.Name
+	}
+	return strconv.FormatUint(uint64(i), 10)
+}
+
+// zoneIndex is the index of the interface a zone names (by name or by
+// number), 0 when none.
+func zoneIndex(zone string) uint32 {
+	if zone == "" {
+		return 0
+	}
+	if n, err := strconv.ParseUint(zone, 10, 32); err == nil {
+		return uint32(n)
+	}
+	if ifi, err := net.InterfaceByName(zone); err == nil {
+		return uint32(ifi.Index)
+	}
+	return 0
 }
 
 // WriteToUDPAddrPort sends b to addr.
@@ -167,6 +217,7 @@ func (u *blockingUDP) WriteToUDPAddrPort(b []byte, addr netip.AddrPort) (int, er
 	case u.family == unix.AF_INET6 && ip.IsValid():
 		sa6.Family = unix.AF_INET6
 		sa6.Addr = ip.As16() // an IPv4 address as ::ffff:a.b.c.d
+		sa6.Scope_id = zoneIndex(ip.Zone())
 		p := (*[2]byte)(unsafe.Pointer(&sa6.Port))
 		p[0], p[1] = byte(addr.Port()>>8), byte(addr.Port())
 		sa, salen = unsafe.Pointer(&sa6), unix.SizeofSockaddrInet6

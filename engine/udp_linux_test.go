@@ -7,6 +7,9 @@ import (
 	"os"
 	"testing"
 	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestBlockingUDP: the socket read with blocking system calls sends and
@@ -78,5 +81,101 @@ func TestBlockingUDP(t *testing.T) {
 				t.Errorf("send after Close: %v, want net.ErrClosed", err)
 			}
 		})
+	}
+}
+
+// TestBlockingUDPSharedNonblock: O_NONBLOCK belongs to the open file
+// description, which a dup shares, and so do the processes of fork mode
+// that inherit the socket: a process that starts (net.FilePacketConn sets
+// the flag) turns every other process's recvfrom non-blocking. An idle
+// reader must then wait, not spin on EAGAIN.
+func TestBlockingUDPSharedNonblock(t *testing.T) {
+	uc, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.MustParseAddrPort("127.0.0.1:0")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer uc.Close() // kept open: another holder of the description
+	u, err := newBlockingUDP(uc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	raw, err := uc.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var serr error
+	if err := raw.Control(func(fd uintptr) { serr = unix.SetNonblock(int(fd), true) }); err != nil || serr != nil {
+		t.Fatal(err, serr)
+	}
+
+	got := make(chan string, 1)
+	go func() {
+		buf := make([]byte, 64)
+		n, _, err := u.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		got <- string(buf[:n])
+	}()
+	before := cpuTime(t)
+	time.Sleep(300 * time.Millisecond) // the reader idle
+	if used := cpuTime(t) - before; used > 150*time.Millisecond {
+		t.Errorf("an idle reader on a non-blocking description used %v of CPU in 300ms", used)
+	}
+	if _, err := uc.WriteToUDPAddrPort([]byte("ping"), netip.MustParseAddrPort(uc.LocalAddr().String())); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case s := <-got:
+		if s != "ping" {
+			t.Fatalf("read %q, want ping", s)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("the datagram was not read")
+	}
+}
+
+// cpuTime is the CPU time the process used so far.
+func cpuTime(t *testing.T) time.Duration {
+	var ru unix.Rusage
+	if err := unix.Getrusage(unix.RUSAGE_SELF, &ru); err != nil {
+		t.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// TestBlockingUDPZone: a link-local peer's interface (the sockaddr's
+// scope id) comes with its address as net reports it, and goes back out
+// with the reply.
+func TestBlockingUDPZone(t *testing.T) {
+	lo, err := net.InterfaceByName("lo")
+	if err != nil {
+		t.Skip("no lo:", err)
+	}
+	var rsa unix.RawSockaddrAny
+	sa := (*unix.RawSockaddrInet6)(unsafe.Pointer(&rsa))
+	sa.Family = unix.AF_INET6
+	sa.Addr = netip.MustParseAddr("fe80::1").As16()
+	p := (*[2]byte)(unsafe.Pointer(&sa.Port))
+	p[0], p[1] = 5060>>8, 5060&0xff // network order
+	sa.Scope_id = uint32(lo.Index)
+	got := addrPortOf(&rsa)
+	if want := netip.MustParseAddrPort("[fe80::1%lo]:5060"); got != want {
+		t.Errorf("addrPortOf = %v, want %v", got, want)
+	}
+	for _, tc := range []struct {
+		zone string
+		want uint32
+	}{
+		{"", 0},
+		{"lo", uint32(lo.Index)},
+		{"7", 7},
+		{"no-such-interface", 0},
+	} {
+		if got := zoneIndex(tc.zone); got != tc.want {
+			t.Errorf("zoneIndex(%q) = %d, want %d", tc.zone, got, tc.want)
+		}
 	}
 }
