@@ -1,6 +1,7 @@
 package sipmsg
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -182,7 +183,7 @@ func proxyEdit(m *Msg) {
 	if id := m.Find(HdrMaxForwards); id != NoHeader {
 		n, _ := m.MaxForwards()
 		var d [20]byte
-		m.SetValue(id, appendInt(d[:0], n-1))
+		m.SetValue(id, strconv.AppendInt(d[:0], n-1, 10))
 	}
 	m.InsertTop(rrName, proxyRR)
 }
@@ -193,13 +194,6 @@ var (
 	proxyVia = []byte("SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKproxy1")
 	proxyRR  = []byte("<sip:192.0.2.1;lr>")
 )
-
-func appendInt(b []byte, n int64) []byte {
-	if n >= 10 {
-		b = appendInt(b, n/10)
-	}
-	return append(b, byte('0'+n%10))
-}
 
 func TestMarkRollback(t *testing.T) {
 	var m Msg

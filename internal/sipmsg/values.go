@@ -107,7 +107,9 @@ func (m *Msg) Check() error {
 			return valueErr("Request-URI", "holds headers ('?'), which only a URI in a header may")
 		}
 	}
-	var count [numHdrTypes]uint8
+	// int, not uint8: with Opts.MaxHeaders above 255, 256 more copies of
+	// a header would wrap a byte count back to one
+	var count [numHdrTypes]int
 	for id := range m.Headers() {
 		count[m.hdrs[id].typ]++
 	}

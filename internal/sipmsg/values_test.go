@@ -64,3 +64,17 @@ func TestCheck(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckManyDuplicates: with MaxHeaders raised, 257 Call-ID headers
+// are still more than one.
+func TestCheckManyDuplicates(t *testing.T) {
+	raw := "INVITE sip:b@example.com SIP/2.0\nVia: SIP/2.0/UDP a;branch=z9hG4bK1\nFrom: <sip:a@example.com>;tag=1\nTo: <sip:b@example.com>\nCSeq: 1 INVITE\n" +
+		strings.Repeat("Call-ID: x@y\n", 257) + "\n"
+	m := Msg{Opts: Options{MaxHeaders: 1000}}
+	if err := m.Parse(crlf(raw)); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Check(); err == nil || !strings.Contains(err.Error(), "Call-ID: more than one header") {
+		t.Fatalf("Check = %v, want Call-ID: more than one header", err)
+	}
+}
