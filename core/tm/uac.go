@@ -159,7 +159,6 @@ func (mod *Module) fireUAC(x expiry) {
 		case u.prov:
 			u.retrIv = mod.t2
 		default: // capped at T2 for INVITE too, as Kamailio's
-
 			u.retrIv = min(2*u.retrIv, mod.t2)
 		}
 		mod.wheel.set(&u.retr, u.retrIv, tkRequest)
