@@ -24,7 +24,6 @@ type worker struct {
 	rank   int
 	st     atomic.Pointer[luaext.State]
 	proc   *kemi.Proc
-	own    chan job // the worker's queue in the dispatcher
 	parser *sip.Parser
 	gen    int64 // script generation of st
 
@@ -38,7 +37,6 @@ func newWorker(e *Engine, rank int, st *luaext.State) *worker {
 		e:      e,
 		rank:   rank,
 		proc:   kemi.NewProc(rank),
-		own:    e.disp.queues[rank-1],
 		parser: newParser(e.cfg.MaxMessageSize),
 	}
 	w.routes = map[string]*routeMetrics{}
