@@ -125,5 +125,5 @@ func FakeMsg(proc *kemi.Proc, host kemi.Host) *kemi.Msg {
 	req.AppendHeader(&cid)
 	req.AppendHeader(&sip.CSeqHeader{SeqNo: 1, MethodName: sip.OPTIONS})
 	req.SetBody(nil)
-	return &kemi.Msg{Req: req, Proto: "udp", Proc: proc, Host: host, OrigURI: ru.String(), Received: time.Now(), Faked: true}
+	return kemi.WithRequest(&kemi.Msg{Proto: "udp", Proc: proc, Host: host, OrigURI: ru.String(), Received: time.Now(), Faked: true}, req)
 }

@@ -138,10 +138,10 @@ func resolveHost(ctx context.Context, host string, port int, proto string, srv b
 
 // Forward sends m statelessly; see kemi.Host.
 func (e *Engine) Forward(m *kemi.Msg, uri string) error {
-	if m.Res != nil {
+	if m.IsReply() {
 		return e.forwardReply(m)
 	}
-	if m.Req == nil {
+	if !m.IsRequest() {
 		return errors.New("no message")
 	}
 	mf, setMF, exhausted := m.ProxyMaxForwards()
@@ -168,12 +168,12 @@ func (e *Engine) Forward(m *kemi.Msg, uri string) error {
 	if m.SendSock != nil && m.SendSock.Proto == dst.Proto {
 		dst.Sock = m.SendSock
 	}
-	if v := m.Req.Via(); v != nil {
+	if v := m.Request().Via(); v != nil {
 		// replies to a request that came over TCP find the connection by
 		// received/rport; over UDP rport is honoured when asked for
 		m.StampSenderVia(v)
 	}
-	via := e.Via(m, &dst, statelessBranch(m.Req))
+	via := e.Via(m, &dst, statelessBranch(m.Request()))
 	if via == nil {
 		m.SetError(500, "No socket for "+dst.Proto)
 		return fmt.Errorf("no %s socket to send from", dst.Proto)
@@ -193,7 +193,7 @@ func (e *Engine) Forward(m *kemi.Msg, uri string) error {
 	if setMF {
 		restoreMF = hopMaxForwards(m, mf)
 	}
-	err = e.SendRequest(m, m.Req, dst)
+	err = e.SendRequest(m, m.Request(), dst)
 	// the request is the script's again, as it was: it may be sent twice
 	restoreMF()
 	m.RemoveHeaderValue(via)
@@ -209,13 +209,13 @@ func (e *Engine) Forward(m *kemi.Msg, uri string) error {
 // hopMaxForwards gives the request in m the Max-Forwards v for one send
 // (RFC 3261 §16.6 step 3) and returns what puts the original back.
 func hopMaxForwards(m *kemi.Msg, v uint32) (restore func()) {
-	old := m.Req.MaxForwards()
-	kemi.SetMaxForwards(m.Req, v)
+	old := m.Request().MaxForwards()
+	kemi.SetMaxForwards(m.Request(), v)
 	if old == nil {
-		added := m.Req.MaxForwards()
+		added := m.Request().MaxForwards()
 		return func() { m.RemoveHeaderValue(added) }
 	}
-	return func() { m.Req.ReplaceHeader(old) }
+	return func() { m.Request().ReplaceHeader(old) }
 }
 
 // tooManyHops refuses to forward a request whose Max-Forwards is 0 (RFC
@@ -223,7 +223,7 @@ func hopMaxForwards(m *kemi.Msg, v uint32) (restore func()) {
 // reply.
 func (e *Engine) tooManyHops(m *kemi.Msg) error {
 	m.SetError(483, "Too Many Hops")
-	if m.Req.Method == sip.ACK {
+	if m.Request().Method == sip.ACK {
 		return kemi.ErrTooManyHops
 	}
 	if err := e.Reply(m, m.NewReply(483, "Too Many Hops")); err != nil {
@@ -276,7 +276,7 @@ func viaBranch(v *sip.ViaHeader) (string, bool) {
 // forwardReply sends a reply on to the address in its second Via, after
 // checking that the top Via is ours and removing it.
 func (e *Engine) forwardReply(m *kemi.Msg) error {
-	res := m.Res
+	res := m.Response()
 	top := res.Via()
 	if top == nil {
 		e.met.dropped(dropMalformed).Inc()
@@ -321,14 +321,14 @@ func (e *Engine) viaDest(v *sip.ViaHeader) (kemi.Dest, error) {
 
 // ReplyDest returns where replies to the request in m go.
 func (e *Engine) ReplyDest(m *kemi.Msg) (kemi.Dest, error) {
-	if m.Req == nil {
+	if !m.IsRequest() {
 		return kemi.Dest{}, errors.New("not a request")
 	}
 	if m.Proto != "udp" && m.ConnID != 0 {
 		return kemi.Dest{Proto: m.Proto, Addr: m.Src, ConnID: m.ConnID, Sock: m.Rcv,
 			NoConnect: m.ReplyNoConnect, Close: m.ReplyClose}, nil
 	}
-	v := m.Req.Via()
+	v := m.Request().Via()
 	if v == nil {
 		return kemi.Dest{}, errors.New("request without Via")
 	}
@@ -418,8 +418,8 @@ func (e *Engine) PrepareRequest(origin *kemi.Msg, req *sip.Request, dst *kemi.De
 	}
 	if origin.Run != nil && e.cfg.OnsendRoute != "none" && origin.Run.Has(e.cfg.OnsendRoute) {
 		om := origin.Copy()
-		om.Req = req
-		om.Res = nil
+		om.SetRequest(req)
+		om.SetReply(nil)
 		om.Drop = false
 		om.Snd = dst
 		// the Runner (the worker) counts the run and logs a Lua error

@@ -138,10 +138,10 @@ func (w *worker) handle(j job) {
 	msg.SetSource(j.src.String())
 	switch x := msg.(type) {
 	case *sip.Request:
-		m.Req = x
+		m.SetRequest(x)
 		w.handleRequest(m)
 	case *sip.Response:
-		m.Res = x
+		m.SetReply(x)
 		w.handleReply(m)
 	}
 }
@@ -165,18 +165,18 @@ func missingHeader(msg sip.Message) string {
 
 func (w *worker) handleRequest(m *kemi.Msg) {
 	e := w.e
-	method := string(m.Req.Method)
+	method := string(m.Request().Method)
 	e.met.request(method).Inc()
 	if !knownMethods[method] && !e.cfg.RouteUnknownMethods {
 		e.met.dropped(dropUnknownMethod).Inc()
 		e.log.Debug("dropped request with unknown method", "method", method, "src", m.Src)
 		return
 	}
-	if e.refuseWhileDraining(m.Req) {
+	if e.refuseWhileDraining(m.Request()) {
 		e.met.dropped(dropShutdown).Inc()
 		return
 	}
-	m.OrigURI = m.Req.Recipient.String()
+	m.OrigURI = m.Request().Recipient.String()
 	m.NoteMaxForwards()
 	_, _ = w.run(e.cfg.RequestRoute, kemi.RouteRequest, m) // a Lua error is logged and counted
 	for _, h := range e.reqHooks {
@@ -193,7 +193,7 @@ func (w *worker) handleRequest(m *kemi.Msg) {
 
 func (w *worker) handleReply(m *kemi.Msg) {
 	e := w.e
-	e.met.reply(m.Res.StatusCode).Inc()
+	e.met.reply(m.Response().StatusCode).Inc()
 	if e.cfg.ReplyRoute != "none" {
 		_, _ = w.run(e.cfg.ReplyRoute, kemi.RouteReply, m)
 		if m.Drop {
@@ -207,7 +207,7 @@ func (w *worker) handleReply(m *kemi.Msg) {
 		}
 	}
 	if err := e.forwardReply(m); err != nil {
-		e.log.Debug("reply not forwarded", "err", err, "status", m.Res.StatusCode, "src", m.Src)
+		e.log.Debug("reply not forwarded", "err", err, "status", m.Response().StatusCode, "src", m.Src)
 	}
 }
 

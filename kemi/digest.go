@@ -110,7 +110,7 @@ func splitUsername(whole string) (user, domain string) {
 // such header, when it does not hold Digest credentials that parse, and
 // for ACK and CANCEL, which carry no credentials of their own.
 func (m *Msg) Credentials() (d *Digest, ok bool) {
-	if m.Req != nil && (m.Req.Method == sip.ACK || m.Req.Method == sip.CANCEL) {
+	if m.IsRequest() && (m.Request().Method == sip.ACK || m.Request().Method == sip.CANCEL) {
 		return nil, false
 	}
 	v, ok := m.HeaderValue("Proxy-Authorization")

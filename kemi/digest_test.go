@@ -61,7 +61,7 @@ var errAny = errors.New("any parse error")
 
 func TestMsgCredentials(t *testing.T) {
 	req := sip.NewRequest(sip.INVITE, sip.Uri{Scheme: "sip", Host: "example.com"})
-	m := &Msg{Req: req}
+	m := RequestMsg(req)
 	if _, ok := m.Credentials(); ok {
 		t.Error("credentials without a header")
 	}

@@ -81,11 +81,11 @@ type headerSet interface {
 }
 
 func (m *Msg) hs() headerSet {
-	if m.Req != nil {
-		return m.Req
+	if m.IsRequest() {
+		return m.Request()
 	}
-	if m.Res != nil {
-		return m.Res
+	if m.IsReply() {
+		return m.Response()
 	}
 	return nil
 }

@@ -31,8 +31,8 @@ func TestHeaderHelpers(t *testing.T) {
 		t.Fatalf("HeaderAt(via,-1) = %q %v", v, ok)
 	}
 	// removing the top Via keeps the shortcut to the top Via right
-	if !m.RemoveHeaderValue(m.Headers("Via")[0]) || m.Req.Via().Host != "10.0.0.2" {
-		t.Fatalf("top Via after removal = %v", m.Req.Via())
+	if !m.RemoveHeaderValue(m.Headers("Via")[0]) || m.Request().Via().Host != "10.0.0.2" {
+		t.Fatalf("top Via after removal = %v", m.Request().Via())
 	}
 	if n := m.RemoveHeaders("x-A"); n != 2 || m.HasHeader("X-A") {
 		t.Fatalf("RemoveHeaders = %d", n)
@@ -42,18 +42,18 @@ func TestHeaderHelpers(t *testing.T) {
 		t.Fatalf("ParseHeaders = %v %v", hs, err)
 	}
 	m.InsertHeadersAt(0, hs[0])
-	if m.Req.Via().Host != "10.0.0.3" {
-		t.Fatalf("top Via after insert = %v", m.Req.Via())
+	if m.Request().Via().Host != "10.0.0.3" {
+		t.Fatalf("top Via after insert = %v", m.Request().Via())
 	}
 	idx := m.IndexOfHeader("Route")
 	m.InsertHeadersAt(idx, hs[1])
 	if m.HeaderList()[idx].Name() != "X-B" {
-		t.Fatalf("insert at %d: %v", idx, m.Req.String())
+		t.Fatalf("insert at %d: %v", idx, m.Request().String())
 	}
 	r := &sip.RouteHeader{Address: sip.Uri{Scheme: "sip", Host: "10.0.0.8"}}
 	m.InsertHeadersAt(m.IndexOfHeader("Route"), r)
-	if m.Req.Route().Address.Host != "10.0.0.8" {
-		t.Fatalf("Route shortcut = %v", m.Req.Route())
+	if m.Request().Route().Address.Host != "10.0.0.8" {
+		t.Fatalf("Route shortcut = %v", m.Request().Route())
 	}
 	if _, err := kemi.ParseHeaders("not a header"); err == nil {
 		t.Fatal("ParseHeaders accepted junk")

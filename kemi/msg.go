@@ -149,10 +149,9 @@ type CallResult struct {
 // one worker at a time and must not be kept by modules after the route ends
 // unless they copy what they need.
 type Msg struct {
-	// Req is set for requests, Res for replies; exactly one is non-nil.
-	Req *sip.Request
-	Res *sip.Response
-	// Raw is the message as received (nil for messages we built).
+	// Raw is the message as received (nil for messages we built). The
+	// message itself is reached through the methods (Request, Response,
+	// Lazy, HeaderValue...): see lazy.go.
 	Raw []byte
 
 	// Proto is the transport it arrived on, in lower case.
@@ -253,6 +252,10 @@ type Msg struct {
 	// AddHeadersAfter, MarkAdded), so that headers added at one place keep
 	// the order they were added in.
 	added map[sip.Header]bool
+
+	// the message itself: lazy while only lazy-aware code touched it,
+	// then req or res (see lazy.go)
+	msgForms
 }
 
 type msgVal struct {
@@ -262,8 +265,10 @@ type msgVal struct {
 
 // Copy returns a shallow copy of the message whose module values and
 // AVPs can be changed without touching m's (the SIP message, branches and
-// reply headers stay shared).
+// reply headers stay shared). A lazy message gets its sipgo form first,
+// so that both copies share one.
 func (m *Msg) Copy() *Msg {
+	m.materialize()
 	c := *m
 	c.vals = append([]msgVal(nil), m.vals...)
 	c.AVPs = m.AVPs.Clone() // Del compacts in place: a shared list would change m's
@@ -297,13 +302,14 @@ func (m *Msg) SetValue(key, val any) {
 	}
 }
 
-// SIP returns the message as a sipgo message.
+// SIP returns the message as a sipgo message (see Request).
 func (m *Msg) SIP() sip.Message {
-	if m.Req != nil {
-		return m.Req
+	m.materialize()
+	if m.req != nil {
+		return m.req
 	}
-	if m.Res != nil {
-		return m.Res
+	if m.res != nil {
+		return m.res
 	}
 	return nil
 }
@@ -321,36 +327,9 @@ func (m *Msg) Wire() []byte {
 	return nil
 }
 
-// IsRequest reports whether the message is a request.
-func (m *Msg) IsRequest() bool { return m.Req != nil }
-
-// IsReply reports whether the message is a reply.
-func (m *Msg) IsReply() bool { return m.Res != nil }
-
-// Method returns the request method, or the CSeq method of a reply.
-func (m *Msg) Method() string {
-	if m.Req != nil {
-		return string(m.Req.Method)
-	}
-	if m.Res != nil {
-		if cs := m.Res.CSeq(); cs != nil {
-			return string(cs.MethodName)
-		}
-	}
-	return ""
-}
-
-// RURI returns the Request-URI as text ("" for replies).
-func (m *Msg) RURI() string {
-	if m.Req == nil {
-		return ""
-	}
-	return m.Req.Recipient.String()
-}
-
 // SetRURI replaces the Request-URI after checking it (see ParseURI).
 func (m *Msg) SetRURI(uri string) error {
-	if m.Req == nil {
+	if !m.IsRequest() {
 		return fmt.Errorf("not a request")
 	}
 	u, err := ParseURI(uri)
@@ -365,7 +344,7 @@ func (m *Msg) SetRURI(uri string) error {
 // Every change of the R-URI goes through it or SetRURI, which mark the
 // R-URI new (MarkRURINew).
 func (m *Msg) ReplaceRURI(u sip.Uri) {
-	m.Req.Recipient = u
+	m.Request().Recipient = u
 	m.MarkRURINew()
 }
 
@@ -595,14 +574,32 @@ type arrivedMaxFwd struct {
 // with it. The engine calls it for every request it receives; a message
 // built rather than received has nothing of the sender's to compare.
 func (m *Msg) NoteMaxForwards() {
-	if m.Req == nil {
+	if !m.IsRequest() {
 		return
 	}
-	h := firstMaxForwards(m.Req)
-	m.maxFwdArrived = arrivedMaxFwd{noted: true, had: h != nil}
-	if h != nil {
-		m.maxFwdArrived.value = uint32(*h)
+	v, had := m.firstMaxForwards()
+	m.maxFwdArrived = arrivedMaxFwd{noted: true, had: had, value: v}
+}
+
+// firstMaxForwards returns the value of the first Max-Forwards header,
+// the one that counts (as in Kamailio), and whether there is one.
+func (m *Msg) firstMaxForwards() (uint32, bool) {
+	if lm := m.lazy; lm != nil {
+		n, err := lm.MaxForwards()
+		if err != nil || n < 0 {
+			// the engine checked it: err is for messages it did not
+			return 0, err != nil
+		}
+		return uint32(n), true
 	}
+	if m.req == nil {
+		return 0, false
+	}
+	h := firstMaxForwards(m.req)
+	if h == nil {
+		return 0, false
+	}
+	return uint32(*h), true
 }
 
 // MaxFwdHandled reports whether the script took care of Max-Forwards
@@ -615,14 +612,14 @@ func (m *Msg) MaxFwdHandled() bool {
 		return true
 	}
 	was := m.maxFwdArrived
-	if m.Req == nil || !was.noted {
+	if !m.IsRequest() || !was.noted {
 		return false
 	}
-	now := firstMaxForwards(m.Req)
-	if now == nil {
+	now, has := m.firstMaxForwards()
+	if !has {
 		return was.had
 	}
-	return !was.had || uint32(*now) != was.value
+	return !was.had || now != was.value
 }
 
 // ProxyMaxForwards is RFC 3261 §16.6 step 3 for a request about to be
@@ -631,17 +628,17 @@ func (m *Msg) MaxFwdHandled() bool {
 // MaxForwardsDefault when there was none. exhausted reports a value of 0:
 // the request must not be forwarded (§16.3 step 3: 483 Too Many Hops).
 func (m *Msg) ProxyMaxForwards() (value uint32, apply, exhausted bool) {
-	if m.Req == nil || m.MaxFwdHandled() {
+	if !m.IsRequest() || m.MaxFwdHandled() {
 		return 0, false, false
 	}
-	h := firstMaxForwards(m.Req)
+	v, has := m.firstMaxForwards()
 	switch {
-	case h == nil:
+	case !has:
 		return MaxForwardsDefault, true, false
-	case *h == 0:
+	case v == 0:
 		return 0, true, true
 	}
-	return uint32(*h) - 1, true, false
+	return v - 1, true, false
 }
 
 // SetMaxForwards sets the Max-Forwards of req to v, replacing the first

@@ -60,7 +60,7 @@ func TestInsertPathRoutes(t *testing.T) {
 			if first != c.first {
 				t.Errorf("first hop %q, want %q", first, c.first)
 			}
-			if c.first != "" && m.Req.Route() == nil {
+			if c.first != "" && m.Request().Route() == nil {
 				t.Errorf("sipgo's Route shortcut is not set")
 			}
 		})

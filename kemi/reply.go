@@ -18,7 +18,7 @@ import (
 // The To-tag is derived from the request, so a retransmitted request gets
 // the same tag.
 func (m *Msg) NewReply(code int, reason string) *sip.Response {
-	req := m.Req
+	req := m.Request()
 	res := sip.NewResponse(code, reason)
 	for _, h := range req.Headers() {
 		switch h.(type) {

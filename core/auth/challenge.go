@@ -94,7 +94,7 @@ func qopOf(flags int) string {
 // this request were stale, so that the UA retries without asking its
 // user (RFC 2617 §3.2.1).
 func (mod *Module) challenge(m *kemi.Msg, realm string, flags int, www bool) kemi.Value {
-	if m.Req == nil {
+	if !m.IsRequest() {
 		m.Errorf(mod.log, "auth: cannot challenge a reply")
 		return kemi.Fail
 	}

@@ -15,7 +15,7 @@ func (mod *Module) Exports() []kemi.Export {
 	return []kemi.Export{
 		x("auth_challenge", kemi.SI, func(m *kemi.Msg, a kemi.Args) kemi.Value {
 			// REGISTER is challenged with 401, everything else with 407
-			return mod.challenge(m, a.Str(0), a.Int(1), m.Req != nil && m.Req.Method == sip.REGISTER)
+			return mod.challenge(m, a.Str(0), a.Int(1), m.IsRequest() && m.Request().Method == sip.REGISTER)
 		}),
 		x("www_challenge", kemi.SI, func(m *kemi.Msg, a kemi.Args) kemi.Value {
 			return mod.challenge(m, a.Str(0), a.Int(1), true)
@@ -49,12 +49,12 @@ func (mod *Module) pvAuthenticate(m *kemi.Msg, realm, passwd string, flags int, 
 		m.Errorf(mod.log, "auth: empty realm or password")
 		return kemi.AuthError
 	}
-	if m.Req == nil {
+	if !m.IsRequest() {
 		m.Errorf(mod.log, "auth: cannot authenticate a reply")
 		return kemi.AuthError
 	}
 	if method == "" {
-		method = string(m.Req.Method)
+		method = string(m.Request().Method)
 	}
 	ret := mod.Authenticate(m, realm, method, www, func(cred *kemi.Digest, alg string) (string, int) {
 		if flags&pvFlagPasswdHA1 != 0 {
@@ -84,11 +84,11 @@ func (mod *Module) pvAuthenticate(m *kemi.Msg, realm, passwd string, flags int, 
 // credentials for REGISTER, proxy credentials otherwise; checks 1
 // compares the user with From/To.
 func (mod *Module) pvAuthCheck(m *kemi.Msg, a kemi.Args) kemi.Value {
-	if m.Req == nil {
+	if !m.IsRequest() {
 		m.Errorf(mod.log, "auth: cannot authenticate a reply")
 		return kemi.Int(kemi.AuthError)
 	}
-	www := m.Req.Method == sip.REGISTER
+	www := m.Request().Method == sip.REGISTER
 	ret := mod.pvAuthenticate(m, a.Str(0), a.Str(1), a.Int(2), www, "")
 	if ret == kemi.AuthOK && a.Int(3)&1 != 0 {
 		ret = mod.CheckUser(m, false, mod.useDomain)
@@ -122,10 +122,10 @@ func (mod *Module) getWWWAuthenticate(m *kemi.Msg, a kemi.Args) kemi.Value {
 // consumeCredentials removes the credentials an authentication found
 // (www or proxy), so that they are not forwarded.
 func (mod *Module) consumeCredentials(m *kemi.Msg, _ kemi.Args) kemi.Value {
-	if m.Req == nil {
+	if !m.IsRequest() {
 		return kemi.Fail
 	}
-	switch m.Req.Method {
+	switch m.Request().Method {
 	case sip.ACK, sip.CANCEL, sip.PRACK:
 		return kemi.Fail
 	}

@@ -58,13 +58,13 @@ func find(m *kemi.Msg, realm string, www bool) (h sip.Header, cred *kemi.Digest,
 // auth_checks_register for REGISTER, auth_checks_in_dlg for a request
 // with a To tag, auth_checks_no_dlg otherwise.
 func (mod *Module) checksFor(m *kemi.Msg) uint8 {
-	if m == nil || m.Req == nil {
+	if m == nil || !m.IsRequest() {
 		return 0
 	}
-	if m.Req.Method == sip.REGISTER {
+	if m.Request().Method == sip.REGISTER {
 		return mod.checksReg
 	}
-	if to := m.Req.To(); to != nil && to.Params != nil {
+	if to := m.Request().To(); to != nil && to.Params != nil {
 		if tag, ok := to.Params.Get("tag"); ok && tag != "" {
 			return mod.checksInDlg
 		}
@@ -75,17 +75,17 @@ func (mod *Module) checksFor(m *kemi.Msg) uint8 {
 // fieldsOf returns the request values a nonce can be bound to.
 func fieldsOf(m *kemi.Msg, checks uint8) *fields {
 	var f fields
-	if checks == 0 || m == nil || m.Req == nil {
+	if checks == 0 || m == nil || !m.IsRequest() {
 		return &f
 	}
 	f[0] = m.OrigURI
 	if f[0] == "" {
-		f[0] = m.Req.Recipient.String()
+		f[0] = m.Request().Recipient.String()
 	}
-	if h := m.Req.CallID(); h != nil {
+	if h := m.Request().CallID(); h != nil {
 		f[1] = h.Value()
 	}
-	if h := m.Req.From(); h != nil && h.Params != nil {
+	if h := m.Request().From(); h != nil && h.Params != nil {
 		f[2], _ = h.Params.Get("tag")
 	}
 	if m.Src.IsValid() {
@@ -97,14 +97,14 @@ func fieldsOf(m *kemi.Msg, checks uint8) *fields {
 // Authenticate implements kemi.DigestAuth: Kamailio's pre_auth,
 // check_response and post_auth in one call.
 func (mod *Module) Authenticate(m *kemi.Msg, realm, method string, www bool, lookup kemi.HA1Func) int {
-	if m.Req == nil {
+	if !m.IsRequest() {
 		m.Errorf(mod.log, "auth: cannot authenticate a reply")
 		mod.fail(reasonError)
 		return kemi.AuthError
 	}
 	// ACK and CANCEL cannot be challenged, PRACK is not: Kamailio lets
 	// them through
-	switch m.Req.Method {
+	switch m.Request().Method {
 	case sip.ACK, sip.CANCEL, sip.PRACK:
 		return kemi.AuthOK
 	}
@@ -235,32 +235,32 @@ func (mod *Module) HA1(alg, username, realm, password string) string {
 // CheckUser implements kemi.DigestAuth, as the user checks of
 // Kamailio's auth_check and pv_auth_check.
 func (mod *Module) CheckUser(m *kemi.Msg, skipFwd, useDomain bool) int {
-	if m.Req == nil {
+	if !m.IsRequest() {
 		return kemi.AuthError
 	}
 	a := noted(m)
 	if a == nil {
-		switch m.Req.Method {
+		switch m.Request().Method {
 		case sip.ACK, sip.CANCEL, sip.PRACK:
 			return kemi.AuthOK
 		}
 		return kemi.AuthError
 	}
-	from := m.Req.From()
+	from := m.Request().From()
 	if from == nil {
 		return kemi.AuthError
 	}
-	reg := m.Req.Method == sip.REGISTER || m.Req.Method == sip.PUBLISH
+	reg := m.Request().Method == sip.REGISTER || m.Request().Method == sip.PUBLISH
 	var to *sip.ToHeader
 	uri := &from.Address
 	if reg {
-		if to = m.Req.To(); to == nil {
+		if to = m.Request().To(); to == nil {
 			return kemi.AuthError
 		}
 		uri = &to.Address
 	}
 	fwd := false
-	switch m.Req.Method {
+	switch m.Request().Method {
 	case sip.INVITE, sip.BYE, sip.PRACK, sip.UPDATE, sip.MESSAGE:
 		fwd = true
 	}
@@ -273,8 +273,8 @@ func (mod *Module) CheckUser(m *kemi.Msg, skipFwd, useDomain bool) int {
 			mod.fail(reasonUserMismatch)
 			return kemi.AuthUserMismatch
 		}
-		if m.Req.Method == sip.PUBLISH {
-			r := &m.Req.Recipient
+		if m.Request().Method == sip.PUBLISH {
+			r := &m.Request().Recipient
 			if from.Address.User != r.User || useDomain && from.Address.Host != r.Host {
 				mod.fail(reasonUserMismatch)
 				return kemi.AuthUserMismatch

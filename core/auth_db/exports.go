@@ -34,7 +34,7 @@ func (mod *Module) Exports() []kemi.Export {
 // authenticate is Kamailio's digest_authenticate: the auth module checks
 // the credentials and nonce, the subscriber table gives the HA1.
 func (mod *Module) authenticate(m *kemi.Msg, realm, table, method string, www bool) int {
-	if m.Req == nil {
+	if !m.IsRequest() {
 		m.Errorf(mod.log, "auth_db: cannot authenticate a reply")
 		return kemi.AuthError
 	}
@@ -47,7 +47,7 @@ func (mod *Module) authenticate(m *kemi.Msg, realm, table, method string, www bo
 		return kemi.AuthError
 	}
 	if method == "" {
-		method = string(m.Req.Method)
+		method = string(m.Request().Method)
 	}
 	return mod.auth.Authenticate(m, realm, method, www, func(cred *kemi.Digest, alg string) (string, int) {
 		// the domain of the username, else the realm, as Kamailio's get_ha1
@@ -78,14 +78,14 @@ func (mod *Module) authenticate(m *kemi.Msg, realm, table, method string, www bo
 // REGISTER, proxy credentials otherwise, then the user checks of flags 1
 // and 2.
 func (mod *Module) authCheck(m *kemi.Msg, a kemi.Args) kemi.Value {
-	if m.Req == nil {
+	if !m.IsRequest() {
 		return kemi.Int(kemi.AuthError)
 	}
-	if m.Req.Method == sip.ACK || m.Req.Method == sip.CANCEL {
+	if m.Request().Method == sip.ACK || m.Request().Method == sip.CANCEL {
 		return kemi.Int(kemi.AuthOK)
 	}
 	flags := a.Int(2)
-	ret := mod.authenticate(m, a.Str(0), a.Str(1), "", m.Req.Method == sip.REGISTER)
+	ret := mod.authenticate(m, a.Str(0), a.Str(1), "", m.Request().Method == sip.REGISTER)
 	if ret == kemi.AuthOK && flags&checkID != 0 {
 		ret = mod.auth.CheckUser(m, flags&checkSkipFwd != 0, mod.useDomain)
 	}

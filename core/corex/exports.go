@@ -34,7 +34,7 @@ func (mod *Module) Exports() []kemi.Export {
 
 		// message tests
 		intFn("has_ruri_user", nil, func(m *kemi.Msg, a kemi.Args) kemi.Value {
-			return kemi.IntBool(m.Req != nil && m.Req.Recipient.User != "")
+			return kemi.IntBool(m.IsRequest() && m.Request().Recipient.User != "")
 		}),
 		intFn("has_user_agent", nil, func(m *kemi.Msg, a kemi.Args) kemi.Value {
 			ua, ok := m.HeaderValue("User-Agent")
@@ -99,7 +99,7 @@ func (mod *Module) Exports() []kemi.Export {
 // with the current $du, branch flags and forced send socket. Without a uri
 // those attributes move to the new branch: they are reset on the message.
 func (mod *Module) appendBranch(m *kemi.Msg, fn, uri, q string) kemi.Value {
-	if m.Req == nil {
+	if !m.IsRequest() {
 		m.Errorf(mod.log, "%s: not a request", fn)
 		mod.branchFails.Inc()
 		return kemi.Fail

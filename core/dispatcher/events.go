@@ -74,7 +74,7 @@ func eventMsg(uri string, proc *kemi.Proc, host kemi.Host) (*kemi.Msg, error) {
 	if !ok {
 		return nil, fmt.Errorf("not a request")
 	}
-	return &kemi.Msg{Req: req, Proto: "udp", Proc: proc, Host: host, OrigURI: "sip:you@127.0.0.1", Received: time.Now(), Faked: true}, nil
+	return kemi.WithRequest(&kemi.Msg{Proto: "udp", Proc: proc, Host: host, OrigURI: "sip:you@127.0.0.1", Received: time.Now(), Faked: true}, req), nil
 }
 
 // registerDSV adds $dsv(code), $dsv(reason) and $dsv(flags): the reply

@@ -281,8 +281,8 @@ func (mod *Module) loadUpdate(m *kemi.Msg, _ kemi.Args) kemi.Value {
 		return kemi.Int(0)
 	}
 	id := msg.CallID().Value()
-	if m.Req != nil {
-		if m.Req.Method == sip.BYE || m.Req.Method == sip.CANCEL {
+	if m.IsRequest() {
+		if m.Request().Method == sip.BYE || m.Request().Method == sip.CANCEL {
 			if err := mod.load.remove(mod.sets.Load(), id); err != nil {
 				mod.log.Debug("dispatcher: ds_load_update", "callid", id, "err", err)
 			}
@@ -303,7 +303,7 @@ func (mod *Module) loadUnset(m *kemi.Msg, _ kemi.Args) kemi.Value {
 	if mod.xavp.dst == "" {
 		return kemi.Int(0)
 	}
-	if m.Req != nil && m.Req.Method == sip.INVITE {
+	if m.IsRequest() && m.Request().Method == sip.INVITE {
 		r := mod.xavp.current(m)
 		if r == nil {
 			return kemi.Int(0)

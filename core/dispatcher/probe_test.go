@@ -64,7 +64,7 @@ func (r *eventRunner) Has(name string) bool { return true }
 func (r *eventRunner) Call(name string, rt kemi.RouteType, m *kemi.Msg, args ...string) (kemi.CallResult, error) {
 	code, _ := r.pvs.Get(m, "$dsv(code)")
 	r.mu.Lock()
-	r.seen = append(r.seen, fmt.Sprintf("%s %s %s code=%s", name, args[0], m.Req.Recipient.String(), code.String()))
+	r.seen = append(r.seen, fmt.Sprintf("%s %s %s code=%s", name, args[0], m.Request().Recipient.String(), code.String()))
 	r.mu.Unlock()
 	return kemi.CallResult{Ran: true}, nil
 }

@@ -138,11 +138,11 @@ func (mod *Module) candidates(m *kemi.Msg, s *set, alg int) ([]*dest, int, bool)
 		}
 		first = mod.hash(mod.uriKey(*u), n)
 	case algRURI:
-		if m.Req == nil {
+		if !m.IsRequest() {
 			return nil, alg, false
 		}
 		// Kamailio hashes only the user of the R-URI.
-		first = mod.hash(m.Req.Recipient.User, n)
+		first = mod.hash(m.Request().Recipient.User, n)
 	case algRoundRob:
 		first = int((s.rr.Add(1) - 1) % uint64(n))
 	case algAuthUser:
@@ -176,7 +176,7 @@ func (mod *Module) candidates(m *kemi.Msg, s *set, alg int) ([]*dest, int, bool)
 	case algCallLoad:
 		// Only an INVITE starts a call: other requests, or no record to
 		// keep the dstid in, take the first destination, as in Kamailio.
-		if m.Req == nil || m.Req.Method != sip.INVITE || mod.xavp.dst == "" {
+		if !m.IsRequest() || m.Request().Method != sip.INVITE || mod.xavp.dst == "" {
 			first, alg = 0, algCallID
 			break
 		}
@@ -289,11 +289,11 @@ func fromToURI(m *kemi.Msg, from bool) *sip.Uri {
 // authUser returns the username of the first Authorization or
 // Proxy-Authorization header, or "".
 func authUser(m *kemi.Msg) string {
-	if m.Req == nil {
+	if !m.IsRequest() {
 		return ""
 	}
 	for _, name := range []string{"Authorization", "Proxy-Authorization"} {
-		h := m.Req.GetHeader(name)
+		h := m.Request().GetHeader(name)
 		if h == nil {
 			continue
 		}
@@ -319,14 +319,14 @@ func apply(m *kemi.Msg, uri string, mode int) error {
 		m.MarkRURINew()
 		return nil
 	}
-	if m.Req == nil {
+	if !m.IsRequest() {
 		return errNotRequest
 	}
 	d, err := kemi.ParseURI(uri)
 	if err != nil {
 		return err
 	}
-	u := m.Req.Recipient.Clone()
+	u := m.Request().Recipient.Clone()
 	u.Host, u.Port = d.Host, d.Port
 	m.ReplaceRURI(*u)
 	return nil
@@ -334,10 +334,10 @@ func apply(m *kemi.Msg, uri string, mode int) error {
 
 // addBranch adds a branch to d (algorithm 12).
 func addBranch(m *kemi.Msg, d *dest, mode int) error {
-	if m.Req == nil {
+	if !m.IsRequest() {
 		return errNotRequest
 	}
-	b := kemi.Branch{URI: m.Req.Recipient.String(), Q: -1}
+	b := kemi.Branch{URI: m.Request().Recipient.String(), Q: -1}
 	if mode == modeDstURI {
 		b.DstURI = d.uri
 	} else {
@@ -345,7 +345,7 @@ func addBranch(m *kemi.Msg, d *dest, mode int) error {
 		if err != nil {
 			return err
 		}
-		u := m.Req.Recipient.Clone()
+		u := m.Request().Recipient.Clone()
 		u.Host, u.Port = du.Host, du.Port
 		b.URI = u.String()
 	}

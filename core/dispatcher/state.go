@@ -70,8 +70,8 @@ func (t *stateTable) usable(d *dest) bool { return !skipped(d.rt.st.Load()) }
 // run on m, and in $dsv the reply's code (820 when m is a request).
 func (t *stateTable) mark(m *kemi.Msg, d *dest, st int32) {
 	rc := replyCtx{code: 820}
-	if m != nil && m.Res != nil {
-		rc = replyCtx{code: m.Res.StatusCode, reason: m.Res.Reason, flags: 1}
+	if m != nil && m.IsReply() {
+		rc = replyCtx{code: m.Response().StatusCode, reason: m.Response().Reason, flags: 1}
 	}
 	t.update(m, d, st, rc)
 }

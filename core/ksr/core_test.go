@@ -199,7 +199,7 @@ func TestURIFunctions(t *testing.T) {
 			if got := m.RURI(); got != want {
 				t.Errorf("R-URI = %q, want %q", got, want)
 			}
-			contains(t, "message", m.Req.String(), "INVITE "+want+" SIP/2.0")
+			contains(t, "message", m.Request().String(), "INVITE "+want+" SIP/2.0")
 		}
 	}
 	duIs := func(want string) func(t *testing.T, m *kemi.Msg) {

@@ -49,7 +49,7 @@ func (mod *Module) forwardExports() []kemi.Export {
 // or -1 when the next hop is not a valid URI, the message is a reply, or
 // sending failed.
 func (mod *Module) forward(m *kemi.Msg, uri string) kemi.Value {
-	if m.Req == nil {
+	if !m.IsRequest() {
 		m.Errorf(mod.log, "KSR.forward: not a request (a reply has no next-hop uri)")
 		return kemi.Fail
 	}

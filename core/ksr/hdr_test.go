@@ -28,7 +28,7 @@ func headersAre(want []string) func(t *testing.T, m *kemi.Msg) {
 		if got := headerNames(m); !slices.Equal(got, want) {
 			t.Errorf("headers\n got %v\nwant %v", got, want)
 		}
-		text := m.Req.String()
+		text := m.Request().String()
 		for _, n := range want {
 			contains(t, "message", text, "\r\n"+n+": ")
 		}
@@ -49,7 +49,7 @@ func TestHdrChanges(t *testing.T) {
 	runCases(t, env, []callCase{
 		{name: "append", fn: "hdr.append", args: args("X-A: 1\r\n"), want: kemi.OK, check: func(t *testing.T, m *kemi.Msg) {
 			headersAre(append(slices.Clone(inviteHeaders), "X-A"))(t, m)
-			contains(t, "message", m.Req.String(), "X-A: 1\r\n")
+			contains(t, "message", m.Request().String(), "X-A: 1\r\n")
 		}},
 		{name: "append two lines", fn: "hdr.append", args: args("X-A: 1\r\nX-B: 2\r\n"), want: kemi.OK,
 			check: headersAre(append(slices.Clone(inviteHeaders), "X-A", "X-B"))},
@@ -58,7 +58,7 @@ func TestHdrChanges(t *testing.T) {
 		{name: "append invalid", fn: "hdr.append", args: args("garbage"), want: kemi.Fail, check: headersAre(inviteHeaders)},
 		{name: "append empty", fn: "hdr.append", args: args(""), want: kemi.Fail, check: headersAre(inviteHeaders)},
 		{name: "append structured", fn: "hdr.append", args: args("Route: <sip:10.0.0.1;lr>\r\n"), want: kemi.OK, check: func(t *testing.T, m *kemi.Msg) {
-			if r := m.Req.Route(); r == nil || r.Address.Host != "10.0.0.1" {
+			if r := m.Request().Route(); r == nil || r.Address.Host != "10.0.0.1" {
 				t.Errorf("Route not usable: %v", r)
 			}
 		}},
@@ -69,7 +69,7 @@ func TestHdrChanges(t *testing.T) {
 		{name: "append_after bad name", fn: "hdr.append_after", args: args("X-A: 1\r\n", "Bad Name"), want: kemi.Fail, check: headersAre(inviteHeaders)},
 		{name: "insert", fn: "hdr.insert", args: args("X-A: 1\r\n"), want: kemi.OK, check: headersAre(insertAt(0, "X-A"))},
 		{name: "insert via keeps top via", fn: "hdr.insert", args: args("Via: SIP/2.0/UDP 10.0.0.9;branch=z9hG4bKx\r\n"), want: kemi.OK, check: func(t *testing.T, m *kemi.Msg) {
-			if v := m.Req.Via(); v == nil || v.Host != "10.0.0.9" {
+			if v := m.Request().Via(); v == nil || v.Host != "10.0.0.9" {
 				t.Errorf("top Via = %v", v)
 			}
 		}},
@@ -84,12 +84,12 @@ func TestHdrChanges(t *testing.T) {
 		{name: "remove bad name", fn: "hdr.remove", args: args("a:b"), want: kemi.Fail},
 		{name: "rmappend", prep: twoUA, fn: "hdr.rmappend", args: args("User-Agent", "User-Agent: new\r\n"), want: kemi.OK, check: func(t *testing.T, m *kemi.Msg) {
 			headersAre(append(without("User-Agent"), "User-Agent"))(t, m)
-			contains(t, "message", m.Req.String(), "User-Agent: new\r\n")
+			contains(t, "message", m.Request().String(), "User-Agent: new\r\n")
 		}},
 		{name: "rmappend bad text removes nothing", fn: "hdr.rmappend", args: args("User-Agent", "bad"), want: kemi.Fail, check: headersAre(inviteHeaders)},
 		{name: "rminsert", fn: "hdr.rminsert", args: args("Contact", "Contact: <sip:new@10.0.0.1>\r\n"), want: kemi.OK, check: func(t *testing.T, m *kemi.Msg) {
 			headersAre(append([]string{"Contact"}, without("Contact")...))(t, m)
-			if c := m.Req.Contact(); c == nil || c.Address.User != "new" {
+			if c := m.Request().Contact(); c == nil || c.Address.User != "new" {
 				t.Errorf("Contact = %v", c)
 			}
 		}},

@@ -217,7 +217,7 @@ func (mod *Module) toFamily(family int) kemi.Func {
 // Kamailio does not assume UDP there); for a reply, the transport of the
 // second Via.
 func (mod *Module) nextHopProto(m *kemi.Msg) (string, bool) {
-	if m.Res != nil {
+	if m.IsReply() {
 		v := nthVia(m, 1)
 		if v == nil {
 			return "", false
@@ -235,7 +235,7 @@ func (mod *Module) nextHopProto(m *kemi.Msg) (string, bool) {
 // nextHopHost returns the host of the next hop: of $du, else of the R-URI;
 // for a reply, the received parameter or else the host of the second Via.
 func (mod *Module) nextHopHost(m *kemi.Msg) (string, bool) {
-	if m.Res != nil {
+	if m.IsReply() {
 		v := nthVia(m, 1)
 		if v == nil {
 			return "", false

@@ -14,13 +14,13 @@ func (mod *Module) myselfExports() []kemi.Export {
 			return kemi.Bool(mod.isMyself(m, a.Str(0)))
 		}),
 		fn("is_myself_ruri", nil, kemi.ReturnBool, func(m *kemi.Msg, _ kemi.Args) kemi.Value {
-			return kemi.Bool(m.Req != nil && mod.isMyself(m, m.RURI()))
+			return kemi.Bool(m.IsRequest() && mod.isMyself(m, m.RURI()))
 		}),
 		fn("is_myself_duri", nil, kemi.ReturnBool, func(m *kemi.Msg, _ kemi.Args) kemi.Value {
 			return kemi.Bool(m.DstURI != "" && mod.isMyself(m, m.DstURI))
 		}),
 		fn("is_myself_nhuri", nil, kemi.ReturnBool, func(m *kemi.Msg, _ kemi.Args) kemi.Value {
-			return kemi.Bool(m.Req != nil && mod.isMyself(m, m.NextHop()))
+			return kemi.Bool(m.IsRequest() && mod.isMyself(m, m.NextHop()))
 		}),
 		fn("is_myself_furi", nil, kemi.ReturnBool, func(m *kemi.Msg, _ kemi.Args) kemi.Value {
 			a := fromTo(m, false)

@@ -182,13 +182,13 @@ func editAVP(a *kemi.AVPs, name string, idx int, v kemi.Value) error {
 func branchPVs() []kemi.PVClass {
 	return []kemi.PVClass{
 		rw("br", func(m *kemi.Msg) kemi.Value {
-			if m.Req == nil || len(m.Branches) == 0 {
+			if !m.IsRequest() || len(m.Branches) == 0 {
 				return kemi.Null
 			}
 			return kemi.Str(m.Branches[0].URI)
 		}, noUnset("br", appendBranch)),
 		ro("bR", func(m *kemi.Msg) kemi.Value {
-			if m.Req == nil {
+			if !m.IsRequest() {
 				return kemi.Null
 			}
 			return strOrNull(joinBranches(m.Branches))
@@ -230,7 +230,7 @@ func contactText(uri string, q int) string {
 // " then the R-URI (only when the script changed it) and every branch, each
 // "<uri>" with ";q=" when set; Null when there is none.
 func destinationSet(m *kemi.Msg) kemi.Value {
-	if m.Req == nil {
+	if !m.IsRequest() {
 		return kemi.Null
 	}
 	var parts []string

@@ -22,16 +22,16 @@ func msgPVs() []kemi.PVClass {
 		}),
 		ro("rm", func(m *kemi.Msg) kemi.Value { return strOrNull(m.Method()) }),
 		ro("rs", func(m *kemi.Msg) kemi.Value {
-			if m.Res == nil {
+			if !m.IsReply() {
 				return kemi.Null
 			}
-			return kemi.Int(m.Res.StatusCode)
+			return kemi.Int(m.Response().StatusCode)
 		}),
 		ro("rr", func(m *kemi.Msg) kemi.Value {
-			if m.Res == nil {
+			if !m.IsReply() {
 				return kemi.Null
 			}
-			return kemi.Str(m.Res.Reason)
+			return kemi.Str(m.Response().Reason)
 		}),
 		ro("ua", headerPV("User-Agent")),
 		ro("ct", headerPV("Contact")),

@@ -56,7 +56,7 @@ func TestPVMessageGetters(t *testing.T) {
 		{msg: request("INVITE", "sips:example.com"), pv: "$rz", want: s("sips")},
 		{msg: request("INVITE", "sip:example.com"), pv: "$rU", want: null},
 		{pv: "$rz", want: s("sip")},
-		{pv: "$ou", prep: func(m *kemi.Msg) { m.Req.Recipient.User = "changed" }, want: s("sip:bob@example.com")},
+		{pv: "$ou", prep: func(m *kemi.Msg) { m.Request().Recipient.User = "changed" }, want: s("sip:bob@example.com")},
 		{pv: "$du", want: null},
 		{pv: "$du", prep: withDu("sip:10.0.0.1:5070"), want: s("sip:10.0.0.1:5070")},
 		{pv: "$dd", prep: withDu("sip:10.0.0.1:5070;transport=tcp"), want: s("10.0.0.1")},
@@ -181,7 +181,7 @@ func TestPVBranchesAndFlags(t *testing.T) {
 	branches := func(m *kemi.Msg) {
 		m.Branches = []kemi.Branch{{URI: "sip:c@10.0.0.3", Q: 500}, {URI: "sip:d@10.0.0.4", Q: -1}}
 	}
-	newRURI := func(m *kemi.Msg) { m.Req.Recipient.User = "carol" }
+	newRURI := func(m *kemi.Msg) { m.Request().Recipient.User = "carol" }
 	flags := func(m *kemi.Msg) { m.Flags, m.BFlags, m.SFlags = 10, 0x1f, 0xdeadbeef }
 	runPVGets(t, []pvCase{
 		{pv: "$br", want: null},
@@ -248,7 +248,7 @@ func TestPVSendAndTime(t *testing.T) {
 // kemiMsgText is invite as the message prints it.
 func kemiMsgText(t *testing.T) string {
 	env := load(t)
-	return parse(t, env, invite).Req.String()
+	return parse(t, env, invite).Request().String()
 }
 
 // setCase is one assignment through KSR.pv, then checks.

@@ -17,7 +17,7 @@ func ruriPVs() []kemi.PVClass {
 		rw("rp", ruriGet(func(u *sip.Uri) kemi.Value { return kemi.Int(uriPort(u)) }), unsetEmpty(setRURIPort)),
 		ro("rz", ruriGet(func(u *sip.Uri) kemi.Value { return kemi.Str(uriScheme(u)) })),
 		ro("ou", func(m *kemi.Msg) kemi.Value {
-			if m.Req == nil {
+			if !m.IsRequest() {
 				return kemi.Null
 			}
 			return strOrNull(m.OrigURI)
@@ -33,10 +33,10 @@ func ruriPVs() []kemi.PVClass {
 // ruriGet reads a part of the Request-URI; Null for a reply.
 func ruriGet(part func(u *sip.Uri) kemi.Value) getter {
 	return func(m *kemi.Msg) kemi.Value {
-		if m.Req == nil {
+		if !m.IsRequest() {
 			return kemi.Null
 		}
-		return part(&m.Req.Recipient)
+		return part(&m.Request().Recipient)
 	}
 }
 
@@ -96,10 +96,10 @@ func getNextHop(m *kemi.Msg, p *kemi.PVName) (kemi.Value, error) {
 	if !strings.Contains("uUdpPi", key) || len(key) != 1 {
 		return kemi.Null, badParam(p)
 	}
-	if m.Res != nil {
+	if m.IsReply() {
 		return replyNextHop(m, key[0]), nil
 	}
-	if m.Req == nil {
+	if !m.IsRequest() {
 		return kemi.Null, nil
 	}
 	s := m.NextHop()

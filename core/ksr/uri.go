@@ -85,7 +85,7 @@ func uriPort(u *sip.Uri) int {
 
 // requireRequest returns an error for a reply, which has no R-URI.
 func requireRequest(m *kemi.Msg) error {
-	if m.Req == nil {
+	if !m.IsRequest() {
 		return fmt.Errorf("not a request")
 	}
 	return nil
@@ -99,7 +99,7 @@ func setRURIUser(m *kemi.Msg, user string) error {
 	if err := kemi.CheckUser(user); err != nil {
 		return err
 	}
-	u := m.Req.Recipient
+	u := m.Request().Recipient
 	u.User = user
 	if user == "" {
 		u.Password = ""
@@ -116,7 +116,7 @@ func setRURIHost(m *kemi.Msg, host string) error {
 	if err := kemi.CheckHost(host); err != nil {
 		return err
 	}
-	u := m.Req.Recipient
+	u := m.Request().Recipient
 	u.Host = host
 	m.ReplaceRURI(u)
 	return nil
@@ -127,7 +127,7 @@ func setRURIPort(m *kemi.Msg, port string) error {
 	if err := requireRequest(m); err != nil {
 		return err
 	}
-	u := m.Req.Recipient
+	u := m.Request().Recipient
 	u.Port = 0
 	if port != "" {
 		n, err := kemi.ParsePort(strings.TrimSpace(port))

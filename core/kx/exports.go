@@ -89,7 +89,7 @@ func (mod *Module) Exports() []kemi.Export {
 	x = append(x,
 		// URIs
 		xval("get_ruri", ruri, nullNone),
-		xval("get_ouri", func(m *kemi.Msg) (string, bool) { return m.OrigURI, m.Req != nil && m.OrigURI != "" }, nullNone),
+		xval("get_ouri", func(m *kemi.Msg) (string, bool) { return m.OrigURI, m.IsRequest() && m.OrigURI != "" }, nullNone),
 		xval("get_furi", func(m *kemi.Msg) (string, bool) { return uriText(fromURI(m)) }, nullNone),
 		xval("get_turi", func(m *kemi.Msg) (string, bool) { return uriText(toURI(m)) }, nullNone),
 		xval("get_nhuri", func(m *kemi.Msg) (string, bool) {
@@ -178,16 +178,16 @@ func (mod *Module) Exports() []kemi.Export {
 		// first line and headers
 		xval("get_method", func(m *kemi.Msg) (string, bool) { s := m.Method(); return s, s != "" }, nullNone),
 		number("get_status", func(m *kemi.Msg) int64 {
-			if m.Res == nil {
+			if !m.IsReply() {
 				return -1
 			}
-			return int64(m.Res.StatusCode)
+			return int64(m.Response().StatusCode)
 		}),
 		xval("gets_status", func(m *kemi.Msg) (string, bool) {
-			if m.Res == nil {
+			if !m.IsReply() {
 				return "", false
 			}
-			return strconv.Itoa(m.Res.StatusCode), true
+			return strconv.Itoa(m.Response().StatusCode), true
 		}, nullNone),
 		xval("get_callid", func(m *kemi.Msg) (string, bool) { return m.HeaderValue("Call-ID") }, nullEmpty),
 		number("get_bodylen", func(m *kemi.Msg) int64 { return int64(len(m.Body())) }),
@@ -197,9 +197,9 @@ func (mod *Module) Exports() []kemi.Export {
 		number("get_msglen", func(m *kemi.Msg) int64 { return int64(len(m.Wire())) }),
 		number("get_msgtype", func(m *kemi.Msg) int64 {
 			switch {
-			case m.Req != nil:
+			case m.IsRequest():
 				return 1
-			case m.Res != nil:
+			case m.IsReply():
 				return 2
 			}
 			return 0
@@ -274,24 +274,24 @@ func leadingInt(s string) int64 {
 }
 
 func ruri(m *kemi.Msg) (string, bool) {
-	if m.Req == nil {
+	if !m.IsRequest() {
 		return "", false
 	}
 	return m.RURI(), true
 }
 
 func ruser(m *kemi.Msg) (string, bool) {
-	if m.Req == nil {
+	if !m.IsRequest() {
 		return "", false
 	}
-	return m.Req.Recipient.User, m.Req.Recipient.User != ""
+	return m.Request().Recipient.User, m.Request().Recipient.User != ""
 }
 
 func rhost(m *kemi.Msg) (string, bool) {
-	if m.Req == nil {
+	if !m.IsRequest() {
 		return "", false
 	}
-	return m.Req.Recipient.Host, m.Req.Recipient.Host != ""
+	return m.Request().Recipient.Host, m.Request().Recipient.Host != ""
 }
 
 func fromURI(m *kemi.Msg) *sip.Uri {

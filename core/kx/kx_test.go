@@ -349,7 +349,7 @@ func TestMsgBuf(t *testing.T) {
 	// a message built locally (no buffer) gives its text
 	m = bare(t)
 	m.Raw = nil
-	want := m.Req.String()
+	want := m.Request().String()
 	if v := env.Call(t, "KSR.kx.get_msgbuf", m); v != kemi.Str(want) {
 		t.Fatalf("get_msgbuf of a built message = %q, want %q", v.Str, want)
 	}

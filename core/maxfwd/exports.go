@@ -42,7 +42,7 @@ func (mod *Module) processMaxfwd(m *kemi.Msg, a kemi.Args) kemi.Value {
 		m.Errorf(mod.log, "process_maxfwd: invalid limit %d (want 0..%d)", limit, maxValue)
 		return kemi.Int(resZero)
 	}
-	if m.Req == nil {
+	if !m.IsRequest() {
 		m.Errorf(mod.log, "process_maxfwd: not a request")
 		return kemi.Int(resError)
 	}
@@ -130,9 +130,9 @@ func setMaxForwards(m *kemi.Msg, idx, val int) {
 	// point sipgo's shortcut at the new header: the first header with its
 	// exact name is now the one just stored
 	switch {
-	case m.Req != nil:
-		m.Req.ReplaceHeader(&h)
-	case m.Res != nil:
-		m.Res.ReplaceHeader(&h)
+	case m.IsRequest():
+		m.Request().ReplaceHeader(&h)
+	case m.IsReply():
+		m.Response().ReplaceHeader(&h)
 	}
 }

@@ -33,7 +33,7 @@ func msg(t *testing.T, extra ...string) *kemi.Msg {
 // as it is (sipgo would refuse to parse a non-numeric value).
 func withRawMaxForwards(t *testing.T, text string) *kemi.Msg {
 	m := msg(t)
-	m.Req.AppendHeader(sip.NewHeader("Max-Forwards", text))
+	m.Request().AppendHeader(sip.NewHeader("Max-Forwards", text))
 	return m
 }
 
@@ -99,25 +99,25 @@ func TestProcessMaxfwdMessage(t *testing.T) {
 	if h := m.HeaderList()[0]; h.Name() != "Max-Forwards" || h.Value() != "10" {
 		t.Fatalf("first header = %s: %s", h.Name(), h.Value())
 	}
-	if mf := m.Req.MaxForwards(); mf == nil || mf.Val() != 10 {
+	if mf := m.Request().MaxForwards(); mf == nil || mf.Val() != 10 {
 		t.Fatalf("MaxForwards() = %v", mf)
 	}
 
 	// a decremented value is what goes out, in place
 	m = msg(t, "Max-Forwards: 3", "Subject: x")
-	clone := m.Req.Clone()
+	clone := m.Request().Clone()
 	for want := 2; want >= 0; want-- {
 		if v := env.Call(t, "KSR.maxfwd.process_maxfwd", m, 10); v.Int != 1 {
 			t.Fatalf("process_maxfwd = %d, want 1", v.Int)
 		}
-		if mf := m.Req.MaxForwards(); mf == nil || int(mf.Val()) != want {
+		if mf := m.Request().MaxForwards(); mf == nil || int(mf.Val()) != want {
 			t.Fatalf("MaxForwards() = %v, want %d", mf, want)
 		}
 	}
 	if v := env.Call(t, "KSR.maxfwd.process_maxfwd", m, 10); v.Int != -1 {
 		t.Fatalf("process_maxfwd at 0 = %d, want -1", v.Int)
 	}
-	out := m.Req.String()
+	out := m.Request().String()
 	if !strings.Contains(out, "\r\nMax-Forwards: 0\r\nSubject: x\r\n") {
 		t.Fatalf("serialized message lacks the new value in place:\n%s", out)
 	}
@@ -252,16 +252,16 @@ func TestCoreMaxForwards(t *testing.T) {
 			env.Call(t, "KSR.maxfwd.process_maxfwd", m, 10)
 		}, 0, false, false},
 		{"changed by the script", "Max-Forwards: 70", func(m *kemi.Msg) {
-			kemi.SetMaxForwards(m.Req, 5)
+			kemi.SetMaxForwards(m.Request(), 5)
 		}, 0, false, false},
 		{"removed by the script", "Max-Forwards: 70", func(m *kemi.Msg) {
 			m.RemoveHeaders("Max-Forwards")
 		}, 0, false, false},
 		{"added by the script", "", func(m *kemi.Msg) {
-			kemi.SetMaxForwards(m.Req, 3)
+			kemi.SetMaxForwards(m.Request(), 3)
 		}, 0, false, false},
 		{"set to the same value", "Max-Forwards: 70", func(m *kemi.Msg) {
-			kemi.SetMaxForwards(m.Req, 70)
+			kemi.SetMaxForwards(m.Request(), 70)
 		}, 69, true, false},
 	}
 	for _, tc := range tests {

@@ -41,10 +41,10 @@ func parseAlias(v string) (host, port, proto string, err error) {
 // the R-URI. 1 done, 2 no alias parameter, -1 a bad one.
 func (mod *Module) handleRURIAlias(m *kemi.Msg, mode int) kemi.Value {
 	const fn = "handle_ruri_alias"
-	if m.Req == nil {
+	if !m.IsRequest() {
 		return mod.fail(m, fn, "not a request")
 	}
-	u := m.Req.Recipient
+	u := m.Request().Recipient
 	at := -1
 	for i, kv := range u.UriParams {
 		if kv.K == mod.aliasName {

@@ -180,7 +180,7 @@ func firstContact(m *kemi.Msg) *sip.ContactHeader {
 // R-URI does); for a reply, whether the second Via asks for another port
 // (rport) or host (received) or is a WebSocket one.
 func destDiffers(m *kemi.Msg) bool {
-	if m.Res != nil {
+	if m.IsReply() {
 		return replyDestDiffers(m)
 	}
 	ruri, err := kemi.ParseURI(m.RURI())

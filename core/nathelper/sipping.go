@@ -45,7 +45,7 @@ func aorHash(aor string) uint32 {
 func (pg *pinger) onReply(m *kemi.Msg) bool {
 	// every reply the engine receives comes here: the cheap Call-ID
 	// prefix first, the Via count (a walk of all headers) last
-	res := m.Res
+	res := m.Response()
 	cid := res.CallID()
 	if cid == nil {
 		return false
@@ -69,7 +69,7 @@ func (pg *pinger) onReply(m *kemi.Msg) bool {
 // refresh records that the contact named in the From tag of a reply to a
 // ping answered.
 func (pg *pinger) refresh(m *kemi.Msg) {
-	from := m.Res.From()
+	from := m.Response().From()
 	if from == nil || from.Address.String() != pg.fromURI {
 		return
 	}

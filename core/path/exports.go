@@ -76,7 +76,7 @@ func stateOf(m *kemi.Msg) *state {
 // addPath checks an add_path call (adv: an advertised_address variant)
 // and keeps it for BeforeSend.
 func (mod *Module) addPath(m *kemi.Msg, fn string, e entry, adv bool) kemi.Value {
-	if m.Req == nil {
+	if !m.IsRequest() {
 		mod.errors.Inc()
 		m.Errorf(mod.log, "%s: not a request", fn)
 		return kemi.Fail
@@ -131,8 +131,8 @@ func (mod *Module) BeforeSend(origin *kemi.Msg, req *sip.Request, dst *kemi.Dest
 	if st == nil || len(st.entries) == 0 {
 		return
 	}
-	rm := &kemi.Msg{Req: req}
-	if req == origin.Req {
+	rm := kemi.RequestMsg(req)
+	if req == origin.Request() {
 		rm = origin
 		for _, h := range st.sent {
 			rm.RemoveHeaderValue(h)
@@ -155,7 +155,7 @@ func (mod *Module) BeforeSend(origin *kemi.Msg, req *sip.Request, dst *kemi.Dest
 			rm.AppendHeaders(hs[i])
 		}
 	}
-	if req == origin.Req {
+	if req == origin.Request() {
 		st.sent = hs
 	}
 	mod.added.Add(len(hs))

@@ -27,7 +27,7 @@ func sentPaths(t *testing.T, env *kemitest.Env, m *kemi.Msg, proto string) []str
 	t.Helper()
 	env.Host.Reset()
 	dst := kemi.Dest{Proto: proto, Addr: netip.MustParseAddrPort("192.0.2.99:5060")}
-	if err := env.Host.SendRequest(m, m.Req, dst); err != nil {
+	if err := env.Host.SendRequest(m, m.Request(), dst); err != nil {
 		t.Fatal(err)
 	}
 	var out []string

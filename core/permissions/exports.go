@@ -64,14 +64,14 @@ func (mod *Module) allowText(m *kemi.Msg, grp int, s string, port int) int {
 // when none match.
 func (mod *Module) allowTrusted(m *kemi.Msg, _ kemi.Args) kemi.Value {
 	var from, ruri string
-	isReq := m.Req != nil
+	isReq := m.IsRequest()
 	if isReq {
-		if h := m.Req.From(); h != nil {
+		if h := m.Request().From(); h != nil {
 			from = h.Address.String()
 		}
 		ruri = m.OrigURI
 		if ruri == "" {
-			ruri = m.Req.Recipient.String()
+			ruri = m.Request().Recipient.String()
 		}
 	}
 	found := mod.cur.Load().trusted.match(m.Src.Addr().Unmap().String(), m.Proto, isReq, from, ruri, mod.tagAll)

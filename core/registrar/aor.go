@@ -84,8 +84,8 @@ func parseMethods(s string) (int, error) {
 // allowedMethod reports whether a binding accepts the method of m, with
 // method_filtering on; -1 (unknown) accepts all.
 func (mod *Module) allowedMethod(m *kemi.Msg, b *kemi.Binding) bool {
-	if !mod.cfg.methodFilter || m.Req == nil || b.Methods < 0 {
+	if !mod.cfg.methodFilter || !m.IsRequest() || b.Methods < 0 {
 		return true
 	}
-	return b.Methods&methodBit(string(m.Req.Method)) != 0
+	return b.Methods&methodBit(string(m.Request().Method)) != 0
 }

@@ -69,7 +69,7 @@ func (mod *Module) Exports() []kemi.Export {
 		{Module: "registrar", Name: "ulc_rget", Params: kemi.SS, Return: kemi.ReturnXval,
 			Func: func(m *kemi.Msg, a kemi.Args) kemi.Value { return mod.ulcRget(m, a.Str(0), a.Str(1)) }},
 		fn("reg_send_reply", nil, func(m *kemi.Msg, a kemi.Args) kemi.Value {
-			if m.Req == nil {
+			if !m.IsRequest() {
 				m.Errorf(mod.log, "registrar: reg_send_reply: not a request")
 				return kemi.Fail
 			}
@@ -86,7 +86,7 @@ func (mod *Module) Exports() []kemi.Export {
 		}),
 		fn("add_sock_hdr", kemi.S, func(m *kemi.Msg, a kemi.Args) kemi.Value {
 			name := strings.TrimSpace(a.Str(0))
-			if m.Req == nil || m.Rcv == nil || !kemi.ValidHeaderName(name) {
+			if !m.IsRequest() || m.Rcv == nil || !kemi.ValidHeaderName(name) {
 				m.Errorf(mod.log, "registrar: add_sock_hdr: invalid header name %q or no receiving socket", name)
 				return kemi.Fail
 			}

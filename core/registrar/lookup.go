@@ -52,7 +52,7 @@ func requestURI(m *kemi.Msg) string { return m.RURI() }
 // The first usable binding becomes the Request-URI (unless toDset), the
 // others branches when append_branches is on.
 func (mod *Module) lookup(m *kemi.Msg, table, uri string, toDset bool) kemi.Value {
-	if m.Req == nil {
+	if !m.IsRequest() {
 		m.Errorf(mod.log, "registrar: lookup: not a request")
 		return kemi.Int(lookupInternal)
 	}
@@ -157,7 +157,7 @@ func (mod *Module) socket(m *kemi.Msg, b *kemi.Binding) *kemi.Socket {
 // branch that is still a bare URI (no $du, Path, socket or flags), each
 // branch taking the attributes of its first binding.
 func (mod *Module) lookupBranches(m *kemi.Msg, table string) kemi.Value {
-	if m.Req == nil {
+	if !m.IsRequest() {
 		return kemi.Int(lookupInternal)
 	}
 	start := len(m.Branches)
@@ -201,10 +201,10 @@ func (mod *Module) lookupBranches(m *kemi.Msg, table string) kemi.Value {
 func (mod *Module) registered(m *kemi.Msg, table, uri string) kemi.Value {
 	if uri == "" {
 		switch {
-		case m.Req != nil:
+		case m.IsRequest():
 			uri = requestURI(m)
-		case m.Res != nil && m.Res.To() != nil:
-			uri = m.Res.To().Address.String()
+		case m.IsReply() && m.Response().To() != nil:
+			uri = m.Response().To().Address.String()
 		}
 	}
 	_, bs, ret := mod.bindings(m, "registered", table, uri)
@@ -232,11 +232,11 @@ func (mod *Module) unregister(m *kemi.Msg, table, uri, ruid string) kemi.Value {
 			m.Errorf(mod.log, "registrar: unregister_ruid: the AOR is needed: kemi's location table is keyed by AOR")
 			return kemi.Fail
 		}
-		if m.Req == nil || m.Req.To() == nil {
+		if !m.IsRequest() || m.Request().To() == nil {
 			m.Errorf(mod.log, "registrar: unregister: no AOR")
 			return kemi.Fail
 		}
-		uri = m.Req.To().Address.String()
+		uri = m.Request().To().Address.String()
 	}
 	aor, _, _, err := mod.aor(uri, useDomain(loc))
 	if err != nil {

@@ -114,7 +114,7 @@ func (mod *Module) send(m *kemi.Msg, r *pendingReply, doSend bool) kemi.Value {
 	if !doSend {
 		return kemi.OK
 	}
-	if m.Req.Method == sip.ACK {
+	if m.Request().Method == sip.ACK {
 		return kemi.Fail
 	}
 	if mod.tm != nil {

@@ -63,13 +63,13 @@ type saveCtx struct {
 // save is KSR.registrar.save and save_uri: it stores the contacts of the
 // REGISTER in m for the AOR of its To URI (or of uri), and replies.
 func (mod *Module) save(m *kemi.Msg, table string, flags int, uri string) kemi.Value {
-	if m.Req == nil {
+	if !m.IsRequest() {
 		m.Errorf(mod.log, "registrar: save: not a request")
 		return kemi.Fail
 	}
 	loc := mod.location(m, "save")
 	if uri == "" {
-		to := m.Req.To()
+		to := m.Request().To()
 		if to == nil {
 			mod.rejected.Inc()
 			return mod.refuseReg(m, flags, rToMiss, "", nil)
@@ -166,7 +166,7 @@ func (mod *Module) refuseReg(m *kemi.Msg, flags int, why rerr, path string, fina
 // binding data and the checked contacts.
 func (mod *Module) readRegister(m *kemi.Msg, flags int) (saveCtx, []regContact, bool, error) {
 	sc := saveCtx{now: time.Now(), methods: -1, qOverride: -1}
-	req := m.Req
+	req := m.Request()
 	cid := req.CallID()
 	if cid == nil {
 		return sc, nil, false, refuse(rCallIDMiss, "Call-ID not found")

@@ -24,7 +24,7 @@ const errCfg = -6
 // looseRoute routes a request along its route set (RFC 3261 §16.4,
 // §16.12), as Kamailio's loose_route_mode.
 func (mod *Module) looseRoute(m *kemi.Msg, mode int) kemi.Value {
-	if m.Req == nil {
+	if !m.IsRequest() {
 		m.Errorf(mod.log, "loose_route: not a request")
 		mod.lrErrors.Inc()
 		return kemi.Int(resNotRouted)
@@ -41,7 +41,7 @@ func (mod *Module) looseRoute(m *kemi.Msg, mode int) kemi.Value {
 		mod.notRouted.Inc()
 		return kemi.Int(resNotRouted)
 	}
-	to := m.Req.To()
+	to := m.Request().To()
 	if to == nil {
 		m.Errorf(mod.log, "loose_route: no To header")
 		mod.lrErrors.Inc()
@@ -50,7 +50,7 @@ func (mod *Module) looseRoute(m *kemi.Msg, mode int) kemi.Value {
 	totag, _ := to.Params.Get("tag")
 	preloaded := totag == ""
 	var res int
-	strict := !preloaded && mode&modeLooseOnly == 0 && uriIsMyself(m, &m.Req.Recipient)
+	strict := !preloaded && mode&modeLooseOnly == 0 && uriIsMyself(m, &m.Request().Recipient)
 	if strict {
 		res, err = mod.afterStrict(m, st, routes)
 	} else {
@@ -124,7 +124,7 @@ func (mod *Module) afterLoose(m *kemi.Msg, st *state, routes []*sip.RouteHeader,
 // the R-URI is ours (it carries our Record-Route URI) and the remote target
 // is the last Route.
 func (mod *Module) afterStrict(m *kemi.Msg, st *state, routes []*sip.RouteHeader) (int, error) {
-	params := m.Req.Recipient.UriParams.Clone()
+	params := m.Request().Recipient.UriParams.Clone()
 	for _, r := range []*sip.RouteHeader{routes[0], routes[len(routes)-1]} {
 		if err := checkRoute(&r.Address); err != nil {
 			return resNotRouted, err
@@ -179,7 +179,7 @@ func routeTo(m *kemi.Msg, routes []*sip.RouteHeader, i int) error {
 		m.MarkRURINew()
 		return nil
 	}
-	saved := &sip.RouteHeader{Address: *m.Req.Recipient.Clone()}
+	saved := &sip.RouteHeader{Address: *m.Request().Recipient.Clone()}
 	last := indexOf(m, routes[len(routes)-1])
 	if err := m.SetRURI(maddrURI(&hop.Address)); err != nil {
 		return err
@@ -282,7 +282,7 @@ func routedParams(m *kemi.Msg) (sip.HeaderParams, bool) {
 	if st := stateOf(m); st != nil && st.routed && len(st.params) > 0 {
 		return st.params, true
 	}
-	if m.Req == nil {
+	if !m.IsRequest() {
 		return nil, false
 	}
 	for _, h := range m.HeaderList() {
@@ -319,10 +319,10 @@ func (mod *Module) upstream(m *kemi.Msg) bool {
 		return false
 	}
 	ftag := paramValue(ps, "ftag")
-	if ftag == "" || m.Req == nil {
+	if ftag == "" || !m.IsRequest() {
 		return false
 	}
-	from := m.Req.From()
+	from := m.Request().From()
 	if from == nil {
 		return false
 	}

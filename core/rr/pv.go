@@ -53,7 +53,7 @@ func (mod *Module) registerPVs(t *kemi.PVTable) error {
 // initialTag is the From tag (from) or To tag of the request that created
 // the dialog: for an upstream request they are swapped.
 func (mod *Module) initialTag(m *kemi.Msg, from bool) kemi.Value {
-	if m.Req == nil {
+	if !m.IsRequest() {
 		return kemi.Null
 	}
 	if mod.upstream(m) {
@@ -61,10 +61,10 @@ func (mod *Module) initialTag(m *kemi.Msg, from bool) kemi.Value {
 	}
 	var ps sip.HeaderParams
 	if from {
-		if h := m.Req.From(); h != nil {
+		if h := m.Request().From(); h != nil {
 			ps = h.Params
 		}
-	} else if h := m.Req.To(); h != nil {
+	} else if h := m.Request().To(); h != nil {
 		ps = h.Params
 	}
 	if tag, _ := ps.Get("tag"); tag != "" {

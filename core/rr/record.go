@@ -14,7 +14,7 @@ const maxPendingParams = 512
 
 // startRR checks that m may be record-routed now and returns its state.
 func (mod *Module) startRR(m *kemi.Msg, fn string) *state {
-	if m.Req == nil {
+	if !m.IsRequest() {
 		m.Errorf(mod.log, "%s: not a request", fn)
 		return nil
 	}
@@ -115,7 +115,7 @@ func (mod *Module) recordRoutePreset(m *kemi.Msg, fn, addr1, addr2 string) kemi.
 	}
 	tag := ""
 	if mod.appendFromtag {
-		from := m.Req.From()
+		from := m.Request().From()
 		if from == nil {
 			m.Errorf(mod.log, "%s: no From header", fn)
 			return kemi.Fail
@@ -190,7 +190,7 @@ func (mod *Module) presetURI(m *kemi.Msg, user, addr string) (*sip.Uri, error) {
 
 // scheme is "sips" when the R-URI is a sips URI (unless ignore_sips).
 func (mod *Module) scheme(m *kemi.Msg) string {
-	if !mod.ignoreSips && m.Req != nil && strings.EqualFold(m.Req.Recipient.Scheme, "sips") {
+	if !mod.ignoreSips && m.IsRequest() && strings.EqualFold(m.Request().Recipient.Scheme, "sips") {
 		return "sips"
 	}
 	return "sip"
@@ -215,7 +215,7 @@ func (mod *Module) rrUser(m *kemi.Msg) (string, error) {
 		}
 	}
 	if u.User == "" && m.RURI() != m.OrigURI {
-		return m.Req.Recipient.User, nil
+		return m.Request().Recipient.User, nil
 	}
 	return u.User, nil
 }
@@ -228,14 +228,14 @@ func (mod *Module) rrTag(m *kemi.Msg, directional bool) (string, error) {
 		return "", nil
 	}
 	if directional && mod.upstream(m) {
-		to := m.Req.To()
+		to := m.Request().To()
 		if to == nil {
 			return "", fmt.Errorf("no To header")
 		}
 		tag, _ := to.Params.Get("tag")
 		return tag, nil
 	}
-	from := m.Req.From()
+	from := m.Request().From()
 	if from == nil {
 		return "", fmt.Errorf("no From header")
 	}
@@ -274,7 +274,7 @@ func (mod *Module) sockParams(s *kemi.Socket) sip.HeaderParams {
 // Kamailio, record-routing again is still refused afterwards.
 func (mod *Module) removeRecordRoute(m *kemi.Msg, _ kemi.Args) kemi.Value {
 	st := stateOf(m)
-	if st == nil || m.Req == nil {
+	if st == nil || !m.IsRequest() {
 		return kemi.OK
 	}
 	st.undoSent(m)
@@ -289,7 +289,7 @@ func (mod *Module) removeRecordRoute(m *kemi.Msg, _ kemi.Args) kemi.Value {
 // Record-Route still to be added.
 func (mod *Module) addRRParam(m *kemi.Msg, a kemi.Args) kemi.Value {
 	const fn = "add_rr_param"
-	if m.Req == nil {
+	if !m.IsRequest() {
 		m.Errorf(mod.log, "%s: not a request", fn)
 		return kemi.Fail
 	}
@@ -333,12 +333,12 @@ func (mod *Module) BeforeSend(origin *kemi.Msg, req *sip.Request, dst *kemi.Dest
 		return
 	}
 	rm := origin
-	if req == origin.Req {
+	if req == origin.Request() {
 		// a stateless send changes the request itself: start again from
 		// the Record-Route as record_route made it
 		st.undoSent(origin)
 	} else {
-		rm = &kemi.Msg{Req: req}
+		rm = kemi.RequestMsg(req)
 		normalizeCopy(rm, st)
 	}
 	if mod.doubleRR == 0 || st.kind == kindPreset || dst.Sock == nil {
@@ -349,7 +349,7 @@ func (mod *Module) BeforeSend(origin *kemi.Msg, req *sip.Request, dst *kemi.Dest
 		return
 	}
 	top := hs[0]
-	if req == origin.Req && top != st.hdrs[0] || req != origin.Req && top.Value() != st.hdrs[0].Value() {
+	if req == origin.Request() && top != st.hdrs[0] || req != origin.Request() && top.Value() != st.hdrs[0].Value() {
 		return // not ours on top: the script put another one there
 	}
 	if !mod.needDouble(st.kind, origin, dst) {
@@ -359,7 +359,7 @@ func (mod *Module) BeforeSend(origin *kemi.Msg, req *sip.Request, dst *kemi.Dest
 	rm.HeaderList()[idx[0]] = inner
 	fixRef(rm, inner.Name())
 	rm.InsertHeadersAt(idx[0], outer)
-	if req == origin.Req {
+	if req == origin.Request() {
 		st.sentInner, st.sentOuter = inner, outer
 	}
 	mod.doubles.Inc()

@@ -231,7 +231,7 @@ func TestRecordRoute(t *testing.T) {
 					t.Fatalf("step %d: %s%v = %d, want %d", i, s.fn, s.args, got, s.want)
 				}
 			}
-			text := m.Req.String()
+			text := m.Request().String()
 			got := headers(text, "Record-Route")
 			if strings.Join(got, "\n") != strings.Join(c.want, "\n") {
 				t.Fatalf("Record-Route\n got %q\nwant %q\n%s", got, c.want, text)
@@ -242,7 +242,7 @@ func TestRecordRoute(t *testing.T) {
 				if got[0] != upstreamRR && !strings.HasPrefix(hs, "Record-Route: "+got[0]+"\r\n") {
 					t.Errorf("our Record-Route is not the first header:\n%s", text)
 				}
-				if rr := m.Req.RecordRoute(); rr == nil || "<"+rr.Address.String()+">" != got[0] {
+				if rr := m.Request().RecordRoute(); rr == nil || "<"+rr.Address.String()+">" != got[0] {
 					t.Errorf("sipgo's first Record-Route is %v, want %s", rr, got[0])
 				}
 			}
@@ -259,7 +259,7 @@ func TestRecordRouteUpstreamKeepsCallerTag(t *testing.T) {
 		t.Fatalf("loose_route = %d", got)
 	}
 	call(t, env, m, "record_route")
-	if got := headers(m.Req.String(), "Record-Route"); len(got) != 1 || got[0] != "<sip:127.0.0.1:5060;lr;ftag=a1>" {
+	if got := headers(m.Request().String(), "Record-Route"); len(got) != 1 || got[0] != "<sip:127.0.0.1:5060;lr;ftag=a1>" {
 		t.Fatalf("Record-Route %q", got)
 	}
 }
@@ -287,14 +287,14 @@ func TestRecordRouteReply(t *testing.T) {
 func relay(t *testing.T, env *kemitest.Env, m *kemi.Msg, dst kemi.Dest) (sent, kept []string) {
 	t.Helper()
 	env.Host.Reset()
-	if err := env.Host.SendRequest(m, m.Req.Clone(), dst); err != nil {
+	if err := env.Host.SendRequest(m, m.Request().Clone(), dst); err != nil {
 		t.Fatal(err)
 	}
 	out := env.Host.Sent()
 	if len(out) != 1 {
 		t.Fatalf("sent %d messages", len(out))
 	}
-	return headers(out[0].Msg, "Record-Route"), headers(m.Req.String(), "Record-Route")
+	return headers(out[0].Msg, "Record-Route"), headers(m.Request().String(), "Record-Route")
 }
 
 var (
@@ -342,7 +342,7 @@ func TestDoubleRecordRoute(t *testing.T) {
 					t.Fatalf("step %d: %s = %d, want %d", i, s.fn, got, s.want)
 				}
 			}
-			before := headers(m.Req.String(), "Record-Route")
+			before := headers(m.Request().String(), "Record-Route")
 			sent, kept := relay(t, env, m, c.dst)
 			if strings.Join(sent, "\n") != strings.Join(c.want, "\n") {
 				t.Fatalf("sent Record-Route\n got %q\nwant %q", sent, c.want)
@@ -383,7 +383,7 @@ func TestDoubleRecordRouteStateless(t *testing.T) {
 		want []string
 	}{{tcpDst, double}, {tcpDst, double}, {udpDst, single}, {tcpDst, double}} {
 		env.Host.Reset()
-		if err := env.Host.SendRequest(m, m.Req, c.dst); err != nil {
+		if err := env.Host.SendRequest(m, m.Request(), c.dst); err != nil {
 			t.Fatal(err)
 		}
 		got := headers(env.Host.Last().Msg, "Record-Route")
@@ -399,13 +399,13 @@ func TestDoubleRecordRouteStateless(t *testing.T) {
 	// add_rr_param reaches the double Record-Route too, remove_record_route
 	// takes both out
 	call(t, env, m, "add_rr_param", ";n=1")
-	for _, h := range headers(m.Req.String(), "Record-Route") {
+	for _, h := range headers(m.Request().String(), "Record-Route") {
 		if !strings.HasSuffix(h, ";n=1>") {
 			t.Errorf("add_rr_param missed %s", h)
 		}
 	}
 	call(t, env, m, "remove_record_route")
-	if got := headers(m.Req.String(), "Record-Route"); len(got) != 0 {
+	if got := headers(m.Request().String(), "Record-Route"); len(got) != 0 {
 		t.Fatalf("after remove_record_route: %q", got)
 	}
 }
@@ -428,7 +428,7 @@ func TestDoubleRecordRouteLeavesOthersAlone(t *testing.T) {
 	// and a request of another message is never touched
 	other := env.Prepare(kemitest.ParseMsg(t, invite))
 	env.Host.Reset()
-	if err := env.Host.SendRequest(other, other.Req, tcpDst); err != nil {
+	if err := env.Host.SendRequest(other, other.Request(), tcpDst); err != nil {
 		t.Fatal(err)
 	}
 	if got := headers(env.Host.Last().Msg, "Record-Route"); len(got) != 0 {
@@ -521,7 +521,7 @@ func TestLooseRoute(t *testing.T) {
 				fn = "loose_route"
 			}
 			if got := call(t, env, m, fn, c.args...); got != c.want {
-				t.Fatalf("%s = %d, want %d\n%s", fn, got, c.want, m.Req.String())
+				t.Fatalf("%s = %d, want %d\n%s", fn, got, c.want, m.Request().String())
 			}
 			if m.DstURI != c.du {
 				t.Errorf("$du = %q, want %q", m.DstURI, c.du)
@@ -532,7 +532,7 @@ func TestLooseRoute(t *testing.T) {
 			if m.RURI() != ruri {
 				t.Errorf("R-URI = %q, want %q", m.RURI(), ruri)
 			}
-			text := m.Req.String()
+			text := m.Request().String()
 			if got := headers(text, "Route"); strings.Join(got, "\n") != strings.Join(c.routes, "\n") {
 				t.Errorf("Route\n got %q\nwant %q\n%s", got, c.routes, text)
 			}
@@ -560,7 +560,7 @@ func TestLooseRouteBadInput(t *testing.T) {
 	m = env.Prepare(kemitest.ParseMsg(t, inDialog("BYE", "sip:bob@192.0.2.20", "a1")))
 	m.InsertHeadersAt(1, sip.NewHeader("Route", "<sip:127.0.0.1;lr>, <sip:192.0.2.30;lr>"))
 	if got := call(t, env, m, "loose_route"); got != 1 || m.DstURI != "sip:192.0.2.30;lr" {
-		t.Fatalf("loose_route with a text Route = %d, $du %q\n%s", got, m.DstURI, m.Req.String())
+		t.Fatalf("loose_route with a text Route = %d, $du %q\n%s", got, m.DstURI, m.Request().String())
 	}
 	// no To header
 	m = env.Prepare(kemitest.ParseMsg(t, "BYE sip:bob@192.0.2.20 SIP/2.0\nVia: SIP/2.0/UDP 192.0.2.10;branch=z9hG4bK-4\n"+
@@ -705,7 +705,7 @@ func TestNoPanicOnOddMessages(t *testing.T) {
 	m := env.Prepare(kemitest.ParseMsg(t, invite))
 	m.Host = nil
 	// without a host nothing is ours: the Route is followed
-	m.Req.AppendHeader(&sip.RouteHeader{Address: sip.Uri{Scheme: "sip", Host: "127.0.0.1", UriParams: sip.HeaderParams{{K: "lr"}}}})
+	m.Request().AppendHeader(&sip.RouteHeader{Address: sip.Uri{Scheme: "sip", Host: "127.0.0.1", UriParams: sip.HeaderParams{{K: "lr"}}}})
 	if got := env.Export(t, "KSR.rr.loose_route").Func(m, kemi.Args{}); got.Int != 1 || m.DstURI != "sip:127.0.0.1;lr" {
 		t.Fatalf("loose_route without host = %d, $du %q", got.Int, m.DstURI)
 	}

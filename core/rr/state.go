@@ -119,8 +119,8 @@ func replaceHeader(m *kemi.Msg, old, nh sip.Header) bool {
 func fixRef(m *kemi.Msg, name string) {
 	for _, x := range m.HeaderList() {
 		if x.Name() == name {
-			if m.Req != nil {
-				m.Req.ReplaceHeader(x)
+			if m.IsRequest() {
+				m.Request().ReplaceHeader(x)
 			}
 			return
 		}

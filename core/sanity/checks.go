@@ -32,15 +32,15 @@ func unanswerable(check, why string) *failure {
 // Replies have no request line: the check does not apply to them.
 func checkRURIVersionFn(m *kemi.Msg, _ int) *failure {
 	const name = "ruri_sip_version"
-	if m.Req == nil || m.Req.SipVersion == "" {
+	if !m.IsRequest() || m.Request().SipVersion == "" {
 		return nil
 	}
-	_, version, ok := strings.Cut(m.Req.SipVersion, "/")
+	_, version, ok := strings.Cut(m.Request().SipVersion, "/")
 	if !ok {
-		return silent(name, "no / in the request line version "+m.Req.SipVersion)
+		return silent(name, "no / in the request line version "+m.Request().SipVersion)
 	}
 	if version != "2.0" {
-		return fail(name, 505, "Version Not Supported (R-URI)", "request line version "+m.Req.SipVersion)
+		return fail(name, 505, "Version Not Supported (R-URI)", "request line version "+m.Request().SipVersion)
 	}
 	return nil
 }
@@ -49,10 +49,10 @@ func checkRURIVersionFn(m *kemi.Msg, _ int) *failure {
 // parse. Requests only.
 func checkRURISchemeFn(m *kemi.Msg, _ int) *failure {
 	const name = "ruri_scheme"
-	if m.Req == nil {
+	if !m.IsRequest() {
 		return nil
 	}
-	u := &m.Req.Recipient
+	u := &m.Request().Recipient
 	if !supportedScheme(u.Scheme) {
 		return fail(name, 416, "Unsupported URI Scheme in Request URI", "R-URI scheme "+u.Scheme)
 	}
@@ -154,7 +154,7 @@ func checkRFC3261Compliance(m *kemi.Msg, _ int) *failure {
 // Requests only.
 func checkCSeqMethodFn(m *kemi.Msg, _ int) *failure {
 	const name = "cseq_method"
-	if m.Req == nil {
+	if !m.IsRequest() {
 		return nil
 	}
 	h := firstNamed(m, "cseq")
@@ -255,7 +255,7 @@ func (mod *Module) checkProxyRequire(m *kemi.Msg, _ int) *failure {
 				return fail(name, 400, "Bad Proxy Require Header", "empty option tag in Proxy-Require "+strconv.Quote(v))
 			}
 			if !mod.supported(tok) {
-				if m.Req != nil {
+				if m.IsRequest() {
 					m.ReplyHeaders = append(m.ReplyHeaders, sip.NewHeader("Unsupported", tok))
 				}
 				return fail(name, 420, "Bad Proxy Require Extension", "unsupported extension "+tok)
@@ -281,8 +281,8 @@ func (mod *Module) supported(tok string) bool {
 // URI.
 func checkParseURIsFn(m *kemi.Msg, uriChecks int) *failure {
 	const name = "parse_uris"
-	if uriChecks&uriRURI != 0 && m.Req != nil {
-		if err := kemi.CheckURI(&m.Req.Recipient); err != nil {
+	if uriChecks&uriRURI != 0 && m.IsRequest() {
+		if err := kemi.CheckURI(&m.Request().Recipient); err != nil {
 			return fail(name, 400, "Bad Request URI", "R-URI: "+err.Error())
 		}
 	}
@@ -405,7 +405,7 @@ func (mod *Module) checkSizes(m *kemi.Msg) *failure {
 	if f := over("message", w.total, lim.message); f != nil {
 		return f
 	}
-	if m.Req != nil {
+	if m.IsRequest() {
 		if f := over("R-URI", len(m.RURI()), lim.ruri); f != nil {
 			return f
 		}

@@ -138,7 +138,7 @@ func (mod *Module) buildSteps() []step {
 // reply answers a failed request, as Kamailio's internal sanity_reply: never
 // a reply or an ACK; with noreply set the reply is kept for sanity_reply.
 func (mod *Module) reply(m *kemi.Msg, code int, reason string) {
-	if m.Req == nil || m.Req.Method == sip.ACK {
+	if !m.IsRequest() || m.Request().Method == sip.ACK {
 		return
 	}
 	st := ensureState(m)
@@ -176,7 +176,7 @@ const errNoHost = sanityError("no host to send the reply")
 // returns 1 for replies, ACKs, without noreply, and for messages a check
 // marked as not to be answered.
 func (mod *Module) sanityReply(m *kemi.Msg, _ kemi.Args) kemi.Value {
-	if m.Req == nil || m.Req.Method == sip.ACK || !mod.noreply {
+	if !m.IsRequest() || m.Request().Method == sip.ACK || !mod.noreply {
 		return kemi.OK
 	}
 	st := getState(m)

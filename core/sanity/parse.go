@@ -78,11 +78,11 @@ func (w *wireMsg) first(name string) (string, bool) {
 // upper-cases it, Kamailio compares it as received.
 func requestMethod(m *kemi.Msg) string {
 	if m.Raw != nil {
-		if method, _, ok := strings.Cut(string(m.Raw[:min(len(m.Raw), 64)]), " "); ok && strings.EqualFold(method, string(m.Req.Method)) {
+		if method, _, ok := strings.Cut(string(m.Raw[:min(len(m.Raw), 64)]), " "); ok && strings.EqualFold(method, string(m.Request().Method)) {
 			return method
 		}
 	}
-	return string(m.Req.Method)
+	return string(m.Request().Method)
 }
 
 // firstNamed returns the first header called name, or nil.

@@ -29,7 +29,7 @@ func (mod *Module) hasTotag(m *kemi.Msg, a kemi.Args) kemi.Value {
 // ours (mode 0: it must be an IP address and the reply must not come from
 // that very address, which would be a local loop).
 func (mod *Module) isFirstHop(m *kemi.Msg, mode int) kemi.Value {
-	if m.Req != nil {
+	if m.IsRequest() {
 		vias := 0
 		for _, h := range m.HeaderList() {
 			if _, ok := h.(*sip.ViaHeader); ok {
@@ -38,7 +38,7 @@ func (mod *Module) isFirstHop(m *kemi.Msg, mode int) kemi.Value {
 		}
 		return kemi.IntBool(vias < 2)
 	}
-	if m.Res == nil {
+	if !m.IsReply() {
 		return kemi.Fail
 	}
 	var rr *sip.RecordRouteHeader
@@ -95,7 +95,7 @@ func (mod *Module) isUser(m *kemi.Msg, a kemi.Args) kemi.Value {
 
 // rURI returns the parsed Request-URI.
 func (mod *Module) rURI(m *kemi.Msg, fn string) (string, *uri, bool) {
-	if m.Req == nil {
+	if !m.IsRequest() {
 		m.Errorf(mod.log, "%s: not a request", fn)
 		return "", nil, false
 	}

@@ -158,7 +158,7 @@ func (mod *Module) encodeContact(m *kemi.Msg, a kemi.Args) kemi.Value {
 }
 
 func (mod *Module) decodeContact(m *kemi.Msg, a kemi.Args) kemi.Value {
-	if m.Req == nil {
+	if !m.IsRequest() {
 		m.Errorf(mod.log, "decode_contact: not a request")
 		return kemi.Fail
 	}

@@ -12,7 +12,7 @@ import (
 // headers of the module parameters. Like Kamailio's sl send_reply, the
 // reply goes through the transaction when tm has one for the request.
 func (mod *Module) optionsReply(m *kemi.Msg, a kemi.Args) kemi.Value {
-	if m.Req == nil || m.Req.Method != sip.OPTIONS {
+	if !m.IsRequest() || m.Request().Method != sip.OPTIONS {
 		m.Errorf(mod.log, "options_reply: called for a message that is not an OPTIONS request")
 		return kemi.Fail
 	}

@@ -386,8 +386,8 @@ func TestEncodeDecodeContact(t *testing.T) {
 	if got := contactURI(t, m); got != "sip:pfx*alice*pw*192.0.2.10*5062*udp@203.0.113.5" {
 		t.Errorf("encoded contact %q", got)
 	}
-	if !strings.Contains(m.Req.String(), ">;expires=60\r\n") {
-		t.Errorf("contact header parameters lost:\n%s", m.Req.String())
+	if !strings.Contains(m.Request().String(), ">;expires=60\r\n") {
+		t.Errorf("contact header parameters lost:\n%s", m.Request().String())
 	}
 	if v := env.Call(t, "KSR.siputils.decode_contact_header", m); v.Int != 1 {
 		t.Fatalf("decode_contact_header = %d", v.Int)

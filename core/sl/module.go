@@ -96,7 +96,7 @@ func errorReply(m *kemi.Msg) (int, string) {
 // reply sends a reply to the request in m: statefully through tm when
 // stateful is set and the request has a transaction, else statelessly.
 func (mod *Module) reply(m *kemi.Msg, code int, reason string, stateful bool, mode int) kemi.Value {
-	if m.Req == nil {
+	if !m.IsRequest() {
 		m.Errorf(mod.log, "sl: cannot reply to a reply")
 		return kemi.Fail
 	}
@@ -107,7 +107,7 @@ func (mod *Module) reply(m *kemi.Msg, code int, reason string, stateful bool, mo
 	if reason == "" {
 		reason = kemi.ReasonPhrase(code)
 	}
-	if m.Req.Method == sip.ACK {
+	if m.Request().Method == sip.ACK {
 		mod.noReply.Inc()
 		mod.log.Debug("ACK is not replied")
 		return kemi.Fail
@@ -151,7 +151,7 @@ func (mod *Module) count(code int) {
 // forwardReply forwards the received reply statelessly, optionally with a
 // new status code and reason.
 func (mod *Module) forwardReply(m *kemi.Msg, a kemi.Args) kemi.Value {
-	if m.Res == nil {
+	if !m.IsReply() {
 		m.Errorf(mod.log, "sl_forward_reply: not a reply")
 		return kemi.Fail
 	}
@@ -161,15 +161,15 @@ func (mod *Module) forwardReply(m *kemi.Msg, a kemi.Args) kemi.Value {
 			m.Errorf(mod.log, "sl_forward_reply: invalid code %q", c)
 			return kemi.Fail
 		}
-		if code/100 != m.Res.StatusCode/100 && !(m.Res.StatusCode >= 300 && code >= 300) {
-			m.Errorf(mod.log, "sl_forward_reply: cannot change %d into %d", m.Res.StatusCode, code)
+		if code/100 != m.Response().StatusCode/100 && !(m.Response().StatusCode >= 300 && code >= 300) {
+			m.Errorf(mod.log, "sl_forward_reply: cannot change %d into %d", m.Response().StatusCode, code)
 			return kemi.Fail
 		}
-		m.Res.StatusCode = code
-		m.Res.Reason = kemi.ReasonPhrase(code)
+		m.Response().StatusCode = code
+		m.Response().Reason = kemi.ReasonPhrase(code)
 	}
 	if r := a.Str(1); r != "" {
-		m.Res.Reason = r
+		m.Response().Reason = r
 	}
 	if err := m.Host.Forward(m, ""); err != nil {
 		mod.log.Warn("sl_forward_reply failed", "err", err, "at", m.Where())

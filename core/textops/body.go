@@ -79,7 +79,7 @@ func (mod *Module) setBody(m *kemi.Msg, fn, txt, ctype string, hex bool) kemi.Va
 // setReplyBody stores the body of the reply the module sl or tm will send
 // for this request.
 func (mod *Module) setReplyBody(m *kemi.Msg, fn, txt, ctype string, hex bool) kemi.Value {
-	if m.Req == nil {
+	if !m.IsRequest() {
 		m.Errorf(mod.log, "%s: not a request", fn)
 		return kemi.Fail
 	}

@@ -36,10 +36,10 @@ const (
 func textOf(m *kemi.Msg) (msgText, bool) {
 	var t msgText
 	switch {
-	case m.Req != nil:
-		t.start = m.Req.StartLine()
-	case m.Res != nil:
-		t.start = m.Res.StartLine()
+	case m.IsRequest():
+		t.start = m.Request().StartLine()
+	case m.IsReply():
+		t.start = m.Response().StartLine()
 	default:
 		return t, false
 	}
@@ -112,15 +112,15 @@ func (mod *Module) apply(m *kemi.Msg, t msgText) error {
 	}
 	switch x := parsed.(type) {
 	case *sip.Request:
-		if m.Req == nil {
+		if !m.IsRequest() {
 			return fmt.Errorf("the changed message is not a reply any more")
 		}
-		swapData(m.Req, &m.Req.MessageData, x.MessageData)
+		swapData(m.Request(), &m.Request().MessageData, x.MessageData)
 	case *sip.Response:
-		if m.Res == nil {
+		if !m.IsReply() {
 			return fmt.Errorf("the changed message is not a request any more")
 		}
-		swapData(m.Res, &m.Res.MessageData, x.MessageData)
+		swapData(m.Response(), &m.Response().MessageData, x.MessageData)
 	}
 	return nil
 }

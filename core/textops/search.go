@@ -228,7 +228,7 @@ func (mod *Module) substRegion(m *kemi.Msg, fn, expr string, r region) kemi.Valu
 
 // substURI applies a sed-like expression to the Request-URI.
 func (mod *Module) substURI(m *kemi.Msg, a kemi.Args) kemi.Value {
-	if m.Req == nil {
+	if !m.IsRequest() {
 		m.Errorf(mod.log, "subst_uri: not a request")
 		return kemi.Fail
 	}
@@ -249,14 +249,14 @@ func (mod *Module) substURI(m *kemi.Msg, a kemi.Args) kemi.Value {
 // substUser applies a sed-like expression to the user part of the
 // Request-URI; an empty result removes the user.
 func (mod *Module) substUser(m *kemi.Msg, a kemi.Args) kemi.Value {
-	if m.Req == nil {
+	if !m.IsRequest() {
 		m.Errorf(mod.log, "subst_user: not a request")
 		return kemi.Fail
 	}
 	if a.Str(0) == "" {
 		return kemi.Fail
 	}
-	u := m.Req.Recipient
+	u := m.Request().Recipient
 	if u.Scheme != "" && u.Scheme != "sip" && u.Scheme != "sips" {
 		m.Errorf(mod.log, "subst_user: the R-URI %s is not a SIP URI", m.RURI())
 		return kemi.Fail

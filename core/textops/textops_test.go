@@ -179,21 +179,21 @@ func TestReplace(t *testing.T) {
 	if m.RURI() != "sip:bob@example.com" {
 		t.Errorf("replace_all changed the start line: %s", m.RURI())
 	}
-	if h := m.Req.From().Address.Host; h != "example.org" {
+	if h := m.Request().From().Address.Host; h != "example.org" {
 		t.Errorf("From host %q", h)
 	}
-	if strings.Contains(m.Req.String()[len("INVITE sip:bob@example.com"):], "example.com") {
-		t.Errorf("replace_all left an occurrence:\n%s", m.Req.String())
+	if strings.Contains(m.Request().String()[len("INVITE sip:bob@example.com"):], "example.com") {
+		t.Errorf("replace_all left an occurrence:\n%s", m.Request().String())
 	}
-	before := m.Req.String()
+	before := m.Request().String()
 	run(t, env, m, -1, "replace_all", "x*", "y")
-	if m.Req.String() != before {
+	if m.Request().String() != before {
 		t.Error("replace_all with an empty match changed the message")
 	}
 
 	m = kemitest.ParseMsg(t, invite)
 	run(t, env, m, 1, "replace_hdrs", `192\.0\.2\.10`, "203.0.113.1")
-	if v := m.Req.Via(); v.Host != "203.0.113.1" {
+	if v := m.Request().Via(); v.Host != "203.0.113.1" {
 		t.Errorf("replace_hdrs: Via host %q", v.Host)
 	}
 	if !strings.Contains(string(m.Body()), "IN IP4 192.0.2.10") {
@@ -225,29 +225,29 @@ func TestReplaceStr(t *testing.T) {
 	env := load(t)
 	m := kemitest.ParseMsg(t, invite)
 	run(t, env, m, 1, "replace_str", "alice", "carol", "a")
-	if s := m.Req.String(); strings.Contains(s, "alice") {
+	if s := m.Request().String(); strings.Contains(s, "alice") {
 		t.Errorf("replace_str a left alice:\n%s", s)
 	}
 	contentLengthOK(t, m)
 
 	m = kemitest.ParseMsg(t, invite)
 	run(t, env, m, 1, "replace_str", "alice", "carol", "f")
-	if m.Req.From().Address.User != "carol" || !strings.Contains(m.Req.String(), "<sip:alice@192.0.2.10:5062>") {
-		t.Errorf("replace_str f:\n%s", m.Req.String())
+	if m.Request().From().Address.User != "carol" || !strings.Contains(m.Request().String(), "<sip:alice@192.0.2.10:5062>") {
+		t.Errorf("replace_str f:\n%s", m.Request().String())
 	}
 	run(t, env, m, 1, "replace_str", "not-there", "x", "a")
 	run(t, env, m, 1, "replace_str", "", "x", "a")
 
 	m = kemitest.ParseMsg(t, invite)
 	run(t, env, m, 1, "replace_hdrs_str", "alice", "carol", "a")
-	if strings.Contains(m.Req.String()[:strings.Index(m.Req.String(), "\r\n\r\n")], "alice") || !strings.Contains(string(m.Body()), "o=alice") {
-		t.Errorf("replace_hdrs_str:\n%s", m.Req.String())
+	if strings.Contains(m.Request().String()[:strings.Index(m.Request().String(), "\r\n\r\n")], "alice") || !strings.Contains(string(m.Body()), "o=alice") {
+		t.Errorf("replace_hdrs_str:\n%s", m.Request().String())
 	}
 
 	m = kemitest.ParseMsg(t, invite)
 	run(t, env, m, 1, "replace_body_str", "alice", "carol", "f")
-	if !strings.Contains(string(m.Body()), "o=carol") || m.Req.From().Address.User != "alice" {
-		t.Errorf("replace_body_str:\n%s", m.Req.String())
+	if !strings.Contains(string(m.Body()), "o=carol") || m.Request().From().Address.User != "alice" {
+		t.Errorf("replace_body_str:\n%s", m.Request().String())
 	}
 	contentLengthOK(t, m)
 	check(t, env, bye, []call{{"replace_body_str", []any{"a", "b", "a"}, -1}})
@@ -273,16 +273,16 @@ func TestSubst(t *testing.T) {
 
 	m = kemitest.ParseMsg(t, invite)
 	run(t, env, m, 1, "subst", "/alice/carol/")
-	if n := strings.Count(m.Req.String(), "carol"); n != 1 {
+	if n := strings.Count(m.Request().String(), "carol"); n != 1 {
 		t.Errorf("subst without g replaced %d", n)
 	}
 	run(t, env, m, 1, "subst", "/alice/carol/g")
-	if strings.Contains(m.Req.String(), "alice") {
-		t.Errorf("subst g left alice:\n%s", m.Req.String())
+	if strings.Contains(m.Request().String(), "alice") {
+		t.Errorf("subst g left alice:\n%s", m.Request().String())
 	}
 	contentLengthOK(t, m)
 
-	before := m.Req.String()
+	before := m.Request().String()
 	for _, bad := range []string{
 		"/a(/b/",                      // invalid regular expression
 		"/a/",                         // too short
@@ -297,7 +297,7 @@ func TestSubst(t *testing.T) {
 		"/^CSeq: 1 INVITE/CSeq: one/", // the result must still be a SIP message
 	} {
 		run(t, env, m, -1, "subst", bad)
-		if m.Req.String() != before {
+		if m.Request().String() != before {
 			t.Fatalf("failed subst %q changed the message", bad)
 		}
 	}
@@ -367,7 +367,7 @@ func TestSubstHF(t *testing.T) {
 		t.Errorf("subst_hf l: %q", got)
 	}
 	run(t, env, m, 1, "subst_hf", "f", "/Alice/Bob/", "")
-	if dn := m.Req.From().DisplayName; dn != "Bob" {
+	if dn := m.Request().From().DisplayName; dn != "Bob" {
 		t.Errorf("subst_hf on compact From: display name %q", dn)
 	}
 	run(t, env, m, -1, "subst_hf", "X-None", "/./x/", "a")
@@ -375,7 +375,7 @@ func TestSubstHF(t *testing.T) {
 	run(t, env, m, -1, "subst_hf", "", "/a/b/", "a")
 	// the changed header must still parse
 	run(t, env, m, -1, "subst_hf", "CSeq", "/1/x/", "a")
-	if cs := m.Req.CSeq(); cs.SeqNo != 1 {
+	if cs := m.Request().CSeq(); cs.SeqNo != 1 {
 		t.Errorf("CSeq changed: %v", cs)
 	}
 }
@@ -789,19 +789,19 @@ func TestStrings(t *testing.T) {
 func TestRebuildKeepsState(t *testing.T) {
 	env := load(t)
 	m := kemitest.ParseMsg(t, invite)
-	req := m.Req
-	m.Req.SetTransport("UDP")
-	m.Req.SetSource("192.0.2.10:5062")
+	req := m.Request()
+	m.Request().SetTransport("UDP")
+	m.Request().SetSource("192.0.2.10:5062")
 	m.Flags, m.DstURI = 5, "sip:192.0.2.99"
 	m.SetValue("other", 42)
 	run(t, env, m, 1, "replace_all", "alice", "carol")
-	if m.Req != req || m.Req.Transport() != "UDP" || m.Req.Source() != "192.0.2.10:5062" {
+	if m.Request() != req || m.Request().Transport() != "UDP" || m.Request().Source() != "192.0.2.10:5062" {
 		t.Error("request object or transport data replaced")
 	}
 	if m.Flags != 5 || m.DstURI != "sip:192.0.2.99" || m.Value("other") != 42 || m.Src != netip.MustParseAddrPort("192.0.2.10:5062") {
 		t.Error("message state lost")
 	}
-	if m.Req.Via().Params.GetOr("branch", "") != "z9hG4bK-1" || m.Req.CallID().Value() != "c1@192.0.2.10" {
+	if m.Request().Via().Params.GetOr("branch", "") != "z9hG4bK-1" || m.Request().CallID().Value() != "c1@192.0.2.10" {
 		t.Error("structured headers lost")
 	}
 	contentLengthOK(t, m)

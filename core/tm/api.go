@@ -61,10 +61,10 @@ var errGone = errors.New("the transaction is gone")
 
 // PrecheckTrans is tmx's t_precheck_trans.
 func (mod *Module) PrecheckTrans(m *kemi.Msg) int {
-	if m.Req == nil || m.Req.Method == sip.ACK || m.Req.Method == sip.CANCEL {
+	if !m.IsRequest() || m.Request().Method == sip.ACK || m.Request().Method == sip.CANCEL {
 		return -1
 	}
-	key := serverKey(m.Req, "")
+	key := serverKey(m.Request(), "")
 	if mod.txs.get(key) != nil {
 		return 1
 	}
@@ -196,7 +196,7 @@ func (mod *Module) CancelBranches(m *kemi.Msg, which string) int {
 				mod.sendCancel(t, r.b)
 			}
 			return kemi.OK
-		case which == "others" || (m.Res != nil && m.Res.StatusCode >= 200):
+		case which == "others" || (m.IsReply() && m.Response().StatusCode >= 200):
 			n = mod.cancelBranches(t, r.b)
 		default:
 			n = mod.cancelBranches(t, nil)

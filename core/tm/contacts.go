@@ -23,7 +23,7 @@ type contactGroups [][]target
 // each destination in a group of its own, in the same order (Kamailio
 // draws a weighted random order).
 func (mod *Module) loadContacts(m *kemi.Msg, mode int) kemi.Value {
-	if m.Req == nil {
+	if !m.IsRequest() {
 		return kemi.Fail
 	}
 	if len(m.Branches) == 0 || len(m.Branches) == 1 && m.RURIUsed {

@@ -90,10 +90,10 @@ func (mod *Module) Exports() []kemi.Export {
 			return kemi.IntBool(r != nil && r.t != nil && !r.t.done)
 		}),
 		x("t_lookup_request", nil, func(m *kemi.Msg, a kemi.Args) kemi.Value {
-			if m.Req == nil {
+			if !m.IsRequest() {
 				return kemi.Fail
 			}
-			return kemi.IntBool(mod.txs.get(serverKey(m.Req, "")) != nil)
+			return kemi.IntBool(mod.txs.get(serverKey(m.Request(), "")) != nil)
 		}),
 		x("t_lookup_cancel", nil, mod.lookupCancel),
 		x("t_lookup_cancel_flags", I, mod.lookupCancel),
@@ -179,13 +179,13 @@ func (mod *Module) checkTrans(m *kemi.Msg, a kemi.Args) kemi.Value {
 	if m.Route != kemi.RouteRequest && m.Route != kemi.RouteNone {
 		return kemi.OK
 	}
-	if m.Req == nil {
+	if !m.IsRequest() {
 		return kemi.Fail
 	}
 	r := refOf(m)
-	switch m.Req.Method {
+	switch m.Request().Method {
 	case sip.CANCEL:
-		if t := mod.txs.get(serverKey(m.Req, "INVITE")); t != nil {
+		if t := mod.txs.get(serverKey(m.Request(), "INVITE")); t != nil {
 			r.cancelOf = t
 			return kemi.OK
 		}
@@ -198,12 +198,12 @@ func (mod *Module) checkTrans(m *kemi.Msg, a kemi.Args) kemi.Value {
 			mod.absorb(t, m)
 			return kemi.Int(0)
 		}
-		if mod.txs.get(serverKey(m.Req, "INVITE")) != nil {
+		if mod.txs.get(serverKey(m.Request(), "INVITE")) != nil {
 			return kemi.OK
 		}
 		return kemi.Fail
 	}
-	if t := mod.txs.get(serverKey(m.Req, "")); t != nil {
+	if t := mod.txs.get(serverKey(m.Request(), "")); t != nil {
 		mod.absorb(t, m)
 		return kemi.Int(0)
 	}
@@ -212,14 +212,14 @@ func (mod *Module) checkTrans(m *kemi.Msg, a kemi.Args) kemi.Value {
 
 // newtran is t_newtran: 1 created, 0 retransmission absorbed, -1 error.
 func (mod *Module) newtran(m *kemi.Msg, a kemi.Args) kemi.Value {
-	if m.Req == nil {
+	if !m.IsRequest() {
 		return kemi.Fail
 	}
 	r := refOf(m)
 	if r.t != nil {
 		return kemi.OK
 	}
-	if m.Req.Method == sip.ACK {
+	if m.Request().Method == sip.ACK {
 		if t := mod.negativeAckOf(m); t != nil {
 			mod.absorb(t, m)
 			return kemi.Int(0)
@@ -245,7 +245,7 @@ func (mod *Module) newtran(m *kemi.Msg, a kemi.Args) kemi.Value {
 // tReply is t_reply (the transaction must exist) and t_send_reply (it is
 // created when needed).
 func (mod *Module) tReply(m *kemi.Msg, code int, reason string, create bool) kemi.Value {
-	if m.Req == nil || code < 100 || code > 699 {
+	if !m.IsRequest() || code < 100 || code > 699 {
 		m.Errorf(mod.log, "t_reply: invalid code %d or not a request", code)
 		return kemi.Fail
 	}
@@ -320,8 +320,8 @@ func currentBranch(t *tx, r *ref) *branch {
 
 // statusOf is the reply code a route sees ($T_reply_code).
 func statusOf(r *ref, m *kemi.Msg) int {
-	if m.Res != nil {
-		return m.Res.StatusCode
+	if m.IsReply() {
+		return m.Response().StatusCode
 	}
 	if r.held && r.b != nil && (r.b.final || r.b.provisonal) {
 		return r.b.status
@@ -340,9 +340,9 @@ func statusOf(r *ref, m *kemi.Msg) int {
 // attempts.
 func branchIndex(m *kemi.Msg, r *ref) int {
 	switch {
-	case m.Res == nil && m.Route == kemi.RouteRequest:
+	case !m.IsReply() && m.Route == kemi.RouteRequest:
 		return len(m.Branches)
-	case m.Res == nil && m.Route == kemi.RouteFailure:
+	case !m.IsReply() && m.Route == kemi.RouteFailure:
 		if r == nil || r.t == nil {
 			return -1
 		}
@@ -364,8 +364,8 @@ func (mod *Module) checkStatus(m *kemi.Msg, a kemi.Args) kemi.Value {
 	}
 	r := peekRef(m)
 	code := 0
-	if m.Res != nil {
-		code = m.Res.StatusCode
+	if m.IsReply() {
+		code = m.Response().StatusCode
 	} else if r != nil && r.t != nil {
 		unlock := lockTx(r)
 		code = statusOf(r, m)
@@ -378,10 +378,10 @@ func (mod *Module) checkStatus(m *kemi.Msg, a kemi.Args) kemi.Value {
 }
 
 func (mod *Module) lookupCancel(m *kemi.Msg, a kemi.Args) kemi.Value {
-	if m.Req == nil || m.Req.Method != sip.CANCEL {
+	if !m.IsRequest() || m.Request().Method != sip.CANCEL {
 		return kemi.Fail
 	}
-	t := mod.txs.get(serverKey(m.Req, "INVITE"))
+	t := mod.txs.get(serverKey(m.Request(), "INVITE"))
 	if t == nil {
 		return kemi.Fail
 	}
@@ -523,11 +523,11 @@ func (mod *Module) dropReplies(m *kemi.Msg, mode string) kemi.Value {
 // now, with the changes the script made, for its failure route and local
 // requests.
 func (mod *Module) saveLumps(m *kemi.Msg, a kemi.Args) kemi.Value {
-	if m.Req == nil {
+	if !m.IsRequest() {
 		return kemi.Fail
 	}
 	return onTx(m, func(r *ref) kemi.Value {
-		r.t.req, r.t.reqAdded = m.Req.Clone(), m.AddedAt()
+		r.t.req, r.t.reqAdded = m.Request().Clone(), m.AddedAt()
 		return kemi.OK
 	})
 }
@@ -535,7 +535,7 @@ func (mod *Module) saveLumps(m *kemi.Msg, a kemi.Args) kemi.Value {
 // replicate is t_replicate(uri): a copy of the request goes to uri; the
 // replies it gets are absorbed.
 func (mod *Module) replicate(m *kemi.Msg, a kemi.Args) kemi.Value {
-	if m.Req == nil || a.Str(0) == "" {
+	if !m.IsRequest() || a.Str(0) == "" {
 		return kemi.Fail
 	}
 	dst, err := mod.resolve(a.Str(0))
@@ -548,7 +548,7 @@ func (mod *Module) replicate(m *kemi.Msg, a kemi.Args) kemi.Value {
 		mod.log.Warn("t_replicate: Max-Forwards is 0: no copy sent", "at", m.Where())
 		return kemi.Fail
 	}
-	req := m.Req.Clone()
+	req := m.Request().Clone()
 	if setMF {
 		kemi.SetMaxForwards(req, mf)
 	}
@@ -557,7 +557,7 @@ func (mod *Module) replicate(m *kemi.Msg, a kemi.Args) kemi.Value {
 	if via == nil {
 		return kemi.Fail
 	}
-	insertVia(&kemi.Msg{Req: req}, via)
+	insertVia(kemi.RequestMsg(req), via)
 	if err := mod.host.SendRequest(m, req, dst); err != nil {
 		return kemi.Fail
 	}

@@ -22,14 +22,14 @@ func registerPVs(t *kemi.PVTable, mod *Module) error {
 		return f(r)
 	}
 	replyCode := func(m *kemi.Msg, p *kemi.PVName) (kemi.Value, error) {
-		if m.Res != nil {
-			return kemi.Int(m.Res.StatusCode), nil
+		if m.IsReply() {
+			return kemi.Int(m.Response().StatusCode), nil
 		}
 		return withTx(m, func(r *ref) kemi.Value { return kemi.Int(statusOf(r, m)) }), nil
 	}
 	replyReason := func(m *kemi.Msg, p *kemi.PVName) (kemi.Value, error) {
-		if m.Res != nil {
-			return kemi.Str(m.Res.Reason), nil
+		if m.IsReply() {
+			return kemi.Str(m.Response().Reason), nil
 		}
 		return withTx(m, func(r *ref) kemi.Value {
 			if b := currentBranch(r.t, r); b != nil && b.reply != nil && (r.held || m.Route == kemi.RouteFailure) {
@@ -76,11 +76,11 @@ func registerPVs(t *kemi.PVTable, mod *Module) error {
 			if r.t.req == nil {
 				return nil // let go in the wait state
 			}
-			return &kemi.Msg{Req: r.t.req, Src: r.t.src, Rcv: r.t.rcv, Proto: r.t.proto, OrigURI: r.t.origURI, Flags: r.t.flags, AVPs: r.t.avps}
+			return kemi.WithRequest(&kemi.Msg{Src: r.t.src, Rcv: r.t.rcv, Proto: r.t.proto, OrigURI: r.t.origURI, Flags: r.t.flags, AVPs: r.t.avps}, r.t.req)
 		})},
 		{Name: "T_rpl", Param: true, RawParam: true, Get: evalIn(func(r *ref) *kemi.Msg {
 			if b := currentBranch(r.t, r); b != nil && b.reply != nil {
-				return &kemi.Msg{Res: b.reply}
+				return kemi.ReplyMsg(b.reply)
 			}
 			return nil
 		})},
@@ -100,7 +100,7 @@ func registerPVs(t *kemi.PVTable, mod *Module) error {
 			if req == nil {
 				return kemi.Null, nil
 			}
-			return evalOn(&kemi.Msg{Req: req}, p)
+			return evalOn(kemi.RequestMsg(req), p)
 		}},
 		{Name: "T", Param: true, Get: func(m *kemi.Msg, p *kemi.PVName) (kemi.Value, error) {
 			switch p.Key(m) {

@@ -43,12 +43,12 @@ var (
 
 // tRelay is t_relay and its variants.
 func (mod *Module) tRelay(m *kemi.Msg, o relayOpts) kemi.Value {
-	if m.Req == nil {
+	if !m.IsRequest() {
 		m.Errorf(mod.log, "t_relay: not a request")
 		return kemi.Fail
 	}
 	r := refOf(m)
-	switch m.Req.Method {
+	switch m.Request().Method {
 	case sip.ACK:
 		return mod.relayACK(m)
 	case sip.CANCEL:
@@ -95,7 +95,7 @@ func (mod *Module) tRelay(m *kemi.Msg, o relayOpts) kemi.Value {
 	}
 	mf, setMF, exhausted := m.ProxyMaxForwards()
 	if !r.held {
-		t.req, t.reqAdded = m.Req, m.AddedAt()
+		t.req, t.reqAdded = m.Request(), m.AddedAt()
 		t.maxFwdChecked = !setMF
 	}
 	if exhausted {
@@ -186,7 +186,7 @@ func (mod *Module) absorb(t *tx, m *kemi.Msg) {
 	m.Handled = true
 	switch {
 	case t.done:
-	case m.Req.Method == sip.ACK:
+	case m.Request().Method == sip.ACK:
 		if t.inv && t.final && t.uasStatus >= 300 && !t.acked {
 			t.acked = true
 			mod.startWait(t) // replaces timer G
@@ -207,7 +207,7 @@ func (mod *Module) addBranch(t *tx, origin *kemi.Msg, tg target, o relayOpts) er
 		return errTooMany
 	}
 	idx := len(t.branches)
-	req := origin.Req.Clone()
+	req := origin.Request().Clone()
 	if v := req.Via(); v != nil {
 		// RFC 3581: the callee's replies come back to us, but the Via
 		// below ours must say where the caller really is
@@ -223,7 +223,6 @@ func (mod *Module) addBranch(t *tx, origin *kemi.Msg, tg target, o relayOpts) er
 	}
 	b := &branch{tx: t, idx: idx, id: branchID(mod.prefix, t.id, idx)}
 	bm := &kemi.Msg{
-		Req:           req,
 		Proto:         origin.Proto,
 		Src:           origin.Src,
 		Rcv:           origin.Rcv,
@@ -245,6 +244,7 @@ func (mod *Module) addBranch(t *tx, origin *kemi.Msg, tg target, o relayOpts) er
 		MaxFwdChecked: origin.MaxFwdChecked,
 		LocalRport:    origin.LocalRport,
 	}
+	bm.SetRequest(req)
 	if bm.SendSock == nil {
 		bm.SendSock = origin.SendSock
 	}
@@ -391,7 +391,7 @@ func (mod *Module) relayACK(m *kemi.Msg) kemi.Value {
 // or the INVITE's final reply was a 2xx (or none yet) and the ACK is end
 // to end.
 func (mod *Module) negativeAckOf(m *kemi.Msg) *tx {
-	t := mod.txs.get(serverKey(m.Req, "INVITE"))
+	t := mod.txs.get(serverKey(m.Request(), "INVITE"))
 	if t == nil {
 		return nil
 	}
@@ -410,7 +410,7 @@ func (mod *Module) negativeAckOf(m *kemi.Msg) *tx {
 func (mod *Module) relayCancel(m *kemi.Msg, r *ref) kemi.Value {
 	inv := r.cancelOf
 	if inv == nil {
-		inv = mod.txs.get(serverKey(m.Req, "INVITE"))
+		inv = mod.txs.get(serverKey(m.Request(), "INVITE"))
 	}
 	if inv == nil {
 		m.Errorf(mod.log, "t_relay: CANCEL matches no INVITE transaction")

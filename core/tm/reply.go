@@ -11,7 +11,7 @@ import (
 // Replies to unknown branches are left to the engine, which forwards them
 // statelessly on their Via (late 2xx retransmissions).
 func (mod *Module) OnReply(m *kemi.Msg) bool {
-	res := m.Res
+	res := m.Response()
 	v := res.Via()
 	if v == nil {
 		return false
@@ -73,7 +73,7 @@ func (mod *Module) OnReply(m *kemi.Msg) bool {
 // one is acknowledged again) or the reply to a CANCEL; t.mu held.
 func (mod *Module) lateReply(t *tx, idx int, m *kemi.Msg) {
 	mod.met.absorbed.Inc()
-	res := m.Res
+	res := m.Response()
 	if !t.inv || res.CSeq().MethodName != sip.INVITE {
 		return
 	}
@@ -95,7 +95,7 @@ func (mod *Module) lateReply(t *tx, idx int, m *kemi.Msg) {
 
 // branchReply handles one reply of a branch; t.mu held.
 func (mod *Module) branchReply(t *tx, b *branch, m *kemi.Msg) {
-	res := m.Res
+	res := m.Response()
 	code := res.StatusCode
 	if b.final {
 		// a retransmission, or a reply after we gave up on the branch
@@ -174,7 +174,7 @@ func (mod *Module) branchReply(t *tx, b *branch, m *kemi.Msg) {
 
 // stripVia removes our Via from a reply before it goes upstream.
 func (mod *Module) stripVia(m *kemi.Msg) {
-	if v := m.Res.Via(); v != nil {
+	if v := m.Response().Via(); v != nil {
 		m.RemoveHeaderValue(v)
 	}
 }
@@ -215,7 +215,7 @@ func (mod *Module) branchTimeout(t *tx, b *branch, run kemi.Runner, proc *kemi.P
 	}
 	// a send failure is no timeout for t_branch_timeout, as in Kamailio
 	b.final, b.local, b.timedOut, b.status = true, true, !b.sendFailed, code
-	fake := &kemi.Msg{Req: t.req}
+	fake := kemi.RequestMsg(t.req)
 	b.reply = fake.NewReply(code, kemi.ReasonPhrase(code))
 	mod.wheel.stop(&b.retr) // nothing answered, or the INVITE stopped already
 	if t.inv && b.provisonal && !b.cancelSent {
@@ -364,7 +364,6 @@ func (mod *Module) mergeChallenges(t *tx, rep *sip.Response) *sip.Response {
 func (mod *Module) fakeRequest(t *tx, b *branch, proc *kemi.Proc) *kemi.Msg {
 	req := t.req.Clone()
 	fm := &kemi.Msg{
-		Req:           req,
 		Proto:         t.proto,
 		Src:           t.src,
 		Rcv:           t.rcv,
@@ -383,6 +382,7 @@ func (mod *Module) fakeRequest(t *tx, b *branch, proc *kemi.Proc) *kemi.Msg {
 		MaxFwdChecked: t.maxFwdChecked,
 		ForceRport:    t.forceRport,
 	}
+	fm.SetRequest(req)
 	if fm.Proc == nil {
 		fm.Proc = kemi.NewProc(0)
 	}

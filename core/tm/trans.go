@@ -73,7 +73,7 @@ var noop = func() {}
 // route that called goes on with the transaction (it is not trimmed
 // before AfterRequestRoute).
 func (mod *Module) newTx(m *kemi.Msg, inRoute bool) (t *tx, created bool, err error) {
-	key := serverKey(m.Req, "")
+	key := serverKey(m.Request(), "")
 	if old := mod.txs.get(key); old != nil {
 		return old, false, nil
 	}
@@ -86,11 +86,11 @@ func (mod *Module) newTx(m *kemi.Msg, inRoute bool) (t *tx, created bool, err er
 		id:      mod.nextID.Add(1),
 		key:     key,
 		dst:     dst,
-		inv:     m.Req.Method == sip.INVITE,
+		inv:     m.Request().Method == sip.INVITE,
 		inRoute: inRoute,
-		call:    callKey(m.Req.CallID().Value(), m.Req.CSeq().SeqNo),
+		call:    callKey(m.Request().CallID().Value(), m.Request().CSeq().SeqNo),
 		txState: &txState{
-			req:           m.Req,
+			req:           m.Request(),
 			reqAdded:      m.AddedAt(),
 			flags:         m.Flags,
 			avps:          m.AVPs.Clone(),
@@ -100,8 +100,8 @@ func (mod *Module) newTx(m *kemi.Msg, inRoute bool) (t *tx, created bool, err er
 			t2:            mod.t2,
 			created:       now,
 			bestBranch:    -1,
-			callID:        m.Req.CallID().Value(),
-			cseq:          m.Req.CSeq().SeqNo,
+			callID:        m.Request().CallID().Value(),
+			cseq:          m.Request().CSeq().SeqNo,
 			src:           m.Src,
 			rcv:           m.Rcv,
 			proto:         m.Proto,
@@ -218,10 +218,10 @@ func (mod *Module) localReply(t *tx, m *kemi.Msg, code int, reason string) error
 		reason = kemi.ReasonPhrase(code)
 	}
 	var res *sip.Response
-	if m != nil && m.Req != nil {
+	if m != nil && m.IsRequest() {
 		res = m.NewReply(code, reason)
 	} else {
-		fake := &kemi.Msg{Req: t.req}
+		fake := kemi.RequestMsg(t.req)
 		res = fake.NewReply(code, reason)
 	}
 	return mod.replyUAS(t, res, true)

@@ -114,14 +114,14 @@ func (h *Host) Resolve(_ context.Context, uri string) (kemi.Dest, error) {
 
 // Forward records a stateless forward.
 func (h *Host) Forward(m *kemi.Msg, uri string) error {
-	if uri == "" && m.Req != nil {
+	if uri == "" && m.IsRequest() {
 		uri = m.NextHop()
 	}
 	var text string
-	if m.Req != nil {
-		text = m.Req.String()
-	} else if m.Res != nil {
-		text = m.Res.String()
+	if m.IsRequest() {
+		text = m.Request().String()
+	} else if m.IsReply() {
+		text = m.Response().String()
 	}
 	if err := h.record(Sent{Kind: "forward", Msg: text, URI: uri}); err != nil {
 		return err
@@ -294,11 +294,11 @@ func Parse(text string) (*kemi.Msg, error) {
 	}
 	switch x := msg.(type) {
 	case *sip.Request:
-		m.Req = x
+		m.SetRequest(x)
 		m.OrigURI = x.Recipient.String()
 		m.NoteMaxForwards()
 	case *sip.Response:
-		m.Res = x
+		m.SetReply(x)
 		m.Route = kemi.RouteReply
 	}
 	return m, nil
