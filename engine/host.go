@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -168,11 +167,12 @@ func (e *Engine) Forward(m *kemi.Msg, uri string) error {
 	if m.SendSock != nil && m.SendSock.Proto == dst.Proto {
 		dst.Sock = m.SendSock
 	}
-	if v := m.Request().Via(); v != nil {
-		// replies to a request that came over TCP find the connection by
-		// received/rport; over UDP rport is honoured when asked for
-		m.StampSenderVia(v)
+	if e.canForwardLazy(m) {
+		return e.forwardLazy(m, dst, mf, setMF)
 	}
+	// replies to a request that came over TCP find the connection by
+	// received/rport; over UDP rport is honoured when asked for
+	m.StampSenderTopVia()
 	via := e.Via(m, &dst, statelessBranch(m.Request()))
 	if via == nil {
 		m.SetError(500, "No socket for "+dst.Proto)
@@ -237,32 +237,32 @@ func (e *Engine) tooManyHops(m *kemi.Msg) error {
 // same as for the INVITE it cancels. Headers the route removed are left
 // out of the hash.
 func statelessBranch(req *sip.Request) string {
-	h := fnv.New64a()
+	h := fnv64Offset
 	v := req.Via()
 	if b, ok := viaBranch(v); ok && strings.HasPrefix(b, "z9hG4bK") {
-		h.Write([]byte(b))
-		h.Write([]byte(v.Host))
-		h.Write([]byte(strconv.Itoa(v.Port)))
+		h = fnv64(h, []byte(b))
+		h = fnv64(h, []byte(v.Host))
+		h = fnv64(h, []byte(strconv.Itoa(v.Port)))
 	} else {
 		if c := req.CallID(); c != nil {
-			h.Write([]byte(c.Value()))
+			h = fnv64(h, []byte(c.Value()))
 		}
 		if f := req.From(); f != nil {
 			if t, ok := f.Params.Get("tag"); ok {
-				h.Write([]byte(t))
+				h = fnv64(h, []byte(t))
 			}
 		}
 		if c := req.CSeq(); c != nil {
-			h.Write([]byte(strconv.FormatUint(uint64(c.SeqNo), 10)))
+			h = fnv64(h, []byte(strconv.FormatUint(uint64(c.SeqNo), 10)))
 		}
 		if v != nil {
-			h.Write([]byte(v.Value()))
+			h = fnv64(h, []byte(v.Value()))
 		}
 		if req.Method != sip.CANCEL && req.Method != sip.ACK {
-			h.Write([]byte(req.Recipient.String()))
+			h = fnv64(h, []byte(req.Recipient.String()))
 		}
 	}
-	return "z9hG4bKsl" + strconv.FormatUint(h.Sum64(), 36)
+	return "z9hG4bKsl" + strconv.FormatUint(h, 36)
 }
 
 // viaBranch returns the branch parameter of v, if v is there.
@@ -276,6 +276,9 @@ func viaBranch(v *sip.ViaHeader) (string, bool) {
 // forwardReply sends a reply on to the address in its second Via, after
 // checking that the top Via is ours and removing it.
 func (e *Engine) forwardReply(m *kemi.Msg) error {
+	if lm := m.Lazy(); lm != nil {
+		return e.forwardReplyLazy(m, lm)
+	}
 	res := m.Response()
 	top := res.Via()
 	if top == nil {
@@ -361,29 +364,9 @@ func (e *Engine) Reply(m *kemi.Msg, res *sip.Response) error {
 
 // Via returns our Via for a request to dst and picks the socket.
 func (e *Engine) Via(m *kemi.Msg, dst *kemi.Dest, branch string) *sip.ViaHeader {
-	sock := dst.Sock
-	var prefer *kemi.Socket
-	if m != nil {
-		if sock == nil && m.SendSock != nil && m.SendSock.Proto == dst.Proto {
-			sock = m.SendSock
-		}
-		prefer = m.Rcv
-	}
-	if sock == nil {
-		sock = e.tp.pickSocket(dst.Proto, dst.Addr.Addr(), prefer)
-	}
-	if sock == nil {
+	host, port, ok := e.viaSocket(m, dst)
+	if !ok {
 		return nil
-	}
-	dst.Sock = sock
-	host, port := sock.Host(), sock.Port()
-	if m != nil {
-		if m.AdvHost != "" {
-			host = m.AdvHost
-		}
-		if m.AdvPort != 0 {
-			port = m.AdvPort
-		}
 	}
 	via := &sip.ViaHeader{
 		ProtocolName:    "SIP",
@@ -398,6 +381,38 @@ func (e *Engine) Via(m *kemi.Msg, dst *kemi.Dest, branch string) *sip.ViaHeader 
 		via.Params.Add("rport", "")
 	}
 	return via
+}
+
+// viaSocket picks the socket a request to dst leaves from (dst.Sock, the
+// message's send socket, or one for dst's protocol and address) and
+// returns the host and port our Via advertises; ok is false when there
+// is no socket.
+func (e *Engine) viaSocket(m *kemi.Msg, dst *kemi.Dest) (host string, port int, ok bool) {
+	sock := dst.Sock
+	var prefer *kemi.Socket
+	if m != nil {
+		if sock == nil && m.SendSock != nil && m.SendSock.Proto == dst.Proto {
+			sock = m.SendSock
+		}
+		prefer = m.Rcv
+	}
+	if sock == nil {
+		sock = e.tp.pickSocket(dst.Proto, dst.Addr.Addr(), prefer)
+	}
+	if sock == nil {
+		return "", 0, false
+	}
+	dst.Sock = sock
+	host, port = sock.Host(), sock.Port()
+	if m != nil {
+		if m.AdvHost != "" {
+			host = m.AdvHost
+		}
+		if m.AdvPort != 0 {
+			port = m.AdvPort
+		}
+	}
+	return host, port, true
 }
 
 // PrepareRequest picks the socket, runs the modules' send hooks and the
@@ -419,7 +434,6 @@ func (e *Engine) PrepareRequest(origin *kemi.Msg, req *sip.Request, dst *kemi.De
 	if origin.Run != nil && e.cfg.OnsendRoute != "none" && origin.Run.Has(e.cfg.OnsendRoute) {
 		om := origin.Copy()
 		om.SetRequest(req)
-		om.SetReply(nil)
 		om.Drop = false
 		om.Snd = dst
 		// the Runner (the worker) counts the run and logs a Lua error

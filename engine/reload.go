@@ -9,7 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/emiago/sipgo/sip"
 	"github.com/kemisip/kemi/kemi"
 	"github.com/kemisip/kemi/luaext"
 )
@@ -180,18 +179,15 @@ func (e *Engine) liveWork() int {
 
 // refuseWhileDraining reports whether a request must be dropped because the
 // engine drains: only new dialogs and transactions are refused.
-func (e *Engine) refuseWhileDraining(req *sip.Request) bool {
+func (e *Engine) refuseWhileDraining(m *kemi.Msg) bool {
 	if !e.draining.Load() {
 		return false
 	}
-	switch req.Method {
-	case sip.ACK, sip.CANCEL:
+	switch m.Method() {
+	case "ACK", "CANCEL":
 		return false
 	}
-	if to := req.To(); to != nil && to.Params.Has("tag") {
-		return false
-	}
-	return true
+	return m.ToTag() == ""
 }
 
 // Stats is a snapshot for operators (SIGUSR1).

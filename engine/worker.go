@@ -2,11 +2,11 @@ package engine
 
 import (
 	"runtime/debug"
-	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+	"github.com/kemisip/kemi/internal/sipmsg"
 	"github.com/kemisip/kemi/kemi"
 	"github.com/kemisip/kemi/luaext"
 )
@@ -26,6 +26,9 @@ type worker struct {
 	proc   *kemi.Proc
 	parser *sip.Parser
 	gen    int64 // script generation of st
+	// spare is the lazy message of the last route, reused for the next
+	// one when nothing kept it (see handle)
+	spare *sipmsg.Msg
 
 	// statistics for SIGUSR1: routeStats' counts and busyNs
 	routeStats
@@ -103,24 +106,18 @@ func (w *worker) handle(j job) {
 		return
 	}
 	e := w.e
-	var msg sip.Message
-	err := checkLineEnds(j.raw)
-	if err == nil {
-		msg, err = w.parser.ParseSIP(j.raw)
+	// the message starts lazy (see kemi/lazy.go): parsed by sipgo only
+	// if a module asks for its sipgo form
+	lm := w.spare
+	if lm == nil {
+		lm = new(sipmsg.Msg)
 	}
+	w.spare = nil
+	err := parseWireInto(lm, j.raw, j.proto != "udp", e.cfg.MaxMessageSize)
 	if err != nil {
+		w.spare = lm
 		e.met.dropped(dropMalformed).Inc()
 		e.log.Debug("dropped malformed message", "src", j.src, "proto", j.proto, "err", err)
-		return
-	}
-	if missing := missingHeader(msg); missing != "" {
-		e.met.dropped(dropMalformed).Inc()
-		e.log.Debug("dropped message without "+missing, "src", j.src, "proto", j.proto)
-		return
-	}
-	if err := checkWireValues(msg); err != nil {
-		e.met.dropped(dropMalformed).Inc()
-		e.log.Debug("dropped message with a value out of range", "src", j.src, "proto", j.proto, "err", err)
 		return
 	}
 	m := &kemi.Msg{
@@ -134,49 +131,34 @@ func (w *worker) handle(j job) {
 		Host:     e,
 		Run:      w,
 	}
-	msg.SetTransport(strings.ToUpper(j.proto))
-	msg.SetSource(j.src.String())
-	switch x := msg.(type) {
-	case *sip.Request:
-		m.SetRequest(x)
+	m.SetLazy(lm, w.parser)
+	if lm.IsRequest() {
 		w.handleRequest(m)
-	case *sip.Response:
-		m.SetReply(x)
+	} else {
 		w.handleReply(m)
 	}
-}
-
-// missingHeader names a header every message needs for routing, if absent.
-func missingHeader(msg sip.Message) string {
-	switch {
-	case msg.Via() == nil:
-		return "Via"
-	case msg.From() == nil:
-		return "From"
-	case msg.To() == nil:
-		return "To"
-	case msg.CallID() == nil:
-		return "Call-ID"
-	case msg.CSeq() == nil:
-		return "CSeq"
+	if m.Lazy() == lm {
+		// nothing asked for the sipgo form, which is what keeps a message
+		// past its route (tm): the next message reuses lm's space
+		m.SetLazy(nil, nil)
+		w.spare = lm
 	}
-	return ""
 }
 
 func (w *worker) handleRequest(m *kemi.Msg) {
 	e := w.e
-	method := string(m.Request().Method)
+	method := m.Method()
 	e.met.request(method).Inc()
 	if !knownMethods[method] && !e.cfg.RouteUnknownMethods {
 		e.met.dropped(dropUnknownMethod).Inc()
 		e.log.Debug("dropped request with unknown method", "method", method, "src", m.Src)
 		return
 	}
-	if e.refuseWhileDraining(m.Request()) {
+	if e.refuseWhileDraining(m) {
 		e.met.dropped(dropShutdown).Inc()
 		return
 	}
-	m.OrigURI = m.Request().Recipient.String()
+	m.OrigURI = m.RURI()
 	m.NoteMaxForwards()
 	_, _ = w.run(e.cfg.RequestRoute, kemi.RouteRequest, m) // a Lua error is logged and counted
 	for _, h := range e.reqHooks {
@@ -193,7 +175,7 @@ func (w *worker) handleRequest(m *kemi.Msg) {
 
 func (w *worker) handleReply(m *kemi.Msg) {
 	e := w.e
-	e.met.reply(m.Response().StatusCode).Inc()
+	e.met.reply(m.StatusCode()).Inc()
 	if e.cfg.ReplyRoute != "none" {
 		_, _ = w.run(e.cfg.ReplyRoute, kemi.RouteReply, m)
 		if m.Drop {
@@ -207,7 +189,7 @@ func (w *worker) handleReply(m *kemi.Msg) {
 		}
 	}
 	if err := e.forwardReply(m); err != nil {
-		e.log.Debug("reply not forwarded", "err", err, "status", m.Response().StatusCode, "src", m.Src)
+		e.log.Debug("reply not forwarded", "err", err, "status", m.StatusCode(), "src", m.Src)
 	}
 }
 

@@ -1,7 +1,10 @@
 package kemi
 
 import (
+	"bytes"
 	"fmt"
+	"net/netip"
+	"strconv"
 	"strings"
 
 	"github.com/emiago/sipgo/sip"
@@ -194,4 +197,117 @@ func (m *Msg) StatusCode() int {
 		return 0
 	}
 	return m.res.StatusCode
+}
+
+// ToTag returns the tag of the To header, "" when it has none (or there
+// is no To header).
+func (m *Msg) ToTag() string {
+	if lm := m.lazy; lm != nil {
+		to, err := lm.To()
+		if err != nil || len(to.Tag) == 0 {
+			return ""
+		}
+		return string(to.Tag)
+	}
+	s := m.SIP()
+	if s == nil {
+		return ""
+	}
+	if to := s.To(); to != nil {
+		tag, _ := to.Params.Get("tag")
+		return tag
+	}
+	return ""
+}
+
+// StampSenderTopVia stamps the top Via of a request m is relaying, in
+// whichever form the message is (see StampSenderVia).
+func (m *Msg) StampSenderTopVia() {
+	lm := m.lazy
+	if lm == nil {
+		if m.req != nil {
+			if v := m.req.Via(); v != nil {
+				m.StampSenderVia(v)
+			}
+		}
+		return
+	}
+	id := lm.Find(sipmsg.HdrVia)
+	if id == sipmsg.NoHeader {
+		return
+	}
+	var buf [256]byte
+	if v, changed := stampViaValue(buf[:0], lm.Value(id), m.Src, m.ForceRport || m.Proto != "udp"); changed {
+		lm.SetValue(id, v)
+	}
+}
+
+// stampViaValue is StampVia on the text of a Via header: v with its first
+// via-parm stamped, appended to dst, and whether anything changed. As
+// StampVia (sipgo's params), a parameter it sets is removed from its
+// place and written last: received, then rport.
+func stampViaValue(dst, v []byte, src netip.AddrPort, force bool) ([]byte, bool) {
+	if !src.IsValid() {
+		return dst, false
+	}
+	via, rest, err := sipmsg.ParseVia(v)
+	if err != nil {
+		return dst, false
+	}
+	item := v[:len(v)-len(rest)]
+	if len(rest) > 0 {
+		// the first via-parm without the comma and white space after it
+		item = bytes.TrimRight(item[:bytes.LastIndexByte(item, ',')], " \t\r\n")
+	}
+	var ipBuf [64]byte
+	ip := src.Addr().Unmap().AppendTo(ipBuf[:0])
+	rportAsked := via.HasRport && len(via.Rport) == 0
+	host := bytes.Trim(via.Host, "[]")
+	setReceived := (!bytes.Equal(host, ip) || rportAsked || force) && !bytes.Equal(via.Received, ip)
+	setRport := rportAsked || force
+	if !setReceived && !setRport {
+		return dst, false
+	}
+	semi := bytes.IndexByte(item, ';')
+	if semi < 0 {
+		semi = len(item)
+	}
+	dst = append(dst, item[:semi]...)
+	for params := via.Params; len(params) > 0; {
+		var name, value []byte
+		name, value, params, _ = sipmsg.NextParam(params)
+		if len(name) == 0 ||
+			setReceived && bytes.EqualFold(name, []byte("received")) ||
+			setRport && bytes.EqualFold(name, []byte("rport")) {
+			continue
+		}
+		dst = append(dst, ';')
+		dst = append(dst, name...)
+		if value != nil {
+			dst = append(dst, '=')
+			dst = append(dst, value...)
+		}
+	}
+	if setReceived {
+		dst = append(dst, ";received="...)
+		dst = append(dst, ip...)
+	}
+	if setRport {
+		dst = append(dst, ";rport="...)
+		dst = strconv.AppendUint(dst, uint64(src.Port()), 10)
+	}
+	return append(dst, v[len(item):]...), true
+}
+
+// CallID returns the Call-ID, "" when there is none.
+func (m *Msg) CallID() string {
+	if lm := m.lazy; lm != nil {
+		return string(lm.CallID())
+	}
+	if s := m.SIP(); s != nil {
+		if c := s.CallID(); c != nil {
+			return c.Value()
+		}
+	}
+	return ""
 }

@@ -216,3 +216,12 @@ type Drainer interface {
 type SendHook interface {
 	BeforeSend(origin *Msg, req *sip.Request, dst *Dest)
 }
+
+// SendHookFilter is implemented by send hooks that can tell, cheaply,
+// whether they have anything to do for a request routed as origin: when
+// none has, a still lazy message is forwarded without being turned into
+// sipgo's form (see Msg.Lazy). A SendHook without it always counts as
+// having work.
+type SendHookFilter interface {
+	WantsSend(origin *Msg) bool
+}

@@ -242,6 +242,13 @@ func options(addr, callID string, timeout time.Duration) string {
 	}
 	defer c.Close()
 	port := c.LocalAddr().(*net.UDPAddr).Port
+	// a Call-ID and a branch are RFC 3261 words: test names may not be
+	callID = strings.Map(func(r rune) rune {
+		if r < 128 && (r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '.') {
+			return r
+		}
+		return '-'
+	}, callID)
 	msg := fmt.Sprintf("OPTIONS sip:kemi@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:%d;branch=z9hG4bK%s;rport\r\n"+
 		"From: <sip:t@127.0.0.1>;tag=1\r\nTo: <sip:kemi@127.0.0.1>\r\nCall-ID: %s\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n", port, callID, callID)
 	deadline := time.Now().Add(timeout)

@@ -1,11 +1,12 @@
 package maxfwd
 
 import (
+	"bytes"
 	"fmt"
 	"strconv"
-	"strings"
 
 	"github.com/emiago/sipgo/sip"
+	"github.com/kemisip/kemi/internal/sipmsg"
 	"github.com/kemisip/kemi/kemi"
 )
 
@@ -46,6 +47,9 @@ func (mod *Module) processMaxfwd(m *kemi.Msg, a kemi.Args) kemi.Value {
 		m.Errorf(mod.log, "process_maxfwd: not a request")
 		return kemi.Int(resError)
 	}
+	if lm := m.Lazy(); lm != nil && lm.Find(sipmsg.HdrMaxForwards) != sipmsg.NoHeader {
+		return mod.processLazy(m, lm, limit)
+	}
 	idx, val, err := maxForwards(m)
 	// the script took care of Max-Forwards: core forwarding and tm leave it alone
 	m.MaxFwdChecked = true
@@ -69,6 +73,31 @@ func (mod *Module) processMaxfwd(m *kemi.Msg, a kemi.Args) kemi.Value {
 		val = mod.maxLimit + 1
 	}
 	setMaxForwards(m, idx, val-1)
+	return kemi.Int(resDecremented)
+}
+
+// processLazy is processMaxfwd on a lazy message that has a
+// Max-Forwards header: its value decremented in place (a lump).
+func (mod *Module) processLazy(m *kemi.Msg, lm *sipmsg.Msg, limit int) kemi.Value {
+	id := lm.Find(sipmsg.HdrMaxForwards)
+	val, err := maxForwardsValue(lm.Value(id))
+	m.MaxFwdChecked = true
+	switch {
+	case err != nil:
+		mod.invalid.Inc()
+		m.Errorf(mod.log, "process_maxfwd: %v", err)
+		return kemi.Int(resError)
+	case val == 0:
+		mod.exceeded.Inc()
+		return kemi.Int(resZero)
+	}
+	if val > mod.maxLimit {
+		mod.log.Debug("Max-Forwards lowered to max_limit", "value", val, "max_limit", mod.maxLimit)
+		mod.capped.Inc()
+		val = mod.maxLimit + 1
+	}
+	var n [8]byte
+	lm.SetValue(id, strconv.AppendInt(n[:0], int64(val-1), 10))
 	return kemi.Int(resDecremented)
 }
 
@@ -102,23 +131,28 @@ func maxForwards(m *kemi.Msg) (idx, val int, err error) {
 	if idx < 0 {
 		return -1, 0, nil
 	}
-	text := strings.TrimSpace(m.HeaderList()[idx].Value())
+	val, err = maxForwardsValue([]byte(m.HeaderList()[idx].Value()))
+	return idx, val, err
+}
+
+// maxForwardsValue parses a Max-Forwards value as Kamailio does (see
+// maxForwards).
+func maxForwardsValue(v []byte) (int, error) {
+	text := bytes.TrimSpace(v)
 	if len(text) > 5 {
-		return idx, 0, fmt.Errorf("invalid Max-Forwards value %q", text)
+		return 0, fmt.Errorf("invalid Max-Forwards value %q", text)
 	}
-	for i := 0; i < len(text); i++ {
-		if text[i] < '0' || text[i] > '9' {
-			return idx, 0, fmt.Errorf("invalid Max-Forwards value %q", text)
+	n := 0
+	for _, c := range text {
+		if c < '0' || c > '9' {
+			return 0, fmt.Errorf("invalid Max-Forwards value %q", text)
 		}
+		n = n*10 + int(c-'0')
 	}
-	if text == "" {
-		return idx, 0, nil
-	}
-	n, _ := strconv.Atoi(text)
 	if n > 65535 {
-		return idx, 0, fmt.Errorf("invalid Max-Forwards value %q", text)
+		return 0, fmt.Errorf("invalid Max-Forwards value %q", text)
 	}
-	return idx, n, nil
+	return n, nil
 }
 
 // setMaxForwards replaces header number idx (a Max-Forwards header) with a

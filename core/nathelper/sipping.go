@@ -45,15 +45,12 @@ func aorHash(aor string) uint32 {
 func (pg *pinger) onReply(m *kemi.Msg) bool {
 	// every reply the engine receives comes here: the cheap Call-ID
 	// prefix first, the Via count (a walk of all headers) last
-	res := m.Response()
-	cid := res.CallID()
-	if cid == nil {
-		return false
-	}
+	cid := m.CallID()
 	// PREFIX-COUNTER...: what follows the prefix is '-' and more
-	if rest, ok := strings.CutPrefix(string(*cid), pg.callIDPrefix); !ok || len(rest) < 2 || rest[0] != '-' {
+	if rest, ok := strings.CutPrefix(cid, pg.callIDPrefix); !ok || len(rest) < 2 || rest[0] != '-' {
 		return false
 	}
+	res := m.Response()
 	cs := res.CSeq()
 	if cs == nil || string(cs.MethodName) != pg.method || len(res.GetHeaders("Via")) != 1 {
 		return false

@@ -120,6 +120,13 @@ func checkAdvertised(addr string) error {
 	return nil
 }
 
+// WantsSend reports whether add_path ran for origin: BeforeSend has
+// nothing to do otherwise.
+func (mod *Module) WantsSend(origin *kemi.Msg) bool {
+	st := stateOf(origin)
+	return st != nil && len(st.entries) > 0
+}
+
 // BeforeSend writes the Path headers of the add_path calls made for
 // origin into req, now that it leaves over dst.Sock: above the first Path
 // header, or after the last header when there is none, as Kamailio.

@@ -82,7 +82,8 @@ func (mod *Module) ChildInit(rank int) error {
 }
 
 var (
-	_ kemi.ModIniter   = (*Module)(nil)
-	_ kemi.ChildIniter = (*Module)(nil)
-	_ kemi.SendHook    = (*Module)(nil)
+	_ kemi.ModIniter      = (*Module)(nil)
+	_ kemi.ChildIniter    = (*Module)(nil)
+	_ kemi.SendHook       = (*Module)(nil)
+	_ kemi.SendHookFilter = (*Module)(nil)
 )

@@ -191,6 +191,7 @@ func (mod *Module) Exports() []kemi.Export {
 }
 
 var (
-	_ kemi.ModIniter = (*Module)(nil)
-	_ kemi.SendHook  = (*Module)(nil)
+	_ kemi.ModIniter      = (*Module)(nil)
+	_ kemi.SendHook       = (*Module)(nil)
+	_ kemi.SendHookFilter = (*Module)(nil)
 )

@@ -319,6 +319,13 @@ func (mod *Module) addRRParam(m *kemi.Msg, a kemi.Args) kemi.Value {
 	return kemi.OK
 }
 
+// WantsSend reports whether record_route ran for origin: BeforeSend has
+// nothing to do otherwise.
+func (mod *Module) WantsSend(origin *kemi.Msg) bool {
+	st := stateOf(origin)
+	return st != nil && len(st.hdrs) > 0
+}
+
 // BeforeSend adds the double Record-Route: when rr record-routed origin
 // and req leaves over another socket or transport than origin came in on,
 // our Record-Route (the top one of req) gets r2=on and a second one for

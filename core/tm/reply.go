@@ -1,6 +1,7 @@
 package tm
 
 import (
+	"bytes"
 	"strings"
 
 	"github.com/emiago/sipgo/sip"
@@ -11,6 +12,13 @@ import (
 // Replies to unknown branches are left to the engine, which forwards them
 // statelessly on their Via (late 2xx retransmissions).
 func (mod *Module) OnReply(m *kemi.Msg) bool {
+	if lm := m.Lazy(); lm != nil {
+		// most replies a stateless proxy routes are not ours: tell without
+		// turning the reply into sipgo's form
+		if v, err := lm.TopVia(); err != nil || !bytes.HasPrefix(v.Branch, []byte("z9hG4bKkm")) {
+			return false
+		}
+	}
 	res := m.Response()
 	v := res.Via()
 	if v == nil {

@@ -13,6 +13,11 @@ var ErrIncomplete = errors.New("sipmsg: incomplete message")
 // number of headers is over the limits of Options.
 var ErrTooLarge = errors.New("sipmsg: over a limit")
 
+// ErrPort is returned (wrapped) by ParseURI, and the parsers that use
+// it, for a port outside 1-65535: a URI the engine must not send to,
+// whereas other oddities in a Contact are the registrar's business.
+var ErrPort = errors.New("sipmsg: port outside 1-65535")
+
 // ParseError says why a message or a header is refused and where: Line is
 // the 1-based line of the message (1 is the start line), Header the name
 // of the header concerned when there is one.
@@ -20,7 +25,7 @@ type ParseError struct {
 	Line   int
 	Header string
 	Reason string
-	err    error // ErrIncomplete or ErrTooLarge, for errors.Is
+	err    error // ErrIncomplete, ErrTooLarge or ErrPort, for errors.Is
 }
 
 // Error returns "sipmsg: line 3 (Via): reason".
@@ -36,7 +41,8 @@ func (e *ParseError) Error() string {
 	return "sipmsg: " + e.Reason
 }
 
-// Unwrap returns ErrIncomplete or ErrTooLarge when the error is one.
+// Unwrap returns ErrIncomplete, ErrTooLarge or ErrPort when the error
+// is one.
 func (e *ParseError) Unwrap() error { return e.err }
 
 // parseErr builds a ParseError; name may be nil. It only runs on refusal,

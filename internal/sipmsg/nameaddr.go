@@ -99,9 +99,9 @@ func (na *NameAddr) finish() error {
 			return valueErr("name-addr", "parameter name is not a token")
 		}
 		if equalFold(name, "tag") {
-			if !isToken(value) {
-				return valueErr("name-addr", "tag is not a token")
-			}
+			// RFC 3261 wants a token, but a tag is an opaque key:
+			// Kamailio takes any value, and so does kemi (UAs put user
+			// names with '@' in them)
 			na.Tag = value
 		}
 	}

@@ -89,7 +89,7 @@ func ParseURI(b []byte) (URI, error) {
 	if port != nil {
 		u.PortNum, err = portNum(port)
 		if err != nil {
-			return u, valueErr("URI", err.Error())
+			return u, &ParseError{Header: "URI", Reason: err.Error(), err: ErrPort}
 		}
 	}
 	return u, nil

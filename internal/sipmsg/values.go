@@ -92,8 +92,9 @@ var callIDChars = func() (t [256]bool) {
 // Check parses what every message must have right (RFC 3261 §8.1.1):
 // the Request-URI of a request, every Via, From and To (a To tag of a
 // request is optional), a Call-ID of word characters, a CSeq whose
-// method is the request's, a numeric Max-Forwards when there is one;
-// From, To, Call-ID, CSeq and Max-Forwards once at most; a Request-URI
+// method is the request's, a numeric Max-Forwards for each one there is
+// (the first counts, as in Kamailio, which lets a proxy loop with two be
+// stopped); From, To, Call-ID and CSeq once at most; a Request-URI
 // without headers; every Route and Record-Route value. Contact is not
 // checked: as in Kamailio, what reads it (the registrar) refuses a bad
 // one. The first problem is returned. Parse alone checks none of these.
@@ -113,7 +114,7 @@ func (m *Msg) Check() error {
 	for id := range m.Headers() {
 		count[m.hdrs[id].typ]++
 	}
-	for _, t := range [...]HdrType{HdrFrom, HdrTo, HdrCallID, HdrCSeq, HdrMaxForwards} {
+	for _, t := range [...]HdrType{HdrFrom, HdrTo, HdrCallID, HdrCSeq} {
 		if count[t] > 1 {
 			return valueErr(t.String(), "more than one header")
 		}
@@ -158,8 +159,10 @@ func (m *Msg) Check() error {
 	if m.request && !bytes.Equal(cs.Method, m.Method()) {
 		return valueErr("CSeq", "method is not the request's")
 	}
-	if _, err := m.MaxForwards(); err != nil {
-		return err
+	for v := range m.Values(HdrMaxForwards) {
+		if n, ok := parseDigits(v); !ok || n > 1<<32-1 {
+			return valueErr("Max-Forwards", "not a decimal number below 2^32")
+		}
 	}
 	return nil
 }

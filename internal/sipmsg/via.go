@@ -106,8 +106,11 @@ func parseViaParm(b []byte) (Via, error) {
 		}
 		switch {
 		case equalFold(name, "branch"):
-			if !isToken(value) {
-				return via, valueErr("Via", "branch is not a token")
+			// RFC 3261 wants a token, but the branch is an opaque key:
+			// Kamailio takes any value ("z9hG4bK-alice@host-1" from UAs
+			// that put their user name in it), and so does kemi
+			if len(value) == 0 {
+				return via, valueErr("Via", "empty branch")
 			}
 			via.Branch = value
 		case equalFold(name, "received"):

@@ -25,7 +25,9 @@ func TestParseVia(t *testing.T) {
 		{in: "SIP/2.0/UDP a.example.com;received=192.0.2.256", bad: true},
 		{in: "SIP/2.0/UDP a.example.com;received=192.0.2", bad: true},
 		{in: "SIP/2.0/UDP a.example.com;received=[2001:db8::1];branch=z9hG4bK1", transport: "UDP", host: "a.example.com", recvd: "[2001:db8::1]", branch: "z9hG4bK1"},
-		{in: "SIP/2.0/UDP a.example.com;branch=z9hG4bK<1>", bad: true},
+		// not a token, taken as Kamailio takes it: the branch is opaque
+		{in: "SIP/2.0/UDP a.example.com;branch=z9hG4bK-a@b<1>", transport: "UDP", host: "a.example.com", branch: "z9hG4bK-a@b<1>"},
+		{in: "SIP/2.0/UDP a.example.com;branch=", bad: true},
 		{in: "SIP/2.0/UDP a.example.com junk", bad: true},
 		{in: "SIP/2.0/UDP ;branch=1", bad: true},
 		{in: "", bad: true},
