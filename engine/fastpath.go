@@ -89,9 +89,11 @@ func (e *Engine) forwardLazy(m *kemi.Msg, dst kemi.Dest, mf uint32, setMF bool) 
 
 // viaLazy appends our Via value for a request to dst to buf, after
 // picking the socket (see viaSocket); ok is false when there is none.
+// The socket's address is written as it is, without the string
+// Socket.Host makes of it.
 func (e *Engine) viaLazy(buf []byte, m *kemi.Msg, dst *kemi.Dest, branch []byte) ([]byte, bool) {
-	host, port, ok := e.viaSocket(m, dst)
-	if !ok {
+	sock := e.pickViaSocket(m, dst)
+	if sock == nil {
 		return buf, false
 	}
 	buf = append(buf, "SIP/2.0/"...)
@@ -103,12 +105,23 @@ func (e *Engine) viaLazy(buf []byte, m *kemi.Msg, dst *kemi.Dest, branch []byte)
 		buf = append(buf, c)
 	}
 	buf = append(buf, ' ')
-	if strings.IndexByte(host, ':') >= 0 {
+	host := m.AdvHost
+	if host == "" {
+		host = sock.AdvHost
+	}
+	switch {
+	case host != "":
+		buf = appendHost(buf, host)
+	case sock.Addr.Addr().Is6():
 		buf = append(buf, '[')
-		buf = append(buf, host...)
+		buf = sock.Addr.Addr().AppendTo(buf)
 		buf = append(buf, ']')
-	} else {
-		buf = append(buf, host...)
+	default:
+		buf = sock.Addr.Addr().AppendTo(buf)
+	}
+	port := sock.Port()
+	if m.AdvPort != 0 {
+		port = m.AdvPort
 	}
 	buf = append(buf, ':')
 	buf = strconv.AppendInt(buf, int64(port), 10)
@@ -118,6 +131,17 @@ func (e *Engine) viaLazy(buf []byte, m *kemi.Msg, dst *kemi.Dest, branch []byte)
 		buf = append(buf, ";rport"...)
 	}
 	return buf, true
+}
+
+// appendHost appends a host name or address, an IPv6 address in
+// brackets.
+func appendHost(buf []byte, host string) []byte {
+	if strings.IndexByte(host, ':') >= 0 && !strings.HasPrefix(host, "[") {
+		buf = append(buf, '[')
+		buf = append(buf, host...)
+		return append(buf, ']')
+	}
+	return append(buf, host...)
 }
 
 // statelessBranchLazy is statelessBranch on a lazy message, appended to

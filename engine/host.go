@@ -158,7 +158,7 @@ func (e *Engine) Forward(m *kemi.Msg, uri string) error {
 			}
 		}
 	}
-	dst, err := e.Resolve(context.Background(), uri)
+	dst, err := e.resolveHop(m, uri)
 	if err != nil {
 		m.SetError(478, "Unresolvable destination")
 		return err
@@ -204,6 +204,21 @@ func (e *Engine) Forward(m *kemi.Msg, uri string) error {
 		m.SetError(500, "Forwarding failed")
 	}
 	return err
+}
+
+// resolveHop is Resolve for the next hop of m, through the worker's
+// memo of the last next hop that named an IP address (kemi.Proc.CacheDest).
+func (e *Engine) resolveHop(m *kemi.Msg, uri string) (kemi.Dest, error) {
+	if d, ok := m.Proc.CachedDest(uri); ok {
+		return d, nil
+	}
+	d, err := e.Resolve(context.Background(), uri)
+	if err == nil {
+		if _, ipErr := netip.ParseAddr(d.Host); ipErr == nil {
+			m.Proc.CacheDest(uri, d)
+		}
+	}
+	return d, err
 }
 
 // hopMaxForwards gives the request in m the Max-Forwards v for one send
@@ -383,11 +398,31 @@ func (e *Engine) Via(m *kemi.Msg, dst *kemi.Dest, branch string) *sip.ViaHeader 
 	return via
 }
 
-// viaSocket picks the socket a request to dst leaves from (dst.Sock, the
-// message's send socket, or one for dst's protocol and address) and
-// returns the host and port our Via advertises; ok is false when there
-// is no socket.
+// viaSocket picks the socket a request to dst leaves from (see
+// pickViaSocket) and returns the host and port our Via advertises; ok is
+// false when there is no socket.
 func (e *Engine) viaSocket(m *kemi.Msg, dst *kemi.Dest) (host string, port int, ok bool) {
+	sock := e.pickViaSocket(m, dst)
+	if sock == nil {
+		return "", 0, false
+	}
+	host, port = sock.Host(), sock.Port()
+	if m != nil {
+		if m.AdvHost != "" {
+			host = m.AdvHost
+		}
+		if m.AdvPort != 0 {
+			port = m.AdvPort
+		}
+	}
+	return host, port, true
+}
+
+// pickViaSocket sets dst.Sock to the socket a request to dst leaves
+// from: dst.Sock, the message's send socket, or one for dst's protocol
+// and address (the one m came in on when it fits). nil when there is
+// none.
+func (e *Engine) pickViaSocket(m *kemi.Msg, dst *kemi.Dest) *kemi.Socket {
 	sock := dst.Sock
 	var prefer *kemi.Socket
 	if m != nil {
@@ -399,20 +434,10 @@ func (e *Engine) viaSocket(m *kemi.Msg, dst *kemi.Dest) (host string, port int, 
 	if sock == nil {
 		sock = e.tp.pickSocket(dst.Proto, dst.Addr.Addr(), prefer)
 	}
-	if sock == nil {
-		return "", 0, false
+	if sock != nil {
+		dst.Sock = sock
 	}
-	dst.Sock = sock
-	host, port = sock.Host(), sock.Port()
-	if m != nil {
-		if m.AdvHost != "" {
-			host = m.AdvHost
-		}
-		if m.AdvPort != 0 {
-			port = m.AdvPort
-		}
-	}
-	return host, port, true
+	return sock
 }
 
 // PrepareRequest picks the socket, runs the modules' send hooks and the

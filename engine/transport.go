@@ -79,6 +79,9 @@ type transport struct {
 	// before it is handled, and by a connection's flusher with every
 	// queued write: tests make it panic to check recovery.
 	hook func(site readerSite, b []byte)
+	// wrapUDP, when set (by benchmarks, before Start), wraps every UDP
+	// socket as it is opened
+	wrapUDP func(udpSocket) udpSocket
 
 	// writeTimeout bounds a write to a peer that does not read
 	// (tcpSendTimeout; tests change it before the first write)
@@ -142,7 +145,7 @@ func (t *transport) bind() error {
 		l := &listener{}
 		if pc != nil {
 			l.sock = socketFor([]ListenSpec{s}, "udp", pc.LocalAddr())
-			l.udp = readWithSyscalls(pc.(*net.UDPConn), t.e.log)
+			l.udp = t.wrap(readWithSyscalls(pc.(*net.UDPConn), t.e.log))
 		} else {
 			l.tcp = ln.(*net.TCPListener)
 			l.sock = socketFor([]ListenSpec{s}, "tcp", ln.Addr())
@@ -151,6 +154,14 @@ func (t *transport) bind() error {
 		t.socks = append(t.socks, l.sock)
 	}
 	return nil
+}
+
+// wrap applies wrapUDP to a socket being opened.
+func (t *transport) wrap(s udpSocket) udpSocket {
+	if t.wrapUDP != nil {
+		return t.wrapUDP(s)
+	}
+	return s
 }
 
 // inherit wraps the sockets a supervisor bound.
@@ -168,7 +179,7 @@ func (t *transport) inherit(inherited []InheritedSocket) error {
 				return fmt.Errorf("engine: inherited socket %s is not UDP", in.Spec)
 			}
 			l.sock = socketFor(specs, "udp", uc.LocalAddr())
-			l.udp = readWithSyscalls(uc, t.e.log)
+			l.udp = t.wrap(readWithSyscalls(uc, t.e.log))
 		case in.Stream != nil:
 			tl, ok := in.Stream.(*net.TCPListener)
 			if !ok {

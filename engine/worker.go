@@ -4,6 +4,7 @@ import (
 	"runtime/debug"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/emiago/sipgo/sip"
 	"github.com/kemisip/kemi/internal/sipmsg"
@@ -158,7 +159,9 @@ func (w *worker) handleRequest(m *kemi.Msg) {
 		e.met.dropped(dropShutdown).Inc()
 		return
 	}
-	m.OrigURI = m.RURI()
+	// $ou: a view of the received bytes, which nothing changes (j.raw
+	// is the message's own copy, and changes to the message are lumps)
+	m.OrigURI = bytesView(m.Lazy().OrigRURI())
 	m.NoteMaxForwards()
 	_, _ = w.run(e.cfg.RequestRoute, kemi.RouteRequest, m) // a Lua error is logged and counted
 	for _, h := range e.reqHooks {
@@ -171,6 +174,15 @@ func (w *worker) handleRequest(m *kemi.Msg) {
 			e.met.dropped(dropNoRoute).Inc()
 		}
 	}
+}
+
+// bytesView returns b as a string without copying it: b must never
+// change afterwards.
+func bytesView(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
 }
 
 func (w *worker) handleReply(m *kemi.Msg) {

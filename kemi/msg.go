@@ -115,6 +115,31 @@ type Branch struct {
 type Proc struct {
 	Rank int
 	Vars map[string]Value
+
+	// the last URI CheckURIText accepted and the last next hop
+	// CacheDest kept: a route that sends every message to the same
+	// constant URI parses and resolves it once per worker
+	okURI   string
+	hopURI  string
+	hopDest Dest
+}
+
+// CachedDest returns the destination CacheDest kept for uri, if it is
+// the last one kept.
+func (p *Proc) CachedDest(uri string) (Dest, bool) {
+	if p == nil || uri == "" || p.hopURI != uri {
+		return Dest{}, false
+	}
+	return p.hopDest, true
+}
+
+// CacheDest keeps d as what uri resolves to. Only a destination that
+// needed no DNS may be kept (its URI names an IP address): it is the
+// same for as long as the worker runs.
+func (p *Proc) CacheDest(uri string, d Dest) {
+	if p != nil {
+		p.hopURI, p.hopDest = uri, d
+	}
 }
 
 // NewProc returns the state of a worker of the given rank.

@@ -24,6 +24,23 @@ func ParseURI(s string) (sip.Uri, error) {
 	return u, nil
 }
 
+// CheckURIText reports whether s is a URI kemi can route, as ParseURI,
+// for callers that need no parts of it. The worker's state remembers the
+// last URI accepted, so a route that sets the same next hop for every
+// message ($du = a constant) parses it once.
+func (m *Msg) CheckURIText(s string) error {
+	if s != "" && m.Proc != nil && m.Proc.okURI == s {
+		return nil
+	}
+	if _, err := ParseURI(s); err != nil {
+		return err
+	}
+	if m.Proc != nil {
+		m.Proc.okURI = s
+	}
+	return nil
+}
+
 // CheckURI reports whether u is a URI kemi can route: a sip or sips URI
 // with a valid host (see CheckHost), a user without characters that
 // cannot appear there even escaped (see CheckUser) and a port up to

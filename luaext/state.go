@@ -392,13 +392,13 @@ func (st *State) invoke(e *kemi.Export, m *kemi.Msg, a kemi.Args) kemi.Value {
 func pushResult(L *lua.LState, kind kemi.ReturnKind, v kemi.Value) int {
 	switch kind {
 	case kemi.ReturnInt:
-		L.Push(lua.LNumber(v.AsInt()))
+		L.Push(luaInt(v.AsInt()))
 	case kemi.ReturnBool:
 		L.Push(lua.LBool(v.AsInt() != 0))
 	case kemi.ReturnXval:
 		switch v.Kind {
 		case kemi.KindInt:
-			L.Push(lua.LNumber(v.Int))
+			L.Push(luaInt(v.Int))
 		case kemi.KindStr:
 			L.Push(lua.LString(v.Str))
 		default:
@@ -409,6 +409,23 @@ func pushResult(L *lua.LState, kind kemi.ReturnKind, v kemi.Value) int {
 		L.Push(lua.LFalse)
 	}
 	return 1
+}
+
+// smallInts are the Lua numbers -8..63 as values: a number put in an
+// interface is an allocation, and most KSR functions return one of these.
+var smallInts = func() (t [72]lua.LValue) {
+	for i := range t {
+		t[i] = lua.LNumber(i - 8)
+	}
+	return t
+}()
+
+// luaInt returns n as a Lua number, allocating only outside -8..63.
+func luaInt(n int64) lua.LValue {
+	if n >= -8 && n < 64 {
+		return smallInts[n+8]
+	}
+	return lua.LNumber(n)
 }
 
 // argStr converts like lua_tostring: strings as they are, numbers

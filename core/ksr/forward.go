@@ -57,7 +57,7 @@ func (mod *Module) forward(m *kemi.Msg, uri string) kemi.Value {
 	if target == "" {
 		target = m.NextHop()
 	}
-	if _, err := kemi.ParseURI(target); err != nil {
+	if err := m.CheckURIText(target); err != nil {
 		m.Errorf(mod.log, "KSR.forward: bad next hop: %v", err)
 		return kemi.Fail
 	}

@@ -48,7 +48,7 @@ func setDstURI(m *kemi.Msg, s string) error {
 	if s == "" {
 		return fmt.Errorf("empty destination uri")
 	}
-	if _, err := kemi.ParseURI(s); err != nil {
+	if err := m.CheckURIText(s); err != nil {
 		return err
 	}
 	m.DstURI = s
