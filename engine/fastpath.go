@@ -197,19 +197,14 @@ func (e *Engine) forwardReplyLazy(m *kemi.Msg, lm *sipmsg.Msg) error {
 		e.met.dropped(dropNoRoute).Inc()
 		return err
 	}
-	if dst.Sock == nil && dst.ConnID == 0 {
-		dst.Sock = e.tp.pickSocket(dst.Proto, dst.Addr.Addr(), nil)
-	}
 	bp := wireBufs.Get().(*[]byte)
 	out := lm.AppendTo((*bp)[:0])
-	err = e.tp.send(&dst, out)
+	err = e.SendReplyBytes(dst, out)
 	*bp = out[:0]
 	wireBufs.Put(bp)
 	if err != nil {
-		e.met.sendErrs.Inc()
-		return fmt.Errorf("send reply to %s: %w", dst, err)
+		return err
 	}
-	e.met.sentRpl.Inc()
 	m.Handled = true
 	return nil
 }

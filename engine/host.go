@@ -20,8 +20,9 @@ import (
 
 // The engine is the kemi.Host of its modules.
 var (
-	_ kemi.Host      = (*Engine)(nil)
-	_ kemi.RawSender = (*Engine)(nil)
+	_ kemi.Host        = (*Engine)(nil)
+	_ kemi.RawSender   = (*Engine)(nil)
+	_ kemi.WireReplier = (*Engine)(nil)
 )
 
 var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
@@ -502,6 +503,20 @@ func (e *Engine) SendRaw(dst kemi.Dest, b []byte) error {
 		e.met.sendErrs.Inc()
 		return fmt.Errorf("send to %s: %w", dst, err)
 	}
+	return nil
+}
+
+// SendReplyBytes sends b, a reply written already, to dst; see
+// kemi.WireReplier.
+func (e *Engine) SendReplyBytes(dst kemi.Dest, b []byte) error {
+	if dst.Sock == nil && dst.ConnID == 0 {
+		dst.Sock = e.tp.pickSocket(dst.Proto, dst.Addr.Addr(), nil)
+	}
+	if err := e.tp.send(&dst, b); err != nil {
+		e.met.sendErrs.Inc()
+		return fmt.Errorf("send reply to %s: %w", dst, err)
+	}
+	e.met.sentRpl.Inc()
 	return nil
 }
 

@@ -92,6 +92,13 @@ type RawSender interface {
 	SendRaw(dst Dest, b []byte) error
 }
 
+// WireReplier is implemented by the engine's Host: SendReplyBytes sends
+// b, a reply written already (tm relays a received reply as it came, less
+// our Via), to dst, and counts it as a reply sent.
+type WireReplier interface {
+	SendReplyBytes(dst Dest, b []byte) error
+}
+
 // ErrDropped is reported when the onsend route dropped a message.
 var ErrDropped = fmt.Errorf("dropped by onsend route")
 

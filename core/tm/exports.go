@@ -292,7 +292,16 @@ func (mod *Module) retransmitReply(m *kemi.Msg, a kemi.Args) kemi.Value {
 			}
 			return kemi.OK
 		}
-		if r.t.txState == nil || r.t.lastReply == nil || mod.host.SendReply(r.t.lastReply, r.t.dst) != nil {
+		if r.t.txState == nil {
+			return kemi.Fail
+		}
+		if w := r.t.lastReplyWire; w != nil {
+			if mod.sendReplyWire(r.t.dst, w) != nil {
+				return kemi.Fail
+			}
+			return kemi.OK
+		}
+		if r.t.lastReply == nil || mod.host.SendReply(r.t.lastReply, r.t.dst) != nil {
 			return kemi.Fail
 		}
 		return kemi.OK

@@ -32,8 +32,8 @@ func registerPVs(t *kemi.PVTable, mod *Module) error {
 			return kemi.Str(m.Response().Reason), nil
 		}
 		return withTx(m, func(r *ref) kemi.Value {
-			if b := currentBranch(r.t, r); b != nil && b.reply != nil && (r.held || m.Route == kemi.RouteFailure) {
-				return kemi.Str(b.reply.Reason)
+			if b := currentBranch(r.t, r); b != nil && b.finalRes() != nil && (r.held || m.Route == kemi.RouteFailure) {
+				return kemi.Str(b.finalRes().Reason)
 			}
 			if r.t.uasReason == "" {
 				return kemi.Null
@@ -79,8 +79,8 @@ func registerPVs(t *kemi.PVTable, mod *Module) error {
 			return kemi.WithRequest(&kemi.Msg{Src: r.t.src, Rcv: r.t.rcv, Proto: r.t.proto, OrigURI: r.t.origURI, Flags: r.t.flags, AVPs: r.t.avps}, r.t.req)
 		})},
 		{Name: "T_rpl", Param: true, RawParam: true, Get: evalIn(func(r *ref) *kemi.Msg {
-			if b := currentBranch(r.t, r); b != nil && b.reply != nil {
-				return kemi.ReplyMsg(b.reply)
+			if b := currentBranch(r.t, r); b != nil && b.finalRes() != nil {
+				return kemi.ReplyMsg(b.finalRes())
 			}
 			return nil
 		})},

@@ -193,6 +193,11 @@ func (mod *Module) absorb(t *tx, m *kemi.Msg) {
 		}
 	case t.final:
 		mod.sendRaw(t.dst, t.finalReply())
+	case t.lastReplyWire != nil:
+		mod.met.retransmits.Inc()
+		if err := mod.sendReplyWire(t.dst, t.lastReplyWire); err != nil {
+			mod.met.sendErrors.Inc()
+		}
 	case t.lastReply != nil:
 		mod.met.retransmits.Inc()
 		if err := mod.host.SendReply(t.lastReply, t.dst); err != nil {

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/emiago/sipgo/sip"
+	"github.com/kemisip/kemi/internal/sipmsg"
 	"github.com/kemisip/kemi/kemi"
 )
 
@@ -12,24 +13,28 @@ import (
 // Replies to unknown branches are left to the engine, which forwards them
 // statelessly on their Via (late 2xx retransmissions).
 func (mod *Module) OnReply(m *kemi.Msg) bool {
+	var id string
 	if lm := m.Lazy(); lm != nil {
-		// most replies a stateless proxy routes are not ours: tell without
-		// turning the reply into sipgo's form
-		if v, err := lm.TopVia(); err != nil || !bytes.HasPrefix(v.Branch, []byte("z9hG4bKkm")) {
+		// most replies a stateless proxy routes are not ours: tell, and
+		// relay the usual ones, without turning the reply into sipgo's
+		// form (see branchReplyLazy)
+		v, err := lm.TopVia()
+		if err != nil || !bytes.HasPrefix(v.Branch, []byte("z9hG4bKkm")) {
+			return false
+		}
+		id = string(v.Branch)
+	} else {
+		v := m.Response().Via()
+		if v == nil {
+			return false
+		}
+		id, _ = v.Params.Get("branch")
+		if !strings.HasPrefix(id, "z9hG4bKkm") {
 			return false
 		}
 	}
-	res := m.Response()
-	v := res.Via()
-	if v == nil {
-		return false
-	}
-	id, _ := v.Params.Get("branch")
-	if !strings.HasPrefix(id, "z9hG4bKkm") {
-		return false
-	}
 	if strings.HasPrefix(id, uacPrefix) {
-		mod.onUACReply(id, res)
+		mod.onUACReply(id, m.Response())
 		m.Handled = true
 		return true // replies to t_uac_send requests end here
 	}
@@ -42,8 +47,8 @@ func (mod *Module) OnReply(m *kemi.Msg) bool {
 	if t == nil {
 		return false
 	}
-	cs := res.CSeq()
-	if cs == nil {
+	method, ok := replyMethod(m)
+	if !ok {
 		return true
 	}
 	t.mu.Lock()
@@ -61,7 +66,7 @@ func (mod *Module) OnReply(m *kemi.Msg) bool {
 		return true // a branch not sent (yet)
 	}
 	b := t.branches[idx]
-	if cs.MethodName == sip.CANCEL {
+	if method == sip.CANCEL {
 		if !b.cancelDone {
 			b.cancelDone = true // the reply to our CANCEL: no more retransmissions
 			mod.wheel.stop(&b.cretr)
@@ -69,11 +74,93 @@ func (mod *Module) OnReply(m *kemi.Msg) bool {
 		mod.met.absorbed.Inc()
 		return true
 	}
-	if cs.MethodName != b.method {
+	if method != b.method {
 		return true
 	}
-	mod.branchReply(t, b, m)
+	if lm := m.Lazy(); lm == nil || !mod.branchReplyLazy(t, b, m, lm) {
+		mod.branchReply(t, b, m)
+	}
 	return true
+}
+
+// replyMethod returns the CSeq method of a reply, in either form of the
+// message; ok is false when it has none.
+func replyMethod(m *kemi.Msg) (sip.RequestMethod, bool) {
+	if lm := m.Lazy(); lm != nil {
+		cs, err := lm.CSeq()
+		if err != nil {
+			return "", false
+		}
+		for _, known := range [...]sip.RequestMethod{sip.INVITE, sip.BYE, sip.CANCEL, sip.ACK, sip.OPTIONS, sip.REGISTER, sip.MESSAGE, sip.SUBSCRIBE, sip.NOTIFY} {
+			if string(cs.Method) == string(known) {
+				return known, true
+			}
+		}
+		return sip.RequestMethod(cs.Method), true
+	}
+	cs := m.Response().CSeq()
+	if cs == nil {
+		return "", false
+	}
+	return cs.MethodName, true
+}
+
+// branchReplyLazy is branchReply for the replies a proxy relays most, on
+// a reply still in its lazy form: a provisional reply or a 2xx that ends
+// a pending branch, with no onreply route armed. Our Via is taken out as
+// a lump and the reply goes upstream as it came, without being parsed by
+// sipgo; the branch and the transaction keep its bytes (finalRes and
+// lastRes parse them when something asks). It reports false, having done
+// nothing, for any other reply; t.mu held.
+func (mod *Module) branchReplyLazy(t *tx, b *branch, m *kemi.Msg, lm *sipmsg.Msg) bool {
+	code := lm.StatusCode()
+	if b.final || code >= 300 || t.on[cbReply] != "" && m.Run != nil {
+		return false
+	}
+	// the client transaction, as in branchReply
+	if t.inv || code >= 200 {
+		mod.wheel.stop(&b.retr)
+	}
+	if code >= 200 {
+		mod.wheel.stop(&b.fr)
+		b.gotFinal = true
+	}
+	b.status = code
+	if code < 200 && (!b.provisonal || mod.restartFrEach) && t.inv {
+		mod.armFR(b, t.frInv)
+	}
+	lm.RemoveValue(lm.Find(sipmsg.HdrVia), 0)
+	if code < 200 {
+		b.provisonal = true
+		if b.cancel && !b.cancelSent {
+			mod.sendCancel(t, b)
+		}
+		if code > 100 && !t.final {
+			_ = mod.replyUASWire(t, lm.AppendTo(nil), code, string(lm.Reason()))
+		}
+		return true
+	}
+	wire := lm.AppendTo(nil)
+	b.final, b.reply, b.replyWire = true, nil, wire
+	if !t.final {
+		_ = mod.replyUASWire(t, wire, code, string(lm.Reason()))
+	} else {
+		mod.send2xxWire(t, wire, code)
+	}
+	if t.inv {
+		mod.cancelBranches(t, b)
+	}
+	return true
+}
+
+// send2xxWire sends a 2xx, as received less our Via, straight upstream
+// once the server transaction ended (see relay2xx); t.mu held.
+func (mod *Module) send2xxWire(t *tx, wire []byte, code int) {
+	if err := mod.sendReplyWire(t.dst, wire); err != nil {
+		mod.met.sendErrors.Inc()
+		return
+	}
+	mod.countRelayed(code)
 }
 
 // lateReply handles a reply for a transaction that was trimmed: a
@@ -281,7 +368,11 @@ func (mod *Module) maybeFinish(t *tx, run kemi.Runner, proc *kemi.Proc) {
 		}
 	}
 	b := t.branches[best]
-	rep := b.reply
+	rep := b.finalRes()
+	if rep == nil {
+		_ = mod.localReply(t, nil, 500, "Bad reply")
+		return
+	}
 	if rep.StatusCode == 401 || rep.StatusCode == 407 {
 		rep = mod.mergeChallenges(t, rep)
 	}
@@ -295,7 +386,7 @@ func (mod *Module) maybeFinish(t *tx, run kemi.Runner, proc *kemi.Proc) {
 func (mod *Module) pickBest(t *tx) int {
 	best, bestRank := -1, 1<<30
 	for i, b := range t.branches {
-		if !b.final || b.reply == nil || b.dropped {
+		if !b.final || !b.hasReply() || b.dropped {
 			continue
 		}
 		if r := rank(b, t.sw.has(swDisable6xx)); r < bestRank {
@@ -342,11 +433,12 @@ func rank(b *branch, no6xx bool) int {
 func (mod *Module) mergeChallenges(t *tx, rep *sip.Response) *sip.Response {
 	var extra []sip.Header
 	for _, b := range t.branches {
-		if b.reply == nil || b.reply == rep || (b.status != 401 && b.status != 407) {
+		br := b.finalRes()
+		if br == nil || br == rep || (b.status != 401 && b.status != 407) {
 			continue
 		}
 		for _, name := range []string{"WWW-Authenticate", "Proxy-Authenticate"} {
-			for _, h := range b.reply.GetHeaders(name) {
+			for _, h := range br.GetHeaders(name) {
 				extra = append(extra, sip.HeaderClone(h))
 			}
 		}

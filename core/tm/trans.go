@@ -172,7 +172,7 @@ func (mod *Module) replyUAS(t *tx, res *sip.Response, local bool) error {
 		return err
 	}
 	code := res.StatusCode
-	t.uasStatus, t.uasReason, t.lastReply = int32(code), res.Reason, res
+	t.uasStatus, t.uasReason, t.lastReply, t.lastReplyWire = int32(code), res.Reason, res, nil
 	if local {
 		mod.countLocal(code)
 	} else {
@@ -193,6 +193,44 @@ func (mod *Module) replyUAS(t *tx, res *sip.Response, local bool) error {
 	}
 	mod.startWait(t)
 	return nil
+}
+
+// replyUASWire is replyUAS for a relayed reply kept as the bytes sent
+// (branchReplyLazy): a provisional reply or a 2xx; t.mu held.
+func (mod *Module) replyUASWire(t *tx, wire []byte, code int, reason string) error {
+	if t.final {
+		return nil
+	}
+	if err := mod.sendReplyWire(t.dst, wire); err != nil {
+		mod.met.sendErrors.Inc()
+		return err
+	}
+	t.uasStatus, t.uasReason, t.lastReply, t.lastReplyWire = int32(code), reason, nil, wire
+	mod.countRelayed(code)
+	if code < 200 {
+		return nil
+	}
+	t.final = true
+	mod.txs.live.Add(-1)
+	if !t.inv || code >= 300 {
+		t.rb = &retrBuf{reply: wire}
+	}
+	if t.inv && code >= 300 && !reliable(t.dst) {
+		t.rb.retrIv, t.rb.hLeft, t.rb.t2 = t.t1, 64*t.t1-t.t1, t.t2
+		mod.wheel.set(&t.tm, t.t1, tkReplyRetr) // timer G
+		return nil
+	}
+	mod.startWait(t)
+	return nil
+}
+
+// sendReplyWire sends a reply written already: through the engine's
+// SendReplyBytes, which counts it as a reply, or as raw bytes.
+func (mod *Module) sendReplyWire(dst kemi.Dest, wire []byte) error {
+	if w, ok := mod.host.(kemi.WireReplier); ok {
+		return w.SendReplyBytes(dst, wire)
+	}
+	return mod.raw.SendRaw(dst, wire)
 }
 
 // reliable reports whether messages to d need no retransmission.

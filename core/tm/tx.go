@@ -66,6 +66,38 @@ type retrBuf struct {
 	retrIv, hLeft, t2 time.Duration
 }
 
+// finalRes returns the branch's final reply, parsing the bytes the lazy
+// path kept the first time it is asked for; nil when there is none (or
+// the bytes do not parse, which they did when they arrived).
+func (b *branch) finalRes() *sip.Response {
+	if b.reply == nil && b.replyWire != nil {
+		b.reply = parseReply(b.replyWire)
+	}
+	return b.reply
+}
+
+// hasReply reports whether the branch has a final reply.
+func (b *branch) hasReply() bool { return b.reply != nil || b.replyWire != nil }
+
+// lastRes returns the last reply sent upstream (see finalRes); nil when
+// there is none.
+func (s *txState) lastRes() *sip.Response {
+	if s.lastReply == nil && s.lastReplyWire != nil {
+		s.lastReply = parseReply(s.lastReplyWire)
+	}
+	return s.lastReply
+}
+
+// parseReply parses a reply kept as bytes; nil when it does not parse.
+func parseReply(b []byte) *sip.Response {
+	msg, err := sip.ParseMessage(b)
+	if err != nil {
+		return nil
+	}
+	res, _ := msg.(*sip.Response)
+	return res
+}
+
 // finalReply is the final reply's bytes, or nil.
 func (t *tx) finalReply() []byte {
 	if t.rb == nil {
@@ -98,9 +130,12 @@ type txState struct {
 	inFailure    bool
 	cancelReason string        // Reason of the CANCEL received, copied to ours
 	contacts     contactGroups // t_load_contacts
-	lastReply    *sip.Response // the last reply sent upstream
-	callID       string
-	cseq         uint32
+	lastReply    *sip.Response // the last reply sent upstream (see lastRes)
+	// lastReplyWire is the last reply sent upstream when it was relayed
+	// in its lazy form: lastReply is then parsed from it on demand
+	lastReplyWire []byte
+	callID        string
+	cseq          uint32
 	// the request's transport, for failure routes
 	src           netip.AddrPort
 	rcv           *kemi.Socket
@@ -182,9 +217,13 @@ type branch struct {
 	crIv   time.Duration // next interval of cretr
 	crLeft time.Duration // what remains of the CANCEL's 64*T1
 
-	status     int           // last status received (or the local one)
-	reply      *sip.Response // the final reply
-	ack        []byte        // the ACK of a negative final reply, as sent
+	status int           // last status received (or the local one)
+	reply  *sip.Response // the final reply (see finalRes)
+	// replyWire is the final reply as relayed, when it was relayed in
+	// its lazy form (branchReplyLazy): reply is then parsed from it on
+	// demand
+	replyWire  []byte
+	ack        []byte // the ACK of a negative final reply, as sent
 	final      bool
 	gotFinal   bool // a final reply came from downstream (final may be a local timeout)
 	provisonal bool // a provisional reply came

@@ -1,6 +1,7 @@
 package tm_test
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -332,5 +333,54 @@ end`, map[string]string{"bob": bob.uri(), "carol": carol.uri()})
 		"CSeq", "Contact", "Content-Length"}
 	if n := got.names(); strings.Join(n, ",") != strings.Join(want, ",") {
 		t.Errorf("headers\n%v\nwant (Kamailio's order)\n%v", n, want)
+	}
+}
+
+// TestRelayedRepliesKeepTheirBytes: a 180 and a 200 go upstream exactly as
+// bob wrote them, with only tm's Via taken out (tm relays them in their
+// lazy form: no second parse, no rewriting of spacing or compact forms),
+// and a retransmitted INVITE gets the 180 again from the bytes kept.
+func TestRelayedRepliesKeepTheirBytes(t *testing.T) {
+	bob := newPeer(t, "bob")
+	s, uac := startWith(t, hopScript, map[string]string{"bob": bob.uri()})
+	got := routedInvite(s, uac, bob, "lazy-rpl-1", 3)
+	w := parseWire(got.raw)
+	// bob's reply, written by hand: odd but valid spacing, compact forms,
+	// an unknown header; its Vias are the INVITE's, ours on top
+	reply := func(status, extra string) (sent, relayed string) {
+		var b strings.Builder
+		b.WriteString("SIP/2.0 " + status + "\r\n")
+		vias := w.all("Via")
+		for _, v := range vias {
+			b.WriteString(v + "\r\n")
+		}
+		b.WriteString(w.one("From") + "\r\n" + w.one("To") + ";tag=bob-1\r\n")
+		b.WriteString("i:   " + strings.TrimSpace(strings.SplitN(w.one("Call-ID"), ":", 2)[1]) + "\r\n")
+		b.WriteString(w.one("CSeq") + "\r\nX-Odd:  two  spaces ,kept\r\n" + extra + "l: 0\r\n\r\n")
+		sent = b.String()
+		return sent, strings.Replace(sent, vias[0]+"\r\n", "", 1)
+	}
+	next := func() received { // skips tm's 100 Trying
+		for {
+			if r := uac.next(2 * time.Second); !strings.HasPrefix(r.raw, "SIP/2.0 100 ") {
+				return r
+			}
+		}
+	}
+	sent, want := reply("180 Ringing", "")
+	bob.send(got.from.String(), sent)
+	if r := next(); r.raw != want {
+		t.Fatalf("relayed 180:\n%q\nwant\n%q", r.raw, want)
+	}
+	// a retransmitted INVITE gets the last reply again, from its bytes
+	invite := uac.invite("sip:bob@"+s.UDP(), "lazy-rpl-1", "lazy-rpl-1", 3, routes...)
+	uac.send(s.UDP(), strings.Replace(invite, "Max-Forwards: 70", "Max-Forwards: 33", 1))
+	if r := next(); r.raw != want {
+		t.Fatalf("180 for the retransmitted INVITE:\n%q\nwant\n%q", r.raw, want)
+	}
+	sent, want = reply("200 OK", "Contact: <sip:bob@127.0.0.1:"+strconv.Itoa(bob.port())+">\r\n")
+	bob.send(got.from.String(), sent)
+	if r := next(); r.raw != want {
+		t.Fatalf("relayed 200:\n%q\nwant\n%q", r.raw, want)
 	}
 }
