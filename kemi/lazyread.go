@@ -451,3 +451,57 @@ func (m *Msg) Current() string {
 	}
 	return ""
 }
+
+// ViaTargetAt returns where the i-th via-parm of the message (0 is the top
+// one, a Via header with several values counts each) sends a reply:
+// received and rport before sent-by, port 5060 (5061 for TLS) when none,
+// the transport in lower case, an IPv6 host without brackets (see the
+// function ViaTarget). ok is false
+// when there is no such Via or it does not parse.
+func (m *Msg) ViaTargetAt(i int) (host string, port int, proto string, ok bool) {
+	lm := m.lazy
+	if lm == nil {
+		n := 0
+		for _, h := range m.HeaderList() {
+			if v, isVia := h.(*sip.ViaHeader); isVia {
+				if n == i {
+					host, port, proto = ViaTarget(v)
+					return host, port, proto, true
+				}
+				n++
+			}
+		}
+		return "", 0, "", false
+	}
+	n := 0
+	for v, err := range lm.Vias() {
+		if err != nil {
+			return "", 0, "", false
+		}
+		if n < i {
+			n++
+			continue
+		}
+		proto = lowerASCII(v.Transport)
+		// an IPv6 sent-by without its brackets, as sipgo gives it (and a
+		// received parameter has none)
+		h := bytes.TrimSuffix(bytes.TrimPrefix(v.Host, []byte("[")), []byte("]"))
+		if len(v.Received) > 0 {
+			h = v.Received
+		}
+		port = v.PortNum
+		if len(v.Rport) > 0 {
+			if p, err := strconv.Atoi(string(v.Rport)); err == nil {
+				port = p
+			}
+		}
+		if port == 0 {
+			port = 5060
+			if proto == "tls" {
+				port = 5061
+			}
+		}
+		return string(h), port, proto, true
+	}
+	return "", 0, "", false
+}

@@ -83,6 +83,18 @@ var lazyReads = map[string]func(m *kemi.Msg) string{
 	"StatusCode": func(m *kemi.Msg) string { return fmt.Sprint(m.StatusCode()) },
 	"CallID":     func(m *kemi.Msg) string { return m.CallID() },
 	"AllCount":   func(m *kemi.Msg) string { return fmt.Sprint(len(m.AllHeaderBodies())) },
+	"ViaTargetAt 0": func(m *kemi.Msg) string {
+		h, p, t, ok := m.ViaTargetAt(0)
+		return fmt.Sprint(h, p, t, ok)
+	},
+	"ViaTargetAt 1": func(m *kemi.Msg) string {
+		h, p, t, ok := m.ViaTargetAt(1)
+		return fmt.Sprint(h, p, t, ok)
+	},
+	"ViaTargetAt 2": func(m *kemi.Msg) string {
+		h, p, t, ok := m.ViaTargetAt(2)
+		return fmt.Sprint(h, p, t, ok)
+	},
 }
 
 func init() {
@@ -154,7 +166,7 @@ X-Folded: a,
 	lazy := kemitest.ParseLazyMsg(t, text)
 	eager := kemitest.ParseMsg(t, text)
 	tests := []struct {
-		read       func(m *kemi.Msg) string
+		read        func(m *kemi.Msg) string
 		lazy, eager string
 	}{
 		{func(m *kemi.Msg) string { v, _ := m.HeaderBody("Via"); return v },

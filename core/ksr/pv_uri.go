@@ -152,11 +152,10 @@ func getNextHop(m *kemi.Msg, p *kemi.PVName) (kemi.Value, error) {
 // replyNextHop is $nh(...) for a reply: where it goes, from the second
 // Via.
 func replyNextHop(m *kemi.Msg, key byte) kemi.Value {
-	v := nthVia(m, 1)
-	if v == nil {
+	host, port, proto, ok := m.ViaTargetAt(1)
+	if !ok {
 		return kemi.Null
 	}
-	host, port, proto := kemi.ViaTarget(v)
 	switch key {
 	case 'u':
 		tp, ok := kemi.URIProto(proto)
