@@ -43,6 +43,16 @@ Content-Type: text/plain
 
 hello
 `,
+	"ringing6": `SIP/2.0 180 Ringing
+Via: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKproxy
+Via: SIP/2.0/TLS [2001:db8::7];branch=z9hG4bK776
+From: <sip:alice@atlanta.example.com>;tag=1
+To: <sip:bob@example.com>;tag=2
+Call-ID: r6
+CSeq: 9 INVITE
+Content-Length: 0
+
+`,
 	"tel": `INVITE tel:+15551234567 SIP/2.0
 Via: SIP/2.0/UDP 192.0.2.10:5062;branch=z9hG4bK-t1
 From: <tel:+15550000000>;tag=1
