@@ -54,18 +54,10 @@ const (
 // (Kamailio's hdr->body), folded lines joined by a space; on sipgo's form
 // it is sipgo's rendering of its first value (HeaderValue).
 func (m *Msg) HeaderBody(name string) (string, bool) {
-	lm := m.lazy
-	if lm == nil {
+	if m.lazy == nil {
 		return m.HeaderValue(name)
 	}
-	name = strings.TrimSpace(name)
-	t := headerType(name)
-	for id := range lm.Headers() {
-		if lazyHeaderIs(lm, id, t, name) {
-			return headerText(lm.Value(id)), true
-		}
-	}
-	return "", false
+	return m.HeaderBodyAt(name, 0)
 }
 
 // HeaderBodyAt returns the body of the idx-th header called name (0 is
@@ -83,18 +75,11 @@ func (m *Msg) HeaderBodyAt(name string, idx int) (string, bool) {
 			return "", false
 		}
 	}
-	name = strings.TrimSpace(name)
-	t := headerType(name)
-	for id := range lm.Headers() {
-		if !lazyHeaderIs(lm, id, t, name) {
-			continue
-		}
-		if idx == 0 {
-			return headerText(lm.Value(id)), true
-		}
-		idx--
+	id := lazyHeader(lm, name, idx)
+	if id == sipmsg.NoHeader {
+		return "", false
 	}
-	return "", false
+	return headerText(lm.Value(id)), true
 }
 
 // HeaderBodies returns the bodies of every header called name, in order
@@ -155,18 +140,27 @@ func (m *Msg) HeaderCount(name string) int {
 // HeaderPresent reports whether a header called name is present (HasHeader
 // without asking for sipgo's form).
 func (m *Msg) HeaderPresent(name string) bool {
-	lm := m.lazy
-	if lm == nil {
-		return m.HasHeader(name)
+	if lm := m.lazy; lm != nil {
+		return lazyHeader(lm, name, 0) != sipmsg.NoHeader
 	}
+	return m.HasHeader(name)
+}
+
+// lazyHeader returns the idx-th (from 0) header of lm called name,
+// NoHeader when there is none.
+func lazyHeader(lm *sipmsg.Msg, name string, idx int) sipmsg.HeaderID {
 	name = strings.TrimSpace(name)
 	t := headerType(name)
 	for id := range lm.Headers() {
-		if lazyHeaderIs(lm, id, t, name) {
-			return true
+		if !lazyHeaderIs(lm, id, t, name) {
+			continue
 		}
+		if idx == 0 {
+			return id
+		}
+		idx--
 	}
-	return false
+	return sipmsg.NoHeader
 }
 
 // headerType is the sipmsg type of a header name given by the script
