@@ -137,12 +137,11 @@ func (mod *Module) addTCPAliasVia(m *kemi.Msg, _ kemi.Args) kemi.Value {
 	if !isTCPOrTLS(m) {
 		return intOK
 	}
-	v := nthVia(m, 0)
-	if v == nil {
+	_, port, _, ok := m.ViaTargetAt(0)
+	if !ok {
 		m.Errorf(mod.log, "KSR.add_tcp_alias_via: no Via header")
 		return intErr
 	}
-	_, port, _ := kemi.ViaTarget(v)
 	if err := mod.aliasConn(m, port); err != nil {
 		m.Errorf(mod.log, "KSR.add_tcp_alias_via: %v", err)
 		return intErr

@@ -154,7 +154,7 @@ func (mod *Module) hdrIsPresent(m *kemi.Msg, a kemi.Args) kemi.Value {
 		m.Errorf(mod.log, "KSR.hdr.is_present: invalid header name %q", name)
 		return kemi.Fail
 	}
-	return kemi.IntBool(m.HasHeader(name))
+	return kemi.IntBool(m.HeaderPresent(name))
 }
 
 // hdrAppendToReply is KSR.hdr.append_to_reply(text): the headers are added
@@ -171,6 +171,8 @@ func (mod *Module) hdrAppendToReply(m *kemi.Msg, a kemi.Args) kemi.Value {
 
 // hdrGet builds get/gete/getw and the _idx variants: the body of the first
 // (or idx-th, 0-based, negative from the end) header called name, or def.
+// On a message still lazy the body is the header's value as received and
+// idx counts header lines, as in Kamailio (see kemi.Msg.HeaderBody).
 func (mod *Module) hdrGet(def kemi.Value, indexed bool) kemi.Func {
 	return func(m *kemi.Msg, a kemi.Args) kemi.Value {
 		name := a.Str(0)
@@ -182,7 +184,7 @@ func (mod *Module) hdrGet(def kemi.Value, indexed bool) kemi.Func {
 		if indexed {
 			idx = a.Int(1)
 		}
-		if v, ok := m.HeaderAt(name, idx); ok {
+		if v, ok := m.HeaderBodyAt(name, idx); ok {
 			return kemi.Str(v)
 		}
 		return def
@@ -216,7 +218,7 @@ func (mod *Module) hdrMatchContent(m *kemi.Msg, a kemi.Args) kemi.Value {
 		m.Errorf(mod.log, "KSR.hdr.match_content: invalid header index %q (f, l, a, o)", which)
 		return kemi.False
 	}
-	bodies := m.HeaderValues(name)
+	bodies := m.HeaderBodies(name)
 	if len(bodies) == 0 {
 		return kemi.False
 	}

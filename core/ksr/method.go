@@ -4,7 +4,6 @@ import (
 	"net/netip"
 	"strings"
 
-	"github.com/emiago/sipgo/sip"
 	"github.com/kemisip/kemi/kemi"
 )
 
@@ -218,11 +217,8 @@ func (mod *Module) toFamily(family int) kemi.Func {
 // second Via.
 func (mod *Module) nextHopProto(m *kemi.Msg) (string, bool) {
 	if m.IsReply() {
-		v := nthVia(m, 1)
-		if v == nil {
-			return "", false
-		}
-		return strings.ToLower(v.Transport), true
+		_, _, proto, ok := m.ViaTargetAt(1)
+		return proto, ok
 	}
 	u, err := kemi.ParseURI(m.NextHop())
 	if err != nil {
@@ -236,14 +232,8 @@ func (mod *Module) nextHopProto(m *kemi.Msg) (string, bool) {
 // for a reply, the received parameter or else the host of the second Via.
 func (mod *Module) nextHopHost(m *kemi.Msg) (string, bool) {
 	if m.IsReply() {
-		v := nthVia(m, 1)
-		if v == nil {
-			return "", false
-		}
-		if r, ok := v.Params.Get("received"); ok && r != "" {
-			return r, true
-		}
-		return v.Host, true
+		host, _, _, ok := m.ViaTargetAt(1)
+		return host, ok
 	}
 	u, err := kemi.ParseURI(m.NextHop())
 	if err != nil {
@@ -251,18 +241,4 @@ func (mod *Module) nextHopHost(m *kemi.Msg) (string, bool) {
 		return "", false
 	}
 	return u.Host, true
-}
-
-// nthVia returns the i-th Via value of the message (0 = top), or nil.
-func nthVia(m *kemi.Msg, i int) *sip.ViaHeader {
-	n := 0
-	for _, h := range m.HeaderList() {
-		if v, ok := h.(*sip.ViaHeader); ok {
-			if n == i {
-				return v
-			}
-			n++
-		}
-	}
-	return nil
 }

@@ -23,12 +23,12 @@ func (mod *Module) myselfExports() []kemi.Export {
 			return kemi.Bool(m.IsRequest() && mod.isMyself(m, m.NextHop()))
 		}),
 		fn("is_myself_furi", nil, kemi.ReturnBool, func(m *kemi.Msg, _ kemi.Args) kemi.Value {
-			a := fromTo(m, false)
-			return kemi.Bool(a != nil && mod.isMyself(m, a.uri.String()))
+			uri, ok := m.FromPart(kemi.PartURI)
+			return kemi.Bool(ok && mod.isMyself(m, uri))
 		}),
 		fn("is_myself_turi", nil, kemi.ReturnBool, func(m *kemi.Msg, _ kemi.Args) kemi.Value {
-			a := fromTo(m, true)
-			return kemi.Bool(a != nil && mod.isMyself(m, a.uri.String()))
+			uri, ok := m.ToPart(kemi.PartURI)
+			return kemi.Bool(ok && mod.isMyself(m, uri))
 		}),
 		fn("is_myself_suri", nil, kemi.ReturnBool, func(m *kemi.Msg, _ kemi.Args) kemi.Value {
 			uri, ok := m.SourceURI()
@@ -41,15 +41,16 @@ func (mod *Module) myselfExports() []kemi.Export {
 }
 
 // isMyself checks a URI or a host against our addresses. A text starting
-// with "sip:" or "sips:" is parsed as a URI and its port and transport
-// parameter count (0 and "" when absent: any port, any transport);
-// anything else is taken as a host.
+// with "sip:" or "sips:" (in any case: a URI read from a message still
+// lazy is as received, "SIP:" included) is parsed as a URI and its port
+// and transport parameter count (0 and "" when absent: any port, any
+// transport); anything else is taken as a host.
 func (mod *Module) isMyself(m *kemi.Msg, s string) bool {
 	h := mod.hostOf(m)
 	if s == "" || h == nil {
 		return false
 	}
-	if len(s) <= 4 || !(strings.HasPrefix(s, "sip:") || strings.HasPrefix(s, "sips:")) {
+	if len(s) <= 4 || !(hasPrefixFold(s, "sip:") || hasPrefixFold(s, "sips:")) {
 		return h.IsMyself(s, 0, "")
 	}
 	u, err := kemi.ParseURI(s)
@@ -58,4 +59,10 @@ func (mod *Module) isMyself(m *kemi.Msg, s string) bool {
 		return false
 	}
 	return h.IsMyself(u.Host, u.Port, uriTransport(&u))
+}
+
+// hasPrefixFold reports whether s starts with prefix, ASCII letters in any
+// case.
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
 }

@@ -4,7 +4,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/emiago/sipgo/sip"
 	"github.com/kemisip/kemi/kemi"
 )
 
@@ -15,8 +14,8 @@ func msgPVs() []kemi.PVClass {
 	return []kemi.PVClass{
 		ro("ci", headerPV("Call-ID")),
 		ro("cs", func(m *kemi.Msg) kemi.Value {
-			if cs := cseqOf(m); cs != nil {
-				return kemi.Str(strconv.FormatUint(uint64(cs.SeqNo), 10))
+			if n, ok := m.CSeqNum(); ok {
+				return kemi.Str(strconv.FormatUint(uint64(n), 10))
 			}
 			return kemi.Null
 		}),
@@ -25,19 +24,19 @@ func msgPVs() []kemi.PVClass {
 			if !m.IsReply() {
 				return kemi.Null
 			}
-			return kemi.Int(m.Response().StatusCode)
+			return kemi.Int(m.StatusCode())
 		}),
 		ro("rr", func(m *kemi.Msg) kemi.Value {
 			if !m.IsReply() {
 				return kemi.Null
 			}
-			return kemi.Str(m.Response().Reason)
+			return kemi.Str(m.Reason())
 		}),
 		ro("ua", headerPV("User-Agent")),
 		ro("ct", headerPV("Contact")),
 		ro("cT", headerPV("Content-Type")),
 		ro("cl", func(m *kemi.Msg) kemi.Value {
-			v, ok := m.HeaderValue("Content-Length")
+			v, ok := m.HeaderBody("Content-Length")
 			if !ok {
 				return kemi.Null
 			}
@@ -48,17 +47,21 @@ func msgPVs() []kemi.PVClass {
 			return kemi.Int(n)
 		}),
 		ro("rb", func(m *kemi.Msg) kemi.Value {
-			if m.SIP() == nil {
+			b, ok := m.BodyText()
+			if !ok {
 				return kemi.Null
 			}
-			return kemi.Str(string(m.Body()))
+			return kemi.Str(b)
 		}),
 		ro("mb", func(m *kemi.Msg) kemi.Value { return strOrNull(string(m.Wire())) }),
 		ro("mbu", func(m *kemi.Msg) kemi.Value { return strOrNull(currentMessage(m)) }),
 		ro("ml", func(m *kemi.Msg) kemi.Value { return kemi.Int(len(m.Wire())) }),
 		withParam("hdr", getHdr),
 		withParam("hdrc", func(m *kemi.Msg, p *kemi.PVName) (kemi.Value, error) {
-			return kemi.Int(len(headerBodies(m, p.Key(m)))), nil
+			if name := p.Key(m); name != "*" {
+				return kemi.Int(m.HeaderCount(name)), nil
+			}
+			return kemi.Int(len(m.AllHeaderBodies())), nil
 		}),
 		ro("au", credPV(func(d *kemi.Digest) string { return d.User })),     // user part, as KSR.kx.get_au
 		ro("aU", credPV(func(d *kemi.Digest) string { return d.Username })), // the whole username
@@ -67,65 +70,61 @@ func msgPVs() []kemi.PVClass {
 	}
 }
 
-// headerPV reads the body of the first header called name.
+// headerPV reads the body of the first header called name: on a message
+// still lazy, as received (see kemi.Msg.HeaderBody).
 func headerPV(name string) getter {
 	return func(m *kemi.Msg) kemi.Value {
-		if v, ok := m.HeaderValue(name); ok {
+		if v, ok := m.HeaderBody(name); ok {
 			return kemi.Str(v)
 		}
 		return kemi.Null
 	}
 }
 
-// cseqOf returns the CSeq header, or nil.
-func cseqOf(m *kemi.Msg) *sip.CSeqHeader {
-	for _, h := range m.HeaderList() {
-		if cs, ok := h.(*sip.CSeqHeader); ok {
-			return cs
-		}
-	}
-	return nil
-}
-
 // currentMessage is the message with every change applied so far.
-func currentMessage(m *kemi.Msg) string {
-	if s := m.SIP(); s != nil {
-		return s.String()
-	}
-	return ""
-}
+func currentMessage(m *kemi.Msg) string { return m.Current() }
 
 // headerBodies returns the bodies of the headers called name; "*" means
 // every header.
 func headerBodies(m *kemi.Msg, name string) []string {
 	if name != "*" {
-		return m.HeaderValues(name)
+		return m.HeaderBodies(name)
 	}
-	var out []string
-	for _, h := range m.HeaderList() {
-		out = append(out, h.Value())
-	}
-	return out
+	return m.AllHeaderBodies()
 }
 
 // getHdr is $hdr(Name), $hdr(Name)[n] (negative n counts from the end) and
-// $hdr(Name)[*] (every body joined with ",").
+// $hdr(Name)[*] (every body joined with ","). On a message still lazy a
+// body is a header line's value as received, as in Kamailio (see
+// kemi.Msg.HeaderBody).
 func getHdr(m *kemi.Msg, p *kemi.PVName) (kemi.Value, error) {
-	bodies := headerBodies(m, p.Key(m))
+	name := p.Key(m)
+	if p.IndexAll || name == "*" {
+		return pickBody(headerBodies(m, name), p), nil
+	}
+	if v, ok := m.HeaderBodyAt(name, p.Index); ok {
+		return kemi.Str(v), nil
+	}
+	return kemi.Null, nil
+}
+
+// pickBody is the body of bodies that the index of p names (all joined
+// with "," for [*]), Null when there is none.
+func pickBody(bodies []string, p *kemi.PVName) kemi.Value {
 	if len(bodies) == 0 {
-		return kemi.Null, nil
+		return kemi.Null
 	}
 	if p.IndexAll {
-		return kemi.Str(strings.Join(bodies, ",")), nil
+		return kemi.Str(strings.Join(bodies, ","))
 	}
 	i := p.Index
 	if i < 0 {
 		i += len(bodies)
 	}
 	if i < 0 || i >= len(bodies) {
-		return kemi.Null, nil
+		return kemi.Null
 	}
-	return kemi.Str(bodies[i]), nil
+	return kemi.Str(bodies[i])
 }
 
 // credPV reads a part of the Digest credentials of the message (see

@@ -2,6 +2,7 @@ package ksr
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/emiago/sipgo/sip"
@@ -11,11 +12,11 @@ import (
 // ruriPVs are $ru $rU $rd $rp $rz $ou, $du $dd $dp $dP and $nh(...).
 func ruriPVs() []kemi.PVClass {
 	return []kemi.PVClass{
-		rw("ru", ruriGet(func(u *sip.Uri) kemi.Value { return kemi.Str(u.String()) }), noUnset("ru", (*kemi.Msg).SetRURI)),
-		rw("rU", ruriGet(func(u *sip.Uri) kemi.Value { return strOrNull(u.User) }), unsetEmpty(setRURIUser)),
-		rw("rd", ruriGet(func(u *sip.Uri) kemi.Value { return strOrNull(u.Host) }), noUnset("rd", setRURIHost)),
-		rw("rp", ruriGet(func(u *sip.Uri) kemi.Value { return kemi.Int(uriPort(u)) }), unsetEmpty(setRURIPort)),
-		ro("rz", ruriGet(func(u *sip.Uri) kemi.Value { return kemi.Str(uriScheme(u)) })),
+		rw("ru", ruriGet(kemi.PartURI, kemi.Str), noUnset("ru", (*kemi.Msg).SetRURI)),
+		rw("rU", ruriGet(kemi.PartUser, strOrNull), unsetEmpty(setRURIUser)),
+		rw("rd", ruriGet(kemi.PartHost, strOrNull), noUnset("rd", setRURIHost)),
+		rw("rp", ruriPort, unsetEmpty(setRURIPort)),
+		ro("rz", ruriGet(kemi.PartScheme, kemi.Str)),
 		ro("ou", func(m *kemi.Msg) kemi.Value {
 			if !m.IsRequest() {
 				return kemi.Null
@@ -30,14 +31,42 @@ func ruriPVs() []kemi.PVClass {
 	}
 }
 
-// ruriGet reads a part of the Request-URI; Null for a reply.
-func ruriGet(part func(u *sip.Uri) kemi.Value) getter {
+// ruriGet reads a part of the Request-URI, made a value by val; Null for
+// a reply. It works on the lazy message (kemi.Msg.RURIPart), where $ru
+// is the text as received, as in Kamailio.
+func ruriGet(part kemi.MsgPart, val func(string) kemi.Value) getter {
 	return func(m *kemi.Msg) kemi.Value {
-		if !m.IsRequest() {
+		s, ok := m.RURIPart(part)
+		if !ok {
 			return kemi.Null
 		}
-		return part(&m.Request().Recipient)
+		return val(s)
 	}
+}
+
+// ruriPort is $rp: the port of the Request-URI, or its default (see
+// defaultPort); Null for a reply.
+func ruriPort(m *kemi.Msg) kemi.Value {
+	port, ok := m.RURIPart(kemi.PartPort)
+	if !ok {
+		return kemi.Null
+	}
+	transport, _ := m.RURIPart(kemi.PartTransport)
+	n, _ := strconv.Atoi(port) // "" (no port) gives 0
+	return kemi.Int(defaultPort(n, transport))
+}
+
+// defaultPort returns port when the URI has one (not 0), else the default
+// one for its transport parameter: 5061 for tls, else 5060 (as Kamailio's
+// $rp and $dp).
+func defaultPort(port int, transport string) int {
+	if port > 0 {
+		return port
+	}
+	if strings.EqualFold(transport, "tls") {
+		return 5061
+	}
+	return 5060
 }
 
 // duGet reads a part of the parsed $du; Null when $du is unset or does not
@@ -69,15 +98,6 @@ func setDuPV(m *kemi.Msg, v kemi.Value) error {
 	// again, to the new $du, in a failure route
 	m.MarkRURINew()
 	return nil
-}
-
-// uriScheme returns the scheme in lower case ("sip" when sipgo left it
-// empty).
-func uriScheme(u *sip.Uri) string {
-	if u.Scheme == "" {
-		return "sip"
-	}
-	return strings.ToLower(u.Scheme)
 }
 
 // protoOrUDP returns the transport parameter, "udp" when there is none.
@@ -132,11 +152,10 @@ func getNextHop(m *kemi.Msg, p *kemi.PVName) (kemi.Value, error) {
 // replyNextHop is $nh(...) for a reply: where it goes, from the second
 // Via.
 func replyNextHop(m *kemi.Msg, key byte) kemi.Value {
-	v := nthVia(m, 1)
-	if v == nil {
+	host, port, proto, ok := m.ViaTargetAt(1)
+	if !ok {
 		return kemi.Null
 	}
-	host, port, proto := kemi.ViaTarget(v)
 	switch key {
 	case 'u':
 		tp, ok := kemi.URIProto(proto)
@@ -191,31 +210,34 @@ func fromToPVs() []kemi.PVClass {
 	}{{"f", false}, {"t", true}} {
 		to, p := side.to, side.p
 		out = append(out,
-			rw(p+"u", addrGet(to, func(a *addrHdr) kemi.Value { return kemi.Str(a.uri.String()) }),
-				noUnset(p+"u", addrSet(to, setAddrURI))),
-			rw(p+"U", addrGet(to, func(a *addrHdr) kemi.Value { return strOrNull(a.uri.User) }),
-				unsetEmpty(addrSet(to, setAddrUser))),
-			rw(p+"d", addrGet(to, func(a *addrHdr) kemi.Value { return strOrNull(a.uri.Host) }),
-				noUnset(p+"d", addrSet(to, setAddrHost))),
-			rw(p+"n", addrGet(to, func(a *addrHdr) kemi.Value { return strOrNull(*a.display) }),
-				unsetEmpty(addrSet(to, setAddrDisplay))),
-			ro(p+"t", addrGet(to, func(a *addrHdr) kemi.Value {
-				t, _ := a.params.Get("tag")
-				return strOrNull(t)
-			})),
+			rw(p+"u", addrGet(to, kemi.PartURI, kemi.Str), noUnset(p+"u", addrSet(to, setAddrURI))),
+			rw(p+"U", addrGet(to, kemi.PartUser, strOrNull), unsetEmpty(addrSet(to, setAddrUser))),
+			rw(p+"d", addrGet(to, kemi.PartHost, strOrNull), noUnset(p+"d", addrSet(to, setAddrHost))),
+			rw(p+"n", addrGet(to, kemi.PartDisplay, strOrNull), unsetEmpty(addrSet(to, setAddrDisplay))),
+			ro(p+"t", addrGet(to, kemi.PartTag, strOrNull)),
 		)
 	}
 	return out
 }
 
-// addrGet reads a part of the From or To header; Null without the header.
-func addrGet(to bool, part func(a *addrHdr) kemi.Value) getter {
+// addrGet reads a part of the From or To header, made a value by val;
+// Null without the header. It works on the lazy message
+// (kemi.Msg.FromPart), where $fu and $tu are the URI as received.
+func addrGet(to bool, part kemi.MsgPart, val func(string) kemi.Value) getter {
 	return func(m *kemi.Msg) kemi.Value {
-		a := fromTo(m, to)
-		if a == nil {
+		var (
+			s  string
+			ok bool
+		)
+		if to {
+			s, ok = m.ToPart(part)
+		} else {
+			s, ok = m.FromPart(part)
+		}
+		if !ok {
 			return kemi.Null
 		}
-		return part(a)
+		return val(s)
 	}
 }
 

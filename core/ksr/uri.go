@@ -71,17 +71,8 @@ func uriTransport(u *sip.Uri) string {
 	return strings.ToLower(t)
 }
 
-// uriPort returns the port of u, or the default one: 5061 for
-// transport=tls, else 5060 (as Kamailio's $rp and $dp).
-func uriPort(u *sip.Uri) int {
-	if u.Port > 0 {
-		return u.Port
-	}
-	if uriTransport(u) == "tls" {
-		return 5061
-	}
-	return 5060
-}
+// uriPort returns the port of u, or the default one (see defaultPort).
+func uriPort(u *sip.Uri) int { return defaultPort(u.Port, uriTransport(u)) }
 
 // requireRequest returns an error for a reply, which has no R-URI.
 func requireRequest(m *kemi.Msg) error {

@@ -10,18 +10,18 @@ import (
 )
 
 // hasTotag reports whether the To header has a non-empty tag parameter.
+// It reads the message in whichever form it is (kemi.Msg.ToPart), so that
+// a route testing for in-dialog requests does not have sipgo parse it.
 func (mod *Module) hasTotag(m *kemi.Msg, a kemi.Args) kemi.Value {
-	s := m.SIP()
-	if s == nil {
+	if !m.IsRequest() && !m.IsReply() {
 		return kemi.Fail
 	}
-	to := s.To()
-	if to == nil {
+	tag, ok := m.ToPart(kemi.PartTag)
+	if !ok {
 		m.Errorf(mod.log, "has_totag: no To header")
 		return kemi.Fail
 	}
-	tag, ok := to.Params.Get("tag")
-	return kemi.IntBool(ok && tag != "")
+	return kemi.IntBool(tag != "")
 }
 
 // isFirstHop guesses whether we are the first hop after the UA: for a

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+	"github.com/kemisip/kemi/internal/sipmsg"
 	"github.com/kemisip/kemi/kemi"
 	"github.com/kemisip/kemi/luaext"
 )
@@ -262,7 +263,62 @@ func ParseMsg(t testing.TB, text string) *kemi.Msg {
 
 // Parse is ParseMsg without a testing.TB.
 func Parse(text string) (*kemi.Msg, error) {
-	// the header section may use LF line ends; the body is kept as given
+	raw := wireText(text)
+	msg, err := sip.ParseMessage([]byte(raw))
+	if err != nil {
+		return nil, fmt.Errorf("parse: %w", err)
+	}
+	m := received(raw)
+	switch x := msg.(type) {
+	case *sip.Request:
+		m.SetRequest(x)
+		m.OrigURI = x.Recipient.String()
+		m.NoteMaxForwards()
+	case *sip.Response:
+		m.SetReply(x)
+		m.Route = kemi.RouteReply
+	}
+	return m, nil
+}
+
+// ParseLazyMsg is ParseMsg giving the message in its lazy form, as the
+// engine receives it: parsed and checked by sipmsg, turned into sipgo's
+// form (with sipgo's default parser) only when some code asks for it. A
+// test compares m.Lazy() with nil to see whether that happened.
+func ParseLazyMsg(t testing.TB, text string) *kemi.Msg {
+	t.Helper()
+	m, err := ParseLazy(text)
+	if err != nil {
+		t.Fatalf("kemitest: %v", err)
+	}
+	return m
+}
+
+// ParseLazy is ParseLazyMsg without a testing.TB.
+func ParseLazy(text string) (*kemi.Msg, error) {
+	raw := wireText(text)
+	lm := new(sipmsg.Msg) // one per message: m keeps it
+	if err := lm.Parse([]byte(raw)); err != nil {
+		return nil, fmt.Errorf("parse: %w", err)
+	}
+	if err := lm.Check(); err != nil {
+		return nil, fmt.Errorf("check: %w", err)
+	}
+	m := received(raw)
+	m.SetLazy(lm, nil)
+	if lm.IsRequest() {
+		m.OrigURI = string(lm.OrigRURI())
+		m.NoteMaxForwards()
+	} else {
+		m.Route = kemi.RouteReply
+	}
+	return m, nil
+}
+
+// wireText is SIP text as ParseMsg takes it made a message as it comes
+// off the wire: CRLF line ends in the header section, Content-Length set
+// to the length of the body, which is kept as given.
+func wireText(text string) string {
 	var head, body string
 	if i := strings.Index(text, "\r\n\r\n"); i >= 0 && (strings.Index(text, "\n\n") < 0 || i < strings.Index(text, "\n\n")) {
 		head, body = text[:i], text[i+4:]
@@ -278,12 +334,13 @@ func Parse(text string) (*kemi.Msg, error) {
 		lines = append(lines, l)
 	}
 	lines = append(lines, fmt.Sprintf("Content-Length: %d", len(body)))
-	raw := strings.Join(lines, "\r\n") + "\r\n\r\n" + body
-	msg, err := sip.ParseMessage([]byte(raw))
-	if err != nil {
-		return nil, fmt.Errorf("parse: %w", err)
-	}
-	m := &kemi.Msg{
+	return strings.Join(lines, "\r\n") + "\r\n\r\n" + body
+}
+
+// received returns the message state of raw received over UDP from
+// 192.0.2.10:5062 on 127.0.0.1:5060, without the message itself.
+func received(raw string) *kemi.Msg {
+	return &kemi.Msg{
 		Raw:      []byte(raw),
 		Proto:    "udp",
 		Src:      netip.MustParseAddrPort("192.0.2.10:5062"),
@@ -292,16 +349,6 @@ func Parse(text string) (*kemi.Msg, error) {
 		Proc:     kemi.NewProc(1),
 		Route:    kemi.RouteRequest,
 	}
-	switch x := msg.(type) {
-	case *sip.Request:
-		m.SetRequest(x)
-		m.OrigURI = x.Recipient.String()
-		m.NoteMaxForwards()
-	case *sip.Response:
-		m.SetReply(x)
-		m.Route = kemi.RouteReply
-	}
-	return m, nil
 }
 
 // Env is a set of modules loaded into one shared environment, the way the
