@@ -101,6 +101,9 @@ func (m *Msg) materialize() {
 	} else {
 		msg, err = sip.ParseMessage(buf)
 	}
+	if err == nil {
+		err = sipgoLosesVia(msg)
+	}
 	if err != nil {
 		panic(fmt.Errorf("kemi: the message has a form sipgo refuses, needed here: %w", err))
 	}
@@ -117,6 +120,23 @@ func (m *Msg) materialize() {
 	case *sip.Response:
 		m.res = x
 	}
+}
+
+// sipgoLosesVia reports a Via that sipgo's parser read without its
+// sent-by: it does so with white space before the first ';'
+// ("SIP/2.0/UDP 10.2.2.2:5060 ;branch=..."), which sipmsg takes, and the
+// message would be sent on with a broken Via.
+func sipgoLosesVia(msg sip.Message) error {
+	hs, ok := msg.(interface{ GetHeaders(string) []sip.Header })
+	if !ok {
+		return nil
+	}
+	for _, h := range hs.GetHeaders("Via") {
+		if v, ok := h.(*sip.ViaHeader); ok && v.Host == "" {
+			return fmt.Errorf("sipgo reads a Via without its sent-by: %q", h.Value())
+		}
+	}
+	return nil
 }
 
 // IsRequest reports whether the message is a request.
