@@ -318,14 +318,17 @@ func (t *transport) readUDP(g *udpGroup, prefer int) {
 				return
 			}
 		}
+		t0 := time.Now()
 		j, w, more := t.readDatagram(r)
 		if !more {
 			r.handOn(true) // the others see reading stopped too
 			return
 		}
+		t1 := time.Now()
 		if w != nil {
 			w.serve(j, r) // r is w's runner: what comes next for w queues behind j
 		}
+		r.noteLoad(t1.Sub(t0), time.Since(t1))
 	}
 }
 
