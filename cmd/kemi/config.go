@@ -39,7 +39,7 @@ func scriptFlags() []cli.Flag {
 // the process's memory limit, flags of run only.
 func runLimitFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "memory-limit", Usage: "let the heap grow to `SIZE` before the garbage collector runs, then as Go's default when the live data outgrow half of it: bytes or a unit, 512MiB, 1GiB (0 or off: Go's default, a collection each time the heap doubles); GOGC in the environment wins, and GOMEMLIMIT sets Go's own soft limit", DefaultText: "64MiB", EnvVars: []string{"KEMI_MEMORY_LIMIT"}},
+		&cli.StringFlag{Name: "memory-limit", Usage: "let the heap grow to `SIZE` before the garbage collector runs, then as Go's default when the live data outgrow half of it: bytes or a unit, 512MiB, 1GiB (0 or off: Go's default, a collection each time the heap doubles); GOGC in the environment wins, and GOMEMLIMIT sets Go's own soft limit", DefaultText: "40MiB", EnvVars: []string{"KEMI_MEMORY_LIMIT"}},
 		&cli.IntFlag{Name: "tcp-max-connections", Usage: "at most `N` open TCP connections, accepted and opened", DefaultText: strconv.Itoa(engine.DefaultTCPMaxConnections), EnvVars: []string{"KEMI_TCP_MAX_CONNECTIONS"}},
 		&cli.IntFlag{Name: "tcp-accept-iplimit", Usage: "at most `N` TCP connections accepted from one IP address", DefaultText: strconv.Itoa(engine.DefaultTCPAcceptIPLimit), EnvVars: []string{"KEMI_TCP_ACCEPT_IPLIMIT"}},
 		&cli.DurationFlag{Name: "tcp-msg-read-timeout", Usage: "close a TCP connection whose SIP message takes longer than `DURATION` to arrive, from its first byte", DefaultText: engine.DefaultTCPMsgReadTimeout.String(), EnvVars: []string{"KEMI_TCP_MSG_READ_TIMEOUT"}},
