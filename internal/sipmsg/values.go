@@ -120,9 +120,13 @@ func (m *Msg) Check() error {
 		}
 	}
 	n := 0
-	for _, err := range m.Vias() {
+	for via, err := range m.Vias() {
 		if err != nil {
 			return err
+		}
+		if n == 0 && !m.viaOK && !m.Changed() {
+			// the top Via, which routing reads next: kept as TopVia keeps it
+			m.via, m.viaOK = via, true
 		}
 		n++
 	}
