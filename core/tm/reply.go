@@ -111,8 +111,7 @@ func replyMethod(m *kemi.Msg) (sip.RequestMethod, bool) {
 // a lump and the reply goes upstream as it came, without being parsed by
 // sipgo; the branch and the transaction keep its bytes (finalRes parses
 // a 2xx when something asks; the last reply is only sent again). It
-// reports false, having done
-// nothing, for any other reply; t.mu held.
+// reports false, having done nothing, for any other reply; t.mu held.
 func (mod *Module) branchReplyLazy(t *tx, b *branch, m *kemi.Msg, lm *sipmsg.Msg) bool {
 	code := lm.StatusCode()
 	if b.final || code >= 300 || t.on[cbReply] != "" && m.Run != nil {
