@@ -109,9 +109,9 @@ func replyMethod(m *kemi.Msg) (sip.RequestMethod, bool) {
 // a reply still in its lazy form: a provisional reply or a 2xx that ends
 // a pending branch, with no onreply route armed. Our Via is taken out as
 // a lump and the reply goes upstream as it came, without being parsed by
-// sipgo; the branch and the transaction keep its bytes (finalRes and
-// lastRes parse them when something asks). It reports false, having done
-// nothing, for any other reply; t.mu held.
+// sipgo; the branch and the transaction keep its bytes (finalRes parses
+// a 2xx when something asks; the last reply is only sent again). It
+// reports false, having done nothing, for any other reply; t.mu held.
 func (mod *Module) branchReplyLazy(t *tx, b *branch, m *kemi.Msg, lm *sipmsg.Msg) bool {
 	code := lm.StatusCode()
 	if b.final || code >= 300 || t.on[cbReply] != "" && m.Run != nil {

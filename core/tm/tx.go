@@ -79,15 +79,6 @@ func (b *branch) finalRes() *sip.Response {
 // hasReply reports whether the branch has a final reply.
 func (b *branch) hasReply() bool { return b.reply != nil || b.replyWire != nil }
 
-// lastRes returns the last reply sent upstream (see finalRes); nil when
-// there is none.
-func (s *txState) lastRes() *sip.Response {
-	if s.lastReply == nil && s.lastReplyWire != nil {
-		s.lastReply = parseReply(s.lastReplyWire)
-	}
-	return s.lastReply
-}
-
 // parseReply parses a reply kept as bytes; nil when it does not parse.
 func parseReply(b []byte) *sip.Response {
 	msg, err := sip.ParseMessage(b)
@@ -130,9 +121,9 @@ type txState struct {
 	inFailure    bool
 	cancelReason string        // Reason of the CANCEL received, copied to ours
 	contacts     contactGroups // t_load_contacts
-	lastReply    *sip.Response // the last reply sent upstream (see lastRes)
+	lastReply    *sip.Response // the last reply sent upstream, unless lastReplyWire
 	// lastReplyWire is the last reply sent upstream when it was relayed
-	// in its lazy form: lastReply is then parsed from it on demand
+	// in its lazy form (lastReply is then nil): only ever sent again
 	lastReplyWire []byte
 	callID        string
 	cseq          uint32

@@ -183,6 +183,8 @@ var stricter = []struct{ says, why string }{
 	{"junk after a parameter value", "RFC 3261 §25.1 generic-param: a value is a token, host or quoted string; sipgo takes anything up to ';'"},
 	{"received is not an IP address", "RFC 3261 §18.2.1: received is an address; sipgo takes any text, kemi's validate.go refused it"},
 	{"empty branch", "RFC 3261 §25.1: branch is a token, not empty; sipgo takes an empty one"},
+	{"branch holds", "a branch is opaque, but Kamailio's parse_via.c refuses '=' or '\"' in it; sipgo takes them"},
+	{"tag holds", "a tag is opaque, but Kamailio's parse_addr_spec.c refuses '=', '\"' or '\\' outside quotes in it; sipgo takes them"},
 	{"without '<>'", "RFC 3261 §20: a URI holding '?' or ',' is enclosed in <> (RFC 4475 regbadct)"},
 	{"junk after '>'", "RFC 3261 §25.1 name-addr: only parameters after '>'; sipgo ignores the rest"},
 	{"no closing quote", "RFC 3261 §25.1 quoted-string; sipgo takes an unbalanced quote (RFC 4475 quotbal)"},

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -31,6 +32,7 @@ func FuzzParse(f *testing.F) {
 			if out := m.AppendTo(nil); !bytes.Equal(out, raw[:m.Len()]) || !bytes.Equal(out, m.Bytes()) {
 				t.Fatalf("AppendTo without changes:\n%q\nwant\n%q", out, raw[:m.Len()])
 			}
+			checkedTopVia(t, raw)
 			exercise(&m)
 			edit(t, &m)
 		}
@@ -54,6 +56,20 @@ func FuzzParse(f *testing.F) {
 			t.Fatal("the input changed")
 		}
 	})
+}
+
+// checkedTopVia checks that the top Via Check keeps is the one TopVia
+// parses without it.
+func checkedTopVia(t *testing.T, raw []byte) {
+	var plain, checked Msg
+	if plain.Parse(raw) != nil || checked.Parse(raw) != nil || checked.Check() != nil {
+		return
+	}
+	want, werr := plain.TopVia()
+	got, gerr := checked.TopVia()
+	if (werr != nil) != (gerr != nil) || !reflect.DeepEqual(got, want) {
+		t.Fatalf("TopVia after Check %+v (%v), without %+v (%v)", got, gerr, want, werr)
+	}
 }
 
 // exercise runs every on-demand parser: they may refuse, not panic.

@@ -100,12 +100,28 @@ func (na *NameAddr) finish() error {
 		}
 		if equalFold(name, "tag") {
 			// RFC 3261 wants a token, but a tag is an opaque key:
-			// Kamailio takes any value, and so does kemi (UAs put user
-			// names with '@' in them)
+			// Kamailio takes about any value, and so does kemi (UAs put
+			// user names with '@' in them)
+			if !opaqueValue(value, `="\`) {
+				return valueErr("name-addr", `tag holds '=', '"' or '\'`)
+			}
 			na.Tag = value
 		}
 	}
 	return nil
+}
+
+// opaqueValue reports whether v, a Via branch or a From or To tag, is a
+// value Kamailio's parsers take (parse_via.c, parse_addr_spec.c): a
+// quoted string, or text without any of the characters in refused, which
+// they read as the start of another part (a value, a quoted string, an
+// escape) and refuse the header for. RFC 3261 wants a token; UAs send
+// more, which both take.
+func opaqueValue(v []byte, refused string) bool {
+	if len(v) > 0 && v[0] == '"' {
+		return quotedEnd(v) == len(v)
+	}
+	return !bytes.ContainsAny(v, refused)
 }
 
 // quotedEnd returns the index after the closing quote of the quoted

@@ -22,6 +22,14 @@ func TestParseNameAddr(t *testing.T) {
 		{in: `<sip:a@b> junk`, bad: true},
 		// not a token, taken as Kamailio takes it: the tag is opaque
 		{in: `<sip:a@b>;tag=a@b<x>`, uri: "sip:a@b", params: "tag=a@b<x>", tag: "a@b<x>"},
+		{in: `<sip:a@b>;tag=a,b`, uri: "sip:a@b", params: "tag=a,b", tag: "a,b"},
+		{in: `<sip:a@b>;tag="a b"`, uri: "sip:a@b", params: `tag="a b"`, tag: `"a b"`},
+		// but not what Kamailio's parse_addr_spec.c refuses in a
+		// parameter value: '=', '"' and '\' outside quotes
+		{in: `<sip:a@b>;tag==0`, bad: true},
+		{in: `<sip:a@b>;tag=a=b`, bad: true},
+		{in: `<sip:a@b>;tag=a"b"`, bad: true},
+		{in: `<sip:a@b>;tag=a\b`, bad: true},
 		{in: `<a@b>`, bad: true},
 		{in: ``, bad: true},
 	}

@@ -107,10 +107,13 @@ func parseViaParm(b []byte) (Via, error) {
 		switch {
 		case equalFold(name, "branch"):
 			// RFC 3261 wants a token, but the branch is an opaque key:
-			// Kamailio takes any value ("z9hG4bK-alice@host-1" from UAs
-			// that put their user name in it), and so does kemi
+			// Kamailio takes about any value ("z9hG4bK-alice@host-1"
+			// from UAs that put their user name in it), and so does kemi
 			if len(value) == 0 {
 				return via, valueErr("Via", "empty branch")
+			}
+			if !opaqueValue(value, `="`) {
+				return via, valueErr("Via", `branch holds '=' or '"'`)
 			}
 			via.Branch = value
 		case equalFold(name, "received"):

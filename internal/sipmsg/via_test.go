@@ -28,6 +28,14 @@ func TestParseVia(t *testing.T) {
 		// not a token, taken as Kamailio takes it: the branch is opaque
 		{in: "SIP/2.0/UDP a.example.com;branch=z9hG4bK-a@b<1>", transport: "UDP", host: "a.example.com", branch: "z9hG4bK-a@b<1>"},
 		{in: "SIP/2.0/UDP a.example.com;branch=", bad: true},
+		{in: "SIP/2.0/UDP a.example.com;branch=z9hG4bK\\1", transport: "UDP", host: "a.example.com", branch: "z9hG4bK\\1"},
+		{in: `SIP/2.0/UDP a.example.com;branch="z9hG4bK;1"`, transport: "UDP", host: "a.example.com", branch: `"z9hG4bK;1"`},
+		// but not what ends or opens something else in Kamailio's
+		// parse_via.c, which refuses these messages: '=', '"'
+		{in: "SIP/2.0/UDP a.example.com;branch==z9hG4bK1", bad: true},
+		{in: "SIP/2.0/UDP a.example.com;branch=z9hG4bK=1", bad: true},
+		{in: `SIP/2.0/UDP a.example.com;branch=z9hG4bK"1"`, bad: true},
+		{in: `SIP/2.0/UDP a.example.com;branch="z9hG4bK1`, bad: true},
 		{in: "SIP/2.0/UDP a.example.com junk", bad: true},
 		{in: "SIP/2.0/UDP ;branch=1", bad: true},
 		{in: "", bad: true},
