@@ -154,7 +154,10 @@ func statelessBranchLazy(buf []byte, lm *sipmsg.Msg) []byte {
 	v, err := lm.TopVia()
 	if err == nil && bytes.HasPrefix(v.Branch, []byte("z9hG4bK")) {
 		h = fnv64(h, v.Branch)
-		h = fnv64(h, v.Host)
+		// sipgo reads an IPv6 sent-by without its brackets: hashed as
+		// statelessBranch hashes it, or the CANCEL of an INVITE that took
+		// the other path would get another branch
+		h = fnv64(h, bytes.TrimSuffix(bytes.TrimPrefix(v.Host, []byte("[")), []byte("]")))
 		var n [8]byte
 		h = fnv64(h, strconv.AppendInt(n[:0], int64(v.PortNum), 10))
 	} else {

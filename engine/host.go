@@ -281,12 +281,19 @@ func statelessBranch(req *sip.Request) string {
 	return "z9hG4bKsl" + strconv.FormatUint(h, 36)
 }
 
-// viaBranch returns the branch parameter of v, if v is there.
+// viaBranch returns the branch parameter of v, if v is there. Parameter
+// names are case-insensitive (RFC 3261 §7.3.1): sipgo's Get is not, and
+// sipmsg, which the lazy path reads the branch with, is.
 func viaBranch(v *sip.ViaHeader) (string, bool) {
 	if v == nil {
 		return "", false
 	}
-	return v.Params.Get("branch")
+	for _, kv := range v.Params {
+		if strings.EqualFold(kv.K, "branch") {
+			return kv.V, true
+		}
+	}
+	return "", false
 }
 
 // forwardReply sends a reply on to the address in its second Via, after

@@ -1,0 +1,219 @@
+package engine
+
+import (
+	"context"
+	"log/slog"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kemisip/kemi/kemi"
+)
+
+// captureWrites is a UDP socket whose writes are kept, not sent.
+type captureWrites struct {
+	udpSocket
+	mu  sync.Mutex
+	out [][]byte
+}
+
+func (d *captureWrites) WriteToUDPAddrPort(b []byte, _ netip.AddrPort) (int, error) {
+	d.mu.Lock()
+	d.out = append(d.out, append([]byte(nil), b...))
+	d.mu.Unlock()
+	return len(b), nil
+}
+
+// take returns the writes so far and forgets them.
+func (d *captureWrites) take() [][]byte {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	o := d.out
+	d.out = nil
+	return o
+}
+
+// startCapture starts an engine listening on listen whose UDP writes are
+// captured.
+func startCapture(t *testing.T, listen ...string) (*Engine, *captureWrites) {
+	e, err := New(Config{
+		Script:   []byte("function ksr_request_route() end"),
+		Listen:   listen,
+		Workers:  1,
+		DBURL:    "memory",
+		Modules:  []string{"core", "kx", "sl", "maxfwd"},
+		Logger:   slog.New(slog.DiscardHandler),
+		LogLevel: slog.LevelError,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cw := &captureWrites{}
+	e.tp.wrapUDP = func(s udpSocket) udpSocket { cw.udpSocket = s; return cw }
+	if err := e.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		e.Stop(ctx)
+	})
+	return e, cw
+}
+
+// lazyAndSipgo returns raw received twice, as the worker makes it: one
+// message left lazy, one turned into sipgo's form; set changes both.
+func lazyAndSipgo(t *testing.T, e *Engine, raw string, proto string, src netip.AddrPort, set func(m *kemi.Msg)) (lazy, sipgo *kemi.Msg) {
+	for i := 0; i < 2; i++ {
+		lm, err := parseWire([]byte(raw), proto != "udp", 65535)
+		if err != nil {
+			t.Log(err)
+			return nil, nil
+		}
+		m := &kemi.Msg{Raw: []byte(raw), Proto: proto, Src: src, Rcv: e.tp.listeners[0].sock, Host: e, Proc: kemi.NewProc(1)}
+		m.SetLazy(lm, nil)
+		m.OrigURI = string(lm.OrigRURI())
+		m.NoteMaxForwards()
+		if i == 1 {
+			_ = m.SIP()
+		}
+		if set != nil {
+			set(m)
+		}
+		if i == 0 {
+			lazy = m
+		} else {
+			sipgo = m
+		}
+	}
+	return
+}
+
+// viaLines returns the Via and Max-Forwards lines of a message.
+func viaLines(b []byte) []string {
+	var out []string
+	for _, l := range strings.Split(string(b), "\r\n") {
+		if strings.HasPrefix(strings.ToLower(l), "via:") || strings.HasPrefix(strings.ToLower(l), "v:") || strings.HasPrefix(strings.ToLower(l), "max-forwards") {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// TestForwardSameOnBothForms forwards each request statelessly twice,
+// once still lazy (forwardLazy) and once in sipgo's form (the path a
+// message some module materialized takes), and compares what each put on
+// the wire: our Via with its branch (a CANCEL must get its INVITE's,
+// whichever path each took), the sender's Via as stamped, Max-Forwards.
+// sipgo's own rewrites (a compact name written in full, a Via header
+// holding two values split in two) are left out of the table.
+func TestForwardSameOnBothForms(t *testing.T) {
+	e, cw := startCapture(t, "udp:127.0.0.1:0", "udp:[::1]:0")
+	inv := func(via string, extra string) string {
+		return "INVITE sip:b@127.0.0.1:5070 SIP/2.0\r\n" + via +
+			"From: <sip:a@h>;tag=1\r\nTo: <sip:b@h>\r\nCall-ID: c1\r\nCSeq: 1 INVITE\r\n" + extra + "Content-Length: 0\r\n\r\n"
+	}
+	src4 := netip.MustParseAddrPort("10.0.0.1:5999")
+	src6 := netip.MustParseAddrPort("[2001:db8::1]:5999")
+	cases := []struct {
+		name  string
+		raw   string
+		proto string
+		src   netip.AddrPort
+		uri   string
+		set   func(m *kemi.Msg)
+	}{
+		{"plain", inv("Via: SIP/2.0/UDP 10.0.0.1:5999;branch=z9hG4bK1\r\n", "Max-Forwards: 70\r\n"), "udp", src4, "sip:127.0.0.1:5070", nil},
+		{"rport", inv("Via: SIP/2.0/UDP 10.0.0.9;rport;branch=z9hG4bK1\r\n", ""), "udp", src4, "sip:127.0.0.1:5070", nil},
+		{"rport mid", inv("Via: SIP/2.0/UDP 10.0.0.9;rport;branch=z9hG4bK1;received=1.2.3.4\r\n", ""), "udp", src4, "sip:127.0.0.1:5070", nil},
+		{"tcp", inv("Via: SIP/2.0/TCP 10.0.0.1;branch=z9hG4bK1\r\n", ""), "tcp", src4, "sip:127.0.0.1:5070", nil},
+		{"ipv6 src", inv("Via: SIP/2.0/UDP [2001:db8::1]:5999;rport;branch=z9hG4bK1\r\n", ""), "udp", src6, "sip:127.0.0.1:5070", nil},
+		{"ipv6 dst", inv("Via: SIP/2.0/UDP 10.0.0.1:5999;branch=z9hG4bK1\r\n", ""), "udp", src4, "sip:[::1]:5070", nil},
+		{"adv", inv("Via: SIP/2.0/UDP 10.0.0.1:5999;branch=z9hG4bK1\r\n", ""), "udp", src4, "sip:127.0.0.1:5070", func(m *kemi.Msg) { m.AdvHost = "2001:db8::5"; m.AdvPort = 7000; m.LocalRport = true }},
+		{"adv name", inv("Via: SIP/2.0/UDP 10.0.0.1:5999;branch=z9hG4bK1\r\n", ""), "udp", src4, "sip:127.0.0.1:5070", func(m *kemi.Msg) { m.AdvHost = "proxy.example.com" }},
+		{"no branch", inv("Via: SIP/2.0/UDP 10.0.0.1:5999\r\n", ""), "udp", src4, "sip:127.0.0.1:5070", nil},
+		{"upper branch", inv("Via: SIP/2.0/UDP 10.0.0.1;BRANCH=z9hG4bK1\r\n", ""), "udp", src4, "sip:127.0.0.1:5070", nil},
+		{"mf 0", inv("Via: SIP/2.0/UDP 10.0.0.1:5999;branch=z9hG4bK1\r\n", "Max-Forwards: 1\r\n"), "udp", src4, "sip:127.0.0.1:5070", nil},
+		{"mf two", inv("Via: SIP/2.0/UDP 10.0.0.1:5999;branch=z9hG4bK1\r\n", "Max-Forwards: 5\r\nMax-Forwards: 9\r\n"), "udp", src4, "sip:127.0.0.1:5070", nil},
+		{"mf 300", inv("Via: SIP/2.0/UDP 10.0.0.1:5999;branch=z9hG4bK1\r\n", "Max-Forwards: 300\r\n"), "udp", src4, "sip:127.0.0.1:5070", nil},
+		{"via host case", inv("Via: SIP/2.0/udp Host.Example.COM;branch=z9hG4bK1\r\n", ""), "udp", src4, "sip:127.0.0.1:5070", nil},
+		{"via ipv6 noport", inv("Via: SIP/2.0/UDP [2001:DB8::1];branch=z9hG4bK1\r\n", ""), "udp", src6, "sip:127.0.0.1:5070", nil},
+	}
+	for _, tc := range cases {
+		lz, sg := lazyAndSipgo(t, e, tc.raw, tc.proto, tc.src, tc.set)
+		if lz == nil {
+			t.Errorf("%s: refused", tc.name)
+			continue
+		}
+		if lz.Lazy() == nil || sg.Lazy() != nil {
+			t.Fatalf("%s: not one message in each form", tc.name)
+		}
+		errL := e.Forward(lz, tc.uri)
+		outL := cw.take()
+		errS := e.Forward(sg, tc.uri)
+		outS := cw.take()
+		if errL != nil || len(outL) != 1 {
+			t.Errorf("%s: lazy forward: %v, %d sent", tc.name, errL, len(outL))
+			continue
+		}
+		if (errL == nil) != (errS == nil) || len(outL) != len(outS) {
+			t.Errorf("%s: lazy %v %d, sipgo %v %d", tc.name, errL, len(outL), errS, len(outS))
+			continue
+		}
+		for i := range outL {
+			a, b := viaLines(outL[i]), viaLines(outS[i])
+			if strings.Join(a, "|") != strings.Join(b, "|") {
+				t.Errorf("%s:\n lazy  %q\n sipgo %q", tc.name, a, b)
+			}
+		}
+	}
+}
+
+// TestCancelGetsInviteBranchEitherPath: the stateless branch of a CANCEL
+// is its INVITE's (RFC 3261 §16.11) when one is forwarded lazily and the
+// other in sipgo's form, for the sent-by and branch shapes where sipgo
+// and sipmsg read the Via differently (IPv6 brackets, a parameter name in
+// capitals).
+func TestCancelGetsInviteBranchEitherPath(t *testing.T) {
+	e, cw := startCapture(t, "udp:127.0.0.1:0")
+	req := func(method, via string) string {
+		return method + " sip:b@127.0.0.1:5070 SIP/2.0\r\nVia: " + via + "\r\n" +
+			"From: <sip:a@h>;tag=1\r\nTo: <sip:b@h>\r\nCall-ID: c1\r\nCSeq: 1 " + method + "\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+	}
+	src := netip.MustParseAddrPort("[2001:db8::1]:5999")
+	for _, via := range []string{
+		"SIP/2.0/UDP [2001:db8::1]:5999;branch=z9hG4bK1",
+		"SIP/2.0/UDP [2001:db8::1];rport;branch=z9hG4bK1",
+		"SIP/2.0/UDP 10.0.0.1:5060;BRANCH=z9hG4bK1",
+		"SIP/2.0/UDP 10.0.0.1:5060;Branch=z9hG4bK1;rport",
+	} {
+		branch := func(method string, lazy bool) string {
+			lz, sg := lazyAndSipgo(t, e, req(method, via), "udp", src, nil)
+			if lz == nil {
+				t.Fatalf("%s %s refused", method, via)
+			}
+			m := sg
+			if lazy {
+				m = lz
+			}
+			if err := e.Forward(m, "sip:127.0.0.1:5070"); err != nil {
+				t.Fatalf("%s %s: %v", method, via, err)
+			}
+			out := cw.take()
+			if len(out) != 1 {
+				t.Fatalf("%s %s: %d sent", method, via, len(out))
+			}
+			top := viaLines(out[0])[0]
+			_, b, _ := strings.Cut(top, "branch=")
+			return b
+		}
+		for _, invLazy := range []bool{true, false} {
+			inv, cancel := branch("INVITE", invLazy), branch("CANCEL", !invLazy)
+			if inv != cancel {
+				t.Errorf("Via %s, INVITE lazy %v: INVITE branch %s, CANCEL branch %s", via, invLazy, inv, cancel)
+			}
+		}
+	}
+}
