@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -17,13 +18,22 @@ type captureWrites struct {
 	udpSocket
 	mu  sync.Mutex
 	out [][]byte
+	to  []netip.AddrPort
 }
 
-func (d *captureWrites) WriteToUDPAddrPort(b []byte, _ netip.AddrPort) (int, error) {
+func (d *captureWrites) WriteToUDPAddrPort(b []byte, to netip.AddrPort) (int, error) {
 	d.mu.Lock()
 	d.out = append(d.out, append([]byte(nil), b...))
+	d.to = append(d.to, to)
 	d.mu.Unlock()
 	return len(b), nil
+}
+
+// addrs returns where the writes since the last take went.
+func (d *captureWrites) addrs() []netip.AddrPort {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]netip.AddrPort(nil), d.to...)
 }
 
 // take returns the writes so far and forgets them.
@@ -31,7 +41,7 @@ func (d *captureWrites) take() [][]byte {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	o := d.out
-	d.out = nil
+	d.out, d.to = nil, nil
 	return o
 }
 
@@ -151,9 +161,14 @@ func TestForwardSameOnBothForms(t *testing.T) {
 			t.Fatalf("%s: not one message in each form", tc.name)
 		}
 		errL := e.Forward(lz, tc.uri)
+		toL := cw.addrs()
 		outL := cw.take()
 		errS := e.Forward(sg, tc.uri)
+		toS := cw.addrs()
 		outS := cw.take()
+		if !slices.Equal(toL, toS) {
+			t.Errorf("%s: lazy sent to %v, sipgo to %v", tc.name, toL, toS)
+		}
 		if errL != nil || len(outL) != 1 {
 			t.Errorf("%s: lazy forward: %v, %d sent", tc.name, errL, len(outL))
 			continue
