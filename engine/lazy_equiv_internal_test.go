@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kemisip/kemi/kemi"
+	"github.com/kemisip/kemi/kemi/kemitest"
 )
 
 // captureWrites is a UDP socket whose writes are kept, not sent.
@@ -230,5 +231,55 @@ func TestCancelGetsInviteBranchEitherPath(t *testing.T) {
 				t.Errorf("Via %s, INVITE lazy %v: INVITE branch %s, CANCEL branch %s", via, invLazy, inv, cancel)
 			}
 		}
+	}
+}
+
+// TestSipgoUnreadableReplyIsMalformed: a reply that sipmsg takes and
+// sipgo cannot read (white space before a Via's ';', which sipgo reads as
+// a Via without its sent-by) reaching a module that wants sipgo's form
+// outside a KSR call (tm's reply hook, for a branch id of its own, which
+// any peer can write) is a malformed message, counted and logged as one:
+// not a panic of the worker with an ERROR and a stack per datagram.
+func TestSipgoUnreadableReplyIsMalformed(t *testing.T) {
+	var logs kemitest.LogBuffer
+	e, err := New(Config{
+		Script:   []byte("function ksr_request_route() end"),
+		Listen:   []string{"udp:127.0.0.1:0"},
+		Workers:  1,
+		DBURL:    "memory",
+		Modules:  []string{"core", "kx", "sl", "tm"},
+		Logger:   slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		LogLevel: slog.LevelDebug,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		e.Stop(ctx)
+	})
+	us := e.tp.listeners[0].sock
+	reply := "SIP/2.0 200 OK\r\n" +
+		"Via: SIP/2.0/UDP " + us.Addr.String() + ";branch=z9hG4bKkmu-1-2\r\n" +
+		"Via: SIP/2.0/UDP 10.2.2.2:5060 ;branch=z9hG4bK1\r\n" +
+		"From: <sip:a@h>;tag=1\r\nTo: <sip:b@h>;tag=2\r\nCall-ID: c-sipgo\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+	if _, err := parseWire([]byte(reply), false, 65535); err != nil {
+		t.Fatalf("parseWire refuses it: %v", err)
+	}
+	malformed := e.met.dropped(dropMalformed).Get()
+	w := e.workers[0]
+	w.handle(job{raw: []byte(reply), src: netip.MustParseAddrPort("10.2.2.2:5060"), sock: us, proto: "udp", at: time.Now()})
+	if n := e.met.panics[siteWorker].Get(); n != 0 {
+		t.Errorf("worker panics = %d, want 0", n)
+	}
+	if n := e.met.dropped(dropMalformed).Get(); n != malformed+1 {
+		t.Errorf("malformed drops = %d, want %d", n, malformed+1)
+	}
+	if out := logs.String(); strings.Contains(out, "level=ERROR") || strings.Contains(out, "stack=") {
+		t.Errorf("logged as a bug:\n%s", out)
 	}
 }
