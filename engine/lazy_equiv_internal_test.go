@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"log/slog"
+	"net"
 	"net/netip"
 	"slices"
 	"strings"
@@ -281,5 +282,78 @@ func TestSipgoUnreadableReplyIsMalformed(t *testing.T) {
 	}
 	if out := logs.String(); strings.Contains(out, "level=ERROR") || strings.Contains(out, "stack=") {
 		t.Errorf("logged as a bug:\n%s", out)
+	}
+}
+
+// TestDatagramWithoutLengthToStream: a UDP request or reply without
+// Content-Length whose body is a whole SIP message, forwarded statelessly
+// in its lazy form to a TCP peer, reaches it as one message with a
+// Content-Length, as sipgo's form writes it: written as received, the
+// peer would read the body as a second request on the connection.
+func TestDatagramWithoutLengthToStream(t *testing.T) {
+	e, _ := startCapture(t, "udp:127.0.0.1:0", "tcp:127.0.0.1:0")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	got := make(chan []byte, 4)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				buf := make([]byte, 8192)
+				var all []byte
+				for {
+					_ = c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+					n, err := c.Read(buf)
+					all = append(all, buf[:n]...)
+					if err != nil {
+						got <- all
+						return
+					}
+				}
+			}()
+		}
+	}()
+	peer := ln.Addr().(*net.TCPAddr).AddrPort()
+	smuggled := "OPTIONS sip:victim@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP 6.6.6.6;branch=z9hG4bKevil\r\n" +
+		"From: <sip:evil@h>;tag=6\r\nTo: <sip:victim@h>\r\nCall-ID: smuggled\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+	us := e.tp.listeners[0].sock.Addr
+	tests := []struct {
+		name, raw, uri string
+	}{
+		{"request", "MESSAGE sip:b@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK1\r\n" +
+			"From: <sip:a@h>;tag=1\r\nTo: <sip:b@h>\r\nCall-ID: c\r\nCSeq: 1 MESSAGE\r\nMax-Forwards: 70\r\n\r\n" + smuggled,
+			"sip:" + peer.String() + ";transport=tcp"},
+		{"reply", "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP " + us.String() + ";branch=z9hG4bKsl1\r\n" +
+			"Via: SIP/2.0/TCP " + peer.String() + ";branch=z9hG4bK1\r\n" +
+			"From: <sip:a@h>;tag=1\r\nTo: <sip:b@h>;tag=2\r\nCall-ID: c\r\nCSeq: 1 MESSAGE\r\n\r\n" + smuggled, ""},
+	}
+	for _, tc := range tests {
+		lz, _ := lazyAndSipgo(t, e, tc.raw, "udp", netip.MustParseAddrPort("10.0.0.1:5060"), nil)
+		if lz == nil {
+			t.Fatalf("%s refused", tc.name)
+		}
+		if err := e.Forward(lz, tc.uri); err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		var stream []byte
+		select {
+		case stream = <-got:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s: nothing reached the peer", tc.name)
+		}
+		n, ferr := messageLength(stream, 65535)
+		if ferr != nil || n != len(stream) {
+			t.Errorf("%s: the peer frames %d of %d bytes as the first message (%v):\n%s", tc.name, n, len(stream), ferr, stream)
+		}
+		if lz.Lazy() == nil {
+			t.Errorf("%s: sent in sipgo's form", tc.name)
+		}
 	}
 }
