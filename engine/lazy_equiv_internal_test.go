@@ -292,6 +292,50 @@ func TestSipgoUnreadableReplyIsMalformed(t *testing.T) {
 // peer would read the body as a second request on the connection.
 func TestDatagramWithoutLengthToStream(t *testing.T) {
 	e, _ := startCapture(t, "udp:127.0.0.1:0", "tcp:127.0.0.1:0")
+	// one peer a message: each connection is read until it is idle
+	peerReq, gotReq := streamPeer(t)
+	peerRpl, gotRpl := streamPeer(t)
+	smuggled := "OPTIONS sip:victim@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP 6.6.6.6;branch=z9hG4bKevil\r\n" +
+		"From: <sip:evil@h>;tag=6\r\nTo: <sip:victim@h>\r\nCall-ID: smuggled\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+	us := e.tp.listeners[0].sock.Addr
+	tests := []struct {
+		name, raw, uri string
+		got            chan []byte
+	}{
+		{"request", "MESSAGE sip:b@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK1\r\n" +
+			"From: <sip:a@h>;tag=1\r\nTo: <sip:b@h>\r\nCall-ID: c\r\nCSeq: 1 MESSAGE\r\nMax-Forwards: 70\r\n\r\n" + smuggled,
+			"sip:" + peerReq.String() + ";transport=tcp", gotReq},
+		{"reply", "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP " + us.String() + ";branch=z9hG4bKsl1\r\n" +
+			"Via: SIP/2.0/TCP " + peerRpl.String() + ";branch=z9hG4bK1\r\n" +
+			"From: <sip:a@h>;tag=1\r\nTo: <sip:b@h>;tag=2\r\nCall-ID: c\r\nCSeq: 1 MESSAGE\r\n\r\n" + smuggled, "", gotRpl},
+	}
+	for _, tc := range tests {
+		lz, _ := lazyAndSipgo(t, e, tc.raw, "udp", netip.MustParseAddrPort("10.0.0.1:5060"), nil)
+		if lz == nil {
+			t.Fatalf("%s refused", tc.name)
+		}
+		if err := e.Forward(lz, tc.uri); err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		var stream []byte
+		select {
+		case stream = <-tc.got:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s: nothing reached the peer", tc.name)
+		}
+		n, ferr := messageLength(stream, 65535)
+		if ferr != nil || n != len(stream) {
+			t.Errorf("%s: the peer frames %d of %d bytes as the first message (%v):\n%s", tc.name, n, len(stream), ferr, stream)
+		}
+		if lz.Lazy() == nil {
+			t.Errorf("%s: sent in sipgo's form", tc.name)
+		}
+	}
+}
+
+// streamPeer is a TCP peer: every connection's bytes, read until it has
+// been idle a while, are sent on the channel.
+func streamPeer(t *testing.T) (netip.AddrPort, chan []byte) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -320,40 +364,5 @@ func TestDatagramWithoutLengthToStream(t *testing.T) {
 			}()
 		}
 	}()
-	peer := ln.Addr().(*net.TCPAddr).AddrPort()
-	smuggled := "OPTIONS sip:victim@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP 6.6.6.6;branch=z9hG4bKevil\r\n" +
-		"From: <sip:evil@h>;tag=6\r\nTo: <sip:victim@h>\r\nCall-ID: smuggled\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
-	us := e.tp.listeners[0].sock.Addr
-	tests := []struct {
-		name, raw, uri string
-	}{
-		{"request", "MESSAGE sip:b@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK1\r\n" +
-			"From: <sip:a@h>;tag=1\r\nTo: <sip:b@h>\r\nCall-ID: c\r\nCSeq: 1 MESSAGE\r\nMax-Forwards: 70\r\n\r\n" + smuggled,
-			"sip:" + peer.String() + ";transport=tcp"},
-		{"reply", "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP " + us.String() + ";branch=z9hG4bKsl1\r\n" +
-			"Via: SIP/2.0/TCP " + peer.String() + ";branch=z9hG4bK1\r\n" +
-			"From: <sip:a@h>;tag=1\r\nTo: <sip:b@h>;tag=2\r\nCall-ID: c\r\nCSeq: 1 MESSAGE\r\n\r\n" + smuggled, ""},
-	}
-	for _, tc := range tests {
-		lz, _ := lazyAndSipgo(t, e, tc.raw, "udp", netip.MustParseAddrPort("10.0.0.1:5060"), nil)
-		if lz == nil {
-			t.Fatalf("%s refused", tc.name)
-		}
-		if err := e.Forward(lz, tc.uri); err != nil {
-			t.Fatalf("%s: %v", tc.name, err)
-		}
-		var stream []byte
-		select {
-		case stream = <-got:
-		case <-time.After(5 * time.Second):
-			t.Fatalf("%s: nothing reached the peer", tc.name)
-		}
-		n, ferr := messageLength(stream, 65535)
-		if ferr != nil || n != len(stream) {
-			t.Errorf("%s: the peer frames %d of %d bytes as the first message (%v):\n%s", tc.name, n, len(stream), ferr, stream)
-		}
-		if lz.Lazy() == nil {
-			t.Errorf("%s: sent in sipgo's form", tc.name)
-		}
-	}
+	return ln.Addr().(*net.TCPAddr).AddrPort(), got
 }
