@@ -281,19 +281,10 @@ func statelessBranch(req *sip.Request) string {
 	return "z9hG4bKsl" + strconv.FormatUint(h, 36)
 }
 
-// viaBranch returns the branch parameter of v, if v is there. Parameter
-// names are case-insensitive (RFC 3261 §7.3.1): sipgo's Get is not, and
-// sipmsg, which the lazy path reads the branch with, is.
+// viaBranch returns the branch parameter of v, if v is there (see
+// kemi.ViaParam: the name is case-insensitive, as on the lazy form).
 func viaBranch(v *sip.ViaHeader) (string, bool) {
-	if v == nil {
-		return "", false
-	}
-	for _, kv := range v.Params {
-		if strings.EqualFold(kv.K, "branch") {
-			return kv.V, true
-		}
-	}
-	return "", false
+	return kemi.ViaParam(v, "branch")
 }
 
 // forwardReply sends a reply on to the address in its second Via, after
@@ -363,7 +354,7 @@ func (e *Engine) ReplyDest(m *kemi.Msg) (kemi.Dest, error) {
 		return d, err
 	}
 	port := v.Port
-	if _, rport := v.Params.Get("rport"); rport || m.ForceRport {
+	if _, rport := kemi.ViaParam(v, "rport"); rport || m.ForceRport {
 		port = int(m.Src.Port())
 	}
 	if port == 0 {

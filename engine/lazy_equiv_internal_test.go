@@ -144,6 +144,10 @@ func TestForwardSameOnBothForms(t *testing.T) {
 		{"ipv6 src", inv("Via: SIP/2.0/UDP [2001:db8::1]:5999;rport;branch=z9hG4bK1\r\n", ""), "udp", src6, "sip:127.0.0.1:5070", nil},
 		{"ipv6 dst", inv("Via: SIP/2.0/UDP 10.0.0.1:5999;branch=z9hG4bK1\r\n", ""), "udp", src4, "sip:[::1]:5070", nil},
 		{"adv", inv("Via: SIP/2.0/UDP 10.0.0.1:5999;branch=z9hG4bK1\r\n", ""), "udp", src4, "sip:127.0.0.1:5070", func(m *kemi.Msg) { m.AdvHost = "2001:db8::5"; m.AdvPort = 7000; m.LocalRport = true }},
+		{"adv bracketed", inv("Via: SIP/2.0/UDP 10.0.0.1:5999;branch=z9hG4bK1\r\n", ""), "udp", src4, "sip:127.0.0.1:5070", func(m *kemi.Msg) { m.AdvHost = "[2001:db8::5]" }},
+		{"force rport", inv("Via: SIP/2.0/UDP 10.0.0.1:5999;branch=z9hG4bK1\r\n", ""), "udp", src4, "sip:127.0.0.1:5070", func(m *kemi.Msg) { m.ForceRport = true }},
+		{"rport upper", inv("Via: SIP/2.0/UDP 10.0.0.9;RPORT;branch=z9hG4bK1\r\n", ""), "udp", src4, "sip:127.0.0.1:5070", nil},
+		{"received same", inv("Via: SIP/2.0/UDP 10.0.0.9;received=10.0.0.1;rport;branch=z9hG4bK1\r\n", ""), "udp", src4, "sip:127.0.0.1:5070", nil},
 		{"adv name", inv("Via: SIP/2.0/UDP 10.0.0.1:5999;branch=z9hG4bK1\r\n", ""), "udp", src4, "sip:127.0.0.1:5070", func(m *kemi.Msg) { m.AdvHost = "proxy.example.com" }},
 		{"no branch", inv("Via: SIP/2.0/UDP 10.0.0.1:5999\r\n", ""), "udp", src4, "sip:127.0.0.1:5070", nil},
 		{"upper branch", inv("Via: SIP/2.0/UDP 10.0.0.1;BRANCH=z9hG4bK1\r\n", ""), "udp", src4, "sip:127.0.0.1:5070", nil},
@@ -365,4 +369,43 @@ func streamPeer(t *testing.T) (netip.AddrPort, chan []byte) {
 		}
 	}()
 	return ln.Addr().(*net.TCPAddr).AddrPort(), got
+}
+
+// TestReplyForwardSameOnBothForms routes each reply on its second Via
+// twice, lazy (forwardReplyLazy) and in sipgo's form, and compares where
+// it went and the Vias it went with.
+func TestReplyForwardSameOnBothForms(t *testing.T) {
+	e, cw := startCapture(t, "udp:127.0.0.1:0", "udp:[::1]:0")
+	us4, us6 := e.tp.listeners[0].sock.Addr, e.tp.listeners[1].sock.Addr
+	rep := func(top, second string) string {
+		return "SIP/2.0 180 Ringing\r\nVia: " + top + "\r\nVia: " + second + "\r\n" +
+			"From: <sip:a@h>;tag=1\r\nTo: <sip:b@h>;tag=2\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"
+	}
+	ours4, ours6 := "SIP/2.0/UDP "+us4.String()+";branch=z9hG4bKsl1", "SIP/2.0/UDP "+us6.String()+";branch=z9hG4bKsl1"
+	for _, tc := range []struct{ name, top, second string }{
+		{"received and rport", ours4, "SIP/2.0/UDP 10.0.0.1:5999;branch=z9hG4bK1;received=10.0.0.2;rport=6000"},
+		{"upper-case received and rport", ours4, "SIP/2.0/UDP 10.0.0.1:5999;branch=z9hG4bK1;RECEIVED=10.0.0.2;RPORT=6000"},
+		{"IPv6 sent-by", ours6, "SIP/2.0/UDP [2001:db8::1]:5999;branch=z9hG4bK1"},
+		{"IPv6 received", ours6, "SIP/2.0/UDP [2001:db8::1];branch=z9hG4bK1;received=2001:db8::2"},
+		{"lower-case transport", "SIP/2.0/udp " + us4.String() + ";branch=z9hG4bKsl1", "SIP/2.0/udp 10.0.0.1;branch=z9hG4bK1;rport"},
+		{"not ours", "SIP/2.0/UDP 127.0.0.1:1;branch=z9hG4bKsl1", "SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK1"},
+	} {
+		lz, sg := lazyAndSipgo(t, e, rep(tc.top, tc.second), "udp", netip.MustParseAddrPort("10.9.9.9:5060"), nil)
+		if lz == nil {
+			t.Fatalf("%s: refused", tc.name)
+		}
+		errL := e.Forward(lz, "")
+		toL, outL := cw.addrs(), cw.take()
+		errS := e.Forward(sg, "")
+		toS, outS := cw.addrs(), cw.take()
+		if (errL == nil) != (errS == nil) || !slices.Equal(toL, toS) {
+			t.Errorf("%s: lazy %v to %v, sipgo %v to %v", tc.name, errL, toL, errS, toS)
+			continue
+		}
+		for i := range outL {
+			if a, b := viaLines(outL[i]), viaLines(outS[i]); !slices.Equal(a, b) {
+				t.Errorf("%s:\n lazy  %q\n sipgo %q", tc.name, a, b)
+			}
+		}
+	}
 }
