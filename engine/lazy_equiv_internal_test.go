@@ -50,15 +50,17 @@ func (d *captureWrites) take() [][]byte {
 // startCapture starts an engine listening on listen whose UDP writes are
 // captured.
 func startCapture(t *testing.T, listen ...string) (*Engine, *captureWrites) {
-	e, err := New(Config{
-		Script:   []byte("function ksr_request_route() end"),
-		Listen:   listen,
-		Workers:  1,
-		DBURL:    "memory",
-		Modules:  []string{"core", "kx", "sl", "maxfwd"},
-		Logger:   slog.New(slog.DiscardHandler),
-		LogLevel: slog.LevelError,
-	})
+	return startCaptureWith(t, Config{Listen: listen, Modules: []string{"core", "kx", "sl", "maxfwd"}})
+}
+
+// startCaptureWith is startCapture for cfg: one worker, an empty request
+// route, no log unless cfg has a Logger.
+func startCaptureWith(t *testing.T, cfg Config) (*Engine, *captureWrites) {
+	cfg.Script, cfg.Workers, cfg.DBURL = []byte("function ksr_request_route() end"), 1, "memory"
+	if cfg.Logger == nil {
+		cfg.Logger, cfg.LogLevel = slog.New(slog.DiscardHandler), slog.LevelError
+	}
+	e, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -247,25 +249,11 @@ func TestCancelGetsInviteBranchEitherPath(t *testing.T) {
 // not a panic of the worker with an ERROR and a stack per datagram.
 func TestSipgoUnreadableReplyIsMalformed(t *testing.T) {
 	var logs kemitest.LogBuffer
-	e, err := New(Config{
-		Script:   []byte("function ksr_request_route() end"),
+	e, _ := startCaptureWith(t, Config{
 		Listen:   []string{"udp:127.0.0.1:0"},
-		Workers:  1,
-		DBURL:    "memory",
 		Modules:  []string{"core", "kx", "sl", "tm"},
 		Logger:   slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		LogLevel: slog.LevelDebug,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		e.Stop(ctx)
 	})
 	us := e.tp.listeners[0].sock
 	reply := "SIP/2.0 200 OK\r\n" +
