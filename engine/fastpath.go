@@ -72,6 +72,7 @@ func (e *Engine) forwardLazy(m *kemi.Msg, dst kemi.Dest, mf uint32, setMF bool) 
 			lm.Append([]byte("Max-Forwards"), val)
 		}
 	}
+	streamLength(lm, dst.Proto)
 	bp := wireBufs.Get().(*[]byte)
 	out := lm.AppendTo((*bp)[:0])
 	err := e.tp.send(&dst, out)
@@ -85,6 +86,20 @@ func (e *Engine) forwardLazy(m *kemi.Msg, dst kemi.Dest, mf uint32, setMF bool) 
 	e.met.sentReq.Inc()
 	m.Handled = true
 	return nil
+}
+
+// streamLength gives lm a Content-Length when it has none and is sent
+// over a stream (RFC 3261 §18.3: there it is mandatory). A datagram may
+// come without one, its body the rest of the datagram; written as it is
+// to a connection, the next hop would read that body as the next message
+// on it (a request smuggled past the script). sipgo's form always writes
+// one, as Kamailio does for a stream.
+func streamLength(lm *sipmsg.Msg, proto string) {
+	if proto == "udp" || lm.Find(sipmsg.HdrContentLength) != sipmsg.NoHeader {
+		return
+	}
+	var n [12]byte
+	lm.Append([]byte("Content-Length"), strconv.AppendInt(n[:0], int64(len(lm.Body())), 10))
 }
 
 // viaLazy appends our Via value for a request to dst to buf, after
@@ -154,7 +169,10 @@ func statelessBranchLazy(buf []byte, lm *sipmsg.Msg) []byte {
 	v, err := lm.TopVia()
 	if err == nil && bytes.HasPrefix(v.Branch, []byte("z9hG4bK")) {
 		h = fnv64(h, v.Branch)
-		h = fnv64(h, v.Host)
+		// sipgo reads an IPv6 sent-by without its brackets: hashed as
+		// statelessBranch hashes it, or the CANCEL of an INVITE that took
+		// the other path would get another branch
+		h = fnv64(h, bytes.TrimSuffix(bytes.TrimPrefix(v.Host, []byte("[")), []byte("]")))
 		var n [8]byte
 		h = fnv64(h, strconv.AppendInt(n[:0], int64(v.PortNum), 10))
 	} else {
@@ -197,6 +215,7 @@ func (e *Engine) forwardReplyLazy(m *kemi.Msg, lm *sipmsg.Msg) error {
 		e.met.dropped(dropNoRoute).Inc()
 		return err
 	}
+	streamLength(lm, dst.Proto)
 	bp := wireBufs.Get().(*[]byte)
 	out := lm.AppendTo((*bp)[:0])
 	err = e.SendReplyBytes(dst, out)

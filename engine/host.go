@@ -281,12 +281,10 @@ func statelessBranch(req *sip.Request) string {
 	return "z9hG4bKsl" + strconv.FormatUint(h, 36)
 }
 
-// viaBranch returns the branch parameter of v, if v is there.
+// viaBranch returns the branch parameter of v, if v is there (see
+// kemi.ViaParam: the name is case-insensitive, as on the lazy form).
 func viaBranch(v *sip.ViaHeader) (string, bool) {
-	if v == nil {
-		return "", false
-	}
-	return v.Params.Get("branch")
+	return kemi.ViaParam(v, "branch")
 }
 
 // forwardReply sends a reply on to the address in its second Via, after
@@ -356,7 +354,7 @@ func (e *Engine) ReplyDest(m *kemi.Msg) (kemi.Dest, error) {
 		return d, err
 	}
 	port := v.Port
-	if _, rport := v.Params.Get("rport"); rport || m.ForceRport {
+	if _, rport := kemi.ViaParam(v, "rport"); rport || m.ForceRport {
 		port = int(m.Src.Port())
 	}
 	if port == 0 {

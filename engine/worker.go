@@ -96,6 +96,14 @@ func (w *worker) handle(j job) {
 	defer func() {
 		w.busyNs.Add(int64(time.Since(start)))
 		if r := recover(); r != nil {
+			if fe, ok := r.(*kemi.FormError); ok {
+				// a module outside a KSR call (a reply hook) asked for
+				// sipgo's form of a message sipgo cannot read: what the
+				// peer sent, not a bug, and dropped as parseWire drops
+				w.e.met.dropped(dropMalformed).Inc()
+				w.e.log.Debug("dropped malformed message", "src", j.src, "proto", j.proto, "err", fe)
+				return
+			}
 			// a bug in Go code outside a KSR call: lose this message only
 			w.e.met.panics[siteWorker].Inc()
 			w.e.log.Error("panic while handling a message: message lost, worker goes on",

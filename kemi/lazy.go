@@ -81,11 +81,27 @@ func (m *Msg) Response() *sip.Response {
 	return m.res
 }
 
+// FormError is what a Msg panics with when code asks for sipgo's form of
+// a message that sipgo cannot read (see materialize). It comes from the
+// message as received, not from a bug: whoever recovers it counts the
+// message as malformed rather than reporting a panic.
+type FormError struct {
+	Err error
+}
+
+func (e *FormError) Error() string {
+	return "kemi: the message has a form sipgo refuses, needed here: " + e.Err.Error()
+}
+
+// Unwrap returns sipgo's error.
+func (e *FormError) Unwrap() error { return e.Err }
+
 // materialize turns the lazy message into sipgo's form. sipmsg accepts
 // a few things sipgo refuses (a URI scheme with digits, a lower-case
 // "sip/2.0"): such a message cannot reach code that needs sipgo's form,
-// and the KSR call or module asking for it fails with a panic that the
-// route's recovery turns into an error for this message only.
+// and the KSR call or module asking for it fails with a panic (a
+// *FormError) that the route's recovery turns into an error for this
+// message only.
 func (m *Msg) materialize() {
 	lm := m.lazy
 	if lm == nil {
@@ -105,7 +121,7 @@ func (m *Msg) materialize() {
 		err = sipgoLosesVia(msg)
 	}
 	if err != nil {
-		panic(fmt.Errorf("kemi: the message has a form sipgo refuses, needed here: %w", err))
+		panic(&FormError{Err: err})
 	}
 	if m.Proto != "" {
 		msg.SetTransport(strings.ToUpper(m.Proto))

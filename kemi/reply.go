@@ -3,6 +3,7 @@ package kemi
 import (
 	"hash/fnv"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -121,15 +122,32 @@ func StampVia(v *sip.ViaHeader, src netip.AddrPort, force bool) {
 	if v.Params == nil {
 		v.Params = sip.NewParams()
 	}
-	rport, hasRport := v.Params.Get("rport")
+	rport, hasRport := ViaParam(v, "rport")
 	if strings.Trim(v.Host, "[]") != ip || (hasRport && rport == "") || force {
-		if _, ok := v.Params.Get("received"); !ok || v.Params.GetOr("received", "") != ip {
+		if r, ok := ViaParam(v, "received"); !ok || r != ip {
 			setParam(&v.Params, "received", ip)
 		}
 	}
 	if (hasRport && rport == "") || force {
 		setParam(&v.Params, "rport", strconv.Itoa(int(src.Port())))
 	}
+}
+
+// ViaParam returns the value of a parameter of v and whether it is
+// there. Parameter names are case-insensitive (RFC 3261 §7.3.1), as
+// sipmsg, which the lazy message is read with, and Kamailio take them:
+// sipgo's Params.Get is not, and a Via with ";RPORT" would be stamped or
+// routed one way in one form and another in the other.
+func ViaParam(v *sip.ViaHeader, name string) (string, bool) {
+	if v == nil {
+		return "", false
+	}
+	for _, kv := range v.Params {
+		if strings.EqualFold(kv.K, name) {
+			return kv.V, true
+		}
+	}
+	return "", false
 }
 
 // StampSenderVia stamps the top Via of a request m is relaying (RFC 3581):
@@ -145,11 +163,11 @@ func (m *Msg) StampSenderVia(v *sip.ViaHeader) {
 func ViaTarget(v *sip.ViaHeader) (host string, port int, proto string) {
 	proto = strings.ToLower(v.Transport)
 	host = v.Host
-	if r, ok := v.Params.Get("received"); ok && r != "" {
+	if r, ok := ViaParam(v, "received"); ok && r != "" {
 		host = r
 	}
 	port = v.Port
-	if rp, ok := v.Params.Get("rport"); ok && rp != "" {
+	if rp, ok := ViaParam(v, "rport"); ok && rp != "" {
 		if n, err := strconv.Atoi(rp); err == nil {
 			port = n
 		}
@@ -163,10 +181,10 @@ func ViaTarget(v *sip.ViaHeader) (host string, port int, proto string) {
 	return host, port, proto
 }
 
+// setParam sets key to val, written last: the parameter is removed from
+// where it was, whatever the case of its name.
 func setParam(p *sip.HeaderParams, key, val string) {
-	if p.Has(key) {
-		p.Remove(key)
-	}
+	*p = slices.DeleteFunc(*p, func(kv sip.HeaderKV) bool { return strings.EqualFold(kv.K, key) })
 	p.Add(key, val)
 }
 
