@@ -95,11 +95,9 @@ func (e *Engine) forwardLazy(m *kemi.Msg, dst kemi.Dest, mf uint32, setMF bool) 
 // on it (a request smuggled past the script). sipgo's form always writes
 // one, as Kamailio does for a stream.
 func streamLength(lm *sipmsg.Msg, proto string) {
-	if proto == "udp" || lm.Find(sipmsg.HdrContentLength) != sipmsg.NoHeader {
-		return
+	if proto != "udp" {
+		lm.AddContentLength()
 	}
-	var n [12]byte
-	lm.Append([]byte("Content-Length"), strconv.AppendInt(n[:0], int64(len(lm.Body())), 10))
 }
 
 // viaLazy appends our Via value for a request to dst to buf, after

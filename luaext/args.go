@@ -56,6 +56,13 @@ func invokeExport(e *kemi.Export, m *kemi.Msg, a kemi.Args, log *slog.Logger, wh
 			if aerr, ok := r.(*lua.ApiError); ok {
 				panic(aerr)
 			}
+			if ferr, ok := r.(*kemi.FormError); ok {
+				// the peer's message, not a bug: sipgo cannot read what the
+				// function needs (see kemi.FormError)
+				log.Debug("KSR function failed: the message cannot take sipgo's form", "func", e.LuaName(), "err", ferr, "at", where())
+				res = failValue(e.Return)
+				return
+			}
 			log.Error("panic in KSR function", "func", e.LuaName(), "panic", r, "at", where(), "stack", string(debug.Stack()))
 			res = failValue(e.Return)
 		}

@@ -94,3 +94,34 @@ func TestKSRCallsDoNotAllocate(t *testing.T) {
 		t.Errorf("100 KSR calls made %v allocations, a route without any %v", many, none)
 	}
 }
+
+// TestFormErrorIsNotABug: a KSR function that needs sipgo's form of a
+// message sipgo cannot read (kemi.FormError, the peer's doing) fails as a
+// call does, logged at debug without a stack; any other panic is a bug,
+// logged at error with its stack.
+func TestFormErrorIsNotABug(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		panicV  any
+		level   string
+		stacked bool
+	}{
+		{"form error", &kemi.FormError{Err: fmt.Errorf("sipgo reads a Via without its sent-by")}, "level=DEBUG", false},
+		{"bug", "index out of range", "level=ERROR", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var logs bytes.Buffer
+			log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+			e := kemi.Export{Module: "t", Name: "boom", Return: kemi.ReturnInt,
+				Func: func(*kemi.Msg, kemi.Args) kemi.Value { panic(tc.panicV) }}
+			v, err := luaext.CallExport(e, &kemi.Msg{}, log)
+			if err != nil || v != kemi.Fail {
+				t.Fatalf("CallExport = %v, %v; want the failure value", v, err)
+			}
+			out := logs.String()
+			if !strings.Contains(out, tc.level) || strings.Contains(out, "stack=") != tc.stacked {
+				t.Errorf("log %q: want %s, stack %v", out, tc.level, tc.stacked)
+			}
+		})
+	}
+}

@@ -130,6 +130,11 @@ func (mod *Module) branchReplyLazy(t *tx, b *branch, m *kemi.Msg, lm *sipmsg.Msg
 		mod.armFR(b, t.frInv)
 	}
 	lm.RemoveValue(lm.Find(sipmsg.HdrVia), 0)
+	if t.dst.Proto != "udp" {
+		// a datagram without Content-Length going on over a stream: the
+		// caller would read its body as the next message
+		lm.AddContentLength()
+	}
 	if code < 200 {
 		b.provisonal = true
 		if b.cancel && !b.cancelSent {

@@ -1,13 +1,16 @@
 package tm_test
 
 import (
+	"net"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+	"github.com/kemisip/kemi/engine"
 	"github.com/kemisip/kemi/engine/enginetest"
+	"github.com/kemisip/kemi/internal/sipmsg"
 )
 
 // rawRequest waits for a request with that method and returns it as it
@@ -382,5 +385,70 @@ func TestRelayedRepliesKeepTheirBytes(t *testing.T) {
 	bob.send(got.from.String(), sent)
 	if r := next(); r.raw != want {
 		t.Fatalf("relayed 200:\n%q\nwant\n%q", r.raw, want)
+	}
+}
+
+// TestDatagramReplyWithoutLengthToStreamCaller: bob's 180 over UDP has no
+// Content-Length (a datagram may leave it out) and a body that is a
+// whole SIP request; relayed in its lazy form to a caller on TCP it must
+// get one, or the caller reads the body as the next message on the
+// connection.
+func TestDatagramReplyWithoutLengthToStreamCaller(t *testing.T) {
+	bob := newPeer(t, "bob")
+	s := enginetest.Start(t, hopScript, enginetest.WithConfig(func(c *engine.Config) {
+		c.Defines = map[string]string{"bob": bob.uri()}
+		c.Listen = []string{"udp:127.0.0.1:0", "tcp:127.0.0.1:0"}
+	}))
+	c, err := net.Dial("tcp", s.TCP())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	me := c.LocalAddr().String()
+	invite := "INVITE sip:bob@" + s.TCP() + " SIP/2.0\r\nVia: SIP/2.0/TCP " + me + ";branch=z9hG4bKtcplen1;rport\r\n" +
+		"Max-Forwards: 70\r\nFrom: <sip:alice@127.0.0.1>;tag=alice-tag\r\nTo: <sip:bob@127.0.0.1>\r\n" +
+		"Call-ID: tcp-len-1\r\nCSeq: 1 INVITE\r\nContact: <sip:alice@" + me + ";transport=tcp>\r\nContent-Length: 0\r\n\r\n"
+	if _, err := c.Write([]byte(invite)); err != nil {
+		t.Fatal(err)
+	}
+	got := bob.rawRequest("INVITE", 2*time.Second)
+	w := parseWire(got.raw)
+	smuggled := "OPTIONS sip:victim@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP 6.6.6.6;branch=z9hG4bKevil\r\n" +
+		"From: <sip:evil@h>;tag=6\r\nTo: <sip:victim@h>\r\nCall-ID: smuggled\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+	var b strings.Builder
+	b.WriteString("SIP/2.0 180 Ringing\r\n")
+	for _, v := range w.all("Via") {
+		b.WriteString(v + "\r\n")
+	}
+	b.WriteString(w.one("From") + "\r\n" + w.one("To") + ";tag=bob-1\r\n" + w.one("Call-ID") + "\r\n" + w.one("CSeq") + "\r\n\r\n" + smuggled)
+	bob.send(got.from.String(), b.String())
+
+	// read what the caller gets until the connection is quiet
+	var stream []byte
+	buf := make([]byte, 8192)
+	for {
+		c.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+		n, err := c.Read(buf)
+		stream = append(stream, buf[:n]...)
+		if err != nil {
+			break
+		}
+	}
+	var firsts []string
+	for len(stream) > 0 {
+		var m sipmsg.Msg
+		m.Opts.Stream = true
+		if err := m.Parse(stream); err != nil {
+			t.Fatalf("the caller's stream does not frame: %v\n%s", err, stream)
+		}
+		first, _, _ := strings.Cut(string(m.Bytes()), "\r\n")
+		firsts = append(firsts, first)
+		if strings.HasPrefix(first, "SIP/2.0 180") && string(m.Body()) != smuggled {
+			t.Errorf("the 180's body is %q, want the request it carried", m.Body())
+		}
+		stream = stream[m.Len():]
+	}
+	if len(firsts) != 2 || !strings.HasPrefix(firsts[0], "SIP/2.0 100") || !strings.HasPrefix(firsts[1], "SIP/2.0 180") {
+		t.Fatalf("the caller framed %q, want the 100 and the 180 only", firsts)
 	}
 }

@@ -377,6 +377,19 @@ func (m *Msg) appendAdded(dst []byte, id int32) []byte {
 	return append(dst, m.scratch[h.line:h.lineEnd]...)
 }
 
+// AddContentLength adds a Content-Length with the body's length when the
+// message has none, and reports whether it did. A datagram may leave it
+// out (RFC 3261 §18.3), a message on a stream may not: there the next
+// hop would read the body as the next message.
+func (m *Msg) AddContentLength() bool {
+	if m.Find(HdrContentLength) != NoHeader {
+		return false
+	}
+	var n [12]byte
+	m.Append([]byte("Content-Length"), strconv.AppendInt(n[:0], int64(len(m.Body())), 10))
+	return true
+}
+
 // CheckHeader reports whether name and value can be written as a header
 // line: name a token, value without CR or LF (a CRLF in a value would
 // end the header and start another: header injection).
