@@ -31,13 +31,14 @@ func queuedBytes(fd uintptr) int {
 const blockingWake = 50 * time.Millisecond
 
 // blockingUDP is a UDP socket whose reader waits for a datagram in the
-// kernel, in a blocking recvfrom, as Kamailio's processes do, rather than
+// kernel, in a blocking recvmmsg that also takes the datagrams already
+// waiting behind it (Kamailio's processes block in recvfrom), rather than
 // in Go's poller. With the poller, every datagram that finds the engine
 // idle costs the runtime a round of its scheduler: the poller's thread
 // wakes up, hands the reader to a thread with a processor, and that
 // thread, once the route is done, spins looking for work before it
 // sleeps again (a third of the CPU at 2000 calls/s in a profile). A
-// thread blocked in recvfrom is woken by the kernel with the datagram
+// thread blocked in the kernel is woken by the kernel with the datagram
 // and takes a free processor back on its own.
 //
 // The socket is a duplicate of the one bound (or inherited), taken out
@@ -54,6 +55,27 @@ type blockingUDP struct {
 	mu     sync.RWMutex
 	closed atomic.Bool
 	stop   atomic.Bool // a read deadline in the past: reads return
+
+	// batch holds the datagrams one recvmmsg read beyond the first,
+	// handed out by the next reads without a system call (see readBatch)
+	bmu   sync.Mutex
+	batch *udpBatch
+}
+
+// batchSize is how many datagrams one recvmmsg may read. Measured at 2000
+// calls/s stateless (2 vCPU), reading the datagrams that already wait
+// with the one waited for took the proxy's CPU from 24.6-28.1 % to
+// 21.6-23.6 % of a core (four paired runs), stateful from 48.6 to 46.6:
+// under sipp's bursts a read often finds several.
+const batchSize = 8
+
+// udpBatch is the state of recvmmsg for one socket.
+type udpBatch struct {
+	bufs    [batchSize][]byte
+	iovs    [batchSize]unix.Iovec
+	hdrs    [batchSize]unix.Mmsghdr
+	names   [batchSize]unix.RawSockaddrAny
+	n, next int
 }
 
 // readWithSyscalls returns uc's socket as a blockingUDP, closing uc, or
@@ -104,7 +126,8 @@ func newBlockingUDP(uc *net.UDPConn) (*blockingUDP, error) {
 	return u, nil
 }
 
-// ReadFromUDPAddrPort waits for a datagram and reads it into b. It
+// ReadFromUDPAddrPort waits for a datagram and reads it into b, from the
+// datagrams the last recvmmsg read when it holds some (see readBatch). It
 // returns net.ErrClosed once the socket is closed and
 // os.ErrDeadlineExceeded once a read deadline in the past is set.
 func (u *blockingUDP) ReadFromUDPAddrPort(b []byte) (int, netip.AddrPort, error) {
@@ -117,21 +140,65 @@ func (u *blockingUDP) ReadFromUDPAddrPort(b []byte) (int, netip.AddrPort, error)
 		case u.stop.Load():
 			return 0, netip.AddrPort{}, os.ErrDeadlineExceeded
 		}
-		var rsa unix.RawSockaddrAny
-		rlen := uint32(unix.SizeofSockaddrAny)
-		n, _, e := syscall.Syscall6(unix.SYS_RECVFROM, uintptr(u.fd), uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)), 0,
-			uintptr(unsafe.Pointer(&rsa)), uintptr(unsafe.Pointer(&rlen)))
+		n, ap, e := u.readBatch(b)
 		switch e {
 		case 0:
-			return int(n), addrPortOf(&rsa), nil
+			return n, ap, nil
 		case unix.EINTR:
 			continue
 		case unix.EAGAIN: // the wake-up (SO_RCVTIMEO), or see waitNonblock
 			u.waitNonblock()
 			continue
 		}
-		return 0, netip.AddrPort{}, os.NewSyscallError("recvfrom", e)
+		return 0, netip.AddrPort{}, os.NewSyscallError("recvmmsg", e)
 	}
+}
+
+// readBatch returns the next datagram of the last recvmmsg, or reads a
+// new batch: it blocks for the first datagram and takes the others that
+// already wait (MSG_WAITFORONE).
+func (u *blockingUDP) readBatch(b []byte) (int, netip.AddrPort, syscall.Errno) {
+	u.bmu.Lock()
+	defer u.bmu.Unlock()
+	bt := u.batch
+	if bt == nil || len(bt.bufs[0]) < len(b) {
+		bt = &udpBatch{}
+		for i := range bt.bufs {
+			bt.bufs[i] = make([]byte, len(b))
+			bt.iovs[i].Base = &bt.bufs[i][0]
+			bt.iovs[i].SetLen(len(b))
+			bt.hdrs[i].Hdr.Iov = &bt.iovs[i]
+			bt.hdrs[i].Hdr.SetIovlen(1)
+			bt.hdrs[i].Hdr.Name = (*byte)(unsafe.Pointer(&bt.names[i]))
+		}
+		u.batch = bt
+	}
+	if bt.next >= bt.n {
+		for i := range bt.hdrs {
+			bt.hdrs[i].Hdr.Namelen = unix.SizeofSockaddrAny
+			bt.hdrs[i].Hdr.Flags = 0
+			bt.hdrs[i].Len = 0
+		}
+		n, _, e := syscall.Syscall6(unix.SYS_RECVMMSG, uintptr(u.fd), uintptr(unsafe.Pointer(&bt.hdrs[0])), batchSize, unix.MSG_WAITFORONE, 0, 0)
+		if e != 0 {
+			return 0, netip.AddrPort{}, e
+		}
+		bt.n, bt.next = int(n), 0
+	}
+	i := bt.next
+	bt.next++
+	n := copy(b, bt.bufs[i][:bt.hdrs[i].Len])
+	return n, addrPortOf(&bt.names[i]), 0
+}
+
+// pending is how many datagrams the last batch still holds.
+func (u *blockingUDP) pending() int {
+	u.bmu.Lock()
+	defer u.bmu.Unlock()
+	if u.batch == nil {
+		return 0
+	}
+	return u.batch.n - u.batch.next
 }
 
 // waitNonblock waits up to blockingWake for a datagram when the socket
@@ -263,6 +330,9 @@ func (u *blockingUDP) queued() int {
 	defer u.mu.RUnlock()
 	if u.closed.Load() {
 		return -1
+	}
+	if u.pending() > 0 {
+		return 1
 	}
 	return queuedBytes(uintptr(u.fd))
 }

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -176,6 +177,73 @@ func TestBlockingUDPZone(t *testing.T) {
 	} {
 		if got := zoneIndex(tc.zone); got != tc.want {
 			t.Errorf("zoneIndex(%q) = %d, want %d", tc.zone, got, tc.want)
+		}
+	}
+}
+
+// TestBlockingUDPBatch: the datagrams already waiting behind the one read
+// are taken by the same recvmmsg and handed out in order, each with its
+// own source, by the next reads; queued reports them as waiting, so a
+// reader hands its turn on (see udpReader.handOn).
+func TestBlockingUDPBatch(t *testing.T) {
+	uc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	local := netip.MustParseAddrPort(uc.LocalAddr().String())
+	u, err := newBlockingUDP(uc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	uc.Close()
+	defer u.Close()
+	const sent = batchSize + 3 // more than one batch
+	var conns [2]*net.UDPConn
+	var peers [2]netip.AddrPort
+	for i := range conns {
+		p, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer p.Close()
+		conns[i], peers[i] = p, netip.MustParseAddrPort(p.LocalAddr().String())
+	}
+	for k := 0; k < sent; k++ { // from the two peers in turn
+		if _, err := conns[k%2].WriteToUDPAddrPort(fmt.Appendf(nil, "dgram-%d", k), local); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// all of them wait in the socket before the first read (loopback
+	// delivers at once)
+	buf := make([]byte, 128)
+	got := map[string]netip.AddrPort{}
+	var order []string
+	for k := 0; k < sent; k++ {
+		n, src, err := u.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got[string(buf[:n])] = src
+		order = append(order, string(buf[:n]))
+		if k == 0 {
+			if p := u.pending(); p != batchSize-1 {
+				t.Errorf("after the first read %d datagrams wait in the batch, want %d", p, batchSize-1)
+			}
+			if u.queued() <= 0 {
+				t.Errorf("queued() = %d with datagrams in the batch", u.queued())
+			}
+		}
+	}
+	for k := 0; k < sent; k++ {
+		want := peers[k%2]
+		if src, ok := got[fmt.Sprintf("dgram-%d", k)]; !ok || src != want {
+			t.Errorf("dgram-%d from %v (read: %v), want from %v", k, src, ok, want)
+		}
+	}
+	for k, s := range order { // one socket: arrival order
+		if want := fmt.Sprintf("dgram-%d", k); s != want {
+			t.Errorf("read %d is %q, want %q (order %v)", k, s, want, order)
+			break
 		}
 	}
 }
