@@ -76,6 +76,7 @@ type Engine struct {
 // a module asked to run on a worker (a reply route for a transaction).
 type job struct {
 	raw    []byte
+	pooled *[]byte // raw's buffer came from datagramBufs
 	src    netip.AddrPort
 	sock   *kemi.Socket
 	proto  string

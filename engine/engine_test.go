@@ -495,3 +495,37 @@ end`, next.port()))
 		t.Errorf("a panic was logged:\n%s", s.Logs())
 	}
 }
+
+// TestValuesKeptByAScriptOutliveTheDatagram: the engine reuses a
+// datagram's buffer once its message is done with (it stayed lazy: here
+// it is forwarded statelessly), so every value a route reads from a
+// received message must be a copy: a script keeps the first message's
+// $ou, $ru, $ci, $fu and a header in globals, and logs them with every
+// later message, after many other datagrams.
+func TestValuesKeptByAScriptOutliveTheDatagram(t *testing.T) {
+	sink := newPeer(t)
+	s := enginetest.Start(t, fmt.Sprintf(`
+function ksr_request_route()
+	if kept == nil then
+		kept = {KSR.pv.get("$ou"), KSR.pv.get("$ru"), KSR.pv.get("$ci"), KSR.pv.get("$fu"), KSR.pv.get("$hdr(X-Keep)"), KSR.hdr.get("X-Keep")}
+	end
+	KSR.info("kept " .. table.concat(kept, "|"))
+	KSR.forward_uri("sip:127.0.0.1:%d")
+end`, sink.port()), enginetest.WithConfig(func(c *engine.Config) { c.Workers = 1 })) // one Lua state: one kept
+	p := newPeer(t)
+	const n = 50
+	for i := 0; i < n; i++ {
+		ruri := "sip:first@127.0.0.1"
+		if i > 0 {
+			ruri = fmt.Sprintf("sip:other%03d@127.0.0.1", i)
+		}
+		p.send(s.UDP(), options(p, ruri, fmt.Sprintf("keep-%d", i), fmt.Sprintf("X-Keep: value-%d\r\n", i)))
+		if got := sink.recv(2 * time.Second); got == "" {
+			t.Fatalf("message %d not forwarded", i)
+		}
+	}
+	want := "kept sip:first@127.0.0.1|sip:first@127.0.0.1|keep-0|sip:alice@127.0.0.1|value-0|value-0"
+	if c := strings.Count(s.Logs(), want); c != n {
+		t.Fatalf("%d of %d log lines carry the first message's values intact:\n%s", c, n, s.Logs())
+	}
+}

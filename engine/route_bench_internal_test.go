@@ -83,9 +83,9 @@ func routeBench(b *testing.B, e *Engine, w *worker, sock *discardWrites, msg []b
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		raw := make([]byte, len(msg))
+		raw, bp := getDatagramBuf(len(msg))
 		copy(raw, msg)
-		w.handle(job{raw: raw, src: src, sock: l.sock, proto: "udp", at: time.Now()})
+		w.handle(job{raw: raw, pooled: bp, src: src, sock: l.sock, proto: "udp", at: time.Now()})
 	}
 	b.StopTimer()
 	if n := sock.writes.Load(); n != int64(b.N) {

@@ -374,10 +374,11 @@ func (t *transport) readDatagram(r *udpReader) (j job, w *worker, more bool) {
 	}
 	// The buffer is the reader's, reused for the next datagram; the
 	// message may be kept past its route (kemi.Msg.Raw, transactions), so
-	// it gets its own exact-size copy.
-	data := make([]byte, n)
+	// it gets its own copy, from datagramBufs (the worker gives it back
+	// when nothing kept the message: worker.handle).
+	data, pooled := getDatagramBuf(n)
 	copy(data, buf[:n])
-	j = job{raw: data, src: netip.AddrPortFrom(src.Addr().Unmap(), src.Port()), sock: l.sock, proto: "udp", at: time.Now()}
+	j = job{raw: data, pooled: pooled, src: netip.AddrPortFrom(src.Addr().Unmap(), src.Port()), sock: l.sock, proto: "udp", at: time.Now()}
 	return j, t.e.routeDatagram(&j, r.prefer), true
 }
 

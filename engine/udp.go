@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -54,6 +55,31 @@ func newUDPGroup(l *listener) *udpGroup {
 		}
 	}
 	return g
+}
+
+// pooledDatagram is the size of datagramBufs' buffers: a datagram larger
+// than that (rare: an INVITE with a long SDP is about 1 KB) gets a buffer
+// of its own.
+const pooledDatagram = 2048
+
+// datagramBufs are the buffers received datagrams are copied into.
+var datagramBufs = sync.Pool{New: func() any { b := make([]byte, pooledDatagram); return &b }}
+
+// getDatagramBuf returns a buffer of n bytes for a datagram, and the pool
+// entry it came from (nil when it did not: n is over pooledDatagram).
+func getDatagramBuf(n int) ([]byte, *[]byte) {
+	if n > pooledDatagram {
+		return make([]byte, n), nil
+	}
+	bp := datagramBufs.Get().(*[]byte)
+	return (*bp)[:n], bp
+}
+
+// putDatagramBuf gives a datagram's buffer back once nothing refers to it.
+func putDatagramBuf(bp *[]byte) {
+	if bp != nil {
+		datagramBufs.Put(bp)
+	}
 }
 
 // udpReader is one reader of a udpGroup, with its own read buffer.

@@ -4,7 +4,6 @@ import (
 	"runtime/debug"
 	"sync/atomic"
 	"time"
-	"unsafe"
 
 	"github.com/emiago/sipgo/sip"
 	"github.com/kemisip/kemi/internal/sipmsg"
@@ -27,9 +26,11 @@ type worker struct {
 	proc   *kemi.Proc
 	parser *sip.Parser
 	gen    int64 // script generation of st
-	// spare is the lazy message of the last route, reused for the next
-	// one when nothing kept it (see handle)
-	spare *sipmsg.Msg
+	// spare and spareMsg are the lazy message and the kemi.Msg of the
+	// last route, reused for the next one when nothing kept them (see
+	// handle)
+	spare    *sipmsg.Msg
+	spareMsg *kemi.Msg
 
 	// statistics for SIGUSR1: routeStats' counts and busyNs
 	routeStats
@@ -125,11 +126,17 @@ func (w *worker) handle(j job) {
 	err := parseWireInto(lm, j.raw, j.proto != "udp", e.cfg.MaxMessageSize)
 	if err != nil {
 		w.spare = lm
+		putDatagramBuf(j.pooled)
 		e.met.dropped(dropMalformed).Inc()
 		e.log.Debug("dropped malformed message", "src", j.src, "proto", j.proto, "err", err)
 		return
 	}
-	m := &kemi.Msg{
+	m := w.spareMsg
+	w.spareMsg = nil
+	if m == nil {
+		m = new(kemi.Msg)
+	}
+	*m = kemi.Msg{
 		Raw:      j.raw,
 		Proto:    j.proto,
 		Src:      j.src,
@@ -148,9 +155,14 @@ func (w *worker) handle(j job) {
 	}
 	if m.Lazy() == lm {
 		// nothing asked for the sipgo form, which is what keeps a message
-		// past its route (tm): the next message reuses lm's space
-		m.SetLazy(nil, nil)
-		w.spare = lm
+		// past its route (tm): the next message reuses lm's space, the
+		// kemi.Msg and the datagram's buffer. Nothing else refers to the
+		// buffer then: every string read from a lazy message is a copy
+		// (kemi/lazyread.go, $ou here), and sipgo's form, the only one a
+		// module keeps, is a parse of its own copy.
+		*m = kemi.Msg{}
+		w.spare, w.spareMsg = lm, m
+		putDatagramBuf(j.pooled)
 	}
 }
 
@@ -167,9 +179,9 @@ func (w *worker) handleRequest(m *kemi.Msg) {
 		e.met.dropped(dropShutdown).Inc()
 		return
 	}
-	// $ou: a view of the received bytes, which nothing changes (j.raw
-	// is the message's own copy, and changes to the message are lumps)
-	m.OrigURI = bytesView(m.Lazy().OrigRURI())
+	// $ou: a copy, as the datagram's buffer is reused once the message
+	// is done with (handle)
+	m.OrigURI = string(m.Lazy().OrigRURI())
 	m.NoteMaxForwards()
 	_, _ = w.run(e.cfg.RequestRoute, kemi.RouteRequest, m) // a Lua error is logged and counted
 	for _, h := range e.reqHooks {
@@ -182,15 +194,6 @@ func (w *worker) handleRequest(m *kemi.Msg) {
 			e.met.dropped(dropNoRoute).Inc()
 		}
 	}
-}
-
-// bytesView returns b as a string without copying it: b must never
-// change afterwards.
-func bytesView(b []byte) string {
-	if len(b) == 0 {
-		return ""
-	}
-	return unsafe.String(&b[0], len(b))
 }
 
 func (w *worker) handleReply(m *kemi.Msg) {
