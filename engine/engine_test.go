@@ -529,3 +529,23 @@ end`, sink.port()), enginetest.WithConfig(func(c *engine.Config) { c.Workers = 1
 		t.Fatalf("%d of %d log lines carry the first message's values intact:\n%s", c, n, s.Logs())
 	}
 }
+
+// TestCSeqMethodMismatchReachesSanity: a request whose CSeq method is not
+// its own is routed, as Kamailio's core routes it, so that the script's
+// sanity_check answers it with Kamailio's 400.
+func TestCSeqMethodMismatchReachesSanity(t *testing.T) {
+	s := enginetest.Start(t, `
+function ksr_request_route()
+	if KSR.sanity.sanity_check(17895, 7) < 0 then KSR.x.exit() end
+	KSR.sl.sl_send_reply(200, "Sane")
+end`)
+	p := newPeer(t)
+	p.send(s.UDP(), strings.Replace(options(p, "sip:a@127.0.0.1", "cseq-mismatch"), "CSeq: 1 OPTIONS", "CSeq: 1 INFO", 1))
+	if res := p.recv(2 * time.Second); !strings.HasPrefix(res, "SIP/2.0 400 CSeq method does not match request method") {
+		t.Fatalf("reply %q, want sanity's 400", res)
+	}
+	p.send(s.UDP(), options(p, "sip:a@127.0.0.1", "cseq-match"))
+	if res := p.recv(2 * time.Second); !strings.HasPrefix(res, "SIP/2.0 200 Sane") {
+		t.Fatalf("reply %q, want 200 Sane", res)
+	}
+}

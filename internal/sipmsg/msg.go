@@ -26,6 +26,11 @@ type Options struct {
 	// header section is refused, as the engine does today (a bare LF read
 	// as a line end by the next hop would smuggle a header past us).
 	AllowBareLF bool
+	// AnyCSeqMethod leaves a request whose CSeq method is not its own to
+	// the application (Check refuses it by default, as RFC 4475
+	// mismatch01 wants): Kamailio's core routes it and its sanity module
+	// answers 400, which kemi's engine keeps.
+	AnyCSeqMethod bool
 	// MaxSize is the largest message, 65535 when 0.
 	MaxSize int
 	// MaxHeaders is the most header lines (a folded header counts once),

@@ -160,7 +160,7 @@ func (m *Msg) Check() error {
 	if err != nil {
 		return err
 	}
-	if m.request && !bytes.Equal(cs.Method, m.Method()) {
+	if m.request && !m.Opts.AnyCSeqMethod && !bytes.Equal(cs.Method, m.Method()) {
 		return valueErr("CSeq", "method is not the request's")
 	}
 	for v := range m.Values(HdrMaxForwards) {

@@ -33,25 +33,27 @@ func TestCheck(t *testing.T) {
 	good := "INVITE sip:b@example.com SIP/2.0\nVia: SIP/2.0/UDP a;branch=z9hG4bK1\nFrom: <sip:a@example.com>;tag=1\nTo: <sip:b@example.com>\nCall-ID: x@y\nCSeq: 1 INVITE\nMax-Forwards: 70\n\n"
 	tests := []struct {
 		name, from, to, want string
+		opts                 Options
 	}{
-		{"good", "", "", ""},
-		{"bad R-URI", "sip:b@example.com SIP", "b@example.com SIP", "Request-URI"},
-		{"no Via", "Via: SIP/2.0/UDP a;branch=z9hG4bK1\n", "", "Via: missing"},
-		{"bad second Via", "z9hG4bK1\n", "z9hG4bK1, SIP/2.0\n", "Via"},
-		{"bad From", "From: <sip:a@example.com>", "From: <sip:a@example.com", "From"},
-		{"no To", "To: <sip:b@example.com>\n", "", "To: missing"},
-		{"Call-ID with space", "Call-ID: x@y", "Call-ID: x @y", "Call-ID: holds white space"},
-		{"no Call-ID", "Call-ID: x@y\n", "", "Call-ID: missing"},
-		{"CSeq method", "CSeq: 1 INVITE", "CSeq: 1 BYE", "CSeq: method is not the request's"},
-		{"bad CSeq", "CSeq: 1 INVITE", "CSeq: x INVITE", "CSeq"},
-		{"bad Max-Forwards", "Max-Forwards: 70", "Max-Forwards: 7x", "Max-Forwards"},
+		{"good", "", "", "", Options{}},
+		{"bad R-URI", "sip:b@example.com SIP", "b@example.com SIP", "Request-URI", Options{}},
+		{"no Via", "Via: SIP/2.0/UDP a;branch=z9hG4bK1\n", "", "Via: missing", Options{}},
+		{"bad second Via", "z9hG4bK1\n", "z9hG4bK1, SIP/2.0\n", "Via", Options{}},
+		{"bad From", "From: <sip:a@example.com>", "From: <sip:a@example.com", "From", Options{}},
+		{"no To", "To: <sip:b@example.com>\n", "", "To: missing", Options{}},
+		{"Call-ID with space", "Call-ID: x@y", "Call-ID: x @y", "Call-ID: holds white space", Options{}},
+		{"no Call-ID", "Call-ID: x@y\n", "", "Call-ID: missing", Options{}},
+		{"CSeq method", "CSeq: 1 INVITE", "CSeq: 1 BYE", "CSeq: method is not the request's", Options{}},
+		{"CSeq method left to the application", "CSeq: 1 INVITE", "CSeq: 1 BYE", "", Options{AnyCSeqMethod: true}},
+		{"bad CSeq", "CSeq: 1 INVITE", "CSeq: x INVITE", "CSeq", Options{}},
+		{"bad Max-Forwards", "Max-Forwards: 70", "Max-Forwards: 7x", "Max-Forwards", Options{}},
 	}
 	for _, tc := range tests {
 		raw := good
 		if tc.from != "" {
 			raw = strings.Replace(good, tc.from, tc.to, 1)
 		}
-		var m Msg
+		m := Msg{Opts: tc.opts}
 		if err := m.Parse(crlf(raw)); err != nil {
 			t.Fatalf("%s: %v", tc.name, err)
 		}
