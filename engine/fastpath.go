@@ -2,10 +2,8 @@ package engine
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
-	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -198,7 +196,7 @@ func (e *Engine) forwardReplyLazy(m *kemi.Msg, lm *sipmsg.Msg) error {
 		e.met.dropped(dropMalformed).Inc()
 		return fmt.Errorf("reply's top Via: %w", err)
 	}
-	if !e.IsMyself(string(top.Host), top.PortNum, lowerProto(top.Transport)) {
+	if !e.IsMyself(string(top.Host), top.PortNum, kemi.LowerProto(top.Transport)) {
 		e.met.dropped(dropNoRoute).Inc()
 		return fmt.Errorf("top Via %s:%d is not ours", top.Host, top.PortNum)
 	}
@@ -226,46 +224,10 @@ func (e *Engine) forwardReplyLazy(m *kemi.Msg, lm *sipmsg.Msg) error {
 	return nil
 }
 
-// viaDestLazy is viaDest for a parsed Via: received and rport first,
-// then sent-by (kemi.ViaTarget).
+// viaDestLazy is viaDest for a parsed Via.
 func (e *Engine) viaDestLazy(v sipmsg.Via) (kemi.Dest, error) {
-	proto := lowerProto(v.Transport)
-	host := v.Host
-	if len(v.Received) > 0 {
-		host = v.Received
-	}
-	port := v.PortNum
-	if len(v.Rport) > 0 {
-		if n, err := strconv.Atoi(string(v.Rport)); err == nil {
-			port = n
-		}
-	}
-	if port == 0 {
-		port = 5060
-		if proto == "tls" {
-			port = 5061
-		}
-	}
-	h := string(bytes.Trim(host, "[]"))
-	if ip, err := netip.ParseAddr(h); err == nil {
-		return kemi.Dest{Proto: proto, Addr: netip.AddrPortFrom(ip.Unmap(), uint16(port)), Host: h}, nil
-	}
-	ap, err := e.dns.lookup(context.Background(), h, port, proto, false)
-	if err != nil {
-		return kemi.Dest{}, err
-	}
-	return kemi.Dest{Proto: proto, Addr: ap, Host: h}, nil
-}
-
-// lowerProto returns a Via transport in lower case, without allocating
-// for the usual ones.
-func lowerProto(t []byte) string {
-	for _, p := range [...]string{"udp", "tcp", "tls", "sctp", "ws", "wss"} {
-		if bytes.EqualFold(t, []byte(p)) {
-			return p
-		}
-	}
-	return strings.ToLower(string(t))
+	host, port, proto := kemi.LazyViaTarget(v)
+	return e.destFor(host, port, proto)
 }
 
 // 64-bit FNV-1a, as hash/fnv's New64a, without its allocation.

@@ -325,7 +325,12 @@ func (e *Engine) forwardReply(m *kemi.Msg) error {
 // RFC 3581): received and rport first, then sent-by.
 func (e *Engine) viaDest(v *sip.ViaHeader) (kemi.Dest, error) {
 	host, port, proto := kemi.ViaTarget(v)
-	host = strings.Trim(host, "[]")
+	return e.destFor(strings.Trim(host, "[]"), port, proto)
+}
+
+// destFor is where a reply to host:port over proto goes: the address,
+// or the name resolved.
+func (e *Engine) destFor(host string, port int, proto string) (kemi.Dest, error) {
 	if ip, err := netip.ParseAddr(host); err == nil {
 		return kemi.Dest{Proto: proto, Addr: netip.AddrPortFrom(ip.Unmap(), uint16(port)), Host: host}, nil
 	}

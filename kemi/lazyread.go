@@ -387,6 +387,42 @@ func lowerASCII(b []byte) string {
 	return string(b)
 }
 
+// LazyViaTarget is ViaTarget for a Via of a lazy message: where a reply
+// to it goes, received and rport first, then sent-by with the default
+// port of its transport; the host without IPv6 brackets, proto in lower
+// case.
+func LazyViaTarget(v sipmsg.Via) (host string, port int, proto string) {
+	proto = LowerProto(v.Transport)
+	h := v.Host
+	if len(v.Received) > 0 {
+		h = v.Received
+	}
+	port = v.PortNum
+	if len(v.Rport) > 0 {
+		if p, err := strconv.Atoi(string(v.Rport)); err == nil {
+			port = p
+		}
+	}
+	if port == 0 {
+		port = 5060
+		if proto == "tls" {
+			port = 5061
+		}
+	}
+	return string(bytes.TrimSuffix(bytes.TrimPrefix(h, []byte("[")), []byte("]"))), port, proto
+}
+
+// LowerProto returns a Via transport in lower case, without allocating
+// for the usual ones.
+func LowerProto(t []byte) string {
+	for _, p := range [...]string{"udp", "tcp", "tls", "sctp", "ws", "wss"} {
+		if bytes.EqualFold(t, []byte(p)) {
+			return p
+		}
+	}
+	return lowerASCII(t)
+}
+
 // CSeqNum returns the number of the CSeq header and whether there is one
 // that parses.
 func (m *Msg) CSeqNum() (uint32, bool) {
@@ -476,26 +512,8 @@ func (m *Msg) ViaTargetAt(i int) (host string, port int, proto string, ok bool) 
 			n++
 			continue
 		}
-		proto = lowerASCII(v.Transport)
-		// an IPv6 sent-by without its brackets, as sipgo gives it (and a
-		// received parameter has none)
-		h := bytes.TrimSuffix(bytes.TrimPrefix(v.Host, []byte("[")), []byte("]"))
-		if len(v.Received) > 0 {
-			h = v.Received
-		}
-		port = v.PortNum
-		if len(v.Rport) > 0 {
-			if p, err := strconv.Atoi(string(v.Rport)); err == nil {
-				port = p
-			}
-		}
-		if port == 0 {
-			port = 5060
-			if proto == "tls" {
-				port = 5061
-			}
-		}
-		return string(h), port, proto, true
+		host, port, proto = LazyViaTarget(v)
+		return host, port, proto, true
 	}
 	return "", 0, "", false
 }
