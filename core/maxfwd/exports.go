@@ -48,7 +48,7 @@ func (mod *Module) processMaxfwd(m *kemi.Msg, a kemi.Args) kemi.Value {
 		return kemi.Int(resError)
 	}
 	if lm := m.Lazy(); lm != nil && lm.Find(sipmsg.HdrMaxForwards) != sipmsg.NoHeader {
-		return mod.processLazy(m, lm, limit)
+		return mod.processLazy(m, lm)
 	}
 	idx, val, err := maxForwards(m)
 	// the script took care of Max-Forwards: core forwarding and tm leave it alone
@@ -59,46 +59,48 @@ func (mod *Module) processMaxfwd(m *kemi.Msg, a kemi.Args) kemi.Value {
 		m.AddHeadersFirst(&h)
 		mod.added.Inc()
 		return kemi.Int(resAdded)
-	case err != nil:
-		mod.invalid.Inc()
-		m.Errorf(mod.log, "process_maxfwd: %v", err)
-		return kemi.Int(resError)
-	case val == 0:
-		mod.exceeded.Inc()
-		return kemi.Int(resZero)
 	}
-	if val > mod.maxLimit {
-		mod.log.Debug("Max-Forwards lowered to max_limit", "value", val, "max_limit", mod.maxLimit)
-		mod.capped.Inc()
-		val = mod.maxLimit + 1
+	next, res, ok := mod.decrement(m, val, err)
+	if ok {
+		setMaxForwards(m, idx, next)
 	}
-	setMaxForwards(m, idx, val-1)
-	return kemi.Int(resDecremented)
+	return res
 }
 
-// processLazy is processMaxfwd on a lazy message that has a
-// Max-Forwards header: its value decremented in place (a lump).
-func (mod *Module) processLazy(m *kemi.Msg, lm *sipmsg.Msg, limit int) kemi.Value {
-	id := lm.Find(sipmsg.HdrMaxForwards)
-	val, err := maxForwardsValue(lm.Value(id))
-	m.MaxFwdChecked = true
+// decrement is what process_maxfwd does with the value of the header
+// there is: the value to write and the result, or, when ok is false,
+// the result alone (an invalid value, or 0).
+func (mod *Module) decrement(m *kemi.Msg, val int, err error) (next int, res kemi.Value, ok bool) {
 	switch {
 	case err != nil:
 		mod.invalid.Inc()
 		m.Errorf(mod.log, "process_maxfwd: %v", err)
-		return kemi.Int(resError)
+		return 0, kemi.Int(resError), false
 	case val == 0:
 		mod.exceeded.Inc()
-		return kemi.Int(resZero)
+		return 0, kemi.Int(resZero), false
 	}
 	if val > mod.maxLimit {
 		mod.log.Debug("Max-Forwards lowered to max_limit", "value", val, "max_limit", mod.maxLimit)
 		mod.capped.Inc()
 		val = mod.maxLimit + 1
 	}
+	return val - 1, kemi.Int(resDecremented), true
+}
+
+// processLazy is processMaxfwd on a lazy message that has a
+// Max-Forwards header: its value decremented in place (a lump).
+func (mod *Module) processLazy(m *kemi.Msg, lm *sipmsg.Msg) kemi.Value {
+	id := lm.Find(sipmsg.HdrMaxForwards)
+	val, err := maxForwardsValue(lm.Value(id))
+	m.MaxFwdChecked = true
+	next, res, ok := mod.decrement(m, val, err)
+	if !ok {
+		return res
+	}
 	var n [8]byte
-	lm.SetValue(id, strconv.AppendInt(n[:0], int64(val-1), 10))
-	return kemi.Int(resDecremented)
+	lm.SetValue(id, strconv.AppendInt(n[:0], int64(next), 10))
+	return res
 }
 
 // isMaxfwdLt tests whether the Max-Forwards value is lower than the limit.
