@@ -178,21 +178,27 @@ func (mod *Module) replyUAS(t *tx, res *sip.Response, local bool) error {
 	} else {
 		mod.countRelayed(code)
 	}
-	if code < 200 {
-		return nil
+	if code >= 200 {
+		mod.finalSent(t, code, func() []byte { return encode(res) })
 	}
+	return nil
+}
+
+// finalSent ends the live part of the transaction once a final reply of
+// code went upstream (see replyUAS); wire gives the reply's bytes, asked
+// for only when retransmitted requests will need them; t.mu held.
+func (mod *Module) finalSent(t *tx, code int, wire func() []byte) {
 	t.final = true
 	mod.txs.live.Add(-1)
 	if !t.inv || code >= 300 {
-		t.rb = &retrBuf{reply: encode(res)}
+		t.rb = &retrBuf{reply: wire()}
 	}
 	if t.inv && code >= 300 && !reliable(t.dst) {
 		t.rb.retrIv, t.rb.hLeft, t.rb.t2 = t.t1, 64*t.t1-t.t1, t.t2
 		mod.wheel.set(&t.tm, t.t1, tkReplyRetr) // timer G
-		return nil
+		return
 	}
 	mod.startWait(t)
-	return nil
 }
 
 // replyUASWire is replyUAS for a relayed reply kept as the bytes sent
@@ -207,20 +213,9 @@ func (mod *Module) replyUASWire(t *tx, wire []byte, code int, reason string) err
 	}
 	t.uasStatus, t.uasReason, t.lastReply, t.lastReplyWire = int32(code), reason, nil, wire
 	mod.countRelayed(code)
-	if code < 200 {
-		return nil
+	if code >= 200 {
+		mod.finalSent(t, code, func() []byte { return wire })
 	}
-	t.final = true
-	mod.txs.live.Add(-1)
-	if !t.inv || code >= 300 {
-		t.rb = &retrBuf{reply: wire}
-	}
-	if t.inv && code >= 300 && !reliable(t.dst) {
-		t.rb.retrIv, t.rb.hLeft, t.rb.t2 = t.t1, 64*t.t1-t.t1, t.t2
-		mod.wheel.set(&t.tm, t.t1, tkReplyRetr) // timer G
-		return nil
-	}
-	mod.startWait(t)
 	return nil
 }
 
