@@ -86,23 +86,8 @@ func (mod *Module) OnReply(m *kemi.Msg) bool {
 // replyMethod returns the CSeq method of a reply, in either form of the
 // message; ok is false when it has none.
 func replyMethod(m *kemi.Msg) (sip.RequestMethod, bool) {
-	if lm := m.Lazy(); lm != nil {
-		cs, err := lm.CSeq()
-		if err != nil {
-			return "", false
-		}
-		for _, known := range [...]sip.RequestMethod{sip.INVITE, sip.BYE, sip.CANCEL, sip.ACK, sip.OPTIONS, sip.REGISTER, sip.MESSAGE, sip.SUBSCRIBE, sip.NOTIFY} {
-			if string(cs.Method) == string(known) {
-				return known, true
-			}
-		}
-		return sip.RequestMethod(cs.Method), true
-	}
-	cs := m.Response().CSeq()
-	if cs == nil {
-		return "", false
-	}
-	return cs.MethodName, true
+	method := m.Method()
+	return sip.RequestMethod(method), method != ""
 }
 
 // branchReplyLazy is branchReply for the replies a proxy relays most, on
