@@ -329,6 +329,7 @@ func (t *transport) readUDP(g *udpGroup, prefer int) {
 			w.serve(j, r) // r is w's runner: what comes next for w queues behind j
 		}
 		r.noteLoad(t1.Sub(t0), time.Since(t1))
+		r.yieldWhenDue(t1)
 	}
 }
 
