@@ -258,3 +258,34 @@ func TestWorkerPanicIsLoggedWithStackAndCounted(t *testing.T) {
 		t.Fatal("the worker stopped after a panic")
 	}
 }
+
+// TestReaderYieldWhenDue checks when a reader that keeps the token gives
+// its processor up: only once yieldEvery has passed since the last time,
+// so well inside the 10 ms after which Go's runtime preempts it.
+func TestReaderYieldWhenDue(t *testing.T) {
+	if yieldEvery >= 10*time.Millisecond {
+		t.Fatalf("yieldEvery %v: must stay under the runtime's 10 ms preemption", yieldEvery)
+	}
+	base := time.Unix(1000, 0)
+	tests := []struct {
+		name  string
+		since time.Duration // since the last yield
+		yield bool
+	}{
+		{"just yielded", 0, false},
+		{"1 ms later", time.Millisecond, false},
+		{"at yieldEvery", yieldEvery, false},
+		{"past yieldEvery", yieldEvery + time.Microsecond, true},
+		{"long after", time.Second, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := &udpReader{yielded: base}
+			now := base.Add(tc.since)
+			r.yieldWhenDue(now)
+			if got := r.yielded.Equal(now) && tc.since != 0; got != tc.yield {
+				t.Errorf("after %v: yielded=%v, want %v", tc.since, got, tc.yield)
+			}
+		})
+	}
+}
