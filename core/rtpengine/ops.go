@@ -110,36 +110,29 @@ func (mod *Module) run(m *kemi.Msg, c command) (map[string]any, error) {
 			return nil, err
 		}
 		key := callKey{callID: d["call-id"].(string), branch: branch}
-		reply, _, err = mod.callSet(s, key, d, cmd)
-		if err != nil {
-			return reply, err
-		}
-		if withSDP {
+		var n *node
+		reply, n, err = mod.client.call(s, key, d)
+		if err == nil && withSDP && cmd != cmdSubscribeAns {
 			sdp, ok := reply["sdp"].(string)
 			if !ok {
-				return reply, fmt.Errorf("rtpengine replied without an SDP")
+				err = fmt.Errorf("rtpengine %s replied without an SDP", n.url)
 			}
 			mf.sdp = sdp
 		}
+		mod.count(cmd, err == nil)
+		if err != nil {
+			return reply, err
+		}
 		if cmd == cmdDelete {
 			mod.client.forget(key)
+		} else {
+			mod.client.remember(key, n)
 		}
 	}
 	if withSDP && c.cmd != cmdSubscribeAns {
 		m.SetBody([]byte(mf.sdp), "")
 	}
 	return reply, nil
-}
-
-// callSet sends d to set s, counts the outcome and remembers the node
-// that answered for the call.
-func (mod *Module) callSet(s *set, key callKey, d map[string]any, cmd string) (map[string]any, *node, error) {
-	reply, n, err := mod.client.call(s, key, d)
-	mod.count(cmd, err == nil)
-	if err == nil && n != nil && cmd != cmdDelete {
-		mod.client.remember(key, n)
-	}
-	return reply, n, err
 }
 
 func (mod *Module) count(cmd string, ok bool) {
