@@ -369,11 +369,13 @@ func buildCommand(cmd string, mf msgFacts, flags string, hasFlags bool, viaArg s
 		putList(f.dict, "rtcp-mux", f.rtcpMux)
 		putList(f.dict, "SDES", f.sdes)
 		putList(f.dict, "T.38", f.t38)
-		if f.receivedFrom == nil && mf.src.IsValid() {
-			f.receivedFrom = []string{afName(mf.src), mf.src.Unmap().String()}
-		}
-		putList(f.dict, "received-from", f.receivedFrom)
 	}
+	// Kamailio 5.6 sends where the message came from with every command
+	// (later versions only with a flags string)
+	if f.receivedFrom == nil && mf.src.IsValid() {
+		f.receivedFrom = []string{afName(mf.src), mf.src.Unmap().String()}
+	}
+	putList(f.dict, "received-from", f.receivedFrom)
 	f.dict["call-id"] = f.callID
 
 	if viaArg != "" && viaArg != "none" && f.via == viaNone {
@@ -404,12 +406,9 @@ func buildCommand(cmd string, mf msgFacts, flags string, hasFlags bool, viaArg s
 	if err := f.putTags(cmd, mf.isReply); err != nil {
 		return nil, "", "", err
 	}
+	// Kamailio after 5.6 also sends "sip-message-type", which rtpengine
+	// before 11 warns about as an unknown key: it is left out
 	f.dict["command"] = cmd
-	if mf.isReply {
-		f.dict["sip-message-type"] = "sip_reply"
-	} else {
-		f.dict["sip-message-type"] = "sip_request"
-	}
 	putList(f.dict, "flags", f.flags)
 	return f.dict, cmd, branch, nil
 }
