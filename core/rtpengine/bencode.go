@@ -111,58 +111,67 @@ func (d *decoder) value(depth int) (any, error) {
 	case c == 'i':
 		d.i++
 		return d.integer('e')
-	case c == 'l':
+	case c == 'l' || c == 'd':
 		if depth >= maxDepth {
 			return nil, fmt.Errorf("core/rtpengine: bencode: nested deeper than %d", maxDepth)
 		}
 		d.i++
-		list := []any{}
-		for {
-			if d.i >= len(d.b) {
-				return nil, errTruncated
-			}
-			if d.b[d.i] == 'e' {
-				d.i++
-				return list, nil
-			}
-			v, err := d.value(depth + 1)
-			if err != nil {
-				return nil, err
-			}
-			list = append(list, v)
+		if c == 'l' {
+			return d.list(depth)
 		}
-	case c == 'd':
-		if depth >= maxDepth {
-			return nil, fmt.Errorf("core/rtpengine: bencode: nested deeper than %d", maxDepth)
-		}
-		d.i++
-		dict := map[string]any{}
-		for {
-			if d.i >= len(d.b) {
-				return nil, errTruncated
-			}
-			if d.b[d.i] == 'e' {
-				d.i++
-				return dict, nil
-			}
-			if c := d.b[d.i]; c < '0' || c > '9' {
-				return nil, fmt.Errorf("core/rtpengine: bencode: dictionary key at offset %d is not a string", d.i)
-			}
-			k, err := d.str()
-			if err != nil {
-				return nil, err
-			}
-			v, err := d.value(depth + 1)
-			if err != nil {
-				return nil, err
-			}
-			dict[k] = v
-		}
+		return d.dict(depth)
 	case c >= '0' && c <= '9':
 		return d.str()
 	default:
 		return nil, fmt.Errorf("core/rtpengine: bencode: unexpected %q at offset %d", c, d.i)
 	}
+}
+
+func (d *decoder) list(depth int) (any, error) {
+	list := []any{}
+	for {
+		if end, err := d.end(); end || err != nil {
+			return list, err
+		}
+		v, err := d.value(depth + 1)
+		if err != nil {
+			return nil, err
+		}
+		list = append(list, v)
+	}
+}
+
+func (d *decoder) dict(depth int) (any, error) {
+	dict := map[string]any{}
+	for {
+		if end, err := d.end(); end || err != nil {
+			return dict, err
+		}
+		if c := d.b[d.i]; c < '0' || c > '9' {
+			return nil, fmt.Errorf("core/rtpengine: bencode: dictionary key at offset %d is not a string", d.i)
+		}
+		k, err := d.str()
+		if err != nil {
+			return nil, err
+		}
+		v, err := d.value(depth + 1)
+		if err != nil {
+			return nil, err
+		}
+		dict[k] = v
+	}
+}
+
+// end reads the 'e' that closes a list or dictionary, if it is next.
+func (d *decoder) end() (bool, error) {
+	if d.i >= len(d.b) {
+		return false, errTruncated
+	}
+	if d.b[d.i] == 'e' {
+		d.i++
+		return true, nil
+	}
+	return false, nil
 }
 
 // integer reads digits (with an optional minus) up to end.

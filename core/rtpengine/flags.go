@@ -113,31 +113,13 @@ func parseFlags(s string, cmd *string, f *ngFlags) error {
 		if key == "" {
 			continue
 		}
-		if v, ok := prefixed(key, "replace", val, hasVal); ok {
-			f.replace = append(f.replace, v)
-			continue
-		}
 		if v, ok := prefixed(key, "received-from", val, hasVal); ok {
-			ip, err := netip.ParseAddr(v)
-			if err == nil {
+			if ip, err := netip.ParseAddr(v); err == nil {
 				f.receivedFrom = []string{afName(ip), ip.String()}
 			}
 			continue
 		}
-		if v, ok := prefixed(key, "SDES", val, hasVal); ok {
-			f.sdes = append(f.sdes, v)
-			continue
-		}
-		if v, ok := prefixed(key, "T38", val, hasVal); ok {
-			f.t38 = append(f.t38, v)
-			continue
-		}
-		if v, ok := prefixed(key, "T.38", val, hasVal); ok {
-			f.t38 = append(f.t38, v)
-			continue
-		}
-		if v, ok := prefixed(key, "rtcp-mux", val, hasVal); ok {
-			f.rtcpMux = append(f.rtcpMux, v)
+		if f.listFlag(key, val, hasVal) {
 			continue
 		}
 		if f.codecFlag(key, val, hasVal) {
@@ -173,6 +155,21 @@ func prefixed(key, name, val string, hasVal bool) (string, bool) {
 		return "", false
 	}
 	return rest, true
+}
+
+// listFlag takes the words that add to a list of their own:
+// replace-origin, SDES-off, T38-decode (or T.38-), rtcp-mux-demux.
+func (f *ngFlags) listFlag(key, val string, hasVal bool) bool {
+	for _, l := range []struct {
+		name string
+		list *[]string
+	}{{"replace", &f.replace}, {"SDES", &f.sdes}, {"T38", &f.t38}, {"T.38", &f.t38}, {"rtcp-mux", &f.rtcpMux}} {
+		if v, ok := prefixed(key, l.name, val, hasVal); ok {
+			*l.list = append(*l.list, v)
+			return true
+		}
+	}
+	return false
 }
 
 // codecNames maps the codec flags to their key in the "codec" dictionary.

@@ -78,6 +78,12 @@ func (mod *Module) ModInit(env *kemi.Env) error {
 		return fmt.Errorf("core/rtpengine: hash_table_tout %v: want more than 0", c.hashTout)
 	}
 	mod.client = c
+	// a silent node holds the route this long before the next node is
+	// tried; the engine's route time limit (1 s by default) stops a
+	// route that ran longer once the call returns
+	if wait := c.tout * time.Duration(c.retr); len(c.sets) > 0 && wait >= time.Second {
+		mod.log.Warn("a silent rtpengine holds a route for rtpengine_tout_ms x rtpengine_retr per node: keep it below the route time limit (route_timeout, 1s by default)", "wait", wait)
+	}
 
 	mod.requests = map[string]*resultCounters{}
 	const help = "ng commands sent to rtpengine, by command and result (ok, or failed: an error reply, a timeout of every node, a bad reply)."

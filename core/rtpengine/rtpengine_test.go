@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -705,4 +706,40 @@ func scrape(env *kemitest.Env) string {
 	var b strings.Builder
 	env.Metrics.WritePrometheus(&b)
 	return b.String()
+}
+
+// TestConcurrentCommands: workers share a node's socket; each reply
+// reaches the request with its cookie.
+func TestConcurrentCommands(t *testing.T) {
+	p := startPeer(t)
+	p.setHandler(func(c string, d map[string]any) []string {
+		// answer with the Call-ID in the SDP, so a mixed-up reply shows
+		sdp := "v=0\r\ns=" + d["call-id"].(string) + "\r\n"
+		return []string{c + " " + mustEncode(map[string]any{"result": "ok", "sdp": sdp})}
+	})
+	env := load(t, p.addr(), map[string]any{"rtpengine_tout_ms": 1000})
+	var wg sync.WaitGroup
+	errs := make(chan string, 200)
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			for i := 0; i < 25; i++ {
+				id := fmt.Sprintf("g%d-%d", g, i)
+				m := kemitest.ParseMsg(t, strings.Replace(invite, "call-1@example.com", id, 1))
+				if got := env.Call(t, "KSR.rtpengine.rtpengine_offer0", m); got.AsInt() != 1 {
+					errs <- fmt.Sprintf("%s: offer = %v", id, got)
+					continue
+				}
+				if want := "v=0\r\ns=" + id + "\r\n"; string(m.Body()) != want {
+					errs <- fmt.Sprintf("%s got the SDP %q", id, m.Body())
+				}
+			}
+		}(g)
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
 }
