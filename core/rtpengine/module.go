@@ -30,6 +30,11 @@ type Module struct {
 	client     *client
 	defaultSet int
 
+	// pseudo-variables named by the parameters; nil when not given
+	readSDP  *kemi.PVName // read_sdp_pv: the SDP to send instead of the body
+	writeSDP *kemi.PVName // write_sdp_pv: where rtpengine's SDP goes instead of the body
+	instPV   *kemi.PVName // rtp_inst_pvar: gets the URL of the node that answered
+
 	requests  map[string]*resultCounters // by ng command
 	timeouts  *metrics.Counter
 	disabled  *metrics.Counter
@@ -78,6 +83,29 @@ func (mod *Module) ModInit(env *kemi.Env) error {
 		return fmt.Errorf("core/rtpengine: hash_table_tout %v: want more than 0", c.hashTout)
 	}
 	mod.client = c
+	// Go's map grows by itself: Kamailio's hash_table_size is read so
+	// that a ported configuration loads, and sizes nothing
+	_ = p.Int("hash_table_size", 256)
+	for _, pv := range []struct {
+		param string
+		dst   **kemi.PVName
+	}{{"read_sdp_pv", &mod.readSDP}, {"write_sdp_pv", &mod.writeSDP}, {"rtp_inst_pvar", &mod.instPV}} {
+		name := p.Str(pv.param, "")
+		if name == "" {
+			continue
+		}
+		if env.PVs == nil {
+			return fmt.Errorf("core/rtpengine: %s: no pseudo-variables in this engine", pv.param)
+		}
+		parsed, err := env.PVs.Parse(name)
+		if err != nil {
+			return fmt.Errorf("core/rtpengine: %s: %w", pv.param, err)
+		}
+		if pv.dst != &mod.readSDP && parsed.Class.Set == nil {
+			return fmt.Errorf("core/rtpengine: %s: %s is read-only", pv.param, name)
+		}
+		*pv.dst = parsed
+	}
 	// a silent node holds the route this long before the next node is
 	// tried; the engine's route time limit (1 s by default) stops a
 	// route that ran longer once the call returns

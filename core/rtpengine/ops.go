@@ -94,6 +94,16 @@ type command struct {
 func (mod *Module) run(m *kemi.Msg, c command) (map[string]any, error) {
 	withSDP := c.cmd == cmdOffer || c.cmd == cmdAnswer || c.cmd == cmdSubscribeAns
 	mf := facts(m, withSDP)
+	if withSDP && mod.readSDP != nil {
+		v, err := mod.readSDP.Get(m)
+		if err != nil {
+			mod.count(c.cmd, false)
+			return nil, fmt.Errorf("read_sdp_pv %s: %w", mod.readSDP.Text, err)
+		}
+		if !v.IsNull() { // unset: the body, as without the parameter
+			mf.sdp = v.String()
+		}
+	}
 	if withSDP && strings.TrimSpace(mf.sdp) == "" {
 		mod.count(c.cmd, false)
 		return nil, fmt.Errorf("the message has no SDP body")
@@ -112,6 +122,11 @@ func (mod *Module) run(m *kemi.Msg, c command) (map[string]any, error) {
 		key := callKey{callID: d["call-id"].(string), branch: branch}
 		var n *node
 		reply, n, err = mod.client.call(s, key, d)
+		if n != nil && mod.instPV != nil {
+			if perr := mod.instPV.Set(m, kemi.Str(n.url)); perr != nil {
+				mod.log.Warn("rtp_inst_pvar: "+perr.Error(), "at", m.Where())
+			}
+		}
 		if err == nil && withSDP && cmd != cmdSubscribeAns {
 			sdp, ok := reply["sdp"].(string)
 			if !ok {
@@ -130,7 +145,11 @@ func (mod *Module) run(m *kemi.Msg, c command) (map[string]any, error) {
 		}
 	}
 	if withSDP && c.cmd != cmdSubscribeAns {
-		m.SetBody([]byte(mf.sdp), "")
+		if mod.writeSDP == nil {
+			m.SetBody([]byte(mf.sdp), "")
+		} else if err := mod.writeSDP.Set(m, kemi.Str(mf.sdp)); err != nil {
+			return reply, fmt.Errorf("write_sdp_pv %s: %w", mod.writeSDP.Text, err)
+		}
 	}
 	return reply, nil
 }

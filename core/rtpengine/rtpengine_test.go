@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kemisip/kemi/kemi"
 	"github.com/kemisip/kemi/kemi/kemitest"
 
 	_ "github.com/kemisip/kemi/core/ksr"
@@ -741,5 +742,39 @@ func TestConcurrentCommands(t *testing.T) {
 	close(errs)
 	for e := range errs {
 		t.Error(e)
+	}
+}
+
+// TestSDPPseudoVariables: read_sdp_pv, write_sdp_pv and rtp_inst_pvar.
+func TestSDPPseudoVariables(t *testing.T) {
+	p := startPeer(t)
+	env := load(t, p.addr(), map[string]any{"read_sdp_pv": "$avp(in)", "write_sdp_pv": "$var(out)", "rtp_inst_pvar": "$avp(inst)"})
+	m := env.Prepare(kemitest.ParseMsg(t, invite))
+	const in = "v=0\r\ns=from-a-variable\r\n"
+	if err := env.PVs.Set(m, "$avp(in)", kemi.Str(in)); err != nil {
+		t.Fatal(err)
+	}
+	if got := env.Call(t, "KSR.rtpengine.rtpengine_offer0", m); got.AsInt() != 1 {
+		t.Fatalf("offer = %v\n%s", got, env.Logs())
+	}
+	if p.last()["sdp"] != in {
+		t.Errorf("sent the SDP %q, want $avp(in)", p.last()["sdp"])
+	}
+	if string(m.Body()) != offerSDP {
+		t.Errorf("the body changed with write_sdp_pv set:\n%s", m.Body())
+	}
+	out, _ := env.PVs.Get(m, "$var(out)")
+	inst, _ := env.PVs.Get(m, "$avp(inst)")
+	if out.String() != rewrittenSDP || inst.String() != p.addr() {
+		t.Errorf("$var(out) = %q, $avp(inst) = %q", out.String(), inst.String())
+	}
+	// $avp(in) unset: the body is read
+	_ = env.PVs.Set(m, "$avp(in)", kemi.Null)
+	env.Call(t, "KSR.rtpengine.rtpengine_offer0", m)
+	if p.last()["sdp"] != offerSDP {
+		t.Errorf("with $avp(in) unset sent %q, want the body", p.last()["sdp"])
+	}
+	if _, err := kemitest.LoadErr(map[string]map[string]any{"rtpengine": {"rtpengine_sock": p.addr(), "write_sdp_pv": "$rm"}}, "core", "rtpengine"); err == nil {
+		t.Error("a read-only write_sdp_pv was accepted")
 	}
 }
