@@ -33,8 +33,9 @@ const (
 	cmdConnect         = "connect"
 )
 
-// directionalCommands send the tags only when the flags name a direction
-// (from-tag=..., "directional"): without one they act on the whole call.
+// directionalCommands send the from-tag only when the flags name a
+// direction (from-tag=..., "directional"): without one they act on the
+// whole call.
 var directionalCommands = map[string]bool{
 	cmdBlockDTMF: true, cmdUnblockDTMF: true, cmdBlockMedia: true, cmdUnblockMedia: true,
 	cmdSilenceMedia: true, cmdUnsilenceMedia: true, cmdStartForwarding: true, cmdStopForwarding: true,
@@ -91,7 +92,6 @@ type ngFlags struct {
 	rtcpMux      []string
 	sdes         []string
 	t38          []string
-	receivedFrom []string
 	fromTags     []string
 	codec        map[string][]string
 	transport    int
@@ -111,12 +111,6 @@ func parseFlags(s string, cmd *string, f *ngFlags) error {
 	for _, word := range strings.Fields(s) {
 		key, val, hasVal := strings.Cut(word, "=")
 		if key == "" {
-			continue
-		}
-		if v, ok := prefixed(key, "received-from", val, hasVal); ok {
-			if ip, err := netip.ParseAddr(v); err == nil {
-				f.receivedFrom = []string{afName(ip), ip.String()}
-			}
 			continue
 		}
 		if f.listFlag(key, val, hasVal) {
@@ -180,8 +174,6 @@ var codecNames = []struct{ flag, alias, key string }{
 	{"codec-mask", "", "mask"},
 	{"codec-set", "", "set"},
 	{"codec-except", "", "except"},
-	{"codec-accept", "", "accept"},
-	{"codec-consume", "", "consume"},
 }
 
 func (f *ngFlags) codecFlag(key, val string, hasVal bool) bool {
@@ -283,10 +275,12 @@ func (f *ngFlags) special(key, val string, hasVal bool, cmd *string) (bool, erro
 		}
 		*cmd = cmdAnswer
 	case "delete-delay":
-		if !hasVal {
-			return false, nil
+		// Kamailio sends it twice: as the integer rtpengine reads, and
+		// (falling through to the generic case) as the string given
+		if hasVal {
+			f.dict["delete delay"] = int64(atoiPrefix(val))
 		}
-		f.dict["delete delay"] = int64(atoiPrefix(val))
+		return false, nil
 	default:
 		return false, nil
 	}
@@ -368,11 +362,11 @@ func buildCommand(cmd string, mf msgFacts, flags string, hasFlags bool, viaArg s
 		putList(f.dict, "T.38", f.t38)
 	}
 	// Kamailio 5.6 sends where the message came from with every command
-	// (later versions only with a flags string)
-	if f.receivedFrom == nil && mf.src.IsValid() {
-		f.receivedFrom = []string{afName(mf.src), mf.src.Unmap().String()}
+	// (later versions only with a flags string, or the received-from=
+	// flag's address); a received-from=X flag is overwritten, as in 5.6
+	if mf.src.IsValid() {
+		f.dict["received-from"] = []string{afName(mf.src), mf.src.Unmap().String()}
 	}
-	putList(f.dict, "received-from", f.receivedFrom)
 	f.dict["call-id"] = f.callID
 
 	if viaArg != "" && viaArg != "none" && f.via == viaNone {
@@ -421,9 +415,10 @@ func (f *ngFlags) putTags(cmd string, isReply bool) error {
 	}
 	switch {
 	case directionalCommands[cmd]:
+		// Kamailio 5.6 names the side by its from-tag alone (later
+		// versions add the to-tag and the flag "directional")
 		if f.directional {
-			withTo()
-			f.flags = append(f.flags, "directional")
+			f.dict["from-tag"] = f.fromTag
 		}
 	case cmd == cmdSubscribeReq:
 		putList(f.dict, "from-tags", f.fromTags)

@@ -45,6 +45,8 @@ const rewrittenSDP = "v=0\r\no=- 1 1 IN IP4 203.0.113.1\r\ns=rtpengine\r\nc=IN I
 func okHandler(cookie string, d map[string]any) []string {
 	reply := map[string]any{"result": "ok"}
 	switch d["command"] {
+	case "ping":
+		reply["result"] = "pong"
 	case "offer", "answer":
 		reply["sdp"] = rewrittenSDP
 	case "query":
