@@ -139,7 +139,7 @@ function ksr_request_route()
 	KSR.tm.t_relay()
 end
 function ksr_reply_route()
-	if KSR.pv.get("$rs") == 200 and KSR.pv.get("$cs") ~= nil and string.find(KSR.pv.get("$hdr(CSeq)"), "INVITE") then
+	if KSR.pv.get("$rs") == 200 and KSR.pv.get("$rm") == "INVITE" then
 		if KSR.rtpengine.rtpengine_manage(flags) < 0 then
 			KSR.err("rtpengine_manage failed on the 200\n")
 		end
