@@ -138,6 +138,7 @@ func (mod *Module) ModInit(env *kemi.Env) error {
 		}
 		return float64(n)
 	})
+	mod.addRPCs(env)
 	c.onTimeout = mod.timeouts.Inc
 	c.onDisable = mod.disabled.Inc
 	if env.PVs != nil {

@@ -1,6 +1,8 @@
 package rtpengine_test
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
 	"hash/crc32"
 	"reflect"
@@ -774,5 +776,76 @@ func TestSDPPseudoVariables(t *testing.T) {
 	}
 	if _, err := kemitest.LoadErr(map[string]map[string]any{"rtpengine": {"rtpengine_sock": p.addr(), "write_sdp_pv": "$rm"}}, "core", "rtpengine"); err == nil {
 		t.Error("a read-only write_sdp_pv was accepted")
+	}
+}
+
+// rpcCall calls the RPC method name of env's modules with params and
+// returns its result as JSON.
+func rpcCall(t *testing.T, env *kemitest.Env, name string, params ...any) (string, error) {
+	t.Helper()
+	var ps kemi.RPCParams
+	for _, p := range params {
+		b, _ := json.Marshal(p)
+		ps = append(ps, b)
+	}
+	for _, lm := range env.Set.Modules {
+		for _, m := range lm.Env.RPCs() {
+			if m.Name == name {
+				res, err := m.Handler(context.Background(), ps)
+				b, _ := json.Marshal(res)
+				return string(b), err
+			}
+		}
+	}
+	t.Fatalf("no RPC method %s", name)
+	return "", nil
+}
+
+func TestRPC(t *testing.T) {
+	live := startPeer(t)
+	dead, _ := silentPeer(t)
+	env := load(t, []any{live.addr() + "=2", "1 == " + dead.addr()}, nil)
+	show := func() string {
+		t.Helper()
+		out, err := rpcCall(t, env, "rtpengine.show", "all")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	want := fmt.Sprintf(`[{"url":%q,"set":0,"index":0,"weight":2,"disabled":0,"recheck_ticks":"0"},{"url":%q,"set":1,"index":0,"weight":1,"disabled":0,"recheck_ticks":"0"}]`, live.addr(), dead.addr())
+	if got := show(); got != want {
+		t.Errorf("rtpengine.show all = %s\nwant %s", got, want)
+	}
+	out, err := rpcCall(t, env, "rtpengine.ping", "all")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprintf(`[{"url":%q,"success":1},{"url":%q,"success":0}]`, live.addr(), dead.addr()); out != want {
+		t.Errorf("rtpengine.ping all = %s\nwant %s", out, want)
+	}
+	if got := show(); !strings.Contains(got, `"weight":1,"disabled":1,"recheck_ticks":"60"`) {
+		t.Errorf("after a failed ping: %s", got)
+	}
+	if _, err := rpcCall(t, env, "rtpengine.enable", live.addr(), 0); err != nil {
+		t.Fatal(err)
+	}
+	if got := show(); !strings.Contains(got, `"weight":2,"disabled":1,"recheck_ticks":"N/A"`) {
+		t.Errorf("after enable 0: %s", got)
+	}
+	if got := env.Call(t, "KSR.rtpengine.rtpengine_query0", kemitest.ParseMsg(t, bye)); got.AsInt() != -1 {
+		t.Errorf("query with the only node of the set disabled = %v", got)
+	}
+	if _, err := rpcCall(t, env, "rtpengine.enable", "all", 1); err != nil {
+		t.Fatal(err)
+	}
+	if got := show(); got != want {
+		t.Errorf("after enable all 1: %s", got)
+	}
+	if got := env.Call(t, "KSR.rtpengine.rtpengine_query0", kemitest.ParseMsg(t, bye)); got.AsInt() != 1 {
+		t.Errorf("query after enable 1 = %v\n%s", got, env.Logs())
+	}
+	if _, err := rpcCall(t, env, "rtpengine.show", "udp:192.0.2.1:1"); err == nil {
+		t.Error("an unknown node was shown")
 	}
 }
