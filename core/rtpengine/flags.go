@@ -85,16 +85,16 @@ type msgFacts struct {
 // ngFlags is a flags string parsed the way Kamailio's rtpengine module
 // parses it, ready to be put in a command dictionary.
 type ngFlags struct {
-	dict         map[string]any // values given as key=value, and integers
-	flags        []string       // bare words
-	replace      []string
-	direction    []string
-	rtcpMux      []string
-	sdes         []string
-	t38          []string
-	fromTags     []string
-	codec        map[string][]string
-	transport    int
+	dict      map[string]any // values given as key=value, and integers
+	flags     []string       // bare words
+	replace   []string
+	direction []string
+	rtcpMux   []string
+	sdes      []string
+	t38       []string
+	fromTags  []string
+	codec     map[string][]string
+	transport int
 
 	callID      string
 	fromTag     string
