@@ -31,9 +31,13 @@ type rpcNode struct {
 // rtpengine.enable 1 or a ping that answers brings it back.
 const disabledForGood = math.MaxInt64
 
-// nodes returns the nodes url names ("all": every one), by set and
-// order, with their sets and their places in them.
-func (mod *Module) nodes(url string) ([]*node, [][2]int, error) {
+// nodes returns the nodes the first parameter names (a URL, or "all"),
+// by set and order, with their sets and their places in them.
+func (mod *Module) nodes(p kemi.RPCParams) ([]*node, [][2]int, error) {
+	url, err := p.Str(0)
+	if err != nil {
+		return nil, nil, err
+	}
 	ids := make([]int, 0, len(mod.client.sets))
 	for id := range mod.client.sets {
 		ids = append(ids, id)
@@ -56,11 +60,7 @@ func (mod *Module) nodes(url string) ([]*node, [][2]int, error) {
 }
 
 func (mod *Module) rpcShow(_ context.Context, p kemi.RPCParams) (any, error) {
-	url, err := p.Str(0)
-	if err != nil {
-		return nil, err
-	}
-	nodes, where, err := mod.nodes(url)
+	nodes, where, err := mod.nodes(p)
 	if err != nil {
 		return nil, err
 	}
@@ -82,15 +82,11 @@ func (mod *Module) rpcShow(_ context.Context, p kemi.RPCParams) (any, error) {
 }
 
 func (mod *Module) rpcEnable(_ context.Context, p kemi.RPCParams) (any, error) {
-	url, err := p.Str(0)
-	if err != nil {
-		return nil, err
-	}
 	on, err := p.Int(1)
 	if err != nil {
 		return nil, err
 	}
-	nodes, _, err := mod.nodes(url)
+	nodes, _, err := mod.nodes(p)
 	if err != nil {
 		return nil, err
 	}
@@ -105,11 +101,7 @@ func (mod *Module) rpcEnable(_ context.Context, p kemi.RPCParams) (any, error) {
 }
 
 func (mod *Module) rpcPing(_ context.Context, p kemi.RPCParams) (any, error) {
-	url, err := p.Str(0)
-	if err != nil {
-		return nil, err
-	}
-	nodes, _, err := mod.nodes(url)
+	nodes, _, err := mod.nodes(p)
 	if err != nil {
 		return nil, err
 	}
