@@ -24,6 +24,7 @@ import (
 	_ "github.com/kemisip/kemi/core/pike"
 	_ "github.com/kemisip/kemi/core/registrar"
 	_ "github.com/kemisip/kemi/core/rr"
+	_ "github.com/kemisip/kemi/core/rtpengine"
 	_ "github.com/kemisip/kemi/core/sanity"
 	_ "github.com/kemisip/kemi/core/siputils"
 	_ "github.com/kemisip/kemi/core/sl"

@@ -59,6 +59,7 @@ var standardOrder = []string{
 	"pike",
 	"permissions",
 	"nathelper",
+	"rtpengine",
 	"dispatcher",
 }
 
