@@ -1,0 +1,48 @@
+package websocket
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+)
+
+// FuzzReadMessage feeds arbitrary bytes to both sides' reader: no panic,
+// no message over the limit, no buffer much larger than the limit, and
+// every end is a *CloseError.
+func FuzzReadMessage(f *testing.F) {
+	f.Add([]byte{0x81, 0x05, 'H', 'e', 'l', 'l', 'o'})
+	f.Add([]byte{0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58})
+	f.Add([]byte{0x01, 0x03, 'H', 'e', 'l', 0x89, 0x00, 0x80, 0x02, 'l', 'o'})
+	f.Add([]byte{0x82, 0x7f, 0x80, 0, 0, 0, 0, 0, 0, 0})
+	f.Add([]byte{0x88, 0x02, 0x03, 0xe8})
+	f.Add(AppendFrame(nil, false, OpText, &rfcMask, []byte("a")))
+	const limit = 1024
+	f.Fuzz(func(t *testing.T, data []byte) {
+		for _, server := range []bool{true, false} {
+			rw := &pipeRW{in: bytes.NewReader(data)}
+			c := newConn(rw, nil, Config{MaxMessageSize: limit, MaxFragments: 8}, server)
+			var buf []byte
+			for range len(data) + 1 {
+				op, msg, err := c.ReadMessage(buf)
+				if cap(msg) > 4*limit {
+					t.Fatalf("buffer of %d bytes for a %d limit", cap(msg), limit)
+				}
+				if err != nil {
+					var ce *CloseError
+					if !errors.As(err, &ce) {
+						t.Fatalf("error %v is no CloseError", err)
+					}
+					break
+				}
+				if len(msg) > limit || (op != OpText && op != OpBinary) {
+					t.Fatalf("message %v of %d bytes", op, len(msg))
+				}
+				buf = msg
+			}
+			// Each frame read answers with at most one control frame.
+			if len(rw.written()) > len(data)*(2+4+maxControl) {
+				t.Fatalf("wrote %d bytes for %d read", len(rw.written()), len(data))
+			}
+		}
+	})
+}
