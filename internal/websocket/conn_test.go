@@ -250,7 +250,7 @@ func TestKeepalive(t *testing.T) {
 // blockReader blocks until closed, as an idle socket does.
 type blockReader struct{ done chan struct{} }
 
-func (b blockReader) Read([]byte) (int, error) { <-b.done; return 0, io.EOF }
+func (b blockReader) Read([]byte) (int, error)    { <-b.done; return 0, io.EOF }
 func (b blockReader) Write(p []byte) (int, error) { return len(p), nil }
 
 // TestIdleCost measures what 1 000 idle connections hold: the Conn and

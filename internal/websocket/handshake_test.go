@@ -178,7 +178,9 @@ func TestCheckUpgrade(t *testing.T) {
 	}
 }
 
-func itoa3(n int) string { return string([]byte{byte('0' + n/100), byte('0' + n/10%10), byte('0' + n%10)}) }
+func itoa3(n int) string {
+	return string([]byte{byte('0' + n/100), byte('0' + n/10%10), byte('0' + n%10)})
+}
 
 func TestAppendAccept(t *testing.T) {
 	req, _, err := ParseRequest([]byte(goodHead), 0)
