@@ -141,13 +141,8 @@ func (s *wsTestServer) handle(nc net.Conn) {
 			s.mu.Lock()
 			s.ends[u.Target] = append(s.ends[u.Target], err)
 			s.mu.Unlock()
-			// Let the peer read the close frame before the socket goes:
-			// half-close, then drain what it still sends.
-			if tc, ok := nc.(*net.TCPConn); ok {
-				_ = tc.CloseWrite()
-			}
-			_ = nc.SetReadDeadline(time.Now().Add(2 * time.Second))
-			_, _ = io.Copy(io.Discard, nc)
+			// Let the peer read the close frame before the socket goes.
+			_ = c.CloseLingering(2 * time.Second)
 			return
 		}
 		buf = msg

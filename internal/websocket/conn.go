@@ -438,3 +438,31 @@ func (c *Conn) writeLocked(op Opcode, p []byte) error {
 	}
 	return nil
 }
+
+// CloseLingering ends the connection after its reader stopped: it writes
+// a normal close frame if none was written, shuts the sending side of the
+// socket (when it has CloseWrite, as *net.TCPConn and *tls.Conn do),
+// discards what the peer still sends until it closes or d passes, then
+// closes the socket. Closing at once with unread bytes makes the kernel
+// send a reset, which can destroy the close frame before the peer reads
+// it; lingering lets the peer see why it was closed (1009, 1002...).
+// It blocks for up to d.
+func (c *Conn) CloseLingering(d time.Duration) error {
+	_ = c.WriteClose(CloseNormal, "")
+	if cw, ok := c.rw.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite()
+	}
+	if rd, ok := c.rw.(interface{ SetReadDeadline(time.Time) error }); ok && d > 0 {
+		_ = rd.SetReadDeadline(time.Now().Add(d))
+		var b [512]byte
+		for {
+			if _, err := c.read(b[:]); err != nil {
+				break
+			}
+		}
+	}
+	if cl, ok := c.rw.(io.Closer); ok {
+		return cl.Close()
+	}
+	return nil
+}

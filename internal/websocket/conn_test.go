@@ -279,3 +279,37 @@ func TestIdleCost(t *testing.T) {
 	close(done)
 	wg.Wait()
 }
+
+// A message over the server's limit, still being sent when the server
+// refuses it: CloseLingering drains it, the client reads the 1009 close,
+// and the server's socket ends when the client's does.
+func TestCloseLingeringTooBig(t *testing.T) {
+	ln := listen(t)
+	serverEnd := make(chan error, 1)
+	lingered := make(chan time.Duration, 1)
+	serve(t, ln, Config{MaxMessageSize: 1000}, func(c *Conn) {
+		_, _, err := c.ReadMessage(nil)
+		serverEnd <- err
+		start := time.Now()
+		_ = c.CloseLingering(5 * time.Second)
+		lingered <- time.Since(start)
+	})
+	c := dial(t, ln, Config{})
+	writeErr := make(chan error, 1)
+	go func() { writeErr <- c.WriteMessage(OpBinary, make([]byte, 4<<20)) }()
+	_, _, err := c.ReadMessage(nil)
+	var ce *CloseError
+	if !errors.As(err, &ce) || !ce.Remote || ce.Code != CloseMessageTooBig {
+		t.Fatalf("client read %v, want the server's 1009", err)
+	}
+	if err := <-serverEnd; !errors.Is(err, ErrMessageTooBig) {
+		t.Errorf("server ended with %v", err)
+	}
+	if err := <-writeErr; err != nil {
+		t.Errorf("client write of the refused message: %v", err)
+	}
+	_ = c.rw.(net.Conn).Close()
+	if d := <-lingered; d > 4*time.Second {
+		t.Errorf("lingered %v after the client closed", d)
+	}
+}
