@@ -78,17 +78,7 @@ func TestLoopbackConcurrent(t *testing.T) {
 	cfg := Config{MaxMessageSize: 1 << 20, WriteTimeout: 5 * time.Second}
 	serverDone := make(chan error, 1)
 	serve(t, ln, cfg, func(c *Conn) {
-		var wg sync.WaitGroup
-		for w := range writers {
-			wg.Go(func() {
-				for i := range perWriter {
-					if err := c.WriteMessage(OpBinary, payload("server", w, i)); err != nil {
-						t.Errorf("server write: %v", err)
-						return
-					}
-				}
-			})
-		}
+		wg := writeAll(t, c, OpBinary, "server", writers, perWriter)
 		var buf []byte
 		for {
 			op, msg, err := c.ReadMessage(buf)
@@ -105,17 +95,7 @@ func TestLoopbackConcurrent(t *testing.T) {
 	})
 
 	c := dial(t, ln, cfg)
-	var wg sync.WaitGroup
-	for w := range writers {
-		wg.Go(func() {
-			for i := range perWriter {
-				if err := c.WriteMessage(OpText, payload("client", w, i)); err != nil {
-					t.Errorf("client write: %v", err)
-					return
-				}
-			}
-		})
-	}
+	wg := writeAll(t, c, OpText, "client", writers, perWriter)
 	var got []string
 	for len(got) < 2*writers*perWriter {
 		_, msg, err := c.ReadMessage(nil)
@@ -152,6 +132,22 @@ func TestLoopbackConcurrent(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("server did not end")
 	}
+}
+
+// writeAll writes perWriter messages from each of writers goroutines.
+func writeAll(t *testing.T, c *Conn, op Opcode, who string, writers, perWriter int) *sync.WaitGroup {
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			for i := range perWriter {
+				if err := c.WriteMessage(op, payload(who, w, i)); err != nil {
+					t.Errorf("%s write: %v", who, err)
+					return
+				}
+			}
+		})
+	}
+	return &wg
 }
 
 // payload is a message of a size depending on i (up to 20 KB, so all
