@@ -383,17 +383,39 @@ func (c *Conn) WriteClose(code int, reason string) error {
 		return ErrClosed
 	}
 	c.closeSent = true
-	return c.writeLocked(OpClose, p[:n])
+	return c.writeLocked(OpClose, p[:n], 0)
 }
 
-// Close writes a normal close frame if none was written and closes the
-// connection when it is an io.Closer. The reader then ends with an error.
+// Close writes a normal close frame if none was written and the socket
+// takes it at once, and closes the connection when it is an io.Closer.
+// The reader then ends with an error.
 func (c *Conn) Close() error {
-	_ = c.WriteClose(CloseNormal, "")
+	c.closeFrameNow(CloseNormal, closeFrameWait)
 	if cl, ok := c.rw.(io.Closer); ok {
 		return cl.Close()
 	}
 	return nil
+}
+
+// closeFrameWait bounds the write of the close frame that Close and
+// CloseLingering send before closing the socket.
+const closeFrameWait = 100 * time.Millisecond
+
+// closeFrameNow writes a close frame with code unless one was written, a
+// write failed, or a writer holds the connection (a peer that reads
+// nothing must not keep the socket open). The write waits at most wait on
+// a socket with deadlines.
+func (c *Conn) closeFrameNow(code int, wait time.Duration) {
+	if !c.wmu.TryLock() {
+		return
+	}
+	defer c.wmu.Unlock()
+	if c.closeSent || c.werr != nil {
+		return
+	}
+	c.closeSent = true
+	p := [2]byte{byte(code >> 8), byte(code)}
+	_ = c.writeLocked(OpClose, p[:], wait)
 }
 
 func (c *Conn) writeFrame(op Opcode, p []byte) error {
@@ -402,14 +424,15 @@ func (c *Conn) writeFrame(op Opcode, p []byte) error {
 	if c.closeSent {
 		return ErrClosed
 	}
-	return c.writeLocked(op, p)
+	return c.writeLocked(op, p, 0)
 }
 
 // frameBufs keeps the buffers frames are built in between writes.
 var frameBufs = sync.Pool{New: func() any { return new([]byte) }}
 
-// writeLocked writes one frame; c.wmu is held.
-func (c *Conn) writeLocked(op Opcode, p []byte) error {
+// writeLocked writes one frame; c.wmu is held. The write waits at most
+// wait, or Config.WriteTimeout when wait is 0, on a socket with deadlines.
+func (c *Conn) writeLocked(op Opcode, p []byte, wait time.Duration) error {
 	if c.werr != nil {
 		return c.werr
 	}
@@ -422,9 +445,12 @@ func (c *Conn) writeLocked(op Opcode, p []byte) error {
 	}
 	bp := frameBufs.Get().(*[]byte)
 	b := AppendFrame((*bp)[:0], true, op, mask, p)
-	if c.writeTimeout > 0 {
+	if wait == 0 {
+		wait = c.writeTimeout
+	}
+	if wait > 0 {
 		if d, ok := c.rw.(interface{ SetWriteDeadline(time.Time) error }); ok {
-			_ = d.SetWriteDeadline(time.Now().Add(c.writeTimeout))
+			_ = d.SetWriteDeadline(time.Now().Add(wait))
 		}
 	}
 	_, err := c.rw.Write(b)
@@ -448,7 +474,7 @@ func (c *Conn) writeLocked(op Opcode, p []byte) error {
 // it; lingering lets the peer see why it was closed (1009, 1002...).
 // It blocks for up to d.
 func (c *Conn) CloseLingering(d time.Duration) error {
-	_ = c.WriteClose(CloseNormal, "")
+	c.closeFrameNow(CloseNormal, closeFrameWait)
 	if cw, ok := c.rw.(interface{ CloseWrite() error }); ok {
 		_ = cw.CloseWrite()
 	}

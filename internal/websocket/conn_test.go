@@ -309,3 +309,32 @@ func TestCloseLingeringTooBig(t *testing.T) {
 		t.Errorf("lingered %v after the client closed", d)
 	}
 }
+
+// Close does not wait for a writer stuck on a peer that reads nothing,
+// and the stuck write ends with an error.
+func TestCloseWithStuckWriter(t *testing.T) {
+	a, b := net.Pipe() // b never reads: a's writes block
+	defer b.Close()
+	c := NewServer(a, nil, Config{})
+	writeErr := make(chan error, 1)
+	go func() { writeErr <- c.WriteMessage(OpBinary, make([]byte, 1000)) }()
+	time.Sleep(50 * time.Millisecond) // the write is blocked by now
+	start := time.Now()
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("Close took %v", d)
+	}
+	select {
+	case err := <-writeErr:
+		if err == nil {
+			t.Error("stuck write succeeded")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("stuck write did not end")
+	}
+	if err := c.WriteMessage(OpText, []byte("x")); err == nil {
+		t.Error("write after Close succeeded")
+	}
+}

@@ -135,14 +135,10 @@ func (c *Conn) keepalive(now int64, interval, timeout, writeTimeout time.Duratio
 	if c.closeSent {
 		return kaNothing
 	}
-	d, canDeadline := c.rw.(interface{ SetWriteDeadline(time.Time) error })
-	if canDeadline {
-		_ = d.SetWriteDeadline(time.Now().Add(writeTimeout))
-	}
 	c.pingAt.Store(now)
-	err := c.writeLocked(OpPing, nil)
-	if canDeadline {
-		_ = d.SetWriteDeadline(time.Time{})
+	err := c.writeLocked(OpPing, nil, writeTimeout)
+	if d, ok := c.rw.(interface{ SetWriteDeadline(time.Time) error }); ok && c.writeTimeout == 0 {
+		_ = d.SetWriteDeadline(time.Time{}) // the connection's writes have no deadline
 	}
 	if err != nil {
 		c.timedOut.Store(true)
@@ -157,17 +153,7 @@ func (c *Conn) keepalive(now int64, interval, timeout, writeTimeout time.Duratio
 // returns ErrPingTimeout.
 func (c *Conn) abort() {
 	c.timedOut.Store(true)
-	if c.wmu.TryLock() {
-		if !c.closeSent && c.werr == nil {
-			c.closeSent = true
-			var p = [...]byte{CloseGoingAway >> 8, CloseGoingAway & 0xff}
-			if d, ok := c.rw.(interface{ SetWriteDeadline(time.Time) error }); ok {
-				_ = d.SetWriteDeadline(time.Now().Add(10 * time.Millisecond))
-			}
-			_ = c.writeLocked(OpClose, p[:])
-		}
-		c.wmu.Unlock()
-	}
+	c.closeFrameNow(CloseGoingAway, 10*time.Millisecond)
 	c.closeSocket()
 }
 
