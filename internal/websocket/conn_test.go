@@ -249,8 +249,9 @@ type blockReader struct{ done chan struct{} }
 func (b blockReader) Read([]byte) (int, error)    { <-b.done; return 0, io.EOF }
 func (b blockReader) Write(p []byte) (int, error) { return len(p), nil }
 
-// TestIdleCost measures what 1 000 idle connections hold: the Conn and
-// the goroutine blocked in ReadMessage, no buffer.
+// TestIdleCost measures what 1 000 idle connections hold (the Conn and
+// the goroutine blocked in ReadMessage, no buffer) and what keepalive
+// ticks over them cost.
 func TestIdleCost(t *testing.T) {
 	const n = 1000
 	done := make(chan struct{})
@@ -271,6 +272,32 @@ func TestIdleCost(t *testing.T) {
 	t.Logf("idle connection: Conn %d bytes, heap %d bytes, reading goroutine stack %d bytes", unsafe.Sizeof(Conn{}), heap, stack)
 	if heap > 1024 {
 		t.Errorf("idle connection holds %d bytes of heap", heap)
+	}
+
+	// One keepalive goroutine for all of them: a tick that pings them
+	// all, one that finds every ping waiting, one that ends them all.
+	ka := &Keepalive{Interval: time.Minute, Timeout: time.Minute}
+	for _, c := range conns {
+		ka.Add(c)
+	}
+	now := time.Now()
+	for _, step := range []struct {
+		at             time.Time
+		pinged, closed int
+	}{
+		{now.Add(time.Minute), n, 0},
+		{now.Add(90 * time.Second), 0, 0},
+		{now.Add(2 * time.Minute), 0, n},
+	} {
+		start := time.Now()
+		pinged, closed := ka.Tick(step.at)
+		t.Logf("keepalive tick over %d connections: %d pinged, %d closed in %v", n, pinged, closed, time.Since(start))
+		if pinged != step.pinged || closed != step.closed {
+			t.Errorf("tick at +%v: %d pinged, %d closed; want %d, %d", step.at.Sub(now), pinged, closed, step.pinged, step.closed)
+		}
+	}
+	if ka.Len() != 0 {
+		t.Errorf("%d connections left in the keepalive", ka.Len())
 	}
 	close(done)
 	wg.Wait()
