@@ -46,3 +46,30 @@ func FuzzReadMessage(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseRequest: the head parser and the upgrade check never panic,
+// never claim more bytes than given, and a head they accept is answered.
+func FuzzParseRequest(f *testing.F) {
+	f.Add([]byte(goodHead))
+	f.Add([]byte("GET / HTTP/1.1\nUpgrade: websocket\nConnection: upgrade\n\n"))
+	f.Add([]byte("\r\n\r\nGET / HTTP/1.1\r\nX: a\r\n b\r\n\r\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		req, n, err := ParseRequest(data, 512)
+		if err != nil {
+			return
+		}
+		if n > len(data) || n > 512 {
+			t.Fatalf("took %d of %d bytes", n, len(data))
+		}
+		u, err := CheckUpgrade(req, []string{"sip"})
+		var reply []byte
+		if err != nil {
+			reply = AppendReject(nil, err)
+		} else {
+			reply = AppendAccept(nil, u, nil)
+		}
+		if !bytes.HasPrefix(reply, []byte("HTTP/1.1 ")) || !bytes.HasSuffix(reply, []byte("\r\n\r\n")) {
+			t.Fatalf("reply %q", reply)
+		}
+	})
+}
