@@ -34,7 +34,9 @@ type Config struct {
 	// closes the connection with 1009 (a message fragmented forever).
 	MaxFragments int
 	// WriteTimeout, when set, bounds each write on a connection that has
-	// SetWriteDeadline (a net.Conn).
+	// SetWriteDeadline (a net.Conn). Without it a write to a peer that
+	// reads nothing blocks, and the pongs and close replies the reader
+	// sends wait behind it.
 	WriteTimeout time.Duration
 	// Reader, when set, is read instead of the connection itself (a
 	// bufio.Reader for throughput, at the cost of its buffer while idle).
@@ -301,6 +303,9 @@ func (c *Conn) read(p []byte) (int, error) {
 	if len(c.pending) > 0 {
 		n := copy(p, c.pending)
 		c.pending = c.pending[n:]
+		if len(c.pending) == 0 {
+			c.pending = nil // let the caller's buffer go
+		}
 		return n, nil
 	}
 	return c.r.Read(p)
