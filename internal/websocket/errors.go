@@ -74,7 +74,7 @@ func (e *CloseError) Unwrap() error { return e.Err }
 // than GET.
 type HandshakeError struct {
 	Status int
-	Header [][2]string // extra reply headers, in order
+	Header Header // extra reply header fields, in order
 	Msg    string
 }
 

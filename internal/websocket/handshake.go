@@ -41,7 +41,7 @@ type Upgrade struct {
 func CheckUpgrade(req *Request, protocols []string) (*Upgrade, error) {
 	h := req.Header
 	if req.Method != "GET" {
-		return nil, &HandshakeError{Status: 405, Header: [][2]string{{"Allow", "GET"}},
+		return nil, &HandshakeError{Status: 405, Header: Header{{"Allow", "GET"}},
 			Msg: "method " + req.Method + " is not GET"}
 	}
 	if !httpAtLeast11(req.Proto) {
@@ -54,7 +54,7 @@ func CheckUpgrade(req *Request, protocols []string) (*Upgrade, error) {
 	}
 	if v := h.Get("Sec-WebSocket-Version"); v != version && v != "" {
 		return nil, &HandshakeError{Status: 426,
-			Header: [][2]string{{"Sec-WebSocket-Version", version}, {"Upgrade", "websocket"}},
+			Header: Header{{"Sec-WebSocket-Version", version}, {"Upgrade", "websocket"}},
 			Msg:    "Sec-WebSocket-Version " + strconv.Quote(v) + " is not " + version}
 	}
 	switch {
@@ -96,9 +96,9 @@ func CheckUpgrade(req *Request, protocols []string) (*Upgrade, error) {
 func refuse(protocols []string, msg string) *HandshakeError {
 	e := &HandshakeError{Status: 400, Msg: msg}
 	for _, p := range protocols {
-		e.Header = append(e.Header, [2]string{"Sec-WebSocket-Protocol", p})
+		e.Header = append(e.Header, Field{"Sec-WebSocket-Protocol", p})
 	}
-	e.Header = append(e.Header, [2]string{"Sec-WebSocket-Version", version})
+	e.Header = append(e.Header, Field{"Sec-WebSocket-Version", version})
 	return e
 }
 
@@ -146,7 +146,7 @@ func AppendReject(dst []byte, err error) []byte {
 	dst = append(dst, statusText(he.Status)...)
 	dst = append(dst, "\r\n"...)
 	for _, f := range he.Header {
-		dst = appendField(dst, f[0], f[1])
+		dst = appendField(dst, f.Name, f.Value)
 	}
 	return append(dst, "Connection: close\r\nContent-Length: 0\r\n\r\n"...)
 }
