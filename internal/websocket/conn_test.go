@@ -161,7 +161,9 @@ func payload(who string, w, i int) []byte {
 func TestKeepalive(t *testing.T) {
 	t.Run("answering peer stays", func(t *testing.T) {
 		ln := listen(t)
-		ka := &Keepalive{Interval: 30 * time.Millisecond, Timeout: 200 * time.Millisecond}
+		// Without its pongs noted, the first ping would time out within
+		// the 600 ms below.
+		ka := &Keepalive{Interval: 30 * time.Millisecond, Timeout: 300 * time.Millisecond}
 		ended := make(chan error, 1)
 		var sc *Conn
 		ready := make(chan struct{})
@@ -176,7 +178,7 @@ func TestKeepalive(t *testing.T) {
 		go func() { _, _, _ = c.ReadMessage(nil) }() // answers pings
 		<-ready
 		pings := 0
-		for range 20 {
+		for range 30 {
 			time.Sleep(20 * time.Millisecond)
 			p, closed := ka.Tick(time.Now())
 			pings += p
@@ -185,7 +187,7 @@ func TestKeepalive(t *testing.T) {
 			}
 		}
 		if pings < 3 {
-			t.Errorf("%d pings in 400 ms at 30 ms idle", pings)
+			t.Errorf("%d pings in 600 ms at 30 ms idle", pings)
 		}
 		if ka.Len() != 1 {
 			t.Errorf("Len = %d", ka.Len())
