@@ -129,6 +129,7 @@ func (c *Conn) ReadMessage(buf []byte) (Opcode, []byte, error) {
 	msg := buf[:0]
 	var op Opcode // the message's opcode, 0 until its first frame
 	frags := 0
+	checked := 0 // bytes of a text message known to be UTF-8
 	for {
 		h, err := c.readHeader()
 		if err != nil {
@@ -162,14 +163,37 @@ func (c *Conn) ReadMessage(buf []byte) (Opcode, []byte, error) {
 		if msg, err = c.readPayload(msg, h); err != nil {
 			return 0, msg, c.fail(err)
 		}
-		if !h.fin {
-			continue
+		if op == OpText {
+			// Each fragment as it arrives: a bad text fails at once.
+			n, ok := validUTF8Prefix(msg[checked:], h.fin)
+			if !ok {
+				return 0, msg, c.fail(ErrInvalidUTF8)
+			}
+			checked += n
 		}
-		if op == OpText && !utf8.Valid(msg) {
-			return 0, msg, c.fail(ErrInvalidUTF8)
+		if h.fin {
+			return op, msg, nil
 		}
-		return op, msg, nil
 	}
+}
+
+// validUTF8Prefix reports whether b is UTF-8, allowing, when it is not
+// final, an incomplete character at its end; n is how many bytes are
+// whole characters.
+func validUTF8Prefix(b []byte, final bool) (n int, ok bool) {
+	if utf8.Valid(b) {
+		return len(b), true
+	}
+	for n < len(b) {
+		r, size := utf8.DecodeRune(b[n:])
+		if r == utf8.RuneError && size == 1 {
+			// The start of a character cut by the fragment's end waits
+			// for the next fragment.
+			return n, !final && len(b)-n < utf8.UTFMax && !utf8.FullRune(b[n:])
+		}
+		n += size
+	}
+	return n, true
 }
 
 // checkHeader applies the rules of RFC 6455 §5 that depend on the side.

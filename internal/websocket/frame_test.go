@@ -169,6 +169,8 @@ func TestViolations(t *testing.T) {
 		{name: "invalid UTF-8", wire: AppendFrame(nil, true, OpText, &rfcMask, []byte{'a', 0xff, 'b'}), server: true, want: ErrInvalidUTF8, code: 1007},
 		{name: "UTF-8 split over fragments is fine until it ends wrong", wire: append(AppendFrame(nil, false, OpText, &rfcMask, []byte{0xe2, 0x82}),
 			AppendFrame(nil, true, OpContinuation, &rfcMask, []byte{'x'})...), server: true, want: ErrInvalidUTF8, code: 1007},
+		{name: "invalid UTF-8 in the first fragment of many", wire: append(AppendFrame(nil, false, OpText, &rfcMask, []byte{'a', 0xc0, 0xaf}),
+			AppendFrame(nil, false, OpContinuation, &rfcMask, []byte("b"))...), server: true, want: ErrInvalidUTF8, code: 1007},
 		{name: "close with 1 byte", wire: AppendFrame(nil, true, OpClose, &rfcMask, []byte{3}), server: true, want: ErrBadClosePayload, code: 1002},
 		{name: "close with code 1005", wire: AppendFrame(nil, true, OpClose, &rfcMask, []byte{0x03, 0xed}), server: true, want: ErrBadClosePayload, code: 1002},
 		{name: "close with code 999", wire: AppendFrame(nil, true, OpClose, &rfcMask, []byte{0x03, 0xe7}), server: true, want: ErrBadClosePayload, code: 1002},
@@ -206,6 +208,18 @@ func TestViolations(t *testing.T) {
 				t.Errorf("write after close: %v", err)
 			}
 		})
+	}
+}
+
+// A character split between fragments is whole in the message.
+func TestUTF8AcrossFragments(t *testing.T) {
+	euro := []byte("€") // e2 82 ac
+	wire := AppendFrame(nil, false, OpText, &rfcMask, append([]byte("a"), euro[0]))
+	wire = append(wire, AppendFrame(nil, false, OpContinuation, &rfcMask, euro[1:2])...)
+	wire = append(wire, AppendFrame(nil, true, OpContinuation, &rfcMask, append(euro[2:], 'b'))...)
+	c := NewServer(&pipeRW{in: bytes.NewReader(wire)}, nil, Config{})
+	if op, msg, err := c.ReadMessage(nil); err != nil || op != OpText || string(msg) != "a€b" {
+		t.Fatalf("ReadMessage = %v %q %v", op, msg, err)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"testing"
+	"unicode/utf8"
 )
 
 // FuzzReadMessage feeds arbitrary bytes to both sides' reader: no panic,
@@ -34,8 +35,8 @@ func FuzzReadMessage(f *testing.F) {
 					}
 					break
 				}
-				if len(msg) > limit || (op != OpText && op != OpBinary) {
-					t.Fatalf("message %v of %d bytes", op, len(msg))
+				if len(msg) > limit || (op != OpText && op != OpBinary) || (op == OpText && !utf8.Valid(msg)) {
+					t.Fatalf("message %v of %d bytes: %q", op, len(msg), msg)
 				}
 				buf = msg
 			}
