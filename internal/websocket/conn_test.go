@@ -301,6 +301,15 @@ func TestIdleCost(t *testing.T) {
 	if ka.Len() != 0 {
 		t.Errorf("%d connections left in the keepalive", ka.Len())
 	}
+	// Ticks may run at once (Run and the caller's timer).
+	for _, c := range conns[:10] {
+		ka.Add(c)
+	}
+	var ticks sync.WaitGroup
+	for range 4 {
+		ticks.Go(func() { ka.Tick(now.Add(time.Hour)) })
+	}
+	ticks.Wait()
 	close(done)
 	wg.Wait()
 }

@@ -31,7 +31,7 @@ type Keepalive struct {
 
 	mu    sync.Mutex
 	conns map[*Conn]struct{}
-	batch []*Conn // Tick's copy of conns, kept to avoid reallocating
+	batch []*Conn // Tick's copy of conns, kept between ticks to avoid reallocating
 }
 
 // Add watches c until [Keepalive.Remove] or its timeout.
@@ -61,13 +61,22 @@ func (k *Keepalive) Len() int {
 // Tick pings the connections idle for Interval and closes those whose
 // ping waited Timeout, as of now. It returns how many of each.
 func (k *Keepalive) Tick(now time.Time) (pinged, closed int) {
+	// The batch is taken out while in use, so two Ticks at once each
+	// have their own.
 	k.mu.Lock()
-	k.batch = k.batch[:0]
+	batch := k.batch[:0]
+	k.batch = nil
 	for c := range k.conns {
-		k.batch = append(k.batch, c)
+		batch = append(batch, c)
 	}
-	batch := k.batch
 	k.mu.Unlock()
+	defer func() {
+		k.mu.Lock()
+		if k.batch == nil {
+			k.batch = batch[:0]
+		}
+		k.mu.Unlock()
+	}()
 	wt := k.WriteTimeout
 	if wt <= 0 {
 		wt = time.Second
