@@ -3,8 +3,8 @@
 #   make run     build and run kemi on the embedded default script
 #                (SIP on udp+tcp 127.0.0.1:5060, metrics on 127.0.0.1:9090)
 #   make test    all tests, with the race detector (installs sipp, lua5.1,
-#                redis-server and rtpengine-daemon first when they are missing
-#                and make runs as root)
+#                redis-server, rtpengine-daemon and chromium first when they
+#                are missing and make runs as root)
 #   make bench   Go benchmarks, sipp load runs (prints calls/s and CPU per call,
 #                registrations/s and CPU per registration) and the side-by-side
 #                table with Kamailio (bench-compare)
@@ -78,8 +78,9 @@ test: tools
 # may start on 6379 is in nobody's way). Missing ones are installed with
 # apt-get when make runs as root (CI does); otherwise the tests that need
 # them skip with a message. rtpengine-daemon is the media relay of
-# core/rtpengine's tests (each starts its own, userspace only).
-TOOLS := sipp:sip-tester lua5.1:lua5.1 redis-server:redis-server rtpengine:rtpengine-daemon
+# core/rtpengine's tests (each starts its own, userspace only); chromium is
+# the browser of internal/websocket's test (headless).
+TOOLS := sipp:sip-tester lua5.1:lua5.1 redis-server:redis-server rtpengine:rtpengine-daemon chromium:chromium
 
 tools:
 	@need=""; \
