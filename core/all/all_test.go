@@ -60,6 +60,7 @@ var standardOrder = []string{
 	"permissions",
 	"nathelper",
 	"dispatcher",
+	"tls",
 }
 
 // TestStandardOrder keeps the registered standard set and its order as
