@@ -1,6 +1,7 @@
 package tls
 
 import (
+	"bytes"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -103,7 +104,9 @@ func buildAttrs() map[string]attr {
 		return flag(now.After(x.NotAfter) || now.Before(x.NotBefore))
 	})
 	m["peer_selfsigned"] = peer(func(x *x509.Certificate) kemi.Value {
-		return flag(x.CheckSignatureFrom(x) == nil)
+		// CheckSignatureFrom would ask the certificate to be a CA as well
+		return flag(bytes.Equal(x.RawSubject, x.RawIssuer) &&
+			x.CheckSignature(x.SignatureAlgorithm, x.RawTBSCertificate, x.Signature) == nil)
 	})
 	m["peer_notBefore"] = peer(func(x *x509.Certificate) kemi.Value { return kemi.Str(asn1Time(x.NotBefore)) })
 	m["peer_notAfter"] = peer(func(x *x509.Certificate) kemi.Value { return kemi.Str(asn1Time(x.NotAfter)) })
