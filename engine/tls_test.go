@@ -419,6 +419,12 @@ func goTLSServer(t *testing.T, cert tls.Certificate, clientCA *x509.CertPool) (n
 						return
 					}
 					msgs <- msg
+					if strings.HasPrefix(msg, "SIP/2.0") {
+						continue
+					}
+					if _, err := io.WriteString(c, okFor(msg)); err != nil {
+						return
+					}
 				}
 			}()
 		}
@@ -426,8 +432,26 @@ func goTLSServer(t *testing.T, cert tls.Certificate, clientCA *x509.CertPool) (n
 	return netip.MustParseAddrPort(ln.Addr().String()), msgs, states
 }
 
-// sendUDP sends text to the engine's UDP socket and returns the reply.
-func sendUDP(t *testing.T, s *enginetest.Server, text string) string {
+// okFor is a 200 reply to the request msg.
+func okFor(msg string) string {
+	var b strings.Builder
+	b.WriteString("SIP/2.0 200 OK\r\n")
+	for _, line := range strings.Split(msg, "\r\n") {
+		k, _, _ := strings.Cut(line, ":")
+		switch strings.ToLower(strings.TrimSpace(k)) {
+		case "via", "from", "call-id", "cseq":
+			b.WriteString(line + "\r\n")
+		case "to":
+			b.WriteString(line + ";tag=peer\r\n")
+		}
+	}
+	b.WriteString("Content-Length: 0\r\n\r\n")
+	return b.String()
+}
+
+// sendUDP sends text to the engine's UDP socket and returns the first
+// reply that starts with want, or the last one received.
+func sendUDP(t *testing.T, s *enginetest.Server, text, want string) string {
 	t.Helper()
 	c, err := net.Dial("udp", s.UDP())
 	if err != nil {
@@ -439,11 +463,16 @@ func sendUDP(t *testing.T, s *enginetest.Server, text string) string {
 	}
 	_ = c.SetReadDeadline(time.Now().Add(8 * time.Second))
 	b := make([]byte, 65536)
-	n, err := c.Read(b)
-	if err != nil {
-		return ""
+	last := ""
+	for {
+		n, err := c.Read(b)
+		if err != nil {
+			return last
+		}
+		if last = string(b[:n]); strings.HasPrefix(last, want) {
+			return last
+		}
 	}
-	return string(b[:n])
 }
 
 func TestTLSOutbound(t *testing.T) {
@@ -465,6 +494,10 @@ function ksr_request_route()
 	local id = KSR.hdr.get("X-Server-Id")
 	if id then KSR.tls.set_connect_server_id(id) end
 	KSR.pv.sets("$du", KSR.hdr.get("X-Next"))
+	if KSR.hdr.is_present("X-Relay") > 0 then
+		if KSR.tm.t_relay() < 0 then KSR.sl.sl_send_reply(500, "Relay Failed") end
+		return
+	end
 	if KSR.forward() < 0 then
 		KSR.sl.sl_send_reply(503, "Forward Failed")
 		return
@@ -478,21 +511,21 @@ end
 			"named": {Domain: "any", ServerName: "peer.test", ServerID: "peer"},
 		},
 	}))
-	send := func(next, serverID string) string {
+	send := func(want, next, serverID string, more ...string) string {
 		req := sipOptions("UDP", "out"+strconv.FormatInt(time.Now().UnixNano(), 36))
-		extra := "X-Next: " + next + "\r\n"
+		extra := "X-Next: " + next + "\r\n" + strings.Join(more, "")
 		if serverID != "" {
 			extra += "X-Server-Id: " + serverID + "\r\n"
 		}
 		req = strings.Replace(req, "Content-Length: 0\r\n", extra+"Content-Length: 0\r\n", 1)
-		return sendUDP(t, s, req)
+		return sendUDP(t, s, req, want)
 	}
 
 	for _, next := range []string{
 		fmt.Sprintf("sip:127.0.0.1:%d;transport=tls", good.Port()),
 		fmt.Sprintf("sips:127.0.0.1:%d", good.Port()),
 	} {
-		reply := send(next, "")
+		reply := send("SIP/2.0 200 Forwarded", next, "")
 		if !strings.HasPrefix(reply, "SIP/2.0 200 Forwarded") {
 			t.Fatalf("forward to %s: %q\n%s", next, reply, s.Logs())
 		}
@@ -511,9 +544,17 @@ end
 		t.Errorf("kemi's client certificate: %+v", st.PeerCertificates)
 	}
 
+	t.Run("t_relay over TLS and the reply back", func(t *testing.T) {
+		reply := send("SIP/2.0 200 OK", fmt.Sprintf("sips:127.0.0.1:%d", good.Port()), "", "X-Relay: 1\r\n")
+		if !strings.HasPrefix(reply, "SIP/2.0 200 OK") || !strings.Contains(reply, "tag=peer") {
+			t.Fatalf("relayed request: %q\n%s", reply, s.Logs())
+		}
+		<-msgs
+	})
+
 	t.Run("a peer the CA list does not vouch for", func(t *testing.T) {
 		before := s.Metric(`kemi_core_tls_handshake_failures_total{direction="out"}`)
-		reply := send(fmt.Sprintf("sip:127.0.0.1:%d;transport=tls", bad.Port()), "")
+		reply := send("SIP/2.0 503", fmt.Sprintf("sip:127.0.0.1:%d;transport=tls", bad.Port()), "")
 		if !strings.HasPrefix(reply, "SIP/2.0 503 Forward Failed") {
 			t.Errorf("forward to an unverified peer: %q", reply)
 		}
@@ -531,7 +572,7 @@ end
 	})
 
 	t.Run("set_connect_server_id picks the client profile", func(t *testing.T) {
-		reply := send(fmt.Sprintf("sip:127.0.0.1:%d;transport=tls", named.Port()), "peer")
+		reply := send("SIP/2.0 200 Forwarded", fmt.Sprintf("sip:127.0.0.1:%d;transport=tls", named.Port()), "peer")
 		if !strings.HasPrefix(reply, "SIP/2.0 200 Forwarded") {
 			t.Fatalf("forward with a server id: %q", reply)
 		}
