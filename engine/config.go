@@ -782,7 +782,7 @@ func (fc *FileConfig) check() (parsedCore, error) {
 	if fc.TLS != nil {
 		v.tls = fc.resolveTLS()
 		if _, err := loadTLS(v.tls, false); err != nil {
-			return v, fmt.Errorf("engine: config %s: [tls]: %w", fc.Path, err)
+			return v, fmt.Errorf("engine: config %s: %w", fc.Path, err)
 		}
 	}
 	return v, nil

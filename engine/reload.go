@@ -64,7 +64,7 @@ func (e *Engine) Reload(name string, src []byte) (int64, error) {
 	}
 	// certificates are read again, so that a renewed one needs no
 	// restart; a bad one refuses the reload like a bad script
-	tlsSt, err := e.loadTLSState()
+	tlsSt, err := loadTLS(e.cfg.TLS, e.cfg.needsTLS())
 	if err != nil {
 		return e.reloadFailed(fmt.Errorf("engine: reload: %w", err))
 	}

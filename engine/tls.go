@@ -132,7 +132,7 @@ func loadTLS(c *TLSConfig, needServer bool) (*tlsState, error) {
 			}
 			key := p.domain + "|" + strings.ToLower(p.sni)
 			if other, dup := seen[key]; dup {
-				return nil, fmt.Errorf("engine: tls: profiles %s and %s have the same domain %s and server_name %q", other, p.name, p.domain, p.sni)
+				return nil, fmt.Errorf("tls profiles %s and %s have the same domain %s and server_name %q", other, p.name, p.domain, p.sni)
 			}
 			seen[key] = p.name
 			if p.domain == "default" {
@@ -149,7 +149,7 @@ func loadTLS(c *TLSConfig, needServer bool) (*tlsState, error) {
 			def = p
 		}
 		if role == "server" && needServer && def.cfg.Certificates == nil {
-			return nil, errors.New("engine: tls: a tls listener needs a certificate: set certificate and private_key in [tls] (or [tls.server.default])")
+			return nil, errors.New("tls: a tls listener needs a certificate: set certificate and private_key in [tls] (or [tls.server.default])")
 		}
 		out = append(out, def)
 		if role == "server" {
@@ -165,7 +165,7 @@ func loadTLS(c *TLSConfig, needServer bool) (*tlsState, error) {
 func loadProfile(role, name string, p TLSProfile, top *TLSProfile) (*tlsProfile, error) {
 	full := role + ":" + name
 	fail := func(format string, args ...any) error {
-		return fmt.Errorf("engine: tls: profile %s: %s", full, fmt.Sprintf(format, args...))
+		return fmt.Errorf("tls profile %s: %s", full, fmt.Sprintf(format, args...))
 	}
 	or := func(a, b string) string {
 		if a != "" {
@@ -343,7 +343,11 @@ func (c *Config) needsTLS() bool {
 // loadTLSState loads the TLS setup of the config: at New and at each
 // reload, so that renewed certificates are served without a restart.
 func (e *Engine) loadTLSState() (*tlsState, error) {
-	return loadTLS(e.cfg.TLS, e.cfg.needsTLS())
+	st, err := loadTLS(e.cfg.TLS, e.cfg.needsTLS())
+	if err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
+	}
+	return st, nil
 }
 
 // handshakeTimeout is how long a TLS handshake may take.
