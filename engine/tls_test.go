@@ -422,7 +422,7 @@ func goTLSServer(t *testing.T, cert tls.Certificate, clientCA *x509.CertPool) (n
 					if strings.HasPrefix(msg, "SIP/2.0") {
 						continue
 					}
-					if _, err := io.WriteString(c, okFor(msg)); err != nil {
+					if _, err := io.WriteString(c, reply(msg, 200, "OK")); err != nil {
 						return
 					}
 				}
@@ -430,23 +430,6 @@ func goTLSServer(t *testing.T, cert tls.Certificate, clientCA *x509.CertPool) (n
 		}
 	}()
 	return netip.MustParseAddrPort(ln.Addr().String()), msgs, states
-}
-
-// okFor is a 200 reply to the request msg.
-func okFor(msg string) string {
-	var b strings.Builder
-	b.WriteString("SIP/2.0 200 OK\r\n")
-	for _, line := range strings.Split(msg, "\r\n") {
-		k, _, _ := strings.Cut(line, ":")
-		switch strings.ToLower(strings.TrimSpace(k)) {
-		case "via", "from", "call-id", "cseq":
-			b.WriteString(line + "\r\n")
-		case "to":
-			b.WriteString(line + ";tag=peer\r\n")
-		}
-	}
-	b.WriteString("Content-Length: 0\r\n\r\n")
-	return b.String()
 }
 
 // sendUDP sends text to the engine's UDP socket and returns the first
@@ -546,7 +529,7 @@ end
 
 	t.Run("t_relay over TLS and the reply back", func(t *testing.T) {
 		reply := send("SIP/2.0 200 OK", fmt.Sprintf("sips:127.0.0.1:%d", good.Port()), "", "X-Relay: 1\r\n")
-		if !strings.HasPrefix(reply, "SIP/2.0 200 OK") || !strings.Contains(reply, "tag=peer") {
+		if !strings.HasPrefix(reply, "SIP/2.0 200 OK") || !strings.Contains(reply, "tag=uas-1") {
 			t.Fatalf("relayed request: %q\n%s", reply, s.Logs())
 		}
 		<-msgs
@@ -720,5 +703,30 @@ server_id = "carrier"
 		if err == nil || !strings.Contains(err.Error(), b.want) || !strings.Contains(err.Error(), file) {
 			t.Errorf("%q: %v, want an error naming the file and %q", b.text, err, b.want)
 		}
+	}
+}
+
+// TestTLSConnectionLimits: TCP's connection limits hold for TLS too, and
+// a refused connection costs no handshake.
+func TestTLSConnectionLimits(t *testing.T) {
+	dir := t.TempDir()
+	ca := newPKI(t, dir, "ca")
+	cert, key := ca.issue("server", "sip.test", "sip.test")
+	s := enginetest.Start(t, tlsScript, withTLS(&engine.TLSConfig{TLSProfile: engine.TLSProfile{Certificate: cert, PrivateKey: key}}),
+		enginetest.WithConfig(func(c *engine.Config) { c.TCPAcceptIPLimit = 1 }))
+	cfg := &tls.Config{RootCAs: ca.pool(), ServerName: "sip.test"}
+	first, err := tls.Dial("tcp", s.Addr("tls").String(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	if _, _, err := optionsOverTLS(t, s, cfg); err == nil {
+		t.Error("a second connection from the address was served over tcp_accept_iplimit 1")
+	}
+	if got := s.Metric(`kemi_core_tcp_refused_total{reason="ip_limit"}`); got != 1 {
+		t.Errorf("ip_limit refusals %v, want 1", got)
+	}
+	if got := s.Metric(`kemi_core_tls_connections`); got != 1 {
+		t.Errorf("kemi_core_tls_connections %v, want 1", got)
 	}
 }
