@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -558,7 +559,11 @@ func ParseFile(name string, data []byte) (*FileConfig, error) {
 	}
 	if len(unknown) > 0 {
 		sort.Strings(unknown)
-		return nil, fmt.Errorf("engine: config %s: unknown core or tls settings: %s", name, strings.Join(unknown, ", "))
+		hint := ""
+		if slices.ContainsFunc(unknown, func(k string) bool { return strings.HasPrefix(k, "tls.") }) {
+			hint = " ([tls] and its profiles take tls.cfg's keys: tls_method, certificate, private_key, ca_list, verify_certificate, require_certificate, server_name, server_name_mode, server_id, and domain)"
+		}
+		return nil, fmt.Errorf("engine: config %s: unknown core or tls settings: %s%s", name, strings.Join(unknown, ", "), hint)
 	}
 	return &fc, nil
 }

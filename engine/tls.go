@@ -111,6 +111,9 @@ func loadTLS(c *TLSConfig, needServer bool) (*tlsState, error) {
 	if c == nil {
 		c = &TLSConfig{}
 	}
+	if c.Domain != "" || c.ServerID != "" {
+		return nil, errors.New("tls: domain and server_id belong to a profile ([tls.server.NAME], [tls.client.NAME]), not to [tls] itself")
+	}
 	st := &tlsState{}
 	for _, role := range []string{"server", "client"} {
 		profiles := c.Server
@@ -187,6 +190,10 @@ func loadProfile(role, name string, p TLSProfile, top *TLSProfile) (*tlsProfile,
 			return nil, fail("domain %q is neither default, any nor IP:PORT (name the profile's table as you like and set domain)", domain)
 		}
 		lp.addr = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	}
+	if domain == "default" && lp.sni == "" {
+		// Kamailio's server_name parameter: the SNI of the default client
+		lp.sni = top.ServerName
 	}
 	if lp.sniMode < 0 || lp.sniMode > 2 {
 		return nil, fail("server_name_mode %d: want 0, 1 or 2", lp.sniMode)

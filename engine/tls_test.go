@@ -694,6 +694,8 @@ server_id = "carrier"
 		{"[tls]\ncertificate = \"missing.pem\"\n", "missing.pem"},
 		{"[tls]\ncertificate = \"server.pem\"\nprivate_key = \"server.key\"\ntls_method = \"SSLv23\"\n", `tls_method "SSLv23" is refused`},
 		{"[tls.server.x]\ndomain = \"any\"\n", "domain any needs a server_name"},
+		{"[tls]\nmethod = \"TLSv1.2+\"\n", "tls_method, certificate"},
+		{"[tls]\nserver_id = \"x\"\n", "belong to a profile"},
 	}
 	for _, b := range bad {
 		fc, err := engine.ParseFile(file, []byte(b.text))
