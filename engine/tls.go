@@ -366,7 +366,7 @@ func (e *Engine) handshakeTimeout() time.Duration {
 // at the handshake from the setup in force then, by local address and
 // SNI.
 func (t *transport) tlsServer(c net.Conn, sock *kemi.Socket) (*tls.Conn, *tlsSession) {
-	sess := &tlsSession{server: true}
+	sess := &tlsSession{raw: c, server: true}
 	base := &tls.Config{
 		GetConfigForClient: func(h *tls.ClientHelloInfo) (*tls.Config, error) {
 			st := t.e.tls.Load()
@@ -382,6 +382,11 @@ func (t *transport) tlsServer(c net.Conn, sock *kemi.Socket) (*tls.Conn, *tlsSes
 // tls.Conn: the profile that served it, and its state once the
 // handshake is done.
 type tlsSession struct {
+	// raw is the TCP connection under the TLS one: closing it ends the
+	// connection at once, where closing the tls.Conn would first write a
+	// close_notify alert, which waits behind a write to a peer that does
+	// not read
+	raw     net.Conn
 	server  bool
 	profile *tlsProfile
 	info    *kemi.TLSConn // set by handshake, before any message is read
@@ -429,7 +434,7 @@ func (t *transport) dialTLS(c net.Conn, dst *kemi.Dest) (*tls.Conn, *tlsSession)
 	if p.sni != "" {
 		cfg.ServerName = p.sni
 	}
-	return tls.Client(c, cfg), &tlsSession{profile: p}
+	return tls.Client(c, cfg), &tlsSession{raw: c, profile: p}
 }
 
 // TLSConn returns the TLS session of connection id; see kemi.TLSHost.

@@ -501,7 +501,11 @@ func (t *transport) removeConn(tc *tcpConn) {
 	if tc.closed.Swap(true) {
 		return
 	}
-	tc.c.Close()
+	if tc.tls != nil {
+		tc.tls.raw.Close()
+	} else {
+		tc.c.Close()
+	}
 	t.mu.Lock()
 	delete(t.byID, tc.id)
 	for _, a := range append(tc.aliases, tc.remote) {
