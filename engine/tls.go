@@ -11,6 +11,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/kemisip/kemi/kemi"
@@ -70,6 +71,38 @@ type TLSProfile struct {
 // tlsHandshakeTimeout bounds a TLS handshake, accepted or opened (and
 // Config.TCPMsgReadTimeout when that is shorter).
 const tlsHandshakeTimeout = 5 * time.Second
+
+// tlsHandshakeMaxBytes bounds what a peer may send before its handshake
+// is done: a ClientHello and a certificate chain take a few KiB, and Go
+// would take up to 256 KiB for a certificate message.
+const tlsHandshakeMaxBytes = 64 << 10
+
+// errHandshakeTooLarge is the error of a handshake over
+// tlsHandshakeMaxBytes.
+var errHandshakeTooLarge = fmt.Errorf("tls handshake larger than %d bytes", tlsHandshakeMaxBytes)
+
+// handshakeBudget is a connection under a TLS one that refuses to read
+// more than tlsHandshakeMaxBytes until the handshake is done.
+type handshakeBudget struct {
+	net.Conn
+	left int         // read by the handshake only, one goroutine
+	done atomic.Bool // the handshake is over: no limit
+}
+
+func (c *handshakeBudget) Read(b []byte) (int, error) {
+	if c.done.Load() {
+		return c.Conn.Read(b)
+	}
+	if c.left <= 0 {
+		return 0, errHandshakeTooLarge
+	}
+	if len(b) > c.left {
+		b = b[:c.left]
+	}
+	n, err := c.Conn.Read(b)
+	c.left -= n
+	return n, err
+}
 
 // tlsProfile is a TLSProfile loaded: files read, defaults applied.
 type tlsProfile struct {
@@ -366,7 +399,8 @@ func (e *Engine) handshakeTimeout() time.Duration {
 // at the handshake from the setup in force then, by local address and
 // SNI.
 func (t *transport) tlsServer(c net.Conn, sock *kemi.Socket) (*tls.Conn, *tlsSession) {
-	sess := &tlsSession{raw: c, server: true}
+	budget := &handshakeBudget{Conn: c, left: tlsHandshakeMaxBytes}
+	sess := &tlsSession{raw: c, budget: budget, server: true}
 	base := &tls.Config{
 		GetConfigForClient: func(h *tls.ClientHelloInfo) (*tls.Config, error) {
 			st := t.e.tls.Load()
@@ -375,7 +409,7 @@ func (t *transport) tlsServer(c net.Conn, sock *kemi.Socket) (*tls.Conn, *tlsSes
 			return p.cfg, nil
 		},
 	}
-	return tls.Server(c, base), sess
+	return tls.Server(budget, base), sess
 }
 
 // tlsSession is what the transport keeps of a TLS connection besides the
@@ -387,6 +421,7 @@ type tlsSession struct {
 	// close_notify alert, which waits behind a write to a peer that does
 	// not read
 	raw     net.Conn
+	budget  *handshakeBudget // between the tls.Conn and raw
 	server  bool
 	profile *tlsProfile
 	info    *kemi.TLSConn // set by handshake, before any message is read
@@ -408,6 +443,7 @@ func (t *transport) handshake(tconn *tls.Conn, sess *tlsSession, remote netip.Ad
 		t.e.log.Warn("tls handshake failed", "remote", remote, "direction", dir, "err", err)
 		return fmt.Errorf("tls handshake with %s: %w", remote, err)
 	}
+	sess.budget.done.Store(true)
 	info := &kemi.TLSConn{State: tconn.ConnectionState(), Server: sess.server}
 	if p := sess.profile; p != nil {
 		info.Local, info.Profile = p.leaf, p.name
@@ -434,7 +470,8 @@ func (t *transport) dialTLS(c net.Conn, dst *kemi.Dest) (*tls.Conn, *tlsSession)
 	if p.sni != "" {
 		cfg.ServerName = p.sni
 	}
-	return tls.Client(c, cfg), &tlsSession{raw: c, profile: p}
+	budget := &handshakeBudget{Conn: c, left: tlsHandshakeMaxBytes}
+	return tls.Client(budget, cfg), &tlsSession{raw: c, budget: budget, profile: p}
 }
 
 // TLSConn returns the TLS session of connection id; see kemi.TLSHost.

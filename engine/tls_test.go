@@ -337,6 +337,34 @@ func TestTLSListener(t *testing.T) {
 		}
 	})
 
+	t.Run("a handshake too large is closed", func(t *testing.T) {
+		before := s.Metric(`kemi_core_tls_handshake_failures_total{direction="in"}`)
+		c, err := net.Dial("tcp", s.Addr("tls").String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		// a ClientHello of 65535 bytes, the most Go would take, in
+		// records of 16 KiB: the engine stops reading at 64 KiB
+		hello := make([]byte, 4+65535)
+		hello[0], hello[1], hello[2], hello[3] = 1, 0x00, 0xff, 0xff
+		sent := 0
+		_ = c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+		for len(hello) > 0 {
+			n := min(len(hello), 16384)
+			rec := append([]byte{22, 3, 1, byte(n >> 8), byte(n)}, hello[:n]...)
+			if _, err := c.Write(rec); err != nil {
+				break
+			}
+			sent += len(rec)
+			hello = hello[n:]
+		}
+		waitFailures(t, s, before+1, 5*time.Second)
+		if !strings.Contains(s.Logs(), "tls handshake larger than 65536 bytes") {
+			t.Errorf("sent %d bytes; the log does not say the handshake was too large", sent)
+		}
+	})
+
 	t.Run("a stalled handshake is closed", func(t *testing.T) {
 		before := s.Metric(`kemi_core_tls_handshake_failures_total{direction="in"}`)
 		c, err := net.Dial("tcp", s.Addr("tls").String())
