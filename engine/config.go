@@ -36,8 +36,8 @@ type Config struct {
 	ScriptEmbedded bool
 
 	// Listen are the SIP listeners in Kamailio's syntax:
-	// "udp:127.0.0.1:5060", "tcp:[::1]:5060", "127.0.0.1:5060" (udp and
-	// tcp), with an optional advertised address: "udp:10.0.0.1:5060/203.0.113.7:5060"
+	// "udp:127.0.0.1:5060", "tcp:[::1]:5060", "tls:127.0.0.1:5061" (see
+	// TLS), "127.0.0.1:5060" (udp and tcp), with an optional advertised address: "udp:10.0.0.1:5060/203.0.113.7:5060"
 	// or "udp:10.0.0.1:5060 advertise 203.0.113.7:5060". Port 0 picks a free
 	// port. Default: udp and tcp on 127.0.0.1:5060.
 	Listen []string
@@ -165,7 +165,7 @@ type Config struct {
 type InheritedSocket struct {
 	// Spec is the listen spec it was bound for.
 	Spec string
-	// Packet is set for UDP, Stream for TCP.
+	// Packet is set for UDP, Stream for TCP and TLS.
 	Packet net.PacketConn
 	Stream net.Listener
 }
