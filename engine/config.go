@@ -37,8 +37,9 @@ type Config struct {
 
 	// Listen are the SIP listeners in Kamailio's syntax:
 	// "udp:127.0.0.1:5060", "tcp:[::1]:5060", "tls:127.0.0.1:5061" (see
-	// TLS), "127.0.0.1:5060" (udp and tcp), with an optional advertised address: "udp:10.0.0.1:5060/203.0.113.7:5060"
-	// or "udp:10.0.0.1:5060 advertise 203.0.113.7:5060". Port 0 picks a free
+	// TLS), "127.0.0.1:5060" (udp and tcp), with an optional advertised
+	// address: "udp:10.0.0.1:5060/203.0.113.7:5060" or
+	// "udp:10.0.0.1:5060 advertise 203.0.113.7:5060". Port 0 picks a free
 	// port. Default: udp and tcp on 127.0.0.1:5060.
 	Listen []string
 	// TLS configures the tls listeners ("tls:127.0.0.1:5061") and the TLS
