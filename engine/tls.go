@@ -404,6 +404,9 @@ func (t *transport) tlsServer(c net.Conn, sock *kemi.Socket) (*tls.Conn, *tlsSes
 	base := &tls.Config{
 		GetConfigForClient: func(h *tls.ClientHelloInfo) (*tls.Config, error) {
 			st := t.e.tls.Load()
+			if st == nil {
+				return nil, errors.New("tls is not set up")
+			}
 			p := st.serverProfile(sock.Addr, h.ServerName)
 			sess.profile = p
 			return p.cfg, nil
@@ -458,8 +461,11 @@ func (t *transport) handshake(tconn *tls.Conn, sess *tlsSession, remote netip.Ad
 // connection, then the handshake with the client profile for dst, within
 // the handshake timeout. The worker sending waits for it, as it waits for
 // a TCP connect.
-func (t *transport) dialTLS(c net.Conn, dst *kemi.Dest) (*tls.Conn, *tlsSession) {
+func (t *transport) dialTLS(c net.Conn, dst *kemi.Dest) (*tls.Conn, *tlsSession, error) {
 	st := t.e.tls.Load()
+	if st == nil {
+		return nil, nil, errors.New("tls is not set up")
+	}
 	name := dst.Host
 	if name == "" {
 		name = dst.Addr.Addr().String()
@@ -471,7 +477,7 @@ func (t *transport) dialTLS(c net.Conn, dst *kemi.Dest) (*tls.Conn, *tlsSession)
 		cfg.ServerName = p.sni
 	}
 	budget := &handshakeBudget{Conn: c, left: tlsHandshakeMaxBytes}
-	return tls.Client(budget, cfg), &tlsSession{raw: c, budget: budget, profile: p}
+	return tls.Client(budget, cfg), &tlsSession{raw: c, budget: budget, profile: p}, nil
 }
 
 // TLSConn returns the TLS session of connection id; see kemi.TLSHost.

@@ -656,12 +656,17 @@ func TestTLSConfigErrors(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := engine.New(engine.Config{
+			cfg := engine.Config{
 				Script: []byte(tlsScript), ScriptPath: "test.lua", DBURL: "memory",
 				Listen: []string{"tls:127.0.0.1:0"}, TLS: c.cfg,
-			})
+			}
+			_, err := engine.New(cfg)
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Errorf("New: %v, want an error with %q", err, c.want)
+			}
+			// kemi check reads the certificates as kemi run does
+			if _, err := engine.Check(cfg); err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("Check: %v, want an error with %q", err, c.want)
 			}
 		})
 	}

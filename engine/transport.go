@@ -670,7 +670,11 @@ func (t *transport) dialDest(dst *kemi.Dest) (*tcpConn, error) {
 		return nil, err
 	}
 	if dst.Proto == "tls" {
-		tconn, sess := t.dialTLS(c, dst)
+		tconn, sess, err := t.dialTLS(c, dst)
+		if err != nil {
+			c.Close()
+			return nil, err
+		}
 		if err := t.handshake(tconn, sess, addr); err != nil {
 			c.Close()
 			return nil, err
