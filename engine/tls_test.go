@@ -765,3 +765,59 @@ func TestTLSConnectionLimits(t *testing.T) {
 		t.Errorf("kemi_core_tls_connections %v, want 1", got)
 	}
 }
+
+// TestTLSInviteThroughToUDP: an INVITE over TLS, record-routed and
+// relayed statefully to a UDP peer; the peer's 200 goes back over the
+// client's TLS connection.
+func TestTLSInviteThroughToUDP(t *testing.T) {
+	dir := t.TempDir()
+	ca := newPKI(t, dir, "ca")
+	cert, key := ca.issue("server", "sip.test", "sip.test")
+	peer, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	script := fmt.Sprintf(`
+function ksr_request_route()
+	KSR.rr.record_route()
+	KSR.pv.sets("$du", "sip:%s")
+	KSR.tm.t_relay()
+end
+`, peer.LocalAddr())
+	s := enginetest.Start(t, script, withTLS(&engine.TLSConfig{TLSProfile: engine.TLSProfile{Certificate: cert, PrivateKey: key}}))
+	c, err := tls.Dial("tcp", s.Addr("tls").String(), &tls.Config{RootCAs: ca.pool(), ServerName: "sip.test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	invite := strings.Replace(sipOptions("TLS", "inv1"), "OPTIONS", "INVITE", 2)
+	invite = strings.Replace(invite, "Content-Length", "Contact: <sip:alice@127.0.0.1:5999;transport=tls>\r\nContent-Length", 1)
+	if _, err := io.WriteString(c, invite); err != nil {
+		t.Fatal(err)
+	}
+	_ = peer.SetReadDeadline(time.Now().Add(5 * time.Second))
+	b := make([]byte, 65536)
+	n, from, err := peer.ReadFrom(b)
+	if err != nil {
+		t.Fatalf("the INVITE did not arrive: %v\n%s", err, s.Logs())
+	}
+	relayed := string(b[:n])
+	tlsPort := strconv.Itoa(int(s.Addr("tls").Port()))
+	if !strings.Contains(relayed, "Record-Route: <sip:127.0.0.1:"+tlsPort+";transport=tls;r2=on;lr") {
+		t.Errorf("no Record-Route for the TLS socket in\n%s", relayed)
+	}
+	if _, err := peer.WriteTo([]byte(reply(relayed, 200, "OK")), from); err != nil {
+		t.Fatal(err)
+	}
+	r := bufio.NewReader(c)
+	for {
+		msg, err := readSIP(t, c, r)
+		if err != nil {
+			t.Fatalf("no 200 over TLS: %v\n%s", err, s.Logs())
+		}
+		if strings.HasPrefix(msg, "SIP/2.0 200") {
+			break
+		}
+	}
+}
