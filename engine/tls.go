@@ -443,7 +443,7 @@ func (t *transport) handshake(tconn *tls.Conn, sess *tlsSession, remote netip.Ad
 			dir = "out"
 		}
 		t.e.met.tlsHandshakeFailures[dir].Inc()
-		t.e.log.Warn("tls handshake failed", "remote", remote, "direction", dir, "err", err)
+		t.handshakeFailed(dir, remote, err)
 		return fmt.Errorf("tls handshake with %s: %w", remote, err)
 	}
 	sess.budget.done.Store(true)
@@ -455,6 +455,26 @@ func (t *transport) handshake(tconn *tls.Conn, sess *tlsSession, remote netip.Ad
 	sess.info = info
 	t.mu.Unlock()
 	return nil
+}
+
+// handshakeFailed logs a failed handshake: one we opened as a warning,
+// one a peer opened as a warning at most once a minute (a flood of bad
+// handshakes does not flood the log; the counter counts them all) and
+// at debug level otherwise.
+func (t *transport) handshakeFailed(dir string, remote netip.AddrPort, err error) {
+	const msg = "tls handshake failed"
+	args := []any{"remote", remote, "direction", dir, "err", err}
+	if dir == "out" {
+		t.e.log.Warn(msg, args...)
+		return
+	}
+	now := time.Now().UnixNano()
+	last := t.tlsWarned.Load()
+	if now-last >= int64(time.Minute) && t.tlsWarned.CompareAndSwap(last, now) {
+		t.e.log.Warn(msg+" (logged once a minute; kemi_core_tls_handshake_failures_total counts them)", args...)
+		return
+	}
+	t.e.log.Debug(msg, args...)
 }
 
 // dialTLS opens a TLS connection to dst (dial's TLS half): a TCP

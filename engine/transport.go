@@ -76,6 +76,8 @@ type transport struct {
 	// lowered to fit the open file limit (applyConnLimit).
 	maxConns int
 	warned   [numTCPRefusals]atomic.Int64 // unix nanos of the last warning
+	// tlsWarned is when a failed inbound TLS handshake was last warned of
+	tlsWarned atomic.Int64
 
 	// hook, when set (by tests), is called by the readers with every
 	// datagram, accepted connection (nil bytes) and framed TCP message,
