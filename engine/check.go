@@ -54,6 +54,9 @@ func Check(cfg Config) (*CheckReport, error) {
 	if err := e.initRPC(); err != nil { // two modules offering one method
 		return nil, err
 	}
+	if _, err := e.loadTLSState(); err != nil { // certificates as run reads them
+		return nil, err
+	}
 	script, err := e.compile()
 	if err != nil {
 		return nil, err

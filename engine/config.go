@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -35,11 +36,18 @@ type Config struct {
 	ScriptEmbedded bool
 
 	// Listen are the SIP listeners in Kamailio's syntax:
-	// "udp:127.0.0.1:5060", "tcp:[::1]:5060", "127.0.0.1:5060" (udp and
-	// tcp), with an optional advertised address: "udp:10.0.0.1:5060/203.0.113.7:5060"
-	// or "udp:10.0.0.1:5060 advertise 203.0.113.7:5060". Port 0 picks a free
+	// "udp:127.0.0.1:5060", "tcp:[::1]:5060", "tls:127.0.0.1:5061" (see
+	// TLS), "127.0.0.1:5060" (udp and tcp), with an optional advertised
+	// address: "udp:10.0.0.1:5060/203.0.113.7:5060" or
+	// "udp:10.0.0.1:5060 advertise 203.0.113.7:5060". Port 0 picks a free
 	// port. Default: udp and tcp on 127.0.0.1:5060.
 	Listen []string
+	// TLS configures the tls listeners ("tls:127.0.0.1:5061") and the TLS
+	// connections kemi opens (sips: and ;transport=tls next hops): the
+	// [tls] table of kemi.toml. Its files are read again at each reload.
+	// nil: no certificate, and outbound connections verify the peer
+	// against the system's CAs.
+	TLS *TLSConfig
 	// Aliases are extra host names or addresses that are "myself".
 	Aliases []string
 	// Workers is the number of workers (Lua states). Default: the number of
@@ -158,7 +166,7 @@ type Config struct {
 type InheritedSocket struct {
 	// Spec is the listen spec it was bound for.
 	Spec string
-	// Packet is set for UDP, Stream for TCP.
+	// Packet is set for UDP, Stream for TCP and TLS.
 	Packet net.PacketConn
 	Stream net.Listener
 }
@@ -287,12 +295,12 @@ func ParseListen(spec string) ([]ListenSpec, error) {
 	proto, rest, hasProto := listenProto(s)
 	switch proto {
 	case "":
-	case "udp", "tcp":
+	case "udp", "tcp", "tls":
 		protos = []string{proto}
-	case "tls", "sctp", "ws", "wss":
-		return nil, fmt.Errorf("listen %q: transport %s is not supported (udp and tcp are)", spec, proto)
+	case "sctp", "ws", "wss":
+		return nil, fmt.Errorf("listen %q: transport %s is not supported (udp, tcp and tls are)", spec, proto)
 	default:
-		return nil, fmt.Errorf("listen %q: unknown transport %q (udp or tcp)", spec, proto)
+		return nil, fmt.Errorf("listen %q: unknown transport %q (udp, tcp or tls)", spec, proto)
 	}
 	if hasProto {
 		s = rest
@@ -304,6 +312,9 @@ func ParseListen(spec string) ([]ListenSpec, error) {
 	if err != nil {
 		// no port given
 		host, portStr = strings.Trim(s, "[]"), "5060"
+		if proto == "tls" {
+			portStr = "5061"
+		}
 	}
 	port, err := strconv.Atoi(portStr)
 	if err != nil || port < 0 || port > 65535 {
@@ -500,6 +511,8 @@ type FileConfig struct {
 		CtlSocket           string   `toml:"ctl_socket"`
 		CtlToken            string   `toml:"ctl_token"`
 	} `toml:"core"`
+	// TLS is the [tls] table (see TLSConfig); nil when the file has none.
+	TLS *TLSConfig `toml:"tls"`
 	// ModParams holds every other table: module name -> parameters.
 	ModParams map[string]map[string]any `toml:"-"`
 
@@ -530,7 +543,7 @@ func ParseFile(name string, data []byte) (*FileConfig, error) {
 	}
 	fc.ModParams = map[string]map[string]any{}
 	for k, v := range raw {
-		if k == "core" {
+		if k == "core" || k == "tls" {
 			continue
 		}
 		tbl, ok := v.(map[string]any)
@@ -541,13 +554,17 @@ func ParseFile(name string, data []byte) (*FileConfig, error) {
 	}
 	var unknown []string
 	for _, k := range md.Undecoded() {
-		if len(k) >= 2 && k[0] == "core" {
+		if len(k) >= 2 && (k[0] == "core" || k[0] == "tls") {
 			unknown = append(unknown, k.String())
 		}
 	}
 	if len(unknown) > 0 {
 		sort.Strings(unknown)
-		return nil, fmt.Errorf("engine: config %s: unknown core settings: %s", name, strings.Join(unknown, ", "))
+		hint := ""
+		if slices.ContainsFunc(unknown, func(k string) bool { return strings.HasPrefix(k, "tls.") }) {
+			hint = " ([tls] and its profiles take tls.cfg's keys: tls_method, certificate, private_key, ca_list, verify_certificate, require_certificate, server_name, server_name_mode, server_id, and domain)"
+		}
+		return nil, fmt.Errorf("engine: config %s: unknown core or tls settings: %s%s", name, strings.Join(unknown, ", "), hint)
 	}
 	return &fc, nil
 }
@@ -653,6 +670,9 @@ func (fc *FileConfig) Apply(c *Config) error {
 	if c.CtlToken == "" {
 		c.CtlToken = fc.Core.CtlToken
 	}
+	if c.TLS == nil {
+		c.TLS = v.tls
+	}
 	return nil
 }
 
@@ -692,6 +712,7 @@ type parsedCore struct {
 	memoryLimit       int64
 	tcpIdleTimeout    time.Duration
 	tcpMsgReadTimeout time.Duration
+	tls               *TLSConfig // with its file names resolved
 }
 
 // check refuses settings the engine would read as something else than
@@ -764,7 +785,38 @@ func (fc *FileConfig) check() (parsedCore, error) {
 		}
 		*s.to = d
 	}
+	if fc.TLS != nil {
+		v.tls = fc.resolveTLS()
+		if _, err := loadTLS(v.tls, false); err != nil {
+			return v, fmt.Errorf("engine: config %s: %w", fc.Path, err)
+		}
+	}
 	return v, nil
+}
+
+// resolveTLS returns the [tls] table with its file names resolved
+// against the file's folder.
+func (fc *FileConfig) resolveTLS() *TLSConfig {
+	resolve := func(p TLSProfile) TLSProfile {
+		p.Certificate = fc.ResolvePath(p.Certificate)
+		p.PrivateKey = fc.ResolvePath(p.PrivateKey)
+		p.CAList = fc.ResolvePath(p.CAList)
+		return p
+	}
+	out := &TLSConfig{TLSProfile: resolve(fc.TLS.TLSProfile)}
+	for _, m := range []struct {
+		from map[string]TLSProfile
+		to   *map[string]TLSProfile
+	}{{fc.TLS.Server, &out.Server}, {fc.TLS.Client, &out.Client}} {
+		if m.from == nil {
+			continue
+		}
+		*m.to = map[string]TLSProfile{}
+		for name, p := range m.from {
+			(*m.to)[name] = resolve(p)
+		}
+	}
+	return out
 }
 
 // sizeOrOff reads a size setting of the file that is an integer of

@@ -52,7 +52,7 @@ func TestParseListenRefusesIncompleteAddresses(t *testing.T) {
 		{"udp:127.0.0.1:-1", "bad port"},
 		{"foo:127.0.0.1:5060", "unknown transport \"foo\""},
 		{"foo:127.0.0.1", "unknown transport \"foo\""},
-		{"tls:127.0.0.1:5061", "transport tls is not supported"},
+		{"ws:127.0.0.1:5061", "transport ws is not supported"},
 		{"udp:127.0.0.1:5060/203.0.113.7:70000", "bad advertised port"},
 		{"udp:127.0.0.1:5060/", "no advertised address after /"},
 		{"udp:127.0.0.1:5060/:5080", "no advertised address before the port"},
@@ -78,6 +78,8 @@ func TestParseListenAccepts(t *testing.T) {
 		{"tcp:[::1]:5060", []string{"tcp:[::1]:5060"}},
 		{"dead::1", []string{"udp:[dead::1]:5060", "tcp:[dead::1]:5060"}},
 		{"udp:127.0.0.1:65535", []string{"udp:127.0.0.1:65535"}},
+		{"tls:127.0.0.1", []string{"tls:127.0.0.1:5061"}},
+		{"TLS:[::1]:5071", []string{"tls:[::1]:5071"}},
 	}
 	for _, c := range cases {
 		specs, err := ParseListen(c.spec)

@@ -46,6 +46,7 @@ type Engine struct {
 	draining   atomic.Bool
 
 	tp      *transport
+	tls     atomic.Pointer[tlsState] // the TLS setup in force; replaced by Reload
 	disp    *dispatcher
 	workers []*worker
 	quit    chan struct{}
@@ -103,6 +104,12 @@ func New(cfg Config) (*Engine, error) {
 		e.destroyModules()
 		return nil, err
 	}
+	tlsSt, err := e.loadTLSState()
+	if err != nil {
+		e.destroyModules()
+		return nil, err
+	}
+	e.tls.Store(tlsSt)
 	script, err := e.compile()
 	if err != nil {
 		e.destroyModules()
@@ -420,8 +427,8 @@ func (e *Engine) Sockets() []*kemi.Socket {
 	return e.tp.socks // built at bind; callers must not change it
 }
 
-// Addr returns the address of the first listener of proto ("udp" or
-// "tcp"), or an invalid AddrPort.
+// Addr returns the address of the first listener of proto ("udp", "tcp"
+// or "tls"), or an invalid AddrPort.
 func (e *Engine) Addr(proto string) netip.AddrPort {
 	for _, l := range e.tp.listeners {
 		if l.sock.Proto == proto {

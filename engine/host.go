@@ -46,7 +46,7 @@ func (e *Engine) Resolve(ctx context.Context, uri string) (kemi.Dest, error) {
 	if strings.EqualFold(u.Scheme, "sips") {
 		proto = "tls"
 	}
-	if proto != "udp" && proto != "tcp" {
+	if proto != "udp" && proto != "tcp" && proto != "tls" {
 		return kemi.Dest{}, fmt.Errorf("transport %s is not supported (uri %s)", proto, uri)
 	}
 	host := strings.Trim(u.Host, "[]")
@@ -59,7 +59,7 @@ func (e *Engine) Resolve(ctx context.Context, uri string) (kemi.Dest, error) {
 	}
 	if ip, err := netip.ParseAddr(host); err == nil {
 		if port == 0 {
-			port = 5060
+			port = defaultPort(proto)
 		}
 		return kemi.Dest{Proto: proto, Addr: netip.AddrPortFrom(ip.Unmap(), uint16(port)), Host: host}, nil
 	}
@@ -71,6 +71,15 @@ func (e *Engine) Resolve(ctx context.Context, uri string) (kemi.Dest, error) {
 		return kemi.Dest{}, err
 	}
 	return kemi.Dest{Proto: proto, Addr: ap, Host: host}, nil
+}
+
+// defaultPort is the port of a SIP URI without one: 5061 over TLS
+// (RFC 3261 §19.1.2), else 5060.
+func defaultPort(proto string) int {
+	if proto == "tls" {
+		return 5061
+	}
+	return 5060
 }
 
 // dnsCache remembers resolved names for a short while, so that routes do
@@ -111,13 +120,18 @@ func (c *dnsCache) lookup(ctx context.Context, host string, port int, proto stri
 func resolveHost(ctx context.Context, host string, port int, proto string, srv bool) (netip.AddrPort, error) {
 	r := net.DefaultResolver
 	if srv {
-		if _, addrs, err := r.LookupSRV(ctx, "sip", proto, host); err == nil && len(addrs) > 0 {
+		// RFC 3263: _sips._tcp for TLS
+		service, sproto := "sip", proto
+		if proto == "tls" {
+			service, sproto = "sips", "tcp"
+		}
+		if _, addrs, err := r.LookupSRV(ctx, service, sproto, host); err == nil && len(addrs) > 0 {
 			host = strings.TrimSuffix(addrs[0].Target, ".")
 			port = int(addrs[0].Port)
 		}
 	}
 	if port == 0 {
-		port = 5060
+		port = defaultPort(proto)
 	}
 	ips, err := r.LookupNetIP(ctx, "ip", host)
 	if err != nil {
@@ -165,6 +179,7 @@ func (e *Engine) Forward(m *kemi.Msg, uri string) error {
 		return err
 	}
 	dst.NoConnect, dst.Close = m.ForwardNoConnect, m.ForwardClose
+	dst.TLSServerID = kemi.TLSConnectServerID(m)
 	if m.SendSock != nil && m.SendSock.Proto == dst.Proto {
 		dst.Sock = m.SendSock
 	}
@@ -456,6 +471,9 @@ func (e *Engine) PrepareRequest(origin *kemi.Msg, req *sip.Request, dst *kemi.De
 	}
 	if origin == nil {
 		return nil
+	}
+	if dst.TLSServerID == "" {
+		dst.TLSServerID = kemi.TLSConnectServerID(origin)
 	}
 	for _, h := range e.sendHooks {
 		h.BeforeSend(origin, req, dst)

@@ -37,7 +37,10 @@ type engineMetrics struct {
 
 	tcpConns   atomic.Int64
 	tcpRefused [numTCPRefusals]*metrics.Counter
-	panics     [numReaderSites]*metrics.Counter
+
+	tlsConns             atomic.Int64
+	tlsHandshakeFailures map[string]*metrics.Counter // by direction: in, out
+	panics               [numReaderSites]*metrics.Counter
 }
 
 type routeMetrics struct {
@@ -90,6 +93,12 @@ func newEngineMetrics(set *kemi.Metrics, workers int, e *Engine) *engineMetrics 
 	for r, name := range tcpRefusalNames {
 		m.tcpRefused[r] = set.NewCounter(`kemi_core_tcp_refused_total{reason="`+name+`"}`,
 			"TCP connections refused or closed by a limit, by reason (connection limits, per-source limits, message read timeout, a peer that does not read what is sent to it).")
+	}
+	set.NewGauge(`kemi_core_tls_connections`, "TLS connections open now, accepted and dialled (also counted in kemi_core_tcp_connections).", func() float64 { return float64(m.tlsConns.Load()) })
+	m.tlsHandshakeFailures = map[string]*metrics.Counter{}
+	for _, dir := range []string{"in", "out"} {
+		m.tlsHandshakeFailures[dir] = set.NewCounter(`kemi_core_tls_handshake_failures_total{direction="`+dir+`"}`,
+			"TLS handshakes that failed or timed out, by direction: in (accepted connections, closed), out (connections we opened, the send fails).")
 	}
 	for site, name := range readerSiteNames {
 		m.panics[site] = set.NewCounter(`kemi_core_panics_total{where="`+name+`"}`,

@@ -62,6 +62,13 @@ func (e *Engine) Reload(name string, src []byte) (int64, error) {
 	if err != nil {
 		return e.reloadFailed(err)
 	}
+	// certificates are read again, so that a renewed one needs no
+	// restart; a bad one refuses the reload like a bad script
+	tlsSt, err := loadTLS(e.cfg.TLS, e.cfg.needsTLS())
+	if err != nil {
+		return e.reloadFailed(fmt.Errorf("engine: reload: %w", err))
+	}
+	commits = append(commits, func() { e.tls.Store(tlsSt) })
 	states := map[int]*luaext.State{}
 	for _, w := range e.workers {
 		st, err := e.newState(script)

@@ -525,7 +525,7 @@ func InheritWorkerProcess() (*WorkerProcess, error) {
 				return nil, fmt.Errorf("engine: inherited socket %s: %w", name, err)
 			}
 			wp.Inherited = append(wp.Inherited, InheritedSocket{Spec: name, Packet: pc})
-		case strings.HasPrefix(name, "tcp:"):
+		case strings.HasPrefix(name, "tcp:"), strings.HasPrefix(name, "tls:"):
 			ln, err := net.FileListener(f)
 			f.Close()
 			if err != nil {

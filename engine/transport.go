@@ -3,6 +3,7 @@ package engine
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -46,6 +47,8 @@ type tcpConn struct {
 	aliases []netip.AddrPort
 	last    atomic.Int64 // unix nanos of the last read or write
 	closed  atomic.Bool
+	// tls is set for a TLS connection (c is then a *tls.Conn)
+	tls *tlsSession
 
 	// What the socket did not take at once waits in wq for the
 	// connection's flusher, so that no worker waits on a slow reader.
@@ -73,6 +76,8 @@ type transport struct {
 	// lowered to fit the open file limit (applyConnLimit).
 	maxConns int
 	warned   [numTCPRefusals]atomic.Int64 // unix nanos of the last warning
+	// tlsWarned is when a failed inbound TLS handshake was last warned of
+	tlsWarned atomic.Int64
 
 	// hook, when set (by tests), is called by the readers with every
 	// datagram, accepted connection (nil bytes) and framed TCP message,
@@ -148,7 +153,7 @@ func (t *transport) bind() error {
 			l.udp = t.wrap(readWithSyscalls(pc.(*net.UDPConn), t.e.log))
 		} else {
 			l.tcp = ln.(*net.TCPListener)
-			l.sock = socketFor([]ListenSpec{s}, "tcp", ln.Addr())
+			l.sock = socketFor([]ListenSpec{s}, s.Proto, ln.Addr()) // tcp or tls
 		}
 		t.listeners = append(t.listeners, l)
 		t.socks = append(t.socks, l.sock)
@@ -186,7 +191,11 @@ func (t *transport) inherit(inherited []InheritedSocket) error {
 				return fmt.Errorf("engine: inherited socket %s is not TCP", in.Spec)
 			}
 			l.tcp = tl
-			l.sock = socketFor(specs, "tcp", tl.Addr())
+			proto := "tcp"
+			if len(specs) == 1 && specs[0].Proto == "tls" {
+				proto = "tls"
+			}
+			l.sock = socketFor(specs, proto, tl.Addr())
 		}
 		if l.sock == nil {
 			return fmt.Errorf("engine: inherited socket %s does not match its spec", in.Spec)
@@ -212,9 +221,13 @@ func ListenSpecs(listen []string) ([]ListenSpec, error) {
 
 // BindSpec opens the socket of one listen spec.
 func BindSpec(s ListenSpec) (net.PacketConn, net.Listener, error) {
-	network := s.Proto + "4"
+	proto := s.Proto
+	if proto == "tls" {
+		proto = "tcp" // TLS runs over a TCP listener
+	}
+	network := proto + "4"
 	if s.Addr.Addr().Is6() {
-		network = s.Proto + "6"
+		network = proto + "6"
 	}
 	var lc net.ListenConfig
 	if s.Proto == "udp" {
@@ -419,7 +432,15 @@ func (t *transport) accept(l *listener, c *net.TCPConn) (more bool) {
 		c.Close()
 		return true
 	}
-	_, err = t.addConn(c, l.sock, netip.AddrPortFrom(rap.Addr().Unmap(), rap.Port()), true)
+	remote := netip.AddrPortFrom(rap.Addr().Unmap(), rap.Port())
+	if l.sock.Proto == "tls" {
+		// the handshake is the reader's first step: the acceptor never
+		// waits on a peer
+		tconn, sess := t.tlsServer(c, l.sock)
+		_, err = t.addStream(tconn, l.sock, remote, true, sess)
+	} else {
+		_, err = t.addConn(c, l.sock, remote, true)
+	}
 	return !errors.Is(err, errClosed)
 }
 
@@ -430,7 +451,12 @@ func (t *transport) accept(l *listener, c *net.TCPConn) (more bool) {
 // it closes the connection, counts it and returns errTooManyConns or
 // errIPLimit.
 func (t *transport) addConn(c net.Conn, sock *kemi.Socket, remote netip.AddrPort, accepted bool) (*tcpConn, error) {
-	tc := &tcpConn{id: t.nextID.Add(1), c: c, sock: sock, remote: remote, accepted: accepted}
+	return t.addStream(c, sock, remote, accepted, nil)
+}
+
+// addStream is addConn for a TCP connection, sess nil, or a TLS one.
+func (t *transport) addStream(c net.Conn, sock *kemi.Socket, remote netip.AddrPort, accepted bool, sess *tlsSession) (*tcpConn, error) {
+	tc := &tcpConn{id: t.nextID.Add(1), c: c, sock: sock, remote: remote, accepted: accepted, tls: sess}
 	tc.last.Store(time.Now().UnixNano())
 	t.mu.Lock()
 	if t.shut {
@@ -464,6 +490,9 @@ func (t *transport) addConn(c net.Conn, sock *kemi.Socket, remote netip.AddrPort
 	}
 	t.mu.Unlock()
 	t.e.met.tcpConns.Add(1)
+	if sess != nil {
+		t.e.met.tlsConns.Add(1)
+	}
 	if read {
 		go func() { defer t.wg.Done(); t.readTCP(tc) }()
 	}
@@ -474,7 +503,11 @@ func (t *transport) removeConn(tc *tcpConn) {
 	if tc.closed.Swap(true) {
 		return
 	}
-	tc.c.Close()
+	if tc.tls != nil {
+		tc.tls.raw.Close()
+	} else {
+		tc.c.Close()
+	}
 	t.mu.Lock()
 	delete(t.byID, tc.id)
 	for _, a := range append(tc.aliases, tc.remote) {
@@ -492,6 +525,9 @@ func (t *transport) removeConn(tc *tcpConn) {
 	}
 	t.mu.Unlock()
 	t.e.met.tcpConns.Add(-1)
+	if tc.tls != nil {
+		t.e.met.tlsConns.Add(-1)
+	}
 }
 
 // tcpReadChunk is how much one read of a TCP connection takes: its
@@ -514,6 +550,11 @@ func (t *transport) readTCP(tc *tcpConn) {
 			t.removeConn(tc)
 		}
 	}()
+	if tc.tls != nil && tc.tls.server {
+		if err := t.handshake(tc.c.(*tls.Conn), tc.tls, tc.remote); err != nil {
+			return
+		}
+	}
 	idle := t.e.cfg.TCPIdleTimeout
 	msgTimeout := t.e.cfg.TCPMsgReadTimeout
 	f := streamFramer{max: t.e.cfg.MaxMessageSize}
@@ -579,7 +620,11 @@ func (t *transport) streamMessage(tc *tcpConn, msg []byte) {
 		t.hook(siteTCPReader, msg)
 	}
 	if !isKeepalive(msg) {
-		t.e.dispatch(job{raw: msg, src: tc.remote, sock: tc.sock, proto: "tcp", connID: tc.id, at: time.Now()})
+		proto := "tcp"
+		if tc.tls != nil {
+			proto = "tls"
+		}
+		t.e.dispatch(job{raw: msg, src: tc.remote, sock: tc.sock, proto: proto, connID: tc.id, at: time.Now()})
 		return
 	}
 	// RFC 5626: answer a double-CRLF ping with a single CRLF
@@ -604,6 +649,12 @@ func (t *transport) conn(id uint64, addr netip.AddrPort) *tcpConn {
 // Over the connection limit, or once the transport is shut, it fails
 // without dialling.
 func (t *transport) dial(sock *kemi.Socket, addr netip.AddrPort) (*tcpConn, error) {
+	return t.dialDest(&kemi.Dest{Proto: "tcp", Sock: sock, Addr: addr})
+}
+
+// dialDest opens a TCP or TLS connection to dst (see dial).
+func (t *transport) dialDest(dst *kemi.Dest) (*tcpConn, error) {
+	sock, addr := dst.Sock, dst.Addr
 	t.mu.Lock()
 	limit, shut := t.maxConns, t.shut
 	full := len(t.byID) >= limit
@@ -620,6 +671,18 @@ func (t *transport) dial(sock *kemi.Socket, addr netip.AddrPort) (*tcpConn, erro
 	if err != nil {
 		return nil, err
 	}
+	if dst.Proto == "tls" {
+		tconn, sess, err := t.dialTLS(c, dst)
+		if err != nil {
+			c.Close()
+			return nil, err
+		}
+		if err := t.handshake(tconn, sess, addr); err != nil {
+			c.Close()
+			return nil, err
+		}
+		return t.addStream(tconn, sock, addr, false, sess)
+	}
 	return t.addConn(c, sock, addr, false)
 }
 
@@ -633,14 +696,17 @@ func (t *transport) send(dst *kemi.Dest, b []byte) error {
 		}
 		_, err := l.udp.WriteToUDPAddrPort(b, dst.Addr)
 		return err
-	case "tcp":
+	case "tcp", "tls":
 		tc := t.conn(dst.ConnID, dst.Addr)
+		if tc != nil && dst.ConnID == 0 && (tc.tls != nil) != (dst.Proto == "tls") {
+			tc = nil // a connection to that address, of the other transport
+		}
 		if tc == nil {
 			if dst.NoConnect {
-				return fmt.Errorf("no tcp connection to %s and connecting is not allowed", dst.Addr)
+				return fmt.Errorf("no %s connection to %s and connecting is not allowed", dst.Proto, dst.Addr)
 			}
 			var err error
-			if tc, err = t.dial(dst.Sock, dst.Addr); err != nil {
+			if tc, err = t.dialDest(dst); err != nil {
 				return err
 			}
 		}

@@ -17,7 +17,7 @@ import (
 
 // Dest is where a message goes: a resolved address and transport.
 type Dest struct {
-	// Proto is the transport in lower case: "udp", "tcp".
+	// Proto is the transport in lower case: "udp", "tcp", "tls".
 	Proto string
 	// Addr is the resolved address.
 	Addr netip.AddrPort
@@ -31,6 +31,9 @@ type Dest struct {
 	NoConnect bool
 	// Close closes the connection after sending.
 	Close bool
+	// TLSServerID picks the TLS client profile with that server_id for
+	// a connection opened to send this (KSR.tls.set_connect_server_id).
+	TLSServerID string
 }
 
 // String returns "proto:addr".

@@ -29,6 +29,7 @@ import (
 	_ "github.com/kemisip/kemi/core/siputils"
 	_ "github.com/kemisip/kemi/core/sl"
 	_ "github.com/kemisip/kemi/core/textops"
+	_ "github.com/kemisip/kemi/core/tls"
 	_ "github.com/kemisip/kemi/core/tm"
 	_ "github.com/kemisip/kemi/core/tmx"
 	_ "github.com/kemisip/kemi/core/usrloc"

@@ -61,6 +61,7 @@ var standardOrder = []string{
 	"nathelper",
 	"rtpengine",
 	"dispatcher",
+	"tls",
 }
 
 // TestStandardOrder keeps the registered standard set and its order as
