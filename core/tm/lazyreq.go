@@ -296,6 +296,6 @@ func (mod *Module) sendAckWire(b *branch, res *sip.Response) {
 		return
 	}
 	if !reliable(b.dst) {
-		b.ack = ack // the reply may come again
+		b.ack = bytes.Clone(ack) // the reply may come again; kept at its size
 	}
 }
