@@ -3,6 +3,7 @@ package kemi
 import (
 	"bytes"
 	"hash/fnv"
+	"slices"
 	"strconv"
 
 	"github.com/kemisip/kemi/internal/sipmsg"
@@ -26,7 +27,9 @@ func (m *Msg) AppendLazyReply(dst []byte, code int, reason string) (out []byte, 
 		len(m.ReplyHeaders) > 0 || m.ReplyContentType != "" {
 		return dst, false
 	}
-	out = append(dst, "SIP/2.0 "...)
+	// the reply copies a part of the request's headers: one allocation
+	out = slices.Grow(dst, len(lm.Bytes())/2+128)
+	out = append(out, "SIP/2.0 "...)
 	out = strconv.AppendInt(out, int64(code), 10)
 	out = append(out, ' ')
 	out = append(out, reason...)
