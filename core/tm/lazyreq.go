@@ -262,24 +262,6 @@ func (mod *Module) sendRequestWire(dst kemi.Dest, b []byte) error {
 	return mod.raw.SendRaw(dst, b)
 }
 
-// sendCancelWire is sendCancel for a branch kept as bytes; t.mu held.
-func (mod *Module) sendCancelWire(t *tx, b *branch) {
-	c, err := hopByHopWire("CANCEL", b.wire, "", t.cancelReason)
-	if err == nil {
-		err = mod.sendRequestWire(b.dst, c)
-	}
-	if err != nil {
-		mod.met.sendErrors.Inc()
-		mod.log.Warn("CANCEL not sent", "err", err, "branch", b.id)
-		return
-	}
-	mod.met.cancels.Inc()
-	if !reliable(b.dst) {
-		b.cancelWire, b.crIv, b.crLeft = c, b.t1, 64*b.t1-b.t1
-		mod.wheel.set(&b.cretr, b.crIv, tkCancel)
-	}
-}
-
 // sendAckWire is sendAck for a branch kept as bytes, the first time;
 // t.mu held.
 func (mod *Module) sendAckWire(b *branch, res *sip.Response) {

@@ -481,20 +481,28 @@ func (mod *Module) cancelBranches(t *tx, except *branch) int {
 // hopByHop says; From and To are the caller's unless t_use_uac_headers.
 func (mod *Module) sendCancel(t *tx, b *branch) {
 	b.cancelSent = true
+	var (
+		c   *sip.Request
+		cw  []byte // the CANCEL written from the branch's bytes (b.wire)
+		err error
+	)
 	if b.req == nil && b.wire != nil {
-		mod.sendCancelWire(t, b)
-		return
+		if cw, err = hopByHopWire("CANCEL", b.wire, "", t.cancelReason); err == nil {
+			err = mod.sendRequestWire(b.dst, cw)
+		}
+	} else {
+		var from *sip.FromHeader
+		var to *sip.ToHeader
+		if req := t.request(); !t.sw.has(swUseUACHeaders) && req != nil {
+			from, to = req.From(), req.To()
+		}
+		c = hopByHop(sip.CANCEL, b.req, from, to)
+		if t.cancelReason != "" {
+			c.AppendHeader(sip.NewHeader("Reason", t.cancelReason))
+		}
+		err = mod.host.SendRequest(nil, c, b.dst)
 	}
-	var from *sip.FromHeader
-	var to *sip.ToHeader
-	if req := t.request(); !t.sw.has(swUseUACHeaders) && req != nil {
-		from, to = req.From(), req.To()
-	}
-	c := hopByHop(sip.CANCEL, b.req, from, to)
-	if t.cancelReason != "" {
-		c.AppendHeader(sip.NewHeader("Reason", t.cancelReason))
-	}
-	if err := mod.host.SendRequest(nil, c, b.dst); err != nil {
+	if err != nil {
 		mod.met.sendErrors.Inc()
 		mod.log.Warn("CANCEL not sent", "err", err, "branch", b.id)
 		return
@@ -502,7 +510,7 @@ func (mod *Module) sendCancel(t *tx, b *branch) {
 	mod.met.cancels.Inc()
 	if !reliable(b.dst) {
 		// a non-INVITE transaction of its own: timer E until a reply, 64*T1 at most
-		b.cancelReq, b.crIv, b.crLeft = c, b.t1, 64*b.t1-b.t1
+		b.cancelReq, b.cancelWire, b.crIv, b.crLeft = c, cw, b.t1, 64*b.t1-b.t1
 		mod.wheel.set(&b.cretr, b.crIv, tkCancel)
 	}
 }
