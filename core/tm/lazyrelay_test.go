@@ -6,6 +6,7 @@ package tm_test
 // both and checks the same wire.
 
 import (
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 	"github.com/kemisip/kemi/engine"
 	"github.com/kemisip/kemi/engine/enginetest"
+	"github.com/kemisip/kemi/internal/sipmsg"
 	"github.com/kemisip/kemi/kemi"
 )
 
@@ -295,3 +297,69 @@ func TestRelayKeepsTheLazyForm(t *testing.T) {
 }
 
 func viaBranchOf(v *sip.ViaHeader) string { b, _ := v.Params.Get("branch"); return b }
+
+// A datagram without Content-Length relayed over TCP gets one, written
+// from the lazy message as the stateless path writes it (RFC 3261 §18.3);
+// over UDP it goes as it came.
+func TestLazyBranchOverTCPGetsContentLength(t *testing.T) {
+	for _, proto := range []string{"udp", "tcp"} {
+		t.Run(proto, func(t *testing.T) {
+			rig := newTxRig(t, nil)
+			raw := strings.Replace(rigRequest("MESSAGE", 1), "Content-Length: 0\r\n", "", 1)
+			lm := new(sipmsg.Msg)
+			if err := lm.Parse([]byte(raw)); err != nil {
+				t.Fatal(err)
+			}
+			m := &kemi.Msg{Proto: "udp", Src: netip.MustParseAddrPort("127.0.0.1:5070"), Rcv: rig.sock,
+				Proc: kemi.NewProc(1), Route: kemi.RouteRequest}
+			m.SetLazy(lm, nil)
+			if got := rig.env.Call(t, "KSR.tm.t_relay_to_proto", m, proto); got != kemi.OK {
+				t.Fatalf("t_relay_to_proto = %v", got)
+			}
+			if m.Lazy() == nil {
+				t.Fatal("the relay built sipgo's form")
+			}
+			var sent string
+			for _, s := range rig.env.Host.Sent() {
+				if s.Kind == "request" {
+					sent = s.Msg
+				}
+			}
+			has := strings.Contains(sent, "\r\nContent-Length: 0\r\n")
+			if has != (proto == "tcp") {
+				t.Errorf("over %s: Content-Length %v in\n%s", proto, has, sent)
+			}
+			if !strings.Contains(sent, "Via: SIP/2.0/"+strings.ToUpper(proto)+" ") {
+				t.Errorf("over %s: our Via is not for it:\n%s", proto, sent)
+			}
+		})
+	}
+}
+
+// The branch written from the lazy request is the one sipgo's form gives,
+// header for header, but for how sipgo writes values it parsed (the
+// branch id differs only in the transaction's number).
+func TestLazyBranchMatchesSipgoBranch(t *testing.T) {
+	sent := map[bool][]string{}
+	for _, lazy := range []bool{false, true} {
+		rig := newTxRig(t, nil)
+		rig.lazy = lazy
+		m := rig.parse(t, strings.Replace(rigRequest("INVITE", 1), "User-Agent", "Route: <sip:127.0.0.1:5080;lr>\r\nUser-Agent", 1))
+		m.Rcv = rig.sock
+		if got := rig.env.Call(t, "KSR.tm.t_relay", m); got != kemi.OK {
+			t.Fatalf("t_relay = %v", got)
+		}
+		w := parseWire(rig.relayed(t).String())
+		for _, h := range w.headers {
+			name, value, _ := strings.Cut(h, ": ")
+			if name == "Via" && strings.Contains(value, "z9hG4bKkmt") {
+				value = value[:strings.Index(value, "z9hG4bKkmt")] // the branch id
+			}
+			sent[lazy] = append(sent[lazy], name+": "+value)
+		}
+		sent[lazy] = append(sent[lazy], w.first)
+	}
+	if g, w := strings.Join(sent[true], "\n"), strings.Join(sent[false], "\n"); g != w {
+		t.Errorf("lazy branch:\n%s\nsipgo branch:\n%s", g, w)
+	}
+}
