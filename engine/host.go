@@ -536,6 +536,13 @@ func (e *Engine) SendRequestBytes(dst kemi.Dest, b []byte) error {
 	return nil
 }
 
+// AppendVia appends our Via value for a request to dst, from the socket
+// it picks; see kemi.LazyRequestSender.
+func (e *Engine) AppendVia(buf []byte, m *kemi.Msg, dst *kemi.Dest, branch string) ([]byte, bool) {
+	var b [64]byte
+	return e.viaLazy(buf, m, dst, append(b[:0], branch...))
+}
+
 // SendReplyBytes sends b, a reply written already, to dst; see
 // kemi.WireReplier.
 func (e *Engine) SendReplyBytes(dst kemi.Dest, b []byte) error {

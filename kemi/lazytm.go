@@ -139,4 +139,8 @@ type LazyRequestSender interface {
 	// SendRequestBytes sends b, a request written already, to dst (from
 	// dst.Sock, or a socket it picks) and counts it as a request sent.
 	SendRequestBytes(dst Dest, b []byte) error
+	// AppendVia is Host.Via written as the header's value, appended to
+	// buf: it picks the socket (dst.Sock); ok is false when there is
+	// none.
+	AppendVia(buf []byte, m *Msg, dst *Dest, branch string) (out []byte, ok bool)
 }

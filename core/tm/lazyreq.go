@@ -127,13 +127,17 @@ func (mod *Module) addBranchLazy(t *tx, origin *kemi.Msg, tg target, o relayOpts
 		dst.Sock = sock
 	}
 	// the socket and the address our Via advertises, as for addBranch's
-	// branch message
-	vm := kemi.Msg{SendSock: sock, Rcv: origin.Rcv, AdvHost: origin.AdvHost, AdvPort: origin.AdvPort, LocalRport: origin.LocalRport}
-	via := mod.host.Via(&vm, &dst, b.id)
-	if via == nil {
+	// branch message: the origin's, but for the branch's socket
+	vm := origin
+	if sock != origin.SendSock {
+		vm = &kemi.Msg{SendSock: sock, Rcv: origin.Rcv, AdvHost: origin.AdvHost, AdvPort: origin.AdvPort, LocalRport: origin.LocalRport}
+	}
+	var vb [192]byte
+	via, ok := ls.AppendVia(vb[:0], vm, &dst, b.id)
+	if !ok {
 		return true, errNoSocket
 	}
-	wire := writeBranch(origin, lm, tg.uri, via.Value(), o, dst.Proto)
+	wire := writeBranch(origin, lm, tg.uri, via, o, dst.Proto)
 	if dst.Proto == "udp" && len(wire) > udpLimit {
 		return false, nil // addBranch moves it to TCP (RFC 3261 §18.1.1)
 	}
@@ -161,14 +165,14 @@ func (mod *Module) addBranchLazy(t *tx, origin *kemi.Msg, tg target, o relayOpts
 // Via right above the first one, Max-Forwards as o says and a
 // Content-Length over a stream. The changes are the branch's own: they
 // are rolled back once it is written.
-func writeBranch(origin *kemi.Msg, lm *sipmsg.Msg, uri, via string, o relayOpts, proto string) []byte {
+func writeBranch(origin *kemi.Msg, lm *sipmsg.Msg, uri string, via []byte, o relayOpts, proto string) []byte {
 	mk := lm.Mark()
 	defer lm.Rollback(mk)
 	origin.StampSenderTopVia()
 	if string(lm.RURI()) != uri {
 		lm.SetRURI([]byte(uri))
 	}
-	lm.InsertBefore(lm.Find(sipmsg.HdrVia), []byte("Via"), []byte(via))
+	lm.InsertBefore(lm.Find(sipmsg.HdrVia), []byte("Via"), via)
 	if o.setMaxFwd {
 		var n [8]byte
 		val := strconv.AppendUint(n[:0], uint64(o.maxFwd), 10)

@@ -23,4 +23,13 @@ func (h *Host) SendRequestBytes(dst kemi.Dest, b []byte) error {
 	return h.record(Sent{Kind: "request", Msg: string(b), Dest: dst})
 }
 
+// AppendVia appends the value of Via's header (kemi.LazyRequestSender).
+func (h *Host) AppendVia(buf []byte, m *kemi.Msg, dst *kemi.Dest, branch string) ([]byte, bool) {
+	v := h.Via(m, dst, branch)
+	if v == nil {
+		return buf, false
+	}
+	return append(buf, v.Value()...), true
+}
+
 var _ kemi.LazyRequestSender = (*Host)(nil)
