@@ -26,7 +26,14 @@ var wireBufs = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b
 // canForwardLazy reports whether the stateless forward of m can take the
 // fast path: m is lazy, and nothing needs the sipgo form on the way.
 func (e *Engine) canForwardLazy(m *kemi.Msg) bool {
-	if m.Lazy() == nil || m.PathVec != "" {
+	return m.PathVec == "" && e.CanSendLazy(m)
+}
+
+// CanSendLazy reports whether a request built from m, a lazy message, can
+// go out as bytes: no send hook nor onsend route needs sipgo's form; see
+// kemi.LazyRequestSender.
+func (e *Engine) CanSendLazy(m *kemi.Msg) bool {
+	if m.Lazy() == nil {
 		return false
 	}
 	if m.Run != nil && e.cfg.OnsendRoute != "none" && m.Run.Has(e.cfg.OnsendRoute) {

@@ -365,6 +365,16 @@ func (e *Engine) ReplyDest(m *kemi.Msg) (kemi.Dest, error) {
 		return kemi.Dest{Proto: m.Proto, Addr: m.Src, ConnID: m.ConnID, Sock: m.Rcv,
 			NoConnect: m.ReplyNoConnect, Close: m.ReplyClose}, nil
 	}
+	if lm := m.Lazy(); lm != nil {
+		v, err := lm.TopVia()
+		if err != nil {
+			return kemi.Dest{}, fmt.Errorf("request's top Via: %w", err)
+		}
+		if !m.Src.IsValid() {
+			return e.viaDestLazy(v)
+		}
+		return e.udpReplyDest(m, v.PortNum, v.HasRport), nil
+	}
 	v := m.Request().Via()
 	if v == nil {
 		return kemi.Dest{}, errors.New("request without Via")
@@ -373,14 +383,21 @@ func (e *Engine) ReplyDest(m *kemi.Msg) (kemi.Dest, error) {
 		d, err := e.viaDest(v)
 		return d, err
 	}
-	port := v.Port
-	if _, rport := kemi.ViaParam(v, "rport"); rport || m.ForceRport {
+	_, rport := kemi.ViaParam(v, "rport")
+	return e.udpReplyDest(m, v.Port, rport), nil
+}
+
+// udpReplyDest is where replies to m, received over UDP from m.Src, go:
+// the source address, the port of its top Via (port) unless it asked for
+// rport or rport is forced.
+func (e *Engine) udpReplyDest(m *kemi.Msg, port int, rport bool) kemi.Dest {
+	if rport || m.ForceRport {
 		port = int(m.Src.Port())
 	}
 	if port == 0 {
 		port = 5060
 	}
-	return kemi.Dest{Proto: "udp", Addr: netip.AddrPortFrom(m.Src.Addr(), uint16(port)), Sock: m.Rcv}, nil
+	return kemi.Dest{Proto: "udp", Addr: netip.AddrPortFrom(m.Src.Addr(), uint16(port)), Sock: m.Rcv}
 }
 
 // Reply sends res, a reply to the request in m.
@@ -525,6 +542,23 @@ func (e *Engine) SendRaw(dst kemi.Dest, b []byte) error {
 		return fmt.Errorf("send to %s: %w", dst, err)
 	}
 	return nil
+}
+
+// SendRequestBytes sends b, a request written already, to dst and counts
+// it; see kemi.LazyRequestSender.
+func (e *Engine) SendRequestBytes(dst kemi.Dest, b []byte) error {
+	if err := e.SendRaw(dst, b); err != nil {
+		return err
+	}
+	e.met.sentReq.Inc()
+	return nil
+}
+
+// AppendVia appends our Via value for a request to dst, from the socket
+// it picks; see kemi.LazyRequestSender.
+func (e *Engine) AppendVia(buf []byte, m *kemi.Msg, dst *kemi.Dest, branch string) ([]byte, bool) {
+	var b [64]byte
+	return e.viaLazy(buf, m, dst, append(b[:0], branch...))
 }
 
 // SendReplyBytes sends b, a reply written already, to dst; see

@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/emiago/sipgo/sip"
 	"github.com/kemisip/kemi/kemi"
 )
 
@@ -33,7 +32,7 @@ func (mod *Module) AfterRequestRoute(m *kemi.Msg) {
 		return
 	}
 	mod.met.released.Inc()
-	mod.log.Warn("the script neither relayed nor answered a transaction: released", "method", t.req.Method, "call_id", t.callID)
+	mod.log.Warn("the script neither relayed nor answered a transaction: released", "method", t.method, "call_id", t.callID)
 	mod.release(t)
 }
 
@@ -61,10 +60,10 @@ var errGone = errors.New("the transaction is gone")
 
 // PrecheckTrans is tmx's t_precheck_trans.
 func (mod *Module) PrecheckTrans(m *kemi.Msg) int {
-	if !m.IsRequest() || m.Request().Method == sip.ACK || m.Request().Method == sip.CANCEL {
+	if !m.IsRequest() || m.Method() == "ACK" || m.Method() == "CANCEL" {
 		return -1
 	}
-	key := serverKey(m.Request(), "")
+	key := serverKey(m, "")
 	if mod.txs.get(key) != nil {
 		return 1
 	}

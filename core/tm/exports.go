@@ -5,7 +5,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/emiago/sipgo/sip"
 	"github.com/kemisip/kemi/kemi"
 )
 
@@ -93,7 +92,7 @@ func (mod *Module) Exports() []kemi.Export {
 			if !m.IsRequest() {
 				return kemi.Fail
 			}
-			return kemi.IntBool(mod.txs.get(serverKey(m.Request(), "")) != nil)
+			return kemi.IntBool(mod.txs.get(serverKey(m, "")) != nil)
 		}),
 		x("t_lookup_cancel", nil, mod.lookupCancel),
 		x("t_lookup_cancel_flags", I, mod.lookupCancel),
@@ -183,14 +182,14 @@ func (mod *Module) checkTrans(m *kemi.Msg, a kemi.Args) kemi.Value {
 		return kemi.Fail
 	}
 	r := refOf(m)
-	switch m.Request().Method {
-	case sip.CANCEL:
-		if t := mod.txs.get(serverKey(m.Request(), "INVITE")); t != nil {
+	switch m.Method() {
+	case "CANCEL":
+		if t := mod.txs.get(serverKey(m, "INVITE")); t != nil {
 			r.cancelOf = t
 			return kemi.OK
 		}
 		return kemi.Fail
-	case sip.ACK:
+	case "ACK":
 		// the ACK of a negative reply has the INVITE's branch: absorbed. The
 		// ACK of a 2xx is a new transaction of its own (another branch): no
 		// match, as in Kamailio ("ACK no transaction found").
@@ -198,12 +197,12 @@ func (mod *Module) checkTrans(m *kemi.Msg, a kemi.Args) kemi.Value {
 			mod.absorb(t, m)
 			return kemi.Int(0)
 		}
-		if mod.txs.get(serverKey(m.Request(), "INVITE")) != nil {
+		if mod.txs.get(serverKey(m, "INVITE")) != nil {
 			return kemi.OK
 		}
 		return kemi.Fail
 	}
-	if t := mod.txs.get(serverKey(m.Request(), "")); t != nil {
+	if t := mod.txs.get(serverKey(m, "")); t != nil {
 		mod.absorb(t, m)
 		return kemi.Int(0)
 	}
@@ -219,7 +218,7 @@ func (mod *Module) newtran(m *kemi.Msg, a kemi.Args) kemi.Value {
 	if r.t != nil {
 		return kemi.OK
 	}
-	if m.Request().Method == sip.ACK {
+	if m.Method() == "ACK" {
 		if t := mod.negativeAckOf(m); t != nil {
 			mod.absorb(t, m)
 			return kemi.Int(0)
@@ -387,10 +386,10 @@ func (mod *Module) checkStatus(m *kemi.Msg, a kemi.Args) kemi.Value {
 }
 
 func (mod *Module) lookupCancel(m *kemi.Msg, a kemi.Args) kemi.Value {
-	if !m.IsRequest() || m.Request().Method != sip.CANCEL {
+	if !m.IsRequest() || m.Method() != "CANCEL" {
 		return kemi.Fail
 	}
-	t := mod.txs.get(serverKey(m.Request(), "INVITE"))
+	t := mod.txs.get(serverKey(m, "INVITE"))
 	if t == nil {
 		return kemi.Fail
 	}
@@ -536,7 +535,12 @@ func (mod *Module) saveLumps(m *kemi.Msg, a kemi.Args) kemi.Value {
 		return kemi.Fail
 	}
 	return onTx(m, func(r *ref) kemi.Value {
-		r.t.req, r.t.reqAdded = m.Request().Clone(), m.AddedAt()
+		if m.Lazy() != nil {
+			r.t.keepRequest(m)
+		} else {
+			r.t.req, r.t.reqWire = m.Request().Clone(), nil
+		}
+		r.t.reqAdded = m.AddedAt()
 		return kemi.OK
 	})
 }

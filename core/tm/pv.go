@@ -73,10 +73,11 @@ func registerPVs(t *kemi.PVTable, mod *Module) error {
 			return withTx(m, func(r *ref) kemi.Value { return kemi.Int(lastReceived(r.t)) }), nil
 		}},
 		{Name: "T_req", Param: true, RawParam: true, Get: evalIn(func(r *ref) *kemi.Msg {
-			if r.t.req == nil {
+			req := r.t.request()
+			if req == nil {
 				return nil // let go in the wait state
 			}
-			return kemi.WithRequest(&kemi.Msg{Src: r.t.src, Rcv: r.t.rcv, Proto: r.t.proto, OrigURI: r.t.origURI, Flags: r.t.flags, AVPs: r.t.avps}, r.t.req)
+			return kemi.WithRequest(&kemi.Msg{Src: r.t.src, Rcv: r.t.rcv, Proto: r.t.proto, OrigURI: r.t.origURI, Flags: r.t.flags, AVPs: r.t.avps}, req)
 		})},
 		{Name: "T_rpl", Param: true, RawParam: true, Get: evalIn(func(r *ref) *kemi.Msg {
 			if b := currentBranch(r.t, r); b != nil && b.finalRes() != nil {
@@ -94,7 +95,7 @@ func registerPVs(t *kemi.PVTable, mod *Module) error {
 			inv.mu.Lock()
 			var req *sip.Request
 			if inv.txState != nil { // trimmed when finished
-				req = inv.req
+				req = inv.request()
 			}
 			inv.mu.Unlock()
 			if req == nil {

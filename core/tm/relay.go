@@ -48,14 +48,15 @@ func (mod *Module) tRelay(m *kemi.Msg, o relayOpts) kemi.Value {
 		return kemi.Fail
 	}
 	r := refOf(m)
-	switch m.Request().Method {
-	case sip.ACK:
+	switch m.Method() {
+	case "ACK":
 		return mod.relayACK(m)
-	case sip.CANCEL:
+	case "CANCEL":
 		return mod.relayCancel(m, r)
 	}
 	t := r.t
 	unlock := noop
+	justCreated := false
 	if t == nil {
 		nt, created, err := mod.newTx(m, true)
 		if err != nil {
@@ -67,7 +68,7 @@ func (mod *Module) tRelay(m *kemi.Msg, o relayOpts) kemi.Value {
 			mod.absorb(nt, m)
 			return kemi.Int(0)
 		}
-		t = nt
+		t, justCreated = nt, true
 		r.t, r.created = t, true
 		t.mu.Lock()
 		unlock = t.mu.Unlock
@@ -95,7 +96,10 @@ func (mod *Module) tRelay(m *kemi.Msg, o relayOpts) kemi.Value {
 	}
 	mf, setMF, exhausted := m.ProxyMaxForwards()
 	if !r.held {
-		t.req, t.reqAdded = m.Request(), m.AddedAt()
+		if !justCreated {
+			t.keepRequest(m) // newTx kept it just now
+		}
+		t.reqAdded = m.AddedAt()
 		t.maxFwdChecked = !setMF
 	}
 	if exhausted {
@@ -186,7 +190,7 @@ func (mod *Module) absorb(t *tx, m *kemi.Msg) {
 	m.Handled = true
 	switch {
 	case t.done:
-	case m.Request().Method == sip.ACK:
+	case m.Method() == "ACK":
 		if t.inv && t.final && t.uasStatus >= 300 && !t.acked {
 			t.acked = true
 			mod.startWait(t) // replaces timer G
@@ -210,6 +214,9 @@ func (mod *Module) absorb(t *tx, m *kemi.Msg) {
 func (mod *Module) addBranch(t *tx, origin *kemi.Msg, tg target, o relayOpts) error {
 	if len(t.branches) >= mod.maxBranches {
 		return errTooMany
+	}
+	if ok, err := mod.addBranchLazy(t, origin, tg, o); ok {
+		return err
 	}
 	idx := len(t.branches)
 	req := origin.Request().Clone()
@@ -361,7 +368,7 @@ func insertVia(m *kemi.Msg, via *sip.ViaHeader) {
 // unknown. The size received (and added, the bytes of the Path set the
 // branch adds) tells most requests apart without writing the branch out.
 func tooBigForUDP(origin *kemi.Msg, req *sip.Request, added int) bool {
-	const limit = 1300
+	const limit = udpLimit
 	if origin.Raw != nil && len(origin.Raw)+300+added < limit {
 		return false
 	}
@@ -372,6 +379,10 @@ func tooBigForUDP(origin *kemi.Msg, req *sip.Request, added int) bool {
 	sizeBuf.Put(b)
 	return n > limit
 }
+
+// udpLimit is the size above which a request leaves over TCP rather
+// than UDP, when it can (RFC 3261 §18.1.1).
+const udpLimit = 1300
 
 var sizeBuf = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
@@ -396,7 +407,7 @@ func (mod *Module) relayACK(m *kemi.Msg) kemi.Value {
 // or the INVITE's final reply was a 2xx (or none yet) and the ACK is end
 // to end.
 func (mod *Module) negativeAckOf(m *kemi.Msg) *tx {
-	t := mod.txs.get(serverKey(m.Request(), "INVITE"))
+	t := mod.txs.get(serverKey(m, "INVITE"))
 	if t == nil {
 		return nil
 	}
@@ -415,7 +426,7 @@ func (mod *Module) negativeAckOf(m *kemi.Msg) *tx {
 func (mod *Module) relayCancel(m *kemi.Msg, r *ref) kemi.Value {
 	inv := r.cancelOf
 	if inv == nil {
-		inv = mod.txs.get(serverKey(m.Request(), "INVITE"))
+		inv = mod.txs.get(serverKey(m, "INVITE"))
 	}
 	if inv == nil {
 		m.Errorf(mod.log, "t_relay: CANCEL matches no INVITE transaction")
@@ -442,7 +453,7 @@ func (mod *Module) relayCancel(m *kemi.Msg, r *ref) kemi.Value {
 	}
 	inv.canceled = true
 	if !inv.sw.has(swNoE2EReason) {
-		inv.cancelReason, _ = m.HeaderValue("Reason")
+		inv.cancelReason, _ = m.HeaderBody("Reason")
 	}
 	mod.cancelBranches(inv, nil)
 	return kemi.OK
@@ -470,16 +481,28 @@ func (mod *Module) cancelBranches(t *tx, except *branch) int {
 // hopByHop says; From and To are the caller's unless t_use_uac_headers.
 func (mod *Module) sendCancel(t *tx, b *branch) {
 	b.cancelSent = true
-	var from *sip.FromHeader
-	var to *sip.ToHeader
-	if !t.sw.has(swUseUACHeaders) && t.req != nil {
-		from, to = t.req.From(), t.req.To()
+	var (
+		c   *sip.Request
+		cw  []byte // the CANCEL written from the branch's bytes (b.wire)
+		err error
+	)
+	if b.req == nil && b.wire != nil {
+		if cw, err = hopByHopWire("CANCEL", b.wire, "", t.cancelReason); err == nil {
+			err = mod.sendRequestWire(b.dst, cw)
+		}
+	} else {
+		var from *sip.FromHeader
+		var to *sip.ToHeader
+		if req := t.request(); !t.sw.has(swUseUACHeaders) && req != nil {
+			from, to = req.From(), req.To()
+		}
+		c = hopByHop(sip.CANCEL, b.req, from, to)
+		if t.cancelReason != "" {
+			c.AppendHeader(sip.NewHeader("Reason", t.cancelReason))
+		}
+		err = mod.host.SendRequest(nil, c, b.dst)
 	}
-	c := hopByHop(sip.CANCEL, b.req, from, to)
-	if t.cancelReason != "" {
-		c.AppendHeader(sip.NewHeader("Reason", t.cancelReason))
-	}
-	if err := mod.host.SendRequest(nil, c, b.dst); err != nil {
+	if err != nil {
 		mod.met.sendErrors.Inc()
 		mod.log.Warn("CANCEL not sent", "err", err, "branch", b.id)
 		return
@@ -487,7 +510,7 @@ func (mod *Module) sendCancel(t *tx, b *branch) {
 	mod.met.cancels.Inc()
 	if !reliable(b.dst) {
 		// a non-INVITE transaction of its own: timer E until a reply, 64*T1 at most
-		b.cancelReq, b.crIv, b.crLeft = c, b.t1, 64*b.t1-b.t1
+		b.cancelReq, b.cancelWire, b.crIv, b.crLeft = c, cw, b.t1, 64*b.t1-b.t1
 		mod.wheel.set(&b.cretr, b.crIv, tkCancel)
 	}
 }
@@ -498,6 +521,10 @@ func (mod *Module) sendCancel(t *tx, b *branch) {
 func (mod *Module) sendAck(b *branch, res *sip.Response) {
 	if b.ack != nil {
 		mod.sendRaw(b.dst, b.ack)
+		return
+	}
+	if b.req == nil && b.wire != nil {
+		mod.sendAckWire(b, res)
 		return
 	}
 	if b.req == nil {

@@ -126,14 +126,14 @@ func (mod *Module) branchReplyLazy(t *tx, b *branch, m *kemi.Msg, lm *sipmsg.Msg
 			mod.sendCancel(t, b)
 		}
 		if code > 100 && !t.final {
-			_ = mod.replyUASWire(t, lm.AppendTo(nil), code, string(lm.Reason()))
+			_ = mod.replyUASWire(t, lm.AppendTo(nil), code, string(lm.Reason()), false)
 		}
 		return true
 	}
 	wire := lm.AppendTo(nil)
 	b.final, b.reply, b.replyWire = true, nil, wire
 	if !t.final {
-		_ = mod.replyUASWire(t, wire, code, string(lm.Reason()))
+		_ = mod.replyUASWire(t, wire, code, string(lm.Reason()), false)
 	} else {
 		mod.send2xxWire(t, wire, code)
 	}
@@ -300,8 +300,13 @@ func (mod *Module) branchTimeout(t *tx, b *branch, run kemi.Runner, proc *kemi.P
 	}
 	// a send failure is no timeout for t_branch_timeout, as in Kamailio
 	b.final, b.local, b.timedOut, b.status = true, true, !b.sendFailed, code
-	fake := kemi.RequestMsg(t.req)
-	b.reply = fake.NewReply(code, kemi.ReasonPhrase(code))
+	if rm := t.replyMsg(); rm != nil {
+		if wire, ok := rm.AppendLazyReply(nil, code, kemi.ReasonPhrase(code)); ok {
+			b.reply, b.replyWire = nil, wire
+		} else {
+			b.reply = rm.NewReply(code, kemi.ReasonPhrase(code))
+		}
+	}
 	mod.wheel.stop(&b.retr) // nothing answered, or the INVITE stopped already
 	if t.inv && b.provisonal && !b.cancelSent {
 		mod.sendCancel(t, b)
@@ -358,6 +363,11 @@ func (mod *Module) maybeFinish(t *tx, run kemi.Runner, proc *kemi.Proc) {
 		}
 	}
 	b := t.branches[best]
+	if b.local && b.reply == nil && b.replyWire != nil {
+		// our own reply written from the lazy request: sent as it is
+		_ = mod.replyUASWire(t, b.replyWire, b.status, kemi.ReasonPhrase(b.status), true)
+		return
+	}
 	rep := b.finalRes()
 	if rep == nil {
 		_ = mod.localReply(t, nil, 500, "Bad reply")
@@ -452,7 +462,6 @@ func (mod *Module) mergeChallenges(t *tx, rep *sip.Response) *sip.Response {
 // branch of it only after the script writes it again (Kamailio marks it
 // consumed).
 func (mod *Module) fakeRequest(t *tx, b *branch, proc *kemi.Proc) *kemi.Msg {
-	req := t.req.Clone()
 	fm := &kemi.Msg{
 		Proto:         t.proto,
 		Src:           t.src,
@@ -472,11 +481,17 @@ func (mod *Module) fakeRequest(t *tx, b *branch, proc *kemi.Proc) *kemi.Msg {
 		MaxFwdChecked: t.maxFwdChecked,
 		ForceRport:    t.forceRport,
 	}
-	fm.SetRequest(req)
+	if lm := t.lazyRequest(); lm != nil {
+		fm.SetLazy(lm, nil) // a t_relay there writes its branches from it too
+	} else if req := t.request(); req != nil {
+		fm.SetRequest(req.Clone())
+	}
 	if fm.Proc == nil {
 		fm.Proc = kemi.NewProc(0)
 	}
-	fm.MarkAddedAt(t.reqAdded)
+	if len(t.reqAdded) > 0 {
+		fm.MarkAddedAt(t.reqAdded)
+	}
 	fm.SetValue(refKey{}, &ref{t: t, held: true, b: b})
 	return fm
 }

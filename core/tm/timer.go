@@ -83,13 +83,13 @@ func (mod *Module) expire(x expiry, run kemi.Runner, proc *kemi.Proc) {
 		rb.hLeft -= d
 		mod.wheel.set(&t.tm, d, tkReplyRetr)
 	case tkRequest:
-		if b.final || (t.inv && b.provisonal) || b.req == nil {
+		if b.final || (t.inv && b.provisonal) || b.req == nil && b.wire == nil {
 			return
 		}
 		if k, queued := mod.wheel.armed(&b.fr); k == tkFR && !queued {
 			return // fr_timer expired and waits for a worker: the branch is over
 		}
-		if err := mod.resend(b.req, b.dst); err != nil {
+		if err := mod.resendBranch(b); err != nil {
 			// as Kamailio's retransmission handler (a 503 for the branch):
 			// no use retransmitting into a transport that fails. fr_timer
 			// fires now, so that the failure route runs on a worker.
@@ -108,10 +108,14 @@ func (mod *Module) expire(x expiry, run kemi.Runner, proc *kemi.Proc) {
 		}
 		mod.wheel.set(&b.retr, b.retrIv, tkRequest)
 	case tkCancel:
-		if b.cancelDone || b.gotFinal || b.cancelReq == nil || b.crLeft <= 0 {
+		if b.cancelDone || b.gotFinal || b.cancelReq == nil && b.cancelWire == nil || b.crLeft <= 0 {
 			return
 		}
-		_ = mod.resend(b.cancelReq, b.dst)
+		if b.cancelWire != nil {
+			_ = mod.resendWire(b.cancelWire, b.dst)
+		} else {
+			_ = mod.resend(b.cancelReq, b.dst)
+		}
 		b.crIv = min(2*b.crIv, b.t2)
 		d := min(b.crIv, b.crLeft)
 		b.crLeft -= d
@@ -136,6 +140,25 @@ func (mod *Module) sendRaw(dst kemi.Dest, b []byte) {
 func (mod *Module) resend(req *sip.Request, dst kemi.Dest) error {
 	mod.met.retransmits.Inc()
 	if err := mod.host.SendRequest(nil, req, dst); err != nil {
+		mod.met.sendErrors.Inc()
+		return err
+	}
+	return nil
+}
+
+// resendBranch sends a branch's request again (timers A and E), as
+// written when it was kept as bytes.
+func (mod *Module) resendBranch(b *branch) error {
+	if b.req == nil {
+		return mod.resendWire(b.wire, b.dst)
+	}
+	return mod.resend(b.req, b.dst)
+}
+
+// resendWire sends a request kept as bytes again.
+func (mod *Module) resendWire(w []byte, dst kemi.Dest) error {
+	mod.met.retransmits.Inc()
+	if err := mod.sendRequestWire(dst, w); err != nil {
 		mod.met.sendErrors.Inc()
 		return err
 	}

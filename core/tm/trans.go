@@ -2,6 +2,7 @@ package tm
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"slices"
 	"sync"
@@ -73,7 +74,10 @@ var noop = func() {}
 // route that called goes on with the transaction (it is not trimmed
 // before AfterRequestRoute).
 func (mod *Module) newTx(m *kemi.Msg, inRoute bool) (t *tx, created bool, err error) {
-	key := serverKey(m.Request(), "")
+	key := serverKey(m, "")
+	if key == "" {
+		return nil, false, errors.New("core/tm: request without a Via")
+	}
 	if old := mod.txs.get(key); old != nil {
 		return old, false, nil
 	}
@@ -82,16 +86,17 @@ func (mod *Module) newTx(m *kemi.Msg, inRoute bool) (t *tx, created bool, err er
 		return nil, false, err
 	}
 	now := time.Now()
+	callID, cseq := reqCall(m)
 	t = &tx{
 		id:      mod.nextID.Add(1),
 		key:     key,
 		dst:     dst,
-		inv:     m.Request().Method == sip.INVITE,
+		inv:     m.Method() == "INVITE",
 		inRoute: inRoute,
-		call:    callKey(m.Request().CallID().Value(), m.Request().CSeq().SeqNo),
+		call:    callKey(callID, cseq),
 		txState: &txState{
-			req:           m.Request(),
 			reqAdded:      m.AddedAt(),
+			method:        m.Method(),
 			flags:         m.Flags,
 			avps:          m.AVPs.Clone(),
 			fr:            mod.frTimer,
@@ -100,8 +105,8 @@ func (mod *Module) newTx(m *kemi.Msg, inRoute bool) (t *tx, created bool, err er
 			t2:            mod.t2,
 			created:       now,
 			bestBranch:    -1,
-			callID:        m.Request().CallID().Value(),
-			cseq:          m.Request().CSeq().SeqNo,
+			callID:        callID,
+			cseq:          cseq,
 			src:           m.Src,
 			rcv:           m.Rcv,
 			proto:         m.Proto,
@@ -113,6 +118,7 @@ func (mod *Module) newTx(m *kemi.Msg, inRoute bool) (t *tx, created bool, err er
 			forceRport:    m.ForceRport,
 		},
 	}
+	t.keepRequest(m)
 	t.tm.t = t
 	t.sw.put(swNoAuto100, !mod.autoInv100)
 	t.sw.put(swDisable6xx, mod.disable6xx)
@@ -201,9 +207,10 @@ func (mod *Module) finalSent(t *tx, code int, wire func() []byte) {
 	mod.startWait(t)
 }
 
-// replyUASWire is replyUAS for a relayed reply kept as the bytes sent
-// (branchReplyLazy): a provisional reply or a 2xx; t.mu held.
-func (mod *Module) replyUASWire(t *tx, wire []byte, code int, reason string) error {
+// replyUASWire is replyUAS for a reply kept as the bytes sent: a relayed
+// provisional reply or 2xx (branchReplyLazy), or one of ours written
+// from a lazy request (local); t.mu held.
+func (mod *Module) replyUASWire(t *tx, wire []byte, code int, reason string, local bool) error {
 	if t.final {
 		return nil
 	}
@@ -212,7 +219,11 @@ func (mod *Module) replyUASWire(t *tx, wire []byte, code int, reason string) err
 		return err
 	}
 	t.uasStatus, t.uasReason, t.lastReply, t.lastReplyWire = int32(code), reason, nil, wire
-	mod.countRelayed(code)
+	if local {
+		mod.countLocal(code)
+	} else {
+		mod.countRelayed(code)
+	}
 	if code >= 200 {
 		mod.finalSent(t, code, func() []byte { return wire })
 	}
@@ -250,14 +261,15 @@ func (mod *Module) localReply(t *tx, m *kemi.Msg, code int, reason string) error
 	if reason == "" {
 		reason = kemi.ReasonPhrase(code)
 	}
-	var res *sip.Response
-	if m != nil && m.IsRequest() {
-		res = m.NewReply(code, reason)
-	} else {
-		fake := kemi.RequestMsg(t.req)
-		res = fake.NewReply(code, reason)
+	if m == nil || !m.IsRequest() {
+		if m = t.replyMsg(); m == nil {
+			return errNoRequest
+		}
 	}
-	return mod.replyUAS(t, res, true)
+	if wire, ok := m.AppendLazyReply(nil, code, reason); ok {
+		return mod.replyUASWire(t, wire, code, reason, true)
+	}
+	return mod.replyUAS(t, m.NewReply(code, reason), true)
 }
 
 // startWait arms wt_timer: the transaction stays that long to absorb

@@ -100,7 +100,12 @@ func (t *tx) finalReply() []byte {
 // txState is the part of a transaction that only a live one needs: the
 // request, the script's state, the branches' details.
 type txState struct {
-	req      *sip.Request // the request as received (later: as relayed)
+	// req is the request as received (later: as relayed), in sipgo's
+	// form; reqWire the same as bytes, when it was lazy (req is then nil
+	// until something asks for it: request)
+	req      *sip.Request
+	reqWire  []byte
+	method   string
 	branches []*branch
 
 	// script state kept on the transaction
@@ -195,6 +200,10 @@ type branch struct {
 	id  string       // our Via branch
 	uri string       // Request-URI of this branch, as sent
 	req *sip.Request // as sent; nil once the branch ended and the transaction was trimmed
+	// wire is the request as sent when it was written from the lazy
+	// message (req is then nil): its retransmissions, CANCEL and ACK are
+	// written from it
+	wire []byte
 	// method of the request, kept when req is let go
 	method sip.RequestMethod
 	dst    kemi.Dest
@@ -224,6 +233,7 @@ type branch struct {
 	cancel     bool // a CANCEL is wanted
 	cancelSent bool
 	cancelReq  *sip.Request // the CANCEL sent, for its retransmissions
+	cancelWire []byte       // the same, when written from wire
 	cancelDone bool         // a reply to our CANCEL came
 	dropped    bool         // t_drop_replies: not a candidate for the best reply
 }
@@ -329,50 +339,6 @@ func (s *store) all() []*tx {
 		out = append(out, t)
 	}
 	return out
-}
-
-// serverKey is the key of a request's server transaction (RFC 3261
-// §17.2.3): the top Via branch, sent-by and method, ACK and CANCEL mapped
-// to the method given. Requests without an RFC 3261 branch use the RFC 2543
-// fields.
-func serverKey(req *sip.Request, method string) string {
-	v := req.Via()
-	if v == nil {
-		return ""
-	}
-	if method == "" {
-		method = string(req.Method)
-		if method == "ACK" {
-			method = "INVITE"
-		}
-	}
-	if b, ok := v.Params.Get("branch"); ok && strings.HasPrefix(b, "z9hG4bK") && len(b) > 7 {
-		return b + "|" + strings.ToLower(v.Host) + ":" + strconv.Itoa(v.Port) + "|" + method
-	}
-	// RFC 2543 (RFC 3261 §17.2.3): Request-URI, From tag, Call-ID, CSeq
-	// number and the top Via. The ACK of a negative reply carries the
-	// INVITE's Request-URI, so it is in the ACK's key as well; the To tag
-	// is in no key (the ACK's is the reply's), and an end-to-end ACK that
-	// matches anyway is told apart by the final status (negativeAckOf).
-	var sb strings.Builder
-	sb.WriteString(req.Recipient.String())
-	sb.WriteByte('|')
-	if f := req.From(); f != nil {
-		sb.WriteString(f.Params.GetOr("tag", ""))
-	}
-	sb.WriteByte('|')
-	if c := req.CallID(); c != nil {
-		sb.WriteString(c.Value())
-	}
-	sb.WriteByte('|')
-	if cs := req.CSeq(); cs != nil {
-		sb.WriteString(strconv.FormatUint(uint64(cs.SeqNo), 10))
-	}
-	sb.WriteByte('|')
-	sb.WriteString(v.Value())
-	sb.WriteByte('|')
-	sb.WriteString(method)
-	return "2543|" + sb.String()
 }
 
 // replicaPrefix starts the Via branch of t_replicate copies.
