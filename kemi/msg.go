@@ -367,9 +367,12 @@ func (m *Msg) SetRURI(uri string) error {
 
 // ReplaceRURI makes u, already checked, the Request-URI of m, a request.
 // Every change of the R-URI goes through it or SetRURI, which mark the
-// R-URI new (MarkRURINew).
+// R-URI new (MarkRURINew). The lazy form records u as sipgo's form would
+// write it.
 func (m *Msg) ReplaceRURI(u sip.Uri) {
-	m.Request().Recipient = u
+	if !m.setLazyRURI(&u) {
+		m.Request().Recipient = u
+	}
 	m.MarkRURINew()
 }
 
@@ -738,8 +741,13 @@ func (m *Msg) MarkAdded(hs ...sip.Header) {
 }
 
 // AddedAt returns the positions in the header list of the headers added to
-// the message, for MarkAddedAt on a copy of its request.
+// the message, for MarkAddedAt on a copy of its request. On the lazy form
+// they are the positions the headers AddHeaders added will have in
+// sipgo's form.
 func (m *Msg) AddedAt() []int {
+	if m.lazy != nil {
+		return m.lazyAddedAt()
+	}
 	if len(m.added) == 0 {
 		return nil
 	}
