@@ -338,6 +338,25 @@ func (m *Msg) SetHeaderValue(name, value string) error {
 func (m *Msg) HeaderChanged(h sip.Header) bool {
 	lm := m.lazy
 	if lm == nil {
+		return m.Holds(h)
+	}
+	for _, a := range m.lazyAdded {
+		if a.h == h {
+			if sipmsg.CheckHeader([]byte(h.Name()), []byte(h.Value())) != nil {
+				m.materialize()
+				return m.HeaderChanged(h)
+			}
+			return lm.SetValue(a.id, []byte(h.Value()))
+		}
+	}
+	return false
+}
+
+// Holds reports whether h is a header of the message: on the lazy form
+// one AddHeaders added and nothing removed since, on sipgo's form any.
+func (m *Msg) Holds(h sip.Header) bool {
+	lm := m.lazy
+	if lm == nil {
 		for _, x := range m.HeaderList() {
 			if x == h {
 				return true
@@ -347,11 +366,11 @@ func (m *Msg) HeaderChanged(h sip.Header) bool {
 	}
 	for _, a := range m.lazyAdded {
 		if a.h == h {
-			if sipmsg.CheckHeader([]byte(h.Name()), []byte(h.Value())) != nil {
-				m.materialize()
-				return m.HeaderChanged(h)
+			for id := range lm.Headers() {
+				if id == a.id {
+					return true
+				}
 			}
-			return lm.SetValue(a.id, []byte(h.Value()))
 		}
 	}
 	return false
