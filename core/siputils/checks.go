@@ -30,13 +30,9 @@ func (mod *Module) hasTotag(m *kemi.Msg, a kemi.Args) kemi.Value {
 // that very address, which would be a local loop).
 func (mod *Module) isFirstHop(m *kemi.Msg, mode int) kemi.Value {
 	if m.IsRequest() {
-		vias := 0
-		for _, h := range m.HeaderList() {
-			if _, ok := h.(*sip.ViaHeader); ok {
-				vias++
-			}
-		}
-		return kemi.IntBool(vias < 2)
+		// a single Via (value): there is no second one
+		_, _, _, second := m.ViaTargetAt(1)
+		return kemi.IntBool(!second)
 	}
 	if !m.IsReply() {
 		return kemi.Fail
