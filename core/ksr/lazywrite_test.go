@@ -1,7 +1,6 @@
 package ksr_test
 
 import (
-	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -135,16 +134,8 @@ func TestWritesStayLazy(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			lazy, eager := env.BothForms(t, writeInvite)
 			for _, c := range tc.calls {
-				env.ResetLogs()
-				got := env.Call(t, c.fn, lazy, c.args...)
-				lazyLog := logText(env)
-				env.ResetLogs()
-				want := env.Call(t, c.fn, eager, c.args...)
-				if got != want || c.want != nil && got != c.want {
-					t.Errorf("%s%q: lazy %s, sipgo %s, want %v", c.fn, c.args, show(got), show(want), c.want)
-				}
-				if eagerLog := logText(env); lazyLog != eagerLog {
-					t.Errorf("%s%q logs\n%s on the lazy form,\n%s on sipgo's", c.fn, c.args, lazyLog, eagerLog)
+				if got := env.CallBoth(t, c.fn, lazy, eager, c.args...); c.want != nil && got != c.want {
+					t.Errorf("%s%q: %s, want %v", c.fn, c.args, show(got), c.want)
 				}
 			}
 			for _, pv := range readsAfterWrites {
@@ -168,9 +159,3 @@ func TestWritesStayLazy(t *testing.T) {
 		})
 	}
 }
-
-// logTime is the time stamp of a log line.
-var logTime = regexp.MustCompile(`time=\S+ `)
-
-// logText is what env logged, without the time stamps.
-func logText(env *kemitest.Env) string { return logTime.ReplaceAllString(env.Logs(), "") }

@@ -1,6 +1,7 @@
 package kemitest
 
 import (
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -17,6 +18,29 @@ func (e *Env) BothForms(t testing.TB, text string) (lazy, eager *kemi.Msg) {
 	t.Helper()
 	return e.Prepare(ParseLazyMsg(t, text)), e.Prepare(ParseMsg(t, text))
 }
+
+// CallBoth makes the call name(args) on both forms of a message (see
+// BothForms) and fails t when they answer or log differently. It returns
+// the lazy form's answer.
+func (e *Env) CallBoth(t testing.TB, name string, lazy, eager *kemi.Msg, args ...any) kemi.Value {
+	t.Helper()
+	e.ResetLogs()
+	got := e.Call(t, name, lazy, args...)
+	lazyLog := logTime.ReplaceAllString(e.Logs(), "")
+	e.ResetLogs()
+	want := e.Call(t, name, eager, args...)
+	eagerLog := logTime.ReplaceAllString(e.Logs(), "")
+	if got != want {
+		t.Errorf("%s%q: lazy form %v, sipgo's %v", name, args, got, want)
+	}
+	if lazyLog != eagerLog {
+		t.Errorf("%s%q logs\n%s on the lazy form,\n%s on sipgo's", name, args, lazyLog, eagerLog)
+	}
+	return got
+}
+
+// logTime is the time stamp of a log line.
+var logTime = regexp.MustCompile(`time=\S+ `)
 
 // Written returns the message m would write now: the lazy form with its
 // changes applied, or sipgo's rendering.
