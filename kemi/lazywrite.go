@@ -71,9 +71,11 @@ func (m *Msg) AddHeaders(place HeaderPlace, anchor string, hs ...sip.Header) {
 	if len(hs) == 0 || !m.HasMessage() {
 		return
 	}
-	if lm := m.lazy; lm != nil && lazyWritable(hs) {
-		m.addLazy(lm, place, anchor, hs)
-		return
+	if lm := m.lazy; lm != nil {
+		if lines, ok := headerLines(hs); ok {
+			m.addLazy(lm, place, anchor, hs, lines)
+			return
+		}
 	}
 	switch place {
 	case PlaceFirst:
@@ -98,19 +100,25 @@ func (m *Msg) AddHeaders(place HeaderPlace, anchor string, hs ...sip.Header) {
 	}
 }
 
-// lazyWritable reports whether every header of hs can be written as a
-// header line: its name a token, its value without CR or LF.
-func lazyWritable(hs []sip.Header) bool {
-	for _, h := range hs {
-		if sipmsg.CheckHeader([]byte(h.Name()), []byte(h.Value())) != nil {
-			return false
+// headerLine is a header as the lazy form writes it.
+type headerLine struct{ name, value []byte }
+
+// headerLines returns hs as header lines, sipgo's name and value of
+// each, and whether all can be written: names tokens, values without CR
+// or LF.
+func headerLines(hs []sip.Header) ([]headerLine, bool) {
+	lines := make([]headerLine, len(hs))
+	for i, h := range hs {
+		lines[i] = headerLine{[]byte(h.Name()), []byte(h.Value())}
+		if sipmsg.CheckHeader(lines[i].name, lines[i].value) != nil {
+			return nil, false
 		}
 	}
-	return true
+	return lines, true
 }
 
 // addLazy is AddHeaders on the lazy form.
-func (m *Msg) addLazy(lm *sipmsg.Msg, place HeaderPlace, anchor string, hs []sip.Header) {
+func (m *Msg) addLazy(lm *sipmsg.Msg, place HeaderPlace, anchor string, hs []sip.Header, lines []headerLine) {
 	at := sipmsg.NoHeader // the header the first of hs goes after
 	before := sipmsg.NoHeader
 	switch place {
@@ -133,8 +141,8 @@ func (m *Msg) addLazy(lm *sipmsg.Msg, place HeaderPlace, anchor string, hs []sip
 			break
 		}
 	}
-	for _, h := range hs {
-		name, value := []byte(h.Name()), []byte(h.Value())
+	for i, h := range hs {
+		name, value := lines[i].name, lines[i].value
 		var id sipmsg.HeaderID
 		switch {
 		case place == PlaceLast:
@@ -342,11 +350,12 @@ func (m *Msg) HeaderChanged(h sip.Header) bool {
 	}
 	for _, a := range m.lazyAdded {
 		if a.h == h {
-			if sipmsg.CheckHeader([]byte(h.Name()), []byte(h.Value())) != nil {
+			v := []byte(h.Value())
+			if sipmsg.CheckHeader([]byte(h.Name()), v) != nil {
 				m.materialize()
 				return m.HeaderChanged(h)
 			}
-			return lm.SetValue(a.id, []byte(h.Value()))
+			return lm.SetValue(a.id, v)
 		}
 	}
 	return false
@@ -438,7 +447,7 @@ func (m *Msg) lazySetBody(body []byte, ctype string) bool {
 	lm := m.lazy
 	if ctype != "" {
 		ct := sip.ContentTypeHeader(ctype)
-		if !lazyWritable([]sip.Header{&ct}) {
+		if sipmsg.CheckHeader([]byte(ct.Name()), []byte(ctype)) != nil {
 			return false
 		}
 		m.RemoveHeaderNamed("Content-Type")
