@@ -535,3 +535,69 @@ func sipgoCount(lm *sipmsg.Msg, id sipmsg.HeaderID) int {
 	}
 	return len(hs)
 }
+
+// LazySendHook is a SendHook that can make its changes to a request still
+// in its lazy form, so that a stateless forward does not give it sipgo's
+// form for them. The engine's fast path calls BeforeSendLazy once it has
+// picked dst.Sock and taken a Mark of the lazy message: the changes are
+// written with the request and rolled back after the send (the request
+// is the script's again, as BeforeSend leaves origin's). It reports
+// false, having changed nothing, when it cannot: the engine then sends
+// the request in sipgo's form with BeforeSend.
+type LazySendHook interface {
+	BeforeSendLazy(origin *Msg, dst *Dest) bool
+}
+
+// FirstOfName reports whether h is the first header of its name in the
+// message: on the lazy form h must be one AddHeaders added.
+func (m *Msg) FirstOfName(h sip.Header) bool {
+	lm := m.lazy
+	if lm == nil {
+		for _, x := range m.HeaderList() {
+			if HeaderNameIs(x.Name(), h.Name()) {
+				return x == h
+			}
+		}
+		return false
+	}
+	id := lazyHeader(lm, h.Name(), 0)
+	for _, a := range m.lazyAdded {
+		if a.h == h {
+			return a.id == id
+		}
+	}
+	return false
+}
+
+// ReplaceAddedForSend puts with in place of h, a header AddHeaders added
+// to the lazy message, for one send (LazySendHook): the headers of with
+// take h's place in order, and are not remembered as added (the
+// engine's Rollback after the send takes them out again). Each must have
+// h's name. It reports false, changing nothing, when the message is not
+// lazy, h is not in it or a header cannot be written.
+func (m *Msg) ReplaceAddedForSend(h sip.Header, with ...sip.Header) bool {
+	lm := m.lazy
+	if lm == nil || len(with) == 0 || !m.Holds(h) {
+		return false
+	}
+	lines, ok := headerLines(with)
+	if !ok {
+		return false
+	}
+	for _, w := range with {
+		if !HeaderNameIs(w.Name(), h.Name()) {
+			return false
+		}
+	}
+	var id sipmsg.HeaderID
+	for _, a := range m.lazyAdded {
+		if a.h == h {
+			id = a.id
+		}
+	}
+	last := len(lines) - 1
+	for _, l := range lines[:last] {
+		lm.InsertBefore(id, l.name, l.value)
+	}
+	return lm.SetValue(id, lines[last].value)
+}

@@ -1,8 +1,10 @@
 package rr_test
 
 import (
+	"net/netip"
 	"testing"
 
+	"github.com/kemisip/kemi/kemi"
 	"github.com/kemisip/kemi/kemi/kemitest"
 )
 
@@ -101,6 +103,69 @@ func TestBothForms(t *testing.T) {
 				env.CallBoth(t, "KSR.pv.get", lazy, eager, pv)
 			}
 			kemitest.SameWire(t, lazy, eager, !tc.sipgoForm)
+		})
+	}
+}
+
+// TestBeforeSendLazy sends a record-routed request over another socket
+// than it came in on: BeforeSendLazy writes into the lazy form the double
+// Record-Route BeforeSend writes into sipgo's, for that send only.
+func TestBeforeSendLazy(t *testing.T) {
+	tcp := &kemi.Socket{Proto: "tcp", Addr: netip.MustParseAddrPort("127.0.0.1:5060")}
+	udp2 := &kemi.Socket{Proto: "udp", Addr: netip.MustParseAddrPort("127.0.0.2:5070")}
+	tests := []struct {
+		name   string
+		params map[string]any
+		steps  []step
+		sock   *kemi.Socket
+		double bool
+	}{
+		{"over tcp", nil, []step{{"record_route", nil, 1}}, tcp, true},
+		{"another address", nil, []step{{"record_route", nil, 1}, {"add_rr_param", []any{";x=1"}, 1}}, udp2, true},
+		{"same socket", nil, []step{{"record_route", nil, 1}}, nil, false},
+		{"always", map[string]any{"enable_double_rr": 2}, []step{{"record_route", nil, 1}}, nil, true},
+		{"off", map[string]any{"enable_double_rr": 0}, []step{{"record_route", nil, 1}}, tcp, false},
+		{"advertised", nil, []step{{"record_route_advertised_address", []any{"203.0.113.9:5090"}, 1}}, tcp, true},
+		{"preset", nil, []step{{"record_route_preset", []any{"10.0.0.1", ""}, 1}}, tcp, false},
+		{"removed", nil, []step{{"record_route", nil, 1}, {"remove_record_route", nil, 1}}, tcp, false},
+		{"not ours on top", nil, []step{{"record_route", nil, 1}}, tcp, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			env := load(t, tc.params)
+			lazy, eager := env.BothForms(t, invite)
+			if tc.name == "not ours on top" {
+				// record_route puts ours below the headers inserted before
+				env.CallBoth(t, "KSR.hdr.insert", lazy, eager, "Record-Route: <sip:192.0.2.99;lr>\r\n")
+			}
+			for _, s := range tc.steps {
+				env.CallBoth(t, "KSR.rr."+s.fn, lazy, eager, s.args...)
+			}
+			sock := tc.sock
+			if sock == nil {
+				sock = lazy.Rcv
+			}
+			dst := func() *kemi.Dest {
+				return &kemi.Dest{Proto: sock.Proto, Addr: netip.MustParseAddrPort("192.0.2.20:5060"), Sock: sock}
+			}
+			hook := env.Mods["rr"].(interface {
+				kemi.SendHook
+				kemi.LazySendHook
+			})
+			before := string(kemitest.Written(lazy))
+			mk := lazy.Lazy().Mark()
+			if !hook.BeforeSendLazy(lazy, dst()) {
+				t.Fatal("BeforeSendLazy could not")
+			}
+			hook.BeforeSend(eager, eager.Request(), dst())
+			kemitest.SameWire(t, lazy, eager, true)
+			if n := len(kemitest.WireLines(t, lazy)) - len(kemitest.WireLines(t, kemitest.ParseMsg(t, before))); tc.double != (n > 0) {
+				t.Errorf("%d headers added for the send, want a double Record-Route: %v", n, tc.double)
+			}
+			lazy.Lazy().Rollback(mk)
+			if after := string(kemitest.Written(lazy)); after != before {
+				t.Errorf("the send's changes stayed:\n%s", after)
+			}
 		})
 	}
 }

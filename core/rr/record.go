@@ -387,6 +387,33 @@ func (mod *Module) BeforeSend(origin *kemi.Msg, req *sip.Request, dst *kemi.Dest
 	mod.doubles.Inc()
 }
 
+// BeforeSendLazy is BeforeSend for a stateless forward of origin still
+// in its lazy form (kemi.LazySendHook): the double Record-Route, when
+// needed, replaces ours for this send only.
+func (mod *Module) BeforeSendLazy(origin *kemi.Msg, dst *kemi.Dest) bool {
+	st := stateOf(origin)
+	switch {
+	case origin == nil || dst == nil || origin.Lazy() == nil:
+		return false
+	case st == nil || len(st.hdrs) == 0:
+		return true
+	case st.sentInner != nil || st.sentOuter != nil:
+		return false // left by a send in sipgo's form: BeforeSend undoes it
+	case mod.doubleRR == 0 || st.kind == kindPreset || dst.Sock == nil:
+		return true
+	case !origin.FirstOfName(st.hdrs[0]):
+		return true // not ours on top: the script put another one there
+	case !mod.needDouble(st.kind, origin, dst):
+		return true
+	}
+	inner, outer := mod.doubled(origin, st, dst)
+	if !origin.ReplaceAddedForSend(st.hdrs[0], outer, inner) {
+		return false
+	}
+	mod.doubles.Inc()
+	return true
+}
+
 // normalizeCopy undoes, in a copy of the request, the double Record-Route
 // that a stateless send left in the request it was copied from.
 func normalizeCopy(rm *kemi.Msg, st *state) {
