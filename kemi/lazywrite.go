@@ -219,7 +219,19 @@ func (m *Msg) RemoveHeaderNamed(name string) int {
 			n++
 		}
 	}
+	m.keepVia()
 	return n
+}
+
+// keepVia gives a lazy message left without a Via header sipgo's form:
+// the engine's lazy paths place their own Via above the first one and
+// take it off the top one (engine/fastpath.go), which such a message
+// does not have; sipgo's paths cope with it (a route may remove the Via
+// before a forward: Kamailio then sends its own only).
+func (m *Msg) keepVia() {
+	if lm := m.lazy; lm != nil && lm.Find(sipmsg.HdrVia) == sipmsg.NoHeader {
+		m.materialize()
+	}
 }
 
 // EachHeaderName calls f with the name of each header in order until it
@@ -266,6 +278,7 @@ func (m *Msg) RemoveHeadersWhere(keep func(name, body string) bool) int {
 			n++
 		}
 	}
+	m.keepVia()
 	return n
 }
 
@@ -289,7 +302,9 @@ func (m *Msg) RemoveHeaderAt(name string, idx int) bool {
 			return false
 		}
 	}
-	return lm.Remove(lazyHeader(lm, name, idx))
+	ok := lm.Remove(lazyHeader(lm, name, idx))
+	m.keepVia()
+	return ok
 }
 
 // RemoveFirstValue removes the first value of the first header called
@@ -301,7 +316,9 @@ func (m *Msg) RemoveFirstValue(name string) bool {
 	if lm == nil {
 		return m.RemoveHeaderAt(name, 0)
 	}
-	return lm.RemoveValue(lazyHeader(lm, name, 0), 0)
+	ok := lm.RemoveValue(lazyHeader(lm, name, 0), 0)
+	m.keepVia()
+	return ok
 }
 
 // SetHeaderValue gives the first header called name the value value (one
@@ -395,7 +412,9 @@ func (m *Msg) RemoveAddedHeader(h sip.Header) bool {
 	}
 	for _, a := range m.lazyAdded {
 		if a.h == h {
-			return lm.Remove(a.id)
+			ok := lm.Remove(a.id)
+			m.keepVia()
+			return ok
 		}
 	}
 	return false

@@ -216,3 +216,26 @@ func TestRemoveAndSet(t *testing.T) {
 		})
 	}
 }
+
+// TestNoViaLeft: a lazy message whose every Via the route removed takes
+// sipgo's form, whose forward puts our Via on top of a message without
+// one (the lazy forward anchors ours on the first Via).
+func TestNoViaLeft(t *testing.T) {
+	for _, remove := range []func(m *Msg){
+		func(m *Msg) { m.RemoveHeaderNamed("Via") },
+		func(m *Msg) { m.RemoveFirstValue("Via"); m.RemoveFirstValue("Via") },
+		func(m *Msg) { m.RemoveHeaderAt("v", 0) },
+		func(m *Msg) { m.RemoveHeadersWhere(func(name, _ string) bool { return name != "Via" }) },
+	} {
+		m := lazyMsg(t, writeMsg)
+		remove(m)
+		if m.Lazy() != nil || m.HeaderPresent("Via") {
+			t.Errorf("Via left %v, lazy %v", m.HeaderPresent("Via"), m.Lazy() != nil)
+		}
+	}
+	m := lazyMsg(t, writeMsg)
+	m.RemoveFirstValue("Via")
+	if m.Lazy() == nil {
+		t.Error("a Via left, and the message got its sipgo form")
+	}
+}
