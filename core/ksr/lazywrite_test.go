@@ -66,6 +66,15 @@ var writeCases = []struct {
 		{"KSR.seturi", []any{"sip:carol@example.net:5070;transport=tcp"}, kemi.True},
 		{"KSR.pv.get", []any{"$rp"}, kemi.Int(5070)},
 	}},
+	{"other URIs", []call{
+		{"KSR.seturi", []any{"tel:+15551234567"}, kemi.True},
+		{"KSR.pv.get", []any{"$rz"}, kemi.Str("tel")},
+		{"KSR.seturi", []any{"sips:carol@[2001:db8::1]:5061;transport=tls;lr"}, kemi.True},
+		{"KSR.pv.get", []any{"$rd"}, kemi.Str("[2001:db8::1]")},
+		{"KSR.seturi", []any{"SIP:Carol%20C@Example.COM;user=phone"}, kemi.True},
+		{"KSR.setuser", []any{"+1555"}, kemi.True},
+		{"KSR.pv.sets", []any{"$rp", "5062"}, nil},
+	}},
 	{"setuser sethost", []call{
 		{"KSR.setuser", []any{"dave"}, kemi.True},
 		{"KSR.sethost", []any{"example.org"}, kemi.True},
