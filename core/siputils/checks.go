@@ -124,7 +124,7 @@ func (mod *Module) isGruu(m *kemi.Msg, a kemi.Args) kemi.Value {
 // hdrDateCheck accepts a message whose Date header is at most tdiff
 // seconds old.
 func (mod *Module) hdrDateCheck(m *kemi.Msg, a kemi.Args) kemi.Value {
-	v, ok := m.HeaderValue("Date")
+	v, ok := m.HeaderBody("Date")
 	if !ok {
 		m.Errorf(mod.log, "hdr_date_check: Date header field is not found")
 		return kemi.Fail

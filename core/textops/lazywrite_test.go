@@ -57,6 +57,16 @@ func TestHeaderOpsStayLazy(t *testing.T) {
 			{"KSR.textops.remove_hf_match", []any{"X-Info", "re", "^data"}, kemi.OK},
 			{"KSR.textops.remove_hf_match", []any{"X-Info", "zz", "x"}, kemi.Fail},
 		}},
+		{"body", []op{
+			{"KSR.textops.has_body", nil, kemi.OK},
+			{"KSR.textops.has_body_type", []any{"application/sdp"}, kemi.OK},
+			{"KSR.textops.has_body_type", []any{"text/plain"}, kemi.Fail},
+			{"KSR.textops.is_audio_on_hold", nil, kemi.Fail},
+			{"KSR.textops.set_body", []any{"hello", "text/plain"}, kemi.OK},
+			{"KSR.textops.has_body_type", []any{"text/plain"}, kemi.OK},
+			{"KSR.textops.set_body", []any{"x", "bad\r\ntype"}, kemi.Fail},
+			{"KSR.textops.set_body", []any{"x", ""}, kemi.Fail},
+		}},
 		{"after KSR.hdr writes", []op{
 			{"KSR.hdr.append", []any{"X-Info: added\r\n"}, kemi.OK},
 			{"KSR.textops.remove_hf_idx", []any{"X-Info", 1}, kemi.OK},
@@ -66,7 +76,7 @@ func TestHeaderOpsStayLazy(t *testing.T) {
 		}},
 	}
 	env := load(t)
-	reads := []string{"$hdr(X-Info)", "$hdrc(X-Info)", "$hdr(User-Agent)", "$hdrc(P-Asserted-Identity)", "$hdr(X-Top)"}
+	reads := []string{"$rb", "$cl", "$hdr(Content-Type)", "$hdr(X-Info)", "$hdrc(X-Info)", "$hdr(User-Agent)", "$hdrc(P-Asserted-Identity)", "$hdr(X-Top)"}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			lazy, eager := env.BothForms(t, invite)
