@@ -365,17 +365,27 @@ func (m *Msg) HeaderChanged(h sip.Header) bool {
 	if lm == nil {
 		return m.Holds(h)
 	}
+	id, ok := m.addedID(h)
+	if !ok {
+		return false
+	}
+	v := []byte(h.Value())
+	if sipmsg.CheckHeader([]byte(h.Name()), v) != nil {
+		m.materialize()
+		return m.HeaderChanged(h)
+	}
+	return lm.SetValue(id, v)
+}
+
+// addedID returns the id in the lazy message of h, a header AddHeaders
+// added, and whether it is one (removed since or not).
+func (m *Msg) addedID(h sip.Header) (sipmsg.HeaderID, bool) {
 	for _, a := range m.lazyAdded {
 		if a.h == h {
-			v := []byte(h.Value())
-			if sipmsg.CheckHeader([]byte(h.Name()), v) != nil {
-				m.materialize()
-				return m.HeaderChanged(h)
-			}
-			return lm.SetValue(a.id, v)
+			return a.id, true
 		}
 	}
-	return false
+	return sipmsg.NoHeader, false
 }
 
 // Holds reports whether h is a header of the message: on the lazy form
@@ -390,12 +400,10 @@ func (m *Msg) Holds(h sip.Header) bool {
 		}
 		return false
 	}
-	for _, a := range m.lazyAdded {
-		if a.h == h {
-			for id := range lm.Headers() {
-				if id == a.id {
-					return true
-				}
+	if added, ok := m.addedID(h); ok {
+		for id := range lm.Headers() {
+			if id == added {
+				return true
 			}
 		}
 	}
@@ -410,14 +418,13 @@ func (m *Msg) RemoveAddedHeader(h sip.Header) bool {
 	if lm == nil {
 		return m.RemoveHeaderValue(h)
 	}
-	for _, a := range m.lazyAdded {
-		if a.h == h {
-			ok := lm.Remove(a.id)
-			m.keepVia()
-			return ok
-		}
+	id, ok := m.addedID(h)
+	if !ok {
+		return false
 	}
-	return false
+	ok = lm.Remove(id)
+	m.keepVia()
+	return ok
 }
 
 // RURIValue returns the Request-URI parsed by sipgo's URI parser, for
@@ -579,13 +586,8 @@ func (m *Msg) FirstOfName(h sip.Header) bool {
 		}
 		return false
 	}
-	id := lazyHeader(lm, h.Name(), 0)
-	for _, a := range m.lazyAdded {
-		if a.h == h {
-			return a.id == id
-		}
-	}
-	return false
+	id, ok := m.addedID(h)
+	return ok && id == lazyHeader(lm, h.Name(), 0)
 }
 
 // ReplaceAddedForSend puts with in place of h, a header AddHeaders added
@@ -608,12 +610,7 @@ func (m *Msg) ReplaceAddedForSend(h sip.Header, with ...sip.Header) bool {
 			return false
 		}
 	}
-	var id sipmsg.HeaderID
-	for _, a := range m.lazyAdded {
-		if a.h == h {
-			id = a.id
-		}
-	}
+	id, _ := m.addedID(h)
 	last := len(lines) - 1
 	for _, l := range lines[:last] {
 		lm.InsertBefore(id, l.name, l.value)
