@@ -322,9 +322,11 @@ func (m *Msg) RemoveFirstValue(name string) bool {
 }
 
 // SetHeaderValue gives the first header called name the value value (one
-// is added at the bottom when there is none). It refuses a name that is
-// not a token and a value holding CR or LF, and, on sipgo's form, a value
-// sipgo cannot parse.
+// is added at the bottom when there is none): on the lazy form the first
+// header line, a comma list whole, on sipgo's form the first of the values
+// it split the line into. It refuses a name that is not a token, a value
+// holding CR or LF and one sipgo cannot parse, on both forms; the lazy
+// form writes the value as sipgo does.
 func (m *Msg) SetHeaderValue(name, value string) error {
 	if !m.HasMessage() {
 		return fmt.Errorf("no message")
@@ -332,18 +334,20 @@ func (m *Msg) SetHeaderValue(name, value string) error {
 	if err := sipmsg.CheckHeader([]byte(name), []byte(value)); err != nil {
 		return err
 	}
-	if lm := m.lazy; lm != nil {
-		if id := lazyHeader(lm, name, 0); id != sipmsg.NoHeader {
-			lm.SetValue(id, []byte(value))
-			return nil
-		}
-	}
 	hs, err := ParseHeaders(name + ": " + value)
 	if err != nil {
 		return err
 	}
-	if m.lazy != nil {
-		m.AddHeaders(PlaceLast, "", hs...)
+	if lm := m.lazy; lm != nil {
+		id := lazyHeader(lm, name, 0)
+		if id == sipmsg.NoHeader {
+			m.AddHeaders(PlaceLast, "", hs...)
+			return nil
+		}
+		if len(hs) == 1 {
+			value = hs[0].Value()
+		}
+		lm.SetValue(id, []byte(value))
 		return nil
 	}
 	i := m.IndexOfHeader(name)

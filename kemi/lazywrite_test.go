@@ -177,8 +177,12 @@ func TestRemoveAndSet(t *testing.T) {
 			if err := m.SetHeaderValue("X-New", "1"); err != nil {
 				t.Error(err)
 			}
-			if m.SetHeaderValue("X-Bad", "1\r\nX-Injected: 1") == nil || m.SetHeaderValue("X Bad", "1") == nil {
-				t.Error("SetHeaderValue took a CRLF or a name with a space")
+			if err := m.SetHeaderValue("cseq", "2  INVITE"); err != nil {
+				t.Error(err)
+			}
+			if m.SetHeaderValue("X-Bad", "1\r\nX-Injected: 1") == nil || m.SetHeaderValue("X Bad", "1") == nil ||
+				m.SetHeaderValue("CSeq", "x INVITE") == nil {
+				t.Error("SetHeaderValue took a CRLF, a name with a space or a CSeq sipgo refuses")
 			}
 		}},
 		{"R-URI", func(t *testing.T, m *Msg) {
