@@ -32,15 +32,25 @@ end
 // double Record-Route) and with two (rr may double it, the request gets
 // sipgo's form): the next hop gets the same request.
 func TestForwardChanged(t *testing.T) {
-	for _, listen := range [][]string{{"udp:127.0.0.1:0"}, {"udp:127.0.0.1:0", "tcp:127.0.0.1:0"}} {
-		t.Run(strings.Join(listen, ","), func(t *testing.T) {
+	tests := []struct {
+		listen []string
+		double int // enable_double_rr
+	}{
+		{[]string{"udp:127.0.0.1:0"}, 1},
+		{[]string{"udp:127.0.0.1:0", "tcp:127.0.0.1:0"}, 1},
+		{[]string{"udp:127.0.0.1:0", "tcp:127.0.0.1:0"}, 2},
+	}
+	for _, tc := range tests {
+		listen := tc.listen
+		t.Run(fmt.Sprintf("%s double_rr=%d", strings.Join(listen, ","), tc.double), func(t *testing.T) {
 			peer, err := net.ListenPacket("udp", "127.0.0.1:0")
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer peer.Close()
 			srv := enginetest.Start(t, fmt.Sprintf(forwardScript, peer.LocalAddr()),
-				enginetest.WithConfig(func(c *engine.Config) { c.Listen = listen }))
+				enginetest.WithConfig(func(c *engine.Config) { c.Listen = listen }),
+				enginetest.WithParams("rr", map[string]any{"enable_double_rr": tc.double}))
 			ua, err := net.ListenPacket("udp", "127.0.0.1:0")
 			if err != nil {
 				t.Fatal(err)
@@ -77,8 +87,13 @@ Content-Length: 0
 			if ru := string(got.RURI()); ru != "sip:carol@"+peer.LocalAddr().String() {
 				t.Errorf("R-URI %q", ru)
 			}
+			rr := "<sip:" + srv.UDP() + ";lr;ftag=a1>"
+			if tc.double == 2 {
+				// both sides are the UDP socket: the same URI twice
+				rr = "<sip:" + srv.UDP() + ";r2=on;lr;ftag=a1>"
+			}
 			want := map[string]string{
-				"Record-Route": "<sip:" + srv.UDP() + ";lr;ftag=a1>",
+				"Record-Route": rr,
 				"X-Lazy":       "yes",
 				"Max-Forwards": "69",
 				"User-Agent":   "",
@@ -102,7 +117,11 @@ Content-Length: 0
 			for id := range got.Headers() {
 				names = append(names, kemi.CanonicalHeader(string(got.Name(id))))
 			}
-			if strings.Join(names, ",") != "record-route,via,via,max-forwards,from,to,call-id,cseq,content-length,x-lazy" {
+			wantNames := "record-route,via,via,max-forwards,from,to,call-id,cseq,content-length,x-lazy"
+			if tc.double == 2 {
+				wantNames = "record-route," + wantNames
+			}
+			if strings.Join(names, ",") != wantNames {
 				t.Errorf("headers %v", names)
 			}
 		})
