@@ -3,6 +3,7 @@ package kemi
 import (
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 
 	"github.com/emiago/sipgo/sip"
@@ -41,7 +42,8 @@ const (
 // lazyAdded is a header added to the lazy message: its id there and the
 // sipgo header it was written from, which becomes the header of sipgo's
 // form when the message gets it (see adoptAdded), so that a module
-// keeping it (rr's Record-Route) finds it in either form.
+// keeping it (rr's Record-Route) finds it in either form; h is nil for a
+// header MarkAddedAt marked.
 type lazyAdded struct {
 	id sipmsg.HeaderID
 	h  sip.Header
@@ -503,7 +505,11 @@ func (m *Msg) adoptAdded(lm *sipmsg.Msg, added []lazyAdded) {
 			return false
 		}
 		for _, a := range added {
-			if a.id == id && n == 1 && reflect.TypeOf(all[pos]) == reflect.TypeOf(a.h) {
+			switch {
+			case a.id != id || n != 1:
+			case a.h == nil: // marked by MarkAddedAt: sipgo's is the one
+				adopted = append(adopted, all[pos])
+			case reflect.TypeOf(all[pos]) == reflect.TypeOf(a.h):
 				all[pos] = a.h
 				adopted = append(adopted, a.h)
 			}
@@ -531,6 +537,18 @@ func walkSipgo(lm *sipmsg.Msg, total int, f func(id sipmsg.HeaderID, pos, n int)
 		pos += n
 	}
 	return true
+}
+
+// lazyMarkAddedAt is MarkAddedAt on the lazy form: the headers at those
+// positions of sipgo's form are marked added, without a sipgo header of
+// their own (adoptAdded marks the one sipgo parses).
+func (m *Msg) lazyMarkAddedAt(at []int) {
+	walkSipgo(m.lazy, int(^uint(0)>>1), func(id sipmsg.HeaderID, pos, n int) bool {
+		if n == 1 && slices.Contains(at, pos) && !m.addedLazy(id) {
+			m.lazyAdded = append(m.lazyAdded, lazyAdded{id: id})
+		}
+		return true
+	})
 }
 
 // lazyAddedAt is AddedAt on the lazy form: where the headers AddHeaders

@@ -243,3 +243,38 @@ func TestNoViaLeft(t *testing.T) {
 		t.Error("a Via left, and the message got its sipgo form")
 	}
 }
+
+// TestMarkAddedAtLazy: the positions AddedAt gives of a lazy message,
+// marked on a lazy copy of it (tm's failure route), keep it lazy, and
+// the headers added to the copy at the top go below them, as on sipgo's
+// form.
+func TestMarkAddedAtLazy(t *testing.T) {
+	lazy, eager := bothForms(t, writeMsg)
+	for _, m := range []*Msg{lazy, eager} {
+		m.AddHeaderText("X-A: 1\r\nRecord-Route: <sip:10.0.0.1;lr>", PlaceFirst, "")
+		m.AddHeaderText("X-B: 2", PlaceAfter, "Max-Forwards")
+	}
+	at := lazy.AddedAt()
+	if want := eager.AddedAt(); !slices.Equal(at, want) {
+		t.Fatalf("AddedAt: lazy %v, sipgo %v", at, want)
+	}
+	text := strings.ReplaceAll(string(lazy.Lazy().AppendTo(nil)), "\r\n", "\n")
+	copyLazy, copyEager := bothForms(t, text)
+	for _, m := range []*Msg{copyLazy, copyEager} {
+		m.MarkAddedAt(at)
+		m.AddHeaderText("X-C: 3", PlaceFirst, "")
+	}
+	if copyLazy.Lazy() == nil {
+		t.Fatal("MarkAddedAt gave the message its sipgo form")
+	}
+	if got, want := headerLinesOf(copyLazy), headerLinesOf(copyEager); !slices.Equal(got, want) {
+		t.Errorf("lazy form:\n\t%s\nsipgo's form:\n\t%s", strings.Join(got, "\n\t"), strings.Join(want, "\n\t"))
+	}
+	if got, want := copyLazy.AddedAt(), copyEager.AddedAt(); !slices.Equal(got, want) || len(got) != 4 {
+		t.Errorf("AddedAt: lazy %v, sipgo %v", got, want)
+	}
+	copyLazy.Request()
+	if got, want := copyLazy.AddedAt(), copyEager.AddedAt(); !slices.Equal(got, want) {
+		t.Errorf("AddedAt once materialized: %v, sipgo %v", got, want)
+	}
+}

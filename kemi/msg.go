@@ -762,8 +762,14 @@ func (m *Msg) AddedAt() []int {
 
 // MarkAddedAt marks the headers at those positions as added: m's request
 // is a copy of one whose AddedAt gave them (a branch, a failure route),
-// and headers added to m go below those.
+// and headers added to m go below those. On the lazy form the positions
+// are those of sipgo's form, as AddedAt gives them: the message stays
+// lazy.
 func (m *Msg) MarkAddedAt(at []int) {
+	if m.lazy != nil {
+		m.lazyMarkAddedAt(at)
+		return
+	}
 	all := m.HeaderList()
 	for _, i := range at {
 		if i < len(all) {
