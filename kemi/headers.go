@@ -1,6 +1,7 @@
 package kemi
 
 import (
+	"bytes"
 	"fmt"
 	"strings"
 
@@ -151,7 +152,8 @@ func (m *Msg) HasHeader(name string) bool {
 
 // ParseHeaders parses header text such as "X-A: 1\r\nX-B: 2\r\n" into
 // headers. Known headers (Via, Route, Contact...) get their structured
-// form. The text must hold at least one "Name: value" line.
+// form. The text must hold at least one "Name: value" line; a name that
+// is not a token and a CR that does not end a line are refused.
 func ParseHeaders(text string) ([]sip.Header, error) {
 	var out []sip.Header
 	parser := sip.HeadersParser(sip.DefaultHeadersParser())
@@ -166,8 +168,11 @@ func ParseHeaders(text string) ([]sip.Header, error) {
 			line += " " + strings.TrimSpace(lines[i+1])
 			i++
 		}
+		// a name that is not a token, or a CR left in the line, would
+		// be written as is and end the header somewhere else for the
+		// next hop
 		colon := strings.IndexByte(line, ':')
-		if colon <= 0 || strings.ContainsAny(strings.TrimSpace(line[:colon]), " \t") {
+		if colon <= 0 || !ValidHeaderName(strings.TrimSpace(line[:colon])) || strings.IndexByte(line, '\r') >= 0 {
 			return nil, fmt.Errorf("invalid header line %q", line)
 		}
 		var err error
@@ -295,16 +300,23 @@ func (m *Msg) removeAt(i int) {
 	s.RemoveHeader(h.Name())
 }
 
-// Body returns the message body.
+// Body returns the message body (a copy on the lazy form).
 func (m *Msg) Body() []byte {
+	if lm := m.lazy; lm != nil {
+		return bytes.Clone(lm.Body())
+	}
 	if s := m.SIP(); s != nil {
 		return s.Body()
 	}
 	return nil
 }
 
-// SetBody replaces the body and Content-Type (when ctype is not "").
+// SetBody replaces the body and Content-Type (when ctype is not ""); the
+// Content-Length follows.
 func (m *Msg) SetBody(body []byte, ctype string) {
+	if m.lazy != nil && m.lazySetBody(body, ctype) {
+		return
+	}
 	s := m.SIP()
 	if s == nil {
 		return

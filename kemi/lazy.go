@@ -32,6 +32,9 @@ type msgForms struct {
 	// parser turns the lazy message into the sipgo form (nil: sipgo's
 	// default parser)
 	parser *sip.Parser
+	// lazyAdded are the headers AddHeaders put into the lazy message
+	// (see lazywrite.go)
+	lazyAdded []lazyAdded
 }
 
 // RequestMsg returns a message holding req.
@@ -129,13 +132,15 @@ func (m *Msg) materialize() {
 	if m.Src.IsValid() {
 		msg.SetSource(m.Src.String())
 	}
-	m.lazy, m.parser = nil, nil
+	added := m.lazyAdded
+	m.lazy, m.parser, m.lazyAdded = nil, nil, nil
 	switch x := msg.(type) {
 	case *sip.Request:
 		m.req = x
 	case *sip.Response:
 		m.res = x
 	}
+	m.adoptAdded(lm, added)
 }
 
 // sipgoLosesVia reports a Via that sipgo's parser read without its

@@ -367,9 +367,12 @@ func (m *Msg) SetRURI(uri string) error {
 
 // ReplaceRURI makes u, already checked, the Request-URI of m, a request.
 // Every change of the R-URI goes through it or SetRURI, which mark the
-// R-URI new (MarkRURINew).
+// R-URI new (MarkRURINew). The lazy form records u as sipgo's form would
+// write it.
 func (m *Msg) ReplaceRURI(u sip.Uri) {
-	m.Request().Recipient = u
+	if !m.setLazyRURI(&u) {
+		m.Request().Recipient = u
+	}
 	m.MarkRURINew()
 }
 
@@ -738,8 +741,13 @@ func (m *Msg) MarkAdded(hs ...sip.Header) {
 }
 
 // AddedAt returns the positions in the header list of the headers added to
-// the message, for MarkAddedAt on a copy of its request.
+// the message, for MarkAddedAt on a copy of its request. On the lazy form
+// they are the positions the headers AddHeaders added will have in
+// sipgo's form.
 func (m *Msg) AddedAt() []int {
+	if m.lazy != nil {
+		return m.lazyAddedAt()
+	}
 	if len(m.added) == 0 {
 		return nil
 	}
@@ -754,8 +762,14 @@ func (m *Msg) AddedAt() []int {
 
 // MarkAddedAt marks the headers at those positions as added: m's request
 // is a copy of one whose AddedAt gave them (a branch, a failure route),
-// and headers added to m go below those.
+// and headers added to m go below those. On the lazy form the positions
+// are those of sipgo's form, as AddedAt gives them: the message stays
+// lazy.
 func (m *Msg) MarkAddedAt(at []int) {
+	if m.lazy != nil {
+		m.lazyMarkAddedAt(at)
+		return
+	}
 	all := m.HeaderList()
 	for _, i := range at {
 		if i < len(all) {

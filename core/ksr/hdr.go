@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/emiago/sipgo/sip"
 	"github.com/kemisip/kemi/kemi"
 )
 
@@ -17,13 +16,13 @@ func (mod *Module) hdrExports() []kemi.Export {
 	}
 	si := kemi.SI
 	return []kemi.Export{
-		h("append", kemi.S, kemi.ReturnInt, mod.hdrAdd("append", false, addAppend)),
-		h("append_after", kemi.SS, kemi.ReturnInt, mod.hdrAdd("append_after", true, addAfter)),
-		h("insert", kemi.S, kemi.ReturnInt, mod.hdrAdd("insert", false, addInsert)),
-		h("insert_before", kemi.SS, kemi.ReturnInt, mod.hdrAdd("insert_before", true, addBefore)),
+		h("append", kemi.S, kemi.ReturnInt, mod.hdrAdd("append", false, kemi.PlaceLast)),
+		h("append_after", kemi.SS, kemi.ReturnInt, mod.hdrAdd("append_after", true, kemi.PlaceAfter)),
+		h("insert", kemi.S, kemi.ReturnInt, mod.hdrAdd("insert", false, kemi.PlaceFirst)),
+		h("insert_before", kemi.SS, kemi.ReturnInt, mod.hdrAdd("insert_before", true, kemi.PlaceBefore)),
 		h("remove", kemi.S, kemi.ReturnInt, mod.hdrRemove),
-		h("rmappend", kemi.SS, kemi.ReturnInt, mod.hdrRemoveAdd("rmappend", addAppend)),
-		h("rminsert", kemi.SS, kemi.ReturnInt, mod.hdrRemoveAdd("rminsert", addInsert)),
+		h("rmappend", kemi.SS, kemi.ReturnInt, mod.hdrRemoveAdd("rmappend", kemi.PlaceLast)),
+		h("rminsert", kemi.SS, kemi.ReturnInt, mod.hdrRemoveAdd("rminsert", kemi.PlaceFirst)),
 		h("is_present", kemi.S, kemi.ReturnInt, mod.hdrIsPresent),
 		h("append_to_reply", kemi.S, kemi.ReturnInt, mod.hdrAppendToReply),
 		h("get", kemi.S, kemi.ReturnXval, mod.hdrGet(kemi.Null, false)),
@@ -37,75 +36,24 @@ func (mod *Module) hdrExports() []kemi.Export {
 	}
 }
 
-// headerAdder puts parsed headers into the message; anchor is the header
-// name of append_after/insert_before.
-type headerAdder func(m *kemi.Msg, hs []sip.Header, anchor string)
-
-// Headers added at one place keep the order they were added in, as
-// Kamailio's lumps: two inserts give the first one on top.
-
-// addAppend adds after the last header.
-func addAppend(m *kemi.Msg, hs []sip.Header, _ string) {
-	m.AppendHeaders(hs...)
-	m.MarkAdded(hs...)
-}
-
-// addInsert adds before the first header (below those inserted before).
-func addInsert(m *kemi.Msg, hs []sip.Header, _ string) { m.AddHeadersFirst(hs...) }
-
-// addAfter adds after the first header called anchor (below those added
-// after it before), or after the last header when there is none.
-func addAfter(m *kemi.Msg, hs []sip.Header, anchor string) {
-	i := m.IndexOfHeader(anchor)
-	if i < 0 {
-		addAppend(m, hs, "")
-		return
-	}
-	m.AddHeadersAfter(i, hs...)
-}
-
-// addBefore adds before the first header called anchor, or before the
-// first header when there is none.
-func addBefore(m *kemi.Msg, hs []sip.Header, anchor string) {
-	i := m.IndexOfHeader(anchor)
-	if i < 0 {
-		addInsert(m, hs, "")
-		return
-	}
-	m.InsertHeadersAt(i, hs...)
-	m.MarkAdded(hs...)
-}
-
 // hdrAdd builds append/insert/append_after/insert_before: the first
 // argument is header text ("Name: value\r\n", several lines allowed), the
 // second, when anchored, the anchor header name. 1 on success, -1 on
-// invalid text or name.
-func (mod *Module) hdrAdd(name string, anchored bool, add headerAdder) kemi.Func {
+// invalid text or name. The headers go where kemi.HeaderPlace says, on
+// whichever form the message is (a lazy one stays lazy).
+func (mod *Module) hdrAdd(name string, anchored bool, place kemi.HeaderPlace) kemi.Func {
 	return func(m *kemi.Msg, a kemi.Args) kemi.Value {
 		anchor := a.Str(1)
 		if anchored && !kemi.ValidHeaderName(anchor) {
 			m.Errorf(mod.log, "KSR.hdr.%s: invalid header name %q", name, anchor)
 			return kemi.Fail
 		}
-		if err := mod.addHeaders(m, a.Str(0), anchor, add); err != nil {
+		if err := m.AddHeaderText(a.Str(0), place, anchor); err != nil {
 			m.Errorf(mod.log, "KSR.hdr.%s: %v", name, err)
 			return kemi.Fail
 		}
 		return kemi.OK
 	}
-}
-
-// addHeaders parses text and adds the headers to the message.
-func (mod *Module) addHeaders(m *kemi.Msg, text, anchor string, add headerAdder) error {
-	if m.SIP() == nil {
-		return fmt.Errorf("no message")
-	}
-	hs, err := kemi.ParseHeaders(text)
-	if err != nil {
-		return err
-	}
-	add(m, hs, anchor)
-	return nil
 }
 
 // hdrRemove is KSR.hdr.remove(name): remove every header called name
@@ -123,16 +71,16 @@ func removeHeaders(m *kemi.Msg, name string) error {
 	if !kemi.ValidHeaderName(name) {
 		return fmt.Errorf("invalid header name %q", name)
 	}
-	if m.SIP() == nil {
+	if !m.HasMessage() {
 		return fmt.Errorf("no message")
 	}
-	m.RemoveHeaders(name)
+	m.RemoveHeaderNamed(name)
 	return nil
 }
 
 // hdrRemoveAdd builds rmappend/rminsert: remove the headers called by the
 // first argument, then add the text of the second.
-func (mod *Module) hdrRemoveAdd(name string, add headerAdder) kemi.Func {
+func (mod *Module) hdrRemoveAdd(name string, place kemi.HeaderPlace) kemi.Func {
 	return func(m *kemi.Msg, a kemi.Args) kemi.Value {
 		hs, err := kemi.ParseHeaders(a.Str(1))
 		if err == nil {
@@ -142,7 +90,7 @@ func (mod *Module) hdrRemoveAdd(name string, add headerAdder) kemi.Func {
 			m.Errorf(mod.log, "KSR.hdr.%s: %v", name, err)
 			return kemi.Fail
 		}
-		add(m, hs, "")
+		m.AddHeaders(place, "", hs...)
 		return kemi.OK
 	}
 }

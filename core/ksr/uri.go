@@ -90,7 +90,7 @@ func setRURIUser(m *kemi.Msg, user string) error {
 	if err := kemi.CheckUser(user); err != nil {
 		return err
 	}
-	u := m.Request().Recipient
+	u, _ := m.RURIValue()
 	u.User = user
 	if user == "" {
 		u.Password = ""
@@ -107,7 +107,7 @@ func setRURIHost(m *kemi.Msg, host string) error {
 	if err := kemi.CheckHost(host); err != nil {
 		return err
 	}
-	u := m.Request().Recipient
+	u, _ := m.RURIValue()
 	u.Host = host
 	m.ReplaceRURI(u)
 	return nil
@@ -118,7 +118,7 @@ func setRURIPort(m *kemi.Msg, port string) error {
 	if err := requireRequest(m); err != nil {
 		return err
 	}
-	u := m.Request().Recipient
+	u, _ := m.RURIValue()
 	u.Port = 0
 	if port != "" {
 		n, err := kemi.ParsePort(strings.TrimSpace(port))

@@ -41,16 +41,26 @@ func (mod *Module) looseRoute(m *kemi.Msg, mode int) kemi.Value {
 		mod.notRouted.Inc()
 		return kemi.Int(resNotRouted)
 	}
-	to := m.Request().To()
-	if to == nil {
+	totag, ok := m.ToPart(kemi.PartTag)
+	if !ok {
 		m.Errorf(mod.log, "loose_route: no To header")
 		mod.lrErrors.Inc()
 		return kemi.Int(resNotRouted)
 	}
-	totag, _ := to.Params.Get("tag")
 	preloaded := totag == ""
 	var res int
-	strict := !preloaded && mode&modeLooseOnly == 0 && uriIsMyself(m, &m.Request().Recipient)
+	ruri, _ := m.RURIValue()
+	strict := !preloaded && mode&modeLooseOnly == 0 && uriIsMyself(m, &ruri)
+	if m.Lazy() != nil && (strict || !allLoose(routes)) {
+		// a strict router before or after us: the R-URI and the Route
+		// set change places, on sipgo's form
+		m.Request()
+		if routes, err = routeHeaders(m); err != nil {
+			m.Errorf(mod.log, "loose_route: %v", err)
+			mod.lrErrors.Inc()
+			return kemi.Int(resNotRouted)
+		}
+	}
 	if strict {
 		res, err = mod.afterStrict(m, st, routes)
 	} else {
@@ -95,7 +105,7 @@ func (mod *Module) afterLoose(m *kemi.Msg, st *state, routes []*sip.RouteHeader,
 	if mod.forceSendSock && !r2 {
 		mod.forceSocket(m, first, false)
 	}
-	m.RemoveHeaderValue(routes[0])
+	dropRoute(m, routes[0])
 	done := resRouted
 	if preloaded {
 		done = resPreloaded
@@ -110,7 +120,7 @@ func (mod *Module) afterLoose(m *kemi.Msg, st *state, routes []*sip.RouteHeader,
 			return resNotRouted, err
 		}
 		mod.forceSocket(m, &routes[1].Address, true)
-		m.RemoveHeaderValue(routes[1])
+		dropRoute(m, routes[1])
 		next++
 		if next == len(routes) {
 			return done, nil
@@ -189,6 +199,28 @@ func routeTo(m *kemi.Msg, routes []*sip.RouteHeader, i int) error {
 	return nil
 }
 
+// allLoose reports whether every Route URI has the lr parameter: routing
+// along it only removes Routes from the top and sets $du.
+func allLoose(routes []*sip.RouteHeader) bool {
+	for _, r := range routes {
+		if !hasParam(r.Address.UriParams, "lr") {
+			return false
+		}
+	}
+	return true
+}
+
+// dropRoute removes r, the top Route, from m: the first value of the
+// first Route header on the lazy form (whose routes routeHeaders parsed
+// from the text), r itself on sipgo's form.
+func dropRoute(m *kemi.Msg, r *sip.RouteHeader) {
+	if m.Lazy() != nil {
+		m.RemoveFirstValue("Route")
+		return
+	}
+	m.RemoveHeaderValue(r)
+}
+
 // checkRoute refuses a Route URI that is no SIP URI with a host.
 func checkRoute(u *sip.Uri) error {
 	if u.Host == "" || u.Scheme != "" && !strings.EqualFold(u.Scheme, "sip") && !strings.EqualFold(u.Scheme, "sips") {
@@ -212,22 +244,29 @@ func maddrURI(u *sip.Uri) string {
 
 // routeHeaders returns the Route headers of m in order, one per URI.
 // Route headers sipgo kept as text (added as such by a module) are parsed
-// and put back in structured form first.
+// and put back in structured form first. On the lazy form they are parsed
+// from the text of the message, which stays as it is.
 func routeHeaders(m *kemi.Msg) ([]*sip.RouteHeader, error) {
+	if m.Lazy() != nil {
+		var out []*sip.RouteHeader
+		for _, body := range m.HeaderBodies("Route") {
+			rs, err := parseRoutes(body)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, rs...)
+		}
+		return out, nil
+	}
 	for fixed := true; fixed; {
 		fixed = false
 		for i, h := range m.HeaderList() {
 			if _, ok := h.(*sip.RouteHeader); ok || !kemi.HeaderNameIs(h.Name(), "Route") {
 				continue
 			}
-			parsed, err := kemi.ParseHeaders("Route: " + h.Value())
+			parsed, err := parseRoutes(h.Value())
 			if err != nil {
-				return nil, fmt.Errorf("invalid Route header %q", h.Value())
-			}
-			for _, p := range parsed {
-				if _, ok := p.(*sip.RouteHeader); !ok {
-					return nil, fmt.Errorf("invalid Route header %q", h.Value())
-				}
+				return nil, err
 			}
 			m.RemoveHeaderValue(h)
 			for j := len(parsed) - 1; j >= 0; j-- {
@@ -244,6 +283,44 @@ func routeHeaders(m *kemi.Msg) ([]*sip.RouteHeader, error) {
 		}
 	}
 	return out, nil
+}
+
+// parseRoutes parses the body of a Route header into one header per URI.
+func parseRoutes(body string) ([]*sip.RouteHeader, error) {
+	parsed, err := kemi.ParseHeaders("Route: " + body)
+	if err != nil {
+		return nil, fmt.Errorf("invalid Route header %q", body)
+	}
+	out := make([]*sip.RouteHeader, 0, len(parsed))
+	for _, p := range parsed {
+		r, ok := p.(*sip.RouteHeader)
+		if !ok {
+			return nil, fmt.Errorf("invalid Route header %q", body)
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// topRoute returns the first Route URI of m, parsed, or nil.
+func topRoute(m *kemi.Msg) *sip.RouteHeader {
+	if m.Lazy() != nil {
+		body, ok := m.HeaderBody("Route")
+		if !ok {
+			return nil
+		}
+		rs, err := parseRoutes(body)
+		if err != nil {
+			return nil
+		}
+		return rs[0]
+	}
+	for _, h := range m.HeaderList() {
+		if r, ok := h.(*sip.RouteHeader); ok {
+			return r
+		}
+	}
+	return nil
 }
 
 // forceSocket makes the request leave over the socket our Route URI
@@ -285,13 +362,8 @@ func routedParams(m *kemi.Msg) (sip.HeaderParams, bool) {
 	if !m.IsRequest() {
 		return nil, false
 	}
-	for _, h := range m.HeaderList() {
-		if r, ok := h.(*sip.RouteHeader); ok {
-			if uriIsMyself(m, &r.Address) {
-				return r.Address.UriParams, true
-			}
-			return nil, false
-		}
+	if r := topRoute(m); r != nil && uriIsMyself(m, &r.Address) {
+		return r.Address.UriParams, true
 	}
 	return nil, false
 }
@@ -322,11 +394,7 @@ func (mod *Module) upstream(m *kemi.Msg) bool {
 	if ftag == "" || !m.IsRequest() {
 		return false
 	}
-	from := m.Request().From()
-	if from == nil {
-		return false
-	}
-	tag, _ := from.Params.Get("tag")
+	tag, _ := m.FromPart(kemi.PartTag)
 	return tag != "" && tag != ftag
 }
 

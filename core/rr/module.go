@@ -194,4 +194,5 @@ var (
 	_ kemi.ModIniter      = (*Module)(nil)
 	_ kemi.SendHook       = (*Module)(nil)
 	_ kemi.SendHookFilter = (*Module)(nil)
+	_ kemi.LazySendHook   = (*Module)(nil)
 )

@@ -3,7 +3,6 @@ package rr
 import (
 	"fmt"
 
-	"github.com/emiago/sipgo/sip"
 	"github.com/kemisip/kemi/kemi"
 )
 
@@ -12,10 +11,8 @@ import (
 func (mod *Module) registerPVs(t *kemi.PVTable) error {
 	classes := []kemi.PVClass{
 		{Name: "route_uri", Get: func(m *kemi.Msg, _ *kemi.PVName) (kemi.Value, error) {
-			for _, h := range m.HeaderList() {
-				if r, ok := h.(*sip.RouteHeader); ok {
-					return kemi.Str(r.Address.String()), nil
-				}
+			if r := topRoute(m); r != nil {
+				return kemi.Str(r.Address.String()), nil
 			}
 			return kemi.Null, nil
 		}},
@@ -59,15 +56,11 @@ func (mod *Module) initialTag(m *kemi.Msg, from bool) kemi.Value {
 	if mod.upstream(m) {
 		from = !from
 	}
-	var ps sip.HeaderParams
+	part := m.ToPart
 	if from {
-		if h := m.Request().From(); h != nil {
-			ps = h.Params
-		}
-	} else if h := m.Request().To(); h != nil {
-		ps = h.Params
+		part = m.FromPart
 	}
-	if tag, _ := ps.Get("tag"); tag != "" {
+	if tag, _ := part(kemi.PartTag); tag != "" {
 		return kemi.Str(tag)
 	}
 	return kemi.Null

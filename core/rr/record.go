@@ -115,12 +115,11 @@ func (mod *Module) recordRoutePreset(m *kemi.Msg, fn, addr1, addr2 string) kemi.
 	}
 	tag := ""
 	if mod.appendFromtag {
-		from := m.Request().From()
-		if from == nil {
+		var ok bool
+		if tag, ok = m.FromPart(kemi.PartTag); !ok {
 			m.Errorf(mod.log, "%s: no From header", fn)
 			return kemi.Fail
 		}
-		tag, _ = from.Params.Get("tag")
 	}
 	var hs []*sip.RecordRouteHeader
 	for _, addr := range []string{addr1, addr2} {
@@ -148,7 +147,7 @@ func (mod *Module) addRR(m *kemi.Msg, st *state, kind rrKind, addrN int, hs ...*
 	for i, h := range hs {
 		add[i] = h
 	}
-	m.AddHeadersFirst(add...)
+	m.AddHeaders(kemi.PlaceFirst, "", add...)
 	st.hdrs = hs
 	st.kind = kind
 	st.addrN = addrN
@@ -190,7 +189,10 @@ func (mod *Module) presetURI(m *kemi.Msg, user, addr string) (*sip.Uri, error) {
 
 // scheme is "sips" when the R-URI is a sips URI (unless ignore_sips).
 func (mod *Module) scheme(m *kemi.Msg) string {
-	if !mod.ignoreSips && m.IsRequest() && strings.EqualFold(m.Request().Recipient.Scheme, "sips") {
+	if mod.ignoreSips {
+		return "sip"
+	}
+	if s, _ := m.RURIPart(kemi.PartScheme); s == "sips" {
 		return "sips"
 	}
 	return "sip"
@@ -215,7 +217,8 @@ func (mod *Module) rrUser(m *kemi.Msg) (string, error) {
 		}
 	}
 	if u.User == "" && m.RURI() != m.OrigURI {
-		return m.Request().Recipient.User, nil
+		now, _ := m.RURIValue()
+		return now.User, nil
 	}
 	return u.User, nil
 }
@@ -228,18 +231,16 @@ func (mod *Module) rrTag(m *kemi.Msg, directional bool) (string, error) {
 		return "", nil
 	}
 	if directional && mod.upstream(m) {
-		to := m.Request().To()
-		if to == nil {
+		tag, ok := m.ToPart(kemi.PartTag)
+		if !ok {
 			return "", fmt.Errorf("no To header")
 		}
-		tag, _ := to.Params.Get("tag")
 		return tag, nil
 	}
-	from := m.Request().From()
-	if from == nil {
+	tag, ok := m.FromPart(kemi.PartTag)
+	if !ok {
 		return "", fmt.Errorf("no From header")
 	}
-	tag, _ := from.Params.Get("tag")
 	return tag, nil
 }
 
@@ -279,7 +280,7 @@ func (mod *Module) removeRecordRoute(m *kemi.Msg, _ kemi.Args) kemi.Value {
 	}
 	st.undoSent(m)
 	for _, h := range st.hdrs {
-		m.RemoveHeaderValue(h)
+		m.RemoveAddedHeader(h)
 	}
 	st.hdrs = nil
 	return kemi.OK
@@ -306,6 +307,7 @@ func (mod *Module) addRRParam(m *kemi.Msg, a kemi.Args) kemi.Value {
 		for _, h := range append(append([]*sip.RecordRouteHeader(nil), st.hdrs...), st.sentInner, st.sentOuter) {
 			if h != nil {
 				h.Address.UriParams = concat(h.Address.UriParams, ps)
+				m.HeaderChanged(h) // the lazy form writes it again
 			}
 		}
 		return kemi.OK
@@ -319,11 +321,23 @@ func (mod *Module) addRRParam(m *kemi.Msg, a kemi.Args) kemi.Value {
 	return kemi.OK
 }
 
-// WantsSend reports whether record_route ran for origin: BeforeSend has
-// nothing to do otherwise.
+// WantsSend reports whether BeforeSend may have work to do for origin:
+// record_route ran, and a double Record-Route may be needed (enable_double_rr,
+// not a preset one, more than one socket to leave from) or a stateless
+// send left one in the request. Otherwise a lazy request is forwarded as
+// it is, Record-Route included.
 func (mod *Module) WantsSend(origin *kemi.Msg) bool {
 	st := stateOf(origin)
-	return st != nil && len(st.hdrs) > 0
+	if st == nil || len(st.hdrs) == 0 {
+		return false
+	}
+	if st.sentInner != nil || st.sentOuter != nil {
+		return true
+	}
+	if mod.doubleRR == 0 || st.kind == kindPreset {
+		return false
+	}
+	return origin.Host == nil || len(origin.Host.Sockets()) > 1 || mod.doubleRR == 2
 }
 
 // BeforeSend adds the double Record-Route: when rr record-routed origin
@@ -340,7 +354,8 @@ func (mod *Module) BeforeSend(origin *kemi.Msg, req *sip.Request, dst *kemi.Dest
 		return
 	}
 	rm := origin
-	if req == origin.Request() {
+	own := origin.Lazy() == nil && req == origin.Request() // a lazy origin has no sipgo request
+	if own {
 		// a stateless send changes the request itself: start again from
 		// the Record-Route as record_route made it
 		st.undoSent(origin)
@@ -356,7 +371,7 @@ func (mod *Module) BeforeSend(origin *kemi.Msg, req *sip.Request, dst *kemi.Dest
 		return
 	}
 	top := hs[0]
-	if req == origin.Request() && top != st.hdrs[0] || req != origin.Request() && top.Value() != st.hdrs[0].Value() {
+	if own && top != st.hdrs[0] || !own && top.Value() != st.hdrs[0].Value() {
 		return // not ours on top: the script put another one there
 	}
 	if !mod.needDouble(st.kind, origin, dst) {
@@ -366,10 +381,37 @@ func (mod *Module) BeforeSend(origin *kemi.Msg, req *sip.Request, dst *kemi.Dest
 	rm.HeaderList()[idx[0]] = inner
 	fixRef(rm, inner.Name())
 	rm.InsertHeadersAt(idx[0], outer)
-	if req == origin.Request() {
+	if own {
 		st.sentInner, st.sentOuter = inner, outer
 	}
 	mod.doubles.Inc()
+}
+
+// BeforeSendLazy is BeforeSend for a stateless forward of origin still
+// in its lazy form (kemi.LazySendHook): the double Record-Route, when
+// needed, replaces ours for this send only.
+func (mod *Module) BeforeSendLazy(origin *kemi.Msg, dst *kemi.Dest) bool {
+	st := stateOf(origin)
+	switch {
+	case origin == nil || dst == nil || origin.Lazy() == nil:
+		return false
+	case st == nil || len(st.hdrs) == 0:
+		return true
+	case st.sentInner != nil || st.sentOuter != nil:
+		return false // left by a send in sipgo's form: BeforeSend undoes it
+	case mod.doubleRR == 0 || st.kind == kindPreset || dst.Sock == nil:
+		return true
+	case !origin.FirstOfName(st.hdrs[0]):
+		return true // not ours on top: the script put another one there
+	case !mod.needDouble(st.kind, origin, dst):
+		return true
+	}
+	inner, outer := mod.doubled(origin, st, dst)
+	if !origin.ReplaceAddedForSend(st.hdrs[0], outer, inner) {
+		return false
+	}
+	mod.doubles.Inc()
+	return true
 }
 
 // normalizeCopy undoes, in a copy of the request, the double Record-Route

@@ -62,7 +62,7 @@ func headers(text, name string) []string {
 	return out
 }
 
-func load(t *testing.T, params map[string]any) *kemitest.Env {
+func load(t testing.TB, params map[string]any) *kemitest.Env {
 	t.Helper()
 	var p map[string]map[string]any
 	if params != nil {

@@ -74,18 +74,18 @@ func ensureState(m *kemi.Msg) *state {
 // done reports whether a Record-Route of ours is in the message.
 func (st *state) done(m *kemi.Msg) bool {
 	for _, h := range st.hdrs {
-		if indexOf(m, h) >= 0 {
+		if m.Holds(h) {
 			return true
 		}
 	}
-	return st.sentInner != nil && indexOf(m, st.sentInner) >= 0
+	return st.sentInner != nil && m.Holds(st.sentInner)
 }
 
 // undoSent takes the double Record-Route of an earlier stateless send out
 // of m's request again, so that hdrs[0] is there as record_route made it.
 func (st *state) undoSent(m *kemi.Msg) {
 	if st.sentOuter != nil {
-		m.RemoveHeaderValue(st.sentOuter)
+		m.RemoveAddedHeader(st.sentOuter)
 	}
 	if st.sentInner != nil && len(st.hdrs) > 0 {
 		replaceHeader(m, st.sentInner, st.hdrs[0])

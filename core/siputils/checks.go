@@ -30,13 +30,9 @@ func (mod *Module) hasTotag(m *kemi.Msg, a kemi.Args) kemi.Value {
 // that very address, which would be a local loop).
 func (mod *Module) isFirstHop(m *kemi.Msg, mode int) kemi.Value {
 	if m.IsRequest() {
-		vias := 0
-		for _, h := range m.HeaderList() {
-			if _, ok := h.(*sip.ViaHeader); ok {
-				vias++
-			}
-		}
-		return kemi.IntBool(vias < 2)
+		// a single Via (value): there is no second one
+		_, _, _, second := m.ViaTargetAt(1)
+		return kemi.IntBool(!second)
 	}
 	if !m.IsReply() {
 		return kemi.Fail
@@ -128,7 +124,7 @@ func (mod *Module) isGruu(m *kemi.Msg, a kemi.Args) kemi.Value {
 // hdrDateCheck accepts a message whose Date header is at most tdiff
 // seconds old.
 func (mod *Module) hdrDateCheck(m *kemi.Msg, a kemi.Args) kemi.Value {
-	v, ok := m.HeaderValue("Date")
+	v, ok := m.HeaderBody("Date")
 	if !ok {
 		m.Errorf(mod.log, "hdr_date_check: Date header field is not found")
 		return kemi.Fail

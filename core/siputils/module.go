@@ -64,14 +64,15 @@ func (mod *Module) Exports() []kemi.Export {
 		x("has_totag", none, mod.hasTotag),
 		x("is_request", none, func(m *kemi.Msg, a kemi.Args) kemi.Value { return kemi.IntBool(m.IsRequest()) }),
 		x("is_reply", none, func(m *kemi.Msg, a kemi.Args) kemi.Value { return kemi.IntBool(m.IsReply()) }),
-		x("is_sip", none, func(m *kemi.Msg, a kemi.Args) kemi.Value { return kemi.IntBool(m.SIP() != nil) }),
+		x("is_sip", none, func(m *kemi.Msg, a kemi.Args) kemi.Value { return kemi.IntBool(m.HasMessage()) }),
 		x("is_http", none, func(m *kemi.Msg, a kemi.Args) kemi.Value { return kemi.Fail }),
 		x("is_first_hop", none, func(m *kemi.Msg, a kemi.Args) kemi.Value { return mod.isFirstHop(m, 0) }),
 		x("is_first_hop_mode", kemi.I, func(m *kemi.Msg, a kemi.Args) kemi.Value { return mod.isFirstHop(m, a.Int(0)) }),
 		x("is_user", S, mod.isUser),
 		x("is_gruu", none, mod.isGruu),
 		x("hdr_date_check", kemi.I, mod.hdrDateCheck),
-		x("sip_parse_headers", none, func(m *kemi.Msg, a kemi.Args) kemi.Value { return kemi.IntBool(m.SIP() != nil) }),
+		// the engine parsed and checked every header of a received message
+		x("sip_parse_headers", none, func(m *kemi.Msg, a kemi.Args) kemi.Value { return kemi.IntBool(m.HasMessage()) }),
 
 		// values
 		x("is_uri", S, func(m *kemi.Msg, a kemi.Args) kemi.Value {

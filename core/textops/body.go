@@ -65,7 +65,7 @@ func (mod *Module) bodyArg(m *kemi.Msg, fn, txt string, hex bool) ([]byte, bool)
 // setBody replaces the body and the Content-Type.
 func (mod *Module) setBody(m *kemi.Msg, fn, txt, ctype string, hex bool) kemi.Value {
 	body, ok := mod.bodyArg(m, fn, txt, hex)
-	if !ok || m.SIP() == nil {
+	if !ok || !m.HasMessage() {
 		return kemi.Fail
 	}
 	if strings.TrimSpace(ctype) == "" || strings.ContainsAny(ctype, "\r\n") {
@@ -108,7 +108,7 @@ func mediaType(ct string) string {
 // contentType returns the media type of the message, application/sdp
 // when there is no Content-Type (RFC 3261 default, as Kamailio assumes).
 func contentType(m *kemi.Msg) (full, media string) {
-	v, ok := m.HeaderValue("Content-Type")
+	v, ok := m.HeaderBody("Content-Type")
 	if !ok {
 		return "", "application/sdp"
 	}

@@ -4,7 +4,6 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/emiago/sipgo/sip"
 	"github.com/kemisip/kemi/kemi"
 )
 
@@ -23,22 +22,7 @@ func (mod *Module) isPresentHF(m *kemi.Msg, a kemi.Args) kemi.Value {
 	if !mod.hname(m, "is_present_hf", a.Str(0)) {
 		return kemi.Fail
 	}
-	return kemi.IntBool(len(m.Headers(a.Str(0))) > 0)
-}
-
-// headersMatching returns the headers whose name matches match and, when
-// skip is not nil, does not match skip.
-func headersMatching(m *kemi.Msg, match, skip *regexp.Regexp) []sip.Header {
-	var out []sip.Header
-	for _, h := range m.HeaderList() {
-		if skip != nil && skip.MatchString(h.Name()) {
-			continue
-		}
-		if match.MatchString(h.Name()) {
-			out = append(out, h)
-		}
-	}
-	return out
+	return kemi.IntBool(m.HeaderPresent(a.Str(0)))
 }
 
 // isPresentHFRe reports whether a header name matches re.
@@ -47,23 +31,22 @@ func (mod *Module) isPresentHFRe(m *kemi.Msg, a kemi.Args) kemi.Value {
 	if re == nil {
 		return kemi.Fail
 	}
-	return kemi.IntBool(len(headersMatching(m, re, nil)) > 0)
-}
-
-func removeAll(m *kemi.Msg, hs []sip.Header) {
-	for _, h := range hs {
-		m.RemoveHeaderValue(h)
-	}
+	found := false
+	m.EachHeaderName(func(name string) bool {
+		found = re.MatchString(name)
+		return !found
+	})
+	return kemi.IntBool(found)
 }
 
 // removeHF removes every header called hname. Like Kamailio's KEMI
 // function it returns 1 whether or not a header was there; -1 is an
 // invalid name.
 func (mod *Module) removeHF(m *kemi.Msg, a kemi.Args) kemi.Value {
-	if !mod.hname(m, "remove_hf", a.Str(0)) || m.SIP() == nil {
+	if !mod.hname(m, "remove_hf", a.Str(0)) || !m.HasMessage() {
 		return kemi.Fail
 	}
-	removeAll(m, m.Headers(a.Str(0)))
+	m.RemoveHeaderNamed(a.Str(0))
 	return kemi.OK
 }
 
@@ -81,9 +64,10 @@ func (mod *Module) removeHFExp(m *kemi.Msg, fn, ematch, eskip string, withSkip b
 			return kemi.Fail
 		}
 	}
-	hs := headersMatching(m, match, skip)
-	removeAll(m, hs)
-	return kemi.IntBool(len(hs) > 0)
+	n := m.RemoveHeadersWhere(func(name, _ string) bool {
+		return skip != nil && skip.MatchString(name) || !match.MatchString(name)
+	})
+	return kemi.IntBool(n > 0)
 }
 
 // removeHFIdx removes the idx-th header called hname (negative counts from
@@ -92,15 +76,9 @@ func (mod *Module) removeHFIdx(m *kemi.Msg, a kemi.Args) kemi.Value {
 	if !mod.hname(m, "remove_hf_idx", a.Str(0)) {
 		return kemi.Fail
 	}
-	hs := m.Headers(a.Str(0))
-	idx := a.Int(1)
-	if idx < 0 {
-		idx += len(hs)
-	}
-	if idx < 0 || idx >= len(hs) {
+	if !m.RemoveHeaderAt(a.Str(0), a.Int(1)) {
 		return kemi.Int(2)
 	}
-	m.RemoveHeaderValue(hs[idx])
 	return kemi.OK
 }
 
@@ -130,16 +108,12 @@ func (mod *Module) removeHFMatch(m *kemi.Msg, a kemi.Args) kemi.Value {
 		m.Errorf(mod.log, "remove_hf_match: unknown operator %q", a.Str(1))
 		return kemi.Fail
 	}
-	var hs []sip.Header
-	for _, h := range m.Headers(name) {
-		if match(h.Value()) {
-			hs = append(hs, h)
-		}
-	}
-	if len(hs) == 0 {
+	n := m.RemoveHeadersWhere(func(hn, body string) bool {
+		return !kemi.HeaderNameIs(hn, name) || !match(body)
+	})
+	if n == 0 {
 		return kemi.Int(-2)
 	}
-	removeAll(m, hs)
 	return kemi.OK
 }
 
@@ -153,7 +127,7 @@ func (mod *Module) isPrivacy(m *kemi.Msg, a kemi.Args) kemi.Value {
 		m.Errorf(mod.log, "is_privacy: invalid privacy value %q", a.Str(0))
 		return kemi.Fail
 	}
-	v, found := m.HeaderValue("Privacy")
+	v, found := m.HeaderBody("Privacy")
 	if !found {
 		return kemi.Fail
 	}
