@@ -24,15 +24,22 @@ import (
 var wireBufs = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
 
 // canForwardLazy reports whether the stateless forward of m can take the
-// fast path: m is lazy, and nothing needs the sipgo form on the way.
+// fast path: m is lazy, and nothing needs the sipgo form on the way (a
+// send hook with work to do may do it on the lazy message: forwardLazy
+// calls its BeforeSendLazy).
 func (e *Engine) canForwardLazy(m *kemi.Msg) bool {
-	return m.PathVec == "" && e.CanSendLazy(m)
+	return m.PathVec == "" && e.lazySendable(m, true)
 }
 
 // CanSendLazy reports whether a request built from m, a lazy message, can
 // go out as bytes: no send hook nor onsend route needs sipgo's form; see
-// kemi.LazyRequestSender.
-func (e *Engine) CanSendLazy(m *kemi.Msg) bool {
+// kemi.LazyRequestSender. A hook with work to do (a double Record-Route)
+// makes it false: tm's branches do not run kemi.LazySendHook.
+func (e *Engine) CanSendLazy(m *kemi.Msg) bool { return e.lazySendable(m, false) }
+
+// lazySendable is canForwardLazy and CanSendLazy: hooksLazy says whether
+// a kemi.LazySendHook with work to do is run on the lazy message.
+func (e *Engine) lazySendable(m *kemi.Msg, hooksLazy bool) bool {
 	if m.Lazy() == nil {
 		return false
 	}
@@ -40,12 +47,19 @@ func (e *Engine) CanSendLazy(m *kemi.Msg) bool {
 		return false
 	}
 	for _, h := range e.sendHooks {
-		if f, ok := h.(kemi.SendHookFilter); !ok || f.WantsSend(m) {
+		if f, ok := h.(kemi.SendHookFilter); ok && !f.WantsSend(m) {
+			continue
+		}
+		if _, ok := h.(kemi.LazySendHook); !ok || !hooksLazy {
 			return false
 		}
 	}
 	return true
 }
+
+// errNotLazy is forwardLazy's answer when a send hook could not make its
+// changes on the lazy message: Forward takes the sipgo path.
+var errNotLazy = errors.New("a send hook needs the sipgo form")
 
 // forwardLazy is Forward's fast path: m is lazy (canForwardLazy), dst
 // resolved; mf is the Max-Forwards to send when setMF.
@@ -65,6 +79,11 @@ func (e *Engine) forwardLazy(m *kemi.Msg, dst kemi.Dest, mf uint32, setMF bool) 
 	// be sent twice
 	mk := lm.Mark()
 	defer lm.Rollback(mk)
+	for _, h := range e.sendHooks {
+		if lh, ok := h.(kemi.LazySendHook); ok && !lh.BeforeSendLazy(m, &dst) {
+			return errNotLazy
+		}
+	}
 	// Kamailio writes its Via right above the first Via, whatever headers
 	// (a Record-Route, a Max-Forwards written first) come before it
 	lm.InsertBefore(lm.Find(sipmsg.HdrVia), []byte("Via"), v)

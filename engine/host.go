@@ -184,7 +184,9 @@ func (e *Engine) Forward(m *kemi.Msg, uri string) error {
 		dst.Sock = m.SendSock
 	}
 	if e.canForwardLazy(m) {
-		return e.forwardLazy(m, dst, mf, setMF)
+		if err := e.forwardLazy(m, dst, mf, setMF); err != errNotLazy {
+			return err
+		}
 	}
 	// replies to a request that came over TCP find the connection by
 	// received/rport; over UDP rport is honoured when asked for
