@@ -45,7 +45,8 @@ func TestCheck(t *testing.T) {
 		},
 		{
 			// the guard forms of Kamailio's kamailio-basic-kemi-lua.lua,
-			// on modules kemi lacks (sipt, cnxcc, rtpproxy, rtpengine)
+			// on modules kemi lacks (sipt, cnxcc, rtpproxy; lcr stands for rtpengine,
+			// which kemi has)
 			name: "calls the script guards are information",
 			script: `function ksr_request_route()
 	ksr_route_auth()
@@ -73,11 +74,11 @@ function ksr_route_natdetect()
 	return 1;
 end
 function ksr_route_natmanage()
-	if not KSR.rtpproxy and not KSR.rtpengine then
+	if not KSR.rtpproxy and not KSR.lcr then
 		return 1;
 	end
 	if KSR.kx.ifdef('WITH_RTPENGINE') then
-		KSR.rtpengine.rtpengine_manage("replace-origin");
+		KSR.lcr.from_any_gw();
 	else
 		KSR.rtpproxy.rtpproxy_manage("co");
 	end
@@ -96,13 +97,13 @@ end
 			info: []string{
 				"script.lua:11: KSR.sipt.sipt_destination: module sipt is not implemented in kemi (the script tests for KSR.sipt first: the call is skipped)",
 				"script.lua:21: KSR.cnxcc.get_channel_count: module cnxcc is not implemented in kemi (the script tests for KSR.cnxcc first",
-				"script.lua:31: KSR.rtpengine.rtpengine_manage: module rtpengine is not implemented in kemi (the script tests",
+				"script.lua:31: KSR.lcr.from_any_gw: module lcr is not implemented in kemi (the script tests",
 				"script.lua:33: KSR.rtpproxy.rtpproxy_manage: module rtpproxy is not implemented in kemi (the script tests",
 				"script.lua:35: KSR.sipt.sipt_destination: module sipt",
 				"script.lua:36: KSR.cnxcc.get_channel_count: module cnxcc",
 				// not tested for, but after the return when rtpproxy and
-				// rtpengine are missing, which they are
-				"script.lua:37: KSR.sipt.sipt_destination: module sipt is not implemented in kemi (reached only when KSR.rtpengine or KSR.rtpproxy is there",
+				// lcr are missing, which they are
+				"script.lua:37: KSR.sipt.sipt_destination: module sipt is not implemented in kemi (reached only when KSR.lcr or KSR.rtpproxy is there",
 			},
 			problems: []string{
 				"script.lua:42: KSR.cnxcc.get_channel_count: module cnxcc is not implemented in kemi",
@@ -111,11 +112,12 @@ end
 		},
 		{
 			// ksr_route_natmanage of Kamailio's basic example run without
-			// nathelper: after a return when rtpproxy (and rtpengine) is
+			// nathelper: after a return when rtpproxy (and lcr, standing for
+			// rtpengine) is
 			// missing, nathelper calls cannot run either
 			name: "calls after a guard on another missing module are information",
 			script: `function ksr_request_route()
-	if not KSR.rtpproxy and not KSR.rtpengine then
+	if not KSR.rtpproxy and not KSR.lcr then
 		return 1
 	end
 	KSR.sipt.sipt_destination("a", "b", "c")
@@ -131,8 +133,8 @@ function other()
 end
 `,
 			info: []string{
-				"script.lua:5: KSR.sipt.sipt_destination: module sipt is not implemented in kemi (reached only when KSR.rtpengine or KSR.rtpproxy is there, and it is not: the call is skipped)",
-				"script.lua:6: KSR.sipt.sipt_destination: module sipt is not implemented in kemi (reached only when KSR.cnxcc or KSR.rtpengine or KSR.rtpproxy is there",
+				"script.lua:5: KSR.sipt.sipt_destination: module sipt is not implemented in kemi (reached only when KSR.lcr or KSR.rtpproxy is there, and it is not: the call is skipped)",
+				"script.lua:6: KSR.sipt.sipt_destination: module sipt is not implemented in kemi (reached only when KSR.cnxcc or KSR.lcr or KSR.rtpproxy is there",
 			},
 			// sl is there: the calls after its guard can run
 			problems: []string{

@@ -564,7 +564,14 @@ func ParseFile(name string, data []byte) (*FileConfig, error) {
 		if slices.ContainsFunc(unknown, func(k string) bool { return strings.HasPrefix(k, "tls.") }) {
 			hint = " ([tls] and its profiles take tls.cfg's keys: tls_method, certificate, private_key, ca_list, verify_certificate, require_certificate, server_name, server_name_mode, server_id, and domain)"
 		}
-		return nil, fmt.Errorf("engine: config %s: unknown core or tls settings: %s%s", name, strings.Join(unknown, ", "), hint)
+		tables := "core"
+		switch tls := hint != ""; {
+		case tls && strings.HasPrefix(unknown[0], "tls."):
+			tables = "tls"
+		case tls:
+			tables = "core and tls"
+		}
+		return nil, fmt.Errorf("engine: config %s: unknown %s settings: %s%s", name, tables, strings.Join(unknown, ", "), hint)
 	}
 	return &fc, nil
 }

@@ -9,10 +9,11 @@ import (
 )
 
 // TestMakeTestInstallsTools runs the Makefile's test target on a machine
-// without sipp, lua5.1 and redis-server (a PATH of fakes, and GO=true so that no test
+// without sipp, lua5.1, redis-server, rtpengine and chromium (a PATH of fakes, and GO=true so that no test
 // runs): as root it installs them with apt-get first, as another user it
 // says which are missing and goes on. CI runs .ci/run, which is make test.
 func TestMakeTestInstallsTools(t *testing.T) {
+	const tools = "sip-tester lua5.1 redis-server rtpengine-daemon chromium"
 	mk, err := exec.LookPath("make")
 	if err != nil {
 		t.Skipf("make is not installed: %v", err)
@@ -26,8 +27,8 @@ func TestMakeTestInstallsTools(t *testing.T) {
 		apt       []string // the apt-get calls
 		out       string
 	}{
-		{"root", "0", []string{"update -qq", "install -y -qq sip-tester lua5.1 redis-server"}, "installing sip-tester lua5.1 redis-server"},
-		{"user", "1000", nil, "missing sip-tester lua5.1 redis-server (apt-get install sip-tester lua5.1 redis-server as root)"},
+		{"root", "0", []string{"update -qq", "install -y -qq --no-install-recommends " + tools}, "installing " + tools},
+		{"user", "1000", nil, "missing " + tools + " (apt-get install " + tools + " as root)"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			bin := t.TempDir()
