@@ -80,7 +80,17 @@ func (e *Engine) forwardLazy(m *kemi.Msg, dst kemi.Dest, mf uint32, setMF bool) 
 	mk := lm.Mark()
 	defer lm.Rollback(mk)
 	for _, h := range e.sendHooks {
-		if lh, ok := h.(kemi.LazySendHook); ok && !lh.BeforeSendLazy(m, &dst) {
+		lh, ok := h.(kemi.LazySendHook)
+		if !ok {
+			continue
+		}
+		if f, ok := h.(kemi.SendHookFilter); ok && !f.WantsSend(m) {
+			continue // and dst is not copied to the heap for it
+		}
+		d := dst
+		ok = lh.BeforeSendLazy(m, &d)
+		dst = d
+		if !ok {
 			return errNotLazy
 		}
 	}
