@@ -100,7 +100,7 @@ lint:
 bench: bench-go bench-sipp bench-register bench-lb bench-compare
 
 bench-go:
-	$(GO) test -run '^$$' -bench . -benchmem ./luaext/ ./engine/
+	$(GO) test -run '^$$' -bench . -benchmem ./luaext/ ./engine/ ./core/tm/ ./core/rr/
 
 # Kamailio 5.6 with app_lua, for bench-compare and bench-max: installed
 # with apt-get when missing and make runs as root, as tools does.
