@@ -142,22 +142,7 @@ func (mod *Module) addBranchLazy(t *tx, origin *kemi.Msg, tg target, o relayOpts
 		return false, nil // addBranch moves it to TCP (RFC 3261 §18.1.1)
 	}
 	b.uri, b.flags, b.wire, b.method, b.dst = tg.uri, tg.flags, wire, sip.RequestMethod(origin.Method()), dst
-	b.retr.t, b.retr.b = t, b
-	b.fr.t, b.fr.b = t, b
-	b.cretr.t, b.cretr.b = t, b
-	b.t1, b.t2 = t.t1, t.t2
-	if err := ls.SendRequestBytes(dst, wire); err != nil {
-		mod.met.sendErrors.Inc()
-		return true, err
-	}
-	t.branches = append(t.branches, b)
-	mod.met.branches.Inc()
-	if !reliable(dst) {
-		b.retrIv = b.t1 // timer A / E
-		mod.wheel.set(&b.retr, b.retrIv, tkRequest)
-	}
-	mod.armFR(b, t.fr)
-	return true, nil
+	return true, mod.startBranch(t, b, func() error { return ls.SendRequestBytes(dst, wire) })
 }
 
 // writeBranch writes the request of origin as a branch to uri sends it:

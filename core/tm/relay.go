@@ -312,17 +312,24 @@ func (mod *Module) addBranch(t *tx, origin *kemi.Msg, tg target, o relayOpts) er
 	req.SetTransport(strings.ToUpper(dst.Proto))
 	req.SetDestination(dst.Addr.String())
 	b.req, b.method, b.dst = req, req.Method, dst
+	return mod.startBranch(t, b, func() error { return mod.host.SendRequest(nil, req, dst) })
+}
+
+// startBranch sends the first copy of b, a new branch of t, with send,
+// and then arms its timers: retransmission over an unreliable transport
+// (timer A / E) and fr_timer.
+func (mod *Module) startBranch(t *tx, b *branch, send func() error) error {
 	b.retr.t, b.retr.b = t, b
 	b.fr.t, b.fr.b = t, b
 	b.cretr.t, b.cretr.b = t, b
 	b.t1, b.t2 = t.t1, t.t2
-	if err := mod.host.SendRequest(nil, req, dst); err != nil {
+	if err := send(); err != nil {
 		mod.met.sendErrors.Inc()
 		return err
 	}
 	t.branches = append(t.branches, b)
 	mod.met.branches.Inc()
-	if !reliable(dst) {
+	if !reliable(b.dst) {
 		b.retrIv = b.t1 // timer A / E
 		mod.wheel.set(&b.retr, b.retrIv, tkRequest)
 	}
