@@ -1,0 +1,365 @@
+package engine_test
+
+import (
+	"bufio"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kemisip/kemi/engine"
+	"github.com/kemisip/kemi/engine/enginetest"
+	"github.com/kemisip/kemi/internal/websocket"
+)
+
+// wsClient is a SIP over WebSocket client of a test.
+type wsClient struct {
+	t  *testing.T
+	nc net.Conn
+	c  *websocket.Conn
+}
+
+// dialWS opens a WebSocket connection offering protocols to addr, over
+// TLS when cfg is set.
+func dialWS(t *testing.T, addr string, cfg *tls.Config, protocols ...string) (*wsClient, error) {
+	t.Helper()
+	d := &net.Dialer{Timeout: 3 * time.Second}
+	var nc net.Conn
+	var err error
+	if cfg != nil {
+		nc, err = tls.DialWithDialer(d, "tcp", addr, cfg)
+	} else {
+		nc, err = d.Dial("tcp", addr)
+	}
+	if err != nil {
+		return nil, err
+	}
+	t.Cleanup(func() { nc.Close() })
+	_ = nc.SetDeadline(time.Now().Add(5 * time.Second))
+	_, rest, err := websocket.ClientHandshake(nc, websocket.ClientOptions{Host: addr, Protocols: protocols})
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	_ = nc.SetDeadline(time.Time{})
+	return &wsClient{t: t, nc: nc, c: websocket.NewClient(nc, rest, websocket.Config{WriteTimeout: 5 * time.Second})}, nil
+}
+
+// send writes one SIP message as one text message.
+func (w *wsClient) send(msg string) {
+	w.t.Helper()
+	if err := w.c.WriteMessage(websocket.OpText, []byte(msg)); err != nil {
+		w.t.Fatalf("websocket send: %v", err)
+	}
+}
+
+// read returns the next message that starts with prefix, within 5 s.
+func (w *wsClient) read(prefix string) (string, error) {
+	w.t.Helper()
+	_ = w.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for {
+		_, b, err := w.c.ReadMessage(nil)
+		if err != nil {
+			return "", err
+		}
+		if strings.HasPrefix(string(b), prefix) {
+			return string(b), nil
+		}
+	}
+}
+
+// wsScript answers every request with what the script sees of its
+// transport, in X- headers.
+const wsScript = `
+function ksr_request_route()
+	KSR.hdr.append_to_reply("X-Proto: " .. tostring(KSR.pv.get("$pr")) .. "\r\n")
+	KSR.hdr.append_to_reply("X-Proto-Id: " .. tostring(KSR.pv.get("$proto")) .. "\r\n")
+	KSR.hdr.append_to_reply("X-WS: " .. tostring(KSR.is_WS()) .. "\r\n")
+	KSR.hdr.append_to_reply("X-WSS: " .. tostring(KSR.is_WSS()) .. "\r\n")
+	KSR.hdr.append_to_reply("X-WSX: " .. tostring(KSR.is_WSX()) .. "\r\n")
+	KSR.sl.sl_send_reply(200, "OK")
+end
+`
+
+func withListen(listen ...string) enginetest.Option {
+	return enginetest.WithConfig(func(c *engine.Config) { c.Listen = listen })
+}
+
+func TestWSListener(t *testing.T) {
+	ca, cert, key := serverPKI(t)
+	s := enginetest.Start(t, wsScript, enginetest.WithConfig(func(c *engine.Config) {
+		c.Listen = []string{"udp:127.0.0.1:0", "ws:127.0.0.1:0", "wss:127.0.0.1:0"}
+		c.TLS = &engine.TLSConfig{TLSProfile: engine.TLSProfile{Certificate: cert, PrivateKey: key}}
+	}))
+	for i, tc := range []struct {
+		proto string
+		cfg   *tls.Config
+	}{
+		{"ws", nil},
+		{"wss", &tls.Config{RootCAs: ca.pool(), ServerName: "sip.test"}},
+	} {
+		t.Run(tc.proto, func(t *testing.T) {
+			w, err := dialWS(t, s.Addr(tc.proto).String(), tc.cfg, "sip")
+			if err != nil {
+				t.Fatalf("handshake: %v\n%s", err, s.Logs())
+			}
+			for n := range 3 { // replies keep coming back on the one connection
+				w.send(sipOptions(strings.ToUpper(tc.proto), fmt.Sprintf("%s-%d", tc.proto, n)))
+				msg, err := w.read("SIP/2.0 ")
+				if err != nil {
+					t.Fatalf("no reply: %v\n%s", err, s.Logs())
+				}
+				wantWSS := tc.proto == "wss"
+				for name, want := range map[string]string{
+					"X-Proto": tc.proto, "X-WS": strconv.FormatBool(!wantWSS), "X-WSS": strconv.FormatBool(wantWSS),
+					"X-WSX": "true", "X-Proto-Id": tc.proto,
+				} {
+					if got := header(msg, name); got != want {
+						t.Errorf("%s = %q, want %q in\n%s", name, got, want, msg)
+					}
+				}
+				if !strings.HasPrefix(msg, "SIP/2.0 200") || !strings.Contains(header(msg, "Via"), "SIP/2.0/"+strings.ToUpper(tc.proto)) {
+					t.Errorf("reply:\n%s", msg)
+				}
+			}
+			if got := s.WaitMetric(`kemi_websocket_connections`, 1, 2*time.Second); got != 1 {
+				t.Errorf("kemi_websocket_connections = %v, want 1", got)
+			}
+			if err := w.c.WriteClose(websocket.CloseNormal, "bye"); err != nil {
+				t.Fatal(err)
+			}
+			_, err = w.read("")
+			var ce *websocket.CloseError
+			if !errors.As(err, &ce) || !ce.Remote || ce.Code != websocket.CloseNormal {
+				t.Errorf("close answered with %v, want the 1000 echoed", err)
+			}
+			if got := s.WaitMetric(`kemi_websocket_closed_total{reason="remote"}`, float64(i+1), 2*time.Second); got != float64(i+1) {
+				t.Errorf(`kemi_websocket_closed_total{reason="remote"} = %v, want %d`, got, i+1)
+			}
+			if got := s.WaitMetric(`kemi_websocket_connections`, 0, 2*time.Second); got != 0 {
+				t.Errorf("kemi_websocket_connections = %v after the close, want 0", got)
+			}
+		})
+	}
+	if got := s.Metric(`kemi_websocket_handshakes_total`); got != 2 {
+		t.Errorf("kemi_websocket_handshakes_total = %v, want 2", got)
+	}
+}
+
+// relayScript relays every request with tm, to X-Target when it has one.
+const relayScript = `
+function ksr_request_route()
+	local target = KSR.pv.get("$hdr(X-Target)")
+	if target ~= nil then
+		KSR.pv.sets("$du", target)
+	end
+	KSR.tm.t_relay()
+end
+`
+
+func TestWSInviteToAndFromUDP(t *testing.T) {
+	peer, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	s := enginetest.Start(t, relayScript, withListen("udp:127.0.0.1:0", "ws:127.0.0.1:0"))
+	w, err := dialWS(t, s.Addr("ws").String(), nil, "sip")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wsPort := strconv.Itoa(int(s.Addr("ws").Port()))
+
+	// WS client -> kemi -> UDP peer, and the 200 back on the WebSocket
+	invite := strings.Replace(sipOptions("WS", "fromws"), "OPTIONS", "INVITE", 2)
+	invite = strings.Replace(invite, "Content-Length", "X-Target: sip:"+peer.LocalAddr().String()+"\r\n"+
+		"Contact: <sip:alice@df7jal23ls0d.invalid;transport=ws>\r\nContent-Length", 1)
+	w.send(invite)
+	_ = peer.SetReadDeadline(time.Now().Add(5 * time.Second))
+	b := make([]byte, 65536)
+	n, from, err := peer.ReadFrom(b)
+	if err != nil {
+		t.Fatalf("the INVITE did not arrive: %v\n%s", err, s.Logs())
+	}
+	relayed := string(b[:n])
+	if v := header(relayed, "Via"); !strings.HasPrefix(v, "SIP/2.0/UDP ") {
+		t.Errorf("top Via of the relayed INVITE %q, want ours over UDP", v)
+	}
+	if !strings.Contains(relayed, "SIP/2.0/WS 127.0.0.1:5999;branch=z9hG4bK-fromws;received=127.0.0.1;rport=") {
+		t.Errorf("the client's Via lost its received/rport:\n%s", relayed)
+	}
+	if _, err := peer.WriteTo([]byte(reply(relayed, 200, "OK")), from); err != nil {
+		t.Fatal(err)
+	}
+	if msg, err := w.read("SIP/2.0 200"); err != nil {
+		t.Fatalf("no 200 on the WebSocket: %v\n%s", err, s.Logs())
+	} else if !strings.Contains(msg, "Call-ID: fromws") {
+		t.Errorf("200 of another call:\n%s", msg)
+	}
+
+	// UDP peer -> kemi -> the WS client's connection, found by its
+	// address with ;transport=ws, and the 200 back to the peer
+	clientAddr := w.nc.LocalAddr().String()
+	req := strings.Replace(sipOptions("UDP", "tows"), "OPTIONS", "INVITE", 2)
+	req = strings.Replace(req, "127.0.0.1:5999", peer.LocalAddr().String(), 1)
+	req = strings.Replace(req, "Content-Length", "X-Target: sip:"+clientAddr+";transport=ws\r\nContent-Length", 1)
+	conn, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(s.Addr("udp")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.Write([]byte(req)); err != nil {
+		t.Fatal(err)
+	}
+	got, err := w.read("INVITE ")
+	if err != nil {
+		t.Fatalf("the INVITE did not arrive on the WebSocket: %v\n%s", err, s.Logs())
+	}
+	if v := header(got, "Via"); !strings.HasPrefix(v, "SIP/2.0/WS 127.0.0.1:"+wsPort+";") {
+		t.Errorf("top Via %q, want SIP/2.0/WS of the ws listener", v)
+	}
+	w.send(reply(got, 200, "OK"))
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for {
+		n, err := conn.Read(b)
+		if err != nil {
+			t.Fatalf("no 200 from the WebSocket client: %v\n%s", err, s.Logs())
+		}
+		if strings.HasPrefix(string(b[:n]), "SIP/2.0 200") {
+			break
+		}
+	}
+}
+
+// rawUpgrade sends an upgrade request head to addr and returns the
+// status line of the reply.
+func rawUpgrade(t *testing.T, addr, head string) string {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 3*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := io.WriteString(c, head); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		t.Fatalf("no reply to the upgrade: %v", err)
+	}
+	return strings.TrimSpace(line)
+}
+
+func TestWSBadInput(t *testing.T) {
+	s := enginetest.Start(t, wsScript, enginetest.WithConfig(func(c *engine.Config) {
+		c.Listen = []string{"udp:127.0.0.1:0", "ws:127.0.0.1:0"}
+		c.WSKeepaliveInterval = 200 * time.Millisecond
+		c.WSPingTimeout = 300 * time.Millisecond
+	}))
+	addr := s.Addr("ws").String()
+	const key = "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+	for _, tc := range []struct {
+		name, head, status, reason string
+	}{
+		{"no sip", "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" + key + "Sec-WebSocket-Protocol: chat\r\n\r\n", "HTTP/1.1 400", "subprotocol"},
+		{"no protocol", "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" + key + "\r\n", "HTTP/1.1 400", "subprotocol"},
+		{"plain http", "GET /index.html HTTP/1.1\r\nHost: x\r\n\r\n", "HTTP/1.1 400", "bad_request"},
+		{"post", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", "HTTP/1.1 405", "method"},
+		{"version 8", "GET / HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 8\r\nSec-WebSocket-Protocol: sip\r\n\r\n", "HTTP/1.1 426", "version"},
+		{"sip on a ws port", sipOptions("TCP", "raw"), "HTTP/1.1 400", "malformed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			series := `kemi_websocket_handshake_failures_total{reason="` + tc.reason + `"}`
+			before := s.Metric(series)
+			if got := rawUpgrade(t, addr, tc.head); !strings.HasPrefix(got, tc.status) {
+				t.Errorf("reply %q, want %s", got, tc.status)
+			}
+			if got := s.WaitMetric(series, before+1, 2*time.Second); got != before+1 {
+				t.Errorf("%s = %v, want %v", series, got, before+1)
+			}
+		})
+	}
+	if got := s.Metric(`kemi_websocket_handshakes_total`); got != 0 {
+		t.Errorf("kemi_websocket_handshakes_total = %v after refusals only", got)
+	}
+
+	t.Run("oversized message", func(t *testing.T) {
+		w, err := dialWS(t, addr, nil, "sip")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = w.c.WriteMessage(websocket.OpBinary, make([]byte, 70000)) // over max_message_size
+		_, err = w.read("")
+		var ce *websocket.CloseError
+		if !errors.As(err, &ce) || ce.Code != websocket.CloseMessageTooBig {
+			t.Errorf("got %v, want a close 1009", err)
+		}
+		const series = `kemi_websocket_closed_total{reason="message_too_big"}`
+		if got := s.WaitMetric(series, 1, 2*time.Second); got != 1 {
+			t.Errorf("%s = %v, want 1", series, got)
+		}
+	})
+
+	t.Run("fragmented forever", func(t *testing.T) {
+		w, err := dialWS(t, addr, nil, "sip")
+		if err != nil {
+			t.Fatal(err)
+		}
+		mask := [4]byte{1, 2, 3, 4}
+		frame := websocket.AppendFrame(nil, false, websocket.OpText, &mask, []byte("OPTIONS"))
+		_ = w.nc.SetWriteDeadline(time.Now().Add(5 * time.Second))
+		_, werr := w.nc.Write(frame)
+		for i := 0; i < 200 && werr == nil; i++ {
+			_, werr = w.nc.Write(websocket.AppendFrame(nil, false, websocket.OpContinuation, &mask, []byte("x")))
+		}
+		_, err = w.read("")
+		var ce *websocket.CloseError
+		if !errors.As(err, &ce) || ce.Code != websocket.CloseMessageTooBig && ce.Code != websocket.CloseProtocolError {
+			t.Errorf("got %v, want the connection closed (1009 or 1002)", err)
+		}
+		const series = `kemi_websocket_closed_total{reason="message_too_big"}`
+		if got := s.WaitMetric(series, 2, 2*time.Second); got != 2 {
+			t.Errorf("%s = %v, want 2", series, got)
+		}
+	})
+
+	t.Run("silent peer", func(t *testing.T) {
+		w, err := dialWS(t, addr, nil, "sip")
+		if err != nil {
+			t.Fatal(err)
+		}
+		// the client never reads, so never answers the pings
+		const series = `kemi_websocket_closed_total{reason="ping_timeout"}`
+		if got := s.WaitMetric(series, 1, 5*time.Second); got != 1 {
+			t.Errorf("%s = %v, want 1", series, got)
+		}
+		_ = w.nc.SetReadDeadline(time.Now().Add(2 * time.Second))
+		if _, err := io.Copy(io.Discard, w.nc); err != nil {
+			t.Errorf("the connection was not closed: %v", err)
+		}
+	})
+
+	t.Run("answering peer stays", func(t *testing.T) {
+		w, err := dialWS(t, addr, nil, "sip")
+		if err != nil {
+			t.Fatal(err)
+		}
+		// reading answers the pings; the connection outlives many of them
+		before := s.Metric(`kemi_websocket_closed_total{reason="ping_timeout"}`)
+		_ = w.nc.SetReadDeadline(time.Now().Add(1500 * time.Millisecond))
+		_, _, err = w.c.ReadMessage(nil)
+		var ne net.Error
+		if !errors.As(err, &ne) || !ne.Timeout() {
+			t.Fatalf("read ended with %v, want our own deadline", err)
+		}
+		if got := s.Metric(`kemi_websocket_closed_total{reason="ping_timeout"}`); got != before {
+			t.Errorf("a peer answering pings was closed")
+		}
+	})
+}
