@@ -52,7 +52,7 @@ func TestParseListenRefusesIncompleteAddresses(t *testing.T) {
 		{"udp:127.0.0.1:-1", "bad port"},
 		{"foo:127.0.0.1:5060", "unknown transport \"foo\""},
 		{"foo:127.0.0.1", "unknown transport \"foo\""},
-		{"ws:127.0.0.1:5061", "transport ws is not supported"},
+		{"sctp:127.0.0.1:5061", "transport sctp is not supported"},
 		{"udp:127.0.0.1:5060/203.0.113.7:70000", "bad advertised port"},
 		{"udp:127.0.0.1:5060/", "no advertised address after /"},
 		{"udp:127.0.0.1:5060/:5080", "no advertised address before the port"},
@@ -80,6 +80,9 @@ func TestParseListenAccepts(t *testing.T) {
 		{"udp:127.0.0.1:65535", []string{"udp:127.0.0.1:65535"}},
 		{"tls:127.0.0.1", []string{"tls:127.0.0.1:5061"}},
 		{"TLS:[::1]:5071", []string{"tls:[::1]:5071"}},
+		{"ws:127.0.0.1", []string{"ws:127.0.0.1:80"}},
+		{"wss:127.0.0.1", []string{"wss:127.0.0.1:443"}},
+		{"WSS:127.0.0.1:8443", []string{"wss:127.0.0.1:8443"}},
 	}
 	for _, c := range cases {
 		specs, err := ParseListen(c.spec)

@@ -566,7 +566,7 @@ func (t *transport) readTCP(tc *tcpConn) {
 			return
 		}
 	}
-	if p := tc.sock.Proto; p == "ws" || p == "wss" {
+	if tc.sock != nil && (tc.sock.Proto == "ws" || tc.sock.Proto == "wss") {
 		t.serveWS(tc, nil)
 		return
 	}

@@ -92,8 +92,8 @@ func (c *tcpConn) proto() string {
 	if ws := c.ws.Load(); ws != nil {
 		return ws.proto
 	}
-	if p := c.sock.Proto; p == "ws" || p == "wss" {
-		return p
+	if c.sock != nil && (c.sock.Proto == "ws" || c.sock.Proto == "wss") {
+		return c.sock.Proto
 	}
 	if c.tls != nil {
 		return "tls"
