@@ -575,6 +575,8 @@ func (t *transport) readTCP(tc *tcpConn) {
 	f := streamFramer{max: t.e.cfg.MaxMessageSize}
 	chunk := make([]byte, tcpReadChunk)
 	var msgStart time.Time // first byte of the partial message buffered; zero if none
+	// an accepted connection may begin with an HTTP request (xhttp.go)
+	httpMaybe := tc.accepted
 	for {
 		deadline := time.Now().Add(idle)
 		if !msgStart.IsZero() && msgStart.Add(msgTimeout).Before(deadline) {
@@ -589,6 +591,15 @@ func (t *transport) readTCP(tc *tcpConn) {
 			now := time.Now()
 			tc.last.Store(now.UnixNano())
 			f.push(chunk[:n])
+			if httpMaybe {
+				if isHTTP, known := isHTTPStart(f.buf); known {
+					if isHTTP {
+						t.serveHTTP(tc, f.buf)
+						return
+					}
+					httpMaybe = false
+				}
+			}
 			framed := false
 			for {
 				msg, ferr := f.next()

@@ -32,8 +32,9 @@ const wsLinger = time.Second
 
 // wsSession is the WebSocket side of an upgraded connection.
 type wsSession struct {
-	proto string // "ws" or "wss"
-	conn  *websocket.Conn
+	proto   string // "ws" or "wss"
+	conn    *websocket.Conn
+	closing atomic.Bool // kemi sent a close (KSR.websocket.close)
 }
 
 // Reasons of kemi_websocket_handshake_failures_total.
@@ -187,6 +188,13 @@ func (t *transport) upgrade(tc *tcpConn, req *websocket.Request, rest []byte) {
 		t.refuseUpgrade(tc, upgradeReason(req, err), err)
 		return
 	}
+	t.accepted(tc, u, rest)
+}
+
+// accepted answers an accepted upgrade u of tc with 101 and serves the
+// connection as SIP over WebSocket, rest being what was read after the
+// request.
+func (t *transport) accepted(tc *tcpConn, u *websocket.Upgrade, rest []byte) {
 	proto := "ws"
 	if tc.tls != nil {
 		proto = "wss"
@@ -233,6 +241,8 @@ func (t *transport) wsEnded(tc *tcpConn, err error) {
 	switch {
 	case errors.Is(err, websocket.ErrPingTimeout):
 		reason = "ping_timeout"
+	case tc.ws.Load() != nil && tc.ws.Load().closing.Load():
+		reason = "local"
 	case ce != nil && ce.Remote:
 		reason = "remote"
 	case ce != nil && ce.Code == websocket.CloseMessageTooBig:

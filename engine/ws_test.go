@@ -363,3 +363,143 @@ func TestWSBadInput(t *testing.T) {
 		}
 	})
 }
+
+// xhttpScript is Kamailio's WebSocket example reduced: HTTP requests on
+// the SIP listeners are upgraded when they ask for it, answered with a
+// page otherwise; SIP requests get their transport in a header.
+const xhttpScript = `
+function ksr_request_route()
+	KSR.hdr.append_to_reply("X-Proto: " .. tostring(KSR.pv.get("$pr")) .. "\r\n")
+	if KSR.is_method("MESSAGE") then
+		KSR.sl.sl_send_reply(200, "Closing")
+		KSR.websocket.close_reason(4000, "asked to")
+		return
+	end
+	KSR.sl.sl_send_reply(200, "OK")
+end
+
+function ksr_xhttp_event(evname)
+	if KSR.xhttp.get_hu() == "/ws" then
+		if KSR.websocket.handle_handshake() < 0 then
+			KSR.log("info", "handshake refused\n")
+		end
+		return
+	end
+	KSR.xhttp.xhttp_reply(200, "OK", "text/plain", evname .. " " .. KSR.xhttp.get_hu())
+end
+`
+
+func TestXHTTPKamailioWay(t *testing.T) {
+	ca, cert, key := serverPKI(t)
+	s := enginetest.Start(t, xhttpScript, enginetest.WithConfig(func(c *engine.Config) {
+		c.Listen = []string{"udp:127.0.0.1:0", "tcp:127.0.0.1:0", "tls:127.0.0.1:0"}
+		c.TLS = &engine.TLSConfig{TLSProfile: engine.TLSProfile{Certificate: cert, PrivateKey: key}}
+	}))
+
+	t.Run("plain http", func(t *testing.T) {
+		c, err := net.DialTimeout("tcp", s.TCP(), 3*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		r := bufio.NewReader(c)
+		for _, path := range []string{"/index.html", "/other"} { // keep-alive: two requests
+			if _, err := io.WriteString(c, "GET "+path+" HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+				t.Fatal(err)
+			}
+			head, err := readSIP(t, c, r)
+			if err != nil {
+				t.Fatalf("no HTTP reply: %v\n%s", err, s.Logs())
+			}
+			n, _ := strconv.Atoi(header(head, "Content-Length"))
+			body := make([]byte, n)
+			if _, err := io.ReadFull(r, body); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.HasPrefix(head, "HTTP/1.1 200 OK") || header(head, "Content-Type") != "text/plain" || string(body) != "xhttp:request "+path {
+				t.Errorf("reply %q body %q", head, body)
+			}
+		}
+	})
+
+	t.Run("sip on the same listener", func(t *testing.T) {
+		c, err := net.DialTimeout("tcp", s.TCP(), 3*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if _, err := io.WriteString(c, sipOptions("TCP", "plain-tcp")); err != nil {
+			t.Fatal(err)
+		}
+		msg, err := readSIP(t, c, bufio.NewReader(c))
+		if err != nil || header(msg, "X-Proto") != "tcp" {
+			t.Errorf("SIP over tcp: %v\n%s", err, msg)
+		}
+	})
+
+	for _, tc := range []struct {
+		proto, listener string
+		cfg             *tls.Config
+	}{
+		{"ws", "tcp", nil},
+		{"wss", "tls", &tls.Config{RootCAs: ca.pool(), ServerName: "sip.test"}},
+	} {
+		t.Run("upgrade "+tc.proto, func(t *testing.T) {
+			d := &net.Dialer{Timeout: 3 * time.Second}
+			var nc net.Conn
+			var err error
+			if tc.cfg != nil {
+				nc, err = tls.DialWithDialer(d, "tcp", s.Addr(tc.listener).String(), tc.cfg)
+			} else {
+				nc, err = d.Dial("tcp", s.Addr(tc.listener).String())
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer nc.Close()
+			_ = nc.SetDeadline(time.Now().Add(5 * time.Second))
+			_, rest, err := websocket.ClientHandshake(nc, websocket.ClientOptions{Host: "x", Target: "/ws", Protocols: []string{"sip"}})
+			if err != nil {
+				t.Fatalf("handshake: %v\n%s", err, s.Logs())
+			}
+			w := &wsClient{t: t, nc: nc, c: websocket.NewClient(nc, rest, websocket.Config{WriteTimeout: 5 * time.Second})}
+			w.send(sipOptions(strings.ToUpper(tc.proto), "up-"+tc.proto))
+			msg, err := w.read("SIP/2.0 ")
+			if err != nil || header(msg, "X-Proto") != tc.proto {
+				t.Fatalf("SIP over the upgraded connection: %v\n%s\n%s", err, msg, s.Logs())
+			}
+			// KSR.websocket.close_reason closes it from the script
+			w.send(strings.Replace(sipOptions(strings.ToUpper(tc.proto), "close-"+tc.proto), "OPTIONS", "MESSAGE", 2))
+			if msg, err := w.read("SIP/2.0 "); err != nil || !strings.HasPrefix(msg, "SIP/2.0 200 Closing") {
+				t.Fatalf("no reply before the close: %v\n%s", err, msg)
+			}
+			_, err = w.read("")
+			var ce *websocket.CloseError
+			if !errors.As(err, &ce) || !ce.Remote || ce.Code != 4000 || ce.Reason != "asked to" {
+				t.Errorf("got %v, want the script's close 4000", err)
+			}
+		})
+	}
+	if got := s.WaitMetric(`kemi_websocket_closed_total{reason="local"}`, 2, 2*time.Second); got != 2 {
+		t.Errorf(`kemi_websocket_closed_total{reason="local"} = %v, want 2`, got)
+	}
+
+	t.Run("upgrade without sip", func(t *testing.T) {
+		before := s.Metric(`kemi_websocket_handshake_failures_total{reason="subprotocol"}`)
+		got := rawUpgrade(t, s.TCP(), "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+			"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+		if !strings.HasPrefix(got, "HTTP/1.1 400") {
+			t.Errorf("reply %q, want 400", got)
+		}
+		if got := s.WaitMetric(`kemi_websocket_handshake_failures_total{reason="subprotocol"}`, before+1, 2*time.Second); got != before+1 {
+			t.Errorf("subprotocol refusals = %v, want %v", got, before+1)
+		}
+	})
+}
+
+func TestXHTTPWithoutRoute(t *testing.T) {
+	s := enginetest.Start(t, wsScript, withListen("udp:127.0.0.1:0", "tcp:127.0.0.1:0"))
+	if got := rawUpgrade(t, s.TCP(), "GET / HTTP/1.1\r\nHost: x\r\n\r\n"); !strings.HasPrefix(got, "HTTP/1.1 404") {
+		t.Errorf("reply %q, want 404 from a script without ksr_xhttp_event", got)
+	}
+}
