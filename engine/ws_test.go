@@ -385,7 +385,7 @@ function ksr_xhttp_event(evname)
 		end
 		return
 	end
-	KSR.xhttp.xhttp_reply(200, "OK", "text/plain", evname .. " " .. KSR.xhttp.get_hu())
+	KSR.xhttp.xhttp_reply(200, "OK", "text/plain", evname .. " " .. KSR.pv.get("$hu"))
 end
 `
 

@@ -20,10 +20,18 @@ type Module struct {
 	log *slog.Logger
 }
 
-// ModInit keeps the module's logger. The module has no parameters: the
-// route is ksr_xhttp_event, as in Kamailio's examples.
+// ModInit keeps the module's logger and registers $hu. The module has
+// no parameters: the route is ksr_xhttp_event, as in Kamailio's examples.
 func (mod *Module) ModInit(env *kemi.Env) error {
 	mod.log = env.Logger
+	if env.PVs != nil {
+		return env.PVs.Register(kemi.PVClass{Name: "hu", Get: func(m *kemi.Msg, _ *kemi.PVName) (kemi.Value, error) {
+			if r := kemi.HTTPRequestOf(m); r != nil {
+				return kemi.Str(r.URL), nil
+			}
+			return kemi.Null, nil
+		}})
+	}
 	return nil
 }
 
