@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -501,5 +503,78 @@ func TestXHTTPWithoutRoute(t *testing.T) {
 	s := enginetest.Start(t, wsScript, withListen("udp:127.0.0.1:0", "tcp:127.0.0.1:0"))
 	if got := rawUpgrade(t, s.TCP(), "GET / HTTP/1.1\r\nHost: x\r\n\r\n"); !strings.HasPrefix(got, "HTTP/1.1 404") {
 		t.Errorf("reply %q, want 404 from a script without ksr_xhttp_event", got)
+	}
+}
+
+// udpRTTs sends n OPTIONS to the engine's UDP socket one after another
+// and returns the sorted round-trip times.
+func udpRTTs(t *testing.T, s *enginetest.Server, n int) []time.Duration {
+	t.Helper()
+	c, err := net.Dial("udp", s.UDP())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	b := make([]byte, 4096)
+	out := make([]time.Duration, 0, n)
+	for i := range n {
+		t0 := time.Now()
+		if _, err := io.WriteString(c, sipOptions("UDP", "rtt-"+strconv.Itoa(i))); err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		if _, err := c.Read(b); err != nil {
+			t.Fatalf("OPTIONS %d unanswered: %v", i, err)
+		}
+		out = append(out, time.Since(t0))
+	}
+	slices.Sort(out)
+	return out
+}
+
+// TestWSIdleConnectionsDoNotSlowUDP holds 1 000 idle WSS connections,
+// pinged every second and answering, and checks that OPTIONS over UDP
+// are answered about as fast as without them.
+func TestWSIdleConnectionsDoNotSlowUDP(t *testing.T) {
+	if testing.Short() {
+		t.Skip("1 000 TLS connections: not with -short")
+	}
+	const conns = 1000
+	ca, cert, key := serverPKI(t)
+	s := enginetest.Start(t, wsScript, enginetest.WithConfig(func(c *engine.Config) {
+		c.Listen = []string{"udp:127.0.0.1:0", "wss:127.0.0.1:0"}
+		c.TLS = &engine.TLSConfig{TLSProfile: engine.TLSProfile{Certificate: cert, PrivateKey: key}}
+		c.WSKeepaliveInterval = time.Second
+		c.WSPingTimeout = 30 * time.Second
+	}))
+	before := udpRTTs(t, s, 200)
+	cfg := &tls.Config{RootCAs: ca.pool(), ServerName: "sip.test"}
+	var ms0, ms1 runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&ms0)
+	for i := range conns {
+		w, err := dialWS(t, s.Addr("wss").String(), cfg, "sip")
+		if err != nil {
+			t.Fatalf("connection %d: %v", i, err)
+		}
+		go func() { _, _, _ = w.c.ReadMessage(nil) }() // reading answers the pings
+		t.Cleanup(func() { w.nc.Close() })
+	}
+	if got := s.WaitMetric(`kemi_websocket_connections`, conns, 10*time.Second); got != conns {
+		t.Fatalf("kemi_websocket_connections = %v, want %d", got, conns)
+	}
+	time.Sleep(2500 * time.Millisecond) // two rounds of pings
+	runtime.GC()
+	runtime.ReadMemStats(&ms1)
+	after := udpRTTs(t, s, 200)
+	p50 := func(d []time.Duration) time.Duration { return d[len(d)/2] }
+	p95 := func(d []time.Duration) time.Duration { return d[len(d)*95/100] }
+	t.Logf("UDP OPTIONS round trip without / with %d idle WSS connections: p50 %v / %v, p95 %v / %v; heap in use %.1f KiB per connection, both ends and the test's reading goroutines included",
+		conns, p50(before), p50(after), p95(before), p95(after), float64(int64(ms1.HeapInuse)-int64(ms0.HeapInuse))/conns/1024)
+	if limit := 5*p50(before) + 2*time.Millisecond; p50(after) > limit {
+		t.Errorf("p50 round trip %v with idle connections, over %v", p50(after), limit)
+	}
+	if got := s.Metric(`kemi_websocket_closed_total{reason="ping_timeout"}`); got != 0 {
+		t.Errorf("%v answering connections closed by the keepalive", got)
 	}
 }
