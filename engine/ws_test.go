@@ -578,3 +578,60 @@ func TestWSIdleConnectionsDoNotSlowUDP(t *testing.T) {
 		t.Errorf("%v answering connections closed by the keepalive", got)
 	}
 }
+
+// aliasScript is the nathelper part of Kamailio's WebSocket example: a
+// request from a WebSocket client gets a contact alias, and a request to
+// an aliased contact goes to the connection the alias names.
+var aliasScript = `
+function ksr_request_route()
+	if KSR.is_WSX() then
+		KSR.nathelper.add_contact_alias()
+		KSR.pv.sets("$du", "sip:%s")
+	else
+		KSR.nathelper.handle_ruri_alias()
+	end
+	KSR.tm.t_relay()
+end
+`
+
+func TestWSContactAlias(t *testing.T) {
+	peer, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	s := enginetest.Start(t, fmt.Sprintf(aliasScript, peer.LocalAddr()), withListen("udp:127.0.0.1:0", "ws:127.0.0.1:0"))
+	w, err := dialWS(t, s.Addr("ws").String(), nil, "sip")
+	if err != nil {
+		t.Fatal(err)
+	}
+	invite := strings.Replace(sipOptions("WS", "alias"), "OPTIONS", "INVITE", 2)
+	invite = strings.Replace(invite, "Content-Length", "Contact: <sip:alice@df7jal23ls0d.invalid;transport=ws>\r\nContent-Length", 1)
+	w.send(invite)
+	_ = peer.SetReadDeadline(time.Now().Add(5 * time.Second))
+	b := make([]byte, 65536)
+	n, _, err := peer.ReadFrom(b)
+	if err != nil {
+		t.Fatalf("the INVITE did not arrive: %v\n%s", err, s.Logs())
+	}
+	_, port, _ := net.SplitHostPort(w.nc.LocalAddr().String())
+	contact := header(string(b[:n]), "Contact")
+	if !strings.Contains(contact, ";alias=127.0.0.1~"+port+"~5") {
+		t.Fatalf("Contact %q has no alias for the ws connection", contact)
+	}
+	// the peer's in-dialog request to that contact reaches the client
+	uri := strings.Trim(contact, "<>")
+	bye := strings.Replace(sipOptions("UDP", "alias"), "OPTIONS sip:kemi@127.0.0.1", "BYE "+uri, 1)
+	bye = strings.Replace(bye, "CSeq: 1 OPTIONS", "CSeq: 2 BYE", 1)
+	bye = strings.Replace(bye, "127.0.0.1:5999", peer.LocalAddr().String(), 1)
+	if _, err := peer.WriteTo([]byte(bye), net.UDPAddrFromAddrPort(s.Addr("udp"))); err != nil {
+		t.Fatal(err)
+	}
+	got, err := w.read("BYE ")
+	if err != nil {
+		t.Fatalf("the BYE did not reach the WebSocket client: %v\n%s", err, s.Logs())
+	}
+	if v := header(got, "Via"); !strings.HasPrefix(v, "SIP/2.0/WS ") {
+		t.Errorf("top Via %q, want ours over WS", v)
+	}
+}
