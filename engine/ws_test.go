@@ -585,6 +585,7 @@ func TestWSIdleConnectionsDoNotSlowUDP(t *testing.T) {
 var aliasScript = `
 function ksr_request_route()
 	if KSR.is_WSX() then
+		KSR.rr.record_route()
 		KSR.nathelper.add_contact_alias()
 		KSR.pv.sets("$du", "sip:%s")
 	else
@@ -613,6 +614,13 @@ func TestWSContactAlias(t *testing.T) {
 	n, _, err := peer.ReadFrom(b)
 	if err != nil {
 		t.Fatalf("the INVITE did not arrive: %v\n%s", err, s.Logs())
+	}
+	// crossing from WS to UDP: two Record-Routes, the inner one for ws
+	wsPort := strconv.Itoa(int(s.Addr("ws").Port()))
+	udpPort := strconv.Itoa(int(s.Addr("udp").Port()))
+	if !strings.Contains(string(b[:n]), "Record-Route: <sip:127.0.0.1:"+udpPort+";r2=on;lr;ftag=alias>\r\n"+
+		"Record-Route: <sip:127.0.0.1:"+wsPort+";transport=ws;r2=on;lr;ftag=alias>\r\n") {
+		t.Errorf("no double Record-Route in\n%s", b[:n])
 	}
 	_, port, _ := net.SplitHostPort(w.nc.LocalAddr().String())
 	contact := header(string(b[:n]), "Contact")
