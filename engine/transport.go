@@ -539,6 +539,7 @@ func (t *transport) removeConn(tc *tcpConn) {
 	if tc.tls != nil {
 		t.e.met.tlsConns.Add(-1)
 	}
+	t.connClosed(tc)
 }
 
 // tcpReadChunk is how much one read of a TCP connection takes: its

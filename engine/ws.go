@@ -324,6 +324,30 @@ func (t *transport) sendWS(dst *kemi.Dest, b []byte) error {
 	return nil
 }
 
+// connClosed tells the modules that keep state per connection
+// (kemi.ConnCloseHook) that tc is gone. A panic in one costs that call
+// only.
+func (t *transport) connClosed(tc *tcpConn) {
+	if len(t.e.mods) == 0 {
+		return
+	}
+	c := kemi.ClosedConn{ID: tc.id, Proto: tc.proto(), Remote: tc.remote, Local: tc.sock}
+	for _, lm := range t.e.mods {
+		h, ok := lm.Module.(kemi.ConnCloseHook)
+		if !ok {
+			continue
+		}
+		func() {
+			defer func() {
+				if r := recover(); r != nil {
+					t.e.log.Error("panic in a connection close hook", "module", lm.Name, "panic", r, "conn", c.ID)
+				}
+			}()
+			h.OnConnClosed(c)
+		}()
+	}
+}
+
 // runKeepalive ticks the WebSocket keepalive until reading stops.
 func (t *transport) runKeepalive() {
 	period := max(min(t.ka.Interval, t.ka.Timeout)/4, 10*time.Millisecond)

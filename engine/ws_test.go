@@ -17,6 +17,7 @@ import (
 	"github.com/kemisip/kemi/engine"
 	"github.com/kemisip/kemi/engine/enginetest"
 	"github.com/kemisip/kemi/internal/websocket"
+	"github.com/kemisip/kemi/kemi"
 )
 
 // wsClient is a SIP over WebSocket client of a test.
@@ -641,5 +642,48 @@ func TestWSContactAlias(t *testing.T) {
 	}
 	if v := header(got, "Via"); !strings.HasPrefix(v, "SIP/2.0/WS ") {
 		t.Errorf("top Via %q, want ours over WS", v)
+	}
+}
+
+// closeRecorder is a module that records the connections that close.
+type closeRecorder struct{ closed chan kemi.ClosedConn }
+
+var theCloseRecorder = closeRecorder{closed: make(chan kemi.ClosedConn, 16)}
+
+func init() {
+	kemi.Register(kemi.ModuleInfo{Name: "enginewstest-closes", New: func() kemi.Module { return theCloseRecorder }})
+}
+
+func (r closeRecorder) OnConnClosed(c kemi.ClosedConn) { r.closed <- c }
+
+func (closeRecorder) Exports() []kemi.Export { return nil }
+
+func TestWSConnCloseHook(t *testing.T) {
+	s := enginetest.Start(t, `
+function ksr_request_route()
+	KSR.hdr.append_to_reply("X-Conid: " .. KSR.kx.get_conid() .. "\r\n")
+	KSR.sl.sl_send_reply(200, "OK")
+end`, enginetest.WithConfig(func(c *engine.Config) {
+		c.Listen = []string{"udp:127.0.0.1:0", "ws:127.0.0.1:0"}
+		c.Modules = append(kemi.StandardModules(), "enginewstest-closes")
+	}))
+	w, err := dialWS(t, s.Addr("ws").String(), nil, "sip")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.send(sipOptions("WS", "hook"))
+	msg, err := w.read("SIP/2.0 200")
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _ := strconv.ParseUint(header(msg, "X-Conid"), 10, 64)
+	w.nc.Close()
+	select {
+	case c := <-theCloseRecorder.closed:
+		if c.ID != id || c.Proto != "ws" || c.Remote.String() != w.nc.LocalAddr().String() || c.Local == nil || c.Local.Proto != "ws" {
+			t.Errorf("closed %+v, want connection %d over ws from %s", c, id, w.nc.LocalAddr())
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("the module was not told that the connection closed")
 	}
 }

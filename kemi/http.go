@@ -1,6 +1,9 @@
 package kemi
 
-import "strings"
+import (
+	"net/netip"
+	"strings"
+)
 
 // HTTPRequest is an HTTP request that arrived on a SIP tcp or tls
 // listener, while the script's ksr_xhttp_event route runs for it (as in
@@ -58,4 +61,22 @@ type WSHost interface {
 	// connection connID and closes it once the peer answers (or soon
 	// after). It fails when there is no such WebSocket connection.
 	WSClose(connID uint64, code int, reason string) error
+}
+
+// ConnCloseHook is implemented by modules that keep state bound to a
+// TCP, TLS or WebSocket connection, such as the registrar's bindings of
+// a WebSocket client, which live only as long as its connection (RFC
+// 7118 §5, Kamailio's tcp:closed event). The engine calls
+// OnConnClosed, from whatever goroutine closed the connection, once the
+// connection is gone: sends to it fail from then on.
+type ConnCloseHook interface {
+	OnConnClosed(c ClosedConn)
+}
+
+// ClosedConn describes a connection that has closed.
+type ClosedConn struct {
+	ID     uint64         // the connection id (Msg.ConnID)
+	Proto  string         // "tcp", "tls", "ws" or "wss"
+	Remote netip.AddrPort // the peer's address (Msg.Src)
+	Local  *Socket        // the listener it belongs to
 }
