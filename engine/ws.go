@@ -130,17 +130,12 @@ func (w wsIO) Close() error {
 // message as one SIP message until the connection ends. The caller
 // removes the connection.
 func (t *transport) serveWS(tc *tcpConn, pending []byte) {
-	_ = tc.c.SetReadDeadline(time.Now().Add(t.e.cfg.TCPMsgReadTimeout))
-	if t.closed.Load() {
-		return
-	}
-	var r io.Reader = tc.c
-	if len(pending) > 0 {
-		r = io.MultiReader(bytes.NewReader(pending), tc.c)
-	}
-	req, rest, err := websocket.ReadRequest(r, wsMaxHead)
+	req, rest, err := t.readHTTPHead(tc, pending)
 	if err != nil {
 		var he *websocket.HandshakeError
+		if errors.Is(err, errClosed) {
+			return
+		}
 		if !errors.As(err, &he) {
 			t.e.met.ws.failures["incomplete"].Inc()
 			t.e.log.Debug("websocket: no upgrade request", "remote", tc.remote, "err", err)
@@ -150,6 +145,21 @@ func (t *transport) serveWS(tc *tcpConn, pending []byte) {
 		return
 	}
 	t.upgrade(tc, req, rest)
+}
+
+// readHTTPHead reads an HTTP request head from tc, after the bytes in
+// pending, within TCPMsgReadTimeout; it returns what was read after it.
+// A *websocket.HandshakeError is a head that is malformed or too large.
+func (t *transport) readHTTPHead(tc *tcpConn, pending []byte) (*websocket.Request, []byte, error) {
+	_ = tc.c.SetReadDeadline(time.Now().Add(t.e.cfg.TCPMsgReadTimeout))
+	if t.closed.Load() {
+		return nil, nil, errClosed // stopReading may have set its deadline before ours
+	}
+	var r io.Reader = tc.c
+	if len(pending) > 0 {
+		r = io.MultiReader(bytes.NewReader(pending), tc.c)
+	}
+	return websocket.ReadRequest(r, wsMaxHead)
 }
 
 // refuseUpgrade answers a refused upgrade, counts it and closes the

@@ -76,6 +76,44 @@ func (w *wsClient) read(prefix string) (string, error) {
 	}
 }
 
+// inviteWith is an INVITE over proto with Call-ID id and the header
+// lines extra.
+func inviteWith(proto, id, extra string) string {
+	inv := strings.Replace(sipOptions(proto, id), "OPTIONS", "INVITE", 2)
+	return strings.Replace(inv, "Content-Length", extra+"Content-Length", 1)
+}
+
+// recvUDP returns the next datagram peer receives, within 5 s.
+func recvUDP(t *testing.T, s *enginetest.Server, peer net.PacketConn, what string) (string, net.Addr) {
+	t.Helper()
+	_ = peer.SetReadDeadline(time.Now().Add(5 * time.Second))
+	b := make([]byte, 65536)
+	n, from, err := peer.ReadFrom(b)
+	if err != nil {
+		t.Fatalf("%s did not arrive: %v\n%s", what, err, s.Logs())
+	}
+	return string(b[:n]), from
+}
+
+// wantMetric checks that series reaches want within 2 s.
+func wantMetric(t *testing.T, s *enginetest.Server, series string, want float64) {
+	t.Helper()
+	if got := s.WaitMetric(series, want, 2*time.Second); got != want {
+		t.Errorf("%s = %v, want %v", series, got, want)
+	}
+}
+
+// wantClose checks that the next read on w ends with a close frame with
+// one of codes.
+func wantClose(t *testing.T, w *wsClient, codes ...int) {
+	t.Helper()
+	_, err := w.read("")
+	var ce *websocket.CloseError
+	if !errors.As(err, &ce) || !slices.Contains(codes, ce.Code) {
+		t.Errorf("got %v, want a close with %v", err, codes)
+	}
+}
+
 // wsScript answers every request with what the script sees of its
 // transport, in X- headers.
 const wsScript = `
@@ -179,17 +217,9 @@ func TestWSInviteToAndFromUDP(t *testing.T) {
 	wsPort := strconv.Itoa(int(s.Addr("ws").Port()))
 
 	// WS client -> kemi -> UDP peer, and the 200 back on the WebSocket
-	invite := strings.Replace(sipOptions("WS", "fromws"), "OPTIONS", "INVITE", 2)
-	invite = strings.Replace(invite, "Content-Length", "X-Target: sip:"+peer.LocalAddr().String()+"\r\n"+
-		"Contact: <sip:alice@df7jal23ls0d.invalid;transport=ws>\r\nContent-Length", 1)
-	w.send(invite)
-	_ = peer.SetReadDeadline(time.Now().Add(5 * time.Second))
-	b := make([]byte, 65536)
-	n, from, err := peer.ReadFrom(b)
-	if err != nil {
-		t.Fatalf("the INVITE did not arrive: %v\n%s", err, s.Logs())
-	}
-	relayed := string(b[:n])
+	w.send(inviteWith("WS", "fromws", "X-Target: sip:"+peer.LocalAddr().String()+"\r\n"+
+		"Contact: <sip:alice@df7jal23ls0d.invalid;transport=ws>\r\n"))
+	relayed, from := recvUDP(t, s, peer, "the INVITE")
 	if v := header(relayed, "Via"); !strings.HasPrefix(v, "SIP/2.0/UDP ") {
 		t.Errorf("top Via of the relayed INVITE %q, want ours over UDP", v)
 	}
@@ -208,9 +238,8 @@ func TestWSInviteToAndFromUDP(t *testing.T) {
 	// UDP peer -> kemi -> the WS client's connection, found by its
 	// address with ;transport=ws, and the 200 back to the peer
 	clientAddr := w.nc.LocalAddr().String()
-	req := strings.Replace(sipOptions("UDP", "tows"), "OPTIONS", "INVITE", 2)
+	req := inviteWith("UDP", "tows", "X-Target: sip:"+clientAddr+";transport=ws\r\n")
 	req = strings.Replace(req, "127.0.0.1:5999", peer.LocalAddr().String(), 1)
-	req = strings.Replace(req, "Content-Length", "X-Target: sip:"+clientAddr+";transport=ws\r\nContent-Length", 1)
 	conn, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(s.Addr("udp")))
 	if err != nil {
 		t.Fatal(err)
@@ -228,6 +257,7 @@ func TestWSInviteToAndFromUDP(t *testing.T) {
 	}
 	w.send(reply(got, 200, "OK"))
 	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	b := make([]byte, 65536)
 	for {
 		n, err := conn.Read(b)
 		if err != nil {
@@ -298,15 +328,8 @@ func TestWSBadInput(t *testing.T) {
 			t.Fatal(err)
 		}
 		_ = w.c.WriteMessage(websocket.OpBinary, make([]byte, 70000)) // over max_message_size
-		_, err = w.read("")
-		var ce *websocket.CloseError
-		if !errors.As(err, &ce) || ce.Code != websocket.CloseMessageTooBig {
-			t.Errorf("got %v, want a close 1009", err)
-		}
-		const series = `kemi_websocket_closed_total{reason="message_too_big"}`
-		if got := s.WaitMetric(series, 1, 2*time.Second); got != 1 {
-			t.Errorf("%s = %v, want 1", series, got)
-		}
+		wantClose(t, w, websocket.CloseMessageTooBig)
+		wantMetric(t, s, `kemi_websocket_closed_total{reason="message_too_big"}`, 1)
 	})
 
 	t.Run("fragmented forever", func(t *testing.T) {
@@ -321,15 +344,8 @@ func TestWSBadInput(t *testing.T) {
 		for i := 0; i < 200 && werr == nil; i++ {
 			_, werr = w.nc.Write(websocket.AppendFrame(nil, false, websocket.OpContinuation, &mask, []byte("x")))
 		}
-		_, err = w.read("")
-		var ce *websocket.CloseError
-		if !errors.As(err, &ce) || ce.Code != websocket.CloseMessageTooBig && ce.Code != websocket.CloseProtocolError {
-			t.Errorf("got %v, want the connection closed (1009 or 1002)", err)
-		}
-		const series = `kemi_websocket_closed_total{reason="message_too_big"}`
-		if got := s.WaitMetric(series, 2, 2*time.Second); got != 2 {
-			t.Errorf("%s = %v, want 2", series, got)
-		}
+		wantClose(t, w, websocket.CloseMessageTooBig)
+		wantMetric(t, s, `kemi_websocket_closed_total{reason="message_too_big"}`, 2)
 	})
 
 	t.Run("silent peer", func(t *testing.T) {
@@ -607,24 +623,17 @@ func TestWSContactAlias(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	invite := strings.Replace(sipOptions("WS", "alias"), "OPTIONS", "INVITE", 2)
-	invite = strings.Replace(invite, "Content-Length", "Contact: <sip:alice@df7jal23ls0d.invalid;transport=ws>\r\nContent-Length", 1)
-	w.send(invite)
-	_ = peer.SetReadDeadline(time.Now().Add(5 * time.Second))
-	b := make([]byte, 65536)
-	n, _, err := peer.ReadFrom(b)
-	if err != nil {
-		t.Fatalf("the INVITE did not arrive: %v\n%s", err, s.Logs())
-	}
+	w.send(inviteWith("WS", "alias", "Contact: <sip:alice@df7jal23ls0d.invalid;transport=ws>\r\n"))
+	relayed, _ := recvUDP(t, s, peer, "the INVITE")
 	// crossing from WS to UDP: two Record-Routes, the inner one for ws
 	wsPort := strconv.Itoa(int(s.Addr("ws").Port()))
 	udpPort := strconv.Itoa(int(s.Addr("udp").Port()))
-	if !strings.Contains(string(b[:n]), "Record-Route: <sip:127.0.0.1:"+udpPort+";r2=on;lr;ftag=alias>\r\n"+
+	if !strings.Contains(relayed, "Record-Route: <sip:127.0.0.1:"+udpPort+";r2=on;lr;ftag=alias>\r\n"+
 		"Record-Route: <sip:127.0.0.1:"+wsPort+";transport=ws;r2=on;lr;ftag=alias>\r\n") {
-		t.Errorf("no double Record-Route in\n%s", b[:n])
+		t.Errorf("no double Record-Route in\n%s", relayed)
 	}
 	_, port, _ := net.SplitHostPort(w.nc.LocalAddr().String())
-	contact := header(string(b[:n]), "Contact")
+	contact := header(relayed, "Contact")
 	if !strings.Contains(contact, ";alias=127.0.0.1~"+port+"~5") {
 		t.Fatalf("Contact %q has no alias for the ws connection", contact)
 	}

@@ -60,15 +60,7 @@ type xhttpResult struct {
 func (t *transport) serveHTTP(tc *tcpConn, pending []byte) {
 	maxBody := t.e.cfg.MaxMessageSize
 	for {
-		_ = tc.c.SetReadDeadline(time.Now().Add(t.e.cfg.TCPMsgReadTimeout))
-		if t.closed.Load() {
-			return
-		}
-		var r io.Reader = tc.c
-		if len(pending) > 0 {
-			r = io.MultiReader(bytes.NewReader(pending), tc.c)
-		}
-		req, rest, err := websocket.ReadRequest(r, wsMaxHead)
+		req, rest, err := t.readHTTPHead(tc, pending)
 		if err != nil {
 			var he *websocket.HandshakeError
 			if errors.As(err, &he) && t.writeTCP(tc, websocket.AppendReject(nil, err)) == nil {
