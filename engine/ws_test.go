@@ -398,13 +398,20 @@ function ksr_request_route()
 end
 
 function ksr_xhttp_event(evname)
-	if KSR.xhttp.get_hu() == "/ws" then
+	-- Kamailio's websocket.cfg, the KEMI way
+	if string.find(string.lower(KSR.pv.gete("$hdr(Upgrade)")), "websocket")
+			and string.find(string.lower(KSR.pv.gete("$hdr(Connection)")), "upgrade")
+			and KSR.pv.get("$rm") == "GET" then
+		if KSR.pv.gete("$hdr(Host)") == "" or KSR.xhttp.get_hu() ~= "/ws" then
+			KSR.xhttp.xhttp_reply(403, "Forbidden", "", "")
+			return
+		end
 		if KSR.websocket.handle_handshake() < 0 then
 			KSR.log("info", "handshake refused\n")
 		end
 		return
 	end
-	KSR.xhttp.xhttp_reply(200, "OK", "text/plain", evname .. " " .. KSR.pv.get("$hu"))
+	KSR.xhttp.xhttp_reply(200, "OK", "text/plain", evname .. " " .. KSR.pv.get("$hu") .. " " .. KSR.pv.get("$rm"))
 end
 `
 
@@ -435,7 +442,7 @@ func TestXHTTPKamailioWay(t *testing.T) {
 			if _, err := io.ReadFull(r, body); err != nil {
 				t.Fatal(err)
 			}
-			if !strings.HasPrefix(head, "HTTP/1.1 200 OK") || header(head, "Content-Type") != "text/plain" || string(body) != "xhttp:request "+path {
+			if !strings.HasPrefix(head, "HTTP/1.1 200 OK") || header(head, "Content-Type") != "text/plain" || string(body) != "xhttp:request "+path+" GET" {
 				t.Errorf("reply %q body %q", head, body)
 			}
 		}
@@ -502,6 +509,15 @@ func TestXHTTPKamailioWay(t *testing.T) {
 	if got := s.WaitMetric(`kemi_websocket_closed_total{reason="local"}`, 2, 2*time.Second); got != 2 {
 		t.Errorf(`kemi_websocket_closed_total{reason="local"} = %v, want 2`, got)
 	}
+
+	t.Run("upgrade refused by the script", func(t *testing.T) {
+		// the route reads the HTTP headers and method as Kamailio's do
+		got := rawUpgrade(t, s.TCP(), "GET /elsewhere HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: keep-alive, Upgrade\r\n"+
+			"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: sip\r\n\r\n")
+		if !strings.HasPrefix(got, "HTTP/1.1 403") {
+			t.Errorf("reply %q, want the script's 403", got)
+		}
+	})
 
 	t.Run("upgrade without sip", func(t *testing.T) {
 		before := s.Metric(`kemi_websocket_handshake_failures_total{reason="subprotocol"}`)

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/emiago/sipgo/sip"
 	"github.com/kemisip/kemi/internal/websocket"
 	"github.com/kemisip/kemi/kemi"
 )
@@ -153,8 +154,9 @@ func (e *Engine) runXHTTP(tc *tcpConn, req *websocket.Request, body []byte) (xht
 	done := make(chan struct{})
 	e.dispatch(job{fn: func(w *worker) {
 		defer close(done)
-		m := FakeMsg(w.proc, e)
-		m.Proto, m.Src, m.Rcv, m.ConnID, m.Run = tc.proto(), tc.remote, tc.sock, tc.id, w
+		m := httpMsg(req)
+		m.Proc, m.Host, m.Run = w.proc, e, w
+		m.Proto, m.Src, m.Rcv, m.ConnID = tc.proto(), tc.remote, tc.sock, tc.id
 		kemi.SetHTTPRequest(m, hr)
 		cr, _ := w.run(xhttpRoute, kemi.RouteEvent, m, xhttpEvent) // a Lua error is logged and counted
 		res.ran, res.drop = cr.Ran, m.Drop
@@ -169,6 +171,27 @@ func (e *Engine) runXHTTP(tc *tcpConn, req *websocket.Request, body []byte) (xht
 		e.log.Warn("xhttp: the route did not run in time; connection closed", "remote", tc.remote, "wait", xhttpRouteWait)
 	}
 	return xhttpResult{}, false // the worker may still write res
+}
+
+// sipHeaders are the headers the stand-in message of an HTTP request
+// keeps as FakeMsg made them: the HTTP request's own would not parse or
+// would change its SIP meaning.
+var sipHeaders = map[string]bool{
+	"via": true, "from": true, "to": true, "call-id": true, "cseq": true, "contact": true,
+	"route": true, "record-route": true, "max-forwards": true, "content-length": true, "content-type": true,
+}
+
+// httpMsg is the message ksr_xhttp_event runs with, as Kamailio's xhttp
+// makes one of the HTTP request: FakeMsg's with the HTTP method ($rm)
+// and the HTTP request's headers ($hdr(Upgrade), $hdr(Host), ...).
+func httpMsg(req *websocket.Request) *kemi.Msg {
+	r := fakeRequest(sip.RequestMethod(req.Method))
+	for _, f := range req.Header {
+		if !sipHeaders[strings.ToLower(f.Name)] {
+			r.AppendHeader(sip.NewHeader(f.Name, f.Value))
+		}
+	}
+	return kemi.WithRequest(&kemi.Msg{OrigURI: r.Recipient.String(), Received: time.Now(), Faked: true}, r)
 }
 
 // appendHTTPReply appends an HTTP/1.1 reply with a Content-Length.
