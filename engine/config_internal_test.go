@@ -218,6 +218,15 @@ route_memory_limit = 0`, func(c Config) bool { return c.RouteTimeout < 0 && c.Ro
 		{"zero ip limit", `tcp_accept_iplimit = 0`, nil, "tcp_accept_iplimit: must be at least 1"},
 		{"zero read timeout", `tcp_msg_read_timeout = "0s"`, nil, "tcp_msg_read_timeout: \"0s\" is not a positive duration"},
 		{"bad read timeout", `tcp_msg_read_timeout = "20"`, nil, "tcp_msg_read_timeout"},
+		{"websocket keepalive", `ws_keepalive_interval = "30s"
+ws_ping_timeout = "5s"`, func(c Config) bool {
+			return c.WSKeepaliveInterval == 30*time.Second && c.WSPingTimeout == 5*time.Second
+		}, ""},
+		{"websocket defaults", ``, func(c Config) bool {
+			c = c.withDefaults()
+			return c.WSKeepaliveInterval == DefaultWSKeepaliveInterval && c.WSPingTimeout == DefaultWSPingTimeout
+		}, ""},
+		{"zero ping timeout", `ws_ping_timeout = "0s"`, nil, "ws_ping_timeout: \"0s\" is not a positive duration"},
 		{"zero workers", `workers = 0`, nil, "workers: must be at least 1"},
 		{"listen without address", `listen = ["udp:"]`, nil, "listen: listen \"udp:\": no address"},
 	}
