@@ -415,6 +415,9 @@ function ksr_xhttp_event(evname)
 		end
 		return
 	end
+	if KSR.pv.get("$hu") == "/close" then
+		KSR.set_reply_close()
+	end
 	KSR.xhttp.xhttp_reply(200, "OK", "text/plain", evname .. " " .. KSR.pv.get("$hu") .. " " .. KSR.pv.get("$rm"))
 end
 `
@@ -433,7 +436,7 @@ func TestXHTTPKamailioWay(t *testing.T) {
 		}
 		defer c.Close()
 		r := bufio.NewReader(c)
-		for _, path := range []string{"/index.html", "/other"} { // keep-alive: two requests
+		for _, path := range []string{"/index.html", "/other", "/close"} { // keep-alive until set_reply_close
 			if _, err := io.WriteString(c, "GET "+path+" HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
 				t.Fatal(err)
 			}
@@ -449,6 +452,9 @@ func TestXHTTPKamailioWay(t *testing.T) {
 			if !strings.HasPrefix(head, "HTTP/1.1 200 OK") || header(head, "Content-Type") != "text/plain" || string(body) != "xhttp:request "+path+" GET" {
 				t.Errorf("reply %q body %q", head, body)
 			}
+		}
+		if _, err := r.ReadByte(); err != io.EOF {
+			t.Errorf("after set_reply_close the connection gave %v, want EOF", err)
 		}
 	})
 

@@ -50,6 +50,7 @@ func isHTTPStart(b []byte) (isHTTP, known bool) {
 type xhttpResult struct {
 	ran     bool
 	drop    bool
+	close   bool               // set_reply_close: close once the reply is written
 	reply   []byte             // the HTTP reply, nil for none
 	upgrade *websocket.Upgrade // handle_handshake accepted the upgrade
 	refusal error              // handle_handshake refused it
@@ -113,7 +114,7 @@ func (t *transport) serveHTTP(tc *tcpConn, pending []byte) {
 		if t.writeTCP(tc, res.reply) != nil {
 			return
 		}
-		if strings.EqualFold(req.Header.Get("Connection"), "close") || req.Proto == "HTTP/1.0" {
+		if res.close || strings.EqualFold(req.Header.Get("Connection"), "close") || req.Proto == "HTTP/1.0" {
 			t.lingerClose(tc)
 			return
 		}
@@ -159,7 +160,7 @@ func (e *Engine) runXHTTP(tc *tcpConn, req *websocket.Request, body []byte) (xht
 		m.Proto, m.Src, m.Rcv, m.ConnID = tc.proto(), tc.remote, tc.sock, tc.id
 		kemi.SetHTTPRequest(m, hr)
 		cr, _ := w.run(xhttpRoute, kemi.RouteEvent, m, xhttpEvent) // a Lua error is logged and counted
-		res.ran, res.drop = cr.Ran, m.Drop
+		res.ran, res.drop, res.close = cr.Ran, m.Drop, m.ReplyClose
 	}})
 	timer := time.NewTimer(xhttpRouteWait)
 	defer timer.Stop()
