@@ -67,8 +67,11 @@ type WSHost interface {
 // TCP, TLS or WebSocket connection, such as the registrar's bindings of
 // a WebSocket client, which live only as long as its connection (RFC
 // 7118 §5, Kamailio's tcp:closed event). The engine calls
-// OnConnClosed, from whatever goroutine closed the connection, once the
-// connection is gone: sends to it fail from then on.
+// OnConnClosed, from whatever goroutine closed the connection (a reader,
+// a worker whose send failed, a write flusher), once the connection is
+// gone: sends to it fail from then on. It must return soon and must not
+// send: a hook with slow work (a database write) hands it to a goroutine
+// of its own.
 type ConnCloseHook interface {
 	OnConnClosed(c ClosedConn)
 }
