@@ -632,6 +632,7 @@ function ksr_request_route()
 		KSR.nathelper.add_contact_alias()
 		KSR.pv.sets("$du", "sip:%s")
 	else
+		KSR.rr.loose_route()
 		KSR.nathelper.handle_ruri_alias()
 	end
 	KSR.tm.t_relay()
@@ -668,6 +669,9 @@ func TestWSContactAlias(t *testing.T) {
 	bye := strings.Replace(sipOptions("UDP", "alias"), "OPTIONS sip:kemi@127.0.0.1", "BYE "+uri, 1)
 	bye = strings.Replace(bye, "CSeq: 1 OPTIONS", "CSeq: 2 BYE", 1)
 	bye = strings.Replace(bye, "127.0.0.1:5999", peer.LocalAddr().String(), 1)
+	// the route set the Record-Routes gave the peer, ours both
+	bye = strings.Replace(bye, "Content-Length", "Route: <sip:127.0.0.1:"+udpPort+";r2=on;lr;ftag=alias>\r\n"+
+		"Route: <sip:127.0.0.1:"+wsPort+";transport=ws;r2=on;lr;ftag=alias>\r\nContent-Length", 1)
 	if _, err := peer.WriteTo([]byte(bye), net.UDPAddrFromAddrPort(s.Addr("udp"))); err != nil {
 		t.Fatal(err)
 	}
@@ -677,6 +681,9 @@ func TestWSContactAlias(t *testing.T) {
 	}
 	if v := header(got, "Via"); !strings.HasPrefix(v, "SIP/2.0/WS ") {
 		t.Errorf("top Via %q, want ours over WS", v)
+	}
+	if r := header(got, "Route"); r != "" {
+		t.Errorf("Route %q left in the BYE: loose_route removes both of ours", r)
 	}
 }
 
