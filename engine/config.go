@@ -139,6 +139,13 @@ type Config struct {
 	// over TCP once its first byte has (Kamailio's tcp_msg_read_timeout;
 	// default 20s).
 	TCPMsgReadTimeout time.Duration
+	// WSKeepaliveInterval is how long a WebSocket connection may stay
+	// without receiving a frame before kemi pings it (Kamailio's
+	// websocket keepalive_timeout; default 180s).
+	WSKeepaliveInterval time.Duration
+	// WSPingTimeout is how long a ping may wait for its pong before the
+	// WebSocket connection is closed (default 10s).
+	WSPingTimeout time.Duration
 
 	// RequestRoute, ReplyRoute and OnsendRoute name the script callbacks
 	// (Kamailio's kemi.*_callback); "none" turns the reply and onsend
@@ -190,6 +197,11 @@ const (
 	DefaultTCPAcceptIPLimit = 1024
 	// DefaultTCPMsgReadTimeout is Kamailio's tcp_msg_read_timeout default.
 	DefaultTCPMsgReadTimeout = 20 * time.Second
+	// DefaultWSKeepaliveInterval is Kamailio's websocket keepalive_timeout
+	// default: a WebSocket connection silent that long is pinged.
+	DefaultWSKeepaliveInterval = 180 * time.Second
+	// DefaultWSPingTimeout is how long a ping waits for its pong.
+	DefaultWSPingTimeout = 10 * time.Second
 )
 
 // withDefaults returns c with defaults applied.
@@ -223,6 +235,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.TCPMsgReadTimeout <= 0 {
 		c.TCPMsgReadTimeout = DefaultTCPMsgReadTimeout
+	}
+	if c.WSKeepaliveInterval <= 0 {
+		c.WSKeepaliveInterval = DefaultWSKeepaliveInterval
+	}
+	if c.WSPingTimeout <= 0 {
+		c.WSPingTimeout = DefaultWSPingTimeout
 	}
 	if c.RequestRoute == "" {
 		c.RequestRoute = "ksr_request_route"
@@ -295,12 +313,12 @@ func ParseListen(spec string) ([]ListenSpec, error) {
 	proto, rest, hasProto := listenProto(s)
 	switch proto {
 	case "":
-	case "udp", "tcp", "tls":
+	case "udp", "tcp", "tls", "ws", "wss":
 		protos = []string{proto}
-	case "sctp", "ws", "wss":
-		return nil, fmt.Errorf("listen %q: transport %s is not supported (udp, tcp and tls are)", spec, proto)
+	case "sctp":
+		return nil, fmt.Errorf("listen %q: transport %s is not supported (udp, tcp, tls, ws and wss are)", spec, proto)
 	default:
-		return nil, fmt.Errorf("listen %q: unknown transport %q (udp, tcp or tls)", spec, proto)
+		return nil, fmt.Errorf("listen %q: unknown transport %q (udp, tcp, tls, ws or wss)", spec, proto)
 	}
 	if hasProto {
 		s = rest
@@ -312,8 +330,13 @@ func ParseListen(spec string) ([]ListenSpec, error) {
 	if err != nil {
 		// no port given
 		host, portStr = strings.Trim(s, "[]"), "5060"
-		if proto == "tls" {
+		switch proto {
+		case "tls":
 			portStr = "5061"
+		case "ws":
+			portStr = "80" // RFC 6455's ports
+		case "wss":
+			portStr = "443"
 		}
 	}
 	port, err := strconv.Atoi(portStr)
@@ -503,6 +526,8 @@ type FileConfig struct {
 		TCPMaxConnections   int      `toml:"tcp_max_connections"`
 		TCPAcceptIPLimit    int      `toml:"tcp_accept_iplimit"`
 		TCPMsgReadTimeout   string   `toml:"tcp_msg_read_timeout"`
+		WSKeepaliveInterval string   `toml:"ws_keepalive_interval"`
+		WSPingTimeout       string   `toml:"ws_ping_timeout"`
 		RequestRoute        string   `toml:"request_route_callback"`
 		ReplyRoute          string   `toml:"reply_route_callback"`
 		OnsendRoute         string   `toml:"onsend_route_callback"`
@@ -654,6 +679,12 @@ func (fc *FileConfig) Apply(c *Config) error {
 	if c.TCPMsgReadTimeout == 0 {
 		c.TCPMsgReadTimeout = v.tcpMsgReadTimeout
 	}
+	if c.WSKeepaliveInterval == 0 {
+		c.WSKeepaliveInterval = v.wsKeepaliveInterval
+	}
+	if c.WSPingTimeout == 0 {
+		c.WSPingTimeout = v.wsPingTimeout
+	}
 	c.AllowUnsafeLua = c.AllowUnsafeLua || fc.Core.AllowUnsafeLua
 	if c.MaxMessageSize == 0 {
 		c.MaxMessageSize = fc.Core.MaxMessageSize
@@ -713,13 +744,15 @@ func (fc *FileConfig) resolveModulePaths() error {
 // parsedCore are the [core] settings written as text that the file
 // sets, parsed; zero where the file does not set them.
 type parsedCore struct {
-	dbURL             string
-	routeTimeout      time.Duration
-	routeMemoryLimit  int64
-	memoryLimit       int64
-	tcpIdleTimeout    time.Duration
-	tcpMsgReadTimeout time.Duration
-	tls               *TLSConfig // with its file names resolved
+	dbURL               string
+	routeTimeout        time.Duration
+	routeMemoryLimit    int64
+	memoryLimit         int64
+	tcpIdleTimeout      time.Duration
+	tcpMsgReadTimeout   time.Duration
+	wsKeepaliveInterval time.Duration
+	wsPingTimeout       time.Duration
+	tls                 *TLSConfig // with its file names resolved
 }
 
 // check refuses settings the engine would read as something else than
@@ -781,6 +814,8 @@ func (fc *FileConfig) check() (parsedCore, error) {
 	}{
 		{"tcp_idle_timeout", core.TCPIdleTimeout, &v.tcpIdleTimeout},
 		{"tcp_msg_read_timeout", core.TCPMsgReadTimeout, &v.tcpMsgReadTimeout},
+		{"ws_keepalive_interval", core.WSKeepaliveInterval, &v.wsKeepaliveInterval},
+		{"ws_ping_timeout", core.WSPingTimeout, &v.wsPingTimeout},
 	}
 	for _, s := range positive {
 		if s.val == "" && !fc.has(s.key) {

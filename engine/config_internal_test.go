@@ -52,7 +52,7 @@ func TestParseListenRefusesIncompleteAddresses(t *testing.T) {
 		{"udp:127.0.0.1:-1", "bad port"},
 		{"foo:127.0.0.1:5060", "unknown transport \"foo\""},
 		{"foo:127.0.0.1", "unknown transport \"foo\""},
-		{"ws:127.0.0.1:5061", "transport ws is not supported"},
+		{"sctp:127.0.0.1:5061", "transport sctp is not supported"},
 		{"udp:127.0.0.1:5060/203.0.113.7:70000", "bad advertised port"},
 		{"udp:127.0.0.1:5060/", "no advertised address after /"},
 		{"udp:127.0.0.1:5060/:5080", "no advertised address before the port"},
@@ -80,6 +80,9 @@ func TestParseListenAccepts(t *testing.T) {
 		{"udp:127.0.0.1:65535", []string{"udp:127.0.0.1:65535"}},
 		{"tls:127.0.0.1", []string{"tls:127.0.0.1:5061"}},
 		{"TLS:[::1]:5071", []string{"tls:[::1]:5071"}},
+		{"ws:127.0.0.1", []string{"ws:127.0.0.1:80"}},
+		{"wss:127.0.0.1", []string{"wss:127.0.0.1:443"}},
+		{"WSS:127.0.0.1:8443", []string{"wss:127.0.0.1:8443"}},
 	}
 	for _, c := range cases {
 		specs, err := ParseListen(c.spec)
@@ -215,6 +218,15 @@ route_memory_limit = 0`, func(c Config) bool { return c.RouteTimeout < 0 && c.Ro
 		{"zero ip limit", `tcp_accept_iplimit = 0`, nil, "tcp_accept_iplimit: must be at least 1"},
 		{"zero read timeout", `tcp_msg_read_timeout = "0s"`, nil, "tcp_msg_read_timeout: \"0s\" is not a positive duration"},
 		{"bad read timeout", `tcp_msg_read_timeout = "20"`, nil, "tcp_msg_read_timeout"},
+		{"websocket keepalive", `ws_keepalive_interval = "30s"
+ws_ping_timeout = "5s"`, func(c Config) bool {
+			return c.WSKeepaliveInterval == 30*time.Second && c.WSPingTimeout == 5*time.Second
+		}, ""},
+		{"websocket defaults", ``, func(c Config) bool {
+			c = c.withDefaults()
+			return c.WSKeepaliveInterval == DefaultWSKeepaliveInterval && c.WSPingTimeout == DefaultWSPingTimeout
+		}, ""},
+		{"zero ping timeout", `ws_ping_timeout = "0s"`, nil, "ws_ping_timeout: \"0s\" is not a positive duration"},
 		{"zero workers", `workers = 0`, nil, "workers: must be at least 1"},
 		{"listen without address", `listen = ["udp:"]`, nil, "listen: listen \"udp:\": no address"},
 	}

@@ -427,8 +427,8 @@ func (e *Engine) Sockets() []*kemi.Socket {
 	return e.tp.socks // built at bind; callers must not change it
 }
 
-// Addr returns the address of the first listener of proto ("udp", "tcp"
-// or "tls"), or an invalid AddrPort.
+// Addr returns the address of the first listener of proto ("udp", "tcp",
+// "tls", "ws" or "wss"), or an invalid AddrPort.
 func (e *Engine) Addr(proto string) netip.AddrPort {
 	for _, l := range e.tp.listeners {
 		if l.sock.Proto == proto {

@@ -111,9 +111,15 @@ func (e *Engine) superviseProcess(ctx context.Context, mod string, p kemi.Proces
 // with, as Kamailio's faked message: an OPTIONS request from and to
 // 127.0.0.1.
 func FakeMsg(proc *kemi.Proc, host kemi.Host) *kemi.Msg {
+	req := fakeRequest(sip.OPTIONS)
+	return kemi.WithRequest(&kemi.Msg{Proto: "udp", Proc: proc, Host: host, OrigURI: req.Recipient.String(), Received: time.Now(), Faked: true}, req)
+}
+
+// fakeRequest is the request of FakeMsg, with method.
+func fakeRequest(method sip.RequestMethod) *sip.Request {
 	var ru sip.Uri
 	_ = sip.ParseUri("sip:you@127.0.0.1", &ru)
-	req := sip.NewRequest(sip.OPTIONS, ru)
+	req := sip.NewRequest(method, ru)
 	via := &sip.ViaHeader{ProtocolName: "SIP", ProtocolVersion: "2.0", Transport: "UDP", Host: "127.0.0.1", Port: 9, Params: sip.NewParams()}
 	via.Params.Add("branch", "z9hG4bKkemi-fake")
 	req.AppendHeader(via)
@@ -123,7 +129,7 @@ func FakeMsg(proc *kemi.Proc, host kemi.Host) *kemi.Msg {
 	req.AppendHeader(&sip.ToHeader{Address: sip.Uri{Scheme: "sip", User: "you", Host: "127.0.0.1"}, Params: sip.NewParams()})
 	cid := sip.CallIDHeader("kemi-faked-message")
 	req.AppendHeader(&cid)
-	req.AppendHeader(&sip.CSeqHeader{SeqNo: 1, MethodName: sip.OPTIONS})
+	req.AppendHeader(&sip.CSeqHeader{SeqNo: 1, MethodName: method})
 	req.SetBody(nil)
-	return kemi.WithRequest(&kemi.Msg{Proto: "udp", Proc: proc, Host: host, OrigURI: ru.String(), Received: time.Now(), Faked: true}, req)
+	return req
 }

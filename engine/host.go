@@ -43,10 +43,12 @@ func (e *Engine) Resolve(ctx context.Context, uri string) (kemi.Dest, error) {
 	if hasT {
 		proto = strings.ToLower(tparam)
 	}
-	if strings.EqualFold(u.Scheme, "sips") {
+	if strings.EqualFold(u.Scheme, "sips") && proto != "wss" {
 		proto = "tls"
 	}
-	if proto != "udp" && proto != "tcp" && proto != "tls" {
+	switch proto {
+	case "udp", "tcp", "tls", "ws", "wss":
+	default:
 		return kemi.Dest{}, fmt.Errorf("transport %s is not supported (uri %s)", proto, uri)
 	}
 	host := strings.Trim(u.Host, "[]")
@@ -471,6 +473,13 @@ func (e *Engine) pickViaSocket(m *kemi.Msg, dst *kemi.Dest) *kemi.Socket {
 	}
 	if sock == nil {
 		sock = e.tp.pickSocket(dst.Proto, dst.Addr.Addr(), prefer)
+	}
+	if sock == nil && (dst.Proto == "ws" || dst.Proto == "wss") {
+		// a WebSocket connection upgraded on a tcp or tls listener
+		// (Kamailio's way) is that listener's
+		if tc := e.tp.conn(dst.ConnID, dst.Addr); tc != nil {
+			sock = tc.sock
+		}
 	}
 	if sock != nil {
 		dst.Sock = sock

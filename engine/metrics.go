@@ -41,6 +41,8 @@ type engineMetrics struct {
 	tlsConns             atomic.Int64
 	tlsHandshakeFailures map[string]*metrics.Counter // by direction: in, out
 	panics               [numReaderSites]*metrics.Counter
+
+	ws wsMetrics
 }
 
 type routeMetrics struct {
@@ -100,6 +102,7 @@ func newEngineMetrics(set *kemi.Metrics, workers int, e *Engine) *engineMetrics 
 		m.tlsHandshakeFailures[dir] = set.NewCounter(`kemi_core_tls_handshake_failures_total{direction="`+dir+`"}`,
 			"TLS handshakes that failed or timed out, by direction: in (accepted connections, closed), out (connections we opened, the send fails).")
 	}
+	newWSMetrics(set, &m.ws)
 	for site, name := range readerSiteNames {
 		m.panics[site] = set.NewCounter(`kemi_core_panics_total{where="`+name+`"}`,
 			"Panics recovered in goroutines that read, route or write network traffic (readers, workers, TCP flushers), by where they happened; the message or connection is lost, the server goes on.")

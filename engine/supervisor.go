@@ -525,7 +525,8 @@ func InheritWorkerProcess() (*WorkerProcess, error) {
 				return nil, fmt.Errorf("engine: inherited socket %s: %w", name, err)
 			}
 			wp.Inherited = append(wp.Inherited, InheritedSocket{Spec: name, Packet: pc})
-		case strings.HasPrefix(name, "tcp:"), strings.HasPrefix(name, "tls:"):
+		case strings.HasPrefix(name, "tcp:"), strings.HasPrefix(name, "tls:"),
+			strings.HasPrefix(name, "ws:"), strings.HasPrefix(name, "wss:"):
 			ln, err := net.FileListener(f)
 			f.Close()
 			if err != nil {

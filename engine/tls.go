@@ -360,7 +360,7 @@ func (s *tlsState) pick(ps []*tlsProfile, addr netip.AddrPort, sni, serverID str
 	return ps[len(ps)-1]
 }
 
-// needsTLS reports whether a listen spec of c is TLS.
+// needsTLS reports whether a listen spec of c is TLS or WSS.
 func (c *Config) needsTLS() bool {
 	specs := c.Listen
 	for _, in := range c.Inherited {
@@ -372,7 +372,7 @@ func (c *Config) needsTLS() bool {
 			continue
 		}
 		for _, s := range ss {
-			if s.Proto == "tls" {
+			if s.Proto == "tls" || s.Proto == "wss" {
 				return true
 			}
 		}

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/kemisip/kemi/internal/websocket"
 	"github.com/kemisip/kemi/kemi"
 )
 
@@ -49,6 +50,8 @@ type tcpConn struct {
 	closed  atomic.Bool
 	// tls is set for a TLS connection (c is then a *tls.Conn)
 	tls *tlsSession
+	// ws is set once the connection is upgraded to SIP over WebSocket
+	ws atomic.Pointer[wsSession]
 
 	// What the socket did not take at once waits in wq for the
 	// connection's flusher, so that no worker waits on a slow reader.
@@ -78,6 +81,8 @@ type transport struct {
 	warned   [numTCPRefusals]atomic.Int64 // unix nanos of the last warning
 	// tlsWarned is when a failed inbound TLS handshake was last warned of
 	tlsWarned atomic.Int64
+	// ka pings the WebSocket connections and closes silent ones
+	ka *websocket.Keepalive
 
 	// hook, when set (by tests), is called by the readers with every
 	// datagram, accepted connection (nil bytes) and framed TCP message,
@@ -115,6 +120,10 @@ func newTransport(e *Engine) *transport {
 		stopRead: make(chan struct{}),
 
 		writeTimeout: tcpSendTimeout,
+		ka: &websocket.Keepalive{
+			Interval: e.cfg.WSKeepaliveInterval,
+			Timeout:  e.cfg.WSPingTimeout,
+		},
 	}
 }
 
@@ -153,7 +162,7 @@ func (t *transport) bind() error {
 			l.udp = t.wrap(readWithSyscalls(pc.(*net.UDPConn), t.e.log))
 		} else {
 			l.tcp = ln.(*net.TCPListener)
-			l.sock = socketFor([]ListenSpec{s}, s.Proto, ln.Addr()) // tcp or tls
+			l.sock = socketFor([]ListenSpec{s}, s.Proto, ln.Addr()) // tcp, tls, ws or wss
 		}
 		t.listeners = append(t.listeners, l)
 		t.socks = append(t.socks, l.sock)
@@ -192,8 +201,8 @@ func (t *transport) inherit(inherited []InheritedSocket) error {
 			}
 			l.tcp = tl
 			proto := "tcp"
-			if len(specs) == 1 && specs[0].Proto == "tls" {
-				proto = "tls"
+			if len(specs) == 1 && isStreamOverTCP(specs[0].Proto) {
+				proto = specs[0].Proto // tls, ws or wss
 			}
 			l.sock = socketFor(specs, proto, tl.Addr())
 		}
@@ -222,8 +231,8 @@ func ListenSpecs(listen []string) ([]ListenSpec, error) {
 // BindSpec opens the socket of one listen spec.
 func BindSpec(s ListenSpec) (net.PacketConn, net.Listener, error) {
 	proto := s.Proto
-	if proto == "tls" {
-		proto = "tcp" // TLS runs over a TCP listener
+	if isStreamOverTCP(proto) {
+		proto = "tcp" // TLS, WS and WSS run over a TCP listener
 	}
 	network := proto + "4"
 	if s.Addr.Addr().Is6() {
@@ -282,6 +291,8 @@ func (t *transport) serve() {
 		t.wg.Add(1)
 		go func() { defer t.wg.Done(); t.acceptTCP(l) }()
 	}
+	t.wg.Add(1)
+	go func() { defer t.wg.Done(); t.runKeepalive() }()
 }
 
 // readerSite names a goroutine that reads or routes network input, or
@@ -433,7 +444,7 @@ func (t *transport) accept(l *listener, c *net.TCPConn) (more bool) {
 		return true
 	}
 	remote := netip.AddrPortFrom(rap.Addr().Unmap(), rap.Port())
-	if l.sock.Proto == "tls" {
+	if l.sock.Proto == "tls" || l.sock.Proto == "wss" {
 		// the handshake is the reader's first step: the acceptor never
 		// waits on a peer
 		tconn, sess := t.tlsServer(c, l.sock)
@@ -528,6 +539,7 @@ func (t *transport) removeConn(tc *tcpConn) {
 	if tc.tls != nil {
 		t.e.met.tlsConns.Add(-1)
 	}
+	t.connClosed(tc)
 }
 
 // tcpReadChunk is how much one read of a TCP connection takes: its
@@ -555,11 +567,17 @@ func (t *transport) readTCP(tc *tcpConn) {
 			return
 		}
 	}
+	if tc.sock != nil && (tc.sock.Proto == "ws" || tc.sock.Proto == "wss") {
+		t.serveWS(tc, nil)
+		return
+	}
 	idle := t.e.cfg.TCPIdleTimeout
 	msgTimeout := t.e.cfg.TCPMsgReadTimeout
 	f := streamFramer{max: t.e.cfg.MaxMessageSize}
 	chunk := make([]byte, tcpReadChunk)
 	var msgStart time.Time // first byte of the partial message buffered; zero if none
+	// an accepted connection may begin with an HTTP request (xhttp.go)
+	httpMaybe := tc.accepted
 	for {
 		deadline := time.Now().Add(idle)
 		if !msgStart.IsZero() && msgStart.Add(msgTimeout).Before(deadline) {
@@ -574,6 +592,15 @@ func (t *transport) readTCP(tc *tcpConn) {
 			now := time.Now()
 			tc.last.Store(now.UnixNano())
 			f.push(chunk[:n])
+			if httpMaybe {
+				if isHTTP, known := isHTTPStart(f.buf); known {
+					if isHTTP {
+						t.serveHTTP(tc, f.buf)
+						return
+					}
+					httpMaybe = false
+				}
+			}
 			framed := false
 			for {
 				msg, ferr := f.next()
@@ -696,10 +723,12 @@ func (t *transport) send(dst *kemi.Dest, b []byte) error {
 		}
 		_, err := l.udp.WriteToUDPAddrPort(b, dst.Addr)
 		return err
+	case "ws", "wss":
+		return t.sendWS(dst, b)
 	case "tcp", "tls":
 		tc := t.conn(dst.ConnID, dst.Addr)
-		if tc != nil && dst.ConnID == 0 && (tc.tls != nil) != (dst.Proto == "tls") {
-			tc = nil // a connection to that address, of the other transport
+		if tc != nil && dst.ConnID == 0 && tc.proto() != dst.Proto {
+			tc = nil // a connection to that address, of another transport
 		}
 		if tc == nil {
 			if dst.NoConnect {

@@ -23,7 +23,7 @@ func scriptFlags() []cli.Flag {
 		&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Usage: "config `FILE` (kemi.toml): core settings, enabled modules, module parameters; its relative paths are relative to its folder", EnvVars: []string{"KEMI_CONFIG"}},
 		&cli.StringSliceFlag{Name: "define", Aliases: []string{"D"}, Usage: "define `NAME` or NAME=VALUE for KSR.kx.ifdef (repeatable)", EnvVars: []string{"KEMI_DEFINES"}},
 		&cli.StringSliceFlag{Name: "modules", Usage: "enabled `MODULES`, in order, comma-separated (default: all standard modules)", EnvVars: []string{"KEMI_MODULES"}},
-		&cli.StringSliceFlag{Name: "listen", Aliases: []string{"l"}, Usage: "listen `ADDR`: [proto:]ip[:port][/advertised-ip[:port]], proto udp, tcp or tls (tls takes its certificates from the [tls] table of the config file), ip * for every interface (repeatable; default udp+tcp 127.0.0.1:5060)", EnvVars: []string{"KEMI_LISTEN"}},
+		&cli.StringSliceFlag{Name: "listen", Aliases: []string{"l"}, Usage: "listen `ADDR`: [proto:]ip[:port][/advertised-ip[:port]], proto udp, tcp, tls, ws or wss (tls and wss take their certificates from the [tls] table of the config file), ip * for every interface (repeatable; default udp+tcp 127.0.0.1:5060)", EnvVars: []string{"KEMI_LISTEN"}},
 		&cli.StringSliceFlag{Name: "alias", Usage: "extra host `NAME`[:port] that is myself (repeatable)", EnvVars: []string{"KEMI_ALIAS"}},
 		&cli.IntFlag{Name: "workers", Aliases: []string{"n"}, Usage: "`N` workers (Lua states), at least 1", DefaultText: "number of CPUs", EnvVars: []string{"KEMI_WORKERS"}},
 		&cli.StringFlag{Name: "log-level", Value: "info", Usage: "log `LEVEL`: debug, info, notice, warn, error, crit", EnvVars: []string{"KEMI_LOG_LEVEL"}},

@@ -33,5 +33,7 @@ import (
 	_ "github.com/kemisip/kemi/core/tm"
 	_ "github.com/kemisip/kemi/core/tmx"
 	_ "github.com/kemisip/kemi/core/usrloc"
+	_ "github.com/kemisip/kemi/core/websocket"
+	_ "github.com/kemisip/kemi/core/xhttp"
 	_ "github.com/kemisip/kemi/core/xlog"
 )

@@ -62,6 +62,8 @@ var standardOrder = []string{
 	"rtpengine",
 	"dispatcher",
 	"tls",
+	"xhttp",
+	"websocket",
 }
 
 // TestStandardOrder keeps the registered standard set and its order as
