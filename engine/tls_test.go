@@ -508,7 +508,9 @@ function ksr_request_route()
 	if id then KSR.tls.set_connect_server_id(id) end
 	KSR.pv.sets("$du", KSR.hdr.get("X-Next"))
 	if KSR.hdr.is_present("X-Relay") > 0 then
-		if KSR.tm.t_relay() < 0 then KSR.sl.sl_send_reply(500, "Relay Failed") end
+		local proto, rc = KSR.hdr.get("X-Proto"), 0
+		if proto then rc = KSR.tm.t_relay_to_proto(proto) else rc = KSR.tm.t_relay() end
+		if rc < 0 then KSR.sl.sl_send_reply(500, "Relay Failed") end
 		return
 	end
 	if KSR.forward() < 0 then
@@ -563,6 +565,17 @@ end
 			t.Fatalf("relayed request: %q\n%s", reply, s.Logs())
 		}
 		<-msgs
+	})
+
+	t.Run("t_relay_to_proto tls to a next hop without a transport", func(t *testing.T) {
+		reply := send("SIP/2.0 200 OK", fmt.Sprintf("sip:127.0.0.1:%d", good.Port()), "", "X-Relay: 1\r\nX-Proto: tls\r\n")
+		if !strings.HasPrefix(reply, "SIP/2.0 200 OK") || !strings.Contains(reply, "tag=uas-1") {
+			t.Fatalf("relayed request: %q\n%s", reply, s.Logs())
+		}
+		msg := <-msgs
+		if via := header(msg, "Via"); !strings.HasPrefix(via, "SIP/2.0/TLS ") {
+			t.Errorf("our Via %q, want TLS", via)
+		}
 	})
 
 	t.Run("a peer the CA list does not vouch for", func(t *testing.T) {

@@ -599,11 +599,11 @@ func (mod *Module) clean(m *kemi.Msg, a kemi.Args) kemi.Value {
 	return kemi.IntBool(n > 0)
 }
 
-// relayToProto is t_relay_to_proto("udp"|"tcp").
+// relayToProto is t_relay_to_proto("udp"|"tcp"|"tls").
 func (mod *Module) relayToProto(m *kemi.Msg, a kemi.Args) kemi.Value {
 	p := strings.ToLower(a.Str(0))
-	if p != "udp" && p != "tcp" {
-		m.Errorf(mod.log, "t_relay_to_proto: transport %q is not supported (udp, tcp)", a.Str(0))
+	if p != "udp" && p != "tcp" && p != "tls" {
+		m.Errorf(mod.log, "t_relay_to_proto: transport %q is not supported (udp, tcp, tls)", a.Str(0))
 		return kemi.Fail
 	}
 	return mod.tRelay(m, relayOpts{proto: p})

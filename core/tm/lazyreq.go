@@ -116,9 +116,7 @@ func (mod *Module) addBranchLazy(t *tx, origin *kemi.Msg, tg target, o relayOpts
 	if err != nil {
 		return true, fmt.Errorf("%w: %v", errUnresolvable, err)
 	}
-	if o.proto != "" && o.proto != dst.Proto {
-		dst.Proto = o.proto
-	}
+	forceProto(&dst, o.proto, next)
 	sock := tg.sock
 	if sock == nil {
 		sock = origin.SendSock

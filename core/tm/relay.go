@@ -5,11 +5,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+	"github.com/kemisip/kemi/internal/sipmsg"
 	"github.com/kemisip/kemi/kemi"
 )
 
@@ -282,9 +284,7 @@ func (mod *Module) addBranch(t *tx, origin *kemi.Msg, tg target, o relayOpts) er
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUnresolvable, err)
 	}
-	if o.proto != "" && o.proto != dst.Proto {
-		dst.Proto = o.proto
-	}
+	forceProto(&dst, o.proto, next)
 	if bm.SendSock != nil && bm.SendSock.Proto == dst.Proto {
 		dst.Sock = bm.SendSock
 	}
@@ -643,4 +643,24 @@ func proxyURI(proto, hostport string) string {
 		uri += ";transport=" + p
 	}
 	return uri
+}
+
+// forceProto makes proto (t_relay_to_proto's) the transport of dst,
+// resolved from the next hop next. A next hop without a port then goes to
+// the transport's default port, 5061 for TLS and 5060 for the others, as
+// with Kamailio's forced protocol.
+func forceProto(dst *kemi.Dest, proto, next string) {
+	if proto == "" || proto == dst.Proto {
+		return
+	}
+	if tls := proto == "tls"; tls != (dst.Proto == "tls") {
+		if u, err := sipmsg.ParseURI([]byte(next)); err == nil && u.PortNum == 0 {
+			port := uint16(5060)
+			if tls {
+				port = 5061
+			}
+			dst.Addr = netip.AddrPortFrom(dst.Addr.Addr(), port)
+		}
+	}
+	dst.Proto = proto
 }
