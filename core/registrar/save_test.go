@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kemisip/kemi/kemi/kemitest"
 )
 
 // TestSave checks save's replies, return values and what it stores, step
@@ -235,5 +237,37 @@ func TestRegSendReply(t *testing.T) {
 	}
 	if v := f.e.Call(t, "KSR.registrar.reg_send_reply", m); v.Int != -1 {
 		t.Errorf("second reg_send_reply %d, want -1", v.Int)
+	}
+}
+
+// TestSaveStoresConnID checks that a REGISTER over a stream transport
+// stores the id of its connection, which usrloc removes the binding by
+// when the connection closes, and one over UDP none.
+func TestSaveStoresConnID(t *testing.T) {
+	tests := []struct {
+		proto  string
+		connID uint64
+		want   int64
+	}{
+		{"udp", 0, 0},
+		{"tcp", 7, 7},
+		{"tls", 8, 8},
+		{"ws", 9, 9},
+		{"wss", 10, 10},
+	}
+	for _, tc := range tests {
+		t.Run(tc.proto, func(t *testing.T) {
+			f := setup(t, nil)
+			f.e.Host.Reset()
+			m := f.e.Prepare(kemitest.ParseMsg(t, register("c-"+tc.proto, 1, "Contact: <sip:alice@192.0.2.10:5062>")))
+			m.Proto, m.ConnID = tc.proto, tc.connID
+			if v := f.e.Call(t, "KSR.registrar.save", m, "location", 0); v.Int != 1 {
+				t.Fatalf("save returned %d", v.Int)
+			}
+			bs := f.loc.all("location", "alice")
+			if len(bs) != 1 || bs[0].ConnID != tc.want {
+				t.Errorf("stored %+v, want one binding with connection id %d", bs, tc.want)
+			}
+		})
 	}
 }

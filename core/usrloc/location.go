@@ -20,6 +20,7 @@ type location struct {
 	serverID int
 	natFlag  uint32 // nat_bflag as a mask, 0 when unset
 	errs     *errReporter
+	conns    *connIndex // bindings saved over stream connections
 
 	expMu  sync.Mutex
 	expFor *kemi.Proc // the process running the callback
@@ -29,10 +30,22 @@ type location struct {
 func (l *location) Lookup(ctx context.Context, table, aor string) ([]kemi.Binding, error) {
 	bs, err := l.Store.Lookup(ctx, table, aor)
 	l.errs.report(err)
-	return bs, err
+	if err != nil || l.conns == nil || l.conns.nClosing.Load() == 0 {
+		return bs, err
+	}
+	// a binding whose connection closed is unreachable already, though
+	// the removal process may not have deleted it yet
+	out := bs[:0]
+	for i := range bs {
+		if !l.conns.isClosing(table, aor, &bs[i]) {
+			out = append(out, bs[i])
+		}
+	}
+	return out, nil
 }
 
 func (l *location) Update(ctx context.Context, table, aor string, fn func([]kemi.Binding) (kemi.BindingChange, error)) error {
+	var saved kemi.BindingChange
 	err := l.Store.Update(ctx, table, aor, func(cur []kemi.Binding) (kemi.BindingChange, error) {
 		ch, err := fn(cur)
 		for i := range ch.Put {
@@ -40,9 +53,13 @@ func (l *location) Update(ctx context.Context, table, aor string, fn func([]kemi
 				ch.Put[i].ServerID = l.serverID
 			}
 		}
+		saved = ch // the last run is the one stored (Redis retries)
 		return ch, err
 	})
 	l.errs.report(err)
+	if err == nil && l.conns != nil {
+		l.conns.saved(table, aor, saved)
+	}
 	return err
 }
 

@@ -11,6 +11,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"sync/atomic"
 	"time"
 
@@ -35,6 +36,7 @@ type Module struct {
 	callback string
 
 	expired         *metrics.Counter
+	lost            *lostConns
 	users, contacts atomic.Int64
 }
 
@@ -53,6 +55,7 @@ func (mod *Module) ModInit(env *kemi.Env) error {
 	mod.callback = p.Str("event_callback", "")
 	serverID := p.Int("server_id", 0)
 	natBflag := p.Int("nat_bflag", -1)
+	lostTCP := p.Bool("handle_lost_tcp", false)
 	if err := p.Check(); err != nil {
 		return err
 	}
@@ -76,6 +79,10 @@ func (mod *Module) ModInit(env *kemi.Env) error {
 	set.NewGauge(`kemi_usrloc_users`, "Addresses of record with at least one binding, at the last expiry pass (Kamailio's registered_users).", func() float64 { return float64(mod.users.Load()) })
 	set.NewGauge(`kemi_usrloc_bindings`, "Bindings (contacts) in the location tables, at the last expiry pass.", func() float64 { return float64(mod.contacts.Load()) })
 
+	mod.loc = &location{serverID: serverID, errs: errs, conns: newConnIndex()}
+	mod.lost = &lostConns{loc: mod.loc, log: env.Logger, tcp: lostTCP,
+		removed: set.NewCounter(`kemi_usrloc_conn_closed_removed_total`, "Bindings removed because the WebSocket (or, with handle_lost_tcp, TCP or TLS) connection they were saved over closed.")}
+
 	var store Store
 	if env.DryRun {
 		store = newMemoryStore(opts) // kemi check opens no database
@@ -86,8 +93,9 @@ func (mod *Module) ModInit(env *kemi.Env) error {
 			return err
 		}
 		env.AddProcess(kemi.Process{Name: "usrloc-timer", Run: mod.timerProcess})
+		env.AddProcess(kemi.Process{Name: "usrloc-lost-conn", Run: mod.lost.run})
 	}
-	mod.loc = &location{Store: store, serverID: serverID, errs: errs}
+	mod.loc.Store = store
 	if natBflag >= 0 {
 		mod.loc.natFlag = 1 << natBflag
 	}
@@ -107,6 +115,17 @@ func (mod *Module) Location() kemi.Location {
 // either; registrar uses it.
 func (mod *Module) Exports() []kemi.Export { return nil }
 
+// OnConnClosed queues the removal of the bindings saved over connection
+// c (kemi.ConnCloseHook): always for ws and wss, for tcp and tls with
+// handle_lost_tcp. The usrloc-lost-conn process writes the store; until
+// it has, lookups skip those bindings.
+func (mod *Module) OnConnClosed(c kemi.ClosedConn) {
+	if mod.loc == nil || c.ID == 0 || c.ID > math.MaxInt64 {
+		return
+	}
+	mod.loc.conns.closed(int64(c.ID), mod.lost.wanted(c.Proto))
+}
+
 // Destroy closes the database.
 func (mod *Module) Destroy() {
 	if mod.loc != nil && mod.loc.Store != nil {
@@ -115,6 +134,7 @@ func (mod *Module) Destroy() {
 }
 
 var (
-	_ kemi.ModIniter = (*Module)(nil)
-	_ kemi.Destroyer = (*Module)(nil)
+	_ kemi.ModIniter     = (*Module)(nil)
+	_ kemi.Destroyer     = (*Module)(nil)
+	_ kemi.ConnCloseHook = (*Module)(nil)
 )
