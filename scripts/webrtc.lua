@@ -48,11 +48,15 @@ local FLT_SRC_WS = 7
 local FLB_DST_WS = 8
 
 -- rtpengine flags by the side the SDP is sent to. A browser needs ICE,
--- DTLS-SRTP (rtpengine the passive, answering end of the DTLS handshake
--- when it offers), rtcp-mux and a=mid; a SIP phone gets plain RTP without
--- ICE, RTCP on its own port.
+-- DTLS-SRTP, rtcp-mux and a=mid; a SIP phone gets plain RTP without ICE,
+-- RTCP on its own port. In an offer to a browser rtpengine is the passive
+-- end of the DTLS handshake (the browser connects once it has the offer);
+-- in an answer to a browser rtpengine takes the role the browser's offer
+-- leaves it (active after its actpass): with DTLS=passive there, rtpengine
+-- 10.5 never completes the handshake when ICE finished before the answer.
 local RTP_TO_WS = "trust-address replace-origin replace-session-connection"
-	.. " ICE=force DTLS=passive SDES-off rtcp-mux-offer rtcp-mux-require generate-mid RTP/SAVPF"
+	.. " ICE=force SDES-off rtcp-mux-offer rtcp-mux-require generate-mid RTP/SAVPF"
+local RTP_OFFER_TO_WS = RTP_TO_WS .. " DTLS=passive"
 local RTP_TO_UDP = "trust-address replace-origin replace-session-connection"
 	.. " ICE=remove rtcp-mux-demux RTP/AVP"
 
@@ -63,12 +67,15 @@ local function debug(msg)
 end
 
 -- rtp_flags returns the rtpengine flags for SDP sent to a WebSocket
--- client (to_ws) or to a UDP peer.
-local function rtp_flags(to_ws)
-	if to_ws then
-		return RTP_TO_WS
+-- client (to_ws) or to a UDP peer, in an offer or an answer.
+local function rtp_flags(to_ws, offer)
+	if not to_ws then
+		return RTP_TO_UDP
 	end
-	return RTP_TO_UDP
+	if offer then
+		return RTP_OFFER_TO_WS
+	end
+	return RTP_TO_WS
 end
 
 -- is_ws_uri tells whether a destination (a $du or R-URI) is a WebSocket
@@ -252,7 +259,7 @@ function ksr_branch_manage()
 	end
 	debug("branch to " .. tostring(dst) .. (to_ws and " (WebSocket)" or ""))
 	if KSR.is_INVITE() or KSR.is_UPDATE() then
-		if KSR.rtpengine.rtpengine_manage(rtp_flags(to_ws)) < 0 then
+		if KSR.rtpengine.rtpengine_manage(rtp_flags(to_ws, true)) < 0 then
 			KSR.err("rtpengine offer failed for " .. tostring(dst) .. "\n")
 		end
 	end
@@ -268,7 +275,7 @@ function ksr_onreply_manage()
 		KSR.nathelper.add_contact_alias()
 	end
 	if scode > 100 and scode < 300 and KSR.textops.has_body_type("application/sdp") > 0 then
-		if KSR.rtpengine.rtpengine_manage(rtp_flags(KSR.isflagset(FLT_SRC_WS))) < 0 then
+		if KSR.rtpengine.rtpengine_manage(rtp_flags(KSR.isflagset(FLT_SRC_WS), false)) < 0 then
 			KSR.err("rtpengine answer failed for a " .. scode .. "\n")
 		end
 	end

@@ -38,8 +38,8 @@ const webrtcLimit = 60 * time.Second
 
 // webrtcPage is the browser's part. Alice registers over WSS and calls
 // the sipp UAS (UDP) through kemi; then Bob registers and calls Alice,
-// who answers (WSS to WSS). Each call is held 2 s, its media statistics
-// read, and hung up. Everything is posted to /result.
+// who answers (WSS to WSS). Each call is held until audio flows both
+// ways (at most 6 s, read with getStats), and hung up. Everything is posted to /result.
 const webrtcPage = `<!DOCTYPE html>
 <html><head><title>kemi webrtc gateway</title><script src="/jssip.js"></script></head><body><script>
 const WSS = %q, DOMAIN = "127.0.0.1", UAS = %q;
@@ -82,9 +82,20 @@ function watch(session, out) {
   });
 }
 
+// flowing waits up to 5 s for audio packets both ways.
+async function flowing(pc) {
+  let m;
+  for (let i = 0; i < 20; i++) {
+    m = await mediaStats(pc);
+    if (m.sent > 0 && m.received > 0) break;
+    await sleep(250);
+  }
+  return m;
+}
+
 async function hold(session, out) {
-  await sleep(2000);
-  out.media = await mediaStats(session.connection);
+  await sleep(1000);
+  out.media = await flowing(session.connection);
   const ended = new Promise(res => {
     session.on("ended", e => res("ended by " + e.originator));
     session.on("failed", e => res("failed: " + e.cause));
@@ -119,7 +130,7 @@ async function run() {
     r.call2.state = await watch(s2, r.call2);
     const aliceSide = await Promise.race([answered, sleep(5000)]);
     if (r.call2.state === "confirmed") {
-      if (aliceSide) r.callee2.media = await mediaStats(aliceSide.connection);
+      if (aliceSide) r.callee2.media = await flowing(aliceSide.connection);
       await hold(s2, r.call2);
     }
     alice.ua.stop();
@@ -269,6 +280,14 @@ func TestWebRTCGateway(t *testing.T) {
 	for name, c := range map[string]webrtcCall{"call 1 (alice to sipp)": res.Call1, "call 2 (bob to alice)": res.Call2} {
 		if c.State != "confirmed" || c.End != "ended by local" {
 			t.Errorf("%s: %q, %q; want confirmed and ended by local", name, c.State, c.End)
+		}
+	}
+	// media: audio packets both ways on each browser's leg, as its
+	// getStats counts them (SRTP to and from rtpengine; on call 1 sipp's
+	// -rtp_echo sends the plain RTP back)
+	for name, m := range map[string]*webrtcMedia{"alice (call 1)": res.Call1.Media, "bob (call 2)": res.Call2.Media, "alice (call 2)": res.Callee2.Media} {
+		if m == nil || m.Sent == 0 || m.Received == 0 || m.Pair != "succeeded" {
+			t.Errorf("%s: no audio both ways: %+v", name, m)
 		}
 	}
 	if res.Callee2.State != "confirmed" {
