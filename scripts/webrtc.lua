@@ -17,9 +17,15 @@
 --   private_key = "sip.example.com.key"
 --   [rtpengine]
 --   rtpengine_sock = "udp:127.0.0.1:2223"
+--   [nathelper]
+--   received_avp = "$avp(RECEIVED)"
+--   [registrar]
+--   received_avp = "$avp(RECEIVED)"
 --
 -- and rtpengine running with a listen-ng of 127.0.0.1:2223 (userspace
--- forwarding is enough: --table=-1). The wss: listener upgrades HTTP to
+-- forwarding is enough: --table=-1). The two received_avp settings let a
+-- browser's registration record the address of its connection
+-- (fix_nated_register), which lookup then uses. The wss: listener upgrades HTTP to
 -- WebSocket by itself; on Kamailio the same routes run behind
 -- ksr_xhttp_event (below).
 --

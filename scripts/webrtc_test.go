@@ -542,3 +542,41 @@ func received(log, start string) string {
 	}
 	return ""
 }
+
+// webrtcConfig is the kemi.toml of scripts/webrtc.lua's header comment,
+// with a test's certificate and ports.
+const webrtcConfig = `[core]
+script = %q
+listen = ["udp:127.0.0.1:5060", "wss:127.0.0.1:4443"]
+
+[tls]
+certificate = %q
+private_key = %q
+
+[rtpengine]
+rtpengine_sock = "udp:127.0.0.1:2223"
+
+[nathelper]
+received_avp = "$avp(RECEIVED)"
+
+[registrar]
+received_avp = "$avp(RECEIVED)"
+`
+
+// TestWebRTCScriptChecks: `kemi check` accepts the script with the
+// configuration its header documents.
+func TestWebRTCScriptChecks(t *testing.T) {
+	script, err := filepath.Abs("webrtc.lua")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, key := selfSignedCert(t)
+	cfg := filepath.Join(t.TempDir(), "kemi.toml")
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(webrtcConfig, script, cert, key)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(kemiBinary(t), "check", "--config", cfg).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "webrtc.lua: ok") {
+		t.Fatalf("kemi check: %v\n%s", err, out)
+	}
+}
