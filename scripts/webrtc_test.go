@@ -299,11 +299,11 @@ func TestWebRTCGateway(t *testing.T) {
 
 	// SDP: what the UDP phone got is plain RTP from rtpengine; what each
 	// browser got is DTLS-SRTP with ICE candidates of rtpengine
-	invite := received(string(uasMsgs), "INVITE sip:")
+	invite := enginetest.SippReceived(string(uasMsgs), "INVITE sip:")
 	if invite == "" {
 		t.Fatalf("no INVITE at the sipp UAS:\n%s", uasMsgs)
 	}
-	offer := sipBody(invite)
+	offer := enginetest.SIPBody(invite)
 	rtp.checkSDP(t, "offer at the UDP phone", offer, "RTP/AVP", false)
 	rtp.checkSDP(t, "answer at alice (call 1)", res.Call1.RemoteSdp, "RTP/SAVPF", true)
 	rtp.checkSDP(t, "offer at alice (call 2)", res.Callee2.RemoteSdp, "RTP/SAVPF", true)
@@ -484,13 +484,6 @@ func (r *rtpEngine) checkSDP(t *testing.T, what, sdp, profile string, webrtc boo
 	}
 }
 
-// sipBody returns the body of a SIP message.
-func sipBody(msg string) string {
-	msg = strings.ReplaceAll(msg, "\r\n", "\n")
-	_, b, _ := strings.Cut(msg, "\n\n")
-	return b
-}
-
 // selfSignedCert writes a certificate for 127.0.0.1 and its key, made for
 // this test, and returns their paths.
 func selfSignedCert(t *testing.T) (string, string) {
@@ -525,22 +518,6 @@ func selfSignedCert(t *testing.T) (string, string) {
 		t.Fatal(err)
 	}
 	return cert, keyFile
-}
-
-// received returns the first message sipp logged (-message_file) as
-// received whose first line starts with start.
-func received(log, start string) string {
-	for _, part := range strings.Split(log, "message received [")[1:] {
-		_, msg, _ := strings.Cut(part, "\n")
-		msg = strings.TrimLeft(msg, "\r\n")
-		if strings.HasPrefix(msg, start) {
-			if i := strings.Index(msg, "\n-----"); i >= 0 {
-				msg = msg[:i]
-			}
-			return msg
-		}
-	}
-	return ""
 }
 
 // webrtcConfig is the kemi.toml of scripts/webrtc.lua's header comment,

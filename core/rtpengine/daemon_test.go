@@ -157,13 +157,13 @@ end`, enginetest.WithParams("rtpengine", map[string]any{"rtpengine_sock": "udp:"
 	}
 	uas, _ := os.ReadFile(uasLog)
 	uac, _ := os.ReadFile(uacLog)
-	invite := received(string(uas), "INVITE sip:")
-	ok := received(string(uac), "SIP/2.0 200 OK")
+	invite := enginetest.SippReceived(string(uas), "INVITE sip:")
+	ok := enginetest.SippReceived(string(uac), "SIP/2.0 200 OK")
 	if invite == "" || ok == "" {
 		t.Fatalf("no INVITE at the uas or no 200 at the uac:\nuas:\n%s\nuac:\n%s", uas, uac)
 	}
-	d.checkRewritten(t, "INVITE at the callee", body(invite))
-	d.checkRewritten(t, "200 at the caller", body(ok))
+	d.checkRewritten(t, "INVITE at the callee", enginetest.SIPBody(invite))
+	d.checkRewritten(t, "200 at the caller", enginetest.SIPBody(ok))
 	if strings.Contains(invite, "m=audio 6000 ") || strings.Contains(ok, "m=audio 6000 ") {
 		t.Error("sipp's own media port 6000 went through")
 	}
@@ -187,28 +187,6 @@ end`, enginetest.WithParams("rtpengine", map[string]any{"rtpengine_sock": "udp:"
 	if strings.Contains(s.Logs(), "rtpengine_manage failed") {
 		t.Errorf("engine logs:\n%s", s.Logs())
 	}
-}
-
-// received returns the first message sipp logged as received whose first
-// line starts with start.
-func received(log, start string) string {
-	for _, part := range strings.Split(log, "message received [")[1:] {
-		_, msg, _ := strings.Cut(part, "\n")
-		msg = strings.TrimLeft(msg, "\r\n")
-		if strings.HasPrefix(msg, start) {
-			if i := strings.Index(msg, "\n-----"); i >= 0 {
-				msg = msg[:i]
-			}
-			return msg
-		}
-	}
-	return ""
-}
-
-func body(msg string) string {
-	msg = strings.ReplaceAll(msg, "\r\n", "\n")
-	_, b, _ := strings.Cut(msg, "\n\n")
-	return b
 }
 
 func headerValue(msg, name string) string {
