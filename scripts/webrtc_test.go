@@ -5,7 +5,6 @@ package scripts_test
 // rewrites the SDP, sipp is the SIP phone on UDP.
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -177,7 +176,7 @@ func TestWebRTCGateway(t *testing.T) {
 		t.Skipf("JsSIP not installed in scripts/%s (make tools, or npm ci in scripts/testdata/webrtc): WebRTC test skipped", jssipDir)
 	}
 	enginetest.SippPath(t)
-	rtp := startRTPEngine(t)
+	rtp := enginetest.StartRTPEngine(t)
 	bundle, err := bundleJsSIP(jssipDir)
 	if err != nil {
 		t.Fatal(err)
@@ -193,7 +192,7 @@ func TestWebRTCGateway(t *testing.T) {
 			c.Listen = []string{"udp:127.0.0.1:0", "wss:127.0.0.1:0"}
 			c.TLS = &engine.TLSConfig{TLSProfile: engine.TLSProfile{Certificate: cert, PrivateKey: key}}
 		}),
-		enginetest.WithParams("rtpengine", map[string]any{"rtpengine_sock": "udp:" + rtp.ng}),
+		enginetest.WithParams("rtpengine", map[string]any{"rtpengine_sock": "udp:" + rtp.NG}),
 		// fix_nated_register hands the WebSocket connection's address to save
 		enginetest.WithParams("nathelper", map[string]any{"received_avp": "$avp(RECEIVED)"}),
 		enginetest.WithParams("registrar", map[string]any{"received_avp": "$avp(RECEIVED)"}))
@@ -304,10 +303,10 @@ func TestWebRTCGateway(t *testing.T) {
 		t.Fatalf("no INVITE at the sipp UAS:\n%s", uasMsgs)
 	}
 	offer := enginetest.SIPBody(invite)
-	rtp.checkSDP(t, "offer at the UDP phone", offer, "RTP/AVP", false)
-	rtp.checkSDP(t, "answer at alice (call 1)", res.Call1.RemoteSdp, "RTP/SAVPF", true)
-	rtp.checkSDP(t, "offer at alice (call 2)", res.Callee2.RemoteSdp, "RTP/SAVPF", true)
-	rtp.checkSDP(t, "answer at bob (call 2)", res.Call2.RemoteSdp, "RTP/SAVPF", true)
+	checkSDP(rtp, t, "offer at the UDP phone", offer, "RTP/AVP", false)
+	checkSDP(rtp, t, "answer at alice (call 1)", res.Call1.RemoteSdp, "RTP/SAVPF", true)
+	checkSDP(rtp, t, "offer at alice (call 2)", res.Callee2.RemoteSdp, "RTP/SAVPF", true)
+	checkSDP(rtp, t, "answer at bob (call 2)", res.Call2.RemoteSdp, "RTP/SAVPF", true)
 	for what, sdp := range map[string]string{"alice's offer": res.Call1.LocalSdp, "bob's offer": res.Call2.LocalSdp} {
 		if !strings.Contains(sdp, "a=fingerprint:") || !strings.Contains(sdp, "SAVPF") {
 			t.Errorf("%s is not the browser's DTLS-SRTP offer:\n%s", what, sdp)
@@ -374,69 +373,6 @@ func startChromium(t *testing.T, chromium, url string, extra ...string) (string,
 	return out.Name(), exited
 }
 
-// rtpEngine is a real rtpengine started for a test, userspace only.
-type rtpEngine struct {
-	ng               string
-	portMin, portMax int
-}
-
-// startRTPEngine starts rtpengine (Debian's rtpengine-daemon) on
-// 127.0.0.1 without the kernel module, or skips the test. It is killed
-// when the test ends.
-func startRTPEngine(t *testing.T) *rtpEngine {
-	t.Helper()
-	bin, err := exec.LookPath("rtpengine")
-	if err != nil {
-		t.Skip("rtpengine not found: install the Debian package rtpengine-daemon to run this test (CI does)")
-	}
-	ngPort := enginetest.FreeUDPPort(t)
-	base := 20000 + (os.Getpid()*11+ngPort)%20000
-	r := &rtpEngine{ng: fmt.Sprintf("127.0.0.1:%d", ngPort), portMin: base, portMax: base + 99}
-	out := &bytes.Buffer{}
-	cmd := exec.Command(bin, "--config-file=none", "--table=-1", "--interface=127.0.0.1",
-		"--listen-ng="+r.ng, "--foreground", "--log-stderr", "--log-level=6", "--delete-delay=0",
-		"--port-min="+strconv.Itoa(r.portMin), "--port-max="+strconv.Itoa(r.portMax),
-		"--pidfile="+filepath.Join(t.TempDir(), "rtpengine.pid"))
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("rtpengine: %v", err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-done
-		if t.Failed() {
-			t.Logf("rtpengine output:\n%s", out)
-		}
-	})
-	// ready when its ng port answers a ping (bencode d7:command4:pinge)
-	for i := 0; ; i++ {
-		if pingNG(r.ng) {
-			return r
-		}
-		if i == 50 {
-			t.Fatalf("rtpengine does not answer on %s:\n%s", r.ng, out)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-func pingNG(addr string) bool {
-	c, err := net.Dial("udp", addr)
-	if err != nil {
-		return false
-	}
-	defer c.Close()
-	if _, err := c.Write([]byte("ping1 d7:command4:pinge")); err != nil {
-		return false
-	}
-	_ = c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
-	buf := make([]byte, 512)
-	n, err := c.Read(buf)
-	return err == nil && strings.Contains(string(buf[:n]), "pong")
-}
-
 var (
 	sdpMedia     = regexp.MustCompile(`(?m)^m=audio (\d+) (\S+)`)
 	sdpCandidate = regexp.MustCompile(`(?m)^a=candidate:\S+ \d+ (?i:udp) \d+ (\S+) (\d+) typ host`)
@@ -446,7 +382,7 @@ var (
 // media port of its range, the profile, and for a browser (webrtc) ICE
 // candidates of rtpengine's and a DTLS fingerprint, or for a SIP phone
 // none of them.
-func (r *rtpEngine) checkSDP(t *testing.T, what, sdp, profile string, webrtc bool) {
+func checkSDP(r *enginetest.RTPEngine, t *testing.T, what, sdp, profile string, webrtc bool) {
 	t.Helper()
 	sdp = strings.ReplaceAll(sdp, "\r\n", "\n")
 	m := sdpMedia.FindStringSubmatch(sdp)
@@ -456,10 +392,10 @@ func (r *rtpEngine) checkSDP(t *testing.T, what, sdp, profile string, webrtc boo
 	}
 	inRange := func(s string) bool {
 		p, _ := strconv.Atoi(s)
-		return p >= r.portMin && p <= r.portMax
+		return p >= r.PortMin && p <= r.PortMax
 	}
 	if !inRange(m[1]) || !strings.HasSuffix(m[2], profile) {
-		t.Errorf("%s: m=audio %s %s, want a port of rtpengine's %d-%d and %s:\n%s", what, m[1], m[2], r.portMin, r.portMax, profile, sdp)
+		t.Errorf("%s: m=audio %s %s, want a port of rtpengine's %d-%d and %s:\n%s", what, m[1], m[2], r.PortMin, r.PortMax, profile, sdp)
 	}
 	if !strings.Contains(sdp, "c=IN IP4 127.0.0.1") {
 		t.Errorf("%s: no c=IN IP4 127.0.0.1:\n%s", what, sdp)

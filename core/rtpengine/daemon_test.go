@@ -1,11 +1,9 @@
 package rtpengine_test
 
 import (
-	"bytes"
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -22,49 +20,15 @@ import (
 type daemon struct {
 	ng               string // "127.0.0.1:PORT"
 	portMin, portMax int
-	out              *bytes.Buffer
 	cookies          int // the test's own commands: rtpengine answers a repeated cookie from its cache
 }
 
-// startDaemon starts rtpengine (the Debian package rtpengine-daemon)
-// on 127.0.0.1 without the kernel module (--table=-1), or skips the test
-// when it is not installed. It is stopped when the test ends.
+// startDaemon starts rtpengine (enginetest.StartRTPEngine), or skips the
+// test when it is not installed. It is stopped when the test ends.
 func startDaemon(t *testing.T) *daemon {
 	t.Helper()
-	bin, err := exec.LookPath("rtpengine")
-	if err != nil {
-		t.Skip("rtpengine not found: install the Debian package rtpengine-daemon to run this test (CI does)")
-	}
-	ng := enginetest.FreeUDPPort(t)
-	// a media port range of its own: 100 ports above a free one
-	base := 20000 + (os.Getpid()*7+ng)%20000
-	d := &daemon{ng: fmt.Sprintf("127.0.0.1:%d", ng), portMin: base, portMax: base + 99, out: &bytes.Buffer{}}
-	cmd := exec.Command(bin, "--config-file=none", "--table=-1", "--interface=127.0.0.1",
-		"--listen-ng="+d.ng, "--foreground", "--log-stderr", "--log-level=6", "--delete-delay=0",
-		"--port-min="+strconv.Itoa(d.portMin), "--port-max="+strconv.Itoa(d.portMax),
-		"--pidfile="+filepath.Join(t.TempDir(), "rtpengine.pid"))
-	cmd.Stdout, cmd.Stderr = d.out, d.out
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("rtpengine: %v", err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-done
-		if t.Failed() {
-			t.Logf("rtpengine output:\n%s", d.out)
-		}
-	})
-	for i := 0; ; i++ {
-		if reply, err := d.command(map[string]any{"command": "ping"}); err == nil && reply["result"] == "pong" {
-			return d
-		}
-		if i == 50 {
-			t.Fatalf("rtpengine does not answer ping on %s:\n%s", d.ng, d.out)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	r := enginetest.StartRTPEngine(t)
+	return &daemon{ng: r.NG, portMin: r.PortMin, portMax: r.PortMax}
 }
 
 // command sends one ng command to the daemon itself, as the test's own
