@@ -166,7 +166,8 @@ function ksr_route_natdetect()
 	KSR.force_rport()
 	if KSR.is_REGISTER() then
 		KSR.nathelper.fix_nated_register()
-	elseif KSR.siputils.is_first_hop() > 0 or KSR.siputils.has_totag() < 0 then
+	elseif KSR.hdr.is_present("Contact") > 0 then
+		-- a request without Contact (ACK, BYE) has nothing to alias
 		KSR.nathelper.add_contact_alias()
 	end
 	debug("request from WebSocket client " .. KSR.kx.get_srcip() .. ":" .. KSR.kx.get_srcport())
@@ -182,9 +183,6 @@ function ksr_route_withindlg()
 	if KSR.rr.loose_route() > 0 then
 		if KSR.is_BYE() then
 			KSR.rtpengine.rtpengine_delete0()
-		end
-		if KSR.is_WSX() and KSR.is_ACK() == false and KSR.is_BYE() == false then
-			KSR.nathelper.add_contact_alias()
 		end
 		KSR.nathelper.handle_ruri_alias()
 		ksr_route_relay()
