@@ -318,7 +318,9 @@ func (t *transport) sendWS(dst *kemi.Dest, b []byte) error {
 		return fmt.Errorf("no %s connection to %s (kemi does not open WebSocket connections)", dst.Proto, dst.Addr)
 	}
 	ws := tc.ws.Load()
-	if ws == nil || dst.ConnID == 0 && ws.proto != dst.Proto {
+	// transport=ws names WS and WSS clients alike, as in Kamailio: the
+	// received URI and Record-Route of a WSS client say ws
+	if ws == nil || dst.ConnID == 0 && ws.proto != dst.Proto && !(dst.Proto == "ws" && ws.proto == "wss") {
 		return fmt.Errorf("no %s connection to %s (kemi does not open WebSocket connections)", dst.Proto, dst.Addr)
 	}
 	op := websocket.OpText

@@ -1,11 +1,9 @@
 package rtpengine_test
 
 import (
-	"bytes"
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -22,49 +20,15 @@ import (
 type daemon struct {
 	ng               string // "127.0.0.1:PORT"
 	portMin, portMax int
-	out              *bytes.Buffer
 	cookies          int // the test's own commands: rtpengine answers a repeated cookie from its cache
 }
 
-// startDaemon starts rtpengine (the Debian package rtpengine-daemon)
-// on 127.0.0.1 without the kernel module (--table=-1), or skips the test
-// when it is not installed. It is stopped when the test ends.
+// startDaemon starts rtpengine (enginetest.StartRTPEngine), or skips the
+// test when it is not installed. It is stopped when the test ends.
 func startDaemon(t *testing.T) *daemon {
 	t.Helper()
-	bin, err := exec.LookPath("rtpengine")
-	if err != nil {
-		t.Skip("rtpengine not found: install the Debian package rtpengine-daemon to run this test (CI does)")
-	}
-	ng := enginetest.FreeUDPPort(t)
-	// a media port range of its own: 100 ports above a free one
-	base := 20000 + (os.Getpid()*7+ng)%20000
-	d := &daemon{ng: fmt.Sprintf("127.0.0.1:%d", ng), portMin: base, portMax: base + 99, out: &bytes.Buffer{}}
-	cmd := exec.Command(bin, "--config-file=none", "--table=-1", "--interface=127.0.0.1",
-		"--listen-ng="+d.ng, "--foreground", "--log-stderr", "--log-level=6", "--delete-delay=0",
-		"--port-min="+strconv.Itoa(d.portMin), "--port-max="+strconv.Itoa(d.portMax),
-		"--pidfile="+filepath.Join(t.TempDir(), "rtpengine.pid"))
-	cmd.Stdout, cmd.Stderr = d.out, d.out
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("rtpengine: %v", err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-done
-		if t.Failed() {
-			t.Logf("rtpengine output:\n%s", d.out)
-		}
-	})
-	for i := 0; ; i++ {
-		if reply, err := d.command(map[string]any{"command": "ping"}); err == nil && reply["result"] == "pong" {
-			return d
-		}
-		if i == 50 {
-			t.Fatalf("rtpengine does not answer ping on %s:\n%s", d.ng, d.out)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	r := enginetest.StartRTPEngine(t)
+	return &daemon{ng: r.NG, portMin: r.PortMin, portMax: r.PortMax}
 }
 
 // command sends one ng command to the daemon itself, as the test's own
@@ -157,13 +121,13 @@ end`, enginetest.WithParams("rtpengine", map[string]any{"rtpengine_sock": "udp:"
 	}
 	uas, _ := os.ReadFile(uasLog)
 	uac, _ := os.ReadFile(uacLog)
-	invite := received(string(uas), "INVITE sip:")
-	ok := received(string(uac), "SIP/2.0 200 OK")
+	invite := enginetest.SippReceived(string(uas), "INVITE sip:")
+	ok := enginetest.SippReceived(string(uac), "SIP/2.0 200 OK")
 	if invite == "" || ok == "" {
 		t.Fatalf("no INVITE at the uas or no 200 at the uac:\nuas:\n%s\nuac:\n%s", uas, uac)
 	}
-	d.checkRewritten(t, "INVITE at the callee", body(invite))
-	d.checkRewritten(t, "200 at the caller", body(ok))
+	d.checkRewritten(t, "INVITE at the callee", enginetest.SIPBody(invite))
+	d.checkRewritten(t, "200 at the caller", enginetest.SIPBody(ok))
 	if strings.Contains(invite, "m=audio 6000 ") || strings.Contains(ok, "m=audio 6000 ") {
 		t.Error("sipp's own media port 6000 went through")
 	}
@@ -187,28 +151,6 @@ end`, enginetest.WithParams("rtpengine", map[string]any{"rtpengine_sock": "udp:"
 	if strings.Contains(s.Logs(), "rtpengine_manage failed") {
 		t.Errorf("engine logs:\n%s", s.Logs())
 	}
-}
-
-// received returns the first message sipp logged as received whose first
-// line starts with start.
-func received(log, start string) string {
-	for _, part := range strings.Split(log, "message received [")[1:] {
-		_, msg, _ := strings.Cut(part, "\n")
-		msg = strings.TrimLeft(msg, "\r\n")
-		if strings.HasPrefix(msg, start) {
-			if i := strings.Index(msg, "\n-----"); i >= 0 {
-				msg = msg[:i]
-			}
-			return msg
-		}
-	}
-	return ""
-}
-
-func body(msg string) string {
-	msg = strings.ReplaceAll(msg, "\r\n", "\n")
-	_, b, _ := strings.Cut(msg, "\n\n")
-	return b
 }
 
 func headerValue(msg, name string) string {

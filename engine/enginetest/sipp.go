@@ -177,3 +177,26 @@ func RunUAC(t testing.TB, calls, rate int, args ...string) SippCalls {
 	r.Failed, _ = SippStat(string(csv), "FailedCall(C)")
 	return r
 }
+
+// SippReceived returns the first message a sipp -message_file log shows
+// as received whose first line starts with start, or "".
+func SippReceived(log, start string) string {
+	for _, part := range strings.Split(log, "message received [")[1:] {
+		_, msg, _ := strings.Cut(part, "\n")
+		msg = strings.TrimLeft(msg, "\r\n")
+		if strings.HasPrefix(msg, start) {
+			if i := strings.Index(msg, "\n-----"); i >= 0 {
+				msg = msg[:i]
+			}
+			return msg
+		}
+	}
+	return ""
+}
+
+// SIPBody returns the body of a SIP message, its line ends made \n.
+func SIPBody(msg string) string {
+	msg = strings.ReplaceAll(msg, "\r\n", "\n")
+	_, b, _ := strings.Cut(msg, "\n\n")
+	return b
+}
