@@ -3,8 +3,8 @@
 #   make run     build and run kemi on the embedded default script
 #                (SIP on udp+tcp 127.0.0.1:5060, metrics on 127.0.0.1:9090)
 #   make test    all tests, with the race detector (installs sipp, lua5.1,
-#                redis-server, rtpengine-daemon and chromium first when they
-#                are missing and make runs as root)
+#                redis-server, rtpengine-daemon, chromium and npm first when
+#                they are missing and make runs as root, then JsSIP with npm)
 #   make bench   Go benchmarks, sipp load runs (prints calls/s and CPU per call,
 #                registrations/s and CPU per registration) and the side-by-side
 #                table with Kamailio (bench-compare)
@@ -79,8 +79,10 @@ test: tools
 # apt-get when make runs as root (CI does); otherwise the tests that need
 # them skip with a message. rtpengine-daemon is the media relay of
 # core/rtpengine's tests (each starts its own, userspace only); chromium is
-# the browser of internal/websocket's test (headless).
-TOOLS := sipp:sip-tester lua5.1:lua5.1 redis-server:redis-server rtpengine:rtpengine-daemon chromium:chromium
+# the browser of the WebSocket and WebRTC tests (headless), and npm installs
+# JsSIP, pinned by scripts/testdata/webrtc/package-lock.json, for the latter.
+TOOLS := sipp:sip-tester lua5.1:lua5.1 redis-server:redis-server rtpengine:rtpengine-daemon chromium:chromium npm:npm
+JSSIP_DIR := scripts/testdata/webrtc
 
 tools:
 	@need=""; \
@@ -91,6 +93,10 @@ tools:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$need; \
 	else \
 	  echo "missing$$need (apt-get install$$need as root): the tests that need them skip"; \
+	fi
+	@if [ ! -f $(JSSIP_DIR)/node_modules/jssip/package.json ]; then \
+	  if command -v npm >/dev/null 2>&1; then (cd $(JSSIP_DIR) && npm ci --no-audit --no-fund --loglevel=error); \
+	  else echo "npm missing (apt-get install npm): the WebRTC test skips"; fi; \
 	fi
 
 lint:

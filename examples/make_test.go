@@ -9,11 +9,11 @@ import (
 )
 
 // TestMakeTestInstallsTools runs the Makefile's test target on a machine
-// without sipp, lua5.1, redis-server, rtpengine and chromium (a PATH of fakes, and GO=true so that no test
+// without sipp, lua5.1, redis-server, rtpengine, chromium and npm (a PATH of fakes, and GO=true so that no test
 // runs): as root it installs them with apt-get first, as another user it
 // says which are missing and goes on. CI runs .ci/run, which is make test.
 func TestMakeTestInstallsTools(t *testing.T) {
-	const tools = "sip-tester lua5.1 redis-server rtpengine-daemon chromium"
+	const tools = "sip-tester lua5.1 redis-server rtpengine-daemon chromium npm"
 	mk, err := exec.LookPath("make")
 	if err != nil {
 		t.Skipf("make is not installed: %v", err)
