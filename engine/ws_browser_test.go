@@ -2,20 +2,16 @@ package engine_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/kemisip/kemi/engine"
 	"github.com/kemisip/kemi/engine/enginetest"
+	"github.com/kemisip/kemi/internal/browsertest"
 )
 
 // wsBrowserPage sends an OPTIONS over a WebSocket to kemi's ws: listener
@@ -61,16 +57,7 @@ type wsBrowserResult struct {
 
 // TestWSBrowser runs the page above in headless Chromium against kemi.
 func TestWSBrowser(t *testing.T) {
-	var chromium string
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			chromium = p
-			break
-		}
-	}
-	if chromium == "" {
-		t.Skip("no chromium on PATH (apt-get install -y chromium): browser test skipped")
-	}
+	chromium := browsertest.Chromium(t)
 	if testing.Short() {
 		t.Skip("browser test skipped in -short mode")
 	}
@@ -78,63 +65,22 @@ func TestWSBrowser(t *testing.T) {
 		c.Listen = []string{"udp:127.0.0.1:0", "tcp:127.0.0.1:0", "ws:127.0.0.1:0"}
 	}))
 
-	results := make(chan wsBrowserResult, 1)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		fmt.Fprintf(w, wsBrowserPage, s.Addr("ws"), s.Addr("tcp"))
 	})
-	mux.HandleFunc("POST /result", func(w http.ResponseWriter, r *http.Request) {
-		var res wsBrowserResult
-		if err := json.NewDecoder(io.LimitReader(r.Body, 1<<16)).Decode(&res); err != nil {
-			res.Error = "bad result: " + err.Error()
-		}
-		select {
-		case results <- res:
-		default:
-		}
-	})
-	hln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = hs.Serve(hln) }()
-	t.Cleanup(func() { _ = hs.Close() })
+	pageURL, results := browsertest.Serve[wsBrowserResult](t, mux)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cmd := exec.Command(chromium, "--headless", "--no-sandbox", "--disable-gpu",
-		"--disable-background-networking", "--disable-component-update", "--disable-sync",
-		"--no-first-run", "--disable-extensions", "--disable-crash-reporter", "--disable-breakpad",
-		"--user-data-dir="+t.TempDir(), "http://"+hln.Addr().String()+"/")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // its helpers share its group
-	out, err := os.CreateTemp(t.TempDir(), "chromium-output")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer out.Close()
-	cmd.Stdout, cmd.Stderr = out, out // a file: Wait does not wait for helpers holding a pipe
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	defer func() {
-		// the chromium started here quits, then what is left of its group is killed
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(5 * time.Second):
-		}
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-	}()
+	out, exited := browsertest.Start(t, chromium, pageURL)
 
 	var res wsBrowserResult
 	select {
 	case res = <-results:
 	case err := <-exited:
-		b, _ := os.ReadFile(out.Name())
+		b, _ := os.ReadFile(out)
 		t.Fatalf("chromium exited before reporting: %v\n%s", err, b)
 	case <-ctx.Done():
 		t.Fatalf("no result from the browser in 30 s\n%s", s.Logs())

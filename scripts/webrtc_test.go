@@ -11,7 +11,6 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"io"
@@ -24,12 +23,12 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/kemisip/kemi/engine"
 	"github.com/kemisip/kemi/engine/enginetest"
+	"github.com/kemisip/kemi/internal/browsertest"
 )
 
 // webrtcLimit bounds the whole browser run.
@@ -171,7 +170,7 @@ func TestWebRTCGateway(t *testing.T) {
 	if testing.Short() {
 		t.Skip("browser test skipped in -short mode")
 	}
-	chromium := findChromium(t)
+	chromium := browsertest.Chromium(t)
 	if _, err := os.Stat(filepath.Join(jssipDir, "jssip", "package.json")); err != nil {
 		t.Skipf("JsSIP not installed in scripts/%s (make tools, or npm ci in scripts/testdata/webrtc): WebRTC test skipped", jssipDir)
 	}
@@ -213,7 +212,6 @@ func TestWebRTCGateway(t *testing.T) {
 		uasDone <- sippEnd{code, out}
 	}()
 
-	results := make(chan webrtcResult, 1)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -223,27 +221,11 @@ func TestWebRTCGateway(t *testing.T) {
 		w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
 		io.WriteString(w, bundle)
 	})
-	mux.HandleFunc("POST /result", func(w http.ResponseWriter, r *http.Request) {
-		var res webrtcResult
-		if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&res); err != nil {
-			res.Error = "bad result: " + err.Error()
-		}
-		select {
-		case results <- res:
-		default:
-		}
-	})
-	hln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = hs.Serve(hln) }()
-	t.Cleanup(func() { _ = hs.Close() })
+	pageURL, results := browsertest.Serve[webrtcResult](t, mux)
 
 	ctx, cancel := context.WithTimeout(context.Background(), webrtcLimit)
 	defer cancel()
-	browserOut, exited := startChromium(t, chromium, "http://"+hln.Addr().String()+"/",
+	browserOut, exited := browsertest.Start(t, chromium, pageURL,
 		"--ignore-certificate-errors", "--use-fake-device-for-media-stream",
 		"--use-fake-ui-for-media-stream", "--allow-loopback-in-peer-connection",
 		"--autoplay-policy=no-user-gesture-required")
@@ -324,53 +306,6 @@ func TestWebRTCGateway(t *testing.T) {
 			t.Errorf("metrics lack %s", series)
 		}
 	}
-}
-
-// findChromium returns the browser, or skips the test.
-func findChromium(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	t.Skip("no chromium on PATH (apt-get install -y chromium): WebRTC test skipped")
-	return ""
-}
-
-// startChromium runs headless Chromium on url with the flags of the other
-// browser tests and extra, in a process group of its own that is killed
-// when the test ends. It returns the file of its output and a channel of
-// its exit.
-func startChromium(t *testing.T, chromium, url string, extra ...string) (string, <-chan error) {
-	t.Helper()
-	args := append([]string{"--headless", "--no-sandbox", "--disable-gpu",
-		"--disable-background-networking", "--disable-component-update", "--disable-sync",
-		"--no-first-run", "--disable-extensions", "--disable-crash-reporter", "--disable-breakpad",
-		"--user-data-dir=" + t.TempDir()}, extra...)
-	cmd := exec.Command(chromium, append(args, url)...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // its helpers share its group
-	out, err := os.CreateTemp(t.TempDir(), "chromium-output")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { out.Close() })
-	cmd.Stdout, cmd.Stderr = out, out // a file: Wait does not wait for helpers holding a pipe
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		// the chromium started here quits, then what is left of its group is killed
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(5 * time.Second):
-		}
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-	})
-	return out.Name(), exited
 }
 
 var (

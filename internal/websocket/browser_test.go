@@ -2,18 +2,17 @@ package websocket
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
+	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/kemisip/kemi/internal/browsertest"
 )
 
 // browserPage opens three WebSockets to the test server and posts what
@@ -152,22 +151,10 @@ func (s *wsTestServer) handle(nc net.Conn) {
 	}
 }
 
-func findChromium() string {
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	return ""
-}
-
 // TestBrowser runs the page above in a real headless Chromium against a
 // server built on this package.
 func TestBrowser(t *testing.T) {
-	chromium := findChromium()
-	if chromium == "" {
-		t.Skip("no chromium on PATH (apt-get install -y chromium): browser test skipped")
-	}
+	chromium := browsertest.Chromium(t)
 	if testing.Short() {
 		t.Skip("browser test skipped in -short mode")
 	}
@@ -176,75 +163,24 @@ func TestBrowser(t *testing.T) {
 	ws := &wsTestServer{ln: wln, ends: map[string][]error{}}
 	go ws.serve()
 
-	results := make(chan browserResult, 1)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		fmt.Fprintf(w, browserPage, wln.Addr().(*net.TCPAddr).Port)
 	})
-	mux.HandleFunc("POST /result", func(w http.ResponseWriter, r *http.Request) {
-		var res browserResult
-		if err := json.NewDecoder(io.LimitReader(r.Body, 1<<16)).Decode(&res); err != nil {
-			res.Error = "bad result: " + err.Error()
-		}
-		select {
-		case results <- res:
-		default:
-		}
-	})
-	hln := listen(t)
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = hs.Serve(hln) }()
-	t.Cleanup(func() { _ = hs.Close() })
+	pageURL, results := browsertest.Serve[browserResult](t, mux)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	pageURL := "http://" + hln.Addr().String() + "/"
-	cmd := exec.Command(chromium, "--headless", "--no-sandbox", "--disable-gpu",
-		"--disable-background-networking", "--disable-component-update", "--disable-sync",
-		"--no-first-run", "--disable-extensions", "--disable-crash-reporter", "--disable-breakpad", "--user-data-dir="+t.TempDir(), pageURL)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // its helpers share its group
-	// Its output goes to a file, so Wait does not wait for helpers that
-	// keep the pipe open.
-	stderr, err := os.CreateTemp(t.TempDir(), "chromium-stderr")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stderr.Close()
-	cmd.Stdout, cmd.Stderr = stderr, stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	defer func() {
-		// Ask the chromium started here to quit (it ends its helpers),
-		// then kill what is left of its process group.
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		var done bool
-		select {
-		case <-exited:
-			done = true
-		case <-time.After(5 * time.Second):
-		}
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		if done {
-			return
-		}
-		select {
-		case <-exited:
-		case <-time.After(5 * time.Second):
-			t.Errorf("chromium %d did not exit", cmd.Process.Pid)
-		}
-	}()
+	out, exited := browsertest.Start(t, chromium, pageURL)
 
 	var res browserResult
 	select {
 	case res = <-results:
 	case err := <-exited:
-		t.Fatalf("chromium exited before reporting: %v\n%s", err, tail(stderr))
+		t.Fatalf("chromium exited before reporting: %v\n%s", err, tail(out))
 	case <-ctx.Done():
-		t.Fatalf("no result from the browser in 30 s\n%s", tail(stderr))
+		t.Fatalf("no result from the browser in 30 s\n%s", tail(out))
 	}
 	t.Logf("browser: %+v", res)
 	if res.Error != "" {
@@ -265,7 +201,7 @@ func TestBrowser(t *testing.T) {
 
 	ws.mu.Lock()
 	defer ws.mu.Unlock()
-	pageOrigin := "http://" + hln.Addr().String()
+	pageOrigin := strings.TrimSuffix(pageURL, "/")
 	if len(ws.origins) != 2 || ws.origins[0] != pageOrigin {
 		t.Errorf("origins %q, want the page's %q", ws.origins, pageOrigin)
 	}
@@ -282,9 +218,9 @@ func TestBrowser(t *testing.T) {
 	}
 }
 
-// tail returns the end of the file f.
-func tail(f *os.File) string {
-	b, _ := os.ReadFile(f.Name())
+// tail returns the end of the file name.
+func tail(name string) string {
+	b, _ := os.ReadFile(name)
 	s := string(b)
 	if len(s) > 2000 {
 		return s[len(s)-2000:]
