@@ -6,16 +6,8 @@ package scripts_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
 	"io"
-	"math/big"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -29,6 +21,7 @@ import (
 	"github.com/kemisip/kemi/engine"
 	"github.com/kemisip/kemi/engine/enginetest"
 	"github.com/kemisip/kemi/internal/browsertest"
+	"github.com/kemisip/kemi/internal/testcert"
 )
 
 // webrtcLimit bounds the whole browser run.
@@ -184,7 +177,7 @@ func TestWebRTCGateway(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cert, key := selfSignedCert(t)
+	cert, key := testcert.SelfSigned(t).Files(t)
 	s := enginetest.Start(t, string(script),
 		enginetest.WithConfig(func(c *engine.Config) {
 			c.ScriptPath = "webrtc.lua"
@@ -355,42 +348,6 @@ func checkSDP(r *enginetest.RTPEngine, t *testing.T, what, sdp, profile string, 
 	}
 }
 
-// selfSignedCert writes a certificate for 127.0.0.1 and its key, made for
-// this test, and returns their paths.
-func selfSignedCert(t *testing.T) (string, string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "127.0.0.1"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	cert, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	if err := os.WriteFile(cert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return cert, keyFile
-}
-
 // webrtcConfig is the kemi.toml of scripts/webrtc.lua's header comment,
 // with a test's certificate and ports.
 const webrtcConfig = `[core]
@@ -418,7 +375,7 @@ func TestWebRTCScriptChecks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cert, key := selfSignedCert(t)
+	cert, key := testcert.SelfSigned(t).Files(t)
 	cfg := filepath.Join(t.TempDir(), "kemi.toml")
 	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(webrtcConfig, script, cert, key)), 0o600); err != nil {
 		t.Fatal(err)
