@@ -17,9 +17,10 @@ import (
 	"github.com/kemisip/kemi/engine/enginetest"
 )
 
-// peerRelayScript relays every request statefully: new ones to the
-// target named in the script, in-dialog ones along their route.
-const peerRelayScript = `
+// peerScript relays requests statefully: new ones to the TARGET the
+// test sets, in-dialog ones along their route. It registers WebSocket
+// clients and answers an OPTIONS for no user itself.
+const peerScript = `
 function ksr_request_route()
 	if KSR.siputils.has_totag() > 0 then
 		if KSR.rr.loose_route() > 0 then
@@ -27,6 +28,16 @@ function ksr_request_route()
 			return
 		end
 		KSR.sl.sl_send_reply(404, "Not Here")
+		return
+	end
+	if KSR.is_REGISTER() then
+		if KSR.is_WSX() then KSR.nathelper.add_contact_alias() end
+		KSR.registrar.save("location", 0)
+		return
+	end
+	if KSR.is_OPTIONS() and KSR.pv.get("$rU") == nil then
+		KSR.hdr.append_to_reply("X-Proto: " .. tostring(KSR.pv.get("$pr")) .. "\r\n")
+		KSR.sl.sl_send_reply(200, "OK")
 		return
 	end
 	if KSR.is_INVITE() then KSR.rr.record_route() end
@@ -171,7 +182,7 @@ func TestPeerSipgoTLS(t *testing.T) {
 	go func() { _ = uas.srv.ServeTLS(ln) }()
 	t.Cleanup(func() { ln.Close() })
 
-	script := fmt.Sprintf("TARGET = \"sip:127.0.0.1:%d;transport=tls\"\n", uasPort) + peerRelayScript
+	script := fmt.Sprintf("TARGET = \"sip:127.0.0.1:%d;transport=tls\"\n", uasPort) + peerScript
 	s := enginetest.Start(t, script, withTLS(&engine.TLSConfig{
 		TLSProfile: engine.TLSProfile{Certificate: kemiCert, PrivateKey: kemiKey, CAList: ca.caFile()},
 	}))

@@ -18,34 +18,6 @@ import (
 	"github.com/kemisip/kemi/engine/enginetest"
 )
 
-// peerWSScript registers WebSocket clients, answers OPTIONS itself and
-// relays INVITEs to TARGET and in-dialog requests along their route.
-const peerWSScript = `
-function ksr_request_route()
-	if KSR.siputils.has_totag() > 0 then
-		if KSR.rr.loose_route() > 0 then
-			KSR.tm.t_relay()
-			return
-		end
-		KSR.sl.sl_send_reply(404, "Not Here")
-		return
-	end
-	if KSR.is_REGISTER() then
-		if KSR.is_WSX() then KSR.nathelper.add_contact_alias() end
-		KSR.registrar.save("location", 0)
-		return
-	end
-	if KSR.is_OPTIONS() then
-		KSR.hdr.append_to_reply("X-Proto: " .. tostring(KSR.pv.get("$pr")) .. "\r\n")
-		KSR.sl.sl_send_reply(200, "OK")
-		return
-	end
-	KSR.rr.record_route()
-	KSR.pv.sets("$du", TARGET)
-	if KSR.tm.t_relay() < 0 then KSR.sl.sl_send_reply(500, "Relay Failed") end
-end
-`
-
 // coderWS is a SIP over WebSocket client made of github.com/coder/websocket
 // and sipgo's parser: no code of kemi's on the client side.
 type coderWS struct {
@@ -137,7 +109,7 @@ func TestPeerCoderWebSocket(t *testing.T) {
 	uas := newSipgoUAS(t, "uas", sip.Uri{Scheme: "sip", User: "uas", Host: "127.0.0.1", Port: uasAddr.Port})
 	go func() { _ = uas.srv.ServeUDP(uasConn) }()
 
-	script := fmt.Sprintf("TARGET = \"sip:%s\"\n", uasAddr) + peerWSScript
+	script := fmt.Sprintf("TARGET = \"sip:%s\"\n", uasAddr) + peerScript
 	s := enginetest.Start(t, script, enginetest.WithConfig(func(c *engine.Config) {
 		c.Listen = []string{"udp:127.0.0.1:0", "ws:127.0.0.1:0", "wss:127.0.0.1:0"}
 		c.TLS = &engine.TLSConfig{TLSProfile: engine.TLSProfile{Certificate: cert, PrivateKey: key}}
