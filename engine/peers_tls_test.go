@@ -197,8 +197,7 @@ func TestPeerSipgoTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	ctx := peerContext(t)
 	kemiURI := func(user string) sip.Uri {
 		return sip.Uri{Scheme: "sip", User: user, Host: kemiTLS.Addr().String(), Port: int(kemiTLS.Port()),
 			UriParams: transportParam("tls")}

@@ -26,6 +26,13 @@ type coderWS struct {
 	proto string // WS or WSS, for the Via
 }
 
+// peerContext bounds one test's exchanges with a peer to 5 s.
+func peerContext(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
 // dialCoder dials url ("ws://" or "wss://") offering protocols, trusting
 // the CA in cfg for wss.
 func dialCoder(ctx context.Context, url string, cfg *tls.Config, protocols ...string) (*websocket.Conn, *http.Response, error) {
@@ -115,8 +122,6 @@ func TestPeerCoderWebSocket(t *testing.T) {
 		c.TLS = &engine.TLSConfig{TLSProfile: engine.TLSProfile{Certificate: cert, PrivateKey: key}}
 		c.MaxMessageSize = 4096
 	}))
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
 
 	for _, tc := range []struct {
 		scheme string
@@ -127,6 +132,7 @@ func TestPeerCoderWebSocket(t *testing.T) {
 	} {
 		url := tc.scheme + "://" + s.Addr(tc.scheme).String() + "/"
 		t.Run(tc.scheme, func(t *testing.T) {
+			ctx := peerContext(t)
 			c, resp, err := dialCoder(ctx, url, tc.cfg, "sip")
 			if err != nil {
 				t.Fatalf("dial %s: %v\n%s", url, err, s.Logs())
@@ -186,6 +192,7 @@ func TestPeerCoderWebSocket(t *testing.T) {
 		})
 
 		t.Run(tc.scheme+" without sip", func(t *testing.T) {
+			ctx := peerContext(t)
 			c, resp, err := dialCoder(ctx, url, tc.cfg)
 			if err == nil {
 				c.CloseNow()
@@ -197,6 +204,7 @@ func TestPeerCoderWebSocket(t *testing.T) {
 		})
 
 		t.Run(tc.scheme+" over max_message_size", func(t *testing.T) {
+			ctx := peerContext(t)
 			c, _, err := dialCoder(ctx, url, tc.cfg, "sip")
 			if err != nil {
 				t.Fatal(err)
@@ -218,8 +226,7 @@ func TestPeerCoderWebSocket(t *testing.T) {
 // listener through ksr_xhttp_event and KSR.websocket.handle_handshake.
 func TestPeerCoderWebSocketKamailioWay(t *testing.T) {
 	s := enginetest.Start(t, xhttpScript, withListen("udp:127.0.0.1:0", "tcp:127.0.0.1:0"))
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	ctx := peerContext(t)
 	c, _, err := dialCoder(ctx, "ws://"+s.TCP()+"/ws", nil, "sip")
 	if err != nil {
 		t.Fatalf("dial: %v\n%s", err, s.Logs())
