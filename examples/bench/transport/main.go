@@ -74,6 +74,11 @@ func run(kemiBin string, rate int, d time.Duration, clients, idle int, transport
 	}
 	defer k.stop()
 
+	// kemi's own CPU with no load (timers, the Go runtime): part of every
+	// figure below, and most of it at low rates
+	idle0 := treeCPU(k.pid)
+	time.Sleep(2 * time.Second)
+	fmt.Fprintf(os.Stderr, "kemi idle: %.1f %% of a core\n", float64(treeCPU(k.pid)-idle0)/float64(2*time.Second)*100)
 	fmt.Printf("| %d/s, %s, %d clients, %d workers | registers/s | CPU µs/register | calls/s | CPU µs/call | failed |\n", rate, d, clients, workers)
 	fmt.Println("|---|---|---|---|---|---|")
 	for _, tr := range transports {
