@@ -12,6 +12,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"fmt"
 	"math/big"
 	"net"
 	"os"
@@ -34,9 +35,19 @@ type Cert struct {
 // name. It fails t on error.
 func SelfSigned(t testing.TB, names ...string) *Cert {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	c, err := New(names...)
 	if err != nil {
 		t.Fatal(err)
+	}
+	return c
+}
+
+// New is [SelfSigned] for programs that are not tests (the benchmark
+// tools): it returns the error instead.
+func New(names ...string) (*Cert, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("testcert: key: %w", err)
 	}
 	cn := "127.0.0.1"
 	if len(names) > 0 {
@@ -54,15 +65,15 @@ func SelfSigned(t testing.TB, names ...string) *Cert {
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
-		t.Fatal(err)
+		return nil, fmt.Errorf("testcert: certificate: %w", err)
 	}
 	leaf, err := x509.ParseCertificate(der)
 	if err != nil {
-		t.Fatal(err)
+		return nil, fmt.Errorf("testcert: certificate: %w", err)
 	}
 	kder, err := x509.MarshalECPrivateKey(key)
 	if err != nil {
-		t.Fatal(err)
+		return nil, fmt.Errorf("testcert: key: %w", err)
 	}
 	pool := x509.NewCertPool()
 	pool.AddCert(leaf)
@@ -72,7 +83,7 @@ func SelfSigned(t testing.TB, names ...string) *Cert {
 		CertPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
 		KeyPEM:  pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}),
 		Leaf:    leaf,
-	}
+	}, nil
 }
 
 // Files writes the certificate and the key as PEM files in a folder of
