@@ -10,6 +10,7 @@
 #                table with Kamailio (bench-compare)
 #                make bench RATES="100 300" DURATION=5 STATEFUL_RATES=500 STATEFUL_DURATION=10
 #                make bench-compare COMPARE_RATE=2000 COMPARE_CALLS=30000 COMPARE_PROFILE=/tmp/prof
+#                make bench-transport TRANSPORT_RATE=1000 TRANSPORT_DURATION=10s (udp, tls, wss)
 #                make bench-max      highest clean call rates, kemi and Kamailio (15-20 min)
 #                make bench-register REGISTER_TARGETS="kemi-sqlite kamailio" REGISTER_RATES=500
 #                make bench-lb LB_TARGETS=kemi LB_RATES=500
@@ -58,7 +59,7 @@ COMPARE_CALLS ?= 30000
 COMPARE_PROFILE ?=
 KAMAILIO_ARGS ?= -x tlsf
 
-.PHONY: all build run test tools lint bench bench-go bench-sipp bench-register bench-lb bench-compare bench-max bench-kamailio clean
+.PHONY: all build run test tools lint bench bench-go bench-sipp bench-register bench-lb bench-compare bench-max bench-kamailio bench-transport clean
 
 all: build
 
@@ -103,7 +104,14 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
-bench: bench-go bench-sipp bench-register bench-lb bench-compare
+bench: bench-go bench-sipp bench-register bench-lb bench-compare bench-transport
+
+TRANSPORT_RATE ?= 1000
+TRANSPORT_DURATION ?= 10s
+# REGISTER and call rates over udp, tls and wss with kemi's CPU per request,
+# and the memory of 1000 idle WSS connections (examples/bench/transport)
+bench-transport: build
+	$(GO) run ./examples/bench/transport -kemi $(BIN) -rate $(TRANSPORT_RATE) -duration $(TRANSPORT_DURATION) -clients 50
 
 bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem ./luaext/ ./engine/ ./core/tm/ ./core/rr/
