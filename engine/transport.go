@@ -467,7 +467,16 @@ func (t *transport) addConn(c net.Conn, sock *kemi.Socket, remote netip.AddrPort
 
 // addStream is addConn for a TCP connection, sess nil, or a TLS one.
 func (t *transport) addStream(c net.Conn, sock *kemi.Socket, remote netip.AddrPort, accepted bool, sess *tlsSession) (*tcpConn, error) {
+	return t.addStreamWith(c, sock, remote, accepted, sess, nil)
+}
+
+// addStreamWith is addStream calling prep, if not nil, on the connection
+// before its reader starts (dialWS sets its WebSocket session so).
+func (t *transport) addStreamWith(c net.Conn, sock *kemi.Socket, remote netip.AddrPort, accepted bool, sess *tlsSession, prep func(*tcpConn)) (*tcpConn, error) {
 	tc := &tcpConn{id: t.nextID.Add(1), c: c, sock: sock, remote: remote, accepted: accepted, tls: sess}
+	if prep != nil {
+		prep(tc)
+	}
 	tc.last.Store(time.Now().UnixNano())
 	t.mu.Lock()
 	if t.shut {
@@ -566,6 +575,10 @@ func (t *transport) readTCP(tc *tcpConn) {
 		if err := t.handshake(tc.c.(*tls.Conn), tc.tls, tc.remote); err != nil {
 			return
 		}
+	}
+	if ws := tc.ws.Load(); ws != nil && !tc.accepted {
+		t.serveWSClient(tc, ws) // dialled by KSR.websocket.connect
+		return
 	}
 	if tc.sock != nil && (tc.sock.Proto == "ws" || tc.sock.Proto == "wss") {
 		t.serveWS(tc, nil)
