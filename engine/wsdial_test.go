@@ -183,7 +183,11 @@ func TestWSConnectFails(t *testing.T) {
 				t.Errorf("took %v", d)
 			}
 			logs := s.Logs()
-			if !strings.Contains(logs, tc.log) || !strings.Contains(logs, "websocket: connect failed") || !strings.Contains(logs, ".lua:") {
+			found := false
+			for _, line := range strings.Split(logs, "\n") {
+				found = found || strings.Contains(line, "websocket: connect failed") && strings.Contains(line, tc.log) && strings.Contains(line, ".lua:")
+			}
+			if !found {
 				t.Errorf("no log line with %q and the script's file:line:\n%s", tc.log, logs)
 			}
 		})
