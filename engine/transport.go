@@ -695,16 +695,8 @@ func (t *transport) dial(sock *kemi.Socket, addr netip.AddrPort) (*tcpConn, erro
 // dialDest opens a TCP or TLS connection to dst (see dial).
 func (t *transport) dialDest(dst *kemi.Dest) (*tcpConn, error) {
 	sock, addr := dst.Sock, dst.Addr
-	t.mu.Lock()
-	limit, shut := t.maxConns, t.shut
-	full := len(t.byID) >= limit
-	t.mu.Unlock()
-	if shut {
-		return nil, errClosed
-	}
-	if full {
-		t.refuse(refusedMaxConnections, "tcp connection not opened: too many connections", "remote", addr, "max", limit)
-		return nil, errTooManyConns
+	if err := t.mayDial(addr); err != nil {
+		return nil, err
 	}
 	d := net.Dialer{Timeout: 3 * time.Second}
 	c, err := d.Dial("tcp", addr.String())
@@ -724,6 +716,23 @@ func (t *transport) dialDest(dst *kemi.Dest) (*tcpConn, error) {
 		return t.addStream(tconn, sock, addr, false, sess)
 	}
 	return t.addConn(c, sock, addr, false)
+}
+
+// mayDial fails when a connection to addr may not be opened: the
+// transport is shut or at its connection limit (counted and logged).
+func (t *transport) mayDial(addr netip.AddrPort) error {
+	t.mu.Lock()
+	limit, shut := t.maxConns, t.shut
+	full := len(t.byID) >= limit
+	t.mu.Unlock()
+	if shut {
+		return errClosed
+	}
+	if full {
+		t.refuse(refusedMaxConnections, "tcp connection not opened: too many connections", "remote", addr, "max", limit)
+		return errTooManyConns
+	}
+	return nil
 }
 
 // send transmits b to dst.

@@ -59,16 +59,8 @@ func (e *Engine) WSConnect(host string, port int, path, subproto string, secure 
 // dialWS opens a WebSocket connection to addr (TLS when secure, with the
 // client profile for addr and host) and adds it to the transport.
 func (t *transport) dialWS(ctx context.Context, host string, addr netip.AddrPort, path, subproto string, secure bool) (*tcpConn, error) {
-	t.mu.Lock()
-	limit, shut := t.maxConns, t.shut
-	full := len(t.byID) >= limit
-	t.mu.Unlock()
-	if shut {
-		return nil, errClosed
-	}
-	if full {
-		t.refuse(refusedMaxConnections, "websocket connection not opened: too many connections", "remote", addr, "max", limit)
-		return nil, errTooManyConns
+	if err := t.mayDial(addr); err != nil {
+		return nil, err
 	}
 	var d net.Dialer
 	raw, err := d.DialContext(ctx, "tcp", addr.String())

@@ -92,24 +92,10 @@ end
 `
 
 // udpAsk sends req to the engine over UDP and returns the X-R header of
-// its answer.
+// its 200.
 func udpAsk(t *testing.T, s *enginetest.Server, req string) string {
 	t.Helper()
-	conn, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(s.Addr("udp")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if _, err := conn.Write([]byte(req)); err != nil {
-		t.Fatal(err)
-	}
-	_ = conn.SetReadDeadline(time.Now().Add(15 * time.Second))
-	b := make([]byte, 65536)
-	n, err := conn.Read(b)
-	if err != nil {
-		t.Fatalf("no answer: %v\n%s", err, s.Logs())
-	}
-	return header(string(b[:n]), "X-R")
+	return header(sendUDP(t, s, req, "SIP/2.0 200"), "X-R")
 }
 
 func withPort(req string, port int) string {
