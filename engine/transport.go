@@ -467,7 +467,16 @@ func (t *transport) addConn(c net.Conn, sock *kemi.Socket, remote netip.AddrPort
 
 // addStream is addConn for a TCP connection, sess nil, or a TLS one.
 func (t *transport) addStream(c net.Conn, sock *kemi.Socket, remote netip.AddrPort, accepted bool, sess *tlsSession) (*tcpConn, error) {
+	return t.addStreamWith(c, sock, remote, accepted, sess, nil)
+}
+
+// addStreamWith is addStream calling prep, if not nil, on the connection
+// before its reader starts (dialWS sets its WebSocket session so).
+func (t *transport) addStreamWith(c net.Conn, sock *kemi.Socket, remote netip.AddrPort, accepted bool, sess *tlsSession, prep func(*tcpConn)) (*tcpConn, error) {
 	tc := &tcpConn{id: t.nextID.Add(1), c: c, sock: sock, remote: remote, accepted: accepted, tls: sess}
+	if prep != nil {
+		prep(tc)
+	}
 	tc.last.Store(time.Now().UnixNano())
 	t.mu.Lock()
 	if t.shut {
@@ -566,6 +575,10 @@ func (t *transport) readTCP(tc *tcpConn) {
 		if err := t.handshake(tc.c.(*tls.Conn), tc.tls, tc.remote); err != nil {
 			return
 		}
+	}
+	if ws := tc.ws.Load(); ws != nil && !tc.accepted {
+		t.serveWSClient(tc, ws) // dialled by KSR.websocket.connect
+		return
 	}
 	if tc.sock != nil && (tc.sock.Proto == "ws" || tc.sock.Proto == "wss") {
 		t.serveWS(tc, nil)
@@ -682,16 +695,8 @@ func (t *transport) dial(sock *kemi.Socket, addr netip.AddrPort) (*tcpConn, erro
 // dialDest opens a TCP or TLS connection to dst (see dial).
 func (t *transport) dialDest(dst *kemi.Dest) (*tcpConn, error) {
 	sock, addr := dst.Sock, dst.Addr
-	t.mu.Lock()
-	limit, shut := t.maxConns, t.shut
-	full := len(t.byID) >= limit
-	t.mu.Unlock()
-	if shut {
-		return nil, errClosed
-	}
-	if full {
-		t.refuse(refusedMaxConnections, "tcp connection not opened: too many connections", "remote", addr, "max", limit)
-		return nil, errTooManyConns
+	if err := t.mayDial(addr); err != nil {
+		return nil, err
 	}
 	d := net.Dialer{Timeout: 3 * time.Second}
 	c, err := d.Dial("tcp", addr.String())
@@ -711,6 +716,23 @@ func (t *transport) dialDest(dst *kemi.Dest) (*tcpConn, error) {
 		return t.addStream(tconn, sock, addr, false, sess)
 	}
 	return t.addConn(c, sock, addr, false)
+}
+
+// mayDial fails when a connection to addr may not be opened: the
+// transport is shut or at its connection limit (counted and logged).
+func (t *transport) mayDial(addr netip.AddrPort) error {
+	t.mu.Lock()
+	limit, shut := t.maxConns, t.shut
+	full := len(t.byID) >= limit
+	t.mu.Unlock()
+	if shut {
+		return errClosed
+	}
+	if full {
+		t.refuse(refusedMaxConnections, "tcp connection not opened: too many connections", "remote", addr, "max", limit)
+		return errTooManyConns
+	}
+	return nil
 }
 
 // send transmits b to dst.

@@ -216,6 +216,12 @@ func (t *transport) accepted(tc *tcpConn, u *websocket.Upgrade, rest []byte) {
 	wc := websocket.NewServer(wsIO{t, tc}, rest, websocket.Config{MaxMessageSize: t.e.cfg.MaxMessageSize})
 	// the 101 went first: only now may SIP be sent on it
 	tc.ws.Store(&wsSession{proto: proto, conn: wc})
+	t.readWS(tc, wc, proto)
+}
+
+// readWS routes each message of WebSocket connection wc (of tc) as one
+// SIP message with proto ws or wss until the connection ends.
+func (t *transport) readWS(tc *tcpConn, wc *websocket.Conn, proto string) {
 	_ = tc.c.SetReadDeadline(time.Time{})
 	if t.closed.Load() {
 		return // stopReading may have set its deadline before ours

@@ -1,7 +1,8 @@
 // Package websocket is Kamailio's websocket module as scripts see it:
 // KSR.websocket.handle_handshake upgrades an HTTP request that arrived on
 // a SIP tcp or tls listener (in the ksr_xhttp_event route) to SIP over
-// WebSocket, and KSR.websocket.close* end WebSocket connections. The
+// WebSocket, KSR.websocket.connect and send open WebSocket connections to
+// a peer, and KSR.websocket.close* end WebSocket connections. The
 // WebSocket transport itself (ws: and wss: listeners, frames, keepalive
 // pings, the kemi_websocket_* metrics) belongs to the engine.
 package websocket

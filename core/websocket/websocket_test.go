@@ -96,3 +96,56 @@ func TestHandleHandshake(t *testing.T) {
 		})
 	}
 }
+
+// dialHost is a test host that opens WebSocket connection 9 and records
+// what it sends.
+type dialHost struct {
+	*kemitest.Host
+	err    error
+	secure bool
+	sent   []kemi.Dest
+}
+
+func (h *dialHost) WSConnect(host string, port int, path, subproto string, secure bool) (uint64, error) {
+	h.secure = secure
+	return 9, h.err
+}
+
+func (h *dialHost) SendRaw(dst kemi.Dest, b []byte) error {
+	h.sent = append(h.sent, dst)
+	return nil
+}
+
+func TestConnectAndSend(t *testing.T) {
+	mod := &Module{log: slog.New(slog.DiscardHandler)}
+	for _, tc := range []struct {
+		name     string
+		fn       string
+		args     []string
+		err      error
+		want     kemi.Value
+		wantSent string // proto of the send, "" for none
+	}{
+		{"connect", "connect", []string{"127.0.0.1", "80", "/", "sip", "0"}, nil, kemi.Int(1), ""},
+		{"connect fails", "connect", []string{"127.0.0.1", "80", "/", "sip", "0"}, errors.New("refused"), kemi.Int(-1), ""},
+		{"msrp", "connect", []string{"127.0.0.1", "80", "/", "msrp", "0"}, nil, kemi.Int(-1), ""},
+		{"bad cmode", "connect", []string{"127.0.0.1", "80", "/", "sip", "2"}, nil, kemi.Int(-1), ""},
+		{"send ws", "send", []string{"127.0.0.1", "80", "/", "sip", "0"}, nil, kemi.Int(1), "ws"},
+		{"send wss", "send", []string{"127.0.0.1", "443", "/", "sip", "1"}, nil, kemi.Int(1), "wss"},
+		{"send fails to connect", "send", []string{"127.0.0.1", "80", "/", "sip", "0"}, errors.New("refused"), kemi.Int(-1), ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := &dialHost{Host: kemitest.NewHost(), err: tc.err}
+			m := &kemi.Msg{Proto: "udp", Raw: []byte("OPTIONS sip:a SIP/2.0\r\n\r\n"), Host: h}
+			if got := call(mod, tc.fn, m, tc.args...); got != tc.want {
+				t.Fatalf("%s = %v, want %v", tc.fn, got, tc.want)
+			}
+			switch {
+			case tc.wantSent == "" && len(h.sent) != 0:
+				t.Errorf("sent %v, want nothing", h.sent)
+			case tc.wantSent != "" && (len(h.sent) != 1 || h.sent[0].Proto != tc.wantSent || h.sent[0].ConnID != 9):
+				t.Errorf("sent %v, want one %s send on connection 9", h.sent, tc.wantSent)
+			}
+		})
+	}
+}
