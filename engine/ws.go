@@ -316,18 +316,19 @@ func (t *transport) waitFlushed(tc *tcpConn, until time.Time) {
 }
 
 // sendWS sends b as one WebSocket message on the connection of dst
-// (by its id, else to its address). kemi opens no WebSocket connection
-// itself: a WebSocket client is reached over the connection it opened.
+// (by its id, else to its address). A send does not open a connection: a
+// WebSocket peer is reached over the connection it opened, or one a script
+// opened with KSR.websocket.connect or send.
 func (t *transport) sendWS(dst *kemi.Dest, b []byte) error {
 	tc := t.conn(dst.ConnID, dst.Addr)
 	if tc == nil {
-		return fmt.Errorf("no %s connection to %s (kemi does not open WebSocket connections)", dst.Proto, dst.Addr)
+		return fmt.Errorf("no %s connection to %s (a WebSocket peer is reached over a connection it or KSR.websocket.connect opened)", dst.Proto, dst.Addr)
 	}
 	ws := tc.ws.Load()
 	// transport=ws names WS and WSS clients alike, as in Kamailio: the
 	// received URI and Record-Route of a WSS client say ws
 	if ws == nil || dst.ConnID == 0 && ws.proto != dst.Proto && !(dst.Proto == "ws" && ws.proto == "wss") {
-		return fmt.Errorf("no %s connection to %s (kemi does not open WebSocket connections)", dst.Proto, dst.Addr)
+		return fmt.Errorf("no %s connection to %s (a WebSocket peer is reached over a connection it or KSR.websocket.connect opened)", dst.Proto, dst.Addr)
 	}
 	op := websocket.OpText
 	if !utf8.Valid(b) {
