@@ -1,6 +1,7 @@
 package engine_test
 
 import (
+	"crypto/tls"
 	"net"
 	"strconv"
 	"strings"
@@ -8,7 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kemisip/kemi/engine"
 	"github.com/kemisip/kemi/engine/enginetest"
+	"github.com/kemisip/kemi/internal/testcert"
 	"github.com/kemisip/kemi/internal/websocket"
 )
 
@@ -23,9 +26,19 @@ type wsPeer struct {
 
 func startWSPeer(t *testing.T, protocols ...string) *wsPeer {
 	t.Helper()
+	return startWSPeerOn(t, nil, protocols...)
+}
+
+// startWSPeerOn is startWSPeer over TLS with the certificate cert (nil:
+// plain TCP).
+func startWSPeerOn(t *testing.T, cert *tls.Certificate, protocols ...string) *wsPeer {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
+	}
+	if cert != nil {
+		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{*cert}, MinVersion: tls.VersionTLS12})
 	}
 	p := &wsPeer{ln: ln, got: make(chan string, 16), conns: make(chan *websocket.Conn, 4)}
 	t.Cleanup(func() { ln.Close() })
@@ -72,20 +85,22 @@ func (p *wsPeer) serve(c net.Conn, protocols []string) {
 }
 
 // wsConnectScript relays a UDP request to the WebSocket peer of its
-// X-Port header with KSR.websocket.send after two connects, answering
-// with what they returned; a request from the peer (over ws) is answered
-// 200 over the same connection.
+// X-Port header (over TLS when X-Mode is 1) with KSR.websocket.send after
+// two connects, answering with what they returned; a request from the
+// peer (over ws or wss) is answered 200 over the same connection.
 const wsConnectScript = `
 function ksr_request_route()
-	if KSR.pv.get("$pr") == "ws" then
-		KSR.sl.sl_send_reply(200, "Over WS")
+	local pr = KSR.pv.get("$pr")
+	if pr == "ws" or pr == "wss" then
+		KSR.sl.sl_send_reply(200, "Over " .. pr)
 		return
 	end
 	local port = tonumber(KSR.pv.get("$hdr(X-Port)"))
 	local path = KSR.pv.get("$hdr(X-Path)") or "/"
-	local c1 = KSR.websocket.connect("127.0.0.1", port, path, "sip", 0)
-	local c2 = KSR.websocket.connect("127.0.0.1", port, path, "sip", 0)
-	local s = KSR.websocket.send("127.0.0.1", port, path, "sip", 0)
+	local mode = tonumber(KSR.pv.get("$hdr(X-Mode)") or "0")
+	local c1 = KSR.websocket.connect("127.0.0.1", port, path, "sip", mode)
+	local c2 = KSR.websocket.connect("127.0.0.1", port, path, "sip", mode)
+	local s = KSR.websocket.send("127.0.0.1", port, path, "sip", mode)
 	KSR.hdr.append_to_reply("X-R: " .. c1 .. "," .. c2 .. "," .. s .. "\r\n")
 	KSR.sl.sl_send_reply(200, "OK")
 end
@@ -135,8 +150,8 @@ func TestWSConnectAndSend(t *testing.T) {
 	}
 	select {
 	case msg = <-peer.got:
-		if !strings.HasPrefix(msg, "SIP/2.0 200 Over WS") {
-			t.Errorf("the peer got, want 200 Over WS:\n%s", msg)
+		if !strings.HasPrefix(msg, "SIP/2.0 200 Over ws") {
+			t.Errorf("the peer got, want 200 Over ws:\n%s", msg)
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatalf("no answer on the WebSocket\n%s", s.Logs())
@@ -177,5 +192,56 @@ func TestWSConnectFails(t *testing.T) {
 				t.Errorf("no log line with %q and the script's file:line:\n%s", tc.log, logs)
 			}
 		})
+	}
+}
+
+// TestWSSConnectAndSend is TestWSConnectAndSend over TLS (cmode 1): kemi
+// verifies the peer's certificate with its client profile's ca_list, and
+// one that is not trusted fails the connect.
+func TestWSSConnectAndSend(t *testing.T) {
+	cert := testcert.SelfSigned(t)
+	certFile, _ := cert.Files(t)
+	peer := startWSPeerOn(t, &cert.TLS, "sip")
+	stranger := testcert.SelfSigned(t)
+	untrusted := startWSPeerOn(t, &stranger.TLS, "sip")
+	s := enginetest.Start(t, wsConnectScript, withListen("udp:127.0.0.1:0"),
+		enginetest.WithConfig(func(c *engine.Config) {
+			// no TLS listener: only the client side, trusting the peer
+			c.TLS = &engine.TLSConfig{TLSProfile: engine.TLSProfile{CAList: certFile}}
+		}))
+	wss := func(req string, port int) string {
+		return strings.Replace(withPort(req, port), "Content-Length", "X-Mode: 1\r\nContent-Length", 1)
+	}
+
+	if got := udpAsk(t, s, wss(sipOptions("UDP", "wss1"), peer.port())); got != "1,1,1" {
+		t.Fatalf("connect, connect, send = %q, want 1,1,1\n%s", got, s.Logs())
+	}
+	select {
+	case msg := <-peer.got:
+		if header(msg, "Call-ID") != "wss1" {
+			t.Errorf("the peer got:\n%s", msg)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatalf("the OPTIONS did not reach the peer\n%s", s.Logs())
+	}
+	wc := <-peer.conns
+	req := strings.Replace(sipOptions("WSS", "fromWSSPeer"), "127.0.0.1:5999", "peer.invalid", 1)
+	if err := wc.WriteMessage(websocket.OpText, []byte(req)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case msg := <-peer.got:
+		if !strings.HasPrefix(msg, "SIP/2.0 200 Over wss") {
+			t.Errorf("the peer got, want 200 Over wss:\n%s", msg)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatalf("no answer on the WebSocket\n%s", s.Logs())
+	}
+
+	if got := udpAsk(t, s, wss(sipOptions("UDP", "wss2"), untrusted.port())); got != "-1,-1,-1" {
+		t.Fatalf("an untrusted peer: %q, want -1,-1,-1\n%s", got, s.Logs())
+	}
+	if n := untrusted.accepted.Load(); n != 0 {
+		t.Errorf("the untrusted peer got %d upgrades", n)
 	}
 }
