@@ -70,11 +70,16 @@ func (t *transport) serveHTTP(tc *tcpConn, pending []byte) {
 			}
 			return
 		}
-		n, err := strconv.Atoi(strings.TrimSpace(req.Header.Get("Content-Length")))
-		if err != nil {
-			n = 0
+		n, ok := httpBodyLength(req.Header)
+		if !ok {
+			// a length that is not one number, or a chunked body: where the
+			// next request starts is unknown (request smuggling)
+			if t.writeTCP(tc, appendHTTPReply(nil, 400, "Bad Request", "", nil, true)) == nil {
+				t.lingerClose(tc)
+			}
+			return
 		}
-		if n < 0 || n > maxBody {
+		if n > maxBody {
 			if t.writeTCP(tc, appendHTTPReply(nil, 413, "Content Too Large", "", nil, true)) == nil {
 				t.lingerClose(tc)
 			}
@@ -230,3 +235,22 @@ func (e *Engine) WSClose(connID uint64, code int, reason string) error {
 }
 
 var _ kemi.WSHost = (*Engine)(nil)
+
+// httpBodyLength returns the length of an HTTP request's body from its
+// headers: 0 without Content-Length; ok is false for a Content-Length that
+// is repeated, not a number or negative, and for any Transfer-Encoding
+// (kemi reads no chunked bodies).
+func httpBodyLength(h websocket.Header) (n int, ok bool) {
+	if len(h.Values("Transfer-Encoding")) > 0 {
+		return 0, false
+	}
+	switch v := h.Values("Content-Length"); len(v) {
+	case 0:
+		return 0, true
+	case 1:
+		if n, err := strconv.Atoi(strings.TrimSpace(v[0])); err == nil && n >= 0 {
+			return n, true
+		}
+	}
+	return 0, false
+}
