@@ -292,7 +292,12 @@ func (t *transport) serve() {
 		go func() { defer t.wg.Done(); t.acceptTCP(l) }()
 	}
 	t.wg.Add(1)
-	go func() { defer t.wg.Done(); t.runKeepalive() }()
+	go func() {
+		defer t.wg.Done()
+		ctx, cancel := context.WithCancel(context.Background())
+		go func() { <-t.stopRead; cancel() }()
+		t.ka.Run(ctx) // pings the WebSocket connections until reading stops
+	}()
 }
 
 // readerSite names a goroutine that reads or routes network input, or
@@ -577,11 +582,11 @@ func (t *transport) readTCP(tc *tcpConn) {
 		}
 	}
 	if ws := tc.ws.Load(); ws != nil && !tc.accepted {
-		t.serveWSClient(tc, ws) // dialled by KSR.websocket.connect
+		t.readWS(tc, ws.conn, ws.proto) // dialled by KSR.websocket.connect
 		return
 	}
 	if tc.sock != nil && (tc.sock.Proto == "ws" || tc.sock.Proto == "wss") {
-		t.serveWS(tc, nil)
+		t.serveWS(tc)
 		return
 	}
 	idle := t.e.cfg.TCPIdleTimeout

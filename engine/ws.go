@@ -125,12 +125,11 @@ func (w wsIO) Close() error {
 	return nil
 }
 
-// serveWS reads the upgrade request of a connection (pending holds bytes
-// already read from it), answers it, and then routes each WebSocket
+// serveWS reads the upgrade request of a connection, answers it, and then routes each WebSocket
 // message as one SIP message until the connection ends. The caller
 // removes the connection.
-func (t *transport) serveWS(tc *tcpConn, pending []byte) {
-	req, rest, err := t.readHTTPHead(tc, pending)
+func (t *transport) serveWS(tc *tcpConn) {
+	req, rest, err := t.readHTTPHead(tc, nil)
 	if err != nil {
 		var he *websocket.HandshakeError
 		if errors.Is(err, errClosed) {
@@ -364,21 +363,6 @@ func (t *transport) connClosed(tc *tcpConn) {
 			}()
 			h.OnConnClosed(c)
 		}()
-	}
-}
-
-// runKeepalive ticks the WebSocket keepalive until reading stops.
-func (t *transport) runKeepalive() {
-	period := max(min(t.ka.Interval, t.ka.Timeout)/4, 10*time.Millisecond)
-	tick := time.NewTicker(period)
-	defer tick.Stop()
-	for {
-		select {
-		case <-t.stopRead:
-			return
-		case now := <-tick.C:
-			t.ka.Tick(now)
-		}
 	}
 }
 

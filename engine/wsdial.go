@@ -102,9 +102,4 @@ func (t *transport) dialWS(ctx context.Context, host string, addr netip.AddrPort
 	})
 }
 
-// serveWSClient reads a WebSocket connection kemi dialled (dialWS).
-func (t *transport) serveWSClient(tc *tcpConn, ws *wsSession) {
-	t.readWS(tc, ws.conn, ws.proto)
-}
-
 var _ kemi.WSDialer = (*Engine)(nil)
