@@ -162,8 +162,8 @@ type lostConns struct {
 }
 
 // wanted reports whether the bindings of a closed connection over proto
-// are removed: always for ws and wss, whose clients kemi cannot reach
-// again (it never opens a WebSocket connection), and for tcp and tls
+// are removed: always for ws and wss, whose clients (browsers) take no
+// inbound connection and cannot be reached again, and for tcp and tls
 // with handle_lost_tcp, since kemi can open a new connection to those.
 func (lc *lostConns) wanted(proto string) bool {
 	switch proto {

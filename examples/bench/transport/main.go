@@ -432,6 +432,9 @@ func (s *streamConn) recv(deadline time.Time) ([]byte, error) {
 			break
 		}
 	}
+	if length < 0 || length > 65535 {
+		return nil, fmt.Errorf("Content-Length %d out of range", length)
+	}
 	body := make([]byte, length)
 	if _, err := io.ReadFull(s.r, body); err != nil {
 		return nil, err
