@@ -163,18 +163,33 @@ func MetricValue(page, series string) float64 {
 // engine tests have used.
 type LogBuffer = kemitest.LogBuffer
 
-// Result is what a route did to a message in memory.
+// Result is what a route did to a message in memory (Route, and the
+// methods of Script).
 type Result struct {
+	// Route is the script function that ran first (Script only).
+	Route string
 	// Msg is the message after the route.
 	Msg *kemi.Msg
-	// Sent is what the route sent (replies, forwards).
+	// Sent is what the route sent (replies, forwards), in order.
 	Sent []kemitest.Sent
+	// Replies are the replies among Sent (Script only).
+	Replies []Reply
+	// Relays are the requests among Sent: t_relay's branches in order, a
+	// stateless forward, a CANCEL (Script only).
+	Relays []Relay
+	// Ran is false when the script defines no such route (Script only).
+	Ran bool
 	// Exited is set when the route ended with KSR.x.exit or KSR.x.drop.
 	Exited bool
 	// Err is a Lua error that aborted the route.
 	Err error
-	// Logs is what the modules and the script logged.
+	// Logs is what the modules and the script logged (with Script: while
+	// the message was handled).
 	Logs string
+	// Trace are the KSR calls the routes made, in order (Script only).
+	Trace []Call
+
+	s *Script
 }
 
 // Route runs the request route of script on the SIP message text (LF line
@@ -238,6 +253,9 @@ func (r *Result) String() string {
 	fmt.Fprintf(&b, "exited=%v err=%v sent=%d\n", r.Exited, r.Err, len(r.Sent))
 	for _, s := range r.Sent {
 		fmt.Fprintf(&b, "--- %s %s\n%s\n", s.Kind, s.URI, s.Msg)
+	}
+	for _, c := range r.Trace {
+		fmt.Fprintf(&b, "trace %s\n", c)
 	}
 	return b.String()
 }
