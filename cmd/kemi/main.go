@@ -67,6 +67,7 @@ func newApp() *cli.App {
 		Commands: []*cli.Command{
 			runCommand(),
 			checkCommand(),
+			testCommand(),
 			functionsCommand(),
 			{
 				Name:  "version",

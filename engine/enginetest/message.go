@@ -1,6 +1,7 @@
 package enginetest
 
 import (
+	"crypto/md5"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/emiago/sipgo/sip"
+	"github.com/kemisip/kemi/kemi"
 	"github.com/kemisip/kemi/kemi/kemitest"
 )
 
@@ -167,4 +169,50 @@ func derived(invite, method, totag string) (string, error) {
 	}
 	b.WriteString("Content-Length: 0\r\n\r\n")
 	return b.String(), nil
+}
+
+// Authorize answers a digest challenge: header names the challenge
+// ("WWW-Authenticate" or "Proxy-Authenticate") and challenge is its
+// value. It returns req (text) sent again as its sender would: with the
+// Authorization (or Proxy-Authorization) header for user and password
+// (MD5; qop=auth when the challenge offers it), a new Via branch and the
+// next CSeq.
+func Authorize(req, header, challenge, user, password string) (string, error) {
+	ch, err := kemi.ParseDigest(challenge)
+	if err != nil {
+		return "", fmt.Errorf("enginetest: challenge: %w", err)
+	}
+	m, err := kemitest.Parse(req)
+	if err != nil || !m.IsRequest() {
+		return "", fmt.Errorf("enginetest: authorize: not a request: %v", err)
+	}
+	r := m.Request()
+	nonce, _ := ch.Param("nonce")
+	uri := r.Recipient.String()
+	md := func(s string) string { sum := md5.Sum([]byte(s)); return hex.EncodeToString(sum[:]) }
+	ha1 := md(user + ":" + ch.Realm + ":" + password)
+	ha2 := md(string(r.Method) + ":" + uri)
+	cred := fmt.Sprintf(`Digest username="%s", realm="%s", nonce="%s", uri="%s", algorithm=MD5`, user, ch.Realm, nonce, uri)
+	if qop, _ := ch.Param("qop"); strings.Contains(qop, "auth") {
+		cnonce, nc := token(8), "00000001"
+		cred += fmt.Sprintf(`, qop=auth, nc=%s, cnonce="%s", response="%s"`, nc, cnonce, md(ha1+":"+nonce+":"+nc+":"+cnonce+":auth:"+ha2))
+	} else {
+		cred += fmt.Sprintf(`, response="%s"`, md(ha1+":"+nonce+":"+ha2))
+	}
+	if opaque, ok := ch.Param("opaque"); ok {
+		cred += fmt.Sprintf(`, opaque="%s"`, opaque)
+	}
+	name := "Authorization"
+	if strings.EqualFold(header, "Proxy-Authenticate") {
+		name = "Proxy-Authorization"
+	}
+	r.RemoveHeader(name)
+	r.AppendHeader(sip.NewHeader(name, cred))
+	if v := r.Via(); v != nil {
+		v.Params.Add("branch", "z9hG4bK"+token(8))
+	}
+	if cs := r.CSeq(); cs != nil {
+		cs.SeqNo++
+	}
+	return r.String(), nil
 }

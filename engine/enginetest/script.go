@@ -88,6 +88,7 @@ func (p *Program) Cover() *luaext.Coverage { return p.cov }
 // is used by one goroutine.
 type Script struct {
 	prog  *Program
+	opts  ScriptOptions
 	env   *kemitest.Env
 	st    *luaext.State
 	logs  *LogBuffer
@@ -114,17 +115,22 @@ func NewScript(t testing.TB, path string, opts ScriptOptions) *Script {
 	return s
 }
 
-// Start builds a fresh engine: modules loaded (ModInit, ChildInit for the
+// Start builds a fresh engine with the options the program was made with
+// (see StartWith).
+func (p *Program) Start() (*Script, error) { return p.StartWith(p.opts) }
+
+// StartWith builds a fresh engine with other options (their Cover is not
+// looked at: the program's compilation decides): modules loaded (ModInit, ChildInit for the
 // init, main and first worker ranks) with the database "memory", except
 // auth_db, whose subscribers live in a SQLite file of a temporary folder
 // (see AddSubscriber) unless the options name a db_url; then a Lua state
 // with the script's top level run once. Close releases it.
-func (p *Program) Start() (*Script, error) {
+func (p *Program) StartWith(opts ScriptOptions) (*Script, error) {
 	dir, err := os.MkdirTemp("", "kemi-test-")
 	if err != nil {
 		return nil, fmt.Errorf("enginetest: %w", err)
 	}
-	s := &Script{prog: p, logs: &LogBuffer{}, dir: dir}
+	s := &Script{prog: p, opts: opts, logs: &LogBuffer{}, dir: dir}
 	log := slog.New(slog.NewTextHandler(s.logs, &slog.HandlerOptions{Level: slog.LevelDebug - 4,
 		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
 			if a.Key == slog.TimeKey && len(groups) == 0 {
@@ -133,10 +139,10 @@ func (p *Program) Start() (*Script, error) {
 			return a
 		}}))
 	params := map[string]map[string]any{}
-	for mod, ps := range p.opts.Params {
+	for mod, ps := range opts.Params {
 		params[mod] = ps
 	}
-	modules := kemi.EnabledModules(p.opts.Modules)
+	modules := kemi.EnabledModules(opts.Modules)
 	for _, m := range modules {
 		if m == "auth_db" && params["auth_db"]["db_url"] == nil {
 			ps := map[string]any{"db_url": "sqlite://" + filepath.Join(dir, "auth.db")}
@@ -147,10 +153,10 @@ func (p *Program) Start() (*Script, error) {
 		}
 	}
 	env, err := kemitest.LoadOptsErr(kemitest.Options{Params: params, Logger: log, Before: func(e *kemitest.Env) error {
-		for k, v := range p.opts.Defines {
+		for k, v := range opts.Defines {
 			e.Defines[k] = v
 		}
-		e.Host.Aliases = append(e.Host.Aliases, p.opts.Aliases...)
+		e.Host.Aliases = append(e.Host.Aliases, opts.Aliases...)
 		e.Host.Socks = e.Host.Socks[:0]
 		for _, spec := range Sockets {
 			proto, addr, _ := strings.Cut(spec, ":")
@@ -628,7 +634,7 @@ func (s *Script) Contacts(table, aor string) ([]kemi.Binding, error) {
 // columns `kemi user add` writes (password, ha1, ha1b).
 func (s *Script) AddSubscriber(user, domain, password string) error {
 	path := filepath.Join(s.dir, "auth.db")
-	if u, ok := s.prog.opts.Params["auth_db"]["db_url"].(string); ok {
+	if u, ok := s.opts.Params["auth_db"]["db_url"].(string); ok {
 		return fmt.Errorf("enginetest: auth_db's db_url is %s: add subscribers there", u)
 	}
 	f := db.NewSQLite(path, db.Subscriber)
