@@ -121,15 +121,15 @@ type Outcome struct {
 
 // Reply is a reply the engine sent.
 type Reply struct {
-	Code                 int
-	Reason, Dest, Text   string
-	Headers              []Header
+	Code               int
+	Reason, Dest, Text string
+	Headers            []Header
 }
 
 // Relay is a request the engine sent.
 type Relay struct {
 	// ID names it to Engine.Answer.
-	ID                               int
+	ID                              int
 	Method, URI, Dest, Socket, Text string
-	Headers                          []Header
+	Headers                         []Header
 }
