@@ -152,7 +152,7 @@ func (p *Program) StartWith(opts ScriptOptions) (*Script, error) {
 			params["auth_db"] = ps
 		}
 	}
-	env, err := kemitest.LoadOptsErr(kemitest.Options{Params: params, Logger: log, Before: func(e *kemitest.Env) error {
+	env, err := kemitest.LoadOptsErr(kemitest.Options{Params: params, Logger: log, DBURL: "memory", Before: func(e *kemitest.Env) error {
 		for k, v := range opts.Defines {
 			e.Defines[k] = v
 		}
