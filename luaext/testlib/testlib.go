@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -82,6 +83,10 @@ func (f *Failure) Error() string {
 	return f.Where + ": " + f.Message
 }
 
+// syntaxErr reads gopher-lua's syntax errors: "file line:3(column:8)
+// near '=':   syntax error".
+var syntaxErr = regexp.MustCompile(`line:(\d+)\(column:\d+\) near '(.*?)':\s*(.*)`)
+
 // runner runs one test file.
 type runner struct {
 	b    Backend
@@ -131,9 +136,9 @@ func RunFile(path string, b Backend) *FileResult {
 	}
 	fn, err := L.Load(strings.NewReader(string(src)), path)
 	if err != nil {
-		res.Err = &Failure{Where: path, Message: err.Error(), LuaError: true}
-		if w, msg, ok := splitWhere(err.Error()); ok {
-			res.Err.Where, res.Err.Message = w, msg
+		res.Err = &Failure{Where: path, Message: "error: " + err.Error(), LuaError: true}
+		if m := syntaxErr.FindStringSubmatch(err.Error()); m != nil {
+			res.Err.Where, res.Err.Message = path+":"+m[1], "error: "+strings.TrimSpace(m[3])+" near '"+m[2]+"'"
 		}
 		return res
 	}
