@@ -209,3 +209,91 @@ func TestKemiTestUsage(t *testing.T) {
 		t.Errorf("no test files: exit %d %q", code, errOut)
 	}
 }
+
+// stateScript uses module state a test sets up: an htable item, a
+// dispatcher set, a named route and the reply route.
+const stateScript = `function ksr_request_route()
+	if KSR.htable.sht_get("blocked", KSR.kx.get_srcip()) ~= nil then
+		KSR.sl.sl_send_reply(403, "Blocked")
+		KSR.x.exit()
+	end
+	KSR.route("count")
+	if KSR.dispatcher.ds_select_dst(1, 4) < 0 then
+		KSR.sl.sl_send_reply(503, "No Destination")
+		KSR.x.exit()
+	end
+	KSR.tm.t_relay()
+end
+
+function count()
+	KSR.htable.sht_inc("seen", KSR.kx.get_srcip())
+	KSR.info("seen " .. KSR.htable.sht_get("seen", KSR.kx.get_srcip()))
+end
+
+function ksr_reply_route()
+	KSR.info("reply " .. KSR.kx.get_status())
+	if KSR.kx.get_status() == 499 then
+		KSR.set_drop()
+		return 0
+	end
+end
+`
+
+const stateTests = `local T = require("kemi.test")
+T.script("state.lua")
+T.config{
+	htable = { htable = { "blocked=>size=4", "seen=>size=4;initval=0" } },
+	dispatcher = { list_file = "dispatcher.list" },
+}
+
+T.test("an htable item set up first blocks the source", function()
+	T.htable.set("blocked", "192.0.2.10", 1)
+	local r = T.run(T.request{method = "INVITE", ruri = "sip:bob@127.0.0.1"})
+	T.eq(r.reply.code, 403)
+end)
+
+T.test("the named route writes the htable", function()
+	T.run(T.request{method = "MESSAGE", ruri = "sip:bob@127.0.0.1", body = "x"})
+	local r = T.run(T.request{method = "MESSAGE", ruri = "sip:bob@127.0.0.1", body = "x"}:from("udp:192.0.2.10:6000"))
+	T.eq(T.htable.get("seen", "192.0.2.10"), 2)
+	T.contains(r.logs, "seen 2")
+	local named = T.route("count", T.request{method = "MESSAGE", ruri = "sip:bob@127.0.0.1", body = "x"})
+	T.ok(named.ran)
+	T.eq(T.htable.get("seen", "192.0.2.10"), 3)
+end)
+
+T.test("an inactive dispatcher destination is skipped", function()
+	T.dispatcher.set_state("i", 1, "sip:10.0.0.1:5060")
+	local r = T.run(T.request{method = "MESSAGE", ruri = "sip:bob@127.0.0.1", body = "x"})
+	T.eq(r.relays[1].dest, "udp:10.0.0.2:5060")
+	local list = T.rpc("dispatcher.list")
+	T.ok(list, "dispatcher.list answers")
+	T.dispatcher.set_state("i", 1, "sip:10.0.0.2:5060")
+	T.eq(T.run(T.request{method = "MESSAGE", ruri = "sip:bob@127.0.0.1", body = "x"}).reply.code, 503)
+end)
+
+T.test("a reply runs the reply route, which may drop it", function()
+	local r = T.run(T.request{method = "MESSAGE", ruri = "sip:bob@127.0.0.1", body = "x"})
+	local ok = T.answer(r.relays[1], 200)
+	T.contains(ok.logs, "reply 200")
+	T.eq(ok.reply.code, 200, "the 200 goes upstream")
+	local stray = T.reply(T.message("SIP/2.0 499 Odd\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKnone\nFrom: <sip:a@x>;tag=1\nTo: <sip:b@x>;tag=2\nCall-ID: stray\nCSeq: 1 MESSAGE\n\n", "udp:10.0.0.1:5060"))
+	T.contains(stray.logs, "reply 499")
+	T.eq(#stray.replies + #stray.relays, 0, "dropped")
+end)
+`
+
+func TestKemiTestModuleState(t *testing.T) {
+	dir := writeTestDir(t, map[string]string{
+		"state.lua":       stateScript,
+		"dispatcher.list": "1 sip:10.0.0.1:5060\n1 sip:10.0.0.2:5060\n",
+		"state_test.lua":  stateTests,
+	})
+	code, out, _ := runCLI(t, "test", dir)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+	if !strings.Contains(out, "PASS: 4 tests in 1 files") {
+		t.Errorf("output:\n%s", out)
+	}
+}

@@ -361,12 +361,12 @@ func (r *runner) luaConfig(L *lua.LState) int {
 				return
 			}
 			vt.ForEach(func(mk, mv lua.LValue) {
-				if err := setParams(&merged, mk.String(), mv); err != nil {
+				if err := setParams(&merged, r.dir, mk.String(), mv); err != nil {
 					bad = err
 				}
 			})
 		default:
-			if err := setParams(&merged, key, v); err != nil {
+			if err := setParams(&merged, r.dir, key, v); err != nil {
 				bad = err
 			}
 		}
@@ -378,7 +378,10 @@ func (r *runner) luaConfig(L *lua.LState) int {
 	return 0
 }
 
-func setParams(cfg *Config, module string, v lua.LValue) error {
+// setParams sets a module's parameters. Paths are relative to the test
+// file's folder, as kemi.toml's are to its own: a parameter ending in
+// _file, and a db_url naming a SQLite file.
+func setParams(cfg *Config, dir, module string, v lua.LValue) error {
 	t, ok := v.(*lua.LTable)
 	if !ok {
 		return fmt.Errorf("%s: want a table of parameters", module)
@@ -390,7 +393,17 @@ func setParams(cfg *Config, module string, v lua.LValue) error {
 	for k, x := range cfg.Params[module] {
 		ps[k] = x
 	}
-	t.ForEach(func(k, x lua.LValue) { ps[k.String()] = toGo(x) })
+	t.ForEach(func(k, x lua.LValue) {
+		name, val := k.String(), toGo(x)
+		if str, ok := val.(string); ok && str != "" {
+			if p, isSQLite := strings.CutPrefix(str, "sqlite://"); isSQLite && name == "db_url" && !filepath.IsAbs(p) {
+				val = "sqlite://" + filepath.Join(dir, p)
+			} else if strings.HasSuffix(name, "_file") && !filepath.IsAbs(str) {
+				val = filepath.Join(dir, str)
+			}
+		}
+		ps[name] = val
+	})
 	cfg.Params[module] = ps
 	return nil
 }
