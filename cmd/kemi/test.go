@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -31,6 +32,7 @@ func testCommand() *cli.Command {
 			"runs in a fresh engine built in memory with the real modules, and nothing is sent on\n" +
 			"the network. See docs/testing.md. Exit status 1 when a test fails.",
 		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "run", Usage: "run only the tests whose name matches `REGEXP`"},
 			&cli.StringFlag{Name: "junit", Usage: "also write the results as JUnit XML to `FILE`"},
 			&cli.BoolFlag{Name: "cover", Usage: "report the share of the routing scripts' lines that ran"},
 			&cli.StringFlag{Name: "cover-listing", Usage: "write the routing scripts annotated with the times each line ran to `FILE` (implies --cover)"},
@@ -51,12 +53,20 @@ func testAction(c *cli.Context) error {
 	if len(files) == 0 {
 		return cli.Exit("no test files (*_test.lua) in "+strings.Join(paths, " "), exitFailure)
 	}
+	var opts testlib.Options
+	if expr := c.String("run"); expr != "" {
+		re, err := regexp.Compile(expr)
+		if err != nil {
+			return cli.Exit(fmt.Sprintf("--run: %v", err), exitUsage)
+		}
+		opts.Match = re.MatchString
+	}
 	cover := c.Bool("cover") || c.String("cover-listing") != ""
 	b := newTestBackend(cover)
 	start := time.Now()
 	var results []*testlib.FileResult
 	for _, f := range files {
-		res := testlib.RunFile(f, b)
+		res := testlib.RunFile(f, b, opts)
 		results = append(results, res)
 		printFileResult(c.App.Writer, res)
 	}

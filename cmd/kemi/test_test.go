@@ -201,6 +201,17 @@ func TestKemiTestCover(t *testing.T) {
 	}
 }
 
+func TestKemiTestRun(t *testing.T) {
+	dir := writeTestDir(t, map[string]string{"a_test.lua": failingTests})
+	code, out, _ := runCLI(t, "test", "--run", "after", dir)
+	if code != 0 || !strings.Contains(out, "--- PASS: runs after the others") || strings.Contains(out, "a Lua error") {
+		t.Errorf("exit %d:\n%s", code, out)
+	}
+	if code, _, _ := runCLI(t, "test", "--run", "(", dir); code != exitUsage {
+		t.Errorf("a bad --run: exit %d", code)
+	}
+}
+
 func TestKemiTestUsage(t *testing.T) {
 	if code, _, errOut := runCLI(t, "test", "/nonexistent/tests"); code != exitUsage || !strings.Contains(errOut, "/nonexistent/tests") {
 		t.Errorf("missing path: exit %d %q", code, errOut)

@@ -116,9 +116,15 @@ type testCtx struct {
 	relays  map[int]bool
 }
 
+// Options change how RunFile runs a file.
+type Options struct {
+	// Match picks the tests to run by name; nil runs them all.
+	Match func(name string) bool
+}
+
 // RunFile runs the tests of one test file, each in a fresh engine built
 // by b.
-func RunFile(path string, b Backend) *FileResult {
+func RunFile(path string, b Backend, opts Options) *FileResult {
 	start := time.Now()
 	res := &FileResult{Path: path}
 	defer func() { res.Duration = time.Since(start) }()
@@ -158,7 +164,9 @@ func RunFile(path string, b Backend) *FileResult {
 		return res
 	}
 	for _, t := range r.tests {
-		res.Tests = append(res.Tests, r.runTest(t))
+		if opts.Match == nil || opts.Match(t.name) {
+			res.Tests = append(res.Tests, r.runTest(t))
+		}
 	}
 	return res
 }
