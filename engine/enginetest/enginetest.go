@@ -222,25 +222,9 @@ func Route(t testing.TB, script, sipText string, modules ...string) *Result {
 	}
 	defer st.Close()
 	m := env.Prepare(kemitest.ParseMsg(t, sipText))
-	// the engine's watchdog, for this one state
-	stop := make(chan struct{})
-	watched := make(chan struct{})
-	go func() {
-		defer close(watched)
-		tick := time.NewTicker(engine.DefaultRouteTimeout / 4)
-		defer tick.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case now := <-tick.C:
-				st.Overrun(now)
-			}
-		}
-	}()
+	stop := watch(st)
 	res, err := st.Call("ksr_request_route", kemi.RouteRequest, m)
-	close(stop)
-	<-watched
+	stop()
 	if !res.Ran {
 		t.Fatalf("enginetest: script defines no ksr_request_route")
 	}

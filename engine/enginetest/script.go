@@ -173,7 +173,7 @@ func (p *Program) StartWith(opts ScriptOptions) (*Script, error) {
 	exports := s.trace.wrap(env.Set.Exports)
 	st, err := luaext.NewState(p.sc, luaext.Options{
 		Exports:     exports,
-		Catalog:     catalog{},
+		Catalog:     engine.Catalog,
 		Logger:      log.With("module", "script"),
 		Timeout:     engine.DefaultRouteTimeout,
 		MemoryLimit: engine.DefaultRouteMemoryLimit,
@@ -382,7 +382,15 @@ func (s *Script) handle(route string, m *kemi.Msg) *Result {
 
 // call runs a route under the engine's time limit, as a worker does.
 func (s *Script) call(route string, rt kemi.RouteType, m *kemi.Msg) (kemi.CallResult, error) {
-	stop := make(chan struct{})
+	defer watch(s.st)()
+	return s.st.Call(route, rt, m)
+}
+
+// watch is the engine's watchdog for one state: it stops a route that
+// runs past engine.DefaultRouteTimeout, until the function it returns is
+// called.
+func watch(st *luaext.State) (stop func()) {
+	done := make(chan struct{})
 	watched := make(chan struct{})
 	go func() {
 		defer close(watched)
@@ -390,15 +398,14 @@ func (s *Script) call(route string, rt kemi.RouteType, m *kemi.Msg) (kemi.CallRe
 		defer tick.Stop()
 		for {
 			select {
-			case <-stop:
+			case <-done:
 				return
 			case now := <-tick.C:
-				s.st.Overrun(now)
+				st.Overrun(now)
 			}
 		}
 	}()
-	defer func() { close(stop); <-watched }()
-	return s.st.Call(route, rt, m)
+	return func() { close(done); <-watched }
 }
 
 func (s *Script) classify(res *Result, sent kemitest.Sent) {
@@ -718,21 +725,4 @@ func (tr *traceRecorder) since(i int) []Call {
 	tr.mu.Lock()
 	defer tr.mu.Unlock()
 	return append([]Call(nil), tr.calls[i:]...)
-}
-
-// catalog tells the Lua binding what Kamailio and kemi have, so that a
-// script calling a function of a disabled module hears so.
-type catalog struct{}
-
-func (catalog) Kamailio(module, name string) bool {
-	if name == "" {
-		return kemi.KamailioHasModule(module)
-	}
-	_, ok := kemi.LookupKamailio(module, name)
-	return ok
-}
-
-func (catalog) Available(module string) bool {
-	_, ok := kemi.LookupModule(module)
-	return ok
 }

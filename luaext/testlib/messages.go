@@ -219,13 +219,7 @@ func (r *runner) pushOutcome(L *lua.LState, o *Outcome) int {
 	}
 	replies := L.NewTable()
 	for _, x := range o.Replies {
-		rt := L.NewTable()
-		rt.RawSetString("code", lua.LNumber(x.Code))
-		rt.RawSetString("reason", lua.LString(x.Reason))
-		rt.RawSetString("dest", lua.LString(x.Dest))
-		rt.RawSetString("text", lua.LString(x.Text))
-		r.setHeaders(L, rt, x.Headers)
-		replies.Append(rt)
+		replies.Append(r.record(L, x.Headers, "code", x.Code, "reason", x.Reason, "dest", x.Dest, "text", x.Text))
 	}
 	t.RawSetString("replies", replies)
 	if len(o.Replies) > 0 {
@@ -233,15 +227,7 @@ func (r *runner) pushOutcome(L *lua.LState, o *Outcome) int {
 	}
 	relays := L.NewTable()
 	for _, x := range o.Relays {
-		rt := L.NewTable()
-		rt.RawSetString("id", lua.LNumber(x.ID))
-		rt.RawSetString("method", lua.LString(x.Method))
-		rt.RawSetString("uri", lua.LString(x.URI))
-		rt.RawSetString("dest", lua.LString(x.Dest))
-		rt.RawSetString("socket", lua.LString(x.Socket))
-		rt.RawSetString("text", lua.LString(x.Text))
-		r.setHeaders(L, rt, x.Headers)
-		relays.Append(rt)
+		relays.Append(r.record(L, x.Headers, "id", x.ID, "method", x.Method, "uri", x.URI, "dest", x.Dest, "socket", x.Socket, "text", x.Text))
 	}
 	t.RawSetString("relays", relays)
 	flags := L.NewTable()
@@ -280,6 +266,17 @@ func (r *runner) pushOutcome(L *lua.LState, o *Outcome) int {
 	}))
 	L.Push(t)
 	return 1
+}
+
+// record builds the table of a reply or a relay: fields given as name,
+// value pairs, and its headers (see setHeaders).
+func (r *runner) record(L *lua.LState, hs []Header, fields ...any) *lua.LTable {
+	t := L.NewTable()
+	for i := 0; i+1 < len(fields); i += 2 {
+		t.RawSetString(fields[i].(string), toLua(L, fields[i+1]))
+	}
+	r.setHeaders(L, t, hs)
+	return t
 }
 
 // setHeaders gives a reply or relay table its headers (a list of {name,
