@@ -277,6 +277,9 @@ func (s *Script) RunRoute(route string, m Message) *Result {
 	if err != nil {
 		return &Result{Route: route, Err: err, s: s}
 	}
+	if route == "ksr_request_route" && !msg.IsRequest() {
+		return &Result{Route: route, Err: errors.New("enginetest: the request route of a reply (a reply goes through Reply)"), s: s}
+	}
 	return s.handle(route, msg)
 }
 
