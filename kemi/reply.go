@@ -194,10 +194,7 @@ func ViaTarget(v *sip.ViaHeader) (host string, port int, proto string) {
 		}
 	}
 	if port == 0 {
-		port = 5060
-		if proto == "tls" {
-			port = 5061
-		}
+		port = DefaultPort(proto)
 	}
 	return host, port, proto
 }
