@@ -2,6 +2,7 @@ package xhttp_prom_test
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -13,6 +14,7 @@ import (
 	_ "github.com/kemisip/kemi/core/all"
 	"github.com/kemisip/kemi/engine"
 	"github.com/kemisip/kemi/engine/enginetest"
+	"github.com/kemisip/kemi/kemi"
 )
 
 // routeScript counts every request by method, keeps the last CSeq number
@@ -170,8 +172,13 @@ func TestEngineRefusesBadDeclarations(t *testing.T) {
 				Listen: []string{"udp:127.0.0.1:0"}, Workers: 1, DBURL: "memory",
 				ModParams: map[string]map[string]any{"xhttp_prom": tt.params},
 			}
-			if _, err := engine.Check(cfg); err == nil || !strings.Contains(err.Error(), tt.err) {
+			_, err := engine.Check(cfg)
+			if err == nil || !strings.Contains(err.Error(), tt.err) {
 				t.Errorf("check: error %v, want one with %q", err, tt.err)
+			}
+			// a configuration mistake: kemi check exits 2 and names the file's table
+			if ce := (*kemi.ConfigError)(nil); !errors.As(err, &ce) || ce.Module != "xhttp_prom" || !ce.InParams {
+				t.Errorf("check: error %v is not a ConfigError in xhttp_prom's parameters", err)
 			}
 			e, err := engine.New(cfg)
 			if err == nil {

@@ -75,21 +75,21 @@ func (mod *Module) ModInit(env *kemi.Env) error {
 	for name, why := range unsupported {
 		if p.Has(name) {
 			p.Str(name, "") // read: refused below with its reason rather than as unknown
-			return fmt.Errorf("xhttp_prom: parameter %s is not supported by kemi: %s", name, why)
+			return configError("parameter %s is not supported by kemi: %s", name, why)
 		}
 	}
 	if err := p.Check(); err != nil {
 		return err
 	}
 	if maxSets < 1 {
-		return fmt.Errorf("xhttp_prom: parameter max_label_sets = %d: want 1 or more", maxSets)
+		return configError("parameter max_label_sets = %d: want 1 or more", maxSets)
 	}
 	if prefix != "" && !metricNameRe.MatchString(prefix) {
-		return fmt.Errorf("xhttp_prom: parameter xhttp_prom_beginning %q is not the start of a Prometheus metric name", prefix)
+		return configError("parameter xhttp_prom_beginning %q is not the start of a Prometheus metric name", prefix)
 	}
 	tags, err := parseTags(tagSpec)
 	if err != nil {
-		return fmt.Errorf("xhttp_prom: parameter xhttp_prom_tags: %w", err)
+		return configError("parameter xhttp_prom_tags: %v", err)
 	}
 	rendered := renderTags(tags)
 	mod.metrics = map[string]*metric{}
@@ -97,21 +97,21 @@ func (mod *Module) ModInit(env *kemi.Env) error {
 		for _, def := range defs[k] {
 			s, err := parseSpec(k, def)
 			if err != nil {
-				return fmt.Errorf("xhttp_prom: parameter %s %q: %w", k.param(), def, err)
+				return configError("parameter %s %q: %v", k.param(), def, err)
 			}
 			if old, dup := mod.metrics[s.name]; dup {
-				return fmt.Errorf("xhttp_prom: parameter %s %q: name %s already declared as a %s", k.param(), def, s.name, old.spec.kind)
+				return configError("parameter %s %q: name %s already declared as a %s", k.param(), def, s.name, old.spec.kind)
 			}
 			full := prefix + s.name
 			for _, r := range reservedPrefixes {
 				if strings.HasPrefix(full, r) {
-					return fmt.Errorf("xhttp_prom: parameter %s %q: %s is in the %s namespace of kemi's own series (change the name or xhttp_prom_beginning)", k.param(), def, full, r)
+					return configError("parameter %s %q: %s is in the %s namespace of kemi's own series (change the name or xhttp_prom_beginning)", k.param(), def, full, r)
 				}
 			}
 			for _, t := range tags {
 				for _, l := range s.labels {
 					if l == t[0] {
-						return fmt.Errorf("xhttp_prom: parameter %s %q: label %s is also a tag of xhttp_prom_tags", k.param(), def, l)
+						return configError("parameter %s %q: label %s is also a tag of xhttp_prom_tags", k.param(), def, l)
 					}
 				}
 			}
@@ -119,6 +119,12 @@ func (mod *Module) ModInit(env *kemi.Env) error {
 		}
 	}
 	return nil
+}
+
+// configError is a mistake in the module's parameters: kemi check and
+// kemi run exit with status 2 for it and name the config file's table.
+func configError(format string, args ...any) error {
+	return &kemi.ConfigError{Module: "xhttp_prom", InParams: true, Msg: fmt.Sprintf(format, args...)}
 }
 
 // update finds the series of name and values for an update of kind k.
