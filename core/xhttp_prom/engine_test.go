@@ -107,9 +107,11 @@ func TestEngineServesScriptMetrics(t *testing.T) {
 	if n := strings.Count(s.Logs(), "max_label_sets"); n != 1 {
 		t.Errorf("the label-set refusal is logged %d times, want once", n)
 	}
-	// the sipp Call-IDs are about 20 bytes: 16 < len <= 32
-	if got := enginetest.MetricValue(page, `kamailio_callid_len_bucket{method="INVITE",le="16"}`); got != 0 {
-		t.Errorf("le=16 bucket = %v, want 0", got)
+	// sipp's Call-IDs, N-PID@127.0.0.1, are 13 to 32 bytes long
+	for le, want := range map[string]float64{"8": 0, "32": calls, "64": calls} {
+		if got := enginetest.MetricValue(page, `kamailio_callid_len_bucket{method="INVITE",le="`+le+`"}`); got != want {
+			t.Errorf("le=%s bucket = %v, want %v", le, got, want)
+		}
 	}
 
 	t.Run("dispatch", func(t *testing.T) {

@@ -9,33 +9,77 @@ import (
 	"github.com/kemisip/kemi/kemi"
 )
 
-// Exports returns KSR.xhttp_prom: for each update, one function per
-// number of labels (_l0 to _l3), as Kamailio exports them.
+// number is the kind of an update's value argument.
+type number uint8
+
+const (
+	noNumber    number = iota // resets
+	intNumber                 // counter_inc: an int of 0 or more
+	floatNumber               // gauges and histograms: a string holding a float, as in Kamailio
+)
+
+// updates are the update functions, each exported for 0 to 3 labels
+// (_l0 to _l3) as in Kamailio: the kind of metric they update, the value
+// they take after the name, and what they do to the series with it.
+var updates = []struct {
+	name   string
+	kind   kind
+	number number
+	apply  func(s *series, n int64, f float64)
+}{
+	{"counter_inc", kindCounter, intNumber, func(s *series, n int64, _ float64) { s.c.Add(int(n)) }},
+	{"counter_reset", kindCounter, noNumber, func(s *series, _ int64, _ float64) { s.c.Set(0) }},
+	{"gauge_inc", kindGauge, floatNumber, func(s *series, _ int64, f float64) { s.g.Add(f) }},
+	{"gauge_set", kindGauge, floatNumber, func(s *series, _ int64, f float64) { s.g.Set(f) }},
+	{"gauge_reset", kindGauge, noNumber, func(s *series, _ int64, _ float64) { s.g.Set(0) }},
+	{"histogram_observe", kindHistogram, floatNumber, func(s *series, _ int64, f float64) { s.h.Update(f) }},
+}
+
+// Exports returns KSR.xhttp_prom.
 func (mod *Module) Exports() []kemi.Export {
 	out := []kemi.Export{
 		{Module: "xhttp_prom", Name: "dispatch", Return: kemi.ReturnInt, Func: mod.dispatch},
 		{Module: "xhttp_prom", Name: "check_uri", Return: kemi.ReturnInt, Func: mod.checkURI},
 	}
-	for n := 0; n <= maxLabels; n++ {
-		labels := make([]kemi.ParamKind, n)
-		for i := range labels {
-			labels[i] = kemi.ParamStr
-		}
-		with := func(first ...kemi.ParamKind) []kemi.ParamKind {
-			return append(append([]kemi.ParamKind(nil), first...), labels...)
-		}
-		suffix := "_l" + strconv.Itoa(n)
-		add := func(name string, params []kemi.ParamKind, f func(m *kemi.Msg, fn string, a *kemi.Args, n int) kemi.Value) {
-			fn := name + suffix
+	for _, u := range updates {
+		for labels := 0; labels <= maxLabels; labels++ {
+			params := []kemi.ParamKind{kemi.ParamStr}
+			switch u.number {
+			case intNumber:
+				params = append(params, kemi.ParamInt)
+			case floatNumber:
+				params = append(params, kemi.ParamStr)
+			}
+			first := len(params) // the first label value
+			for range labels {
+				params = append(params, kemi.ParamStr)
+			}
+			fn := u.name + "_l" + strconv.Itoa(labels)
+			k, num, apply := u.kind, u.number, u.apply
 			out = append(out, kemi.Export{Module: "xhttp_prom", Name: fn, Params: params, Return: kemi.ReturnInt,
-				Func: func(m *kemi.Msg, a kemi.Args) kemi.Value { return f(m, fn, &a, n) }})
+				Func: func(m *kemi.Msg, a kemi.Args) kemi.Value {
+					var n int64
+					var f float64
+					switch num {
+					case intNumber:
+						if n = a.Int64(1); n < 0 {
+							mod.log.Error(fmt.Sprintf("xhttp_prom: %s: negative number %d: a counter only grows", fn, n), "at", m.Where())
+							return kemi.Int(-1)
+						}
+					case floatNumber:
+						var ok bool
+						if f, ok = mod.parseNumber(m, fn, a.Str(1)); !ok {
+							return kemi.Int(-1)
+						}
+					}
+					s := mod.update(m, fn, k, a.Str(0), labelValues(&a, first, labels))
+					if s == nil {
+						return kemi.Int(-1)
+					}
+					apply(s, n, f)
+					return kemi.Int(1)
+				}})
 		}
-		add("counter_inc", with(kemi.ParamStr, kemi.ParamInt), mod.counterInc)
-		add("counter_reset", with(kemi.ParamStr), mod.counterReset)
-		add("gauge_inc", with(kemi.ParamStr, kemi.ParamStr), mod.gaugeInc)
-		add("gauge_set", with(kemi.ParamStr, kemi.ParamStr), mod.gaugeSet)
-		add("gauge_reset", with(kemi.ParamStr), mod.gaugeReset)
-		add("histogram_observe", with(kemi.ParamStr, kemi.ParamStr), mod.histogramObserve)
 	}
 	return out
 }
@@ -53,94 +97,16 @@ func labelValues(a *kemi.Args, first, n int) []string {
 	return v
 }
 
-// number parses the value argument of gauges and histograms, a string
-// holding a float as in Kamailio ("12.5", "-3"); it logs and reports
-// false when it holds none.
-func (mod *Module) number(m *kemi.Msg, fn, s string) (float64, bool) {
+// parseNumber parses the value argument of gauges and histograms, a
+// string holding a float as in Kamailio ("12.5", "-3"); it logs and
+// reports false when it holds none.
+func (mod *Module) parseNumber(m *kemi.Msg, fn, s string) (float64, bool) {
 	f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
 	if err != nil || math.IsNaN(f) {
 		mod.log.Error(fmt.Sprintf("xhttp_prom: %s: %q is not a number", fn, s), "at", m.Where())
 		return 0, false
 	}
 	return f, true
-}
-
-// counterInc adds a non-negative integer to a counter: 1, or -1 for a
-// negative number or a refused update.
-func (mod *Module) counterInc(m *kemi.Msg, fn string, a *kemi.Args, n int) kemi.Value {
-	add := a.Int64(1)
-	if add < 0 {
-		mod.log.Error(fmt.Sprintf("xhttp_prom: %s: negative number %d: a counter only grows", fn, add), "at", m.Where())
-		return kemi.Int(-1)
-	}
-	s := mod.update(m, fn, kindCounter, a.Str(0), labelValues(a, 2, n))
-	if s == nil {
-		return kemi.Int(-1)
-	}
-	s.c.Add(int(add))
-	return kemi.Int(1)
-}
-
-// counterReset sets a counter to 0, creating it when new.
-func (mod *Module) counterReset(m *kemi.Msg, fn string, a *kemi.Args, n int) kemi.Value {
-	s := mod.update(m, fn, kindCounter, a.Str(0), labelValues(a, 1, n))
-	if s == nil {
-		return kemi.Int(-1)
-	}
-	s.c.Set(0)
-	return kemi.Int(1)
-}
-
-// gaugeInc adds a number, negative or not, to a gauge.
-func (mod *Module) gaugeInc(m *kemi.Msg, fn string, a *kemi.Args, n int) kemi.Value {
-	f, ok := mod.number(m, fn, a.Str(1))
-	if !ok {
-		return kemi.Int(-1)
-	}
-	s := mod.update(m, fn, kindGauge, a.Str(0), labelValues(a, 2, n))
-	if s == nil {
-		return kemi.Int(-1)
-	}
-	s.g.Add(f)
-	return kemi.Int(1)
-}
-
-// gaugeSet sets a gauge to a number.
-func (mod *Module) gaugeSet(m *kemi.Msg, fn string, a *kemi.Args, n int) kemi.Value {
-	f, ok := mod.number(m, fn, a.Str(1))
-	if !ok {
-		return kemi.Int(-1)
-	}
-	s := mod.update(m, fn, kindGauge, a.Str(0), labelValues(a, 2, n))
-	if s == nil {
-		return kemi.Int(-1)
-	}
-	s.g.Set(f)
-	return kemi.Int(1)
-}
-
-// gaugeReset sets a gauge to 0, creating it when new.
-func (mod *Module) gaugeReset(m *kemi.Msg, fn string, a *kemi.Args, n int) kemi.Value {
-	s := mod.update(m, fn, kindGauge, a.Str(0), labelValues(a, 1, n))
-	if s == nil {
-		return kemi.Int(-1)
-	}
-	s.g.Set(0)
-	return kemi.Int(1)
-}
-
-// histogramObserve records a number in a histogram.
-func (mod *Module) histogramObserve(m *kemi.Msg, fn string, a *kemi.Args, n int) kemi.Value {
-	f, ok := mod.number(m, fn, a.Str(1))
-	if !ok {
-		return kemi.Int(-1)
-	}
-	s := mod.update(m, fn, kindHistogram, a.Str(0), labelValues(a, 2, n))
-	if s == nil {
-		return kemi.Int(-1)
-	}
-	s.h.Update(f)
-	return kemi.Int(1)
 }
 
 // metricsURI is the request target check_uri matches, as Kamailio's.
