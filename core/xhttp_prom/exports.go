@@ -72,7 +72,11 @@ func (mod *Module) Exports() []kemi.Export {
 							return kemi.Int(-1)
 						}
 					}
-					s := mod.update(m, fn, k, a.Str(0), labelValues(&a, first, labels))
+					var values [maxLabels]string
+					for i := range labels {
+						values[i] = a.Str(first + i)
+					}
+					s := mod.update(m, fn, k, a.Str(0), values[:labels])
 					if s == nil {
 						return kemi.Int(-1)
 					}
@@ -82,19 +86,6 @@ func (mod *Module) Exports() []kemi.Export {
 		}
 	}
 	return out
-}
-
-// labelValues returns the n label values of a call, the arguments from
-// index first on.
-func labelValues(a *kemi.Args, first, n int) []string {
-	if n == 0 {
-		return nil
-	}
-	v := make([]string, n)
-	for i := range v {
-		v[i] = a.Str(first + i)
-	}
-	return v
 }
 
 // parseNumber parses the value argument of gauges and histograms, a

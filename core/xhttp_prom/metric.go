@@ -2,6 +2,7 @@ package xhttp_prom
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -83,16 +84,17 @@ func (m *metric) get(values []string) (*series, error) {
 			return nil, fmt.Errorf("metric %s: value for label %s is %d bytes long, at most %d", m.spec.name, m.spec.labels[i], len(v), maxLabelValue)
 		}
 	}
-	key := seriesKey(values)
+	var buf [128]byte
+	key := appendSeriesKey(buf[:0], values)
 	m.mu.RLock()
-	s := m.series[key]
+	s := m.series[string(key)] // no copy of key: a map index
 	m.mu.RUnlock()
 	if s != nil {
 		return s, nil
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if s := m.series[key]; s != nil {
+	if s := m.series[string(key)]; s != nil {
 		return s, nil
 	}
 	if len(m.series) >= m.max {
@@ -108,7 +110,7 @@ func (m *metric) get(values []string) (*series, error) {
 	case kindHistogram:
 		s.h = m.set.NewPrometheusHistogramExt(name, m.help, m.spec.buckets)
 	}
-	m.series[key] = s
+	m.series[string(key)] = s
 	return s, nil
 }
 
@@ -119,20 +121,18 @@ func (m *metric) count() int {
 	return len(m.series)
 }
 
-// seriesKey joins label values into a map key that no other list of
-// values gives: each value after its length.
-func seriesKey(values []string) string {
-	switch len(values) {
-	case 0:
-		return ""
-	case 1:
-		return values[0]
+// appendSeriesKey appends to b a map key for the label values that no
+// other list of values gives: each value after its length.
+func appendSeriesKey(b []byte, values []string) []byte {
+	if len(values) == 1 {
+		return append(b, values[0]...)
 	}
-	var b strings.Builder
 	for _, v := range values {
-		fmt.Fprintf(&b, "%d:%s", len(v), v)
+		b = strconv.AppendInt(b, int64(len(v)), 10)
+		b = append(b, ':')
+		b = append(b, v...)
 	}
-	return b.String()
+	return b
 }
 
 // seriesName writes the series name as VictoriaMetrics takes it:

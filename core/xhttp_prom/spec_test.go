@@ -100,8 +100,8 @@ func TestSeriesKeyIsUnambiguous(t *testing.T) {
 		{{"ab", "c", "d"}, {"a", "bc", "d"}},
 	}
 	for _, p := range pairs {
-		if seriesKey(p[0]) == seriesKey(p[1]) {
-			t.Errorf("%q and %q share key %q", p[0], p[1], seriesKey(p[0]))
+		if k := appendSeriesKey(nil, p[0]); string(k) == string(appendSeriesKey(nil, p[1])) {
+			t.Errorf("%q and %q share key %q", p[0], p[1], k)
 		}
 	}
 }

@@ -277,3 +277,31 @@ func TestConcurrentUpdates(t *testing.T) {
 		t.Errorf("%d series of cnt2, want 10", n)
 	}
 }
+
+// BenchmarkCounterInc measures an update of a series that exists, as a
+// route makes it: with no labels and with two.
+func BenchmarkCounterInc(b *testing.B) {
+	env := kemitest.Load(b, map[string]map[string]any{"xhttp_prom": declared}, "xhttp_prom")
+	defer env.Destroy()
+	m := env.Prepare(kemitest.ParseMsg(b, options))
+	for _, bc := range []struct {
+		name string
+		fn   string
+		args []string
+	}{
+		{"l0", "KSR.xhttp_prom.counter_inc_l0", []string{"cnt0", "1"}},
+		{"l2", "KSR.xhttp_prom.counter_inc_l2", []string{"cnt2", "1", "INVITE", "192.0.2.1"}},
+		{"histogram_l1", "KSR.xhttp_prom.histogram_observe_l1", []string{"hist1", "0.25", "main"}},
+	} {
+		x := env.Export(b, bc.fn)
+		a := kemi.MakeArgs(bc.args...)
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if v := x.Func(m, a); v.Int != 1 {
+					b.Fatalf("%s = %v", bc.fn, v)
+				}
+			}
+		})
+	}
+}
