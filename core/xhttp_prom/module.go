@@ -12,6 +12,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -72,8 +74,9 @@ func (mod *Module) ModInit(env *kemi.Env) error {
 		kindGauge:     p.List("prom_gauge"),
 		kindHistogram: p.List("prom_histogram"),
 	}
-	for name, why := range unsupported {
+	for _, name := range slices.Sorted(maps.Keys(unsupported)) {
 		if p.Has(name) {
+			why := unsupported[name]
 			p.Str(name, "") // read: refused below with its reason rather than as unknown
 			return configError("parameter %s is not supported by kemi: %s", name, why)
 		}
@@ -116,6 +119,18 @@ func (mod *Module) ModInit(env *kemi.Env) error {
 				}
 			}
 			mod.metrics[s.name] = newMetric(s, prefix, rendered, maxSets, env.Metrics)
+		}
+	}
+	// a histogram writes NAME_bucket, NAME_sum and NAME_count: no other
+	// metric may have those names
+	for _, met := range mod.metrics {
+		if met.spec.kind != kindHistogram {
+			continue
+		}
+		for _, suffix := range []string{"_bucket", "_sum", "_count"} {
+			if other := mod.metrics[met.spec.name+suffix]; other != nil {
+				return configError("parameter %s: %s %s takes a name of histogram %s's series", other.spec.kind.param(), other.spec.kind, other.spec.name, met.spec.name)
+			}
 		}
 	}
 	return nil

@@ -180,6 +180,7 @@ func TestBadConfig(t *testing.T) {
 		{"kemi namespace", map[string]any{"xhttp_prom_beginning": "kemi_", "prom_counter": "name=sl_replies_sent_total"}, "kemi_sl_replies_sent_total is in the kemi_ namespace of kemi's own series"},
 		{"go namespace", map[string]any{"xhttp_prom_beginning": "", "prom_gauge": "name=go_goroutines"}, "go_goroutines is in the go_ namespace"},
 		{"bad prefix", map[string]any{"xhttp_prom_beginning": "my-app_"}, `xhttp_prom_beginning "my-app_" is not the start of a Prometheus metric name`},
+		{"histogram's series", map[string]any{"prom_histogram": "name=h", "prom_counter": "name=h_count"}, "parameter prom_counter: counter h_count takes a name of histogram h's series"},
 		{"bad buckets", map[string]any{"prom_histogram": "name=h; buckets=5:1"}, "buckets must increase"},
 		{"bad tags", map[string]any{"xhttp_prom_tags": "a b=c"}, "not a Prometheus label name"},
 		{"tag is a label", map[string]any{"xhttp_prom_tags": "dc=par", "prom_counter": "name=c; label=dc"}, "label dc is also a tag"},
