@@ -214,7 +214,17 @@ func (e *testEngine) outcome(r *enginetest.Result) *testlib.Outcome {
 		}
 		o.Relays = append(o.Relays, rel)
 	}
+	// a route run from inside (branch, onreply, failure) is marked where
+	// it starts
+	prev := "request_route"
+	if r.Msg != nil && r.Msg.IsReply() {
+		prev = "reply_route"
+	}
 	for _, c := range r.Trace {
+		if c.Route != prev {
+			o.Trace = append(o.Trace, "["+c.Route+"]")
+			prev = c.Route
+		}
 		o.Trace = append(o.Trace, c.String())
 	}
 	return o

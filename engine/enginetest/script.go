@@ -664,6 +664,9 @@ func (s *Script) AddSubscriber(user, domain, password string) error {
 
 // Call is one KSR function a route called.
 type Call struct {
+	// Route is the kind of route that made it, as Kamailio names it
+	// ("request_route", "failure_route").
+	Route string
 	// Where is the script position of the call, "proxy.lua:42".
 	Where string
 	// Func is the Lua name, "KSR.sl.sl_send_reply".
@@ -696,8 +699,11 @@ func (tr *traceRecorder) wrap(exports []kemi.Export) []kemi.Export {
 		x.Func = func(m *kemi.Msg, a kemi.Args) kemi.Value {
 			v := fn(m, a)
 			c := Call{Func: name, Ret: v.String()}
-			if m != nil && m.Run != nil {
-				c.Where = m.Run.Where()
+			if m != nil {
+				c.Route = m.Route.String()
+				if m.Run != nil {
+					c.Where = m.Run.Where()
+				}
 			}
 			for j := 0; j < a.N && j < len(params); j++ {
 				if params[j] == kemi.ParamStr {
