@@ -87,7 +87,6 @@ func (p *Program) Cover() *luaext.Coverage { return p.cov }
 // the reply route and tm's reply handling (onreply, failure routes). It
 // is used by one goroutine.
 type Script struct {
-	prog  *Program
 	opts  ScriptOptions
 	env   *kemitest.Env
 	st    *luaext.State
@@ -120,17 +119,18 @@ func NewScript(t testing.TB, path string, opts ScriptOptions) *Script {
 func (p *Program) Start() (*Script, error) { return p.StartWith(p.opts) }
 
 // StartWith builds a fresh engine with other options (their Cover is not
-// looked at: the program's compilation decides): modules loaded (ModInit, ChildInit for the
-// init, main and first worker ranks) with the database "memory", except
-// auth_db, whose subscribers live in a SQLite file of a temporary folder
-// (see AddSubscriber) unless the options name a db_url; then a Lua state
-// with the script's top level run once. Close releases it.
+// looked at: the program's compilation decides): the modules loaded
+// (ModInit, ChildInit for the init, main and first worker ranks) with the
+// database "memory", except auth_db, whose subscribers live in a SQLite
+// file of a temporary folder (see AddSubscriber) unless the options name
+// a db_url; then a Lua state with the script's top level run once. Close
+// releases it.
 func (p *Program) StartWith(opts ScriptOptions) (*Script, error) {
 	dir, err := os.MkdirTemp("", "kemi-test-")
 	if err != nil {
 		return nil, fmt.Errorf("enginetest: %w", err)
 	}
-	s := &Script{prog: p, opts: opts, logs: &LogBuffer{}, dir: dir}
+	s := &Script{opts: opts, logs: &LogBuffer{}, dir: dir}
 	log := slog.New(slog.NewTextHandler(s.logs, &slog.HandlerOptions{Level: slog.LevelDebug - 4,
 		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
 			if a.Key == slog.TimeKey && len(groups) == 0 {
