@@ -67,7 +67,6 @@ func newApp() *cli.App {
 		Commands: []*cli.Command{
 			runCommand(),
 			checkCommand(),
-			testCommand(),
 			functionsCommand(),
 			{
 				Name:  "version",
@@ -82,6 +81,7 @@ func newApp() *cli.App {
 			addressCommand(),
 			ctlCommand(),
 			dsCommand(),
+			testCommand(),
 		},
 		Before: refuseUnknownCommand,
 		Action: func(c *cli.Context) error {
