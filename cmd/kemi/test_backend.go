@@ -124,12 +124,16 @@ func (e *testEngine) Reply(m testlib.Message) *testlib.Outcome {
 	return e.outcome(e.s.Reply(enginetest.Message{Text: m.Text, Source: m.Source}))
 }
 
-func (e *testEngine) Answer(id, code int, reason string) *testlib.Outcome {
+func (e *testEngine) Answer(id, code int, reason string, headers []testlib.Header) *testlib.Outcome {
 	r, ok := e.relays[id]
 	if !ok {
 		return &testlib.Outcome{Route: "ksr_reply_route", Err: fmt.Sprintf("no relay %d in this test", id)}
 	}
-	return e.outcome(e.s.Answer(r, code, reason))
+	hs := make([]enginetest.Header, len(headers))
+	for i, h := range headers {
+		hs[i] = enginetest.Header{Name: h.Name, Value: h.Value}
+	}
+	return e.outcome(e.s.Answer(r, code, reason, hs...))
 }
 
 func (e *testEngine) Fail(code int, reason string) *testlib.Outcome {

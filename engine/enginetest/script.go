@@ -298,10 +298,11 @@ func (s *Script) Reply(m Message) *Result {
 }
 
 // Answer makes the peer of a relayed request reply code (reason may be
-// ""; a To tag is added to a reply above 100) and handles that reply (see
-// Reply): answering every branch of an INVITE with a failure runs the
-// failure route the script armed.
-func (s *Script) Answer(to Relay, code int, reason string) *Result {
+// ""; a To tag is added to a reply above 100), with extra headers (a
+// Contact for a 3xx), and handles that reply (see Reply): answering every
+// branch of an INVITE with a failure runs the failure route the script
+// armed.
+func (s *Script) Answer(to Relay, code int, reason string, headers ...Header) *Result {
 	if to.Msg == nil {
 		return &Result{Route: "ksr_reply_route", Err: errors.New("enginetest: answer to no request"), s: s}
 	}
@@ -311,6 +312,9 @@ func (s *Script) Answer(to Relay, code int, reason string) *Result {
 			s.seq++
 			th.Params.Add("tag", "peer"+strconv.Itoa(s.seq))
 		}
+	}
+	for _, h := range headers {
+		res.AppendHeader(sip.NewHeader(h.Name, h.Value))
 	}
 	res.RemoveHeader("Content-Length")
 	// the reply comes back from where the request went

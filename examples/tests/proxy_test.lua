@@ -42,6 +42,15 @@ T.test("INVITE to a known user is relayed statefully to its destination", functi
 	T.eq(r:pv("$du"), "sip:10.0.0.5:5060")
 end)
 
+T.test("the callee's 200 OK goes back to the caller", function()
+	local r = T.run(T.request{method = "INVITE", ruri = "sip:bob@example.com"})
+	local ok = T.answer(r.relays[1], 200, "OK", {Contact = "<sip:bob@10.0.0.5:5060>"})
+	T.eq(ok.reply.code, 200)
+	T.eq(ok.reply:header("Contact"), "<sip:bob@10.0.0.5:5060>")
+	T.eq(ok.reply.dest, "udp:192.0.2.10:5062")
+	T.match(ok.reply:header("Record-Route"), "127%.0%.0%.1", "the Record-Route comes back")
+end)
+
 T.test("a user with two destinations is forked in parallel", function()
 	local r = T.run(T.request{method = "INVITE", ruri = "sip:carol@example.com"})
 	T.eq(#r.relays, 2)

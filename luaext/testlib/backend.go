@@ -65,8 +65,9 @@ type Engine interface {
 	Run(route string, m Message) *Outcome
 	// Reply handles a reply as a server does (ksr_reply_route, then tm).
 	Reply(m Message) *Outcome
-	// Answer makes the peer of relay id (Relay.ID) reply.
-	Answer(id, code int, reason string) *Outcome
+	// Answer makes the peer of relay id (Relay.ID) reply, with extra
+	// headers.
+	Answer(id, code int, reason string, headers []Header) *Outcome
 	// Fail answers every branch of the last request with code, which
 	// runs the failure route the script armed.
 	Fail(code int, reason string) *Outcome

@@ -188,8 +188,8 @@ func (r *runner) luaReply(L *lua.LState) int {
 	return r.pushOutcome(L, r.engine().Reply(m))
 }
 
-// T.answer(relay, code [, reason]): the peer of a relayed request
-// replies.
+// T.answer(relay, code [, reason [, headers]]): the peer of a relayed
+// request replies.
 func (r *runner) luaAnswer(L *lua.LState) int {
 	relay := L.CheckTable(1)
 	id, ok := relay.RawGetString("id").(lua.LNumber)
@@ -197,7 +197,7 @@ func (r *runner) luaAnswer(L *lua.LState) int {
 		L.ArgError(1, "want a relay of a result (r.relays[1])")
 	}
 	code := L.CheckInt(2)
-	return r.pushOutcome(L, r.engine().Answer(int(id), code, L.OptString(3, "")))
+	return r.pushOutcome(L, r.engine().Answer(int(id), code, L.OptString(3, ""), headerList(L.Get(4))))
 }
 
 // T.failure(code [, reason]): every branch of the last request answers

@@ -46,7 +46,7 @@ func (e *fakeEngine) Run(route string, m Message) *Outcome {
 		PV:      func(name string) any { return name + "!" }}
 }
 func (e *fakeEngine) Reply(m Message) *Outcome { return e.Run("ksr_reply_route", m) }
-func (e *fakeEngine) Answer(id, code int, _ string) *Outcome {
+func (e *fakeEngine) Answer(id, code int, _ string, _ []Header) *Outcome {
 	return &Outcome{Route: "answer", Replies: []Reply{{Code: code + id}}}
 }
 func (e *fakeEngine) Fail(code int, _ string) *Outcome {
