@@ -178,3 +178,29 @@ func TestRequestSpecDefaults(t *testing.T) {
 		t.Errorf("a given header does not replace the default:\n%s", text)
 	}
 }
+
+func TestCancelAndAck(t *testing.T) {
+	inv := enginetest.RequestSpec{Method: "INVITE", RURI: "sip:bob@example.com",
+		Headers: []enginetest.Header{{Name: "Route", Value: "<sip:127.0.0.1;lr>"}}}.Text()
+	branch := strings.SplitN(strings.SplitN(inv, "branch=", 2)[1], ";", 2)[0]
+	cancel, err := enginetest.Cancel(inv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ack, err := enginetest.Ack(inv, "xyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ text, first, cseq, to string }{
+		{cancel, "CANCEL sip:bob@example.com SIP/2.0\r\n", "CSeq: 1 CANCEL\r\n", "To: <sip:bob@example.com>\r\n"},
+		{ack, "ACK sip:bob@example.com SIP/2.0\r\n", "CSeq: 1 ACK\r\n", "To: <sip:bob@example.com>;tag=xyz\r\n"},
+	} {
+		if !strings.HasPrefix(c.text, c.first) || !strings.Contains(c.text, c.cseq) || !strings.Contains(c.text, c.to) ||
+			!strings.Contains(c.text, "branch="+branch) || !strings.Contains(c.text, "Route: <sip:127.0.0.1;lr>\r\n") {
+			t.Errorf("derived request:\n%s\nfrom:\n%s", c.text, inv)
+		}
+	}
+	if _, err := enginetest.Cancel("BYE sip:x SIP/2.0\r\nVia: SIP/2.0/UDP 1.2.3.4;branch=z9hG4bK1\r\nFrom: <sip:a@x>;tag=1\r\nTo: <sip:b@x>\r\nCall-ID: c\r\nCSeq: 2 BYE\r\n\r\n"); err == nil {
+		t.Errorf("the CANCEL of a BYE")
+	}
+}
