@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -204,15 +205,23 @@ func printSummary(w io.Writer, results []*testlib.FileResult, d time.Duration) b
 		}
 	}
 	if failed == 0 && fileErrs == 0 {
-		fmt.Fprintf(w, "PASS: %d tests in %d files (%.3fs)\n", tests, len(results), d.Seconds())
+		fmt.Fprintf(w, "PASS: %s in %s (%.3fs)\n", plural(tests, "test"), plural(len(results), "file"), d.Seconds())
 		return false
 	}
-	msg := fmt.Sprintf("FAIL: %d of %d tests failed", failed, tests)
+	msg := fmt.Sprintf("FAIL: %d of %s failed", failed, plural(tests, "test"))
 	if fileErrs > 0 {
-		msg += fmt.Sprintf(", %d of %d files did not load", fileErrs, len(results))
+		msg += fmt.Sprintf(", %d of %s did not load", fileErrs, plural(len(results), "file"))
 	}
 	fmt.Fprintf(w, "%s (%.3fs)\n", msg, d.Seconds())
 	return true
+}
+
+// plural writes n and the noun, with an s unless n is 1.
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return strconv.Itoa(n) + " " + noun + "s"
 }
 
 // writeListing writes every script's annotated listing to path.

@@ -125,7 +125,7 @@ func TestKemiTestFileErrors(t *testing.T) {
 		filepath.Join(dir, "syntax_test.lua") + ":3: error: syntax error near '='",
 		filepath.Join(dir, "top_test.lua") + ":2: error: kemi.test: script: ",
 		"--- PASS: OPTIONS is answered",
-		"FAIL: 0 of 1 tests failed, 2 of 3 files did not load",
+		"FAIL: 0 of 1 test failed, 2 of 3 files did not load",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
@@ -304,7 +304,7 @@ func TestKemiTestModuleState(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d\n%s", code, out)
 	}
-	if !strings.Contains(out, "PASS: 4 tests in 1 files") {
+	if !strings.Contains(out, "PASS: 4 tests in 1 file") {
 		t.Errorf("output:\n%s", out)
 	}
 }
