@@ -270,8 +270,9 @@ func headerValue(m interface{ GetHeader(string) sip.Header }, name string) strin
 // hooks (tm's), as a server does.
 func (s *Script) Run(m Message) *Result { return s.RunRoute("ksr_request_route", m) }
 
-// RunRoute runs the named route on a message: a request (then the
-// end-of-route hooks, for ksr_request_route), or a reply.
+// RunRoute runs the named route on a message, a request or a reply. Only
+// ksr_request_route is followed by what a server does after it (the
+// end-of-route hooks); another route is run alone.
 func (s *Script) RunRoute(route string, m Message) *Result {
 	msg, err := s.parse(m)
 	if err != nil {
@@ -355,7 +356,7 @@ func (s *Script) handle(route string, m *kemi.Msg) *Result {
 		for _, h := range s.env.Set.RequestHooks {
 			h.AfterRequestRoute(m)
 		}
-	case m.IsReply() && !m.Drop:
+	case m.IsReply() && route == "ksr_reply_route" && !m.Drop:
 		taken := false
 		for _, h := range s.env.Set.ReplyHooks {
 			if h.OnReply(m) {
