@@ -312,8 +312,8 @@ func relay(t *testing.T, env *kemitest.Env, m *kemi.Msg, dst kemi.Dest) (sent, k
 }
 
 var (
-	tcpDst  = kemi.Dest{Proto: "tcp", Addr: netip.MustParseAddrPort("192.0.2.20:5060")}
-	udpDst  = kemi.Dest{Proto: "udp", Addr: netip.MustParseAddrPort("192.0.2.20:5060")}
+	tcpDst = kemi.Dest{Proto: "tcp", Addr: netip.MustParseAddrPort("192.0.2.20:5060")}
+	udpDst = kemi.Dest{Proto: "udp", Addr: netip.MustParseAddrPort("192.0.2.20:5060")}
 	// a WebSocket client connected by an upgrade on a tcp listener
 	wsOnTCP = kemi.Dest{Proto: "ws", Addr: netip.MustParseAddrPort("192.0.2.20:50000"),
 		Sock: &kemi.Socket{Proto: "tcp", Addr: netip.MustParseAddrPort("127.0.0.1:5080")}}
