@@ -272,37 +272,9 @@ func headerLines(msg, name string) []string {
 // connection; then the phone calls the client at its aliased contact
 // (the outbound Record-Route with ;transport=ws) and the client hangs up.
 func TestWSRecordRouteMatchesKamailio(t *testing.T) {
-	bin, err := exec.LookPath("kamailio")
-	if err != nil {
-		t.Skip("kamailio is not installed: the comparison with Kamailio's wire is skipped")
-	}
-	if _, err := os.Stat("/usr/lib/x86_64-linux-gnu/kamailio/modules/websocket.so"); err != nil {
-		t.Skip("Kamailio's websocket module is not installed")
-	}
 	udpPort := enginetest.FreeUDPPort(t)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tcpPort := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "kamailio.cfg")
-	if err := os.WriteFile(cfg, fmt.Appendf(nil, kamailioWSConfig, udpPort, tcpPort), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	kam := exec.Command(bin, "-f", cfg, "-DD", "-E", "-Y", dir, "-m", "32", "-M", "8")
-	kamLog, err := os.Create(filepath.Join(dir, "kamailio.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	kam.Stdout, kam.Stderr = kamLog, kamLog
-	kam.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // its children go with it
-	if err := kam.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { syscall.Kill(-kam.Process.Pid, syscall.SIGKILL); kam.Wait(); kamLog.Close() })
-	kamLogs := func() string { b, _ := os.ReadFile(kamLog.Name()); return string(b) }
+	tcpPort := freeTCPPort(t)
+	kamLogs := startKamailio(t, "websocket", fmt.Sprintf(kamailioWSConfig, udpPort, tcpPort))
 	want := wsDialog(t, "127.0.0.1:"+strconv.Itoa(udpPort), "127.0.0.1:"+strconv.Itoa(tcpPort), kamLogs)
 
 	s := enginetest.Start(t, kemiWSScript, withListen("udp:127.0.0.1:0", "tcp:127.0.0.1:0"))
@@ -311,4 +283,46 @@ func TestWSRecordRouteMatchesKamailio(t *testing.T) {
 	if got != want {
 		t.Errorf("kemi's wire differs from Kamailio's:\n got %+v\nwant %+v", got, want)
 	}
+}
+
+// freeTCPPort returns a loopback TCP port that was free a moment ago.
+func freeTCPPort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// startKamailio runs Kamailio with the configuration text cfg until the
+// test ends, in a process group of its own, and returns what reads its
+// log. The test is skipped when kamailio or its module is not installed.
+func startKamailio(t *testing.T, module, cfg string) (logs func() string) {
+	t.Helper()
+	bin, err := exec.LookPath("kamailio")
+	if err != nil {
+		t.Skip("kamailio is not installed: the comparison with Kamailio is skipped")
+	}
+	if _, err := os.Stat("/usr/lib/x86_64-linux-gnu/kamailio/modules/" + module + ".so"); err != nil {
+		t.Skipf("Kamailio's %s module is not installed: the comparison with Kamailio is skipped", module)
+	}
+	dir := t.TempDir()
+	file := filepath.Join(dir, "kamailio.cfg")
+	if err := os.WriteFile(file, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	logFile, err := os.Create(filepath.Join(dir, "kamailio.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kam := exec.Command(bin, "-f", file, "-DD", "-E", "-Y", dir, "-m", "32", "-M", "8")
+	kam.Stdout, kam.Stderr = logFile, logFile
+	kam.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // its children go with it
+	if err := kam.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Kill(-kam.Process.Pid, syscall.SIGKILL); kam.Wait(); logFile.Close() })
+	return func() string { b, _ := os.ReadFile(logFile.Name()); return string(b) }
 }
