@@ -7,6 +7,7 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -203,5 +204,64 @@ func TestTLSCipherList(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), b.want) {
 			t.Errorf("cipher_list %q: %v, want an error with %q", b.list, err, b.want)
 		}
+	}
+}
+
+// TestTLSCRLOutbound: a client profile's crl refuses a peer whose
+// certificate is revoked; the forward fails and one to a peer not listed
+// goes out.
+func TestTLSCRLOutbound(t *testing.T) {
+	dir := t.TempDir()
+	ca := newPKI(t, dir, "ca")
+	goodCert, goodKey := ca.issue("good", "good.test", "127.0.0.1")
+	badCert, badKey := ca.issue("bad", "bad.test", "127.0.0.1")
+	good, goodMsgs, _ := goTLSServer(t, pair(t, goodCert, goodKey), nil)
+	bad, badMsgs, _ := goTLSServer(t, pair(t, badCert, badKey), nil)
+	script := `
+function ksr_request_route()
+	KSR.pv.sets("$du", KSR.hdr.get("X-Next"))
+	if KSR.forward() < 0 then
+		KSR.sl.sl_send_reply(503, "Forward Failed")
+		return
+	end
+	KSR.sl.sl_send_reply(200, "Forwarded")
+end
+`
+	kemiCert, kemiKey := ca.issue("kemi", "kemi.test", "127.0.0.1")
+	s := enginetest.Start(t, script, withTLS(&engine.TLSConfig{
+		TLSProfile: engine.TLSProfile{Certificate: kemiCert, PrivateKey: kemiKey},
+		Client: map[string]engine.TLSProfile{"default": {
+			CAList: ca.caFile(), CRL: ca.crl("ca.crl", time.Now().Add(time.Hour), badCert),
+		}},
+	}))
+	for _, tc := range []struct {
+		name string
+		peer uint16
+		msgs chan string
+		want string
+	}{
+		{"not revoked", good.Port(), goodMsgs, "SIP/2.0 200 Forwarded"},
+		{"revoked", bad.Port(), badMsgs, "SIP/2.0 503 Forward Failed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req := strings.Replace(sipOptions("UDP", "crl-"+tc.name[:3]), "Content-Length: 0\r\n",
+				"X-Next: sip:127.0.0.1:"+strconv.Itoa(int(tc.peer))+";transport=tls\r\nContent-Length: 0\r\n", 1)
+			if got := sendUDP(t, s, req, tc.want); !strings.HasPrefix(got, tc.want) {
+				t.Fatalf("got %q, want %s\n%s", got, tc.want, s.Logs())
+			}
+			if tc.name == "revoked" && !strings.Contains(s.Logs(), `certificate \"CN=bad.test,O=kemi test\" (serial`) {
+				t.Errorf("no log of the revoked certificate:\n%s", s.Logs())
+			}
+			select {
+			case msg := <-tc.msgs:
+				if tc.want != "SIP/2.0 200 Forwarded" {
+					t.Errorf("the revoked peer got:\n%s", msg)
+				}
+			case <-time.After(time.Second):
+				if tc.want == "SIP/2.0 200 Forwarded" {
+					t.Errorf("the peer got nothing\n%s", s.Logs())
+				}
+			}
+		})
 	}
 }
