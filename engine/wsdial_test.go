@@ -280,13 +280,14 @@ func answerSIP(req string, code int, reason string) string {
 }
 
 // wsSendReplyScript forwards a UDP request to the WebSocket peer of its
-// X-Port header with KSR.websocket.send; the replies coming back run
+// X-Port header with KSR.websocket.send (over TLS when X-Mode is 1); the replies coming back run
 // ksr_reply_route, which logs them and drops the one of Call-ID
 // "drop-me".
 const wsSendReplyScript = `
 function ksr_request_route()
 	local port = tonumber(KSR.pv.get("$hdr(X-Port)"))
-	if KSR.websocket.send("127.0.0.1", port, "/sip", "sip", 0) < 0 then
+	local mode = tonumber(KSR.pv.get("$hdr(X-Mode)") or "0")
+	if KSR.websocket.send("127.0.0.1", port, "/sip", "sip", mode) < 0 then
 		KSR.sl.sl_send_reply(500, "Not Sent")
 	end
 end
@@ -366,5 +367,31 @@ func TestWSSendReply(t *testing.T) {
 	}
 	if n := peer.accepted.Load(); n != 1 {
 		t.Errorf("the peer accepted %d connections, want 1", n)
+	}
+}
+
+// TestWSSSendReply is TestWSSendReply over TLS: kemi's Via names its tls
+// listener with transport WSS, and the peer's reply on the connection
+// is taken as an answer to it.
+func TestWSSSendReply(t *testing.T) {
+	cert := testcert.SelfSigned(t)
+	certFile, keyFile := cert.Files(t)
+	peer := startWSPeerOn(t, &cert.TLS, "sip")
+	peer.answer = func(req string) string { return answerSIP(req, 200, "Peer OK") }
+	s := enginetest.Start(t, wsSendReplyScript, enginetest.WithConfig(func(c *engine.Config) {
+		c.Listen = []string{"udp:127.0.0.1:0", "tls:127.0.0.1:0"}
+		c.TLS = &engine.TLSConfig{TLSProfile: engine.TLSProfile{Certificate: certFile, PrivateKey: keyFile, CAList: certFile}}
+	}))
+	req := strings.Replace(withPort(sipOptions("UDP", "wssreply"), peer.port()), "Content-Length", "X-Mode: 1\r\nContent-Length", 1)
+	got := sendUDP(t, s, req, "SIP/2.0 ")
+	if !strings.HasPrefix(got, "SIP/2.0 200 Peer OK") {
+		t.Fatalf("the UDP sender got, want the peer's 200:\n%s\n%s", got, s.Logs())
+	}
+	vias := viaLines(<-peer.got)
+	if len(vias) != 2 || !strings.HasPrefix(vias[0], "SIP/2.0/WSS 127.0.0.1:"+strconv.Itoa(int(s.Addr("tls").Port()))+";branch=z9hG4bK") {
+		t.Errorf("the peer got Vias %q, want kemi's WSS Via on top", vias)
+	}
+	if !strings.Contains(s.Logs(), "reply route: 200 wssreply over wss") {
+		t.Errorf("ksr_reply_route did not run for the peer's reply:\n%s", s.Logs())
 	}
 }
