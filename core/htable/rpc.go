@@ -33,11 +33,20 @@ func (mod *Module) initRPC(env *kemi.Env) {
 	}
 }
 
+// strParam returns parameter i as a string: a missing one is Kamailio's
+// fault with the usage text, one of the wrong type invalid params.
+func strParam(p kemi.RPCParams, i int, usage string) (string, error) {
+	if i >= p.Len() {
+		return "", rpcFault(500, usage)
+	}
+	return p.Str(i)
+}
+
 // rpcTable returns the table named by parameter 0.
 func (mod *Module) rpcTable(p kemi.RPCParams, missing string) (*table, error) {
-	name, err := p.Str(0)
+	name, err := strParam(p, 0, missing)
 	if err != nil {
-		return nil, rpcFault(500, missing)
+		return nil, err
 	}
 	t := mod.tables[name]
 	if t == nil {
@@ -77,9 +86,9 @@ func (mod *Module) rpcGet(_ context.Context, p kemi.RPCParams) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	key, err := p.Str(1)
+	key, err := strParam(p, 1, usage)
 	if err != nil {
-		return nil, rpcFault(500, usage)
+		return nil, err
 	}
 	c := t.get(nil, key)
 	if c == nil {
@@ -108,22 +117,22 @@ func (mod *Module) rpcSet(p kemi.RPCParams, asInt bool) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	key, err := p.Str(1)
+	key, err := strParam(p, 1, usage)
 	if err != nil {
-		return nil, rpcFault(500, usage)
+		return nil, err
 	}
 	var v kemi.Value
-	if asInt {
+	s, err := strParam(p, 2, usage)
+	switch {
+	case err != nil:
+		return nil, err
+	case asInt:
 		n, err := p.Int(2)
 		if err != nil {
-			return nil, err // a value that is not an integer: invalid params
+			return nil, err // not an integer: invalid params
 		}
 		v = kemi.Int64(int64(n))
-	} else {
-		s, err := p.Str(2)
-		if err != nil {
-			return nil, rpcFault(500, usage)
-		}
+	default:
 		v = kemi.Str(s)
 	}
 	if !t.set(nil, key, v, 0) {
@@ -139,9 +148,9 @@ func (mod *Module) rpcDelete(_ context.Context, p kemi.RPCParams) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	key, err := p.Str(1)
+	key, err := strParam(p, 1, usage)
 	if err != nil {
-		return nil, rpcFault(500, usage)
+		return nil, err
 	}
 	if !t.del(nil, key) {
 		return nil, rpcFault(404, "Key not found in htable.")
@@ -237,11 +246,11 @@ func (mod *Module) reloadTable(t *table) error {
 	if mod.store == nil {
 		return errNoDB
 	}
-	if t.dbtable == "" {
-		return errors.New("the table has no dbtable")
-	}
 	if t.shared != nil {
 		return errors.New("the table is kept in Redis (redis=1)")
+	}
+	if t.dbtable == "" {
+		return errors.New("the table has no dbtable")
 	}
 	// the same seed: each key lands in the slot it will live in
 	fresh := &table{spec: t.spec, seed: t.seed, slots: make([]slot, len(t.slots)), now: t.now}
