@@ -204,10 +204,14 @@ func (mod *Module) rpcAoROf(aor string, bs []kemi.Binding, now time.Time) rpcAoR
 // stored it: as given if it has bindings, else in lower case (the
 // registrar's default).
 func (mod *Module) rpcTarget(ctx context.Context, p kemi.RPCParams, usage string) (table, aor string, err error) {
-	table, err1 := p.Str(0)
-	aor, err2 := p.Str(1)
-	if err1 != nil || err2 != nil {
+	if p.Len() < 2 {
 		return "", "", rpcFault(500, "Not enough parameters ("+usage+")")
+	}
+	if table, err = p.Str(0); err != nil {
+		return "", "", err
+	}
+	if aor, err = p.Str(1); err != nil {
+		return "", "", err
 	}
 	ts, err := mod.tables(ctx)
 	if err != nil {
@@ -269,14 +273,17 @@ func (mod *Module) rpcRm(ctx context.Context, p kemi.RPCParams) (any, error) {
 
 // rpcRmContact is ul.rm_contact TABLE AOR CONTACT.
 func (mod *Module) rpcRmContact(ctx context.Context, p kemi.RPCParams) (any, error) {
-	if _, err := p.Str(2); err != nil {
+	if p.Len() < 3 {
 		return nil, rpcFault(500, "Not enough parameters (table, AOR and contact)")
+	}
+	contact, err := p.Str(2)
+	if err != nil {
+		return nil, err
 	}
 	table, aor, err := mod.rpcTarget(ctx, p, "table, AOR and contact")
 	if err != nil {
 		return nil, err
 	}
-	contact, _ := p.Str(2)
 	bs, err := mod.loc.Lookup(ctx, table, aor)
 	if err != nil {
 		return nil, rpcFault(500, "Internal error (can't get contact)")
