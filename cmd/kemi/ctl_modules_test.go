@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"net"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -35,19 +34,13 @@ end
 // at addr.
 func registerKemi(t *testing.T, addr string) {
 	t.Helper()
-	c, err := net.Dial("udp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
 	id := time.Now().UnixNano()
-	fmt.Fprintf(c, "REGISTER sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=z9hG4bK%d\r\nFrom: <sip:kemi@127.0.0.1>;tag=1\r\nTo: <sip:kemi@127.0.0.1>\r\nCall-ID: reg-%d\r\nCSeq: 1 REGISTER\r\nContact: <sip:kemi@127.0.0.1:5999>;expires=300\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
-		c.LocalAddr(), id, id)
-	c.SetReadDeadline(time.Now().Add(2 * time.Second))
-	buf := make([]byte, 4096)
-	n, err := c.Read(buf)
-	if err != nil || !strings.HasPrefix(string(buf[:n]), "SIP/2.0 200 ") {
-		t.Fatalf("REGISTER: %q %v", buf[:n], err)
+	res := enginetest.Exchange(t, addr, func(local string) string {
+		return fmt.Sprintf("REGISTER sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=z9hG4bK%d\r\nFrom: <sip:kemi@127.0.0.1>;tag=1\r\nTo: <sip:kemi@127.0.0.1>\r\nCall-ID: reg-%d\r\nCSeq: 1 REGISTER\r\nContact: <sip:kemi@127.0.0.1:5999>;expires=300\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+			local, id, id)
+	}, 2*time.Second)
+	if !strings.HasPrefix(res, "SIP/2.0 200 ") {
+		t.Fatalf("REGISTER: %q", res)
 	}
 }
 

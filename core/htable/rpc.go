@@ -55,6 +55,19 @@ func (mod *Module) rpcTable(p kemi.RPCParams, missing string) (*table, error) {
 	return t, nil
 }
 
+// rpcTableKey returns the table and the key named by parameters 0 and 1.
+func (mod *Module) rpcTableKey(p kemi.RPCParams, usage string) (*table, string, error) {
+	t, err := mod.rpcTable(p, usage)
+	if err != nil {
+		return nil, "", err
+	}
+	key, err := strParam(p, 1, usage)
+	if err != nil {
+		return nil, "", err
+	}
+	return t, key, nil
+}
+
 // The htable.get result, as Kamailio's: flags 2 (Kamailio's
 // AVP_VAL_STR) for a string, expire "NEVER" or the local time it ends.
 type (
@@ -81,12 +94,7 @@ func (c *cell) rpcValue() any {
 
 // rpcGet is htable.get NAME KEY.
 func (mod *Module) rpcGet(_ context.Context, p kemi.RPCParams) (any, error) {
-	const usage = "Not enough parameters (htable name and key name)"
-	t, err := mod.rpcTable(p, usage)
-	if err != nil {
-		return nil, err
-	}
-	key, err := strParam(p, 1, usage)
+	t, key, err := mod.rpcTableKey(p, "Not enough parameters (htable name and key name)")
 	if err != nil {
 		return nil, err
 	}
@@ -113,11 +121,7 @@ func (mod *Module) rpcGet(_ context.Context, p kemi.RPCParams) (any, error) {
 // rpcSet is htable.sets and htable.seti (asInt) NAME KEY VALUE.
 func (mod *Module) rpcSet(p kemi.RPCParams, asInt bool) (any, error) {
 	const usage = "Not enough parameters (htable name, key name and value)"
-	t, err := mod.rpcTable(p, usage)
-	if err != nil {
-		return nil, err
-	}
-	key, err := strParam(p, 1, usage)
+	t, key, err := mod.rpcTableKey(p, usage)
 	if err != nil {
 		return nil, err
 	}
@@ -143,12 +147,7 @@ func (mod *Module) rpcSet(p kemi.RPCParams, asInt bool) (any, error) {
 
 // rpcDelete is htable.delete NAME KEY.
 func (mod *Module) rpcDelete(_ context.Context, p kemi.RPCParams) (any, error) {
-	const usage = "Not enough parameters (htable name & key name)"
-	t, err := mod.rpcTable(p, usage)
-	if err != nil {
-		return nil, err
-	}
-	key, err := strParam(p, 1, usage)
+	t, key, err := mod.rpcTableKey(p, "Not enough parameters (htable name & key name)")
 	if err != nil {
 		return nil, err
 	}

@@ -1,10 +1,10 @@
 package permissions_test
 
 import (
-	"database/sql"
 	"strings"
 	"testing"
 
+	"github.com/kemisip/kemi/db"
 	"github.com/kemisip/kemi/engine/enginetest"
 )
 
@@ -13,23 +13,19 @@ import (
 // error and the table in use stays. The dumps show the table as loaded.
 func TestRPCAddressReload(t *testing.T) {
 	path := newFile(t, []string{`(2, '192.0.2.1', 32, 0, NULL)`, `(3, '10.0.0.0', 8, 5060, NULL)`, `(4, 'gw.example.com', 0, 0, 'gw')`}, nil)
-	s := enginetest.Start(t, gateScript, enginetest.WithParams("permissions", map[string]any{
-		"db_url": "sqlite://" + path, "peer_tag_avp": "$avp(peer)",
-	}))
-	if status, _ := options(t, s.UDP()); status != "SIP/2.0 403 Forbidden" {
-		t.Fatalf("before the row: %q, want 403", status)
-	}
-	d, err := sql.Open("sqlite", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
+	f := db.NewSQLite(path, db.Address, db.Trusted)
+	t.Cleanup(func() { f.Close() })
 	exec := func(q string) {
 		t.Helper()
-		if _, err := d.Exec(q); err != nil {
+		d, err := f.DB(false)
+		if err == nil {
+			_, err = d.Exec(q)
+		}
+		if err != nil {
 			t.Fatal(err)
 		}
 	}
+	s := enginetest.Start(t, gateScript, enginetest.WithParams("permissions", map[string]any{"db_url": "sqlite://" + path, "peer_tag_avp": "$avp(peer)"}))
 	exec(`INSERT INTO address (grp, ip_addr, mask, port, tag) VALUES (1, '127.0.0.1', 32, 0, 'lo')`)
 	exec(`INSERT INTO address (grp, ip_addr, mask, port, tag) VALUES (1, '192.0.2.9', 40, 0, NULL)`)
 	res, rerr := s.RPC("permissions.addressReload")

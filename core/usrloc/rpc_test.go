@@ -3,7 +3,6 @@ package usrloc_test
 import (
 	"encoding/json"
 	"fmt"
-	"net"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -33,28 +32,16 @@ function ksr_request_route()
 end
 `
 
-// exchange sends one request to addr over UDP and returns the reply's
-// status line and X-RURI header.
+// exchange sends one request to addr and returns the reply's status
+// line and X-RURI header.
 func exchange(t *testing.T, addr, method, user, extra string) string {
 	t.Helper()
-	c, err := net.Dial("udp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
 	id := time.Now().UnixNano()
-	req := fmt.Sprintf("%s sip:%s@example.com SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=z9hG4bK-%d\r\nFrom: <sip:%s@example.com>;tag=1\r\nTo: <sip:%s@example.com>\r\nCall-ID: ul-%d\r\nCSeq: 1 %s\r\nMax-Forwards: 70\r\n%sContent-Length: 0\r\n\r\n",
-		method, user, c.LocalAddr(), id, user, user, id, method, extra)
-	if _, err := c.Write([]byte(req)); err != nil {
-		t.Fatal(err)
-	}
-	c.SetReadDeadline(time.Now().Add(2 * time.Second))
-	buf := make([]byte, 4096)
-	n, err := c.Read(buf)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, user, err)
-	}
-	lines := strings.Split(string(buf[:n]), "\r\n")
+	res := enginetest.Exchange(t, addr, func(local string) string {
+		return fmt.Sprintf("%s sip:%s@example.com SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=z9hG4bK-%d\r\nFrom: <sip:%s@example.com>;tag=1\r\nTo: <sip:%s@example.com>\r\nCall-ID: ul-%d\r\nCSeq: 1 %s\r\nMax-Forwards: 70\r\n%sContent-Length: 0\r\n\r\n",
+			method, user, local, id, user, user, id, method, extra)
+	}, 2*time.Second)
+	lines := strings.Split(res, "\r\n")
 	out := lines[0]
 	for _, l := range lines {
 		if v, ok := strings.CutPrefix(l, "X-RURI: "); ok {
