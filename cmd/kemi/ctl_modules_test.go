@@ -127,6 +127,9 @@ func TestCtlModuleMethods(t *testing.T) {
 	ok(`[]`, "permissions.addressDump")
 	ok(`"Reload OK"`, "permissions.addressReload")
 	ok(`"ip": "192.0.2.7"`, "permissions.addressDump")
+	ok(`[]`, "permissions.subnetDump")
+	ok(`[]`, "permissions.domainDump")
+	fails("-32601", "permissions.trustedReload") // Kamailio's, not offered yet
 
 	// over the control socket too
 	if code, out, errOut := runCLI(t, "ctl", "--socket", sock, "tm.stats"); code != 0 || !strings.Contains(out, `"current": 0`) {
