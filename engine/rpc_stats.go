@@ -154,10 +154,10 @@ func (s *kstat) read(page map[string]float64) (float64, bool) {
 	}
 	sum := 0.0
 	for _, src := range s.sources {
-		if fam, ok := strings.CutSuffix(src, "{"); ok {
+		if strings.HasSuffix(src, "{") {
 			found := false
 			for name, v := range page {
-				if strings.HasPrefix(name, src) && kemi.Family(name) == fam {
+				if strings.HasPrefix(name, src) {
 					sum += v
 					found = true
 				}
@@ -216,7 +216,7 @@ func (k *kstats) match(sel string, page map[string]float64) []*kstat {
 		if _, ok := s.read(page); ok {
 			out = append(out, s)
 		}
-		if want && !qualified && sel != "all" && len(out) > 0 {
+		if !qualified && sel != "all" && len(out) > 0 {
 			break // Kamailio's lookup by name finds one
 		}
 	}
