@@ -587,7 +587,7 @@ func ParseFile(name string, data []byte) (*FileConfig, error) {
 		sort.Strings(unknown)
 		hint := ""
 		if slices.ContainsFunc(unknown, func(k string) bool { return strings.HasPrefix(k, "tls.") }) {
-			hint = " ([tls] and its profiles take tls.cfg's keys: tls_method, certificate, private_key, ca_list, verify_certificate, require_certificate, server_name, server_name_mode, server_id, and domain)"
+			hint = " ([tls] and its profiles take tls.cfg's keys: tls_method, certificate, private_key, ca_list, crl, verify_certificate, require_certificate, verify_depth, cipher_list, server_name, server_name_mode, server_id, and domain)"
 		}
 		tables := "core"
 		switch tls := hint != ""; {
@@ -843,6 +843,7 @@ func (fc *FileConfig) resolveTLS() *TLSConfig {
 		p.Certificate = fc.ResolvePath(p.Certificate)
 		p.PrivateKey = fc.ResolvePath(p.PrivateKey)
 		p.CAList = fc.ResolvePath(p.CAList)
+		p.CRL = fc.ResolvePath(p.CRL)
 		return p
 	}
 	out := &TLSConfig{TLSProfile: resolve(fc.TLS.TLSProfile)}

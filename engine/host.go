@@ -608,7 +608,7 @@ func (e *Engine) IsMyself(host string, port int, proto string) bool {
 	ip = ip.Unmap()
 	for _, l := range e.tp.listeners {
 		s := l.sock
-		if proto != "" && s.Proto != proto {
+		if proto != "" && !servesProto(s.Proto, proto) {
 			continue
 		}
 		if port != 0 && port != s.Port() && port != int(s.Addr.Port()) {
@@ -631,6 +631,21 @@ func (e *Engine) IsMyself(host string, port int, proto string) bool {
 		}
 	}
 	return false
+}
+
+// servesProto reports whether a socket of sockProto carries proto. As in
+// Kamailio, SIP over WebSocket also runs on the tcp (ws) and tls (wss)
+// listeners a connection was upgraded on, and a WS Via may name a WSS
+// connection's socket: our Via on a request sent over a WebSocket
+// connection names such a listener.
+func servesProto(sockProto, proto string) bool {
+	switch proto {
+	case "ws":
+		return sockProto == "ws" || sockProto == "tcp" || sockProto == "wss" || sockProto == "tls"
+	case "wss":
+		return sockProto == "wss" || sockProto == "tls"
+	}
+	return sockProto == proto
 }
 
 // alias is a parsed Config.Aliases entry; port 0 means any.

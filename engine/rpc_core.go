@@ -13,7 +13,7 @@ import (
 // coreRPCs are the engine's own methods, under Kamailio's names and with
 // its reply shapes.
 func (e *Engine) coreRPCs() []kemi.RPCMethod {
-	return []kemi.RPCMethod{
+	return append([]kemi.RPCMethod{
 		{Name: "system.listMethods", Doc: "Lists the RPC methods the server offers.", Handler: e.rpcListMethods},
 		{Name: "system.methodHelp", Doc: "Returns the help of an RPC method. Parameter: the method name.", Handler: e.rpcMethodHelp},
 		{Name: "core.version", Doc: "Returns the version of the server.", Handler: e.rpcVersion},
@@ -23,7 +23,7 @@ func (e *Engine) coreRPCs() []kemi.RPCMethod {
 		{Name: "core.shmmem", Doc: "Returns the memory of the worker process, from Go's runtime: total, free, used, real_used (bytes).", Handler: e.rpcShmmem},
 		{Name: "core.echo", Doc: "Returns back its parameters, as strings.", Handler: rpcEcho},
 		{Name: "app_lua.reload", Doc: "Reloads the routing script (all or nothing, as SIGHUP); fails with the script's error and file:line.", Handler: e.rpcReload},
-	}
+	}, e.statsRPCs()...)
 }
 
 func (e *Engine) rpcListMethods(context.Context, kemi.RPCParams) (any, error) {

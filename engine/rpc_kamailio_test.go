@@ -3,15 +3,10 @@ package engine_test
 import (
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"reflect"
 	"sort"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -65,30 +60,8 @@ func shape(v any) any {
 // TestRPCShapesMatchKamailio calls the core methods on Kamailio 5.6 with
 // jsonrpcs and on kemi, and compares the shapes of the replies.
 func TestRPCShapesMatchKamailio(t *testing.T) {
-	bin, err := exec.LookPath("kamailio")
-	if err != nil {
-		t.Skip("kamailio is not installed: the comparison with Kamailio's replies is skipped")
-	}
-	if _, err := os.Stat("/usr/lib/x86_64-linux-gnu/kamailio/modules/jsonrpcs.so"); err != nil {
-		t.Skip("Kamailio's jsonrpcs module is not installed")
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "kamailio.cfg")
-	if err := os.WriteFile(cfg, fmt.Appendf(nil, kamailioRPCConfig, port), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	kam := exec.Command(bin, "-f", cfg, "-DD", "-E", "-Y", dir, "-m", "32", "-M", "8")
-	kam.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // its children go with it
-	if err := kam.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { syscall.Kill(-kam.Process.Pid, syscall.SIGKILL); kam.Wait() })
+	port := freeTCPPort(t)
+	startKamailio(t, "jsonrpcs", fmt.Sprintf(kamailioRPCConfig, port))
 	kamURL := fmt.Sprintf("http://127.0.0.1:%d/RPC", port)
 
 	s := enginetest.Start(t, answerScript)

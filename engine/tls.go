@@ -66,6 +66,21 @@ type TLSProfile struct {
 	ServerNameMode int `toml:"server_name_mode"`
 	// ServerID names a client profile for KSR.tls.set_connect_server_id.
 	ServerID string `toml:"server_id"`
+	// VerifyDepth is how many CA certificates may follow the peer's in
+	// its verified chain, the trust anchor aside (OpenSSL's count).
+	// Default 9, as Kamailio's.
+	VerifyDepth *int `toml:"verify_depth"`
+	// CipherList is the TLS 1.2 cipher suites offered, OpenSSL names
+	// separated by ':' in order of preference ("ECDHE-RSA-AES128-GCM-SHA256:
+	// ECDHE-RSA-AES256-GCM-SHA384"); a name Go does not offer, or an
+	// OpenSSL keyword (HIGH, !aNULL), is refused at start. TLS 1.3 suites
+	// are Go's own. Default: Go's.
+	CipherList string `toml:"cipher_list"`
+	// CRL is a file of certificate revocation lists (PEM, or one DER
+	// list). When set, every certificate of a verified peer chain but the
+	// trust anchor needs a current CRL of its issuer there, and must not
+	// be on it (Kamailio's crl). Read again at each reload.
+	CRL string `toml:"crl"`
 }
 
 // tlsHandshakeTimeout bounds a TLS handshake, accepted or opened (and
@@ -297,6 +312,26 @@ func loadProfile(role, name string, p TLSProfile, top *TLSProfile) (*tlsProfile,
 	} else {
 		cfg.RootCAs = pool
 		cfg.InsecureSkipVerify = !lp.verify
+	}
+	check := &chainCheck{depth: defaultVerifyDepth, now: time.Now}
+	for _, d := range []*int{top.VerifyDepth, p.VerifyDepth} {
+		if d != nil {
+			check.depth = *d
+		}
+	}
+	if check.depth < 0 {
+		return nil, fail("verify_depth %d: want 0 or more", check.depth)
+	}
+	if crl := or(p.CRL, top.CRL); crl != "" {
+		if check.crls, err = loadCRLs(crl); err != nil {
+			return nil, fail("crl: %v", err)
+		}
+	}
+	cfg.VerifyPeerCertificate = check.verify
+	if list := or(p.CipherList, top.CipherList); list != "" {
+		if cfg.CipherSuites, err = parseCipherList(list); err != nil {
+			return nil, fail("%v", err)
+		}
 	}
 	lp.cfg = cfg
 	return lp, nil

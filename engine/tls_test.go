@@ -40,20 +40,32 @@ var serials int64 = 100
 
 func newPKI(t testing.TB, dir, name string) *testPKI {
 	t.Helper()
+	return newCA(t, dir, name, nil)
+}
+
+// newCA makes a CA that can sign certificates and CRLs: a root, or one
+// that parent issues (an intermediate).
+func newCA(t testing.TB, dir, name string, parent *testPKI) *testPKI {
+	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
+	serials++
 	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
+		SerialNumber:          big.NewInt(serials),
 		Subject:               pkix.Name{CommonName: name, Organization: []string{"kemi test"}},
 		NotBefore:             time.Now().Add(-time.Hour),
 		NotAfter:              time.Now().Add(24 * time.Hour),
 		IsCA:                  true,
 		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	issuer, signer := tmpl, key
+	if parent != nil {
+		issuer, signer = parent.cert, parent.key
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, issuer, &key.PublicKey, signer)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -734,7 +746,9 @@ server_id = "carrier"
 	}
 
 	bad := []struct{ text, want string }{
-		{"[tls]\ncertificate = \"server.pem\"\ncipher_list = \"HIGH\"\n", "tls.cipher_list"},
+		{"[tls]\ncertificate = \"server.pem\"\nprivate_key = \"server.key\"\ncipher_list = \"HIGH\"\n", `cipher_list: "HIGH" is an OpenSSL keyword`},
+		{"[tls]\ncertificate = \"server.pem\"\nprivate_key = \"server.key\"\ncrl = \"missing.crl\"\n", "missing.crl"},
+		{"[tls]\ncertificate = \"server.pem\"\nprivate_key = \"server.key\"\nverify_depth = -1\n", "verify_depth -1"},
 		{"[tls]\ncertificate = \"missing.pem\"\n", "missing.pem"},
 		{"[tls]\ncertificate = \"server.pem\"\nprivate_key = \"server.key\"\ntls_method = \"SSLv23\"\n", `tls_method "SSLv23" is refused`},
 		{"[tls.server.x]\ndomain = \"any\"\n", "domain any needs a server_name"},

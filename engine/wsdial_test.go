@@ -3,6 +3,7 @@ package engine_test
 import (
 	"crypto/tls"
 	"net"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -22,6 +23,9 @@ type wsPeer struct {
 	accepted atomic.Int32
 	got      chan string
 	conns    chan *websocket.Conn
+	// answer, set before the first connection, writes the peer's reply
+	// to each request it gets (nil: none)
+	answer func(req string) string
 }
 
 func startWSPeer(t *testing.T, protocols ...string) *wsPeer {
@@ -81,6 +85,11 @@ func (p *wsPeer) serve(c net.Conn, protocols []string) {
 			return
 		}
 		p.got <- string(b)
+		if p.answer != nil && !strings.HasPrefix(string(b), "SIP/2.0 ") {
+			if err := wc.WriteMessage(websocket.OpText, []byte(p.answer(string(b)))); err != nil {
+				return
+			}
+		}
 	}
 }
 
@@ -119,7 +128,8 @@ func withPort(req string, port int) string {
 
 func TestWSConnectAndSend(t *testing.T) {
 	peer := startWSPeer(t, "sip")
-	s := enginetest.Start(t, wsConnectScript, withListen("udp:127.0.0.1:0"))
+	// send's Via names a tcp listener, as Kamailio's ws_send needs one
+	s := enginetest.Start(t, wsConnectScript, withListen("udp:127.0.0.1:0", "tcp:127.0.0.1:0"))
 
 	if got := udpAsk(t, s, withPort(sipOptions("UDP", "wsc1"), peer.port())); got != "1,1,1" {
 		t.Fatalf("connect, connect, send = %q, want 1,1,1\n%s", got, s.Logs())
@@ -160,36 +170,37 @@ func TestWSConnectAndSend(t *testing.T) {
 
 func TestWSConnectFails(t *testing.T) {
 	refusing := startWSPeer(t, "msrp") // no sip: 400
+	accepting := startWSPeer(t, "sip")
 	closed, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	closedPort := closed.Addr().(*net.TCPAddr).Port
 	closed.Close()
+	// UDP only: send has no tcp socket to write its WS Via from
 	s := enginetest.Start(t, wsConnectScript, withListen("udp:127.0.0.1:0"))
 	for _, tc := range []struct {
 		name string
 		port int
+		want string
 		log  string
 	}{
-		{"refused upgrade", refusing.port(), "handshake refused"},
-		{"unreachable", closedPort, "connection refused"},
+		{"refused upgrade", refusing.port(), "-1,-1,-1", "websocket: connect failed.*handshake refused"},
+		{"unreachable", closedPort, "-1,-1,-1", "websocket: connect failed.*connection refused"},
+		{"no socket for the Via", accepting.port(), "1,1,-1", "websocket: send failed.*no ws socket"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			start := time.Now()
-			if got := udpAsk(t, s, withPort(sipOptions("UDP", "f"+strconv.Itoa(tc.port)), tc.port)); got != "-1,-1,-1" {
-				t.Fatalf("connect, connect, send = %q, want -1,-1,-1\n%s", got, s.Logs())
+			if got := udpAsk(t, s, withPort(sipOptions("UDP", "f"+strconv.Itoa(tc.port)), tc.port)); got != tc.want {
+				t.Fatalf("connect, connect, send = %q, want %s\n%s", got, tc.want, s.Logs())
 			}
 			if d := time.Since(start); d > 10*time.Second {
 				t.Errorf("took %v", d)
 			}
 			logs := s.Logs()
-			found := false
-			for _, line := range strings.Split(logs, "\n") {
-				found = found || strings.Contains(line, "websocket: connect failed") && strings.Contains(line, tc.log) && strings.Contains(line, ".lua:")
-			}
-			if !found {
-				t.Errorf("no log line with %q and the script's file:line:\n%s", tc.log, logs)
+			re := regexp.MustCompile(tc.log + ".*\\.lua:")
+			if !re.MatchString(logs) {
+				t.Errorf("no log line matching %q with the script's file:line:\n%s", tc.log, logs)
 			}
 		})
 	}
@@ -200,14 +211,17 @@ func TestWSConnectFails(t *testing.T) {
 // one that is not trusted fails the connect.
 func TestWSSConnectAndSend(t *testing.T) {
 	cert := testcert.SelfSigned(t)
-	certFile, _ := cert.Files(t)
+	certFile, keyFile := cert.Files(t)
 	peer := startWSPeerOn(t, &cert.TLS, "sip")
 	stranger := testcert.SelfSigned(t)
 	untrusted := startWSPeerOn(t, &stranger.TLS, "sip")
 	s := enginetest.Start(t, wsConnectScript, withListen("udp:127.0.0.1:0"),
 		enginetest.WithConfig(func(c *engine.Config) {
-			// no TLS listener: only the client side, trusting the peer
-			c.TLS = &engine.TLSConfig{TLSProfile: engine.TLSProfile{CAList: certFile}}
+			// a tls listener for send's WSS Via (its certificate is the
+			// peer's, which does not matter here); the client side trusts
+			// the peer
+			c.Listen = []string{"udp:127.0.0.1:0", "tls:127.0.0.1:0"}
+			c.TLS = &engine.TLSConfig{TLSProfile: engine.TLSProfile{Certificate: certFile, PrivateKey: keyFile, CAList: certFile}}
 		}))
 	wss := func(req string, port int) string {
 		return strings.Replace(withPort(req, port), "Content-Length", "X-Mode: 1\r\nContent-Length", 1)
@@ -243,5 +257,141 @@ func TestWSSConnectAndSend(t *testing.T) {
 	}
 	if n := untrusted.accepted.Load(); n != 0 {
 		t.Errorf("the untrusted peer got %d upgrades", n)
+	}
+}
+
+// answerSIP is a reply with code and reason to the request req, its Via
+// headers, From, To (with a tag), Call-ID and CSeq copied, as a UAS
+// writes it.
+func answerSIP(req string, code int, reason string) string {
+	var b strings.Builder
+	b.WriteString("SIP/2.0 " + strconv.Itoa(code) + " " + reason + "\r\n")
+	for _, line := range strings.Split(req, "\r\n") {
+		name, _, _ := strings.Cut(line, ":")
+		switch strings.ToLower(strings.TrimSpace(name)) {
+		case "via", "v", "from", "f", "call-id", "i", "cseq":
+			b.WriteString(line + "\r\n")
+		case "to", "t":
+			b.WriteString(line + ";tag=peer\r\n")
+		}
+	}
+	b.WriteString("Content-Length: 0\r\n\r\n")
+	return b.String()
+}
+
+// wsSendReplyScript forwards a UDP request to the WebSocket peer of its
+// X-Port header with KSR.websocket.send (over TLS when X-Mode is 1); the replies coming back run
+// ksr_reply_route, which logs them and drops the one of Call-ID
+// "drop-me".
+const wsSendReplyScript = `
+function ksr_request_route()
+	local port = tonumber(KSR.pv.get("$hdr(X-Port)"))
+	local mode = tonumber(KSR.pv.get("$hdr(X-Mode)") or "0")
+	if KSR.websocket.send("127.0.0.1", port, "/sip", "sip", mode) < 0 then
+		KSR.sl.sl_send_reply(500, "Not Sent")
+	end
+end
+
+function ksr_reply_route()
+	KSR.log("info", "reply route: " .. KSR.pv.get("$rs") .. " " .. KSR.pv.get("$ci") .. " over " .. KSR.pv.get("$pr") .. "\n")
+	if KSR.pv.get("$ci") == "drop-me" then
+		KSR.x.drop()
+	end
+end
+`
+
+// viaLines returns the values of msg's Via headers, one per header line.
+func viaLines(msg string) []string {
+	var out []string
+	for _, line := range strings.Split(msg, "\r\n") {
+		if name, v, ok := strings.Cut(line, ":"); ok && (strings.EqualFold(name, "Via") || strings.EqualFold(name, "v")) {
+			out = append(out, strings.TrimSpace(v))
+		}
+	}
+	return out
+}
+
+// TestWSSendReply sends requests with KSR.websocket.send to a WebSocket
+// peer that answers them on the same connection, as Kamailio's ws_send
+// does: the request carries kemi's Via (WS, the tcp listener's address)
+// above the sender's, and the peer's reply runs ksr_reply_route and goes
+// back to the UDP sender without kemi's Via, or is dropped there by the
+// script and counted.
+func TestWSSendReply(t *testing.T) {
+	peer := startWSPeer(t, "sip")
+	peer.answer = func(req string) string { return answerSIP(req, 200, "Peer OK") }
+	s := enginetest.Start(t, wsSendReplyScript, withListen("udp:127.0.0.1:0", "tcp:127.0.0.1:0"))
+	tcpPort := strconv.Itoa(int(s.Addr("tcp").Port()))
+
+	got := sendUDP(t, s, withPort(sipOptions("UDP", "wsreply1"), peer.port()), "SIP/2.0 ")
+	if !strings.HasPrefix(got, "SIP/2.0 200 Peer OK") {
+		t.Fatalf("the UDP sender got, want the peer's 200:\n%s\n%s", got, s.Logs())
+	}
+	req := <-peer.got
+	vias := viaLines(req)
+	if len(vias) != 2 || !strings.HasPrefix(vias[0], "SIP/2.0/WS 127.0.0.1:"+tcpPort+";branch=z9hG4bK") ||
+		!strings.HasPrefix(vias[1], "SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bK-wsreply1") {
+		t.Errorf("the peer got Vias %q, want kemi's WS Via above the sender's", vias)
+	}
+	if v := viaLines(got); len(v) != 1 || !strings.Contains(v[0], "branch=z9hG4bK-wsreply1") {
+		t.Errorf("the reply reached the sender with Vias %q, want only its own", v)
+	}
+	if !strings.Contains(s.Logs(), "reply route: 200 wsreply1 over ws") {
+		t.Errorf("ksr_reply_route did not run for the peer's reply:\n%s", s.Logs())
+	}
+
+	// the script drops a reply in ksr_reply_route: the sender gets none
+	before := s.Metric(`kemi_core_messages_dropped_total{reason="script_drop"}`)
+	c, err := net.Dial("udp", s.UDP())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte(withPort(sipOptions("UDP", "drop-me"), peer.port()))); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-peer.got:
+	case <-time.After(5 * time.Second):
+		t.Fatalf("the second request did not reach the peer\n%s", s.Logs())
+	}
+	if got := s.WaitMetric(`kemi_core_messages_dropped_total{reason="script_drop"}`, before+1, 3*time.Second); got != before+1 {
+		t.Errorf("script drops = %v, want %v\n%s", got, before+1, s.Logs())
+	}
+	if !strings.Contains(s.Logs(), "reply route: 200 drop-me over ws") {
+		t.Errorf("ksr_reply_route did not run for the dropped reply:\n%s", s.Logs())
+	}
+	_ = c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	if n, err := c.Read(make([]byte, 4096)); err == nil {
+		t.Errorf("a reply dropped in ksr_reply_route reached the sender (%d bytes)", n)
+	}
+	if n := peer.accepted.Load(); n != 1 {
+		t.Errorf("the peer accepted %d connections, want 1", n)
+	}
+}
+
+// TestWSSSendReply is TestWSSendReply over TLS: kemi's Via names its tls
+// listener with transport WSS, and the peer's reply on the connection
+// is taken as an answer to it.
+func TestWSSSendReply(t *testing.T) {
+	cert := testcert.SelfSigned(t)
+	certFile, keyFile := cert.Files(t)
+	peer := startWSPeerOn(t, &cert.TLS, "sip")
+	peer.answer = func(req string) string { return answerSIP(req, 200, "Peer OK") }
+	s := enginetest.Start(t, wsSendReplyScript, enginetest.WithConfig(func(c *engine.Config) {
+		c.Listen = []string{"udp:127.0.0.1:0", "tls:127.0.0.1:0"}
+		c.TLS = &engine.TLSConfig{TLSProfile: engine.TLSProfile{Certificate: certFile, PrivateKey: keyFile, CAList: certFile}}
+	}))
+	req := strings.Replace(withPort(sipOptions("UDP", "wssreply"), peer.port()), "Content-Length", "X-Mode: 1\r\nContent-Length", 1)
+	got := sendUDP(t, s, req, "SIP/2.0 ")
+	if !strings.HasPrefix(got, "SIP/2.0 200 Peer OK") {
+		t.Fatalf("the UDP sender got, want the peer's 200:\n%s\n%s", got, s.Logs())
+	}
+	vias := viaLines(<-peer.got)
+	if len(vias) != 2 || !strings.HasPrefix(vias[0], "SIP/2.0/WSS 127.0.0.1:"+strconv.Itoa(int(s.Addr("tls").Port()))+";branch=z9hG4bK") {
+		t.Errorf("the peer got Vias %q, want kemi's WSS Via on top", vias)
+	}
+	if !strings.Contains(s.Logs(), "reply route: 200 wssreply over wss") {
+		t.Errorf("ksr_reply_route did not run for the peer's reply:\n%s", s.Logs())
 	}
 }

@@ -160,7 +160,7 @@ func (e *Engine) runXHTTP(tc *tcpConn, req *websocket.Request, body []byte) (xht
 	done := make(chan struct{})
 	e.dispatch(job{fn: func(w *worker) {
 		defer close(done)
-		m := httpMsg(req)
+		m := httpMsg(req, body)
 		m.Proc, m.Host, m.Run = w.proc, e, w
 		m.Proto, m.Src, m.Rcv, m.ConnID = tc.proto(), tc.remote, tc.sock, tc.id
 		kemi.SetHTTPRequest(m, hr)
@@ -181,21 +181,26 @@ func (e *Engine) runXHTTP(tc *tcpConn, req *websocket.Request, body []byte) (xht
 
 // sipHeaders are the headers the stand-in message of an HTTP request
 // keeps as FakeMsg made them: the HTTP request's own would not parse or
-// would change its SIP meaning.
+// would change its SIP meaning. Content-Length is the body's, set with
+// it.
 var sipHeaders = map[string]bool{
 	"via": true, "from": true, "to": true, "call-id": true, "cseq": true, "contact": true,
-	"route": true, "record-route": true, "max-forwards": true, "content-length": true, "content-type": true,
+	"route": true, "record-route": true, "max-forwards": true, "content-length": true,
 }
 
 // httpMsg is the message ksr_xhttp_event runs with, as Kamailio's xhttp
-// makes one of the HTTP request: FakeMsg's with the HTTP method ($rm)
-// and the HTTP request's headers ($hdr(Upgrade), $hdr(Host), ...).
-func httpMsg(req *websocket.Request) *kemi.Msg {
+// makes one of the HTTP request: FakeMsg's with the HTTP method ($rm),
+// the HTTP request's headers ($hdr(Upgrade), $hdr(Host), $cT, ...) and
+// its body ($rb), which serveHTTP bounded by MaxMessageSize.
+func httpMsg(req *websocket.Request, body []byte) *kemi.Msg {
 	r := fakeRequest(sip.RequestMethod(req.Method))
 	for _, f := range req.Header {
 		if !sipHeaders[strings.ToLower(f.Name)] {
 			r.AppendHeader(sip.NewHeader(f.Name, f.Value))
 		}
+	}
+	if len(body) > 0 {
+		r.SetBody(bytes.Clone(body))
 	}
 	return kemi.WithRequest(&kemi.Msg{OrigURI: r.Recipient.String(), Received: time.Now(), Faked: true}, r)
 }

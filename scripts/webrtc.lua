@@ -44,7 +44,11 @@
 --     route in front for a public service);
 --   * finds the callee (lookup) and engages rtpengine on each branch with
 --     the profile the callee needs, and on the replies with the profile
---     the caller needs (see rtp_flags).
+--     the caller needs (see rtp_flags);
+--   * does the same for re-INVITEs and UPDATEs with SDP, from either side
+--     (a browser's hold and resume, a phone's hold): they are relayed
+--     through the same branch and reply routes, and rtpengine_manage tells
+--     the offer from the answer, as in Kamailio's WebRTC examples.
 --
 -- Defines: WITH_DEBUG logs each step.
 

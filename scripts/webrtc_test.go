@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -63,9 +64,14 @@ async function mediaStats(pc) {
   return r;
 }
 
-// watch records a session's SDP both ways and its end.
+// watch records a session's first SDP each way, every SDP in order
+// (re-INVITEs included), and its end.
 function watch(session, out) {
-  session.on("sdp", e => { out[e.originator + "Sdp"] = e.sdp; });
+  out.sdps = [];
+  session.on("sdp", e => {
+    if (!out[e.originator + "Sdp"]) out[e.originator + "Sdp"] = e.sdp;
+    out.sdps.push({originator: e.originator, type: e.type, sdp: e.sdp});
+  });
   session.on("progress", e => { if (e.response) out.progress = e.response.status_code; });
   return new Promise(res => {
     session.on("confirmed", () => res("confirmed"));
@@ -84,9 +90,25 @@ async function flowing(pc) {
   return m;
 }
 
-async function hold(session, out) {
+// within bounds a promise to at most ms, then "timeout".
+const within = (p, ms) => Promise.race([p, sleep(ms).then(() => "timeout")]);
+
+// holdAndResume puts session on hold and resumes it (JsSIP re-INVITEs
+// with a=sendonly, then a=sendrecv), then waits for the peer's own hold
+// re-INVITE (a=sendonly from the SIP phone).
+async function holdAndResume(session, out) {
+  const remoteHold = new Promise(res => session.on("hold", e => { if (e.originator === "remote") res("remote hold"); }));
+  out.hold = await within(new Promise(res => { if (!session.hold({}, () => res("ok"))) res("refused"); }), 5000);
+  await sleep(500);
+  out.unhold = await within(new Promise(res => { if (!session.unhold({}, () => res("ok"))) res("refused"); }), 5000);
+  out.remoteHold = await within(remoteHold, 8000);
+  await sleep(500); // the phone's ACK
+}
+
+async function talk(session, out, reinvites) {
   await sleep(1000);
   out.media = await flowing(session.connection);
+  if (reinvites) await holdAndResume(session, out);
   const ended = new Promise(res => {
     session.on("ended", e => res("ended by " + e.originator));
     session.on("failed", e => res("failed: " + e.cause));
@@ -104,7 +126,7 @@ async function run() {
     // 1: Alice (WSS) calls the sipp UAS (UDP)
     const s1 = alice.ua.call(UAS, {mediaConstraints: media, pcConfig});
     r.call1.state = await watch(s1, r.call1);
-    if (r.call1.state === "confirmed") await hold(s1, r.call1);
+    if (r.call1.state === "confirmed") await talk(s1, r.call1, true);
 
     // 2: Bob (WSS) calls Alice (WSS), who answers
     const answered = new Promise(res => {
@@ -122,7 +144,7 @@ async function run() {
     const aliceSide = await Promise.race([answered, sleep(5000)]);
     if (r.call2.state === "confirmed") {
       if (aliceSide) r.callee2.media = await flowing(aliceSide.connection);
-      await hold(s2, r.call2);
+      await talk(s2, r.call2, false);
     }
     alice.ua.stop();
     bob.ua.stop();
@@ -140,14 +162,33 @@ type webrtcMedia struct {
 	Pair           string
 }
 
+// webrtcSDP is one SDP of a call as JsSIP's "sdp" event gave it.
+type webrtcSDP struct {
+	Originator, Type, Sdp string
+}
+
 // webrtcCall is one side of a call as JsSIP saw it.
 type webrtcCall struct {
 	State     string
 	Progress  int
-	LocalSdp  string
+	LocalSdp  string // the first of each side
 	RemoteSdp string
+	Sdps      []webrtcSDP
 	End       string
 	Media     *webrtcMedia
+	// call 1: the browser's hold and resume, the phone's hold
+	Hold, Unhold, RemoteHold string
+}
+
+// sdps returns the SDPs of c from originator of type, in order.
+func (c webrtcCall) sdps(originator, typ string) []string {
+	var out []string
+	for _, s := range c.Sdps {
+		if s.Originator == originator && s.Type == typ {
+			out = append(out, s.Sdp)
+		}
+	}
+	return out
 }
 
 type webrtcResult struct {
@@ -287,12 +328,15 @@ func TestWebRTCGateway(t *testing.T) {
 			t.Errorf("%s is not the browser's DTLS-SRTP offer:\n%s", what, sdp)
 		}
 	}
+	checkReinvites(rtp, t, res.Call1, string(uasMsgs))
+
 	if strings.Contains(s.Logs(), "rtpengine offer failed") || strings.Contains(s.Logs(), "rtpengine answer failed") {
 		t.Errorf("rtpengine_manage failed:\n%s", s.Logs())
 	}
 	for _, series := range []string{
-		`kemi_rtpengine_requests_total{command="offer",result="ok"} 2`,
-		`kemi_rtpengine_requests_total{command="answer",result="ok"}`,
+		// call 1's INVITE, its three re-INVITEs, call 2's INVITE
+		`kemi_rtpengine_requests_total{command="offer",result="ok"} 5`,
+		`kemi_rtpengine_requests_total{command="answer",result="ok"} 5`,
 		`kemi_rtpengine_requests_total{command="delete",result="ok"}`,
 	} {
 		if !strings.Contains(s.Scrape(), series) {
@@ -301,7 +345,67 @@ func TestWebRTCGateway(t *testing.T) {
 	}
 }
 
+// checkReinvites checks call 1's re-INVITEs as each side got them after
+// rtpengine: the browser's hold (a=sendonly) and resume (a=sendrecv) at
+// the UDP phone as plain RTP/AVP and their answers (a=recvonly,
+// a=sendrecv) at the browser as DTLS-SRTP with ICE; the phone's hold
+// (a=sendonly) at the browser as DTLS-SRTP with ICE and the browser's
+// answer (a=recvonly) at the phone as plain RTP/AVP.
+func checkReinvites(rtp *enginetest.RTPEngine, t *testing.T, call webrtcCall, uasLog string) {
+	t.Helper()
+	if call.Hold != "ok" || call.Unhold != "ok" || call.RemoteHold != "remote hold" {
+		t.Errorf("call 1: hold %q, unhold %q, the phone's hold %q; want ok, ok, remote hold", call.Hold, call.Unhold, call.RemoteHold)
+	}
+	check := func(what, sdp, profile string, webrtc bool, dir string) {
+		t.Helper()
+		checkSDP(rtp, t, what, sdp, profile, webrtc)
+		if got := sdpDirection(sdp); got != dir {
+			t.Errorf("%s: direction %s, want %s:\n%s", what, got, dir, sdp)
+		}
+	}
+	invites := enginetest.SippReceivedAll(uasLog, "INVITE sip:")
+	if len(invites) != 3 {
+		t.Errorf("the UDP phone got %d INVITEs, want 3 (the call, hold, resume)", len(invites))
+	} else {
+		check("hold re-INVITE at the UDP phone", enginetest.SIPBody(invites[1]), "RTP/AVP", false, "sendonly")
+		check("resume re-INVITE at the UDP phone", enginetest.SIPBody(invites[2]), "RTP/AVP", false, "sendrecv")
+	}
+	if oks := enginetest.SippReceivedAll(uasLog, "SIP/2.0 200"); len(oks) != 1 {
+		t.Errorf("the UDP phone got %d 200s, want 1 (to its re-INVITE)", len(oks))
+	} else {
+		check("the browser's answer to the phone's hold, at the phone", enginetest.SIPBody(oks[0]), "RTP/AVP", false, "recvonly")
+	}
+	// JsSIP tells each re-INVITE's offer twice, as made and as sent (its
+	// hold mangled to a=sendonly): one sendonly, the last sendrecv
+	offers := call.sdps("local", "offer")
+	if !slices.ContainsFunc(offers, func(s string) bool { return sdpDirection(s) == "sendonly" }) ||
+		len(offers) < 3 || sdpDirection(offers[len(offers)-1]) != "sendrecv" {
+		t.Errorf("the browser's %d offers lack its hold (a=sendonly) then its resume (a=sendrecv)", len(offers))
+	}
+	if answers := call.sdps("remote", "answer"); len(answers) != 3 {
+		t.Errorf("the browser got %d answers, want 3 (the call, hold, resume)", len(answers))
+	} else {
+		check("answer to hold at alice", answers[1], "RTP/SAVPF", true, "recvonly")
+		check("answer to resume at alice", answers[2], "RTP/SAVPF", true, "sendrecv")
+	}
+	if offers := call.sdps("remote", "offer"); len(offers) != 1 {
+		t.Errorf("the browser got %d offers, want 1 (the phone's hold)", len(offers))
+	} else {
+		check("the phone's hold at alice", offers[0], "RTP/SAVPF", true, "sendonly")
+	}
+}
+
+// sdpDirection returns the direction attribute of an SDP's audio (the
+// first one found), sendrecv when it has none (RFC 4566 §6).
+func sdpDirection(sdp string) string {
+	if m := sdpDir.FindStringSubmatch(sdp); m != nil {
+		return m[1]
+	}
+	return "sendrecv"
+}
+
 var (
+	sdpDir       = regexp.MustCompile(`(?m)^a=(sendrecv|sendonly|recvonly|inactive)\r?$`)
 	sdpMedia     = regexp.MustCompile(`(?m)^m=audio (\d+) (\S+)`)
 	sdpCandidate = regexp.MustCompile(`(?m)^a=candidate:\S+ \d+ (?i:udp) \d+ (\S+) (\d+) typ host`)
 )

@@ -108,6 +108,7 @@ func (mod *Module) ModInit(env *kemi.Env) error {
 	mod.expiredNow = map[*kemi.Proc]*expiredItem{}
 	mod.expiredTotal = env.Metrics.NewCounter("kemi_htable_expired_total",
 		"Items the expiry timer removed from tables with autoexpire.")
+	mod.initRPC(env)
 	if err := registerPVs(env.PVs, mod); err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -34,7 +35,8 @@ type Module struct {
 	tagAVP      *kemi.PVName // peer_tag_avp, nil when unset
 	tagAll      bool         // peer_tag_mode 1: every trusted match adds its tag
 
-	cur atomic.Pointer[tables]
+	cur         atomic.Pointer[tables]
+	rpcReloadMu sync.Mutex // one permissions.addressReload at a time
 }
 
 // ModInit reads the parameters and, unless in kemi check, loads both
@@ -93,6 +95,7 @@ func (mod *Module) ModInit(env *kemi.Env) error {
 		return 0
 	})
 	mod.cur.Store(&tables{addr: &addrTable{}, trusted: &trustedTable{}})
+	mod.initRPC(env)
 	if env.DryRun {
 		return nil
 	}

@@ -60,7 +60,7 @@ func (mod *Module) recordRoute(m *kemi.Msg, fn, params string) kemi.Value {
 	if m.AdvPort != 0 {
 		port = m.AdvPort
 	}
-	addr := mod.sockParams(m.Rcv)
+	addr := mod.sockParams(m.Rcv, m.Proto)
 	u := sip.Uri{Scheme: mod.scheme(m), User: user, Host: bareHost(host), Port: port}
 	u.UriParams = concat(addr, mod.lrParam(), ftagParam(tag), extra, st.pending)
 	mod.addRR(m, st, kindAuto, len(addr), &sip.RecordRouteHeader{Address: u})
@@ -259,10 +259,17 @@ func ftagParam(tag string) sip.HeaderParams {
 }
 
 // sockParams are the address parameters of a socket in our URIs: the
-// transport (not for UDP) and, with sockname_mode, the socket name.
-func (mod *Module) sockParams(s *kemi.Socket) sip.HeaderParams {
+// transport (not for UDP) and, with sockname_mode, the socket name. proto
+// is the message's transport on that socket: SIP over WebSocket on a tcp
+// or tls listener (upgraded there by ksr_xhttp_event) is transport=ws, as
+// Kamailio writes it for WS and WSS alike.
+func (mod *Module) sockParams(s *kemi.Socket, proto string) sip.HeaderParams {
 	var out sip.HeaderParams
-	if t, ok := kemi.URIProto(s.Proto); ok && t != "udp" {
+	t, ok := kemi.URIProto(s.Proto)
+	if p := strings.ToLower(proto); p == "ws" || p == "wss" {
+		t, ok = "ws", true
+	}
+	if ok && t != "udp" {
 		out = append(out, sip.HeaderKV{K: "transport", V: t})
 	}
 	if mod.socknameMode && s.Name != "" {
@@ -469,7 +476,7 @@ func (mod *Module) doubled(origin *kemi.Msg, st *state, dst *kemi.Dest) (inner, 
 		outAddr = concat(data, sip.HeaderParams{{K: "transport", V: strings.ToLower(snd.Proto)}})
 	default:
 		inAddr = addr
-		outAddr = mod.sockParams(snd)
+		outAddr = mod.sockParams(snd, dst.Proto)
 		outHost = snd.AdvHost
 		if outHost == "" {
 			outHost = origin.AdvHost

@@ -111,6 +111,20 @@ func TestRecordRoute(t *testing.T) {
 		{"received over tcp", nil, invite, func(m *kemi.Msg) { m.Rcv, m.Proto = tcp, "tcp" },
 			[]step{{"record_route", nil, 1}},
 			[]string{"<sip:127.0.0.1:5060;transport=tcp;lr;ftag=a1>"}},
+		// Kamailio's way to WebSocket: upgraded on a tcp or tls listener
+		{"received over ws on a tcp listener", nil, invite, func(m *kemi.Msg) { m.Rcv, m.Proto = tcp, "ws" },
+			[]step{{"record_route", nil, 1}},
+			[]string{"<sip:127.0.0.1:5060;transport=ws;lr;ftag=a1>"}},
+		{"received over wss on a tls listener", nil, invite, func(m *kemi.Msg) {
+			m.Rcv, m.Proto = &kemi.Socket{Proto: "tls", Addr: netip.MustParseAddrPort("127.0.0.1:5061")}, "wss"
+		},
+			[]step{{"record_route", nil, 1}},
+			[]string{"<sip:127.0.0.1:5061;transport=ws;lr;ftag=a1>"}},
+		{"received on a wss listener", nil, invite, func(m *kemi.Msg) {
+			m.Rcv, m.Proto = &kemi.Socket{Proto: "wss", Addr: netip.MustParseAddrPort("127.0.0.1:4443")}, "wss"
+		},
+			[]step{{"record_route", nil, 1}},
+			[]string{"<sip:127.0.0.1:4443;transport=ws;lr;ftag=a1>"}},
 		{"socket name in sockname_mode", map[string]any{"sockname_mode": 1}, invite, func(m *kemi.Msg) {
 			m.Rcv = &kemi.Socket{Proto: "tcp", Addr: netip.MustParseAddrPort("127.0.0.1:5060"), Name: "lan"}
 		},
@@ -298,8 +312,11 @@ func relay(t *testing.T, env *kemitest.Env, m *kemi.Msg, dst kemi.Dest) (sent, k
 }
 
 var (
-	tcpDst  = kemi.Dest{Proto: "tcp", Addr: netip.MustParseAddrPort("192.0.2.20:5060")}
-	udpDst  = kemi.Dest{Proto: "udp", Addr: netip.MustParseAddrPort("192.0.2.20:5060")}
+	tcpDst = kemi.Dest{Proto: "tcp", Addr: netip.MustParseAddrPort("192.0.2.20:5060")}
+	udpDst = kemi.Dest{Proto: "udp", Addr: netip.MustParseAddrPort("192.0.2.20:5060")}
+	// a WebSocket client connected by an upgrade on a tcp listener
+	wsOnTCP = kemi.Dest{Proto: "ws", Addr: netip.MustParseAddrPort("192.0.2.20:50000"),
+		Sock: &kemi.Socket{Proto: "tcp", Addr: netip.MustParseAddrPort("127.0.0.1:5080")}}
 	otherIP = kemi.Dest{Proto: "udp", Addr: netip.MustParseAddrPort("198.51.100.7:5060"),
 		Sock: &kemi.Socket{Proto: "udp", Addr: netip.MustParseAddrPort("198.51.100.1:5060")}}
 )
@@ -314,6 +331,8 @@ func TestDoubleRecordRoute(t *testing.T) {
 	}{
 		{"udp to tcp", nil, []step{{"record_route", nil, 1}}, tcpDst,
 			[]string{"<sip:127.0.0.1:5060;transport=tcp;r2=on;lr;ftag=a1>", "<sip:127.0.0.1:5060;r2=on;lr;ftag=a1>"}},
+		{"udp to ws on a tcp listener", nil, []step{{"record_route", nil, 1}}, wsOnTCP,
+			[]string{"<sip:127.0.0.1:5080;transport=ws;r2=on;lr;ftag=a1>", "<sip:127.0.0.1:5060;r2=on;lr;ftag=a1>"}},
 		{"udp to udp", nil, []step{{"record_route", nil, 1}}, udpDst,
 			[]string{"<sip:127.0.0.1:5060;lr;ftag=a1>"}},
 		{"another interface", nil, []step{{"record_route", nil, 1}}, otherIP,

@@ -1,6 +1,7 @@
 package rtpengine
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -429,16 +430,16 @@ func (c *client) read(n *node, conn *net.UDPConn) {
 			time.Sleep(time.Millisecond)
 			continue
 		}
-		cookie, body, ok := strings.Cut(string(buf[:k]), " ")
+		cookie, body, ok := bytes.Cut(buf[:k], []byte(" "))
 		n.mu.Lock()
-		ch := n.pending[cookie]
+		ch := n.pending[string(cookie)] // no copy for a map lookup
 		n.mu.Unlock()
 		if !ok || ch == nil {
-			c.log.Debug("rtpengine reply for no waiting request dropped", "node", n.url, "cookie", cookie)
+			c.log.Debug("rtpengine reply for no waiting request dropped", "node", n.url, "cookie", string(cookie))
 			continue
 		}
 		select {
-		case ch <- []byte(body):
+		case ch <- bytes.Clone(body): // buf is read into again
 		default: // a duplicate of an answered retransmission
 		}
 	}

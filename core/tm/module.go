@@ -121,6 +121,7 @@ func (mod *Module) ModInit(env *kemi.Env) error {
 	}
 	set.NewGauge(`kemi_tm_transactions_alive`, "Transactions in the tables, including those waiting for wt_timer.", func() float64 { return float64(mod.txs.count.Load()) })
 	set.NewGauge(`kemi_tm_transactions_pending`, "Transactions without a final reply upstream; shutdown waits for them.", func() float64 { return float64(mod.txs.live.Load()) })
+	mod.initRPC(env)
 	if err := registerPVs(env.PVs, mod); err != nil {
 		return err
 	}

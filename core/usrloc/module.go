@@ -29,11 +29,12 @@ const openTimeout = 10 * time.Second
 
 // Module is the usrloc module of one engine.
 type Module struct {
-	log      *slog.Logger
-	url      db.URL
-	loc      *location
-	interval time.Duration
-	callback string
+	log       *slog.Logger
+	url       db.URL
+	loc       *location
+	interval  time.Duration
+	callback  string
+	useDomain bool // use_domain: AORs are user@domain
 
 	expired         *metrics.Counter
 	lost            *lostConns
@@ -53,6 +54,7 @@ func (mod *Module) ModInit(env *kemi.Env) error {
 	}
 	mod.interval = p.Duration("timer_interval", 60*time.Second, time.Second)
 	mod.callback = p.Str("event_callback", "")
+	mod.useDomain = opts.UseDomain
 	serverID := p.Int("server_id", 0)
 	natBflag := p.Int("nat_bflag", -1)
 	lostTCP := p.Bool("handle_lost_tcp", false)
@@ -96,6 +98,7 @@ func (mod *Module) ModInit(env *kemi.Env) error {
 		env.AddProcess(kemi.Process{Name: "usrloc-lost-conn", Run: mod.lost.run})
 	}
 	mod.loc.Store = store
+	mod.initRPC(env)
 	if natBflag >= 0 {
 		mod.loc.natFlag = 1 << natBflag
 	}

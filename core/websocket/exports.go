@@ -1,6 +1,9 @@
 package websocket
 
 import (
+	"net"
+	"strconv"
+
 	"github.com/kemisip/kemi/kemi"
 )
 
@@ -90,28 +93,30 @@ func (mod *Module) connect(m *kemi.Msg, a kemi.Args) (uint64, bool) {
 	return id, true
 }
 
-// send sends the message being routed, as received, over a WebSocket
-// connection to the peer a names (see connect): 1, or -1.
+// send forwards the request being routed statelessly over a WebSocket
+// connection to the peer a names (see connect), as Kamailio's ws_send
+// builds it: with our Via and the route's changes, like KSR.forward. The
+// peer's replies come back over that connection with our Via on top, so
+// they run ksr_reply_route and go on to the next Via as the replies of
+// any stateless forward. 1, or -1 (a reply, no connection, no socket for
+// our Via, a failed send).
 func (mod *Module) send(m *kemi.Msg, a kemi.Args) kemi.Value {
-	if len(m.Raw) == 0 {
-		mod.log.Error("websocket: send: no received message to send", "at", m.Where())
+	if !m.IsRequest() {
+		mod.log.Error("websocket: send: only requests are sent (as Kamailio's ws_send)", "at", m.Where())
 		return kemi.Int(-1)
 	}
-	id, ok := mod.connect(m, a)
-	if !ok {
-		return kemi.Int(-1)
-	}
-	rs, ok := m.Host.(kemi.RawSender)
-	if !ok {
-		mod.log.Error("websocket: send: this host cannot send raw messages", "at", m.Where())
+	if _, ok := mod.connect(m, a); !ok {
 		return kemi.Int(-1)
 	}
 	proto := "ws"
 	if a.Int(4) == 1 {
 		proto = "wss"
 	}
-	if err := rs.SendRaw(kemi.Dest{Proto: proto, ConnID: id}, m.Raw); err != nil {
-		mod.log.Error("websocket: send failed", "err", err, "conid", id, "at", m.Where())
+	// the connection is found again by the peer's address: the same one
+	// connect resolved and opened or reused
+	uri := "sip:" + net.JoinHostPort(a.Str(0), strconv.Itoa(a.Int(1))) + ";transport=" + proto
+	if err := m.Host.Forward(m, uri); err != nil {
+		mod.log.Error("websocket: send failed", "err", err, "uri", uri, "at", m.Where())
 		return kemi.Int(-1)
 	}
 	return kemi.Int(1)

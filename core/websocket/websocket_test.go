@@ -97,13 +97,12 @@ func TestHandleHandshake(t *testing.T) {
 	}
 }
 
-// dialHost is a test host that opens WebSocket connection 9 and records
-// what it sends.
+// dialHost is a test host that opens WebSocket connection 9; its
+// kemitest.Host records what send forwards.
 type dialHost struct {
 	*kemitest.Host
 	err    error
 	secure bool
-	sent   []kemi.Dest
 }
 
 func (h *dialHost) WSConnect(host string, port int, path, subproto string, secure bool) (uint64, error) {
@@ -111,40 +110,47 @@ func (h *dialHost) WSConnect(host string, port int, path, subproto string, secur
 	return 9, h.err
 }
 
-func (h *dialHost) SendRaw(dst kemi.Dest, b []byte) error {
-	h.sent = append(h.sent, dst)
-	return nil
-}
-
 func TestConnectAndSend(t *testing.T) {
 	mod := &Module{log: slog.New(slog.DiscardHandler)}
+	const options = "OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bK-1\r\n" +
+		"From: <sip:a@b>;tag=1\r\nTo: <sip:a@b>\r\nCall-ID: c1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+	const reply = "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bK-1\r\n" +
+		"From: <sip:a@b>;tag=1\r\nTo: <sip:a@b>;tag=2\r\nCall-ID: c1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
 	for _, tc := range []struct {
-		name     string
-		fn       string
-		args     []string
-		err      error
-		want     kemi.Value
-		wantSent string // proto of the send, "" for none
+		name    string
+		fn      string
+		msg     string
+		args    []string
+		err     error
+		failFwd bool
+		want    kemi.Value
+		wantURI string // the URI send forwards to, "" for none
 	}{
-		{"connect", "connect", []string{"127.0.0.1", "80", "/", "sip", "0"}, nil, kemi.Int(1), ""},
-		{"connect fails", "connect", []string{"127.0.0.1", "80", "/", "sip", "0"}, errors.New("refused"), kemi.Int(-1), ""},
-		{"msrp", "connect", []string{"127.0.0.1", "80", "/", "msrp", "0"}, nil, kemi.Int(-1), ""},
-		{"bad cmode", "connect", []string{"127.0.0.1", "80", "/", "sip", "2"}, nil, kemi.Int(-1), ""},
-		{"send ws", "send", []string{"127.0.0.1", "80", "/", "sip", "0"}, nil, kemi.Int(1), "ws"},
-		{"send wss", "send", []string{"127.0.0.1", "443", "/", "sip", "1"}, nil, kemi.Int(1), "wss"},
-		{"send fails to connect", "send", []string{"127.0.0.1", "80", "/", "sip", "0"}, errors.New("refused"), kemi.Int(-1), ""},
+		{"connect", "connect", options, []string{"127.0.0.1", "80", "/", "sip", "0"}, nil, false, kemi.Int(1), ""},
+		{"connect fails", "connect", options, []string{"127.0.0.1", "80", "/", "sip", "0"}, errors.New("refused"), false, kemi.Int(-1), ""},
+		{"msrp", "connect", options, []string{"127.0.0.1", "80", "/", "msrp", "0"}, nil, false, kemi.Int(-1), ""},
+		{"bad cmode", "connect", options, []string{"127.0.0.1", "80", "/", "sip", "2"}, nil, false, kemi.Int(-1), ""},
+		{"send ws", "send", options, []string{"127.0.0.1", "80", "/", "sip", "0"}, nil, false, kemi.Int(1), "sip:127.0.0.1:80;transport=ws"},
+		{"send wss", "send", options, []string{"127.0.0.1", "443", "/", "sip", "1"}, nil, false, kemi.Int(1), "sip:127.0.0.1:443;transport=wss"},
+		{"send ipv6", "send", options, []string{"::1", "8080", "/", "sip", "0"}, nil, false, kemi.Int(1), "sip:[::1]:8080;transport=ws"},
+		{"send fails to connect", "send", options, []string{"127.0.0.1", "80", "/", "sip", "0"}, errors.New("refused"), false, kemi.Int(-1), ""},
+		{"send fails", "send", options, []string{"127.0.0.1", "80", "/", "sip", "0"}, nil, true, kemi.Int(-1), ""},
+		{"send a reply", "send", reply, []string{"127.0.0.1", "80", "/", "sip", "0"}, nil, false, kemi.Int(-1), ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := &dialHost{Host: kemitest.NewHost(), err: tc.err}
-			m := &kemi.Msg{Proto: "udp", Raw: []byte("OPTIONS sip:a SIP/2.0\r\n\r\n"), Host: h}
+			h.FailSend = tc.failFwd
+			m := kemitest.ParseMsg(t, tc.msg)
+			m.Host = h
 			if got := call(mod, tc.fn, m, tc.args...); got != tc.want {
 				t.Fatalf("%s = %v, want %v", tc.fn, got, tc.want)
 			}
+			sent := h.Sent()
 			switch {
-			case tc.wantSent == "" && len(h.sent) != 0:
-				t.Errorf("sent %v, want nothing", h.sent)
-			case tc.wantSent != "" && (len(h.sent) != 1 || h.sent[0].Proto != tc.wantSent || h.sent[0].ConnID != 9):
-				t.Errorf("sent %v, want one %s send on connection 9", h.sent, tc.wantSent)
+			case tc.wantURI == "" && len(sent) != 0:
+				t.Errorf("sent %v, want nothing", sent)
+			case tc.wantURI != "" && (len(sent) != 1 || sent[0].Kind != "forward" || sent[0].URI != tc.wantURI):
+				t.Errorf("sent %+v, want one forward to %s", sent, tc.wantURI)
 			}
 		})
 	}

@@ -181,17 +181,28 @@ func RunUAC(t testing.TB, calls, rate int, args ...string) SippCalls {
 // SippReceived returns the first message a sipp -message_file log shows
 // as received whose first line starts with start, or "".
 func SippReceived(log, start string) string {
+	if all := SippReceivedAll(log, start); len(all) > 0 {
+		return all[0]
+	}
+	return ""
+}
+
+// SippReceivedAll is SippReceived for every message received that starts
+// with start, in order.
+func SippReceivedAll(log, start string) []string {
+	var out []string
 	for _, part := range strings.Split(log, "message received [")[1:] {
 		_, msg, _ := strings.Cut(part, "\n")
 		msg = strings.TrimLeft(msg, "\r\n")
-		if strings.HasPrefix(msg, start) {
-			if i := strings.Index(msg, "\n-----"); i >= 0 {
-				msg = msg[:i]
-			}
-			return msg
+		if !strings.HasPrefix(msg, start) {
+			continue
 		}
+		if i := strings.Index(msg, "\n-----"); i >= 0 {
+			msg = msg[:i]
+		}
+		out = append(out, msg)
 	}
-	return ""
+	return out
 }
 
 // SIPBody returns the body of a SIP message, its line ends made \n.
