@@ -1,0 +1,235 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// notification is one datagram kemi sent to NOTIFY_SOCKET.
+type notification struct {
+	at   time.Time
+	pid  int // the sender, from the kernel's credentials
+	vars map[string]string
+	raw  string
+}
+
+// notifySocket plays systemd's end of the notification protocol.
+type notifySocket struct {
+	name string
+	got  chan notification
+}
+
+// listenNotify binds a datagram socket for NOTIFY_SOCKET: an abstract
+// name or a path in a temporary folder. The kernel attaches the sender's
+// credentials (SO_PASSCRED), as it does for systemd.
+func listenNotify(t *testing.T, abstract bool) *notifySocket {
+	t.Helper()
+	name := filepath.Join(t.TempDir(), "notify")
+	if abstract {
+		name = fmt.Sprintf("@kemi-notify-test-%d-%d", os.Getpid(), time.Now().UnixNano())
+	}
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: name, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	rc, err := conn.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) { serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_PASSCRED, 1) }); err != nil || serr != nil {
+		t.Fatalf("SO_PASSCRED: %v %v", err, serr)
+	}
+	s := &notifySocket{name: name, got: make(chan notification, 64)}
+	go func() {
+		buf := make([]byte, 4096)
+		oob := make([]byte, unix.CmsgSpace(unix.SizeofUcred))
+		for {
+			n, oobn, _, _, err := conn.ReadMsgUnix(buf, oob)
+			if err != nil {
+				close(s.got)
+				return
+			}
+			m := notification{at: time.Now(), raw: string(buf[:n]), vars: map[string]string{}}
+			if cmsgs, err := unix.ParseSocketControlMessage(oob[:oobn]); err == nil && len(cmsgs) > 0 {
+				if cred, err := unix.ParseUnixCredentials(&cmsgs[0]); err == nil {
+					m.pid = int(cred.Pid)
+				}
+			}
+			for _, line := range strings.Split(m.raw, "\n") {
+				k, v, _ := strings.Cut(line, "=")
+				m.vars[k] = v
+			}
+			s.got <- m
+		}
+	}()
+	return s
+}
+
+// next returns the next notification, which must come from pid and set
+// key (READY, RELOADING, STOPPING, STATUS).
+func (s *notifySocket) next(t *testing.T, pid int, key string, timeout time.Duration) notification {
+	t.Helper()
+	select {
+	case m, ok := <-s.got:
+		if !ok {
+			t.Fatalf("notify socket closed, waiting for %s", key)
+		}
+		if m.pid != pid {
+			t.Errorf("notification %q from pid %d, want the main process %d", m.raw, m.pid, pid)
+		}
+		if _, ok := m.vars[key]; !ok {
+			t.Fatalf("notification %q, want %s", m.raw, key)
+		}
+		return m
+	case <-time.After(timeout):
+		t.Fatalf("no %s notification within %v", key, timeout)
+	}
+	return notification{}
+}
+
+// none fails on any notification within d.
+func (s *notifySocket) none(t *testing.T, d time.Duration) {
+	t.Helper()
+	select {
+	case m := <-s.got:
+		t.Errorf("unexpected notification %q", m.raw)
+	case <-time.After(d):
+	}
+}
+
+func monotonicUsec(t *testing.T) int64 {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+		t.Fatal(err)
+	}
+	return ts.Nano() / 1e3
+}
+
+// startDelay is how long the lifecycletest module holds the engine's
+// start, after the sockets are bound and before the workers serve: a
+// READY=1 sent at bind time comes that long before the port answers.
+const startDelay = 1500 * time.Millisecond
+
+const slowStartConfig = `
+[core]
+modules = ["core", "sl", "lifecycletest"]
+
+[lifecycletest]
+file = "@DIR@/records.jsonl"
+start_delay = "1500ms"
+`
+
+// TestServiceNotifications runs kemi as systemd would with Type=notify and
+// checks what it says and when: READY=1 once the SIP port answers, the
+// reload pair around SIGHUP (good and refused), the status while a worker
+// process restarts, STOPPING=1 on SIGTERM; every message from the main
+// process.
+func TestServiceNotifications(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		args     []string
+		abstract bool
+	}{
+		{"fork", nil, false},
+		{"no-fork", []string{"--no-fork"}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ns := listenNotify(t, tc.abstract)
+			binary(t) // built before the clock starts
+			begin := time.Now()
+			p := startKemi(t, procOpts{script: answerScript, config: slowStartConfig, args: tc.args,
+				env: []string{"NOTIFY_SOCKET=" + ns.name}})
+			answered := time.Now()
+			pid := p.pid()
+
+			ready := ns.next(t, pid, "READY", 5*time.Second)
+			if ready.at.Before(begin.Add(startDelay)) {
+				t.Errorf("READY=1 %v after the start, before the engine's start (%v) was over", ready.at.Sub(begin), startDelay)
+			}
+			if early := answered.Sub(ready.at); early > 750*time.Millisecond {
+				t.Errorf("READY=1 came %v before the SIP port answered", early)
+			}
+			if ready.vars["MAINPID"] != strconv.Itoa(pid) {
+				t.Errorf("MAINPID = %q, want %d", ready.vars["MAINPID"], pid)
+			}
+			for _, want := range []string{"serving SIP on", "udp:" + p.sip, "tcp:" + p.tcp, "script generation 1"} {
+				if !strings.Contains(ready.vars["STATUS"], want) {
+					t.Errorf("STATUS %q lacks %q", ready.vars["STATUS"], want)
+				}
+			}
+
+			// a good reload
+			if err := os.WriteFile(p.script, []byte(strings.ReplaceAll(answerScript, "Gen1", "Gen2")), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			before := monotonicUsec(t)
+			p.signal(syscall.SIGHUP)
+			rl := ns.next(t, pid, "RELOADING", 3*time.Second)
+			us, err := strconv.ParseInt(rl.vars["MONOTONIC_USEC"], 10, 64)
+			if err != nil || us < before || us > monotonicUsec(t) {
+				t.Errorf("MONOTONIC_USEC = %q (%v), want between %d and now", rl.vars["MONOTONIC_USEC"], err, before)
+			}
+			rd := ns.next(t, pid, "READY", 5*time.Second)
+			if !strings.Contains(rd.vars["STATUS"], "script generation 2") {
+				t.Errorf("STATUS after a reload: %q", rd.vars["STATUS"])
+			}
+			if r := options(p.sip, "after-ready", time.Second); r != "SIP/2.0 200 Gen2" {
+				t.Errorf("after READY=1 of the reload: %q", r)
+			}
+
+			// a refused reload ends with READY=1 too: the old script serves
+			if err := os.WriteFile(p.script, []byte("function ksr_request_route(\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			p.signal(syscall.SIGHUP)
+			ns.next(t, pid, "RELOADING", 3*time.Second)
+			rd = ns.next(t, pid, "READY", 5*time.Second)
+			if st := rd.vars["STATUS"]; !strings.Contains(st, "reload refused") || !strings.Contains(st, "routing.lua:") || !strings.Contains(st, "script generation 2") {
+				t.Errorf("STATUS after a refused reload: %q", st)
+			}
+
+			if tc.args == nil {
+				// the worker process dies: the status says so until it is back
+				syscall.Kill(p.worker(), syscall.SIGKILL)
+				st := ns.next(t, pid, "STATUS", 3*time.Second)
+				if !strings.HasPrefix(st.vars["STATUS"], "not serving: the worker process died") {
+					t.Errorf("STATUS while the worker process is down: %q", st.vars["STATUS"])
+				}
+				rd = ns.next(t, pid, "READY", 10*time.Second)
+				if !strings.Contains(rd.vars["STATUS"], "1 restarts") {
+					t.Errorf("STATUS after a restart: %q", rd.vars["STATUS"])
+				}
+			}
+
+			p.signal(syscall.SIGTERM)
+			st := ns.next(t, pid, "STOPPING", 3*time.Second)
+			if !strings.HasPrefix(st.vars["STATUS"], "shutting down") {
+				t.Errorf("STATUS at the stop: %q", st.vars["STATUS"])
+			}
+			if code := p.wait(10 * time.Second); code != 0 {
+				t.Fatalf("exit code %d", code)
+			}
+			ns.none(t, 100*time.Millisecond)
+		})
+	}
+}
+
+// TestServiceNotifySocketRefused: a NOTIFY_SOCKET that is not a path or an
+// abstract name is logged, and kemi serves anyway.
+func TestServiceNotifySocketRefused(t *testing.T) {
+	p := startKemi(t, procOpts{script: answerScript, args: []string{"--no-fork"}, env: []string{"NOTIFY_SOCKET=vsock:2:1234"}})
+	if !strings.Contains(p.log.String(), "not notifying the service manager") {
+		t.Errorf("no warning about the unusable NOTIFY_SOCKET:\n%s", p.log.String())
+	}
+}
