@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -231,5 +232,125 @@ func TestServiceNotifySocketRefused(t *testing.T) {
 	p := startKemi(t, procOpts{script: answerScript, args: []string{"--no-fork"}, env: []string{"NOTIFY_SOCKET=vsock:2:1234"}})
 	if !strings.Contains(p.log.String(), "not notifying the service manager") {
 		t.Errorf("no warning about the unusable NOTIFY_SOCKET:\n%s", p.log.String())
+	}
+}
+
+// TestSystemdUnit runs examples/systemd/kemi.service's ExecStart as
+// systemd would (its paths moved to a temporary folder, NOTIFY_SOCKET
+// set), checks the pid file and the control socket it asks for, reloads
+// and stops it the unit's way, and has systemd-analyze verify the unit
+// when it is installed.
+func TestSystemdUnit(t *testing.T) {
+	unit, err := os.ReadFile("../../examples/systemd/kemi.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := map[string][]string{}
+	for _, line := range strings.Split(string(unit), "\n") {
+		if k, v, ok := strings.Cut(line, "="); ok && !strings.HasPrefix(line, "#") {
+			keys[k] = append(keys[k], v)
+		}
+	}
+	for k, want := range map[string]string{"Type": "notify", "ExecReload": "/bin/kill -HUP $MAINPID", "KillMode": "mixed", "Restart": "on-failure", "User": "kemi"} {
+		if got := keys[k]; len(got) != 1 || got[0] != want {
+			t.Errorf("%s = %q, want %q", k, got, want)
+		}
+	}
+	if len(keys["ExecStart"]) != 1 {
+		t.Fatalf("ExecStart = %q", keys["ExecStart"])
+	}
+	bin := binary(t)
+	dir := t.TempDir()
+	execStart := strings.Fields(keys["ExecStart"][0])
+	if execStart[0] != "/usr/local/bin/kemi" || execStart[1] != "run" {
+		t.Fatalf("ExecStart = %q", execStart)
+	}
+	// /etc/kemi and /run/kemi (RuntimeDirectory) become dir
+	args := []string{"run"}
+	for _, a := range execStart[2:] {
+		a = strings.Replace(a, "/etc/kemi/", dir+"/", 1)
+		args = append(args, strings.Replace(a, "/run/kemi/", dir+"/", 1))
+	}
+	script := filepath.Join(dir, "routing.lua")
+	config := `[core]
+script = "routing.lua"
+listen = ["udp:127.0.0.1:0"]
+metrics_addr = ""
+workers = 1
+`
+	if err := os.WriteFile(script, []byte(answerScript), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "kemi.toml"), []byte(config), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ns := listenNotify(t, true)
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+ns.name)
+	var log strings.Builder
+	cmd.Stdout, cmd.Stderr = &log, &log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	var waitErr error
+	go func() { waitErr = cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		select {
+		case <-done:
+		default:
+			cmd.Process.Kill()
+			<-done
+		}
+		if t.Failed() {
+			t.Logf("kemi log:\n%s", log.String())
+		}
+	})
+	pid := cmd.Process.Pid
+	ready := ns.next(t, pid, "READY", 10*time.Second)
+	// the status names the port that 0 picked
+	status := ready.vars["STATUS"]
+	i := strings.Index(status, "udp:")
+	if i < 0 {
+		t.Fatalf("STATUS %q has no udp socket", status)
+	}
+	sip := strings.Fields(status[i+len("udp:"):])[0]
+	if r := options(sip, "unit", 2*time.Second); r != "SIP/2.0 200 Gen1" {
+		t.Fatalf("OPTIONS to %s after READY=1: %q", sip, r)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "kemi.pid")); err != nil || strings.TrimSpace(string(b)) != strconv.Itoa(pid) {
+		t.Errorf("pid file %q (%v), want %d", b, err, pid)
+	}
+	ctl := exec.Command(bin, "ctl", "--socket", filepath.Join(dir, "kemi.ctl"), "core.version")
+	if out, err := ctl.CombinedOutput(); err != nil || !strings.Contains(string(out), "kemi") {
+		t.Errorf("kemi ctl on the unit's socket: %v\n%s", err, out)
+	}
+	// ExecReload, then KillMode=mixed: both signals go to the main process only
+	syscall.Kill(pid, syscall.SIGHUP)
+	ns.next(t, pid, "RELOADING", 3*time.Second)
+	ns.next(t, pid, "READY", 5*time.Second)
+	syscall.Kill(pid, syscall.SIGTERM)
+	ns.next(t, pid, "STOPPING", 3*time.Second)
+	select {
+	case <-done:
+		if waitErr != nil {
+			t.Fatalf("kemi ended with %v", waitErr)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("kemi did not stop within 10s of SIGTERM")
+	}
+
+	analyze, err := exec.LookPath("systemd-analyze")
+	if err != nil {
+		t.Skip("systemd-analyze is not installed: the unit file is not verified")
+	}
+	// verify wants ExecStart's binary to exist, and man:kemi(1) installed
+	// unless told not to look
+	verified := filepath.Join(dir, "kemi.service")
+	if err := os.WriteFile(verified, []byte(strings.ReplaceAll(string(unit), "/usr/local/bin/kemi", bin)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(analyze, "verify", "--man=no", verified).CombinedOutput(); err != nil || len(out) > 0 {
+		t.Errorf("systemd-analyze verify: %v\n%s", err, out)
 	}
 }
