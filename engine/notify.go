@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kemisip/kemi/kemi"
 	"golang.org/x/sys/unix"
 )
 
@@ -164,4 +166,41 @@ func withoutNotifyEnv(env []string) []string {
 		out = append(out, kv)
 	}
 	return out
+}
+
+// ProveAlive calls alive at most once per interval, each time a worker
+// has run an empty job: proof that the workers take work, for systemd's
+// watchdog (WatchdogSec=, WATCHDOG=1). While every worker is stuck the
+// probe waits and the calls stop, and the service manager acts. It returns
+// when ctx is done or the engine stops.
+func (e *Engine) ProveAlive(ctx context.Context, interval time.Duration, alive func()) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	var ran chan struct{} // the probe in flight, nil when none
+	for {
+		if ran == nil {
+			r := make(chan struct{})
+			ran = r
+			// dispatch waits while the chosen worker's queue is full
+			go e.Exec(func(kemi.Runner, *kemi.Proc) { close(r) })
+		}
+		select {
+		case <-ran:
+			alive()
+			ran = nil
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				return
+			case <-e.quit:
+				return
+			}
+		case <-t.C:
+			// the probe still waits: no proof this interval
+		case <-ctx.Done():
+			return
+		case <-e.quit:
+			return
+		}
+	}
 }

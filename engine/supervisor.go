@@ -28,6 +28,7 @@ const (
 	envFDs       = "KEMI_WORKER_FDS"     // what fds 3, 4, ... are, a JSON list: specs, then "metrics", "ctl", "control", "script"
 	envRestarts  = "KEMI_WORKER_RESTARTS"
 	envGen       = "KEMI_WORKER_GENERATION"
+	envWatchdog  = "KEMI_WORKER_WATCHDOG" // how often to prove the workers run (see WorkerProcess.Watchdog)
 	firstExtraFD = 3
 )
 
@@ -70,7 +71,7 @@ type SupervisorConfig struct {
 
 // controlMsg is a line on the control socket between the two processes.
 type controlMsg struct {
-	T   string `json:"t"`             // "ready", "reload"
+	T   string `json:"t"`             // "ready", "reload", "alive"
 	OK  bool   `json:"ok,omitempty"`  // reload result
 	Gen int64  `json:"gen,omitempty"` // script generation of a reload
 	Err string `json:"err,omitempty"` // reload error
@@ -336,6 +337,10 @@ func (s *supervisor) start() (*child, error) {
 		envRestarts+"="+strconv.Itoa(s.restarts),
 		envGen+"="+strconv.FormatInt(gen, 10),
 	)
+	if wd := s.cfg.Notifier.Watchdog(); wd > 0 {
+		// half systemd's timeout, as sd_watchdog_enabled(3) advises
+		cmd.Env = append(cmd.Env, envWatchdog+"="+(wd/2).String())
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	c := &child{exited: make(chan error, 1), control: ours, ready: make(chan struct{})}
 	started := make(chan error, 1)
@@ -385,6 +390,9 @@ func (s *supervisor) readControl(c *child) {
 				close(ready)
 				ready = nil
 			}
+		case "alive":
+			// the worker process saw a worker run: WATCHDOG=1 for systemd
+			s.notify(s.cfg.Notifier.Alive())
 		case "reload":
 			s.mu.Lock()
 			if m.OK {
@@ -534,6 +542,9 @@ type WorkerProcess struct {
 	// Generation is the generation of Script.
 	Restarts   int
 	Generation int64
+	// Watchdog, when not 0, is how often the worker process should call
+	// Alive: the service manager watches the main process (WATCHDOG=1).
+	Watchdog time.Duration
 
 	control *os.File
 	mu      sync.Mutex
@@ -548,6 +559,7 @@ func InheritWorkerProcess() (*WorkerProcess, error) {
 	wp := &WorkerProcess{}
 	wp.Restarts, _ = strconv.Atoi(os.Getenv(envRestarts))
 	wp.Generation, _ = strconv.ParseInt(os.Getenv(envGen), 10, 64)
+	wp.Watchdog, _ = time.ParseDuration(os.Getenv(envWatchdog))
 	var names []string
 	if err := json.Unmarshal([]byte(os.Getenv(envFDs)), &names); err != nil {
 		return nil, fmt.Errorf("engine: %s: %w", envFDs, err)
@@ -635,6 +647,9 @@ func (wp *WorkerProcess) send(m controlMsg) {
 
 // Ready tells the supervisor the worker process serves.
 func (wp *WorkerProcess) Ready() { wp.send(controlMsg{T: "ready"}) }
+
+// Alive tells the supervisor a worker just ran (see Engine.ProveAlive).
+func (wp *WorkerProcess) Alive() { wp.send(controlMsg{T: "alive"}) }
 
 // Reloaded tells the supervisor how a reload went; a good script is what
 // later restarts use.

@@ -108,7 +108,9 @@ func manEnvironment(cmds []*cli.Command) string {
 	}
 	b.WriteString(".TP\n.B NOTIFY_SOCKET\n" +
 		"set by systemd for a service of Type=notify: kemi run sends READY=1 once the SIP sockets are bound and the worker process serves the loaded script, " +
-		"RELOADING=1 and READY=1 around a reload (SIGHUP), STOPPING=1 at the stop, and a STATUS line; see examples/systemd\n")
+		"RELOADING=1 and READY=1 around a reload (SIGHUP), STOPPING=1 at the stop, and a STATUS line; see examples/systemd\n" +
+		".TP\n.B WATCHDOG_USEC\n" +
+		"set by systemd for a service with WatchdogSec=: kemi run sends WATCHDOG=1 twice per period, each time a worker has just run a job\n")
 	return b.String()
 }
 

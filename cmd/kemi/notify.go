@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -56,4 +57,21 @@ func notified(log *slog.Logger, err error) {
 	if err != nil {
 		log.Warn("cannot notify the service manager", "err", err)
 	}
+}
+
+// proveAlive starts the watchdog's proof for e when a service manager
+// watches (WatchdogSec=): with --no-fork WATCHDOG=1 goes to n, in the
+// worker process a message goes to the supervisor, which passes it on. It
+// returns the function that stops it.
+func proveAlive(log *slog.Logger, e *engine.Engine, n *engine.Notifier, wp *engine.WorkerProcess) (stop func()) {
+	interval, alive := n.Watchdog()/2, func() { notified(log, n.Alive()) }
+	if wp != nil {
+		interval, alive = wp.Watchdog, wp.Alive
+	}
+	if interval <= 0 {
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go e.ProveAlive(ctx, interval, alive)
+	return cancel
 }

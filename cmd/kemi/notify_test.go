@@ -25,8 +25,9 @@ type notification struct {
 
 // notifySocket plays systemd's end of the notification protocol.
 type notifySocket struct {
-	name string
-	got  chan notification
+	name     string
+	got      chan notification
+	watchdog chan notification // the WATCHDOG=1 ones
 }
 
 // listenNotify binds a datagram socket for NOTIFY_SOCKET: an abstract
@@ -51,7 +52,7 @@ func listenNotify(t *testing.T, abstract bool) *notifySocket {
 	if err := rc.Control(func(fd uintptr) { serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_PASSCRED, 1) }); err != nil || serr != nil {
 		t.Fatalf("SO_PASSCRED: %v %v", err, serr)
 	}
-	s := &notifySocket{name: name, got: make(chan notification, 64)}
+	s := &notifySocket{name: name, got: make(chan notification, 64), watchdog: make(chan notification, 1024)}
 	go func() {
 		buf := make([]byte, 4096)
 		oob := make([]byte, unix.CmsgSpace(unix.SizeofUcred))
@@ -71,14 +72,21 @@ func listenNotify(t *testing.T, abstract bool) *notifySocket {
 				k, v, _ := strings.Cut(line, "=")
 				m.vars[k] = v
 			}
+			if m.raw == "WATCHDOG=1" {
+				select {
+				case s.watchdog <- m:
+				default:
+				}
+				continue
+			}
 			s.got <- m
 		}
 	}()
 	return s
 }
 
-// next returns the next notification, which must come from pid and set
-// key (READY, RELOADING, STOPPING, STATUS).
+// next returns the next notification but WATCHDOG=1, which must come
+// from pid and set key (READY, RELOADING, STOPPING, STATUS).
 func (s *notifySocket) next(t *testing.T, pid int, key string, timeout time.Duration) notification {
 	t.Helper()
 	select {
@@ -352,5 +360,82 @@ workers = 1
 	}
 	if out, err := exec.Command(analyze, "verify", "--man=no", verified).CombinedOutput(); err != nil || len(out) > 0 {
 		t.Errorf("systemd-analyze verify: %v\n%s", err, out)
+	}
+}
+
+// watchdogs drains the WATCHDOG=1 notifications received so far and
+// returns how many came from pid and from others.
+func (s *notifySocket) watchdogs(pid int) (fromPid, others int) {
+	for {
+		select {
+		case m := <-s.watchdog:
+			if m.pid == pid {
+				fromPid++
+			} else {
+				others++
+			}
+		default:
+			return fromPid, others
+		}
+	}
+}
+
+const stuckScript = `
+function ksr_request_route()
+	if KSR.pv.get("$ci"):find("^stuck") then
+		while true do end
+	end
+	KSR.sl.sl_send_reply(200, "Gen1")
+end
+`
+
+// TestServiceWatchdog: with WATCHDOG_USEC set, the main process sends
+// WATCHDOG=1 while the workers take work, and stops when every worker is
+// stuck in a route.
+func TestServiceWatchdog(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"fork", []string{"--route-timeout", "off"}},
+		{"no-fork", []string{"--route-timeout", "off", "--no-fork"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ns := listenNotify(t, true)
+			// WatchdogSec=600ms: a proof every 300ms
+			p := startKemi(t, procOpts{script: stuckScript, args: tc.args,
+				env: []string{"NOTIFY_SOCKET=" + ns.name, "WATCHDOG_USEC=600000"}})
+			ns.next(t, p.pid(), "READY", 5*time.Second)
+			ns.watchdogs(p.pid())
+			time.Sleep(1500 * time.Millisecond)
+			got, others := ns.watchdogs(p.pid())
+			if got < 3 || got > 6 || others > 0 {
+				t.Fatalf("in 1.5s: %d WATCHDOG=1 from the main process (want 3 to 6), %d from others", got, others)
+			}
+			// every worker (two) loops for ever: the proof stops. Which
+			// reader routes which datagram is the engine's business, so
+			// the stuck requests go again until no proof comes for 1.2s.
+			stuck := 0
+			for round := 0; round < 4; round++ {
+				for range 8 {
+					c, err := net.Dial("udp", p.sip)
+					if err != nil {
+						t.Fatal(err)
+					}
+					port := c.LocalAddr().(*net.UDPAddr).Port
+					fmt.Fprintf(c, "OPTIONS sip:kemi@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:%d;branch=z9hG4bKstuck%d\r\n"+
+						"From: <sip:t@127.0.0.1>;tag=1\r\nTo: <sip:kemi@127.0.0.1>\r\nCall-ID: stuck-%d\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n", port, stuck, stuck)
+					c.Close()
+					stuck++
+				}
+				time.Sleep(700 * time.Millisecond) // a proof under way may still land
+				ns.watchdogs(p.pid())
+				time.Sleep(1200 * time.Millisecond)
+				if got, _ := ns.watchdogs(p.pid()); got == 0 {
+					return
+				}
+			}
+			t.Errorf("WATCHDOG=1 goes on while every worker is stuck")
+		})
 	}
 }

@@ -196,6 +196,7 @@ func serve(cfg engine.Config, fc *engine.FileConfig, wp *engine.WorkerProcess, g
 		gone = wp.SupervisorGone()
 	}
 	notifyReady(log, n, e)
+	defer proveAlive(log, e, n, wp)()
 	for {
 		select {
 		case <-gone:
