@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/kemisip/kemi/kemi"
 	"golang.org/x/sys/unix"
 )
 
@@ -168,39 +167,55 @@ func withoutNotifyEnv(env []string) []string {
 	return out
 }
 
-// ProveAlive calls alive at most once per interval, each time a worker
-// has run an empty job: proof that the workers take work, for systemd's
-// watchdog (WatchdogSec=, WATCHDOG=1). While every worker is stuck the
-// probe waits and the calls stop, and the service manager acts. It returns
-// when ctx is done or the engine stops.
+// ProveAlive calls alive at most once per interval, when every worker
+// has run the empty job it was given at the interval before: proof that
+// the workers take work, for systemd's watchdog (WatchdogSec=,
+// WATCHDOG=1). A worker stuck in a route (with no route_timeout) keeps its
+// job waiting and the calls stop, so that the service manager acts; a
+// worker is given no second job while its first waits. It returns when
+// ctx is done or the engine stops.
 func (e *Engine) ProveAlive(ctx context.Context, interval time.Duration, alive func()) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
-	var ran chan struct{} // the probe in flight, nil when none
+	probes := make([]chan struct{}, len(e.workers)) // in flight, by worker index
 	for {
-		if ran == nil {
-			r := make(chan struct{})
-			ran = r
-			// dispatch waits while the chosen worker's queue is full
-			go e.Exec(func(kemi.Runner, *kemi.Proc) { close(r) })
+		for w, p := range probes {
+			if p == nil {
+				ran := make(chan struct{})
+				probes[w] = ran
+				// send waits while the worker's queue is full
+				go e.runOn(w, func(*worker) { close(ran) })
+			}
 		}
 		select {
-		case <-ran:
-			alive()
-			ran = nil
-			select {
-			case <-t.C:
-			case <-ctx.Done():
-				return
-			case <-e.quit:
-				return
-			}
 		case <-t.C:
-			// the probe still waits: no proof this interval
 		case <-ctx.Done():
 			return
 		case <-e.quit:
 			return
 		}
+		all := true
+		for w, p := range probes {
+			select {
+			case <-p:
+				probes[w] = nil
+			default:
+				all = false
+			}
+		}
+		if all {
+			alive()
+		}
 	}
+}
+
+// runOn queues fn on worker w itself, counted as assign counts a job,
+// where Exec picks the least-loaded worker. It reports false when the
+// engine stopped first.
+func (e *Engine) runOn(w int, fn func(*worker)) bool {
+	d := e.disp
+	d.mu.Lock()
+	d.load[w]++
+	d.mu.Unlock()
+	return d.send(w, job{fn: fn, counted: true}, e.quit)
 }

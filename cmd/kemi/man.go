@@ -110,7 +110,7 @@ func manEnvironment(cmds []*cli.Command) string {
 		"set by systemd for a service of Type=notify: kemi run sends READY=1 once the SIP sockets are bound and the worker process serves the loaded script, " +
 		"RELOADING=1 and READY=1 around a reload (SIGHUP), STOPPING=1 at the stop, and a STATUS line; see examples/systemd\n" +
 		".TP\n.B WATCHDOG_USEC\n" +
-		"set by systemd for a service with WatchdogSec=: kemi run sends WATCHDOG=1 twice per period, each time a worker has just run a job\n")
+		"set by systemd for a service with WatchdogSec=: kemi run sends WATCHDOG=1 twice per period, when every worker has run a probe job in the half period before\n")
 	return b.String()
 }
 

@@ -390,7 +390,7 @@ end
 `
 
 // TestServiceWatchdog: with WATCHDOG_USEC set, the main process sends
-// WATCHDOG=1 while the workers take work, and stops when every worker is
+// WATCHDOG=1 while the workers take work, and stops when a worker is
 // stuck in a route.
 func TestServiceWatchdog(t *testing.T) {
 	for _, tc := range []struct {
@@ -412,9 +412,9 @@ func TestServiceWatchdog(t *testing.T) {
 			if got < 3 || got > 6 || others > 0 {
 				t.Fatalf("in 1.5s: %d WATCHDOG=1 from the main process (want 3 to 6), %d from others", got, others)
 			}
-			// every worker (two) loops for ever: the proof stops. Which
-			// reader routes which datagram is the engine's business, so
-			// the stuck requests go again until no proof comes for 1.2s.
+			// a worker loops for ever: the proof stops. Which worker a
+			// datagram gets is the engine's business, so the stuck
+			// requests go again until no proof comes for 1.2s.
 			stuck := 0
 			for round := 0; round < 4; round++ {
 				for range 8 {
@@ -435,7 +435,7 @@ func TestServiceWatchdog(t *testing.T) {
 					return
 				}
 			}
-			t.Errorf("WATCHDOG=1 goes on while every worker is stuck")
+			t.Errorf("WATCHDOG=1 goes on while workers are stuck")
 		})
 	}
 }
