@@ -426,7 +426,7 @@ func (s *supervisor) serving(c *child) string {
 	s.mu.Lock()
 	gen := s.gen
 	s.mu.Unlock()
-	return fmt.Sprintf("serving SIP on %s (worker process %d, script generation %d, %d restarts)",
+	return fmt.Sprintf("serving SIP on %s (worker process %d, script generation %d, worker restarts %d)",
 		strings.Join(socks, " "), c.pid, gen, c.restarts)
 }
 

@@ -216,7 +216,7 @@ func TestServiceNotifications(t *testing.T) {
 					t.Errorf("STATUS while the worker process is down: %q", st.vars["STATUS"])
 				}
 				rd = ns.next(t, pid, "READY", 10*time.Second)
-				if !strings.Contains(rd.vars["STATUS"], "1 restarts") {
+				if !strings.Contains(rd.vars["STATUS"], "worker restarts 1") {
 					t.Errorf("STATUS after a restart: %q", rd.vars["STATUS"])
 				}
 			}
