@@ -118,7 +118,11 @@ func (n *Notifier) Ready(status string) error {
 // Reloading says a reload began; Ready ends it. MONOTONIC_USEC lets
 // systemd (253 and later) tell this reload from an earlier one.
 func (n *Notifier) Reloading(status string) error {
-	return n.Send("RELOADING=1", "MONOTONIC_USEC="+strconv.FormatInt(monotonicUsec(), 10), statusLine(status))
+	mono := ""
+	if us := monotonicUsec(); us > 0 {
+		mono = "MONOTONIC_USEC=" + strconv.FormatInt(us, 10)
+	}
+	return n.Send("RELOADING=1", mono, statusLine(status))
 }
 
 // Stopping says the server is shutting down.
@@ -144,7 +148,7 @@ func statusLine(status string) string {
 }
 
 // monotonicUsec reads CLOCK_MONOTONIC, the clock systemd compares
-// MONOTONIC_USEC with.
+// MONOTONIC_USEC with; 0 when it cannot.
 func monotonicUsec() int64 {
 	var ts unix.Timespec
 	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
