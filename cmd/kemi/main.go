@@ -81,6 +81,7 @@ func newApp() *cli.App {
 			addressCommand(),
 			ctlCommand(),
 			dsCommand(),
+			manCommand(),
 		},
 		Before: refuseUnknownCommand,
 		Action: func(c *cli.Context) error {

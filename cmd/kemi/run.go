@@ -88,6 +88,10 @@ func runAction(c *cli.Context) error {
 	if err := readScript(c, &cfg, fc); err != nil {
 		return cli.Exit(err.Error(), exitFailure)
 	}
+	notifier, err := engine.NotifierFromEnv()
+	if err != nil {
+		log.Warn("not notifying the service manager", "err", err)
+	}
 	if c.Bool("no-fork") {
 		if p := c.String("pid-file"); p != "" {
 			if err := os.WriteFile(p, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
@@ -95,7 +99,7 @@ func runAction(c *cli.Context) error {
 			}
 			defer os.Remove(p)
 		}
-		return serve(cfg, fc, nil, grace)
+		return serve(cfg, fc, nil, grace, notifier)
 	}
 
 	// main process: validate like kemi check, then supervise
@@ -116,6 +120,7 @@ func runAction(c *cli.Context) error {
 		PidFile:              c.String("pid-file"),
 		ShutdownOnWorkerExit: onExit == "shutdown",
 		Grace:                grace,
+		Notifier:             notifier,
 	})
 	if code != 0 {
 		return cli.Exit("", code)
@@ -158,17 +163,22 @@ func runWorkerProcess(cfg engine.Config, fc *engine.FileConfig, grace time.Durat
 			cfg.Logger.Warn("running the last script that loaded; the file changed since", "file", cfg.ScriptPath)
 		}
 	}
-	return serve(cfg, fc, wp, grace)
+	return serve(cfg, fc, wp, grace, nil)
 }
 
 // serve runs an engine until a stop signal: SIGINT/SIGTERM drain and stop,
 // SIGHUP reloads the script, SIGUSR1 logs statistics. fc, the config file
-// or nil, names the file in errors.
-func serve(cfg engine.Config, fc *engine.FileConfig, wp *engine.WorkerProcess, grace time.Duration) error {
+// or nil, names the file in errors. n, the service manager of --no-fork
+// or nil, is told when the engine serves, reloads and stops.
+func serve(cfg engine.Config, fc *engine.FileConfig, wp *engine.WorkerProcess, grace time.Duration, n *engine.Notifier) error {
 	log := cfg.Logger
 	// a reload over RPC is reported to the supervisor as SIGHUP's is: a
 	// good script is what a restarted worker process runs
 	cfg.OnReload = wp.Reloaded
+	var e *engine.Engine
+	if n != nil {
+		cfg.OnReload = func(gen int64, src []byte, err error) { notifyReloaded(log, n, e, err, false) }
+	}
 	e, err := engine.New(cfg)
 	if err != nil {
 		return startError(err, fc)
@@ -185,6 +195,8 @@ func serve(cfg engine.Config, fc *engine.FileConfig, wp *engine.WorkerProcess, g
 		wp.Ready()
 		gone = wp.SupervisorGone()
 	}
+	notifyReady(log, n, e)
+	defer proveAlive(log, e, n, wp)()
 	for {
 		select {
 		case <-gone:
@@ -194,8 +206,10 @@ func serve(cfg engine.Config, fc *engine.FileConfig, wp *engine.WorkerProcess, g
 		case sig := <-sigs:
 			switch sig {
 			case syscall.SIGHUP:
+				notifyReloading(log, n)
 				gen, err := e.ReloadScript() // a failure is logged by the engine
 				wp.Reloaded(gen, e.Script().Source, err)
+				notifyReloaded(log, n, e, err, true)
 			case syscall.SIGUSR1:
 				e.LogStats()
 			default:
@@ -210,6 +224,7 @@ func serve(cfg engine.Config, fc *engine.FileConfig, wp *engine.WorkerProcess, g
 						log.Info("shutting down: signal ignored", "signal", sig.String())
 					}
 				}()
+				notifyStopping(log, n, grace)
 				if err := e.Shutdown(grace); err != nil {
 					return cli.Exit(err.Error(), exitFailure)
 				}
