@@ -57,6 +57,10 @@ type Options struct {
 	// KiB per byte of source compiled at run time and 40 KiB per
 	// coroutine. 0 means no limit. A run past it is stopped.
 	MemoryLimit int64
+	// Trace, when set, is a switch shared by several states (an
+	// engine's): the Tracer it holds receives their KSR calls (see
+	// Tracer). A State's own Tracer (SetTracer) takes precedence.
+	Trace *TraceSwitch
 }
 
 // DefaultTopLevelTimeout bounds a script's top level when routes have a
@@ -117,6 +121,12 @@ type State struct {
 	// the routes running, outermost first: none while the script's top
 	// level runs, the top-level run's route first
 	routes []routeFrame
+
+	// own is the State's own Tracer (SetTracer); slowest is the slowest
+	// traced KSR call of the outermost run (see SlowestCall)
+	own       TraceSwitch
+	slowest   Call
+	slowestOK bool
 
 	mu      sync.Mutex // guards cancel, busy, stopped against the watchdog
 	cancel  context.CancelFunc
@@ -384,8 +394,12 @@ func (st *State) wrap(e kemi.Export) lua.LGFunction {
 	}
 }
 
-// invoke calls the Go function (see invokeExport).
+// invoke calls the Go function (see invokeExport), timed and traced when
+// a Tracer is installed.
 func (st *State) invoke(e *kemi.Export, m *kemi.Msg, a kemi.Args) kemi.Value {
+	if t := st.tracer(); t != nil {
+		return st.invokeTraced(t, e, m, a)
+	}
 	return invokeExport(e, m, a, st.log, st.Where)
 }
 
@@ -453,6 +467,7 @@ func argInt(v lua.LValue) int64 {
 }
 
 func (st *State) exit(L *lua.LState) int {
+	st.traceBuiltin("exit")
 	L.Error(lua.LString(ExitString), 0)
 	return 0
 }
@@ -461,6 +476,7 @@ func (st *State) drop(L *lua.LState) int {
 	if st.cur != nil {
 		st.cur.Drop = true
 	}
+	st.traceBuiltin("drop")
 	L.Error(lua.LString(ExitString), 0)
 	return 0
 }
@@ -580,6 +596,7 @@ func (st *State) Call(name string, rt kemi.RouteType, m *kemi.Msg, args ...strin
 	top := len(st.routes) == 0
 	if top {
 		st.missing, st.missingAt = "", ""
+		st.slowest, st.slowestOK = Call{}, false
 		st.begin()
 	}
 	st.routes = append(st.routes, routeFrame{name: name, fn: fn})
