@@ -27,6 +27,8 @@ type Call struct {
 	// Kamailio's conversion: string parameters as they are, integer
 	// parameters in decimal.
 	Args []string
+	// Params are the kinds of Args, the function's parameter kinds.
+	Params []kemi.ParamKind
 	// Result is the value the script got back: an integer in decimal,
 	// true or false, a string quoted as Go quotes it, nil; "" for a
 	// function that returns nothing and for KSR.x.exit/drop.
@@ -48,7 +50,7 @@ func (c Call) LuaName() string {
 }
 
 // String formats the call as a script would write it, with its result:
-// KSR.hdr.get("From") = "<sip:a@b>".
+// KSR.sl.sl_send_reply(200, "OK") = 1, string arguments quoted.
 func (c Call) String() string {
 	var b strings.Builder
 	b.WriteString(c.LuaName())
@@ -57,7 +59,11 @@ func (c Call) String() string {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		b.WriteString(strconv.Quote(a))
+		if i < len(c.Params) && c.Params[i] == kemi.ParamInt {
+			b.WriteString(a)
+		} else {
+			b.WriteString(strconv.Quote(a))
+		}
 	}
 	b.WriteByte(')')
 	if c.Result != "" {
@@ -140,6 +146,7 @@ func (st *State) invokeTraced(t Tracer, e *kemi.Export, m *kemi.Msg, a kemi.Args
 		Module: e.Module,
 		Name:   e.Name,
 		Args:   args,
+		Params: e.Params,
 		Result: resultString(e.Return, res),
 		Took:   took,
 		Msg:    m,

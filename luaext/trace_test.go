@@ -30,7 +30,7 @@ end
 func calls(in []luaext.Call) []luaext.Call {
 	out := make([]luaext.Call, len(in))
 	for i, c := range in {
-		c.Took, c.Msg = 0, nil
+		c.Took, c.Msg, c.Params = 0, nil, nil
 		out[i] = c
 	}
 	return out
@@ -75,7 +75,7 @@ func TestTraceCalls(t *testing.T) {
 			t.Errorf("%s: Msg is not the routed message", c.LuaName())
 		}
 	}
-	if s := got[1].String(); s != `KSR.t.si("12", "7") = 7` {
+	if s := got[1].String(); s != `KSR.t.si("12", 7) = 7` {
 		t.Errorf("String() = %s", s)
 	}
 	if _, ok := st.SlowestCall(); !ok {
