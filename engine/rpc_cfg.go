@@ -218,7 +218,12 @@ func (e *Engine) coreCfgVars() []kemi.CfgVar {
 	}
 	return []kemi.CfgVar{
 		{Group: "core", Name: "trace", Doc: "1 logs every KSR call of every route with file:line, arguments, result and time; 0 does not.",
-			Get: func() kemi.Value { return kemi.IntBool(e.Tracing()) },
+			Get: func() kemi.Value {
+				if e.Tracing() {
+					return kemi.Int(1)
+				}
+				return kemi.Int(0)
+			},
 			Set: func(v kemi.Value) error {
 				if v.Int != 0 && v.Int != 1 {
 					return fmt.Errorf("trace must be 0 or 1 (is %d)", v.Int)
