@@ -142,3 +142,19 @@ func TestTraceSwitch(t *testing.T) {
 		t.Fatalf("tracing off: shared %d own %d", shared, own)
 	}
 }
+
+// BenchmarkRouteTraced is BenchmarkRoute with a Tracer that keeps
+// nothing: what tracing costs when it is on.
+func BenchmarkRouteTraced(b *testing.B) {
+	var rec record
+	st, _ := newState(b, benchRoute, &rec)
+	st.SetTracer(func(luaext.Call) {})
+	m := msg(b)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := st.Call("ksr_request_route", kemi.RouteRequest, m); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
