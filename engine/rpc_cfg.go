@@ -147,16 +147,11 @@ func (t *cfgTable) setAny(_ context.Context, p kemi.RPCParams) (any, error) {
 }
 
 // setInt is cfg.seti: the value must be an integer.
-func (t *cfgTable) setInt(_ context.Context, p kemi.RPCParams) (any, error) {
-	v, err := t.lookup(p, cfgErrSet)
-	if err != nil {
+func (t *cfgTable) setInt(ctx context.Context, p kemi.RPCParams) (any, error) {
+	if _, err := p.Int(2); err != nil {
 		return nil, err
 	}
-	n, err := p.Int(2)
-	if err != nil {
-		return nil, err
-	}
-	return nil, t.set(v, fmt.Sprint(n))
+	return t.setAny(ctx, p)
 }
 
 // set converts text to v's kind and sets it, logging the change.

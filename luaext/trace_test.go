@@ -146,15 +146,8 @@ func TestTraceSwitch(t *testing.T) {
 // BenchmarkRouteTraced is BenchmarkRoute with a Tracer that keeps
 // nothing: what tracing costs when it is on.
 func BenchmarkRouteTraced(b *testing.B) {
-	var rec record
-	st, _ := newState(b, benchRoute, &rec)
-	st.SetTracer(func(luaext.Call) {})
-	m := msg(b)
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if _, err := st.Call("ksr_request_route", kemi.RouteRequest, m); err != nil {
-			b.Fatal(err)
-		}
-	}
+	benchmarkRoute(b, benchRoute, func(o *luaext.Options) {
+		o.Trace = new(luaext.TraceSwitch)
+		o.Trace.Set(func(luaext.Call) {})
+	})
 }
