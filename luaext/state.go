@@ -125,6 +125,7 @@ type State struct {
 	// own is the State's own Tracer (SetTracer); slowest is the slowest
 	// traced KSR call of the outermost run (see SlowestCall)
 	own       TraceSwitch
+	shared    *TraceSwitch // Options.Trace, else own
 	slowest   Call
 	slowestOK bool
 
@@ -188,6 +189,10 @@ func NewState(script *Script, opts Options) (*State, error) {
 		IncludeGoStackTrace: false,
 	})
 	st := &State{L: L, script: script, opts: opts, log: log, modf: map[string]kemi.Export{}}
+	st.shared = opts.Trace
+	if st.shared == nil {
+		st.shared = &st.own
+	}
 	dir := st.scriptDir()
 	if dir == "" {
 		dir = "."
@@ -389,7 +394,14 @@ func (st *State) wrap(e kemi.Export) lua.LGFunction {
 			L.Push(lua.LFalse)
 			return 1
 		}
-		res := st.invoke(&e, m, a)
+		// the check is here rather than in invoke, so that the untraced
+		// call stays one call with two atomic loads before it
+		var res kemi.Value
+		if st.traced() {
+			res = st.invokeTraced(&e, m, a)
+		} else {
+			res = invokeExport(&e, m, a, st.log, st.Where)
+		}
 		return pushResult(L, e.Return, res)
 	}
 }
@@ -397,8 +409,8 @@ func (st *State) wrap(e kemi.Export) lua.LGFunction {
 // invoke calls the Go function (see invokeExport), timed and traced when
 // a Tracer is installed.
 func (st *State) invoke(e *kemi.Export, m *kemi.Msg, a kemi.Args) kemi.Value {
-	if t := st.tracer(); t != nil {
-		return st.invokeTraced(t, e, m, a)
+	if st.traced() {
+		return st.invokeTraced(e, m, a)
 	}
 	return invokeExport(e, m, a, st.log, st.Where)
 }

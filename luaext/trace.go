@@ -108,16 +108,19 @@ func (st *State) SetTracer(t Tracer) {
 	st.own.Set(t)
 }
 
+// traced reports whether a Tracer is installed.
+func (st *State) traced() bool {
+	return st.own.t.Load() != nil || st.shared.t.Load() != nil
+}
+
 // tracer returns the Tracer in force: the State's own, else the shared
 // switch's.
 func (st *State) tracer() Tracer {
 	if p := st.own.t.Load(); p != nil {
 		return *p
 	}
-	if s := st.opts.Trace; s != nil {
-		if p := s.t.Load(); p != nil {
-			return *p
-		}
+	if p := st.shared.t.Load(); p != nil {
+		return *p
 	}
 	return nil
 }
@@ -129,8 +132,13 @@ func (st *State) SlowestCall() (c Call, ok bool) {
 	return st.slowest, st.slowestOK
 }
 
-// invokeTraced is invokeExport timed and reported to t.
-func (st *State) invokeTraced(t Tracer, e *kemi.Export, m *kemi.Msg, a kemi.Args) kemi.Value {
+// invokeTraced is invokeExport timed and reported to the Tracer in
+// force (none when it was removed meanwhile).
+func (st *State) invokeTraced(e *kemi.Export, m *kemi.Msg, a kemi.Args) kemi.Value {
+	t := st.tracer()
+	if t == nil {
+		return invokeExport(e, m, a, st.log, st.Where)
+	}
 	start := time.Now()
 	res := invokeExport(e, m, a, st.log, st.Where)
 	took := time.Since(start)
@@ -142,7 +150,7 @@ func (st *State) invokeTraced(t Tracer, e *kemi.Export, m *kemi.Msg, a kemi.Args
 			args[i] = strconv.FormatInt(a.V[i].I, 10)
 		}
 	}
-	st.traced(t, Call{
+	st.report(t, Call{
 		Module: e.Module,
 		Name:   e.Name,
 		Args:   args,
@@ -158,13 +166,13 @@ func (st *State) invokeTraced(t Tracer, e *kemi.Export, m *kemi.Msg, a kemi.Args
 // drop), when a Tracer is installed.
 func (st *State) traceBuiltin(name string) {
 	if t := st.tracer(); t != nil {
-		st.traced(t, Call{Module: "x", Name: name, Msg: st.cur})
+		st.report(t, Call{Module: "x", Name: name, Msg: st.cur})
 	}
 }
 
-// traced fills in where the call was made, notes it when it is the
+// report fills in where the call was made, notes it when it is the
 // slowest of the run and hands it to t.
-func (st *State) traced(t Tracer, c Call) {
+func (st *State) report(t Tracer, c Call) {
 	c.Where = st.Where()
 	if n := len(st.routes); n > 0 {
 		c.Route = st.routes[n-1].name
