@@ -67,7 +67,7 @@ func (e *Engine) Resolve(ctx context.Context, uri string) (kemi.Dest, error) {
 	}
 	if ip, err := netip.ParseAddr(host); err == nil {
 		if port == 0 {
-			port = defaultPort(proto)
+			port = kemi.DefaultPort(proto)
 		}
 		return kemi.Dest{Proto: proto, Addr: netip.AddrPortFrom(ip.Unmap(), uint16(port)), Host: host}, nil
 	}
@@ -79,15 +79,6 @@ func (e *Engine) Resolve(ctx context.Context, uri string) (kemi.Dest, error) {
 		return kemi.Dest{}, err
 	}
 	return kemi.Dest{Proto: proto, Addr: ap, Host: host}, nil
-}
-
-// defaultPort is the port of a SIP URI without one: 5061 over TLS
-// (RFC 3261 §19.1.2), else 5060.
-func defaultPort(proto string) int {
-	if proto == "tls" {
-		return 5061
-	}
-	return 5060
 }
 
 // dnsCache remembers resolved names for a short while, so that routes do
@@ -139,7 +130,7 @@ func resolveHost(ctx context.Context, host string, port int, proto string, srv b
 		}
 	}
 	if port == 0 {
-		port = defaultPort(proto)
+		port = kemi.DefaultPort(proto)
 	}
 	ips, err := r.LookupNetIP(ctx, "ip", host)
 	if err != nil {

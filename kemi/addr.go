@@ -23,6 +23,16 @@ func HostPort(host string, port int) string {
 	return host + ":" + strconv.Itoa(port)
 }
 
+// DefaultPort is the port of a SIP address that names none, by its
+// transport: 5061 for TLS, 5060 for the others (RFC 3261 §19.1.2, and
+// Kamailio's proto_default_port, which gives WS and WSS 5060 too).
+func DefaultPort(proto string) int {
+	if strings.EqualFold(proto, "tls") {
+		return 5061
+	}
+	return 5060
+}
+
 // CheckPort refuses a port number read from a URI or a Via that is not
 // 0 (none given) to 65535: stored in a uint16 it would name another port
 // (999999 becomes 16959).

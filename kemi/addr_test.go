@@ -75,3 +75,11 @@ func TestCheckPort(t *testing.T) {
 		}
 	}
 }
+
+func TestDefaultPort(t *testing.T) {
+	for proto, want := range map[string]int{"udp": 5060, "tcp": 5060, "tls": 5061, "TLS": 5061, "ws": 5060, "wss": 5060, "sctp": 5060, "": 5060} {
+		if got := DefaultPort(proto); got != want {
+			t.Errorf("DefaultPort(%q) = %d, want %d", proto, got, want)
+		}
+	}
+}

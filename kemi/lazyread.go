@@ -404,10 +404,7 @@ func LazyViaTarget(v sipmsg.Via) (host string, port int, proto string) {
 		}
 	}
 	if port == 0 {
-		port = 5060
-		if proto == "tls" {
-			port = 5061
-		}
+		port = DefaultPort(proto)
 	}
 	return string(bytes.TrimSuffix(bytes.TrimPrefix(h, []byte("[")), []byte("]"))), port, proto
 }

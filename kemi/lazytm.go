@@ -2,7 +2,6 @@ package kemi
 
 import (
 	"bytes"
-	"hash/fnv"
 	"slices"
 	"strconv"
 
@@ -102,21 +101,20 @@ func AppendHeaderLine(dst []byte, name string, v []byte) []byte {
 // the same hash of the same values, so that a reply written from either
 // form of a request carries the same tag.
 func appendLazyReplyTag(dst []byte, lm *sipmsg.Msg) []byte {
-	h := fnv.New64a()
+	var branch, host, fromTag []byte
+	cseq := int64(-1)
 	if v, err := lm.TopVia(); err == nil {
-		h.Write(v.Branch)
-		h.Write(bytes.TrimSuffix(bytes.TrimPrefix(v.Host, []byte("[")), []byte("]")))
+		branch = v.Branch
+		host = bytes.TrimSuffix(bytes.TrimPrefix(v.Host, []byte("[")), []byte("]"))
 	}
-	h.Write(lm.CallID())
 	if f, err := lm.From(); err == nil {
-		h.Write(f.Tag)
+		fromTag = f.Tag
 	}
 	if cs, err := lm.CSeq(); err == nil {
-		var n [12]byte
-		h.Write(strconv.AppendUint(n[:0], uint64(cs.Num), 10))
+		cseq = int64(cs.Num)
 	}
 	dst = append(dst, "km"...)
-	return strconv.AppendUint(dst, h.Sum64(), 36)
+	return strconv.AppendUint(dst, replyTagHash(branch, host, lm.CallID(), fromTag, cseq), 36)
 }
 
 // appendUnfolded appends a header value on one line.

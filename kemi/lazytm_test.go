@@ -1,6 +1,7 @@
 package kemi
 
 import (
+	"hash/fnv"
 	"net/netip"
 	"strings"
 	"testing"
@@ -87,4 +88,29 @@ func headerValues(res *sip.Response, name string) string {
 		vs = append(vs, h.Value())
 	}
 	return strings.Join(vs, " | ")
+}
+
+// replyTagHash is FNV-1a over the concatenated values, the hash the tags
+// were made with before both forms shared it: tags do not change across
+// an upgrade, so a retransmission straddling a restart still matches.
+func TestReplyTagHashIsFNV1a(t *testing.T) {
+	for _, tt := range []struct {
+		branch, host, callID, fromTag string
+		cseq                          int64
+		joined                        string
+	}{
+		{"z9hG4bKr1", "192.0.2.10", "c1", "a1", 3, "z9hG4bKr1192.0.2.10c1a13"},
+		{"", "::1", "c2", "", -1, "::1c2"},
+		{"b", "h", "", "t", 0, "bht0"},
+	} {
+		f := fnv.New64a()
+		f.Write([]byte(tt.joined))
+		want := f.Sum64()
+		if got := replyTagHash(tt.branch, tt.host, tt.callID, tt.fromTag, tt.cseq); got != want {
+			t.Errorf("%q: string form %x, want %x", tt.joined, got, want)
+		}
+		if got := replyTagHash([]byte(tt.branch), []byte(tt.host), []byte(tt.callID), []byte(tt.fromTag), tt.cseq); got != want {
+			t.Errorf("%q: byte form %x, want %x", tt.joined, got, want)
+		}
+	}
 }

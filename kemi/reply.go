@@ -1,7 +1,6 @@
 package kemi
 
 import (
-	"hash/fnv"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -90,25 +89,47 @@ func (m *Msg) NewReply(code int, reason string) *sip.Response {
 // replyTag returns a To-tag for our replies to req, the same for every
 // retransmission of req.
 func replyTag(req *sip.Request) string {
-	h := fnv.New64a()
+	var branch, host, callID, fromTag string
+	cseq := int64(-1)
 	if v := req.Via(); v != nil {
-		if b, ok := v.Params.Get("branch"); ok {
-			h.Write([]byte(b))
-		}
-		h.Write([]byte(v.Host))
+		branch, _ = v.Params.Get("branch")
+		host = v.Host
 	}
 	if c := req.CallID(); c != nil {
-		h.Write([]byte(c.Value()))
+		callID = c.Value()
 	}
 	if f := req.From(); f != nil {
-		if t, ok := f.Params.Get("tag"); ok {
-			h.Write([]byte(t))
-		}
+		fromTag, _ = f.Params.Get("tag")
 	}
 	if cs := req.CSeq(); cs != nil {
-		h.Write([]byte(strconv.FormatUint(uint64(cs.SeqNo), 10)))
+		cseq = int64(cs.SeqNo)
 	}
-	return "km" + strconv.FormatUint(h.Sum64(), 36)
+	return "km" + strconv.FormatUint(replyTagHash(branch, host, callID, fromTag, cseq), 36)
+}
+
+// replyTagHash is the FNV-1a hash behind kemi's To-tags: over the top
+// Via's branch and host (no IPv6 brackets), the Call-ID, the From tag and
+// the CSeq number (left out when cseq < 0). Both forms of a request hash
+// through it, so a reply written from either carries the same tag.
+func replyTagHash[T string | []byte](branch, host, callID, fromTag T, cseq int64) uint64 {
+	h := uint64(14695981039346656037) // FNV-1a offset basis
+	for _, s := range [...]T{branch, host, callID, fromTag} {
+		h = fnvAdd(h, s)
+	}
+	if cseq >= 0 {
+		var n [20]byte
+		h = fnvAdd(h, strconv.AppendInt(n[:0], cseq, 10))
+	}
+	return h
+}
+
+// fnvAdd folds s into the FNV-1a hash h.
+func fnvAdd[T string | []byte](h uint64, s T) uint64 {
+	for i := 0; i < len(s); i++ {
+		h ^= uint64(s[i])
+		h *= 1099511628211 // FNV-1a 64-bit prime
+	}
+	return h
 }
 
 // StampVia adds what a server learns about the sender to its Via (RFC 3261
@@ -173,10 +194,7 @@ func ViaTarget(v *sip.ViaHeader) (host string, port int, proto string) {
 		}
 	}
 	if port == 0 {
-		port = 5060
-		if proto == "tls" {
-			port = 5061
-		}
+		port = DefaultPort(proto)
 	}
 	return host, port, proto
 }

@@ -35,5 +35,6 @@ import (
 	_ "github.com/kemisip/kemi/core/usrloc"
 	_ "github.com/kemisip/kemi/core/websocket"
 	_ "github.com/kemisip/kemi/core/xhttp"
+	_ "github.com/kemisip/kemi/core/xhttp_prom"
 	_ "github.com/kemisip/kemi/core/xlog"
 )

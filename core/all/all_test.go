@@ -63,6 +63,7 @@ var standardOrder = []string{
 	"dispatcher",
 	"tls",
 	"xhttp",
+	"xhttp_prom",
 	"websocket",
 }
 

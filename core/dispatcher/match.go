@@ -80,8 +80,5 @@ func defaultPort(port int, proto string) int {
 	if port != 0 {
 		return port
 	}
-	if proto == "tls" {
-		return 5061
-	}
-	return 5060
+	return kemi.DefaultPort(proto)
 }

@@ -63,10 +63,7 @@ func defaultPort(port int, transport string) int {
 	if port > 0 {
 		return port
 	}
-	if strings.EqualFold(transport, "tls") {
-		return 5061
-	}
-	return 5060
+	return kemi.DefaultPort(transport)
 }
 
 // duGet reads a part of the parsed $du; Null when $du is unset or does not

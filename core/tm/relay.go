@@ -655,11 +655,7 @@ func forceProto(dst *kemi.Dest, proto, next string) {
 	}
 	if tls := proto == "tls"; tls != (dst.Proto == "tls") {
 		if u, err := sipmsg.ParseURI([]byte(next)); err == nil && u.PortNum == 0 {
-			port := uint16(5060)
-			if tls {
-				port = 5061
-			}
-			dst.Addr = netip.AddrPortFrom(dst.Addr.Addr(), port)
+			dst.Addr = netip.AddrPortFrom(dst.Addr.Addr(), uint16(kemi.DefaultPort(proto)))
 		}
 	}
 	dst.Proto = proto

@@ -13,14 +13,32 @@ import (
 // which sends retransmissions, ends branches at fr_timer, releases
 // transactions at wt_timer and expires those that outlive their lifetime.
 func (mod *Module) timerProcess(ctx context.Context, pc *kemi.ProcContext) error {
+	mod.runWheel(ctx, mod.fire)
+	return nil
+}
+
+// runWheel advances the wheel every tick while something is armed, and
+// sleeps while nothing is, until ctx ends.
+func (mod *Module) runWheel(ctx context.Context, fire func(expiry)) {
 	tick := time.NewTicker(wheelTick)
 	defer tick.Stop()
 	for {
+		if mod.wheel.len() == 0 {
+			// nothing armed: sleep until something is (an arming after
+			// the check leaves its signal in armedc)
+			tick.Stop()
+			select {
+			case <-ctx.Done():
+				return
+			case <-mod.wheel.armedc:
+			}
+			tick.Reset(wheelTick)
+		}
 		select {
 		case <-ctx.Done():
-			return nil
+			return
 		case <-tick.C:
-			mod.wheel.advance(mod.fire)
+			mod.wheel.advance(fire)
 		}
 	}
 }

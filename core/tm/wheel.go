@@ -77,10 +77,14 @@ type wheel struct {
 	// its own.
 	elapsed func() time.Duration
 	due     []expiry // reused by advance
+	// armedc receives when an entry is armed in an empty wheel, so that
+	// the timer process can sleep while nothing is armed (an idle server
+	// would otherwise wake 100 times a second).
+	armedc chan struct{}
 }
 
 func newWheel() *wheel {
-	w := &wheel{start: time.Now()}
+	w := &wheel{start: time.Now(), armedc: make(chan struct{}, 1)}
 	w.elapsed = func() time.Duration { return time.Since(w.start) }
 	return w
 }
@@ -88,10 +92,20 @@ func newWheel() *wheel {
 // set arms e to expire after d, replacing the expiry it had. Rounded up to
 // a whole tick, so that it never expires early.
 func (w *wheel) set(e *tentry, d time.Duration, kind timerKind) {
-	at := int64((w.elapsed() + d + wheelTick - 1) / wheelTick)
+	el := w.elapsed()
+	at := int64((el + d + wheelTick - 1) / wheelTick)
 	w.mu.Lock()
 	if e.queued {
 		w.unlink(e)
+	}
+	if w.n == 0 {
+		// the timer process may be asleep and now far behind: with
+		// nothing armed there is nothing to catch up on
+		w.now = max(w.now, int64(el/wheelTick))
+		select {
+		case w.armedc <- struct{}{}:
+		default:
+		}
 	}
 	if at <= w.now {
 		at = w.now + 1

@@ -1,6 +1,7 @@
 package tm
 
 import (
+	"context"
 	"math/rand/v2"
 	"sync"
 	"testing"
@@ -198,4 +199,71 @@ func BenchmarkWheelSetStop(b *testing.B) {
 		w.set(&e, 5*time.Second, tkWait)
 		w.stop(&e)
 	}
+}
+
+// A wheel left empty for hours (its timer process asleep, not ticking)
+// takes a new entry as if it had ticked all along: the arming signals the
+// process, the entry expires on time, and catching up does not walk the
+// ticks that passed while nothing was armed.
+func TestWheelArmAfterIdle(t *testing.T) {
+	w, clock := fakeWheel()
+	select {
+	case <-w.armedc:
+		t.Fatal("a signal before anything was armed")
+	default:
+	}
+	*clock = 3 * time.Hour // a million ticks nobody processed
+	e := &tentry{}
+	w.set(e, 500*time.Millisecond, tkRequest)
+	select {
+	case <-w.armedc:
+	default:
+		t.Fatal("arming an empty wheel sent no signal")
+	}
+	if w.now != int64(*clock/wheelTick) {
+		t.Fatalf("wheel at tick %d after arming, want %d", w.now, *clock/wheelTick)
+	}
+	w.set(&tentry{}, time.Second, tkFR) // not empty: no second signal
+	select {
+	case <-w.armedc:
+		t.Fatal("a signal for a wheel that was not empty")
+	default:
+	}
+	if got := collect(w, *clock+500*time.Millisecond-wheelTick); len(got) != 0 {
+		t.Fatalf("%d expired early", len(got))
+	}
+	got := collect(w, *clock+500*time.Millisecond)
+	if len(got) != 1 || got[0].e != e {
+		t.Fatalf("expired %v, want the entry armed after the idle hours", got)
+	}
+}
+
+// The timer process sleeps while the wheel is empty and wakes for an
+// entry armed later, which then fires on time.
+func TestTimerProcessSleepsWhenEmpty(t *testing.T) {
+	mod := &Module{wheel: newWheel()}
+	fired := make(chan expiry, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		mod.runWheel(ctx, func(x expiry) { fired <- x })
+	}()
+	time.Sleep(50 * time.Millisecond) // asleep by now, nothing armed
+	e := &tentry{}
+	start := time.Now()
+	mod.wheel.set(e, 30*time.Millisecond, tkRequest)
+	select {
+	case x := <-fired:
+		if x.e != e {
+			t.Fatalf("fired %p, want %p", x.e, e)
+		}
+		if d := time.Since(start); d < 30*time.Millisecond {
+			t.Fatalf("fired after %v, before its 30ms", d)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the sleeping timer process never woke for an armed entry")
+	}
+	cancel()
+	<-done
 }
