@@ -128,6 +128,7 @@ type State struct {
 	shared    *TraceSwitch // Options.Trace, else own
 	slowest   Call
 	slowestOK bool
+	dropAt    string // where KSR.x.drop was called, while traced
 
 	mu      sync.Mutex // guards cancel, busy, stopped against the watchdog
 	cancel  context.CancelFunc
@@ -479,7 +480,6 @@ func argInt(v lua.LValue) int64 {
 }
 
 func (st *State) exit(L *lua.LState) int {
-	st.traceBuiltin("exit")
 	L.Error(lua.LString(ExitString), 0)
 	return 0
 }
@@ -488,7 +488,9 @@ func (st *State) drop(L *lua.LState) int {
 	if st.cur != nil {
 		st.cur.Drop = true
 	}
-	st.traceBuiltin("drop")
+	if st.traced() {
+		st.dropAt = st.Where() // for the trace (see errorHandler)
+	}
 	L.Error(lua.LString(ExitString), 0)
 	return 0
 }
@@ -608,7 +610,7 @@ func (st *State) Call(name string, rt kemi.RouteType, m *kemi.Msg, args ...strin
 	top := len(st.routes) == 0
 	if top {
 		st.missing, st.missingAt = "", ""
-		st.slowest, st.slowestOK = Call{}, false
+		st.slowest, st.slowestOK, st.dropAt = Call{}, false, ""
 		st.begin()
 	}
 	st.routes = append(st.routes, routeFrame{name: name, fn: fn})

@@ -162,12 +162,19 @@ func (st *State) invokeTraced(e *kemi.Export, m *kemi.Msg, a kemi.Args) kemi.Val
 	return res
 }
 
-// traceBuiltin reports a KSR.x function that unwinds the route (exit,
-// drop), when a Tracer is installed.
-func (st *State) traceBuiltin(name string) {
-	if t := st.tracer(); t != nil {
-		st.report(t, Call{Module: "x", Name: name, Msg: st.cur})
+// traceExit reports the KSR.x.exit or KSR.x.drop whose exit error
+// errorHandler is handling: a drop when KSR.x.drop was called there.
+func (st *State) traceExit() {
+	t := st.tracer()
+	if t == nil {
+		return
 	}
+	c := Call{Module: "x", Name: "exit", Msg: st.cur}
+	if st.dropAt != "" && st.dropAt == st.Where() {
+		c.Name = "drop"
+	}
+	st.dropAt = ""
+	st.report(t, c)
 }
 
 // report fills in where the call was made, notes it when it is the

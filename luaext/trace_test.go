@@ -96,6 +96,26 @@ func TestTraceCalls(t *testing.T) {
 	}
 }
 
+// TestTraceDrop: KSR.x.drop is traced as drop, and an exit after a drop
+// the script caught as exit.
+func TestTraceDrop(t *testing.T) {
+	st, _ := newState(t, "function d()\n  pcall(KSR.x.drop)\n  KSR.x.exit()\nend\nfunction e()\n  KSR.x.drop()\nend\n", &record{})
+	var got []luaext.Call
+	st.SetTracer(func(c luaext.Call) { got = append(got, c) })
+	for _, f := range []string{"d", "e"} {
+		if _, err := st.Call(f, kemi.RouteRequest, msg(t)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := []luaext.Call{
+		{Where: "t.lua:3", Module: "x", Name: "exit", Route: "d"},
+		{Where: "t.lua:6", Module: "x", Name: "drop", Route: "e"},
+	}
+	if g := calls(got); !reflect.DeepEqual(g, want) {
+		t.Fatalf("traced calls:\n got %+v\nwant %+v", g, want)
+	}
+}
+
 // TestTraceSwitch checks the shared switch of Options.Trace, the State's
 // own Tracer taking precedence, and the slowest call of a run.
 func TestTraceSwitch(t *testing.T) {
