@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/signal"
 	"strconv"
@@ -27,6 +28,9 @@ func runCommand() *cli.Command {
 		&cli.StringFlag{Name: "pid-file", Aliases: []string{"P"}, Usage: "write the main process id to `FILE`", EnvVars: []string{"KEMI_PID_FILE"}},
 		&cli.StringFlag{Name: "ctl-socket", Usage: "also serve the JSON-RPC control interface (kemi ctl) on the Unix socket `PATH`, for this user and root", EnvVars: []string{"KEMI_CTL_SOCKET"}},
 		&cli.StringFlag{Name: "ctl-token", Usage: "let non-loopback clients call /RPC on the metrics address with \"Authorization: Bearer `TOKEN`\" (prefer KEMI_CTL_TOKEN or ctl_token in the config file: a flag shows in ps)", EnvVars: []string{"KEMI_CTL_TOKEN"}},
+		&cli.BoolFlag{Name: "trace", Usage: "log every KSR call of every route with its file:line, arguments, result and time (cfg.set core trace 0|1 at run time)", EnvVars: []string{"KEMI_TRACE"}},
+		&cli.StringFlag{Name: "latency-limit", Usage: "log a route run that takes `DURATION` or longer, with its slowest KSR call (Kamailio's latency_limit_cfg; off by default)", EnvVars: []string{"KEMI_LATENCY_LIMIT"}},
+		&cli.StringFlag{Name: "latency-limit-action", Usage: "log a KSR call that takes `DURATION` or longer (Kamailio's latency_limit_action; off by default)", EnvVars: []string{"KEMI_LATENCY_LIMIT_ACTION"}},
 		&cli.BoolFlag{Name: "pprof", Usage: "also serve Go's /debug/pprof on the metrics address (profiling)", EnvVars: []string{"KEMI_PPROF"}},
 	)
 	return &cli.Command{
@@ -60,6 +64,9 @@ func runAction(c *cli.Context) error {
 		cfg.MetricsAddr = ""
 	}
 	cfg.Pprof = c.Bool("pprof")
+	if err := traceFlags(c, &cfg); err != nil {
+		return cli.Exit(err.Error(), exitUsage)
+	}
 	if c.IsSet("ctl-socket") {
 		cfg.CtlSocket = c.String("ctl-socket")
 	}
@@ -132,6 +139,26 @@ func runAction(c *cli.Context) error {
 // memory limit, unless GOMEMLIMIT in the environment sets the runtime's.
 // The engine applies it in the process that serves SIP: this one with
 // --no-fork, else the worker process.
+// traceFlags copies --trace and the latency limits into cfg, over the
+// config file's settings.
+func traceFlags(c *cli.Context, cfg *engine.Config) error {
+	cfg.Trace = cfg.Trace || c.Bool("trace")
+	for _, f := range []struct {
+		name string
+		to   *time.Duration
+	}{{"latency-limit", &cfg.LatencyLimit}, {"latency-limit-action", &cfg.LatencyLimitAction}} {
+		if !c.IsSet(f.name) {
+			continue
+		}
+		d, err := engine.ParseLatencyLimit(c.String(f.name))
+		if err != nil {
+			return fmt.Errorf("--%s: %w", f.name, err)
+		}
+		*f.to = d
+	}
+	return nil
+}
+
 func applyRunDefaults(cfg *engine.Config) {
 	if cfg.MemoryLimit == 0 && os.Getenv("GOMEMLIMIT") == "" {
 		cfg.MemoryLimit = engine.DefaultMemoryLimit
