@@ -2,6 +2,7 @@
 #
 #   make run     build and run kemi on the embedded default script
 #                (SIP on udp+tcp 127.0.0.1:5060, metrics on 127.0.0.1:9090)
+#   make man     write docs/kemi.1, the man page, from the CLI's help
 #   make test    all tests, with the race detector (installs sipp, lua5.1,
 #                redis-server, rtpengine-daemon, chromium and npm first when
 #                they are missing and make runs as root, then JsSIP with npm)
@@ -59,7 +60,7 @@ COMPARE_CALLS ?= 30000
 COMPARE_PROFILE ?=
 KAMAILIO_ARGS ?= -x tlsf
 
-.PHONY: all build run test tools lint bench bench-go bench-sipp bench-register bench-lb bench-compare bench-max bench-kamailio bench-transport clean
+.PHONY: all build run test tools lint man bench bench-go bench-sipp bench-register bench-lb bench-compare bench-max bench-kamailio bench-transport clean
 
 all: build
 
@@ -68,6 +69,11 @@ build:
 
 run: build
 	./$(BIN) run $(ARGS)
+
+# docs/kemi.1, the man page, made from the CLI's own help (kemi's hidden
+# man command); a test fails when the committed page is stale
+man:
+	$(GO) run ./cmd/kemi man > docs/kemi.1.tmp && mv docs/kemi.1.tmp docs/kemi.1
 
 test: tools
 	$(GO) test -race -count=1 -timeout 15m ./...

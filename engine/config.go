@@ -82,6 +82,22 @@ type Config struct {
 	// LogLevel is reported to scripts by KSR.get_debug; it is also the
 	// level of the default logger the CLI builds.
 	LogLevel slog.Level
+	// LogLevelVar, when set, is the level of Logger's handler: cfg.set
+	// core debug changes it (and what KSR.get_debug says) at run time.
+	LogLevelVar *slog.LevelVar
+
+	// Trace logs every KSR call of every route, with its file:line,
+	// arguments, result and time, and the message's Call-ID (see
+	// docs/tracing.md); cfg.set core trace turns it on and off.
+	Trace bool
+	// LatencyLimit logs, at warning level, a route run that takes at
+	// least this long, with its slowest KSR call (Kamailio's
+	// latency_limit_cfg); 0 means off.
+	LatencyLimit time.Duration
+	// LatencyLimitAction logs, at warning level, each KSR call that
+	// takes at least this long (Kamailio's latency_limit_action); 0
+	// means off.
+	LatencyLimitAction time.Duration
 
 	// Defines are the names for KSR.kx.ifdef, with optional values.
 	Defines map[string]string
@@ -535,6 +551,9 @@ type FileConfig struct {
 		DBURL               string   `toml:"db_url"`
 		CtlSocket           string   `toml:"ctl_socket"`
 		CtlToken            string   `toml:"ctl_token"`
+		Trace               bool     `toml:"trace"`
+		LatencyLimit        string   `toml:"latency_limit"`
+		LatencyLimitAction  string   `toml:"latency_limit_action"`
 	} `toml:"core"`
 	// TLS is the [tls] table (see TLSConfig); nil when the file has none.
 	TLS *TLSConfig `toml:"tls"`
@@ -711,6 +730,13 @@ func (fc *FileConfig) Apply(c *Config) error {
 	if c.TLS == nil {
 		c.TLS = v.tls
 	}
+	c.Trace = c.Trace || fc.Core.Trace
+	if c.LatencyLimit == 0 {
+		c.LatencyLimit = v.latencyLimit
+	}
+	if c.LatencyLimitAction == 0 {
+		c.LatencyLimitAction = v.latencyLimitAction
+	}
 	return nil
 }
 
@@ -753,6 +779,8 @@ type parsedCore struct {
 	wsKeepaliveInterval time.Duration
 	wsPingTimeout       time.Duration
 	tls                 *TLSConfig // with its file names resolved
+	latencyLimit        time.Duration
+	latencyLimitAction  time.Duration
 }
 
 // check refuses settings the engine would read as something else than
@@ -826,6 +854,20 @@ func (fc *FileConfig) check() (parsedCore, error) {
 			return v, fc.Errorf(s.key, "%q is not a positive duration (20s, 2m)", s.val)
 		}
 		*s.to = d
+	}
+	for _, s := range []struct {
+		key, val string
+		to       *time.Duration
+	}{
+		{"latency_limit", core.LatencyLimit, &v.latencyLimit},
+		{"latency_limit_action", core.LatencyLimitAction, &v.latencyLimitAction},
+	} {
+		if s.val == "" && !fc.has(s.key) {
+			continue
+		}
+		if *s.to, err = ParseLatencyLimit(s.val); err != nil {
+			return v, fc.Errorf(s.key, "%v", err)
+		}
 	}
 	if fc.TLS != nil {
 		v.tls = fc.resolveTLS()

@@ -67,6 +67,7 @@ type Engine struct {
 
 	// keeps Config.MemoryLimit from Start to Stop; nil without one
 	gc *gcTuner
+	tr tracing // route tracing and latency alerts (trace.go)
 
 	started  atomic.Bool
 	stopOnce sync.Once
@@ -145,6 +146,7 @@ func newEngine(cfg Config) *Engine {
 	e.tp = newTransport(e)
 	e.dns.ttl = 30 * time.Second
 	e.aliases = parseAliases(cfg.Aliases)
+	e.initTracing()
 	return e
 }
 
@@ -229,6 +231,7 @@ func (e *Engine) luaOptions() luaext.Options {
 		AllowUnsafe: e.cfg.AllowUnsafeLua,
 		Timeout:     max(e.cfg.RouteTimeout, 0),
 		MemoryLimit: max(e.cfg.RouteMemoryLimit, 0),
+		Trace:       &e.tr.sw,
 	}
 }
 

@@ -27,8 +27,14 @@ var (
 
 var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
-// LogLevel returns the configured log level.
-func (e *Engine) LogLevel() slog.Level { return e.cfg.LogLevel }
+// LogLevel returns the log level in force: Config.LogLevelVar's when
+// set (cfg.set core debug changes it), else the configured one.
+func (e *Engine) LogLevel() slog.Level {
+	if lv := e.cfg.LogLevelVar; lv != nil {
+		return lv.Level()
+	}
+	return e.cfg.LogLevel
+}
 
 // Resolve turns a SIP URI into a destination (RFC 3263, simplified: the
 // transport parameter or UDP; an IP address as it is; a name with a port by

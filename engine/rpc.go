@@ -236,7 +236,11 @@ func (t *rpcTable) run(ctx context.Context, m kemi.RPCMethod, params kemi.RPCPar
 // initRPC builds the engine's method table from the core methods and the
 // loaded modules'.
 func (e *Engine) initRPC() error {
-	t, err := newRPCTable(e.coreRPCs(), e.mods)
+	cfgMethods, err := e.initCfg()
+	if err != nil {
+		return err
+	}
+	t, err := newRPCTable(append(e.coreRPCs(), cfgMethods...), e.mods)
 	if err != nil {
 		return err
 	}

@@ -22,7 +22,8 @@ import (
 type kstat struct {
 	group, name string
 	// sources are the series summed: a full series name, or a family
-	// name ending in "{" for every series of that family.
+	// name ending in "{" for every series of that family; one written
+	// with a leading "-" is subtracted.
 	sources []string
 	// gauge marks a statistic that is a level, not a count: like
 	// Kamailio's no-reset statistics, a reset leaves it alone.
@@ -35,7 +36,7 @@ func (s *kstat) fullName() string { return s.group + ":" + s.name }
 
 // kstatsTable lists the statistics kemi keeps, under Kamailio 5.6's
 // groups and names. Kamailio names missing from it (core:fwd_requests,
-// sl:200_replies, tmx:rpl_received, ...) are those kemi counts in another
+// sl:received_ACKs, tmx:rpl_received, ...) are those kemi counts in another
 // way or not at all.
 func kstatsTable() []*kstat {
 	var ks []*kstat
@@ -53,6 +54,20 @@ func kstatsTable() []*kstat {
 	add("tcp", "current_opened_connections", true, "kemi_core_tcp_connections")
 
 	add("sl", "1xx_replies", false, `kemi_sl_replies_sent_total{class="1xx"}`)
+	// as Kamailio's sl: a reply counts under its own code when sl counts
+	// that code, else under its class ("2xx_replies": the 2xx but 200, 202)
+	byCode := map[int][]int{}
+	for _, code := range []int{200, 202, 300, 301, 302, 400, 401, 403, 404, 407, 408, 483, 500} {
+		add("sl", fmt.Sprintf("%d_replies", code), false, fmt.Sprintf(`kemi_sl_replies_sent_by_code_total{code="%d"}`, code))
+		byCode[code/100] = append(byCode[code/100], code)
+	}
+	for c := 2; c <= 5; c++ {
+		src := []string{fmt.Sprintf(`kemi_sl_replies_sent_total{class="%dxx"}`, c)}
+		for _, code := range byCode[c] {
+			src = append(src, fmt.Sprintf(`-kemi_sl_replies_sent_by_code_total{code="%d"}`, code))
+		}
+		add("sl", fmt.Sprintf("%dxx_replies", c), false, src...)
+	}
 	add("sl", "6xx_replies", false, `kemi_sl_replies_sent_total{class="6xx"}`)
 	add("sl", "sent_replies", false, "kemi_sl_replies_sent_total{")
 	add("sl", "failures", false, "kemi_sl_send_errors_total")
@@ -154,11 +169,15 @@ func (s *kstat) read(page map[string]float64) (float64, bool) {
 	}
 	sum := 0.0
 	for _, src := range s.sources {
+		sign := 1.0
+		if rest, ok := strings.CutPrefix(src, "-"); ok {
+			sign, src = -1, rest
+		}
 		if strings.HasSuffix(src, "{") {
 			found := false
 			for name, v := range page {
 				if strings.HasPrefix(name, src) {
-					sum += v
+					sum += sign * v
 					found = true
 				}
 			}
@@ -171,7 +190,7 @@ func (s *kstat) read(page map[string]float64) (float64, bool) {
 		if !ok {
 			return 0, false
 		}
-		sum += v
+		sum += sign * v
 	}
 	return sum, true
 }

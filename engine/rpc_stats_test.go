@@ -36,11 +36,12 @@ func TestRPCStatistics(t *testing.T) {
 	}{
 		{[]any{"rcv_requests_options"}, `["core:rcv_requests_options = 2"]`},
 		{[]any{"sl:sent_replies", "1xx_replies"}, `["sl:sent_replies = 2","sl:1xx_replies = 0"]`},
-		{[]any{"sl:"}, `["sl:1xx_replies = 0","sl:6xx_replies = 0","sl:failures = 0","sl:sent_replies = 2"]`},
+		{[]any{"sl:"}, `["sl:1xx_replies = 0","sl:200_replies = 2","sl:202_replies = 0","sl:2xx_replies = 0","sl:300_replies = 0","sl:301_replies = 0","sl:302_replies = 0","sl:3xx_replies = 0","sl:400_replies = 0","sl:401_replies = 0","sl:403_replies = 0","sl:404_replies = 0","sl:407_replies = 0","sl:408_replies = 0","sl:483_replies = 0","sl:4xx_replies = 0","sl:500_replies = 0","sl:5xx_replies = 0","sl:6xx_replies = 0","sl:failures = 0","sl:sent_replies = 2"]`},
 		{[]any{"registrar:"}, `["registrar:accepted_regs = 0","registrar:rejected_regs = 0"]`},
 		{[]any{"nosuch"}, `[]`},
 		{[]any{"nosuch:"}, `[]`},
-		{[]any{"200_replies"}, `[]`}, // sl counts by class: a name kemi cannot count is absent
+		{[]any{"200_replies", "2xx_replies", "404_replies"}, `["sl:200_replies = 2","sl:2xx_replies = 0","sl:404_replies = 0"]`},
+		{[]any{"received_ACKs"}, `[]`}, // a name kemi cannot count is absent
 	} {
 		if got := s.RPCResult("stats.get_statistics", c.params...); got != c.want {
 			t.Errorf("stats.get_statistics %v = %s, want %s", c.params, got, c.want)

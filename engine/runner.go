@@ -54,8 +54,10 @@ func (e *Engine) runRoute(st *luaext.State, run kemi.Runner, rs *routeStats, ran
 		m.Run = run
 		defer func() { m.Run = prev }()
 	}
+	e.traceRouteStart(name, rt, m)
 	start := time.Now()
 	res, err := st.Call(name, rt, m, args...)
+	e.traceRouteEnd(st, name, m, start, res, nested)
 	if !res.Ran {
 		if rt == kemi.RouteRequest {
 			e.log.Error("script has no request route", "func", name)

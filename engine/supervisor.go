@@ -28,6 +28,7 @@ const (
 	envFDs       = "KEMI_WORKER_FDS"     // what fds 3, 4, ... are, a JSON list: specs, then "metrics", "ctl", "control", "script"
 	envRestarts  = "KEMI_WORKER_RESTARTS"
 	envGen       = "KEMI_WORKER_GENERATION"
+	envWatchdog  = "KEMI_WORKER_WATCHDOG" // how often to prove the workers run (see WorkerProcess.Watchdog)
 	firstExtraFD = 3
 )
 
@@ -62,11 +63,15 @@ type SupervisorConfig struct {
 	// CrashLoopDeaths deaths within CrashLoopWindow stop the server.
 	CrashLoopDeaths int
 	CrashLoopWindow time.Duration
+	// Notifier, when not nil, tells the service manager (systemd) when
+	// the worker process serves, reloads and stops; the worker process
+	// itself does not talk to it.
+	Notifier *Notifier
 }
 
 // controlMsg is a line on the control socket between the two processes.
 type controlMsg struct {
-	T   string `json:"t"`             // "ready", "reload"
+	T   string `json:"t"`             // "ready", "reload", "alive"
 	OK  bool   `json:"ok,omitempty"`  // reload result
 	Gen int64  `json:"gen,omitempty"` // script generation of a reload
 	Err string `json:"err,omitempty"` // reload error
@@ -126,6 +131,11 @@ type supervisor struct {
 	gen      int64 // generation of script
 	restarts int
 	deaths   []time.Time
+
+	// reloading (under mu) is set from a SIGHUP passed on until the
+	// worker process reports the outcome or a new one is ready: the
+	// service manager was told RELOADING=1 and waits for READY=1
+	reloading bool
 }
 
 // child is one worker process.
@@ -135,6 +145,8 @@ type child struct {
 	exited  chan error // the Wait result, once
 	control *os.File
 	ready   chan struct{}
+
+	restarts int // the supervisor's restart count when it started
 }
 
 func (s *supervisor) loop(sigs chan os.Signal) int {
@@ -156,6 +168,10 @@ func (s *supervisor) loop(sigs chan os.Signal) int {
 					s.log.Info("worker process back", "pid", c.pid, "restart_took", time.Since(diedAt).Round(time.Millisecond))
 				}
 				readyLogged = true
+				s.mu.Lock()
+				s.reloading = false
+				s.mu.Unlock()
+				s.notify(s.cfg.Notifier.Ready(s.serving(c)))
 				c.ready = nil
 				continue
 			case sig := <-sigs:
@@ -169,6 +185,7 @@ func (s *supervisor) loop(sigs chan os.Signal) int {
 					}
 					shutdown = true
 					s.log.Info("shutting down", "signal", sig.String(), "grace", s.cfg.Grace)
+					s.notify(s.cfg.Notifier.Stopping(fmt.Sprintf("shutting down: live transactions have %s to finish", s.cfg.Grace)))
 					syscall.Kill(c.pid, syscall.SIGTERM)
 					hardStop = time.After(s.cfg.Grace + 10*time.Second)
 				case syscall.SIGHUP, syscall.SIGUSR1:
@@ -179,6 +196,10 @@ func (s *supervisor) loop(sigs chan os.Signal) int {
 					}
 					if sig == syscall.SIGHUP {
 						s.log.Info("reloading the routing script", "pid", c.pid)
+						s.mu.Lock()
+						s.reloading = true
+						s.mu.Unlock()
+						s.notify(s.cfg.Notifier.Reloading("reloading the routing script"))
 					} else {
 						s.log.Info("supervisor statistics", "worker_pid", c.pid, "worker_restarts", s.restarts,
 							"worker_uptime", time.Since(c.started).Round(time.Second))
@@ -205,16 +226,19 @@ func (s *supervisor) loop(sigs chan os.Signal) int {
 				s.log.Error("worker process died", "pid", c.pid, "err", exitReason(err), "uptime", time.Since(c.started).Round(time.Millisecond))
 				if s.cfg.ShutdownOnWorkerExit {
 					s.log.Error("stopping: --on-worker-exit=shutdown")
+					s.notify(s.cfg.Notifier.Stopping("stopping: the worker process died (" + exitReason(err) + ") and --on-worker-exit=shutdown"))
 					return 1
 				}
 				if s.crashLoop(diedAt) {
 					s.log.Error("worker process crash loop: giving up", "deaths", len(s.deaths), "within", s.cfg.CrashLoopWindow)
+					s.notify(s.cfg.Notifier.Stopping(fmt.Sprintf("stopping: the worker process died %d times within %s", len(s.deaths), s.cfg.CrashLoopWindow)))
 					return 1
 				}
 				if time.Since(c.started) > 10*time.Second {
 					backoff = 100 * time.Millisecond
 				}
 				s.log.Info("restarting the worker process", "in", backoff)
+				s.notify(s.cfg.Notifier.Status(fmt.Sprintf("not serving: the worker process died (%s); restarting it in %s", exitReason(err), backoff)))
 				if !s.waitBackoff(backoff, diedAt, sigs) {
 					s.log.Info("stopped while the worker process was down")
 					return 0
@@ -242,6 +266,7 @@ func (s *supervisor) waitBackoff(d time.Duration, diedAt time.Time, sigs <-chan 
 		case sig := <-sigs:
 			switch sig {
 			case syscall.SIGINT, syscall.SIGTERM:
+				s.notify(s.cfg.Notifier.Stopping("shutting down while the worker process is down"))
 				return false
 			case syscall.SIGHUP:
 				s.log.Warn("no worker process to reload: the next one runs the last script that loaded; send SIGHUP again once it is back")
@@ -306,12 +331,16 @@ func (s *supervisor) start() (*child, error) {
 	cmd.Stdin = nil
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	cmd.ExtraFiles = extra
-	cmd.Env = append(os.Environ(),
+	cmd.Env = append(withoutNotifyEnv(os.Environ()),
 		envWorker+"=1",
 		envFDs+"="+string(names),
 		envRestarts+"="+strconv.Itoa(s.restarts),
 		envGen+"="+strconv.FormatInt(gen, 10),
 	)
+	if wd := s.cfg.Notifier.Watchdog(); wd > 0 {
+		// half systemd's timeout, as sd_watchdog_enabled(3) advises
+		cmd.Env = append(cmd.Env, envWatchdog+"="+(wd/2).String())
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	c := &child{exited: make(chan error, 1), control: ours, ready: make(chan struct{})}
 	started := make(chan error, 1)
@@ -332,6 +361,7 @@ func (s *supervisor) start() (*child, error) {
 		return nil, err
 	}
 	c.pid = cmd.Process.Pid
+	c.restarts = s.restarts
 	c.started = time.Now()
 	go s.readControl(c)
 	return c, nil
@@ -360,13 +390,51 @@ func (s *supervisor) readControl(c *child) {
 				close(ready)
 				ready = nil
 			}
+		case "alive":
+			// the worker process saw a worker run: WATCHDOG=1 for systemd
+			s.notify(s.cfg.Notifier.Alive())
 		case "reload":
+			s.mu.Lock()
 			if m.OK {
-				s.mu.Lock()
 				s.script, s.gen = []byte(m.Src), m.Gen
-				s.mu.Unlock()
+			}
+			announced := s.reloading
+			s.reloading = false
+			s.mu.Unlock()
+			status := s.serving(c)
+			if !m.OK {
+				status = "reload refused, the previous script serves: " + m.Err + "; " + status
+			}
+			if announced {
+				s.notify(s.cfg.Notifier.Ready(status))
+			} else {
+				// a reload over RPC: no RELOADING=1 went before it
+				s.notify(s.cfg.Notifier.Status(status))
 			}
 		}
+	}
+}
+
+// serving is the service manager's status line while c serves.
+func (s *supervisor) serving(c *child) string {
+	var socks []string
+	for _, name := range s.fdNames {
+		if name != "metrics" && name != "ctl" {
+			socks = append(socks, name)
+		}
+	}
+	s.mu.Lock()
+	gen := s.gen
+	s.mu.Unlock()
+	return fmt.Sprintf("serving SIP on %s (worker process %d, script generation %d, worker restarts %d)",
+		strings.Join(socks, " "), c.pid, gen, c.restarts)
+}
+
+// notify logs a notification that did not reach the service manager:
+// the server goes on, but systemd may think it never became ready.
+func (s *supervisor) notify(err error) {
+	if err != nil {
+		s.log.Warn("cannot notify the service manager", "err", err)
 	}
 }
 
@@ -474,6 +542,9 @@ type WorkerProcess struct {
 	// Generation is the generation of Script.
 	Restarts   int
 	Generation int64
+	// Watchdog, when not 0, is how often the worker process should call
+	// Alive: the service manager watches the main process (WATCHDOG=1).
+	Watchdog time.Duration
 
 	control *os.File
 	mu      sync.Mutex
@@ -488,6 +559,7 @@ func InheritWorkerProcess() (*WorkerProcess, error) {
 	wp := &WorkerProcess{}
 	wp.Restarts, _ = strconv.Atoi(os.Getenv(envRestarts))
 	wp.Generation, _ = strconv.ParseInt(os.Getenv(envGen), 10, 64)
+	wp.Watchdog, _ = time.ParseDuration(os.Getenv(envWatchdog))
 	var names []string
 	if err := json.Unmarshal([]byte(os.Getenv(envFDs)), &names); err != nil {
 		return nil, fmt.Errorf("engine: %s: %w", envFDs, err)
@@ -575,6 +647,9 @@ func (wp *WorkerProcess) send(m controlMsg) {
 
 // Ready tells the supervisor the worker process serves.
 func (wp *WorkerProcess) Ready() { wp.send(controlMsg{T: "ready"}) }
+
+// Alive tells the supervisor a worker just ran (see Engine.ProveAlive).
+func (wp *WorkerProcess) Alive() { wp.send(controlMsg{T: "alive"}) }
 
 // Reloaded tells the supervisor how a reload went; a good script is what
 // later restarts use.

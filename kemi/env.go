@@ -164,6 +164,7 @@ type Env struct {
 
 	procs      []Process
 	rpcs       []RPCMethod
+	cfgs       []CfgVar
 	initEvents []InitEvent
 }
 

@@ -57,6 +57,10 @@ type Options struct {
 	// KiB per byte of source compiled at run time and 40 KiB per
 	// coroutine. 0 means no limit. A run past it is stopped.
 	MemoryLimit int64
+	// Trace, when set, is a switch shared by several states (an
+	// engine's): the Tracer it holds receives their KSR calls (see
+	// Tracer). A State's own Tracer (SetTracer) takes precedence.
+	Trace *TraceSwitch
 }
 
 // DefaultTopLevelTimeout bounds a script's top level when routes have a
@@ -118,6 +122,14 @@ type State struct {
 	// level runs, the top-level run's route first
 	routes []routeFrame
 
+	// own is the State's own Tracer (SetTracer); slowest is the slowest
+	// traced KSR call of the outermost run (see SlowestCall)
+	own       TraceSwitch
+	shared    *TraceSwitch // Options.Trace, else own
+	slowest   Call
+	slowestOK bool
+	dropAt    string // where KSR.x.drop was called, while traced
+
 	mu      sync.Mutex // guards cancel, busy, stopped against the watchdog
 	cancel  context.CancelFunc
 	busy    time.Time
@@ -178,6 +190,10 @@ func NewState(script *Script, opts Options) (*State, error) {
 		IncludeGoStackTrace: false,
 	})
 	st := &State{L: L, script: script, opts: opts, log: log, modf: map[string]kemi.Export{}}
+	st.shared = opts.Trace
+	if st.shared == nil {
+		st.shared = &st.own
+	}
 	dir := st.scriptDir()
 	if dir == "" {
 		dir = "."
@@ -382,13 +398,24 @@ func (st *State) wrap(e kemi.Export) lua.LGFunction {
 			L.Push(lua.LFalse)
 			return 1
 		}
-		res := st.invoke(&e, m, a)
+		// the check is here rather than in invoke, so that the untraced
+		// call stays one call with two atomic loads before it
+		var res kemi.Value
+		if st.traced() {
+			res = st.invokeTraced(&e, m, a)
+		} else {
+			res = invokeExport(&e, m, a, st.log, st.Where)
+		}
 		return pushResult(L, e.Return, res)
 	}
 }
 
-// invoke calls the Go function (see invokeExport).
+// invoke calls the Go function (see invokeExport), timed and traced when
+// a Tracer is installed.
 func (st *State) invoke(e *kemi.Export, m *kemi.Msg, a kemi.Args) kemi.Value {
+	if st.traced() {
+		return st.invokeTraced(e, m, a)
+	}
 	return invokeExport(e, m, a, st.log, st.Where)
 }
 
@@ -463,6 +490,9 @@ func (st *State) exit(L *lua.LState) int {
 func (st *State) drop(L *lua.LState) int {
 	if st.cur != nil {
 		st.cur.Drop = true
+	}
+	if st.traced() {
+		st.dropAt = st.Where() // for the trace (see errorHandler)
 	}
 	L.Error(lua.LString(ExitString), 0)
 	return 0
@@ -583,6 +613,7 @@ func (st *State) Call(name string, rt kemi.RouteType, m *kemi.Msg, args ...strin
 	top := len(st.routes) == 0
 	if top {
 		st.missing, st.missingAt = "", ""
+		st.slowest, st.slowestOK, st.dropAt = Call{}, false, ""
 		st.begin()
 	}
 	st.routes = append(st.routes, routeFrame{name: name, fn: fn})

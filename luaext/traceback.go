@@ -14,6 +14,13 @@ func (st *State) errorHandler(L *lua.LState) int {
 	obj := L.Get(1)
 	if s, ok := obj.(lua.LString); !ok || string(s) != ExitString {
 		st.traceback = st.stackTraceback(1)
+	} else {
+		// KSR.x.exit and drop are traced here, where the stack is still
+		// whole: a call in the functions themselves made every exit's
+		// unwinding measurably slower, traced or not
+		if st.traced() {
+			st.traceExit()
+		}
 	}
 	L.Push(obj)
 	return 1

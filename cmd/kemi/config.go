@@ -65,7 +65,7 @@ func parseLevel(s string) (slog.Level, error) {
 // level names replace slog's where they differ, and durations are written
 // as Go writes them ("5s", "250ms") in both formats: slog's JSON handler
 // would write nanoseconds.
-func newLogger(w io.Writer, format string, level slog.Level) (*slog.Logger, error) {
+func newLogger(w io.Writer, format string, level slog.Leveler) (*slog.Logger, error) {
 	opts := &slog.HandlerOptions{
 		Level: level,
 		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
@@ -133,12 +133,16 @@ func buildConfig(c *cli.Context) (engine.Config, *engine.FileConfig, error) {
 	if err != nil {
 		return cfg, nil, fromFileOrFlag(c, fc, "log-level", "log_level", err)
 	}
-	log, err := newLogger(os.Stderr, format, level)
+	// a LevelVar, so that cfg.set core debug changes the level at run time
+	lv := new(slog.LevelVar)
+	lv.Set(level)
+	log, err := newLogger(os.Stderr, format, lv)
 	if err != nil {
 		return cfg, nil, fromFileOrFlag(c, fc, "log-format", "log_format", err)
 	}
 	cfg.Logger = log
 	cfg.LogLevel = level
+	cfg.LogLevelVar = lv
 	return cfg, fc, nil
 }
 

@@ -81,6 +81,7 @@ func newApp() *cli.App {
 			addressCommand(),
 			ctlCommand(),
 			dsCommand(),
+			manCommand(),
 			testCommand(),
 		},
 		Before: refuseUnknownCommand,

@@ -78,7 +78,8 @@ type procOpts struct {
 	config  string
 	workers int
 	args    []string
-	udpOpts string // appended to the udp listen spec: " name x"
+	udpOpts string   // appended to the udp listen spec: " name x"
+	env     []string // added to the environment
 }
 
 func freeTCPPort(t *testing.T) int {
@@ -118,6 +119,7 @@ func startKemi(t *testing.T, o procOpts) *kemiProc {
 		args = append(args, strings.ReplaceAll(a, "@DIR@", dir))
 	}
 	p.cmd = exec.Command(bin, args...)
+	p.cmd.Env = append(os.Environ(), o.env...)
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)

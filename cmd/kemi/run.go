@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/signal"
 	"strconv"
@@ -27,6 +28,9 @@ func runCommand() *cli.Command {
 		&cli.StringFlag{Name: "pid-file", Aliases: []string{"P"}, Usage: "write the main process id to `FILE`", EnvVars: []string{"KEMI_PID_FILE"}},
 		&cli.StringFlag{Name: "ctl-socket", Usage: "also serve the JSON-RPC control interface (kemi ctl) on the Unix socket `PATH`, for this user and root", EnvVars: []string{"KEMI_CTL_SOCKET"}},
 		&cli.StringFlag{Name: "ctl-token", Usage: "let non-loopback clients call /RPC on the metrics address with \"Authorization: Bearer `TOKEN`\" (prefer KEMI_CTL_TOKEN or ctl_token in the config file: a flag shows in ps)", EnvVars: []string{"KEMI_CTL_TOKEN"}},
+		&cli.BoolFlag{Name: "trace", Usage: "log every KSR call of every route with its file:line, arguments, result and time (cfg.set core trace 0|1 at run time)", EnvVars: []string{"KEMI_TRACE"}},
+		&cli.StringFlag{Name: "latency-limit", Usage: "log a route run that takes `DURATION` or longer, with its slowest KSR call (Kamailio's latency_limit_cfg; off by default)", EnvVars: []string{"KEMI_LATENCY_LIMIT"}},
+		&cli.StringFlag{Name: "latency-limit-action", Usage: "log a KSR call that takes `DURATION` or longer (Kamailio's latency_limit_action; off by default)", EnvVars: []string{"KEMI_LATENCY_LIMIT_ACTION"}},
 		&cli.BoolFlag{Name: "pprof", Usage: "also serve Go's /debug/pprof on the metrics address (profiling)", EnvVars: []string{"KEMI_PPROF"}},
 	)
 	return &cli.Command{
@@ -60,6 +64,9 @@ func runAction(c *cli.Context) error {
 		cfg.MetricsAddr = ""
 	}
 	cfg.Pprof = c.Bool("pprof")
+	if err := traceFlags(c, &cfg); err != nil {
+		return cli.Exit(err.Error(), exitUsage)
+	}
 	if c.IsSet("ctl-socket") {
 		cfg.CtlSocket = c.String("ctl-socket")
 	}
@@ -88,6 +95,10 @@ func runAction(c *cli.Context) error {
 	if err := readScript(c, &cfg, fc); err != nil {
 		return cli.Exit(err.Error(), exitFailure)
 	}
+	notifier, err := engine.NotifierFromEnv()
+	if err != nil {
+		log.Warn("not notifying the service manager", "err", err)
+	}
 	if c.Bool("no-fork") {
 		if p := c.String("pid-file"); p != "" {
 			if err := os.WriteFile(p, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
@@ -95,7 +106,7 @@ func runAction(c *cli.Context) error {
 			}
 			defer os.Remove(p)
 		}
-		return serve(cfg, fc, nil, grace)
+		return serve(cfg, fc, nil, grace, notifier)
 	}
 
 	// main process: validate like kemi check, then supervise
@@ -116,6 +127,7 @@ func runAction(c *cli.Context) error {
 		PidFile:              c.String("pid-file"),
 		ShutdownOnWorkerExit: onExit == "shutdown",
 		Grace:                grace,
+		Notifier:             notifier,
 	})
 	if code != 0 {
 		return cli.Exit("", code)
@@ -127,6 +139,26 @@ func runAction(c *cli.Context) error {
 // memory limit, unless GOMEMLIMIT in the environment sets the runtime's.
 // The engine applies it in the process that serves SIP: this one with
 // --no-fork, else the worker process.
+// traceFlags copies --trace and the latency limits into cfg, over the
+// config file's settings.
+func traceFlags(c *cli.Context, cfg *engine.Config) error {
+	cfg.Trace = cfg.Trace || c.Bool("trace")
+	for _, f := range []struct {
+		name string
+		to   *time.Duration
+	}{{"latency-limit", &cfg.LatencyLimit}, {"latency-limit-action", &cfg.LatencyLimitAction}} {
+		if !c.IsSet(f.name) {
+			continue
+		}
+		d, err := engine.ParseLatencyLimit(c.String(f.name))
+		if err != nil {
+			return fmt.Errorf("--%s: %w", f.name, err)
+		}
+		*f.to = d
+	}
+	return nil
+}
+
 func applyRunDefaults(cfg *engine.Config) {
 	if cfg.MemoryLimit == 0 && os.Getenv("GOMEMLIMIT") == "" {
 		cfg.MemoryLimit = engine.DefaultMemoryLimit
@@ -158,17 +190,22 @@ func runWorkerProcess(cfg engine.Config, fc *engine.FileConfig, grace time.Durat
 			cfg.Logger.Warn("running the last script that loaded; the file changed since", "file", cfg.ScriptPath)
 		}
 	}
-	return serve(cfg, fc, wp, grace)
+	return serve(cfg, fc, wp, grace, nil)
 }
 
 // serve runs an engine until a stop signal: SIGINT/SIGTERM drain and stop,
 // SIGHUP reloads the script, SIGUSR1 logs statistics. fc, the config file
-// or nil, names the file in errors.
-func serve(cfg engine.Config, fc *engine.FileConfig, wp *engine.WorkerProcess, grace time.Duration) error {
+// or nil, names the file in errors. n, the service manager of --no-fork
+// or nil, is told when the engine serves, reloads and stops.
+func serve(cfg engine.Config, fc *engine.FileConfig, wp *engine.WorkerProcess, grace time.Duration, n *engine.Notifier) error {
 	log := cfg.Logger
 	// a reload over RPC is reported to the supervisor as SIGHUP's is: a
 	// good script is what a restarted worker process runs
 	cfg.OnReload = wp.Reloaded
+	var e *engine.Engine
+	if n != nil {
+		cfg.OnReload = func(gen int64, src []byte, err error) { notifyReloaded(log, n, e, err, false) }
+	}
 	e, err := engine.New(cfg)
 	if err != nil {
 		return startError(err, fc)
@@ -185,6 +222,8 @@ func serve(cfg engine.Config, fc *engine.FileConfig, wp *engine.WorkerProcess, g
 		wp.Ready()
 		gone = wp.SupervisorGone()
 	}
+	notifyReady(log, n, e)
+	defer proveAlive(log, e, n, wp)()
 	for {
 		select {
 		case <-gone:
@@ -194,8 +233,10 @@ func serve(cfg engine.Config, fc *engine.FileConfig, wp *engine.WorkerProcess, g
 		case sig := <-sigs:
 			switch sig {
 			case syscall.SIGHUP:
+				notifyReloading(log, n)
 				gen, err := e.ReloadScript() // a failure is logged by the engine
 				wp.Reloaded(gen, e.Script().Source, err)
+				notifyReloaded(log, n, e, err, true)
 			case syscall.SIGUSR1:
 				e.LogStats()
 			default:
@@ -210,6 +251,7 @@ func serve(cfg engine.Config, fc *engine.FileConfig, wp *engine.WorkerProcess, g
 						log.Info("shutting down: signal ignored", "signal", sig.String())
 					}
 				}()
+				notifyStopping(log, n, grace)
 				if err := e.Shutdown(grace); err != nil {
 					return cli.Exit(err.Error(), exitFailure)
 				}

@@ -48,13 +48,31 @@ func levelByName(name string) slog.Level {
 	return slog.LevelError
 }
 
-// scriptLog writes one script log line.
+// scriptLog writes one script log line, with the Call-ID of the message
+// being routed so that the lines of one call can be found together.
 func (mod *Module) scriptLog(m *kemi.Msg, level slog.Level, text string) {
 	log := mod.slog
 	if log == nil {
 		log = slog.Default()
 	}
-	log.Log(context.Background(), level, strings.TrimRight(text, "\r\n"))
+	ctx := context.Background()
+	if !log.Enabled(ctx, level) {
+		return
+	}
+	text = strings.TrimRight(text, "\r\n")
+	if id := msgCallID(m); id != "" {
+		log.Log(ctx, level, text, "callid", id)
+		return
+	}
+	log.Log(ctx, level, text)
+}
+
+// msgCallID returns m's Call-ID, "" without a message.
+func msgCallID(m *kemi.Msg) string {
+	if m == nil {
+		return ""
+	}
+	return m.CallID()
 }
 
 // getDebug is KSR.get_debug: the engine's log level in Kamailio's numbers.

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/kemisip/kemi/kemi"
 )
@@ -35,12 +36,17 @@ type Module struct {
 	file string
 	dry  bool
 	mu   sync.Mutex
+
+	startDelay time.Duration
 }
 
 // ModInit reads the parameters: file (where to record), extra (ask for an
-// extra process), event (script callback the extra process runs).
+// extra process), event (script callback the extra process runs),
+// start_delay (how long ChildInit(RankMain) sleeps, outside a dry run: a
+// slow start for tests of readiness).
 func (mod *Module) ModInit(env *kemi.Env) error {
 	mod.file = env.Params.Str("file", "")
+	mod.startDelay = env.Params.Duration("start_delay", 0, time.Millisecond)
 	extra := env.Params.Bool("extra", false)
 	event := env.Params.Str("event", "")
 	if mod.file == "" {
@@ -64,8 +70,11 @@ func (mod *Module) ModInit(env *kemi.Env) error {
 	return nil
 }
 
-// ChildInit records the rank.
+// ChildInit records the rank; at RankMain it sleeps start_delay first.
 func (mod *Module) ChildInit(rank int) error {
+	if rank == kemi.RankMain && !mod.dry {
+		time.Sleep(mod.startDelay)
+	}
 	mod.record(Record{Call: "child_init", Rank: rank})
 	return nil
 }

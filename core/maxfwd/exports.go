@@ -80,10 +80,10 @@ func (mod *Module) decrement(m *kemi.Msg, val int, err error) (next int, res kem
 		mod.exceeded.Inc()
 		return 0, kemi.Int(resZero), false
 	}
-	if val > mod.maxLimit {
-		mod.log.Debug("Max-Forwards lowered to max_limit", "value", val, "max_limit", mod.maxLimit)
+	if limit := int(mod.maxLimit.Load()); val > limit {
+		mod.log.Debug("Max-Forwards lowered to max_limit", "value", val, "max_limit", limit)
 		mod.capped.Inc()
-		val = mod.maxLimit + 1
+		val = limit + 1
 	}
 	return val - 1, kemi.Int(resDecremented), true
 }

@@ -23,8 +23,9 @@ const (
 // Module is the maxfwd module of one engine.
 type Module struct {
 	log *slog.Logger
-	// maxLimit caps the value of a received Max-Forwards header.
-	maxLimit int
+	// maxLimit caps the value of a received Max-Forwards header; it may
+	// change at run time (cfg.set maxfwd max_limit).
+	maxLimit kemi.CfgInt
 
 	added    *metrics.Counter
 	exceeded *metrics.Counter
@@ -35,10 +36,12 @@ type Module struct {
 // ModInit reads max_limit and creates the metrics.
 func (mod *Module) ModInit(env *kemi.Env) error {
 	mod.log = env.Logger
-	mod.maxLimit = env.Params.Int("max_limit", defaultMaxLimit)
-	if mod.maxLimit < 0 || mod.maxLimit > maxValue {
-		return fmt.Errorf("maxfwd: max_limit %d out of range 0..%d", mod.maxLimit, maxValue)
+	limit := env.Params.Int("max_limit", defaultMaxLimit)
+	if limit < 0 || limit > maxValue {
+		return fmt.Errorf("maxfwd: max_limit %d out of range 0..%d", limit, maxValue)
 	}
+	mod.maxLimit.Store(int64(limit))
+	env.AddCfg(mod.maxLimit.Var("maxfwd", "max_limit", "Highest Max-Forwards value let through; a higher one is lowered to it.", 0, maxValue))
 	mod.added = env.Metrics.NewCounter(`kemi_maxfwd_added_total`, "Max-Forwards headers added to requests that had none.")
 	mod.exceeded = env.Metrics.NewCounter(`kemi_maxfwd_exceeded_total`, "Requests that arrived with Max-Forwards 0 (process_maxfwd returned -1).")
 	mod.capped = env.Metrics.NewCounter(`kemi_maxfwd_capped_total`, "Max-Forwards values above max_limit that were lowered to it.")

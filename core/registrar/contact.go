@@ -185,19 +185,20 @@ func (mod *Module) expires(rc regContact, hdr int) (int, error) {
 		e = hdr
 	}
 	if e < 0 {
-		e = mod.cfg.defaultExpires
+		e = int(mod.cfg.defaultExpires.Load())
 	}
 	if e == 0 {
 		return 0, nil
 	}
-	if e < mod.cfg.minExpires {
+	minExp, maxExp := int(mod.cfg.minExpires.Load()), int(mod.cfg.maxExpires.Load())
+	if e < minExp {
 		if mod.cfg.minExpiresMode != 0 {
-			return 0, refuse(rLowExp, fmt.Sprintf("contact %s: expires %d lower than min_expires %d", rc.uri, e, mod.cfg.minExpires))
+			return 0, refuse(rLowExp, fmt.Sprintf("contact %s: expires %d lower than min_expires %d", rc.uri, e, minExp))
 		}
-		e = mod.cfg.minExpires
+		e = minExp
 	}
-	if mod.cfg.maxExpires > 0 && e > mod.cfg.maxExpires {
-		e = mod.cfg.maxExpires
+	if maxExp > 0 && e > maxExp {
+		e = maxExp
 	}
 	return e, nil
 }

@@ -24,12 +24,13 @@ func init() {
 
 // config holds the module parameters, with Kamailio's names and defaults.
 type config struct {
-	defaultExpires int
-	minExpires     int
-	maxExpires     int
+	// these four may change at run time (cfg.set registrar ...)
+	defaultExpires kemi.CfgInt
+	minExpires     kemi.CfgInt
+	maxExpires     kemi.CfgInt
+	maxContacts    kemi.CfgInt
 	minExpiresMode int
 	defaultQ       int
-	maxContacts    int
 	caseSensitive  bool
 	appendBranches bool
 	methodFilter   bool
@@ -90,12 +91,8 @@ func (mod *Module) ModInit(env *kemi.Env) error {
 	mod.svc = env.Services
 	p := env.Params
 	mod.cfg = config{
-		defaultExpires: p.Int("default_expires", 3600),
-		minExpires:     p.Int("min_expires", 60),
-		maxExpires:     p.Int("max_expires", 0),
 		minExpiresMode: p.Int("min_expires_mode", 0),
 		defaultQ:       p.Int("default_q", -1),
-		maxContacts:    p.Int("max_contacts", 0),
 		caseSensitive:  p.Int("case_sensitive", 0) != 0,
 		appendBranches: p.Int("append_branches", 1) != 0,
 		methodFilter:   p.Int("method_filtering", 0) != 0,
@@ -112,17 +109,19 @@ func (mod *Module) ModInit(env *kemi.Env) error {
 		sockHdrName:    p.Str("sock_hdr_name", ""),
 	}
 	c := &mod.cfg
+	defaultExpires, minExpires := p.Int("default_expires", 3600), p.Int("min_expires", 60)
+	maxExpires, maxContacts := p.Int("max_expires", 0), p.Int("max_contacts", 0)
 	switch {
-	case c.defaultExpires < 0:
-		return fmt.Errorf("registrar: default_expires %d: must not be negative", c.defaultExpires)
-	case c.minExpires < 0:
-		return fmt.Errorf("registrar: min_expires %d: must not be negative", c.minExpires)
-	case c.maxExpires < 0 || c.maxExpires != 0 && c.maxExpires < c.minExpires:
-		return fmt.Errorf("registrar: max_expires %d: must be 0 (no limit) or at least min_expires %d", c.maxExpires, c.minExpires)
+	case defaultExpires < 0:
+		return fmt.Errorf("registrar: default_expires %d: must not be negative", defaultExpires)
+	case minExpires < 0:
+		return fmt.Errorf("registrar: min_expires %d: must not be negative", minExpires)
+	case maxExpires < 0 || maxExpires != 0 && maxExpires < minExpires:
+		return fmt.Errorf("registrar: max_expires %d: must be 0 (no limit) or at least min_expires %d", maxExpires, minExpires)
 	case c.defaultQ < -1 || c.defaultQ > 1000:
 		return fmt.Errorf("registrar: default_q %d: must be -1 (unset) or 0..1000", c.defaultQ)
-	case c.maxContacts < 0:
-		return fmt.Errorf("registrar: max_contacts %d: must not be negative", c.maxContacts)
+	case maxContacts < 0:
+		return fmt.Errorf("registrar: max_contacts %d: must not be negative", maxContacts)
 	case c.pathMode < pathModeOff || c.pathMode > pathModeStrict:
 		return fmt.Errorf("registrar: path_mode %d: must be 0, 1 or 2", c.pathMode)
 	case c.sockFlag < -1 || c.sockFlag > 31:
@@ -130,6 +129,17 @@ func (mod *Module) ModInit(env *kemi.Env) error {
 	case c.sockFlag >= 0 && c.sockHdrName == "":
 		return fmt.Errorf("registrar: sock_flag needs sock_hdr_name")
 	}
+	c.defaultExpires.Store(int64(defaultExpires))
+	c.minExpires.Store(int64(minExpires))
+	c.maxExpires.Store(int64(maxExpires))
+	c.maxContacts.Store(int64(maxContacts))
+	// registrar's cfg group, in seconds and contacts; a change applies to
+	// the next REGISTER
+	const most = 1<<31 - 1
+	env.AddCfg(c.defaultExpires.Var("registrar", "default_expires", "Expires of a contact that gives none, in seconds.", 0, most))
+	env.AddCfg(c.minExpires.Var("registrar", "min_expires", "Lowest expires accepted, in seconds; a lower one is raised to it (or refused, min_expires_mode 1).", 0, most))
+	env.AddCfg(c.maxExpires.Var("registrar", "max_expires", "Highest expires granted, in seconds; 0 is no limit.", 0, most))
+	env.AddCfg(c.maxContacts.Var("registrar", "max_contacts", "Most contacts one AOR may register; 0 is no limit.", 0, most))
 	c.receivedAVP = strings.TrimSuffix(strings.TrimPrefix(strings.TrimPrefix(c.receivedAVP, "$avp("), "s:"), ")")
 	mod.accepted = env.Metrics.NewCounter(`kemi_registrar_accepted_total`,
 		"REGISTER requests save accepted (Kamailio's accepted_regs).")

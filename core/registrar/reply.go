@@ -101,7 +101,7 @@ func (mod *Module) send(m *kemi.Msg, r *pendingReply, doSend bool) kemi.Value {
 		}
 	}
 	if why == rLowExp {
-		hs = append(hs, sip.NewHeader("Min-Expires", strconv.Itoa(mod.cfg.minExpires)))
+		hs = append(hs, sip.NewHeader("Min-Expires", strconv.FormatInt(mod.cfg.minExpires.Load(), 10)))
 	}
 	info := rerrInfo[why]
 	if info.code != 200 {

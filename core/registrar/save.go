@@ -356,6 +356,7 @@ func (mod *Module) binding(aor string, rc regContact, sc *saveCtx, e int) kemi.B
 // return value and the bindings after the change.
 func (mod *Module) change(aor string, cur []kemi.Binding, cs []regContact, sc saveCtx, replace bool) (kemi.BindingChange, int, []kemi.Binding, error) {
 	work := slices.Clone(cur)
+	maxContacts := int(mod.cfg.maxContacts.Load()) // one value for the whole REGISTER
 	var deleted []string
 	del := func(i int) {
 		deleted = append(deleted, work[i].RUID)
@@ -386,15 +387,15 @@ func (mod *Module) change(aor string, cur []kemi.Binding, cs []regContact, sc sa
 				work[i] = b
 				continue
 			}
-			if mod.cfg.maxContacts > 0 && len(work) >= mod.cfg.maxContacts {
-				return kemi.BindingChange{}, 0, nil, refuse(rTooMany, fmt.Sprintf("too many contacts for AOR %s (max %d)", aor, mod.cfg.maxContacts))
+			if maxContacts > 0 && len(work) >= maxContacts {
+				return kemi.BindingChange{}, 0, nil, refuse(rTooMany, fmt.Sprintf("too many contacts for AOR %s (max %d)", aor, maxContacts))
 			}
 			b.RUID = mod.newRUID()
 			work = append(work, b)
 		}
 		ret = saveInserted
 	} else {
-		if !replace && mod.cfg.maxContacts > 0 {
+		if !replace && maxContacts > 0 {
 			n := live
 			for _, rc := range cs {
 				e, _ := mod.expires(rc, sc.hdrExp)
@@ -412,8 +413,8 @@ func (mod *Module) change(aor string, cur []kemi.Binding, cs []regContact, sc sa
 					}
 				}
 			}
-			if n > mod.cfg.maxContacts {
-				return kemi.BindingChange{}, 0, nil, refuse(rTooMany, fmt.Sprintf("too many contacts for AOR %s (%d, max %d)", aor, n, mod.cfg.maxContacts))
+			if n > maxContacts {
+				return kemi.BindingChange{}, 0, nil, refuse(rTooMany, fmt.Sprintf("too many contacts for AOR %s (%d, max %d)", aor, n, maxContacts))
 			}
 		}
 	contacts:

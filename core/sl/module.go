@@ -25,6 +25,7 @@ type Module struct {
 	svc     *kemi.Services
 	tm      kemi.StatefulReplier
 	sent    [7]*metrics.Counter
+	byCode  map[int]*metrics.Counter // the codes Kamailio's sl counts one by one
 	failed  *metrics.Counter
 	noReply *metrics.Counter
 }
@@ -36,6 +37,11 @@ func (mod *Module) ModInit(env *kemi.Env) error {
 	for i := 1; i <= 6; i++ {
 		mod.sent[i] = env.Metrics.NewCounter(fmt.Sprintf(`kemi_sl_replies_sent_total{class="%dxx"}`, i),
 			"Replies sent by sl functions (statelessly, or through tm for a transaction), by status class.")
+	}
+	mod.byCode = make(map[int]*metrics.Counter, len(countedCodes))
+	for _, code := range countedCodes {
+		mod.byCode[code] = env.Metrics.NewCounter(fmt.Sprintf(`kemi_sl_replies_sent_by_code_total{code="%d"}`, code),
+			"Replies sent by sl functions with the status codes Kamailio's sl statistics count one by one (200, 202, 300, 301, 302, 400, 401, 403, 404, 407, 408, 483, 500).")
 	}
 	mod.failed = env.Metrics.NewCounter(`kemi_sl_send_errors_total`, "Replies sl could not send.")
 	mod.noReply = env.Metrics.NewCounter(`kemi_sl_ack_not_replied_total`, "Attempts to reply to an ACK, which gets no reply.")
@@ -142,9 +148,16 @@ func (mod *Module) reply(m *kemi.Msg, code int, reason string, stateful bool, mo
 	return kemi.OK
 }
 
+// countedCodes are the status codes Kamailio's sl statistics count one by
+// one (sl:200_replies, ...); the others count only in their class.
+var countedCodes = [...]int{200, 202, 300, 301, 302, 400, 401, 403, 404, 407, 408, 483, 500}
+
 func (mod *Module) count(code int) {
 	if c := code / 100; c >= 1 && c <= 6 {
 		mod.sent[c].Inc()
+	}
+	if ctr := mod.byCode[code]; ctr != nil {
+		ctr.Inc()
 	}
 }
 

@@ -411,18 +411,18 @@ func (mod *Module) setFR(m *kemi.Msg, inv, noninv int) kemi.Value {
 	}
 	if r.t != nil {
 		if inv != 0 {
-			r.t.frInv = pick(inv, mod.frInvTimer)
+			r.t.frInv = pick(inv, mod.frInvTimer.Load())
 		}
 		if noninv != 0 {
-			r.t.fr = pick(noninv, mod.frTimer)
+			r.t.fr = pick(noninv, mod.frTimer.Load())
 		}
 		return kemi.OK
 	}
 	if inv != 0 {
-		r.frInv = pick(inv, mod.frInvTimer)
+		r.frInv = pick(inv, mod.frInvTimer.Load())
 	}
 	if noninv != 0 {
-		r.fr = pick(noninv, mod.frTimer)
+		r.fr = pick(noninv, mod.frTimer.Load())
 	}
 	return kemi.OK
 }
@@ -455,9 +455,9 @@ func (mod *Module) setRetr(m *kemi.Msg, t1, t2 int) kemi.Value {
 
 func (mod *Module) lifetimeOf(t *tx) time.Duration {
 	if t.inv {
-		return mod.maxInvLife
+		return mod.maxInvLife.Load()
 	}
-	return mod.maxNonInvLife
+	return mod.maxNonInvLife.Load()
 }
 
 // setLifetime is t_set_max_lifetime: restarts the lifetime timer of the
@@ -590,7 +590,7 @@ func (mod *Module) clean(m *kemi.Msg, a kemi.Args) kemi.Value {
 		if !ok {
 			continue
 		}
-		if !t.done && t.txState != nil && time.Now().After(t.lifeEnd.Add(mod.wtTimer)) {
+		if !t.done && t.txState != nil && time.Now().After(t.lifeEnd.Add(mod.wtTimer.Load())) {
 			mod.release(t)
 			n++
 		}

@@ -36,12 +36,12 @@ type Module struct {
 	prefix string
 	nextID atomic.Uint64
 
-	// parameters
-	frTimer       time.Duration
-	frInvTimer    time.Duration
-	wtTimer       time.Duration
-	maxInvLife    time.Duration
-	maxNonInvLife time.Duration
+	// parameters; the timers may change at run time (cfg.set tm ...)
+	frTimer       kemi.CfgDuration
+	frInvTimer    kemi.CfgDuration
+	wtTimer       kemi.CfgDuration
+	maxInvLife    kemi.CfgDuration
+	maxNonInvLife kemi.CfgDuration
 	autoInv100    bool
 	restartFrEach bool
 	disable6xx    bool
@@ -75,11 +75,11 @@ func (mod *Module) ModInit(env *kemi.Env) error {
 	mod.res = kemi.NewRegexCache(256)
 	mod.prefix = randomPrefix()
 	mod.inflight.m = map[string]struct{}{}
-	mod.frTimer = p.Duration("fr_timer", 30*time.Second, time.Millisecond)
-	mod.frInvTimer = p.Duration("fr_inv_timer", 120*time.Second, time.Millisecond)
-	mod.wtTimer = p.Duration("wt_timer", 5*time.Second, time.Millisecond)
-	mod.maxInvLife = p.Duration("max_inv_lifetime", 180*time.Second, time.Millisecond)
-	mod.maxNonInvLife = p.Duration("max_noninv_lifetime", 32*time.Second, time.Millisecond)
+	mod.frTimer.Store(p.Duration("fr_timer", 30*time.Second, time.Millisecond))
+	mod.frInvTimer.Store(p.Duration("fr_inv_timer", 120*time.Second, time.Millisecond))
+	mod.wtTimer.Store(p.Duration("wt_timer", 5*time.Second, time.Millisecond))
+	mod.maxInvLife.Store(p.Duration("max_inv_lifetime", 180*time.Second, time.Millisecond))
+	mod.maxNonInvLife.Store(p.Duration("max_noninv_lifetime", 32*time.Second, time.Millisecond))
 	mod.autoInv100 = p.Bool("auto_inv_100", true)
 	mod.restartFrEach = p.Bool("restart_fr_on_each_reply", true)
 	mod.disable6xx = p.Bool("disable_6xx_block", false)
@@ -89,15 +89,22 @@ func (mod *Module) ModInit(env *kemi.Env) error {
 	for _, d := range []struct {
 		name string
 		v    time.Duration
-	}{{"fr_timer", mod.frTimer}, {"fr_inv_timer", mod.frInvTimer}, {"max_inv_lifetime", mod.maxInvLife}, {"max_noninv_lifetime", mod.maxNonInvLife},
+	}{{"fr_timer", mod.frTimer.Load()}, {"fr_inv_timer", mod.frInvTimer.Load()}, {"max_inv_lifetime", mod.maxInvLife.Load()}, {"max_noninv_lifetime", mod.maxNonInvLife.Load()},
 		{"retr_timer1", mod.t1}, {"retr_timer2", mod.t2}} {
 		if d.v <= 0 {
 			return fmt.Errorf("core/tm: parameter %s must be positive", d.name)
 		}
 	}
-	if mod.wtTimer < 0 || mod.maxBranches < 1 {
+	if mod.wtTimer.Load() < 0 || mod.maxBranches < 1 {
 		return fmt.Errorf("core/tm: parameters wt_timer and max_branches must be positive")
 	}
+	// the timers of tm's cfg group, in milliseconds; a change applies to
+	// the transactions created after it
+	env.AddCfg(mod.frTimer.Var("tm", "fr_timer", "How long a branch waits for a final reply before it ends with 408, in milliseconds.", time.Millisecond, time.Millisecond))
+	env.AddCfg(mod.frInvTimer.Var("tm", "fr_inv_timer", "How long an INVITE branch that got a provisional reply waits for a final one, in milliseconds.", time.Millisecond, time.Millisecond))
+	env.AddCfg(mod.wtTimer.Var("tm", "wt_timer", "How long a completed transaction is kept to absorb late retransmissions, in milliseconds.", time.Millisecond, 0))
+	env.AddCfg(mod.maxInvLife.Var("tm", "max_inv_lifetime", "The longest an INVITE transaction may live, in milliseconds.", time.Millisecond, time.Millisecond))
+	env.AddCfg(mod.maxNonInvLife.Var("tm", "max_noninv_lifetime", "The longest a non-INVITE transaction may live, in milliseconds.", time.Millisecond, time.Millisecond))
 	if raw, ok := env.Host.(kemi.RawSender); ok {
 		mod.raw = raw
 	} else {

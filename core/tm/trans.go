@@ -99,8 +99,8 @@ func (mod *Module) newTx(m *kemi.Msg, inRoute bool) (t *tx, created bool, err er
 			method:        m.Method(),
 			flags:         m.Flags,
 			avps:          m.AVPs.Clone(),
-			fr:            mod.frTimer,
-			frInv:         mod.frInvTimer,
+			fr:            mod.frTimer.Load(),
+			frInv:         mod.frInvTimer.Load(),
 			t1:            mod.t1,
 			t2:            mod.t2,
 			created:       now,
@@ -279,7 +279,7 @@ func (mod *Module) startWait(t *tx) {
 		return
 	}
 	t.waiting = true
-	mod.wheel.set(&t.tm, mod.wtTimer, tkWait)
+	mod.wheel.set(&t.tm, mod.wtTimer.Load(), tkWait)
 }
 
 // maybeTrim lets go what a finished transaction no longer needs, so that

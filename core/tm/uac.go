@@ -111,7 +111,7 @@ func (mod *Module) SendRequest(r kemi.UACRequest, done func(kemi.UACResult)) err
 	req.SetDestination(dst.Addr.String())
 	timeout := r.Timeout
 	if timeout <= 0 {
-		timeout = mod.frTimer
+		timeout = mod.frTimer.Load()
 	}
 	x := &uacTx{id: id, req: req, dst: dst, done: done}
 	x.retr.u, x.fr.u = x, x

@@ -82,11 +82,17 @@ func (mod *Module) xlog(m *kemi.Msg, facility string, level kemi.LogLevel, forma
 		text = mod.prefix.Eval(m) + text
 	}
 	text = strings.TrimRight(text, "\r\n")
-	if facility != "" {
-		mod.slog.Log(ctx, lvl, text, "facility", facility)
-	} else {
-		mod.slog.Log(ctx, lvl, text)
+	// the Call-ID lets the lines of one call be found together
+	attrs := make([]any, 0, 4)
+	if m != nil {
+		if id := m.CallID(); id != "" {
+			attrs = append(attrs, "callid", id)
+		}
 	}
+	if facility != "" {
+		attrs = append(attrs, "facility", facility)
+	}
+	mod.slog.Log(ctx, lvl, text, attrs...)
 	mod.counter(level).Inc()
 	return kemi.OK
 }
