@@ -219,11 +219,8 @@ func (e *testEngine) outcome(r *enginetest.Result) *testlib.Outcome {
 		o.Relays = append(o.Relays, rel)
 	}
 	// a route run from inside (branch, onreply, failure) is marked where
-	// it starts
-	prev := "request_route"
-	if r.Msg != nil && r.Msg.IsReply() {
-		prev = "reply_route"
-	}
+	// it starts, and where the outer one goes on
+	prev := r.Route
 	for _, c := range r.Trace {
 		if c.Route != prev {
 			o.Trace = append(o.Trace, "["+c.Route+"]")

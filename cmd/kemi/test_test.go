@@ -93,8 +93,9 @@ func TestKemiTestFailures(t *testing.T) {
 		"    " + a + ":5: T.eq: values differ\n        expected: 404\n        actual:   483\n",
 		// the route's trace, with the script's file:line
 		"    trace of the last message (ksr_request_route):\n" +
-			"        " + script + ":2: KSR.maxfwd.process_maxfwd(10) -> -1\n" +
-			"        " + script + ":3: KSR.sl.sl_send_reply(483, \"Too Many Hops\") -> 1\n",
+			"        " + script + ":2: KSR.maxfwd.process_maxfwd(10) = -1\n" +
+			"        " + script + ":3: KSR.sl.sl_send_reply(483, \"Too Many Hops\") = 1\n" +
+			"        " + script + ":4: KSR.x.exit()\n",
 		// a Lua error is reported with its file:line; the next test runs
 		"--- FAIL: a Lua error",
 		"    " + a + ":9: error: ",

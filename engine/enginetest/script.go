@@ -170,9 +170,8 @@ func (p *Program) StartWith(opts ScriptOptions) (*Script, error) {
 		return nil, fmt.Errorf("enginetest: %w", err)
 	}
 	s.env = env
-	exports := s.trace.wrap(env.Set.Exports)
 	st, err := luaext.NewState(p.sc, luaext.Options{
-		Exports:     exports,
+		Exports:     env.Set.Exports,
 		Catalog:     engine.Catalog,
 		Logger:      log.With("module", "script"),
 		Timeout:     engine.DefaultRouteTimeout,
@@ -183,6 +182,7 @@ func (p *Program) StartWith(opts ScriptOptions) (*Script, error) {
 		os.RemoveAll(dir)
 		return nil, err
 	}
+	st.SetTracer(s.trace.record)
 	s.st = st
 	env.Host.Run = st
 	return s, nil
@@ -667,26 +667,19 @@ func (s *Script) AddSubscriber(user, domain, password string) error {
 	return nil
 }
 
-// Call is one KSR function a route called.
+// Call is one KSR function a route called, as luaext's tracer reports
+// it (without the message): Where is the script's file:line, Route the
+// script function running as the route ("ksr_failure_manage"); KSR.x.exit
+// and KSR.x.drop are calls too.
 type Call struct {
-	// Route is the kind of route that made it, as Kamailio names it
-	// ("request_route", "failure_route").
-	Route string
-	// Where is the script position of the call, "proxy.lua:42".
-	Where string
-	// Func is the Lua name, "KSR.sl.sl_send_reply".
-	Func string
-	// Args are the converted arguments.
-	Args []string
-	// Ret is the value it gave back.
-	Ret string
+	luaext.Call
 }
 
-func (c Call) String() string {
-	return fmt.Sprintf("%s: %s(%s) -> %s", c.Where, c.Func, strings.Join(c.Args, ", "), c.Ret)
-}
+// String writes the call as the script's position, the call and its
+// result: proxy.lua:159: KSR.tm.t_relay() = 1.
+func (c Call) String() string { return c.Where + ": " + c.Call.String() }
 
-// traceRecorder records every KSR call through wrapped exports.
+// traceRecorder keeps the KSR calls of a state's routes (its Tracer).
 type traceRecorder struct {
 	mu    sync.Mutex
 	calls []Call
@@ -696,37 +689,14 @@ type traceRecorder struct {
 // without end.
 const maxTrace = 10000
 
-// wrap returns exports whose functions record each call.
-func (tr *traceRecorder) wrap(exports []kemi.Export) []kemi.Export {
-	out := make([]kemi.Export, len(exports))
-	for i, x := range exports {
-		fn, name, params := x.Func, x.LuaName(), x.Params
-		x.Func = func(m *kemi.Msg, a kemi.Args) kemi.Value {
-			v := fn(m, a)
-			c := Call{Func: name, Ret: v.String()}
-			if m != nil {
-				c.Route = m.Route.String()
-				if m.Run != nil {
-					c.Where = m.Run.Where()
-				}
-			}
-			for j := 0; j < a.N && j < len(params); j++ {
-				if params[j] == kemi.ParamStr {
-					c.Args = append(c.Args, strconv.Quote(a.V[j].S))
-				} else {
-					c.Args = append(c.Args, strconv.FormatInt(a.V[j].I, 10))
-				}
-			}
-			tr.mu.Lock()
-			if len(tr.calls) < maxTrace {
-				tr.calls = append(tr.calls, c)
-			}
-			tr.mu.Unlock()
-			return v
-		}
-		out[i] = x
+// record is the state's Tracer.
+func (tr *traceRecorder) record(c luaext.Call) {
+	c.Msg = nil // not kept past the call
+	tr.mu.Lock()
+	if len(tr.calls) < maxTrace {
+		tr.calls = append(tr.calls, Call{c})
 	}
-	return out
+	tr.mu.Unlock()
 }
 
 func (tr *traceRecorder) len() int {

@@ -49,8 +49,8 @@ func TestScriptRunRelays(t *testing.T) {
 	for _, c := range r.Trace {
 		calls = append(calls, c.String())
 	}
-	for _, want := range []string{`proxy.lua:73: KSR.maxfwd.process_maxfwd(10) -> 1`, `proxy.lua:123: KSR.kx.get_def("DST_bob") -> sip:10.0.0.5:5060`,
-		`proxy.lua:159: KSR.tm.t_relay() -> 1`} {
+	for _, want := range []string{`proxy.lua:73: KSR.maxfwd.process_maxfwd(10) = 1`, `proxy.lua:123: KSR.kx.get_def("DST_bob") = "sip:10.0.0.5:5060"`,
+		`proxy.lua:159: KSR.tm.t_relay() = 1`, `proxy.lua:162: KSR.x.exit()`} {
 		if !strings.Contains(strings.Join(calls, "\n"), want) {
 			t.Errorf("trace lacks %q:\n%s", want, strings.Join(calls, "\n"))
 		}
@@ -70,7 +70,7 @@ func TestScriptFailureRoute(t *testing.T) {
 	if len(last.Replies) != 1 || last.Replies[0].Code != 486 {
 		t.Fatalf("after the alternate's 480:\n%s", last)
 	}
-	if !strings.Contains(last.String(), `proxy.lua:202: KSR.pv.get("$T_reply_code") -> 486`) {
+	if !strings.Contains(last.String(), `proxy.lua:202: KSR.pv.get("$T_reply_code") = 486`) {
 		t.Errorf("ksr_failure_last did not run:\n%s", last)
 	}
 }

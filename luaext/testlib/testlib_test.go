@@ -42,7 +42,7 @@ func (e *fakeEngine) Run(route string, m Message) *Outcome {
 		Replies: []Reply{{Code: 200, Reason: method, Dest: m.Source, Headers: []Header{{"X-Src", m.Source}}}},
 		Relays:  []Relay{{ID: 7, Method: method, Dest: "udp:10.0.0.1:5060"}},
 		Logs:    []string{"level=INFO msg=hello"},
-		Trace:   []string{"s.lua:3: KSR.sl.sl_send_reply(200, \"" + method + "\") -> 1"},
+		Trace:   []string{"s.lua:3: KSR.sl.sl_send_reply(200, \"" + method + "\") = 1"},
 		PV:      func(name string) any { return name + "!" }}
 }
 func (e *fakeEngine) Reply(m Message) *Outcome { return e.Run("ksr_reply_route", m) }
