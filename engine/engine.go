@@ -478,6 +478,11 @@ func (e *Engine) listenStrings() []string {
 // catalog answers the Lua binding's questions about missing names.
 type catalog struct{}
 
+// Catalog tells a Lua state built outside an engine (enginetest's) what
+// the engine's tell theirs: whether Kamailio and kemi have a module or
+// function the script names but no enabled module exports.
+var Catalog luaext.Catalog = catalog{}
+
 func (c catalog) Kamailio(module, name string) bool {
 	if name == "" {
 		return kemi.KamailioHasModule(module)

@@ -28,6 +28,7 @@ import (
 	"os"
 
 	lua "github.com/yuin/gopher-lua"
+	"github.com/yuin/gopher-lua/ast"
 	"github.com/yuin/gopher-lua/parse"
 )
 
@@ -44,6 +45,7 @@ type Script struct {
 	Source []byte
 
 	proto *lua.FunctionProto
+	cover *Coverage // set by CompileCovered
 }
 
 // CompileFile reads and compiles a script file.
@@ -68,12 +70,21 @@ func Compile(name string, src []byte) (*Script, error) {
 // script and for what it compiles at run time: parsed, `..` rewritten
 // (see rewriteConcat), compiled. Errors are *SyntaxError.
 func compileChunk(name string, src []byte) (*lua.FunctionProto, error) {
+	return compileChunkWith(name, src, nil)
+}
+
+// compileChunkWith is compileChunk with a rewrite of the parsed chunk
+// before `..` is (CompileCovered's); nil means none.
+func compileChunkWith(name string, src []byte, rewrite func([]ast.Stmt) []ast.Stmt) (*lua.FunctionProto, error) {
 	if bytes.HasPrefix(src, []byte("\x1bLua")) {
 		return nil, &SyntaxError{File: name, Msg: "precompiled Lua bytecode is not supported (kemi runs Lua 5.1 source with gopher-lua)"}
 	}
 	chunk, err := parse.Parse(bytes.NewReader(src), name)
 	if err != nil {
 		return nil, syntaxError(name, src, err)
+	}
+	if rewrite != nil {
+		chunk = rewrite(chunk)
 	}
 	chunk, err = rewriteConcat(name, chunk)
 	if err != nil {

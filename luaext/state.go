@@ -205,6 +205,9 @@ func NewState(script *Script, opts Options) (*State, error) {
 	}
 	st.onError = L.NewFunction(st.errorHandler)
 	st.openLibs()
+	if script != nil && script.cover != nil {
+		script.cover.install(L)
+	}
 	if err := st.buildKSR(); err != nil {
 		L.Close()
 		return nil, err

@@ -82,6 +82,7 @@ func newApp() *cli.App {
 			ctlCommand(),
 			dsCommand(),
 			manCommand(),
+			testCommand(),
 		},
 		Before: refuseUnknownCommand,
 		Action: func(c *cli.Context) error {

@@ -163,18 +163,33 @@ func MetricValue(page, series string) float64 {
 // engine tests have used.
 type LogBuffer = kemitest.LogBuffer
 
-// Result is what a route did to a message in memory.
+// Result is what a route did to a message in memory (Route, and the
+// methods of Script).
 type Result struct {
+	// Route is the script function that ran first (Script only).
+	Route string
 	// Msg is the message after the route.
 	Msg *kemi.Msg
-	// Sent is what the route sent (replies, forwards).
+	// Sent is what the route sent (replies, forwards), in order.
 	Sent []kemitest.Sent
+	// Replies are the replies among Sent (Script only).
+	Replies []Reply
+	// Relays are the requests among Sent: t_relay's branches in order, a
+	// stateless forward, a CANCEL (Script only).
+	Relays []Relay
+	// Ran is false when the script defines no such route (Script only).
+	Ran bool
 	// Exited is set when the route ended with KSR.x.exit or KSR.x.drop.
 	Exited bool
 	// Err is a Lua error that aborted the route.
 	Err error
-	// Logs is what the modules and the script logged.
+	// Logs is what the modules and the script logged (with Script: while
+	// the message was handled).
 	Logs string
+	// Trace are the KSR calls the routes made, in order (Script only).
+	Trace []Call
+
+	s *Script
 }
 
 // Route runs the request route of script on the SIP message text (LF line
@@ -207,25 +222,9 @@ func Route(t testing.TB, script, sipText string, modules ...string) *Result {
 	}
 	defer st.Close()
 	m := env.Prepare(kemitest.ParseMsg(t, sipText))
-	// the engine's watchdog, for this one state
-	stop := make(chan struct{})
-	watched := make(chan struct{})
-	go func() {
-		defer close(watched)
-		tick := time.NewTicker(engine.DefaultRouteTimeout / 4)
-		defer tick.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case now := <-tick.C:
-				st.Overrun(now)
-			}
-		}
-	}()
+	stop := watch(st)
 	res, err := st.Call("ksr_request_route", kemi.RouteRequest, m)
-	close(stop)
-	<-watched
+	stop()
 	if !res.Ran {
 		t.Fatalf("enginetest: script defines no ksr_request_route")
 	}
@@ -238,6 +237,9 @@ func (r *Result) String() string {
 	fmt.Fprintf(&b, "exited=%v err=%v sent=%d\n", r.Exited, r.Err, len(r.Sent))
 	for _, s := range r.Sent {
 		fmt.Fprintf(&b, "--- %s %s\n%s\n", s.Kind, s.URI, s.Msg)
+	}
+	for _, c := range r.Trace {
+		fmt.Fprintf(&b, "trace %s\n", c)
 	}
 	return b.String()
 }

@@ -380,6 +380,9 @@ type Options struct {
 	// Before runs before the modules load, to publish fake services (a
 	// fake tm) in e.Services.
 	Before func(e *Env) error
+	// DBURL is the core db_url the modules get ("memory" keeps nothing
+	// on disk); "" is the engine's default.
+	DBURL string
 }
 
 // Load instantiates the named registered modules in order, with optional
@@ -445,6 +448,7 @@ func LoadOptsErr(opts Options, names ...string) (*Env, error) {
 		Services: e.Services,
 		Metrics:  e.Metrics,
 		Logger:   e.Logger,
+		DBURL:    opts.DBURL,
 	})
 	if err != nil {
 		return nil, err
