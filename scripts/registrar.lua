@@ -28,7 +28,8 @@
 --     the other with the define WITH_SERIAL_FORKING; 404 when the user is
 --     not registered;
 --   * on a busy or unanswered call, tries the next contacts (serial
---     forking) or the define VOICEMAIL (a SIP URI), if there is one.
+--     forking) or the define VOICEMAIL (a SIP URI: the call goes to the
+--     called user at that host), if there is one.
 --
 -- Defines (kemi: -D NAME=VALUE or `defines` in kemi.toml; Kamailio:
 -- #!define or -A): WITH_SERIAL_FORKING, VOICEMAIL, WITH_DEBUG.
@@ -245,7 +246,15 @@ function ksr_failure_manage()
 		local vm = KSR.kx.get_def("VOICEMAIL")
 		if vm ~= nil and vm ~= "" then
 			debug("voicemail: " .. vm)
-			KSR.setdsturi(vm)
+			-- the called user at the voicemail server. In a failure route
+			-- the Request-URI counts as used: it must be set again for
+			-- t_relay to add a branch (KSR.setdsturi alone adds none, in
+			-- Kamailio as in kemi).
+			KSR.seturi(vm)
+			local user = KSR.pv.get("$tU")
+			if user ~= nil and user ~= "" then
+				KSR.setuser(user)
+			end
 			ksr_route_relay()
 			return 1
 		end

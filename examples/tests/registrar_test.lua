@@ -105,6 +105,18 @@ T.test("serial forking: busy, then the next q-value group rings", function()
 	T.eq(next.dest, "udp:198.51.100.8:5070")
 end)
 
+T.test("no answer and no more contacts: the call goes to voicemail", function()
+	T.config{ defines = { VOICEMAIL = "sip:192.0.2.50:5080" } }
+	T.contact{aor = "alice", contact = "sip:alice@198.51.100.7:5070"}
+	local r = T.run(T.request{method = "INVITE", ruri = "sip:alice@example.com", from = "<sip:carol@other.example>;tag=c1"})
+	T.eq(#r.relays, 1)
+	local f = T.failure(408)
+	T.eq(#f.replies, 0, "no error reply: voicemail takes the call")
+	local vm = f.relays[#f.relays]
+	T.eq(vm.method, "INVITE")
+	T.eq(vm.uri, "sip:alice@192.0.2.50:5080")
+end)
+
 T.test("in-dialog ACK without a transaction is absorbed", function()
 	local r = T.run(T.request{method = "ACK", ruri = "sip:alice@198.51.100.7:5070", to = "<sip:alice@example.com>;tag=x"})
 	T.eq(#r.replies, 0)
