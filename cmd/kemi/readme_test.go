@@ -128,6 +128,10 @@ func TestReadmeLuaExamples(t *testing.T) {
 		if b.marker == "not a script" {
 			continue
 		}
+		if b.marker == "kemi test" {
+			readmeLuaTest(t, dir, b)
+			continue
+		}
 		args := []string{"check"}
 		if flags, ok := strings.CutPrefix(b.marker, "kemi check"); ok {
 			args = append(args, strings.Fields(flags)...)
@@ -148,6 +152,28 @@ func TestReadmeLuaExamples(t *testing.T) {
 	}
 }
 
+// readmeLuaTest runs a ```lua block marked <!-- kemi test -->, a test
+// file of `kemi test` whose scripts are named from examples/tests
+// ("../../scripts/..."), as a user who copies it there would.
+func readmeLuaTest(t *testing.T, dir string, b codeBlock) {
+	t.Helper()
+	scripts, err := filepath.Abs("../../scripts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, strconv.Itoa(b.line), "readme_test.lua")
+	if err := os.Mkdir(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	src := strings.Repeat("\n", b.line) + strings.ReplaceAll(b.text, `"../../scripts/`, `"`+scripts+`/`)
+	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errs := runCLI(t, "test", filepath.Dir(path)); code != 0 {
+		t.Errorf("README.md:%d: the ```lua block marked kemi test fails `kemi test` (exit %d):\n%s%s", b.line, code, out, errs)
+	}
+}
+
 // TestReadmeGoExamples compiles and vets every ```go block of README.md in
 // a package generated inside the module (a folder whose name starts with
 // '_', which ./... skips), removed afterwards. Errors are reported at the
@@ -165,6 +191,10 @@ func TestReadmeGoExamples(t *testing.T) {
 	n := 0
 	for _, b := range readmeBlocks(t, "go") {
 		if b.marker == "not a script" {
+			continue
+		}
+		if b.marker == "kemi test" {
+			readmeLuaTest(t, dir, b)
 			continue
 		}
 		src, err := goBlockFile(b)
