@@ -28,8 +28,6 @@ type kstat struct {
 	// gauge marks a statistic that is a level, not a count: like
 	// Kamailio's no-reset statistics, a reset leaves it alone.
 	gauge bool
-	// value, when set, computes the statistic instead of sources.
-	value func() float64
 }
 
 func (s *kstat) fullName() string { return s.group + ":" + s.name }
@@ -88,24 +86,10 @@ func kstatsTable() []*kstat {
 	add("registrar", "accepted_regs", false, "kemi_registrar_accepted_total")
 	add("registrar", "rejected_regs", false, "kemi_registrar_rejected_total")
 
-	// shmem: Go's memory, as core.shmmem maps it
-	mem := func(f func(*runtime.MemStats) uint64) func() float64 {
-		return func() float64 {
-			var ms runtime.MemStats
-			runtime.ReadMemStats(&ms)
-			return float64(f(&ms))
-		}
-	}
-	for _, s := range []struct {
-		name string
-		f    func(*runtime.MemStats) uint64
-	}{
-		{"total_size", func(ms *runtime.MemStats) uint64 { return ms.Sys }},
-		{"used_size", func(ms *runtime.MemStats) uint64 { return ms.HeapAlloc }},
-		{"real_used_size", func(ms *runtime.MemStats) uint64 { return ms.HeapInuse + ms.StackInuse }},
-		{"free_size", func(ms *runtime.MemStats) uint64 { return ms.Sys - ms.HeapInuse - ms.StackInuse }},
-	} {
-		ks = append(ks, &kstat{group: "shmem", name: s.name, gauge: true, value: mem(s.f)})
+	// shmem: Go's memory, as core.shmmem maps it, read once per call
+	// into the page by scrape
+	for _, name := range []string{"total_size", "used_size", "real_used_size", "free_size"} {
+		add("shmem", name, true, shmemKey+name)
 	}
 	// Kamailio lists groups, and names in a group, in byte order
 	sort.Slice(ks, func(i, j int) bool {
@@ -158,15 +142,23 @@ func (k *kstats) scrape() map[string]float64 {
 			out[line[:i]] = v
 		}
 	}
+	// one ReadMemStats (it stops the world) for every shmem statistic
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	out[shmemKey+"total_size"] = float64(ms.Sys)
+	out[shmemKey+"used_size"] = float64(ms.HeapAlloc)
+	out[shmemKey+"real_used_size"] = float64(ms.HeapInuse + ms.StackInuse)
+	out[shmemKey+"free_size"] = float64(ms.Sys - ms.HeapInuse - ms.StackInuse)
 	return out
 }
+
+// shmemKey prefixes the page entries scrape adds for the shmem
+// statistics: no Prometheus series is named so.
+const shmemKey = "shmem:"
 
 // read returns the raw value of s in page, false when its series are
 // not there.
 func (s *kstat) read(page map[string]float64) (float64, bool) {
-	if s.value != nil {
-		return s.value(), true
-	}
 	sum := 0.0
 	for _, src := range s.sources {
 		sign := 1.0

@@ -151,12 +151,20 @@ func (c *chainCheck) checkChain(chain []*x509.Certificate) error {
 	for i := 0; i+1 < len(chain); i++ {
 		cert, issuer := chain[i], chain[i+1]
 		found := false
+		var stale error // an issuer's CRL out of date, when it has no current one
 		for _, crl := range c.crls {
 			if !slices.Equal(crl.RawIssuer, cert.RawIssuer) || crl.CheckSignatureFrom(issuer) != nil {
 				continue
 			}
+			// a file may hold an issuer's old CRLs beside its current one:
+			// only a current one counts (OpenSSL picks it)
 			if !crl.NextUpdate.IsZero() && now.After(crl.NextUpdate) {
-				return fmt.Errorf("the CRL of %q expired at %s", issuer.Subject, crl.NextUpdate.Format(time.RFC3339))
+				stale = fmt.Errorf("the CRL of %q expired at %s", issuer.Subject, crl.NextUpdate.Format(time.RFC3339))
+				continue
+			}
+			if now.Before(crl.ThisUpdate) {
+				stale = fmt.Errorf("the CRL of %q is not valid before %s", issuer.Subject, crl.ThisUpdate.Format(time.RFC3339))
+				continue
 			}
 			found = true
 			for _, e := range crl.RevokedCertificateEntries {
@@ -166,6 +174,9 @@ func (c *chainCheck) checkChain(chain []*x509.Certificate) error {
 			}
 		}
 		if !found {
+			if stale != nil {
+				return stale
+			}
 			return fmt.Errorf("no CRL of %q for certificate %q", issuer.Subject, cert.Subject)
 		}
 	}

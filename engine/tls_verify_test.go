@@ -71,6 +71,13 @@ func TestTLSCRL(t *testing.T) {
 	cert, key := ca.issue("server", "sip.test", "sip.test")
 	good, goodKey := ca.issue("good", "good.test")
 	bad, badKey := ca.issue("bad", "bad.test")
+	// last month's CRL left in the file beside the current one
+	both := filepath.Join(dir, "both.crl")
+	old, _ := os.ReadFile(ca.crl("old-in-both.crl", time.Now().Add(-time.Minute)))
+	cur, _ := os.ReadFile(ca.crl("cur-in-both.crl", time.Now().Add(time.Hour), bad))
+	if err := os.WriteFile(both, append(old, cur...), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name      string
 		crl       string
@@ -79,6 +86,7 @@ func TestTLSCRL(t *testing.T) {
 		{"revoked", ca.crl("ca.crl", time.Now().Add(time.Hour), bad), true, false},
 		{"no CRL of the issuer", other.crl("other.crl", time.Now().Add(time.Hour)), false, false},
 		{"expired CRL", ca.crl("old.crl", time.Now().Add(-time.Minute)), false, false},
+		{"an expired CRL beside the current one", both, true, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := enginetest.Start(t, tlsScript, withTLS(&engine.TLSConfig{

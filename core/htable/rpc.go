@@ -252,10 +252,8 @@ func (mod *Module) reloadTable(t *table) error {
 		return errors.New("the table has no dbtable")
 	}
 	// the same seed: each key lands in the slot it will live in
-	fresh := &table{spec: t.spec, seed: t.seed, slots: make([]slot, len(t.slots)), now: t.now}
-	for i := range fresh.slots {
-		fresh.slots[i].items = map[string]*cell{}
-	}
+	fresh := newTable(t.spec, t.now)
+	fresh.seed = t.seed
 	if err := mod.store.load(fresh, mod.now().Unix()); err != nil {
 		return err
 	}

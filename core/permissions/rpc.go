@@ -41,8 +41,14 @@ func (mod *Module) rpcAddressReload(ctx context.Context, _ kemi.RPCParams) (any,
 		mod.log.Error("permissions: address table reload failed, the old one stays", "err", err)
 		return nil, rpcFault("Reload failed. " + err.Error())
 	}
-	cur := mod.cur.Load()
-	mod.cur.Store(&tables{addr: at, trusted: cur.trusted})
+	// a SIGHUP reload may store both tables meanwhile: keep its trusted
+	// table, never the one read before
+	for {
+		cur := mod.cur.Load()
+		if mod.cur.CompareAndSwap(cur, &tables{addr: at, trusted: cur.trusted}) {
+			break
+		}
+	}
 	mod.log.Info("permissions: address table reloaded by RPC", "db", mod.url.String(), "address_rows", at.rows)
 	return "Reload OK", nil
 }

@@ -18,8 +18,9 @@ import (
 // comes.
 //
 // The tick is 10 ms: retransmissions start at T1 = 500 ms, so an interval
-// is late by 2 % at most, while the idle cost is 100 wake-ups a second of
-// one goroutine per module. Kamailio ticks at 62.5 ms (16 Hz) and keeps
+// is late by 2 % at most, while the cost is 100 wake-ups a second of one
+// goroutine per module while anything is armed (none when nothing is:
+// the timer process then sleeps). Kamailio ticks at 62.5 ms (16 Hz) and keeps
 // retransmissions on the same wheel; a finer tick costs nothing per
 // transaction here, only per tick. 4096 slots make one turn 41 s: fr_timer
 // (30 s), wt_timer (5 s) and the retransmissions are found on their first

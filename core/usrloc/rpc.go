@@ -222,13 +222,11 @@ func (mod *Module) rpcTarget(ctx context.Context, p kemi.RPCParams, usage string
 	}
 	// a SIP URI is accepted for the AOR, as kamctl users type it
 	aor = strings.TrimPrefix(strings.TrimPrefix(aor, "sip:"), "sips:")
-	user, domain, hasDomain := strings.Cut(aor, "@")
+	user, _, hasDomain := strings.Cut(aor, "@")
 	switch {
 	case mod.useDomain && !hasDomain:
 		return "", "", rpcFault(500, "Domain missing in AOR")
-	case mod.useDomain:
-		aor = user + "@" + domain
-	default:
+	case !mod.useDomain:
 		aor = user
 	}
 	if lower := strings.ToLower(aor); lower != aor {
