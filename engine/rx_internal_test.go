@@ -105,11 +105,17 @@ end`)
 						return
 					}
 				}
-				// 12 datagrams a millisecond from the three peers: routes
-				// still overlap, and neither the queues nor the kernel's
+				// 12 datagrams a millisecond from the three peers, routes
+				// overlapping; at most about two rounds of all peers
+				// unanswered, so that neither the queues nor the kernel's
 				// socket buffer (the reader routes what it reads, so a
-				// burst waits there) overflow under -race on a busy machine
+				// burst waits there) overflow however slow the machine
+				// (-race on a busy one answered a third of them)
 				time.Sleep(time.Millisecond)
+				behind := uint64(max(0, 3*calls*(seq-2)))
+				for until := time.Now().Add(5 * time.Second); e.met.sentRpl.Get() < behind && time.Now().Before(until); {
+					time.Sleep(200 * time.Microsecond)
+				}
 			}
 		}()
 	}
