@@ -71,7 +71,12 @@ func TestCfgRPC(t *testing.T) {
 		{"cfg.get", []any{"nosuch", "fr_timer"}, 400, "Failed to get the variable"},
 		{"cfg.set", []any{"tm", "nosuch", 1}, 400, "Failed to set the variable"},
 		{"cfg.set", []any{"tm", "fr_inv_timer", "abc"}, 400, `Failed to set the variable: tm.fr_inv_timer is an integer variable, "abc" is not an integer`},
-		{"cfg.set", []any{"tm", "fr_inv_timer", -5}, 400, "Failed to set the variable: fr_inv_timer must be at least 1"},
+		{"cfg.set", []any{"tm", "fr_inv_timer", -5}, 400, "Failed to set the variable: fr_inv_timer must be between 1 and "},
+		// overflows into 1.55 ms when multiplied before the range check
+		{"cfg.set", []any{"tm", "fr_timer", "-18446744073708"}, 400, "Failed to set the variable: fr_timer must be between 1 and "},
+		// max_expires is 7200 here, min_expires 60
+		{"cfg.set", []any{"registrar", "min_expires", 7201}, 400, "Failed to set the variable: min_expires must be at most max_expires 7200 (is 7201)"},
+		{"cfg.set", []any{"registrar", "max_expires", 59}, 400, "Failed to set the variable: max_expires must be 0 (no limit) or at least min_expires 60 (is 59)"},
 		{"cfg.set", []any{"core", "trace", 2}, 400, "Failed to set the variable: trace must be 0 or 1"},
 		{"cfg.set", []any{"core", "debug", 9}, 400, "Failed to set the variable: debug must be between -5 and 3"},
 		{"cfg.set", []any{"maxfwd", "max_limit", 256}, 400, "Failed to set the variable: max_limit must be between 0 and 255"},
@@ -87,8 +92,15 @@ func TestCfgRPC(t *testing.T) {
 		}
 	}
 	// a refused value leaves the old one
-	if r := callRPC(t, s, "cfg.get", "tm", "fr_inv_timer"); string(r.Result) != "5000" {
-		t.Errorf("fr_inv_timer after refused sets = %s", r.Result)
+	for _, c := range []struct{ group, name, want string }{
+		{"tm", "fr_inv_timer", "5000"},
+		{"tm", "fr_timer", "4000"},
+		{"registrar", "min_expires", "60"},
+		{"registrar", "max_expires", "7200"},
+	} {
+		if r := callRPC(t, s, "cfg.get", c.group, c.name); string(r.Result) != c.want {
+			t.Errorf("%s.%s after refused sets = %s, want %s", c.group, c.name, r.Result, c.want)
+		}
 	}
 	if !strings.Contains(s.Logs(), `msg="cfg: run-time parameter set" module=core group=tm var=fr_inv_timer value=5000 was=120000`) {
 		t.Errorf("the change is not logged:\n%s", s.Logs())
