@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"math"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -62,9 +63,17 @@ func (e *Engine) setLatencyLimits(action, route time.Duration) {
 func (e *Engine) updateTracer() {
 	e.tr.mu.Lock()
 	defer e.tr.mu.Unlock()
-	if e.tr.on.Load() || e.tr.action.Load() > 0 || e.tr.route.Load() > 0 {
+	// without tracing, the tracer needs only the calls over the action
+	// limit (none for the route limit alone, which reads SlowestCall):
+	// the others are timed and not described
+	switch action := time.Duration(e.tr.action.Load()); {
+	case e.tr.on.Load():
 		e.tr.sw.Set(e.traceCall)
-	} else {
+	case action > 0:
+		e.tr.sw.SetMin(e.traceCall, action)
+	case e.tr.route.Load() > 0:
+		e.tr.sw.SetMin(e.traceCall, math.MaxInt64)
+	default:
 		e.tr.sw.Set(nil)
 	}
 }
