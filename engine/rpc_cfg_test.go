@@ -48,17 +48,17 @@ func TestCfgRPC(t *testing.T) {
 		{"cfg.get", []any{"core", "debug"}, `0`},
 	}
 	for _, c := range ok {
-		r := callRPC(t, s, c.method, c.params...)
-		if r.Error != nil || string(r.Result) != c.want {
-			t.Errorf("%s %v = %s %+v, want %s", c.method, c.params, r.Result, r.Error, c.want)
+		out, rerr := s.RPC(c.method, c.params...)
+		if rerr != nil || string(out) != c.want {
+			t.Errorf("%s %v = %s %+v, want %s", c.method, c.params, out, rerr, c.want)
 		}
 	}
 	if lv.Level() != slog.LevelWarn {
 		t.Errorf("cfg.set core debug 0: level %v, want WARN", lv.Level())
 	}
 	var list []string
-	if r := callRPC(t, s, "cfg.list"); json.Unmarshal(r.Result, &list) != nil || len(list) != 14 || list[0] != "core: debug" {
-		t.Errorf("cfg.list = %s", r.Result)
+	if out, rerr := s.RPC("cfg.list"); rerr != nil || json.Unmarshal(out, &list) != nil || len(list) != 14 || list[0] != "core: debug" {
+		t.Errorf("cfg.list = %s %v", out, rerr)
 	}
 
 	bad := []struct {
@@ -86,9 +86,9 @@ func TestCfgRPC(t *testing.T) {
 		{"cfg.help", []any{"tm", []int{1}}, -32602, "parameter 2 is not a string"},
 	}
 	for _, c := range bad {
-		r := callRPC(t, s, c.method, c.params...)
-		if r.Error == nil || r.Error.Code != c.code || !strings.HasPrefix(r.Error.Message, c.msg) {
-			t.Errorf("%s %v = %s %+v, want error %d %q", c.method, c.params, r.Result, r.Error, c.code, c.msg)
+		out, rerr := s.RPC(c.method, c.params...)
+		if rerr == nil || rerr.Code != c.code || !strings.HasPrefix(rerr.Message, c.msg) {
+			t.Errorf("%s %v = %s %+v, want error %d %q", c.method, c.params, out, rerr, c.code, c.msg)
 		}
 	}
 	// a refused value leaves the old one
@@ -98,8 +98,8 @@ func TestCfgRPC(t *testing.T) {
 		{"registrar", "min_expires", "60"},
 		{"registrar", "max_expires", "7200"},
 	} {
-		if r := callRPC(t, s, "cfg.get", c.group, c.name); string(r.Result) != c.want {
-			t.Errorf("%s.%s after refused sets = %s, want %s", c.group, c.name, r.Result, c.want)
+		if out, rerr := s.RPC("cfg.get", c.group, c.name); rerr != nil || string(out) != c.want {
+			t.Errorf("%s.%s after refused sets = %s %v, want %s", c.group, c.name, out, rerr, c.want)
 		}
 	}
 	if !strings.Contains(s.Logs(), `msg="cfg: run-time parameter set" module=core group=tm var=fr_inv_timer value=5000 was=120000`) {
@@ -120,8 +120,8 @@ func TestCfgSetTraceAtRunTime(t *testing.T) {
 		}
 	}
 	send("cfg-before")
-	if r := callRPC(t, s, "cfg.set", "core", "trace", 1); r.Error != nil {
-		t.Fatal(r.Error)
+	if _, rerr := s.RPC("cfg.set", "core", "trace", 1); rerr != nil {
+		t.Fatal(rerr)
 	}
 	send("cfg-on")
 	if waitLine(s, "route ksr_request_route ends", "callid=cfg-on") == "" {
@@ -130,8 +130,8 @@ func TestCfgSetTraceAtRunTime(t *testing.T) {
 	if l := waitLine(s, `trace: KSR.sl.sl_send_reply(200, \"Traced\") = 1`, "callid=cfg-on"); !strings.Contains(l, "at=test.lua:4") {
 		t.Errorf("trace line of the reply = %q", l)
 	}
-	if r := callRPC(t, s, "cfg.set", "core", "trace", 0); r.Error != nil {
-		t.Fatal(r.Error)
+	if _, rerr := s.RPC("cfg.set", "core", "trace", 0); rerr != nil {
+		t.Fatal(rerr)
 	}
 	send("cfg-off")
 	waitLine(s, "callid=cfg-off")
@@ -154,8 +154,8 @@ function ksr_request_route()
 	KSR.pv.sets("$ru", "sip:bob@127.0.0.1:%d")
 	KSR.tm.t_relay()
 end`, uas.port()), enginetest.WithConfig(cfgModules))
-	if r := callRPC(t, s, "cfg.set", "tm", "fr_inv_timer", 400); r.Error != nil {
-		t.Fatal(r.Error)
+	if _, rerr := s.RPC("cfg.set", "tm", "fr_inv_timer", 400); rerr != nil {
+		t.Fatal(rerr)
 	}
 	p := newPeer(t)
 	p.send(s.UDP(), fmt.Sprintf("INVITE sip:bob@127.0.0.1 SIP/2.0\r\n"+
