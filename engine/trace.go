@@ -91,9 +91,10 @@ func (e *Engine) traceCall(c luaext.Call) {
 }
 
 // traceRouteStart logs the start of a route run while tracing: the
-// calls that follow belong to it.
-func (e *Engine) traceRouteStart(name string, rt kemi.RouteType, m *kemi.Msg) {
-	if e.tr.on.Load() {
+// calls that follow belong to it. A route the script does not define
+// (a reply route most scripts lack) is not logged.
+func (e *Engine) traceRouteStart(st *luaext.State, name string, rt kemi.RouteType, m *kemi.Msg) {
+	if e.tr.on.Load() && st.Has(name) {
 		e.slog.Info("trace: route "+name+" starts", "callid", msgCallID(m), "route_type", rt.String())
 	}
 }
@@ -109,7 +110,7 @@ func (e *Engine) traceRouteEnd(st *luaext.State, name string, m *kemi.Msg, start
 		return
 	}
 	took := time.Since(start)
-	if on {
+	if on && res.Ran {
 		e.slog.Info("trace: route "+name+" ends", "callid", msgCallID(m), "took", took, "exit", res.Exited)
 	}
 	if lim <= 0 || took < lim {
