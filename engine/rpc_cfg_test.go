@@ -48,17 +48,17 @@ func TestCfgRPC(t *testing.T) {
 		{"cfg.get", []any{"core", "debug"}, `0`},
 	}
 	for _, c := range ok {
-		r := callRPC(t, s, c.method, c.params...)
-		if r.Error != nil || string(r.Result) != c.want {
-			t.Errorf("%s %v = %s %+v, want %s", c.method, c.params, r.Result, r.Error, c.want)
+		out, rerr := s.RPC(c.method, c.params...)
+		if rerr != nil || string(out) != c.want {
+			t.Errorf("%s %v = %s %+v, want %s", c.method, c.params, out, rerr, c.want)
 		}
 	}
 	if lv.Level() != slog.LevelWarn {
 		t.Errorf("cfg.set core debug 0: level %v, want WARN", lv.Level())
 	}
 	var list []string
-	if r := callRPC(t, s, "cfg.list"); json.Unmarshal(r.Result, &list) != nil || len(list) != 14 || list[0] != "core: debug" {
-		t.Errorf("cfg.list = %s", r.Result)
+	if out, rerr := s.RPC("cfg.list"); rerr != nil || json.Unmarshal(out, &list) != nil || len(list) != 14 || list[0] != "core: debug" {
+		t.Errorf("cfg.list = %s %v", out, rerr)
 	}
 
 	bad := []struct {
@@ -71,7 +71,12 @@ func TestCfgRPC(t *testing.T) {
 		{"cfg.get", []any{"nosuch", "fr_timer"}, 400, "Failed to get the variable"},
 		{"cfg.set", []any{"tm", "nosuch", 1}, 400, "Failed to set the variable"},
 		{"cfg.set", []any{"tm", "fr_inv_timer", "abc"}, 400, `Failed to set the variable: tm.fr_inv_timer is an integer variable, "abc" is not an integer`},
-		{"cfg.set", []any{"tm", "fr_inv_timer", -5}, 400, "Failed to set the variable: fr_inv_timer must be at least 1"},
+		{"cfg.set", []any{"tm", "fr_inv_timer", -5}, 400, "Failed to set the variable: fr_inv_timer must be between 1 and "},
+		// overflows into 1.55 ms when multiplied before the range check
+		{"cfg.set", []any{"tm", "fr_timer", "-18446744073708"}, 400, "Failed to set the variable: fr_timer must be between 1 and "},
+		// max_expires is 7200 here, min_expires 60
+		{"cfg.set", []any{"registrar", "min_expires", 7201}, 400, "Failed to set the variable: min_expires must be at most max_expires 7200 (is 7201)"},
+		{"cfg.set", []any{"registrar", "max_expires", 59}, 400, "Failed to set the variable: max_expires must be 0 (no limit) or at least min_expires 60 (is 59)"},
 		{"cfg.set", []any{"core", "trace", 2}, 400, "Failed to set the variable: trace must be 0 or 1"},
 		{"cfg.set", []any{"core", "debug", 9}, 400, "Failed to set the variable: debug must be between -5 and 3"},
 		{"cfg.set", []any{"maxfwd", "max_limit", 256}, 400, "Failed to set the variable: max_limit must be between 0 and 255"},
@@ -81,14 +86,21 @@ func TestCfgRPC(t *testing.T) {
 		{"cfg.help", []any{"tm", []int{1}}, -32602, "parameter 2 is not a string"},
 	}
 	for _, c := range bad {
-		r := callRPC(t, s, c.method, c.params...)
-		if r.Error == nil || r.Error.Code != c.code || !strings.HasPrefix(r.Error.Message, c.msg) {
-			t.Errorf("%s %v = %s %+v, want error %d %q", c.method, c.params, r.Result, r.Error, c.code, c.msg)
+		out, rerr := s.RPC(c.method, c.params...)
+		if rerr == nil || rerr.Code != c.code || !strings.HasPrefix(rerr.Message, c.msg) {
+			t.Errorf("%s %v = %s %+v, want error %d %q", c.method, c.params, out, rerr, c.code, c.msg)
 		}
 	}
 	// a refused value leaves the old one
-	if r := callRPC(t, s, "cfg.get", "tm", "fr_inv_timer"); string(r.Result) != "5000" {
-		t.Errorf("fr_inv_timer after refused sets = %s", r.Result)
+	for _, c := range []struct{ group, name, want string }{
+		{"tm", "fr_inv_timer", "5000"},
+		{"tm", "fr_timer", "4000"},
+		{"registrar", "min_expires", "60"},
+		{"registrar", "max_expires", "7200"},
+	} {
+		if out, rerr := s.RPC("cfg.get", c.group, c.name); rerr != nil || string(out) != c.want {
+			t.Errorf("%s.%s after refused sets = %s %v, want %s", c.group, c.name, out, rerr, c.want)
+		}
 	}
 	if !strings.Contains(s.Logs(), `msg="cfg: run-time parameter set" module=core group=tm var=fr_inv_timer value=5000 was=120000`) {
 		t.Errorf("the change is not logged:\n%s", s.Logs())
@@ -108,8 +120,8 @@ func TestCfgSetTraceAtRunTime(t *testing.T) {
 		}
 	}
 	send("cfg-before")
-	if r := callRPC(t, s, "cfg.set", "core", "trace", 1); r.Error != nil {
-		t.Fatal(r.Error)
+	if _, rerr := s.RPC("cfg.set", "core", "trace", 1); rerr != nil {
+		t.Fatal(rerr)
 	}
 	send("cfg-on")
 	if waitLine(s, "route ksr_request_route ends", "callid=cfg-on") == "" {
@@ -118,8 +130,8 @@ func TestCfgSetTraceAtRunTime(t *testing.T) {
 	if l := waitLine(s, `trace: KSR.sl.sl_send_reply(200, \"Traced\") = 1`, "callid=cfg-on"); !strings.Contains(l, "at=test.lua:4") {
 		t.Errorf("trace line of the reply = %q", l)
 	}
-	if r := callRPC(t, s, "cfg.set", "core", "trace", 0); r.Error != nil {
-		t.Fatal(r.Error)
+	if _, rerr := s.RPC("cfg.set", "core", "trace", 0); rerr != nil {
+		t.Fatal(rerr)
 	}
 	send("cfg-off")
 	waitLine(s, "callid=cfg-off")
@@ -142,8 +154,8 @@ function ksr_request_route()
 	KSR.pv.sets("$ru", "sip:bob@127.0.0.1:%d")
 	KSR.tm.t_relay()
 end`, uas.port()), enginetest.WithConfig(cfgModules))
-	if r := callRPC(t, s, "cfg.set", "tm", "fr_inv_timer", 400); r.Error != nil {
-		t.Fatal(r.Error)
+	if _, rerr := s.RPC("cfg.set", "tm", "fr_inv_timer", 400); rerr != nil {
+		t.Fatal(rerr)
 	}
 	p := newPeer(t)
 	p.send(s.UDP(), fmt.Sprintf("INVITE sip:bob@127.0.0.1 SIP/2.0\r\n"+

@@ -74,78 +74,67 @@ func postRPC(t *testing.T, client *http.Client, url, body string) (int, []byte) 
 	return res.StatusCode, b
 }
 
-// callRPC calls one method over /RPC on the metrics address.
-func callRPC(t *testing.T, s *enginetest.Server, method string, params ...any) rpcReply {
-	t.Helper()
-	req, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "method": method, "params": params, "id": 1})
-	status, body := postRPC(t, http.DefaultClient, "http://"+s.MetricsAddr()+engine.RPCPath, string(req))
-	var r rpcReply
-	if err := json.Unmarshal(body, &r); err != nil || status != 200 {
-		t.Fatalf("%s: status %d body %q (%v)", method, status, body, err)
-	}
-	return r
-}
-
 // TestRPCOverHTTP calls core and module methods on a live engine.
 func TestRPCOverHTTP(t *testing.T) {
 	s := enginetest.Start(t, answerScript, enginetest.WithConfig(rpcModules), enginetest.WithConfig(func(c *engine.Config) {
 		c.Version = "1.2.3"
 	}))
 
-	if r := callRPC(t, s, "rpctest.add", 2, "40"); string(r.Result) != `{"sum":42}` || r.Error != nil {
-		t.Errorf("rpctest.add = %s %v", r.Result, r.Error)
+	if out, rerr := s.RPC("rpctest.add", 2, "40"); string(out) != `{"sum":42}` || rerr != nil {
+		t.Errorf("rpctest.add = %s %v", out, rerr)
 	}
-	if r := callRPC(t, s, "core.version"); string(r.Result) != `"kemi 1.2.3 (`+goarch()+`)"` {
-		t.Errorf("core.version = %s", r.Result)
+	if out, rerr := s.RPC("core.version"); rerr != nil || string(out) != `"kemi 1.2.3 (`+goarch()+`)"` {
+		t.Errorf("core.version = %s %v", out, rerr)
 	}
 	var methods []string
-	if r := callRPC(t, s, "system.listMethods"); json.Unmarshal(r.Result, &methods) != nil {
-		t.Fatalf("system.listMethods = %s", r.Result)
+	if out, rerr := s.RPC("system.listMethods"); rerr != nil || json.Unmarshal(out, &methods) != nil {
+		t.Fatalf("system.listMethods = %s %v", out, rerr)
 	}
 	for _, want := range []string{"app_lua.reload", "core.ps", "core.psx", "core.uptime", "core.version", "rpctest.add", "system.listMethods", "system.methodHelp"} {
 		if !contains(methods, want) {
 			t.Errorf("system.listMethods lacks %s: %v", want, methods)
 		}
 	}
-	if r := callRPC(t, s, "system.methodHelp", "rpctest.add"); string(r.Result) != `"Adds integers."` {
-		t.Errorf("system.methodHelp = %s", r.Result)
+	if out, rerr := s.RPC("system.methodHelp", "rpctest.add"); rerr != nil || string(out) != `"Adds integers."` {
+		t.Errorf("system.methodHelp = %s %v", out, rerr)
 	}
 	var up struct {
 		Now     string `json:"now"`
 		UpSince string `json:"up_since"`
 		Uptime  *int   `json:"uptime"`
 	}
-	if r := callRPC(t, s, "core.uptime"); json.Unmarshal(r.Result, &up) != nil || up.Uptime == nil || *up.Uptime < 0 || len(up.Now) != len("Sun Dec  6 18:15:39 2026") || len(up.UpSince) != len(up.Now) {
-		t.Errorf("core.uptime = %s", r.Result)
+	if out, rerr := s.RPC("core.uptime"); rerr != nil || json.Unmarshal(out, &up) != nil || up.Uptime == nil || *up.Uptime < 0 || len(up.Now) != len("Sun Dec  6 18:15:39 2026") || len(up.UpSince) != len(up.Now) {
+		t.Errorf("core.uptime = %s %v", out, rerr)
 	}
 	var psx []struct {
 		IDX, PID int
 		DSC      string
 	}
-	if r := callRPC(t, s, "core.psx"); json.Unmarshal(r.Result, &psx) != nil || len(psx) < 3 {
-		t.Fatalf("core.psx = %s", r.Result)
+	if out, rerr := s.RPC("core.psx"); rerr != nil || json.Unmarshal(out, &psx) != nil || len(psx) < 3 {
+		t.Fatalf("core.psx = %s %v", out, rerr)
 	}
 	if psx[0].DSC != "main process - attendant" || psx[1].DSC != "worker rank=1" || psx[2].DSC != "worker rank=2" || psx[1].PID != os.Getpid() {
 		t.Errorf("core.psx = %+v", psx)
 	}
 	var ps []any
-	if r := callRPC(t, s, "core.ps"); json.Unmarshal(r.Result, &ps) != nil || len(ps) != 2*len(psx) || ps[1] != "main process - attendant" {
-		t.Errorf("core.ps = %s", r.Result)
+	if out, rerr := s.RPC("core.ps"); rerr != nil || json.Unmarshal(out, &ps) != nil || len(ps) != 2*len(psx) || ps[1] != "main process - attendant" {
+		t.Errorf("core.ps = %s %v", out, rerr)
 	}
 	var mem map[string]uint64
-	if r := callRPC(t, s, "core.shmmem"); json.Unmarshal(r.Result, &mem) != nil || mem["total"] == 0 || mem["used"] == 0 || mem["total"] != mem["free"]+mem["real_used"] {
-		t.Errorf("core.shmmem = %s", r.Result)
+	if out, rerr := s.RPC("core.shmmem"); rerr != nil || json.Unmarshal(out, &mem) != nil || mem["total"] == 0 || mem["used"] == 0 || mem["total"] != mem["free"]+mem["real_used"] {
+		t.Errorf("core.shmmem = %s %v", out, rerr)
 	}
-	if r := callRPC(t, s, "core.echo", "a", 1); string(r.Result) != `["a","1"]` {
-		t.Errorf("core.echo = %s", r.Result)
+	if out, rerr := s.RPC("core.echo", "a", 1); rerr != nil || string(out) != `["a","1"]` {
+		t.Errorf("core.echo = %s %v", out, rerr)
 	}
 
-	// errors are JSON-RPC error objects, with the request's id
-	if r := callRPC(t, s, "rpctest.add", 1, "x"); r.Error == nil || r.Error.Code != kemi.RPCInvalidParams || string(r.ID) != "1" {
-		t.Errorf("bad param: %+v", r)
+	// errors are JSON-RPC error objects (with the request's id: see the
+	// batch below)
+	if out, rerr := s.RPC("rpctest.add", 1, "x"); rerr == nil || rerr.Code != kemi.RPCInvalidParams {
+		t.Errorf("bad param: %s %+v", out, rerr)
 	}
-	if r := callRPC(t, s, "no.such"); r.Error == nil || r.Error.Code != kemi.RPCMethodNotFound {
-		t.Errorf("unknown method: %+v", r)
+	if out, rerr := s.RPC("no.such"); rerr == nil || rerr.Code != kemi.RPCMethodNotFound {
+		t.Errorf("unknown method: %s %+v", out, rerr)
 	}
 
 	// a batch is answered in order, notifications left out
@@ -275,9 +264,9 @@ func TestRPCReload(t *testing.T) {
 	if err := os.WriteFile(path, []byte("function ksr_request_route()\n\tKSR.sl.sl_send_reply(200, 'New'\nend\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	r := callRPC(t, s, "app_lua.reload")
-	if r.Error == nil || !strings.Contains(r.Error.Message, "routing.lua:3") {
-		t.Fatalf("reload of a broken script = %s %+v, want an error with routing.lua:3", r.Result, r.Error)
+	out, rerr := s.RPC("app_lua.reload")
+	if rerr == nil || !strings.Contains(rerr.Message, "routing.lua:3") {
+		t.Fatalf("reload of a broken script = %s %+v, want an error with routing.lua:3", out, rerr)
 	}
 	p := newPeer(t)
 	p.send(s.UDP(), options(p, "sip:kemi@127.0.0.1", "rpc-reload-1"))
@@ -287,8 +276,8 @@ func TestRPCReload(t *testing.T) {
 	if err := os.WriteFile(path, []byte("function ksr_request_route()\n\tKSR.sl.sl_send_reply(200, 'New')\nend\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if r := callRPC(t, s, "app_lua.reload"); r.Error != nil || string(r.Result) != `{"generation":2}` {
-		t.Fatalf("reload = %s %+v", r.Result, r.Error)
+	if out, rerr := s.RPC("app_lua.reload"); rerr != nil || string(out) != `{"generation":2}` {
+		t.Fatalf("reload = %s %+v", out, rerr)
 	}
 	p.send(s.UDP(), options(p, "sip:kemi@127.0.0.1", "rpc-reload-2"))
 	if res := p.recv(2 * time.Second); !strings.HasPrefix(res, "SIP/2.0 200 New") {

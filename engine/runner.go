@@ -54,7 +54,7 @@ func (e *Engine) runRoute(st *luaext.State, run kemi.Runner, rs *routeStats, ran
 		m.Run = run
 		defer func() { m.Run = prev }()
 	}
-	e.traceRouteStart(name, rt, m)
+	e.traceRouteStart(st, name, rt, m)
 	start := time.Now()
 	res, err := st.Call(name, rt, m, args...)
 	e.traceRouteEnd(st, name, m, start, res, nested)

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"math"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -62,9 +63,17 @@ func (e *Engine) setLatencyLimits(action, route time.Duration) {
 func (e *Engine) updateTracer() {
 	e.tr.mu.Lock()
 	defer e.tr.mu.Unlock()
-	if e.tr.on.Load() || e.tr.action.Load() > 0 || e.tr.route.Load() > 0 {
+	// without tracing, the tracer needs only the calls over the action
+	// limit (none for the route limit alone, which reads SlowestCall):
+	// the others are timed and not described
+	switch action := time.Duration(e.tr.action.Load()); {
+	case e.tr.on.Load():
 		e.tr.sw.Set(e.traceCall)
-	} else {
+	case action > 0:
+		e.tr.sw.SetMin(e.traceCall, action)
+	case e.tr.route.Load() > 0:
+		e.tr.sw.SetMin(e.traceCall, math.MaxInt64)
+	default:
 		e.tr.sw.Set(nil)
 	}
 }
@@ -82,9 +91,10 @@ func (e *Engine) traceCall(c luaext.Call) {
 }
 
 // traceRouteStart logs the start of a route run while tracing: the
-// calls that follow belong to it.
-func (e *Engine) traceRouteStart(name string, rt kemi.RouteType, m *kemi.Msg) {
-	if e.tr.on.Load() {
+// calls that follow belong to it. A route the script does not define
+// (a reply route most scripts lack) is not logged.
+func (e *Engine) traceRouteStart(st *luaext.State, name string, rt kemi.RouteType, m *kemi.Msg) {
+	if e.tr.on.Load() && st.Has(name) {
 		e.slog.Info("trace: route "+name+" starts", "callid", msgCallID(m), "route_type", rt.String())
 	}
 }
@@ -100,7 +110,7 @@ func (e *Engine) traceRouteEnd(st *luaext.State, name string, m *kemi.Msg, start
 		return
 	}
 	took := time.Since(start)
-	if on {
+	if on && res.Ran {
 		e.slog.Info("trace: route "+name+" ends", "callid", msgCallID(m), "took", took, "exit", res.Exited)
 	}
 	if lim <= 0 || took < lim {

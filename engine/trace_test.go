@@ -1,6 +1,7 @@
 package engine_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -152,5 +153,30 @@ func TestLatencyLimits(t *testing.T) {
 	}
 	if l := linesOf(s.Logs(), "slow"); len(l) != 3 { // KSR.dbg, two alerts
 		t.Errorf("%d lines for the slow call, want 3 (no trace lines):\n%s", len(l), strings.Join(l, "\n"))
+	}
+}
+
+// TestTraceSkipsMissingRoutes: a reply runs ksr_reply_route, which
+// traceScript lacks; tracing logs no start or end of it.
+func TestTraceSkipsMissingRoutes(t *testing.T) {
+	s := enginetest.Start(t, traceScript, enginetest.WithConfig(traceModules), enginetest.WithConfig(func(c *engine.Config) { c.Trace = true }))
+	p := newPeer(t)
+	p.send(s.UDP(), fmt.Sprintf("SIP/2.0 200 OK\r\n"+
+		"Via: SIP/2.0/UDP 127.0.0.1:%d;branch=z9hG4bKstray\r\n"+
+		"From: <sip:alice@127.0.0.1>;tag=a1\r\n"+
+		"To: <sip:kemi@127.0.0.1>;tag=b1\r\n"+
+		"Call-ID: trace-noroute\r\n"+
+		"CSeq: 1 OPTIONS\r\n"+
+		"Content-Length: 0\r\n\r\n", p.port()))
+	// the request of the same Call-ID is routed after the reply
+	p.send(s.UDP(), options(p, "sip:kemi@127.0.0.1", "trace-noroute"))
+	if res := p.recv(2 * time.Second); !strings.HasPrefix(res, "SIP/2.0 200 Traced") {
+		t.Fatalf("reply = %q", res)
+	}
+	if waitLine(s, "route ksr_request_route ends", "callid=trace-noroute") == "" {
+		t.Fatalf("no end of route traced:\n%s", s.Logs())
+	}
+	if strings.Contains(s.Logs(), "route ksr_reply_route") {
+		t.Errorf("the missing reply route is traced:\n%s", s.Logs())
 	}
 }

@@ -94,14 +94,19 @@ func (c *CfgDuration) Store(d time.Duration) { c.ns.Store(int64(d)) }
 // timers are in milliseconds, registrar's expires in seconds), which
 // refuses values below min.
 func (c *CfgDuration) Var(group, name, doc string, unit, min time.Duration) CfgVar {
+	// the bounds are counts of unit, checked before multiplying: a count
+	// far out of range would overflow into one that looks valid
+	lo, hi := int64(min/unit), int64(time.Duration(1<<62)/unit)
+	if time.Duration(lo)*unit < min {
+		lo++
+	}
 	return CfgVar{Group: group, Name: name, Doc: doc,
 		Get: func() Value { return Int64(int64(c.Load() / unit)) },
 		Set: func(v Value) error {
-			d := time.Duration(v.Int) * unit
-			if d < min || v.Int > int64(time.Duration(1<<62)/unit) {
-				return fmt.Errorf("%s must be at least %d (is %d)", name, int64(min/unit), v.Int)
+			if v.Int < lo || v.Int > hi {
+				return fmt.Errorf("%s must be between %d and %d (is %d)", name, lo, hi, v.Int)
 			}
-			c.Store(d)
+			c.Store(time.Duration(v.Int) * unit)
 			return nil
 		},
 	}

@@ -26,6 +26,9 @@ func TestCfgVars(t *testing.T) {
 		{dv, "5000", true, 5000, func() int64 { return int64(d.Load() / time.Millisecond) }},
 		{dv, "0", false, 5000, func() int64 { return int64(d.Load() / time.Millisecond) }},
 		{dv, "9223372036854775807", false, 5000, func() int64 { return int64(d.Load() / time.Millisecond) }},
+		// a count that overflows when multiplied by the unit
+		{dv, "-18446744073708", false, 5000, func() int64 { return int64(d.Load() / time.Millisecond) }},
+		{dv, "18446744073710", false, 5000, func() int64 { return int64(d.Load() / time.Millisecond) }},
 	}
 	for _, c := range cases {
 		val, err := CfgValue(c.v, c.text)

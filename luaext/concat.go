@@ -42,17 +42,24 @@ func rewriteConcat(name string, chunk []ast.Stmt) ([]ast.Stmt, error) {
 	if len(chunk) > 0 {
 		line = chunk[0].Line()
 	}
+	return withStringLocal(chunk, luastr.ConcatName, line), nil
+}
+
+// withStringLocal prepends `local NAME = ("")[NAME]` to chunk, on line:
+// the chunk's code reaches a function kemi put in the string table as a
+// local, which no script can shadow or reassign by a global of the name.
+func withStringLocal(chunk []ast.Stmt, name string, line int) []ast.Stmt {
 	empty := &ast.StringExpr{Value: ""}
-	key := &ast.StringExpr{Value: luastr.ConcatName}
+	key := &ast.StringExpr{Value: name}
 	lookup := &ast.AttrGetExpr{Object: empty, Key: key}
 	for _, e := range []ast.Expr{empty, key, lookup} {
 		e.SetLine(line)
 		e.SetLastLine(line)
 	}
-	local := &ast.LocalAssignStmt{Names: []string{luastr.ConcatName}, Exprs: []ast.Expr{lookup}}
+	local := &ast.LocalAssignStmt{Names: []string{name}, Exprs: []ast.Expr{lookup}}
 	local.SetLine(line)
 	local.SetLastLine(line)
-	return append([]ast.Stmt{local}, chunk...), nil
+	return append([]ast.Stmt{local}, chunk...)
 }
 
 // maxSyntaxDepth bounds how deeply a chunk's blocks and expressions nest.

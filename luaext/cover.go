@@ -65,18 +65,7 @@ func (c *Coverage) instrument(chunk []ast.Stmt) []ast.Stmt {
 		maxLine = c.lines[n-1]
 	}
 	c.counts = make([]atomic.Int64, maxLine+1)
-	line := chunk[0].Line()
-	empty := &ast.StringExpr{Value: ""}
-	key := &ast.StringExpr{Value: coverName}
-	lookup := &ast.AttrGetExpr{Object: empty, Key: key}
-	for _, e := range []ast.Expr{empty, key, lookup} {
-		e.SetLine(line)
-		e.SetLastLine(line)
-	}
-	local := &ast.LocalAssignStmt{Names: []string{coverName}, Exprs: []ast.Expr{lookup}}
-	local.SetLine(line)
-	local.SetLastLine(line)
-	return append([]ast.Stmt{local}, chunk...)
+	return withStringLocal(chunk, coverName, chunk[0].Line())
 }
 
 // install puts the counting function in the string table of L, where the

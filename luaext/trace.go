@@ -78,25 +78,40 @@ func (c Call) String() string {
 // beyond the call, nor call into the State.
 type Tracer func(c Call)
 
+// installed is a Tracer with the least time a call must take for it.
+type installed struct {
+	t   Tracer
+	min time.Duration
+}
+
 // TraceSwitch holds the Tracer of every State built with it (see
 // Options.Trace); it may be changed at any time from any goroutine.
 type TraceSwitch struct {
-	t atomic.Pointer[Tracer]
+	t atomic.Pointer[installed]
 }
 
-// Set installs t; nil turns tracing off.
+// Set installs t, which receives every call; nil turns tracing off.
 func (s *TraceSwitch) Set(t Tracer) {
+	s.SetMin(t, 0)
+}
+
+// SetMin installs t, which receives only the calls that took at least
+// min; nil turns tracing off. The calls are timed and the slowest of each
+// run kept (State.SlowestCall) whatever min is, but a call t does not
+// receive and that is not the slowest so far is not described (its
+// place, arguments and result), which makes a high min cheap.
+func (s *TraceSwitch) SetMin(t Tracer, min time.Duration) {
 	if t == nil {
 		s.t.Store(nil)
 		return
 	}
-	s.t.Store(&t)
+	s.t.Store(&installed{t: t, min: min})
 }
 
 // Tracer returns the installed Tracer, or nil.
 func (s *TraceSwitch) Tracer() Tracer {
 	if p := s.t.Load(); p != nil {
-		return *p
+		return p.t
 	}
 	return nil
 }
@@ -115,14 +130,11 @@ func (st *State) traced() bool {
 
 // tracer returns the Tracer in force: the State's own, else the shared
 // switch's.
-func (st *State) tracer() Tracer {
+func (st *State) tracer() *installed {
 	if p := st.own.t.Load(); p != nil {
-		return *p
+		return p
 	}
-	if p := st.shared.t.Load(); p != nil {
-		return *p
-	}
-	return nil
+	return st.shared.t.Load()
 }
 
 // SlowestCall returns the slowest KSR call of the last outermost route
@@ -142,6 +154,11 @@ func (st *State) invokeTraced(e *kemi.Export, m *kemi.Msg, a kemi.Args) kemi.Val
 	start := time.Now()
 	res := invokeExport(e, m, a, st.log, st.Where)
 	took := time.Since(start)
+	// describing a call (its place above all) costs more than the call:
+	// only for the tracer or a new slowest
+	if took < t.min && !st.slowerThanAll(took) {
+		return res
+	}
 	args := make([]string, a.N)
 	for i := 0; i < a.N; i++ {
 		if e.Params[i] == kemi.ParamStr {
@@ -166,7 +183,7 @@ func (st *State) invokeTraced(e *kemi.Export, m *kemi.Msg, a kemi.Args) kemi.Val
 // errorHandler is handling: a drop when KSR.x.drop was called there.
 func (st *State) traceExit() {
 	t := st.tracer()
-	if t == nil {
+	if t == nil || t.min > 0 && !st.slowerThanAll(0) {
 		return
 	}
 	c := Call{Module: "x", Name: "exit", Msg: st.cur}
@@ -177,17 +194,25 @@ func (st *State) traceExit() {
 	st.report(t, c)
 }
 
+// slowerThanAll reports whether a call that took took is the slowest of
+// the run so far.
+func (st *State) slowerThanAll(took time.Duration) bool {
+	return !st.slowestOK || took > st.slowest.Took
+}
+
 // report fills in where the call was made, notes it when it is the
-// slowest of the run and hands it to t.
-func (st *State) report(t Tracer, c Call) {
+// slowest of the run and hands it to t when it took long enough for it.
+func (st *State) report(t *installed, c Call) {
 	c.Where = st.Where()
 	if n := len(st.routes); n > 0 {
 		c.Route = st.routes[n-1].name
 	}
-	if !st.slowestOK || c.Took > st.slowest.Took {
+	if st.slowerThanAll(c.Took) {
 		st.slowest, st.slowestOK = c, true
 	}
-	t(c)
+	if c.Took >= t.min {
+		t.t(c)
+	}
 }
 
 // resultString formats v as the script sees it for the return kind.

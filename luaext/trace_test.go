@@ -171,3 +171,46 @@ func BenchmarkRouteTraced(b *testing.B) {
 		o.Trace.Set(func(luaext.Call) {})
 	})
 }
+
+// TestTraceMin: a Tracer installed with SetMin receives only the calls
+// that took at least min, and the slowest call of the run is kept and
+// described all the same.
+func TestTraceMin(t *testing.T) {
+	slow := kemi.Export{Module: "t", Name: "slow", Params: kemi.S, Return: kemi.ReturnInt, Func: func(*kemi.Msg, kemi.Args) kemi.Value {
+		time.Sleep(20 * time.Millisecond)
+		return kemi.OK
+	}}
+	var sw luaext.TraceSwitch
+	src := "function f()\n  KSR.t.yes()\n  KSR.t.slow(\"x\")\n  KSR.t.no()\n  KSR.x.exit()\nend\n"
+	st, _ := newState(t, src, &record{}, func(o *luaext.Options) { o.Trace = &sw; o.Exports = append(o.Exports, slow) })
+	for _, c := range []struct {
+		min  time.Duration
+		want []string
+	}{
+		{10 * time.Millisecond, []string{`KSR.t.slow("x") = 1`}},
+		{time.Hour, nil},
+	} {
+		var got []string
+		sw.SetMin(func(c luaext.Call) { got = append(got, c.String()) }, c.min)
+		if _, err := st.Call("f", kemi.RouteRequest, msg(t)); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, c.want) {
+			t.Errorf("min %s: traced %q, want %q", c.min, got, c.want)
+		}
+		s, ok := st.SlowestCall()
+		if !ok || s.String() != `KSR.t.slow("x") = 1` || s.Where != "t.lua:3" || s.Route != "f" || s.Took < 20*time.Millisecond {
+			t.Errorf("min %s: slowest call %+v %v", c.min, s, ok)
+		}
+	}
+}
+
+// BenchmarkRouteLatencyLimit is BenchmarkRoute with a Tracer that only
+// wants calls over a limit none reaches: what a latency limit costs
+// without tracing.
+func BenchmarkRouteLatencyLimit(b *testing.B) {
+	benchmarkRoute(b, benchRoute, func(o *luaext.Options) {
+		o.Trace = new(luaext.TraceSwitch)
+		o.Trace.SetMin(func(luaext.Call) {}, time.Second)
+	})
+}

@@ -135,10 +135,6 @@ func runAction(c *cli.Context) error {
 	return nil
 }
 
-// applyRunDefaults fills what kemi run sets when nothing else does: the
-// memory limit, unless GOMEMLIMIT in the environment sets the runtime's.
-// The engine applies it in the process that serves SIP: this one with
-// --no-fork, else the worker process.
 // traceFlags copies --trace and the latency limits into cfg, over the
 // config file's settings.
 func traceFlags(c *cli.Context, cfg *engine.Config) error {
@@ -159,6 +155,10 @@ func traceFlags(c *cli.Context, cfg *engine.Config) error {
 	return nil
 }
 
+// applyRunDefaults fills what kemi run sets when nothing else does: the
+// memory limit, unless GOMEMLIMIT in the environment sets the runtime's.
+// The engine applies it in the process that serves SIP: this one with
+// --no-fork, else the worker process.
 func applyRunDefaults(cfg *engine.Config) {
 	if cfg.MemoryLimit == 0 && os.Getenv("GOMEMLIMIT") == "" {
 		cfg.MemoryLimit = engine.DefaultMemoryLimit

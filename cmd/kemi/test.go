@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/xml"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -331,7 +330,7 @@ func writeJUnit(path string, results []*testlib.FileResult) error {
 	out := append([]byte(xml.Header), b...)
 	out = append(out, '\n')
 	if err := os.WriteFile(path, out, 0o644); err != nil {
-		return errors.Join(errors.New("write"), err)
+		return fmt.Errorf("write: %w", err)
 	}
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/emiago/sipgo/sip"
 	"github.com/kemisip/kemi/engine/enginetest"
 	"github.com/kemisip/kemi/luaext"
 	"github.com/kemisip/kemi/luaext/testlib"
@@ -199,24 +200,12 @@ func (e *testEngine) outcome(r *enginetest.Result) *testlib.Outcome {
 		o.PV = r.PV
 	}
 	for _, x := range r.Replies {
-		rep := testlib.Reply{Code: x.Code, Reason: x.Reason, Dest: x.Dest, Text: x.Text}
-		if x.Msg != nil {
-			for _, h := range x.Msg.Headers() {
-				rep.Headers = append(rep.Headers, testlib.Header{Name: h.Name(), Value: h.Value()})
-			}
-		}
-		o.Replies = append(o.Replies, rep)
+		o.Replies = append(o.Replies, testlib.Reply{Code: x.Code, Reason: x.Reason, Dest: x.Dest, Text: x.Text, Headers: msgHeaders(x.Msg)})
 	}
 	for _, x := range r.Relays {
 		e.nextID++
 		e.relays[e.nextID] = x
-		rel := testlib.Relay{ID: e.nextID, Method: x.Method, URI: x.URI, Dest: x.Dest, Socket: x.Socket, Text: x.Text}
-		if x.Msg != nil {
-			for _, h := range x.Msg.Headers() {
-				rel.Headers = append(rel.Headers, testlib.Header{Name: h.Name(), Value: h.Value()})
-			}
-		}
-		o.Relays = append(o.Relays, rel)
+		o.Relays = append(o.Relays, testlib.Relay{ID: e.nextID, Method: x.Method, URI: x.URI, Dest: x.Dest, Socket: x.Socket, Text: x.Text, Headers: msgHeaders(x.Msg)})
 	}
 	// a route run from inside (branch, onreply, failure) is marked where
 	// it starts, and where the outer one goes on
@@ -229,6 +218,23 @@ func (e *testEngine) outcome(r *enginetest.Result) *testlib.Outcome {
 		o.Trace = append(o.Trace, c.String())
 	}
 	return o
+}
+
+// msgHeaders returns the header fields of m, a *sip.Request or
+// *sip.Response; nil without a message.
+func msgHeaders[M interface {
+	comparable
+	Headers() []sip.Header
+}](m M) []testlib.Header {
+	var none M
+	if m == none {
+		return nil
+	}
+	var hs []testlib.Header
+	for _, h := range m.Headers() {
+		hs = append(hs, testlib.Header{Name: h.Name(), Value: h.Value()})
+	}
+	return hs
 }
 
 func splitLogLines(s string) []string {

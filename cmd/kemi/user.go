@@ -3,9 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
-	"crypto/md5"
 	"database/sql"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -169,14 +167,11 @@ func openSubscribers(c *cli.Context) (subscribers, error) {
 // hashes returns the columns kamctl writes: ha1 = MD5(user:domain:pw),
 // ha1b = MD5(user@domain:domain:pw), and the password unless ha1Only.
 func hashes(user, domain, pw string, ha1Only bool) (password, ha1, ha1b string) {
-	h := func(s string) string {
-		sum := md5.Sum([]byte(s))
-		return hex.EncodeToString(sum[:])
-	}
 	if !ha1Only {
 		password = pw
 	}
-	return password, h(user + ":" + domain + ":" + pw), h(user + "@" + domain + ":" + domain + ":" + pw)
+	ha1, ha1b = db.HA1(user, domain, pw)
+	return password, ha1, ha1b
 }
 
 type sqliteSubscribers struct{ file *db.SQLite }

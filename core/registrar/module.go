@@ -137,8 +137,26 @@ func (mod *Module) ModInit(env *kemi.Env) error {
 	// the next REGISTER
 	const most = 1<<31 - 1
 	env.AddCfg(c.defaultExpires.Var("registrar", "default_expires", "Expires of a contact that gives none, in seconds.", 0, most))
-	env.AddCfg(c.minExpires.Var("registrar", "min_expires", "Lowest expires accepted, in seconds; a lower one is raised to it (or refused, min_expires_mode 1).", 0, most))
-	env.AddCfg(c.maxExpires.Var("registrar", "max_expires", "Highest expires granted, in seconds; 0 is no limit.", 0, most))
+	// min_expires and max_expires are checked against each other as at
+	// load: max_expires is 0 or at least min_expires
+	minVar := c.minExpires.Var("registrar", "min_expires", "Lowest expires accepted, in seconds; a lower one is raised to it (or refused, min_expires_mode 1).", 0, most)
+	setMin := minVar.Set
+	minVar.Set = func(v kemi.Value) error {
+		if max := c.maxExpires.Load(); max != 0 && v.Int > max {
+			return fmt.Errorf("min_expires must be at most max_expires %d (is %d)", max, v.Int)
+		}
+		return setMin(v)
+	}
+	maxVar := c.maxExpires.Var("registrar", "max_expires", "Highest expires granted, in seconds; 0 is no limit.", 0, most)
+	setMax := maxVar.Set
+	maxVar.Set = func(v kemi.Value) error {
+		if min := c.minExpires.Load(); v.Int != 0 && v.Int < min {
+			return fmt.Errorf("max_expires must be 0 (no limit) or at least min_expires %d (is %d)", min, v.Int)
+		}
+		return setMax(v)
+	}
+	env.AddCfg(minVar)
+	env.AddCfg(maxVar)
 	env.AddCfg(c.maxContacts.Var("registrar", "max_contacts", "Most contacts one AOR may register; 0 is no limit.", 0, most))
 	c.receivedAVP = strings.TrimSuffix(strings.TrimPrefix(strings.TrimPrefix(c.receivedAVP, "$avp("), "s:"), ")")
 	mod.accepted = env.Metrics.NewCounter(`kemi_registrar_accepted_total`,

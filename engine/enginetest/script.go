@@ -2,8 +2,6 @@ package enginetest
 
 import (
 	"context"
-	"crypto/md5"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -658,9 +656,9 @@ func (s *Script) AddSubscriber(user, domain, password string) error {
 	if err != nil {
 		return fmt.Errorf("enginetest: %w", err)
 	}
-	h := func(x string) string { sum := md5.Sum([]byte(x)); return hex.EncodeToString(sum[:]) }
+	ha1, ha1b := db.HA1(user, domain, password)
 	_, err = d.Exec(`INSERT OR REPLACE INTO subscriber (username, domain, password, ha1, ha1b) VALUES (?, ?, ?, ?, ?)`,
-		user, domain, password, h(user+":"+domain+":"+password), h(user+"@"+domain+":"+domain+":"+password))
+		user, domain, password, ha1, ha1b)
 	if err != nil {
 		return fmt.Errorf("enginetest: add subscriber: %w", err)
 	}

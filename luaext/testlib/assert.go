@@ -116,7 +116,7 @@ func deepEqual(a, b lua.LValue, depth int) bool {
 	ta, okA := a.(*lua.LTable)
 	tb, okB := b.(*lua.LTable)
 	if !okA || !okB {
-		return a == b || (a.Type() == b.Type() && a.Type() == lua.LTNumber && a.(lua.LNumber) == b.(lua.LNumber))
+		return a == b // numbers, strings and booleans are compared by value
 	}
 	if ta == tb {
 		return true

@@ -188,8 +188,9 @@ func (r *runner) runTest(t pending) TestResult {
 	L.Push(t.fn)
 	err := L.PCall(0, 0, nil)
 	tr := TestResult{Name: t.name, Where: t.where, Duration: time.Since(start)}
-	if err != nil {
-		f := r.cur.failure
+	// a failed assertion fails the test even when the test caught its
+	// error with pcall
+	if f := r.cur.failure; err != nil || f != nil {
 		if f == nil {
 			f = r.errorFailure(err)
 			if errors.Is(ctx.Err(), context.DeadlineExceeded) {

@@ -104,6 +104,8 @@ func TestAssertions(t *testing.T) {
 		{"contains list element", "T.contains({'x', 'level=INFO msg=hello'}, 'hello') T.contains({1, 2}, 2)", 0, "", "", ""},
 		{"contains fails", "T.contains({'x'}, 'y')", 4, "T.contains: not found", `something holding "y"`, `{"x"}`},
 		{"fatal", "T.fatal('stop')", 4, "stop", "", ""},
+		// an assertion the test catches with pcall still fails it
+		{"eq under pcall", "pcall(function() T.eq(1, 2) end)", 4, "T.eq: values differ", "2", "1"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
