@@ -136,6 +136,17 @@ func (m *Metrics) WritePrometheus(w io.Writer) {
 	m.WriteWithHelp(w, buf.Bytes())
 }
 
+// WritePage writes a whole /metrics page: every series of the set and
+// the Go runtime and process series (metrics.WriteProcessMetrics), each
+// family with its # HELP and # TYPE lines. The engine's /metrics and
+// xhttp_prom's page are both written so.
+func (m *Metrics) WritePage(w io.Writer) {
+	var buf bytes.Buffer
+	m.set.WritePrometheus(&buf)
+	metrics.WriteProcessMetrics(&buf)
+	m.WriteWithHelp(w, buf.Bytes())
+}
+
 // WriteWithHelp copies a Prometheus text page to w, writing each family's
 // description into its # HELP line. A page written by VictoriaMetrics
 // (metrics.WriteProcessMetrics, say) has empty # HELP lines; families
