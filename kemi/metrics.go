@@ -128,6 +128,15 @@ func (m *Metrics) NewSummaryExt(name, help string, window time.Duration, quantil
 	return m.set.NewSummaryExt(name, window, quantiles)
 }
 
+// SLCountedCodes returns the status codes whose sl replies are counted
+// one by one, in kemi_sl_replies_sent_by_code_total{code="N"}, as
+// Kamailio's sl statistics count them (sl:200_replies, ...); a reply with
+// another code counts only in its class. sl creates the series and the
+// stats RPC reads them, from this one list.
+func SLCountedCodes() []int {
+	return []int{200, 202, 300, 301, 302, 400, 401, 403, 404, 407, 408, 483, 500}
+}
+
 // WritePrometheus writes every series in the Prometheus text format, each
 // family with its # HELP and # TYPE lines.
 func (m *Metrics) WritePrometheus(w io.Writer) {
