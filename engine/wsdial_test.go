@@ -68,6 +68,20 @@ func startWSPeerAt(t *testing.T, addr string, cert *tls.Certificate, protocols .
 
 func (p *wsPeer) port() int { return p.ln.Addr().(*net.TCPAddr).Port }
 
+// wantCallID waits for the next message the peer gets and checks that
+// it has the Call-ID callID.
+func (p *wsPeer) wantCallID(t *testing.T, s *enginetest.Server, callID string) {
+	t.Helper()
+	select {
+	case msg := <-p.got:
+		if header(msg, "Call-ID") != callID {
+			t.Errorf("the peer got, want Call-ID %s:\n%s", callID, msg)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatalf("the request %s did not reach the peer\n%s", callID, s.Logs())
+	}
+}
+
 func (p *wsPeer) serve(c net.Conn, protocols []string) {
 	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
 	req, rest, err := websocket.ReadRequest(c, 8<<10)
@@ -196,14 +210,7 @@ func TestWSSendToAName(t *testing.T) {
 	if got := udpAsk(t, s, req); got != "1,1,1" {
 		t.Fatalf("connect, connect, send to localhost = %q, want 1,1,1\n%s", got, s.Logs())
 	}
-	select {
-	case msg := <-peer.got:
-		if header(msg, "Call-ID") != "wsname" {
-			t.Errorf("the peer got:\n%s", msg)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatalf("the OPTIONS did not reach the peer\n%s", s.Logs())
-	}
+	peer.wantCallID(t, s, "wsname")
 	if n := peer.accepted.Load(); n != 1 {
 		t.Errorf("the peer accepted %d connections, want 1: send used connect's", n)
 	}
@@ -271,14 +278,7 @@ func TestWSSConnectAndSend(t *testing.T) {
 	if got := udpAsk(t, s, wss(sipOptions("UDP", "wss1"), peer.port())); got != "1,1,1" {
 		t.Fatalf("connect, connect, send = %q, want 1,1,1\n%s", got, s.Logs())
 	}
-	select {
-	case msg := <-peer.got:
-		if header(msg, "Call-ID") != "wss1" {
-			t.Errorf("the peer got:\n%s", msg)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatalf("the OPTIONS did not reach the peer\n%s", s.Logs())
-	}
+	peer.wantCallID(t, s, "wss1")
 	wc := <-peer.conns
 	req := strings.Replace(sipOptions("WSS", "fromWSSPeer"), "127.0.0.1:5999", "peer.invalid", 1)
 	if err := wc.WriteMessage(websocket.OpText, []byte(req)); err != nil {
