@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -192,12 +191,7 @@ func (m *engineMetrics) route(name string) *routeMetrics {
 
 // writeMetrics writes the engine's set and the Go process metrics, every
 // family with its # HELP and # TYPE lines.
-func (e *Engine) writeMetrics(w io.Writer) {
-	var page bytes.Buffer
-	e.metrics.Set().WritePrometheus(&page)
-	metrics.WriteProcessMetrics(&page)
-	e.metrics.WriteWithHelp(w, page.Bytes())
-}
+func (e *Engine) writeMetrics(w io.Writer) { e.metrics.WritePage(w) }
 
 // metricsServer is an HTTP server of the engine: /metrics (and /RPC) on
 // the metrics address, or JSON-RPC on the control socket.

@@ -55,7 +55,7 @@ func kstatsTable() []*kstat {
 	// as Kamailio's sl: a reply counts under its own code when sl counts
 	// that code, else under its class ("2xx_replies": the 2xx but 200, 202)
 	byCode := map[int][]int{}
-	for _, code := range []int{200, 202, 300, 301, 302, 400, 401, 403, 404, 407, 408, 483, 500} {
+	for _, code := range kemi.SLCountedCodes() {
 		add("sl", fmt.Sprintf("%d_replies", code), false, fmt.Sprintf(`kemi_sl_replies_sent_by_code_total{code="%d"}`, code))
 		byCode[code/100] = append(byCode[code/100], code)
 	}

@@ -23,11 +23,12 @@ import (
 // that a worker never hangs on a silent peer.
 const wsDialTimeout = 5 * time.Second
 
-// WSConnect returns the id of a WebSocket connection to host:port,
-// reusing one open to that address, else dialling it; see kemi.WSDialer.
-func (e *Engine) WSConnect(host string, port int, path, subproto string, secure bool) (uint64, error) {
+// WSConnect returns the id of a WebSocket connection to host:port and
+// the address it goes to, reusing one open to that address, else
+// dialling it; see kemi.WSDialer.
+func (e *Engine) WSConnect(host string, port int, path, subproto string, secure bool) (uint64, netip.AddrPort, error) {
 	if port <= 0 || port > 65535 {
-		return 0, fmt.Errorf("engine: websocket connect: bad port %d", port)
+		return 0, netip.AddrPort{}, fmt.Errorf("engine: websocket connect: bad port %d", port)
 	}
 	proto := "ws"
 	if secure {
@@ -39,21 +40,21 @@ func (e *Engine) WSConnect(host string, port int, path, subproto string, secure 
 	if err != nil {
 		ips, lerr := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
 		if lerr != nil || len(ips) == 0 {
-			return 0, fmt.Errorf("engine: websocket connect: resolve %q: %v", host, lerr)
+			return 0, netip.AddrPort{}, fmt.Errorf("engine: websocket connect: resolve %q: %v", host, lerr)
 		}
 		ip = ips[0]
 	}
 	addr := netip.AddrPortFrom(ip.Unmap(), uint16(port))
 	if tc := e.tp.conn(0, addr); tc != nil && !tc.closed.Load() {
 		if ws := tc.ws.Load(); ws != nil && ws.proto == proto {
-			return tc.id, nil
+			return tc.id, addr, nil
 		}
 	}
 	tc, err := e.tp.dialWS(ctx, host, addr, path, subproto, secure)
 	if err != nil {
-		return 0, fmt.Errorf("engine: websocket connect to %s: %w", addr, err)
+		return 0, netip.AddrPort{}, fmt.Errorf("engine: websocket connect to %s: %w", addr, err)
 	}
-	return tc.id, nil
+	return tc.id, addr, nil
 }
 
 // dialWS opens a WebSocket connection to addr (TLS when secure, with the

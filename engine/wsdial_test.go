@@ -1,6 +1,7 @@
 package engine_test
 
 import (
+	"context"
 	"crypto/tls"
 	"net"
 	"regexp"
@@ -37,7 +38,13 @@ func startWSPeer(t *testing.T, protocols ...string) *wsPeer {
 // plain TCP).
 func startWSPeerOn(t *testing.T, cert *tls.Certificate, protocols ...string) *wsPeer {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	return startWSPeerAt(t, "127.0.0.1:0", cert, protocols...)
+}
+
+// startWSPeerAt is startWSPeerOn listening on addr.
+func startWSPeerAt(t *testing.T, addr string, cert *tls.Certificate, protocols ...string) *wsPeer {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,6 +67,20 @@ func startWSPeerOn(t *testing.T, cert *tls.Certificate, protocols ...string) *ws
 }
 
 func (p *wsPeer) port() int { return p.ln.Addr().(*net.TCPAddr).Port }
+
+// wantCallID waits for the next message the peer gets and checks that
+// it has the Call-ID callID.
+func (p *wsPeer) wantCallID(t *testing.T, s *enginetest.Server, callID string) {
+	t.Helper()
+	select {
+	case msg := <-p.got:
+		if header(msg, "Call-ID") != callID {
+			t.Errorf("the peer got, want Call-ID %s:\n%s", callID, msg)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatalf("the request %s did not reach the peer\n%s", callID, s.Logs())
+	}
+}
 
 func (p *wsPeer) serve(c net.Conn, protocols []string) {
 	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
@@ -94,7 +115,7 @@ func (p *wsPeer) serve(c net.Conn, protocols []string) {
 }
 
 // wsConnectScript relays a UDP request to the WebSocket peer of its
-// X-Port header (over TLS when X-Mode is 1) with KSR.websocket.send after
+// X-Host (default 127.0.0.1) and X-Port headers (over TLS when X-Mode is 1) with KSR.websocket.send after
 // two connects, answering with what they returned; a request from the
 // peer (over ws or wss) is answered 200 over the same connection.
 const wsConnectScript = `
@@ -107,9 +128,10 @@ function ksr_request_route()
 	local port = tonumber(KSR.pv.get("$hdr(X-Port)"))
 	local path = KSR.pv.get("$hdr(X-Path)") or "/"
 	local mode = tonumber(KSR.pv.get("$hdr(X-Mode)") or "0")
-	local c1 = KSR.websocket.connect("127.0.0.1", port, path, "sip", mode)
-	local c2 = KSR.websocket.connect("127.0.0.1", port, path, "sip", mode)
-	local s = KSR.websocket.send("127.0.0.1", port, path, "sip", mode)
+	local host = KSR.pv.get("$hdr(X-Host)") or "127.0.0.1"
+	local c1 = KSR.websocket.connect(host, port, path, "sip", mode)
+	local c2 = KSR.websocket.connect(host, port, path, "sip", mode)
+	local s = KSR.websocket.send(host, port, path, "sip", mode)
 	KSR.hdr.append_to_reply("X-R: " .. c1 .. "," .. c2 .. "," .. s .. "\r\n")
 	KSR.sl.sl_send_reply(200, "OK")
 end
@@ -165,6 +187,32 @@ func TestWSConnectAndSend(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatalf("no answer on the WebSocket\n%s", s.Logs())
+	}
+}
+
+// TestWSSendToAName sends to the peer by a name ("localhost"): send
+// goes to the address connect resolved and connected to, the first the
+// name has, not to one a second lookup picks (the engine's resolver
+// prefers IPv4, so with ::1 listed first they would differ).
+func TestWSSendToAName(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip", "localhost")
+	if err != nil || len(ips) == 0 {
+		t.Skipf("localhost does not resolve here: %v", err)
+	}
+	first := ips[0].Unmap()
+	t.Logf("localhost is %v", ips)
+	peer := startWSPeerAt(t, net.JoinHostPort(first.String(), "0"), nil, "sip")
+	s := enginetest.Start(t, wsConnectScript, withListen("udp:127.0.0.1:0", "tcp:"+net.JoinHostPort(first.String(), "0")))
+
+	req := strings.Replace(withPort(sipOptions("UDP", "wsname"), peer.port()), "Content-Length", "X-Host: localhost\r\nContent-Length", 1)
+	if got := udpAsk(t, s, req); got != "1,1,1" {
+		t.Fatalf("connect, connect, send to localhost = %q, want 1,1,1\n%s", got, s.Logs())
+	}
+	peer.wantCallID(t, s, "wsname")
+	if n := peer.accepted.Load(); n != 1 {
+		t.Errorf("the peer accepted %d connections, want 1: send used connect's", n)
 	}
 }
 
@@ -230,14 +278,7 @@ func TestWSSConnectAndSend(t *testing.T) {
 	if got := udpAsk(t, s, wss(sipOptions("UDP", "wss1"), peer.port())); got != "1,1,1" {
 		t.Fatalf("connect, connect, send = %q, want 1,1,1\n%s", got, s.Logs())
 	}
-	select {
-	case msg := <-peer.got:
-		if header(msg, "Call-ID") != "wss1" {
-			t.Errorf("the peer got:\n%s", msg)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatalf("the OPTIONS did not reach the peer\n%s", s.Logs())
-	}
+	peer.wantCallID(t, s, "wss1")
 	wc := <-peer.conns
 	req := strings.Replace(sipOptions("WSS", "fromWSSPeer"), "127.0.0.1:5999", "peer.invalid", 1)
 	if err := wc.WriteMessage(websocket.OpText, []byte(req)); err != nil {

@@ -128,11 +128,31 @@ func (m *Metrics) NewSummaryExt(name, help string, window time.Duration, quantil
 	return m.set.NewSummaryExt(name, window, quantiles)
 }
 
+// SLCountedCodes returns the status codes whose sl replies are counted
+// one by one, in kemi_sl_replies_sent_by_code_total{code="N"}, as
+// Kamailio's sl statistics count them (sl:200_replies, ...); a reply with
+// another code counts only in its class. sl creates the series and the
+// stats RPC reads them, from this one list.
+func SLCountedCodes() []int {
+	return []int{200, 202, 300, 301, 302, 400, 401, 403, 404, 407, 408, 483, 500}
+}
+
 // WritePrometheus writes every series in the Prometheus text format, each
 // family with its # HELP and # TYPE lines.
 func (m *Metrics) WritePrometheus(w io.Writer) {
 	var buf bytes.Buffer
 	m.set.WritePrometheus(&buf)
+	m.WriteWithHelp(w, buf.Bytes())
+}
+
+// WritePage writes a whole /metrics page: every series of the set and
+// the Go runtime and process series (metrics.WriteProcessMetrics), each
+// family with its # HELP and # TYPE lines. The engine's /metrics and
+// xhttp_prom's page are both written so.
+func (m *Metrics) WritePage(w io.Writer) {
+	var buf bytes.Buffer
+	m.set.WritePrometheus(&buf)
+	metrics.WriteProcessMetrics(&buf)
 	m.WriteWithHelp(w, buf.Bytes())
 }
 

@@ -160,3 +160,25 @@ func TestWriteWithHelpAllocs(t *testing.T) {
 		t.Errorf("a scrape allocates %v times with 200 families, %v with 2", many, few)
 	}
 }
+
+// TestMetricsWritePage checks that a /metrics page has the set's series
+// and the Go process series, each family described where a description
+// was given.
+func TestMetricsWritePage(t *testing.T) {
+	m := kemi.NewMetrics()
+	m.NewCounter(`kemi_test_page_total{k="a"}`, "Test counter.").Add(3)
+	m.Describe("go_goroutines", "Goroutines that exist.")
+	var b bytes.Buffer
+	m.WritePage(&b)
+	page := b.String()
+	for _, want := range []string{
+		"# HELP kemi_test_page_total Test counter.\n# TYPE kemi_test_page_total counter\n",
+		`kemi_test_page_total{k="a"} 3` + "\n",
+		"# HELP go_goroutines Goroutines that exist.\n",
+		"\ngo_goroutines ",
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the page lacks %q:\n%s", want, page)
+		}
+	}
+}

@@ -38,10 +38,15 @@ func (mod *Module) ModInit(env *kemi.Env) error {
 		mod.sent[i] = env.Metrics.NewCounter(fmt.Sprintf(`kemi_sl_replies_sent_total{class="%dxx"}`, i),
 			"Replies sent by sl functions (statelessly, or through tm for a transaction), by status class.")
 	}
-	mod.byCode = make(map[int]*metrics.Counter, len(countedCodes))
-	for _, code := range countedCodes {
-		mod.byCode[code] = env.Metrics.NewCounter(fmt.Sprintf(`kemi_sl_replies_sent_by_code_total{code="%d"}`, code),
-			"Replies sent by sl functions with the status codes Kamailio's sl statistics count one by one (200, 202, 300, 301, 302, 400, 401, 403, 404, 407, 408, 483, 500).")
+	codes := kemi.SLCountedCodes()
+	names := make([]string, len(codes))
+	for i, code := range codes {
+		names[i] = strconv.Itoa(code)
+	}
+	help := "Replies sent by sl functions with the status codes Kamailio's sl statistics count one by one (" + strings.Join(names, ", ") + ")."
+	mod.byCode = make(map[int]*metrics.Counter, len(codes))
+	for _, code := range codes {
+		mod.byCode[code] = env.Metrics.NewCounter(fmt.Sprintf(`kemi_sl_replies_sent_by_code_total{code="%d"}`, code), help)
 	}
 	mod.failed = env.Metrics.NewCounter(`kemi_sl_send_errors_total`, "Replies sl could not send.")
 	mod.noReply = env.Metrics.NewCounter(`kemi_sl_ack_not_replied_total`, "Attempts to reply to an ACK, which gets no reply.")
@@ -147,10 +152,6 @@ func (mod *Module) reply(m *kemi.Msg, code int, reason string, stateful bool, mo
 	mod.count(code)
 	return kemi.OK
 }
-
-// countedCodes are the status codes Kamailio's sl statistics count one by
-// one (sl:200_replies, ...); the others count only in their class.
-var countedCodes = [...]int{200, 202, 300, 301, 302, 400, 401, 403, 404, 407, 408, 483, 500}
 
 func (mod *Module) count(code int) {
 	if c := code / 100; c >= 1 && c <= 6 {

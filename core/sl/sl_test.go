@@ -1,6 +1,8 @@
 package sl_test
 
 import (
+	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -217,5 +219,38 @@ func TestSendErrorsAreCounted(t *testing.T) {
 	env.Metrics.WritePrometheus(&b)
 	if !strings.Contains(b.String(), "kemi_sl_send_errors_total 1") {
 		t.Errorf("send error not counted:\n%s", b.String())
+	}
+}
+
+// TestCountedCodesSeries checks that sl keeps one by-code series for
+// every code of kemi.SLCountedCodes, the list the stats RPC reads, and
+// names those codes in the family's description.
+func TestCountedCodesSeries(t *testing.T) {
+	env := kemitest.Load(t, nil, "core", "sl")
+	m := env.Prepare(kemitest.ParseMsg(t, invite))
+	if v := env.Call(t, "KSR.sl.sl_send_reply", m, 404, "Not Here"); v.Int != 1 {
+		t.Fatalf("sl_send_reply = %d", v.Int)
+	}
+	var b strings.Builder
+	env.Metrics.WritePrometheus(&b)
+	page := b.String()
+	codes := kemi.SLCountedCodes()
+	var names []string
+	for _, code := range codes {
+		want := 0
+		if code == 404 {
+			want = 1
+		}
+		series := fmt.Sprintf(`kemi_sl_replies_sent_by_code_total{code="%d"} %d`+"\n", code, want)
+		if !strings.Contains(page, series) {
+			t.Errorf("no %q on the page", series)
+		}
+		names = append(names, strconv.Itoa(code))
+	}
+	if n := strings.Count(page, "kemi_sl_replies_sent_by_code_total{"); n != len(codes) {
+		t.Errorf("%d by-code series, want %d", n, len(codes))
+	}
+	if help := "(" + strings.Join(names, ", ") + ")."; !strings.Contains(page, help) {
+		t.Errorf("the description does not name the codes %s:\n%s", help, page)
 	}
 }

@@ -1,8 +1,7 @@
 package websocket
 
 import (
-	"net"
-	"strconv"
+	"net/netip"
 
 	"github.com/kemisip/kemi/kemi"
 )
@@ -22,7 +21,7 @@ func (mod *Module) Exports() []kemi.Export {
 				return mod.close(m, uint64(a.Int64(2)), a.Int(0), a.Str(1))
 			}},
 		{Module: "websocket", Name: "connect", Params: wsDialParams, Return: kemi.ReturnInt, Func: func(m *kemi.Msg, a kemi.Args) kemi.Value {
-			if _, ok := mod.connect(m, a); !ok {
+			if _, _, ok := mod.connect(m, a); !ok {
 				return kemi.Int(-1)
 			}
 			return kemi.Int(1)
@@ -68,29 +67,30 @@ func (mod *Module) close(m *kemi.Msg, id uint64, code int, reason string) kemi.V
 var wsDialParams = []kemi.ParamKind{kemi.ParamStr, kemi.ParamInt, kemi.ParamStr, kemi.ParamStr, kemi.ParamInt}
 
 // connect returns the id of a WebSocket connection to the peer a names,
-// reused or opened; false (logged) when there is none.
-func (mod *Module) connect(m *kemi.Msg, a kemi.Args) (uint64, bool) {
+// reused or opened, and the peer's address it goes to; false (logged)
+// when there is none.
+func (mod *Module) connect(m *kemi.Msg, a kemi.Args) (uint64, netip.AddrPort, bool) {
 	host, port, path, subproto, cmode := a.Str(0), a.Int(1), a.Str(2), a.Str(3), a.Int(4)
 	if subproto != "sip" {
 		// kemi routes SIP only: an MSRP relay over WebSocket is not in it
 		mod.log.Error("websocket: connect: subprotocol not supported (only sip)", "subproto", subproto, "at", m.Where())
-		return 0, false
+		return 0, netip.AddrPort{}, false
 	}
 	if cmode != 0 && cmode != 1 {
 		mod.log.Error("websocket: connect: bad connection mode (0 tcp, 1 tls)", "cmode", cmode, "at", m.Where())
-		return 0, false
+		return 0, netip.AddrPort{}, false
 	}
 	d, ok := m.Host.(kemi.WSDialer)
 	if !ok {
 		mod.log.Error("websocket: connect: this host does not open WebSocket connections", "at", m.Where())
-		return 0, false
+		return 0, netip.AddrPort{}, false
 	}
-	id, err := d.WSConnect(host, port, path, subproto, cmode == 1)
+	id, peer, err := d.WSConnect(host, port, path, subproto, cmode == 1)
 	if err != nil {
 		mod.log.Error("websocket: connect failed", "err", err, "at", m.Where())
-		return 0, false
+		return 0, netip.AddrPort{}, false
 	}
-	return id, true
+	return id, peer, true
 }
 
 // send forwards the request being routed statelessly over a WebSocket
@@ -105,16 +105,18 @@ func (mod *Module) send(m *kemi.Msg, a kemi.Args) kemi.Value {
 		mod.log.Error("websocket: send: only requests are sent (as Kamailio's ws_send)", "at", m.Where())
 		return kemi.Int(-1)
 	}
-	if _, ok := mod.connect(m, a); !ok {
+	_, peer, ok := mod.connect(m, a)
+	if !ok {
 		return kemi.Int(-1)
 	}
 	proto := "ws"
 	if a.Int(4) == 1 {
 		proto = "wss"
 	}
-	// the connection is found again by the peer's address: the same one
-	// connect resolved and opened or reused
-	uri := "sip:" + net.JoinHostPort(a.Str(0), strconv.Itoa(a.Int(1))) + ";transport=" + proto
+	// to the address connect resolved and opened or reused, not the name:
+	// resolved again, a name of several addresses could give another one,
+	// with no connection to it
+	uri := "sip:" + peer.String() + ";transport=" + proto
 	if err := m.Host.Forward(m, uri); err != nil {
 		mod.log.Error("websocket: send failed", "err", err, "uri", uri, "at", m.Where())
 		return kemi.Int(-1)

@@ -3,6 +3,7 @@ package websocket
 import (
 	"errors"
 	"log/slog"
+	"net/netip"
 	"testing"
 
 	"github.com/kemisip/kemi/kemi"
@@ -97,17 +98,31 @@ func TestHandleHandshake(t *testing.T) {
 	}
 }
 
-// dialHost is a test host that opens WebSocket connection 9; its
-// kemitest.Host records what send forwards.
+// dialHost is a test host that opens WebSocket connection 9 to host, an
+// address or a name of dialNames; its kemitest.Host records what send
+// forwards.
 type dialHost struct {
 	*kemitest.Host
 	err    error
 	secure bool
 }
 
-func (h *dialHost) WSConnect(host string, port int, path, subproto string, secure bool) (uint64, error) {
+// dialNames are the names dialHost resolves, each to the address its
+// connection goes to: the first of several, as the engine picks it.
+var dialNames = map[string]netip.Addr{"multi.test": netip.MustParseAddr("::1")}
+
+func (h *dialHost) WSConnect(host string, port int, path, subproto string, secure bool) (uint64, netip.AddrPort, error) {
 	h.secure = secure
-	return 9, h.err
+	if h.err != nil {
+		return 0, netip.AddrPort{}, h.err
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		if ip = dialNames[host]; !ip.IsValid() {
+			return 0, netip.AddrPort{}, err
+		}
+	}
+	return 9, netip.AddrPortFrom(ip, uint16(port)), nil
 }
 
 func TestConnectAndSend(t *testing.T) {
@@ -133,6 +148,8 @@ func TestConnectAndSend(t *testing.T) {
 		{"send ws", "send", options, []string{"127.0.0.1", "80", "/", "sip", "0"}, nil, false, kemi.Int(1), "sip:127.0.0.1:80;transport=ws"},
 		{"send wss", "send", options, []string{"127.0.0.1", "443", "/", "sip", "1"}, nil, false, kemi.Int(1), "sip:127.0.0.1:443;transport=wss"},
 		{"send ipv6", "send", options, []string{"::1", "8080", "/", "sip", "0"}, nil, false, kemi.Int(1), "sip:[::1]:8080;transport=ws"},
+		// a name goes to the address its connection uses, not resolved again
+		{"send to a name", "send", options, []string{"multi.test", "8080", "/", "sip", "0"}, nil, false, kemi.Int(1), "sip:[::1]:8080;transport=ws"},
 		{"send fails to connect", "send", options, []string{"127.0.0.1", "80", "/", "sip", "0"}, errors.New("refused"), false, kemi.Int(-1), ""},
 		{"send fails", "send", options, []string{"127.0.0.1", "80", "/", "sip", "0"}, nil, true, kemi.Int(-1), ""},
 		{"send a reply", "send", reply, []string{"127.0.0.1", "80", "/", "sip", "0"}, nil, false, kemi.Int(-1), ""},

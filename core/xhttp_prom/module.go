@@ -16,8 +16,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/VictoriaMetrics/metrics"
-
 	"github.com/kemisip/kemi/kemi"
 )
 
@@ -177,10 +175,8 @@ func (mod *Module) update(m *kemi.Msg, fn string, k kind, name string, values []
 // page writes the engine's /metrics page: the engine's set and the Go
 // process series, each family with its # HELP and # TYPE lines.
 func (mod *Module) page() []byte {
-	var raw, out bytes.Buffer
-	mod.set.Set().WritePrometheus(&raw)
-	metrics.WriteProcessMetrics(&raw)
-	mod.set.WriteWithHelp(&out, raw.Bytes())
+	var out bytes.Buffer
+	mod.set.WritePage(&out)
 	return out.Bytes()
 }
 
