@@ -79,5 +79,6 @@ func Start(t *testing.T, cfg string, modules []string, install string, ready fun
 		if time.Now().After(deadline) {
 			t.Fatalf("kamailio does not answer on %s:\n%s", addr, out.String())
 		}
+		time.Sleep(50 * time.Millisecond) // not bound yet: a refused probe returns at once
 	}
 }
