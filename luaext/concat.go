@@ -91,10 +91,16 @@ func (r *concatRewriter) enter(line int) bool {
 
 func (r *concatRewriter) leave() { r.depth-- }
 
-func (r *concatRewriter) stmts(list []ast.Stmt) {
+// walker is the shared visitor, recursing through r's stmts and expr.
+func (r *concatRewriter) walker() syntaxRewriter {
+	return syntaxRewriter{block: r.stmts, expr: r.expr}
+}
+
+func (r *concatRewriter) stmts(list []ast.Stmt) []ast.Stmt {
 	for _, s := range list {
 		r.stmt(s)
 	}
+	return list
 }
 
 func (r *concatRewriter) stmt(s ast.Stmt) {
@@ -102,51 +108,7 @@ func (r *concatRewriter) stmt(s ast.Stmt) {
 	if !r.enter(s.Line()) {
 		return
 	}
-	switch x := s.(type) {
-	case *ast.AssignStmt:
-		r.exprs(x.Lhs)
-		r.exprs(x.Rhs)
-	case *ast.LocalAssignStmt:
-		r.exprs(x.Exprs)
-	case *ast.FuncCallStmt:
-		x.Expr = r.expr(x.Expr)
-	case *ast.DoBlockStmt:
-		r.stmts(x.Stmts)
-	case *ast.WhileStmt:
-		x.Condition = r.expr(x.Condition)
-		r.stmts(x.Stmts)
-	case *ast.RepeatStmt:
-		r.stmts(x.Stmts)
-		x.Condition = r.expr(x.Condition)
-	case *ast.IfStmt:
-		x.Condition = r.expr(x.Condition)
-		r.stmts(x.Then)
-		r.stmts(x.Else)
-	case *ast.NumberForStmt:
-		x.Init = r.expr(x.Init)
-		x.Limit = r.expr(x.Limit)
-		x.Step = r.expr(x.Step)
-		r.stmts(x.Stmts)
-	case *ast.GenericForStmt:
-		r.exprs(x.Exprs)
-		r.stmts(x.Stmts)
-	case *ast.FuncDefStmt:
-		if x.Name != nil {
-			x.Name.Func = r.expr(x.Name.Func)
-			x.Name.Receiver = r.expr(x.Name.Receiver)
-		}
-		if x.Func != nil {
-			r.stmts(x.Func.Stmts)
-		}
-	case *ast.ReturnStmt:
-		r.exprs(x.Exprs)
-	}
-}
-
-func (r *concatRewriter) exprs(list []ast.Expr) {
-	for i, e := range list {
-		list[i] = r.expr(e)
-	}
+	r.walker().stmt(s)
 }
 
 func (r *concatRewriter) expr(e ast.Expr) ast.Expr {
@@ -157,39 +119,10 @@ func (r *concatRewriter) expr(e ast.Expr) ast.Expr {
 	if !r.enter(e.Line()) {
 		return e
 	}
-	switch x := e.(type) {
-	case *ast.StringConcatOpExpr:
+	if x, ok := e.(*ast.StringConcatOpExpr); ok {
 		return r.concat(x)
-	case *ast.AttrGetExpr:
-		x.Object = r.expr(x.Object)
-		x.Key = r.expr(x.Key)
-	case *ast.FuncCallExpr:
-		x.Func = r.expr(x.Func)
-		x.Receiver = r.expr(x.Receiver)
-		r.exprs(x.Args)
-	case *ast.TableExpr:
-		for _, f := range x.Fields {
-			f.Key = r.expr(f.Key)
-			f.Value = r.expr(f.Value)
-		}
-	case *ast.LogicalOpExpr:
-		x.Lhs = r.expr(x.Lhs)
-		x.Rhs = r.expr(x.Rhs)
-	case *ast.RelationalOpExpr:
-		x.Lhs = r.expr(x.Lhs)
-		x.Rhs = r.expr(x.Rhs)
-	case *ast.ArithmeticOpExpr:
-		x.Lhs = r.expr(x.Lhs)
-		x.Rhs = r.expr(x.Rhs)
-	case *ast.UnaryMinusOpExpr:
-		x.Expr = r.expr(x.Expr)
-	case *ast.UnaryNotOpExpr:
-		x.Expr = r.expr(x.Expr)
-	case *ast.UnaryLenOpExpr:
-		x.Expr = r.expr(x.Expr)
-	case *ast.FunctionExpr:
-		r.stmts(x.Stmts)
 	}
+	r.walker().children(e)
 	return e
 }
 

@@ -185,72 +185,11 @@ func (w coverWalker) block(list []ast.Stmt) []ast.Stmt {
 }
 
 func (w coverWalker) stmt(s ast.Stmt) {
-	switch x := s.(type) {
-	case *ast.AssignStmt:
-		w.exprs(x.Lhs)
-		w.exprs(x.Rhs)
-	case *ast.LocalAssignStmt:
-		w.exprs(x.Exprs)
-	case *ast.FuncCallStmt:
-		w.expr(x.Expr)
-	case *ast.DoBlockStmt:
-		x.Stmts = w.block(x.Stmts)
-	case *ast.WhileStmt:
-		w.expr(x.Condition)
-		x.Stmts = w.block(x.Stmts)
-	case *ast.RepeatStmt:
-		x.Stmts = w.block(x.Stmts)
-		w.expr(x.Condition)
-	case *ast.IfStmt:
-		w.expr(x.Condition)
-		x.Then = w.block(x.Then)
-		x.Else = w.block(x.Else)
-	case *ast.NumberForStmt:
-		w.exprs([]ast.Expr{x.Init, x.Limit, x.Step})
-		x.Stmts = w.block(x.Stmts)
-	case *ast.GenericForStmt:
-		w.exprs(x.Exprs)
-		x.Stmts = w.block(x.Stmts)
-	case *ast.FuncDefStmt:
-		w.expr(x.Func)
-	case *ast.ReturnStmt:
-		w.exprs(x.Exprs)
-	}
-}
-
-func (w coverWalker) exprs(list []ast.Expr) {
-	for _, e := range list {
-		w.expr(e)
-	}
+	syntaxRewriter{block: w.block, expr: w.expr}.stmt(s)
 }
 
 // expr finds the function bodies inside e.
-func (w coverWalker) expr(e ast.Expr) {
-	switch x := e.(type) {
-	case *ast.FunctionExpr:
-		x.Stmts = w.block(x.Stmts)
-	case *ast.AttrGetExpr:
-		w.exprs([]ast.Expr{x.Object, x.Key})
-	case *ast.TableExpr:
-		for _, f := range x.Fields {
-			w.exprs([]ast.Expr{f.Key, f.Value})
-		}
-	case *ast.FuncCallExpr:
-		w.exprs([]ast.Expr{x.Func, x.Receiver})
-		w.exprs(x.Args)
-	case *ast.LogicalOpExpr:
-		w.exprs([]ast.Expr{x.Lhs, x.Rhs})
-	case *ast.RelationalOpExpr:
-		w.exprs([]ast.Expr{x.Lhs, x.Rhs})
-	case *ast.StringConcatOpExpr:
-		w.exprs([]ast.Expr{x.Lhs, x.Rhs})
-	case *ast.ArithmeticOpExpr:
-		w.exprs([]ast.Expr{x.Lhs, x.Rhs})
-	case *ast.UnaryMinusOpExpr:
-		w.expr(x.Expr)
-	case *ast.UnaryNotOpExpr:
-		w.expr(x.Expr)
-	case *ast.UnaryLenOpExpr:
-		w.expr(x.Expr)
-	}
+func (w coverWalker) expr(e ast.Expr) ast.Expr {
+	syntaxRewriter{block: w.block, expr: w.expr}.children(e)
+	return e
 }
