@@ -120,6 +120,12 @@ func TestCfgSetTraceAtRunTime(t *testing.T) {
 		}
 	}
 	send("cfg-before")
+	// the reply comes before the route's end (KSR.x.exit follows it):
+	// tracing must go on only once that route is over
+	const runs = `kemi_script_route_runs_total{route="ksr_request_route"}`
+	if n := s.WaitMetric(runs, 1, 5*time.Second); n != 1 {
+		t.Fatalf("%s = %v, want 1", runs, n)
+	}
 	if _, rerr := s.RPC("cfg.set", "core", "trace", 1); rerr != nil {
 		t.Fatal(rerr)
 	}
