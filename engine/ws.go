@@ -105,7 +105,9 @@ func (c *tcpConn) proto() string {
 // wsIO is what a websocket.Conn reads and writes: the connection's
 // socket for reading, writeTCP for writing (so that frames, the SIP
 // messages, pings, pongs and closes, queue behind each other and never
-// hold a worker), removeConn for closing.
+// hold a worker), closeAfterWrite for closing (the frames queued before
+// the close, the close frame last, still go out, as a TCP connection's
+// messages do).
 type wsIO struct {
 	t  *transport
 	tc *tcpConn
@@ -121,7 +123,7 @@ func (w wsIO) Write(b []byte) (int, error) {
 }
 
 func (w wsIO) Close() error {
-	w.t.removeConn(w.tc)
+	w.t.closeAfterWrite(w.tc)
 	return nil
 }
 

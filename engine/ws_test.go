@@ -729,3 +729,40 @@ end`, enginetest.WithConfig(func(c *engine.Config) {
 		t.Fatal("the module was not told that the connection closed")
 	}
 }
+
+// TestWSReplyClose: with set_reply_close the reply still reaches the
+// client, then the close frame, over ws and over wss (whose frames all
+// go through the write queue: closing the socket at once lost both).
+func TestWSReplyClose(t *testing.T) {
+	ca, cert, key := serverPKI(t)
+	s := enginetest.Start(t, `
+function ksr_request_route()
+	KSR.set_reply_close()
+	KSR.sl.sl_send_reply(200, "Bye Now")
+end
+`, enginetest.WithConfig(func(c *engine.Config) {
+		c.Listen = []string{"udp:127.0.0.1:0", "ws:127.0.0.1:0", "wss:127.0.0.1:0"}
+		c.TLS = &engine.TLSConfig{TLSProfile: engine.TLSProfile{Certificate: cert, PrivateKey: key}}
+	}))
+	for _, tc := range []struct {
+		proto string
+		cfg   *tls.Config
+	}{
+		{"ws", nil},
+		{"wss", &tls.Config{RootCAs: ca.pool(), ServerName: "sip.test"}},
+	} {
+		t.Run(tc.proto, func(t *testing.T) {
+			for n := range 5 {
+				w, err := dialWS(t, s.Addr(tc.proto).String(), tc.cfg, "sip")
+				if err != nil {
+					t.Fatalf("handshake: %v\n%s", err, s.Logs())
+				}
+				w.send(sipOptions(strings.ToUpper(tc.proto), fmt.Sprintf("close-%s-%d", tc.proto, n)))
+				if msg, err := w.read("SIP/2.0 "); err != nil || !strings.HasPrefix(msg, "SIP/2.0 200 Bye Now") {
+					t.Fatalf("reply %d: %q %v\n%s", n, msg, err, s.Logs())
+				}
+				wantClose(t, w, 1000)
+			}
+		})
+	}
+}
