@@ -296,8 +296,26 @@ func (t *transport) serve() {
 		defer t.wg.Done()
 		ctx, cancel := context.WithCancel(context.Background())
 		go func() { <-t.stopRead; cancel() }()
-		t.ka.Run(ctx) // pings the WebSocket connections until reading stops
+		// pings the WebSocket connections until reading stops; a panic
+		// (in a ping's write or a dead peer's close) is counted and the
+		// pings go on
+		for ctx.Err() == nil {
+			t.runKeepalive(ctx)
+		}
 	}()
+}
+
+// runKeepalive runs the WebSocket keepalive until ctx ends or it panics.
+func (t *transport) runKeepalive(ctx context.Context) {
+	defer func() {
+		if r := recover(); r != nil {
+			t.e.met.panics[siteWSKeepalive].Inc()
+			t.e.log.Error("panic in the websocket keepalive: it goes on",
+				"panic", r, "where", readerSiteNames[siteWSKeepalive], "stack", string(debug.Stack()))
+			time.Sleep(100 * time.Millisecond) // a panic every round must not spin
+		}
+	}()
+	t.ka.Run(ctx)
 }
 
 // readerSite names a goroutine that reads or routes network input, or
@@ -310,6 +328,7 @@ const (
 	siteTCPReader
 	siteWorker    // parses and routes what the readers received
 	siteTCPWriter // a connection's flusher (flushTCP)
+	siteWSKeepalive
 	numReaderSites
 )
 
@@ -319,6 +338,7 @@ var readerSiteNames = [numReaderSites]string{
 	siteTCPReader:   "tcp_reader",
 	siteWorker:      "worker",
 	siteTCPWriter:   "tcp_writer",
+	siteWSKeepalive: "ws_keepalive",
 }
 
 // recovered logs a panic caught in a network reader, with its stack, and
