@@ -203,6 +203,21 @@ func ClientHandshake(rw io.ReadWriter, opt ClientOptions) (protocol string, rest
 	if target == "" {
 		target = "/"
 	}
+	// what a script gives must not end the request line or a field early
+	// (a CR LF in a path would add header fields of its own)
+	if i := strings.IndexFunc(target, func(r rune) bool { return r <= ' ' || r == 0x7f }); i >= 0 {
+		return "", nil, fmt.Errorf("websocket: request target %q: control character or space at %d", target, i)
+	}
+	for _, v := range append([]string{opt.Host, opt.Origin}, opt.Protocols...) {
+		if strings.ContainsAny(v, "\r\n") {
+			return "", nil, fmt.Errorf("websocket: handshake field %q: line break", v)
+		}
+	}
+	for _, f := range opt.Header {
+		if strings.ContainsAny(f.Name+f.Value, "\r\n") {
+			return "", nil, fmt.Errorf("websocket: handshake field %q: line break", f.Name)
+		}
+	}
 	b := make([]byte, 0, 256)
 	b = append(b, "GET "...)
 	b = append(b, target...)

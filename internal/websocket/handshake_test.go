@@ -274,6 +274,7 @@ func TestClientHandshake(t *testing.T) {
 		name    string
 		reply   string
 		offer   []string
+		target  string
 		wantErr string
 	}{
 		{name: "ok", reply: ok, offer: []string{"sip"}},
@@ -285,11 +286,14 @@ func TestClientHandshake(t *testing.T) {
 		{name: "no upgrade", reply: strings.Replace(ok, "Upgrade: websocket\r\n", "", 1), offer: []string{"sip"}, wantErr: "Upgrade"},
 		{name: "extension", reply: strings.Replace(ok, "\r\n\r\n", "\r\nSec-WebSocket-Extensions: permessage-deflate\r\n\r\n", 1), offer: []string{"sip"}, wantErr: "extension"},
 		{name: "garbage", reply: "SIP/2.0 200 OK\r\n\r\n", offer: []string{"sip"}, wantErr: "status line"},
+		{name: "CR LF in the target", reply: ok, offer: []string{"sip"}, target: "/ws HTTP/1.1\r\nX-Injected: 1\r\n", wantErr: "control character"},
+		{name: "space in the target", reply: ok, offer: []string{"sip"}, target: "/a b", wantErr: "control character or space"},
+		{name: "line break in a subprotocol", reply: ok, offer: []string{"sip\r\nX: 1"}, wantErr: "line break"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := fakeServer(t, tt.reply, "\x81\x02hi")
-			proto, rest, err := ClientHandshake(c, ClientOptions{Host: "h", Protocols: tt.offer})
+			proto, rest, err := ClientHandshake(c, ClientOptions{Host: "h", Protocols: tt.offer, Target: tt.target})
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want %q", err, tt.wantErr)
