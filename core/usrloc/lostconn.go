@@ -24,10 +24,11 @@ type connIndex struct {
 	mu      sync.Mutex
 	open    map[int64]map[bindingRef]struct{} // connection still open
 	closing map[int64]map[bindingRef]struct{} // closed, removal pending
-	// gone holds the connections closed lately whose bindings are
-	// removed, with when: a REGISTER read just before its connection
-	// closed may be saved just after, and must not leave a binding behind.
-	gone      map[int64]time.Time
+	// gone holds the connections closed lately: a REGISTER read just
+	// before its connection closed may be saved just after, and must
+	// neither leave a binding behind (removal wanted) nor an entry in
+	// open that no close will ever delete.
+	gone      map[int64]goneConn
 	lastPrune time.Time
 	// nClosing is len(closing), read without the lock by lookups.
 	nClosing atomic.Int32
@@ -39,9 +40,16 @@ func newConnIndex() *connIndex {
 	return &connIndex{
 		open:    map[int64]map[bindingRef]struct{}{},
 		closing: map[int64]map[bindingRef]struct{}{},
-		gone:    map[int64]time.Time{},
+		gone:    map[int64]goneConn{},
 		wake:    make(chan struct{}, 1),
 	}
+}
+
+// goneConn is a connection closed lately: when, and whether its
+// bindings are removed.
+type goneConn struct {
+	at     time.Time
+	remove bool
 }
 
 // goneFor is how long a closed connection is remembered in gone: far
@@ -60,7 +68,10 @@ func (x *connIndex) saved(table, aor string, ch kemi.BindingChange) {
 			continue
 		}
 		m := x.open
-		if _, ok := x.gone[id]; ok {
+		if g, ok := x.gone[id]; ok {
+			if !g.remove {
+				continue // closed, its bindings stay: nothing to track
+			}
 			m, late = x.closing, true
 		}
 		refs := m[id]
@@ -93,16 +104,16 @@ func (x *connIndex) closed(id int64, remove bool) {
 	x.mu.Lock()
 	refs, ok := x.open[id]
 	delete(x.open, id)
-	if remove {
-		x.gone[id] = now
-		if now.Sub(x.lastPrune) >= goneFor/4 {
-			x.lastPrune = now
-			for g, at := range x.gone {
-				if now.Sub(at) >= goneFor {
-					delete(x.gone, g)
-				}
+	x.gone[id] = goneConn{at: now, remove: remove}
+	if now.Sub(x.lastPrune) >= goneFor/4 {
+		x.lastPrune = now
+		for g, c := range x.gone {
+			if now.Sub(c.at) >= goneFor {
+				delete(x.gone, g)
 			}
 		}
+	}
+	if remove {
 		if ok {
 			x.closing[id] = refs
 			x.nClosing.Store(int32(len(x.closing)))

@@ -136,3 +136,21 @@ func sorted(bs []kemi.Binding) []kemi.Binding {
 	slices.SortFunc(bs, func(a, b kemi.Binding) int { return strings.Compare(a.RUID, b.RUID) })
 	return bs
 }
+
+// A binding saved just after its connection closed is tracked only when
+// it is to be removed: one whose connection's bindings stay (tcp without
+// handle_lost_tcp) is not kept in the open index, where no close would
+// ever delete it.
+func TestConnIndexLateSave(t *testing.T) {
+	for _, remove := range []bool{false, true} {
+		x := newConnIndex()
+		x.closed(7, remove)
+		x.saved("location", "alice", kemi.BindingChange{Put: []kemi.Binding{{RUID: "r1", ConnID: 7}}})
+		if _, ok := x.open[7]; ok {
+			t.Errorf("remove=%v: the late binding is in the open index", remove)
+		}
+		if _, ok := x.closing[7]; ok != remove {
+			t.Errorf("remove=%v: queued for removal %v", remove, ok)
+		}
+	}
+}
