@@ -633,7 +633,7 @@ func (t *transport) readTCP(tc *tcpConn) {
 			if httpMaybe {
 				if isHTTP, known := isHTTPStart(f.buf); known {
 					if isHTTP {
-						t.serveHTTP(tc, f.buf)
+						t.serveXHTTP(tc, f.buf)
 						return
 					}
 					httpMaybe = false
@@ -685,11 +685,7 @@ func (t *transport) streamMessage(tc *tcpConn, msg []byte) {
 		t.hook(siteTCPReader, msg)
 	}
 	if !isKeepalive(msg) {
-		proto := "tcp"
-		if tc.tls != nil {
-			proto = "tls"
-		}
-		t.e.dispatch(job{raw: msg, src: tc.remote, sock: tc.sock, proto: proto, connID: tc.id, at: time.Now()})
+		t.e.dispatch(job{raw: msg, src: tc.remote, sock: tc.sock, proto: tc.proto(), connID: tc.id, at: time.Now()})
 		return
 	}
 	// RFC 5626: answer a double-CRLF ping with a single CRLF

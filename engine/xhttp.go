@@ -56,10 +56,10 @@ type xhttpResult struct {
 	refusal error              // handle_handshake refused it
 }
 
-// serveHTTP serves HTTP requests on tc, whose first bytes (pending) are
+// serveXHTTP serves HTTP requests on tc, whose first bytes (pending) are
 // one, until the connection closes or is upgraded to SIP over
 // WebSocket. The caller removes the connection.
-func (t *transport) serveHTTP(tc *tcpConn, pending []byte) {
+func (t *transport) serveXHTTP(tc *tcpConn, pending []byte) {
 	maxBody := t.e.cfg.MaxMessageSize
 	for {
 		req, rest, err := t.readHTTPHead(tc, pending)
@@ -191,7 +191,7 @@ var sipHeaders = map[string]bool{
 // httpMsg is the message ksr_xhttp_event runs with, as Kamailio's xhttp
 // makes one of the HTTP request: FakeMsg's with the HTTP method ($rm),
 // the HTTP request's headers ($hdr(Upgrade), $hdr(Host), $cT, ...) and
-// its body ($rb), which serveHTTP bounded by MaxMessageSize.
+// its body ($rb), which serveXHTTP bounded by MaxMessageSize.
 func httpMsg(req *websocket.Request, body []byte) *kemi.Msg {
 	r := fakeRequest(sip.RequestMethod(req.Method))
 	for _, f := range req.Header {
